@@ -1,0 +1,118 @@
+# SPDX-License-Identifier: MIT
+# pyspy-bpf build: bpf/*.bpf.c -> .bpf.o -> .skel.h -> build/pyspy-bpf
+#
+#   make            build build/pyspy-bpf
+#   make test       install deps, build (ASan+UBSan), run unit + integration tests
+#   make demo       install deps, build, profile tests/workloads/demo.py
+#   make bench      benchmarks -> docs/benchmarks.md
+#   make install    install to $(PREFIX)/bin
+#   V=1             show commands
+
+OUT      := build
+ARCH     := x86
+PREFIX   ?= /usr/local
+CC       ?= cc
+CLANG    ?= clang
+BPFTOOL  ?= bpftool
+PYTHON   ?= python3
+
+VERSION  := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
+
+CFLAGS_COMMON := -std=gnu11 -g -Wall -Wextra -Werror -D_GNU_SOURCE \
+	-DPYSPY_VERSION='"$(VERSION)"' -I$(OUT) -I.
+CFLAGS   ?= -O2
+SANFLAGS := -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+LDLIBS   := -lbpf -lelf -lz -lpthread
+
+BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror \
+	-I$(OUT) -Ivmlinux/$(ARCH) -Ibpf
+
+BPF_SRCS  := $(wildcard bpf/*.bpf.c)
+BPF_OBJS  := $(patsubst bpf/%.bpf.c,$(OUT)/%.bpf.o,$(BPF_SRCS))
+SKELS     := $(patsubst bpf/%.bpf.c,$(OUT)/%.skel.h,$(BPF_SRCS))
+
+# Every user/ and symbolize/ source except main.c goes into a library that
+# the binary and the unit tests link.
+LIB_SRCS  := $(filter-out user/main.c,$(wildcard user/*.c user/output/*.c symbolize/*.c))
+REL_OBJS  := $(patsubst %.c,$(OUT)/rel/%.o,$(LIB_SRCS))
+SAN_OBJS  := $(patsubst %.c,$(OUT)/san/%.o,$(LIB_SRCS))
+UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+UNIT_BINS := $(patsubst tests/unit/%.c,$(OUT)/san/tests/%,$(UNIT_SRCS))
+
+ifeq ($(V),1)
+Q =
+msg =
+else
+Q = @
+msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
+endif
+
+.PHONY: all deps test unit integration demo bench install clean asan
+.DELETE_ON_ERROR:
+.SECONDARY:
+
+all: $(OUT)/pyspy-bpf
+
+asan: $(OUT)/san/pyspy-bpf
+
+deps:
+	$(Q)scripts/install-deps.sh
+
+$(OUT)/%.bpf.o: bpf/%.bpf.c bpf/pyspy.h $(wildcard bpf/*.bpf.h) | $(OUT)
+	$(call msg,BPF,$@)
+	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@.tmp
+	$(Q)$(BPFTOOL) gen object $@ $@.tmp && rm -f $@.tmp
+
+$(OUT)/%.skel.h: $(OUT)/%.bpf.o
+	$(call msg,SKEL,$@)
+	$(Q)$(BPFTOOL) gen skeleton $< name $(subst -,_,$*)_bpf > $@
+
+$(OUT)/rel/%.o: %.c $(SKELS) $(wildcard */*.h bpf/*.h) | $(OUT)
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(dir $@)
+	$(Q)$(CC) $(CFLAGS_COMMON) $(CFLAGS) -c $< -o $@
+
+$(OUT)/san/%.o: %.c $(SKELS) $(wildcard */*.h bpf/*.h) | $(OUT)
+	$(call msg,CC-SAN,$@)
+	$(Q)mkdir -p $(dir $@)
+	$(Q)$(CC) $(CFLAGS_COMMON) $(SANFLAGS) -c $< -o $@
+
+$(OUT)/pyspy-bpf: $(OUT)/rel/user/main.o $(REL_OBJS)
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+$(OUT)/san/pyspy-bpf: $(OUT)/san/user/main.o $(SAN_OBJS)
+	$(call msg,LD-SAN,$@)
+	$(Q)$(CC) $(SANFLAGS) -o $@ $^ $(LDLIBS)
+
+$(OUT)/san/tests/%: tests/unit/%.c tests/unit/unit.h $(SAN_OBJS)
+	$(call msg,UNIT,$@)
+	$(Q)mkdir -p $(dir $@)
+	$(Q)$(CC) $(CFLAGS_COMMON) $(SANFLAGS) -o $@ $< $(SAN_OBJS) $(LDLIBS)
+
+$(OUT):
+	$(Q)mkdir -p $(OUT)
+
+unit: $(UNIT_BINS)
+	$(Q)tests/run-unit.sh $(UNIT_BINS)
+
+integration: $(OUT)/san/pyspy-bpf
+	$(Q)PYSPY_BIN=$(OUT)/san/pyspy-bpf tests/run-integration.sh
+
+test: deps
+	$(Q)$(MAKE) --no-print-directory $(OUT)/pyspy-bpf $(OUT)/san/pyspy-bpf $(UNIT_BINS)
+	$(Q)tests/run-all.sh $(UNIT_BINS)
+
+demo: deps
+	$(Q)$(MAKE) --no-print-directory $(OUT)/pyspy-bpf
+	$(Q)scripts/demo.sh
+
+bench: deps
+	$(Q)$(MAKE) --no-print-directory $(OUT)/pyspy-bpf
+	$(Q)bench/run.sh
+
+install: $(OUT)/pyspy-bpf
+	install -D -m 0755 $(OUT)/pyspy-bpf $(DESTDIR)$(PREFIX)/bin/pyspy-bpf
+
+clean:
+	rm -rf $(OUT)

@@ -1,0 +1,104 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * pyspy.h - the contract between the BPF sampler and userspace.
+ *
+ * Owns: the per-process description userspace writes into the `procs` map
+ * (where the interpreter lives and how its frames are laid out), the sample
+ * record the BPF side emits through the ring buffer, and the unwinding error
+ * kinds counted per CPU.  Included by both sides, so it uses only __u32-style
+ * types and no other headers.  The BPF side knows no CPython version: every
+ * version difference is data in struct pyspy_proc.
+ */
+#ifndef PYSPY_H
+#define PYSPY_H
+
+/* Deepest Python stack walked whole; deeper stacks are flagged truncated. */
+#define PYSPY_MAX_FRAMES 1024
+/* Bytes of a frame struct read in one bpf_probe_read_user call. */
+#define PYSPY_FRAME_BUF 128
+/* Bytes of a PyThreadState read in one call (covers frame and thread_id). */
+#define PYSPY_TSTATE_BUF 256
+/* Threads scanned per interpreter when looking for the sampled thread. */
+#define PYSPY_MAX_THREADS 256
+/* Interpreters scanned (main + subinterpreters). */
+#define PYSPY_MAX_INTERPS 4
+
+/* How the thread's current frame is reached; the only branch on layout. */
+enum pyspy_frame_model {
+	PYSPY_FM_NONE = 0,
+	PYSPY_FM_FRAMEOBJECT = 1, /* 3.8-3.10: tstate->frame, PyFrameObject */
+	PYSPY_FM_CFRAME = 2,	  /* 3.11-3.12: tstate->cframe->current_frame */
+	PYSPY_FM_CURRENT = 3,	  /* 3.13+: tstate->current_frame */
+};
+
+/* Per-process layout, keyed by tgid in the `procs` map. Offsets in bytes. */
+struct pyspy_proc {
+	__u64 runtime_addr;	  /* &_PyRuntime in the target */
+	__u32 version_hex;	  /* PY_VERSION_HEX of the target */
+	__u32 frame_model;	  /* enum pyspy_frame_model */
+	__u16 runtime_interp_head; /* _PyRuntime.interpreters.head */
+	__u16 interp_next;	  /* PyInterpreterState.next */
+	__u16 interp_threads_head; /* tstate_head / threads.head */
+	__u16 tstate_next;	  /* PyThreadState.next */
+	__u16 tstate_thread_id;	  /* pthread_t == fsbase on x86_64 */
+	__u16 tstate_frame;	  /* frame / cframe / current_frame */
+	__u16 cframe_current;	  /* _PyCFrame.current_frame (FM_CFRAME) */
+	__u16 frame_back;	  /* f_back / previous */
+	__u16 frame_code;	  /* f_code / f_executable */
+	__u16 frame_instr;	  /* f_lasti (int) or prev_instr/instr_ptr */
+	__u16 frame_owner;	  /* owner byte, valid if owner_skip_min */
+	__u16 code_adaptive;	  /* offsetof(PyCodeObject, co_code_adaptive) */
+	__u8 instr_is_ptr;	  /* 1: frame_instr is a pointer into code */
+	__u8 lasti_mult;	  /* bytes per f_lasti unit (1 or 2) */
+	__u8 owner_skip_min;	  /* skip frames whose owner >= this; 0: none */
+	__u8 pad;
+};
+
+/* Why a sample's stack is incomplete; indexes the per-CPU `errors` map. */
+enum pyspy_error {
+	PYSPY_ERR_NONE = 0,
+	PYSPY_ERR_NO_TSTATE,	/* thread is not (yet) a Python thread */
+	PYSPY_ERR_READ_RUNTIME, /* _PyRuntime / interpreter list unreadable */
+	PYSPY_ERR_READ_TSTATE,	/* thread state unreadable */
+	PYSPY_ERR_READ_FRAME,	/* a frame pointer faulted */
+	PYSPY_ERR_BAD_LAYOUT,	/* offsets out of the read buffers */
+	PYSPY_ERR_TRUNCATED,	/* deeper than PYSPY_MAX_FRAMES */
+	PYSPY_ERR_RINGBUF_FULL, /* sample dropped: ring buffer full */
+	PYSPY_ERR__COUNT,
+};
+
+/* Counters kept by the BPF side besides errors (per-CPU `stats` map). */
+enum pyspy_stat {
+	PYSPY_STAT_SAMPLES = 0, /* samples of profiled processes */
+	PYSPY_STAT_TSTATE_HIT,	/* tid -> tstate cache hits */
+	PYSPY_STAT_TSTATE_SCAN, /* thread list walks */
+	PYSPY_STAT_IDLE,	/* Python thread with no frame (idle/C code) */
+	PYSPY_STAT__COUNT,
+};
+
+/* One Python frame as sampled: the code object and where it was. */
+struct pyspy_frame {
+	__u64 code;  /* PyCodeObject * in the target */
+	__s32 lasti; /* byte offset of the instruction in the bytecode */
+	__u32 pad;
+};
+
+#define PYSPY_SAMPLE_TRUNCATED 0x1 /* more frames than PYSPY_MAX_FRAMES */
+
+/* Ring buffer record; only the first n_frames frames are sent. */
+struct pyspy_sample {
+	__u32 pid; /* tgid, host namespace */
+	__u32 tid; /* host namespace */
+	__u64 cgroup_id;
+	__u64 ktime_ns;
+	__u32 cpu;
+	__u16 flags; /* PYSPY_SAMPLE_* */
+	__u16 error; /* enum pyspy_error, first one hit */
+	__u32 n_frames;
+	__u32 pad;
+	struct pyspy_frame frames[PYSPY_MAX_FRAMES]; /* innermost first */
+};
+
+#define PYSPY_SAMPLE_HDR_SIZE ((unsigned long)&((struct pyspy_sample *)0)->frames)
+
+#endif /* PYSPY_H */

@@ -1,0 +1,54 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * elf.h - ELF symbol and section lookup with libelf.
+ *
+ * Owns: opening an ELF file (already resolved by the caller, e.g. through
+ * /proc/PID/root), finding symbols in .dynsym then .symtab, sections by name,
+ * reading initialised bytes at a virtual address from the file, and mapping
+ * a runtime mapping (start, file offset) to the load bias.
+ */
+#ifndef PYSPY_ELF_H
+#define PYSPY_ELF_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct elf_file;
+
+/* NULL with errno set on failure (ENOENT, ENOEXEC for a non-ELF file). */
+struct elf_file *elf_file__open(const char *path);
+void elf_file__close(struct elf_file *ef); /* NULL-safe */
+
+/* ET_EXEC (non-PIE) or ET_DYN (PIE, shared object). */
+int elf_file__type(const struct elf_file *ef);
+
+/*
+ * Find a defined symbol by exact name, .dynsym first, then .symtab.
+ * 0 and *addr (st_value, a link-time vaddr), *size; -ENOENT if absent.
+ */
+int elf_file__find_symbol(struct elf_file *ef, const char *name, uint64_t *addr, uint64_t *size);
+
+/* Section by name: link-time vaddr and size; -ENOENT if absent. */
+int elf_file__find_section(struct elf_file *ef, const char *name, uint64_t *addr, uint64_t *size);
+
+/*
+ * Copy len bytes stored in the file at link-time vaddr (from a PT_LOAD's
+ * file-backed part).  -ENOENT if not file-backed (e.g. .bss).
+ */
+int elf_file__read_vaddr(struct elf_file *ef, uint64_t vaddr, void *buf, size_t len);
+
+/*
+ * Load bias of a mapping of this file that starts at map_start with file
+ * offset map_off (as in /proc/PID/maps): runtime address = vaddr + bias.
+ * 0 for ET_EXEC.  -ENOENT if no PT_LOAD covers map_off.
+ */
+int elf_file__load_bias(struct elf_file *ef, uint64_t map_start, uint64_t map_off, uint64_t *bias);
+
+/*
+ * The interpreter version string of a CPython 3.8-3.10 library or
+ * executable: PY_VERSION as passed by Py_GetVersion() to PyOS_snprintf
+ * (decoded from its machine code), e.g. "3.8.18".  0 or -ENOENT.
+ */
+int elf_file__py_version_string(struct elf_file *ef, char *buf, size_t len);
+
+#endif /* PYSPY_ELF_H */

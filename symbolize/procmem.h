@@ -1,0 +1,21 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * procmem.h - reading another process's memory from userspace.
+ *
+ * Owns: process_vm_readv wrappers.  Used for discovery and symbolization
+ * only, never on the sampling path (that is BPF's bpf_probe_read_user).
+ */
+#ifndef PYSPY_PROCMEM_H
+#define PYSPY_PROCMEM_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* Read exactly len bytes at addr of pid. 0, or -errno (-EFAULT if short). */
+int procmem_read(pid_t pid, uint64_t addr, void *buf, size_t len);
+
+/* Read an 8-byte pointer; 0 or -errno. */
+int procmem_read_u64(pid_t pid, uint64_t addr, uint64_t *out);
+
+#endif /* PYSPY_PROCMEM_H */

@@ -1,0 +1,101 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * pyoffsets.h - per-version CPython layouts.
+ *
+ * Owns: struct py_layout (every offset userspace and BPF need for one CPython
+ * minor version), the generated table for 3.8-3.13 (pyoffsets_table.c, made
+ * by scripts/gen-pyoffsets.py from the installed headers) and the reader of a
+ * target's _Py_DebugOffsets (3.13+), plus the conversion to the BPF-side
+ * struct pyspy_proc.  Versions are data: adding one is a table entry or
+ * nothing at all (3.13+ describe themselves).
+ */
+#ifndef PYSPY_PYOFFSETS_H
+#define PYSPY_PYOFFSETS_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "../bpf/pyspy.h"
+
+/* Sentinel for "this field does not exist in this version". */
+#define PY_OFF_NONE 0xffffu
+
+/* How the line of an instruction is encoded (see symbolize/linetable.h). */
+enum py_linetable_kind {
+	PY_LT_LNOTAB = 1,    /* 3.8, 3.9: co_lnotab (addr, line) pairs */
+	PY_LT_LINETABLE = 2, /* 3.10: co_linetable (sdelta, ldelta) pairs */
+	PY_LT_LOCATIONS = 3, /* 3.11+: location table (Objects/locations.md) */
+};
+
+struct py_layout {
+	uint8_t major, minor;
+	uint32_t frame_model;	/* enum pyspy_frame_model */
+	uint32_t linetable_kind; /* enum py_linetable_kind */
+
+	/* _PyRuntimeState */
+	uint16_t runtime_interp_head;
+	/* PyInterpreterState */
+	uint16_t interp_next;
+	uint16_t interp_threads_head;
+	/* PyThreadState */
+	uint16_t tstate_next;
+	uint16_t tstate_interp;
+	uint16_t tstate_thread_id;	  /* pthread_t */
+	uint16_t tstate_native_thread_id; /* kernel TID; PY_OFF_NONE < 3.11 */
+	uint16_t tstate_frame;		  /* frame / cframe / current_frame */
+	uint16_t cframe_current;	  /* _PyCFrame.current_frame; NONE off 3.11-3.12 */
+	/* frame: PyFrameObject (<3.11) or _PyInterpreterFrame (3.11+) */
+	uint16_t frame_back;
+	uint16_t frame_code;
+	uint16_t frame_instr; /* f_lasti (int) <3.11; prev_instr/instr_ptr 3.11+ */
+	uint16_t frame_owner; /* PY_OFF_NONE < 3.11 */
+	uint16_t frame_size;  /* sizeof the frame struct, capped read size */
+	/* PyObject / PyVarObject */
+	uint16_t object_type;	/* ob_type */
+	uint16_t varobject_size; /* ob_size */
+	/* PyCodeObject */
+	uint16_t code_filename;
+	uint16_t code_name;
+	uint16_t code_qualname;	 /* PY_OFF_NONE < 3.11 */
+	uint16_t code_firstlineno; /* int */
+	uint16_t code_linetable;   /* co_lnotab (3.8/3.9) or co_linetable */
+	uint16_t code_code;	   /* co_code bytes object; PY_OFF_NONE 3.11+ */
+	uint16_t code_adaptive;	   /* co_code_adaptive; PY_OFF_NONE < 3.11 */
+	uint16_t code_size;	   /* sizeof(PyCodeObject) header */
+	/* PyBytesObject */
+	uint16_t bytes_size; /* ob_size */
+	uint16_t bytes_sval; /* ob_sval */
+	/* PyUnicodeObject (compact forms, as code-object strings are) */
+	uint16_t unicode_length;
+	uint16_t unicode_state;
+	uint16_t unicode_ascii_data;   /* sizeof(PyASCIIObject) */
+	uint16_t unicode_compact_data; /* sizeof(PyCompactUnicodeObject) */
+};
+
+/* Generated entries, one per minor version, 3.8..3.13 (pyoffsets_table.c). */
+extern const struct py_layout py_layouts_table[];
+extern const unsigned py_layouts_table_len;
+
+/*
+ * Layout for major.minor from the generated table; NULL (errno ENOTSUP) if
+ * the version is not in it.
+ */
+const struct py_layout *py_layout__from_table(unsigned major, unsigned minor);
+
+/*
+ * Fill *out from the _Py_DebugOffsets at the start of the target's
+ * _PyRuntime (3.13+).  raw/len is the memory read from &_PyRuntime (at least
+ * the debug-offsets struct; 1024 bytes is enough for 3.13-3.15).  Fields the
+ * debug offsets do not describe (unicode state bits, frame owner values,
+ * bytes object layout) come from what is known for that version.
+ * Returns 0, -EINVAL if the cookie is wrong, -ENOTSUP for a version whose
+ * debug-offsets layout is unknown (e.g. a future 3.x the reader predates).
+ */
+int py_layout__from_debug_offsets(const void *raw, size_t len, struct py_layout *out,
+				  uint32_t *version_hex);
+
+/* Translate the layout into what the BPF walker needs. */
+void py_layout__to_bpf(const struct py_layout *l, uint64_t runtime_addr, uint32_t version_hex,
+		       struct pyspy_proc *out);
+
+#endif /* PYSPY_PYOFFSETS_H */
