@@ -1,0 +1,386 @@
+/* SPDX-License-Identifier: MIT */
+/* elf.c - ELF symbol, section and initialised-data lookup with libelf. */
+#include <errno.h>
+#include <fcntl.h>
+#include <gelf.h>
+#include <libelf.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "elf.h"
+
+/* Machine this tool runs on: a foreign ELF could not be one of our targets. */
+#if defined(__x86_64__)
+#define HOST_MACHINE EM_X86_64
+#elif defined(__aarch64__)
+#define HOST_MACHINE EM_AARCH64
+#else
+#error "unsupported architecture"
+#endif
+
+/* Bytes of Py_GetVersion searched for the PY_VERSION operand. */
+#define VERSION_CODE_MAX 128
+/* Longest PY_VERSION accepted, e.g. "3.10.0rc1+" is 10. */
+#define VERSION_STR_MAX 32
+
+struct elf_file {
+	int fd;
+	Elf *elf;
+	int type;
+	int machine;
+};
+
+static struct elf_file *open_fail(struct elf_file *ef, int err)
+{
+	elf_file__close(ef);
+	errno = err;
+	return NULL;
+}
+
+struct elf_file *elf_file__open(const char *path)
+{
+	struct elf_file *ef;
+	GElf_Ehdr eh;
+	struct stat st;
+
+	if (elf_version(EV_CURRENT) == EV_NONE)
+		return open_fail(NULL, ENOSYS);
+	ef = calloc(1, sizeof(*ef));
+	if (!ef)
+		return NULL;
+	/* O_NONBLOCK: a FIFO planted at the path must not hang us. */
+	ef->fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	if (ef->fd < 0)
+		return open_fail(ef, errno);
+	if (fstat(ef->fd, &st))
+		return open_fail(ef, errno);
+	if (!S_ISREG(st.st_mode))
+		return open_fail(ef, ENOEXEC);
+	/* ELF_C_READ reads sections lazily with pread: no SIGBUS on truncation. */
+	ef->elf = elf_begin(ef->fd, ELF_C_READ, NULL);
+	if (!ef->elf || elf_kind(ef->elf) != ELF_K_ELF || !gelf_getehdr(ef->elf, &eh))
+		return open_fail(ef, ENOEXEC);
+	/* Callers read raw target memory as native words: only native ELFs. */
+	if (eh.e_ident[EI_CLASS] != ELFCLASS64 || eh.e_ident[EI_DATA] != ELFDATA2LSB ||
+	    eh.e_machine != HOST_MACHINE)
+		return open_fail(ef, ENOEXEC);
+	if (eh.e_type != ET_EXEC && eh.e_type != ET_DYN)
+		return open_fail(ef, ENOEXEC);
+	ef->type = eh.e_type;
+	ef->machine = eh.e_machine;
+	return ef;
+}
+
+void elf_file__close(struct elf_file *ef)
+{
+	if (!ef)
+		return;
+	if (ef->elf)
+		elf_end(ef->elf);
+	if (ef->fd >= 0)
+		close(ef->fd);
+	free(ef);
+}
+
+int elf_file__type(const struct elf_file *ef)
+{
+	return ef->type;
+}
+
+static int scan_symtab(struct elf_file *ef, Elf_Scn *scn, const GElf_Shdr *sh, const char *name,
+		       uint64_t *addr, uint64_t *size)
+{
+	size_t entsz = gelf_fsize(ef->elf, ELF_T_SYM, 1, EV_CURRENT);
+	Elf_Data *data = elf_getdata(scn, NULL);
+	size_t i, n;
+	GElf_Sym sym;
+
+	if (!data || !entsz)
+		return -ENOENT;
+	n = data->d_size / entsz;
+	for (i = 1; i < n; i++) {
+		const char *s;
+
+		if (!gelf_getsym(data, (int)i, &sym))
+			break;
+		if (sym.st_shndx == SHN_UNDEF || !sym.st_name)
+			continue;
+		/* elf_strptr checks the index against the string table. */
+		s = elf_strptr(ef->elf, sh->sh_link, sym.st_name);
+		if (!s || strcmp(s, name))
+			continue;
+		*addr = sym.st_value;
+		*size = sym.st_size;
+		return 0;
+	}
+	return -ENOENT;
+}
+
+static int find_symbol_in(struct elf_file *ef, Elf64_Word type, const char *name, uint64_t *addr,
+			  uint64_t *size)
+{
+	Elf_Scn *scn = NULL;
+	GElf_Shdr sh;
+
+	while ((scn = elf_nextscn(ef->elf, scn))) {
+		if (!gelf_getshdr(scn, &sh) || sh.sh_type != type)
+			continue;
+		if (!scan_symtab(ef, scn, &sh, name, addr, size))
+			return 0;
+	}
+	return -ENOENT;
+}
+
+int elf_file__find_symbol(struct elf_file *ef, const char *name, uint64_t *addr, uint64_t *size)
+{
+	/* .dynsym survives stripping; .symtab adds local symbols. */
+	if (!find_symbol_in(ef, SHT_DYNSYM, name, addr, size))
+		return 0;
+	return find_symbol_in(ef, SHT_SYMTAB, name, addr, size);
+}
+
+int elf_file__find_section(struct elf_file *ef, const char *name, uint64_t *addr, uint64_t *size)
+{
+	Elf_Scn *scn = NULL;
+	size_t shstrndx;
+	GElf_Shdr sh;
+
+	if (elf_getshdrstrndx(ef->elf, &shstrndx))
+		return -ENOENT;
+	while ((scn = elf_nextscn(ef->elf, scn))) {
+		const char *s;
+
+		if (!gelf_getshdr(scn, &sh))
+			continue;
+		s = elf_strptr(ef->elf, shstrndx, sh.sh_name);
+		if (!s || strcmp(s, name))
+			continue;
+		*addr = sh.sh_addr;
+		*size = sh.sh_size;
+		return 0;
+	}
+	return -ENOENT;
+}
+
+/*
+ * The PT_LOAD whose file-backed part holds vaddr; *avail is how many bytes
+ * from vaddr to the end of that part, *off the file offset of vaddr.
+ */
+static int vaddr_to_off(struct elf_file *ef, uint64_t vaddr, uint64_t *off, uint64_t *avail)
+{
+	size_t i, phnum;
+	GElf_Phdr ph;
+
+	if (elf_getphdrnum(ef->elf, &phnum))
+		return -ENOENT;
+	for (i = 0; i < phnum; i++) {
+		uint64_t delta;
+
+		if (!gelf_getphdr(ef->elf, (int)i, &ph) || ph.p_type != PT_LOAD)
+			continue;
+		if (vaddr < ph.p_vaddr)
+			continue;
+		delta = vaddr - ph.p_vaddr;
+		if (delta >= ph.p_filesz || ph.p_offset > UINT64_MAX - delta)
+			continue;
+		*off = ph.p_offset + delta;
+		*avail = ph.p_filesz - delta;
+		return 0;
+	}
+	return -ENOENT;
+}
+
+static int pread_full(int fd, void *buf, size_t len, uint64_t off)
+{
+	char *p = buf;
+
+	if (off > (uint64_t)INT64_MAX - len)
+		return -EINVAL;
+	while (len) {
+		ssize_t n = pread(fd, p, len, (off_t)off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (!n)
+			return -EIO; /* headers promise more than the file holds */
+		p += n;
+		off += (uint64_t)n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+int elf_file__read_vaddr(struct elf_file *ef, uint64_t vaddr, void *buf, size_t len)
+{
+	uint64_t off, avail;
+	int err;
+
+	if (!len)
+		return 0;
+	err = vaddr_to_off(ef, vaddr, &off, &avail);
+	if (err)
+		return err;
+	if (len > avail)
+		return -ENOENT;
+	return pread_full(ef->fd, buf, len, off);
+}
+
+static int find_load_bias(struct elf_file *ef, uint64_t map_start, uint64_t map_off, bool exact,
+			  uint64_t *bias)
+{
+	uint64_t pgmask = ~((uint64_t)sysconf(_SC_PAGESIZE) - 1);
+	size_t i, phnum;
+	GElf_Phdr ph;
+
+	if (elf_getphdrnum(ef->elf, &phnum))
+		return -ENOENT;
+	for (i = 0; i < phnum; i++) {
+		uint64_t start;
+
+		if (!gelf_getphdr(ef->elf, (int)i, &ph) || ph.p_type != PT_LOAD)
+			continue;
+		start = ph.p_offset & pgmask;
+		if (exact && start != map_off)
+			continue;
+		if (!exact && (map_off < start || (map_off >= ph.p_offset &&
+						   map_off - ph.p_offset >= ph.p_filesz)))
+			continue;
+		/* map_start maps file offset map_off, i.e. vaddr p_vaddr + map_off - p_offset. */
+		*bias = map_start - (ph.p_vaddr + map_off - ph.p_offset);
+		return 0;
+	}
+	return -ENOENT;
+}
+
+int elf_file__load_bias(struct elf_file *ef, uint64_t map_start, uint64_t map_off, uint64_t *bias)
+{
+	int err;
+
+	/*
+	 * A segment's first page may share a file page with the previous
+	 * segment's tail (vaddr - offset differs between them), so prefer the
+	 * segment that starts its mapping exactly at map_off; a mapping split
+	 * by mprotect (RELRO) starts inside its segment instead.
+	 */
+	err = find_load_bias(ef, map_start, map_off, true, bias);
+	if (err)
+		err = find_load_bias(ef, map_start, map_off, false, bias);
+	if (err)
+		return err;
+	if (ef->type == ET_EXEC)
+		*bias = 0;
+	return 0;
+}
+
+/* ^3\.[0-9]+\.[0-9]+[a-z0-9+]*$ */
+static bool valid_py_version(const char *s)
+{
+	const char *p = s;
+	int i;
+
+	if (strncmp(p, "3.", 2))
+		return false;
+	p += 2;
+	for (i = 0; i < 2; i++) {
+		if (*p < '0' || *p > '9')
+			return false;
+		while (*p >= '0' && *p <= '9')
+			p++;
+		if (i == 0 && *p++ != '.')
+			return false;
+	}
+	for (; *p; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '+'))
+			return false;
+	return true;
+}
+
+/* Read the NUL-terminated version string at vaddr and validate it. */
+static int read_version_at(struct elf_file *ef, uint64_t vaddr, char *out)
+{
+	uint64_t off, avail;
+	char s[VERSION_STR_MAX];
+	size_t n;
+
+	if (vaddr_to_off(ef, vaddr, &off, &avail))
+		return -ENOENT;
+	n = avail < sizeof(s) ? (size_t)avail : sizeof(s);
+	if (pread_full(ef->fd, s, n, off))
+		return -ENOENT;
+	if (!memchr(s, '\0', n))
+		return -ENOENT;
+	if (!valid_py_version(s))
+		return -ENOENT;
+	strcpy(out, s);
+	return 0;
+}
+
+/*
+ * PY_VERSION is PyOS_snprintf's 4th argument, so it is loaded into %rcx:
+ * `lea disp32(%rip),%rcx` (48 8d 0d) in PIC code, `mov $imm32,%ecx` (b9) in
+ * non-PIE executables.  Scanning code bytes rather than instructions may hit
+ * a false opcode, which the string check rejects.  Searching .rodata for the
+ * string instead fails: the linker tail-merges it into longer strings.
+ */
+static int decode_version(struct elf_file *ef, uint64_t fn, const uint8_t *code, size_t n,
+			  char *out)
+{
+	size_t i;
+
+	for (i = 0; i + 5 <= n; i++) {
+		uint64_t target;
+		int32_t disp;
+
+		if (i + 7 <= n && code[i] == 0x48 && code[i + 1] == 0x8d && code[i + 2] == 0x0d) {
+			memcpy(&disp, code + i + 3, 4);
+			target = fn + i + 7 + (uint64_t)(int64_t)disp;
+		} else if (ef->type == ET_EXEC && code[i] == 0xb9) {
+			uint32_t imm;
+
+			memcpy(&imm, code + i + 1, 4);
+			target = imm;
+		} else {
+			continue;
+		}
+		if (!read_version_at(ef, target, out))
+			return 0;
+	}
+	return -ENOENT;
+}
+
+int elf_file__py_version_string(struct elf_file *ef, char *buf, size_t len)
+{
+	uint8_t code[VERSION_CODE_MAX];
+	char s[VERSION_STR_MAX];
+	uint64_t fn, size, off, avail;
+	size_t n = sizeof(code);
+	int err;
+
+	if (ef->machine != EM_X86_64)
+		return -ENOENT;
+	err = elf_file__find_symbol(ef, "Py_GetVersion", &fn, &size);
+	if (err)
+		return err;
+	if (size && size < n)
+		n = (size_t)size;
+	err = vaddr_to_off(ef, fn, &off, &avail);
+	if (err)
+		return err;
+	if (avail < n)
+		n = (size_t)avail;
+	err = pread_full(ef->fd, code, n, off);
+	if (err)
+		return err;
+	err = decode_version(ef, fn, code, n, s);
+	if (err)
+		return err;
+	if (strlen(s) >= len)
+		return -ERANGE;
+	strcpy(buf, s);
+	return 0;
+}

@@ -1,0 +1,318 @@
+/* SPDX-License-Identifier: MIT */
+/* test_elf.c - symbolize/elf.c against the real CPython binaries, with readelf as ground truth. */
+#include <elf.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <glob.h>
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "symbolize/elf.h"
+#include "tests/unit/unit.h"
+
+#define PYENV "/root/.pyenv/versions"
+
+struct interp {
+	char python[512]; /* interpreter to ask for sys.hexversion */
+	char elf[512];	  /* file holding _PyRuntime */
+	unsigned minor;
+	int type; /* expected ET_* */
+};
+
+struct truth {
+	unsigned long hexversion;
+	char version[64]; /* platform.python_version() */
+};
+
+static bool allow_missing(void)
+{
+	const char *s = getenv("PYSPY_ALLOW_MISSING_PYTHON");
+
+	return s && !strcmp(s, "1");
+}
+
+/* Only the first match: the pyenv tree has one patch release per minor. */
+static int find_pyenv(unsigned minor, struct interp *it)
+{
+	char pat[128];
+	glob_t g;
+	int n;
+
+	snprintf(pat, sizeof(pat), PYENV "/3.%u.*", minor);
+	if (glob(pat, 0, NULL, &g))
+		return -ENOENT;
+	n = snprintf(it->python, sizeof(it->python), "%s/bin/python3.%u", g.gl_pathv[0], minor);
+	n |= snprintf(it->elf, sizeof(it->elf), "%s/lib/libpython3.%u.so.1.0", g.gl_pathv[0],
+		      minor);
+	globfree(&g);
+	if (n < 0 || access(it->python, X_OK) || access(it->elf, R_OK))
+		return -ENOENT;
+	it->minor = minor;
+	it->type = ET_DYN;
+	return 0;
+}
+
+static int ask_python(const struct interp *it, struct truth *t)
+{
+	char cmd[700];
+	FILE *p;
+	int n;
+
+	snprintf(cmd, sizeof(cmd),
+		 "'%s' -c 'import sys, platform; print(sys.hexversion, platform.python_version())'",
+		 it->python);
+	p = popen(cmd, "r");
+	if (!p)
+		return -errno;
+	n = fscanf(p, "%lu %63s", &t->hexversion, t->version);
+	pclose(p);
+	return n == 2 ? 0 : -EIO;
+}
+
+/* `readelf -Ws --dyn-syms`: "Num: Value Size Type Bind Vis Ndx Name". */
+static int readelf_symbol(const char *file, const char *name, uint64_t *addr, uint64_t *size)
+{
+	char cmd[700], line[1024];
+	int found = -ENOENT;
+	FILE *p;
+
+	snprintf(cmd, sizeof(cmd), "readelf -Ws --dyn-syms '%s'", file);
+	p = popen(cmd, "r");
+	if (!p)
+		return -errno;
+	while (fgets(line, sizeof(line), p)) {
+		char value[32], sz[32], ndx[16], sym[256];
+
+		if (sscanf(line, " %*[0-9]: %31s %31s %*s %*s %*s %15s %255s", value, sz, ndx,
+			   sym) != 4)
+			continue;
+		if (strcmp(sym, name) || !strcmp(ndx, "UND") || found == 0)
+			continue;
+		*addr = strtoull(value, NULL, 16);
+		*size = strtoull(sz, NULL, 0);
+		found = 0;
+	}
+	pclose(p);
+	return found;
+}
+
+/* `readelf -SW`: "[Nr] Name Type Address Off Size ...". */
+static int readelf_section(const char *file, const char *name, uint64_t *addr, uint64_t *size)
+{
+	char cmd[700], line[1024];
+	int found = -ENOENT;
+	FILE *p;
+
+	snprintf(cmd, sizeof(cmd), "readelf -SW '%s'", file);
+	p = popen(cmd, "r");
+	if (!p)
+		return -errno;
+	while (fgets(line, sizeof(line), p)) {
+		char sec[256], a[32], s[32];
+		const char *q = strchr(line, ']');
+
+		if (!q || sscanf(q + 1, " %255s %*s %31s %*s %31s", sec, a, s) != 3)
+			continue;
+		if (strcmp(sec, name))
+			continue;
+		*addr = strtoull(a, NULL, 16);
+		*size = strtoull(s, NULL, 16);
+		found = 0;
+	}
+	pclose(p);
+	return found;
+}
+
+/* The writable PT_LOAD (the one holding _PyRuntime): vaddr, file offset. */
+static int readelf_rw_load(const char *file, uint64_t *vaddr, uint64_t *off)
+{
+	char cmd[700], line[1024];
+	int found = -ENOENT;
+	FILE *p;
+
+	snprintf(cmd, sizeof(cmd), "readelf -lW '%s'", file);
+	p = popen(cmd, "r");
+	if (!p)
+		return -errno;
+	while (fgets(line, sizeof(line), p)) {
+		char o[32], v[32], fl[8];
+
+		if (sscanf(line, " LOAD %31s %31s %*s %*s %*s %7[RWE ]", o, v, fl) != 3 ||
+		    !strchr(fl, 'W'))
+			continue;
+		*off = strtoull(o, NULL, 16);
+		*vaddr = strtoull(v, NULL, 16);
+		found = 0;
+	}
+	pclose(p);
+	return found;
+}
+
+static void check_runtime(struct elf_file *ef, const struct interp *it)
+{
+	uint64_t a = 0, s = 0, ta = 0, ts = 0;
+
+	CHECK(!elf_file__find_symbol(ef, "_PyRuntime", &a, &s), "%s", it->elf);
+	CHECK(!readelf_symbol(it->elf, "_PyRuntime", &ta, &ts), "%s", it->elf);
+	CHECK(a == ta && s == ts, "%s: _PyRuntime %#" PRIx64 "/%#" PRIx64 " readelf %#" PRIx64
+		  "/%#" PRIx64, it->elf, a, s, ta, ts);
+	printf("  %s: _PyRuntime %#" PRIx64 " size %#" PRIx64 "\n", it->elf, a, s);
+
+	if (it->minor < 10) {
+		CHECK(elf_file__find_section(ef, ".PyRuntime", &a, &s) == -ENOENT, "%s", it->elf);
+		return;
+	}
+	a = s = ta = ts = 0;
+	CHECK(!elf_file__find_section(ef, ".PyRuntime", &a, &s), "%s", it->elf);
+	CHECK(!readelf_section(it->elf, ".PyRuntime", &ta, &ts), "%s", it->elf);
+	CHECK(a == ta && s == ts && a, "%s: .PyRuntime %#" PRIx64 "/%#" PRIx64 " readelf %#" PRIx64
+		  "/%#" PRIx64, it->elf, a, s, ta, ts);
+}
+
+static void check_version(struct elf_file *ef, const struct interp *it, const struct truth *t)
+{
+	uint64_t a = 0, s = 0;
+	uint32_t v = 0;
+	char buf[64] = "";
+	int err;
+
+	err = elf_file__find_symbol(ef, "Py_Version", &a, &s);
+	if (it->minor >= 11) {
+		CHECK(!err && s >= 4, "%s: Py_Version", it->elf);
+		CHECK(!elf_file__read_vaddr(ef, a, &v, sizeof(v)), "%s", it->elf);
+		CHECK(v == t->hexversion, "%s: Py_Version %#x, sys.hexversion %#lx", it->elf, v,
+		      t->hexversion);
+		printf("  %s: Py_Version %#x\n", it->elf, v);
+	} else {
+		CHECK(err == -ENOENT, "%s: Py_Version in 3.%u", it->elf, it->minor);
+	}
+	/* Needed for 3.8-3.10 only, but the code pattern holds for all. */
+	err = elf_file__py_version_string(ef, buf, sizeof(buf));
+	CHECK(!err && !strcmp(buf, t->version), "%s: version string '%s' (%d), python says %s",
+	      it->elf, buf, err, t->version);
+	printf("  %s: version string %s\n", it->elf, buf);
+	CHECK(elf_file__py_version_string(ef, buf, 3) == -ERANGE, "%s", it->elf);
+}
+
+static void check_bias(struct elf_file *ef, const struct interp *it)
+{
+	const uint64_t base = 0x7f1234560000ull;
+	uint64_t vaddr = 0, off = 0, bias = 1;
+
+	if (it->type == ET_EXEC) {
+		CHECK(!elf_file__load_bias(ef, 0x400000, 0, &bias) && bias == 0, "%s", it->elf);
+		return;
+	}
+	CHECK(!elf_file__load_bias(ef, base, 0, &bias) && bias == base, "%s: bias %#" PRIx64,
+	      it->elf, bias);
+	/* The data segment's vaddr - offset differs from the text's in 3.9/3.10. */
+	CHECK(!readelf_rw_load(it->elf, &vaddr, &off), "%s", it->elf);
+	bias = 1;
+	CHECK(!elf_file__load_bias(ef, base + (vaddr & ~0xfffull), off & ~0xfffull, &bias) &&
+		      bias == base,
+	      "%s: rw bias %#" PRIx64, it->elf, bias);
+	CHECK(elf_file__load_bias(ef, base, 1ull << 40, &bias) == -ENOENT, "%s", it->elf);
+}
+
+static void check_interp(const struct interp *it)
+{
+	struct truth t = { 0 };
+	struct elf_file *ef;
+	uint64_t a, s;
+	char c;
+
+	CHECK(!ask_python(it, &t), "%s did not run", it->python);
+	ef = elf_file__open(it->elf);
+	CHECK(ef, "%s: %s", it->elf, strerror(errno));
+	if (!ef)
+		return;
+	CHECK(elf_file__type(ef) == it->type, "%s: type %d", it->elf, elf_file__type(ef));
+	check_runtime(ef, it);
+	check_version(ef, it, &t);
+	check_bias(ef, it);
+	CHECK(elf_file__find_symbol(ef, "no_such_symbol_pyspy", &a, &s) == -ENOENT, "%s",
+	      it->elf);
+	CHECK(elf_file__find_section(ef, ".no_such_section", &a, &s) == -ENOENT, "%s", it->elf);
+	/* _PyRuntime is zero-initialised (.bss) before 3.10: not file-backed. */
+	if (it->minor <= 9 && !elf_file__find_symbol(ef, "_PyRuntime", &a, &s))
+		CHECK(elf_file__read_vaddr(ef, a, &c, 1) == -ENOENT, "%s", it->elf);
+	CHECK(elf_file__read_vaddr(ef, UINT64_MAX - 2, &a, sizeof(a)) == -ENOENT, "%s", it->elf);
+	elf_file__close(ef);
+}
+
+static void missing(const char *what)
+{
+	if (allow_missing()) {
+		printf("  skip: %s not installed\n", what);
+		return;
+	}
+	CHECK(0, "%s not installed (set PYSPY_ALLOW_MISSING_PYTHON=1 to skip)", what);
+}
+
+static void check_errors(void)
+{
+	struct elf_file *ef;
+	char path[] = "/tmp/pyspy-test-elf-XXXXXX";
+	int fd;
+
+	errno = 0;
+	ef = elf_file__open("/nonexistent/pyspy/libpython3.99.so");
+	CHECK(!ef && errno == ENOENT, "missing file: errno %d", errno);
+
+	fd = mkstemp(path);
+	CHECK(fd >= 0, "mkstemp");
+	if (fd >= 0) {
+		CHECK(write(fd, "#!/bin/sh\necho not an ELF\n", 26) == 26, "write");
+		close(fd);
+		errno = 0;
+		ef = elf_file__open(path);
+		CHECK(!ef && errno == ENOEXEC, "non-ELF: errno %d", errno);
+		/* A truncated ELF header is still not an ELF. */
+		fd = open(path, O_WRONLY | O_TRUNC);
+		CHECK(fd >= 0 && write(fd, "\177ELF\2\1\1", 7) == 7, "rewrite");
+		if (fd >= 0)
+			close(fd);
+		errno = 0;
+		ef = elf_file__open(path);
+		CHECK(!ef && errno == ENOEXEC, "truncated ELF: errno %d", errno);
+		unlink(path);
+	}
+	errno = 0;
+	ef = elf_file__open("/proc");
+	CHECK(!ef && errno == ENOEXEC, "directory: errno %d", errno);
+	elf_file__close(NULL);
+}
+
+int main(void)
+{
+	static const struct interp debian = {
+		.python = "/usr/bin/python3.11",
+		.elf = "/usr/bin/python3.11",
+		.minor = 11,
+		.type = ET_EXEC,
+	};
+	unsigned minor;
+
+	for (minor = 8; minor <= 13; minor++) {
+		struct interp it;
+		char what[32];
+
+		if (find_pyenv(minor, &it)) {
+			snprintf(what, sizeof(what), "pyenv 3.%u", minor);
+			missing(what);
+			continue;
+		}
+		check_interp(&it);
+	}
+	if (access(debian.elf, R_OK))
+		missing(debian.elf);
+	else
+		check_interp(&debian);
+	check_errors();
+	return unit_done("elf");
+}
