@@ -15,6 +15,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include <linux/types.h>
+
 #include "../bpf/pyspy.h"
 
 /* Sentinel for "this field does not exist in this version". */

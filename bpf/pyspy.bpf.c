@@ -1,0 +1,334 @@
+// SPDX-License-Identifier: GPL-2.0 OR MIT
+/*
+ * pyspy.bpf.c - the sampler: on each cpu-clock tick, walk the CPython frame
+ * chain of the thread that was running, in kernel context.
+ *
+ * The target is never stopped.  Everything read here comes from user memory
+ * with bpf_probe_read_user and is untrusted: offsets come from the `procs`
+ * map and are masked into the scratch buffers, loops are bounded, and a
+ * faulting pointer ends the walk with a named error.  No strings are read:
+ * a frame is a (code object pointer, instruction offset) pair, and
+ * userspace turns it into `qualname (file:line)`.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+
+#include "pyspy.h"
+
+char LICENSE[] SEC("license") = "Dual MIT/GPL";
+
+/* Threads with no PyThreadState are retried after this long. */
+#define NEG_CACHE_NS (50 * 1000 * 1000ULL)
+/* Extra iterations for skipped shim frames on top of the frame limit. */
+#define SKIP_SLACK 64
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u32); /* tgid */
+	__type(value, struct pyspy_proc);
+} procs SEC(".maps");
+
+/* What a thread's PyThreadState is, found once by a list walk. */
+struct tstate_entry {
+	__u64 tstate;	 /* 0: none found */
+	__u64 retry_ns;	 /* negative entries: when to look again */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32); /* tid */
+	__type(value, struct tstate_entry);
+} tstates SEC(".maps");
+
+struct scratch {
+	struct pyspy_sample sample;
+	/* +8 so a masked offset plus an 8-byte load stays inside */
+	__u8 tsbuf[PYSPY_TSTATE_BUF + 8];
+	__u8 framebuf[PYSPY_FRAME_BUF + 8];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct scratch);
+} scratch_map SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 4 << 20); /* resized by userspace */
+} events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, PYSPY_ERR__COUNT);
+	__type(key, __u32);
+	__type(value, __u64);
+} errors SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, PYSPY_STAT__COUNT);
+	__type(key, __u32);
+	__type(value, __u64);
+} stats SEC(".maps");
+
+static __always_inline void count(void *map, __u32 key)
+{
+	__u64 *v = bpf_map_lookup_elem(map, &key);
+
+	if (v)
+		(*v)++;
+}
+
+/* Offsets are masked into the buffers; the +8 slack keeps loads inside. */
+static __always_inline __u64 ts_u64(struct scratch *s, __u32 off)
+{
+	return *(__u64 *)&s->tsbuf[off & (PYSPY_TSTATE_BUF - 1)];
+}
+
+static __always_inline __u64 fr_u64(struct scratch *s, __u32 off)
+{
+	return *(__u64 *)&s->framebuf[off & (PYSPY_FRAME_BUF - 1)];
+}
+
+static __always_inline __u32 max3(__u32 a, __u32 b, __u32 c)
+{
+	__u32 m = a > b ? a : b;
+
+	return m > c ? m : c;
+}
+
+/* Bytes of a PyThreadState to read: up to the last field we use. */
+static __always_inline __u32 tstate_read_size(const struct pyspy_proc *p)
+{
+	__u32 n = max3(p->tstate_next, p->tstate_thread_id, p->tstate_frame) + 8;
+
+	return n > PYSPY_TSTATE_BUF ? PYSPY_TSTATE_BUF : n;
+}
+
+static __always_inline int read_tstate(struct scratch *s, const struct pyspy_proc *p, __u64 ts)
+{
+	__u32 n = tstate_read_size(p);
+
+	if (n == 0 || n > PYSPY_TSTATE_BUF)
+		return -1;
+	return bpf_probe_read_user(s->tsbuf, n, (void *)ts);
+}
+
+/*
+ * Why match thread_id against fsbase: thread_id is pthread_self(), which is
+ * the thread pointer (fsbase) on x86_64 for glibc and musl alike, in every
+ * CPython 3.8+.  Unlike native_thread_id (3.11+ only) it does not depend on
+ * the PID namespace the target runs in, and unlike the TSS key it needs no
+ * libc internals.  The walk happens once per thread; the result is cached
+ * per TID and re-checked against fsbase on every hit (one read, which also
+ * brings the frame pointer).
+ */
+static __always_inline __u64 scan_threads(struct scratch *s, const struct pyspy_proc *p,
+					  __u64 fsbase, __u16 *err)
+{
+	__u64 interp = 0, ts;
+
+	if (bpf_probe_read_user(&interp, 8, (void *)(p->runtime_addr + p->runtime_interp_head))) {
+		*err = PYSPY_ERR_READ_RUNTIME;
+		return 0;
+	}
+	for (int i = 0; i < PYSPY_MAX_INTERPS && interp; i++) {
+		ts = 0;
+		if (bpf_probe_read_user(&ts, 8, (void *)(interp + p->interp_threads_head))) {
+			*err = PYSPY_ERR_READ_RUNTIME;
+			return 0;
+		}
+		for (int j = 0; j < PYSPY_MAX_THREADS && ts; j++) {
+			if (read_tstate(s, p, ts)) {
+				*err = PYSPY_ERR_READ_TSTATE;
+				return 0;
+			}
+			if (ts_u64(s, p->tstate_thread_id) == fsbase)
+				return ts;
+			ts = ts_u64(s, p->tstate_next);
+		}
+		if (bpf_probe_read_user(&interp, 8, (void *)(interp + p->interp_next)))
+			break;
+	}
+	*err = PYSPY_ERR_NO_TSTATE;
+	return 0;
+}
+
+/*
+ * Find this thread's PyThreadState and leave it in s->tsbuf.  Returns 0 if
+ * the thread has none (err says why).
+ */
+static __always_inline __u64 find_tstate(struct scratch *s, const struct pyspy_proc *p, __u32 tid,
+					 __u16 *err)
+{
+	struct task_struct *task = (void *)bpf_get_current_task();
+	__u64 fsbase = BPF_CORE_READ(task, thread.fsbase);
+	struct tstate_entry *c = bpf_map_lookup_elem(&tstates, &tid);
+	struct tstate_entry ne = {};
+	__u64 now = bpf_ktime_get_ns();
+
+	if (c) {
+		if (!c->tstate && now < c->retry_ns) {
+			*err = PYSPY_ERR_NO_TSTATE;
+			return 0;
+		}
+		if (c->tstate && !read_tstate(s, p, c->tstate) &&
+		    ts_u64(s, p->tstate_thread_id) == fsbase) {
+			count(&stats, PYSPY_STAT_TSTATE_HIT);
+			return c->tstate;
+		}
+	}
+	count(&stats, PYSPY_STAT_TSTATE_SCAN);
+	ne.tstate = scan_threads(s, p, fsbase, err);
+	if (!ne.tstate)
+		ne.retry_ns = now + NEG_CACHE_NS;
+	bpf_map_update_elem(&tstates, &tid, &ne, BPF_ANY);
+	return ne.tstate;
+}
+
+struct walk_ctx {
+	struct scratch *s;
+	const struct pyspy_proc *p;
+	__u64 frame;
+	__u32 fsize;
+	__u32 n;
+	__u16 err;
+};
+
+static long walk_one(__u32 idx, struct walk_ctx *w)
+{
+	struct scratch *s = w->s;
+	const struct pyspy_proc *p = w->p;
+	__u64 code, instr;
+	__s32 lasti;
+	__u32 n = w->n;
+
+	if (!w->frame)
+		return 1;
+	if (w->fsize == 0 || w->fsize > PYSPY_FRAME_BUF ||
+	    bpf_probe_read_user(s->framebuf, w->fsize, (void *)w->frame)) {
+		w->err = PYSPY_ERR_READ_FRAME;
+		return 1;
+	}
+	/* & ~3: 3.14+ tag bits of a _PyStackRef; harmless before. */
+	code = fr_u64(s, p->frame_code) & ~3ULL;
+	w->frame = fr_u64(s, p->frame_back);
+	/* Shim / C-entry frames (3.12+ owner >= 3) are not Python code. */
+	if (p->owner_skip_min && s->framebuf[p->frame_owner & (PYSPY_FRAME_BUF - 1)] >= p->owner_skip_min)
+		return 0;
+	if (n >= PYSPY_MAX_FRAMES) {
+		s->sample.flags |= PYSPY_SAMPLE_TRUNCATED;
+		w->err = PYSPY_ERR_TRUNCATED;
+		return 1;
+	}
+	if (p->instr_is_ptr) {
+		instr = fr_u64(s, p->frame_instr);
+		lasti = (__s32)(instr - code - p->code_adaptive);
+	} else {
+		lasti = *(__s32 *)&s->framebuf[p->frame_instr & (PYSPY_FRAME_BUF - 1)];
+		lasti *= p->lasti_mult;
+	}
+	s->sample.frames[n & (PYSPY_MAX_FRAMES - 1)].code = code;
+	s->sample.frames[n & (PYSPY_MAX_FRAMES - 1)].lasti = lasti;
+	w->n = n + 1;
+	return 0;
+}
+
+/* The current frame of the thread whose state is in s->tsbuf. */
+static __always_inline __u64 first_frame(struct scratch *s, const struct pyspy_proc *p, __u16 *err)
+{
+	__u64 f = ts_u64(s, p->tstate_frame);
+
+	if (p->frame_model == PYSPY_FM_CFRAME && f) {
+		__u64 cf = f;
+
+		f = 0;
+		if (bpf_probe_read_user(&f, 8, (void *)(cf + p->cframe_current)))
+			*err = PYSPY_ERR_READ_TSTATE;
+	}
+	return f;
+}
+
+static __always_inline __u32 frame_read_size(const struct pyspy_proc *p)
+{
+	__u32 n = max3(p->frame_back, p->frame_code, p->frame_instr) + 8;
+
+	if (p->owner_skip_min && p->frame_owner + 1 > n)
+		n = p->frame_owner + 1;
+	return n;
+}
+
+static __always_inline int sample_python(const struct pyspy_proc *p, __u32 tgid, __u32 tid)
+{
+	struct walk_ctx w = {};
+	__u32 zero = 0;
+	struct scratch *s = bpf_map_lookup_elem(&scratch_map, &zero);
+	__u64 ts, size;
+
+	if (!s)
+		return 0;
+	count(&stats, PYSPY_STAT_SAMPLES);
+	s->sample.flags = 0;
+	ts = find_tstate(s, p, tid, &w.err);
+	if (!ts) {
+		count(&errors, w.err);
+		return 0;
+	}
+	w.frame = first_frame(s, p, &w.err);
+	if (!w.frame) {
+		if (w.err)
+			count(&errors, w.err);
+		else
+			count(&stats, PYSPY_STAT_IDLE);
+		return 0;
+	}
+	w.s = s;
+	w.p = p;
+	w.fsize = frame_read_size(p);
+	if (w.fsize > PYSPY_FRAME_BUF) {
+		count(&errors, PYSPY_ERR_BAD_LAYOUT);
+		return 0;
+	}
+	bpf_loop(PYSPY_MAX_FRAMES + SKIP_SLACK, walk_one, &w, 0);
+	if (w.frame && !w.err) {
+		/* Out of iterations with frames left: as deep as the limit. */
+		s->sample.flags |= PYSPY_SAMPLE_TRUNCATED;
+		w.err = PYSPY_ERR_TRUNCATED;
+	}
+	if (w.err)
+		count(&errors, w.err);
+
+	s->sample.pid = tgid;
+	s->sample.tid = tid;
+	s->sample.cgroup_id = bpf_get_current_cgroup_id();
+	s->sample.ktime_ns = bpf_ktime_get_ns();
+	s->sample.cpu = bpf_get_smp_processor_id();
+	s->sample.error = w.err;
+	s->sample.n_frames = w.n;
+	size = PYSPY_SAMPLE_HDR_SIZE + (__u64)w.n * sizeof(struct pyspy_frame);
+	if (size > sizeof(s->sample))
+		size = sizeof(s->sample);
+	if (bpf_ringbuf_output(&events, &s->sample, size, 0))
+		count(&errors, PYSPY_ERR_RINGBUF_FULL);
+	return 0;
+}
+
+SEC("perf_event")
+int pyspy_sample(struct bpf_perf_event_data *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tgid = id >> 32, tid = (__u32)id;
+	struct pyspy_proc *p;
+
+	/* The only cost for processes we do not profile: this lookup. */
+	p = bpf_map_lookup_elem(&procs, &tgid);
+	if (!p)
+		return 0;
+	return sample_python(p, tgid, tid);
+}

@@ -1,0 +1,45 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * codecache.h - where a sampled frame becomes `qualname (file:line)`.
+ *
+ * Owns: the per-process cache of code objects (address -> name, file, line
+ * table), kept honest by a fingerprint re-read for every sample so that a
+ * code object freed and replaced at the same address is never shown under
+ * the old name; and the translation of a sample's frames into profile
+ * locations.
+ */
+#ifndef PYSPY_CODECACHE_H
+#define PYSPY_CODECACHE_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <linux/types.h>
+
+#include "../bpf/pyspy.h"
+#include "../user/profile.h"
+#include "../user/pyoffsets.h"
+
+struct code_cache;
+
+struct code_cache_stats {
+	uint64_t hits, misses, replaced; /* replaced: same address, new code */
+	uint64_t bad_code;		  /* not a code object / unreadable */
+};
+
+/* code_type_addr: runtime &PyCode_Type, 0 to skip the type check. */
+struct code_cache *code_cache__new(pid_t pid, const struct py_layout *l, uint64_t code_type_addr,
+				   struct profile *prof);
+void code_cache__free(struct code_cache *c); /* NULL-safe */
+
+/*
+ * Frames innermost first -> profile location ids in locs (same order).
+ * Frames that cannot be read become an "[unknown]" location.  Returns how
+ * many frames were bad.
+ */
+uint32_t code_cache__resolve(struct code_cache *c, const struct pyspy_frame *frames, uint32_t n,
+			     uint32_t *locs);
+
+const struct code_cache_stats *code_cache__stats(const struct code_cache *c);
+
+#endif /* PYSPY_CODECACHE_H */

@@ -1,0 +1,150 @@
+// SPDX-License-Identifier: MIT
+/*
+ * folded.c - folded stacks, the contract other tools and our tests read:
+ * one line per distinct stack, frames root first joined by ';', a space,
+ * the weight.  Optional leading `process PID (COMM)` / `thread TID (NAME)`
+ * frames; a stack cut at the depth limit starts with `[truncated]`.
+ * Lines are sorted, so equal stacks (e.g. without --threads) merge.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "output.h"
+
+struct line {
+	char *text;
+	uint64_t weight;
+};
+
+struct collect {
+	const struct profile *p;
+	const struct output_opts *o;
+	struct line *lines;
+	size_t n, cap;
+	int err;
+};
+
+/* Frame separators in names would break the format; replace them. */
+static void put_clean(FILE *f, const char *s)
+{
+	for (; *s; s++)
+		fputc(*s == ';' || *s == '\n' ? '_' : *s, f);
+}
+
+static void put_frame(FILE *f, const struct profile *p, uint32_t loc_id)
+{
+	const struct profile_location *loc = profile__get_location(p, loc_id);
+	const struct profile_function *fn = loc ? profile__get_function(p, loc->function) : NULL;
+
+	if (!fn) {
+		fputs("[unknown]", f);
+		return;
+	}
+	put_clean(f, profile__str(p, fn->name));
+	fputs(" (", f);
+	put_clean(f, profile__str(p, fn->file));
+	if (loc->line >= 0)
+		fprintf(f, ":%d", loc->line);
+	fputc(')', f);
+}
+
+static int render(const struct profile_stack *s, const struct collect *c, char **out)
+{
+	const struct profile *p = c->p;
+	size_t len = 0;
+	const char *name;
+	int sep = 0;
+	FILE *f = open_memstream(out, &len);
+
+	if (!f)
+		return -errno;
+	if (c->o->show_pids) {
+		name = profile__process_name(p, s->pid);
+		fprintf(f, "process %u (", s->pid);
+		put_clean(f, name ? name : "?");
+		fputc(')', f);
+		sep = 1;
+	}
+	if (c->o->show_threads) {
+		name = profile__thread_name(p, s->pid, s->tid);
+		fprintf(f, "%sthread %u (", sep ? ";" : "", s->tid);
+		put_clean(f, name ? name : "?");
+		fputc(')', f);
+		sep = 1;
+	}
+	if (s->flags & PROFILE_STACK_TRUNCATED) {
+		fputs(sep ? ";[truncated]" : "[truncated]", f);
+		sep = 1;
+	}
+	for (uint32_t i = s->n; i-- > 0;) {
+		if (sep)
+			fputc(';', f);
+		put_frame(f, p, s->locs[i]);
+		sep = 1;
+	}
+	if (fclose(f))
+		return -errno;
+	return 0;
+}
+
+static int collect_one(const struct profile_stack *s, void *ctx)
+{
+	struct collect *c = ctx;
+	char *text = NULL;
+
+	if (c->n == c->cap) {
+		size_t ncap = c->cap ? c->cap * 2 : 256;
+		struct line *nl = realloc(c->lines, ncap * sizeof(*nl));
+
+		if (!nl)
+			return c->err = -ENOMEM;
+		c->lines = nl;
+		c->cap = ncap;
+	}
+	c->err = render(s, c, &text);
+	if (c->err)
+		return c->err;
+	c->lines[c->n++] = (struct line){ text, s->weight };
+	return 0;
+}
+
+static int cmp_line(const void *a, const void *b)
+{
+	return strcmp(((const struct line *)a)->text, ((const struct line *)b)->text);
+}
+
+static int folded_write(const struct profile *p, const struct output_opts *o, FILE *f)
+{
+	struct collect c = { .p = p, .o = o };
+	size_t i, j;
+
+	profile__for_each_stack(p, collect_one, &c);
+	if (!c.err) {
+		qsort(c.lines, c.n, sizeof(*c.lines), cmp_line);
+		for (i = 0; i < c.n; i = j) {
+			uint64_t w = 0;
+
+			for (j = i; j < c.n && !strcmp(c.lines[j].text, c.lines[i].text); j++)
+				w += c.lines[j].weight;
+			if (c.lines[i].text[0])
+				fprintf(f, "%s %" PRIu64 "\n", c.lines[i].text, w);
+		}
+		if (ferror(f))
+			c.err = -EIO;
+	}
+	for (i = 0; i < c.n; i++)
+		free(c.lines[i].text);
+	free(c.lines);
+	return c.err;
+}
+
+static const char *const folded_exts[] = { ".folded", ".txt", NULL };
+
+const struct output_writer output_folded = {
+	.name = "folded",
+	.exts = folded_exts,
+	.write = folded_write,
+};

@@ -1,0 +1,41 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * output.h - one small interface behind which every profile format sits.
+ *
+ * Owns: choosing a writer by --format or by the -o extension, and writing
+ * a file whole (temporary file + rename) or to stdout for "-".
+ */
+#ifndef PYSPY_OUTPUT_H
+#define PYSPY_OUTPUT_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "../profile.h"
+
+struct output_opts {
+	bool show_pids;	   /* leading `process PID (COMM)` frame */
+	bool show_threads; /* leading `thread TID (NAME)` frame */
+	unsigned rate_hz;  /* sampling rate, for time-based units */
+	double duration_s; /* recording length */
+};
+
+struct output_writer {
+	const char *name;	 /* --format value */
+	const char *const *exts; /* -o suffixes, NULL-terminated */
+	int (*write)(const struct profile *p, const struct output_opts *o, FILE *f);
+};
+
+const struct output_writer *output__by_name(const char *name);
+const struct output_writer *output__by_path(const char *path);
+/* "folded, ..." for messages. */
+const char *output__names(void);
+
+/* Write whole: "-" is stdout; else path.tmp then rename. 0 or -errno. */
+int output__write_file(const struct output_writer *w, const struct profile *p,
+		       const struct output_opts *o, const char *path);
+
+/* Writers. */
+extern const struct output_writer output_folded;
+
+#endif /* PYSPY_OUTPUT_H */

@@ -1,0 +1,351 @@
+// SPDX-License-Identifier: MIT
+/*
+ * profile.c - the aggregation model: interned strings, functions,
+ * locations and weighted stacks, hashed with uthash.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uthash.h>
+
+#include "profile.h"
+
+#define DEFAULT_MAX_STACKS (1u << 20)
+
+struct str_entry {
+	UT_hash_handle hh;
+	uint32_t id;
+	char s[];
+};
+
+/* Functions and locations: a hashed key -> dense id, plus an id array. */
+struct id_entry {
+	UT_hash_handle hh;
+	uint32_t id;
+	uint32_t key[3];
+};
+
+struct stack_entry {
+	UT_hash_handle hh;
+	uint64_t weight;
+	uint32_t keylen;
+	uint32_t key[]; /* pid, tid, flags, n, locs[n] */
+};
+
+struct name_entry {
+	UT_hash_handle hh;
+	uint64_t key; /* pid << 32 | tid; tid 0 for the process */
+	uint32_t name;
+};
+
+struct profile {
+	struct str_entry *strs;
+	struct str_entry **str_by_id;
+	uint32_t n_strs, cap_strs;
+
+	struct id_entry *funcs_h;
+	struct profile_function *funcs;
+	uint32_t n_funcs, cap_funcs;
+
+	struct id_entry *locs_h;
+	struct profile_location *locs;
+	uint32_t n_locs, cap_locs;
+
+	struct stack_entry *stacks;
+	uint32_t n_stacks, max_stacks;
+	uint64_t total, dropped;
+
+	struct name_entry *names;
+};
+
+static int grow(void **arr, uint32_t *cap, uint32_t need, size_t elem)
+{
+	uint32_t ncap;
+	void *n;
+
+	if (need <= *cap)
+		return 0;
+	ncap = *cap ? *cap * 2 : 64;
+	while (ncap < need)
+		ncap *= 2;
+	n = realloc(*arr, (size_t)ncap * elem);
+	if (!n)
+		return -ENOMEM;
+	*arr = n;
+	*cap = ncap;
+	return 0;
+}
+
+struct profile *profile__new(uint32_t max_stacks)
+{
+	struct profile *p = calloc(1, sizeof(*p));
+
+	if (!p)
+		return NULL;
+	p->max_stacks = max_stacks ? max_stacks : DEFAULT_MAX_STACKS;
+	if (profile__intern(p, "") != 0) {
+		profile__free(p);
+		errno = ENOMEM;
+		return NULL;
+	}
+	return p;
+}
+
+void profile__free(struct profile *p)
+{
+	struct str_entry *s, *stmp;
+	struct id_entry *e, *etmp;
+	struct stack_entry *st, *sttmp;
+	struct name_entry *n, *ntmp;
+
+	if (!p)
+		return;
+	HASH_ITER(hh, p->strs, s, stmp) {
+		HASH_DEL(p->strs, s);
+		free(s);
+	}
+	HASH_ITER(hh, p->funcs_h, e, etmp) {
+		HASH_DEL(p->funcs_h, e);
+		free(e);
+	}
+	HASH_ITER(hh, p->locs_h, e, etmp) {
+		HASH_DEL(p->locs_h, e);
+		free(e);
+	}
+	HASH_ITER(hh, p->stacks, st, sttmp) {
+		HASH_DEL(p->stacks, st);
+		free(st);
+	}
+	HASH_ITER(hh, p->names, n, ntmp) {
+		HASH_DEL(p->names, n);
+		free(n);
+	}
+	free(p->str_by_id);
+	free(p->funcs);
+	free(p->locs);
+	free(p);
+}
+
+uint32_t profile__intern(struct profile *p, const char *s)
+{
+	struct str_entry *e;
+	size_t len = strlen(s);
+
+	HASH_FIND(hh, p->strs, s, len, e);
+	if (e)
+		return e->id;
+	if (grow((void **)&p->str_by_id, &p->cap_strs, p->n_strs + 1, sizeof(*p->str_by_id)))
+		return UINT32_MAX;
+	e = malloc(sizeof(*e) + len + 1);
+	if (!e)
+		return UINT32_MAX;
+	memcpy(e->s, s, len + 1);
+	e->id = p->n_strs++;
+	p->str_by_id[e->id] = e;
+	HASH_ADD(hh, p->strs, s[0], len, e);
+	return e->id;
+}
+
+const char *profile__str(const struct profile *p, uint32_t id)
+{
+	return id < p->n_strs ? p->str_by_id[id]->s : "";
+}
+
+/* Find or add key in *h; *added tells the caller to fill its array. */
+static uint32_t id_lookup(struct id_entry **h, const uint32_t key[3], uint32_t next_id, int *added)
+{
+	struct id_entry *e;
+
+	*added = 0;
+	HASH_FIND(hh, *h, key, sizeof(e->key), e);
+	if (e)
+		return e->id;
+	e = calloc(1, sizeof(*e));
+	if (!e)
+		return UINT32_MAX;
+	memcpy(e->key, key, sizeof(e->key));
+	e->id = next_id;
+	HASH_ADD(hh, *h, key, sizeof(e->key), e);
+	*added = 1;
+	return e->id;
+}
+
+uint32_t profile__function(struct profile *p, const char *name, const char *file, int start_line)
+{
+	uint32_t key[3], id;
+	int added;
+
+	key[0] = profile__intern(p, name);
+	key[1] = profile__intern(p, file);
+	key[2] = (uint32_t)start_line;
+	if (key[0] == UINT32_MAX || key[1] == UINT32_MAX)
+		return UINT32_MAX;
+	if (grow((void **)&p->funcs, &p->cap_funcs, p->n_funcs + 1, sizeof(*p->funcs)))
+		return UINT32_MAX;
+	id = id_lookup(&p->funcs_h, key, p->n_funcs, &added);
+	if (added) {
+		p->funcs[id] = (struct profile_function){ key[0], key[1], start_line };
+		p->n_funcs++;
+	}
+	return id;
+}
+
+uint32_t profile__location(struct profile *p, uint32_t function, int line)
+{
+	uint32_t key[3] = { function, (uint32_t)line, 0 }, id;
+	int added;
+
+	if (grow((void **)&p->locs, &p->cap_locs, p->n_locs + 1, sizeof(*p->locs)))
+		return UINT32_MAX;
+	id = id_lookup(&p->locs_h, key, p->n_locs, &added);
+	if (added) {
+		p->locs[id] = (struct profile_location){ function, line };
+		p->n_locs++;
+	}
+	return id;
+}
+
+const struct profile_function *profile__get_function(const struct profile *p, uint32_t id)
+{
+	return id < p->n_funcs ? &p->funcs[id] : NULL;
+}
+
+const struct profile_location *profile__get_location(const struct profile *p, uint32_t id)
+{
+	return id < p->n_locs ? &p->locs[id] : NULL;
+}
+
+uint32_t profile__n_functions(const struct profile *p)
+{
+	return p->n_funcs;
+}
+
+uint32_t profile__n_locations(const struct profile *p)
+{
+	return p->n_locs;
+}
+
+int profile__add(struct profile *p, uint32_t pid, uint32_t tid, uint32_t flags,
+		 const uint32_t *locs, uint32_t n, uint64_t weight)
+{
+	uint32_t keylen = (4 + n) * sizeof(uint32_t);
+	struct stack_entry *e;
+	uint32_t *key;
+
+	key = malloc(keylen);
+	if (!key)
+		return -ENOMEM;
+	key[0] = pid;
+	key[1] = tid;
+	key[2] = flags;
+	key[3] = n;
+	memcpy(&key[4], locs, n * sizeof(uint32_t));
+	HASH_FIND(hh, p->stacks, key, keylen, e);
+	if (!e) {
+		if (p->n_stacks >= p->max_stacks) {
+			free(key);
+			p->dropped += weight;
+			return -ENOSPC;
+		}
+		e = malloc(sizeof(*e) + keylen);
+		if (!e) {
+			free(key);
+			return -ENOMEM;
+		}
+		e->weight = 0;
+		e->keylen = keylen;
+		memcpy(e->key, key, keylen);
+		HASH_ADD(hh, p->stacks, key[0], keylen, e);
+		p->n_stacks++;
+	}
+	free(key);
+	e->weight += weight;
+	p->total += weight;
+	return 0;
+}
+
+static void set_name(struct profile *p, uint64_t key, const char *name)
+{
+	struct name_entry *e;
+	uint32_t id = profile__intern(p, name);
+
+	if (id == UINT32_MAX)
+		return;
+	HASH_FIND(hh, p->names, &key, sizeof(key), e);
+	if (!e) {
+		e = calloc(1, sizeof(*e));
+		if (!e)
+			return;
+		e->key = key;
+		HASH_ADD(hh, p->names, key, sizeof(key), e);
+	}
+	e->name = id;
+}
+
+static const char *get_name(const struct profile *p, uint64_t key)
+{
+	struct name_entry *e;
+
+	HASH_FIND(hh, p->names, &key, sizeof(key), e);
+	return e ? profile__str(p, e->name) : NULL;
+}
+
+void profile__set_process_name(struct profile *p, uint32_t pid, const char *comm)
+{
+	set_name(p, (uint64_t)pid << 32, comm);
+}
+
+void profile__set_thread_name(struct profile *p, uint32_t pid, uint32_t tid, const char *name)
+{
+	/* tid 0 never names a thread, so it can key the process. */
+	if (tid)
+		set_name(p, (uint64_t)pid << 32 | tid, name);
+}
+
+const char *profile__process_name(const struct profile *p, uint32_t pid)
+{
+	return get_name(p, (uint64_t)pid << 32);
+}
+
+const char *profile__thread_name(const struct profile *p, uint32_t pid, uint32_t tid)
+{
+	return tid ? get_name(p, (uint64_t)pid << 32 | tid) : NULL;
+}
+
+int profile__for_each_stack(const struct profile *p,
+			    int (*cb)(const struct profile_stack *s, void *ctx), void *ctx)
+{
+	struct stack_entry *e;
+	int ret;
+
+	for (e = p->stacks; e; e = e->hh.next) {
+		struct profile_stack s = {
+			.pid = e->key[0],
+			.tid = e->key[1],
+			.flags = e->key[2],
+			.n = e->key[3],
+			.weight = e->weight,
+			.locs = &e->key[4],
+		};
+
+		ret = cb(&s, ctx);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+uint64_t profile__total_weight(const struct profile *p)
+{
+	return p->total;
+}
+
+uint32_t profile__n_stacks(const struct profile *p)
+{
+	return p->n_stacks;
+}
+
+uint64_t profile__dropped(const struct profile *p)
+{
+	return p->dropped;
+}

@@ -1,0 +1,72 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * profile.h - the in-memory profile every output format reads.
+ *
+ * Owns: interned strings, functions (name, file, first line), locations
+ * (function, line), and stacks (process, thread, locations innermost first)
+ * with their weights.  Bounded: past max_stacks distinct stacks, new stacks
+ * are dropped and counted, so memory stays fixed whatever the workload.
+ */
+#ifndef PYSPY_PROFILE_H
+#define PYSPY_PROFILE_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+struct profile;
+
+struct profile_function {
+	uint32_t name;	/* string id: qualname */
+	uint32_t file;	/* string id: co_filename */
+	int start_line; /* co_firstlineno */
+};
+
+struct profile_location {
+	uint32_t function;
+	int line; /* -1: unknown */
+};
+
+#define PROFILE_STACK_TRUNCATED 0x1
+
+struct profile_stack {
+	uint32_t pid, tid;
+	uint32_t flags; /* PROFILE_STACK_* */
+	uint32_t n;	/* locations, innermost first */
+	uint64_t weight;
+	const uint32_t *locs;
+};
+
+/* max_stacks 0 = the default (1 << 20). NULL on ENOMEM. */
+struct profile *profile__new(uint32_t max_stacks);
+void profile__free(struct profile *p); /* NULL-safe */
+
+/* Intern a string; returns its id (0 is ""). UINT32_MAX on ENOMEM. */
+uint32_t profile__intern(struct profile *p, const char *s);
+const char *profile__str(const struct profile *p, uint32_t id);
+
+uint32_t profile__function(struct profile *p, const char *name, const char *file, int start_line);
+uint32_t profile__location(struct profile *p, uint32_t function, int line);
+const struct profile_function *profile__get_function(const struct profile *p, uint32_t id);
+const struct profile_location *profile__get_location(const struct profile *p, uint32_t id);
+uint32_t profile__n_functions(const struct profile *p);
+uint32_t profile__n_locations(const struct profile *p);
+
+/* Add weight to a stack. 0, -ENOSPC when it was dropped (cap), -ENOMEM. */
+int profile__add(struct profile *p, uint32_t pid, uint32_t tid, uint32_t flags,
+		 const uint32_t *locs, uint32_t n, uint64_t weight);
+
+/* Names shown for processes and threads; the latest one set wins. */
+void profile__set_process_name(struct profile *p, uint32_t pid, const char *comm);
+void profile__set_thread_name(struct profile *p, uint32_t pid, uint32_t tid, const char *name);
+const char *profile__process_name(const struct profile *p, uint32_t pid);
+const char *profile__thread_name(const struct profile *p, uint32_t pid, uint32_t tid);
+
+/* Visit every stack in insertion order; stop early when cb returns non-0. */
+int profile__for_each_stack(const struct profile *p,
+			    int (*cb)(const struct profile_stack *s, void *ctx), void *ctx);
+
+uint64_t profile__total_weight(const struct profile *p);
+uint32_t profile__n_stacks(const struct profile *p);
+uint64_t profile__dropped(const struct profile *p); /* weight of dropped stacks */
+
+#endif /* PYSPY_PROFILE_H */

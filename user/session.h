@@ -1,0 +1,44 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * session.h - the BPF side's lifecycle as seen from userspace.
+ *
+ * Owns: opening, loading and attaching the skeleton, one cpu-clock perf
+ * event per CPU, the ring buffer consumer, the `procs` map (which processes
+ * are sampled and how), the per-CPU counters, and clean teardown.
+ */
+#ifndef PYSPY_SESSION_H
+#define PYSPY_SESSION_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <linux/types.h>
+
+#include "../bpf/pyspy.h"
+
+struct session;
+
+struct session_opts {
+	unsigned rate_hz;     /* samples per second per CPU */
+	size_t ringbuf_bytes; /* 0: default */
+};
+
+/* Called for every sample record; len is what the kernel sent. */
+typedef int (*session_sample_fn)(const struct pyspy_sample *s, size_t len, void *ctx);
+
+/* NULL with errno set; the reason has been logged. */
+struct session *session__open(const struct session_opts *o, session_sample_fn fn, void *ctx);
+void session__close(struct session *s); /* NULL-safe */
+
+int session__add_proc(struct session *s, pid_t pid, const struct pyspy_proc *p);
+int session__remove_proc(struct session *s, pid_t pid);
+
+/* Consume samples for up to timeout_ms. Count of records, or -errno. */
+int session__poll(struct session *s, int timeout_ms);
+
+/* Sums over CPUs. */
+void session__counters(struct session *s, uint64_t errors[PYSPY_ERR__COUNT],
+		       uint64_t stats[PYSPY_STAT__COUNT]);
+
+#endif /* PYSPY_SESSION_H */
