@@ -1,0 +1,396 @@
+// SPDX-License-Identifier: MIT
+/* pyoffsets.c - CPython layouts: table lookup, _Py_DebugOffsets reader, BPF conversion. */
+#include <linux/types.h> /* __u32 and friends for bpf/pyspy.h */
+#include <errno.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <string.h>
+
+#include "pyoffsets.h"
+
+const struct py_layout *py_layout__from_table(unsigned major, unsigned minor)
+{
+	unsigned i;
+
+	for (i = 0; i < py_layouts_table_len; i++) {
+		if (py_layouts_table[i].major == major && py_layouts_table[i].minor == minor)
+			return &py_layouts_table[i];
+	}
+	errno = ENOTSUP;
+	return NULL;
+}
+
+/*
+ * _Py_DebugOffsets is a header (cookie, version, free_threaded) followed by
+ * sub-structs made only of u64s, so every field we need is "base of its
+ * sub-struct + 8 * index".  The sub-structs grow between minor versions, so
+ * each minor gets its own map of where our fields sit.  A 0 means "not in
+ * this version's debug offsets".
+ */
+#define DO(base, idx) ((base) + 8 * (idx))
+
+struct dbg_map {
+	unsigned minor;
+	unsigned total; /* sizeof(_Py_DebugOffsets); the caller must give this much */
+	uint16_t interpreters_head;
+	uint16_t interp_next, interp_threads_head;
+	uint16_t ts_next, ts_interp, ts_current_frame, ts_thread_id, ts_native_thread_id;
+	uint16_t fr_size, fr_previous, fr_executable, fr_instr_ptr, fr_owner;
+	uint16_t co_filename, co_name, co_qualname, co_linetable, co_firstlineno;
+	uint16_t co_code_adaptive;
+	uint16_t ob_type;
+	uint16_t by_ob_size, by_ob_sval;
+	uint16_t un_state, un_length, un_ascii_size, un_compact_size;
+};
+
+/*
+ * 3.13: from the real 3.13.0 headers (internal/pycore_runtime.h) and checked
+ * against a live 3.13.0 by the unit test.  Sub-structs start at runtime 24,
+ * interpreter 48, thread 152, frame 224, code 272, pyobject 352, bytes 512,
+ * unicode 536; total 584.
+ */
+static const struct dbg_map dbg_313 = {
+	.minor = 13,
+	.total = 584,
+	.interpreters_head = DO(24, 2),
+	.interp_next = DO(48, 2),
+	.interp_threads_head = DO(48, 3),
+	.ts_next = DO(152, 2),
+	.ts_interp = DO(152, 3),
+	.ts_current_frame = DO(152, 4),
+	.ts_thread_id = DO(152, 5),
+	.ts_native_thread_id = DO(152, 6),
+	.fr_size = DO(224, 0),
+	.fr_previous = DO(224, 1),
+	.fr_executable = DO(224, 2),
+	.fr_instr_ptr = DO(224, 3),
+	.fr_owner = DO(224, 5),
+	.co_filename = DO(272, 1),
+	.co_name = DO(272, 2),
+	.co_qualname = DO(272, 3),
+	.co_linetable = DO(272, 4),
+	.co_firstlineno = DO(272, 5),
+	.co_code_adaptive = DO(272, 9),
+	.ob_type = DO(352, 1),
+	.by_ob_size = DO(512, 1),
+	.by_ob_sval = DO(512, 2),
+	.un_state = DO(536, 1),
+	.un_length = DO(536, 2),
+	.un_ascii_size = DO(536, 3),
+};
+
+/*
+ * 3.14: UNVERIFIED against a running 3.14 (none here); from the layout
+ * facts gathered for this project (py-spy's bindgen of the 3.14 headers):
+ * interpreter_state gains threads_main after threads_head (and two fields
+ * at its end), the frame gains stackpointer and tlbc_index, code gains
+ * co_tlbc, set_object is new.  Sub-structs: thread 176, frame 248, code
+ * 312, pyobject 400, bytes 592, unicode 616; total 760.
+ */
+static const struct dbg_map dbg_314 = {
+	.minor = 14,
+	.total = 760,
+	.interpreters_head = DO(24, 2),
+	.interp_next = DO(48, 2),
+	.interp_threads_head = DO(48, 3),
+	.ts_next = DO(176, 2),
+	.ts_interp = DO(176, 3),
+	.ts_current_frame = DO(176, 4),
+	.ts_thread_id = DO(176, 5),
+	.ts_native_thread_id = DO(176, 6),
+	.fr_size = DO(248, 0),
+	.fr_previous = DO(248, 1),
+	.fr_executable = DO(248, 2),
+	.fr_instr_ptr = DO(248, 3),
+	.fr_owner = DO(248, 5),
+	.co_filename = DO(312, 1),
+	.co_name = DO(312, 2),
+	.co_qualname = DO(312, 3),
+	.co_linetable = DO(312, 4),
+	.co_firstlineno = DO(312, 5),
+	.co_code_adaptive = DO(312, 9),
+	.ob_type = DO(400, 1),
+	.by_ob_size = DO(592, 1),
+	.by_ob_sval = DO(592, 2),
+	.un_state = DO(616, 1),
+	.un_length = DO(616, 2),
+	.un_ascii_size = DO(616, 3),
+};
+
+/*
+ * 3.15: UNVERIFIED (bindgen of pre-release headers, no running 3.15).
+ * thread_state inserts base_frame, last_profiled_frame and
+ * last_profiled_frame_seq after current_frame, moving thread_id to index 8;
+ * err_stackitem and heap_type_object are new; unicode_object finally
+ * describes PyCompactUnicodeObject.  Sub-structs: thread 176, frame 312,
+ * code 376, pyobject 464, bytes 688, unicode 712; total 888.
+ */
+static const struct dbg_map dbg_315 = {
+	.minor = 15,
+	.total = 888,
+	.interpreters_head = DO(24, 2),
+	.interp_next = DO(48, 2),
+	.interp_threads_head = DO(48, 3),
+	.ts_next = DO(176, 2),
+	.ts_interp = DO(176, 3),
+	.ts_current_frame = DO(176, 4),
+	.ts_thread_id = DO(176, 8),
+	.ts_native_thread_id = DO(176, 9),
+	.fr_size = DO(312, 0),
+	.fr_previous = DO(312, 1),
+	.fr_executable = DO(312, 2),
+	.fr_instr_ptr = DO(312, 3),
+	.fr_owner = DO(312, 5),
+	.co_filename = DO(376, 1),
+	.co_name = DO(376, 2),
+	.co_qualname = DO(376, 3),
+	.co_linetable = DO(376, 4),
+	.co_firstlineno = DO(376, 5),
+	.co_code_adaptive = DO(376, 9),
+	.ob_type = DO(464, 1),
+	.by_ob_size = DO(688, 1),
+	.by_ob_sval = DO(688, 2),
+	.un_state = DO(712, 1),
+	.un_length = DO(712, 2),
+	.un_ascii_size = DO(712, 3),
+	.un_compact_size = DO(712, 4),
+};
+
+#define DBG_COOKIE "xdebugpy"
+#define DBG_HDR 24 /* cookie[8], version, free_threaded */
+/*
+ * sizeof(PyCompactUnicodeObject) - sizeof(PyASCIIObject) in 3.12+ GIL
+ * builds (utf8_length + utf8 pointer); 3.13/3.14 debug offsets lack it.
+ */
+#define PY_COMPACT_EXTRA 16
+
+static uint64_t rd64(const void *raw, size_t off)
+{
+	uint64_t v;
+
+	memcpy(&v, (const char *)raw + off, sizeof(v));
+	return v;
+}
+
+/* One untrusted offset; it must fit the u16 fields and not be the sentinel. */
+static int rd_off(const void *raw, uint16_t pos, uint16_t *out)
+{
+	uint64_t v = rd64(raw, pos);
+
+	if (v >= PY_OFF_NONE)
+		return -EINVAL;
+	*out = (uint16_t)v;
+	return 0;
+}
+
+static const struct dbg_map *dbg_map_for(unsigned minor)
+{
+	switch (minor) {
+	case 13:
+		return &dbg_313;
+	case 14:
+		return &dbg_314;
+	case 15:
+		return &dbg_315;
+	}
+	return NULL;
+}
+
+/* Does [off, off + width) lie inside a buffer of size lim? */
+static bool fits(unsigned off, unsigned width, unsigned lim)
+{
+	return off != PY_OFF_NONE && off + width <= lim;
+}
+
+/*
+ * The BPF side reads one PYSPY_FRAME_BUF chunk per frame and one
+ * PYSPY_TSTATE_BUF chunk per thread state, then picks fields out of them;
+ * an offset past those buffers would read garbage (or be refused by the
+ * verifier), so a target that claims one is rejected here.
+ */
+static int check_bpf_limits(const struct py_layout *l)
+{
+	if (!fits(l->frame_back, 8, PYSPY_FRAME_BUF) || !fits(l->frame_code, 8, PYSPY_FRAME_BUF) ||
+	    !fits(l->frame_instr, 8, PYSPY_FRAME_BUF) || !fits(l->frame_owner, 1, PYSPY_FRAME_BUF))
+		return -EINVAL;
+	if (!fits(l->tstate_frame, 8, PYSPY_TSTATE_BUF) ||
+	    !fits(l->tstate_thread_id, 8, PYSPY_TSTATE_BUF) ||
+	    !fits(l->tstate_next, 8, PYSPY_TSTATE_BUF))
+		return -EINVAL;
+	return 0;
+}
+
+static unsigned umax(unsigned a, unsigned b)
+{
+	return a > b ? a : b;
+}
+
+/* Read the fields of one version's map into *l (nothing derived yet). */
+static int read_mapped(const void *raw, const struct dbg_map *m, struct py_layout *l)
+{
+	const struct {
+		uint16_t pos;
+		uint16_t *dst;
+	} f[] = {
+		{ m->interpreters_head, &l->runtime_interp_head },
+		{ m->interp_next, &l->interp_next },
+		{ m->interp_threads_head, &l->interp_threads_head },
+		{ m->ts_next, &l->tstate_next },
+		{ m->ts_interp, &l->tstate_interp },
+		{ m->ts_current_frame, &l->tstate_frame },
+		{ m->ts_thread_id, &l->tstate_thread_id },
+		{ m->ts_native_thread_id, &l->tstate_native_thread_id },
+		{ m->fr_size, &l->frame_size },
+		{ m->fr_previous, &l->frame_back },
+		{ m->fr_executable, &l->frame_code },
+		{ m->fr_instr_ptr, &l->frame_instr },
+		{ m->fr_owner, &l->frame_owner },
+		{ m->co_filename, &l->code_filename },
+		{ m->co_name, &l->code_name },
+		{ m->co_qualname, &l->code_qualname },
+		{ m->co_linetable, &l->code_linetable },
+		{ m->co_firstlineno, &l->code_firstlineno },
+		{ m->co_code_adaptive, &l->code_adaptive },
+		{ m->ob_type, &l->object_type },
+		{ m->by_ob_size, &l->bytes_size },
+		{ m->by_ob_sval, &l->bytes_sval },
+		{ m->un_state, &l->unicode_state },
+		{ m->un_length, &l->unicode_length },
+		{ m->un_ascii_size, &l->unicode_ascii_data },
+	};
+	size_t i;
+	int err;
+
+	for (i = 0; i < sizeof(f) / sizeof(f[0]); i++) {
+		err = rd_off(raw, f[i].pos, f[i].dst);
+		if (err)
+			return err;
+	}
+	if (m->un_compact_size)
+		return rd_off(raw, m->un_compact_size, &l->unicode_compact_data);
+	if (l->unicode_ascii_data > PY_OFF_NONE - 1 - PY_COMPACT_EXTRA)
+		return -EINVAL;
+	l->unicode_compact_data = l->unicode_ascii_data + PY_COMPACT_EXTRA;
+	return 0;
+}
+
+/* What 3.13+ share and the debug offsets do not say, then derived fields. */
+static int finish_layout(unsigned minor, struct py_layout *l)
+{
+	unsigned end;
+
+	l->major = 3;
+	l->minor = minor;
+	l->frame_model = PYSPY_FM_CURRENT;
+	l->linetable_kind = PY_LT_LOCATIONS;
+	l->cframe_current = PY_OFF_NONE;
+	l->code_code = PY_OFF_NONE;
+	/* ob_size of a bytes object is PyVarObject.ob_size itself. */
+	l->varobject_size = l->bytes_size;
+
+	/* Every frame field must lie inside the frame it was read from. */
+	end = umax(umax(l->frame_back, l->frame_code), l->frame_instr) + 8;
+	if (end > l->frame_size || l->frame_owner >= l->frame_size)
+		return -EINVAL;
+	/* Only the head of the frame is ever read; see PYSPY_FRAME_BUF. */
+	if (l->frame_size > PYSPY_FRAME_BUF)
+		l->frame_size = PYSPY_FRAME_BUF;
+
+	end = umax(umax(l->code_filename, l->code_name), l->code_qualname);
+	end = umax(umax(end, l->code_firstlineno), l->code_linetable);
+	end = umax(end, l->code_adaptive) + 8;
+	if (end >= PY_OFF_NONE)
+		return -EINVAL;
+	l->code_size = end;
+	return check_bpf_limits(l);
+}
+
+int py_layout__from_debug_offsets(const void *raw, size_t len, struct py_layout *out,
+				  uint32_t *version_hex)
+{
+	const struct dbg_map *m;
+	struct py_layout l;
+	uint64_t version;
+	unsigned major, minor;
+	int err;
+
+	if (!raw || !out || len < DBG_HDR || memcmp(raw, DBG_COOKIE, 8))
+		return -EINVAL;
+	version = rd64(raw, 8);
+	if (version >> 32)
+		return -EINVAL;
+	major = (version >> 24) & 0xff;
+	minor = (version >> 16) & 0xff;
+	/* Debug offsets appeared in 3.13; an older version with the cookie lies. */
+	if (major < 3 || (major == 3 && minor < 13))
+		return -EINVAL;
+	/* Each minor reshapes the struct; a layout we have not seen is unreadable. */
+	m = major == 3 ? dbg_map_for(minor) : NULL;
+	if (!m)
+		return -ENOTSUP;
+	/*
+	 * Free-threaded builds have a 32-byte object header (ob_type at 24), so
+	 * every object offset moves and 3.14t also changes the str state bits
+	 * and adds per-thread bytecode; neither the BPF walker nor the
+	 * symbolizer handles that.
+	 */
+	if (rd64(raw, 16))
+		return -ENOTSUP;
+	if (len < m->total)
+		return -EINVAL;
+
+	memset(&l, 0, sizeof(l));
+	err = read_mapped(raw, m, &l);
+	if (err)
+		return err;
+	err = finish_layout(minor, &l);
+	if (err)
+		return err;
+	*out = l;
+	if (version_hex)
+		*version_hex = (uint32_t)version;
+	return 0;
+}
+
+void py_layout__to_bpf(const struct py_layout *l, uint64_t runtime_addr, uint32_t version_hex,
+		       struct pyspy_proc *out)
+{
+	bool ptr_model = l->frame_model != PYSPY_FM_FRAMEOBJECT;
+
+	memset(out, 0, sizeof(*out));
+	out->runtime_addr = runtime_addr;
+	out->version_hex = version_hex;
+	out->frame_model = l->frame_model;
+	out->runtime_interp_head = l->runtime_interp_head;
+	out->interp_next = l->interp_next;
+	out->interp_threads_head = l->interp_threads_head;
+	out->tstate_next = l->tstate_next;
+	out->tstate_thread_id = l->tstate_thread_id;
+	out->tstate_frame = l->tstate_frame;
+	if (l->frame_model == PYSPY_FM_CFRAME)
+		out->cframe_current = l->cframe_current;
+	out->frame_back = l->frame_back;
+	out->frame_code = l->frame_code;
+	out->frame_instr = l->frame_instr;
+
+	if (ptr_model) {
+		/* prev_instr/instr_ptr point into co_code_adaptive: byte offsets. */
+		out->instr_is_ptr = 1;
+		out->lasti_mult = 1;
+		out->code_adaptive = l->code_adaptive;
+	} else {
+		/* f_lasti counts bytes in 3.8/3.9 and code units in 3.10. */
+		out->lasti_mult = l->minor >= 10 ? 2 : 1;
+	}
+
+	/*
+	 * 3.12+ push frames that are not Python code on the chain: a
+	 * FRAME_OWNED_BY_CSTACK shim per _PyEval_EvalFrameDefault call (3.12,
+	 * 3.13), FRAME_OWNED_BY_INTERPRETER entry frames (3.14+), the base
+	 * frame sentinel (3.15); all have owner >= 3.  3.11 has none of them.
+	 */
+	if (ptr_model && (l->major > 3 || l->minor >= 12)) {
+		out->owner_skip_min = 3;
+		out->frame_owner = l->frame_owner;
+	}
+}
