@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-/* test_linetable.c - line decoders against PyCode_Addr2Line of real interpreters, and malformed tables. */
+/* test_linetable.c - line decoders vs PyCode_Addr2Line of real interpreters; malformed tables. */
 #include <linux/types.h> /* pyspy.h (via pyoffsets.h) needs __u32 and friends */
 #include <errno.h>
 #include <limits.h>
@@ -109,8 +109,9 @@ static int check_lines(const char *py, int kind, const struct code_rec *r, char 
 			got_bad = got;
 		}
 	}
-	CHECK(bad < 0 && off >= r->nbytes, "%s: %s (first line %d, %zu table bytes): offset %d: got %d, want %d%s",
-	      py, r->name, r->firstlineno, r->len, bad, got_bad, want_bad,
+	CHECK(bad < 0 && off >= r->nbytes,
+	      "%s: %s (first line %d, %zu table bytes): offset %d: got %d, want %d%s", py,
+	      r->name, r->firstlineno, r->len, bad, got_bad, want_bad,
 	      off < r->nbytes ? " (short L record)" : "");
 	/* A frame that has not started reports its first line. */
 	CHECK(py_linetable_line(kind, r->table, r->len, r->firstlineno, -2) == r->firstlineno,
