@@ -211,8 +211,8 @@ static long walk_one(__u32 idx, struct walk_ctx *w)
 
 	if (!w->frame)
 		return 1;
-	if (w->fsize == 0 || w->fsize > PYSPY_FRAME_BUF ||
-	    bpf_probe_read_user(s->framebuf, w->fsize, (void *)w->frame)) {
+	/* The mask is the bound the verifier sees; fsize < PYSPY_FRAME_BUF was checked. */
+	if (bpf_probe_read_user(s->framebuf, w->fsize & (PYSPY_FRAME_BUF - 1), (void *)w->frame)) {
 		w->err = PYSPY_ERR_READ_FRAME;
 		return 1;
 	}
@@ -291,7 +291,7 @@ static __always_inline int sample_python(const struct pyspy_proc *p, __u32 tgid,
 	w.s = s;
 	w.p = p;
 	w.fsize = frame_read_size(p);
-	if (w.fsize > PYSPY_FRAME_BUF) {
+	if (w.fsize >= PYSPY_FRAME_BUF) {
 		count(&errors, PYSPY_ERR_BAD_LAYOUT);
 		return 0;
 	}

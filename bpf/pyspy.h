@@ -6,11 +6,16 @@
  * (where the interpreter lives and how its frames are laid out), the sample
  * record the BPF side emits through the ring buffer, and the unwinding error
  * kinds counted per CPU.  Included by both sides, so it uses only __u32-style
- * types and no other headers.  The BPF side knows no CPython version: every
+ * types.  The BPF side knows no CPython version: every
  * version difference is data in struct pyspy_proc.
  */
 #ifndef PYSPY_H
 #define PYSPY_H
+
+/* The BPF side gets __u32 & co. from vmlinux.h; userspace from here. */
+#ifndef __VMLINUX_H__
+#include <linux/types.h>
+#endif
 
 /* Deepest Python stack walked whole; deeper stacks are flagged truncated. */
 #define PYSPY_MAX_FRAMES 1024

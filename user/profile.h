@@ -26,7 +26,8 @@ struct profile_location {
 	int line; /* -1: unknown */
 };
 
-#define PROFILE_STACK_TRUNCATED 0x1
+#define PROFILE_STACK_TRUNCATED 0x1 /* deeper than the walk limit */
+#define PROFILE_STACK_PARTIAL 0x2   /* the walk faulted before the root */
 
 struct profile_stack {
 	uint32_t pid, tid;

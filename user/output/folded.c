@@ -3,7 +3,8 @@
  * folded.c - folded stacks, the contract other tools and our tests read:
  * one line per distinct stack, frames root first joined by ';', a space,
  * the weight.  Optional leading `process PID (COMM)` / `thread TID (NAME)`
- * frames; a stack cut at the depth limit starts with `[truncated]`.
+ * frames; a stack cut at the depth limit starts with `[truncated]`, one
+ * whose walk faulted before reaching the root with `[partial]`.
  * Lines are sorted, so equal stacks (e.g. without --threads) merge.
  */
 #include <errno.h>
@@ -75,8 +76,10 @@ static int render(const struct profile_stack *s, const struct collect *c, char *
 		fputc(')', f);
 		sep = 1;
 	}
-	if (s->flags & PROFILE_STACK_TRUNCATED) {
-		fputs(sep ? ";[truncated]" : "[truncated]", f);
+	if (s->flags & (PROFILE_STACK_TRUNCATED | PROFILE_STACK_PARTIAL)) {
+		if (sep)
+			fputc(';', f);
+		fputs(s->flags & PROFILE_STACK_TRUNCATED ? "[truncated]" : "[partial]", f);
 		sep = 1;
 	}
 	for (uint32_t i = s->n; i-- > 0;) {

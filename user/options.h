@@ -1,0 +1,30 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * options.h - what the command line asked for, shared by the verbs.
+ */
+#ifndef PYSPY_OPTIONS_H
+#define PYSPY_OPTIONS_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+#define OPT_MAX_PIDS 64
+
+struct options {
+	pid_t pids[OPT_MAX_PIDS];
+	int n_pids;
+	double duration_s;   /* 0: until Ctrl-C or the targets exit */
+	unsigned rate_hz;    /* per CPU */
+	const char *format;  /* NULL: from -o, else folded */
+	const char *output;  /* NULL: a generated name */
+	bool threads;	     /* leading thread frame */
+	bool pids_frames;    /* leading process frame (forced) */
+	bool no_pids_frames; /* never a process frame */
+	double init_wait_s;  /* how long to wait for an interpreter to start */
+	char **cmd;	     /* after `--`, NULL-terminated, or NULL */
+	bool quiet;	     /* no progress line or summary */
+};
+
+int cmd_record(struct options *o);
+
+#endif /* PYSPY_OPTIONS_H */

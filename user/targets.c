@@ -1,0 +1,162 @@
+// SPDX-License-Identifier: MIT
+/* targets.c - the sampled processes, keyed by host PID. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uthash.h>
+
+#include "log.h"
+#include "targets.h"
+
+struct target_entry {
+	UT_hash_handle hh;
+	pid_t pid;
+	struct target t;
+};
+
+struct targets {
+	struct session *s;
+	struct profile *prof;
+	struct target_entry *h;
+	int n, alive;
+};
+
+struct targets *targets__new(struct session *s, struct profile *prof)
+{
+	struct targets *t = calloc(1, sizeof(*t));
+
+	if (!t)
+		return NULL;
+	t->s = s;
+	t->prof = prof;
+	return t;
+}
+
+static void drop(struct targets *t, struct target_entry *e)
+{
+	if (e->t.exited)
+		return;
+	e->t.exited = true;
+	t->alive--;
+	if (t->s)
+		session__remove_proc(t->s, e->pid);
+}
+
+void targets__free(struct targets *t)
+{
+	struct target_entry *e, *tmp;
+
+	if (!t)
+		return;
+	HASH_ITER(hh, t->h, e, tmp) {
+		drop(t, e);
+		HASH_DEL(t->h, e);
+		code_cache__free(e->t.cache);
+		free(e);
+	}
+	free(t);
+}
+
+int targets__add(struct targets *t, const struct py_target *py)
+{
+	struct target_entry *e;
+	struct pyspy_proc proc;
+	int err;
+
+	HASH_FIND_INT(t->h, &py->pid, e);
+	if (e && !e->t.exited)
+		return -EEXIST;
+	if (e) { /* PID reused by a new process: start over */
+		HASH_DEL(t->h, e);
+		code_cache__free(e->t.cache);
+		free(e);
+		t->n--;
+	}
+	e = calloc(1, sizeof(*e));
+	if (!e)
+		return -ENOMEM;
+	e->pid = py->pid;
+	e->t.py = *py;
+	e->t.cache = code_cache__new(py->pid, &py->layout, py->code_type_addr, t->prof);
+	if (!e->t.cache) {
+		err = -errno;
+		free(e);
+		return err;
+	}
+	py_layout__to_bpf(&py->layout, py->runtime_addr, py->version_hex, &proc);
+	err = session__add_proc(t->s, py->pid, &proc);
+	if (err) {
+		code_cache__free(e->t.cache);
+		free(e);
+		return err;
+	}
+	profile__set_process_name(t->prof, py->pid, py->comm);
+	HASH_ADD_INT(t->h, pid, e);
+	t->n++;
+	t->alive++;
+	return 0;
+}
+
+struct target *targets__find(struct targets *t, pid_t pid)
+{
+	struct target_entry *e;
+
+	HASH_FIND_INT(t->h, &pid, e);
+	return e ? &e->t : NULL;
+}
+
+bool targets__has(struct targets *t, pid_t pid)
+{
+	struct target *tg = targets__find(t, pid);
+
+	return tg && !tg->exited;
+}
+
+int targets__reap(struct targets *t)
+{
+	struct target_entry *e;
+
+	for (e = t->h; e; e = e->hh.next) {
+		if (e->t.exited)
+			continue;
+		if (py_target__alive(&e->t.py) == 0) {
+			log_debug("PID %d (%s) exited", e->pid, e->t.py.comm);
+			drop(t, e);
+		}
+	}
+	return t->alive;
+}
+
+int targets__count(const struct targets *t)
+{
+	return t->n;
+}
+
+int targets__alive(const struct targets *t)
+{
+	return t->alive;
+}
+
+void targets__name_thread(struct targets *t, pid_t pid, pid_t tid)
+{
+	char path[64], name[64] = "?";
+	FILE *f;
+
+	if (profile__thread_name(t->prof, pid, tid))
+		return;
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/comm", pid, tid);
+	f = fopen(path, "re");
+	if (f) {
+		if (fgets(name, sizeof(name), f))
+			name[strcspn(name, "\n")] = 0;
+		fclose(f);
+	}
+	profile__set_thread_name(t->prof, pid, tid, name);
+}
+
+void targets__for_each(struct targets *t, void (*cb)(struct target *tg, void *ctx), void *ctx)
+{
+	for (struct target_entry *e = t->h; e; e = e->hh.next)
+		cb(&e->t, ctx);
+}

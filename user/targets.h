@@ -1,0 +1,50 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * targets.h - the set of processes being sampled.
+ *
+ * Owns: per-process state (discovery result, code cache), adding a process
+ * to the BPF `procs` map once its interpreter is initialised, noticing
+ * processes that exit (or whose PID is reused) and dropping them, and
+ * thread names.
+ */
+#ifndef PYSPY_TARGETS_H
+#define PYSPY_TARGETS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "discover.h"
+#include "profile.h"
+#include "session.h"
+#include "../symbolize/codecache.h"
+
+struct target {
+	struct py_target py;
+	struct code_cache *cache;
+	bool exited;
+	uint64_t samples;
+};
+
+struct targets;
+
+struct targets *targets__new(struct session *s, struct profile *prof);
+void targets__free(struct targets *t); /* NULL-safe; removes from BPF */
+
+/* Start sampling a discovered, initialised process. 0 or -errno. */
+int targets__add(struct targets *t, const struct py_target *py);
+struct target *targets__find(struct targets *t, pid_t pid);
+bool targets__has(struct targets *t, pid_t pid);
+
+/* Drop processes that exited. Returns how many are still alive. */
+int targets__reap(struct targets *t);
+int targets__count(const struct targets *t);	/* ever added */
+int targets__alive(const struct targets *t);
+
+/* Name (pid, tid) in the profile the first time it is seen. */
+void targets__name_thread(struct targets *t, pid_t pid, pid_t tid);
+
+/* Visit every target (also exited ones). */
+void targets__for_each(struct targets *t, void (*cb)(struct target *tg, void *ctx), void *ctx);
+
+#endif /* PYSPY_TARGETS_H */
