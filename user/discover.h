@@ -1,0 +1,72 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * discover.h - is a PID a CPython process, and where does its interpreter live?
+ *
+ * Owns: reading /proc/PID/{stat,status,maps,exe}, picking the ELF file that
+ * holds _PyRuntime (the main executable or a mapped libpython3.*.so*),
+ * opened through /proc/PID/root so containers work, its runtime address,
+ * the interpreter version and the layout to sample it with.
+ */
+#ifndef PYSPY_DISCOVER_H
+#define PYSPY_DISCOVER_H
+
+#include <limits.h>
+#include <linux/types.h> /* __u32 for bpf/pyspy.h, which pyoffsets.h includes */
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "pyoffsets.h"
+
+/* py_target.flags: how the answer was reached, for -v messages. */
+#define PY_TARGET_DEBUG_OFFSETS 0x1	/* layout from the target's _Py_DebugOffsets */
+#define PY_TARGET_TABLE_MISMATCH 0x2	/* ... which disagrees with our table (it wins) */
+#define PY_TARGET_RUNTIME_SECTION 0x4	/* no _PyRuntime symbol: .PyRuntime section used */
+#define PY_TARGET_VERSION_GUESSED 0x8	/* version from the file name only (3.X.0) */
+
+struct py_target {
+	pid_t pid;		   /* host pid (a tgid) */
+	pid_t nspid;		   /* pid inside its own pid namespace */
+	char comm[16];
+	uint64_t start_time;	   /* field 22 of /proc/PID/stat: tells PID reuse */
+	char elf_path[PATH_MAX];   /* ELF holding _PyRuntime, as mapped (target's mount
+				    * ns), without a " (deleted)" suffix */
+	uint64_t elf_bias;	   /* its load bias: runtime address = vaddr + bias */
+	uint64_t runtime_addr;	   /* runtime &_PyRuntime */
+	uint64_t code_type_addr;   /* runtime &PyCode_Type, 0 if unknown */
+	uint32_t version_hex;	   /* PY_VERSION_HEX */
+	uint32_t flags;		   /* PY_TARGET_* */
+	struct py_layout layout;
+};
+
+/*
+ * Fill *out for pid.  Returns
+ *   0        a supported, initialised CPython;
+ *   -ESRCH   no such process (or it exited meanwhile, is a zombie, or pid
+ *            names a thread rather than a process);
+ *   -ENOEXEC not a Python process (no mapped file holds _PyRuntime);
+ *   -ENOTSUP a Python whose version is unsupported (< 3.8, unknown layout,
+ *            a debug or free-threaded build without debug offsets);
+ *            out->version_hex is set when known, for the message;
+ *   -EAGAIN  Python found but its interpreter is not initialised yet
+ *            (interpreters.head NULL); *out is complete, so the caller can
+ *            poll py_target__initialised() instead of discovering again;
+ *   -EACCES / -EPERM  not allowed to read it;
+ *   another -errno on unexpected failures (-ENOMEM, -EFAULT, -EIO).
+ * The version is taken, in order, from _Py_DebugOffsets (3.13+), the
+ * Py_Version symbol (3.11+), PY_VERSION in Py_GetVersion's code (3.8-3.10)
+ * and as a last resort the libpython file name.
+ */
+int py_target__discover(pid_t pid, struct py_target *out);
+
+/* 1 if the interpreter is initialised now (interpreters.head != NULL), 0 if
+ * not yet, or -errno if its memory cannot be read. */
+int py_target__initialised(const struct py_target *t);
+
+/* 1 if t->pid is still the process discovered (same start time), 0 if it
+ * exited or the PID was reused, -errno if /proc cannot tell. */
+int py_target__alive(const struct py_target *t);
+
+/* One-line reason for a py_target__discover() result (err < 0 or > 0). */
+const char *py_target__strerror(int err);
+
+#endif /* PYSPY_DISCOVER_H */
