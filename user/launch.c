@@ -113,6 +113,21 @@ bool launch__poll(struct launch *l)
 	return l->exited;
 }
 
+void launch__stop(struct launch *l)
+{
+	if (launch__poll(l))
+		return;
+	log_info("stopping the launched command (PID %d)", l->pid);
+	kill(l->pid, SIGTERM);
+	for (int i = 0; i < 40 && !launch__poll(l); i++)
+		usleep(50 * 1000);
+	if (!launch__poll(l)) {
+		kill(l->pid, SIGKILL);
+		waitpid(l->pid, &l->status, 0);
+		l->exited = true;
+	}
+}
+
 int launch__exit_code(const struct launch *l)
 {
 	if (!l->exited)

@@ -23,6 +23,11 @@ int launch__start(char **cmd, struct launch *l);
 void launch__release(struct launch *l);
 /* Reap without blocking; true once the child has exited. */
 bool launch__poll(struct launch *l);
+/*
+ * The recording is over: a command we started and that still runs gets
+ * SIGTERM, then SIGKILL after a grace period, and is reaped.
+ */
+void launch__stop(struct launch *l);
 /* Exit code in shell terms (128+sig for a signal). */
 int launch__exit_code(const struct launch *l);
 

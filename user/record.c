@@ -444,10 +444,8 @@ int cmd_record(struct options *o)
 		goto out;
 	}
 	err = run(r, pys);
-	if (r->launched && !r->launch.exited) {
-		/* Recording ended first (duration, Ctrl-C): the command keeps running. */
-		log_debug("launched command (PID %d) is still running", r->launch.pid);
-	}
+	if (r->launched)
+		launch__stop(&r->launch);
 out:
 	if (r) {
 		targets__free(r->tg);
