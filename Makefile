@@ -108,7 +108,7 @@ demo: deps
 	$(Q)scripts/demo.sh
 
 bench: deps
-	$(Q)$(MAKE) --no-print-directory $(OUT)/pyspy-bpf
+	$(Q)$(MAKE) --no-print-directory $(OUT)/pyspy-bpf $(OUT)/pyspy-bench
 	$(Q)bench/run.sh
 
 install: $(OUT)/pyspy-bpf
@@ -116,3 +116,7 @@ install: $(OUT)/pyspy-bpf
 
 clean:
 	rm -rf $(OUT)
+
+$(OUT)/pyspy-bench: bench/bench_bpf.c $(OUT)/calib.skel.h $(REL_OBJS)
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(CFLAGS_COMMON) $(CFLAGS) -o $@ $< $(REL_OBJS) $(LDLIBS)

@@ -219,3 +219,8 @@ void session__counters(struct session *s, uint64_t errors[PYSPY_ERR__COUNT],
 	sum_percpu(s->skel->maps.errors, PYSPY_ERR__COUNT, errors, s->ncpus);
 	sum_percpu(s->skel->maps.stats, PYSPY_STAT__COUNT, stats, s->ncpus);
 }
+
+int session__prog_fd(struct session *s)
+{
+	return bpf_program__fd(s->skel->progs.pyspy_sample);
+}

@@ -37,6 +37,9 @@ int session__remove_proc(struct session *s, pid_t pid);
 /* Consume samples for up to timeout_ms. Count of records, or -errno. */
 int session__poll(struct session *s, int timeout_ms);
 
+/* The sampler program's fd, for bpf_stats (bench). */
+int session__prog_fd(struct session *s);
+
 /* Sums over CPUs. */
 void session__counters(struct session *s, uint64_t errors[PYSPY_ERR__COUNT],
 		       uint64_t stats[PYSPY_STAT__COUNT]);

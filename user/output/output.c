@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "output.h"
@@ -51,16 +52,33 @@ const char *output__names(void)
 	return buf;
 }
 
+static int write_stream(const struct output_writer *w, const struct profile *p,
+			const struct output_opts *o, FILE *f)
+{
+	int err = w->write(p, o, f);
+
+	if (!err && fflush(f))
+		err = -errno;
+	return err;
+}
+
 int output__write_file(const struct output_writer *w, const struct profile *p,
 		       const struct output_opts *o, const char *path)
 {
 	char tmp[PATH_MAX];
+	struct stat st;
 	FILE *f;
 	int err;
 
-	if (!strcmp(path, "-")) {
-		err = w->write(p, o, stdout);
-		if (!err && fflush(stdout))
+	if (!strcmp(path, "-"))
+		return write_stream(w, p, o, stdout);
+	/* A device or pipe (/dev/null, /dev/stdout) is written in place, never renamed over. */
+	if (!stat(path, &st) && !S_ISREG(st.st_mode)) {
+		f = fopen(path, "w");
+		if (!f)
+			return -errno;
+		err = write_stream(w, p, o, f);
+		if (fclose(f) && !err)
 			err = -errno;
 		return err;
 	}

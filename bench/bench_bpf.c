@@ -1,0 +1,195 @@
+// SPDX-License-Identifier: MIT
+/*
+ * bench_bpf.c - BPF cost per sample, measured with the kernel's bpf_stats.
+ *
+ * Runs the real sampler against the given processes for a while, then the
+ * calibration program (N bare reads per tick, bpf/calib.bpf.c) against the
+ * same processes, and prints both as ns per run.  Used by bench/run.sh;
+ * not a test.
+ *
+ *   pyspy-bench --pid A [--pid B] --seconds S --rate HZ --reads N
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <linux/perf_event.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "user/discover.h"
+#include "user/log.h"
+#include "user/session.h"
+#include "calib.skel.h"
+
+struct run_stats {
+	unsigned long long ns, cnt;
+};
+
+static int get_stats(int prog_fd, struct run_stats *st)
+{
+	struct bpf_prog_info info = {};
+	__u32 len = sizeof(info);
+
+	if (bpf_obj_get_info_by_fd(prog_fd, &info, &len))
+		return -errno;
+	st->ns = info.run_time_ns;
+	st->cnt = info.run_cnt;
+	return 0;
+}
+
+static int count_sample(const struct pyspy_sample *s, size_t len, void *ctx)
+{
+	(void)s;
+	(void)len;
+	(*(unsigned long long *)ctx)++;
+	return 0;
+}
+
+static void spin_poll(struct session *s, double secs)
+{
+	struct timespec t0, t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	do {
+		session__poll(s, 100);
+		clock_gettime(CLOCK_MONOTONIC, &t);
+	} while (t.tv_sec - t0.tv_sec + (t.tv_nsec - t0.tv_nsec) / 1e9 < secs);
+}
+
+static int bench_sampler(struct py_target *t, int n, unsigned rate, double secs)
+{
+	struct session_opts so = { .rate_hz = rate };
+	unsigned long long samples = 0;
+	struct run_stats a, b;
+	struct session *s = session__open(&so, count_sample, &samples);
+
+	if (!s)
+		return -errno;
+	for (int i = 0; i < n; i++) {
+		struct pyspy_proc p;
+
+		py_layout__to_bpf(&t[i].layout, t[i].runtime_addr, t[i].version_hex, &p);
+		session__add_proc(s, t[i].pid, &p);
+	}
+	get_stats(session__prog_fd(s), &a);
+	spin_poll(s, secs);
+	get_stats(session__prog_fd(s), &b);
+	printf("sampler_ns_per_run=%.1f sampler_runs=%llu samples=%llu\n",
+	       b.cnt > a.cnt ? (double)(b.ns - a.ns) / (b.cnt - a.cnt) : 0.0, b.cnt - a.cnt,
+	       samples);
+	session__close(s);
+	return 0;
+}
+
+static int attach_calib(struct calib_bpf *skel, unsigned rate, struct bpf_link **links, int ncpu)
+{
+	for (int cpu = 0; cpu < ncpu; cpu++) {
+		struct perf_event_attr attr = {
+			.type = PERF_TYPE_SOFTWARE,
+			.config = PERF_COUNT_SW_CPU_CLOCK,
+			.size = sizeof(attr),
+			.freq = 1,
+			.sample_freq = rate,
+		};
+		int fd = syscall(__NR_perf_event_open, &attr, -1, cpu, -1, PERF_FLAG_FD_CLOEXEC);
+
+		if (fd < 0)
+			continue;
+		links[cpu] = bpf_program__attach_perf_event(skel->progs.calib_sample, fd);
+		if (!links[cpu])
+			return -errno;
+	}
+	return 0;
+}
+
+static int bench_calib(struct py_target *t, int n, unsigned rate, double secs, unsigned reads,
+		       unsigned size)
+{
+	int ncpu = libbpf_num_possible_cpus();
+	struct bpf_link **links = calloc(ncpu, sizeof(*links));
+	struct calib_bpf *skel = calib_bpf__open();
+	struct run_stats a, b;
+	int err = -ENOMEM;
+
+	if (!skel || !links)
+		goto out;
+	skel->rodata->n_reads = reads;
+	skel->rodata->read_size = size;
+	err = calib_bpf__load(skel);
+	if (err)
+		goto out;
+	for (int i = 0; i < n; i++) {
+		__u32 k = t[i].pid;
+		__u64 v = t[i].runtime_addr;
+
+		bpf_map__update_elem(skel->maps.calib_targets, &k, sizeof(k), &v, sizeof(v), 0);
+	}
+	err = attach_calib(skel, rate, links, ncpu);
+	if (err)
+		goto out;
+	get_stats(bpf_program__fd(skel->progs.calib_sample), &a);
+	sleep((unsigned)secs);
+	get_stats(bpf_program__fd(skel->progs.calib_sample), &b);
+	printf("calib_ns_per_run=%.1f calib_runs=%llu reads=%u\n",
+	       b.cnt > a.cnt ? (double)(b.ns - a.ns) / (b.cnt - a.cnt) : 0.0, b.cnt - a.cnt, reads);
+out:
+	for (int i = 0; links && i < ncpu; i++)
+		bpf_link__destroy(links[i]);
+	free(links);
+	calib_bpf__destroy(skel);
+	return err;
+}
+
+int main(int argc, char **argv)
+{
+	struct py_target t[8];
+	int n = 0, c, stats_fd, err;
+	unsigned rate = 999, reads = 32;
+	double secs = 5;
+
+	static const struct option lo[] = {
+		{ "pid", required_argument, NULL, 'p' },   { "seconds", required_argument, NULL, 's' },
+		{ "rate", required_argument, NULL, 'r' },  { "reads", required_argument, NULL, 'n' },
+		{},
+	};
+	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+		switch (c) {
+		case 'p':
+			if (n < 8 && !py_target__discover(atoi(optarg), &t[n]))
+				n++;
+			else
+				fprintf(stderr, "pyspy-bench: cannot use PID %s\n", optarg);
+			break;
+		case 's':
+			secs = atof(optarg);
+			break;
+		case 'r':
+			rate = atoi(optarg);
+			break;
+		case 'n':
+			reads = atoi(optarg);
+			break;
+		default:
+			return 2;
+		}
+	}
+	if (!n)
+		return 2;
+	/* bpf_stats are only collected while this fd is open. */
+	stats_fd = bpf_enable_stats(BPF_STATS_RUN_TIME);
+	if (stats_fd < 0) {
+		fprintf(stderr, "pyspy-bench: cannot enable bpf_stats: %s\n", strerror(errno));
+		return 1;
+	}
+	err = bench_sampler(t, n, rate, secs);
+	if (!err)
+		err = bench_calib(t, n, rate, secs, reads, t[0].layout.frame_size);
+	close(stats_fd);
+	return err ? 1 : 0;
+}

@@ -1,0 +1,93 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# make bench: BPF cost per sample (bpf_stats) against a calibration floor of
+# N bare reads, and the slowdown of a CPU-bound loop at 99 and 999 Hz, all
+# measured in this one run.  Writes docs/benchmarks.md.  Not a test.
+set -eu
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+PY=${PYSPY_BENCH_PY:-$(pyenv root 2>/dev/null || echo /root/.pyenv)/versions/3.12.1/bin/python3.12}
+BIN=build/pyspy-bpf
+BENCH=build/pyspy-bench
+ROUNDS=${BENCH_ROUNDS:-7}
+ITER=${BENCH_ITER:-150}
+out=docs/benchmarks.md
+tmp=$(mktemp -d)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$tmp"; }
+trap cleanup EXIT
+
+[ -x "$PY" ] || { echo "bench: $PY not found (set PYSPY_BENCH_PY)" >&2; exit 1; }
+
+field() { sed -n "s/.*$1=\([0-9.]*\).*/\1/p" "$2" | head -1; }
+
+# Two deep workers keep both CPUs in Python, so nearly every tick is a sample.
+bpf_cost() {
+	local frames=$1 a b
+	"$PY" tests/workloads/deep.py --depth $((frames - 3)) --seconds 60 >/dev/null & a=$!
+	"$PY" tests/workloads/deep.py --depth $((frames - 3)) --seconds 60 >/dev/null & b=$!
+	pids+=("$a" "$b")
+	sleep 1
+	"$BENCH" --pid "$a" --pid "$b" --seconds 5 --rate 999 --reads "$frames" > "$tmp/bpf$frames"
+	kill "$a" "$b"
+	wait "$a" "$b" 2>/dev/null || true
+}
+
+median() { sort -g | awk '{v[NR]=$1} END {print (NR%2) ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2}'; }
+
+slowdown() {
+	: > "$tmp/base"; : > "$tmp/r99"; : > "$tmp/r999"
+	for i in $(seq "$ROUNDS"); do
+		"$PY" bench/loop.py "$ITER" >> "$tmp/base"
+		"$BIN" record -q --rate 99 -o "$tmp/p99.folded" -- "$PY" bench/loop.py "$ITER" >> "$tmp/r99" 2>/dev/null
+		"$BIN" record -q --rate 999 -o "$tmp/p999.folded" -- "$PY" bench/loop.py "$ITER" >> "$tmp/r999" 2>/dev/null
+		printf '.' >&2
+	done
+	echo >&2
+}
+
+echo "bench: BPF cost per sample (8, 32, 128 frames)..." >&2
+for n in 8 32 128; do bpf_cost "$n"; done
+echo "bench: slowdown of a CPU-bound loop, $ROUNDS rounds..." >&2
+slowdown
+
+base=$(median < "$tmp/base")
+m99=$(median < "$tmp/r99")
+m999=$(median < "$tmp/r999")
+cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
+
+{
+	echo "# Benchmarks"
+	echo
+	echo "Written by \`make bench\` ($(date -u +%Y-%m-%d)); every number below comes from that one run."
+	echo
+	echo "Machine: $cpu, $(nproc) CPUs, Linux $(uname -r), $("$PY" -V 2>&1) (pyenv, shared libpython)."
+	echo
+	echo "## BPF cost per sample"
+	echo
+	echo "\`bpf_stats\` run_time_ns / run_cnt of the sampler at 999 Hz on every CPU while two"
+	echo "processes spin N Python frames deep, against the calibration program (\`bpf/calib.bpf.c\`):"
+	echo "N bare \`bpf_probe_read_user\` calls of one frame's size on the same ticks."
+	echo
+	echo "| frames | sampler ns/run | floor ns/run (N reads) | ratio | runs that were samples |"
+	echo "|---|---|---|---|---|"
+	for n in 8 32 128; do
+		s=$(field sampler_ns_per_run "$tmp/bpf$n"); c=$(field calib_ns_per_run "$tmp/bpf$n")
+		runs=$(field sampler_runs "$tmp/bpf$n"); smp=$(field samples "$tmp/bpf$n")
+		awk -v n="$n" -v s="$s" -v c="$c" -v r="$runs" -v m="$smp" 'BEGIN {
+			printf "| %d | %.0f | %.0f | %.2fx | %.0f%% |\n", n, s, c, (c > 0 ? s / c : 0), (r > 0 ? 100 * m / r : 0) }'
+	done
+	echo
+	echo "## Slowdown of a CPU-bound loop"
+	echo
+	echo "\`bench/loop.py $ITER\` (pure Python, ten frames deep), median of $ROUNDS alternating runs,"
+	echo "time measured inside the program; profiled runs use \`pyspy-bpf record -- python ...\`."
+	echo
+	echo "| run | median seconds | ratio to unprofiled |"
+	echo "|---|---|---|"
+	awk -v b="$base" -v a="$m99" -v c="$m999" 'BEGIN {
+		printf "| unprofiled | %.3f | 1.000 |\n| 99 Hz | %.3f | %.4f |\n| 999 Hz | %.3f | %.4f |\n", b, a, a / b, c, c / b }'
+	echo
+	echo "Goals (issue 2): at most 1.3x the floor for 32 frames, at most 0.5 % slowdown at 99 Hz."
+} > "$out"
+cat "$out"
