@@ -1,0 +1,118 @@
+// SPDX-License-Identifier: MIT
+/*
+ * test_profile.c - the aggregation model and the folded writer: merging,
+ * ordering, leading process/thread frames, truncated/partial markers,
+ * the stack cap, and whole-file writing.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "user/output/output.h"
+#include "user/profile.h"
+#include "unit.h"
+
+static char *render(const struct profile *p, const struct output_opts *o)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+
+	CHECK(output_folded.write(p, o, f) == 0, "folded write failed");
+	fclose(f);
+	return buf;
+}
+
+static void test_folded(void)
+{
+	struct profile *p = profile__new(0);
+	struct output_opts o = {};
+	uint32_t fm = profile__function(p, "<module>", "app.py", 1);
+	uint32_t fh = profile__function(p, "Worker.hot", "app.py", 10);
+	uint32_t st1[2] = { profile__location(p, fh, 12), profile__location(p, fm, 40) };
+	uint32_t st2[1] = { profile__location(p, fm, 41) };
+	char *s;
+
+	CHECK(profile__location(p, fh, 12) == st1[0], "locations are interned");
+	CHECK(profile__function(p, "Worker.hot", "app.py", 10) == fh, "functions are interned");
+	profile__set_process_name(p, 7, "python3");
+	profile__set_thread_name(p, 7, 8, "worker;a");
+	CHECK(profile__add(p, 7, 8, 0, st1, 2, 3) == 0);
+	CHECK(profile__add(p, 7, 9, 0, st1, 2, 2) == 0);
+	CHECK(profile__add(p, 7, 9, PROFILE_STACK_TRUNCATED, st2, 1, 1) == 0);
+	CHECK(profile__total_weight(p) == 6);
+	CHECK(profile__n_stacks(p) == 3);
+
+	s = render(p, &o);
+	CHECK(!strcmp(s, "<module> (app.py:40);Worker.hot (app.py:12) 5\n"
+			 "[truncated];<module> (app.py:41) 1\n"),
+	      "threads merge without --threads, root first, sorted: got\n%s", s);
+	free(s);
+
+	o.show_threads = o.show_pids = true;
+	s = render(p, &o);
+	CHECK(!strcmp(s, "process 7 (python3);thread 8 (worker_a);<module> (app.py:40);"
+			 "Worker.hot (app.py:12) 3\n"
+			 "process 7 (python3);thread 9 (?);<module> (app.py:40);Worker.hot (app.py:12) 2\n"
+			 "process 7 (python3);thread 9 (?);[truncated];<module> (app.py:41) 1\n"),
+	      "leading frames, ';' in names replaced: got\n%s", s);
+	free(s);
+	profile__free(p);
+}
+
+static void test_cap(void)
+{
+	struct profile *p = profile__new(2);
+	uint32_t f = profile__function(p, "f", "x.py", 1);
+	uint32_t l[3] = { profile__location(p, f, 1), profile__location(p, f, 2),
+			  profile__location(p, f, 3) };
+
+	CHECK(profile__add(p, 1, 1, 0, &l[0], 1, 1) == 0);
+	CHECK(profile__add(p, 1, 1, 0, &l[1], 1, 1) == 0);
+	CHECK(profile__add(p, 1, 1, 0, &l[2], 1, 5) == -ENOSPC, "third stack over the cap");
+	CHECK(profile__add(p, 1, 1, 0, &l[0], 1, 1) == 0, "known stacks still count");
+	CHECK(profile__dropped(p) == 5 && profile__total_weight(p) == 3);
+	profile__free(p);
+}
+
+static void test_write_file(void)
+{
+	struct profile *p = profile__new(0);
+	struct output_opts o = {};
+	uint32_t f = profile__function(p, "f", "x.py", 1);
+	uint32_t l = profile__location(p, f, 2);
+	char dir[] = "/tmp/pyspy-unit-XXXXXX", path[256], buf[128] = "";
+	struct stat st;
+	FILE *in;
+
+	profile__add(p, 1, 1, 0, &l, 1, 4);
+	CHECK(mkdtemp(dir) != NULL);
+	snprintf(path, sizeof(path), "%s/out.folded", dir);
+	CHECK(output__write_file(&output_folded, p, &o, path) == 0);
+	in = fopen(path, "r");
+	CHECK(in && fgets(buf, sizeof(buf), in));
+	if (in)
+		fclose(in);
+	CHECK(!strcmp(buf, "f (x.py:2) 4\n"), "got %s", buf);
+	CHECK(output__write_file(&output_folded, p, &o, "/dev/null") == 0);
+	CHECK(!stat("/dev/null", &st) && S_ISCHR(st.st_mode), "/dev/null must stay a device");
+	snprintf(path, sizeof(path), "%s/missing/out.folded", dir);
+	CHECK(output__write_file(&output_folded, p, &o, path) == -ENOENT);
+	CHECK(output__by_path("a.folded") == &output_folded && output__by_path("a.txt"));
+	CHECK(output__by_path("a.xyz") == NULL && output__by_name("nope") == NULL);
+	snprintf(path, sizeof(path), "%s/out.folded", dir);
+	unlink(path);
+	rmdir(dir);
+	profile__free(p);
+}
+
+int main(void)
+{
+	test_folded();
+	test_cap();
+	test_write_file();
+	return unit_done("profile");
+}
