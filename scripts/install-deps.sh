@@ -1,0 +1,32 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+# Install the Debian packages needed to build and test pyspy-bpf (idempotent).
+set -eu
+
+pkgs="clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev pkg-config make gcc
+python3-pytest procps util-linux tmux"
+
+# Ask dpkg first so the common case (everything present) costs no network
+# round trip and needs no root.
+missing=
+for p in $pkgs; do
+	st=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+	case "$st" in
+	*" installed") ;;
+	*) missing="$missing $p" ;;
+	esac
+done
+
+[ -z "$missing" ] && exit 0
+
+if [ "$(id -u)" != 0 ]; then
+	echo "install-deps: missing packages:$missing (run as root to install them)" >&2
+	exit 1
+fi
+
+echo "install-deps: installing$missing"
+export DEBIAN_FRONTEND=noninteractive
+# Only refresh the index when we actually have to install something.
+apt-get update -q
+# shellcheck disable=SC2086 # word splitting of the package list is wanted
+apt-get install -y -q --no-install-recommends $missing

@@ -1,0 +1,254 @@
+# SPDX-License-Identifier: MIT
+# Fixtures for the integration tests: interpreters, the binary, workloads, profiles.
+"""Shared machinery for tests/integration.
+
+- Tests taking a `python` argument run once per interpreter in PYTHONS
+  (ids like "3.8", "3.11-debian").  A missing interpreter fails its tests
+  unless PYSPY_ALLOW_MISSING_PYTHON=1, when it is skipped.
+- `pyspy`: the binary under test, from PYSPY_BIN (default
+  build/san/pyspy-bpf); missing means failure, never a skip.
+- `workload`: start tests/workloads/NAME under an interpreter, wait for its
+  "ready" line, and kill its whole process group at teardown.
+- `record`: run `pyspy record` with a timeout and parse the folded output.
+"""
+import os
+import re
+import select
+import signal
+import subprocess
+import time
+from collections import namedtuple
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+WORKLOADS = REPO / "tests" / "workloads"
+PYENV = Path("/root/.pyenv/versions")
+
+Python = namedtuple("Python", "id path version")
+
+PYTHONS = [
+    Python("3.8", PYENV / "3.8.18/bin/python3.8", (3, 8)),
+    Python("3.9", PYENV / "3.9.18/bin/python3.9", (3, 9)),
+    Python("3.10", PYENV / "3.10.13/bin/python3.10", (3, 10)),
+    Python("3.11", PYENV / "3.11.7/bin/python3.11", (3, 11)),
+    Python("3.12", PYENV / "3.12.1/bin/python3.12", (3, 12)),
+    Python("3.13", PYENV / "3.13.0/bin/python3.13", (3, 13)),
+    Python("3.11-debian", Path("/usr/bin/python3.11"), (3, 11)),
+]
+PYTHON_37 = Python("3.7", PYENV / "3.7.16/bin/python3.7", (3, 7))
+
+READY_TIMEOUT = 20.0
+# Sanitizer findings in the binary must fail the test, not scroll by.
+SAN_ENV = {
+    "ASAN_OPTIONS": "detect_leaks=1:abort_on_error=1",
+    "UBSAN_OPTIONS": "print_stacktrace=1:halt_on_error=1",
+}
+
+
+def pytest_generate_tests(metafunc):
+    if "python" in metafunc.fixturenames:
+        metafunc.parametrize("python", PYTHONS, ids=[p.id for p in PYTHONS],
+                             indirect=True)
+
+
+def require_python(py):
+    """Return py if its interpreter exists, else fail (or skip if allowed)."""
+    if os.access(str(py.path), os.X_OK):
+        return py
+    msg = "interpreter %s missing: %s" % (py.id, py.path)
+    if os.environ.get("PYSPY_ALLOW_MISSING_PYTHON") == "1":
+        pytest.skip(msg)
+    pytest.fail(msg + " (set PYSPY_ALLOW_MISSING_PYTHON=1 to skip)")
+
+
+@pytest.fixture
+def python(request):
+    return require_python(request.param)
+
+
+@pytest.fixture
+def python37():
+    return require_python(PYTHON_37)
+
+
+@pytest.fixture(scope="session")
+def pyspy():
+    path = os.environ.get("PYSPY_BIN") or str(REPO / "build/san/pyspy-bpf")
+    path = os.path.abspath(path)
+    if not os.access(path, os.X_OK):
+        pytest.fail("PYSPY_BIN %s is missing or not executable "
+                    "(build it: make build/san/pyspy-bpf)" % path)
+    return path
+
+
+def pyspy_env():
+    env = dict(os.environ)
+    for k, v in SAN_ENV.items():
+        env.setdefault(k, v)
+    return env
+
+
+def marker_line(script, tag):
+    """Line number of the one line of tests/workloads/SCRIPT ending in '# TAG'."""
+    path = WORKLOADS / script
+    hits = [i for i, line in enumerate(path.read_text().splitlines(), 1)
+            if line.rstrip().endswith("# " + tag)]
+    assert len(hits) == 1, "%s: marker %r found %d times" % (path, tag, len(hits))
+    return hits[0]
+
+
+def read_line(stream, timeout):
+    """One line from a pipe, or None on timeout/EOF; never blocks past timeout."""
+    fd = stream.fileno()
+    buf = b""
+    deadline = time.monotonic() + timeout
+    while not buf.endswith(b"\n"):
+        left = deadline - time.monotonic()
+        if left <= 0 or not select.select([fd], [], [], left)[0]:
+            return None
+        chunk = os.read(fd, 1)
+        if not chunk:
+            return None
+        buf += chunk
+    return buf.decode(errors="replace").rstrip("\n")
+
+
+def kill_group(proc):
+    """SIGKILL proc's process group (it leads one) and reap proc."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait()
+
+
+class Workload:
+    """A started workload: .proc, .pid, .script (absolute path)."""
+
+    def __init__(self, python, script, args):
+        self.python = python
+        self.script = str(WORKLOADS / script)
+        # Own session/process group, so teardown also kills grandchildren
+        # (launcher.py's child) and a Ctrl-C of pytest does not reach it.
+        self.proc = subprocess.Popen(
+            [str(python.path), self.script] + [str(a) for a in args],
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+            start_new_session=True)
+        self.pid = self.proc.pid
+        line = read_line(self.proc.stdout, READY_TIMEOUT)
+        if line != "ready":
+            kill_group(self.proc)
+            pytest.fail("%s %s: no 'ready' within %ss (got %r, exit %s)" % (
+                python.id, script, READY_TIMEOUT, line, self.proc.returncode))
+
+    def alive(self):
+        return self.proc.poll() is None
+
+
+@pytest.fixture
+def workload():
+    """workload(python, "simple.py", *args) -> Workload, killed at teardown."""
+    started = []
+
+    def start(python, script, *args):
+        w = Workload(python, script, args)
+        started.append(w)
+        return w
+
+    yield start
+    for w in started:
+        kill_group(w.proc)
+
+
+# --- folded profiles ---------------------------------------------------------
+
+FRAME_RE = re.compile(r"^(?P<name>.*) \((?P<file>.*):(?P<line>\d+)\)$")
+THREAD_RE = re.compile(r"^thread (?P<tid>\d+) \((?P<name>.*)\)$")
+PROCESS_RE = re.compile(r"^process (?P<pid>\d+) \((?P<comm>.*)\)$")
+
+
+def parse_folded(text):
+    """Folded text -> [(frames, count)], frames root first; strict."""
+    stacks = []
+    for n, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        stack, sep, count = line.rpartition(" ")
+        assert sep and stack and count.isdigit() and int(count) > 0, \
+            "folded line %d malformed: %r" % (n, line)
+        frames = stack.split(";")
+        assert all(frames), "folded line %d has an empty frame: %r" % (n, line)
+        stacks.append((frames, int(count)))
+    return stacks
+
+
+def parse_frame(frame):
+    """'name (file:line)' -> (name, file, line), or None for other frames."""
+    m = FRAME_RE.match(frame)
+    if not m or THREAD_RE.match(frame) or PROCESS_RE.match(frame):
+        return None
+    return m.group("name"), m.group("file"), int(m.group("line"))
+
+
+def total(stacks):
+    return sum(c for _, c in stacks)
+
+
+class Recording:
+    """Result of one pyspy run: .rc .stdout .stderr .elapsed .text .stacks"""
+
+    def __init__(self, cmd, proc, elapsed, out):
+        self.cmd = cmd
+        self.rc = proc.returncode
+        self.stdout = proc.stdout
+        self.stderr = proc.stderr
+        self.elapsed = elapsed
+        self.text = Path(out).read_text() if out and os.path.exists(out) else None
+        self.stacks = None
+
+    def __str__(self):
+        return "%s\nexit %s after %.1fs\nstderr:\n%s" % (
+            " ".join(self.cmd), self.rc, self.elapsed, self.stderr[-4000:])
+
+    def profile(self):
+        """Assert success and a non-empty, well-formed profile; return stacks."""
+        assert self.rc == 0, str(self)
+        assert self.text, "empty or missing profile\n%s" % self
+        assert self.text.endswith("\n"), "profile not newline-terminated\n%s" % self
+        self.stacks = parse_folded(self.text)
+        assert self.stacks, "no samples\n%s" % self
+        return self.stacks
+
+
+def run_pyspy(pyspy, args, out=None, timeout=60):
+    cmd = [pyspy] + [str(a) for a in args]
+    t0 = time.monotonic()
+    try:
+        proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, universal_newlines=True,
+                              errors="replace", timeout=timeout, env=pyspy_env())
+    except subprocess.TimeoutExpired:
+        pytest.fail("%s: still running after %ss" % (" ".join(cmd), timeout))
+    return Recording(cmd, proc, time.monotonic() - t0, out)
+
+
+@pytest.fixture
+def record(pyspy, tmp_path):
+    """record(pids, duration=3, rate=499, extra=()) -> Recording of a folded file."""
+    seq = [0]
+
+    def rec(pids, duration=3, rate=499, extra=(), timeout=None):
+        if isinstance(pids, int):
+            pids = [pids]
+        seq[0] += 1
+        out = str(tmp_path / ("profile-%d.folded" % seq[0]))
+        args = ["record"]
+        for p in pids:
+            args += ["--pid", p]
+        args += ["--duration", duration, "--rate", rate, "--format", "folded",
+                 "-o", out] + list(extra)
+        return run_pyspy(pyspy, args, out, timeout or duration + 30)
+
+    return rec

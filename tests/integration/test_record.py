@@ -1,0 +1,332 @@
+# SPDX-License-Identifier: MIT
+# End-to-end tests of `pyspy-bpf record` against real CPython 3.8-3.13.
+"""Each test profiles a workload from tests/workloads whose stacks are known
+exactly (see each workload's docstring) and checks the folded output.
+
+Frame text is `qualname (co_filename:line)`; before 3.11 the name is
+co_name.  Workloads are started with absolute paths, so co_filename is the
+absolute script path on every version.
+"""
+import json
+import os
+import re
+import signal
+import subprocess
+import time
+from collections import defaultdict
+
+import pytest
+
+from conftest import (PROCESS_RE, PYTHONS, THREAD_RE, WORKLOADS, kill_group,
+                      marker_line, parse_folded, parse_frame, pyspy_env,
+                      run_pyspy, total)
+
+RATE = 499
+
+
+def fr(name, script, tag):
+    return "%s (%s:%d)" % (name, WORKLOADS / script, marker_line(script, tag))
+
+
+def top(stacks, n=5):
+    """The n biggest stacks, for assertion messages."""
+    lines = []
+    for frames, count in sorted(stacks, key=lambda s: -s[1])[:n]:
+        if len(frames) > 12:
+            frames = frames[:4] + ["... %d frames ..." % (len(frames) - 8)] + frames[-4:]
+        lines.append("%6d %s" % (count, ";".join(frames)))
+    return "\n".join(lines)
+
+
+def names(frames):
+    return [p[0] for p in map(parse_frame, frames) if p]
+
+
+def enough_samples(stacks, seconds, share=0.4):
+    """A process busy on one CPU gets ~RATE samples a second; allow for
+    scheduling on a loaded 2-CPU box but catch gross sample loss."""
+    n = total(stacks)
+    assert n >= share * RATE * seconds, \
+        "only %d samples in %ss at %d Hz\n%s" % (n, seconds, RATE, top(stacks))
+
+
+def qual(python, cls, name):
+    return "%s.%s" % (cls, name) if python.version >= (3, 11) else name
+
+
+# --- stacks and lines --------------------------------------------------------
+
+def test_simple(python, workload, record):
+    w = workload(python, "simple.py")
+    stacks = record(w.pid, duration=3).profile()
+    enough_samples(stacks, 3)
+    want = [fr("<module>", "simple.py", "ROOT"),
+            fr("main", "simple.py", "CALL-COMPUTE"),
+            fr(qual(python, "Worker", "compute"), "simple.py", "CALL-HOT"),
+            fr("hot_loop", "simple.py", "HOT")]
+    exact = sum(c for f, c in stacks if f == want)
+    n = total(stacks)
+    assert exact > 0.9 * n, "%d of %d samples are exactly\n  %s\n%s" % (
+        exact, n, ";".join(want), top(stacks))
+
+
+def test_threads(python, workload, record):
+    w = workload(python, "threads.py")
+    stacks = record(w.pid, duration=3, extra=["--threads"]).profile()
+    enough_samples(stacks, 3)
+    by_tid = defaultdict(list)
+    tname = {}
+    for frames, count in stacks:
+        m = THREAD_RE.match(frames[0])
+        assert m, "first frame is not 'thread TID (NAME)': %r" % frames[0]
+        by_tid[m.group("tid")].append((frames[1:], count))
+        tname[m.group("tid")] = m.group("name")
+
+    spins = {"spin_a": "HOT-A", "spin_b": "HOT-B", "main_spin": "HOT-MAIN"}
+    owner = {}
+    for fn in spins:
+        tids = [t for t, st in by_tid.items() if any(fn in names(f) for f, _ in st)]
+        assert len(tids) == 1, "%s seen in threads %s\n%s" % (fn, tids, top(stacks, 10))
+        owner[fn] = tids[0]
+    assert len(set(owner.values())) == 3, owner
+    assert tname[owner["spin_a"]] == "worker-a", tname
+    assert tname[owner["spin_b"]] == "worker-b", tname
+
+    n = total(stacks)
+    for fn, tag in spins.items():
+        st = by_tid[owner[fn]]
+        others = set(spins) - {fn}
+        for f, _ in st:
+            assert not others & set(names(f)), "thread of %s shows %s" % (fn, ";".join(f))
+        hot = fr(fn, "threads.py", tag)
+        at_hot = sum(c for f, c in st if f and f[-1] == hot)
+        assert at_hot >= 0.9 * total(st), "%s: %d of %d samples at %s\n%s" % (
+            fn, at_hot, total(st), hot, top(st))
+        # Three threads share the GIL: each should get roughly a third.
+        assert total(st) >= 0.1 * n, "%s got %d of %d samples" % (fn, total(st), n)
+    main_stacks = by_tid[owner["main_spin"]]
+    assert all(f[0] == fr("<module>", "threads.py", "ROOT") for f, _ in main_stacks), \
+        top(main_stacks)
+
+
+def deep_stack(depth):
+    return ([fr("<module>", "deep.py", "ROOT"), fr("main", "deep.py", "CALL-RECURSE")] +
+            [fr("recurse", "deep.py", "RECURSE")] * (depth - 1) +
+            [fr("recurse", "deep.py", "CALL-LEAF"), fr("leaf", "deep.py", "HOT")])
+
+
+def test_deep_500(python, workload, record):
+    w = workload(python, "deep.py", "--depth", 500)
+    stacks = record(w.pid, duration=2).profile()
+    enough_samples(stacks, 2)
+    want = deep_stack(500)
+    exact = sum(c for f, c in stacks if f == want)
+    n = total(stacks)
+    assert exact > 0.9 * n, "%d of %d samples are the whole 503-frame stack\n%s" % (
+        exact, n, top(stacks))
+
+
+def test_deep_1100_truncated(python, workload, record):
+    w = workload(python, "deep.py", "--depth", 1100)
+    stacks = record(w.pid, duration=2).profile()
+    enough_samples(stacks, 2)
+    whole = deep_stack(1100)
+    good = 0
+    for f, c in stacks:
+        # [truncated] at the root, then the leaf-most part of the real stack
+        # (the walk starts at the leaf); at most PYSPY_MAX_FRAMES frames.
+        if (f[0] == "[truncated]" and 1000 <= len(f) - 1 <= 1024
+                and f[1:] == whole[-(len(f) - 1):]):
+            good += c
+    n = total(stacks)
+    assert good > 0.9 * n, "%d of %d samples are [truncated] + leaf-most frames\n%s" % (
+        good, n, top(stacks))
+
+
+# --- proportions ------------------------------------------------------------
+
+def test_split_3_to_1(python, workload, record, tmp_path):
+    truth_file = tmp_path / "truth.json"
+    w = workload(python, "split.py", "--truth", truth_file)
+    stacks = record(w.pid, duration=4).profile()
+    w.proc.send_signal(signal.SIGTERM)
+    assert w.proc.wait(timeout=10) == 0
+    truth = json.loads(truth_file.read_text())
+    truth_share = truth["heavy_ns"] / (truth["heavy_ns"] + truth["light_ns"])
+    heavy = sum(c for f, c in stacks if "heavy" in names(f))
+    light = sum(c for f, c in stacks if "light" in names(f))
+    assert heavy + light >= 0.4 * RATE * 4, "heavy %d light %d\n%s" % (heavy, light, top(stacks))
+    share = heavy / (heavy + light)
+    assert abs(share - truth_share) <= 0.05, \
+        "profile heavy share %.3f (%d/%d), truth %.3f %s" % (
+            share, heavy, heavy + light, truth_share, truth)
+
+
+# --- code objects freed and reused ------------------------------------------
+
+GEN_RE = re.compile(r"^gen_(\d+)$")
+
+
+def test_genfree_no_mislabel(python, workload, record):
+    w = workload(python, "genfree.py")
+    stacks = record(w.pid, duration=4).profile()
+    enough_samples(stacks, 4)
+    good = 0
+    bad = []
+    for f, c in stacks:
+        parsed = [parse_frame(x) for x in f]
+        for i, p in enumerate(parsed):
+            parent = parsed[i - 1] if i else None
+            m = GEN_RE.match(p[0]) if p else None
+            if m:
+                k = int(m.group(1))
+                ok = (p[1] == "<gen>" and p[2] == k % 50 + 10 and parent is not None
+                      and parent[0] == ("via_odd" if k % 2 else "via_even"))
+                if ok:
+                    good += c
+                else:
+                    bad.append((c, ";".join(f[max(0, i - 1):i + 1])))
+            elif parent and parent[0] in ("via_even", "via_odd") and not f[i].startswith("["):
+                # The only Python code called from via_* is a gen_<k>.
+                bad.append((c, ";".join(f[i - 1:i + 1])))
+    assert not bad, "%d mislabelled samples, e.g.\n%s" % (
+        sum(c for c, _ in bad), "\n".join("%6d %s" % b for b in bad[:10]))
+    n = total(stacks)
+    # Nearly all the workload's time is inside some gen_<k>.
+    assert good >= 0.25 * n, "only %d of %d samples in gen frames\n%s" % (good, n, top(stacks))
+
+
+# --- lifecycle ----------------------------------------------------------------
+
+def test_target_exits_early(python, workload, record):
+    w = workload(python, "simple.py", "--seconds", 2)
+    r = record(w.pid, duration=10)
+    stacks = r.profile()
+    assert r.elapsed < 7, "pyspy took %.1fs although the target exited after 2s" % r.elapsed
+    assert w.proc.wait(timeout=5) == 0
+    assert any(f[-1] == fr("hot_loop", "simple.py", "HOT") for f, _ in stacks), top(stacks)
+
+
+def test_sigint_writes_profile(python, workload, pyspy, tmp_path):
+    w = workload(python, "simple.py")
+    out = tmp_path / "sigint.folded"
+    cmd = [pyspy, "record", "--pid", str(w.pid), "--duration", "60", "--rate", str(RATE),
+           "--format", "folded", "-o", str(out)]
+    p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, universal_newlines=True, env=pyspy_env())
+    try:
+        time.sleep(3)
+        assert p.poll() is None, "pyspy exited early: %s\n%s" % (p.returncode, p.stderr.read())
+        p.send_signal(signal.SIGINT)
+        _, err = p.communicate(timeout=15)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    assert p.returncode == 0, "exit %s after SIGINT\n%s" % (p.returncode, err)
+    text = out.read_text()
+    assert text.endswith("\n"), "profile not complete: %r" % text[-200:]
+    stacks = parse_folded(text)
+    assert any(f[-1] == fr("hot_loop", "simple.py", "HOT") for f, _ in stacks), top(stacks)
+    assert w.alive(), "profiling must not disturb the target"
+
+
+# --- several processes ---------------------------------------------------------
+
+def by_process(stacks):
+    """{pid: (comm, [(frames, count)])}; every stack must start with a process frame."""
+    procs = {}
+    for f, c in stacks:
+        m = PROCESS_RE.match(f[0])
+        assert m, "first frame is not 'process PID (COMM)': %r" % f[0]
+        pid = int(m.group("pid"))
+        procs.setdefault(pid, (m.group("comm"), []))[1].append((f[1:], c))
+    return procs
+
+
+def test_launch_follows_children(python, pyspy, tmp_path):
+    out = tmp_path / "launch.folded"
+    r = run_pyspy(pyspy, ["record", "--rate", RATE, "--format", "folded", "-o", out, "--",
+                          python.path, WORKLOADS / "launcher.py", "--seconds", 4],
+                  str(out), timeout=60)
+    procs = by_process(r.profile())
+    parent_hot = fr("parent_spin", "launcher.py", "HOT-PARENT")
+    child_hot = fr("hot_loop", "simple.py", "HOT")
+    parents = [p for p, (_, st) in procs.items() if any(f and f[-1] == parent_hot for f, _ in st)]
+    children = [p for p, (_, st) in procs.items() if any(f and f[-1] == child_hot for f, _ in st)]
+    summary = "\n".join("process %d (%s): %d samples" % (p, comm, total(st))
+                        for p, (comm, st) in procs.items())
+    assert len(parents) == 1 and len(children) == 1 and parents != children, \
+        "parents %s children %s\n%s\n%s" % (parents, children, summary, top(r.stacks, 10))
+    for pid in parents + children:
+        comm, st = procs[pid]
+        assert comm, "process %d has an empty COMM" % pid
+        assert total(st) >= 0.2 * RATE * 4, summary
+
+
+def test_two_pids_two_versions(workload, record):
+    """One session, two processes with different layouts (3.8 and 3.13)."""
+    py_old, py_new = PYTHONS[0], PYTHONS[5]
+    for py in (py_old, py_new):
+        if not os.access(str(py.path), os.X_OK):
+            pytest.fail("interpreter %s missing" % py.path)
+    w_old = workload(py_old, "simple.py")
+    w_new = workload(py_new, "simple.py")
+    procs = by_process(record([w_old.pid, w_new.pid], duration=3).profile())
+    assert set(procs) == {w_old.pid, w_new.pid}, sorted(procs)
+    for w, py in ((w_old, py_old), (w_new, py_new)):
+        st = procs[w.pid][1]
+        want = fr(qual(py, "Worker", "compute"), "simple.py", "CALL-HOT")
+        hot = sum(c for f, c in st if f[-2:] == [want, fr("hot_loop", "simple.py", "HOT")])
+        assert hot > 0.9 * total(st), "%s: %d of %d\n%s" % (py.id, hot, total(st), top(st))
+
+
+def test_output_to_stdout(workload, pyspy):
+    w = workload(PYTHONS[-1], "simple.py")
+    r = run_pyspy(pyspy, ["record", "--pid", w.pid, "--duration", 2, "--rate", RATE,
+                          "--format", "folded", "-o", "-"], timeout=40)
+    assert r.rc == 0, str(r)
+    stacks = parse_folded(r.stdout)
+    assert any(f[-1] == fr("hot_loop", "simple.py", "HOT") for f, _ in stacks), r.stdout[:2000]
+
+
+# --- errors ------------------------------------------------------------------
+
+def expect_error(r, *needles):
+    assert r.rc != 0, "expected failure, got exit 0\n%s" % r
+    err = r.stderr.lower()
+    assert any(n.lower() in err for n in needles), \
+        "stderr lacks any of %s\n%s" % (needles, r)
+
+
+def test_error_no_such_process(record):
+    pid = next(p for p in range(32767, 2, -1) if not os.path.exists("/proc/%d" % p))
+    expect_error(record(pid, duration=1, timeout=30), "no such process")
+
+
+def test_error_not_python(record):
+    sleeper = subprocess.Popen(["/bin/sleep", "60"], start_new_session=True)
+    try:
+        expect_error(record(sleeper.pid, duration=1, timeout=30), "not a Python process")
+    finally:
+        kill_group(sleeper)
+
+
+def test_error_python37(python37, workload, record):
+    w = workload(python37, "simple.py")
+    expect_error(record(w.pid, duration=1, timeout=30), "unsupported Python version 3.7")
+
+
+def test_error_not_root(workload, pyspy, tmp_path):
+    w = workload(PYTHONS[-1], "simple.py")
+    # /tmp is writable for uid 65534, so only the privilege check can fail.
+    out = "/tmp/pyspy-notroot-%d.folded" % os.getpid()
+    r = run_pyspy("/usr/bin/setpriv",
+                  ["--reuid=65534", "--regid=65534", "--clear-groups", pyspy,
+                   "record", "--pid", w.pid, "--duration", 1, "-o", out], timeout=30)
+    if os.path.exists(out):
+        os.unlink(out)
+    assert r.rc != 0, "expected failure, got exit 0\n%s" % r
+    # "root" as a word, not inside a path such as /root/.pyenv/...
+    assert re.search(r"(?<![/\w.])root\b|cap_bpf", r.stderr.lower()), \
+        "stderr names neither root nor CAP_BPF\n%s" % r
