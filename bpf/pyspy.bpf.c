@@ -19,6 +19,16 @@
 
 char LICENSE[] SEC("license") = "Dual MIT/GPL";
 
+/*
+ * Waking the ring-buffer reader costs more than walking a 32-frame stack
+ * (an irq_work self-IPI; a VM exit on virtual machines).  So records are
+ * sent without a wakeup and userspace polls on a short timer, except when
+ * the buffer is filling up, or for a process whose code objects are being
+ * freed and reused (userspace sets eager_wakeup), where a sample must be
+ * symbolized before its code object can be replaced.
+ */
+const volatile __u64 wakeup_bytes = 1 << 20;
+
 /* Threads with no PyThreadState are retried after this long. */
 #define NEG_CACHE_NS (50 * 1000 * 1000ULL)
 /* Extra iterations for skipped shim frames on top of the frame limit. */
@@ -165,13 +175,12 @@ static __always_inline __u64 scan_threads(struct scratch *s, const struct pyspy_
  * the thread has none (err says why).
  */
 static __always_inline __u64 find_tstate(struct scratch *s, const struct pyspy_proc *p, __u32 tid,
-					 __u16 *err)
+					 __u64 now, __u16 *err)
 {
-	struct task_struct *task = (void *)bpf_get_current_task();
-	__u64 fsbase = BPF_CORE_READ(task, thread.fsbase);
+	/* A BTF task pointer: fsbase is a plain load, not a probe read. */
+	__u64 fsbase = bpf_get_current_task_btf()->thread.fsbase;
 	struct tstate_entry *c = bpf_map_lookup_elem(&tstates, &tid);
 	struct tstate_entry ne = {};
-	__u64 now = bpf_ktime_get_ns();
 
 	if (c) {
 		if (!c->tstate && now < c->retry_ns) {
@@ -179,10 +188,8 @@ static __always_inline __u64 find_tstate(struct scratch *s, const struct pyspy_p
 			return 0;
 		}
 		if (c->tstate && !read_tstate(s, p, c->tstate) &&
-		    ts_u64(s, p->tstate_thread_id) == fsbase) {
-			count(&stats, PYSPY_STAT_TSTATE_HIT);
+		    ts_u64(s, p->tstate_thread_id) == fsbase)
 			return c->tstate;
-		}
 	}
 	count(&stats, PYSPY_STAT_TSTATE_SCAN);
 	ne.tstate = scan_threads(s, p, fsbase, err);
@@ -264,6 +271,13 @@ static __always_inline __u32 frame_read_size(const struct pyspy_proc *p)
 	return n;
 }
 
+static __always_inline __u64 wakeup_flags(const struct pyspy_proc *p)
+{
+	if (p->eager_wakeup || bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes)
+		return BPF_RB_FORCE_WAKEUP;
+	return BPF_RB_NO_WAKEUP;
+}
+
 static __always_inline int sample_python(const struct pyspy_proc *p, __u32 tgid, __u32 tid)
 {
 	struct walk_ctx w = {};
@@ -273,9 +287,9 @@ static __always_inline int sample_python(const struct pyspy_proc *p, __u32 tgid,
 
 	if (!s)
 		return 0;
-	count(&stats, PYSPY_STAT_SAMPLES);
 	s->sample.flags = 0;
-	ts = find_tstate(s, p, tid, &w.err);
+	s->sample.ktime_ns = bpf_ktime_get_ns();
+	ts = find_tstate(s, p, tid, s->sample.ktime_ns, &w.err);
 	if (!ts) {
 		count(&errors, w.err);
 		return 0;
@@ -307,14 +321,13 @@ static __always_inline int sample_python(const struct pyspy_proc *p, __u32 tgid,
 	s->sample.pid = tgid;
 	s->sample.tid = tid;
 	s->sample.cgroup_id = bpf_get_current_cgroup_id();
-	s->sample.ktime_ns = bpf_ktime_get_ns();
 	s->sample.cpu = bpf_get_smp_processor_id();
 	s->sample.error = w.err;
 	s->sample.n_frames = w.n;
 	size = PYSPY_SAMPLE_HDR_SIZE + (__u64)w.n * sizeof(struct pyspy_frame);
 	if (size > sizeof(s->sample))
 		size = sizeof(s->sample);
-	if (bpf_ringbuf_output(&events, &s->sample, size, 0))
+	if (bpf_ringbuf_output(&events, &s->sample, size, wakeup_flags(p)))
 		count(&errors, PYSPY_ERR_RINGBUF_FULL);
 	return 0;
 }

@@ -56,7 +56,7 @@ struct pyspy_proc {
 	__u8 instr_is_ptr;	  /* 1: frame_instr is a pointer into code */
 	__u8 lasti_mult;	  /* bytes per f_lasti unit (1 or 2) */
 	__u8 owner_skip_min;	  /* skip frames whose owner >= this; 0: none */
-	__u8 pad;
+	__u8 eager_wakeup;	  /* wake userspace on every sample (code churn) */
 };
 
 /* Why a sample's stack is incomplete; indexes the per-CPU `errors` map. */
@@ -72,12 +72,13 @@ enum pyspy_error {
 	PYSPY_ERR__COUNT,
 };
 
-/* Counters kept by the BPF side besides errors (per-CPU `stats` map). */
+/*
+ * Counters kept by the BPF side besides errors (per-CPU `stats` map).  Only
+ * off the common path: a counter costs a map lookup per sample.
+ */
 enum pyspy_stat {
-	PYSPY_STAT_SAMPLES = 0, /* samples of profiled processes */
-	PYSPY_STAT_TSTATE_HIT,	/* tid -> tstate cache hits */
-	PYSPY_STAT_TSTATE_SCAN, /* thread list walks */
-	PYSPY_STAT_IDLE,	/* Python thread with no frame (idle/C code) */
+	PYSPY_STAT_TSTATE_SCAN = 0, /* thread list walks (tid cache misses) */
+	PYSPY_STAT_IDLE,	    /* Python thread with no frame */
 	PYSPY_STAT__COUNT,
 };
 

@@ -1,18 +1,24 @@
 // SPDX-License-Identifier: MIT
 /*
  * codecache.c - code objects of one process, cached by address and
- * validated by fingerprint on every use.
+ * checked against the time each sample was taken.
  *
- * Why validate every time: CPython frees code objects (exec'd or generated
- * functions, reloaded modules) and malloc hands the same address to the
- * next one.  The fingerprint (string and table pointers, first line) comes
- * from one batched process_vm_readv per sample, so the check costs one
- * syscall per sample, not per frame.
+ * CPython frees code objects (exec'd or generated functions, reloaded
+ * modules) and malloc hands the same address to the next one, and samples
+ * are symbolized some milliseconds after they were taken.  So every use
+ * re-reads the code object's header (one batched process_vm_readv per
+ * sample) and compares a fingerprint; each address remembers its current
+ * and previous occupant with the span of time each was seen there.  A
+ * frame is named only when its sample time falls in such a span; when an
+ * address changed hands between the last look and the sample, the frame
+ * is "[unknown]" (counted as ambiguous) rather than possibly wrong.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <uthash.h>
 
 #include "codecache.h"
@@ -25,11 +31,22 @@
 /* Remote iovecs per process_vm_readv call (IOV_MAX). */
 #define IOV_BATCH 1024
 
+/*
+ * One occupant of an address, and the span of time it is known to have
+ * been there: from first_ns (0: no earlier occupant was ever seen) to
+ * last_ns, the start of its latest observation.
+ */
+struct code_gen {
+	bool valid;
+	struct py_code code;
+	uint32_t func_id;
+	uint64_t first_ns, last_ns;
+};
+
 struct code_entry {
 	UT_hash_handle hh;
 	uint64_t addr;
-	struct py_code code;
-	uint32_t func_id;
+	struct code_gen cur, prev;
 };
 
 struct code_cache {
@@ -72,13 +89,21 @@ struct code_cache *code_cache__new(pid_t pid, const struct py_layout *l, uint64_
 	return c;
 }
 
+static void gen_clear(struct code_gen *g)
+{
+	if (g->valid)
+		py_code__clear(&g->code);
+	memset(g, 0, sizeof(*g));
+}
+
 static void clear_entries(struct code_cache *c)
 {
 	struct code_entry *e, *tmp;
 
 	HASH_ITER(hh, c->entries, e, tmp) {
 		HASH_DEL(c->entries, e);
-		py_code__clear(&e->code);
+		gen_clear(&e->cur);
+		gen_clear(&e->prev);
 		free(e);
 	}
 	c->n_entries = 0;
@@ -94,12 +119,27 @@ void code_cache__free(struct code_cache *c)
 	free(c);
 }
 
-/* Read one header per frame; hdr_ok[i] says which arrived. */
-static void read_headers(struct code_cache *c, const struct pyspy_frame *frames, uint32_t n)
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	/* The clock of bpf_ktime_get_ns(). */
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
+
+/*
+ * Read one header per frame; hdr_ok[i] says which arrived.  *t_start is
+ * taken before the reads: each code object was at its address at some
+ * moment after it.
+ */
+static void read_headers(struct code_cache *c, const struct pyspy_frame *frames, uint32_t n,
+			 uint64_t *t_start)
 {
 	struct iovec local[IOV_BATCH], remote[IOV_BATCH];
 	size_t sz = c->l.code_size;
 
+	*t_start = mono_ns();
 	for (uint32_t base = 0; base < n; base += IOV_BATCH) {
 		uint32_t cnt = n - base < IOV_BATCH ? n - base : IOV_BATCH;
 		ssize_t got;
@@ -133,28 +173,80 @@ static int is_code(const struct code_cache *c, const uint8_t *hdr)
 	return type == c->code_type;
 }
 
-static struct code_entry *load_entry(struct code_cache *c, uint64_t addr)
+static bool fp_equal(const struct py_code_fp *a, const struct py_code_fp *b)
 {
-	struct code_entry *e = calloc(1, sizeof(*e));
+	return a->filename == b->filename && a->name == b->name && a->qualname == b->qualname &&
+	       a->linetable == b->linetable && a->firstlineno == b->firstlineno;
+}
 
+static int gen_load(struct code_cache *c, uint64_t addr, struct code_gen *g)
+{
+	memset(g, 0, sizeof(*g));
+	if (py_code__read(c->pid, &c->l, addr, &g->code))
+		return -EINVAL;
+	g->func_id = profile__function(c->prof, g->code.qualname, g->code.filename,
+				       g->code.firstlineno);
+	if (g->func_id == UINT32_MAX) {
+		py_code__clear(&g->code);
+		return -ENOMEM;
+	}
+	g->valid = true;
+	return 0;
+}
+
+static struct code_entry *new_entry(struct code_cache *c, uint64_t addr, uint64_t t_start)
+{
+	struct code_entry *e;
+
+	if (c->n_entries >= MAX_ENTRIES)
+		clear_entries(c);
+	e = calloc(1, sizeof(*e));
 	if (!e)
 		return NULL;
-	if (py_code__read(c->pid, &c->l, addr, &e->code)) {
-		free(e);
-		return NULL;
-	}
 	e->addr = addr;
-	e->func_id = profile__function(c->prof, e->code.qualname, e->code.filename,
-				       e->code.firstlineno);
-	if (e->func_id == UINT32_MAX) {
-		py_code__clear(&e->code);
+	if (gen_load(c, addr, &e->cur)) {
 		free(e);
 		return NULL;
 	}
+	/* first_ns 0: no earlier occupant is known, so it owns the past. */
+	e->cur.last_ns = t_start;
+	HASH_ADD(hh, c->entries, addr, sizeof(addr), e);
+	c->n_entries++;
 	return e;
 }
 
-static struct code_entry *lookup(struct code_cache *c, uint64_t addr, const uint8_t *hdr)
+/* Record what is at e->addr now (fingerprint fp, seen after t_start). */
+static int observe(struct code_cache *c, struct code_entry *e, const struct py_code_fp *fp,
+		   uint64_t t_start)
+{
+	struct code_gen g;
+
+	if (e->cur.valid && fp_equal(&e->cur.code.fp, fp)) {
+		c->st.hits++;
+		if (t_start > e->cur.last_ns)
+			e->cur.last_ns = t_start;
+		return 0;
+	}
+	/* Same address, different code object: the old one was freed. */
+	c->st.replaced++;
+	if (gen_load(c, e->addr, &g))
+		return -EINVAL;
+	g.first_ns = mono_ns();
+	g.last_ns = t_start;
+	gen_clear(&e->prev);
+	e->prev = e->cur;
+	e->cur = g;
+	return 0;
+}
+
+static bool gen_covers(const struct code_gen *g, uint64_t t)
+{
+	return g->valid && g->first_ns <= t && t <= g->last_ns;
+}
+
+/* Which occupant of this address the sample at t_sample saw, if known. */
+static struct code_gen *lookup(struct code_cache *c, uint64_t addr, const uint8_t *hdr,
+			       uint64_t t_sample, uint64_t t_start)
 {
 	struct py_code_fp fp;
 	struct code_entry *e;
@@ -162,47 +254,41 @@ static struct code_entry *lookup(struct code_cache *c, uint64_t addr, const uint
 	if (!is_code(c, hdr) || py_code__fingerprint_from(&c->l, hdr, c->l.code_size, &fp))
 		return NULL;
 	HASH_FIND(hh, c->entries, &addr, sizeof(addr), e);
-	if (e && !memcmp(&e->code.fp, &fp, sizeof(fp))) {
-		c->st.hits++;
-		return e;
-	}
-	if (e) {
-		/* Same address, different code object: the old one was freed. */
-		c->st.replaced++;
-		HASH_DEL(c->entries, e);
-		py_code__clear(&e->code);
-		free(e);
-		c->n_entries--;
-	}
-	c->st.misses++;
-	if (c->n_entries >= MAX_ENTRIES)
-		clear_entries(c);
-	e = load_entry(c, addr);
-	if (!e)
+	if (!e) {
+		c->st.misses++;
+		e = new_entry(c, addr, t_start);
+		if (!e)
+			return NULL;
+	} else if (observe(c, e, &fp, t_start)) {
 		return NULL;
-	/* The object may have changed between the two reads; trust the newer. */
-	HASH_ADD(hh, c->entries, addr, sizeof(addr), e);
-	c->n_entries++;
-	return e;
+	}
+	if (gen_covers(&e->cur, t_sample))
+		return &e->cur;
+	if (gen_covers(&e->prev, t_sample))
+		return &e->prev;
+	c->st.ambiguous++;
+	return NULL;
 }
 
 uint32_t code_cache__resolve(struct code_cache *c, const struct pyspy_frame *frames, uint32_t n,
-			     uint32_t *locs)
+			     uint64_t t_sample, uint32_t *locs)
 {
+	uint64_t t_start;
 	uint32_t bad = 0;
 
 	if (n > PYSPY_MAX_FRAMES)
 		n = PYSPY_MAX_FRAMES;
-	read_headers(c, frames, n);
+	read_headers(c, frames, n, &t_start);
 	for (uint32_t i = 0; i < n; i++) {
-		struct code_entry *e = NULL;
+		struct code_gen *g = NULL;
 		uint32_t loc = UINT32_MAX;
 
 		if (c->hdr_ok[i])
-			e = lookup(c, frames[i].code, c->hdrs + (size_t)i * c->l.code_size);
-		if (e)
-			loc = profile__location(c->prof, e->func_id,
-						py_code__line(&e->code, frames[i].lasti));
+			g = lookup(c, frames[i].code, c->hdrs + (size_t)i * c->l.code_size,
+				   t_sample, t_start);
+		if (g)
+			loc = profile__location(c->prof, g->func_id,
+						py_code__line(&g->code, frames[i].lasti));
 		if (loc == UINT32_MAX) {
 			c->st.bad_code++;
 			bad++;

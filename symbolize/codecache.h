@@ -3,10 +3,10 @@
  * codecache.h - where a sampled frame becomes `qualname (file:line)`.
  *
  * Owns: the per-process cache of code objects (address -> name, file, line
- * table), kept honest by a fingerprint re-read for every sample so that a
- * code object freed and replaced at the same address is never shown under
- * the old name; and the translation of a sample's frames into profile
- * locations.
+ * table), kept honest by a fingerprint re-read for every sample and by the
+ * time each occupant of an address was seen there, so that a code object
+ * freed and replaced at the same address is never shown under the wrong
+ * name; and the translation of a sample's frames into profile locations.
  */
 #ifndef PYSPY_CODECACHE_H
 #define PYSPY_CODECACHE_H
@@ -24,7 +24,8 @@ struct code_cache;
 
 struct code_cache_stats {
 	uint64_t hits, misses, replaced; /* replaced: same address, new code */
-	uint64_t bad_code;		  /* not a code object / unreadable */
+	uint64_t ambiguous;		  /* address changed hands around the sample */
+	uint64_t bad_code;		  /* frames shown as [unknown], all causes */
 };
 
 /* code_type_addr: runtime &PyCode_Type, 0 to skip the type check. */
@@ -34,11 +35,12 @@ void code_cache__free(struct code_cache *c); /* NULL-safe */
 
 /*
  * Frames innermost first -> profile location ids in locs (same order).
- * Frames that cannot be read become an "[unknown]" location.  Returns how
- * many frames were bad.
+ * t_sample is the sample's bpf_ktime_get_ns() (CLOCK_MONOTONIC).  Frames
+ * that cannot be read, or whose code object cannot be told for that time,
+ * become an "[unknown]" location.  Returns how many frames were bad.
  */
 uint32_t code_cache__resolve(struct code_cache *c, const struct pyspy_frame *frames, uint32_t n,
-			     uint32_t *locs);
+			     uint64_t t_sample, uint32_t *locs);
 
 const struct code_cache_stats *code_cache__stats(const struct code_cache *c);
 

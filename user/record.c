@@ -26,6 +26,11 @@
 
 /* How often exits, children and the progress line are looked at. */
 #define HOUSEKEEP_S 0.2
+/*
+ * Samples mostly arrive without a wakeup (see bpf/pyspy.bpf.c), so this is
+ * how stale a sample can get before it is symbolized.
+ */
+#define POLL_MS 20
 /* Launch mode: how many descendants are followed. */
 #define MAX_DESCENDANTS 256
 
@@ -164,7 +169,8 @@ static int on_sample(const struct pyspy_sample *smp, size_t len, void *ctx)
 		n = PYSPY_MAX_FRAMES;
 	if (n == 0)
 		return 0;
-	r->rc.bad_frames += code_cache__resolve(tg->cache, smp->frames, n, r->locs);
+	r->rc.bad_frames += code_cache__resolve(tg->cache, smp->frames, n, smp->ktime_ns, r->locs);
+	targets__note_churn(r->tg, tg);
 	if (smp->flags & PYSPY_SAMPLE_TRUNCATED)
 		flags |= PROFILE_STACK_TRUNCATED;
 	else if (smp->error)
@@ -242,8 +248,15 @@ static void follow_launch(struct recorder *r, double now)
 		consider(r, kids[i], now);
 }
 
+static void add_ambiguous(struct target *tg, void *ctx)
+{
+	*(uint64_t *)ctx += code_cache__stats(tg->cache)->ambiguous;
+}
+
 static void refresh_counts(struct recorder *r)
 {
+	r->rc.ambiguous = 0;
+	targets__for_each(r->tg, add_ambiguous, &r->rc.ambiguous);
 	session__counters(r->s, r->rc.bpf_err, r->rc.bpf_stat);
 	r->rc.elapsed_s = now_s() - r->t0;
 	r->rc.processes = targets__count(r->tg);
@@ -273,7 +286,7 @@ static void loop(struct recorder *r)
 	double next_house = 0, now;
 
 	while (!stop_requested) {
-		if (session__poll(r->s, 50) < 0)
+		if (session__poll(r->s, POLL_MS) < 0)
 			break;
 		now = now_s();
 		if (r->o->duration_s > 0 && now - r->t0 >= r->o->duration_s)

@@ -105,6 +105,7 @@ static int load(struct session *s, const struct session_opts *o)
 		return err;
 	}
 	bpf_map__set_max_entries(s->skel->maps.events, rb);
+	s->skel->rodata->wakeup_bytes = rb / 4;
 	err = pyspy_bpf__load(s->skel);
 	if (err) {
 		log_error("cannot load the BPF sampler: %s (needs Linux 5.17+ with BPF, BTF and "
@@ -194,9 +195,15 @@ int session__remove_proc(struct session *s, pid_t pid)
 
 int session__poll(struct session *s, int timeout_ms)
 {
-	int n = ring_buffer__poll(s->rb, timeout_ms);
+	int n = ring_buffer__poll(s->rb, timeout_ms), m;
 
-	return n == -EINTR ? 0 : n;
+	if (n < 0 && n != -EINTR)
+		return n;
+	/* Most records come without a wakeup (see the BPF side): take them too. */
+	m = ring_buffer__consume(s->rb);
+	if (m < 0)
+		return m;
+	return (n > 0 ? n : 0) + m;
 }
 
 static void sum_percpu(struct bpf_map *map, uint32_t n, uint64_t *out, int ncpus)

@@ -97,8 +97,13 @@ static void print_errors(const struct run_counts *c)
 		fprintf(stderr, "%s%s %" PRIu64, sep, summary__error_name(e), c->bpf_err[e]);
 		sep = ", ";
 	}
-	if (c->bad_frames) {
-		fprintf(stderr, "%sunreadable code objects %" PRIu64, sep, c->bad_frames);
+	if (c->bad_frames > c->ambiguous) {
+		fprintf(stderr, "%sunreadable code objects %" PRIu64, sep,
+			c->bad_frames - c->ambiguous);
+		sep = ", ";
+	}
+	if (c->ambiguous) {
+		fprintf(stderr, "%scode object replaced while sampled %" PRIu64, sep, c->ambiguous);
 		sep = ", ";
 	}
 	fputs(sep[0] == ',' ? ")\n" : "\n", stderr);

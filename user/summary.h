@@ -16,6 +16,7 @@
 struct run_counts {
 	uint64_t samples;	/* added to the profile */
 	uint64_t bad_frames;	/* frames userspace could not symbolize */
+	uint64_t ambiguous;	/* ... of which: code object replaced around the sample */
 	uint64_t user_dropped;	/* samples of processes no longer tracked */
 	uint64_t bpf_err[PYSPY_ERR__COUNT];
 	uint64_t bpf_stat[PYSPY_STAT__COUNT];

@@ -113,6 +113,21 @@ bool targets__has(struct targets *t, pid_t pid)
 	return tg && !tg->exited;
 }
 
+void targets__note_churn(struct targets *t, struct target *tg)
+{
+	struct pyspy_proc proc;
+
+	if (tg->eager || tg->exited || !code_cache__stats(tg->cache)->replaced)
+		return;
+	tg->eager = true;
+	py_layout__to_bpf(&tg->py.layout, tg->py.runtime_addr, tg->py.version_hex, &proc);
+	proc.eager_wakeup = 1;
+	if (session__add_proc(t->s, tg->py.pid, &proc))
+		log_warn("PID %d: cannot switch to eager symbolization", tg->py.pid);
+	else
+		log_debug("PID %d frees and reuses code objects: eager symbolization", tg->py.pid);
+}
+
 int targets__reap(struct targets *t)
 {
 	struct target_entry *e;

@@ -23,6 +23,7 @@ struct target {
 	struct py_target py;
 	struct code_cache *cache;
 	bool exited;
+	bool eager; /* its code objects churn: symbolize every sample at once */
 	uint64_t samples;
 };
 
@@ -35,6 +36,13 @@ void targets__free(struct targets *t); /* NULL-safe; removes from BPF */
 int targets__add(struct targets *t, const struct py_target *py);
 struct target *targets__find(struct targets *t, pid_t pid);
 bool targets__has(struct targets *t, pid_t pid);
+
+/*
+ * Once a process is seen freeing and reusing code objects, ask the BPF side
+ * to wake us on each of its samples, so they are named before the memory
+ * changes hands again.
+ */
+void targets__note_churn(struct targets *t, struct target *tg);
 
 /* Drop processes that exited. Returns how many are still alive. */
 int targets__reap(struct targets *t);

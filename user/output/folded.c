@@ -45,6 +45,8 @@ static void put_frame(FILE *f, const struct profile *p, uint32_t loc_id)
 		return;
 	}
 	put_clean(f, profile__str(p, fn->name));
+	if (!fn->file && loc->line < 0)
+		return; /* a marker such as [unknown], not a Python function */
 	fputs(" (", f);
 	put_clean(f, profile__str(p, fn->file));
 	if (loc->line >= 0)
