@@ -97,7 +97,7 @@ static void read_comm(pid_t pid, char *buf, size_t len)
 }
 
 /* The one line the user reads when a --pid cannot be profiled. */
-static void report_discover_error(pid_t pid, int err, const struct py_target *py)
+static void report_discover_error(pid_t pid, int err, const struct py_target *py, double wait_s)
 {
 	char comm[32];
 	unsigned v = py->version_hex;
@@ -122,8 +122,9 @@ static void report_discover_error(pid_t pid, int err, const struct py_target *py
 				  pid, comm);
 		break;
 	case -EAGAIN:
-		log_error("PID %d (%s): the Python interpreter did not finish initialising",
-			  pid, comm);
+		log_error("PID %d (%s): Python is not initialised yet (waited %.1f s; see "
+			  "--init-wait)",
+			  pid, comm, wait_s);
 		break;
 	case -EACCES:
 	case -EPERM:
@@ -227,7 +228,7 @@ static void consider(struct recorder *r, pid_t pid, double now)
 		return;
 	}
 	if (err == -ENOTSUP) {
-		report_discover_error(pid, err, &py);
+		report_discover_error(pid, err, &py, 0);
 		p->give_up = true;
 		return;
 	}
@@ -351,7 +352,7 @@ static int discover_pids(struct recorder *r, struct py_target *pys)
 		int err = discover_wait(r->o->pids[i], r->o->init_wait_s, &pys[i]);
 
 		if (err) {
-			report_discover_error(r->o->pids[i], err, &pys[i]);
+			report_discover_error(r->o->pids[i], err, &pys[i], r->o->init_wait_s);
 			return err;
 		}
 	}
