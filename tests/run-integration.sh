@@ -15,5 +15,7 @@ export PYSPY_BIN
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 
-# No cache provider: keep .pytest_cache out of the source tree.
+# No cache provider and no bytecode: keep .pytest_cache and __pycache__
+# out of the source tree.
+export PYTHONDONTWRITEBYTECODE=1
 exec /usr/bin/python3 -m pytest -v -rfEs -p no:cacheprovider tests/integration "$@"
