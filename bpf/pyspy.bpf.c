@@ -23,9 +23,7 @@ char LICENSE[] SEC("license") = "Dual MIT/GPL";
  * Waking the ring-buffer reader costs more than walking a 32-frame stack
  * (an irq_work self-IPI; a VM exit on virtual machines).  So records are
  * sent without a wakeup and userspace polls on a short timer, except when
- * the buffer is filling up, or for a process whose code objects are being
- * freed and reused (userspace sets eager_wakeup), where a sample must be
- * symbolized before its code object can be replaced.
+ * the buffer is filling up, or for a process in PYSPY_MODE_EAGER.
  */
 const volatile __u64 wakeup_bytes = 1 << 20;
 
@@ -59,6 +57,7 @@ struct scratch {
 	/* +8 so a masked offset plus an 8-byte load stays inside */
 	__u8 tsbuf[PYSPY_TSTATE_BUF + 8];
 	__u8 framebuf[PYSPY_FRAME_BUF + 8];
+	__u8 fpbuf[PYSPY_CODE_FP_BUF + 8];
 };
 
 struct {
@@ -208,6 +207,22 @@ struct walk_ctx {
 	__u16 err;
 };
 
+/* VERIFY mode: identify the code object as it is now, at sample time. */
+static __always_inline __u32 code_fp(struct scratch *s, const struct pyspy_proc *p, __u64 code)
+{
+	__u64 name;
+	__s32 line;
+
+	if (bpf_probe_read_user(s->fpbuf, p->code_fp_len & (PYSPY_CODE_FP_BUF - 1),
+				(void *)(code + p->code_fp_lo))) {
+		count(&errors, PYSPY_ERR_READ_CODE);
+		return 0;
+	}
+	name = *(__u64 *)&s->fpbuf[p->code_fp_name & (PYSPY_CODE_FP_BUF - 1)];
+	line = *(__s32 *)&s->fpbuf[p->code_fp_line & (PYSPY_CODE_FP_BUF - 1)];
+	return pyspy_code_fp(name, line);
+}
+
 static long walk_one(__u32 idx, struct walk_ctx *w)
 {
 	struct scratch *s = w->s;
@@ -243,6 +258,8 @@ static long walk_one(__u32 idx, struct walk_ctx *w)
 	}
 	s->sample.frames[n & (PYSPY_MAX_FRAMES - 1)].code = code;
 	s->sample.frames[n & (PYSPY_MAX_FRAMES - 1)].lasti = lasti;
+	s->sample.frames[n & (PYSPY_MAX_FRAMES - 1)].code_fp =
+		(p->mode & PYSPY_MODE_VERIFY) ? code_fp(s, p, code) : 0;
 	w->n = n + 1;
 	return 0;
 }
@@ -273,7 +290,7 @@ static __always_inline __u32 frame_read_size(const struct pyspy_proc *p)
 
 static __always_inline __u64 wakeup_flags(const struct pyspy_proc *p)
 {
-	if (p->eager_wakeup || bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes)
+	if ((p->mode & PYSPY_MODE_EAGER) || bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes)
 		return BPF_RB_FORCE_WAKEUP;
 	return BPF_RB_NO_WAKEUP;
 }
@@ -287,7 +304,7 @@ static __always_inline int sample_python(const struct pyspy_proc *p, __u32 tgid,
 
 	if (!s)
 		return 0;
-	s->sample.flags = 0;
+	s->sample.flags = (p->mode & PYSPY_MODE_VERIFY) ? PYSPY_SAMPLE_VERIFIED : 0;
 	s->sample.ktime_ns = bpf_ktime_get_ns();
 	ts = find_tstate(s, p, tid, s->sample.ktime_ns, &w.err);
 	if (!ts) {

@@ -56,8 +56,29 @@ struct pyspy_proc {
 	__u8 instr_is_ptr;	  /* 1: frame_instr is a pointer into code */
 	__u8 lasti_mult;	  /* bytes per f_lasti unit (1 or 2) */
 	__u8 owner_skip_min;	  /* skip frames whose owner >= this; 0: none */
-	__u8 eager_wakeup;	  /* wake userspace on every sample (code churn) */
+	__u8 mode;		  /* PYSPY_MODE_* */
+	/* Code-object fingerprint read in PYSPY_MODE_VERIFY: one read of
+	 * code_fp_len bytes at code + code_fp_lo, holding co_name (a pointer)
+	 * at +code_fp_name and co_firstlineno (an int) at +code_fp_line. */
+	__u16 code_fp_lo;
+	__u8 code_fp_len;
+	__u8 code_fp_name;
+	__u8 code_fp_line;
+	__u8 pad[3];
 };
+
+/*
+ * Per-process modes, set by userspace.  VERIFY: besides the frame, read a
+ * fingerprint of each frame's code object at sample time (a second read
+ * per frame), so that a code object freed and reused before userspace
+ * looks at it is never shown under the new occupant's name.  Userspace
+ * keeps it on while a process is new or creates and frees code objects.
+ * EAGER: wake userspace on every sample of this process.
+ */
+#define PYSPY_MODE_VERIFY 0x1
+#define PYSPY_MODE_EAGER 0x2
+/* Largest fingerprint read. */
+#define PYSPY_CODE_FP_BUF 128
 
 /* Why a sample's stack is incomplete; indexes the per-CPU `errors` map. */
 enum pyspy_error {
@@ -69,6 +90,7 @@ enum pyspy_error {
 	PYSPY_ERR_BAD_LAYOUT,	/* offsets out of the read buffers */
 	PYSPY_ERR_TRUNCATED,	/* deeper than PYSPY_MAX_FRAMES */
 	PYSPY_ERR_RINGBUF_FULL, /* sample dropped: ring buffer full */
+	PYSPY_ERR_READ_CODE,	/* VERIFY: a code object faulted */
 	PYSPY_ERR__COUNT,
 };
 
@@ -84,12 +106,19 @@ enum pyspy_stat {
 
 /* One Python frame as sampled: the code object and where it was. */
 struct pyspy_frame {
-	__u64 code;  /* PyCodeObject * in the target */
-	__s32 lasti; /* byte offset of the instruction in the bytecode */
-	__u32 pad;
+	__u64 code;	/* PyCodeObject * in the target */
+	__s32 lasti;	/* byte offset of the instruction in the bytecode */
+	__u32 code_fp;	/* pyspy_code_fp() of the code object, VERIFY mode */
 };
 
+/* The fingerprint both sides compute from co_name and co_firstlineno. */
+static inline __u32 pyspy_code_fp(__u64 name, __s32 firstlineno)
+{
+	return (__u32)name ^ (__u32)(name >> 32) ^ ((__u32)firstlineno * 0x9E3779B1u);
+}
+
 #define PYSPY_SAMPLE_TRUNCATED 0x1 /* more frames than PYSPY_MAX_FRAMES */
+#define PYSPY_SAMPLE_VERIFIED 0x2  /* frames carry code_fp */
 
 /* Ring buffer record; only the first n_frames frames are sent. */
 struct pyspy_sample {

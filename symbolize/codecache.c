@@ -8,10 +8,11 @@
  * are symbolized some milliseconds after they were taken.  So every use
  * re-reads the code object's header (one batched process_vm_readv per
  * sample) and compares a fingerprint; each address remembers its current
- * and previous occupant with the span of time each was seen there.  A
- * frame is named only when its sample time falls in such a span; when an
- * address changed hands between the last look and the sample, the frame
- * is "[unknown]" (counted as ambiguous) rather than possibly wrong.
+ * and previous occupant.  Which one a frame saw is told by the code_fp the
+ * BPF side read at sample time (PYSPY_MODE_VERIFY, on while a process is
+ * new or churns code objects), or else by time: the span each occupant was
+ * seen at the address.  When neither can tell, the frame is "[unknown]"
+ * (counted as ambiguous) rather than possibly wrong.
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -229,6 +230,7 @@ static int observe(struct code_cache *c, struct code_entry *e, const struct py_c
 	}
 	/* Same address, different code object: the old one was freed. */
 	c->st.replaced++;
+	c->st.last_change_ns = c->st.last_replace_ns = t_start;
 	if (gen_load(c, e->addr, &g))
 		return -EINVAL;
 	g.first_ns = mono_ns();
@@ -244,11 +246,37 @@ static bool gen_covers(const struct code_gen *g, uint64_t t)
 	return g->valid && g->first_ns <= t && t <= g->last_ns;
 }
 
-/* Which occupant of this address the sample at t_sample saw, if known. */
-static struct code_gen *lookup(struct code_cache *c, uint64_t addr, const uint8_t *hdr,
-			       uint64_t t_sample, uint64_t t_start)
+static bool gen_matches(const struct code_gen *g, uint32_t code_fp)
 {
+	return g->valid && pyspy_code_fp(g->code.fp.name, g->code.fp.firstlineno) == code_fp;
+}
+
+/* The occupant a frame saw: by its BPF fingerprint, else by time. */
+static struct code_gen *pick(struct code_entry *e, const struct pyspy_frame *f, uint64_t t_sample,
+			     bool verified)
+{
+	if (verified) {
+		if (gen_matches(&e->cur, f->code_fp))
+			return &e->cur;
+		if (gen_matches(&e->prev, f->code_fp))
+			return &e->prev;
+		return NULL;
+	}
+	if (gen_covers(&e->cur, t_sample))
+		return &e->cur;
+	if (gen_covers(&e->prev, t_sample))
+		return &e->prev;
+	return NULL;
+}
+
+/* Which occupant of this address the sample at t_sample saw, if known. */
+static struct code_gen *lookup(struct code_cache *c, const struct pyspy_frame *f,
+			       const uint8_t *hdr, uint64_t t_sample, bool verified,
+			       uint64_t t_start)
+{
+	uint64_t addr = f->code;
 	struct py_code_fp fp;
+	struct code_gen *g;
 	struct code_entry *e;
 
 	if (!is_code(c, hdr) || py_code__fingerprint_from(&c->l, hdr, c->l.code_size, &fp))
@@ -256,22 +284,21 @@ static struct code_gen *lookup(struct code_cache *c, uint64_t addr, const uint8_
 	HASH_FIND(hh, c->entries, &addr, sizeof(addr), e);
 	if (!e) {
 		c->st.misses++;
+		c->st.last_change_ns = t_start;
 		e = new_entry(c, addr, t_start);
 		if (!e)
 			return NULL;
 	} else if (observe(c, e, &fp, t_start)) {
 		return NULL;
 	}
-	if (gen_covers(&e->cur, t_sample))
-		return &e->cur;
-	if (gen_covers(&e->prev, t_sample))
-		return &e->prev;
-	c->st.ambiguous++;
-	return NULL;
+	g = pick(e, f, t_sample, verified);
+	if (!g)
+		c->st.ambiguous++;
+	return g;
 }
 
 uint32_t code_cache__resolve(struct code_cache *c, const struct pyspy_frame *frames, uint32_t n,
-			     uint64_t t_sample, uint32_t *locs)
+			     uint64_t t_sample, bool verified, uint32_t *locs)
 {
 	uint64_t t_start;
 	uint32_t bad = 0;
@@ -284,8 +311,8 @@ uint32_t code_cache__resolve(struct code_cache *c, const struct pyspy_frame *fra
 		uint32_t loc = UINT32_MAX;
 
 		if (c->hdr_ok[i])
-			g = lookup(c, frames[i].code, c->hdrs + (size_t)i * c->l.code_size,
-				   t_sample, t_start);
+			g = lookup(c, &frames[i], c->hdrs + (size_t)i * c->l.code_size, t_sample,
+				   verified, t_start);
 		if (g)
 			loc = profile__location(c->prof, g->func_id,
 						py_code__line(&g->code, frames[i].lasti));

@@ -11,6 +11,7 @@
 #ifndef PYSPY_CODECACHE_H
 #define PYSPY_CODECACHE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -26,6 +27,8 @@ struct code_cache_stats {
 	uint64_t hits, misses, replaced; /* replaced: same address, new code */
 	uint64_t ambiguous;		  /* address changed hands around the sample */
 	uint64_t bad_code;		  /* frames shown as [unknown], all causes */
+	uint64_t last_change_ns;	  /* CLOCK_MONOTONIC of the last miss/replace */
+	uint64_t last_replace_ns;	  /* ... of the last replace */
 };
 
 /* code_type_addr: runtime &PyCode_Type, 0 to skip the type check. */
@@ -35,12 +38,14 @@ void code_cache__free(struct code_cache *c); /* NULL-safe */
 
 /*
  * Frames innermost first -> profile location ids in locs (same order).
- * t_sample is the sample's bpf_ktime_get_ns() (CLOCK_MONOTONIC).  Frames
- * that cannot be read, or whose code object cannot be told for that time,
- * become an "[unknown]" location.  Returns how many frames were bad.
+ * t_sample is the sample's bpf_ktime_get_ns() (CLOCK_MONOTONIC); verified
+ * says the frames carry the BPF side's code_fp (PYSPY_SAMPLE_VERIFIED), in
+ * which case that, not time, tells which occupant of an address was
+ * sampled.  Frames that cannot be read, or whose code object cannot be
+ * told, become an "[unknown]" location.  Returns how many frames were bad.
  */
 uint32_t code_cache__resolve(struct code_cache *c, const struct pyspy_frame *frames, uint32_t n,
-			     uint64_t t_sample, uint32_t *locs);
+			     uint64_t t_sample, bool verified, uint32_t *locs);
 
 const struct code_cache_stats *code_cache__stats(const struct code_cache *c);
 

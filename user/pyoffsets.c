@@ -352,6 +352,21 @@ int py_layout__from_debug_offsets(const void *raw, size_t len, struct py_layout 
 	return 0;
 }
 
+/* One read covering co_name and co_firstlineno, for PYSPY_MODE_VERIFY. */
+static void set_code_fp(const struct py_layout *l, struct pyspy_proc *out)
+{
+	unsigned lo = l->code_name < l->code_firstlineno ? l->code_name : l->code_firstlineno;
+	unsigned hi_name = l->code_name + 8u, hi_line = l->code_firstlineno + 4u;
+	unsigned hi = hi_name > hi_line ? hi_name : hi_line;
+
+	if (hi - lo >= PYSPY_CODE_FP_BUF)
+		return; /* len 0: the BPF side's read fails and counts an error */
+	out->code_fp_lo = lo;
+	out->code_fp_len = hi - lo;
+	out->code_fp_name = l->code_name - lo;
+	out->code_fp_line = l->code_firstlineno - lo;
+}
+
 void py_layout__to_bpf(const struct py_layout *l, uint64_t runtime_addr, uint32_t version_hex,
 		       struct pyspy_proc *out)
 {
@@ -393,4 +408,5 @@ void py_layout__to_bpf(const struct py_layout *l, uint64_t runtime_addr, uint32_
 		out->owner_skip_min = 3;
 		out->frame_owner = l->frame_owner;
 	}
+	set_code_fp(l, out);
 }

@@ -170,8 +170,9 @@ static int on_sample(const struct pyspy_sample *smp, size_t len, void *ctx)
 		n = PYSPY_MAX_FRAMES;
 	if (n == 0)
 		return 0;
-	r->rc.bad_frames += code_cache__resolve(tg->cache, smp->frames, n, smp->ktime_ns, r->locs);
-	targets__note_churn(r->tg, tg);
+	r->rc.bad_frames += code_cache__resolve(tg->cache, smp->frames, n, smp->ktime_ns,
+						smp->flags & PYSPY_SAMPLE_VERIFIED, r->locs);
+	targets__update_mode(r->tg, tg);
 	if (smp->flags & PYSPY_SAMPLE_TRUNCATED)
 		flags |= PROFILE_STACK_TRUNCATED;
 	else if (smp->error)

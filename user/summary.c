@@ -21,6 +21,7 @@ const char *summary__error_name(enum pyspy_error e)
 		[PYSPY_ERR_BAD_LAYOUT] = "bad layout",
 		[PYSPY_ERR_TRUNCATED] = "truncated (too deep)",
 		[PYSPY_ERR_RINGBUF_FULL] = "ring buffer full",
+		[PYSPY_ERR_READ_CODE] = "code object unreadable",
 	};
 
 	return (unsigned)e < PYSPY_ERR__COUNT && names[e] ? names[e] : "?";

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <uthash.h>
 
 #include "log.h"
@@ -21,6 +22,19 @@ struct targets {
 	struct target_entry *h;
 	int n, alive;
 };
+
+/* How long without new code objects before one read per frame will do. */
+#define QUIET_NS (2 * 1000000000ull)
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
+
+static int write_proc(struct targets *t, struct target *tg, uint8_t mode);
 
 struct targets *targets__new(struct session *s, struct profile *prof)
 {
@@ -61,7 +75,6 @@ void targets__free(struct targets *t)
 int targets__add(struct targets *t, const struct py_target *py)
 {
 	struct target_entry *e;
-	struct pyspy_proc proc;
 	int err;
 
 	HASH_FIND_INT(t->h, &py->pid, e);
@@ -84,8 +97,9 @@ int targets__add(struct targets *t, const struct py_target *py)
 		free(e);
 		return err;
 	}
-	py_layout__to_bpf(&py->layout, py->runtime_addr, py->version_hex, &proc);
-	err = session__add_proc(t->s, py->pid, &proc);
+	e->t.mode = PYSPY_MODE_VERIFY;
+	e->t.added_ns = mono_ns();
+	err = write_proc(t, &e->t, e->t.mode);
 	if (err) {
 		code_cache__free(e->t.cache);
 		free(e);
@@ -113,19 +127,34 @@ bool targets__has(struct targets *t, pid_t pid)
 	return tg && !tg->exited;
 }
 
-void targets__note_churn(struct targets *t, struct target *tg)
+static int write_proc(struct targets *t, struct target *tg, uint8_t mode)
 {
 	struct pyspy_proc proc;
 
-	if (tg->eager || tg->exited || !code_cache__stats(tg->cache)->replaced)
-		return;
-	tg->eager = true;
 	py_layout__to_bpf(&tg->py.layout, tg->py.runtime_addr, tg->py.version_hex, &proc);
-	proc.eager_wakeup = 1;
-	if (session__add_proc(t->s, tg->py.pid, &proc))
-		log_warn("PID %d: cannot switch to eager symbolization", tg->py.pid);
-	else
-		log_debug("PID %d frees and reuses code objects: eager symbolization", tg->py.pid);
+	proc.mode = mode;
+	return session__add_proc(t->s, tg->py.pid, &proc);
+}
+
+void targets__update_mode(struct targets *t, struct target *tg)
+{
+	const struct code_cache_stats *st = code_cache__stats(tg->cache);
+	uint64_t now_ns = mono_ns();
+	uint8_t want = 0;
+
+	if (now_ns - tg->added_ns < QUIET_NS || now_ns - st->last_change_ns < QUIET_NS)
+		want |= PYSPY_MODE_VERIFY;
+	if (st->last_replace_ns && now_ns - st->last_replace_ns < QUIET_NS)
+		want |= PYSPY_MODE_EAGER;
+	if (want == tg->mode || tg->exited)
+		return;
+	if (write_proc(t, tg, want)) {
+		log_warn("PID %d: cannot change the sampling mode", tg->py.pid);
+		return;
+	}
+	log_debug("PID %d: mode %s%s", tg->py.pid, want & PYSPY_MODE_VERIFY ? "verify" : "fast",
+		  want & PYSPY_MODE_EAGER ? "+eager" : "");
+	tg->mode = want;
 }
 
 int targets__reap(struct targets *t)

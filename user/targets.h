@@ -23,7 +23,8 @@ struct target {
 	struct py_target py;
 	struct code_cache *cache;
 	bool exited;
-	bool eager; /* its code objects churn: symbolize every sample at once */
+	uint8_t mode;	   /* PYSPY_MODE_* now in the BPF map */
+	uint64_t added_ns; /* CLOCK_MONOTONIC when sampling started */
 	uint64_t samples;
 };
 
@@ -38,11 +39,12 @@ struct target *targets__find(struct targets *t, pid_t pid);
 bool targets__has(struct targets *t, pid_t pid);
 
 /*
- * Once a process is seen freeing and reusing code objects, ask the BPF side
- * to wake us on each of its samples, so they are named before the memory
- * changes hands again.
+ * Pick the BPF mode from what the code cache saw:
+ * VERIFY while the process is new or meets new code objects, plus EAGER
+ * while it frees and reuses them; neither once it has been quiet for a
+ * while, when one read per frame is enough.
  */
-void targets__note_churn(struct targets *t, struct target *tg);
+void targets__update_mode(struct targets *t, struct target *tg);
 
 /* Drop processes that exited. Returns how many are still alive. */
 int targets__reap(struct targets *t);
