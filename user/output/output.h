@@ -9,6 +9,7 @@
 #define PYSPY_OUTPUT_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "../profile.h"
@@ -16,8 +17,9 @@
 struct output_opts {
 	bool show_pids;	   /* leading `process PID (COMM)` frame */
 	bool show_threads; /* leading `thread TID (NAME)` frame */
-	unsigned rate_hz;  /* sampling rate, for time-based units */
-	double duration_s; /* recording length */
+	unsigned rate_hz;      /* sampling rate, for time-based units */
+	double duration_s;     /* recording length */
+	uint64_t start_unix_ns; /* wall-clock start of the recording */
 };
 
 struct output_writer {

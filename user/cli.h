@@ -1,0 +1,23 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * cli.h - what every verb's command line shares: strict number parsing and
+ * the verb table's entry type.
+ */
+#ifndef PYSPY_CLI_H
+#define PYSPY_CLI_H
+
+/* Whole-string integer in [min, max]. 0 or -EINVAL. */
+int cli_parse_long(const char *s, long min, long max, long *out);
+/* Seconds, > 0 and at most a year. 0 or -EINVAL. */
+int cli_parse_secs(const char *s, double *out);
+
+/* A verb: `pyspy-bpf VERB ARGS...`; argv[0] is the verb's name. */
+struct cli_verb {
+	const char *name;
+	const char *summary;
+	int (*main)(int argc, char **argv);
+};
+
+int record_main(int argc, char **argv);
+
+#endif /* PYSPY_CLI_H */

@@ -1,0 +1,372 @@
+// SPDX-License-Identifier: MIT
+/*
+ * sampler.c - the engine behind every verb: targets in, symbolized
+ * samples out into a profile.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <uthash.h>
+
+#include "discover.h"
+#include "launch.h"
+#include "log.h"
+#include "sampler.h"
+#include "session.h"
+#include "targets.h"
+
+/* How often exits and children are looked at. */
+#define HOUSEKEEP_S 0.2
+/* Launch mode: how many descendants are followed. */
+#define MAX_DESCENDANTS 256
+
+/* A child that is not (yet) Python is looked at again after a while. */
+struct pending {
+	UT_hash_handle hh;
+	pid_t pid;
+	double next_try;
+	bool give_up;
+};
+
+struct sampler {
+	const struct options *o;
+	struct session *s;
+	struct profile *prof;
+	struct targets *tg;
+	struct launch launch;
+	bool launched;
+	struct pending *pending;
+	uint32_t locs[PYSPY_MAX_FRAMES];
+	struct run_counts rc;
+	double t0, next_house;
+};
+
+double sampler__now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void sleep_s(double s)
+{
+	struct timespec ts = { (time_t)s, (long)((s - (time_t)s) * 1e9) };
+
+	nanosleep(&ts, NULL);
+}
+
+static void read_comm(pid_t pid, char *buf, size_t len)
+{
+	char path[64];
+	FILE *f;
+
+	snprintf(buf, len, "?");
+	snprintf(path, sizeof(path), "/proc/%d/comm", pid);
+	f = fopen(path, "re");
+	if (!f)
+		return;
+	if (fgets(buf, len, f))
+		buf[strcspn(buf, "\n")] = 0;
+	fclose(f);
+}
+
+/* The one line the user reads when a --pid cannot be profiled. */
+static void report_discover_error(pid_t pid, int err, const struct py_target *py, double wait_s)
+{
+	char comm[32];
+	unsigned v = py->version_hex;
+
+	read_comm(pid, comm, sizeof(comm));
+	switch (err) {
+	case -ESRCH:
+		log_error("no such process: PID %d", pid);
+		break;
+	case -ENOEXEC:
+		log_error("PID %d (%s) is not a Python process (no libpython or _PyRuntime found)",
+			  pid, comm);
+		break;
+	case -ENOTSUP:
+		if (v)
+			log_error("PID %d (%s): unsupported Python version %u.%u.%u "
+				  "(supported: CPython 3.8 and newer)",
+				  pid, comm, v >> 24, (v >> 16) & 0xff, (v >> 8) & 0xff);
+		else
+			log_error("PID %d (%s): unsupported Python version (supported: CPython 3.8 "
+				  "and newer)",
+				  pid, comm);
+		break;
+	case -EAGAIN:
+		log_error("PID %d (%s): Python is not initialised yet (waited %.1f s; see "
+			  "--init-wait)",
+			  pid, comm, wait_s);
+		break;
+	case -EACCES:
+	case -EPERM:
+		log_error("PID %d (%s): permission denied reading its memory "
+			  "(needs CAP_SYS_PTRACE, or the same user)",
+			  pid, comm);
+		break;
+	default:
+		log_error("PID %d (%s): %s", pid, comm, py_target__strerror(err));
+	}
+}
+
+/* Discover pid, waiting a bounded time for its interpreter to initialise. */
+static int discover_wait(pid_t pid, double wait_s, struct py_target *py)
+{
+	double deadline = sampler__now() + wait_s;
+	int err = py_target__discover(pid, py);
+
+	while (err == -EAGAIN && sampler__now() < deadline) {
+		sleep_s(0.05);
+		if (py_target__initialised(py) > 0)
+			return 0;
+		if (py_target__alive(py) == 0)
+			return -ESRCH;
+	}
+	return err;
+}
+
+static int on_sample(const struct pyspy_sample *smp, size_t len, void *ctx)
+{
+	struct sampler *r = ctx;
+	uint32_t n = smp->n_frames, flags = 0;
+	struct target *tg = targets__find(r->tg, smp->pid);
+
+	if (!tg || tg->exited) {
+		r->rc.user_dropped++;
+		return 0;
+	}
+	/* Never trust the header's count beyond what arrived. */
+	if (n > (len - PYSPY_SAMPLE_HDR_SIZE) / sizeof(struct pyspy_frame))
+		n = (len - PYSPY_SAMPLE_HDR_SIZE) / sizeof(struct pyspy_frame);
+	if (n > PYSPY_MAX_FRAMES)
+		n = PYSPY_MAX_FRAMES;
+	if (n == 0)
+		return 0;
+	r->rc.bad_frames += code_cache__resolve(tg->cache, smp->frames, n, smp->ktime_ns,
+						smp->flags & PYSPY_SAMPLE_VERIFIED, r->locs);
+	targets__update_mode(r->tg, tg);
+	if (smp->flags & PYSPY_SAMPLE_TRUNCATED)
+		flags |= PROFILE_STACK_TRUNCATED;
+	else if (smp->error)
+		flags |= PROFILE_STACK_PARTIAL;
+	if (!profile__thread_name(r->prof, smp->pid, smp->tid)) {
+		targets__name_thread(r->tg, smp->pid, smp->tid);
+		r->rc.threads++;
+	}
+	profile__add(r->prof, smp->pid, smp->tid, flags, r->locs, n, 1);
+	r->rc.samples++;
+	tg->samples++;
+	return 0;
+}
+
+static int add_target(struct sampler *r, const struct py_target *py)
+{
+	int err = targets__add(r->tg, py);
+
+	if (err && err != -EEXIST) {
+		log_error("PID %d: cannot start sampling: %s", py->pid, strerror(-err));
+		return err;
+	}
+	log_debug("sampling PID %d (%s), Python %u.%u, _PyRuntime at 0x%llx", py->pid, py->comm,
+		  py->version_hex >> 24, (py->version_hex >> 16) & 0xff,
+		  (unsigned long long)py->runtime_addr);
+	return 0;
+}
+
+/* Launch mode: try to pick up pid (the command or a descendant). */
+static void consider(struct sampler *r, pid_t pid, double now)
+{
+	struct pending *p;
+	struct py_target py;
+	int err;
+
+	if (targets__has(r->tg, pid))
+		return;
+	HASH_FIND_INT(r->pending, &pid, p);
+	if (p && (p->give_up || now < p->next_try))
+		return;
+	if (!p) {
+		p = calloc(1, sizeof(*p));
+		if (!p)
+			return;
+		p->pid = pid;
+		HASH_ADD_INT(r->pending, pid, p);
+	}
+	err = py_target__discover(pid, &py);
+	if (!err) {
+		if (!add_target(r, &py)) {
+			HASH_DEL(r->pending, p);
+			free(p);
+		}
+		return;
+	}
+	if (err == -ENOTSUP) {
+		report_discover_error(pid, err, &py, 0);
+		p->give_up = true;
+		return;
+	}
+	/* Not Python yet (maybe before exec), or not initialised: look again soon. */
+	p->next_try = now + (err == -EAGAIN ? 0.02 : 0.1);
+}
+
+static void follow_launch(struct sampler *r, double now)
+{
+	pid_t kids[MAX_DESCENDANTS];
+	int n;
+
+	if (launch__poll(&r->launch))
+		return;
+	consider(r, r->launch.pid, now);
+	n = launch__descendants(r->launch.pid, kids, MAX_DESCENDANTS);
+	for (int i = 0; i < n; i++)
+		consider(r, kids[i], now);
+}
+
+static void add_ambiguous(struct target *tg, void *ctx)
+{
+	*(uint64_t *)ctx += code_cache__stats(tg->cache)->ambiguous;
+}
+
+static void refresh_counts(struct sampler *r)
+{
+	r->rc.ambiguous = 0;
+	targets__for_each(r->tg, add_ambiguous, &r->rc.ambiguous);
+	session__counters(r->s, r->rc.bpf_err, r->rc.bpf_stat);
+	r->rc.elapsed_s = sampler__now() - r->t0;
+	r->rc.processes = targets__count(r->tg);
+}
+
+/* True when there is nothing left to sample. */
+static bool housekeep(struct sampler *r, double now)
+{
+	targets__reap(r->tg);
+	if (r->launched) {
+		follow_launch(r, now);
+		if (launch__poll(&r->launch))
+			return true;
+	} else if (targets__alive(r->tg) == 0) {
+		log_debug("every target exited");
+		return true;
+	}
+	return false;
+}
+
+static int discover_pids(const struct options *o, struct py_target *pys)
+{
+	for (int i = 0; i < o->n_pids; i++) {
+		int err = discover_wait(o->pids[i], o->init_wait_s, &pys[i]);
+
+		if (err) {
+			report_discover_error(o->pids[i], err, &pys[i], o->init_wait_s);
+			return err;
+		}
+	}
+	return 0;
+}
+
+static int start(struct sampler *r)
+{
+	const struct options *o = r->o;
+	struct session_opts so = { .rate_hz = o->rate_hz };
+	struct py_target *pys = calloc(o->n_pids ? o->n_pids : 1, sizeof(*pys));
+	int err = -ENOMEM;
+
+	if (!pys)
+		return err;
+	err = discover_pids(o, pys);
+	if (err)
+		goto out;
+	r->s = session__open(&so, on_sample, r);
+	err = r->s ? 0 : -errno;
+	if (err)
+		goto out;
+	r->tg = targets__new(r->s, r->prof);
+	err = r->tg ? 0 : -ENOMEM;
+	for (int i = 0; !err && i < o->n_pids; i++)
+		err = add_target(r, &pys[i]);
+	if (!err && o->cmd) {
+		err = launch__start(o->cmd, &r->launch);
+		if (!err) {
+			r->launched = true;
+			launch__release(&r->launch);
+		}
+	}
+out:
+	free(pys);
+	return err;
+}
+
+struct sampler *sampler__start(const struct options *o, struct profile *prof)
+{
+	struct sampler *r = calloc(1, sizeof(*r));
+	int err;
+
+	if (!r)
+		return NULL;
+	r->o = o;
+	r->prof = prof;
+	r->rc.rate_hz = o->rate_hz;
+	err = start(r);
+	if (err) {
+		sampler__stop(r);
+		errno = -err;
+		return NULL;
+	}
+	r->t0 = sampler__now();
+	return r;
+}
+
+bool sampler__poll(struct sampler *r, int timeout_ms)
+{
+	double now;
+
+	if (session__poll(r->s, timeout_ms) < 0)
+		return true;
+	now = sampler__now();
+	if (now < r->next_house)
+		return false;
+	r->next_house = now + HOUSEKEEP_S;
+	return housekeep(r, now);
+}
+
+void sampler__drain(struct sampler *r)
+{
+	/* Samples already in the ring buffer belong to the recording. */
+	for (int i = 0; r->s && i < 8 && session__poll(r->s, 0) > 0; i++)
+		;
+}
+
+void sampler__counts(struct sampler *r, struct run_counts *rc)
+{
+	refresh_counts(r);
+	*rc = r->rc;
+}
+
+int sampler__n_processes(const struct sampler *r)
+{
+	return r->tg ? targets__count(r->tg) : 0;
+}
+
+void sampler__stop(struct sampler *r)
+{
+	struct pending *p, *tmp;
+
+	if (!r)
+		return;
+	if (r->launched)
+		launch__stop(&r->launch);
+	targets__free(r->tg);
+	session__close(r->s);
+	HASH_ITER(hh, r->pending, p, tmp) {
+		HASH_DEL(r->pending, p);
+		free(p);
+	}
+	free(r);
+}

@@ -1,0 +1,49 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * sampler.h - the sampling engine every verb drives (record, top, ...).
+ *
+ * Owns: turning --pid / -- COMMAND into sampled processes (discovery with a
+ * bounded wait for initialisation, one message per failure), the BPF
+ * session, following a launched command's children, dropping processes
+ * that exit, and feeding every sample, symbolized, into a profile.
+ */
+#ifndef PYSPY_SAMPLER_H
+#define PYSPY_SAMPLER_H
+
+#include <stdbool.h>
+
+#include "options.h"
+#include "profile.h"
+#include "summary.h"
+
+struct sampler;
+
+/*
+ * Discover o->pids (failing with one logged line each), load the sampler,
+ * launch o->cmd if any.  NULL with errno set; the reason was logged.
+ */
+struct sampler *sampler__start(const struct options *o, struct profile *prof);
+
+/*
+ * Consume samples for up to timeout_ms and do the periodic work.  Returns
+ * true once there is nothing left to sample (every --pid target exited, or
+ * the launched command exited).
+ */
+bool sampler__poll(struct sampler *s, int timeout_ms);
+
+/* Take what the BPF side has buffered but not yet delivered. */
+void sampler__drain(struct sampler *s);
+
+/* Counters so far (for the progress line and the summary). */
+void sampler__counts(struct sampler *s, struct run_counts *rc);
+
+/* Processes ever sampled. */
+int sampler__n_processes(const struct sampler *s);
+
+/* Stop: drain what is buffered, stop a launched command, free. NULL-safe. */
+void sampler__stop(struct sampler *s);
+
+/* Monotonic seconds, the engine's clock. */
+double sampler__now(void);
+
+#endif /* PYSPY_SAMPLER_H */
