@@ -3,8 +3,23 @@
 # Install the Debian packages needed to build and test pyspy-bpf (idempotent).
 set -eu
 
-pkgs="clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev uthash-dev pkg-config make gcc
-python3-pytest procps util-linux tmux"
+# One package per line, with why, so that additions do not collide.
+pkgs="
+clang
+llvm
+bpftool
+libbpf-dev
+libelf-dev
+zlib1g-dev
+uthash-dev
+pkg-config
+make
+gcc
+python3-pytest
+procps
+util-linux
+tmux
+"
 
 # Ask dpkg first so the common case (everything present) costs no network
 # round trip and needs no root.
