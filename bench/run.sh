@@ -69,14 +69,20 @@ cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
 	echo "processes spin N Python frames deep, against the calibration program (\`bpf/calib.bpf.c\`):"
 	echo "N bare \`bpf_probe_read_user\` calls of one frame's size on the same ticks."
 	echo
-	echo "| frames | sampler ns/run | floor ns/run (N reads) | ratio | runs that were samples |"
-	echo "|---|---|---|---|---|"
+	echo "| frames | sampler ns/run | floor ns/run (N reads) | ratio | verify mode ns/run | ratio | runs that were samples |"
+	echo "|---|---|---|---|---|---|---|"
 	for n in 8 32 128; do
 		s=$(field sampler_ns_per_run "$tmp/bpf$n"); c=$(field calib_ns_per_run "$tmp/bpf$n")
-		runs=$(field sampler_runs "$tmp/bpf$n"); smp=$(field samples "$tmp/bpf$n")
-		awk -v n="$n" -v s="$s" -v c="$c" -v r="$runs" -v m="$smp" 'BEGIN {
-			printf "| %d | %.0f | %.0f | %.2fx | %.0f%% |\n", n, s, c, (c > 0 ? s / c : 0), (r > 0 ? 100 * m / r : 0) }'
+		v=$(field verify_ns_per_run "$tmp/bpf$n")
+		runs=$(field sampler_runs "$tmp/bpf$n"); smp=$(field sampler_samples "$tmp/bpf$n")
+		awk -v n="$n" -v s="$s" -v c="$c" -v v="$v" -v r="$runs" -v m="$smp" 'BEGIN {
+			printf "| %d | %.0f | %.0f | %.2fx | %.0f | %.2fx | %.0f%% |\n", n, s, c,
+				(c > 0 ? s / c : 0), v, (c > 0 ? v / c : 0), (r > 0 ? 100 * m / r : 0) }'
 	done
+	echo
+	echo "Fast mode (one read per frame) is what a process gets once it has shown no new code"
+	echo "objects for 2 s; verify mode (a second read per frame: the code object's fingerprint)"
+	echo "is on while a process is new or creates and frees code objects."
 	echo
 	echo "## Slowdown of a CPU-bound loop"
 	echo
