@@ -21,7 +21,7 @@ def nest(depth, n):
 
 
 def main():
-    iterations = int(sys.argv[1]) if len(sys.argv) > 1 else 200
+    iterations = int(sys.argv[1]) if len(sys.argv) > 1 else 2000
     t0 = time.perf_counter()
     for _ in range(iterations):
         nest(8, 20000)
