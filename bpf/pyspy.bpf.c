@@ -27,14 +27,19 @@ char LICENSE[] SEC("license") = "Dual MIT/GPL";
  */
 const volatile __u64 wakeup_bytes = 1 << 20;
 
+/* --all: report tgids not seen before so userspace can look at them. */
+const volatile bool discover_all = false;
+
 /* Threads with no PyThreadState are retried after this long. */
 #define NEG_CACHE_NS (50 * 1000 * 1000ULL)
 /* Extra iterations for skipped shim frames on top of the frame limit. */
 #define SKIP_SLACK 64
 
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 4096);
+	/* LRU: with --all it also remembers non-Python processes; an evicted
+	 * entry is only looked at again. */
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
 	__type(key, __u32); /* tgid */
 	__type(value, struct pyspy_proc);
 } procs SEC(".maps");
@@ -349,6 +354,31 @@ static __always_inline int sample_python(const struct pyspy_proc *p, __u32 tgid,
 	return 0;
 }
 
+/* A header-only record telling userspace about a process. */
+static __always_inline void emit_event(__u32 tgid, __u32 tid, __u16 flags)
+{
+	struct pyspy_event ev = {};
+
+	ev.pid = tgid;
+	ev.tid = tid;
+	ev.flags = flags;
+	ev.ktime_ns = bpf_ktime_get_ns();
+	if (bpf_ringbuf_output(&events, &ev, sizeof(ev), BPF_RB_FORCE_WAKEUP))
+		count(&errors, PYSPY_ERR_RINGBUF_FULL);
+}
+
+static __always_inline void note_new_process(__u32 tgid, __u32 tid)
+{
+	struct pyspy_proc pending;
+
+	__builtin_memset(&pending, 0, sizeof(pending));
+	pending.state = PYSPY_PROC_PENDING;
+
+	/* NOEXIST: only the first tick of a process reports it. */
+	if (!bpf_map_update_elem(&procs, &tgid, &pending, BPF_NOEXIST))
+		emit_event(tgid, tid, PYSPY_EVENT_NEW_PROCESS);
+}
+
 SEC("perf_event")
 int pyspy_sample(struct bpf_perf_event_data *ctx)
 {
@@ -358,7 +388,43 @@ int pyspy_sample(struct bpf_perf_event_data *ctx)
 
 	/* The only cost for processes we do not profile: this lookup. */
 	p = bpf_map_lookup_elem(&procs, &tgid);
-	if (!p)
+	if (!p) {
+		if (discover_all && tgid)
+			note_new_process(tgid, tid);
+		return 0;
+	}
+	if (p->state != PYSPY_PROC_PYTHON)
 		return 0;
 	return sample_python(p, tgid, tid);
+}
+
+/*
+ * exec replaces the image: whatever we knew of this tgid is void.  Raw
+ * tracepoints need neither tracefs nor kprobes.
+ */
+SEC("raw_tracepoint/sched_process_exec")
+int pyspy_exec(void *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tgid = id >> 32;
+	struct pyspy_proc *p = bpf_map_lookup_elem(&procs, &tgid);
+
+	if (!p)
+		return 0;
+	if (p->state == PYSPY_PROC_PYTHON)
+		emit_event(tgid, (__u32)id, PYSPY_EVENT_EXEC);
+	bpf_map_delete_elem(&procs, &tgid);
+	return 0;
+}
+
+/* The group leader's exit ends the process: forget it (PIDs get reused). */
+SEC("raw_tracepoint/sched_process_exit")
+int pyspy_exit(void *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tgid = id >> 32;
+
+	if (tgid == (__u32)id)
+		bpf_map_delete_elem(&procs, &tgid);
+	return 0;
 }

@@ -64,8 +64,19 @@ struct pyspy_proc {
 	__u8 code_fp_len;
 	__u8 code_fp_name;
 	__u8 code_fp_line;
-	__u8 pad[3];
+	__u8 state;		  /* PYSPY_PROC_*: only PYTHON is sampled */
+	__u8 pad[2];
 };
+
+/*
+ * What a `procs` entry says about a process.  With --all, the BPF side
+ * inserts PENDING for a tgid it has not seen and tells userspace, which
+ * answers PYTHON (with the layout) or IGNORE, so a non-Python process costs
+ * one map lookup per tick.
+ */
+#define PYSPY_PROC_PYTHON 0
+#define PYSPY_PROC_PENDING 1
+#define PYSPY_PROC_IGNORE 2
 
 /*
  * Per-process modes, set by userspace.  VERIFY: besides the frame, read a
@@ -119,18 +130,31 @@ static inline __u32 pyspy_code_fp(__u64 name, __s32 firstlineno)
 
 #define PYSPY_SAMPLE_TRUNCATED 0x1 /* more frames than PYSPY_MAX_FRAMES */
 #define PYSPY_SAMPLE_VERIFIED 0x2  /* frames carry code_fp */
+/* Not samples but events, with no frames: */
+#define PYSPY_EVENT_NEW_PROCESS 0x100 /* --all: a tgid not seen before ran */
+#define PYSPY_EVENT_EXEC 0x200	      /* a sampled process called exec */
 
-/* Ring buffer record; only the first n_frames frames are sent. */
+/*
+ * Ring buffer record; only the first n_frames frames are sent.  Events
+ * (PYSPY_EVENT_*) are the header alone, so it is spelled once, here.
+ */
+#define PYSPY_SAMPLE_HEADER                                                    \
+	__u32 pid; /* tgid, host namespace */                                  \
+	__u32 tid; /* host namespace */                                        \
+	__u64 cgroup_id;                                                        \
+	__u64 ktime_ns;                                                         \
+	__u32 cpu;                                                              \
+	__u16 flags; /* PYSPY_SAMPLE_*, PYSPY_EVENT_* */                        \
+	__u16 error; /* enum pyspy_error, first one hit */                      \
+	__u32 n_frames;                                                         \
+	__u32 pad
+
+struct pyspy_event {
+	PYSPY_SAMPLE_HEADER;
+};
+
 struct pyspy_sample {
-	__u32 pid; /* tgid, host namespace */
-	__u32 tid; /* host namespace */
-	__u64 cgroup_id;
-	__u64 ktime_ns;
-	__u32 cpu;
-	__u16 flags; /* PYSPY_SAMPLE_* */
-	__u16 error; /* enum pyspy_error, first one hit */
-	__u32 n_frames;
-	__u32 pad;
+	PYSPY_SAMPLE_HEADER;
 	struct pyspy_frame frames[PYSPY_MAX_FRAMES]; /* innermost first */
 };
 

@@ -23,6 +23,7 @@ struct options {
 	double init_wait_s;  /* how long to wait for an interpreter to start */
 	char **cmd;	     /* after `--`, NULL-terminated, or NULL */
 	bool quiet;	     /* no progress line or summary */
+	bool all;	     /* every Python process on the host */
 };
 
 int cmd_record(struct options *o);

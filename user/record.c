@@ -187,6 +187,7 @@ static const char doc[] =
 	"EXAMPLES:\n"
 	"  sudo pyspy-bpf record --pid 1234 --duration 10 -o app.folded\n"
 	"  sudo pyspy-bpf --pid 1234                 # until Ctrl-C\n"
+	"  sudo pyspy-bpf record --all --duration 30 -o host.folded\n"
 	"  sudo pyspy-bpf record -o out.folded -- python3 app.py\n"
 	"  sudo pyspy-bpf record --pid 1234 --threads -o - | flamegraph.pl > app.svg\n"
 	"\nOPTIONS:";
@@ -202,6 +203,7 @@ enum {
 
 static const struct argp_option opts[] = {
 	{ "pid", 'p', "PID", 0, "Process to profile (repeat for several)", 0 },
+	{ "all", 'a', NULL, 0, "Every Python process on the host, also ones started later", 0 },
 	{ "duration", 'd', "SECS", 0, "Stop after SECS seconds (default: until Ctrl-C or exit)", 0 },
 	{ "rate", 'r', "HZ", 0, "Samples per second per CPU (default 99)", 0 },
 	{ "format", 'f', "FMT", 0, "Output format: folded (default: from -o, else folded)", 0 },
@@ -261,6 +263,9 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 	case 'q':
 		o->quiet = true;
 		break;
+	case 'a':
+		o->all = true;
+		break;
 	case 'v':
 		log_verbose++;
 		break;
@@ -297,8 +302,12 @@ int record_main(int argc, char **argv)
 	argv[n] = NULL;
 	if (argp_parse(&argp, n, argv, 0, NULL, &o))
 		return 2;
-	if (!o.n_pids && !o.cmd) {
-		log_error("nothing to profile: give --pid PID or -- COMMAND (see --help)");
+	if (!o.n_pids && !o.cmd && !o.all) {
+		log_error("nothing to profile: give --pid PID, --all or -- COMMAND (see --help)");
+		return 2;
+	}
+	if (o.all && (o.n_pids || o.cmd)) {
+		log_error("--all profiles every process: it takes no --pid or command");
 		return 2;
 	}
 	if (o.pids_frames && o.no_pids_frames) {

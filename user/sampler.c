@@ -24,13 +24,23 @@
 /* Launch mode: how many descendants are followed. */
 #define MAX_DESCENDANTS 256
 
-/* A child that is not (yet) Python is looked at again after a while. */
+/*
+ * A process that may become a target: a launched command or one of its
+ * children, or (--all) a tgid the BPF side saw run for the first time.
+ * Not Python yet (before exec, before libpython is loaded, before the
+ * interpreter is initialised) means another look soon; until give_up.
+ */
 struct pending {
 	UT_hash_handle hh;
 	pid_t pid;
 	double next_try;
+	double deadline;
 	bool give_up;
+	char exe[256]; /* /proc/PID/exe when given up: an exec changes it */
 };
+
+/* A process younger than this may still be loading its interpreter. */
+#define YOUNG_S 3.0
 
 struct sampler {
 	const struct options *o;
@@ -132,12 +142,19 @@ static int discover_wait(pid_t pid, double wait_s, struct py_target *py)
 	return err;
 }
 
+static void on_event(struct sampler *r, const struct pyspy_sample *ev);
+
 static int on_sample(const struct pyspy_sample *smp, size_t len, void *ctx)
 {
 	struct sampler *r = ctx;
 	uint32_t n = smp->n_frames, flags = 0;
-	struct target *tg = targets__find(r->tg, smp->pid);
+	struct target *tg;
 
+	if (smp->flags & (PYSPY_EVENT_NEW_PROCESS | PYSPY_EVENT_EXEC)) {
+		on_event(r, smp);
+		return 0;
+	}
+	tg = targets__find(r->tg, smp->pid);
 	if (!tg || tg->exited) {
 		r->rc.user_dropped++;
 		return 0;
@@ -180,18 +197,103 @@ static int add_target(struct sampler *r, const struct py_target *py)
 	return 0;
 }
 
-/* Launch mode: try to pick up pid (the command or a descendant). */
-static void consider(struct sampler *r, pid_t pid, double now)
+static void read_exe(pid_t pid, char *buf, size_t len)
+{
+	char path[64];
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/exe", pid);
+	n = readlink(path, buf, len - 1);
+	buf[n > 0 ? n : 0] = 0;
+}
+
+/* Seconds since pid started, from /proc (a large value if unknown). */
+static double process_age(pid_t pid)
+{
+	char path[64], buf[1024], *p;
+	unsigned long long start = 0;
+	double up = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	f = fopen(path, "re");
+	if (!f)
+		return 1e9;
+	p = fgets(buf, sizeof(buf), f) ? strrchr(buf, ')') : NULL;
+	fclose(f);
+	/* starttime is field 22; fields 3.. follow the last ')' */
+	if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d "
+			 "%*d %*d %*d %*d %llu", &start) != 1)
+		return 1e9;
+	f = fopen("/proc/uptime", "re");
+	if (!f)
+		return 1e9;
+	if (fscanf(f, "%lf", &up) != 1)
+		up = 1e9;
+	fclose(f);
+	return up - (double)start / sysconf(_SC_CLK_TCK);
+}
+
+static void pending_del(struct sampler *r, struct pending *p)
+{
+	HASH_DEL(r->pending, p);
+	free(p);
+}
+
+/* No more looks; with --all the BPF side stops reporting it too. */
+static void give_up(struct sampler *r, struct pending *p)
+{
+	p->give_up = true;
+	read_exe(p->pid, p->exe, sizeof(p->exe));
+	if (r->o->all)
+		session__set_state(r->s, p->pid, PYSPY_PROC_IGNORE);
+}
+
+static void try_pending(struct sampler *r, struct pending *p, double now)
+{
+	struct py_target py;
+	int err = py_target__discover(p->pid, &py);
+
+	if (!err) {
+		if (!add_target(r, &py))
+			pending_del(r, p);
+		return;
+	}
+	if (err == -ESRCH) {
+		pending_del(r, p);
+		return;
+	}
+	if (err == -ENOTSUP || err == -EACCES || err == -EPERM) {
+		/* A Python we cannot sample: say so once, then leave it be. */
+		if (r->o->all)
+			log_warn("skipping PID %d: %s", p->pid, py_target__strerror(err));
+		else
+			report_discover_error(p->pid, err, &py, 0);
+		give_up(r, p);
+		return;
+	}
+	if (now >= p->deadline || (err == -ENOEXEC && process_age(p->pid) > YOUNG_S)) {
+		give_up(r, p);
+		return;
+	}
+	p->next_try = now + (err == -EAGAIN ? 0.02 : 0.1);
+}
+
+/* Start looking at pid (again, if fresh says an exec or a new tick). */
+static void consider(struct sampler *r, pid_t pid, double now, bool fresh)
 {
 	struct pending *p;
-	struct py_target py;
-	int err;
+	char exe[256];
 
 	if (targets__has(r->tg, pid))
 		return;
 	HASH_FIND_INT(r->pending, &pid, p);
-	if (p && (p->give_up || now < p->next_try))
-		return;
+	if (p && p->give_up && !fresh) {
+		/* A launched tree's process may exec into Python later. */
+		read_exe(pid, exe, sizeof(exe));
+		if (!strcmp(exe, p->exe))
+			return;
+	}
 	if (!p) {
 		p = calloc(1, sizeof(*p));
 		if (!p)
@@ -199,21 +301,39 @@ static void consider(struct sampler *r, pid_t pid, double now)
 		p->pid = pid;
 		HASH_ADD_INT(r->pending, pid, p);
 	}
-	err = py_target__discover(pid, &py);
-	if (!err) {
-		if (!add_target(r, &py)) {
-			HASH_DEL(r->pending, p);
-			free(p);
-		}
-		return;
+	if (p->give_up || fresh) {
+		p->give_up = false;
+		p->next_try = 0;
 	}
-	if (err == -ENOTSUP) {
-		report_discover_error(pid, err, &py, 0);
-		p->give_up = true;
-		return;
+	p->deadline = now + (r->o->init_wait_s > YOUNG_S ? r->o->init_wait_s : YOUNG_S);
+	if (now >= p->next_try)
+		try_pending(r, p, now);
+}
+
+static void retry_pending(struct sampler *r, double now)
+{
+	struct pending *p, *tmp;
+
+	HASH_ITER(hh, r->pending, p, tmp)
+		if (!p->give_up && now >= p->next_try)
+			try_pending(r, p, now);
+}
+
+/* Events from the BPF side: processes to look at. */
+static void on_event(struct sampler *r, const struct pyspy_sample *ev)
+{
+	double now = sampler__now();
+
+	if (ev->flags & PYSPY_EVENT_EXEC) {
+		log_debug("PID %u called exec", ev->pid);
+		targets__drop(r->tg, ev->pid);
+		consider(r, ev->pid, now, true);
+	} else if (targets__has(r->tg, ev->pid)) {
+		/* Its entry was evicted or the leader thread exited: put it back. */
+		targets__refresh(r->tg, ev->pid);
+	} else {
+		consider(r, ev->pid, now, true);
 	}
-	/* Not Python yet (maybe before exec), or not initialised: look again soon. */
-	p->next_try = now + (err == -EAGAIN ? 0.02 : 0.1);
 }
 
 static void follow_launch(struct sampler *r, double now)
@@ -223,10 +343,10 @@ static void follow_launch(struct sampler *r, double now)
 
 	if (launch__poll(&r->launch))
 		return;
-	consider(r, r->launch.pid, now);
+	consider(r, r->launch.pid, now, false);
 	n = launch__descendants(r->launch.pid, kids, MAX_DESCENDANTS);
 	for (int i = 0; i < n; i++)
-		consider(r, kids[i], now);
+		consider(r, kids[i], now, false);
 }
 
 static void add_ambiguous(struct target *tg, void *ctx)
@@ -247,6 +367,9 @@ static void refresh_counts(struct sampler *r)
 static bool housekeep(struct sampler *r, double now)
 {
 	targets__reap(r->tg);
+	retry_pending(r, now);
+	if (r->o->all)
+		return false;
 	if (r->launched) {
 		follow_launch(r, now);
 		if (launch__poll(&r->launch))
@@ -258,15 +381,22 @@ static bool housekeep(struct sampler *r, double now)
 	return false;
 }
 
+int sampler__discover(pid_t pid, double wait_s, struct py_target *py)
+{
+	int err = discover_wait(pid, wait_s, py);
+
+	if (err)
+		report_discover_error(pid, err, py, wait_s);
+	return err;
+}
+
 static int discover_pids(const struct options *o, struct py_target *pys)
 {
 	for (int i = 0; i < o->n_pids; i++) {
-		int err = discover_wait(o->pids[i], o->init_wait_s, &pys[i]);
+		int err = sampler__discover(o->pids[i], o->init_wait_s, &pys[i]);
 
-		if (err) {
-			report_discover_error(o->pids[i], err, &pys[i], o->init_wait_s);
+		if (err)
 			return err;
-		}
 	}
 	return 0;
 }
@@ -274,7 +404,7 @@ static int discover_pids(const struct options *o, struct py_target *pys)
 static int start(struct sampler *r)
 {
 	const struct options *o = r->o;
-	struct session_opts so = { .rate_hz = o->rate_hz };
+	struct session_opts so = { .rate_hz = o->rate_hz, .discover_all = o->all };
 	struct py_target *pys = calloc(o->n_pids ? o->n_pids : 1, sizeof(*pys));
 	int err = -ENOMEM;
 

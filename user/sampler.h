@@ -11,12 +11,21 @@
 #define PYSPY_SAMPLER_H
 
 #include <stdbool.h>
+#include <sys/types.h>
 
 #include "options.h"
 #include "profile.h"
 #include "summary.h"
 
 struct sampler;
+struct py_target;
+
+/*
+ * Discover pid, waiting up to wait_s for its interpreter to initialise.
+ * 0, or -errno after logging the one line every verb shows for it (no such
+ * process, not Python, unsupported version, not initialised, no access).
+ */
+int sampler__discover(pid_t pid, double wait_s, struct py_target *py);
 
 /*
  * Discover o->pids (failing with one logged line each), load the sampler,

@@ -106,6 +106,7 @@ static int load(struct session *s, const struct session_opts *o)
 	}
 	bpf_map__set_max_entries(s->skel->maps.events, rb);
 	s->skel->rodata->wakeup_bytes = rb / 4;
+	s->skel->rodata->discover_all = o->discover_all;
 	err = pyspy_bpf__load(s->skel);
 	if (err) {
 		log_error("cannot load the BPF sampler: %s (needs Linux 5.17+ with BPF, BTF and "
@@ -191,6 +192,13 @@ int session__remove_proc(struct session *s, pid_t pid)
 	if (bpf_map__delete_elem(s->skel->maps.procs, &key, sizeof(key), 0) && errno != ENOENT)
 		return -errno;
 	return 0;
+}
+
+int session__set_state(struct session *s, pid_t pid, uint8_t state)
+{
+	struct pyspy_proc p = { .state = state };
+
+	return session__add_proc(s, pid, &p);
 }
 
 int session__poll(struct session *s, int timeout_ms)

@@ -9,6 +9,7 @@
 #ifndef PYSPY_SESSION_H
 #define PYSPY_SESSION_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -22,6 +23,7 @@ struct session;
 struct session_opts {
 	unsigned rate_hz;     /* samples per second per CPU */
 	size_t ringbuf_bytes; /* 0: default */
+	bool discover_all;    /* --all: report unknown tgids that run */
 };
 
 /* Called for every sample record; len is what the kernel sent. */
@@ -33,6 +35,8 @@ void session__close(struct session *s); /* NULL-safe */
 
 int session__add_proc(struct session *s, pid_t pid, const struct pyspy_proc *p);
 int session__remove_proc(struct session *s, pid_t pid);
+/* A process that is not sampled (PYSPY_PROC_IGNORE) under --all. */
+int session__set_state(struct session *s, pid_t pid, uint8_t state);
 
 /* Consume samples for up to timeout_ms. Count of records, or -errno. */
 int session__poll(struct session *s, int timeout_ms);

@@ -132,10 +132,12 @@ static void print_top(const struct profile *p, uint64_t total, int top_n)
 			break;
 		const struct profile_function *fn = profile__get_function(p, best);
 
-		fprintf(stderr, "    %5.1f%% %8" PRIu64 " %6.1f%%  %s (%s:%d)\n",
-			100.0 * t.fc[best].own / total, t.fc[best].own,
-			100.0 * t.fc[best].total / total, profile__str(p, fn->name),
-			profile__str(p, fn->file), fn->start_line);
+		fprintf(stderr, "    %5.1f%% %8" PRIu64 " %6.1f%%  %s", 100.0 * t.fc[best].own / total,
+			t.fc[best].own, 100.0 * t.fc[best].total / total, profile__str(p, fn->name));
+		/* Markers such as [unknown] have no file. */
+		if (fn->file)
+			fprintf(stderr, " (%s:%d)", profile__str(p, fn->file), fn->start_line);
+		fputc('\n', stderr);
 		t.fc[best].own = 0;
 	}
 	free(t.fc);

@@ -157,6 +157,23 @@ void targets__update_mode(struct targets *t, struct target *tg)
 	tg->mode = want;
 }
 
+void targets__drop(struct targets *t, pid_t pid)
+{
+	struct target_entry *e;
+
+	HASH_FIND_INT(t->h, &pid, e);
+	if (e)
+		drop(t, e);
+}
+
+void targets__refresh(struct targets *t, pid_t pid)
+{
+	struct target *tg = targets__find(t, pid);
+
+	if (tg && !tg->exited && write_proc(t, tg, tg->mode))
+		log_warn("PID %d: cannot restore its sampler entry", pid);
+}
+
 int targets__reap(struct targets *t)
 {
 	struct target_entry *e;

@@ -46,6 +46,11 @@ bool targets__has(struct targets *t, pid_t pid);
  */
 void targets__update_mode(struct targets *t, struct target *tg);
 
+/* Stop sampling pid now (it called exec: its layout is void). */
+void targets__drop(struct targets *t, pid_t pid);
+/* Write pid's BPF entry again (it was evicted or deleted under us). */
+void targets__refresh(struct targets *t, pid_t pid);
+
 /* Drop processes that exited. Returns how many are still alive. */
 int targets__reap(struct targets *t);
 int targets__count(const struct targets *t);	/* ever added */

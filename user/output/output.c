@@ -12,6 +12,7 @@
 
 static const struct output_writer *const writers[] = {
 	&output_folded,
+	&output_pprof,
 };
 
 #define N_WRITERS (sizeof(writers) / sizeof(writers[0]))

@@ -39,5 +39,6 @@ int output__write_file(const struct output_writer *w, const struct profile *p,
 
 /* Writers. */
 extern const struct output_writer output_folded;
+extern const struct output_writer output_pprof;
 
 #endif /* PYSPY_OUTPUT_H */
