@@ -19,6 +19,9 @@ python3-pytest
 procps
 util-linux
 tmux
+protobuf-c-compiler
+libprotobuf-c-dev
+golang-go
 "
 
 # Ask dpkg first so the common case (everything present) costs no network

@@ -151,20 +151,31 @@ static int count_stack(const struct profile_stack *s, void *ctx)
 }
 
 /*
- * pprof's demangler "simplifies" a name whose system_name equals it as if
- * it were C++: `<module>` loses its <...> and shows as <unknown>.  A
- * system_name that differs from name tells pprof the name is final, so
- * Python's own qualname is shown untouched.
+ * pprof's demangler "simplifies" any name whose system_name equals it as
+ * if it were C++: `<module>` loses its <...> and shows as [python] (the
+ * mapping) in `go tool pprof -top`.  A system_name that differs tells
+ * pprof the name is final, so Python's qualname is shown untouched.  We
+ * use FILE:QUALNAME, like Python's own module:qualname notation; a marker
+ * without a file keeps its name, which has nothing pprof would strip.
  */
 static void set_function(struct build *b, pb_function *f, uint64_t id, const char *name,
 			 const char *file, int start_line)
 {
+	char *sys = NULL;
+
 	perftools__profiles__function__init(f);
 	f->id = id;
 	f->name = str(b, name);
-	f->system_name = str(b, name);
 	f->filename = str(b, file);
 	f->start_line = start_line;
+	if (!*file) {
+		f->system_name = f->name;
+	} else if (asprintf(&sys, "%s:%s", file, name) < 0) {
+		b->err = b->err ? b->err : -ENOMEM;
+	} else {
+		f->system_name = str(b, sys);
+		free(sys);
+	}
 }
 
 static void set_location(struct build *b, size_t i, uint64_t fn_id, int line)

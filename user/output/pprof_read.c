@@ -6,7 +6,6 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -42,40 +41,45 @@ struct reader {
 static int read_all(const char *path, uint8_t **out, size_t *len)
 {
 	size_t cap = 1 << 16, n = 0;
-	uint8_t *buf = NULL, *nb;
+	uint8_t *buf = malloc(cap), *nb;
+	int fd = open(path, O_RDONLY | O_CLOEXEC), err = 0;
 	ssize_t r;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
 
-	if (fd < 0)
-		return -errno;
+	if (fd < 0 || !buf) {
+		err = fd < 0 ? -errno : -ENOMEM;
+		goto out;
+	}
 	/* Read to EOF rather than trust st_size, so pipes and /proc work too. */
 	for (;;) {
-		if (n == cap || !buf) {
-			cap = buf ? cap * 2 : cap;
-			if (cap > (size_t)PPROF_READ_MAX_BYTES + 1)
-				cap = (size_t)PPROF_READ_MAX_BYTES + 1;
-			nb = n < cap ? realloc(buf, cap) : NULL;
+		if (n == cap) {
+			if (cap > PPROF_READ_MAX_BYTES) {
+				err = -EFBIG;
+				break;
+			}
+			cap = cap * 2 > PPROF_READ_MAX_BYTES ? PPROF_READ_MAX_BYTES + 1ul : cap * 2;
+			nb = realloc(buf, cap);
 			if (!nb) {
-				free(buf);
-				close(fd);
-				return n < cap ? -ENOMEM : -EFBIG;
+				err = -ENOMEM;
+				break;
 			}
 			buf = nb;
 		}
 		r = read(fd, buf + n, cap - n);
 		if (r < 0 && errno == EINTR)
 			continue;
+		if (r < 0)
+			err = -errno;
 		if (r <= 0)
 			break;
 		n += r;
 	}
-	if (r < 0) {
-		r = -errno;
-		free(buf);
+out:
+	if (fd >= 0)
 		close(fd);
-		return r;
+	if (err) {
+		free(buf);
+		return err;
 	}
-	close(fd);
 	*out = buf;
 	*len = n;
 	return 0;
@@ -85,7 +89,7 @@ static int read_all(const char *path, uint8_t **out, size_t *len)
 static int inflate_all(const uint8_t *in, size_t len, uint8_t **out, size_t *out_len)
 {
 	z_stream zs = { 0 };
-	size_t cap = len < (1 << 20) ? 1 << 22 : len * 4;
+	size_t cap = len < (1 << 14) ? 1 << 16 : len * 4;
 	uint8_t *buf = NULL, *nb;
 	int ret, err = 0;
 
