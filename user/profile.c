@@ -39,6 +39,7 @@ struct name_entry {
 };
 
 struct profile {
+	struct profile *sym; /* whose symbols these are: itself, or a view's base */
 	struct str_entry *strs;
 	struct str_entry **str_by_id;
 	uint32_t n_strs, cap_strs;
@@ -82,6 +83,7 @@ struct profile *profile__new(uint32_t max_stacks)
 
 	if (!p)
 		return NULL;
+	p->sym = p;
 	p->max_stacks = max_stacks ? max_stacks : DEFAULT_MAX_STACKS;
 	if (profile__intern(p, "") != 0) {
 		profile__free(p);
@@ -91,11 +93,33 @@ struct profile *profile__new(uint32_t max_stacks)
 	return p;
 }
 
+struct profile *profile__new_view(struct profile *base, uint32_t max_stacks)
+{
+	struct profile *p = calloc(1, sizeof(*p));
+
+	if (!p)
+		return NULL;
+	p->sym = base->sym;
+	p->max_stacks = max_stacks ? max_stacks : DEFAULT_MAX_STACKS;
+	return p;
+}
+
+void profile__clear_stacks(struct profile *p)
+{
+	struct stack_entry *st, *tmp;
+
+	HASH_ITER(hh, p->stacks, st, tmp) {
+		HASH_DEL(p->stacks, st);
+		free(st);
+	}
+	p->n_stacks = 0;
+	p->total = p->dropped = 0;
+}
+
 void profile__free(struct profile *p)
 {
 	struct str_entry *s, *stmp;
 	struct id_entry *e, *etmp;
-	struct stack_entry *st, *sttmp;
 	struct name_entry *n, *ntmp;
 
 	if (!p)
@@ -112,10 +136,7 @@ void profile__free(struct profile *p)
 		HASH_DEL(p->locs_h, e);
 		free(e);
 	}
-	HASH_ITER(hh, p->stacks, st, sttmp) {
-		HASH_DEL(p->stacks, st);
-		free(st);
-	}
+	profile__clear_stacks(p);
 	HASH_ITER(hh, p->names, n, ntmp) {
 		HASH_DEL(p->names, n);
 		free(n);
@@ -126,8 +147,9 @@ void profile__free(struct profile *p)
 	free(p);
 }
 
-uint32_t profile__intern(struct profile *p, const char *s)
+uint32_t profile__intern(struct profile *view, const char *s)
 {
+	struct profile *p = view->sym;
 	struct str_entry *e;
 	size_t len = strlen(s);
 
@@ -146,8 +168,9 @@ uint32_t profile__intern(struct profile *p, const char *s)
 	return e->id;
 }
 
-const char *profile__str(const struct profile *p, uint32_t id)
+const char *profile__str(const struct profile *view, uint32_t id)
 {
+	const struct profile *p = view->sym;
 	return id < p->n_strs ? p->str_by_id[id]->s : "";
 }
 
@@ -170,8 +193,9 @@ static uint32_t id_lookup(struct id_entry **h, const uint32_t key[3], uint32_t n
 	return e->id;
 }
 
-uint32_t profile__function(struct profile *p, const char *name, const char *file, int start_line)
+uint32_t profile__function(struct profile *view, const char *name, const char *file, int start_line)
 {
+	struct profile *p = view->sym;
 	uint32_t key[3], id;
 	int added;
 
@@ -190,8 +214,9 @@ uint32_t profile__function(struct profile *p, const char *name, const char *file
 	return id;
 }
 
-uint32_t profile__location(struct profile *p, uint32_t function, int line)
+uint32_t profile__location(struct profile *view, uint32_t function, int line)
 {
+	struct profile *p = view->sym;
 	uint32_t key[3] = { function, (uint32_t)line, 0 }, id;
 	int added;
 
@@ -205,23 +230,27 @@ uint32_t profile__location(struct profile *p, uint32_t function, int line)
 	return id;
 }
 
-const struct profile_function *profile__get_function(const struct profile *p, uint32_t id)
+const struct profile_function *profile__get_function(const struct profile *view, uint32_t id)
 {
+	const struct profile *p = view->sym;
 	return id < p->n_funcs ? &p->funcs[id] : NULL;
 }
 
-const struct profile_location *profile__get_location(const struct profile *p, uint32_t id)
+const struct profile_location *profile__get_location(const struct profile *view, uint32_t id)
 {
+	const struct profile *p = view->sym;
 	return id < p->n_locs ? &p->locs[id] : NULL;
 }
 
-uint32_t profile__n_functions(const struct profile *p)
+uint32_t profile__n_functions(const struct profile *view)
 {
+	const struct profile *p = view->sym;
 	return p->n_funcs;
 }
 
-uint32_t profile__n_locations(const struct profile *p)
+uint32_t profile__n_locations(const struct profile *view)
 {
+	const struct profile *p = view->sym;
 	return p->n_locs;
 }
 
@@ -264,8 +293,9 @@ int profile__add(struct profile *p, uint32_t pid, uint32_t tid, uint32_t flags,
 	return 0;
 }
 
-static void set_name(struct profile *p, uint64_t key, const char *name)
+static void set_name(struct profile *view, uint64_t key, const char *name)
 {
+	struct profile *p = view->sym;
 	struct name_entry *e;
 	uint32_t id = profile__intern(p, name);
 
@@ -282,8 +312,9 @@ static void set_name(struct profile *p, uint64_t key, const char *name)
 	e->name = id;
 }
 
-static const char *get_name(const struct profile *p, uint64_t key)
+static const char *get_name(const struct profile *view, uint64_t key)
 {
+	const struct profile *p = view->sym;
 	struct name_entry *e;
 
 	HASH_FIND(hh, p->names, &key, sizeof(key), e);

@@ -41,6 +41,17 @@ struct profile_stack {
 struct profile *profile__new(uint32_t max_stacks);
 void profile__free(struct profile *p); /* NULL-safe */
 
+/*
+ * A profile with stacks of its own but the strings, functions, locations
+ * and process/thread names of base (which must outlive it): several views
+ * can aggregate the same samples differently (per request, per interval)
+ * while symbols are resolved once.
+ */
+struct profile *profile__new_view(struct profile *base, uint32_t max_stacks);
+
+/* Forget every stack (and the totals); symbols stay. */
+void profile__clear_stacks(struct profile *p);
+
 /* Intern a string; returns its id (0 is ""). UINT32_MAX on ENOMEM. */
 uint32_t profile__intern(struct profile *p, const char *s);
 const char *profile__str(const struct profile *p, uint32_t id);

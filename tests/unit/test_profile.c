@@ -109,8 +109,33 @@ static void test_write_file(void)
 	profile__free(p);
 }
 
+static void test_views(void)
+{
+	struct profile *base = profile__new(0);
+	struct profile *v = profile__new_view(base, 1);
+	struct output_opts o = {};
+	uint32_t f = profile__function(v, "g", "y.py", 3);
+	uint32_t l = profile__location(v, f, 4), l2 = profile__location(base, f, 5);
+	char *s;
+
+	CHECK(profile__function(base, "g", "y.py", 3) == f, "a view shares its base's symbols");
+	CHECK(profile__add(v, 1, 1, 0, &l, 1, 2) == 0);
+	CHECK(profile__add(v, 1, 1, 0, &l2, 1, 1) == -ENOSPC, "the view's own cap");
+	CHECK(profile__n_stacks(base) == 0 && profile__total_weight(v) == 2);
+	s = render(v, &o);
+	CHECK(!strcmp(s, "g (y.py:4) 2\n"), "got %s", s);
+	free(s);
+	profile__clear_stacks(v);
+	CHECK(profile__n_stacks(v) == 0 && profile__total_weight(v) == 0);
+	profile__free(v);
+	CHECK(!strcmp(profile__str(base, profile__get_function(base, f)->name), "g"),
+	      "freeing a view leaves the base whole");
+	profile__free(base);
+}
+
 int main(void)
 {
+	test_views();
 	test_folded();
 	test_cap();
 	test_write_file();
