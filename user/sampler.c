@@ -4,6 +4,7 @@
  * samples out into a profile.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,7 +43,19 @@ struct pending {
 /* A process younger than this may still be loading its interpreter. */
 #define YOUNG_S 3.0
 
+struct sink {
+	struct profile *view;
+	sampler_filter_fn filter;
+	void *ctx;
+};
+
 struct sampler {
+	/* Held while samples are added and targets change, so other threads
+	 * (serve's HTTP handlers) can read profiles and register sinks. */
+	pthread_mutex_t lock;
+	bool base_sink;
+	struct sink sinks[SAMPLER_MAX_SINKS];
+	int n_sinks;
 	const struct options *o;
 	struct session *s;
 	struct profile *prof;
@@ -144,9 +157,18 @@ static int discover_wait(pid_t pid, double wait_s, struct py_target *py)
 
 static void on_event(struct sampler *r, const struct pyspy_sample *ev);
 
-static int on_sample(const struct pyspy_sample *smp, size_t len, void *ctx)
+static void add_to_sinks(struct sampler *r, const struct pyspy_sample *smp, uint32_t flags,
+			 uint32_t n)
 {
-	struct sampler *r = ctx;
+	if (r->base_sink)
+		profile__add(r->prof, smp->pid, smp->tid, flags, r->locs, n, 1);
+	for (int i = 0; i < r->n_sinks; i++)
+		if (!r->sinks[i].filter || r->sinks[i].filter(smp->pid, smp->tid, r->sinks[i].ctx))
+			profile__add(r->sinks[i].view, smp->pid, smp->tid, flags, r->locs, n, 1);
+}
+
+static int handle_sample(struct sampler *r, const struct pyspy_sample *smp, size_t len)
+{
 	uint32_t n = smp->n_frames, flags = 0;
 	struct target *tg;
 
@@ -177,10 +199,21 @@ static int on_sample(const struct pyspy_sample *smp, size_t len, void *ctx)
 		targets__name_thread(r->tg, smp->pid, smp->tid);
 		r->rc.threads++;
 	}
-	profile__add(r->prof, smp->pid, smp->tid, flags, r->locs, n, 1);
+	add_to_sinks(r, smp, flags, n);
 	r->rc.samples++;
 	tg->samples++;
 	return 0;
+}
+
+static int on_sample(const struct pyspy_sample *smp, size_t len, void *ctx)
+{
+	struct sampler *r = ctx;
+	int ret;
+
+	pthread_mutex_lock(&r->lock);
+	ret = handle_sample(r, smp, len);
+	pthread_mutex_unlock(&r->lock);
+	return ret;
 }
 
 static int add_target(struct sampler *r, const struct py_target *py)
@@ -440,6 +473,8 @@ struct sampler *sampler__start(const struct options *o, struct profile *prof)
 
 	if (!r)
 		return NULL;
+	pthread_mutex_init(&r->lock, NULL);
+	r->base_sink = true;
 	r->o = o;
 	r->prof = prof;
 	r->rc.rate_hz = o->rate_hz;
@@ -456,6 +491,7 @@ struct sampler *sampler__start(const struct options *o, struct profile *prof)
 bool sampler__poll(struct sampler *r, int timeout_ms)
 {
 	double now;
+	bool done;
 
 	if (session__poll(r->s, timeout_ms) < 0)
 		return true;
@@ -463,7 +499,53 @@ bool sampler__poll(struct sampler *r, int timeout_ms)
 	if (now < r->next_house)
 		return false;
 	r->next_house = now + HOUSEKEEP_S;
-	return housekeep(r, now);
+	pthread_mutex_lock(&r->lock);
+	done = housekeep(r, now);
+	pthread_mutex_unlock(&r->lock);
+	return done;
+}
+
+int sampler__add_sink(struct sampler *r, struct profile *view, sampler_filter_fn filter,
+		      void *ctx)
+{
+	int err = 0;
+
+	pthread_mutex_lock(&r->lock);
+	if (r->n_sinks < SAMPLER_MAX_SINKS)
+		r->sinks[r->n_sinks++] = (struct sink){ view, filter, ctx };
+	else
+		err = -ENOSPC;
+	pthread_mutex_unlock(&r->lock);
+	return err;
+}
+
+void sampler__remove_sink(struct sampler *r, struct profile *view)
+{
+	pthread_mutex_lock(&r->lock);
+	for (int i = 0; i < r->n_sinks; i++) {
+		if (r->sinks[i].view != view)
+			continue;
+		r->sinks[i] = r->sinks[--r->n_sinks];
+		break;
+	}
+	pthread_mutex_unlock(&r->lock);
+}
+
+void sampler__set_base_sink(struct sampler *r, bool on)
+{
+	pthread_mutex_lock(&r->lock);
+	r->base_sink = on;
+	pthread_mutex_unlock(&r->lock);
+}
+
+void sampler__lock(struct sampler *r)
+{
+	pthread_mutex_lock(&r->lock);
+}
+
+void sampler__unlock(struct sampler *r)
+{
+	pthread_mutex_unlock(&r->lock);
 }
 
 void sampler__drain(struct sampler *r)
@@ -475,8 +557,10 @@ void sampler__drain(struct sampler *r)
 
 void sampler__counts(struct sampler *r, struct run_counts *rc)
 {
+	pthread_mutex_lock(&r->lock);
 	refresh_counts(r);
 	*rc = r->rc;
+	pthread_mutex_unlock(&r->lock);
 }
 
 int sampler__n_processes(const struct sampler *r)
@@ -498,5 +582,6 @@ void sampler__stop(struct sampler *r)
 		HASH_DEL(r->pending, p);
 		free(p);
 	}
+	pthread_mutex_destroy(&r->lock);
 	free(r);
 }

@@ -11,6 +11,7 @@
 #define PYSPY_SAMPLER_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "options.h"
@@ -42,6 +43,22 @@ bool sampler__poll(struct sampler *s, int timeout_ms);
 
 /* Take what the BPF side has buffered but not yet delivered. */
 void sampler__drain(struct sampler *s);
+
+/*
+ * More aggregations of the same samples: each sink is a view of the base
+ * profile (profile__new_view), fed from now on with the samples filter
+ * accepts (all if NULL).  Thread-safe; filter runs with the lock held.
+ */
+#define SAMPLER_MAX_SINKS 64
+typedef bool (*sampler_filter_fn)(uint32_t pid, uint32_t tid, void *ctx);
+int sampler__add_sink(struct sampler *s, struct profile *view, sampler_filter_fn filter,
+		      void *ctx);
+void sampler__remove_sink(struct sampler *s, struct profile *view);
+/* Whether the base profile itself aggregates stacks (default yes). */
+void sampler__set_base_sink(struct sampler *s, bool on);
+/* Hold off sampling while reading profiles from another thread. */
+void sampler__lock(struct sampler *s);
+void sampler__unlock(struct sampler *s);
 
 /* Counters so far (for the progress line and the summary). */
 void sampler__counts(struct sampler *s, struct run_counts *rc);
