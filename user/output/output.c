@@ -13,6 +13,8 @@
 static const struct output_writer *const writers[] = {
 	&output_folded,
 	&output_pprof,
+	&output_speedscope,
+	&output_svg,
 };
 
 #define N_WRITERS (sizeof(writers) / sizeof(writers[0]))
@@ -32,13 +34,19 @@ static int ends_with(const char *s, const char *suffix)
 	return a >= b && !strcmp(s + a - b, suffix);
 }
 
+/* The longest matching suffix wins: x.speedscope.json is not just any .json. */
 const struct output_writer *output__by_path(const char *path)
 {
+	const struct output_writer *best = NULL;
+	size_t best_len = 0;
+
 	for (size_t i = 0; i < N_WRITERS; i++)
 		for (const char *const *e = writers[i]->exts; *e; e++)
-			if (ends_with(path, *e))
-				return writers[i];
-	return NULL;
+			if (ends_with(path, *e) && strlen(*e) > best_len) {
+				best = writers[i];
+				best_len = strlen(*e);
+			}
+	return best;
 }
 
 const char *output__names(void)

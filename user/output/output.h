@@ -40,5 +40,7 @@ int output__write_file(const struct output_writer *w, const struct profile *p,
 /* Writers. */
 extern const struct output_writer output_folded;
 extern const struct output_writer output_pprof;
+extern const struct output_writer output_speedscope;
+extern const struct output_writer output_svg;
 
 #endif /* PYSPY_OUTPUT_H */
