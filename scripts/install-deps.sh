@@ -22,6 +22,8 @@ tmux
 protobuf-c-compiler
 libprotobuf-c-dev
 golang-go
+libmicrohttpd-dev
+curl
 "
 
 # Ask dpkg first so the common case (everything present) costs no network

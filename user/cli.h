@@ -19,5 +19,6 @@ struct cli_verb {
 };
 
 int record_main(int argc, char **argv);
+int serve_main(int argc, char **argv);
 
 #endif /* PYSPY_CLI_H */

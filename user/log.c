@@ -1,17 +1,29 @@
 // SPDX-License-Identifier: MIT
 /* log.c - one-line messages on stderr. */
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
+#include <time.h>
 
 #include "log.h"
 
 int log_verbose;
+bool log_timestamps;
 
 static void vlog(const char *level, const char *fmt, va_list ap)
 {
-	fprintf(stderr, "pyspy-bpf: %s", level);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
+	char stamp[32] = "", line[1024];
+	struct timespec ts;
+	struct tm tm;
+
+	if (log_timestamps) {
+		clock_gettime(CLOCK_REALTIME, &ts);
+		gmtime_r(&ts.tv_sec, &tm);
+		strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%SZ ", &tm);
+	}
+	/* One fprintf per line: lines from several threads do not interleave. */
+	vsnprintf(line, sizeof(line), fmt, ap);
+	fprintf(stderr, "%spyspy-bpf: %s%s\n", stamp, level, line);
 }
 
 void log_error(const char *fmt, ...)

@@ -6,7 +6,10 @@
 #ifndef PYSPY_LOG_H
 #define PYSPY_LOG_H
 
-extern int log_verbose; /* -v count */
+#include <stdbool.h>
+
+extern int log_verbose;	    /* -v count */
+extern bool log_timestamps; /* prefix each line with UTC time (daemons) */
 
 void log_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -15,6 +15,7 @@ const char *argp_program_bug_address = "<https://github.com/pyspy-bpf/pyspy-bpf/
 
 static const struct cli_verb verbs[] = {
 	{ "record", "sample processes and write a profile (the default)", record_main },
+	{ "serve", "continuous profiling daemon: pprof over HTTP, files per interval", serve_main },
 };
 
 int main(int argc, char **argv)

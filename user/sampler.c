@@ -563,6 +563,11 @@ void sampler__counts(struct sampler *r, struct run_counts *rc)
 	pthread_mutex_unlock(&r->lock);
 }
 
+int sampler__prog_fd(struct sampler *r)
+{
+	return session__prog_fd(r->s);
+}
+
 int sampler__n_processes(const struct sampler *r)
 {
 	return r->tg ? targets__count(r->tg) : 0;

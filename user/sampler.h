@@ -63,6 +63,9 @@ void sampler__unlock(struct sampler *s);
 /* Counters so far (for the progress line and the summary). */
 void sampler__counts(struct sampler *s, struct run_counts *rc);
 
+/* The BPF sampler program's fd (for bpf_stats run time). */
+int sampler__prog_fd(struct sampler *s);
+
 /* Processes ever sampled. */
 int sampler__n_processes(const struct sampler *s);
 

@@ -1,0 +1,651 @@
+// SPDX-License-Identifier: MIT
+/*
+ * serve.c - the `serve` verb: continuous whole-host (or --pid) profiling
+ * as a daemon.
+ *
+ * One sampler runs for the daemon's life; its base profile only holds
+ * symbols.  Every consumer is a view of it fed the same samples:
+ *   - GET /debug/pprof/profile?seconds=N[&pid=P][&container=ID][&pod=NAME]
+ *     registers a view for N seconds and answers with its pprof, so
+ *     `go tool pprof http://HOST:PORT/debug/pprof/profile?seconds=5` works;
+ *   - GET /healthz and GET /metrics (Prometheus text format);
+ *   - --output-dir DIR --interval SECS writes one pprof per interval
+ *     (per container with --split-by container), pruned to --keep files.
+ * Every view is capped (--max-stacks), with the dropped weight reported.
+ * SIGTERM/SIGINT flush the current interval and exit; SIGHUP reopens the
+ * log file.
+ */
+#include <argp.h>
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+
+#include "cli.h"
+#include "log.h"
+#include "options.h"
+#include "output/output.h"
+#include "preflight.h"
+#include "profile.h"
+#include "sampler.h"
+#include "summary.h"
+
+#define MAX_REQUEST_SECONDS 3600
+#define DEFAULT_MAX_STACKS 100000
+
+struct serve_opts {
+	struct options o; /* sampling: --pid filter (else --all), --rate */
+	const char *listen;
+	const char *output_dir;
+	double interval_s;
+	int keep;
+	bool split_by_container;
+	uint32_t max_stacks;
+	const char *log_file;
+};
+
+static volatile sig_atomic_t stop_requested, reopen_log;
+
+struct server {
+	struct serve_opts *so;
+	struct sampler *s;
+	struct profile *base;
+	const struct output_writer *pprof;
+	struct MHD_Daemon *http;
+	int stats_fd;
+	uint64_t requests, dropped_views;
+	double t0;
+	/* --output-dir */
+	struct profile *interval;
+	double interval_start;
+	uint64_t interval_start_unix_ns;
+};
+
+static void on_signal(int sig)
+{
+	if (sig == SIGHUP)
+		reopen_log = 1;
+	else
+		stop_requested = 1;
+}
+
+static uint64_t unix_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
+
+/* --- pprof of a view ------------------------------------------------------- */
+
+/* Render view as pprof into a malloc'd buffer, with the sampler held still. */
+static int render_pprof(struct server *sv, struct profile *view, double secs, uint64_t start_ns,
+			char **buf, size_t *len)
+{
+	struct output_opts oo = {
+		.rate_hz = sv->so->o.rate_hz,
+		.duration_s = secs,
+		.start_unix_ns = start_ns,
+	};
+	FILE *f = open_memstream(buf, len);
+	int err;
+
+	if (!f)
+		return -errno;
+	sampler__lock(sv->s);
+	err = sv->pprof->write(view, &oo, f);
+	sampler__unlock(sv->s);
+	if (fclose(f) && !err)
+		err = -EIO;
+	if (err) {
+		free(*buf);
+		*buf = NULL;
+	}
+	return err;
+}
+
+/* --- HTTP ------------------------------------------------------------------ */
+
+struct req_filter {
+	uint32_t pid; /* 0: any */
+	char container[72];
+	char pod[256];
+};
+
+/*
+ * Container and pod filters need the per-process attribution of
+ * symbolize/container.c; until a process has it, a container or pod filter
+ * does not match it.
+ */
+static bool match_container(uint32_t pid, const char *container, const char *pod)
+{
+	(void)pid;
+	return !container[0] && !pod[0];
+}
+
+static bool filter_match(uint32_t pid, uint32_t tid, void *ctx)
+{
+	const struct req_filter *f = ctx;
+
+	(void)tid;
+	if (f->pid && f->pid != pid)
+		return false;
+	return match_container(pid, f->container, f->pod);
+}
+
+static enum MHD_Result reply(struct MHD_Connection *c, unsigned status, const char *type,
+			     void *body, size_t len, enum MHD_ResponseMemoryMode mode)
+{
+	struct MHD_Response *r = MHD_create_response_from_buffer(len, body, mode);
+	enum MHD_Result ret;
+
+	if (!r)
+		return MHD_NO;
+	MHD_add_response_header(r, "Content-Type", type);
+	ret = MHD_queue_response(c, status, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+static enum MHD_Result reply_text(struct MHD_Connection *c, unsigned status, const char *msg)
+{
+	return reply(c, status, "text/plain; charset=utf-8", (void *)msg, strlen(msg),
+		     MHD_RESPMEM_MUST_COPY);
+}
+
+static int parse_filter(struct MHD_Connection *c, struct req_filter *f, long *secs)
+{
+	const char *v;
+	long pid;
+
+	memset(f, 0, sizeof(*f));
+	*secs = 30; /* Go's default for /debug/pprof/profile */
+	v = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "seconds");
+	if (v && cli_parse_long(v, 1, MAX_REQUEST_SECONDS, secs))
+		return -EINVAL;
+	v = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "pid");
+	if (v) {
+		if (cli_parse_long(v, 1, INT_MAX, &pid))
+			return -EINVAL;
+		f->pid = pid;
+	}
+	v = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "container");
+	if (v && snprintf(f->container, sizeof(f->container), "%s", v) >= (int)sizeof(f->container))
+		return -EINVAL;
+	v = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "pod");
+	if (v && snprintf(f->pod, sizeof(f->pod), "%s", v) >= (int)sizeof(f->pod))
+		return -EINVAL;
+	return 0;
+}
+
+/* Sleep up to secs, waking early when the daemon stops. */
+static void wait_secs(long secs)
+{
+	for (long i = 0; i < secs * 10 && !stop_requested; i++)
+		usleep(100 * 1000);
+}
+
+static enum MHD_Result handle_profile(struct server *sv, struct MHD_Connection *c)
+{
+	struct req_filter f;
+	struct profile *view;
+	uint64_t start_ns = unix_ns();
+	char *buf = NULL;
+	size_t len = 0;
+	long secs;
+	int err;
+
+	if (parse_filter(c, &f, &secs))
+		return reply_text(c, MHD_HTTP_BAD_REQUEST,
+				  "bad query: seconds=1..3600, pid=N, container=ID, pod=NAME\n");
+	view = profile__new_view(sv->base, sv->so->max_stacks);
+	if (!view || sampler__add_sink(sv->s, view, filter_match, &f)) {
+		profile__free(view);
+		return reply_text(c, MHD_HTTP_SERVICE_UNAVAILABLE, "too many profiles at once\n");
+	}
+	log_info("profile request: %ld s%s%s", secs, f.pid ? " (pid filter)" : "",
+		 f.container[0] || f.pod[0] ? " (container/pod filter)" : "");
+	wait_secs(secs);
+	sampler__remove_sink(sv->s, view);
+	sv->dropped_views += profile__dropped(view);
+	err = render_pprof(sv, view, secs, start_ns, &buf, &len);
+	profile__free(view);
+	if (err)
+		return reply_text(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "cannot encode the profile\n");
+	return reply(c, MHD_HTTP_OK, "application/octet-stream", buf, len, MHD_RESPMEM_MUST_FREE);
+}
+
+static uint64_t bpf_run_time_ns(struct server *sv)
+{
+	struct bpf_prog_info info = {};
+	__u32 len = sizeof(info);
+
+	if (sv->stats_fd < 0 || bpf_obj_get_info_by_fd(sampler__prog_fd(sv->s), &info, &len))
+		return 0;
+	return info.run_time_ns;
+}
+
+static enum MHD_Result handle_metrics(struct server *sv, struct MHD_Connection *c)
+{
+	struct run_counts rc;
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+
+	if (!f)
+		return reply_text(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory\n");
+	sampler__counts(sv->s, &rc);
+	fprintf(f, "# HELP pyspy_samples_total Python stack samples taken.\n"
+		   "# TYPE pyspy_samples_total counter\npyspy_samples_total %" PRIu64 "\n",
+		rc.samples);
+	fprintf(f, "# HELP pyspy_lost_samples_total Samples lost (ring buffer full).\n"
+		   "# TYPE pyspy_lost_samples_total counter\npyspy_lost_samples_total %" PRIu64 "\n",
+		rc.bpf_err[PYSPY_ERR_RINGBUF_FULL]);
+	fprintf(f, "# HELP pyspy_unwind_errors_total Unwinding errors by kind.\n"
+		   "# TYPE pyspy_unwind_errors_total counter\n");
+	for (int e = 1; e < PYSPY_ERR__COUNT; e++)
+		if (e != PYSPY_ERR_RINGBUF_FULL)
+			fprintf(f, "pyspy_unwind_errors_total{kind=\"%s\"} %" PRIu64 "\n",
+				summary__error_name(e), rc.bpf_err[e]);
+	fprintf(f, "pyspy_unwind_errors_total{kind=\"symbolization\"} %" PRIu64 "\n",
+		rc.bad_frames);
+	fprintf(f, "# HELP pyspy_processes Python processes sampled since start.\n"
+		   "# TYPE pyspy_processes gauge\npyspy_processes %d\n", rc.processes);
+	fprintf(f, "# HELP pyspy_bpf_run_time_seconds_total CPU time spent in the BPF sampler.\n"
+		   "# TYPE pyspy_bpf_run_time_seconds_total counter\n"
+		   "pyspy_bpf_run_time_seconds_total %.6f\n", bpf_run_time_ns(sv) / 1e9);
+	fprintf(f, "# HELP pyspy_dropped_samples_total Samples dropped by full stack tables.\n"
+		   "# TYPE pyspy_dropped_samples_total counter\n"
+		   "pyspy_dropped_samples_total %" PRIu64 "\n", sv->dropped_views);
+	fprintf(f, "# HELP pyspy_profile_requests_total Profiles served over HTTP.\n"
+		   "# TYPE pyspy_profile_requests_total counter\n"
+		   "pyspy_profile_requests_total %" PRIu64 "\n", sv->requests);
+	if (fclose(f)) {
+		free(buf);
+		return reply_text(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory\n");
+	}
+	return reply(c, MHD_HTTP_OK, "text/plain; version=0.0.4", buf, len,
+		     MHD_RESPMEM_MUST_FREE);
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
+				  const char *method, const char *version, const char *data,
+				  size_t *data_len, void **state)
+{
+	struct server *sv = cls;
+
+	(void)version;
+	(void)data;
+	(void)data_len;
+	/* MHD calls twice; the first call only sets up the request. */
+	if (!*state) {
+		*state = sv;
+		return MHD_YES;
+	}
+	if (strcmp(method, "GET"))
+		return reply_text(c, MHD_HTTP_METHOD_NOT_ALLOWED, "GET only\n");
+	if (!strcmp(url, "/healthz"))
+		return reply_text(c, MHD_HTTP_OK, "ok\n");
+	if (!strcmp(url, "/metrics"))
+		return handle_metrics(sv, c);
+	if (!strcmp(url, "/debug/pprof/profile")) {
+		__atomic_add_fetch(&sv->requests, 1, __ATOMIC_RELAXED);
+		return handle_profile(sv, c);
+	}
+	return reply_text(c, MHD_HTTP_NOT_FOUND,
+			  "not found: try /debug/pprof/profile?seconds=N, /metrics, /healthz\n");
+}
+
+static int parse_listen(const char *s, struct sockaddr_in *sa)
+{
+	char host[64];
+	const char *colon = strrchr(s, ':');
+	long port;
+
+	if (!colon || (size_t)(colon - s) >= sizeof(host) ||
+	    cli_parse_long(colon + 1, 1, 65535, &port))
+		return -EINVAL;
+	memcpy(host, s, colon - s);
+	host[colon - s] = 0;
+	memset(sa, 0, sizeof(*sa));
+	sa->sin_family = AF_INET;
+	sa->sin_port = htons(port);
+	if (!host[0])
+		strcpy(host, "0.0.0.0");
+	return inet_pton(AF_INET, host, &sa->sin_addr) == 1 ? 0 : -EINVAL;
+}
+
+static int start_http(struct server *sv)
+{
+	struct sockaddr_in sa;
+
+	if (parse_listen(sv->so->listen, &sa)) {
+		log_error("bad --listen '%s' (want IPV4:PORT, e.g. 127.0.0.1:6060)", sv->so->listen);
+		return -EINVAL;
+	}
+	sv->http = MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD,
+				    0, NULL, NULL, on_request, sv, MHD_OPTION_SOCK_ADDR, &sa,
+				    MHD_OPTION_CONNECTION_LIMIT, (unsigned)SAMPLER_MAX_SINKS,
+				    MHD_OPTION_END);
+	if (!sv->http) {
+		log_error("cannot listen on %s: %m", sv->so->listen);
+		return -EADDRINUSE;
+	}
+	log_info("listening on http://%s (/debug/pprof/profile, /metrics, /healthz)",
+		 sv->so->listen);
+	return 0;
+}
+
+/* --- interval files -------------------------------------------------------- */
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Keep the newest `keep` files we wrote; names sort by time. */
+static void prune(const char *dir, int keep)
+{
+	char *names[4096], path[PATH_MAX];
+	int n = 0;
+	struct dirent *d;
+	DIR *dh = opendir(dir);
+
+	if (!dh)
+		return;
+	while ((d = readdir(dh)) && n < 4096)
+		if (!strncmp(d->d_name, "pyspy-bpf-", 10) && strstr(d->d_name, ".pb.gz") &&
+		    !strstr(d->d_name, ".tmp."))
+			names[n++] = strdup(d->d_name);
+	closedir(dh);
+	qsort(names, n, sizeof(*names), cmp_str);
+	for (int i = 0; i < n; i++) {
+		if (names[i] && i < n - keep) {
+			snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
+			if (!unlink(path))
+				log_info("pruned %s", path);
+		}
+		free(names[i]);
+	}
+}
+
+static int write_interval_file(struct server *sv, struct profile *view, const char *suffix,
+			       double secs)
+{
+	struct output_opts oo = {
+		.rate_hz = sv->so->o.rate_hz,
+		.duration_s = secs,
+		.start_unix_ns = sv->interval_start_unix_ns,
+	};
+	char stamp[32], path[PATH_MAX];
+	time_t t = sv->interval_start_unix_ns / 1000000000ull;
+	struct tm tm;
+	int err;
+
+	gmtime_r(&t, &tm);
+	strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &tm);
+	snprintf(path, sizeof(path), "%s/pyspy-bpf-%s%s.pb.gz", sv->so->output_dir, stamp, suffix);
+	err = output__write_file(sv->pprof, view, &oo, path);
+	if (err)
+		log_error("cannot write %s: %s", path, strerror(-err));
+	else
+		log_info("wrote %s (%" PRIu64 " samples, %u stacks, %" PRIu64 " dropped)", path,
+			 profile__total_weight(view), profile__n_stacks(view),
+			 profile__dropped(view));
+	return err;
+}
+
+/* Write the interval's profile (split per container if asked) and start anew. */
+static void flush_interval(struct server *sv)
+{
+	double secs = sampler__now() - sv->interval_start;
+
+	sampler__lock(sv->s);
+	sv->dropped_views += profile__dropped(sv->interval);
+	write_interval_file(sv, sv->interval, "", secs);
+	profile__clear_stacks(sv->interval);
+	sampler__unlock(sv->s);
+	prune(sv->so->output_dir, sv->so->keep);
+	sv->interval_start = sampler__now();
+	sv->interval_start_unix_ns = unix_ns();
+}
+
+static int start_intervals(struct server *sv)
+{
+	struct stat st;
+
+	if (!sv->so->output_dir)
+		return 0;
+	if (stat(sv->so->output_dir, &st) || !S_ISDIR(st.st_mode)) {
+		log_error("--output-dir %s: not a directory", sv->so->output_dir);
+		return -ENOTDIR;
+	}
+	sv->interval = profile__new_view(sv->base, sv->so->max_stacks);
+	if (!sv->interval || sampler__add_sink(sv->s, sv->interval, NULL, NULL))
+		return -ENOMEM;
+	sv->interval_start = sampler__now();
+	sv->interval_start_unix_ns = unix_ns();
+	log_info("writing a profile every %.0f s to %s (keeping %d)", sv->so->interval_s,
+		 sv->so->output_dir, sv->so->keep);
+	return 0;
+}
+
+/* --- the daemon ------------------------------------------------------------ */
+
+static int open_log(const char *path)
+{
+	if (!path)
+		return 0;
+	if (!freopen(path, "a", stderr))
+		return -errno;
+	setvbuf(stderr, NULL, _IOLBF, 0);
+	return 0;
+}
+
+static void run(struct server *sv)
+{
+	while (!stop_requested) {
+		sampler__poll(sv->s, 20);
+		if (reopen_log) {
+			reopen_log = 0;
+			if (open_log(sv->so->log_file))
+				stop_requested = 1;
+			else
+				log_info("log reopened");
+		}
+		if (sv->interval && sampler__now() - sv->interval_start >= sv->so->interval_s)
+			flush_interval(sv);
+	}
+	log_info("stopping");
+	sampler__drain(sv->s);
+	if (sv->interval)
+		flush_interval(sv);
+}
+
+static void setup_signals(void)
+{
+	struct sigaction sa = { .sa_handler = on_signal };
+
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+}
+
+static int serve(struct serve_opts *so)
+{
+	struct server sv = { .so = so, .stats_fd = -1 };
+	int err;
+
+	sv.pprof = output__by_name("pprof");
+	if (!sv.pprof) {
+		log_error("this build has no pprof writer");
+		return -ENOTSUP;
+	}
+	sv.base = profile__new(0);
+	if (!sv.base)
+		return -ENOMEM;
+	sv.s = sampler__start(&so->o, sv.base);
+	err = sv.s ? 0 : -errno;
+	if (!err) {
+		/* The base only names things; views hold the stacks. */
+		sampler__set_base_sink(sv.s, false);
+		sv.stats_fd = bpf_enable_stats(BPF_STATS_RUN_TIME);
+		err = start_intervals(&sv);
+	}
+	if (!err)
+		err = start_http(&sv);
+	if (!err) {
+		log_info("profiling %s at %u Hz", so->o.all ? "every Python process" : "the given PIDs",
+			 so->o.rate_hz);
+		run(&sv);
+	}
+	if (sv.http)
+		MHD_stop_daemon(sv.http);
+	if (sv.interval && sv.s)
+		sampler__remove_sink(sv.s, sv.interval);
+	sampler__stop(sv.s);
+	profile__free(sv.interval);
+	profile__free(sv.base);
+	if (sv.stats_fd >= 0)
+		close(sv.stats_fd);
+	return err;
+}
+
+/* --- command line ---------------------------------------------------------- */
+
+static const char doc[] =
+	"Continuous profiling as a daemon: every Python process on the host (or the "
+	"given PIDs), served as pprof over HTTP and/or written to files per interval.\n"
+	"\n"
+	"EXAMPLES:\n"
+	"  sudo pyspy-bpf serve\n"
+	"  go tool pprof http://127.0.0.1:6060/debug/pprof/profile?seconds=10\n"
+	"  curl -s 127.0.0.1:6060/metrics\n"
+	"  sudo pyspy-bpf serve --output-dir /var/lib/pyspy --interval 60 --keep 60\n"
+	"\nOPTIONS:";
+
+enum {
+	OPT_LISTEN = 0x200,
+	OPT_OUTPUT_DIR,
+	OPT_INTERVAL,
+	OPT_KEEP,
+	OPT_SPLIT_BY,
+	OPT_MAX_STACKS,
+	OPT_LOG_FILE,
+};
+
+static const struct argp_option opts[] = {
+	{ "listen", OPT_LISTEN, "ADDR:PORT", 0, "HTTP address (default 127.0.0.1:6060)", 0 },
+	{ "pid", 'p', "PID", 0, "Profile only this process (repeatable; default: all)", 0 },
+	{ "rate", 'r', "HZ", 0, "Samples per second per CPU (default 99)", 0 },
+	{ "output-dir", OPT_OUTPUT_DIR, "DIR", 0, "Also write one pprof file per interval", 0 },
+	{ "interval", OPT_INTERVAL, "SECS", 0, "Interval of --output-dir files (default 60)", 0 },
+	{ "keep", OPT_KEEP, "N", 0, "Keep the newest N files in --output-dir (default 60)", 0 },
+	{ "split-by", OPT_SPLIT_BY, "container", 0, "One file per container per interval", 0 },
+	{ "max-stacks", OPT_MAX_STACKS, "N", 0,
+	  "Distinct stacks kept per profile; more are dropped and counted (default 100000)", 0 },
+	{ "log-file", OPT_LOG_FILE, "FILE", 0, "Log here (reopened on SIGHUP) instead of stderr",
+	  0 },
+	{ "verbose", 'v', NULL, 0, "More messages", 0 },
+	{},
+};
+
+static error_t parse_opt(int key, char *arg, struct argp_state *state)
+{
+	struct serve_opts *so = state->input;
+	long v;
+
+	switch (key) {
+	case OPT_LISTEN:
+		so->listen = arg;
+		break;
+	case 'p':
+		if (cli_parse_long(arg, 1, INT_MAX, &v) || so->o.n_pids >= OPT_MAX_PIDS)
+			argp_error(state, "invalid PID: %s", arg);
+		so->o.pids[so->o.n_pids++] = v;
+		break;
+	case 'r':
+		if (cli_parse_long(arg, 1, 10000, &v))
+			argp_error(state, "invalid rate (1-10000 Hz): %s", arg);
+		so->o.rate_hz = v;
+		break;
+	case OPT_OUTPUT_DIR:
+		so->output_dir = arg;
+		break;
+	case OPT_INTERVAL:
+		if (cli_parse_secs(arg, &so->interval_s))
+			argp_error(state, "invalid --interval (seconds > 0): %s", arg);
+		break;
+	case OPT_KEEP:
+		if (cli_parse_long(arg, 1, 100000, &v))
+			argp_error(state, "invalid --keep: %s", arg);
+		so->keep = v;
+		break;
+	case OPT_SPLIT_BY:
+		if (strcmp(arg, "container"))
+			argp_error(state, "--split-by takes 'container'");
+		so->split_by_container = true;
+		break;
+	case OPT_MAX_STACKS:
+		if (cli_parse_long(arg, 1, 100000000, &v))
+			argp_error(state, "invalid --max-stacks: %s", arg);
+		so->max_stacks = v;
+		break;
+	case OPT_LOG_FILE:
+		so->log_file = arg;
+		break;
+	case 'v':
+		log_verbose++;
+		break;
+	case ARGP_KEY_ARG:
+		argp_error(state, "unexpected argument '%s'", arg);
+		break;
+	default:
+		return ARGP_ERR_UNKNOWN;
+	}
+	return 0;
+}
+
+int serve_main(int argc, char **argv)
+{
+	static const struct argp argp = { opts, parse_opt, NULL, doc, NULL, NULL, NULL };
+	struct serve_opts so = {
+		.o = { .rate_hz = 99, .init_wait_s = 5.0, .quiet = true },
+		.listen = "127.0.0.1:6060",
+		.interval_s = 60,
+		.keep = 60,
+		.max_stacks = DEFAULT_MAX_STACKS,
+	};
+
+	if (argp_parse(&argp, argc, argv, 0, NULL, &so))
+		return 2;
+	if (so.split_by_container) {
+		log_error("--split-by container: not in this build yet");
+		return 2;
+	}
+	so.o.all = so.o.n_pids == 0;
+	log_timestamps = true;
+	if (open_log(so.log_file)) {
+		log_error("cannot open --log-file %s: %m", so.log_file);
+		return 1;
+	}
+	setup_signals();
+	if (preflight_privileges() || preflight_btf())
+		return 1;
+	return serve(&so) ? 1 : 0;
+}
