@@ -123,7 +123,8 @@ $(OUT):
 unit: $(UNIT_BINS)
 	$(Q)tests/run-unit.sh $(UNIT_BINS)
 
-integration: $(OUT)/san/pyspy-bpf
+# tests/integration/test_pprof.py reads pprof files with `test_pprof --to-folded`.
+integration: $(OUT)/san/pyspy-bpf $(OUT)/san/tests/test_pprof
 	$(Q)PYSPY_BIN=$(OUT)/san/pyspy-bpf tests/run-integration.sh
 
 test: deps

@@ -212,6 +212,9 @@ static uint32_t marker_flag(const char *name, const char *file)
 	return 0;
 }
 
+/* Marker functions become stack flags, so they are added to `into` only if used as frames. */
+#define NOT_YET UINT32_MAX
+
 static int read_functions(struct reader *r)
 {
 	const pb_profile *m = r->m;
@@ -230,20 +233,39 @@ static int read_functions(struct reader *r)
 
 		if (!name || !file)
 			return -EINVAL;
-		r->fn_map[i] = profile__function(r->into, name, file, clamp_int(f->start_line));
-		if (r->fn_map[i] == UINT32_MAX)
-			return -ENOMEM;
 		r->fn_marker[i] = marker_flag(name, file);
+		r->fn_map[i] = NOT_YET;
+		if (!r->fn_marker[i]) {
+			r->fn_map[i] = profile__function(r->into, name, file,
+							 clamp_int(f->start_line));
+			if (r->fn_map[i] == UINT32_MAX)
+				return -ENOMEM;
+		}
 	}
 	return 0;
+}
+
+/* Our location for the function at index f and a pprof line; UINT32_MAX on ENOMEM. */
+static uint32_t our_location(struct reader *r, size_t f, int64_t line)
+{
+	const pb_function *fn = r->m->function[f];
+
+	if (r->fn_map[f] == NOT_YET)
+		r->fn_map[f] = profile__function(r->into, str_at(r->m, fn->name),
+						 str_at(r->m, fn->filename),
+						 clamp_int(fn->start_line));
+	if (r->fn_map[f] == UINT32_MAX)
+		return UINT32_MAX;
+	/* pprof's 0 is "no line", ours is -1. */
+	return profile__location(r->into, r->fn_map[f], line > 0 ? clamp_int(line) : -1);
 }
 
 /* One of our locations per pprof Line; a Location without lines is [unknown]. */
 static int read_location(struct reader *r, size_t i, uint32_t *next)
 {
 	const pb_location *l = r->m->location[i];
+	int64_t f, f0 = -1;
 	uint32_t id, fn;
-	int64_t f;
 
 	r->loc_first[i] = *next;
 	r->loc_count[i] = l->n_line ? l->n_line : 1;
@@ -259,16 +281,20 @@ static int read_location(struct reader *r, size_t i, uint32_t *next)
 		f = find_id(r->fn_ids, r->m->n_function, l->line[j]->function_id);
 		if (f < 0)
 			return -EINVAL;
-		/* pprof's 0 is "no line", ours is -1. */
-		id = profile__location(r->into, r->fn_map[f],
-				       l->line[j]->line > 0 ? clamp_int(l->line[j]->line) : -1);
+		f0 = j ? f0 : f;
+	}
+	if (l->n_line == 1 && r->fn_marker[f0]) {
+		r->loc_marker[i] = r->fn_marker[f0];
+		r->frames[(*next)++] = NOT_YET; /* made if the stack has it as a frame */
+		return 0;
+	}
+	for (size_t j = 0; j < l->n_line; j++) {
+		f = find_id(r->fn_ids, r->m->n_function, l->line[j]->function_id);
+		id = our_location(r, f, l->line[j]->line);
 		if (id == UINT32_MAX)
 			return -ENOMEM;
 		r->frames[(*next)++] = id;
 	}
-	if (l->n_line == 1)
-		r->loc_marker[i] = r->fn_marker[find_id(r->fn_ids, r->m->n_function,
-							 l->line[0]->function_id)];
 	return 0;
 }
 
@@ -338,7 +364,7 @@ static int read_labels(const pb_profile *m, const pb_sample *s, struct sample_la
 	return 0;
 }
 
-/* The sample's frames into r->stack; returns their number, or -EINVAL. */
+/* The sample's frames into r->stack; returns their number, or -errno. */
 static int64_t expand_stack(struct reader *r, const pb_sample *s, uint32_t *flags)
 {
 	size_t n = 0;
@@ -355,11 +381,22 @@ static int64_t expand_stack(struct reader *r, const pb_sample *s, uint32_t *flag
 			break;
 		}
 		for (uint32_t k = 0; k < r->loc_count[li]; k++) {
+			uint32_t *fr = &r->frames[r->loc_first[li] + k];
+
 			if (n == PPROF_READ_MAX_FRAMES) {
 				*flags |= PROFILE_STACK_TRUNCATED;
 				return (int64_t)n;
 			}
-			r->stack[n++] = r->frames[r->loc_first[li] + k];
+			if (*fr == NOT_YET) {
+				const pb_location *l = r->m->location[li];
+
+				*fr = our_location(r, find_id(r->fn_ids, r->m->n_function,
+							      l->line[0]->function_id),
+						   l->line[0]->line);
+				if (*fr == UINT32_MAX)
+					return -ENOMEM;
+			}
+			r->stack[n++] = *fr;
 		}
 	}
 	return (int64_t)n;
