@@ -639,6 +639,10 @@ int serve_main(int argc, char **argv)
 		return 2;
 	}
 	so.o.all = so.o.n_pids == 0;
+	if (parse_listen(so.listen, &(struct sockaddr_in){})) {
+		log_error("bad --listen '%s' (want IPV4:PORT, e.g. 127.0.0.1:6060)", so.listen);
+		return 2;
+	}
 	log_timestamps = true;
 	if (open_log(so.log_file)) {
 		log_error("cannot open --log-file %s: %m", so.log_file);

@@ -1,0 +1,178 @@
+# SPDX-License-Identifier: MIT
+# `serve`: the daemon's HTTP endpoints (read by the real go tool pprof), its
+# interval files, signals and bounded memory.
+"""Starts `pyspy-bpf serve` on a free loopback port next to a real workload
+and talks to it the way fleets do: `go tool pprof http://...`, a Prometheus
+scrape of /metrics, /healthz, files per interval."""
+import os
+import re
+import signal
+import socket
+import subprocess
+import time
+import urllib.request
+
+import pytest
+
+from conftest import PYTHONS, WORKLOADS, marker_line, pyspy_env, require_python
+
+PY = PYTHONS[4]
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def get(url, timeout=30):
+    with urllib.request.urlopen(url, timeout=timeout) as r:
+        return r.status, r.read()
+
+
+def go_env(tmp_path):
+    home = tmp_path / "gohome"
+    home.mkdir(exist_ok=True)
+    return dict(os.environ, HOME=str(home), GOCACHE=str(home / "cache"),
+                GOPATH=str(home / "go"), GOFLAGS="-mod=mod", GOPROXY="off")
+
+
+def go_pprof(tmp_path, *args, timeout=90):
+    p = subprocess.run(["go", "tool", "pprof"] + list(args), env=go_env(tmp_path),
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       universal_newlines=True, timeout=timeout)
+    assert p.returncode == 0, p.stderr
+    return p.stdout
+
+
+class Server:
+    def __init__(self, pyspy, tmp_path, *args):
+        self.port = free_port()
+        self.log = tmp_path / "serve.log"
+        self.proc = subprocess.Popen(
+            [pyspy, "serve", "--listen", "127.0.0.1:%d" % self.port, "--rate", "199",
+             "--log-file", str(self.log)] + [str(a) for a in args],
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            universal_newlines=True, env=pyspy_env())
+        self.url = "http://127.0.0.1:%d" % self.port
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                if get(self.url + "/healthz", 2)[0] == 200:
+                    return
+            except OSError:
+                time.sleep(0.1)
+            assert self.proc.poll() is None, self.proc.stderr.read() + self.logtext()
+        pytest.fail("serve did not come up\n" + self.logtext())
+
+    def logtext(self):
+        return self.log.read_text() if self.log.exists() else ""
+
+    def stop(self, sig=signal.SIGTERM):
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        try:
+            self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            pytest.fail("serve did not stop on signal %d\n%s" % (sig, self.logtext()))
+        return self.proc.returncode
+
+
+@pytest.fixture
+def server(pyspy, tmp_path):
+    servers = []
+
+    def start(*args):
+        s = Server(pyspy, tmp_path, *args)
+        servers.append(s)
+        return s
+
+    yield start
+    for s in servers:
+        s.stop(signal.SIGKILL)
+
+
+def hot():
+    return "hot_loop"
+
+
+def test_http_pprof_metrics_health(server, workload, tmp_path):
+    w = workload(require_python(PY), "simple.py")
+    srv = server()
+    assert get(srv.url + "/healthz") == (200, b"ok\n")
+    out = go_pprof(tmp_path, "-top", srv.url + "/debug/pprof/profile?seconds=3")
+    assert re.search(r"\d+(\.\d+)?s\s+\d+\.\d+%.*\bhot_loop$", out, re.M), out
+    # pid filter: only that process's samples.
+    raw = go_pprof(tmp_path, "-raw", srv.url + "/debug/pprof/profile?seconds=2&pid=%d" % w.pid)
+    pids = set(re.findall(r"pid:\[(\d+)\]", raw))
+    assert pids == {str(w.pid)}, raw[:2000]
+    status, body = get(srv.url + "/metrics")
+    text = body.decode()
+    samples = int(re.search(r"^pyspy_samples_total (\d+)$", text, re.M).group(1))
+    assert samples > 100, text
+    for name in ("pyspy_lost_samples_total", "pyspy_unwind_errors_total{kind=",
+                 "pyspy_processes", "pyspy_bpf_run_time_seconds_total",
+                 "pyspy_dropped_samples_total"):
+        assert name in text, (name, text)
+    assert float(re.search(r"^pyspy_bpf_run_time_seconds_total (\S+)$", text, re.M).group(1)) > 0
+    with pytest.raises(urllib.error.HTTPError) as e:
+        get(srv.url + "/debug/pprof/profile?seconds=0")
+    assert e.value.code == 400
+    with pytest.raises(urllib.error.HTTPError) as e:
+        get(srv.url + "/nope")
+    assert e.value.code == 404
+    assert srv.stop() == 0
+    log = srv.logtext()
+    lines = log.splitlines()
+    assert lines and all(re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ pyspy-bpf: ", l) for l in lines), log
+
+
+def test_interval_files_keep_and_sigterm_flush(server, workload, tmp_path):
+    workload(require_python(PY), "simple.py")
+    out = tmp_path / "profiles"
+    out.mkdir()
+    srv = server("--output-dir", out, "--interval", "1", "--keep", "2")
+    time.sleep(4.5)
+    files = sorted(out.glob("pyspy-bpf-*.pb.gz"))
+    assert 1 <= len(files) <= 2, files
+    top = go_pprof(tmp_path, "-top", str(files[-1]))
+    assert "hot_loop" in top, top
+    before = set(out.iterdir())
+    assert srv.stop(signal.SIGTERM) == 0
+    after = set(out.iterdir())
+    assert after - before, "SIGTERM must flush the current interval\n" + srv.logtext()
+    assert not [f for f in after if ".tmp." in f.name], after
+    assert len([f for f in after if f.name.endswith(".pb.gz")]) <= 2
+
+
+def test_sighup_reopens_log(server, workload, tmp_path):
+    srv = server()
+    rotated = tmp_path / "serve.log.1"
+    os.rename(str(srv.log), str(rotated))
+    srv.proc.send_signal(signal.SIGHUP)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and "log reopened" not in srv.logtext():
+        time.sleep(0.1)
+    assert "log reopened" in srv.logtext(), rotated.read_text()
+    assert srv.proc.poll() is None
+
+
+def test_bounded_stacks(server, workload, tmp_path):
+    """A cap on distinct stacks: more are dropped and counted, memory stays put."""
+    workload(require_python(PY), "genfree.py")
+    srv = server("--max-stacks", "3")
+    out = go_pprof(tmp_path, "-raw", srv.url + "/debug/pprof/profile?seconds=3")
+    assert out.count("\n   ") >= 1
+    text = get(srv.url + "/metrics")[1].decode()
+    dropped = int(re.search(r"^pyspy_dropped_samples_total (\d+)$", text, re.M).group(1))
+    assert dropped > 0, text
+
+
+def test_bad_listen_address(pyspy, tmp_path):
+    p = subprocess.run([pyspy, "serve", "--listen", "nonsense"], env=pyspy_env(),
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       universal_newlines=True, timeout=30)
+    assert p.returncode != 0
+    assert "bad --listen 'nonsense'" in p.stderr, p.stderr
