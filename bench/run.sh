@@ -6,7 +6,8 @@
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
-PY=${PYSPY_BENCH_PY:-$(pyenv root 2>/dev/null || echo /root/.pyenv)/versions/3.12.1/bin/python3.12}
+pyroot=$(pyenv root 2>/dev/null || echo /root/.pyenv)
+PY=${PYSPY_BENCH_PY:-$pyroot/versions/3.12.1/bin/python3.12}
 BIN=build/pyspy-bpf
 BENCH=build/pyspy-bench
 ROUNDS=${BENCH_ROUNDS:-7}
@@ -46,10 +47,53 @@ slowdown() {
 	echo >&2
 }
 
+# Whole host: the agent (serve) with 100 idle and 10 busy Python processes.
+host_cost() {
+	local pys=() i a port=16161 secs=${BENCH_HOST_SECS:-30} p0 p1 t0 t1 rss=0 r
+	for v in 3.8.18/bin/python3.8 3.9.18/bin/python3.9 3.10.13/bin/python3.10 \
+		3.11.7/bin/python3.11 3.12.1/bin/python3.12 3.13.0/bin/python3.13; do
+		[ -x "$pyroot/versions/$v" ] && pys+=("$pyroot/versions/$v")
+	done
+	[ -x /usr/bin/python3.11 ] && pys+=(/usr/bin/python3.11)
+	for i in $(seq 0 99); do
+		"${pys[i % ${#pys[@]}]}" -c 'import time
+while True: time.sleep(1)' & pids+=("$!")
+	done
+	for i in $(seq 0 9); do
+		"${pys[i % ${#pys[@]}]}" tests/workloads/simple.py --seconds 600 >/dev/null & pids+=("$!")
+	done
+	sleep 2
+	"$BIN" serve --listen 127.0.0.1:$port --rate 99 --log-file "$tmp/serve.log" & a=$!
+	pids+=("$a")
+	sleep 3 # start-up discovery is not the steady state
+	p0=$(awk '{print $14 + $15}' "/proc/$a/stat")
+	b0=$(curl -s "127.0.0.1:$port/metrics" | awk '/^pyspy_bpf_run_time_seconds_total/ {print $2}')
+	t0=$(date +%s.%N)
+	for i in $(seq "$secs"); do
+		sleep 1
+		r=$(awk '/^VmRSS/ {print $2}' "/proc/$a/status")
+		[ "$r" -gt "$rss" ] && rss=$r
+	done
+	p1=$(awk '{print $14 + $15}' "/proc/$a/stat")
+	b1=$(curl -s "127.0.0.1:$port/metrics" | awk '/^pyspy_bpf_run_time_seconds_total/ {print $2}')
+	n=$(curl -s "127.0.0.1:$port/metrics" | awk '/^pyspy_processes/ {print $2}')
+	t1=$(date +%s.%N)
+	awk -v p0="$p0" -v p1="$p1" -v b0="$b0" -v b1="$b1" -v t0="$t0" -v t1="$t1" \
+		-v hz="$(getconf CLK_TCK)" -v rss="$rss" -v n="$n" 'BEGIN {
+		user = (p1 - p0) / hz; bpf = b1 - b0; wall = t1 - t0
+		printf "agent_cpu_pct=%.3f bpf_cpu_pct=%.3f total_cpu_pct=%.3f rss_mb=%.1f processes=%d wall=%.1f\n",
+			100 * user / wall, 100 * bpf / wall, 100 * (user + bpf) / wall, rss / 1024, n, wall }' > "$tmp/host"
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+	wait 2>/dev/null || true
+	pids=()
+}
+
 echo "bench: BPF cost per sample (8, 32, 128 frames)..." >&2
 for n in 8 32 128; do bpf_cost "$n"; done
 echo "bench: slowdown of a CPU-bound loop, $ROUNDS rounds..." >&2
 slowdown
+echo "bench: whole host, 100 idle + 10 busy Python processes..." >&2
+host_cost
 
 base=$(median < "$tmp/base")
 m99=$(median < "$tmp/r99")
@@ -95,5 +139,20 @@ cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
 		printf "| unprofiled | %.3f | 1.000 |\n| 99 Hz | %.3f | %.4f |\n| 999 Hz | %.3f | %.4f |\n", b, a, a / b, c, c / b }'
 	echo
 	echo "Goals (issue 2): at most 1.3x the floor for 32 frames, at most 0.5 % slowdown at 99 Hz."
+	echo
+	echo "## Whole host"
+	echo
+	echo "\`pyspy-bpf serve\` (every Python process, 99 Hz) for ${BENCH_HOST_SECS:-30} s with 100 idle"
+	echo "(\`time.sleep\` loops) and 10 busy (\`tests/workloads/simple.py\`) Python processes of all"
+	echo "installed versions. Agent CPU is user+sys of the agent from /proc; BPF time is the sampler's"
+	echo "\`bpf_stats\` run time (served on /metrics); RSS is the agent's peak VmRSS."
+	echo
+	echo "| agent CPU | BPF CPU | total, % of one core | peak RSS | processes sampled |"
+	echo "|---|---|---|---|---|"
+	awk '{ for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
+		printf "| %.2f %% | %.2f %% | %.2f %% | %.1f MB | %d |\n", v["agent_cpu_pct"],
+			v["bpf_cpu_pct"], v["total_cpu_pct"], v["rss_mb"], v["processes"] }' "$tmp/host"
+	echo
+	echo "Goal (issue 4): at most 1 % of one core and 50 MB."
 } > "$out"
 cat "$out"
