@@ -19,6 +19,7 @@ python3-pytest
 procps
 util-linux
 tmux
+chromium
 protobuf-c-compiler
 libprotobuf-c-dev
 golang-go

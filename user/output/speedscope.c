@@ -246,10 +246,10 @@ static int speedscope_write(const struct profile *p, const struct output_opts *o
 	int err;
 
 	err = profile__for_each_stack(p, collect, &c);
-	if (!err) {
+	if (!err && c.n)
 		qsort(c.items, c.n, sizeof(*c.items), cmp_item);
+	if (!err)
 		err = number_frames(&c);
-	}
 	if (!err) {
 		put_header(f, &c, o);
 		fputs("\"shared\":{\"frames\":[", f);

@@ -59,11 +59,11 @@ static const char svg_script[] =
 	 * the full width; the frames below it that span it (its ancestors)
 	 * stay, dimmed, at full width; everything else hides.  The tolerance
 	 * absorbs the 2-decimal rounding of the coordinates, far below the
-	 * narrowest frame drawn.
+	 * narrowest frame drawn.  Frame 0 is the root: a click there resets.
 	 */
 	"function zoom(k) {\n"
 	"  var x0 = ox[k], w0 = ow[k], y0 = oy[k], sc = FW / w0, e = 0.015;\n"
-	"  if (w0 >= FW - e) { unzoom(); return; }\n"
+	"  if (k === 0) { unzoom(); return; }\n"
 	"  for (var i = 0; i < n; i++) {\n"
 	"    var c = gs[i].classList, x = ox[i], w = ow[i], show = true, anc = false;\n"
 	"    if (oy[i] > y0) {\n"
