@@ -27,5 +27,13 @@ sort -t' ' -k2 -n -r <(awk '{c=$NF; $NF=""; print c" "$0}' "$out") | head -5 |
 		echo "$count samples:"
 		echo "$stack" | tr ';' '\n' | sed 's/^/    /'
 	done
+
+# The same program again, straight to an interactive flame graph.
+svg=build/demo.svg
+echo
+echo "== sudo build/pyspy-bpf record --rate 199 -q -o $svg -- $PY tests/workloads/demo.py"
+build/pyspy-bpf record --rate 199 -q -o "$svg" -- "$PY" tests/workloads/demo.py --seconds 3
+
 echo
 echo "Feed $out to flamegraph.pl or speedscope, or read it with grep."
+echo "Flame graph: $top/$svg (open it in a browser; click to zoom, Ctrl-F to search)"
