@@ -19,6 +19,8 @@ struct cli_verb {
 };
 
 int record_main(int argc, char **argv);
+int dump_main(int argc, char **argv);
+int top_main(int argc, char **argv);
 int serve_main(int argc, char **argv);
 
 #endif /* PYSPY_CLI_H */

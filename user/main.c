@@ -15,6 +15,8 @@ const char *argp_program_bug_address = "<https://github.com/pyspy-bpf/pyspy-bpf/
 
 static const struct cli_verb verbs[] = {
 	{ "record", "sample processes and write a profile (the default)", record_main },
+	{ "dump", "print every thread's current Python stack once", dump_main },
+	{ "top", "live view of the functions a process spends its time in", top_main },
 	{ "serve", "continuous profiling daemon: pprof over HTTP, files per interval", serve_main },
 };
 

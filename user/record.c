@@ -183,6 +183,8 @@ static const char doc[] =
 	"\n"
 	"VERBS:\n"
 	"  record   (default) sample processes and write a profile\n"
+	"  dump     print every thread's current Python stack once (no BPF needed)\n"
+	"  top      live view of the functions a process spends its time in\n"
 	"\n"
 	"EXAMPLES:\n"
 	"  sudo pyspy-bpf record --pid 1234 --duration 10 -o app.folded\n"

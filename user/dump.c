@@ -1,0 +1,546 @@
+// SPDX-License-Identifier: MIT
+/*
+ * dump.c - the `dump` verb: print every Python thread's current stack once,
+ * sleeping and blocked threads included, read from userspace without BPF.
+ */
+#include <argp.h>
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli.h"
+#include "discover.h"
+#include "log.h"
+#include "profile.h"
+#include "sampler.h"
+#include "../symbolize/codecache.h"
+#include "../symbolize/unwind.h"
+
+/* Threads of the target listed from /proc (bounds memory, not the dump). */
+#define MAX_TASKS 65536
+
+/* One thread of the target, as /proc shows it. */
+struct task {
+	pid_t tid;   /* host namespace: what /proc and the sampler use */
+	pid_t nstid; /* the target's own namespace: what it stores */
+	char state;  /* /proc/PID/task/TID/stat state letter */
+	char comm[32];
+};
+
+struct tasks {
+	struct task *v;
+	uint32_t n, cap;
+};
+
+struct dump_opts {
+	pid_t pid;
+	bool json;
+	double init_wait_s;
+};
+
+/* A thread to print: its stack, who it is, its frames as profile locations. */
+struct dump_thread {
+	const struct py_thread_stack *st;
+	const struct task *task; /* NULL: TID unknown or the thread has gone */
+	uint32_t *locs;
+};
+
+struct dump {
+	const struct py_target *py;
+	const struct py_threads *threads;
+	struct profile *prof;
+	struct dump_thread *t;
+};
+
+/* --- /proc ------------------------------------------------------------------ */
+
+static int read_small(const char *path, char *buf, size_t len)
+{
+	FILE *f = fopen(path, "re");
+	size_t n;
+
+	if (!f)
+		return -errno;
+	n = fread(buf, 1, len - 1, f);
+	buf[n] = 0;
+	fclose(f);
+	return 0;
+}
+
+/* The TID in the innermost PID namespace: the last field of NSpid. */
+static pid_t read_nstid(pid_t pid, pid_t tid)
+{
+	char path[96], buf[4096], *line, *end;
+	long v = tid;
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/status", pid, tid);
+	if (read_small(path, buf, sizeof(buf)))
+		return tid;
+	line = strstr(buf, "\nNSpid:");
+	if (!line)
+		return tid; /* kernels before 4.1: no namespaces to care about */
+	line += strlen("\nNSpid:");
+	for (;;) {
+		long x = strtol(line, &end, 10);
+
+		if (end == line)
+			break;
+		v = x;
+		line = end;
+	}
+	return v > 0 && v <= INT_MAX ? (pid_t)v : tid;
+}
+
+static void read_task(pid_t pid, struct task *t)
+{
+	char path[96], buf[512], *p;
+
+	t->nstid = read_nstid(pid, t->tid);
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/comm", pid, t->tid);
+	if (read_small(path, t->comm, sizeof(t->comm)))
+		snprintf(t->comm, sizeof(t->comm), "?");
+	t->comm[strcspn(t->comm, "\n")] = 0;
+	/* The state follows the last ')': comm may hold any character. */
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", pid, t->tid);
+	t->state = '?';
+	if (!read_small(path, buf, sizeof(buf)) && (p = strrchr(buf, ')')) && p[1] && p[2])
+		t->state = p[2];
+}
+
+static int cmp_nstid(const void *a, const void *b)
+{
+	const struct task *x = a, *y = b;
+
+	return (x->nstid > y->nstid) - (x->nstid < y->nstid);
+}
+
+static int grow_tasks(struct tasks *tk)
+{
+	uint32_t cap = tk->cap ? tk->cap * 2 : 64;
+	struct task *v = realloc(tk->v, (size_t)cap * sizeof(*v));
+
+	if (!v)
+		return -ENOMEM;
+	tk->v = v;
+	tk->cap = cap;
+	return 0;
+}
+
+static int read_tasks(pid_t pid, struct tasks *tk)
+{
+	char path[64];
+	struct dirent *de;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", pid);
+	d = opendir(path);
+	if (!d)
+		return -errno;
+	while ((de = readdir(d)) && tk->n < MAX_TASKS) {
+		long tid;
+
+		if (cli_parse_long(de->d_name, 1, INT_MAX, &tid))
+			continue;
+		if (tk->n == tk->cap && grow_tasks(tk)) {
+			closedir(d);
+			return -ENOMEM;
+		}
+		tk->v[tk->n].tid = tid;
+		read_task(pid, &tk->v[tk->n++]);
+	}
+	closedir(d);
+	qsort(tk->v, tk->n, sizeof(*tk->v), cmp_nstid);
+	return 0;
+}
+
+static const struct task *find_task(const struct tasks *tk, pid_t nstid)
+{
+	struct task key = { .nstid = nstid };
+
+	return bsearch(&key, tk->v, tk->n, sizeof(*tk->v), cmp_nstid);
+}
+
+static bool is_tid(pid_t nstid, void *ctx)
+{
+	return find_task(ctx, nstid) != NULL;
+}
+
+/* Which thread of /proc a thread state belongs to; NULL if unknown. */
+static const struct task *thread_task(pid_t pid, const struct tasks *tk,
+				      const struct py_thread_stack *st)
+{
+	pid_t nstid = -1;
+
+	if (st->native_tid > 0 && st->native_tid <= INT_MAX)
+		nstid = (pid_t)st->native_tid;
+	else
+		nstid = py_unwind__libc_tid(pid, st->pthread_id, is_tid, (void *)tk);
+	return nstid > 0 ? find_task(tk, nstid) : NULL;
+}
+
+/* --- symbolization -------------------------------------------------------------- */
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
+
+static int symbolize(struct dump *d, pid_t pid, const struct tasks *tk)
+{
+	const struct py_threads *th = d->threads;
+	struct code_cache *c = code_cache__new(pid, &d->py->layout, d->py->code_type_addr, d->prof);
+
+	if (!c)
+		return -errno;
+	for (uint32_t i = 0; i < th->n; i++) {
+		const struct py_thread_stack *st = &th->t[i];
+
+		d->t[i].st = st;
+		d->t[i].task = thread_task(pid, tk, st);
+		d->t[i].locs = calloc(st->n_frames ? st->n_frames : 1, sizeof(uint32_t));
+		if (!d->t[i].locs) {
+			code_cache__free(c);
+			return -ENOMEM;
+		}
+		/*
+		 * The frames were read just now, and the code objects are read
+		 * after this instant: "now" is the sample time for the cache.
+		 */
+		if (st->n_frames)
+			code_cache__resolve(c, st->frames, st->n_frames, mono_ns(), false,
+					    d->t[i].locs);
+	}
+	code_cache__free(c);
+	return 0;
+}
+
+/* --- output ------------------------------------------------------------------------ */
+
+static void version_str(uint32_t v, char *buf, size_t len)
+{
+	unsigned level = (v >> 4) & 0xf, serial = v & 0xf;
+	const char *tag = level == 0xa ? "a" : level == 0xb ? "b" : level == 0xc ? "rc" : NULL;
+	int n = snprintf(buf, len, "%u.%u.%u", v >> 24, (v >> 16) & 0xff, (v >> 8) & 0xff);
+
+	if (tag && n > 0 && (size_t)n < len)
+		snprintf(buf + n, len - n, "%s%u", tag, serial);
+}
+
+static const char *state_name(const struct task *t)
+{
+	if (!t)
+		return "unknown";
+	return t->state == 'R' ? "active" : "idle";
+}
+
+/* A frame's function, file and line; NULL function for an unknown one. */
+static const struct profile_function *frame_fn(const struct profile *p, uint32_t loc_id, int *line)
+{
+	const struct profile_location *loc = profile__get_location(p, loc_id);
+
+	*line = loc ? loc->line : -1;
+	return loc ? profile__get_function(p, loc->function) : NULL;
+}
+
+static void text_frame(FILE *f, const struct profile *p, uint32_t loc_id)
+{
+	int line;
+	const struct profile_function *fn = frame_fn(p, loc_id, &line);
+
+	if (!fn) {
+		fputs("    [unknown]\n", f);
+		return;
+	}
+	fprintf(f, "    %s", profile__str(p, fn->name));
+	if (fn->file || line >= 0) {
+		fprintf(f, " (%s", profile__str(p, fn->file));
+		if (line >= 0)
+			fprintf(f, ":%d", line);
+		fputc(')', f);
+	}
+	fputc('\n', f);
+}
+
+static void text_thread(FILE *f, const struct dump *d, const struct dump_thread *t)
+{
+	const struct py_thread_stack *st = t->st;
+
+	if (t->task)
+		fprintf(f, "Thread %d (%s): %s\n", t->task->tid, t->task->comm, state_name(t->task));
+	else
+		fprintf(f, "Thread 0x%llx (?): %s\n", (unsigned long long)st->pthread_id,
+			state_name(NULL));
+	for (uint32_t i = 0; i < st->n_frames; i++)
+		text_frame(f, d->prof, t->locs[i]);
+	if (st->flags & PY_STACK_TRUNCATED)
+		fputs("    [truncated]\n", f);
+	else if (st->flags & PY_STACK_PARTIAL)
+		fputs("    [partial]\n", f);
+	else if (!st->n_frames)
+		fputs("    (no Python frames)\n", f);
+}
+
+static void text_dump(FILE *f, const struct dump *d)
+{
+	char ver[32];
+
+	version_str(d->py->version_hex, ver, sizeof(ver));
+	fprintf(f, "Process %d (%s): Python %s\n", d->py->pid, d->py->comm, ver);
+	if (d->threads->list_partial)
+		fputs("[partial] the thread list changed while it was read: threads may be missing\n",
+		      f);
+	if (d->threads->list_truncated)
+		fprintf(f, "[truncated] more than %d threads: the rest are not shown\n",
+			PY_UNWIND_MAX_THREADS);
+	for (uint32_t i = 0; i < d->threads->n; i++)
+		text_thread(f, d, &d->t[i]);
+}
+
+/* Bytes of the UTF-8 sequence at s, or 0 if it is not valid UTF-8. */
+static int utf8_len(const unsigned char *s)
+{
+	int n = s[0] < 0x80 ? 1 : (s[0] & 0xe0) == 0xc0 ? 2 : (s[0] & 0xf0) == 0xe0 ? 3 :
+		(s[0] & 0xf8) == 0xf0 ? 4 : 0;
+
+	for (int i = 1; i < n; i++)
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+	/* Overlong forms, UTF-16 surrogates, past U+10FFFF: not UTF-8. */
+	if ((n == 2 && s[0] < 0xc2) || (n == 3 && s[0] == 0xe0 && s[1] < 0xa0) ||
+	    (n == 3 && s[0] == 0xed && s[1] >= 0xa0) || (n == 4 && s[0] == 0xf0 && s[1] < 0x90) ||
+	    (n == 4 && (s[0] > 0xf4 || (s[0] == 0xf4 && s[1] >= 0x90))))
+		return 0;
+	return n;
+}
+
+/* A JSON string; bytes that are not valid UTF-8 become U+FFFD. */
+static void json_str(FILE *f, const char *str)
+{
+	const unsigned char *s = (const unsigned char *)str;
+
+	fputc('"', f);
+	while (*s) {
+		int n = utf8_len(s);
+
+		if (!n) {
+			fputs("\\ufffd", f);
+			s++;
+		} else if (*s == '"' || *s == '\\') {
+			fprintf(f, "\\%c", *s++);
+		} else if (*s < 0x20 || *s == 0x7f) {
+			fprintf(f, "\\u%04x", *s++);
+		} else {
+			fwrite(s, 1, n, f);
+			s += n;
+		}
+	}
+	fputc('"', f);
+}
+
+static void json_frame(FILE *f, const struct profile *p, uint32_t loc_id)
+{
+	int line;
+	const struct profile_function *fn = frame_fn(p, loc_id, &line);
+
+	fputs("{\"name\": ", f);
+	json_str(f, fn ? profile__str(p, fn->name) : "[unknown]");
+	fputs(", \"file\": ", f);
+	json_str(f, fn ? profile__str(p, fn->file) : "");
+	if (line >= 0)
+		fprintf(f, ", \"line\": %d}", line);
+	else
+		fputs(", \"line\": null}", f);
+}
+
+static void json_thread(FILE *f, const struct dump *d, const struct dump_thread *t)
+{
+	const struct py_thread_stack *st = t->st;
+
+	if (t->task)
+		fprintf(f, "{\"tid\": %d, \"name\": ", t->task->tid);
+	else
+		fputs("{\"tid\": null, \"name\": ", f);
+	json_str(f, t->task ? t->task->comm : "");
+	fprintf(f, ", \"pthread_id\": \"0x%llx\", \"state\": \"%s\", ",
+		(unsigned long long)st->pthread_id, state_name(t->task));
+	fprintf(f, "\"partial\": %s, \"truncated\": %s, \"frames\": [",
+		st->flags & PY_STACK_PARTIAL ? "true" : "false",
+		st->flags & PY_STACK_TRUNCATED ? "true" : "false");
+	for (uint32_t i = 0; i < st->n_frames; i++) {
+		fputs(i ? ", " : "", f);
+		json_frame(f, d->prof, t->locs[i]);
+	}
+	fputs("]}", f);
+}
+
+static void json_dump(FILE *f, const struct dump *d)
+{
+	char ver[32];
+
+	version_str(d->py->version_hex, ver, sizeof(ver));
+	fprintf(f, "{\"pid\": %d, \"comm\": ", d->py->pid);
+	json_str(f, d->py->comm);
+	fprintf(f, ", \"python_version\": \"%s\", \"threads_partial\": %s, ", ver,
+		d->threads->list_partial ? "true" : "false");
+	fprintf(f, "\"threads_truncated\": %s, \"threads\": [",
+		d->threads->list_truncated ? "true" : "false");
+	for (uint32_t i = 0; i < d->threads->n; i++) {
+		fputs(i ? ",\n  " : "\n  ", f);
+		json_thread(f, d, &d->t[i]);
+	}
+	fputs("\n]}\n", f);
+}
+
+/* --- the verb -------------------------------------------------------------------- */
+
+static void report_walk_error(const struct py_target *py, int err)
+{
+	if (err == -ESRCH)
+		log_error("PID %d (%s) exited while it was read", py->pid, py->comm);
+	else if (err == -EPERM || err == -EACCES)
+		log_error("PID %d (%s): permission denied reading its memory "
+			  "(needs CAP_SYS_PTRACE, or the same user)",
+			  py->pid, py->comm);
+	else
+		log_error("PID %d (%s): cannot read its threads: %s", py->pid, py->comm,
+			  strerror(-err));
+}
+
+static int print_dump(const struct dump_opts *o, const struct dump *d)
+{
+	if (o->json)
+		json_dump(stdout, d);
+	else
+		text_dump(stdout, d);
+	if (fflush(stdout) || ferror(stdout)) {
+		log_error("cannot write the dump: %m");
+		return -EIO;
+	}
+	return 0;
+}
+
+static void free_dump(struct dump *d)
+{
+	for (uint32_t i = 0; d->t && i < d->threads->n; i++)
+		free(d->t[i].locs);
+	free(d->t);
+	profile__free(d->prof);
+}
+
+static int run_dump(const struct dump_opts *o, const struct py_target *py)
+{
+	struct py_threads th = {};
+	struct tasks tk = {};
+	struct dump d = { .py = py, .threads = &th };
+	int err = py_unwind__threads(py->pid, &py->layout, py->runtime_addr, &th);
+
+	if (err) {
+		report_walk_error(py, err);
+		py_threads__free(&th);
+		return 1;
+	}
+	/* After the walk: every thread it found has its /proc entry by now. */
+	err = read_tasks(py->pid, &tk);
+	d.prof = profile__new(0);
+	d.t = calloc(th.n ? th.n : 1, sizeof(*d.t));
+	if (!err && (!d.prof || !d.t))
+		err = -ENOMEM;
+	if (!err)
+		err = symbolize(&d, py->pid, &tk);
+	if (err)
+		report_walk_error(py, err);
+	else
+		err = print_dump(o, &d);
+	free_dump(&d);
+	free(tk.v);
+	py_threads__free(&th);
+	return err ? 1 : 0;
+}
+
+static int cmd_dump(const struct dump_opts *o)
+{
+	struct py_target py;
+
+	signal(SIGPIPE, SIG_IGN);
+	/* No BPF here: only read access to the target is needed, so no preflight. */
+	if (sampler__discover(o->pid, o->init_wait_s, &py))
+		return 1;
+	return run_dump(o, &py);
+}
+
+/* --- command line ------------------------------------------------------------------- */
+
+static const char doc[] =
+	"Print the current Python stack of every thread of a process once, innermost frame "
+	"first, sleeping and blocked threads included.  Needs no BPF: only permission to "
+	"read the process's memory (same user, or CAP_SYS_PTRACE).  The process is neither "
+	"stopped nor ptraced, so a stack that changed while it was read is marked [partial]."
+	"\n\nEXAMPLES:\n"
+	"  pyspy-bpf dump --pid 1234\n"
+	"  pyspy-bpf dump --pid 1234 --json | jq .\n"
+	"\nOPTIONS:";
+
+enum { OPT_JSON = 0x100, OPT_INIT_WAIT };
+
+static const struct argp_option opts[] = {
+	{ "pid", 'p', "PID", 0, "Process to dump", 0 },
+	{ "json", OPT_JSON, NULL, 0, "One JSON document instead of text", 0 },
+	{ "init-wait", OPT_INIT_WAIT, "SECS", 0,
+	  "Wait up to SECS for the interpreter to initialise (default 5)", 0 },
+	{ "verbose", 'v', NULL, 0, "More messages", 0 },
+	{},
+};
+
+static error_t parse_opt(int key, char *arg, struct argp_state *state)
+{
+	struct dump_opts *o = state->input;
+	long v;
+
+	switch (key) {
+	case 'p':
+		if (cli_parse_long(arg, 1, INT_MAX, &v))
+			argp_error(state, "invalid PID: %s", arg);
+		if (o->pid)
+			argp_error(state, "one --pid only");
+		o->pid = v;
+		break;
+	case OPT_JSON:
+		o->json = true;
+		break;
+	case OPT_INIT_WAIT:
+		if (cli_parse_secs(arg, &o->init_wait_s))
+			argp_error(state, "invalid --init-wait (seconds > 0): %s", arg);
+		break;
+	case 'v':
+		log_verbose++;
+		break;
+	case ARGP_KEY_ARG:
+		argp_error(state, "unexpected argument '%s'", arg);
+		break;
+	default:
+		return ARGP_ERR_UNKNOWN;
+	}
+	return 0;
+}
+
+int dump_main(int argc, char **argv)
+{
+	static const struct argp argp = { opts, parse_opt, "--pid PID", doc, NULL, NULL, NULL };
+	struct dump_opts o = { .init_wait_s = 5.0 };
+
+	if (argp_parse(&argp, argc, argv, 0, NULL, &o))
+		return 2;
+	if (!o.pid) {
+		log_error("nothing to dump: give --pid PID (see --help)");
+		return 2;
+	}
+	return cmd_dump(&o);
+}
