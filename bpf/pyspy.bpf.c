@@ -15,6 +15,7 @@
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
 
+#include "core_fixes.bpf.h"
 #include "pyspy.h"
 
 char LICENSE[] SEC("license") = "Dual MIT/GPL";
@@ -300,7 +301,36 @@ static __always_inline __u64 wakeup_flags(const struct pyspy_proc *p)
 	return BPF_RB_NO_WAKEUP;
 }
 
-static __always_inline int sample_python(const struct pyspy_proc *p, __u32 tgid, __u32 tid)
+/* Does the thread whose tstate is ts hold the GIL right now? */
+static __always_inline bool holds_gil(const struct pyspy_proc *p, __u64 ts)
+{
+	__u8 g[40];
+
+	if (!p->gil_addr || bpf_probe_read_user(g, sizeof(g), (void *)p->gil_addr))
+		return false;
+	return *(__u64 *)&g[p->gil_holder & 31] == ts && *(__s32 *)&g[p->gil_locked & 31] > 0;
+}
+
+/* Why the thread is leaving the CPU, for OFFCPU samples. */
+struct switch_info {
+	__u16 flags;
+	__s32 syscall;
+	__u64 arg;
+};
+
+/* The wakeup policy for an event about tgid (see wakeup_bytes). */
+static __always_inline __u64 wakeup_flags_for(__u32 tgid)
+{
+	struct pyspy_proc *p = bpf_map_lookup_elem(&procs, &tgid);
+
+	if (p)
+		return wakeup_flags(p);
+	return bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes ? BPF_RB_FORCE_WAKEUP
+									  : BPF_RB_NO_WAKEUP;
+}
+
+static __always_inline int sample_python(const struct pyspy_proc *p, __u32 tgid, __u32 tid,
+					 const struct switch_info *si)
 {
 	struct walk_ctx w = {};
 	__u32 zero = 0;
@@ -310,12 +340,18 @@ static __always_inline int sample_python(const struct pyspy_proc *p, __u32 tgid,
 	if (!s)
 		return 0;
 	s->sample.flags = (p->mode & PYSPY_MODE_VERIFY) ? PYSPY_SAMPLE_VERIFIED : 0;
+	s->sample.syscall = si ? si->syscall : -1;
+	s->sample.arg = si ? si->arg : 0;
+	if (si)
+		s->sample.flags |= si->flags;
 	s->sample.ktime_ns = bpf_ktime_get_ns();
 	ts = find_tstate(s, p, tid, s->sample.ktime_ns, &w.err);
 	if (!ts) {
 		count(&errors, w.err);
 		return 0;
 	}
+	if (holds_gil(p, ts))
+		s->sample.flags |= PYSPY_SAMPLE_GIL;
 	w.frame = first_frame(s, p, &w.err);
 	if (!w.frame) {
 		if (w.err)
@@ -395,7 +431,70 @@ int pyspy_sample(struct bpf_perf_event_data *ctx)
 	}
 	if (p->state != PYSPY_PROC_PYTHON)
 		return 0;
-	return sample_python(p, tgid, tid);
+	return sample_python(p, tgid, tid, NULL);
+}
+
+/* --- off-CPU: where a thread blocks, and for how long --------------------- */
+
+/* When each Python thread that left the CPU left it. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32); /* tid */
+	__type(value, __u64); /* ktime */
+} offcpu_start SEC(".maps");
+
+/* The syscall the current task sits in, from its saved user registers. */
+static __always_inline void blocked_in(struct switch_info *si)
+{
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+
+	si->syscall = (__s32)BPF_CORE_READ(regs, orig_ax);
+	si->arg = BPF_CORE_READ(regs, di);
+	if (!BPF_CORE_READ(regs, si) && !BPF_CORE_READ(regs, dx) && !BPF_CORE_READ(regs, r10))
+		si->flags |= PYSPY_SAMPLE_ARGS_NULL;
+}
+
+/*
+ * sched_switch runs in prev's context, so prev's own Python stack can be
+ * walked like a CPU sample; next's wait, if it is one of ours, ends here.
+ * A thread of a process we do not sample costs one map lookup each way.
+ */
+SEC("raw_tracepoint/sched_switch")
+int pyspy_switch(struct bpf_raw_tracepoint_args *ctx)
+{
+	struct task_struct *prev = (void *)ctx->args[1], *next = (void *)ctx->args[2];
+	__u64 id = bpf_get_current_pid_tgid(), now = bpf_ktime_get_ns(), *start;
+	__u32 tgid = id >> 32, tid = (__u32)id, ntid;
+	struct switch_info si = { .flags = PYSPY_SAMPLE_OFFCPU };
+	struct pyspy_proc *p = bpf_map_lookup_elem(&procs, &tgid);
+
+	if (p && p->state == PYSPY_PROC_PYTHON && tid) {
+		/* Still runnable: preempted (or yielded), waiting for a CPU. */
+		if (ctx->args[0] || get_task_state(prev) == 0)
+			si.flags |= PYSPY_SAMPLE_PREEMPTED;
+		else
+			blocked_in(&si);
+		sample_python(p, tgid, tid, &si);
+		bpf_map_update_elem(&offcpu_start, &tid, &now, BPF_ANY);
+	}
+	ntid = BPF_CORE_READ(next, pid);
+	start = bpf_map_lookup_elem(&offcpu_start, &ntid);
+	if (!start)
+		return 0;
+	{
+		struct pyspy_event ev = {};
+
+		ev.pid = BPF_CORE_READ(next, tgid);
+		ev.tid = ntid;
+		ev.flags = PYSPY_EVENT_OFFCPU_END;
+		ev.ktime_ns = now;
+		ev.arg = now - *start;
+		bpf_map_delete_elem(&offcpu_start, &ntid);
+		if (bpf_ringbuf_output(&events, &ev, sizeof(ev), wakeup_flags_for(ev.pid)))
+			count(&errors, PYSPY_ERR_RINGBUF_FULL);
+	}
+	return 0;
 }
 
 /*

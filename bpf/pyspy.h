@@ -66,6 +66,12 @@ struct pyspy_proc {
 	__u8 code_fp_line;
 	__u8 state;		  /* PYSPY_PROC_*: only PYTHON is sampled */
 	__u8 pad[2];
+	/* The GIL: one read per sample tells whether the sampled thread
+	 * holds it (last_holder == its tstate and locked).  0: unknown. */
+	__u64 gil_addr;
+	__u16 gil_holder; /* offset of last_holder in the GIL struct */
+	__u16 gil_locked; /* offset of locked (an int) */
+	__u32 pad2;
 };
 
 /*
@@ -130,9 +136,14 @@ static inline __u32 pyspy_code_fp(__u64 name, __s32 firstlineno)
 
 #define PYSPY_SAMPLE_TRUNCATED 0x1 /* more frames than PYSPY_MAX_FRAMES */
 #define PYSPY_SAMPLE_VERIFIED 0x2  /* frames carry code_fp */
+#define PYSPY_SAMPLE_GIL 0x4	   /* the sampled thread held the GIL */
+#define PYSPY_SAMPLE_OFFCPU 0x8	   /* stack of a thread leaving the CPU */
+#define PYSPY_SAMPLE_PREEMPTED 0x10 /* ... still runnable (preempted/yield) */
+#define PYSPY_SAMPLE_ARGS_NULL 0x20 /* ... syscall args 2-4 were all 0 */
 /* Not samples but events, with no frames: */
 #define PYSPY_EVENT_NEW_PROCESS 0x100 /* --all: a tgid not seen before ran */
 #define PYSPY_EVENT_EXEC 0x200	      /* a sampled process called exec */
+#define PYSPY_EVENT_OFFCPU_END 0x400  /* tid runs again; arg = ns it was off */
 
 /*
  * Ring buffer record; only the first n_frames frames are sent.  Events
@@ -147,7 +158,8 @@ static inline __u32 pyspy_code_fp(__u64 name, __s32 firstlineno)
 	__u16 flags; /* PYSPY_SAMPLE_*, PYSPY_EVENT_* */                        \
 	__u16 error; /* enum pyspy_error, first one hit */                      \
 	__u32 n_frames;                                                         \
-	__u32 pad
+	__s32 syscall; /* OFFCPU: the syscall it blocked in, -1 none */       \
+	__u64 arg /* OFFCPU: its first argument; OFFCPU_END: ns off CPU */
 
 struct pyspy_event {
 	PYSPY_SAMPLE_HEADER;

@@ -57,6 +57,11 @@ OFFSET_FIELDS = [
     "unicode_state",
     "unicode_ascii_data",
     "unicode_compact_data",
+    "gil_runtime",
+    "gil_interp_ptr",
+    "gil_last_holder",
+    "gil_locked",
+    "gil_size",
 ]
 
 COMMON = {
@@ -76,7 +81,15 @@ COMMON = {
     "unicode_state": "offsetof(PyASCIIObject, state)",
     "unicode_ascii_data": "sizeof(PyASCIIObject)",
     "unicode_compact_data": "sizeof(PyCompactUnicodeObject)",
+    "gil_last_holder": "offsetof(struct _gil_runtime_state, last_holder)",
+    "gil_locked": "offsetof(struct _gil_runtime_state, locked)",
+    "gil_size": "sizeof(struct _gil_runtime_state)",
 }
+
+# Where the GIL is: inside _PyRuntime up to 3.11, behind the interpreter's
+# ceval.gil pointer from 3.12 (per-interpreter GIL).
+GIL_RUNTIME = {"gil_runtime": "offsetof(_PyRuntimeState, ceval.gil)"}
+GIL_INTERP = {"gil_interp_ptr": "offsetof(PyInterpreterState, ceval.gil)"}
 
 # PyFrameObject era.  frame_size stops at the end of f_lineno: the sampler
 # reads no further than f_lasti, and the whole object (with f_localsplus)
@@ -136,6 +149,7 @@ SIZE_ALL = {
 def spec(minor):
     """Headers, field expressions and constants for 3.<minor>."""
     f = dict(COMMON)
+    f.update(GIL_RUNTIME if minor <= 11 else GIL_INTERP)
     checks = dict(SIZE_ALL)
     if minor <= 10:
         f.update(FRAMEOBJECT)

@@ -604,6 +604,30 @@ int py_target__initialised(const struct py_target *t)
 	return head != 0;
 }
 
+int py_target__find_gil(struct py_target *t)
+{
+	const struct py_layout *l = &t->layout;
+	uint64_t interp, gil;
+	int err;
+
+	if (l->gil_runtime != PY_OFF_NONE && l->gil_runtime) {
+		t->gil_addr = t->runtime_addr + l->gil_runtime;
+		return 0;
+	}
+	if (l->gil_interp_ptr == PY_OFF_NONE || !l->gil_size)
+		return -ENOTSUP;
+	err = procmem_read_u64(t->pid, t->runtime_addr + l->runtime_interp_head, &interp);
+	if (!err && !interp)
+		err = -EAGAIN;
+	if (!err)
+		err = procmem_read_u64(t->pid, interp + l->gil_interp_ptr, &gil);
+	if (!err && !gil)
+		err = -EAGAIN;
+	if (!err)
+		t->gil_addr = gil;
+	return err;
+}
+
 int py_target__alive(const struct py_target *t)
 {
 	uint64_t start;

@@ -35,6 +35,7 @@ struct py_target {
 	uint64_t code_type_addr;   /* runtime &PyCode_Type, 0 if unknown */
 	uint32_t version_hex;	   /* PY_VERSION_HEX */
 	uint32_t flags;		   /* PY_TARGET_* */
+	uint64_t gil_addr;	   /* runtime &struct _gil_runtime_state, 0 if unknown */
 	struct py_layout layout;
 };
 
@@ -61,6 +62,13 @@ int py_target__discover(pid_t pid, struct py_target *out);
 /* 1 if the interpreter is initialised now (interpreters.head != NULL), 0 if
  * not yet, or -errno if its memory cannot be read. */
 int py_target__initialised(const struct py_target *t);
+
+/*
+ * Find the main interpreter's GIL (t->gil_addr): inside _PyRuntime up to
+ * 3.11, behind PyInterpreterState.ceval.gil from 3.12, so only once the
+ * interpreter is initialised.  0 or -errno (gil_addr stays 0).
+ */
+int py_target__find_gil(struct py_target *t);
 
 /* 1 if t->pid is still the process discovered (same start time), 0 if it
  * exited or the PID was reused, -errno if /proc cannot tell. */

@@ -41,6 +41,8 @@ struct dbg_map {
 	uint16_t ob_type;
 	uint16_t by_ob_size, by_ob_sval;
 	uint16_t un_state, un_length, un_ascii_size, un_compact_size;
+	/* interpreter_state: ceval.gil pointer, and _gil and two of its fields */
+	uint16_t ceval_gil, gil_state, gil_locked, gil_holder;
 };
 
 /*
@@ -77,6 +79,10 @@ static const struct dbg_map dbg_313 = {
 	.un_state = DO(536, 1),
 	.un_length = DO(536, 2),
 	.un_ascii_size = DO(536, 3),
+	.ceval_gil = DO(48, 8),
+	.gil_state = DO(48, 9),
+	.gil_locked = DO(48, 11),
+	.gil_holder = DO(48, 12),
 };
 
 /*
@@ -115,6 +121,10 @@ static const struct dbg_map dbg_314 = {
 	.un_state = DO(616, 1),
 	.un_length = DO(616, 2),
 	.un_ascii_size = DO(616, 3),
+	.ceval_gil = DO(48, 9),
+	.gil_state = DO(48, 10),
+	.gil_locked = DO(48, 12),
+	.gil_holder = DO(48, 13),
 };
 
 /*
@@ -154,6 +164,10 @@ static const struct dbg_map dbg_315 = {
 	.un_length = DO(712, 2),
 	.un_ascii_size = DO(712, 3),
 	.un_compact_size = DO(712, 4),
+	.ceval_gil = DO(48, 9),
+	.gil_state = DO(48, 10),
+	.gil_locked = DO(48, 12),
+	.gil_holder = DO(48, 13),
 };
 
 #define DBG_COOKIE "xdebugpy"
@@ -163,6 +177,9 @@ static const struct dbg_map dbg_315 = {
  * builds (utf8_length + utf8 pointer); 3.13/3.14 debug offsets lack it.
  */
 #define PY_COMPACT_EXTRA 16
+/* sizeof(struct _gil_runtime_state) in GIL builds 3.8-3.13 (two condvars,
+ * two mutexes and four words); not in the debug offsets. */
+#define PY_GIL_SIZE 208
 
 static uint64_t rd64(const void *raw, size_t off)
 {
@@ -225,6 +242,28 @@ static unsigned umax(unsigned a, unsigned b)
 	return a > b ? a : b;
 }
 
+/*
+ * The GIL: the debug offsets give the interpreter's ceval.gil pointer and
+ * the offsets of its own _gil and of two of its fields, all relative to
+ * PyInterpreterState; we keep the fields relative to the GIL struct.
+ */
+static int read_gil(const void *raw, const struct dbg_map *m, struct py_layout *l)
+{
+	uint16_t state, locked, holder;
+
+	if (rd_off(raw, m->ceval_gil, &l->gil_interp_ptr) || rd_off(raw, m->gil_state, &state) ||
+	    rd_off(raw, m->gil_locked, &locked) || rd_off(raw, m->gil_holder, &holder))
+		return -EINVAL;
+	if (locked < state || holder < state || locked - state >= PY_GIL_SIZE ||
+	    holder - state + 8 > PY_GIL_SIZE)
+		return -EINVAL;
+	l->gil_runtime = PY_OFF_NONE;
+	l->gil_locked = locked - state;
+	l->gil_last_holder = holder - state;
+	l->gil_size = PY_GIL_SIZE;
+	return 0;
+}
+
 /* Read the fields of one version's map into *l (nothing derived yet). */
 static int read_mapped(const void *raw, const struct dbg_map *m, struct py_layout *l)
 {
@@ -266,6 +305,9 @@ static int read_mapped(const void *raw, const struct dbg_map *m, struct py_layou
 		if (err)
 			return err;
 	}
+	err = read_gil(raw, m, l);
+	if (err)
+		return err;
 	if (m->un_compact_size)
 		return rd_off(raw, m->un_compact_size, &l->unicode_compact_data);
 	if (l->unicode_ascii_data > PY_OFF_NONE - 1 - PY_COMPACT_EXTRA)

@@ -72,6 +72,12 @@ struct py_layout {
 	uint16_t unicode_state;
 	uint16_t unicode_ascii_data;   /* sizeof(PyASCIIObject) */
 	uint16_t unicode_compact_data; /* sizeof(PyCompactUnicodeObject) */
+	/* The GIL (struct _gil_runtime_state) */
+	uint16_t gil_runtime;	  /* its offset in _PyRuntime (3.8-3.11), else NONE */
+	uint16_t gil_interp_ptr;  /* PyInterpreterState.ceval.gil pointer (3.12+) */
+	uint16_t gil_last_holder; /* PyThreadState * of the holder, in the struct */
+	uint16_t gil_locked;	  /* int */
+	uint16_t gil_size;
 };
 
 /* Generated entries, one per minor version, 3.8..3.13 (pyoffsets_table.c). */

@@ -49,30 +49,40 @@ static int on_record(void *ctx, void *data, size_t len)
 	return s->fn(data, len, s->ctx);
 }
 
-static int open_perf_event(int cpu, unsigned rate_hz)
+/*
+ * The event that triggers a sample: a cpu-clock tick at rate_hz (CPU and
+ * wall profiles), or every page_fault_period-th page fault (memory).
+ */
+static int open_perf_event(int cpu, const struct session_opts *o)
 {
 	struct perf_event_attr attr = {
 		.type = PERF_TYPE_SOFTWARE,
 		.config = PERF_COUNT_SW_CPU_CLOCK,
 		.size = sizeof(attr),
 		.freq = 1,
-		.sample_freq = rate_hz,
+		.sample_freq = o->rate_hz,
 	};
 
+	if (o->page_fault_period) {
+		attr.config = PERF_COUNT_SW_PAGE_FAULTS;
+		attr.freq = 0;
+		attr.sample_period = o->page_fault_period;
+	}
 	return syscall(__NR_perf_event_open, &attr, -1, cpu, -1, PERF_FLAG_FD_CLOEXEC);
 }
 
-static int attach_cpus(struct session *s, unsigned rate_hz)
+static int attach_cpus(struct session *s, const struct session_opts *o)
 {
 	int attached = 0;
 
 	for (int cpu = 0; cpu < s->ncpus; cpu++) {
-		int fd = open_perf_event(cpu, rate_hz);
+		int fd = open_perf_event(cpu, o);
 
 		if (fd < 0) {
 			if (errno == ENODEV) /* possible but offline CPU */
 				continue;
-			log_error("cannot open a cpu-clock perf event on CPU %d: %s", cpu,
+			log_error("cannot open a %s perf event on CPU %d: %s",
+				  o->page_fault_period ? "page-faults" : "cpu-clock", cpu,
 				  strerror(errno));
 			return -errno;
 		}
@@ -107,6 +117,8 @@ static int load(struct session *s, const struct session_opts *o)
 	bpf_map__set_max_entries(s->skel->maps.events, rb);
 	s->skel->rodata->wakeup_bytes = rb / 4;
 	s->skel->rodata->discover_all = o->discover_all;
+	/* The context-switch hook costs every switch on the host: only when asked. */
+	bpf_program__set_autoload(s->skel->progs.pyspy_switch, o->offcpu);
 	err = pyspy_bpf__load(s->skel);
 	if (err) {
 		log_error("cannot load the BPF sampler: %s (needs Linux 5.17+ with BPF, BTF and "
@@ -150,9 +162,17 @@ struct session *session__open(const struct session_opts *o, session_sample_fn fn
 		log_error("cannot open the ring buffer: %s", strerror(-err));
 		goto fail;
 	}
-	err = attach_cpus(s, o->rate_hz);
-	if (err)
+	/* exec/exit (and sched_switch) raw tracepoints: no tracefs, no kprobes. */
+	err = pyspy_bpf__attach(s->skel);
+	if (err) {
+		log_error("cannot attach the tracepoint programs: %s", strerror(-err));
 		goto fail;
+	}
+	if (o->rate_hz || o->page_fault_period) {
+		err = attach_cpus(s, o);
+		if (err)
+			goto fail;
+	}
 	return s;
 fail:
 	session__close(s);

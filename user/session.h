@@ -21,9 +21,11 @@
 struct session;
 
 struct session_opts {
-	unsigned rate_hz;     /* samples per second per CPU */
+	unsigned rate_hz;     /* samples per second per CPU; 0: no CPU samples */
 	size_t ringbuf_bytes; /* 0: default */
 	bool discover_all;    /* --all: report unknown tgids that run */
+	bool offcpu;	      /* sched_switch: off-CPU stacks and times */
+	unsigned page_fault_period; /* memory: sample every Nth page fault instead */
 };
 
 /* Called for every sample record; len is what the kernel sent. */

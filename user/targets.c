@@ -97,6 +97,8 @@ int targets__add(struct targets *t, const struct py_target *py)
 		free(e);
 		return err;
 	}
+	/* Best effort: without it samples just never say they held the GIL. */
+	py_target__find_gil(&e->t.py);
 	e->t.mode = PYSPY_MODE_VERIFY;
 	e->t.added_ns = mono_ns();
 	err = write_proc(t, &e->t, e->t.mode);
@@ -133,6 +135,11 @@ static int write_proc(struct targets *t, struct target *tg, uint8_t mode)
 
 	py_layout__to_bpf(&tg->py.layout, tg->py.runtime_addr, tg->py.version_hex, &proc);
 	proc.mode = mode;
+	if (tg->py.gil_addr) {
+		proc.gil_addr = tg->py.gil_addr;
+		proc.gil_holder = tg->py.layout.gil_last_holder;
+		proc.gil_locked = tg->py.layout.gil_locked;
+	}
 	return session__add_proc(t->s, tg->py.pid, &proc);
 }
 

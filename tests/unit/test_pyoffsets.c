@@ -429,6 +429,11 @@ static void test_live_313(const char *dir)
 	SAME(unicode_state);
 	SAME(unicode_ascii_data);
 	SAME(unicode_compact_data);
+	SAME(gil_runtime);
+	SAME(gil_interp_ptr);
+	SAME(gil_last_holder);
+	SAME(gil_locked);
+	SAME(gil_size);
 	test_bad_input(raw, "live 3.13");
 }
 
