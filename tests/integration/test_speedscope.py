@@ -14,7 +14,7 @@ from collections import defaultdict
 import pytest
 
 from conftest import PYTHONS, REPO, WORKLOADS, marker_line, require_python, run_pyspy
-from nodejs import run_node
+from nodejs import require_chromium, run_node
 
 RATE = 499
 PROFILE_NAME_RE = re.compile(r"^process (\d+) \((.*)\) / thread (\d+) \((.*)\)$")
@@ -145,3 +145,22 @@ def test_hostile_names(workload, pyspy, tmp_path):
     assert hot[0]["line"] == marker_line("hostile.py", "HOT")
     assert any(fr["name"] == "main.<locals>.<lambda>" and fr["file"] == str(script)
                for fr in frames)
+
+
+def test_opens_in_speedscope(workload, pyspy, tmp_path):
+    """speedscope's own app (its npm package, in Chromium) imports the file."""
+    require_chromium()
+    py = require_python(next(p for p in PYTHONS if p.id == "3.12"))
+    w = workload(py, "threads.py")
+    out = tmp_path / "threads.speedscope.json"
+    record(pyspy, w.pid, out, seconds=2)
+    doc = validate(out)
+    rc, res, err = run_node("speedscope_import.cjs", [out, tmp_path / "speedscope.png"],
+                            timeout=180)
+    assert rc == 0 and res, "speedscope_import failed (exit %d):\n%s" % (rc, err[-4000:])
+    failed = [c for c in res["console"] if "Failed to load" in c or c.startswith("error")]
+    assert not failed and not res["errors"] and not res["dialogs"], res
+    assert res["title"] == doc["name"] + " - speedscope", res["title"]
+    shown = doc["profiles"][doc["activeProfileIndex"]]["name"]
+    assert "%s (%d/%d)" % (shown, doc["activeProfileIndex"] + 1, len(doc["profiles"])) \
+        in res["text"], res["text"][:2000]
