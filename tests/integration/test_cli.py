@@ -101,7 +101,7 @@ def test_sigterm_writes_profile(workload, pyspy, tmp_path):
     _, err = p.communicate(timeout=15)
     assert p.returncode == 0, err
     stacks = parse_folded(out.read_text())
-    assert sum(c for _, c in stacks) > 300, stacks
+    assert sum(c for _, c in stacks) > 100, stacks
     assert "samples from 1 process" in err and "top functions by own samples" in err, err
     assert w.alive()
 
