@@ -25,6 +25,7 @@ libprotobuf-c-dev
 golang-go
 libmicrohttpd-dev
 curl
+yamllint
 "
 
 # Ask dpkg first so the common case (everything present) costs no network

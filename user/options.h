@@ -6,6 +6,7 @@
 #define PYSPY_OPTIONS_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #define OPT_MAX_PIDS 64
@@ -20,6 +21,7 @@ struct options {
 	bool threads;	     /* leading thread frame */
 	bool pids_frames;    /* leading process frame (forced) */
 	bool no_pids_frames; /* never a process frame */
+	uint8_t group_by[4]; /* --group-by: enum output_group list, 0-ended */
 	double init_wait_s;  /* how long to wait for an interpreter to start */
 	char **cmd;	     /* after `--`, NULL-terminated, or NULL */
 	bool quiet;	     /* no progress line or summary */

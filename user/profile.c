@@ -38,6 +38,13 @@ struct name_entry {
 	uint32_t name;
 };
 
+/* A process label: (pid, key string id) -> value string id. */
+struct label_entry {
+	UT_hash_handle hh;
+	uint32_t key[2];
+	uint32_t value;
+};
+
 struct profile {
 	struct profile *sym; /* whose symbols these are: itself, or a view's base */
 	struct str_entry *strs;
@@ -57,6 +64,7 @@ struct profile {
 	uint64_t total, dropped;
 
 	struct name_entry *names;
+	struct label_entry *labels;
 };
 
 static int grow(void **arr, uint32_t *cap, uint32_t need, size_t elem)
@@ -121,6 +129,7 @@ void profile__free(struct profile *p)
 	struct str_entry *s, *stmp;
 	struct id_entry *e, *etmp;
 	struct name_entry *n, *ntmp;
+	struct label_entry *l, *ltmp;
 
 	if (!p)
 		return;
@@ -140,6 +149,10 @@ void profile__free(struct profile *p)
 	HASH_ITER(hh, p->names, n, ntmp) {
 		HASH_DEL(p->names, n);
 		free(n);
+	}
+	HASH_ITER(hh, p->labels, l, ltmp) {
+		HASH_DEL(p->labels, l);
+		free(l);
 	}
 	free(p->str_by_id);
 	free(p->funcs);
@@ -341,6 +354,47 @@ const char *profile__process_name(const struct profile *p, uint32_t pid)
 const char *profile__thread_name(const struct profile *p, uint32_t pid, uint32_t tid)
 {
 	return tid ? get_name(p, (uint64_t)pid << 32 | tid) : NULL;
+}
+
+/* Labels live with the names, in the base: every view sees them. */
+void profile__set_process_label(struct profile *view, uint32_t pid, const char *key,
+				const char *value)
+{
+	struct profile *p = view->sym;
+	uint32_t k[2] = { pid, profile__intern(p, key) };
+	uint32_t v = value && *value ? profile__intern(p, value) : 0;
+	struct label_entry *e;
+
+	if (k[1] == UINT32_MAX || v == UINT32_MAX)
+		return;
+	HASH_FIND(hh, p->labels, k, sizeof(k), e);
+	if (!e && !v)
+		return;
+	if (!e) {
+		e = calloc(1, sizeof(*e));
+		if (!e)
+			return;
+		memcpy(e->key, k, sizeof(k));
+		HASH_ADD(hh, p->labels, key, sizeof(e->key), e);
+	}
+	e->value = v;
+}
+
+const char *profile__process_label(const struct profile *view, uint32_t pid, const char *key)
+{
+	const struct profile *p = view->sym;
+	struct str_entry *s;
+	struct label_entry *e;
+	uint32_t k[2];
+
+	/* Look the key up without interning it: readers hold a const profile. */
+	HASH_FIND(hh, p->strs, key, strlen(key), s);
+	if (!s)
+		return NULL;
+	k[0] = pid;
+	k[1] = s->id;
+	HASH_FIND(hh, p->labels, k, sizeof(k), e);
+	return e && e->value ? profile__str(p, e->value) : NULL;
 }
 
 int profile__for_each_stack(const struct profile *p,

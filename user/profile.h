@@ -73,6 +73,24 @@ void profile__set_thread_name(struct profile *p, uint32_t pid, uint32_t tid, con
 const char *profile__process_name(const struct profile *p, uint32_t pid);
 const char *profile__thread_name(const struct profile *p, uint32_t pid, uint32_t tid);
 
+/*
+ * Per-process labels, key -> value, for attribution that outputs may show
+ * or export (e.g. record --group-by container).  The latest value set
+ * wins; "" or NULL removes the label, and a missing label reads as NULL.
+ * Like names, they are kept in the base, so every view sees them.
+ * Keys in use, named after the OpenTelemetry conventions:
+ */
+#define PROFILE_LABEL_CONTAINER_ID "container.id"		 /* 64 hex */
+#define PROFILE_LABEL_CONTAINER_RUNTIME "container.runtime" /* docker, cri-o, ... */
+#define PROFILE_LABEL_POD_UID "k8s.pod.uid"
+#define PROFILE_LABEL_POD_NAME "k8s.pod.name"
+#define PROFILE_LABEL_POD_NAMESPACE "k8s.namespace.name"
+#define PROFILE_LABEL_POD_QOS "k8s.pod.qos_class" /* guaranteed, burstable, besteffort */
+#define PROFILE_LABEL_NS_PID "process.ns_pid"	  /* PID inside its PID namespace */
+void profile__set_process_label(struct profile *p, uint32_t pid, const char *key,
+				const char *value);
+const char *profile__process_label(const struct profile *p, uint32_t pid, const char *key);
+
 /* Visit every stack in insertion order; stop early when cb returns non-0. */
 int profile__for_each_stack(const struct profile *p,
 			    int (*cb)(const struct profile_stack *s, void *ctx), void *ctx);

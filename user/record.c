@@ -115,6 +115,9 @@ static uint64_t unix_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
 }
 
+_Static_assert(sizeof(((struct options *)0)->group_by) == OUTPUT_MAX_GROUPS,
+	       "options.group_by holds an output_group list");
+
 static int write_profile(const struct options *o, const struct out_choice *c,
 			 const struct profile *prof, int n_processes, double elapsed_s,
 			 uint64_t start_unix_ns)
@@ -126,8 +129,15 @@ static int write_profile(const struct options *o, const struct out_choice *c,
 		.duration_s = elapsed_s,
 		.start_unix_ns = start_unix_ns,
 	};
-	int err = output__write_file(c->writer, prof, &oo, c->path);
+	int err;
 
+	if (o->group_by[0]) {
+		/* Writers that know only the two flags still get those frames. */
+		memcpy(oo.group_by, o->group_by, sizeof(oo.group_by));
+		oo.show_pids = output_group__has(oo.group_by, OUTPUT_GROUP_PROCESS);
+		oo.show_threads = output_group__has(oo.group_by, OUTPUT_GROUP_THREAD);
+	}
+	err = output__write_file(c->writer, prof, &oo, c->path);
 	if (err)
 		log_error("cannot write %s: %s", c->path, strerror(-err));
 	else if (!o->quiet && strcmp(c->path, "-"))
@@ -201,6 +211,7 @@ enum {
 	OPT_PIDS,
 	OPT_NO_PIDS,
 	OPT_INIT_WAIT,
+	OPT_GROUP_BY,
 };
 
 static const struct argp_option opts[] = {
@@ -214,6 +225,10 @@ static const struct argp_option opts[] = {
 	{ "pids", OPT_PIDS, NULL, 0,
 	  "Start each stack with `process PID (COMM)` (default with several processes)", 0 },
 	{ "no-pids", OPT_NO_PIDS, NULL, 0, "Never add the process frame", 0 },
+	{ "group-by", OPT_GROUP_BY, "LIST", 0,
+	  "Start each stack with these frames, outermost first: container, pod, process, "
+	  "thread (comma list, repeatable; --pids and --threads add process and thread)",
+	  0 },
 	{ "init-wait", OPT_INIT_WAIT, "SECS", 0,
 	  "Wait up to SECS for a target's interpreter to initialise (default 5)", 0 },
 	{ "quiet", 'q', NULL, 0, "No progress line or summary", 0 },
@@ -224,6 +239,7 @@ static const struct argp_option opts[] = {
 static error_t parse_opt(int key, char *arg, struct argp_state *state)
 {
 	struct options *o = state->input;
+	char bad[80] = "";
 	long v;
 
 	switch (key) {
@@ -257,6 +273,16 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 		break;
 	case OPT_NO_PIDS:
 		o->no_pids_frames = true;
+		break;
+	case OPT_GROUP_BY:
+		if (*arg && !output_group__parse(arg, o->group_by, bad, sizeof(bad)))
+			break;
+		if (*bad)
+			argp_error(state, "unknown --group-by kind '%s' (known: %s)", bad,
+				   output_group__names());
+		else
+			argp_error(state, "empty kind in --group-by '%s' (known: %s)", arg,
+				   output_group__names());
 		break;
 	case OPT_INIT_WAIT:
 		if (cli_parse_secs(arg, &o->init_wait_s))
@@ -315,6 +341,17 @@ int record_main(int argc, char **argv)
 	if (o.pids_frames && o.no_pids_frames) {
 		log_error("--pids and --no-pids contradict each other");
 		return 2;
+	}
+	if (o.group_by[0]) {
+		if (o.no_pids_frames && output_group__has(o.group_by, OUTPUT_GROUP_PROCESS)) {
+			log_error("--group-by process and --no-pids contradict each other");
+			return 2;
+		}
+		/* The older flags are shorthands: they append their frame. */
+		if (o.pids_frames)
+			output_group__add(o.group_by, OUTPUT_GROUP_PROCESS);
+		if (o.threads)
+			output_group__add(o.group_by, OUTPUT_GROUP_THREAD);
 	}
 	return cmd_record(&o);
 }

@@ -19,6 +19,7 @@
 #include "sampler.h"
 #include "session.h"
 #include "targets.h"
+#include "../symbolize/container.h"
 
 /* How often exits and children are looked at. */
 #define HOUSEKEEP_S 0.2
@@ -60,6 +61,7 @@ struct sampler {
 	struct session *s;
 	struct profile *prof;
 	struct targets *tg;
+	struct container_cache *cc; /* which container each target runs in */
 	struct launch launch;
 	bool launched;
 	struct pending *pending;
@@ -199,6 +201,8 @@ static int handle_sample(struct sampler *r, const struct pyspy_sample *smp, size
 		targets__name_thread(r->tg, smp->pid, smp->tid);
 		r->rc.threads++;
 	}
+	/* Before the sinks: their filters may ask for the process's container. */
+	container_cache__sample(r->cc, r->prof, smp->pid, smp->cgroup_id);
 	add_to_sinks(r, smp, flags, n);
 	r->rc.samples++;
 	tg->samples++;
@@ -227,6 +231,8 @@ static int add_target(struct sampler *r, const struct py_target *py)
 	log_debug("sampling PID %d (%s), Python %u.%u, _PyRuntime at 0x%llx", py->pid, py->comm,
 		  py->version_hex >> 24, (py->version_hex >> 16) & 0xff,
 		  (unsigned long long)py->runtime_addr);
+	if (!err)
+		container_cache__add_process(r->cc, r->prof, py->pid, py->nspid);
 	return 0;
 }
 
@@ -478,7 +484,8 @@ struct sampler *sampler__start(const struct options *o, struct profile *prof)
 	r->o = o;
 	r->prof = prof;
 	r->rc.rate_hz = o->rate_hz;
-	err = start(r);
+	r->cc = container_cache__new(NULL, NULL, NULL);
+	err = r->cc ? start(r) : -ENOMEM;
 	if (err) {
 		sampler__stop(r);
 		errno = -err;
@@ -587,6 +594,7 @@ void sampler__stop(struct sampler *r)
 		HASH_DEL(r->pending, p);
 		free(p);
 	}
+	container_cache__free(r->cc);
 	pthread_mutex_destroy(&r->lock);
 	free(r);
 }

@@ -2,9 +2,10 @@
 /*
  * folded.c - folded stacks, the contract other tools and our tests read:
  * one line per distinct stack, frames root first joined by ';', a space,
- * the weight.  Optional leading `process PID (COMM)` / `thread TID (NAME)`
- * frames; a stack cut at the depth limit starts with `[truncated]`, one
- * whose walk faulted before reaching the root with `[partial]`.
+ * the weight.  Optional leading grouping frames (`container ...`,
+ * `pod ...`, `process PID (COMM)`, `thread TID (NAME)`: see group.h); a
+ * stack cut at the depth limit starts with `[truncated]`, one whose walk
+ * faulted before reaching the root with `[partial]`.
  * Lines are sorted, so equal stacks (e.g. without --threads) merge.
  */
 #include <errno.h>
@@ -57,25 +58,20 @@ static void put_frame(FILE *f, const struct profile *p, uint32_t loc_id)
 static int render(const struct profile_stack *s, const struct collect *c, char **out)
 {
 	const struct profile *p = c->p;
+	uint8_t groups[OUTPUT_MAX_GROUPS];
+	int n_groups = output_group__effective(c->o, groups);
+	char frame[512];
 	size_t len = 0;
-	const char *name;
 	int sep = 0;
 	FILE *f = open_memstream(out, &len);
 
 	if (!f)
 		return -errno;
-	if (c->o->show_pids) {
-		name = profile__process_name(p, s->pid);
-		fprintf(f, "process %u (", s->pid);
-		put_clean(f, name ? name : "?");
-		fputc(')', f);
-		sep = 1;
-	}
-	if (c->o->show_threads) {
-		name = profile__thread_name(p, s->pid, s->tid);
-		fprintf(f, "%sthread %u (", sep ? ";" : "", s->tid);
-		put_clean(f, name ? name : "?");
-		fputc(')', f);
+	for (int i = 0; i < n_groups; i++) {
+		output_group__frame(p, groups[i], s->pid, s->tid, frame, sizeof(frame));
+		if (sep)
+			fputc(';', f);
+		put_clean(f, frame);
 		sep = 1;
 	}
 	if (s->flags & (PROFILE_STACK_TRUNCATED | PROFILE_STACK_PARTIAL)) {

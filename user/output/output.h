@@ -13,10 +13,14 @@
 #include <stdio.h>
 
 #include "../profile.h"
+#include "group.h"
 
 struct output_opts {
 	bool show_pids;	   /* leading `process PID (COMM)` frame */
 	bool show_threads; /* leading `thread TID (NAME)` frame */
+	/* enum output_group, outermost first, 0-ended; when set it decides the
+	 * leading frames instead of show_pids/show_threads (see group.h) */
+	uint8_t group_by[OUTPUT_MAX_GROUPS];
 	unsigned rate_hz;      /* sampling rate, for time-based units */
 	double duration_s;     /* recording length */
 	uint64_t start_unix_ns; /* wall-clock start of the recording */

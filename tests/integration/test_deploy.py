@@ -1,0 +1,477 @@
+# SPDX-License-Identifier: MIT
+# deploy/: the image's package lists against the real build; the Kubernetes manifest against the API schema.
+"""No container engine and no cluster are needed; what can be checked
+without them is checked against the real thing:
+
+- the runtime stage of deploy/Dockerfile installs exactly the packages
+  owning the libraries build/pyspy-bpf links (ldd, readelf, dpkg -S), and
+  every library ldd resolves comes from those packages, their dependencies
+  (dpkg's Depends, as apt would install them) or libc6;
+- the build stage's packages, with their dependencies, provide every
+  tool, header and library the build uses (the compiler's own header
+  list), and are all in scripts/install-deps.sh;
+- the Dockerfile lints clean (dockerfile-utils; hadolint too when it is on
+  PATH: it is in neither Debian 12 nor npm);
+- deploy/kubernetes/daemonset.yaml passes yamllint and
+  deploy/kubernetes/validate.mjs (YAML 1.1, the OpenAPI schema of each
+  kind, no unknown fields), and the validator rejects broken variants.
+
+The npm packages are installed once into build/npm-deploy (or
+$PYSPY_DEPLOY_NPM_DIR); a second run needs no network.
+"""
+import fcntl
+import json
+import os
+import re
+import shlex
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+DOCKERFILE = REPO / "deploy" / "Dockerfile"
+MANIFEST = REPO / "deploy" / "kubernetes" / "daemonset.yaml"
+VALIDATOR = REPO / "deploy" / "kubernetes" / "validate.mjs"
+INSTALL_DEPS = REPO / "scripts" / "install-deps.sh"
+BUILD = REPO / "build"
+BINARY = BUILD / "pyspy-bpf"
+
+# Pinned; validate.mjs needs the first three, the Dockerfile lint the last.
+NPM_PACKAGES = [
+    "kubernetes-models@5.1.0",
+    "@kubernetes/client-node@2.0.1",
+    "yaml@2.9.1",
+    "dockerfile-utils@0.16.3",
+]
+NPM_DIR = Path(os.environ.get("PYSPY_DEPLOY_NPM_DIR") or BUILD / "npm-deploy")
+
+# In every Debian image, debian:12-slim included (Priority: required).
+BASE_PACKAGES = {"libc6", "libgcc-s1", "gcc-12-base"}
+
+# Tools the Makefile runs to build `all`.
+BUILD_TOOLS = ["make", "cc", "clang", "bpftool", "protoc-c"]
+
+
+def run(cmd, timeout=120, **kw):
+    try:
+        return subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, universal_newlines=True,
+                              timeout=timeout, **kw)
+    except FileNotFoundError:
+        pytest.fail("%s not found" % cmd[0])
+    except subprocess.TimeoutExpired:
+        pytest.fail("%s: still running after %ss" % (" ".join(map(str, cmd)), timeout))
+
+
+# --- Dockerfile --------------------------------------------------------------
+
+def dockerfile_stages(text):
+    """[[(KEYWORD, args)]] per stage; continuations joined, comments dropped."""
+    stages, cur = [], ""
+    for line in text.splitlines():
+        s = line.strip()
+        if s.startswith("#") or (not s and cur):
+            continue  # Docker drops comment lines, even inside a continuation
+        cur += line[:-1] + " " if line.endswith("\\") else line
+        if line.endswith("\\"):
+            continue
+        ins, cur = cur.strip(), ""
+        if not ins:
+            continue
+        key, _, args = ins.partition(" ")
+        key = key.upper()
+        if key == "FROM":
+            stages.append([])
+        assert stages, "instruction before FROM: %r" % ins
+        stages[-1].append((key, " ".join(args.split())))
+    return stages
+
+
+def apt_packages(stage):
+    """Package names of the stage's `apt-get install` commands."""
+    pkgs = []
+    for key, args in stage:
+        if key != "RUN":
+            continue
+        for cmd in re.split(r"&&|;", args):
+            words = shlex.split(cmd)
+            if words[:2] == ["apt-get", "install"]:
+                pkgs += [w for w in words[2:] if not w.startswith("-")]
+    return pkgs
+
+
+@pytest.fixture(scope="module")
+def stages():
+    s = dockerfile_stages(DOCKERFILE.read_text())
+    assert len(s) == 2, "want a build stage and a runtime stage, got %d" % len(s)
+    return s
+
+
+# --- dpkg --------------------------------------------------------------------
+
+def path_forms(path):
+    """The names dpkg may know a file by: as given, resolved, with and without /usr."""
+    forms = []
+    for p in (path, os.path.join(os.path.realpath(os.path.dirname(path)),
+                                 os.path.basename(path)), os.path.realpath(path)):
+        forms += [p, p[4:] if p.startswith("/usr/") else "/usr" + p]
+    return list(dict.fromkeys(forms))
+
+
+def dpkg_owners(paths):
+    """{path: owning package or None}, in one dpkg-query call."""
+    forms = {p: path_forms(p) for p in paths}
+    every = sorted({f for fs in forms.values() for f in fs})
+    r = run(["dpkg-query", "-S"] + every)  # exit 1 when some form is unknown
+    owner = {}
+    for line in r.stdout.splitlines():
+        owners, sep, owned = line.partition(": ")
+        if sep and not line.startswith("diversion"):
+            owner[owned] = owners.split(",")[0].strip().split(":")[0]
+    return {p: next((owner[f] for f in fs if f in owner), None) for p, fs in forms.items()}
+
+
+@pytest.fixture(scope="module")
+def installed():
+    """{package: [[alternatives] per dependency]}, plus {virtual: [providers]}."""
+    r = run(["dpkg-query", "-W", "-f",
+             "${Package}\t${db:Status-Status}\t${Pre-Depends}\t${Depends}\t${Provides}\n"])
+    assert r.returncode == 0, r.stderr
+    deps, provides = {}, {}
+
+    def names(field):
+        return [[re.sub(r"[\s(:].*", "", alt.strip()) for alt in group.split("|")]
+                for group in field.split(",") if group.strip()]
+
+    for line in r.stdout.splitlines():
+        pkg, status, pre, dep, prov = (line.split("\t") + [""] * 5)[:5]
+        if status != "installed":
+            continue
+        deps[pkg] = names(pre) + names(dep)
+        for group in names(prov):
+            provides.setdefault(group[0], []).append(pkg)
+    return deps, provides
+
+
+def closure(pkgs, installed):
+    """pkgs and everything they Depend or Pre-Depend on (the installed alternative)."""
+    deps, provides = installed
+    missing = sorted(p for p in pkgs if p not in deps)
+    assert not missing, "not installed here, cannot check: %s" % " ".join(missing)
+    seen, todo = set(), list(pkgs)
+    while todo:
+        p = todo.pop()
+        if p in seen:
+            continue
+        seen.add(p)
+        for group in deps[p]:
+            for alt in group:
+                real = [alt] if alt in deps else provides.get(alt, [])
+                if real:
+                    todo += real[:1]
+                    break
+    return seen
+
+
+# --- the binary --------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def release_binary():
+    """build/pyspy-bpf, brought up to date (the Makefile's `all`)."""
+    r = run(["make", "-s", "-C", str(REPO), "all"], timeout=900)
+    assert r.returncode == 0, "make all failed:\n%s%s" % (r.stdout[-3000:], r.stderr[-3000:])
+    assert os.access(str(BINARY), os.X_OK), BINARY
+    return BINARY
+
+
+def ldd(binary):
+    """{soname: path} of every shared library the loader resolves."""
+    r = run(["ldd", str(binary)])
+    assert r.returncode == 0, r.stderr
+    libs = {}
+    for line in r.stdout.splitlines():
+        m = re.match(r"\s*(\S+)\s+=>\s+(\S+)", line)
+        if m:
+            assert m.group(2) != "not", "unresolved library: %s" % line.strip()
+            libs[m.group(1)] = m.group(2)
+        elif line.strip().startswith("/"):
+            path = line.split()[0]
+            libs[os.path.basename(path)] = path
+    return libs
+
+
+def needed(binary):
+    r = run(["readelf", "-d", str(binary)])
+    assert r.returncode == 0, r.stderr
+    return re.findall(r"\(NEEDED\)\s+Shared library: \[([^\]]+)\]", r.stdout)
+
+
+def test_dockerfile_runtime_libs(stages, installed, release_binary):
+    build, runtime = stages
+    assert build[0] == ("FROM", "debian:12 AS build"), build[0]
+    assert runtime[0] == ("FROM", "debian:12-slim"), runtime[0]
+    pkgs = apt_packages(runtime)
+    assert pkgs == sorted(set(pkgs)), "runtime packages not sorted or repeated: %s" % pkgs
+
+    libs = ldd(release_binary)
+    by_path = dpkg_owners(libs.values())
+    owner = {soname: by_path[path] for soname, path in libs.items()}
+    unowned = {s: libs[s] for s in libs if not owner[s]}
+    assert not unowned, "no package owns %s" % unowned
+
+    # Every library, transitive ones too, arrives with the listed packages.
+    have = closure(set(pkgs) | BASE_PACKAGES, installed)
+    stray = {s: owner[s] for s in libs if owner[s] not in have}
+    assert not stray, "libraries from packages the runtime stage lacks: %s" % stray
+
+    # And nothing else: each listed package owns a library the binary names.
+    direct = {owner[s] for s in needed(release_binary)}
+    assert set(pkgs) == direct - BASE_PACKAGES, \
+        "runtime stage installs %s; the binary's DT_NEEDED libraries come from %s" % (
+            sorted(pkgs), sorted(direct - BASE_PACKAGES))
+
+    # The stage holds the binary, metadata and entry point, nothing more.
+    keys = [k for k, _ in runtime[1:]]
+    assert set(keys) <= {"ARG", "RUN", "COPY", "LABEL", "EXPOSE", "ENTRYPOINT", "CMD"}, keys
+    assert keys.count("RUN") == 1 and keys.count("COPY") == 1, keys
+    ins = dict(runtime[1:])
+    assert ins["COPY"] == "--from=build /src/build/pyspy-bpf /usr/local/bin/pyspy-bpf"
+    assert json.loads(ins["ENTRYPOINT"]) == ["/usr/local/bin/pyspy-bpf"]
+    assert json.loads(ins["CMD"]) == ["serve", "--listen", "0.0.0.0:6060"]
+    assert ins["EXPOSE"] == "6060"
+
+
+def install_deps_packages():
+    m = re.search(r'^pkgs="\n(.*?)^"', INSTALL_DEPS.read_text(), re.S | re.M)
+    assert m, "no pkgs=\"...\" block in %s" % INSTALL_DEPS
+    return [w for line in m.group(1).splitlines()
+            for w in line.split("#")[0].split()]
+
+
+def build_inputs():
+    """System files `make all` reads: tools, headers (cc -M), link libraries."""
+    files = {}
+    for tool in BUILD_TOOLS:
+        path = shutil.which(tool)
+        assert path, "%s not on PATH" % tool
+        files["tool " + tool] = os.path.realpath(path)
+    cflags = ["-D_GNU_SOURCE", "-I" + str(BUILD), "-I" + str(REPO)]
+    srcs = sorted(str(p) for d in ("user", "user/output", "symbolize")
+                  for p in (REPO / d).glob("*.c"))
+    srcs += [str(p) for p in (BUILD / "proto").glob("*.c")]
+    bpf = ["-target", "bpf", "-D__TARGET_ARCH_x86", "-I" + str(BUILD),
+           "-I" + str(REPO / "vmlinux/x86"), "-I" + str(REPO / "bpf")]
+    bpf_srcs = sorted(str(p) for p in (REPO / "bpf").glob("*.bpf.c"))
+    for cmd in (["cc", "-M"] + cflags + srcs, ["clang", "-M"] + bpf + bpf_srcs):
+        r = run(cmd)
+        assert r.returncode == 0, "%s:\n%s" % (" ".join(cmd[:3]), r.stderr[-3000:])
+        for word in r.stdout.replace("\\\n", " ").split():
+            if word.startswith("/") and not word.startswith(str(REPO) + "/"):
+                files["header " + word] = word
+    ldlibs = re.search(r"^LDLIBS\s*:?=(.*)$", (REPO / "Makefile").read_text(), re.M)
+    assert ldlibs, "no LDLIBS in the Makefile"
+    for flag in ldlibs.group(1).split():
+        name = flag[2:]
+        for ext in (".so", ".a"):
+            r = run(["cc", "-print-file-name=lib%s%s" % (name, ext)])
+            path = r.stdout.strip()
+            if path.startswith("/"):
+                files["library -l" + name] = os.path.normpath(path)
+                break
+        else:
+            pytest.fail("cc finds no lib%s" % name)
+    return files
+
+
+def test_dockerfile_build_deps(stages, installed, release_binary):
+    pkgs = apt_packages(stages[0])
+    assert pkgs == sorted(set(pkgs)), "build packages not sorted or repeated: %s" % pkgs
+    dev = install_deps_packages()
+    extra = sorted(set(pkgs) - set(dev))
+    assert not extra, "build stage installs what scripts/install-deps.sh does not: %s" % extra
+
+    have = closure(set(pkgs), installed)
+    inputs = build_inputs()
+    owner = dpkg_owners(inputs.values())
+    unowned = sorted(what for what, path in inputs.items() if not owner[path])
+    assert not unowned, "no package owns %s" % unowned
+    missing = {what: owner[path] for what, path in inputs.items() if owner[path] not in have}
+    assert not missing, "the build stage lacks the packages of: %s" % missing
+    # The rest of install-deps.sh is for the tests (pytest, Go's pprof, ...).
+    print("install-deps.sh packages not in the image build: %s" %
+          " ".join(sorted(set(dev) - set(pkgs))))
+
+
+# --- npm packages --------------------------------------------------------------
+
+def node_modules():
+    """Install NPM_PACKAGES into NPM_DIR once; return its node_modules."""
+    stamp = NPM_DIR / ".installed"
+    want = " ".join(NPM_PACKAGES)
+    mods = NPM_DIR / "node_modules"
+    if stamp.exists() and stamp.read_text() == want and mods.is_dir():
+        return mods
+    if not shutil.which("npm") or not shutil.which("node"):
+        pytest.fail("node and npm are needed (Node.js 18 or newer)")
+    NPM_DIR.mkdir(parents=True, exist_ok=True)
+    with open(str(NPM_DIR / ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # two runs at once must not interleave
+        if not (stamp.exists() and stamp.read_text() == want and mods.is_dir()):
+            if stamp.exists():
+                stamp.unlink()
+            pj = NPM_DIR / "package.json"  # stops npm from climbing to the repo
+            if not pj.exists():
+                pj.write_text('{ "private": true }\n')
+            r = run(["npm", "install", "--prefix", str(NPM_DIR), "--no-save",
+                     "--no-package-lock", "--no-audit", "--no-fund", "--loglevel=error"]
+                    + NPM_PACKAGES, timeout=600)
+            assert r.returncode == 0, "npm install failed:\n%s" % r.stderr[-4000:]
+            stamp.write_text(want)
+    return mods
+
+
+def node(args, stdin_text=None, timeout=120):
+    env = dict(os.environ, NODE_PATH=str(node_modules()))
+    try:
+        return subprocess.run(["node"] + [str(a) for a in args], input=stdin_text,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              universal_newlines=True, timeout=timeout, env=env,
+                              cwd=str(REPO))
+    except subprocess.TimeoutExpired:
+        pytest.fail("node %s: still running after %ss" % (args[0], timeout))
+
+
+# dockerfile-utils is CommonJS: the script reads the file and prints the diagnostics.
+LINT_JS = """
+const fs = require("fs");
+const { validate } = require("dockerfile-utils");
+const d = validate(fs.readFileSync(process.argv[1], "utf8"), {});
+process.stdout.write(JSON.stringify(d.map(x => ({line: x.range.start.line + 1,
+  severity: x.severity, message: x.message}))));
+"""
+
+
+def lint_dockerfile(path):
+    r = node(["-e", LINT_JS, path])
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout)
+
+
+def test_dockerfile_lint(tmp_path):
+    assert lint_dockerfile(DOCKERFILE) == []
+    # The linter is live: a broken Dockerfile is reported.
+    bad = tmp_path / "Dockerfile"
+    bad.write_text("FROM debian:12\nEXPOSE http\nFROOM x\nCOPY --from=build\n")
+    found = lint_dockerfile(bad)
+    assert {d["line"] for d in found} >= {2, 3, 4}, found
+    hadolint = shutil.which("hadolint")
+    if hadolint:  # in neither Debian 12 nor npm; used where someone has it
+        r = run([hadolint, str(DOCKERFILE)])
+        assert r.returncode == 0, r.stdout + r.stderr
+
+
+# --- the manifest ----------------------------------------------------------------
+
+def validate(path, dump=False):
+    r = node([VALIDATOR] + (["--dump"] if dump else []) + [path])
+    assert r.returncode in (0, 1), "validate.mjs exit %d:\n%s" % (r.returncode, r.stderr)
+    out = json.loads(r.stdout)
+    assert out["ok"] == (r.returncode == 0), out
+    return out
+
+
+def test_manifest_schema():
+    yamllint = shutil.which("yamllint")
+    assert yamllint, "yamllint missing: run scripts/install-deps.sh"
+    r = run([yamllint, "--strict", str(MANIFEST)])
+    assert r.returncode == 0, r.stdout + r.stderr
+
+    out = validate(MANIFEST, dump=True)
+    assert out["ok"], json.dumps(out["errors"], indent=1)
+    kinds = [d["kind"] for d in out["documents"]]
+    assert kinds == ["Namespace", "ServiceAccount", "DaemonSet", "Service"], kinds
+    ns, sa, ds, svc = out["dump"]
+    for obj in (sa, ds, svc):
+        assert obj["metadata"]["namespace"] == ns["metadata"]["name"] == "pyspy-bpf"
+
+    # What the schema cannot know: the pieces agree with each other and the image.
+    tmpl = ds["spec"]["template"]
+    pod = tmpl["spec"]
+    labels = tmpl["metadata"]["labels"]
+    assert ds["spec"]["selector"]["matchLabels"].items() <= labels.items()
+    assert svc["spec"]["selector"].items() <= labels.items()
+    assert svc["spec"]["clusterIP"] == "None"
+    assert pod["hostPID"] is True
+    assert pod["serviceAccountName"] == sa["metadata"]["name"]
+    assert {"operator": "Exists"} in pod["tolerations"]
+    (c,) = pod["containers"]
+    assert c["args"][:3] == ["serve", "--listen", "0.0.0.0:6060"]
+    (port,) = c["ports"]
+    assert port == {"name": "pprof", "containerPort": 6060, "protocol": "TCP"}
+    assert svc["spec"]["ports"][0]["targetPort"] == "pprof"
+    for probe in ("livenessProbe", "readinessProbe"):
+        assert c[probe]["httpGet"] == {"path": "/healthz", "port": "pprof"}, probe
+    sc = c["securityContext"]
+    assert sc["privileged"] is False and sc["allowPrivilegeEscalation"] is False
+    assert sc["readOnlyRootFilesystem"] is True
+    assert sc["capabilities"]["drop"] == ["ALL"]
+    assert sorted(sc["capabilities"]["add"]) == ["BPF", "PERFMON", "SYS_PTRACE"]
+    mounts = {m["name"]: m for m in c["volumeMounts"]}
+    host = {v["name"]: v["hostPath"]["path"] for v in pod["volumes"]}
+    for path in ("/sys/kernel/btf", "/var/log/pods"):
+        (name,) = [n for n, m in mounts.items() if m["mountPath"] == path]
+        assert mounts[name]["readOnly"] is True and host[name] == path
+    res = c["resources"]
+    assert set(res["requests"]) == set(res["limits"]) == {"cpu", "memory"}
+    ann = tmpl["metadata"]["annotations"]
+    assert ann["profiles.grafana.com/cpu.scrape"] == "true"
+    assert ann["profiles.grafana.com/cpu.port_name"] == port["name"]
+    assert ann["profiles.grafana.com/cpu.path"] == "/debug/pprof/profile"
+
+
+# (what to change, to what, the layer that must object, text its message has)
+BROKEN = {
+    "hostPID a string": (
+        "hostPID: true", 'hostPID: "true"', "schema", "hostPID must be boolean"),
+    "capabilities at pod level": (
+        "      containers:\n",
+        "      securityContext:\n        capabilities:\n          add: [BPF]\n"
+        "      containers:\n",
+        "strict", 'unknown field "capabilities" in V1PodSecurityContext'),
+    "misspelt field": (
+        "readOnlyRootFilesystem: true", "readOnlyRootFileSystem: true",
+        "strict", 'unknown field "readOnlyRootFileSystem"'),
+    "required field missing": (
+        "              containerPort: 6060\n", "", "schema",
+        "must have required property containerPort"),
+    "list given a scalar": (
+        "              drop:\n                - ALL\n", "              drop: ALL\n",
+        "schema", "drop must be array"),
+    "enum value": (
+        "seccompProfile:\n              type: Unconfined",
+        "seccompProfile:\n              type: Unconfind",
+        "schema", "must be equal to one of the allowed values"),
+    "bad quantity": (
+        "cpu: 50m", "cpu: 50 millicores", "schema", 'must match format "quantity"'),
+    "duplicate key": (
+        "      hostPID: true\n", "      hostPID: true\n      hostPID: false\n",
+        "yaml", "Map keys must be unique"),
+    "unknown apiVersion": (
+        "apiVersion: apps/v1\n", "apiVersion: apps/v1beta9\n", "schema", "no schema for"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BROKEN))
+def test_manifest_schema_rejects(case, tmp_path):
+    old, new, layer, text = BROKEN[case]
+    src = MANIFEST.read_text()
+    assert src.count(old) == 1, "%s: %r is not in the manifest once" % (case, old)
+    bad = tmp_path / "broken.yaml"
+    bad.write_text(src.replace(old, new))
+    out = validate(bad)
+    assert not out["ok"], "%s: accepted" % case
+    hits = [e for e in out["errors"] if e["layer"] == layer and text in e["message"]]
+    assert hits, "%s: want a %s error with %r, got %s" % (
+        case, layer, text, json.dumps(out["errors"], indent=1))
