@@ -513,7 +513,9 @@ static void find_cgroup2(char *out, size_t len)
 		if (sscanf(line, "%*s %*s %*s %4095s %4095s", root, mnt) != 2 || strcmp(root, "/"))
 			continue;
 		unescape_octal(mnt);
-		snprintf(out, len, "%s", mnt);
+		/* A mount point longer than the caller's buffer is no use cut short. */
+		if (snprintf(out, len, "%s", mnt) >= (int)len)
+			out[0] = 0;
 		break;
 	}
 	free(buf);
