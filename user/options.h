@@ -26,7 +26,22 @@ struct options {
 	char **cmd;	     /* after `--`, NULL-terminated, or NULL */
 	bool quiet;	     /* no progress line or summary */
 	bool all;	     /* every Python process on the host */
+	int mode;	     /* enum profile_mode */
+	bool gil_only;	     /* --gil: only samples whose thread held the GIL */
+	unsigned fault_period; /* memory mode: sample every Nth page fault */
 };
+
+/* What a profile measures (--mode) and so what its weights are. */
+enum profile_mode {
+	MODE_CPU = 0, /* on-CPU samples, weight 1 */
+	MODE_OFFCPU,  /* time off the CPU, ns, with the reason as leaf frame */
+	MODE_WALL,    /* both, in ns: on-CPU samples count 1/rate each */
+	MODE_MEMORY,  /* page faults, in bytes of newly touched pages */
+};
+
+/* "cpu", "offcpu", "wall", "memory" -> enum profile_mode, or -1. */
+int profile_mode_parse(const char *s);
+const char *profile_mode_name(int mode);
 
 int cmd_record(struct options *o);
 

@@ -217,6 +217,12 @@ enum {
 static const struct argp_option opts[] = {
 	{ "pid", 'p', "PID", 0, "Process to profile (repeat for several)", 0 },
 	{ "all", 'a', NULL, 0, "Every Python process on the host, also ones started later", 0 },
+	{ "mode", 'm', "MODE", 0,
+	  "cpu (default): on-CPU samples; offcpu: time off the CPU (ns) with the reason "
+	  "([sleep], [io: read], [lock: futex], [gil], ...); wall: both, in ns; memory: page "
+	  "faults, in bytes",
+	  0 },
+	{ "gil", 'g', NULL, 0, "Only samples whose thread held the GIL", 0 },
 	{ "duration", 'd', "SECS", 0, "Stop after SECS seconds (default: until Ctrl-C or exit)", 0 },
 	{ "rate", 'r', "HZ", 0, "Samples per second per CPU (default 99)", 0 },
 	{ "format", 'f', "FMT", 0, "Output format: folded (default: from -o, else folded)", 0 },
@@ -294,6 +300,14 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 	case 'a':
 		o->all = true;
 		break;
+	case 'm':
+		o->mode = profile_mode_parse(arg);
+		if (o->mode < 0)
+			argp_error(state, "unknown mode '%s' (cpu, offcpu, wall, memory)", arg);
+		break;
+	case 'g':
+		o->gil_only = true;
+		break;
 	case 'v':
 		log_verbose++;
 		break;
@@ -312,7 +326,7 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 int record_main(int argc, char **argv)
 {
 	static const struct argp argp = { opts, parse_opt, args_doc, doc, NULL, NULL, NULL };
-	struct options o = { .rate_hz = 99, .init_wait_s = 5.0 };
+	struct options o = { .rate_hz = 99, .init_wait_s = 5.0, .fault_period = 16 };
 	int n = argc;
 
 	/* Split at `--` ourselves: argp would otherwise read the command's options. */

@@ -16,6 +16,7 @@
 #include "discover.h"
 #include "launch.h"
 #include "log.h"
+#include "offcpu.h"
 #include "sampler.h"
 #include "session.h"
 #include "targets.h"
@@ -66,6 +67,8 @@ struct sampler {
 	bool launched;
 	struct pending *pending;
 	uint32_t locs[PYSPY_MAX_FRAMES];
+	uint32_t off_locs[PYSPY_MAX_FRAMES + 1]; /* reason + stack */
+	struct offcpu_table *off;
 	struct run_counts rc;
 	double t0, next_house;
 };
@@ -159,25 +162,52 @@ static int discover_wait(pid_t pid, double wait_s, struct py_target *py)
 
 static void on_event(struct sampler *r, const struct pyspy_sample *ev);
 
-static void add_to_sinks(struct sampler *r, const struct pyspy_sample *smp, uint32_t flags,
-			 uint32_t n)
+static void add_to_sinks(struct sampler *r, uint32_t pid, uint32_t tid, uint32_t flags,
+			 const uint32_t *locs, uint32_t n, uint64_t weight)
 {
 	if (r->base_sink)
-		profile__add(r->prof, smp->pid, smp->tid, flags, r->locs, n, 1);
+		profile__add(r->prof, pid, tid, flags, locs, n, weight);
 	for (int i = 0; i < r->n_sinks; i++)
-		if (!r->sinks[i].filter || r->sinks[i].filter(smp->pid, smp->tid, r->sinks[i].ctx))
-			profile__add(r->sinks[i].view, smp->pid, smp->tid, flags, r->locs, n, 1);
+		if (!r->sinks[i].filter || r->sinks[i].filter(pid, tid, r->sinks[i].ctx))
+			profile__add(r->sinks[i].view, pid, tid, flags, locs, n, weight);
+}
+
+/* A thread left the CPU: keep its stack, under its reason, until it is back. */
+static void offcpu_start(struct sampler *r, const struct target *tg,
+			 const struct pyspy_sample *smp, uint32_t flags, uint32_t n)
+{
+	const char *why = offcpu_reason(smp, tg->py.gil_addr, tg->py.layout.gil_size);
+
+	r->off_locs[0] = profile__location(r->prof, profile__function(r->prof, why, "", 0), -1);
+	memcpy(&r->off_locs[1], r->locs, n * sizeof(*r->locs));
+	offcpu_table__start(r->off, smp->pid, smp->tid, flags, r->off_locs, n + 1);
+}
+
+/* ...and is back after arg ns: that time is its weight. */
+static int offcpu_end(struct sampler *r, const struct pyspy_sample *ev)
+{
+	uint32_t pid, flags, n;
+	const uint32_t *locs;
+
+	if (!offcpu_table__end(r->off, ev->tid, &pid, &flags, &locs, &n) || pid != ev->pid)
+		return 0;
+	add_to_sinks(r, pid, ev->tid, flags, locs, n, ev->arg);
+	r->rc.samples++;
+	return 0;
 }
 
 static int handle_sample(struct sampler *r, const struct pyspy_sample *smp, size_t len)
 {
 	uint32_t n = smp->n_frames, flags = 0;
 	struct target *tg;
+	uint64_t weight;
 
 	if (smp->flags & (PYSPY_EVENT_NEW_PROCESS | PYSPY_EVENT_EXEC)) {
 		on_event(r, smp);
 		return 0;
 	}
+	if (smp->flags & PYSPY_EVENT_OFFCPU_END)
+		return offcpu_end(r, smp);
 	tg = targets__find(r->tg, smp->pid);
 	if (!tg || tg->exited) {
 		r->rc.user_dropped++;
@@ -203,7 +233,14 @@ static int handle_sample(struct sampler *r, const struct pyspy_sample *smp, size
 	}
 	/* Before the sinks: their filters may ask for the process's container. */
 	container_cache__sample(r->cc, r->prof, smp->pid, smp->cgroup_id);
-	add_to_sinks(r, smp, flags, n);
+	if (smp->flags & PYSPY_SAMPLE_OFFCPU) {
+		offcpu_start(r, tg, smp, flags, n);
+		return 0;
+	}
+	weight = mode_sample_weight(r->o, smp);
+	if (!weight)
+		return 0;
+	add_to_sinks(r, smp->pid, smp->tid, flags, r->locs, n, weight);
 	r->rc.samples++;
 	tg->samples++;
 	return 0;
@@ -443,7 +480,13 @@ static int discover_pids(const struct options *o, struct py_target *pys)
 static int start(struct sampler *r)
 {
 	const struct options *o = r->o;
-	struct session_opts so = { .rate_hz = o->rate_hz, .discover_all = o->all };
+	struct session_opts so = {
+		/* Off-CPU alone needs no clock; memory samples page faults instead. */
+		.rate_hz = o->mode == MODE_OFFCPU || o->mode == MODE_MEMORY ? 0 : o->rate_hz,
+		.discover_all = o->all,
+		.offcpu = o->mode == MODE_OFFCPU || o->mode == MODE_WALL,
+		.page_fault_period = o->mode == MODE_MEMORY ? o->fault_period : 0,
+	};
 	struct py_target *pys = calloc(o->n_pids ? o->n_pids : 1, sizeof(*pys));
 	int err = -ENOMEM;
 
@@ -479,6 +522,11 @@ struct sampler *sampler__start(const struct options *o, struct profile *prof)
 
 	if (!r)
 		return NULL;
+	r->off = offcpu_table__new();
+	if (!r->off) {
+		free(r);
+		return NULL;
+	}
 	pthread_mutex_init(&r->lock, NULL);
 	r->base_sink = true;
 	r->o = o;
@@ -596,5 +644,6 @@ void sampler__stop(struct sampler *r)
 	}
 	container_cache__free(r->cc);
 	pthread_mutex_destroy(&r->lock);
+	offcpu_table__free(r->off);
 	free(r);
 }

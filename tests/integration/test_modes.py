@@ -1,0 +1,92 @@
+# SPDX-License-Identifier: MIT
+# --mode offcpu|wall|memory and --gil on real workloads, 3.8, 3.11 and 3.13.
+"""Off-CPU stacks end in a reason frame derived by the kernel side; wall
+profiles add up on-CPU and off-CPU time per thread; --gil keeps only samples
+whose thread held the GIL; memory profiles are charged in bytes of newly
+touched pages."""
+import re
+
+import pytest
+
+from conftest import PYTHONS, WORKLOADS, marker_line, parse_folded, require_python
+
+THREE = [p for p in PYTHONS if p.id in ("3.8", "3.11", "3.13")]
+
+
+@pytest.fixture(params=THREE, ids=[p.id for p in THREE])
+def py3(request):
+    return require_python(request.param)
+
+
+def leaf_name(frames):
+    return frames[-1].split(" (")[0]
+
+
+def weights_by(stacks, key):
+    out = {}
+    for frames, w in stacks:
+        k = key(frames)
+        out[k] = out.get(k, 0) + w
+    return out
+
+
+def frame_names(frames):
+    return [f.split(" (")[0] for f in frames]
+
+
+def test_wall_70_30_with_sleep_reason(py3, workload, record):
+    w = workload(py3, "wall.py")
+    r = record(w.pid, duration=5, rate=199, extra=["--mode", "wall"])
+    stacks = r.profile()
+    total = sum(c for _, c in stacks)
+    # Weights are nanoseconds: one thread over ~5 s of wall time.
+    assert 3.5e9 < total < 6.5e9, total
+    napping = sum(c for f, c in stacks if "nap" in frame_names(f))
+    computing = sum(c for f, c in stacks if "compute" in frame_names(f))
+    share = 100.0 * napping / (napping + computing)
+    assert abs(share - 70) <= 7, "nap share %.1f%%\n%s" % (share, r.text)
+    reasons = weights_by([(f, c) for f, c in stacks if "nap" in frame_names(f)], leaf_name)
+    assert max(reasons, key=reasons.get) == "[sleep]", reasons
+    assert re.search(r"^\S.* \d+$", r.text, re.M), "folded weights are integers"
+
+
+def test_offcpu_reasons(py3, workload, record):
+    w = workload(py3, "blocking.py")
+    r = record(w.pid, duration=4, extra=["--mode", "offcpu"])
+    stacks = r.profile()
+
+    def reason_under(func):
+        got = weights_by([(f, c) for f, c in stacks if func in frame_names(f)], leaf_name)
+        assert got, "no off-CPU stack under %s\n%s" % (func, r.text[:3000])
+        return max(got, key=got.get), got
+
+    assert reason_under("read_slow_socket")[0].startswith("[io: recv"), reason_under("read_slow_socket")
+    assert reason_under("wait_for_lock")[0] == "[lock: futex]", reason_under("wait_for_lock")
+    assert reason_under("hold_lock")[0] == "[sleep]", reason_under("hold_lock")
+    spin = weights_by([(f, c) for f, c in stacks
+                       if {"spin_a", "spin_b"} & set(frame_names(f))], leaf_name)
+    assert spin.get("[gil]", 0) > 0.2e9, "two CPU threads must wait for the GIL: %s" % spin
+    # Every off-CPU stack ends in a reason frame.
+    assert all(f[-1].startswith("[") for f, _ in stacks), [f[-1] for f, _ in stacks][:10]
+
+
+def test_gil_flag(py3, workload, record):
+    w = workload(py3, "gilsplit.py")
+    both = weights_by(record(w.pid, duration=3).profile(), leaf_name)
+    assert both.get("py_loop", 0) > 50 and both.get("hash_loop", 0) > 50, both
+    held = weights_by(record(w.pid, duration=3, extra=["--gil"]).profile(), leaf_name)
+    assert held.get("py_loop", 0) > 50, held
+    # hashlib releases the GIL for big buffers: almost none of it is left.
+    assert held.get("hash_loop", 0) <= 0.1 * held["py_loop"], held
+
+
+def test_memory_growth(py3, workload, record):
+    w = workload(py3, "leak.py")
+    r = record(w.pid, duration=3, extra=["--mode", "memory"])
+    stacks = r.profile()
+    by = weights_by(stacks, leaf_name)
+    total = sum(by.values())
+    # Bytes: at least some MB were touched, nearly all by grow().
+    assert total > 4 << 20, by
+    assert by.get("grow", 0) >= 0.8 * total, by
+    assert total % 4096 == 0

@@ -1,0 +1,211 @@
+// SPDX-License-Identifier: MIT
+/*
+ * offcpu.c - weights per mode, off-CPU reasons, and the table of stacks of
+ * threads waiting to run again.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uthash.h>
+
+#include "offcpu.h"
+
+/* Threads off the CPU at once that we keep a stack for. */
+#define MAX_PENDING 65536
+/* Bytes a page fault newly touches (x86_64 base pages). */
+#define PAGE_BYTES 4096
+
+/* x86_64 syscall numbers (the BPF side reads orig_ax). */
+enum {
+	SYS_read = 0, SYS_write = 1, SYS_poll = 7, SYS_pread64 = 17, SYS_pwrite64 = 18,
+	SYS_readv = 19, SYS_writev = 20, SYS_select = 23, SYS_nanosleep = 35,
+	SYS_connect = 42, SYS_accept = 43, SYS_sendto = 44, SYS_recvfrom = 45,
+	SYS_sendmsg = 46, SYS_recvmsg = 47, SYS_wait4 = 61, SYS_futex = 202,
+	SYS_clock_nanosleep = 230, SYS_epoll_wait = 232, SYS_waitid = 247,
+	SYS_pselect6 = 270, SYS_ppoll = 271, SYS_epoll_pwait = 281, SYS_accept4 = 288,
+	SYS_preadv = 295, SYS_recvmmsg = 299, SYS_futex_waitv = 449, SYS_epoll_pwait2 = 441,
+};
+
+const char *offcpu_reason(const struct pyspy_sample *smp, uint64_t gil_addr, uint32_t gil_size)
+{
+	if (smp->flags & PYSPY_SAMPLE_PREEMPTED)
+		return "[preempted]";
+	switch (smp->syscall) {
+	case SYS_nanosleep:
+	case SYS_clock_nanosleep:
+		return "[sleep]";
+	case SYS_select:
+	case SYS_pselect6:
+		/* Before 3.11, time.sleep() is select(0, NULL, NULL, NULL, &t). */
+		if (smp->arg == 0 && (smp->flags & PYSPY_SAMPLE_ARGS_NULL))
+			return "[sleep]";
+		return "[poll/select/epoll]";
+	case SYS_poll:
+	case SYS_ppoll:
+	case SYS_epoll_wait:
+	case SYS_epoll_pwait:
+	case SYS_epoll_pwait2:
+		return "[poll/select/epoll]";
+	case SYS_read:
+	case SYS_pread64:
+	case SYS_readv:
+	case SYS_preadv:
+		return "[io: read]";
+	case SYS_recvfrom:
+	case SYS_recvmsg:
+	case SYS_recvmmsg:
+		return "[io: recv]";
+	case SYS_write:
+	case SYS_pwrite64:
+	case SYS_writev:
+		return "[io: write]";
+	case SYS_sendto:
+	case SYS_sendmsg:
+		return "[io: send]";
+	case SYS_accept:
+	case SYS_accept4:
+		return "[io: accept]";
+	case SYS_connect:
+		return "[io: connect]";
+	case SYS_futex:
+	case SYS_futex_waitv:
+		/* Waiting on a word inside the GIL struct: its cond or mutex. */
+		if (gil_addr && smp->arg >= gil_addr && smp->arg < gil_addr + gil_size)
+			return "[gil]";
+		return "[lock: futex]";
+	case SYS_wait4:
+	case SYS_waitid:
+		return "[wait: child]";
+	case -1:
+		return "[off-cpu: kernel]";
+	default:
+		return "[off-cpu: other syscall]";
+	}
+}
+
+uint64_t mode_sample_weight(const struct options *o, const struct pyspy_sample *smp)
+{
+	if (o->gil_only && !(smp->flags & PYSPY_SAMPLE_GIL))
+		return 0;
+	switch (o->mode) {
+	case MODE_WALL:
+		return 1000000000ull / (o->rate_hz ? o->rate_hz : 1);
+	case MODE_MEMORY:
+		return (uint64_t)o->fault_period * PAGE_BYTES;
+	default:
+		return 1;
+	}
+}
+
+struct pending {
+	UT_hash_handle hh;
+	uint32_t tid, pid, flags, n;
+	uint32_t *locs;
+};
+
+struct offcpu_table {
+	struct pending *h;
+	uint32_t count;
+	uint64_t dropped;
+	uint32_t *out; /* what _end hands out */
+};
+
+struct offcpu_table *offcpu_table__new(void)
+{
+	return calloc(1, sizeof(struct offcpu_table));
+}
+
+static void pending_free(struct pending *p)
+{
+	free(p->locs);
+	free(p);
+}
+
+void offcpu_table__free(struct offcpu_table *t)
+{
+	struct pending *p, *tmp;
+
+	if (!t)
+		return;
+	HASH_ITER(hh, t->h, p, tmp) {
+		HASH_DEL(t->h, p);
+		pending_free(p);
+	}
+	free(t->out);
+	free(t);
+}
+
+void offcpu_table__start(struct offcpu_table *t, uint32_t pid, uint32_t tid, uint32_t flags,
+			 const uint32_t *locs, uint32_t n)
+{
+	struct pending *p;
+	uint32_t *copy;
+
+	HASH_FIND(hh, t->h, &tid, sizeof(tid), p);
+	if (!p) {
+		if (t->count >= MAX_PENDING) {
+			t->dropped++;
+			return;
+		}
+		p = calloc(1, sizeof(*p));
+		if (!p)
+			return;
+		p->tid = tid;
+		HASH_ADD(hh, t->h, tid, sizeof(p->tid), p);
+		t->count++;
+	}
+	copy = realloc(p->locs, n * sizeof(*copy));
+	if (!copy && n)
+		return;
+	memcpy(copy, locs, n * sizeof(*copy));
+	p->locs = copy;
+	p->n = n;
+	p->pid = pid;
+	p->flags = flags;
+}
+
+bool offcpu_table__end(struct offcpu_table *t, uint32_t tid, uint32_t *pid, uint32_t *flags,
+		       const uint32_t **locs, uint32_t *n)
+{
+	struct pending *p;
+
+	HASH_FIND(hh, t->h, &tid, sizeof(tid), p);
+	if (!p)
+		return false;
+	HASH_DEL(t->h, p);
+	t->count--;
+	free(t->out);
+	t->out = p->locs;
+	p->locs = NULL;
+	*pid = p->pid;
+	*flags = p->flags;
+	*locs = t->out;
+	*n = p->n;
+	pending_free(p);
+	return true;
+}
+
+uint64_t offcpu_table__dropped(const struct offcpu_table *t)
+{
+	return t->dropped;
+}
+
+static const char *const mode_names[] = {
+	[MODE_CPU] = "cpu",
+	[MODE_OFFCPU] = "offcpu",
+	[MODE_WALL] = "wall",
+	[MODE_MEMORY] = "memory",
+};
+
+int profile_mode_parse(const char *s)
+{
+	for (size_t i = 0; i < sizeof(mode_names) / sizeof(mode_names[0]); i++)
+		if (!strcmp(s, mode_names[i]))
+			return i;
+	return -1;
+}
+
+const char *profile_mode_name(int mode)
+{
+	return mode >= 0 && mode <= MODE_MEMORY ? mode_names[mode] : "?";
+}
