@@ -129,6 +129,16 @@ static int write_profile(const struct options *o, const struct out_choice *c,
 		.duration_s = elapsed_s,
 		.start_unix_ns = start_unix_ns,
 	};
+	static const char *const units[][2] = {
+		[MODE_OFFCPU] = { "offcpu", "nanoseconds" },
+		[MODE_WALL] = { "wall", "nanoseconds" },
+		[MODE_MEMORY] = { "memory", "bytes" },
+	};
+
+	if (o->mode != MODE_CPU) {
+		oo.value_type = units[o->mode][0];
+		oo.value_unit = units[o->mode][1];
+	}
 	int err;
 
 	if (o->group_by[0]) {

@@ -90,3 +90,24 @@ def test_memory_growth(py3, workload, record):
     assert total > 4 << 20, by
     assert by.get("grow", 0) >= 0.8 * total, by
     assert total % 4096 == 0
+
+
+def test_offcpu_pprof_units(workload, pyspy, tmp_path):
+    """pprof of an off-CPU profile carries offcpu/nanoseconds, read by the real tool."""
+    import os
+    import subprocess
+    from conftest import run_pyspy
+    w = workload(require_python(THREE[-1]), "wall.py")
+    out = tmp_path / "off.pb.gz"
+    r = run_pyspy(pyspy, ["record", "--pid", w.pid, "--mode", "offcpu", "--duration", 2, "-o", out])
+    assert r.rc == 0, r
+    home = tmp_path / "gohome"
+    home.mkdir()
+    env = dict(os.environ, HOME=str(home), GOCACHE=str(home / "cache"), GOPROXY="off")
+    raw = subprocess.run(["go", "tool", "pprof", "-raw", str(out)], env=env, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, universal_newlines=True, timeout=90)
+    assert raw.returncode == 0, raw.stderr
+    assert "PeriodType: offcpu nanoseconds" in raw.stdout and "offcpu/nanoseconds" in raw.stdout
+    top = subprocess.run(["go", "tool", "pprof", "-top", str(out)], env=env, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, universal_newlines=True, timeout=90)
+    assert re.search(r"\[sleep\]$", top.stdout, re.M), top.stdout

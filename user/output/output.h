@@ -24,6 +24,10 @@ struct output_opts {
 	unsigned rate_hz;      /* sampling rate, for time-based units */
 	double duration_s;     /* recording length */
 	uint64_t start_unix_ns; /* wall-clock start of the recording */
+	/* What a weight is when it is not a sample count (--mode offcpu,
+	 * wall: "offcpu"/"wall" in "nanoseconds"; memory: "memory" in
+	 * "bytes"); NULL: CPU samples. */
+	const char *value_type, *value_unit;
 };
 
 struct output_writer {

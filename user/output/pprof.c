@@ -302,9 +302,15 @@ static int add_sample(const struct profile_stack *s, void *ctx)
 	smp->location_id = ids;
 	b->n_loc_ids += smp->n_location_id;
 	smp->value = &b->values[2 * b->n_samples];
-	smp->n_value = 2;
-	smp->value[0] = (int64_t)s->weight;
-	smp->value[1] = (int64_t)s->weight * b->period;
+	if (b->o->value_type) {
+		/* The weight is already in the unit (ns, bytes): one value. */
+		smp->n_value = 1;
+		smp->value[0] = (int64_t)s->weight;
+	} else {
+		smp->n_value = 2;
+		smp->value[0] = (int64_t)s->weight;
+		smp->value[1] = (int64_t)s->weight * b->period;
+	}
 	add_labels(b, smp, s);
 	b->sample_ptrs[b->n_samples++] = smp;
 	return b->err;
@@ -428,10 +434,18 @@ static int fill_header(struct build *b, pb_profile *msg, pb_value_type vt[3],
 	msg->sample_type = vt_ptrs;
 	msg->period_type = &vt[2];
 	msg->period = b->period;
+	if (b->o->value_type) {
+		/* Off-CPU, wall and memory profiles: one value in its own unit. */
+		vt[0].type = str(b, b->o->value_type);
+		vt[0].unit = str(b, b->o->value_unit);
+		vt[2] = vt[0];
+		msg->n_sample_type = 1;
+		msg->period = 1;
+	}
 	msg->time_nanos = (int64_t)b->o->start_unix_ns;
 	msg->duration_nanos = b->o->duration_s > 0 ? (int64_t)(b->o->duration_s * 1e9 + 0.5) : 0;
 	/* The cpu/nanoseconds view is the one pprof opens with. */
-	msg->default_sample_type = vt[1].type;
+	msg->default_sample_type = msg->sample_type[msg->n_sample_type - 1]->type;
 	/* One mapping with everything resolved, so pprof never tries to symbolize. */
 	perftools__profiles__mapping__init(map);
 	map->id = MAPPING_ID;
