@@ -120,30 +120,44 @@ static int render_pprof(struct server *sv, struct profile *view, double secs, ui
 /* --- HTTP ------------------------------------------------------------------ */
 
 struct req_filter {
-	uint32_t pid; /* 0: any */
-	char container[72];
-	char pod[256];
+	const struct profile *base; /* holds each process's container labels */
+	uint32_t pid;		    /* 0: any */
+	char container[72];	    /* a prefix of the container id */
+	char pod[256];		    /* pod name, namespace/name or uid */
 };
 
-/*
- * Container and pod filters need the per-process attribution of
- * symbolize/container.c; until a process has it, a container or pod filter
- * does not match it.
- */
-static bool match_container(uint32_t pid, const char *container, const char *pod)
+static bool match_pod(const struct profile *base, uint32_t pid, const char *want)
 {
-	(void)pid;
-	return !container[0] && !pod[0];
+	const char *name = profile__process_label(base, pid, PROFILE_LABEL_POD_NAME);
+	const char *ns = profile__process_label(base, pid, PROFILE_LABEL_POD_NAMESPACE);
+	const char *uid = profile__process_label(base, pid, PROFILE_LABEL_POD_UID);
+	const char *slash = strchr(want, '/');
+
+	if (uid && !strcmp(uid, want))
+		return true;
+	if (!name)
+		return false;
+	if (!slash)
+		return !strcmp(name, want);
+	return ns && !strncmp(ns, want, slash - want) && !ns[slash - want] &&
+	       !strcmp(name, slash + 1);
 }
 
+/* Runs with the sampler's lock held (see sampler__add_sink). */
 static bool filter_match(uint32_t pid, uint32_t tid, void *ctx)
 {
 	const struct req_filter *f = ctx;
+	const char *id;
 
 	(void)tid;
 	if (f->pid && f->pid != pid)
 		return false;
-	return match_container(pid, f->container, f->pod);
+	if (f->container[0]) {
+		id = profile__process_label(f->base, pid, PROFILE_LABEL_CONTAINER_ID);
+		if (!id || strncmp(id, f->container, strlen(f->container)))
+			return false;
+	}
+	return !f->pod[0] || match_pod(f->base, pid, f->pod);
 }
 
 static enum MHD_Result reply(struct MHD_Connection *c, unsigned status, const char *type,
@@ -211,6 +225,7 @@ static enum MHD_Result handle_profile(struct server *sv, struct MHD_Connection *
 	if (parse_filter(c, &f, &secs))
 		return reply_text(c, MHD_HTTP_BAD_REQUEST,
 				  "bad query: seconds=1..3600, pid=N, container=ID, pod=NAME\n");
+	f.base = sv->base;
 	view = profile__new_view(sv->base, sv->so->max_stacks);
 	if (!view || sampler__add_sink(sv->s, view, filter_match, &f)) {
 		profile__free(view);
@@ -408,6 +423,65 @@ static int write_interval_file(struct server *sv, struct profile *view, const ch
 	return err;
 }
 
+/* --split-by container: one view per container id (or "host"). */
+#define MAX_SPLIT 256
+
+struct split {
+	struct server *sv;
+	char keys[MAX_SPLIT][16];
+	struct profile *views[MAX_SPLIT];
+	int n;
+};
+
+static void split_key(const struct profile *base, uint32_t pid, char key[16])
+{
+	const char *id = profile__process_label(base, pid, PROFILE_LABEL_CONTAINER_ID);
+
+	/* 12 hex digits, as docker ps and crictl show them. */
+	snprintf(key, 16, "%.12s", id ? id : "host");
+}
+
+static int split_one(const struct profile_stack *st, void *ctx)
+{
+	struct split *sp = ctx;
+	char key[16];
+	int i;
+
+	split_key(sp->sv->base, st->pid, key);
+	for (i = 0; i < sp->n && strcmp(sp->keys[i], key); i++)
+		;
+	if (i == sp->n) {
+		if (sp->n == MAX_SPLIT)
+			return 0; /* past the cap: left out, and the weight counted */
+		sp->views[i] = profile__new_view(sp->sv->base, sp->sv->so->max_stacks);
+		if (!sp->views[i])
+			return 0;
+		memcpy(sp->keys[i], key, sizeof(key));
+		sp->n++;
+	}
+	profile__add(sp->views[i], st->pid, st->tid, st->flags, st->locs, st->n, st->weight);
+	return 0;
+}
+
+static void write_split(struct server *sv, double secs)
+{
+	struct split *sp = calloc(1, sizeof(*sp));
+	char suffix[24];
+
+	if (!sp) {
+		log_error("out of memory splitting the interval by container");
+		return;
+	}
+	sp->sv = sv;
+	profile__for_each_stack(sv->interval, split_one, sp);
+	for (int i = 0; i < sp->n; i++) {
+		snprintf(suffix, sizeof(suffix), "-%s", sp->keys[i]);
+		write_interval_file(sv, sp->views[i], suffix, secs);
+		profile__free(sp->views[i]);
+	}
+	free(sp);
+}
+
 /* Write the interval's profile (split per container if asked) and start anew. */
 static void flush_interval(struct server *sv)
 {
@@ -415,7 +489,10 @@ static void flush_interval(struct server *sv)
 
 	sampler__lock(sv->s);
 	sv->dropped_views += profile__dropped(sv->interval);
-	write_interval_file(sv, sv->interval, "", secs);
+	if (sv->so->split_by_container)
+		write_split(sv, secs);
+	else
+		write_interval_file(sv, sv->interval, "", secs);
 	profile__clear_stacks(sv->interval);
 	sampler__unlock(sv->s);
 	prune(sv->so->output_dir, sv->so->keep);
@@ -634,8 +711,8 @@ int serve_main(int argc, char **argv)
 
 	if (argp_parse(&argp, argc, argv, 0, NULL, &so))
 		return 2;
-	if (so.split_by_container) {
-		log_error("--split-by container: not in this build yet");
+	if (so.split_by_container && !so.output_dir) {
+		log_error("--split-by container needs --output-dir");
 		return 2;
 	}
 	so.o.all = so.o.n_pids == 0;

@@ -270,3 +270,59 @@ def test_group_by_errors(pyspy, tmp_path, args, pattern):
                        universal_newlines=True, timeout=30)
     assert p.returncode != 0
     assert re.search(pattern, p.stderr), p.stderr
+
+
+def test_serve_container_filters_and_split(pyspy, tmp_path, cgroups, containers):
+    """serve: ?container= and ?pod= select one container's samples; --split-by
+    container writes one file per container per interval."""
+    import signal
+    import socket
+    import urllib.request
+    from test_serve import go_pprof
+
+    v2 = cgroup2_root()
+    id_a, id_b = secrets.token_hex(32), secrets.token_hex(32)
+    uid_a, uid_b = str(uuid.uuid4()), str(uuid.uuid4())
+    a = cgroups.make(v2, "kubepods.slice/kubepods-burstable.slice/"
+                         "kubepods-burstable-pod%s.slice/cri-containerd-%s.scope"
+                     % (uid_a.replace("-", "_"), id_a))
+    b = cgroups.make(v2, "kubepods.slice/kubepods-pod%s.slice/crio-%s.scope"
+                     % (uid_b.replace("-", "_"), id_b))
+    pods = pods_dir(tmp_path, ("shop", "web-0", uid_a), ("batch", "etl-1", uid_b))
+    ca = containers(PY_A, [a])
+    cb = containers(PY_B, [b])
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    outdir = tmp_path / "intervals"
+    outdir.mkdir()
+    env = dict(pyspy_env(), PYSPY_PODS_DIR=str(pods))
+    srv = subprocess.Popen([pyspy, "serve", "--listen", "127.0.0.1:%d" % port, "--rate", "199",
+                            "--output-dir", str(outdir), "--interval", "2", "--keep", "50",
+                            "--split-by", "container"], stdin=subprocess.DEVNULL,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    url = "http://127.0.0.1:%d" % port
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                urllib.request.urlopen(url + "/healthz", timeout=2).read()
+                break
+            except OSError:
+                time.sleep(0.1)
+        only_a = go_pprof(tmp_path, "-raw", url + "/debug/pprof/profile?seconds=3&container=" + id_a[:12])
+        only_b = go_pprof(tmp_path, "-raw", url + "/debug/pprof/profile?seconds=3&pod=batch/etl-1")
+        time.sleep(2.5)
+    finally:
+        srv.send_signal(signal.SIGTERM)
+        srv.wait(timeout=20)
+    pids_a = set(re.findall(r"pid:\[(\d+)\]", only_a))
+    pids_b = set(re.findall(r"pid:\[(\d+)\]", only_b))
+    assert pids_a == {str(ca.pid)}, (pids_a, ca.pid)
+    assert pids_b == {str(cb.pid)}, (pids_b, cb.pid)
+    names = {f.name for f in outdir.iterdir()}
+    assert any(n.endswith("-%s.pb.gz" % id_a[:12]) for n in names), names
+    assert any(n.endswith("-%s.pb.gz" % id_b[:12]) for n in names), names
+    one_a = sorted(f for f in outdir.iterdir() if f.name.endswith("-%s.pb.gz" % id_a[:12]))[-1]
+    raw = go_pprof(tmp_path, "-raw", str(one_a))
+    assert set(re.findall(r"pid:\[(\d+)\]", raw)) == {str(ca.pid)}, raw[:1500]
