@@ -316,13 +316,17 @@ def test_serve_container_filters_and_split(pyspy, tmp_path, cgroups, containers)
     finally:
         srv.send_signal(signal.SIGTERM)
         srv.wait(timeout=20)
-    pids_a = set(re.findall(r"pid:\[(\d+)\]", only_a))
-    pids_b = set(re.findall(r"pid:\[(\d+)\]", only_b))
+    pids_a = set(re.findall(r"(?<![_a-z])pid:\[(\d+)\]", only_a))
+    pids_b = set(re.findall(r"(?<![_a-z])pid:\[(\d+)\]", only_b))
     assert pids_a == {str(ca.pid)}, (pids_a, ca.pid)
+    # pprof labels carry the attribution (what Parca and Pyroscope filter on).
+    for want in ("container_id:[%s]" % id_a, "pod:[web-0]", "namespace:[shop]",
+                 "pod_uid:[%s]" % uid_a, "ns_pid:[1]"):
+        assert want in only_a, (want, only_a[:1500])
     assert pids_b == {str(cb.pid)}, (pids_b, cb.pid)
     names = {f.name for f in outdir.iterdir()}
     assert any(n.endswith("-%s.pb.gz" % id_a[:12]) for n in names), names
     assert any(n.endswith("-%s.pb.gz" % id_b[:12]) for n in names), names
     one_a = sorted(f for f in outdir.iterdir() if f.name.endswith("-%s.pb.gz" % id_a[:12]))[-1]
     raw = go_pprof(tmp_path, "-raw", str(one_a))
-    assert set(re.findall(r"pid:\[(\d+)\]", raw)) == {str(ca.pid)}, raw[:1500]
+    assert set(re.findall(r"(?<![_a-z])pid:\[(\d+)\]", raw)) == {str(ca.pid)}, raw[:1500]

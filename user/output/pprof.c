@@ -31,7 +31,8 @@ typedef Perftools__Profiles__Line pb_line;
 typedef Perftools__Profiles__Function pb_function;
 
 #define NSEC_PER_SEC 1000000000ull
-#define MAX_LABELS 4 /* pid, tid, thread_name, process */
+/* pid, tid, thread_name, process, and the container ones (container_labels) */
+#define MAX_LABELS 9
 #define N_MARKERS 2  /* [truncated], [partial] */
 #define MAPPING_ID 1
 
@@ -262,6 +263,18 @@ static pb_label *add_label(struct build *b, int64_t key)
 	return l;
 }
 
+/* Process labels (symbolize/container.c) -> pprof label keys, as Parca and
+ * Pyroscope users filter on them. */
+static const char *const container_labels[][2] = {
+	{ PROFILE_LABEL_CONTAINER_ID, "container_id" },
+	{ PROFILE_LABEL_POD_NAME, "pod" },
+	{ PROFILE_LABEL_POD_NAMESPACE, "namespace" },
+	{ PROFILE_LABEL_POD_UID, "pod_uid" },
+	{ PROFILE_LABEL_NS_PID, "ns_pid" },
+};
+
+#define N_CONTAINER_LABELS (sizeof(container_labels) / sizeof(container_labels[0]))
+
 static void add_labels(struct build *b, pb_sample *smp, const struct profile_stack *s)
 {
 	const char *thread = profile__thread_name(b->p, s->pid, s->tid);
@@ -274,6 +287,12 @@ static void add_labels(struct build *b, pb_sample *smp, const struct profile_sta
 		add_label(b, b->k_thread)->str = str(b, thread);
 	if (comm)
 		add_label(b, b->k_process)->str = str(b, comm);
+	for (size_t i = 0; i < N_CONTAINER_LABELS; i++) {
+		const char *v = profile__process_label(b->p, s->pid, container_labels[i][0]);
+
+		if (v)
+			add_label(b, str(b, container_labels[i][1]))->str = str(b, v);
+	}
 	smp->n_label = &b->label_ptrs[b->n_labels] - smp->label;
 }
 
