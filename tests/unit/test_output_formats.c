@@ -198,6 +198,15 @@ static void test_svg_small(void)
 	CHECK(!strstr(s, "x&y"), "every & is escaped");
 	CHECK(count(s, "<script") == 1 && count(s, "]]></script>") == 1);
 	free(s);
+
+	/* Leading frames as in folded, between the root and <module>. */
+	profile__set_thread_name(p, 1, 1, "w<1>");
+	o.show_pids = o.show_threads = true;
+	s = render(&output_svg, p, &o, &len);
+	CHECK(count_frames(s) == 7, "%zu frames", count_frames(s));
+	CHECK(strstr(s, "<title>process 1 (?) \u2014 100 samples (100.00%)</title>"));
+	CHECK(strstr(s, "<title>thread 1 (w&lt;1&gt;) \u2014 100 samples (100.00%)</title>"));
+	free(s);
 	profile__free(p);
 }
 
@@ -303,7 +312,7 @@ static void test_svg_diff(void)
 	CHECK(fill_of(s, "same", c) && c[0] >= 220 && c[1] >= 220 && c[2] >= 220,
 	      "20%% -> 22%% is nearly neutral: %d,%d,%d", c[0], c[1], c[2]);
 	CHECK(!strstr(s, "<title>gone"), "frames only in the baseline have no width");
-	CHECK(strstr(s, "grew (m.py:2) \u2014 120 samples (66.67%), before: 10 (10.00%), "
+	CHECK(strstr(s, "grew (m.py:2) \u2014 120 samples (66.67%), before: 10 samples (10.00%), "
 			"+56.67 points"));
 	CHECK(strstr(s, "Differential flame graph"));
 	free(s);
@@ -321,6 +330,44 @@ static void test_svg_empty(void)
 	CHECK(strstr(s, "No samples") && count_frames(s) == 0 && strstr(s, "</svg>\n"));
 	free(s);
 	profile__free(p);
+}
+
+/* --mode offcpu/wall/memory: weights are nanoseconds or bytes, not samples. */
+static void check_units(const char *type, const char *unit, uint64_t w, const char *ss_unit,
+			const char *amount)
+{
+	struct profile *p = profile__new(0);
+	struct output_opts o = { .duration_s = 3.0, .value_type = type, .value_unit = unit };
+	const char *a[] = { "<module>", "waits" };
+	char want[160];
+	size_t len;
+	char *s;
+
+	CHECK(!add_chain(p, a, 2, w));
+	s = render(&output_speedscope, p, &o, &len);
+	snprintf(want, sizeof(want), "\"unit\":\"%s\"", ss_unit);
+	CHECK(strstr(s, want), "%s: no %s in\n%s", unit, want, s);
+	snprintf(want, sizeof(want), "\"name\":\"pyspy-bpf %s: %llu %s over 3.0 s\"", type,
+		 (unsigned long long)w, unit);
+	CHECK(strstr(s, want), "%s: no %s in\n%s", unit, want, s);
+	free(s);
+	s = render(&output_svg, p, &o, &len);
+	snprintf(want, sizeof(want), "<title>waits (m.py:2) \u2014 %s (100.00%%)</title>", amount);
+	CHECK(strstr(s, want), "%s: no %s", unit, want);
+	snprintf(want, sizeof(want), ">%s profile \u00b7 %s \u00b7 3.0 s<", type, amount);
+	CHECK(strstr(s, want), "%s: no subtitle %s", unit, want);
+	free(s);
+	profile__free(p);
+}
+
+static void test_value_units(void)
+{
+	check_units("offcpu", "nanoseconds", 1500000, "nanoseconds", "1.50 ms");
+	check_units("wall", "nanoseconds", 2500000000ull, "nanoseconds", "2.50 s");
+	check_units("wall", "nanoseconds", 999, "nanoseconds", "999 ns");
+	check_units("memory", "bytes", 3 << 19, "bytes", "1.50 MiB");
+	check_units("memory", "bytes", 512, "bytes", "512 B");
+	check_units("odd", "widgets", 7, "none", "7 widgets");
 }
 
 static void test_choose_writer(void)
@@ -353,6 +400,7 @@ int main(void)
 	test_svg_large();
 	test_svg_diff();
 	test_svg_empty();
+	test_value_units();
 	test_choose_writer();
 	return unit_done("test_output_formats");
 }

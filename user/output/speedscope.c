@@ -8,7 +8,9 @@
  * down).  Weights are sample counts and the unit is "none": counts are
  * exact integers, the same numbers the folded output and the summary
  * show, whereas seconds would only be count / rate rounded; the rate and
- * the duration are in the file's name instead.  A stack cut at the depth
+ * the duration are in the file's name instead.  In the modes whose
+ * weights are already nanoseconds or bytes (output_opts.value_unit),
+ * speedscope is told that unit, so it shows times and sizes.  A stack cut at the depth
  * limit or by a faulting walk starts with a `[truncated]` / `[partial]`
  * frame, as in the folded output.
  */
@@ -41,6 +43,7 @@ struct ss {
 	uint32_t *loc_of;   /* frame index -> location id, or UINT32_MAX - mark */
 	uint32_t n_frames;
 	uint32_t mark_frame[N_MARKS];
+	const char *unit; /* speedscope's ValueUnit */
 };
 
 static int collect(const struct profile_stack *s, void *ctx)
@@ -197,8 +200,8 @@ static void put_profile(FILE *f, const struct ss *c, size_t from, size_t to)
 		total += c->items[i].s.weight;
 	fputs("{\"type\":\"sampled\",\"name\":", f);
 	put_thread_name(f, c->p, first->pid, first->tid);
-	fprintf(f, ",\"unit\":\"none\",\"startValue\":0,\"endValue\":%" PRIu64 ",\n\"samples\":[",
-		total);
+	fprintf(f, ",\"unit\":\"%s\",\"startValue\":0,\"endValue\":%" PRIu64 ",\n\"samples\":[",
+		c->unit, total);
 	put_samples(f, c, from, to);
 	fputs("],\n\"weights\":[", f);
 	for (i = from; i < to; i++)
@@ -226,22 +229,42 @@ static size_t heaviest_thread(const struct ss *c)
 	return best_idx;
 }
 
+/* speedscope's name for the weights' unit; "none" for counts and anything it lacks. */
+static const char *unit_of(const struct output_opts *o)
+{
+	static const char *const known[] = { "nanoseconds", "microseconds", "milliseconds",
+					     "seconds", "bytes" };
+
+	for (size_t i = 0; o->value_unit && i < sizeof(known) / sizeof(known[0]); i++)
+		if (!strcmp(o->value_unit, known[i]))
+			return known[i];
+	return "none";
+}
+
 static void put_header(FILE *f, const struct ss *c, const struct output_opts *o)
 {
-	char name[128];
+	char *name;
+	int n;
 
 	fputs("{\"$schema\":\"" SCHEMA_URL "\",\n", f);
 	fputs("\"exporter\":\"pyspy-bpf " PYSPY_VERSION "\",\n", f);
-	snprintf(name, sizeof(name), "pyspy-bpf: %" PRIu64 " samples at %u Hz over %.1f s",
-		 profile__total_weight(c->p), o->rate_hz, o->duration_s);
+	if (o->value_type)
+		n = asprintf(&name, "pyspy-bpf %s: %" PRIu64 " %s over %.1f s", o->value_type,
+			     profile__total_weight(c->p), o->value_unit ? o->value_unit : "",
+			     o->duration_s);
+	else
+		n = asprintf(&name, "pyspy-bpf: %" PRIu64 " samples at %u Hz over %.1f s",
+			     profile__total_weight(c->p), o->rate_hz, o->duration_s);
 	fputs("\"name\":", f);
-	json_put_string(f, name);
+	json_put_string(f, n < 0 ? "pyspy-bpf" : name);
+	if (n >= 0)
+		free(name);
 	fprintf(f, ",\n\"activeProfileIndex\":%zu,\n", heaviest_thread(c));
 }
 
 static int speedscope_write(const struct profile *p, const struct output_opts *o, FILE *f)
 {
-	struct ss c = { .p = p };
+	struct ss c = { .p = p, .unit = unit_of(o) };
 	size_t i, j;
 	int err;
 

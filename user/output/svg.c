@@ -5,7 +5,9 @@
  * to see, plus the embedded script from svg_js.h.
  *
  * Frames are keyed by content (name, file, line), not by profile ids, so
- * two profiles build one tree for the differential mode.  Siblings
+ * two profiles build one tree for the differential mode.  Stacks start
+ * with the grouping frames of group.h (container, pod, process, thread)
+ * and a `[truncated]`/`[partial]` marker, as in the folded output.  Siblings
  * narrower than SVG_MIN_FRAME_W are merged into one grey box and their
  * subtrees are not drawn: the element count is then bounded by the image
  * width per level, whatever the number of distinct stacks.
@@ -18,6 +20,7 @@
 #include <time.h>
 
 #include "escape.h"
+#include "group.h"
 #include "svg.h"
 #include "svg_js.h"
 
@@ -32,7 +35,7 @@
 #define MATCH_FILL "rgb(230,0,230)"
 #define NONE UINT32_MAX
 
-enum fkind { FK_ALL, FK_LOC, FK_PROCESS, FK_THREAD, FK_MARK };
+enum fkind { FK_ALL, FK_LOC, FK_GROUP, FK_PROCESS, FK_THREAD, FK_MARK };
 
 /* A distinct frame: what a box shows and what its colour is hashed from. */
 struct frame {
@@ -77,6 +80,7 @@ struct svg {
 	double scale;
 	bool diff;
 	double delta_norm; /* the share change drawn at full colour */
+	const struct output_opts *o;
 };
 
 /* --- hashing ------------------------------------------------------------- */
@@ -246,8 +250,9 @@ static uint32_t node_child(struct svg *g, uint32_t parent, uint32_t frame)
 struct builder {
 	struct svg *g;
 	const struct profile *p;
-	const struct output_opts *o;
-	int k;		/* which weight: 0 drawn, 1 baseline */
+	uint8_t groups[OUTPUT_MAX_GROUPS]; /* leading frames, outermost first */
+	int n_groups;
+	int k; /* which weight: 0 drawn, 1 baseline */
 	uint32_t *locs; /* location id -> frame, cached */
 	uint32_t n_locs;
 };
@@ -264,35 +269,26 @@ static int step(struct builder *b, uint32_t *node, uint32_t frame, uint64_t weig
 	return 0;
 }
 
-static uint32_t label_frame(struct svg *g, uint32_t kind, const char *fmt, uint32_t id,
-			    const char *name)
+static uint32_t group_kind(uint8_t group)
 {
-	char *label;
-	uint32_t f;
-
-	if (asprintf(&label, fmt, id, name ? name : "?") < 0)
-		return NONE;
-	f = synthetic_frame(g, kind, label);
-	free(label);
-	return f;
+	if (group == OUTPUT_GROUP_PROCESS)
+		return FK_PROCESS;
+	if (group == OUTPUT_GROUP_THREAD)
+		return FK_THREAD;
+	return FK_GROUP;
 }
 
 /* The frames a stack starts with before its Python frames, as in folded. */
 static int add_leading(struct builder *b, const struct profile_stack *s, uint32_t *node)
 {
 	struct svg *g = b->g;
+	char label[512];
 	int err = 0;
 
-	if (b->o->show_pids)
-		err = step(b, node,
-			   label_frame(g, FK_PROCESS, "process %u (%s)", s->pid,
-				       profile__process_name(b->p, s->pid)),
-			   s->weight);
-	if (!err && b->o->show_threads)
-		err = step(b, node,
-			   label_frame(g, FK_THREAD, "thread %u (%s)", s->tid,
-				       profile__thread_name(b->p, s->pid, s->tid)),
-			   s->weight);
+	for (int i = 0; !err && i < b->n_groups; i++) {
+		output_group__frame(b->p, b->groups[i], s->pid, s->tid, label, sizeof(label));
+		err = step(b, node, synthetic_frame(g, group_kind(b->groups[i]), label), s->weight);
+	}
 	if (!err && (s->flags & (PROFILE_STACK_TRUNCATED | PROFILE_STACK_PARTIAL)))
 		err = step(b, node,
 			   synthetic_frame(g, FK_MARK,
@@ -322,9 +318,10 @@ static int add_stack(const struct profile_stack *s, void *ctx)
 static int add_profile(struct svg *g, const struct profile *p, const struct output_opts *o,
 		       int k)
 {
-	struct builder b = { .g = g, .p = p, .o = o, .k = k };
+	struct builder b = { .g = g, .p = p, .k = k };
 	int err;
 
+	b.n_groups = output_group__effective(o, b.groups);
 	b.n_locs = profile__n_locations(p);
 	b.locs = malloc(((size_t)b.n_locs + 1) * sizeof(*b.locs));
 	if (!b.locs)
@@ -468,11 +465,23 @@ static struct rgb warm(const char *name)
 			     (int)(230 * (h & 0xff) / 255), (int)(55 * (h >> 8 & 0xff) / 255) };
 }
 
+/* Blues for frames that are not code, such as off-CPU reasons ([sleep], [gil]). */
+static struct rgb cold(const char *name)
+{
+	uint32_t h = str_hash(name);
+
+	return (struct rgb){ 100 + (int)(60 * (h & 0xff) / 255),
+			     150 + (int)(50 * (h >> 8 & 0xff) / 255),
+			     225 + (int)(30 * (h >> 16 & 0xff) / 255) };
+}
+
 static struct rgb kind_colour(const struct frame *f)
 {
 	switch (f->kind) {
 	case FK_LOC:
-		return warm(f->name);
+		return !f->file[0] && f->line < 0 ? cold(f->name) : warm(f->name);
+	case FK_GROUP: /* container, pod */
+		return (struct rgb){ 160, 210, 190 };
 	case FK_PROCESS:
 		return (struct rgb){ 150, 190, 230 };
 	case FK_THREAD:
@@ -544,10 +553,46 @@ static struct rgb box_colour(const struct svg *g, const struct box *b)
 
 /* --- writing ------------------------------------------------------------- */
 
-static void put_count(FILE *f, uint64_t w, uint64_t total)
+struct scale {
+	uint64_t div;
+	const char *name;
+};
+
+static const struct scale time_scale[] = {
+	{ 1000000000, "s" }, { 1000000, "ms" }, { 1000, "\u00b5s" }, { 1, "ns" }, {}
+};
+static const struct scale byte_scale[] = {
+	{ 1ull << 30, "GiB" }, { 1 << 20, "MiB" }, { 1 << 10, "KiB" }, { 1, "B" }, {}
+};
+
+static void put_scaled(FILE *f, uint64_t w, const struct scale *sc)
 {
-	fprintf(f, " \u2014 %" PRIu64 " sample%s (%.2f%%)", w, w == 1 ? "" : "s",
-		total ? 100.0 * w / total : 0.0);
+	while (sc[1].div && w < sc->div)
+		sc++;
+	if (sc->div == 1)
+		fprintf(f, "%" PRIu64 " %s", w, sc->name);
+	else
+		fprintf(f, "%.2f %s", (double)w / sc->div, sc->name);
+}
+
+/* A weight in its unit: samples, or time or memory in the other modes. */
+static void put_amount(FILE *f, uint64_t w, const struct output_opts *o)
+{
+	const char *u = o->value_unit;
+
+	if (!u)
+		fprintf(f, "%" PRIu64 " sample%s", w, w == 1 ? "" : "s");
+	else if (!strcmp(u, "nanoseconds"))
+		put_scaled(f, w, time_scale);
+	else if (!strcmp(u, "bytes"))
+		put_scaled(f, w, byte_scale);
+	else
+		fprintf(f, "%" PRIu64 " %s", w, u);
+}
+
+static double percent(uint64_t w, uint64_t total)
+{
+	return total ? 100.0 * w / total : 0.0;
 }
 
 static void put_title(FILE *f, const struct svg *g, const struct box *b)
@@ -568,11 +613,15 @@ static void put_title(FILE *f, const struct svg *g, const struct box *b)
 			fputc(')', f);
 		}
 	}
-	put_count(f, b->weight, root->w[0]);
-	if (g->diff && !b->merged)
-		fprintf(f, ", before: %" PRIu64 " (%.2f%%), %+.2f points", n->w[1],
-			root->w[1] ? 100.0 * n->w[1] / root->w[1] : 0.0,
+	fputs(" \u2014 ", f);
+	put_amount(f, b->weight, g->o);
+	fprintf(f, " (%.2f%%)", percent(b->weight, root->w[0]));
+	if (g->diff && !b->merged) {
+		fputs(", before: ", f);
+		put_amount(f, n->w[1], g->o);
+		fprintf(f, " (%.2f%%), %+.2f points", percent(n->w[1], root->w[1]),
 			100 * share_delta(g, n));
+	}
 }
 
 static char *merged_label(const struct box *b)
@@ -633,18 +682,27 @@ static void put_subtitle(FILE *f, const struct profile *after, const struct prof
 	time_t t = (time_t)(o->start_unix_ns / 1000000000u);
 	struct tm tm;
 
+	if (o->value_type) {
+		xml_put_text(f, o->value_type);
+		fputs(" profile \u00b7 ", f);
+	}
+	put_amount(f, profile__total_weight(after), o);
 	if (before) {
-		fprintf(f, "%" PRIu64 " samples, before: %" PRIu64
-			   " \u00b7 red: share grew, blue: share shrank",
-			profile__total_weight(after), profile__total_weight(before));
+		fputs(", before: ", f);
+		put_amount(f, profile__total_weight(before), o);
+		fputs(" \u00b7 red: share grew, blue: share shrank", f);
 		return;
 	}
 	if (o->start_unix_ns && gmtime_r(&t, &tm))
 		strftime(when, sizeof(when), " \u00b7 %Y-%m-%d %H:%M:%S UTC", &tm);
-	fprintf(f, "%" PRIu64 " samples \u00b7 %u Hz \u00b7 %.1f s%s", profile__total_weight(after),
-		o->rate_hz, o->duration_s, when);
-	if (profile__dropped(after))
-		fprintf(f, " \u00b7 %" PRIu64 " dropped at the stack cap", profile__dropped(after));
+	if (!o->value_type)
+		fprintf(f, " \u00b7 %u Hz", o->rate_hz);
+	fprintf(f, " \u00b7 %.1f s%s", o->duration_s, when);
+	if (profile__dropped(after)) {
+		fputs(" \u00b7 ", f);
+		put_amount(f, profile__dropped(after), o);
+		fputs(" dropped at the stack cap", f);
+	}
 }
 
 static void put_head(FILE *f, const struct svg *g, const struct profile *after,
@@ -657,7 +715,7 @@ static void put_head(FILE *f, const struct svg *g, const struct profile *after,
 		   "height=\"%d\" viewBox=\"0 0 %d %d\">\n",
 		SVG_WIDTH, h, SVG_WIDTH, h);
 	fputs("<!-- pyspy-bpf " PYSPY_VERSION " flame graph: root at the bottom, width = "
-	      "samples. Click a frame to zoom, Ctrl-F to search, Esc to reset. -->\n", f);
+	      "weight. Click a frame to zoom, Ctrl-F to search, Esc to reset. -->\n", f);
 	fprintf(f, "<defs><linearGradient id=\"bg\" x1=\"0\" x2=\"0\" y1=\"0\" y2=\"1\">"
 		   "<stop offset=\"5%%\" stop-color=\"#f4f4f4\"/>"
 		   "<stop offset=\"95%%\" stop-color=\"#eeeeb0\"/></linearGradient></defs>\n"
@@ -723,7 +781,7 @@ static int build(struct svg *g, const struct profile *before, const struct profi
 static int write_svg(const struct profile *before, const struct profile *after,
 		     const struct output_opts *o, FILE *f)
 {
-	struct svg g = { .diff = before != NULL };
+	struct svg g = { .diff = before != NULL, .o = o };
 	int err = build(&g, before, after, o);
 
 	if (!err) {

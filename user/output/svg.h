@@ -3,9 +3,10 @@
  * svg.h - interactive flame graph SVG: the `svg` writer and the
  * differential mode that the `diff` verb uses.
  *
- * Root at the bottom, width = samples, frames in name order at each level
- * (so equal stacks merge, as in the folded output), warm colours hashed
- * from the function name.  The SVG carries its own small script: hover
+ * Root at the bottom, width = weight (samples; nanoseconds or bytes with
+ * output_opts.value_unit), frames in name order at each level (so equal
+ * stacks merge, as in the folded output), warm colours hashed from the
+ * function name.  The SVG carries its own small script: hover
  * shows a frame's details, click zooms, Ctrl-F (or "Search") highlights
  * matches and shows their share of all samples.
  */
