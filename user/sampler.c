@@ -45,6 +45,15 @@ struct pending {
 /* A process younger than this may still be loading its interpreter. */
 #define YOUNG_S 3.0
 
+/* Threads whose GIL share is kept (top shows it); more are not tracked. */
+#define MAX_THREAD_STATS 65536
+
+struct thread_entry {
+	UT_hash_handle hh;
+	uint64_t key; /* pid << 32 | tid */
+	struct thread_stat st;
+};
+
 struct sink {
 	struct profile *view;
 	sampler_filter_fn filter;
@@ -69,6 +78,8 @@ struct sampler {
 	uint32_t locs[PYSPY_MAX_FRAMES];
 	uint32_t off_locs[PYSPY_MAX_FRAMES + 1]; /* reason + stack */
 	struct offcpu_table *off;
+	struct thread_entry *threads;
+	uint32_t n_threads;
 	struct run_counts rc;
 	double t0, next_house;
 };
@@ -172,6 +183,40 @@ static void add_to_sinks(struct sampler *r, uint32_t pid, uint32_t tid, uint32_t
 			profile__add(r->sinks[i].view, pid, tid, flags, locs, n, weight);
 }
 
+static void count_thread(struct sampler *r, const struct pyspy_sample *smp)
+{
+	uint64_t key = (uint64_t)smp->pid << 32 | smp->tid;
+	struct thread_entry *e;
+
+	HASH_FIND(hh, r->threads, &key, sizeof(key), e);
+	if (!e) {
+		if (r->n_threads >= MAX_THREAD_STATS)
+			return;
+		e = calloc(1, sizeof(*e));
+		if (!e)
+			return;
+		e->key = key;
+		e->st.pid = smp->pid;
+		e->st.tid = smp->tid;
+		HASH_ADD(hh, r->threads, key, sizeof(e->key), e);
+		r->n_threads++;
+	}
+	e->st.samples++;
+	if (smp->flags & PYSPY_SAMPLE_GIL)
+		e->st.gil++;
+}
+
+void sampler__for_each_thread(struct sampler *r, void (*cb)(const struct thread_stat *t, void *ctx),
+			      void *ctx)
+{
+	struct thread_entry *e;
+
+	pthread_mutex_lock(&r->lock);
+	for (e = r->threads; e; e = e->hh.next)
+		cb(&e->st, ctx);
+	pthread_mutex_unlock(&r->lock);
+}
+
 /* A thread left the CPU: keep its stack, under its reason, until it is back. */
 static void offcpu_start(struct sampler *r, const struct target *tg,
 			 const struct pyspy_sample *smp, uint32_t flags, uint32_t n)
@@ -237,6 +282,7 @@ static int handle_sample(struct sampler *r, const struct pyspy_sample *smp, size
 		offcpu_start(r, tg, smp, flags, n);
 		return 0;
 	}
+	count_thread(r, smp);
 	weight = mode_sample_weight(r->o, smp);
 	if (!weight)
 		return 0;
@@ -630,6 +676,7 @@ int sampler__n_processes(const struct sampler *r)
 
 void sampler__stop(struct sampler *r)
 {
+	struct thread_entry *te, *ttmp;
 	struct pending *p, *tmp;
 
 	if (!r)
@@ -643,6 +690,10 @@ void sampler__stop(struct sampler *r)
 		free(p);
 	}
 	container_cache__free(r->cc);
+	HASH_ITER(hh, r->threads, te, ttmp) {
+		HASH_DEL(r->threads, te);
+		free(te);
+	}
 	pthread_mutex_destroy(&r->lock);
 	offcpu_table__free(r->off);
 	free(r);

@@ -66,6 +66,16 @@ void sampler__counts(struct sampler *s, struct run_counts *rc);
 /* The BPF sampler program's fd (for bpf_stats run time). */
 int sampler__prog_fd(struct sampler *s);
 
+/* Per-thread on-CPU samples and how many of them held the GIL. */
+struct thread_stat {
+	uint32_t pid, tid;
+	uint64_t samples, gil;
+};
+
+/* Visit every thread seen (with the lock held). */
+void sampler__for_each_thread(struct sampler *s, void (*cb)(const struct thread_stat *t, void *ctx),
+			      void *ctx);
+
 /* Processes ever sampled. */
 int sampler__n_processes(const struct sampler *s);
 

@@ -35,7 +35,7 @@
 /* Rows per table when stdout is not a terminal. */
 #define PLAIN_ROWS 20
 /* Lines above the table. */
-#define HEADER_LINES 5
+#define HEADER_LINES 6
 
 enum sort_col { SORT_OWN, SORT_TOTAL, SORT_OWN_TIME, SORT_TOTAL_TIME };
 
@@ -362,6 +362,54 @@ static uint64_t unwind_errors(const struct run_counts *c)
 	return n;
 }
 
+static double pct(uint64_t v, uint64_t of)
+{
+	return of ? 100.0 * v / of : 0.0;
+}
+
+/* The busiest threads and the share of their samples that held the GIL. */
+#define GIL_THREADS 4
+
+struct gil_line {
+	const struct top *t;
+	struct thread_stat top[GIL_THREADS];
+	int n;
+};
+
+static void pick_thread(const struct thread_stat *st, void *ctx)
+{
+	struct gil_line *g = ctx;
+	int i;
+
+	if (st->pid != (uint32_t)g->t->py->pid)
+		return;
+	for (i = g->n; i > 0 && g->top[i - 1].samples < st->samples; i--)
+		if (i < GIL_THREADS)
+			g->top[i] = g->top[i - 1];
+	if (i < GIL_THREADS) {
+		g->top[i] = *st;
+		if (g->n < GIL_THREADS)
+			g->n++;
+	}
+}
+
+static void put_gil(FILE *f, const struct top *t)
+{
+	struct gil_line g = { .t = t };
+
+	sampler__for_each_thread(t->s, pick_thread, &g);
+	fputs("GIL held:", f);
+	if (!g.n)
+		fputs(" -", f);
+	for (int i = 0; i < g.n; i++) {
+		const char *name = profile__thread_name(t->prof, g.top[i].pid, g.top[i].tid);
+
+		fprintf(f, "  %s %u %.0f%%", name ? name : "thread", g.top[i].tid,
+			pct(g.top[i].gil, g.top[i].samples));
+	}
+	fputc('\n', f);
+}
+
 static void put_header(FILE *f, const struct top *t)
 {
 	const struct py_target *py = t->py;
@@ -378,6 +426,7 @@ static void put_header(FILE *f, const struct top *t)
 	if (lost)
 		fprintf(f, "  Lost: %" PRIu64, lost);
 	fprintf(f, "  Threads: %d  Elapsed: %.1fs\n", t->rc.threads, t->rc.elapsed_s);
+	put_gil(f, t);
 	fprintf(f, "Sort: %s  (keys: 1 %%Own, 2 %%Total, 3 OwnTime, 4 TotalTime, q quit)\n",
 		sort_names[t->sort]);
 	fputc('\n', f);
@@ -412,10 +461,6 @@ static void put_name(FILE *f, const struct top *t, uint32_t key)
 	}
 }
 
-static double pct(uint64_t v, uint64_t of)
-{
-	return of ? 100.0 * v / of : 0.0;
-}
 
 static void put_rows(FILE *f, struct top *t, int max_rows)
 {

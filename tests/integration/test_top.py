@@ -131,3 +131,19 @@ def test_errors_like_record(pyspy):
     assert r.rc != 0 and re.search(r"needs root", r.stderr), str(r)
     r = run_pyspy(pyspy, ["top"])
     assert r.rc != 0 and "nothing to watch" in r.stderr, str(r)
+
+
+@pytest.mark.parametrize("py", [p for p in PYTHONS if p.id in ("3.8", "3.11", "3.13")],
+                         ids=lambda p: p.id)
+def test_gil_share_per_thread(workload, pyspy, py):
+    """A pure-Python thread holds the GIL in ~all its samples; a hashlib
+    thread on big buffers (GIL released) in almost none."""
+    w = workload(require_python(py), "gilsplit.py")
+    r = run_pyspy(pyspy, ["top", "--pid", w.pid, "--duration", 3.5, "--rate", 199])
+    assert r.rc == 0, str(r)
+    last = r.stdout.strip().split("pyspy-bpf top:")[-1]
+    m = re.search(r"^GIL held:(.*)$", last, re.M)
+    assert m, last
+    shares = sorted(int(x) for x in re.findall(r" (\d+)%", m.group(1)))
+    assert len(shares) >= 2, m.group(0)
+    assert shares[-1] >= 90 and shares[0] <= 10, m.group(0)
