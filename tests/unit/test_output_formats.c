@@ -142,6 +142,24 @@ static void test_speedscope(void)
 	profile__free(p);
 }
 
+/* --group-by container,pod: those lead the thread profiles' names. */
+static void test_speedscope_groups(void)
+{
+	struct profile *p = profile__new(0);
+	struct output_opts o = { .group_by = { OUTPUT_GROUP_CONTAINER, OUTPUT_GROUP_POD } };
+	uint32_t loc = profile__location(p, profile__function(p, "f", "m.py", 1), 2);
+	size_t len;
+	char *s;
+
+	profile__set_process_name(p, 7, "py");
+	CHECK(profile__add(p, 7, 8, 0, &loc, 1, 1) == 0);
+	s = render(&output_speedscope, p, &o, &len);
+	CHECK(strstr(s, "\"name\":\"container - (host) / pod - / process 7 (py) / thread 8 (?)\""),
+	      "got\n%s", s);
+	free(s);
+	profile__free(p);
+}
+
 static size_t count(const char *s, const char *needle)
 {
 	size_t n = 0;
@@ -395,6 +413,7 @@ int main(void)
 	test_json_escape();
 	test_xml_escape();
 	test_speedscope();
+	test_speedscope_groups();
 	test_svg_small();
 	test_svg_merges_narrow();
 	test_svg_large();

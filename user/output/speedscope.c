@@ -152,19 +152,35 @@ static void put_frame(FILE *f, const struct profile *p, uint32_t loc_id)
 	fputc('}', f);
 }
 
-static void put_thread_name(FILE *f, const struct profile *p, uint32_t pid, uint32_t tid)
+/*
+ * "container ... / pod ... / process PID (COMM) / thread TID (NAME)": the
+ * container and pod only when --group-by asks for them; a profile is
+ * always one thread, so process and thread are always named.
+ */
+static void put_thread_name(FILE *f, const struct profile *p, const struct output_opts *o,
+			    uint32_t pid, uint32_t tid)
 {
-	const char *comm = profile__process_name(p, pid);
-	const char *name = profile__thread_name(p, pid, tid);
-	char *buf;
+	static const uint8_t always[] = { OUTPUT_GROUP_PROCESS, OUTPUT_GROUP_THREAD };
+	uint8_t groups[OUTPUT_MAX_GROUPS];
+	int n = output_group__effective(o, groups);
+	char frame[512], name[2048] = "";
+	size_t off = 0;
 
-	if (asprintf(&buf, "process %u (%s) / thread %u (%s)", pid, comm ? comm : "?", tid,
-		     name ? name : "?") < 0) {
-		json_put_string(f, "?");
-		return;
+	for (int i = 0; i < n; i++) {
+		if (groups[i] != OUTPUT_GROUP_CONTAINER && groups[i] != OUTPUT_GROUP_POD)
+			continue;
+		output_group__frame(p, groups[i], pid, tid, frame, sizeof(frame));
+		off += snprintf(name + off, sizeof(name) - off, "%s / ", frame);
+		if (off >= sizeof(name))
+			off = sizeof(name) - 1;
 	}
-	json_put_string(f, buf);
-	free(buf);
+	for (size_t i = 0; i < sizeof(always); i++) {
+		output_group__frame(p, always[i], pid, tid, frame, sizeof(frame));
+		off += snprintf(name + off, sizeof(name) - off, "%s%s", i ? " / " : "", frame);
+		if (off >= sizeof(name))
+			off = sizeof(name) - 1;
+	}
+	json_put_string(f, name);
 }
 
 static void put_samples(FILE *f, const struct ss *c, size_t from, size_t to)
@@ -190,7 +206,8 @@ static void put_samples(FILE *f, const struct ss *c, size_t from, size_t to)
 }
 
 /* One thread's profile: items [from, to) all share its pid and tid. */
-static void put_profile(FILE *f, const struct ss *c, size_t from, size_t to)
+static void put_profile(FILE *f, const struct ss *c, const struct output_opts *o, size_t from,
+			size_t to)
 {
 	const struct profile_stack *first = &c->items[from].s;
 	uint64_t total = 0;
@@ -199,7 +216,7 @@ static void put_profile(FILE *f, const struct ss *c, size_t from, size_t to)
 	for (i = from; i < to; i++)
 		total += c->items[i].s.weight;
 	fputs("{\"type\":\"sampled\",\"name\":", f);
-	put_thread_name(f, c->p, first->pid, first->tid);
+	put_thread_name(f, c->p, o, first->pid, first->tid);
 	fprintf(f, ",\"unit\":\"%s\",\"startValue\":0,\"endValue\":%" PRIu64 ",\n\"samples\":[",
 		c->unit, total);
 	put_samples(f, c, from, to);
@@ -285,7 +302,7 @@ static int speedscope_write(const struct profile *p, const struct output_opts *o
 			for (j = i + 1; j < c.n && same_thread(&c.items[j], &c.items[i]); j++)
 				;
 			fputs(i ? ",\n" : "\n", f);
-			put_profile(f, &c, i, j);
+			put_profile(f, &c, o, i, j);
 		}
 		fputs("]}\n", f);
 		if (ferror(f))
