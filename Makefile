@@ -72,12 +72,12 @@ $(OUT)/%.skel.h: $(OUT)/%.bpf.o
 	$(call msg,SKEL,$@)
 	$(Q)$(BPFTOOL) gen skeleton $< name $(subst -,_,$*)_bpf > $@
 
-$(OUT)/rel/%.o: %.c $(SKELS) $(wildcard */*.h bpf/*.h) | $(OUT)
+$(OUT)/rel/%.o: %.c $(SKELS) $(wildcard */*.h */*/*.h bpf/*.h) | $(OUT)
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(dir $@)
 	$(Q)$(CC) $(CFLAGS_COMMON) $(CFLAGS) -c $< -o $@
 
-$(OUT)/san/%.o: %.c $(SKELS) $(wildcard */*.h bpf/*.h) | $(OUT)
+$(OUT)/san/%.o: %.c $(SKELS) $(wildcard */*.h */*/*.h bpf/*.h) | $(OUT)
 	$(call msg,CC-SAN,$@)
 	$(Q)mkdir -p $(dir $@)
 	$(Q)$(CC) $(CFLAGS_COMMON) $(SANFLAGS) -c $< -o $@

@@ -11,6 +11,7 @@
  *   pyspy-bench --pid A [--pid B] --seconds S --rate HZ --reads N
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <getopt.h>
 #include <linux/perf_event.h>
 #include <stdio.h>
@@ -90,6 +91,34 @@ static int bench_sampler(struct py_target *t, int n, unsigned rate, double secs,
 	return 0;
 }
 
+/* The sched_switch hook: ns per context switch on the whole host. */
+static int bench_switch(struct py_target *t, int n, double secs)
+{
+	struct session_opts so = { .offcpu = true };
+	unsigned long long samples = 0;
+	struct run_stats a, b;
+	struct session *s = session__open(&so, count_sample, &samples);
+	int fd;
+
+	if (!s)
+		return -errno;
+	for (int i = 0; i < n; i++) {
+		struct pyspy_proc p;
+
+		py_layout__to_bpf(&t[i].layout, t[i].runtime_addr, t[i].version_hex, &p);
+		session__add_proc(s, t[i].pid, &p);
+	}
+	fd = session__switch_prog_fd(s);
+	get_stats(fd, &a);
+	spin_poll(s, secs);
+	get_stats(fd, &b);
+	printf("switch_ns_per_run=%.1f switch_runs_per_s=%.0f switch_records=%llu\n",
+	       b.cnt > a.cnt ? (double)(b.ns - a.ns) / (b.cnt - a.cnt) : 0.0,
+	       (b.cnt - a.cnt) / secs, samples);
+	session__close(s);
+	return 0;
+}
+
 static int attach_calib(struct calib_bpf *skel, unsigned rate, struct bpf_link **links, int ncpu)
 {
 	for (int cpu = 0; cpu < ncpu; cpu++) {
@@ -159,8 +188,11 @@ int main(int argc, char **argv)
 	static const struct option lo[] = {
 		{ "pid", required_argument, NULL, 'p' },   { "seconds", required_argument, NULL, 's' },
 		{ "rate", required_argument, NULL, 'r' },  { "reads", required_argument, NULL, 'n' },
+		{ "switch", no_argument, NULL, 'w' },
 		{},
 	};
+	bool switch_only = false;
+
 	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
 		switch (c) {
 		case 'p':
@@ -178,6 +210,9 @@ int main(int argc, char **argv)
 		case 'n':
 			reads = atoi(optarg);
 			break;
+		case 'w':
+			switch_only = true;
+			break;
 		default:
 			return 2;
 		}
@@ -189,6 +224,11 @@ int main(int argc, char **argv)
 	if (stats_fd < 0) {
 		fprintf(stderr, "pyspy-bench: cannot enable bpf_stats: %s\n", strerror(errno));
 		return 1;
+	}
+	if (switch_only) {
+		err = bench_switch(t, n, secs);
+		close(stats_fd);
+		return err ? 1 : 0;
 	}
 	/* Fast mode (one read per frame) is what a quiet process gets. */
 	err = bench_sampler(t, n, rate, secs, 0);

@@ -464,7 +464,7 @@ SEC("raw_tracepoint/sched_switch")
 int pyspy_switch(struct bpf_raw_tracepoint_args *ctx)
 {
 	struct task_struct *prev = (void *)ctx->args[1], *next = (void *)ctx->args[2];
-	__u64 id = bpf_get_current_pid_tgid(), now = bpf_ktime_get_ns(), *start;
+	__u64 id = bpf_get_current_pid_tgid(), now, *start;
 	__u32 tgid = id >> 32, tid = (__u32)id, ntid;
 	struct switch_info si = { .flags = PYSPY_SAMPLE_OFFCPU };
 	struct pyspy_proc *p = bpf_map_lookup_elem(&procs, &tgid);
@@ -476,12 +476,14 @@ int pyspy_switch(struct bpf_raw_tracepoint_args *ctx)
 		else
 			blocked_in(&si);
 		sample_python(p, tgid, tid, &si);
+		now = bpf_ktime_get_ns();
 		bpf_map_update_elem(&offcpu_start, &tid, &now, BPF_ANY);
 	}
 	ntid = BPF_CORE_READ(next, pid);
 	start = bpf_map_lookup_elem(&offcpu_start, &ntid);
 	if (!start)
 		return 0;
+	now = bpf_ktime_get_ns();
 	{
 		struct pyspy_event ev = {};
 

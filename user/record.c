@@ -205,11 +205,14 @@ static const char doc[] =
 	"  record   (default) sample processes and write a profile\n"
 	"  dump     print every thread's current Python stack once (no BPF needed)\n"
 	"  top      live view of the functions a process spends its time in\n"
+	"  serve    continuous profiling daemon: pprof over HTTP, files per interval\n"
+	"  diff     compare two profiles (folded or pprof)\n"
 	"\n"
 	"EXAMPLES:\n"
 	"  sudo pyspy-bpf record --pid 1234 --duration 10 -o app.folded\n"
 	"  sudo pyspy-bpf --pid 1234                 # until Ctrl-C\n"
 	"  sudo pyspy-bpf record --all --duration 30 -o host.folded\n"
+	"  sudo pyspy-bpf record --pid 1234 --mode wall -o app.svg\n"
 	"  sudo pyspy-bpf record -o out.folded -- python3 app.py\n"
 	"  sudo pyspy-bpf record --pid 1234 --threads -o - | flamegraph.pl > app.svg\n"
 	"\nOPTIONS:";
@@ -235,7 +238,10 @@ static const struct argp_option opts[] = {
 	{ "gil", 'g', NULL, 0, "Only samples whose thread held the GIL", 0 },
 	{ "duration", 'd', "SECS", 0, "Stop after SECS seconds (default: until Ctrl-C or exit)", 0 },
 	{ "rate", 'r', "HZ", 0, "Samples per second per CPU (default 99)", 0 },
-	{ "format", 'f', "FMT", 0, "Output format: folded (default: from -o, else folded)", 0 },
+	{ "format", 'f', "FMT", 0,
+	  "folded, pprof, speedscope or svg (default: from the -o suffix: .folded/.txt, "
+	  ".pb.gz/.pprof, .speedscope.json, .svg; else folded)",
+	  0 },
 	{ "output", 'o', "FILE", 0, "Write the profile to FILE ('-' for stdout)", 0 },
 	{ "threads", OPT_THREADS, NULL, 0, "Start each stack with `thread TID (NAME)`", 0 },
 	{ "pids", OPT_PIDS, NULL, 0,

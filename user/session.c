@@ -259,3 +259,8 @@ int session__prog_fd(struct session *s)
 {
 	return bpf_program__fd(s->skel->progs.pyspy_sample);
 }
+
+int session__switch_prog_fd(struct session *s)
+{
+	return bpf_program__fd(s->skel->progs.pyspy_switch);
+}

@@ -45,6 +45,8 @@ int session__poll(struct session *s, int timeout_ms);
 
 /* The sampler program's fd, for bpf_stats (bench). */
 int session__prog_fd(struct session *s);
+/* The sched_switch program's fd (-1 unless offcpu). */
+int session__switch_prog_fd(struct session *s);
 
 /* Sums over CPUs. */
 void session__counters(struct session *s, uint64_t errors[PYSPY_ERR__COUNT],
