@@ -88,12 +88,29 @@ while True: time.sleep(1)' & pids+=("$!")
 	pids=()
 }
 
+# The sched_switch hook (--mode offcpu/wall): ns per context switch, for
+# switches of processes we do not profile and of ones we do.
+switch_cost() {
+	local idle a b
+	"$PY" bench/pingpong.py > "$tmp/pp" & pids+=("$!")
+	"$PY" -c 'import time; time.sleep(600)' & idle=$!; pids+=("$idle")
+	sleep 1
+	read -r a b < "$tmp/pp"
+	"$BENCH" --switch --pid "$idle" --seconds 5 > "$tmp/switch_other"
+	"$BENCH" --switch --pid "$a" --pid "$b" --seconds 5 > "$tmp/switch_ours"
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+	wait 2>/dev/null || true
+	pids=()
+}
+
 echo "bench: BPF cost per sample (8, 32, 128 frames)..." >&2
 for n in 8 32 128; do bpf_cost "$n"; done
 echo "bench: slowdown of a CPU-bound loop, $ROUNDS rounds..." >&2
 slowdown
 echo "bench: whole host, 100 idle + 10 busy Python processes..." >&2
 host_cost
+echo "bench: context-switch hook..." >&2
+switch_cost
 
 base=$(median < "$tmp/base")
 m99=$(median < "$tmp/r99")
@@ -154,5 +171,20 @@ cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
 			v["bpf_cpu_pct"], v["total_cpu_pct"], v["rss_mb"], v["processes"] }' "$tmp/host"
 	echo
 	echo "Goal (issue 4): at most 1 % of one core and 50 MB."
+	echo
+	echo "## Context-switch hook (--mode offcpu, wall)"
+	echo
+	echo "\`bpf_stats\` of the sched_switch program while two Python processes bounce a byte over"
+	echo "pipes (\`bench/pingpong.py\`): once not profiled (the cost every switch on the host pays:"
+	echo "a map lookup for each side) and once profiled (the stack walk of each blocking thread)."
+	echo
+	echo "| switches of | ns per switch | switches/s |"
+	echo "|---|---|---|"
+	for f in other ours; do
+		awk -v who="$f" '{ for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
+			printf "| %s | %.0f | %.0f |\n", who == "ours" ? "profiled Python processes" :
+				"processes not profiled", v["switch_ns_per_run"], v["switch_runs_per_s"] }' \
+			"$tmp/switch_$f"
+	done
 } > "$out"
 cat "$out"
