@@ -186,6 +186,7 @@ int cmd_record(struct options *o)
 	}
 	loop(o, s);
 	sampler__drain(s);
+	sampler__refresh_thread_names(s);
 	sampler__counts(s, &rc);
 	err = write_profile(o, &c, prof, sampler__n_processes(s), rc.elapsed_s, start_ns);
 	sampler__stop(s);

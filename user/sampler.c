@@ -206,6 +206,32 @@ static void count_thread(struct sampler *r, const struct pyspy_sample *smp)
 		e->st.gil++;
 }
 
+/*
+ * Threads are named when first sampled, which can be before they name
+ * themselves (threading.Thread sets the OS name only after it starts, and
+ * workers often rename later): name the ones still alive again.
+ */
+void sampler__refresh_thread_names(struct sampler *r)
+{
+	struct thread_entry *e;
+	char path[64], name[64];
+	FILE *f;
+
+	pthread_mutex_lock(&r->lock);
+	for (e = r->threads; e; e = e->hh.next) {
+		snprintf(path, sizeof(path), "/proc/%u/task/%u/comm", e->st.pid, e->st.tid);
+		f = fopen(path, "re");
+		if (!f)
+			continue;
+		if (fgets(name, sizeof(name), f)) {
+			name[strcspn(name, "\n")] = 0;
+			profile__set_thread_name(r->prof, e->st.pid, e->st.tid, name);
+		}
+		fclose(f);
+	}
+	pthread_mutex_unlock(&r->lock);
+}
+
 void sampler__for_each_thread(struct sampler *r, void (*cb)(const struct thread_stat *t, void *ctx),
 			      void *ctx)
 {

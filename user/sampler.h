@@ -76,6 +76,9 @@ struct thread_stat {
 void sampler__for_each_thread(struct sampler *s, void (*cb)(const struct thread_stat *t, void *ctx),
 			      void *ctx);
 
+/* Read the names of live sampled threads again (before writing). */
+void sampler__refresh_thread_names(struct sampler *s);
+
 /* Processes ever sampled. */
 int sampler__n_processes(const struct sampler *s);
 
