@@ -38,7 +38,7 @@ def read_lines(stream, sink):
 def test_all_versions_late_starters_and_exits(pyspy, tmp_path):
     pys = [require_python(p) for p in PYTHONS]
     early = [start(p, "--seconds", 30) for p in pys[:4]]
-    quitter = start(pys[4], "--seconds", 1.5)
+    quitter = start(pys[4], "--seconds", 3)
     busy_c = subprocess.Popen(["sh", "-c", "while :; do :; done"])
     out = tmp_path / "all.folded"
     rec = subprocess.Popen([pyspy, "record", "--all", "-v", "--duration", "7", "--rate", "199",
