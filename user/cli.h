@@ -22,5 +22,6 @@ int record_main(int argc, char **argv);
 int dump_main(int argc, char **argv);
 int top_main(int argc, char **argv);
 int serve_main(int argc, char **argv);
+int diff_main(int argc, char **argv);
 
 #endif /* PYSPY_CLI_H */
