@@ -103,7 +103,7 @@ def test_http_pprof_metrics_health(server, workload, tmp_path):
     srv = server()
     assert get(srv.url + "/healthz") == (200, b"ok\n")
     out = go_pprof(tmp_path, "-top", srv.url + "/debug/pprof/profile?seconds=3")
-    assert re.search(r"\d+(\.\d+)?m?s\s+\d+\.\d+%.*\bhot_loop$", out, re.M), out
+    assert re.search(r"\d+(\.\d+)?m?s\s+\d+(\.\d+)?%.*\bhot_loop$", out, re.M), out
     # pid filter: only that process's samples.
     raw = go_pprof(tmp_path, "-raw", srv.url + "/debug/pprof/profile?seconds=2&pid=%d" % w.pid)
     pids = set(re.findall(r"(?<![_a-z])pid:\[(\d+)\]", raw))
