@@ -4,8 +4,9 @@
  *
  * Runs the real sampler against the given processes for a while, in fast
  * mode (one read per frame) and in verify mode (plus a code-object
- * fingerprint per frame), then the calibration program (N bare reads per tick, bpf/calib.bpf.c) against the
- * same processes, and prints both as ns per run.  Used by bench/run.sh;
+ * fingerprint per frame), each next to the calibration program (N bare
+ * reads per tick, bpf/calib.bpf.c) on the same ticks, and prints both as
+ * ns per run.  Used by bench/run.sh;
  * not a test.
  *
  *   pyspy-bench --pid A [--pid B] --seconds S --rate HZ --reads N
@@ -64,12 +65,27 @@ static void spin_poll(struct session *s, double secs)
 	} while (t.tv_sec - t0.tv_sec + (t.tv_nsec - t0.tv_nsec) / 1e9 < secs);
 }
 
-static int bench_sampler(struct py_target *t, int n, unsigned rate, double secs, uint8_t mode)
+/*
+ * The calibration program runs on the same ticks as the sampler, attached
+ * at the same time, so both see the same machine: on a shared VM the cost
+ * of a read moves by tens of percent from one second to the next, and only
+ * a ratio measured side by side is stable.
+ */
+struct calib {
+	struct calib_bpf *skel;
+	struct bpf_link **links;
+	int ncpu;
+};
+
+static int bench_sampler(struct py_target *t, int n, unsigned rate, double secs, uint8_t mode,
+			 struct calib *cal)
 {
 	struct session_opts so = { .rate_hz = rate };
 	unsigned long long samples = 0;
-	struct run_stats a, b;
+	struct run_stats a, b, ca, cb;
 	struct session *s = session__open(&so, count_sample, &samples);
+	const char *name = mode ? "verify" : "sampler";
+	int cfd = bpf_program__fd(cal->skel->progs.calib_sample);
 
 	if (!s)
 		return -errno;
@@ -81,12 +97,14 @@ static int bench_sampler(struct py_target *t, int n, unsigned rate, double secs,
 		session__add_proc(s, t[i].pid, &p);
 	}
 	get_stats(session__prog_fd(s), &a);
+	get_stats(cfd, &ca);
 	spin_poll(s, secs);
 	get_stats(session__prog_fd(s), &b);
-	printf("%s_ns_per_run=%.1f %s_runs=%llu %s_samples=%llu\n",
-	       mode ? "verify" : "sampler",
-	       b.cnt > a.cnt ? (double)(b.ns - a.ns) / (b.cnt - a.cnt) : 0.0,
-	       mode ? "verify" : "sampler", b.cnt - a.cnt, mode ? "verify" : "sampler", samples);
+	get_stats(cfd, &cb);
+	printf("%s_ns_per_run=%.1f %s_runs=%llu %s_samples=%llu %s_calib_ns_per_run=%.1f\n",
+	       name, b.cnt > a.cnt ? (double)(b.ns - a.ns) / (b.cnt - a.cnt) : 0.0, name,
+	       b.cnt - a.cnt, name, samples, name,
+	       cb.cnt > ca.cnt ? (double)(cb.ns - ca.ns) / (cb.cnt - ca.cnt) : 0.0);
 	session__close(s);
 	return 0;
 }
@@ -140,47 +158,42 @@ static int attach_calib(struct calib_bpf *skel, unsigned rate, struct bpf_link *
 	return 0;
 }
 
-static int bench_calib(struct py_target *t, int n, unsigned rate, double secs, unsigned reads,
-		       unsigned size)
+static void calib_close(struct calib *c)
 {
-	int ncpu = libbpf_num_possible_cpus();
-	struct bpf_link **links = calloc(ncpu, sizeof(*links));
-	struct calib_bpf *skel = calib_bpf__open();
-	struct run_stats a, b;
-	int err = -ENOMEM;
+	for (int i = 0; c->links && i < c->ncpu; i++)
+		bpf_link__destroy(c->links[i]);
+	free(c->links);
+	calib_bpf__destroy(c->skel);
+}
 
-	if (!skel || !links)
-		goto out;
-	skel->rodata->n_reads = reads;
-	skel->rodata->read_size = size;
-	err = calib_bpf__load(skel);
+static int calib_open(struct calib *c, struct py_target *t, int n, unsigned rate, unsigned reads,
+		      unsigned size)
+{
+	int err;
+
+	c->ncpu = libbpf_num_possible_cpus();
+	c->links = calloc(c->ncpu, sizeof(*c->links));
+	c->skel = calib_bpf__open();
+	if (!c->skel || !c->links)
+		return -ENOMEM;
+	c->skel->rodata->n_reads = reads;
+	c->skel->rodata->read_size = size;
+	err = calib_bpf__load(c->skel);
 	if (err)
-		goto out;
+		return err;
 	for (int i = 0; i < n; i++) {
 		__u32 k = t[i].pid;
 		__u64 v = t[i].runtime_addr;
 
-		bpf_map__update_elem(skel->maps.calib_targets, &k, sizeof(k), &v, sizeof(v), 0);
+		bpf_map__update_elem(c->skel->maps.calib_targets, &k, sizeof(k), &v, sizeof(v), 0);
 	}
-	err = attach_calib(skel, rate, links, ncpu);
-	if (err)
-		goto out;
-	get_stats(bpf_program__fd(skel->progs.calib_sample), &a);
-	sleep((unsigned)secs);
-	get_stats(bpf_program__fd(skel->progs.calib_sample), &b);
-	printf("calib_ns_per_run=%.1f calib_runs=%llu reads=%u\n",
-	       b.cnt > a.cnt ? (double)(b.ns - a.ns) / (b.cnt - a.cnt) : 0.0, b.cnt - a.cnt, reads);
-out:
-	for (int i = 0; links && i < ncpu; i++)
-		bpf_link__destroy(links[i]);
-	free(links);
-	calib_bpf__destroy(skel);
-	return err;
+	return attach_calib(c->skel, rate, c->links, c->ncpu);
 }
 
 int main(int argc, char **argv)
 {
 	struct py_target t[8];
+	struct calib cal = {};
 	int n = 0, c, stats_fd, err;
 	unsigned rate = 999, reads = 32;
 	double secs = 5;
@@ -230,12 +243,13 @@ int main(int argc, char **argv)
 		close(stats_fd);
 		return err ? 1 : 0;
 	}
+	err = calib_open(&cal, t, n, rate, reads, t[0].layout.frame_size);
 	/* Fast mode (one read per frame) is what a quiet process gets. */
-	err = bench_sampler(t, n, rate, secs, 0);
 	if (!err)
-		err = bench_sampler(t, n, rate, secs, PYSPY_MODE_VERIFY);
+		err = bench_sampler(t, n, rate, secs, 0, &cal);
 	if (!err)
-		err = bench_calib(t, n, rate, secs, reads, t[0].layout.frame_size);
+		err = bench_sampler(t, n, rate, secs, PYSPY_MODE_VERIFY, &cal);
+	calib_close(&cal);
 	close(stats_fd);
 	return err ? 1 : 0;
 }

@@ -10,8 +10,8 @@ pyroot=$(pyenv root 2>/dev/null || echo /root/.pyenv)
 PY=${PYSPY_BENCH_PY:-$pyroot/versions/3.12.1/bin/python3.12}
 BIN=build/pyspy-bpf
 BENCH=build/pyspy-bench
-ROUNDS=${BENCH_ROUNDS:-7}
-ITER=${BENCH_ITER:-2000}
+ROUNDS=${BENCH_ROUNDS:-15}
+ITER=${BENCH_ITER:-600}
 out=docs/benchmarks.md
 tmp=$(mktemp -d)
 pids=()
@@ -35,6 +35,10 @@ bpf_cost() {
 }
 
 median() { sort -g | awk '{v[NR]=$1} END {print (NR%2) ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2}'; }
+# Best of N: on a shared VM, noise only ever adds time, so the minimum is
+# the steadiest estimate of a CPU-bound run.
+best() { sort -g | head -1; }
+col() { awk -v c="$1" '{print $c}' "$2"; }
 
 slowdown() {
 	: > "$tmp/base"; : > "$tmp/r99"; : > "$tmp/r999"
@@ -112,9 +116,8 @@ host_cost
 echo "bench: context-switch hook..." >&2
 switch_cost
 
-base=$(median < "$tmp/base")
-m99=$(median < "$tmp/r99")
-m999=$(median < "$tmp/r999")
+base=$(col 1 "$tmp/base" | median); m99=$(col 1 "$tmp/r99" | median); m999=$(col 1 "$tmp/r999" | median)
+bbase=$(col 2 "$tmp/base" | best); b99=$(col 2 "$tmp/r99" | best); b999=$(col 2 "$tmp/r999" | best)
 cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
 
 {
@@ -128,17 +131,20 @@ cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
 	echo
 	echo "\`bpf_stats\` run_time_ns / run_cnt of the sampler at 999 Hz on every CPU while two"
 	echo "processes spin N Python frames deep, against the calibration program (\`bpf/calib.bpf.c\`):"
-	echo "N bare \`bpf_probe_read_user\` calls of one frame's size on the same ticks."
+	echo "N bare \`bpf_probe_read_user\` calls of one frame's size, attached at the same time to the"
+	echo "same ticks (a read's cost on this VM drifts by tens of percent between seconds, so only a"
+	echo "side-by-side ratio is stable).  The sampler's extra fixed work per sample: the thread"
+	echo "state read (plus the _PyCFrame hop on 3.11/3.12), the GIL read and the ring-buffer record."
 	echo
-	echo "| frames | sampler ns/run | floor ns/run (N reads) | ratio | verify mode ns/run | ratio | runs that were samples |"
-	echo "|---|---|---|---|---|---|---|"
+	echo "| frames | sampler ns/run | floor ns/run (N reads) | ratio | verify mode ns/run | floor | ratio | runs that were samples |"
+	echo "|---|---|---|---|---|---|---|---|"
 	for n in 8 32 128; do
-		s=$(field sampler_ns_per_run "$tmp/bpf$n"); c=$(field calib_ns_per_run "$tmp/bpf$n")
-		v=$(field verify_ns_per_run "$tmp/bpf$n")
+		s=$(field sampler_ns_per_run "$tmp/bpf$n"); c=$(field sampler_calib_ns_per_run "$tmp/bpf$n")
+		v=$(field verify_ns_per_run "$tmp/bpf$n"); vc=$(field verify_calib_ns_per_run "$tmp/bpf$n")
 		runs=$(field sampler_runs "$tmp/bpf$n"); smp=$(field sampler_samples "$tmp/bpf$n")
-		awk -v n="$n" -v s="$s" -v c="$c" -v v="$v" -v r="$runs" -v m="$smp" 'BEGIN {
-			printf "| %d | %.0f | %.0f | %.2fx | %.0f | %.2fx | %.0f%% |\n", n, s, c,
-				(c > 0 ? s / c : 0), v, (c > 0 ? v / c : 0), (r > 0 ? 100 * m / r : 0) }'
+		awk -v n="$n" -v s="$s" -v c="$c" -v v="$v" -v vc="$vc" -v r="$runs" -v m="$smp" 'BEGIN {
+			printf "| %d | %.0f | %.0f | %.2fx | %.0f | %.0f | %.2fx | %.0f%% |\n", n, s, c,
+				(c > 0 ? s / c : 0), v, vc, (vc > 0 ? v / vc : 0), (r > 0 ? 100 * m / r : 0) }'
 	done
 	echo
 	echo "Fast mode (one read per frame) is what a process gets once it has shown no new code"
@@ -147,14 +153,24 @@ cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
 	echo
 	echo "## Slowdown of a CPU-bound loop"
 	echo
-	echo "\`bench/loop.py $ITER\` (pure Python, ten frames deep), median of $ROUNDS alternating runs,"
-	echo "time measured inside the program; profiled runs use \`pyspy-bpf record -- python ...\`."
+	echo "\`bench/loop.py $ITER\` (pure Python, ten frames deep), $ROUNDS alternating runs of each,"
+	echo "timed inside the program; profiled runs use \`pyspy-bpf record -- python ...\`. On this"
+	echo "shared VM identical runs vary by tens of percent, so the best-of-N CPU time is the figure"
+	echo "to read (noise only adds time); the median wall time is shown for honesty."
 	echo
-	echo "| run | median seconds | ratio to unprofiled |"
-	echo "|---|---|---|"
-	awk -v b="$base" -v a="$m99" -v c="$m999" 'BEGIN {
-		printf "| unprofiled | %.3f | 1.000 |\n| 99 Hz | %.3f | %.4f |\n| 999 Hz | %.3f | %.4f |\n", b, a, a / b, c, c / b }'
+	echo "| run | best CPU seconds | ratio | median wall seconds | ratio |"
+	echo "|---|---|---|---|---|"
+	awk -v b="$bbase" -v a="$b99" -v c="$b999" -v mb="$base" -v ma="$m99" -v mc="$m999" 'BEGIN {
+		printf "| unprofiled | %.3f | 1.000 | %.3f | 1.000 |\n", b, mb
+		printf "| 99 Hz | %.3f | %.4f | %.3f | %.4f |\n", a, a / b, ma, ma / mb
+		printf "| 999 Hz | %.3f | %.4f | %.3f | %.4f |\n", c, c / b, mc, mc / mb }'
 	echo
+	s32=$(field sampler_ns_per_run "$tmp/bpf32"); v32=$(field verify_ns_per_run "$tmp/bpf32")
+	awk -v s="$s32" -v v="$v32" 'BEGIN {
+		printf "\nDirect cost, from the table above: a 32-frame stack sampled at 99 Hz takes %.3f %%\n", 100 * s * 99 / 1e9
+		printf "of its CPU in the BPF program (%.3f %% in verify mode; %.2f %% and %.2f %% at 999 Hz).\n",
+			100 * v * 99 / 1e9, 100 * s * 999 / 1e9, 100 * v * 999 / 1e9
+		printf "That is far below the run-to-run noise of this VM, which the A/B timings above show.\n\n" }'
 	echo "Goals (issue 2): at most 1.3x the floor for 32 frames, at most 0.5 % slowdown at 99 Hz."
 	echo
 	echo "## Whole host"
@@ -181,9 +197,10 @@ cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
 	echo "| switches of | ns per switch | switches/s |"
 	echo "|---|---|---|"
 	for f in other ours; do
-		awk -v who="$f" '{ for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
-			printf "| %s | %.0f | %.0f |\n", who == "ours" ? "profiled Python processes" :
-				"processes not profiled", v["switch_ns_per_run"], v["switch_runs_per_s"] }' \
+		label="processes not profiled"
+		[ "$f" = ours ] && label="profiled Python processes"
+		awk -v who="$label" '{ for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
+			printf "| %s | %.0f | %.0f |\n", who, v["switch_ns_per_run"], v["switch_runs_per_s"] }' \
 			"$tmp/switch_$f"
 	done
 } > "$out"
