@@ -1,14 +1,12 @@
 // SPDX-License-Identifier: MIT
 /* load.c - a profile file of either format into the profile model, told apart by content. */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
-#include <zlib.h>
 
+#include "bytes.h"
 #include "load.h"
 #include "pprof_read.h"
 
@@ -16,114 +14,6 @@
 #define SNIFF_BYTES 4096
 /* Sample types looked at in a pprof header; ours have one or two. */
 #define MAX_SAMPLE_TYPES 64
-
-/* --- bytes in --------------------------------------------------------------- */
-
-static int read_all(const char *path, uint8_t **out, size_t *len)
-{
-	size_t cap = 1 << 16, n = 0;
-	uint8_t *buf = malloc(cap), *nb;
-	int fd = open(path, O_RDONLY | O_CLOEXEC), err = 0;
-	ssize_t r;
-
-	if (fd < 0 || !buf) {
-		err = fd < 0 ? -errno : -ENOMEM;
-		goto out;
-	}
-	/* To EOF rather than by st_size, so pipes and process substitution work too. */
-	for (;;) {
-		if (n == cap) {
-			if (cap > PROFILE_LOAD_MAX_BYTES) {
-				err = -EFBIG;
-				break;
-			}
-			cap = cap * 2 > PROFILE_LOAD_MAX_BYTES ? PROFILE_LOAD_MAX_BYTES + 1ul
-							       : cap * 2;
-			nb = realloc(buf, cap);
-			if (!nb) {
-				err = -ENOMEM;
-				break;
-			}
-			buf = nb;
-		}
-		r = read(fd, buf + n, cap - n);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0)
-			err = -errno;
-		if (r <= 0)
-			break;
-		n += (size_t)r;
-	}
-out:
-	if (fd >= 0)
-		close(fd);
-	if (err) {
-		free(buf);
-		return err;
-	}
-	*out = buf;
-	*len = n;
-	return 0;
-}
-
-/* Inflate one gzip member whole, at most PROFILE_LOAD_MAX_BYTES; -EINVAL if cut or corrupt. */
-static int gunzip(const uint8_t *in, size_t len, uint8_t **out, size_t *out_len)
-{
-	z_stream zs = { 0 };
-	size_t cap = 1 << 16;
-	uint8_t *buf = malloc(cap), *nb;
-	int ret, err = 0;
-
-	if (!buf)
-		return -ENOMEM;
-	if (inflateInit2(&zs, 15 + 16) != Z_OK) {
-		free(buf);
-		return -ENOMEM;
-	}
-	zs.next_in = (Bytef *)in;
-	zs.avail_in = (uInt)len; /* len is capped far below 4 GiB */
-	zs.next_out = buf;
-	zs.avail_out = (uInt)cap;
-	for (;;) {
-		ret = inflate(&zs, Z_NO_FLUSH);
-		if (ret == Z_STREAM_END)
-			break;
-		if (ret == Z_MEM_ERROR) {
-			err = -ENOMEM;
-			break;
-		}
-		if (ret != Z_OK && ret != Z_BUF_ERROR) {
-			err = -EINVAL;
-			break;
-		}
-		if (zs.avail_out) { /* input used up before the end of the stream */
-			err = -EINVAL;
-			break;
-		}
-		if (cap >= PROFILE_LOAD_MAX_BYTES) {
-			err = -EFBIG;
-			break;
-		}
-		cap = cap * 2 > PROFILE_LOAD_MAX_BYTES ? PROFILE_LOAD_MAX_BYTES : cap * 2;
-		nb = realloc(buf, cap);
-		if (!nb) {
-			err = -ENOMEM;
-			break;
-		}
-		buf = nb;
-		zs.next_out = buf + zs.total_out;
-		zs.avail_out = (uInt)(cap - zs.total_out);
-	}
-	*out_len = zs.total_out;
-	inflateEnd(&zs);
-	if (err) {
-		free(buf);
-		return err;
-	}
-	*out = buf;
-	return 0;
-}
 
 /* Folded files are text; a protobuf has control bytes in its first few tags and lengths. */
 static bool looks_like_text(const uint8_t *b, size_t len)
@@ -312,7 +202,7 @@ int profile_load_mem(const void *buf, size_t len, struct profile *into,
 		return -EFBIG;
 	if (len >= 2 && b[0] == 0x1f && b[1] == 0x8b) {
 		info->gzipped = true; /* also when it fails: the error is then in the gzip layer */
-		err = gunzip(b, len, &raw, &len);
+		err = bytes_inflate(b, len, PROFILE_LOAD_MAX_BYTES, &raw, &len);
 		if (err)
 			return err;
 		b = raw;
@@ -339,7 +229,7 @@ int profile_load(const char *path, struct profile *into, struct profile_load_inf
 {
 	uint8_t *buf = NULL;
 	size_t len = 0;
-	int err = read_all(path, &buf, &len);
+	int err = bytes_read_file(path, PROFILE_LOAD_MAX_BYTES, &buf, &len);
 
 	*info = (struct profile_load_info){ .format = PROFILE_LOAD_FOLDED };
 	if (!err)

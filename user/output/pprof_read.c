@@ -1,14 +1,12 @@
 // SPDX-License-Identifier: MIT
 /* pprof_read.c - a pprof file (gzipped or raw) into the profile model, with every size and reference checked. */
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
-#include <zlib.h>
 
+#include "bytes.h"
 #include "proto/profile.pb-c.h"
 #include "pprof_read.h"
 
@@ -37,111 +35,6 @@ struct reader {
 };
 
 /* --- bytes in --------------------------------------------------------------- */
-
-static int read_all(const char *path, uint8_t **out, size_t *len)
-{
-	size_t cap = 1 << 16, n = 0;
-	uint8_t *buf = malloc(cap), *nb;
-	int fd = open(path, O_RDONLY | O_CLOEXEC), err = 0;
-	ssize_t r;
-
-	if (fd < 0 || !buf) {
-		err = fd < 0 ? -errno : -ENOMEM;
-		goto out;
-	}
-	/* Read to EOF rather than trust st_size, so pipes and /proc work too. */
-	for (;;) {
-		if (n == cap) {
-			if (cap > PPROF_READ_MAX_BYTES) {
-				err = -EFBIG;
-				break;
-			}
-			cap = cap * 2 > PPROF_READ_MAX_BYTES ? PPROF_READ_MAX_BYTES + 1ul : cap * 2;
-			nb = realloc(buf, cap);
-			if (!nb) {
-				err = -ENOMEM;
-				break;
-			}
-			buf = nb;
-		}
-		r = read(fd, buf + n, cap - n);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0)
-			err = -errno;
-		if (r <= 0)
-			break;
-		n += r;
-	}
-out:
-	if (fd >= 0)
-		close(fd);
-	if (err) {
-		free(buf);
-		return err;
-	}
-	*out = buf;
-	*len = n;
-	return 0;
-}
-
-/* Inflate a gzip (or zlib) stream whole; -EINVAL if it is cut or corrupt. */
-static int inflate_all(const uint8_t *in, size_t len, uint8_t **out, size_t *out_len)
-{
-	z_stream zs = { 0 };
-	size_t cap = len < (1 << 14) ? 1 << 16 : len * 4;
-	uint8_t *buf = NULL, *nb;
-	int ret, err = 0;
-
-	if (len > PPROF_READ_MAX_BYTES)
-		return -EFBIG;
-	if (cap > PPROF_READ_MAX_BYTES)
-		cap = PPROF_READ_MAX_BYTES;
-	/* 15 + 32: accept a gzip or zlib header, whichever is there. */
-	if (inflateInit2(&zs, 15 + 32) != Z_OK)
-		return -ENOMEM;
-	zs.next_in = (Bytef *)in;
-	zs.avail_in = (uInt)len;
-	for (;;) {
-		if (!buf || !zs.avail_out) {
-			size_t used = buf ? zs.total_out : 0;
-
-			if (buf && cap >= PPROF_READ_MAX_BYTES) {
-				err = -EFBIG;
-				break;
-			}
-			cap = buf ? (cap * 2 > PPROF_READ_MAX_BYTES ? PPROF_READ_MAX_BYTES : cap * 2) : cap;
-			nb = realloc(buf, cap);
-			if (!nb) {
-				err = -ENOMEM;
-				break;
-			}
-			buf = nb;
-			zs.next_out = buf + used;
-			zs.avail_out = (uInt)(cap - used);
-		}
-		ret = inflate(&zs, Z_NO_FLUSH);
-		if (ret == Z_STREAM_END)
-			break;
-		if (ret == Z_MEM_ERROR) {
-			err = -ENOMEM;
-			break;
-		}
-		/* Out of input before the end, or a bad stream: malformed. */
-		if ((ret != Z_OK && ret != Z_BUF_ERROR) || (!zs.avail_in && zs.avail_out)) {
-			err = -EINVAL;
-			break;
-		}
-	}
-	*out_len = zs.total_out;
-	inflateEnd(&zs);
-	if (err) {
-		free(buf);
-		return err;
-	}
-	*out = buf;
-	return 0;
-}
 
 /* --- lookups ------------------------------------------------------------------ */
 
@@ -487,7 +380,7 @@ int pprof_read_mem(const void *buf, size_t len, struct profile *into)
 		return -EFBIG;
 	/* gzip magic; a raw Profile never starts with 0x1f (field 3, wire type 7 is invalid). */
 	if (len >= 2 && b[0] == 0x1f && b[1] == 0x8b) {
-		err = inflate_all(b, len, &raw, &raw_len);
+		err = bytes_inflate(b, len, PPROF_READ_MAX_BYTES, &raw, &raw_len);
 		if (!err)
 			err = read_raw(raw, raw_len, into);
 		free(raw);
@@ -500,7 +393,7 @@ int pprof_read(const char *path, struct profile *into)
 {
 	uint8_t *buf = NULL;
 	size_t len = 0;
-	int err = read_all(path, &buf, &len);
+	int err = bytes_read_file(path, PPROF_READ_MAX_BYTES, &buf, &len);
 
 	if (!err)
 		err = pprof_read_mem(buf, len, into);
