@@ -81,7 +81,7 @@ struct sampler {
 	struct thread_entry *threads;
 	uint32_t n_threads;
 	struct run_counts rc;
-	double t0, next_house;
+	double t0, next_house, next_pending_gc;
 };
 
 double sampler__now(void)
@@ -458,13 +458,23 @@ static void consider(struct sampler *r, pid_t pid, double now, bool fresh)
 		try_pending(r, p, now);
 }
 
+/* How often given-up processes that have exited are forgotten. */
+#define PENDING_GC_S 10.0
+
 static void retry_pending(struct sampler *r, double now)
 {
 	struct pending *p, *tmp;
+	bool gc = now >= r->next_pending_gc;
 
-	HASH_ITER(hh, r->pending, p, tmp)
+	if (gc)
+		r->next_pending_gc = now + PENDING_GC_S;
+	HASH_ITER(hh, r->pending, p, tmp) {
 		if (!p->give_up && now >= p->next_try)
 			try_pending(r, p, now);
+		/* --all meets every process on the host: keep none that is gone. */
+		else if (gc && p->give_up && kill(p->pid, 0) && errno == ESRCH)
+			pending_del(r, p);
+	}
 }
 
 /* Events from the BPF side: processes to look at. */
@@ -504,7 +514,7 @@ static void add_ambiguous(struct target *tg, void *ctx)
 
 static void refresh_counts(struct sampler *r)
 {
-	r->rc.ambiguous = 0;
+	r->rc.ambiguous = targets__retired_ambiguous(r->tg);
 	targets__for_each(r->tg, add_ambiguous, &r->rc.ambiguous);
 	session__counters(r->s, r->rc.bpf_err, r->rc.bpf_stat);
 	r->rc.elapsed_s = sampler__now() - r->t0;

@@ -21,6 +21,7 @@ struct targets {
 	struct profile *prof;
 	struct target_entry *h;
 	int n, alive;
+	uint64_t retired_ambiguous; /* code_cache ambiguous counts of the gone */
 };
 
 /* How long without new code objects before one read per frame will do. */
@@ -181,19 +182,36 @@ void targets__refresh(struct targets *t, pid_t pid)
 		log_warn("PID %d: cannot restore its sampler entry", pid);
 }
 
+/*
+ * Forget a process that is gone, keeping only its counts: a host agent
+ * sees processes come and go for weeks, so nothing per process may stay.
+ */
+static void retire(struct targets *t, struct target_entry *e)
+{
+	t->retired_ambiguous += code_cache__stats(e->t.cache)->ambiguous;
+	HASH_DEL(t->h, e);
+	code_cache__free(e->t.cache);
+	free(e);
+}
+
 int targets__reap(struct targets *t)
 {
-	struct target_entry *e;
+	struct target_entry *e, *tmp;
 
-	for (e = t->h; e; e = e->hh.next) {
-		if (e->t.exited)
-			continue;
-		if (py_target__alive(&e->t.py) == 0) {
+	HASH_ITER(hh, t->h, e, tmp) {
+		if (!e->t.exited && py_target__alive(&e->t.py) == 0) {
 			log_debug("PID %d (%s) exited", e->pid, e->t.py.comm);
 			drop(t, e);
 		}
+		if (e->t.exited)
+			retire(t, e);
 	}
 	return t->alive;
+}
+
+uint64_t targets__retired_ambiguous(const struct targets *t)
+{
+	return t->retired_ambiguous;
 }
 
 int targets__count(const struct targets *t)

@@ -51,6 +51,9 @@ void targets__drop(struct targets *t, pid_t pid);
 /* Write pid's BPF entry again (it was evicted or deleted under us). */
 void targets__refresh(struct targets *t, pid_t pid);
 
+/* Code-cache ambiguities of processes already forgotten by _reap. */
+uint64_t targets__retired_ambiguous(const struct targets *t);
+
 /* Drop processes that exited. Returns how many are still alive. */
 int targets__reap(struct targets *t);
 int targets__count(const struct targets *t);	/* ever added */
@@ -59,7 +62,7 @@ int targets__alive(const struct targets *t);
 /* Name (pid, tid) in the profile the first time it is seen. */
 void targets__name_thread(struct targets *t, pid_t pid, pid_t tid);
 
-/* Visit every target (also exited ones). */
+/* Visit every target not yet forgotten by targets__reap. */
 void targets__for_each(struct targets *t, void (*cb)(struct target *tg, void *ctx), void *ctx);
 
 #endif /* PYSPY_TARGETS_H */
