@@ -16,15 +16,19 @@ Cgroups get fresh random ids each run and are removed even on failure.
 import os
 import re
 import secrets
+import signal
 import subprocess
 import time
+import urllib.request
 import uuid
+from collections import namedtuple
 from pathlib import Path
 
 import pytest
 
 from conftest import (PROCESS_RE, PYTHONS, READY_TIMEOUT, WORKLOADS, kill_group,
                       marker_line, parse_folded, pyspy_env, read_line, require_python)
+from test_serve import free_port, go_pprof
 
 PY_A = PYTHONS[4]   # 3.12, pyenv (shared libpython)
 PY_B = PYTHONS[6]   # Debian's 3.11 (static, stripped)
@@ -193,19 +197,28 @@ def check(stacks, log, c, container, pod):
     assert re.search(r"PID %d: container .*, PID 1 inside" % c.pid, log), log
 
 
-def test_cgroup_v2_containers(pyspy, tmp_path, cgroups, containers):
+TwoPods = namedtuple("TwoPods", "ca cb id_a id_b uid_a uid_b pods")
+
+
+def two_v2_pods(tmp_path, cgroups, containers, name_b):
+    """Two workloads in cgroup v2 "pods": containerd + systemd driver,
+    burstable (shop/web-0), and CRI-O + systemd driver, guaranteed
+    (batch/NAME_B), with a pods directory naming both."""
     v2 = cgroup2_root()
     id_a, id_b = secrets.token_hex(32), secrets.token_hex(32)
     uid_a, uid_b = str(uuid.uuid4()), str(uuid.uuid4())
-    # containerd + systemd driver, burstable; CRI-O + systemd driver, guaranteed.
     a = cgroups.make(v2, "kubepods.slice/kubepods-burstable.slice/"
                          "kubepods-burstable-pod%s.slice/cri-containerd-%s.scope"
                      % (uid_a.replace("-", "_"), id_a))
     b = cgroups.make(v2, "kubepods.slice/kubepods-pod%s.slice/crio-%s.scope"
                      % (uid_b.replace("-", "_"), id_b))
-    pods = pods_dir(tmp_path, ("shop", "web-0", uid_a), ("batch", "etl-7f9c-x2x4z", uid_b))
-    ca = containers(PY_A, [a])
-    cb = containers(PY_B, [b])
+    pods = pods_dir(tmp_path, ("shop", "web-0", uid_a), ("batch", name_b, uid_b))
+    return TwoPods(containers(PY_A, [a]), containers(PY_B, [b]), id_a, id_b, uid_a, uid_b, pods)
+
+
+def test_cgroup_v2_containers(pyspy, tmp_path, cgroups, containers):
+    t = two_v2_pods(tmp_path, cgroups, containers, "etl-7f9c-x2x4z")
+    ca, cb, id_a, id_b, pods = t.ca, t.cb, t.id_a, t.id_b, t.pods
     stacks, log = record(pyspy, tmp_path, pods, ["--all", "--group-by", "container,pod",
                                                  "--group-by", "process"])
     check(stacks, log, ca, "container %s (containerd)" % id_a[:12], "pod shop/web-0")
@@ -275,25 +288,9 @@ def test_group_by_errors(pyspy, tmp_path, args, pattern):
 def test_serve_container_filters_and_split(pyspy, tmp_path, cgroups, containers):
     """serve: ?container= and ?pod= select one container's samples; --split-by
     container writes one file per container per interval."""
-    import signal
-    import socket
-    import urllib.request
-    from test_serve import go_pprof
-
-    v2 = cgroup2_root()
-    id_a, id_b = secrets.token_hex(32), secrets.token_hex(32)
-    uid_a, uid_b = str(uuid.uuid4()), str(uuid.uuid4())
-    a = cgroups.make(v2, "kubepods.slice/kubepods-burstable.slice/"
-                         "kubepods-burstable-pod%s.slice/cri-containerd-%s.scope"
-                     % (uid_a.replace("-", "_"), id_a))
-    b = cgroups.make(v2, "kubepods.slice/kubepods-pod%s.slice/crio-%s.scope"
-                     % (uid_b.replace("-", "_"), id_b))
-    pods = pods_dir(tmp_path, ("shop", "web-0", uid_a), ("batch", "etl-1", uid_b))
-    ca = containers(PY_A, [a])
-    cb = containers(PY_B, [b])
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    t = two_v2_pods(tmp_path, cgroups, containers, "etl-1")
+    ca, cb, id_a, id_b, uid_a, pods = t.ca, t.cb, t.id_a, t.id_b, t.uid_a, t.pods
+    port = free_port()
     outdir = tmp_path / "intervals"
     outdir.mkdir()
     env = dict(pyspy_env(), PYSPY_PODS_DIR=str(pods))
