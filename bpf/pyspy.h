@@ -21,8 +21,15 @@
 #define PYSPY_MAX_FRAMES 1024
 /* Bytes of a frame struct read in one bpf_probe_read_user call. */
 #define PYSPY_FRAME_BUF 128
-/* Bytes of a PyThreadState read in one call (covers frame and thread_id). */
-#define PYSPY_TSTATE_BUF 256
+/* Bytes of a PyThreadState read in one call (frame, thread_id, data stack). */
+#define PYSPY_TSTATE_BUF 512
+/*
+ * 3.11+ data stack: the most bytes read at once below a frame (its callers
+ * come along), and the size every chunk has at least (DATA_STACK_CHUNK_SIZE),
+ * so [chunk, chunk + PYSPY_CHUNK_MIN) is always mapped.
+ */
+#define PYSPY_WIN 4096
+#define PYSPY_CHUNK_MIN 16384
 /* Threads scanned per interpreter when looking for the sampled thread. */
 #define PYSPY_MAX_THREADS 256
 /* Interpreters scanned (main + subinterpreters). */
@@ -65,7 +72,7 @@ struct pyspy_proc {
 	__u8 code_fp_name;
 	__u8 code_fp_line;
 	__u8 state;		  /* PYSPY_PROC_*: only PYTHON is sampled */
-	__u8 pad[2];
+	__u16 tstate_chunk;	  /* datastack_chunk (3.11+); 0: no data stack */
 	/* The GIL: one read per sample tells whether the sampled thread
 	 * holds it (last_holder == its tstate and locked).  0: unknown. */
 	__u64 gil_addr;
@@ -154,7 +161,8 @@ static inline __u32 pyspy_code_fp(__u64 name, __s32 firstlineno)
 	__u32 tid; /* host namespace */                                        \
 	__u64 cgroup_id;                                                        \
 	__u64 ktime_ns;                                                         \
-	__u32 cpu;                                                              \
+	__u16 cpu;                                                              \
+	__u16 reads; /* user-memory reads this sample took */                  \
 	__u16 flags; /* PYSPY_SAMPLE_*, PYSPY_EVENT_* */                        \
 	__u16 error; /* enum pyspy_error, first one hit */                      \
 	__u32 n_frames;                                                         \

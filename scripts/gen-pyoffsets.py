@@ -35,6 +35,7 @@ OFFSET_FIELDS = [
     "tstate_thread_id",
     "tstate_native_thread_id",
     "tstate_frame",
+    "tstate_datastack_chunk",
     "cframe_current",
     "frame_back",
     "frame_code",
@@ -108,6 +109,7 @@ FRAMEOBJECT = {
 INTERPFRAME = {
     "interp_threads_head": "offsetof(PyInterpreterState, threads.head)",
     "tstate_native_thread_id": "offsetof(PyThreadState, native_thread_id)",
+    "tstate_datastack_chunk": "offsetof(PyThreadState, datastack_chunk)",
     "frame_back": "offsetof(_PyInterpreterFrame, previous)",
     "frame_owner": "offsetof(_PyInterpreterFrame, owner)",
     "frame_size": "sizeof(_PyInterpreterFrame)",
@@ -259,8 +261,9 @@ def check_limits(minor, vals, frame_buf, tstate_buf):
                  ("frame_owner", 1)):
         if k in vals and vals[k] + w > vals["frame_size"]:
             die("3.%d: %s outside the frame read" % (minor, k))
-    for k in ("tstate_next", "tstate_frame", "tstate_thread_id"):
-        if vals[k] + 8 > tstate_buf:
+    for k in ("tstate_next", "tstate_frame", "tstate_thread_id",
+              "tstate_datastack_chunk"):
+        if k in vals and vals[k] + 8 > tstate_buf:
             die("3.%d: %s outside PYSPY_TSTATE_BUF" % (minor, k))
 
 

@@ -35,6 +35,7 @@ struct dbg_map {
 	uint16_t interpreters_head;
 	uint16_t interp_next, interp_threads_head;
 	uint16_t ts_next, ts_interp, ts_current_frame, ts_thread_id, ts_native_thread_id;
+	uint16_t ts_datastack_chunk;
 	uint16_t fr_size, fr_previous, fr_executable, fr_instr_ptr, fr_owner;
 	uint16_t co_filename, co_name, co_qualname, co_linetable, co_firstlineno;
 	uint16_t co_code_adaptive;
@@ -62,6 +63,7 @@ static const struct dbg_map dbg_313 = {
 	.ts_current_frame = DO(152, 4),
 	.ts_thread_id = DO(152, 5),
 	.ts_native_thread_id = DO(152, 6),
+	.ts_datastack_chunk = DO(152, 7),
 	.fr_size = DO(224, 0),
 	.fr_previous = DO(224, 1),
 	.fr_executable = DO(224, 2),
@@ -104,6 +106,7 @@ static const struct dbg_map dbg_314 = {
 	.ts_current_frame = DO(176, 4),
 	.ts_thread_id = DO(176, 5),
 	.ts_native_thread_id = DO(176, 6),
+	.ts_datastack_chunk = DO(176, 7),
 	.fr_size = DO(248, 0),
 	.fr_previous = DO(248, 1),
 	.fr_executable = DO(248, 2),
@@ -146,6 +149,7 @@ static const struct dbg_map dbg_315 = {
 	.ts_current_frame = DO(176, 4),
 	.ts_thread_id = DO(176, 8),
 	.ts_native_thread_id = DO(176, 9),
+	.ts_datastack_chunk = DO(176, 10),
 	.fr_size = DO(312, 0),
 	.fr_previous = DO(312, 1),
 	.fr_executable = DO(312, 2),
@@ -234,6 +238,10 @@ static int check_bpf_limits(const struct py_layout *l)
 	    !fits(l->tstate_thread_id, 8, PYSPY_TSTATE_BUF) ||
 	    !fits(l->tstate_next, 8, PYSPY_TSTATE_BUF))
 		return -EINVAL;
+	/* Only a hint for data-stack windows: without it, frames are read one by one. */
+	if (l->tstate_datastack_chunk != PY_OFF_NONE &&
+	    !fits(l->tstate_datastack_chunk, 8, PYSPY_TSTATE_BUF))
+		return -EINVAL;
 	return 0;
 }
 
@@ -279,6 +287,7 @@ static int read_mapped(const void *raw, const struct dbg_map *m, struct py_layou
 		{ m->ts_current_frame, &l->tstate_frame },
 		{ m->ts_thread_id, &l->tstate_thread_id },
 		{ m->ts_native_thread_id, &l->tstate_native_thread_id },
+		{ m->ts_datastack_chunk, &l->tstate_datastack_chunk },
 		{ m->fr_size, &l->frame_size },
 		{ m->fr_previous, &l->frame_back },
 		{ m->fr_executable, &l->frame_code },
@@ -424,6 +433,9 @@ void py_layout__to_bpf(const struct py_layout *l, uint64_t runtime_addr, uint32_
 	out->tstate_next = l->tstate_next;
 	out->tstate_thread_id = l->tstate_thread_id;
 	out->tstate_frame = l->tstate_frame;
+	/* 3.11+: frames in the data stack are read a window at a time. */
+	if (ptr_model && l->tstate_datastack_chunk != PY_OFF_NONE)
+		out->tstate_chunk = l->tstate_datastack_chunk;
 	if (l->frame_model == PYSPY_FM_CFRAME)
 		out->cframe_current = l->cframe_current;
 	out->frame_back = l->frame_back;

@@ -45,6 +45,7 @@ struct py_layout {
 	uint16_t tstate_thread_id;	  /* pthread_t */
 	uint16_t tstate_native_thread_id; /* kernel TID; PY_OFF_NONE < 3.11 */
 	uint16_t tstate_frame;		  /* frame / cframe / current_frame */
+	uint16_t tstate_datastack_chunk;  /* _PyStackChunk *; PY_OFF_NONE < 3.11 */
 	uint16_t cframe_current;	  /* _PyCFrame.current_frame; NONE off 3.11-3.12 */
 	/* frame: PyFrameObject (<3.11) or _PyInterpreterFrame (3.11+) */
 	uint16_t frame_back;

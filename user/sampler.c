@@ -314,6 +314,8 @@ static int handle_sample(struct sampler *r, const struct pyspy_sample *smp, size
 		return 0;
 	add_to_sinks(r, smp->pid, smp->tid, flags, r->locs, n, weight);
 	r->rc.samples++;
+	r->rc.reads += smp->reads;
+	r->rc.frames += n;
 	tg->samples++;
 	return 0;
 }

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "log.h"
 #include "summary.h"
 
 static bool progress_shown;
@@ -157,5 +158,8 @@ void summary__print(const struct run_counts *c, const struct profile *p, int top
 		fprintf(stderr, "  dropped (stack table full): %" PRIu64 "\n", profile__dropped(p));
 	if (!c->samples)
 		fprintf(stderr, "  no samples: the program was idle or not running Python code\n");
+	else if (log_verbose)
+		fprintf(stderr, "  BPF walker: %.1f user-memory reads per sample for %.1f frames\n",
+			(double)c->reads / c->samples, (double)c->frames / c->samples);
 	print_top(p, total, top_n);
 }

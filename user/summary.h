@@ -18,6 +18,7 @@ struct run_counts {
 	uint64_t bad_frames;	/* frames userspace could not symbolize */
 	uint64_t ambiguous;	/* ... of which: code object replaced around the sample */
 	uint64_t user_dropped;	/* samples of processes no longer tracked */
+	uint64_t reads, frames;	/* user-memory reads and frames, summed over samples */
 	uint64_t bpf_err[PYSPY_ERR__COUNT];
 	uint64_t bpf_stat[PYSPY_STAT__COUNT];
 	double elapsed_s;

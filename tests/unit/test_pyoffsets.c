@@ -145,6 +145,18 @@ static void test_table_shape(void)
 	CHK(py_layout__from_table(3, 10)->frame_size == 104);
 }
 
+/* datastack_chunk, measured with offsetof() (none before 3.11). */
+static void test_datastack_chunk(void)
+{
+	static const uint16_t want[] = { NONE, NONE, NONE, 296, 232, 232 };
+
+	for (unsigned m = 8; m <= 13; m++) {
+		const struct py_layout *l = py_layout__from_table(3, m);
+
+		CHECK(l && l->tstate_datastack_chunk == want[m - 8], "3.%u", m);
+	}
+}
+
 static void test_to_bpf(void)
 {
 	struct pyspy_proc p;
@@ -154,6 +166,7 @@ static void test_to_bpf(void)
 	CHK(p.frame_model == PYSPY_FM_FRAMEOBJECT && !p.instr_is_ptr && p.lasti_mult == 1);
 	CHK(p.owner_skip_min == 0 && p.code_adaptive == 0 && p.cframe_current == 0);
 	CHK(p.tstate_frame == 24 && p.frame_instr == 104 && p.tstate_thread_id == 176);
+	CHK(p.tstate_chunk == 0);
 
 	py_layout__to_bpf(py_layout__from_table(3, 10), 0, 0, &p);
 	CHK(!p.instr_is_ptr && p.lasti_mult == 2);
@@ -162,6 +175,7 @@ static void test_to_bpf(void)
 	CHK(p.frame_model == PYSPY_FM_CFRAME && p.instr_is_ptr == 1);
 	CHK(p.cframe_current == 8 && p.code_adaptive == 184 && p.owner_skip_min == 0);
 	CHK(p.interp_threads_head == 16 && p.runtime_interp_head == 40);
+	CHK(p.tstate_chunk == 296);
 
 	py_layout__to_bpf(py_layout__from_table(3, 12), 0, 0, &p);
 	CHK(p.owner_skip_min == 3 && p.frame_owner == 70 && p.cframe_current == 0);
@@ -171,6 +185,7 @@ static void test_to_bpf(void)
 	CHK(p.frame_model == PYSPY_FM_CURRENT && p.instr_is_ptr == 1);
 	CHK(p.owner_skip_min == 3 && p.frame_owner == 70 && p.tstate_frame == 72);
 	CHK(p.interp_next == 7264 && p.interp_threads_head == 7344 && p.code_adaptive == 200);
+	CHK(p.tstate_chunk == 232);
 }
 
 static void put64(uint8_t *raw, unsigned pos, uint64_t v)
@@ -284,7 +299,8 @@ static void test_bad_input(const uint8_t *raw, const char *what)
 	CHECK(expect_err(raw, RAW_LEN, 232, 60000) == -EINVAL, "%s frame_back", what);
 	CHECK(expect_err(raw, RAW_LEN, 232, 0x10008) == -EINVAL, "%s u16 wrap", what);
 	CHECK(expect_err(raw, RAW_LEN, 264, 200) == -EINVAL, "%s owner", what);
-	CHECK(expect_err(raw, RAW_LEN, 184, 250) == -EINVAL, "%s tstate_frame", what);
+	CHECK(expect_err(raw, RAW_LEN, 184, PYSPY_TSTATE_BUF - 6) == -EINVAL, "%s tstate_frame", what);
+	CHECK(expect_err(raw, RAW_LEN, 208, PYSPY_TSTATE_BUF) == -EINVAL, "%s datastack_chunk", what);
 	CHECK(expect_err(raw, RAW_LEN, 192, 0xffff) == -EINVAL, "%s thread_id", what);
 	CHECK(expect_err(raw, RAW_LEN, 40, 1ull << 40) == -EINVAL, "%s interp_head", what);
 	CHECK(expect_err(raw, RAW_LEN, 344, 0xfffa) == -EINVAL, "%s code_size", what);
@@ -407,6 +423,7 @@ static void test_live_313(const char *dir)
 	SAME(tstate_thread_id);
 	SAME(tstate_native_thread_id);
 	SAME(tstate_frame);
+	SAME(tstate_datastack_chunk);
 	SAME(cframe_current);
 	SAME(frame_back);
 	SAME(frame_code);
@@ -444,6 +461,7 @@ int main(int argc, char **argv)
 	uint8_t raw[RAW_LEN];
 
 	test_table_versions();
+	test_datastack_chunk();
 	test_table_facts();
 	test_table_shape();
 	test_to_bpf();
