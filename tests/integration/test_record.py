@@ -115,15 +115,29 @@ def deep_stack(depth):
             [fr("recurse", "deep.py", "CALL-LEAF"), fr("leaf", "deep.py", "HOT")])
 
 
+WALKER_RE = re.compile(r"BPF walker: ([0-9.]+) user-memory reads per sample for ([0-9.]+) frames")
+
+
 def test_deep_500(python, workload, record):
     w = workload(python, "deep.py", "--depth", 500)
-    stacks = record(w.pid, duration=2).profile()
+    r = record(w.pid, duration=2, extra=("-v",))
+    stacks = r.profile()
     enough_samples(stacks, 2)
     want = deep_stack(500)
     exact = sum(c for f, c in stacks if f == want)
     n = total(stacks)
     assert exact > 0.9 * n, "%d of %d samples are the whole 503-frame stack\n%s" % (
         exact, n, top(stacks))
+    # 3.11+ keep these frames in the data stack, read a window (4 KiB) at a
+    # time; older versions have heap frame objects, read one by one.
+    m = WALKER_RE.search(r.stderr)
+    assert m, str(r)
+    reads, frames = float(m.group(1)), float(m.group(2))
+    assert frames > 490, str(r)
+    if python.version >= (3, 11):
+        assert reads < frames / 4, "%.1f reads for %.1f frames" % (reads, frames)
+    else:
+        assert reads >= frames, "%.1f reads for %.1f frames" % (reads, frames)
 
 
 def test_deep_1100_truncated(python, workload, record):
