@@ -9,7 +9,8 @@
  * ns per run.  Used by bench/run.sh;
  * not a test.
  *
- *   pyspy-bench --pid A [--pid B] --seconds S --rate HZ --reads N
+ *   pyspy-bench --pid A [--pid B] --seconds S --rate HZ --reads N [--fast-only]
+ *   pyspy-bench --switch --pid A [--pid B] --seconds S
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -46,11 +47,20 @@ static int get_stats(int prog_fd, struct run_stats *st)
 	return 0;
 }
 
+/* What the samples said: how many, and their reads and frames in total. */
+struct tally {
+	unsigned long long samples, reads, frames;
+};
+
 static int count_sample(const struct pyspy_sample *s, size_t len, void *ctx)
 {
-	(void)s;
-	(void)len;
-	(*(unsigned long long *)ctx)++;
+	struct tally *t = ctx;
+
+	if (len < PYSPY_SAMPLE_HDR_SIZE)
+		return 0;
+	t->samples++;
+	t->reads += s->reads;
+	t->frames += s->n_frames;
 	return 0;
 }
 
@@ -81,9 +91,9 @@ static int bench_sampler(struct py_target *t, int n, unsigned rate, double secs,
 			 struct calib *cal)
 {
 	struct session_opts so = { .rate_hz = rate };
-	unsigned long long samples = 0;
+	struct tally tl = { 0 };
 	struct run_stats a, b, ca, cb;
-	struct session *s = session__open(&so, count_sample, &samples);
+	struct session *s = session__open(&so, count_sample, &tl);
 	const char *name = mode ? "verify" : "sampler";
 	int cfd = bpf_program__fd(cal->skel->progs.calib_sample);
 
@@ -101,10 +111,13 @@ static int bench_sampler(struct py_target *t, int n, unsigned rate, double secs,
 	spin_poll(s, secs);
 	get_stats(session__prog_fd(s), &b);
 	get_stats(cfd, &cb);
-	printf("%s_ns_per_run=%.1f %s_runs=%llu %s_samples=%llu %s_calib_ns_per_run=%.1f\n",
+	printf("%s_ns_per_run=%.1f %s_runs=%llu %s_samples=%llu %s_calib_ns_per_run=%.1f "
+	       "%s_reads=%.1f %s_frames=%.1f\n",
 	       name, b.cnt > a.cnt ? (double)(b.ns - a.ns) / (b.cnt - a.cnt) : 0.0, name,
-	       b.cnt - a.cnt, name, samples, name,
-	       cb.cnt > ca.cnt ? (double)(cb.ns - ca.ns) / (cb.cnt - ca.cnt) : 0.0);
+	       b.cnt - a.cnt, name, tl.samples, name,
+	       cb.cnt > ca.cnt ? (double)(cb.ns - ca.ns) / (cb.cnt - ca.cnt) : 0.0, name,
+	       tl.samples ? (double)tl.reads / tl.samples : 0.0, name,
+	       tl.samples ? (double)tl.frames / tl.samples : 0.0);
 	session__close(s);
 	return 0;
 }
@@ -113,9 +126,9 @@ static int bench_sampler(struct py_target *t, int n, unsigned rate, double secs,
 static int bench_switch(struct py_target *t, int n, double secs)
 {
 	struct session_opts so = { .offcpu = true };
-	unsigned long long samples = 0;
+	struct tally tl = { 0 };
 	struct run_stats a, b;
-	struct session *s = session__open(&so, count_sample, &samples);
+	struct session *s = session__open(&so, count_sample, &tl);
 	int fd;
 
 	if (!s)
@@ -132,7 +145,7 @@ static int bench_switch(struct py_target *t, int n, double secs)
 	get_stats(fd, &b);
 	printf("switch_ns_per_run=%.1f switch_runs_per_s=%.0f switch_records=%llu\n",
 	       b.cnt > a.cnt ? (double)(b.ns - a.ns) / (b.cnt - a.cnt) : 0.0,
-	       (b.cnt - a.cnt) / secs, samples);
+	       (b.cnt - a.cnt) / secs, tl.samples);
 	session__close(s);
 	return 0;
 }
@@ -202,9 +215,10 @@ int main(int argc, char **argv)
 		{ "pid", required_argument, NULL, 'p' },   { "seconds", required_argument, NULL, 's' },
 		{ "rate", required_argument, NULL, 'r' },  { "reads", required_argument, NULL, 'n' },
 		{ "switch", no_argument, NULL, 'w' },
+		{ "fast-only", no_argument, NULL, 'f' },
 		{},
 	};
-	bool switch_only = false;
+	bool switch_only = false, fast_only = false;
 
 	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
 		switch (c) {
@@ -225,6 +239,9 @@ int main(int argc, char **argv)
 			break;
 		case 'w':
 			switch_only = true;
+			break;
+		case 'f':
+			fast_only = true;
 			break;
 		default:
 			return 2;
@@ -247,7 +264,7 @@ int main(int argc, char **argv)
 	/* Fast mode (one read per frame) is what a quiet process gets. */
 	if (!err)
 		err = bench_sampler(t, n, rate, secs, 0, &cal);
-	if (!err)
+	if (!err && !fast_only)
 		err = bench_sampler(t, n, rate, secs, PYSPY_MODE_VERIFY, &cal);
 	calib_close(&cal);
 	close(stats_fd);

@@ -1,8 +1,16 @@
 # SPDX-License-Identifier: MIT
-# Benchmark workload: a fixed amount of CPU-bound Python work, timed inside.
-"""Runs a fixed number of iterations of a pure-Python loop ten frames deep
-and prints the wall and CPU seconds it took, so that runs with and without
-the profiler can be compared.  Usage: loop.py [ITERATIONS]"""
+# Benchmark workload: CPU-bound pure-Python work, ten frames deep.
+"""Two ways to run it:
+
+  loop.py [ITERATIONS]     a fixed amount of work; prints the wall and CPU
+                           seconds it took
+  loop.py --counter FILE   works until killed, counting work units (one
+                           nest() call, about a millisecond) in the first 8
+                           bytes of FILE, so another process can measure its
+                           rate while it runs (bench/paired.py)
+"""
+import mmap
+import struct
 import sys
 import time
 
@@ -20,7 +28,19 @@ def nest(depth, n):
     return nest(depth - 1, n)
 
 
+def count_forever(path):
+    with open(path, "r+b") as fp:
+        mm = mmap.mmap(fp.fileno(), 8)
+    done = 0
+    while True:
+        nest(8, 2000)
+        done += 1
+        struct.pack_into("Q", mm, 0, done)
+
+
 def main():
+    if len(sys.argv) == 3 and sys.argv[1] == "--counter":
+        count_forever(sys.argv[2])
     iterations = int(sys.argv[1]) if len(sys.argv) > 1 else 2000
     t0 = time.perf_counter()
     c0 = time.process_time()
