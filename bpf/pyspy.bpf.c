@@ -31,6 +31,13 @@ const volatile __u64 wakeup_bytes = 1 << 20;
 /* --all: report tgids not seen before so userspace can look at them. */
 const volatile bool discover_all = false;
 
+/*
+ * Bumped after every change to `procs` (userspace after its updates, the
+ * exec and exit hooks after their deletes), so a CPU's cached copy of an
+ * entry is never used past a change.
+ */
+__u64 procs_gen = 0;
+
 /* Threads with no PyThreadState are retried after this long. */
 #define NEG_CACHE_NS (50 * 1000 * 1000ULL)
 /* Extra iterations for skipped shim frames on top of the frame limit. */
@@ -66,6 +73,17 @@ struct scratch {
 	__u8 fpbuf[PYSPY_CODE_FP_BUF + 8];
 	/* A data-stack window; a frame inside it starts below PYSPY_WIN. */
 	__u8 win[PYSPY_WIN + PYSPY_FRAME_BUF + 8];
+	/* The thread this CPU sampled last and its PyThreadState: a CPU
+	 * mostly samples the same thread, and this spares the tstates
+	 * lookup.  Checked like any cached tstate (thread_id == fsbase). */
+	__u32 last_tid;
+	__u64 last_tstate;
+	/* A copy of the procs entry of the Python process this CPU sampled
+	 * last, valid while procs_gen is what it was when copied: it spares
+	 * the procs lookup for the process a CPU is busy with. */
+	__u32 pc_tgid;
+	__u64 pc_gen;
+	struct pyspy_proc pc_proc;
 };
 
 struct {
@@ -190,9 +208,12 @@ static __always_inline __u64 find_tstate(struct scratch *s, const struct pyspy_p
 {
 	/* A BTF task pointer: fsbase is a plain load, not a probe read. */
 	__u64 fsbase = bpf_get_current_task_btf()->thread.fsbase;
-	struct tstate_entry *c = bpf_map_lookup_elem(&tstates, &tid);
-	struct tstate_entry ne = {};
+	struct tstate_entry *c, ne = {};
 
+	if (s->last_tid == tid && s->last_tstate && !read_tstate(s, p, s->last_tstate) &&
+	    ts_u64(s, p->tstate_thread_id) == fsbase)
+		return s->last_tstate;
+	c = bpf_map_lookup_elem(&tstates, &tid);
 	if (c) {
 		if (!c->tstate && now < c->retry_ns) {
 			*err = PYSPY_ERR_NO_TSTATE;
@@ -416,16 +437,12 @@ static __always_inline __u64 wakeup_flags_for(__u32 tgid)
 									  : BPF_RB_NO_WAKEUP;
 }
 
-static __always_inline int sample_python(const struct pyspy_proc *p, __u32 tgid, __u32 tid,
-					 const struct switch_info *si)
+static __always_inline int sample_python(struct scratch *s, const struct pyspy_proc *p,
+					 __u32 tgid, __u32 tid, const struct switch_info *si)
 {
 	struct walk_ctx w = {};
-	__u32 zero = 0;
-	struct scratch *s = bpf_map_lookup_elem(&scratch_map, &zero);
 	__u64 ts, size;
 
-	if (!s)
-		return 0;
 	s->sample.flags = (p->mode & PYSPY_MODE_VERIFY) ? PYSPY_SAMPLE_VERIFIED : 0;
 	s->sample.syscall = si ? si->syscall : -1;
 	s->sample.arg = si ? si->arg : 0;
@@ -433,6 +450,8 @@ static __always_inline int sample_python(const struct pyspy_proc *p, __u32 tgid,
 		s->sample.flags |= si->flags;
 	s->sample.ktime_ns = bpf_ktime_get_ns();
 	ts = find_tstate(s, p, tid, s->sample.ktime_ns, &w.err);
+	s->last_tid = tid;
+	s->last_tstate = ts;
 	if (!ts) {
 		count(&errors, w.err);
 		return 0;
@@ -507,23 +526,59 @@ static __always_inline void note_new_process(__u32 tgid, __u32 tid)
 		emit_event(tgid, tid, PYSPY_EVENT_NEW_PROCESS);
 }
 
+/*
+ * The procs entry of tgid if it is a Python process we sample, from this
+ * CPU's copy when nothing changed since it was made.  *seen: an entry
+ * exists (of any state).
+ */
+static __always_inline const struct pyspy_proc *python_proc(struct scratch *s, __u32 tgid,
+							    bool *seen)
+{
+	__u64 gen = *(volatile __u64 *)&procs_gen;
+	struct pyspy_proc *p;
+
+	*seen = true;
+	if (tgid && s->pc_tgid == tgid && s->pc_gen == gen)
+		return &s->pc_proc;
+	p = bpf_map_lookup_elem(&procs, &tgid);
+	if (!p) {
+		*seen = false;
+		return NULL;
+	}
+	if (p->state != PYSPY_PROC_PYTHON)
+		return NULL;
+	s->pc_proc = *p;
+	s->pc_tgid = tgid;
+	s->pc_gen = gen;
+	return &s->pc_proc;
+}
+
+static __always_inline struct scratch *get_scratch(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&scratch_map, &zero);
+}
+
 SEC("perf_event")
 int pyspy_sample(struct bpf_perf_event_data *ctx)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 tgid = id >> 32, tid = (__u32)id;
-	struct pyspy_proc *p;
+	struct scratch *s = get_scratch();
+	const struct pyspy_proc *p;
+	bool seen;
 
-	/* The only cost for processes we do not profile: this lookup. */
-	p = bpf_map_lookup_elem(&procs, &tgid);
+	if (!s)
+		return 0;
+	/* The only cost for processes we do not profile: one lookup. */
+	p = python_proc(s, tgid, &seen);
 	if (!p) {
-		if (discover_all && tgid)
+		if (!seen && discover_all && tgid)
 			note_new_process(tgid, tid);
 		return 0;
 	}
-	if (p->state != PYSPY_PROC_PYTHON)
-		return 0;
-	return sample_python(p, tgid, tid, NULL);
+	return sample_python(s, p, tgid, tid, NULL);
 }
 
 /* --- off-CPU: where a thread blocks, and for how long --------------------- */
@@ -559,15 +614,20 @@ int pyspy_switch(struct bpf_raw_tracepoint_args *ctx)
 	__u64 id = bpf_get_current_pid_tgid(), now, *start;
 	__u32 tgid = id >> 32, tid = (__u32)id, ntid;
 	struct switch_info si = { .flags = PYSPY_SAMPLE_OFFCPU };
-	struct pyspy_proc *p = bpf_map_lookup_elem(&procs, &tgid);
+	struct scratch *s = get_scratch();
+	const struct pyspy_proc *p;
+	bool seen;
 
-	if (p && p->state == PYSPY_PROC_PYTHON && tid) {
+	if (!s)
+		return 0;
+	p = python_proc(s, tgid, &seen);
+	if (p && tid) {
 		/* Still runnable: preempted (or yielded), waiting for a CPU. */
 		if (ctx->args[0] || get_task_state(prev) == 0)
 			si.flags |= PYSPY_SAMPLE_PREEMPTED;
 		else
 			blocked_in(&si);
-		sample_python(p, tgid, tid, &si);
+		sample_python(s, p, tgid, tid, &si);
 		now = bpf_ktime_get_ns();
 		bpf_map_update_elem(&offcpu_start, &tid, &now, BPF_ANY);
 	}
@@ -607,6 +667,7 @@ int pyspy_exec(void *ctx)
 	if (p->state == PYSPY_PROC_PYTHON)
 		emit_event(tgid, (__u32)id, PYSPY_EVENT_EXEC);
 	bpf_map_delete_elem(&procs, &tgid);
+	__sync_fetch_and_add(&procs_gen, 1);
 	return 0;
 }
 
@@ -617,7 +678,7 @@ int pyspy_exit(void *ctx)
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 tgid = id >> 32;
 
-	if (tgid == (__u32)id)
-		bpf_map_delete_elem(&procs, &tgid);
+	if (tgid == (__u32)id && !bpf_map_delete_elem(&procs, &tgid))
+		__sync_fetch_and_add(&procs_gen, 1);
 	return 0;
 }

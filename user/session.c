@@ -196,22 +196,35 @@ void session__close(struct session *s)
 	free(s);
 }
 
+/*
+ * Each CPU keeps a copy of the procs entry it used last; the BPF side drops
+ * it when procs_gen moves, so every change to the map is followed by this.
+ */
+static void procs_changed(struct session *s)
+{
+	__atomic_add_fetch(&s->skel->bss->procs_gen, 1, __ATOMIC_SEQ_CST);
+}
+
 int session__add_proc(struct session *s, pid_t pid, const struct pyspy_proc *p)
 {
 	__u32 key = pid;
+	int err = 0;
 
 	if (bpf_map__update_elem(s->skel->maps.procs, &key, sizeof(key), p, sizeof(*p), BPF_ANY))
-		return -errno;
-	return 0;
+		err = -errno;
+	procs_changed(s);
+	return err;
 }
 
 int session__remove_proc(struct session *s, pid_t pid)
 {
 	__u32 key = pid;
+	int err = 0;
 
 	if (bpf_map__delete_elem(s->skel->maps.procs, &key, sizeof(key), 0) && errno != ENOENT)
-		return -errno;
-	return 0;
+		err = -errno;
+	procs_changed(s);
+	return err;
 }
 
 int session__set_state(struct session *s, pid_t pid, uint8_t state)
