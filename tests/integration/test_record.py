@@ -140,6 +140,37 @@ def test_deep_500(python, workload, record):
         assert reads >= frames, "%.1f reads for %.1f frames" % (reads, frames)
 
 
+def test_generator_frames(python, workload, record):
+    """A generator's frame lives in the generator object, its callee's in
+    the data stack again: the walk leaves and re-enters the stack."""
+    w = workload(python, "gens.py", "--kind", "gen")
+    stacks = record(w.pid, duration=2).profile()
+    enough_samples(stacks, 2)
+    want = [fr("<module>", "gens.py", "ROOT"), fr("main", "gens.py", "CALL-CONSUME"),
+            fr("consume", "gens.py", "CONSUME"), fr("producer", "gens.py", "GEN-CALL"),
+            fr("spin", "gens.py", "HOT")]
+    exact = sum(c for f, c in stacks if f == want)
+    n = total(stacks)
+    assert exact > 0.9 * n, "%d of %d samples are the generator stack\n%s" % (
+        exact, n, top(stacks))
+
+
+def test_coroutine_frames(python, workload, record):
+    """Coroutines driven by an asyncio Task (a C step function between the
+    event loop's frames and the coroutines')."""
+    w = workload(python, "gens.py", "--kind", "async")
+    stacks = record(w.pid, duration=2).profile()
+    enough_samples(stacks, 2)
+    root = [fr("<module>", "gens.py", "ROOT"), fr("main", "gens.py", "CALL-ASYNC")]
+    leaf = [fr("outer", "gens.py", "OUTER-AWAIT"), fr("inner", "gens.py", "INNER-CALL"),
+            fr("spin", "gens.py", "HOT")]
+    good = sum(c for f, c in stacks
+               if f[:2] == root and f[-3:] == leaf and not any(x.startswith("[") for x in f))
+    n = total(stacks)
+    assert good > 0.9 * n, "%d of %d samples run from main to the coroutines\n%s" % (
+        good, n, top(stacks))
+
+
 def test_deep_1100_truncated(python, workload, record):
     w = workload(python, "deep.py", "--depth", 1100)
     stacks = record(w.pid, duration=2).profile()
