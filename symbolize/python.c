@@ -2,6 +2,7 @@
 /* python.c - read CPython code objects and str objects from a target process. */
 #include <linux/types.h> /* pyspy.h (via pyoffsets.h) needs __u32 and friends */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -276,6 +277,41 @@ static int valid_lt_kind(uint32_t k)
 	return k == PY_LT_LNOTAB || k == PY_LT_LINETABLE || k == PY_LT_LOCATIONS;
 }
 
+/*
+ * Is the object whose header this is alive?  Its first word is ob_refcnt:
+ * the count fits 32 bits even for 3.12+ immortals, and 3.14 keeps flags in
+ * the top 16 bits.  Once freed, the allocator writes its own pointer there
+ * (pymalloc's free list, glibc's tcache), whose bits 32-47 are not 0, or 0
+ * itself, while the rest of the header, pointers included, stays as it was.
+ */
+static bool alive(const uint8_t *hdr)
+{
+	uint64_t rc;
+
+	memcpy(&rc, hdr, sizeof(rc));
+	return (uint32_t)rc >= 1 && ((rc >> 32) & 0xffff) == 0;
+}
+
+/*
+ * The header again, after its strings and line table were read: if the
+ * code object died meanwhile, what was read may be a freed (and reused)
+ * line table, which would give wrong lines.
+ */
+static int still_same(pid_t pid, const struct py_layout *l, uint64_t addr,
+		      const struct py_code_fp *fp)
+{
+	uint8_t hdr[PY_CODE_HDR_MAX];
+	struct py_code_fp now;
+
+	if (read_header(pid, l, addr, hdr) || !alive(hdr) ||
+	    py_code__fingerprint_from(l, hdr, l->code_size, &now))
+		return -ESTALE;
+	if (now.filename != fp->filename || now.name != fp->name || now.qualname != fp->qualname ||
+	    now.linetable != fp->linetable || now.firstlineno != fp->firstlineno)
+		return -ESTALE;
+	return 0;
+}
+
 static int read_code(pid_t pid, const struct py_layout *l, uint64_t addr, struct py_code *out)
 {
 	uint8_t hdr[PY_CODE_HDR_MAX];
@@ -287,6 +323,8 @@ static int read_code(pid_t pid, const struct py_layout *l, uint64_t addr, struct
 	err = py_code__fingerprint_from(l, hdr, l->code_size, &out->fp);
 	if (err)
 		return err;
+	if (!alive(hdr))
+		return -ESTALE;
 	if (!valid_lt_kind(l->linetable_kind))
 		return -EINVAL;
 	out->lt_kind = l->linetable_kind;
@@ -297,6 +335,8 @@ static int read_code(pid_t pid, const struct py_layout *l, uint64_t addr, struct
 		err = read_str_dup(pid, l, out->fp.filename, &out->filename);
 	if (!err)
 		err = read_bytes(pid, l, out->fp.linetable, &out->linetable, &out->linetable_len);
+	if (!err)
+		err = still_same(pid, l, addr, &out->fp);
 	return err;
 }
 

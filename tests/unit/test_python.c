@@ -324,6 +324,67 @@ static void check_too_long(const char *py, const char *dir)
 	unlink(path);
 }
 
+/*
+ * A code object that died is not read: its header and strings survive in
+ * freed memory, but its line table may already be something else.
+ */
+static const char freed_src[] =
+	"import gc, sys\n"
+	"ns = {}\n"
+	"exec(compile('def doomed_fn():\\n    x = 1\\n    return x\\n', '<doomed>', 'exec'), ns)\n"
+	"print('V %d %d' % sys.version_info[:2])\n"
+	"print('F %x' % id(ns['doomed_fn'].__code__), flush=True)\n"
+	"sys.stdin.readline()\n"
+	"del ns\n"
+	"gc.collect()\n"
+	"print('D', flush=True)\n"
+	"sys.stdin.read()\n";
+
+static void check_freed(const char *py, const char *dir)
+{
+	char path[512], line[256];
+	const struct py_layout *l = NULL;
+	unsigned long long a = 0;
+	struct target t;
+	struct py_code c;
+	int major, minor, err;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/freed.py", dir);
+	f = fopen(path, "w");
+	if (!f)
+		return;
+	fputs(freed_src, f);
+	fclose(f);
+	if (start(py, path, &t)) {
+		CHECK(0, "%s: cannot start", py);
+		return;
+	}
+	if (fgets(line, sizeof(line), t.out) && sscanf(line, "V %d %d", &major, &minor) == 2)
+		l = py_layout__from_table(major, minor);
+	if (!l || !fgets(line, sizeof(line), t.out) || sscanf(line, "F %llx", &a) != 1) {
+		CHECK(0, "%s: freed-code target gave no address", py);
+		stop(&t);
+		return;
+	}
+	err = py_code__read(t.pid, l, a, &c);
+	CHECK(!err && !strcmp(c.qualname, "doomed_fn"), "%s: live code object: %d", py, err);
+	if (!err)
+		py_code__clear(&c);
+	CHECK(write(t.in_fd, "\n", 1) == 1, "%s: cannot release the target", py);
+	if (fgets(line, sizeof(line), t.out) && !strcmp(line, "D\n")) {
+		err = py_code__read(t.pid, l, a, &c);
+		CHECK(err < 0 || strcmp(c.qualname, "doomed_fn"),
+		      "%s: freed code object read as %s", py, c.qualname);
+		if (!err)
+			py_code__clear(&c);
+	} else {
+		CHECK(0, "%s: the target did not free the code object", py);
+	}
+	stop(&t);
+	unlink(path);
+}
+
 static void check_python(const char *py)
 {
 	char dir[64], path[256];
@@ -344,6 +405,7 @@ static void check_python(const char *py)
 		stop(&t);
 	}
 	check_too_long(py, dir);
+	check_freed(py, dir);
 	unlink(path);
 	rmdir(dir);
 }
