@@ -523,6 +523,17 @@ static void refresh_counts(struct sampler *r)
 	r->rc.processes = targets__count(r->tg);
 }
 
+/* Is a process still being waited for (a target that just called exec)? */
+static bool pending_active(const struct sampler *r)
+{
+	const struct pending *p;
+
+	for (p = r->pending; p; p = p->hh.next)
+		if (!p->give_up)
+			return true;
+	return false;
+}
+
 /* True when there is nothing left to sample. */
 static bool housekeep(struct sampler *r, double now)
 {
@@ -534,7 +545,7 @@ static bool housekeep(struct sampler *r, double now)
 		follow_launch(r, now);
 		if (launch__poll(&r->launch))
 			return true;
-	} else if (targets__alive(r->tg) == 0) {
+	} else if (targets__alive(r->tg) == 0 && !pending_active(r)) {
 		log_debug("every target exited");
 		return true;
 	}

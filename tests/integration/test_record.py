@@ -207,6 +207,27 @@ def test_split_3_to_1(python, workload, record, tmp_path):
             share, heavy, heavy + light, truth_share, truth)
 
 
+def test_exec_into_other_version(python, workload, record):
+    """The profiled PID execs another CPython (other layout, other frame
+    model): both halves come out exact, nothing in between is garbage."""
+    into = PYTHONS[0] if python.version >= (3, 11) else PYTHONS[5]
+    assert into.version in ((3, 8), (3, 13))
+    w = workload(python, "execer.py", "--into", into.path)
+    r = record(w.pid, duration=4, extra=("-v",))
+    # Two images, so two processes: each stack starts with "process PID (COMM)".
+    stacks = [(f[1:] if f and PROCESS_RE.match(f[0]) else f, c) for f, c in r.profile()]
+    n = total(stacks)
+    before = [fr("<module>", "execer.py", "ROOT"), fr("main", "execer.py", "CALL-BEFORE"),
+              fr("before_exec", "execer.py", "HOT")]
+    after = deep_stack(5)
+    n_before = sum(c for f, c in stacks if f == before)
+    n_after = sum(c for f, c in stacks if f == after)
+    odd = sum(c for f, c in stacks if any(x.startswith("[") for x in f))
+    assert n_before >= 0.1 * n and n_after >= 0.2 * n, \
+        "before %d, after %d of %d\n%s\n%s" % (n_before, n_after, n, top(stacks), r)
+    assert odd <= 0.03 * n, "%d of %d samples unknown or partial\n%s" % (odd, n, top(stacks))
+
+
 # --- code objects freed and reused ------------------------------------------
 
 GEN_RE = re.compile(r"^gen_(\d+)$")

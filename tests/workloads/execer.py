@@ -1,0 +1,34 @@
+# SPDX-License-Identifier: MIT
+# Workload: a Python process that becomes another CPython version by exec.
+"""The same PID first runs this script, then (os.execv) another interpreter
+running deep.py, so its layout changes under the profiler's feet.
+
+Before the exec the sampled stack is, root first,
+
+    <module>; main; before_exec ("# HOT")
+
+and after it deep.py's with --depth 5.  Prints "ready" first; spins for
+--before seconds (default 1.5), then execs --into PYTHON.
+"""
+import argparse
+import os
+import time
+
+
+def before_exec(end):
+    while time.perf_counter() < end: pass  # HOT
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--into", required=True)
+    ap.add_argument("--before", type=float, default=1.5)
+    args = ap.parse_args()
+    print("ready", flush=True)
+    before_exec(time.perf_counter() + args.before)  # CALL-BEFORE
+    deep = os.path.join(os.path.dirname(os.path.abspath(__file__)), "deep.py")
+    os.execv(args.into, [args.into, deep, "--depth", "5", "--seconds", "30"])
+
+
+if __name__ == "__main__":
+    main()  # ROOT
