@@ -32,7 +32,7 @@ bpf_cost() { # bpf_cost FRAMES PYTHON OUT [pyspy-bench flags]
 	"$py" bench/chain.py --frames "$frames" --seconds 60 >/dev/null & b=$!
 	pids+=("$a" "$b")
 	sleep 1
-	"$BENCH" --pid "$a" --pid "$b" --seconds 5 --rate 999 --reads "$frames" "$@" > "$out"
+	"$BENCH" --pid "$a" --pid "$b" --seconds 6 --rate 999 --reads "$frames" "$@" > "$out"
 	kill "$a" "$b"
 	wait "$a" "$b" 2>/dev/null || true
 }
@@ -137,7 +137,9 @@ cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
 	echo "of their own, not one recursive function), against the calibration program"
 	echo "(\`bpf/calib.bpf.c\`): N bare \`bpf_probe_read_user\` calls of one frame's size, attached at"
 	echo "the same time to the same ticks (a read's cost on this VM drifts by tens of percent between"
-	echo "seconds, so only a side-by-side ratio is stable).  \"reads\" is the user-memory reads one"
+	echo "seconds, so only a side-by-side ratio is stable; which of the two fires first on a tick can"
+	echo "change with each attach, so each row is the median of three attaches of 2 s).  \"reads\" is"
+	echo "the user-memory reads one"
 	echo "sample took: the thread state, the GIL, the _PyCFrame hop on 3.11/3.12, then the frames."
 	echo "From 3.11 on, frames live in the thread's data stack and one read of up to 4 KiB brings a"
 	echo "frame's callers along; 3.8-3.10 frames are heap objects, read one at a time."
@@ -162,13 +164,14 @@ cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
 	echo
 	echo "32 frames, fast mode, every installed interpreter:"
 	echo
-	echo "| interpreter | sampler ns/run | floor ns/run (32 reads) | ratio | reads |"
-	echo "|---|---|---|---|---|"
+	echo "| interpreter | sampler ns/run | floor ns/run (32 reads) | ratio | range of the 3 attaches | reads |"
+	echo "|---|---|---|---|---|---|"
 	while read -r label py; do
 		f=$tmp/ver-$label
 		awk -v l="$label" -v s="$(field sampler_ns_per_run "$f")" -v c="$(field sampler_calib_ns_per_run "$f")" \
+			-v lo="$(field sampler_ratio_min "$f")" -v hi="$(field sampler_ratio_max "$f")" \
 			-v r="$(field sampler_reads "$f")" 'BEGIN {
-			printf "| %s | %.0f | %.0f | %.2fx | %.1f |\n", l, s, c, (c > 0 ? s / c : 0), r }'
+			printf "| %s | %.0f | %.0f | %.2fx | %.2f-%.2fx | %.1f |\n", l, s, c, (c > 0 ? s / c : 0), lo, hi, r }'
 	done < "$tmp/versions"
 	echo
 	echo "Goal (issue 2): at most 1.3x the floor for 32 frames.  On 3.8-3.10 every frame is a read"
