@@ -136,6 +136,10 @@ static int write_proc(struct targets *t, struct target *tg, uint8_t mode)
 
 	py_layout__to_bpf(&tg->py.layout, tg->py.runtime_addr, tg->py.version_hex, &proc);
 	proc.mode = mode;
+	/* PYSPY_NO_WINDOWS: read 3.11+ frames one by one, as before 3.11, so
+	 * the tests (or a doubtful user) can compare with data-stack windows. */
+	if (getenv("PYSPY_NO_WINDOWS"))
+		proc.tstate_chunk = 0;
 	if (tg->py.gil_addr) {
 		proc.gil_addr = tg->py.gil_addr;
 		proc.gil_holder = tg->py.layout.gil_last_holder;

@@ -18,7 +18,7 @@ from collections import defaultdict
 import pytest
 
 from conftest import (PROCESS_RE, PYTHONS, THREAD_RE, WORKLOADS, kill_group,
-                      marker_line, parse_folded, parse_frame, pyspy_env,
+                      marker_line, parse_folded, parse_frame, pyspy_env, require_python,
                       run_pyspy, total)
 
 RATE = 499
@@ -138,6 +138,29 @@ def test_deep_500(python, workload, record):
         assert reads < frames / 4, "%.1f reads for %.1f frames" % (reads, frames)
     else:
         assert reads >= frames, "%.1f reads for %.1f frames" % (reads, frames)
+
+
+@pytest.mark.parametrize("py_id", ["3.11", "3.12", "3.13"])
+def test_deep_500_without_windows(py_id, workload, pyspy, tmp_path):
+    """With data-stack windows off (PYSPY_NO_WINDOWS), 3.11+ frames are read
+    one by one: the same exact stack, at least one read per frame."""
+    python = require_python(next(p for p in PYTHONS if p.id == py_id))
+    w = workload(python, "deep.py", "--depth", 500)
+    out = tmp_path / "nowin.folded"
+    env = dict(pyspy_env(), PYSPY_NO_WINDOWS="1")
+    cmd = [pyspy, "record", "-v", "--pid", str(w.pid), "--duration", "2", "--rate",
+           str(RATE), "--format", "folded", "-o", str(out)]
+    proc = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          universal_newlines=True, timeout=40)
+    assert proc.returncode == 0, proc.stderr
+    stacks = parse_folded(out.read_text())
+    enough_samples(stacks, 2)
+    want = deep_stack(500)
+    exact = sum(c for f, c in stacks if f == want)
+    n = total(stacks)
+    assert exact > 0.9 * n, "%d of %d samples are the whole stack\n%s" % (exact, n, top(stacks))
+    m = WALKER_RE.search(proc.stderr)
+    assert m and float(m.group(1)) >= float(m.group(2)) > 490, proc.stderr
 
 
 def test_generator_frames(python, workload, record):
