@@ -174,12 +174,6 @@ static int is_code(const struct code_cache *c, const uint8_t *hdr)
 	return type == c->code_type;
 }
 
-static bool fp_equal(const struct py_code_fp *a, const struct py_code_fp *b)
-{
-	return a->filename == b->filename && a->name == b->name && a->qualname == b->qualname &&
-	       a->linetable == b->linetable && a->firstlineno == b->firstlineno;
-}
-
 static int gen_load(struct code_cache *c, uint64_t addr, struct code_gen *g)
 {
 	memset(g, 0, sizeof(*g));
@@ -222,7 +216,7 @@ static int observe(struct code_cache *c, struct code_entry *e, const struct py_c
 {
 	struct code_gen g;
 
-	if (e->cur.valid && fp_equal(&e->cur.code.fp, fp)) {
+	if (e->cur.valid && py_code_fp__equal(&e->cur.code.fp, fp)) {
 		c->st.hits++;
 		if (t_start > e->cur.last_ns)
 			e->cur.last_ns = t_start;

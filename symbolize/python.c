@@ -74,6 +74,12 @@ int py_code__fingerprint_from(const struct py_layout *l, const void *hdr, size_t
 	return 0;
 }
 
+bool py_code_fp__equal(const struct py_code_fp *a, const struct py_code_fp *b)
+{
+	return a->filename == b->filename && a->name == b->name && a->qualname == b->qualname &&
+	       a->linetable == b->linetable && a->firstlineno == b->firstlineno;
+}
+
 static int read_header(pid_t pid, const struct py_layout *l, uint64_t addr, uint8_t *hdr)
 {
 	if (!l || !l->code_size || l->code_size > PY_CODE_HDR_MAX)
@@ -306,10 +312,7 @@ static int still_same(pid_t pid, const struct py_layout *l, uint64_t addr,
 	if (read_header(pid, l, addr, hdr) || !alive(hdr) ||
 	    py_code__fingerprint_from(l, hdr, l->code_size, &now))
 		return -ESTALE;
-	if (now.filename != fp->filename || now.name != fp->name || now.qualname != fp->qualname ||
-	    now.linetable != fp->linetable || now.firstlineno != fp->firstlineno)
-		return -ESTALE;
-	return 0;
+	return py_code_fp__equal(&now, fp) ? 0 : -ESTALE;
 }
 
 static int read_code(pid_t pid, const struct py_layout *l, uint64_t addr, struct py_code *out)

@@ -12,6 +12,7 @@
 #define PYSPY_PYTHON_H
 
 #include <stddef.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -52,6 +53,9 @@ int py_code__fingerprint(pid_t pid, const struct py_layout *l, uint64_t addr,
 /* Same, from a code object header already read into hdr (l->code_size). */
 int py_code__fingerprint_from(const struct py_layout *l, const void *hdr, size_t len,
 			      struct py_code_fp *fp);
+
+/* Do two fingerprints name the same code object? */
+bool py_code_fp__equal(const struct py_code_fp *a, const struct py_code_fp *b);
 
 /* Read the whole code object. 0 or -errno; on error *out is zeroed. */
 int py_code__read(pid_t pid, const struct py_layout *l, uint64_t addr, struct py_code *out);

@@ -222,13 +222,15 @@ class Recording:
         return self.stacks
 
 
-def run_pyspy(pyspy, args, out=None, timeout=60):
+def run_pyspy(pyspy, args, out=None, timeout=60, env=None):
+    """env: variables set on top of pyspy_env()."""
     cmd = [pyspy] + [str(a) for a in args]
     t0 = time.monotonic()
     try:
         proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, universal_newlines=True,
-                              errors="replace", timeout=timeout, env=pyspy_env())
+                              errors="replace", timeout=timeout,
+                              env=dict(pyspy_env(), **(env or {})))
     except subprocess.TimeoutExpired:
         pytest.fail("%s: still running after %ss" % (" ".join(cmd), timeout))
     return Recording(cmd, proc, time.monotonic() - t0, out)
@@ -236,10 +238,10 @@ def run_pyspy(pyspy, args, out=None, timeout=60):
 
 @pytest.fixture
 def record(pyspy, tmp_path):
-    """record(pids, duration=3, rate=499, extra=()) -> Recording of a folded file."""
+    """record(pids, duration=3, rate=499, extra=(), env=None) -> Recording of a folded file."""
     seq = [0]
 
-    def rec(pids, duration=3, rate=499, extra=(), timeout=None):
+    def rec(pids, duration=3, rate=499, extra=(), timeout=None, env=None):
         if isinstance(pids, int):
             pids = [pids]
         seq[0] += 1
@@ -249,6 +251,6 @@ def record(pyspy, tmp_path):
             args += ["--pid", p]
         args += ["--duration", duration, "--rate", rate, "--format", "folded",
                  "-o", out] + list(extra)
-        return run_pyspy(pyspy, args, out, timeout or duration + 30)
+        return run_pyspy(pyspy, args, out, timeout or duration + 30, env)
 
     return rec

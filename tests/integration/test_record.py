@@ -141,26 +141,20 @@ def test_deep_500(python, workload, record):
 
 
 @pytest.mark.parametrize("py_id", ["3.11", "3.12", "3.13"])
-def test_deep_500_without_windows(py_id, workload, pyspy, tmp_path):
+def test_deep_500_without_windows(py_id, workload, record):
     """With data-stack windows off (PYSPY_NO_WINDOWS), 3.11+ frames are read
     one by one: the same exact stack, at least one read per frame."""
     python = require_python(next(p for p in PYTHONS if p.id == py_id))
     w = workload(python, "deep.py", "--depth", 500)
-    out = tmp_path / "nowin.folded"
-    env = dict(pyspy_env(), PYSPY_NO_WINDOWS="1")
-    cmd = [pyspy, "record", "-v", "--pid", str(w.pid), "--duration", "2", "--rate",
-           str(RATE), "--format", "folded", "-o", str(out)]
-    proc = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                          universal_newlines=True, timeout=40)
-    assert proc.returncode == 0, proc.stderr
-    stacks = parse_folded(out.read_text())
+    r = record(w.pid, duration=2, extra=("-v",), env={"PYSPY_NO_WINDOWS": "1"})
+    stacks = r.profile()
     enough_samples(stacks, 2)
     want = deep_stack(500)
     exact = sum(c for f, c in stacks if f == want)
     n = total(stacks)
     assert exact > 0.9 * n, "%d of %d samples are the whole stack\n%s" % (exact, n, top(stacks))
-    m = WALKER_RE.search(proc.stderr)
-    assert m and float(m.group(1)) >= float(m.group(2)) > 490, proc.stderr
+    m = WALKER_RE.search(r.stderr)
+    assert m and float(m.group(1)) >= float(m.group(2)) > 490, str(r)
 
 
 def test_generator_frames(python, workload, record):
