@@ -2,7 +2,7 @@
 # pyspy-bpf build: bpf/*.bpf.c -> .bpf.o -> .skel.h -> build/pyspy-bpf
 #
 #   make            build build/pyspy-bpf
-#   make test       install deps, build (ASan+UBSan), run unit + integration tests
+#   make test       install deps and the sid root, build (ASan+UBSan), run unit + integration tests
 #   make demo       install deps, build, profile tests/workloads/demo.py
 #   make bench      benchmarks -> docs/benchmarks.md
 #   make install    install to $(PREFIX)/bin
@@ -52,7 +52,7 @@ Q = @
 msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
 endif
 
-.PHONY: all deps test unit integration demo bench install clean asan
+.PHONY: all deps sid test unit integration demo bench install clean asan
 .DELETE_ON_ERROR:
 .SECONDARY:
 
@@ -62,6 +62,11 @@ asan: $(OUT)/san/pyspy-bpf
 
 deps:
 	$(Q)scripts/install-deps.sh
+
+# Debian sid's python3.13/3.14/3.14-dbg/3.15, in a root outside the tree
+# (/var/cache/pyspy-bpf/sid), built once and reused; the tests run them there.
+sid: deps
+	$(Q)scripts/provision-sid.sh
 
 $(OUT)/%.bpf.o: bpf/%.bpf.c bpf/pyspy.h $(wildcard bpf/*.bpf.h) | $(OUT)
 	$(call msg,BPF,$@)
@@ -127,7 +132,7 @@ unit: $(UNIT_BINS)
 integration: $(OUT)/san/pyspy-bpf $(OUT)/san/tests/test_pprof
 	$(Q)PYSPY_BIN=$(OUT)/san/pyspy-bpf tests/run-integration.sh
 
-test: deps
+test: deps sid
 	$(Q)$(MAKE) --no-print-directory $(OUT)/pyspy-bpf $(OUT)/san/pyspy-bpf $(UNIT_BINS)
 	$(Q)tests/run-all.sh $(UNIT_BINS)
 

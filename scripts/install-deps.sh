@@ -26,6 +26,7 @@ golang-go
 libmicrohttpd-dev
 curl
 yamllint
+debootstrap
 "
 
 # Ask dpkg first so the common case (everything present) costs no network

@@ -24,7 +24,7 @@
 /* Shim frames (3.12+) are skipped but still bounded: up to this many loops. */
 #define MAX_WALK (2 * PYSPY_MAX_FRAMES + 64)
 /* How often the thread list is read again when it changed under us. */
-#define LIST_TRIES 3
+#define LIST_TRIES 20
 
 /* One thread state as listed, before its frames are walked. */
 struct tstate_ref {
@@ -114,8 +114,34 @@ static bool take_tstate(struct list_walk *w, uint64_t interp, uint64_t ts, uint6
 	return true;
 }
 
+/*
+ * Is the chain refs[first..w->n) still what the target has?  A thread
+ * state can be unlinked, freed and its memory handed to the next new
+ * thread between our reads; that new state is not linked yet and its
+ * zeroed `next` ends the list early (the main thread missing from a
+ * dump).  Reading the head and every `next` again, and finding them
+ * unchanged, shows the list we took was whole at the second read.
+ */
+static bool chain_unchanged(const struct list_walk *w, uint64_t interp, uint32_t first)
+{
+	uint64_t v;
+
+	if (procmem_read_u64(w->pid, interp + w->l->interp_threads_head, &v))
+		return false;
+	if (v != (first < w->n ? w->refs[first].addr : 0))
+		return false;
+	for (uint32_t i = first; i < w->n; i++) {
+		if (procmem_read_u64(w->pid, w->refs[i].addr + w->l->tstate_next, &v))
+			return false;
+		if (v != (i + 1 < w->n ? w->refs[i + 1].addr : 0))
+			return false;
+	}
+	return true;
+}
+
 static void list_interp(struct list_walk *w, uint64_t interp)
 {
+	uint32_t first = w->n;
 	uint64_t ts = 0;
 
 	if (procmem_read_u64(w->pid, interp + w->l->interp_threads_head, &ts)) {
@@ -128,8 +154,12 @@ static void list_interp(struct list_walk *w, uint64_t interp)
 			return;
 		}
 	}
-	if (ts)
+	if (ts) {
 		w->truncated = true;
+		return;
+	}
+	if (!chain_unchanged(w, interp, first))
+		w->torn = true;
 }
 
 /* One pass over every interpreter's thread list. */

@@ -26,18 +26,55 @@ REPO = Path(__file__).resolve().parents[2]
 WORKLOADS = REPO / "tests" / "workloads"
 PYENV = Path("/root/.pyenv/versions")
 
-Python = namedtuple("Python", "id path version")
+INROOT = REPO / "tests" / "helpers" / "inroot.sh"
+# Debian sid's own interpreters, in the root scripts/provision-sid.sh builds.
+SID_ROOT = os.environ.get("PYSPY_SID_ROOT", "/var/cache/pyspy-bpf/sid")
+
+
+class Python(namedtuple("Python", "id path version root")):
+    """One interpreter of the matrix.  `path` is as the target sees it;
+    with `root` set the target runs inside that root (tests/helpers/inroot.sh:
+    own mount namespace, chroot), like a container, and `argv` says how."""
+
+    @property
+    def argv(self):
+        if self.root:
+            return [str(INROOT), self.root, str(self.path)]
+        return [str(self.path)]
+
+    @property
+    def host_path(self):
+        return self.root + str(self.path) if self.root else str(self.path)
+
+
+def host_python(ident, path, version):
+    return Python(ident, path, version, None)
+
+
+def sid_python(ident, name, version):
+    return Python(ident, Path("/usr/bin") / name, version, SID_ROOT)
+
 
 PYTHONS = [
-    Python("3.8", PYENV / "3.8.18/bin/python3.8", (3, 8)),
-    Python("3.9", PYENV / "3.9.18/bin/python3.9", (3, 9)),
-    Python("3.10", PYENV / "3.10.13/bin/python3.10", (3, 10)),
-    Python("3.11", PYENV / "3.11.7/bin/python3.11", (3, 11)),
-    Python("3.12", PYENV / "3.12.1/bin/python3.12", (3, 12)),
-    Python("3.13", PYENV / "3.13.0/bin/python3.13", (3, 13)),
-    Python("3.11-debian", Path("/usr/bin/python3.11"), (3, 11)),
+    host_python("3.8", PYENV / "3.8.18/bin/python3.8", (3, 8)),
+    host_python("3.9", PYENV / "3.9.18/bin/python3.9", (3, 9)),
+    host_python("3.10", PYENV / "3.10.13/bin/python3.10", (3, 10)),
+    host_python("3.11", PYENV / "3.11.7/bin/python3.11", (3, 11)),
+    host_python("3.12", PYENV / "3.12.1/bin/python3.12", (3, 12)),
+    host_python("3.13", PYENV / "3.13.0/bin/python3.13", (3, 13)),
+    host_python("3.11-debian", Path("/usr/bin/python3.11"), (3, 11)),
+    # Debian sid: libpython linked statically into stripped non-PIE binaries.
+    sid_python("3.13-sid", "python3.13", (3, 13)),
+    sid_python("3.14-sid", "python3.14", (3, 14)),
+    sid_python("3.14d-sid", "python3.14-dbg", (3, 14)),
+    sid_python("3.15-sid", "python3.15", (3, 15)),
 ]
-PYTHON_37 = Python("3.7", PYENV / "3.7.16/bin/python3.7", (3, 7))
+PYTHON_37 = host_python("3.7", PYENV / "3.7.16/bin/python3.7", (3, 7))
+BY_ID = {p.id: p for p in PYTHONS}
+# The host's own Debian interpreter: outside /root (where pyenv lives), so
+# a test can run it as nobody.
+PY_DEBIAN = BY_ID["3.11-debian"]
+SID = [p for p in PYTHONS if p.root]
 
 READY_TIMEOUT = 20.0
 # Sanitizer findings in the binary must fail the test, not scroll by.
@@ -55,9 +92,11 @@ def pytest_generate_tests(metafunc):
 
 def require_python(py):
     """Return py if its interpreter exists, else fail (or skip if allowed)."""
-    if os.access(str(py.path), os.X_OK):
+    if os.access(py.host_path, os.X_OK):
         return py
-    msg = "interpreter %s missing: %s" % (py.id, py.path)
+    msg = "interpreter %s missing: %s" % (py.id, py.host_path)
+    if py.root:
+        msg += " (scripts/provision-sid.sh builds that root; make test runs it)"
     if os.environ.get("PYSPY_ALLOW_MISSING_PYTHON") == "1":
         pytest.skip(msg)
     pytest.fail(msg + " (set PYSPY_ALLOW_MISSING_PYTHON=1 to skip)")
@@ -133,7 +172,7 @@ class Workload:
         # Own session/process group, so teardown also kills grandchildren
         # (launcher.py's child) and a Ctrl-C of pytest does not reach it.
         self.proc = subprocess.Popen(
-            [str(python.path), self.script] + [str(a) for a in args],
+            python.argv + [self.script] + [str(a) for a in args],
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
             start_new_session=True)
         self.pid = self.proc.pid

@@ -26,7 +26,7 @@ def per_pid(stacks):
 
 
 def start(py, *args):
-    return subprocess.Popen([str(py.path), str(WORKLOADS / "simple.py")] + [str(a) for a in args],
+    return subprocess.Popen(py.argv + [str(WORKLOADS / "simple.py")] + [str(a) for a in args],
                             stdout=subprocess.PIPE, stdin=subprocess.DEVNULL)
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import (PYENV, PYTHONS, REPO, WORKLOADS, parse_folded, pyspy_env,
+from conftest import (PY_DEBIAN, PYENV, PYTHONS, REPO, WORKLOADS, parse_folded, pyspy_env,
                       require_python, run_pyspy)
 
 PY = PYTHONS[4]  # 3.12: any supported interpreter will do here
@@ -151,7 +151,7 @@ def test_no_progress_line_when_not_a_terminal(workload, pyspy, tmp_path):
 def test_launch_runs_as_sudo_user(pyspy, tmp_path):
     """Through sudo, the command runs as the invoking user, not as root."""
     # Debian's interpreter: nobody cannot enter /root, where pyenv lives.
-    py = require_python(PYTHONS[-1])
+    py = require_python(PY_DEBIAN)
     shared = Path(tempfile.mkdtemp(prefix="pyspy-sudo-"))
     os.chmod(str(shared), 0o777)
     ids = shared / "ids"

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import (PYENV, PYTHONS, REPO, WORKLOADS, kill_group, marker_line,
+from conftest import (PY_DEBIAN, PYENV, PYTHONS, REPO, WORKLOADS, kill_group, marker_line,
                       read_line, require_python, run_pyspy)
 
 HEADER_RE = re.compile(r"^Process (?P<pid>\d+) \((?P<comm>.*)\): Python (?P<ver>\d+\.\d+\.\d+\S*)$")
@@ -204,7 +204,7 @@ def test_without_root(pyspy):
     if Path("/proc/sys/kernel/yama/ptrace_scope").exists() and \
             Path("/proc/sys/kernel/yama/ptrace_scope").read_text().strip() != "0":
         pytest.skip("Yama ptrace_scope forbids reading a non-child process")
-    py = require_python(PYTHONS[-1])  # nobody cannot enter /root, where pyenv lives
+    py = require_python(PY_DEBIAN)  # nobody cannot enter /root, where pyenv lives
     p = subprocess.Popen(NOBODY + [str(py.path), str(WORKLOADS / "simple.py")],
                          stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                          start_new_session=True)
@@ -250,7 +250,7 @@ def test_error_python37(python37, workload, pyspy):
 
 
 def test_error_permission_denied(workload, pyspy):
-    w = workload(require_python(PYTHONS[-1]), "simple.py")
+    w = workload(require_python(PY_DEBIAN), "simple.py")
     r = run_pyspy(NOBODY[0], NOBODY[1:] + [pyspy, "dump", "--pid", w.pid])
     one_line_error(r, r"PID %d \(.*\): permission denied reading its memory" % w.pid)
 

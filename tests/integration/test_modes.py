@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: MIT
-# --mode offcpu|wall|memory and --gil on real workloads, 3.8, 3.11 and 3.13.
+# --mode offcpu|wall|memory and --gil on real workloads, 3.8, 3.11, 3.13 and Debian sid's.
 """Off-CPU stacks end in a reason frame derived by the kernel side; wall
 profiles add up on-CPU and off-CPU time per thread; --gil keeps only samples
 whose thread held the GIL; memory profiles are charged in bytes of newly
@@ -8,9 +8,10 @@ import re
 
 import pytest
 
-from conftest import PYTHONS, WORKLOADS, marker_line, parse_folded, require_python
+from conftest import PYTHONS, SID, WORKLOADS, marker_line, parse_folded, require_python
 
-THREE = [p for p in PYTHONS if p.id in ("3.8", "3.11", "3.13")]
+# One of each frame model on pyenv's builds, and every Debian sid build.
+THREE = [p for p in PYTHONS if p.id in ("3.8", "3.11", "3.13")] + SID
 
 
 @pytest.fixture(params=THREE, ids=[p.id for p in THREE])

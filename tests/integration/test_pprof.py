@@ -248,7 +248,7 @@ def test_threads_labels(workload, pyspy, go_pprof, reader, tmp_path):
             "-tags lacks %s:\n%s" % (value, tags)
 
 
-@pytest.mark.parametrize("ident", ["3.8", "3.13"])
+@pytest.mark.parametrize("ident", ["3.8", "3.13", "3.15-sid"])
 def test_truncated_marker(ident, workload, pyspy, go_pprof, reader, tmp_path):
     w = workload(by_id(ident), "deep.py", "--depth", 1100)
     pb = tmp_path / "deep.pb.gz"

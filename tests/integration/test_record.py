@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: MIT
-# End-to-end tests of `pyspy-bpf record` against real CPython 3.8-3.13.
+# End-to-end tests of `pyspy-bpf record` against real CPython 3.8-3.15.
 """Each test profiles a workload from tests/workloads whose stacks are known
 exactly (see each workload's docstring) and checks the folded output.
 
@@ -17,9 +17,9 @@ from collections import defaultdict
 
 import pytest
 
-from conftest import (PROCESS_RE, PYTHONS, THREAD_RE, WORKLOADS, kill_group,
-                      marker_line, parse_folded, parse_frame, pyspy_env, require_python,
-                      run_pyspy, total)
+from conftest import (BY_ID, PROCESS_RE, PY_DEBIAN, PYTHONS, SID, THREAD_RE, WORKLOADS, kill_group,
+                      marker_line, parse_folded, parse_frame, pyspy_env, read_line,
+                      require_python, run_pyspy, total)
 
 RATE = 499
 
@@ -68,6 +68,33 @@ def test_simple(python, workload, record):
     n = total(stacks)
     assert exact > 0.9 * n, "%d of %d samples are exactly\n  %s\n%s" % (
         exact, n, ";".join(want), top(stacks))
+
+
+@pytest.mark.parametrize("py_id", [p.id for p in SID])
+def test_in_pid_and_mount_namespace(py_id, record):
+    """A sid interpreter in its own PID and mount namespace and root, like
+    a container: the profiler is given the host PID, reads every binary
+    through /proc/PID/root, and the stacks are exact."""
+    python = require_python(BY_ID[py_id])
+    argv = python.argv[:2] + ["--pidns"] + python.argv[2:]
+    proc = subprocess.Popen(argv + [str(WORKLOADS / "simple.py")], stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, start_new_session=True)
+    try:
+        assert read_line(proc.stdout, 20) == "ready"
+        kids = "/proc/%d/task/%d/children" % (proc.pid, proc.pid)
+        pid = int(open(kids).read().split()[0])  # unshare's child: the interpreter
+        status = open("/proc/%d/status" % pid).read()
+        nspid = re.search(r"^NSpid:\s+(\d+)\s+(\d+)$", status, re.M)
+        assert nspid and int(nspid.group(2)) == 1, status
+        stacks = record(pid, duration=2).profile()
+    finally:
+        kill_group(proc)
+    enough_samples(stacks, 2)
+    want = [fr("<module>", "simple.py", "ROOT"), fr("main", "simple.py", "CALL-COMPUTE"),
+            fr(qual(python, "Worker", "compute"), "simple.py", "CALL-HOT"),
+            fr("hot_loop", "simple.py", "HOT")]
+    exact = sum(c for f, c in stacks if f == want)
+    assert exact > 0.9 * total(stacks), top(stacks)
 
 
 def test_threads(python, workload, record):
@@ -227,8 +254,13 @@ def test_split_3_to_1(python, workload, record, tmp_path):
 def test_exec_into_other_version(python, workload, record):
     """The profiled PID execs another CPython (other layout, other frame
     model): both halves come out exact, nothing in between is garbage."""
-    into = PYTHONS[0] if python.version >= (3, 11) else PYTHONS[5]
-    assert into.version in ((3, 8), (3, 13))
+    if python.root:
+        # Inside the same root: 3.14+ become 3.13 and 3.13 becomes 3.15,
+        # each a different set of debug offsets.
+        into = BY_ID["3.13-sid" if python.version >= (3, 14) else "3.15-sid"]
+    else:
+        into = PYTHONS[0] if python.version >= (3, 11) else PYTHONS[5]
+    assert into.root == python.root and into.version != python.version
     w = workload(python, "execer.py", "--into", into.path)
     r = record(w.pid, duration=4, extra=("-v",))
     # Two images, so two processes: each stack starts with "process PID (COMM)".
@@ -330,7 +362,7 @@ def by_process(stacks):
 def test_launch_follows_children(python, pyspy, tmp_path):
     out = tmp_path / "launch.folded"
     r = run_pyspy(pyspy, ["record", "--rate", RATE, "--format", "folded", "-o", out, "--",
-                          python.path, WORKLOADS / "launcher.py", "--seconds", 4],
+                          *python.argv, WORKLOADS / "launcher.py", "--seconds", 4],
                   str(out), timeout=60)
     procs = by_process(r.profile())
     parent_hot = fr("parent_spin", "launcher.py", "HOT-PARENT")
@@ -365,7 +397,7 @@ def test_two_pids_two_versions(workload, record):
 
 
 def test_output_to_stdout(workload, pyspy):
-    w = workload(PYTHONS[-1], "simple.py")
+    w = workload(PY_DEBIAN, "simple.py")
     r = run_pyspy(pyspy, ["record", "--pid", w.pid, "--duration", 2, "--rate", RATE,
                           "--format", "folded", "-o", "-"], timeout=40)
     assert r.rc == 0, str(r)
@@ -401,7 +433,7 @@ def test_error_python37(python37, workload, record):
 
 
 def test_error_not_root(workload, pyspy, tmp_path):
-    w = workload(PYTHONS[-1], "simple.py")
+    w = workload(PY_DEBIAN, "simple.py")
     # /tmp is writable for uid 65534, so only the privilege check can fail.
     out = "/tmp/pyspy-notroot-%d.folded" % os.getpid()
     r = run_pyspy("/usr/bin/setpriv",

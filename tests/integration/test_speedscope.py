@@ -19,7 +19,7 @@ from nodejs import require_chromium, run_node
 RATE = 499
 PROFILE_NAME_RE = re.compile(r"^process (\d+) \((.*)\) / thread (\d+) \((.*)\)$")
 # Oldest supported (no co_qualname), Debian's static build, newest (debug offsets).
-SOME_PYTHONS = [p for p in PYTHONS if p.id in ("3.8", "3.11-debian", "3.13")]
+SOME_PYTHONS = [p for p in PYTHONS if p.id in ("3.8", "3.11-debian", "3.13") or p.root]
 
 
 @pytest.fixture(params=SOME_PYTHONS, ids=[p.id for p in SOME_PYTHONS])

@@ -21,7 +21,7 @@ RATE = 499
 FW = 1180  # frame area width: SVG_WIDTH - 2 * XPAD
 X0 = 10
 MATCH = "rgb(230,0,230)"
-SOME_PYTHONS = [p for p in PYTHONS if p.id in ("3.9", "3.13")]
+SOME_PYTHONS = [p for p in PYTHONS if p.id in ("3.9", "3.13", "3.15-sid")]
 TITLE_RE = re.compile(r"^(?P<what>.*) \u2014 (?P<n>\d+) samples? \((?P<pct>[\d.]+)%\)$")
 
 

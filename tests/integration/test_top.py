@@ -133,7 +133,7 @@ def test_errors_like_record(pyspy):
     assert r.rc != 0 and "nothing to watch" in r.stderr, str(r)
 
 
-@pytest.mark.parametrize("py", [p for p in PYTHONS if p.id in ("3.8", "3.11", "3.13")],
+@pytest.mark.parametrize("py", [p for p in PYTHONS if p.id in ("3.8", "3.11", "3.13") or p.root],
                          ids=lambda p: p.id)
 def test_gil_share_per_thread(workload, pyspy, py):
     """A pure-Python thread holds the GIL in ~all its samples; a hashlib
