@@ -1,14 +1,20 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: MIT
-# gen-pyoffsets.py - measure CPython 3.8-3.13 layouts from headers into user/pyoffsets_table.c.
+# gen-pyoffsets.py - measure CPython 3.8-3.15 layouts from headers into user/pyoffsets_table.c.
 #
-# For each pyenv-installed CPython minor version 3.8..3.13 this compiles a
-# tiny probe against that version's own headers (including internal/, with
-# Py_BUILD_CORE) that prints offsetof()/sizeof() for every field of
-# struct py_layout, then writes the table.  Numbers come only from the
-# compiler, so the table cannot drift from the headers by hand-editing.
+# For each pyenv-installed CPython minor version 3.8..3.13, and for Debian
+# sid's 3.14 and 3.15 (the -dev packages in the root that
+# scripts/provision-sid.sh builds), this compiles a tiny probe against that
+# version's own headers (including internal/, with Py_BUILD_CORE) that
+# prints offsetof()/sizeof() for every field of struct py_layout, then
+# writes the table.  Numbers come only from the compiler, so the table
+# cannot drift from the headers by hand-editing.  3.13+ are sampled from
+# the target's own _Py_DebugOffsets; their rows are the cross-check the
+# unit test compares each live interpreter against.  The debug build
+# (python3.14-dbg, Py_DEBUG) is probed too and must lay out every field
+# the same as 3.14, or this fails naming the field.
 #
-# Usage: scripts/gen-pyoffsets.py [--pyenv-root DIR] [--out FILE] [--allow-missing]
+# Usage: scripts/gen-pyoffsets.py [--pyenv-root DIR] [--sid-root DIR] [--out FILE] [--allow-missing]
 # Runs under any python3; needs gcc.  Output is deterministic: it depends only
 # on the headers found, never on time, paths or dictionary order.
 
@@ -20,7 +26,9 @@ import sys
 import tempfile
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-MINORS = range(8, 14)
+MINORS = range(8, 14)       # from pyenv
+SID_MINORS = (14, 15)       # from Debian sid's -dev packages
+SID_DEBUG = ("3.14d", 14)   # python3.14-dbg's headers: must match 3.14
 CC = os.environ.get("CC_PROBE", "gcc")
 
 # struct py_layout fields after major/minor/frame_model/linetable_kind, in
@@ -197,19 +205,19 @@ def die(msg):
     sys.exit(1)
 
 
-def run_probe(prefix, minor, tmp):
-    inc = os.path.join(prefix, "include", "python3.%d" % minor)
+def run_probe(inc, extra, minor, tmp, tag=None):
     if not os.path.isdir(os.path.join(inc, "internal")):
         die("%s: no internal headers" % inc)
     hdrs, fields, checks, fm, lt = spec(minor)
-    src = os.path.join(tmp, "probe3%d.c" % minor)
-    exe = os.path.join(tmp, "probe3%d" % minor)
+    tag = tag or "3%d" % minor
+    src = os.path.join(tmp, "probe%s.c" % tag)
+    exe = os.path.join(tmp, "probe%s" % tag)
     with open(src, "w") as fp:
         fp.write(probe_source(hdrs, fields, checks))
     # Py_BUILD_CORE unlocks the internal headers; each version's own
     # pyconfig.h sits in inc, so no other defines are needed.
     cmd = [CC, "-std=gnu11", "-O0", "-I", inc, "-I", os.path.join(inc, "internal"),
-           "-DPy_BUILD_CORE", src, "-o", exe]
+           "-DPy_BUILD_CORE"] + extra + [src, "-o", exe]
     r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                        universal_newlines=True)
     if r.returncode != 0:
@@ -283,7 +291,41 @@ def find_versions(root, allow_missing):
             (", ".join("3.%d" % m for m in missing), vdir))
     if not best:
         die("no CPython 3.8-3.13 under %s" % vdir)
-    return [(m, best[m][1]) for m in sorted(best)]
+    return [(m, os.path.join(best[m][1], "include", "python3.%d" % m), [])
+            for m in sorted(best)]
+
+
+def sid_include(root, name):
+    """Debian's headers: pyconfig.h includes <x86_64-linux-gnu/python3.X/...>,
+    found in the root's /usr/include after the host's own system headers."""
+    return os.path.join(root, "usr", "include", name), ["-idirafter",
+                                                        os.path.join(root, "usr", "include")]
+
+
+def find_sid(root, allow_missing):
+    out = []
+    for m in SID_MINORS:
+        inc, extra = sid_include(root, "python3.%d" % m)
+        if os.path.isdir(os.path.join(inc, "internal")):
+            out.append((m, inc, extra))
+        elif not allow_missing:
+            die("no %s (run scripts/provision-sid.sh, or pass --sid-root)" % inc)
+    return out
+
+
+def check_debug_build(root, tmp, ref):
+    """The Py_DEBUG build must agree with the release build on every field."""
+    name, minor = SID_DEBUG
+    inc, extra = sid_include(root, "python" + name)
+    if not os.path.isdir(os.path.join(inc, "internal")):
+        return None
+    version, vals, _, _ = run_probe(inc, extra, minor, tmp, tag=name)
+    vals = finish(minor, vals)
+    diff = ["%s: %d in %s, %d in 3.%d" % (k, vals[k], name, ref[k], minor)
+            for k in sorted(vals) if vals[k] != ref.get(k)]
+    if diff:
+        die("the %s debug build lays out fields differently: %s" % (name, "; ".join(diff)))
+    return version
 
 
 def pyenv_root(arg):
@@ -339,6 +381,8 @@ def render(entries):
 def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--pyenv-root")
+    ap.add_argument("--sid-root", default=os.environ.get("PYSPY_SID_ROOT",
+                                                       "/var/cache/pyspy-bpf/sid"))
     ap.add_argument("--out", default=os.path.join(REPO, "user", "pyoffsets_table.c"))
     ap.add_argument("--allow-missing", action="store_true",
                     help="write a table without the minors that are not installed")
@@ -347,13 +391,20 @@ def main():
     frame_buf, tstate_buf = buf_limits()
     entries = []
     with tempfile.TemporaryDirectory(prefix="gen-pyoffsets.") as tmp:
-        for minor, prefix in find_versions(pyenv_root(args.pyenv_root), args.allow_missing):
-            version, vals, fm, lt = run_probe(prefix, minor, tmp)
+        found = (find_versions(pyenv_root(args.pyenv_root), args.allow_missing) +
+                 find_sid(args.sid_root, args.allow_missing))
+        for minor, inc, extra in found:
+            version, vals, fm, lt = run_probe(inc, extra, minor, tmp)
             if not version.startswith("3.%d." % minor):
-                die("%s: headers say %s" % (prefix, version))
+                die("%s: headers say %s" % (inc, version))
             vals = finish(minor, vals)
             check_limits(minor, vals, frame_buf, tstate_buf)
             entries.append((minor, version, vals, fm, lt))
+        ref = [e[2] for e in entries if e[0] == SID_DEBUG[1]]
+        dbg = check_debug_build(args.sid_root, tmp, ref[0]) if ref else None
+        if dbg:
+            print("gen-pyoffsets: %s debug build (%s) matches 3.%d" % (
+                SID_DEBUG[0], dbg, SID_DEBUG[1]))
 
     text = render(entries)
     tmp_out = args.out + ".tmp"

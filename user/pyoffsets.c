@@ -88,12 +88,13 @@ static const struct dbg_map dbg_313 = {
 };
 
 /*
- * 3.14: UNVERIFIED against a running 3.14 (none here); from the layout
- * facts gathered for this project (py-spy's bindgen of the 3.14 headers):
- * interpreter_state gains threads_main after threads_head (and two fields
- * at its end), the frame gains stackpointer and tlbc_index, code gains
- * co_tlbc, set_object is new.  Sub-structs: thread 176, frame 248, code
- * 312, pyobject 400, bytes 592, unicode 616; total 760.
+ * 3.14: checked by the unit test against live Debian 3.14.10 and its
+ * Py_DEBUG build (python3.14-dbg), whose values equal the table measured
+ * from the 3.14 headers.  interpreter_state gains threads_main after
+ * threads_head (and two fields at its end), the frame gains stackpointer
+ * and tlbc_index, code gains co_tlbc, set_object is new.  Sub-structs:
+ * thread 176, frame 248, code 312, pyobject 400, bytes 592, unicode 616;
+ * total 760.
  */
 static const struct dbg_map dbg_314 = {
 	.minor = 14,
@@ -131,12 +132,13 @@ static const struct dbg_map dbg_314 = {
 };
 
 /*
- * 3.15: UNVERIFIED (bindgen of pre-release headers, no running 3.15).
- * thread_state inserts base_frame, last_profiled_frame and
- * last_profiled_frame_seq after current_frame, moving thread_id to index 8;
- * err_stackitem and heap_type_object are new; unicode_object finally
- * describes PyCompactUnicodeObject.  Sub-structs: thread 176, frame 312,
- * code 376, pyobject 464, bytes 688, unicode 712; total 888.
+ * 3.15: checked by the unit test against live Debian 3.15.2 and the table
+ * measured from its headers.  thread_state inserts base_frame,
+ * last_profiled_frame and last_profiled_frame_seq after current_frame,
+ * moving thread_id to index 8; err_stackitem and heap_type_object are new;
+ * unicode_object finally describes PyCompactUnicodeObject.  Sub-structs:
+ * thread 176, frame 312, code 376, pyobject 464, bytes 688, unicode 712;
+ * total 888.
  */
 static const struct dbg_map dbg_315 = {
 	.minor = 15,

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-/* test_pyoffsets.c - layout table vs. facts, debug-offsets reader vs. a live 3.13, bad input. */
+/* test_pyoffsets.c - layout table vs. facts, debug-offsets reader vs. live 3.13-3.15 (pyenv, Debian sid), bad input. */
 #include <linux/types.h> /* pyspy.h (via pyoffsets.h) needs __u32 and friends */
 #include <errno.h>
 #include <stdlib.h>
@@ -47,8 +47,8 @@ static void test_table_versions(void)
 {
 	unsigned minor;
 
-	CHECK(py_layouts_table_len == 6, "len %u", py_layouts_table_len);
-	for (minor = 8; minor <= 13; minor++) {
+	CHECK(py_layouts_table_len == 8, "len %u", py_layouts_table_len);
+	for (minor = 8; minor <= 15; minor++) {
 		const struct py_layout *l = py_layout__from_table(3, minor);
 
 		CHECK(l && l->major == 3 && l->minor == minor, "3.%u missing", minor);
@@ -56,7 +56,7 @@ static void test_table_versions(void)
 	errno = 0;
 	CHK(!py_layout__from_table(3, 7) && errno == ENOTSUP);
 	errno = 0;
-	CHK(!py_layout__from_table(3, 14) && errno == ENOTSUP);
+	CHK(!py_layout__from_table(3, 16) && errno == ENOTSUP);
 	CHK(!py_layout__from_table(2, 8));
 }
 
@@ -313,6 +313,27 @@ static void test_bad_input(const uint8_t *raw, const char *what)
 	CHK(py_layout__from_debug_offsets(NULL, RAW_LEN, &l, NULL) == -EINVAL);
 }
 
+/*
+ * The interpreters that describe themselves with _Py_DebugOffsets: pyenv's
+ * 3.13 on the host, and Debian sid's builds inside the root that
+ * scripts/provision-sid.sh makes (static, stripped, non-PIE; the 3.14 debug
+ * build must match the 3.14 table, as gen-pyoffsets.py checked its headers).
+ */
+struct live_py {
+	const char *name;
+	unsigned minor;
+	const char *root; /* NULL: the host */
+	const char *path; /* inside root */
+};
+
+static const struct live_py live_pys[] = {
+	{ "pyenv 3.13", 13, NULL, NULL },
+	{ "sid 3.13", 13, "sid", "/usr/bin/python3.13" },
+	{ "sid 3.14", 14, "sid", "/usr/bin/python3.14" },
+	{ "sid 3.14-dbg", 14, "sid", "/usr/bin/python3.14-dbg" },
+	{ "sid 3.15", 15, "sid", "/usr/bin/python3.15" },
+};
+
 static const char *find_py313(void)
 {
 	static char buf[4096];
@@ -333,6 +354,35 @@ static const char *find_py313(void)
 			return buf;
 	}
 	return "/root/.pyenv/versions/3.13.0/bin/python3.13";
+}
+
+static const char *sid_root(void)
+{
+	const char *e = getenv("PYSPY_SID_ROOT");
+
+	return e && *e ? e : "/var/cache/pyspy-bpf/sid";
+}
+
+/* The shell command that runs the dumper under py; "" if py is missing. */
+static const char *live_cmd(const struct live_py *py, const char *dir, char *cmd, size_t n)
+{
+	char exe[4096];
+
+	if (!py->root) {
+		snprintf(cmd, n, "'%s' '%s/%s' %d", find_py313(), dir, DUMPER, RAW_LEN);
+		return access(find_py313(), X_OK) ? find_py313() : NULL;
+	}
+	snprintf(exe, sizeof(exe), "%s%s", sid_root(), py->path);
+	/* The dumper comes on stdin: the root need not see the work tree. */
+	snprintf(cmd, n, "chroot '%s' '%s' - %d < '%s/%s'", sid_root(), py->path, RAW_LEN, dir,
+		 DUMPER);
+	if (access(exe, X_OK)) {
+		static char missing[4096];
+
+		snprintf(missing, sizeof(missing), "%s", exe);
+		return missing;
+	}
+	return NULL;
 }
 
 static int hexval(int c)
@@ -358,19 +408,19 @@ static int parse_hex(const char *s, uint8_t *out, size_t len)
 	return 0;
 }
 
-/* Run the dumper under python3.13; 0, or -ENOENT if it is not installed. */
-static int dump_live(const char *dir, uint8_t *raw, uint32_t *hexversion)
+/* Run the dumper under py; 0, or -ENOENT if it is not installed. */
+static int dump_live(const struct live_py *py, const char *dir, uint8_t *raw,
+		     uint32_t *hexversion, const char **missing)
 {
 	static char line[2 * RAW_LEN + 16];
-	const char *py = find_py313();
-	char cmd[8192];
 	unsigned long hv = 0;
+	char cmd[8192];
 	FILE *f;
 	int ok;
 
-	if (access(py, X_OK))
+	*missing = live_cmd(py, dir, cmd, sizeof(cmd));
+	if (*missing)
 		return -ENOENT;
-	snprintf(cmd, sizeof(cmd), "'%s' '%s/%s' %d", py, dir, DUMPER, RAW_LEN);
 	f = popen(cmd, "r");
 	CHECK(f, "popen %s", cmd);
 	if (!f)
@@ -384,33 +434,43 @@ static int dump_live(const char *dir, uint8_t *raw, uint32_t *hexversion)
 	return ok ? 0 : -EIO;
 }
 
-#define SAME(field) CHECK(d.field == t->field, #field ": debug %u table %u", \
-			  (unsigned)d.field, (unsigned)t->field)
+#define SAME(field) CHECK(d.field == t->field, "%s: " #field ": debug %u table %u", \
+			  py->name, (unsigned)d.field, (unsigned)t->field)
 
-/* The heart of it: what 3.13 says about itself equals what we measured. */
-static void test_live_313(const char *dir)
+/*
+ * The heart of it: what each live interpreter says about itself equals
+ * what the compiler measured in its headers, for every field the sampler
+ * and dump use (and the constants the debug offsets leave out: the GIL's
+ * size, PyCompactUnicodeObject's).
+ */
+static void test_live(const struct live_py *py, const char *dir)
 {
-	const struct py_layout *t = py_layout__from_table(3, 13);
+	const struct py_layout *t = py_layout__from_table(3, py->minor);
 	const char *allow = getenv("PYSPY_ALLOW_MISSING_PYTHON");
+	const char *missing = NULL;
 	uint8_t raw[RAW_LEN];
 	struct py_layout d;
 	uint32_t hexv = 0, hv = 0;
+	char what[64];
 	int err;
 
-	err = dump_live(dir, raw, &hv);
+	CHECK(t, "%s: no table row for 3.%u", py->name, py->minor);
+	if (!t)
+		return;
+	err = dump_live(py, dir, raw, &hv, &missing);
 	if (err == -ENOENT) {
-		CHECK(allow && !strcmp(allow, "1"), "python3.13 not found (%s); "
-		      "set PYSPY_PY313 or PYSPY_ALLOW_MISSING_PYTHON=1", find_py313());
+		CHECK(allow && !strcmp(allow, "1"), "%s not found (%s); make sid builds the "
+		      "root, or set PYSPY_ALLOW_MISSING_PYTHON=1", py->name, missing);
 		return;
 	}
 	if (err)
 		return;
 	err = py_layout__from_debug_offsets(raw, sizeof(raw), &d, &hexv);
-	CHECK(err == 0, "live 3.13: %d", err);
+	CHECK(err == 0, "live %s: %d", py->name, err);
 	if (err)
 		return;
-	CHECK(hexv == hv, "debug version %08x, sys.hexversion %08x", hexv, hv);
-	CHECK((hexv >> 16) == 0x030d, "%08x", hexv);
+	CHECK(hexv == hv, "%s: debug version %08x, sys.hexversion %08x", py->name, hexv, hv);
+	CHECK((hexv >> 16) == (0x0300u | py->minor), "%s: %08x", py->name, hexv);
 	SAME(major);
 	SAME(minor);
 	SAME(frame_model);
@@ -451,7 +511,9 @@ static void test_live_313(const char *dir)
 	SAME(gil_last_holder);
 	SAME(gil_locked);
 	SAME(gil_size);
-	test_bad_input(raw, "live 3.13");
+	snprintf(what, sizeof(what), "live %s", py->name);
+	if (py->minor == 13)
+		test_bad_input(raw, what);
 }
 
 /* argv[1]: directory holding dump_debug_offsets.py (default tests/unit). */
@@ -470,6 +532,7 @@ int main(int argc, char **argv)
 	test_synthetic(&synth_315);
 	synth_build(&synth_313, raw);
 	test_bad_input(raw, "synthetic 3.13");
-	test_live_313(dir);
+	for (size_t i = 0; i < sizeof(live_pys) / sizeof(live_pys[0]); i++)
+		test_live(&live_pys[i], dir);
 	return unit_done("pyoffsets");
 }

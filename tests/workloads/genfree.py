@@ -14,7 +14,8 @@ via_odd() if k is odd, so a frame still labelled with a stale code object
 (typically k - 1, the previous occupant of the memory) shows the wrong
 parity under its caller.  A correct profile therefore only has frames
 "gen_<k> (<gen>:<k % 50 + 10>)" directly under "via_even" for even k and
-under "via_odd" for odd k.  Prints "ready" before the first function;
+under "via_odd" for odd k (or the def line, k % 50 + 9, for a frame
+caught before its first instruction, as CPython itself reports it).  Prints "ready" before the first function;
 runs for --seconds (default 30) or until killed.
 """
 import argparse
