@@ -437,8 +437,8 @@ static int find_version(pid_t pid, struct scan *s, struct py_target *t)
 	return 0;
 }
 
-/* ABI flags "d" (Py_DEBUG) or "t" (free-threaded) in libpython3.Xdt.so. */
-static bool odd_build(const char *path)
+/* Does libpython3.X<flags>.so carry the ABI flag c ("d" Py_DEBUG, "t" free-threaded)? */
+static bool abi_flag(const char *path, char c)
 {
 	const char *b = base_name(path), *p;
 	unsigned min;
@@ -447,7 +447,7 @@ static bool odd_build(const char *path)
 	if (sscanf(b, "libpython3.%u%n", &min, &n) != 1 || n <= 0)
 		return false;
 	for (p = b + n; *p && *p != '.'; p++)
-		if (*p == 'd' || *p == 't')
+		if (*p == c)
 			return true;
 	return false;
 }
@@ -460,7 +460,9 @@ static int layout_from_table(struct py_target *t)
 	if (maj != 3 || min < 8)
 		return -ENOTSUP;
 	/* The table was measured on default builds only. */
-	if (odd_build(t->elf_path))
+	if (abi_flag(t->elf_path, 't'))
+		t->flags |= PY_TARGET_FREE_THREADED;
+	if (abi_flag(t->elf_path, 'd') || abi_flag(t->elf_path, 't'))
 		return -ENOTSUP;
 	l = py_layout__from_table(maj, min);
 	if (!l)
@@ -497,6 +499,9 @@ static int layout_from_debug(pid_t pid, struct py_target *t)
 		return err;
 	memcpy(&hdr, raw + 8, sizeof(hdr));
 	t->version_hex = (uint32_t)hdr; /* for the message if unsupported */
+	memcpy(&hdr, raw + 16, sizeof(hdr));
+	if (hdr) /* _Py_DebugOffsets.free_threaded */
+		t->flags |= PY_TARGET_FREE_THREADED;
 	err = py_layout__from_debug_offsets(raw, sizeof(raw), &t->layout, &v);
 	if (err)
 		return err;

@@ -22,6 +22,7 @@
 #define PY_TARGET_TABLE_MISMATCH 0x2	/* ... which disagrees with our table (it wins) */
 #define PY_TARGET_RUNTIME_SECTION 0x4	/* no _PyRuntime symbol: .PyRuntime section used */
 #define PY_TARGET_VERSION_GUESSED 0x8	/* version from the file name only (3.X.0) */
+#define PY_TARGET_FREE_THREADED 0x10	/* refused (-ENOTSUP): a free-threaded build */
 
 struct py_target {
 	pid_t pid;		   /* host pid (a tgid) */

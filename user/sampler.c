@@ -130,7 +130,12 @@ static void report_discover_error(pid_t pid, int err, const struct py_target *py
 			  pid, comm);
 		break;
 	case -ENOTSUP:
-		if (v)
+		if (py->flags & PY_TARGET_FREE_THREADED)
+			log_error("PID %d (%s): CPython %u.%u.%u is a free-threaded (no-GIL) build, "
+				  "which is not supported (its objects and bytecode are laid out "
+				  "differently)",
+				  pid, comm, v >> 24, (v >> 16) & 0xff, (v >> 8) & 0xff);
+		else if (v)
 			log_error("PID %d (%s): unsupported Python version %u.%u.%u "
 				  "(supported: CPython 3.8 and newer)",
 				  pid, comm, v >> 24, (v >> 16) & 0xff, (v >> 8) & 0xff);

@@ -17,12 +17,13 @@ if [ "${1:-}" = --pidns ]; then
 	pidns=(--pid --fork --kill-child)
 	shift
 fi
-mkdir -p "$root$repo" "$root/tmp" "$root/proc" "$root/dev"
+mkdir -p "$root/tmp" "$root/proc" "$root/dev"
 exec unshare --mount --propagation private "${pidns[@]}" /bin/sh -c '
 	root=$1 repo=$2
 	shift 2
-	mount --bind "$repo" "$root$repo"
 	mount --rbind /tmp "$root/tmp"
+	mkdir -p "$root$repo"
+	mount --bind "$repo" "$root$repo"
 	mount --rbind /dev "$root/dev"
 	mount -t proc proc "$root/proc"
 	exec chroot "$root" "$@"' inroot "$root" "$repo" "$@"

@@ -431,6 +431,21 @@ def test_error_not_python(record):
         kill_group(sleeper)
 
 
+@pytest.mark.parametrize("py_id", ["3.13", "3.14-sid", "3.15-sid"])
+def test_error_free_threaded(py_id, workload, record, pyspy):
+    """A free-threaded build is refused by name, by record and by dump (none
+    can be installed here: the target sets the flag in its debug offsets)."""
+    python = require_python(BY_ID[py_id])
+    w = workload(python, "ftclaim.py")
+    want = r"PID %d \(python3[.0-9]*\): CPython 3\.%d\.\d+ is a free-threaded \(no-GIL\) build" % (
+        w.pid, python.version[1])
+    r = record(w.pid, duration=1, timeout=30)
+    assert r.rc != 0 and re.search(want, r.stderr), str(r)
+    r = run_pyspy(pyspy, ["dump", "--pid", w.pid])
+    assert r.rc != 0 and re.search(want, r.stderr), str(r)
+    assert w.alive()
+
+
 def test_error_python37(python37, workload, record):
     w = workload(python37, "simple.py")
     expect_error(record(w.pid, duration=1, timeout=30), "unsupported Python version 3.7")
