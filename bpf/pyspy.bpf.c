@@ -532,12 +532,13 @@ static __always_inline void note_new_process(__u32 tgid, __u32 tid)
  * exists (of any state).
  */
 static __always_inline const struct pyspy_proc *python_proc(struct scratch *s, __u32 tgid,
-							    bool *seen)
+							    bool *seen, __u8 *state)
 {
 	__u64 gen = *(volatile __u64 *)&procs_gen;
 	struct pyspy_proc *p;
 
 	*seen = true;
+	*state = PYSPY_PROC_PYTHON;
 	if (tgid && s->pc_tgid == tgid && s->pc_gen == gen)
 		return &s->pc_proc;
 	p = bpf_map_lookup_elem(&procs, &tgid);
@@ -545,6 +546,7 @@ static __always_inline const struct pyspy_proc *python_proc(struct scratch *s, _
 		*seen = false;
 		return NULL;
 	}
+	*state = p->state;
 	if (p->state != PYSPY_PROC_PYTHON)
 		return NULL;
 	s->pc_proc = *p;
@@ -568,11 +570,12 @@ int pyspy_sample(struct bpf_perf_event_data *ctx)
 	struct scratch *s = get_scratch();
 	const struct pyspy_proc *p;
 	bool seen;
+	__u8 state;
 
 	if (!s)
 		return 0;
 	/* The only cost for processes we do not profile: one lookup. */
-	p = python_proc(s, tgid, &seen);
+	p = python_proc(s, tgid, &seen, &state);
 	if (!p) {
 		if (!seen && discover_all && tgid)
 			note_new_process(tgid, tid);
@@ -617,11 +620,16 @@ int pyspy_switch(struct bpf_raw_tracepoint_args *ctx)
 	struct scratch *s = get_scratch();
 	const struct pyspy_proc *p;
 	bool seen;
+	__u8 state;
 
 	if (!s)
 		return 0;
-	p = python_proc(s, tgid, &seen);
-	if (p && tid) {
+	p = python_proc(s, tgid, &seen, &state);
+	if (!p && state == PYSPY_PROC_WATCH && tid) {
+		/* Not Python yet: only when it left, for registration to find. */
+		now = bpf_ktime_get_ns();
+		bpf_map_update_elem(&offcpu_start, &tid, &now, BPF_ANY);
+	} else if (p && tid) {
 		/* Still runnable: preempted (or yielded), waiting for a CPU. */
 		if (ctx->args[0] || get_task_state(prev) == 0)
 			si.flags |= PYSPY_SAMPLE_PREEMPTED;
@@ -664,8 +672,11 @@ int pyspy_exec(void *ctx)
 
 	if (!p)
 		return 0;
-	if (p->state == PYSPY_PROC_PYTHON)
+	if (p->state == PYSPY_PROC_PYTHON || p->state == PYSPY_PROC_WATCH)
 		emit_event(tgid, (__u32)id, PYSPY_EVENT_EXEC);
+	/* A launched command keeps being watched into the image it became. */
+	if (p->state == PYSPY_PROC_WATCH)
+		return 0;
 	bpf_map_delete_elem(&procs, &tgid);
 	__sync_fetch_and_add(&procs_gen, 1);
 	return 0;

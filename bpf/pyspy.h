@@ -90,6 +90,13 @@ struct pyspy_proc {
 #define PYSPY_PROC_PYTHON 0
 #define PYSPY_PROC_PENDING 1
 #define PYSPY_PROC_IGNORE 2
+/*
+ * A launched command before it is Python (set before its exec): not
+ * sampled, but in offcpu/wall mode the times its threads leave the CPU are
+ * kept, so a wait that began before registration is charged from its start,
+ * and its exec is reported at once.  Survives the exec.
+ */
+#define PYSPY_PROC_WATCH 3
 
 /*
  * Per-process modes, set by userspace.  VERIFY: besides the frame, read a

@@ -4,7 +4,6 @@
  * sleeping and blocked threads included, read from userspace without BPF.
  */
 #include <argp.h>
-#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <signal.h>
@@ -13,29 +12,15 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "cli.h"
 #include "discover.h"
 #include "log.h"
 #include "profile.h"
 #include "sampler.h"
 #include "../symbolize/codecache.h"
+#include "../symbolize/pytasks.h"
 #include "../symbolize/unwind.h"
-
-/* Threads of the target listed from /proc (bounds memory, not the dump). */
-#define MAX_TASKS 65536
-
-/* One thread of the target, as /proc shows it. */
-struct task {
-	pid_t tid;   /* host namespace: what /proc and the sampler use */
-	pid_t nstid; /* the target's own namespace: what it stores */
-	char state;  /* /proc/PID/task/TID/stat state letter */
-	char comm[32];
-};
-
-struct tasks {
-	struct task *v;
-	uint32_t n, cap;
-};
 
 struct dump_opts {
 	pid_t pid;
@@ -46,7 +31,7 @@ struct dump_opts {
 /* A thread to print: its stack, who it is, its frames as profile locations. */
 struct dump_thread {
 	const struct py_thread_stack *st;
-	const struct task *task; /* NULL: TID unknown or the thread has gone */
+	const struct py_task *task; /* NULL: TID unknown or the thread has gone */
 	uint32_t *locs;
 };
 
@@ -57,143 +42,9 @@ struct dump {
 	struct dump_thread *t;
 };
 
-/* --- /proc ------------------------------------------------------------------ */
-
-static int read_small(const char *path, char *buf, size_t len)
-{
-	FILE *f = fopen(path, "re");
-	size_t n;
-
-	if (!f)
-		return -errno;
-	n = fread(buf, 1, len - 1, f);
-	buf[n] = 0;
-	fclose(f);
-	return 0;
-}
-
-/* The TID in the innermost PID namespace: the last field of NSpid. */
-static pid_t read_nstid(pid_t pid, pid_t tid)
-{
-	char path[96], buf[4096], *line, *end;
-	long v = tid;
-
-	snprintf(path, sizeof(path), "/proc/%d/task/%d/status", pid, tid);
-	if (read_small(path, buf, sizeof(buf)))
-		return tid;
-	line = strstr(buf, "\nNSpid:");
-	if (!line)
-		return tid; /* kernels before 4.1: no namespaces to care about */
-	line += strlen("\nNSpid:");
-	for (;;) {
-		long x = strtol(line, &end, 10);
-
-		if (end == line)
-			break;
-		v = x;
-		line = end;
-	}
-	return v > 0 && v <= INT_MAX ? (pid_t)v : tid;
-}
-
-static void read_task(pid_t pid, struct task *t)
-{
-	char path[96], buf[512], *p;
-
-	t->nstid = read_nstid(pid, t->tid);
-	snprintf(path, sizeof(path), "/proc/%d/task/%d/comm", pid, t->tid);
-	if (read_small(path, t->comm, sizeof(t->comm)))
-		snprintf(t->comm, sizeof(t->comm), "?");
-	t->comm[strcspn(t->comm, "\n")] = 0;
-	/* The state follows the last ')': comm may hold any character. */
-	snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", pid, t->tid);
-	t->state = '?';
-	if (!read_small(path, buf, sizeof(buf)) && (p = strrchr(buf, ')')) && p[1] && p[2])
-		t->state = p[2];
-}
-
-static int cmp_nstid(const void *a, const void *b)
-{
-	const struct task *x = a, *y = b;
-
-	return (x->nstid > y->nstid) - (x->nstid < y->nstid);
-}
-
-static int grow_tasks(struct tasks *tk)
-{
-	uint32_t cap = tk->cap ? tk->cap * 2 : 64;
-	struct task *v = realloc(tk->v, (size_t)cap * sizeof(*v));
-
-	if (!v)
-		return -ENOMEM;
-	tk->v = v;
-	tk->cap = cap;
-	return 0;
-}
-
-static int read_tasks(pid_t pid, struct tasks *tk)
-{
-	char path[64];
-	struct dirent *de;
-	DIR *d;
-
-	snprintf(path, sizeof(path), "/proc/%d/task", pid);
-	d = opendir(path);
-	if (!d)
-		return -errno;
-	while ((de = readdir(d)) && tk->n < MAX_TASKS) {
-		long tid;
-
-		if (cli_parse_long(de->d_name, 1, INT_MAX, &tid))
-			continue;
-		if (tk->n == tk->cap && grow_tasks(tk)) {
-			closedir(d);
-			return -ENOMEM;
-		}
-		tk->v[tk->n].tid = tid;
-		read_task(pid, &tk->v[tk->n++]);
-	}
-	closedir(d);
-	qsort(tk->v, tk->n, sizeof(*tk->v), cmp_nstid);
-	return 0;
-}
-
-static const struct task *find_task(const struct tasks *tk, pid_t nstid)
-{
-	struct task key = { .nstid = nstid };
-
-	return bsearch(&key, tk->v, tk->n, sizeof(*tk->v), cmp_nstid);
-}
-
-static bool is_tid(pid_t nstid, void *ctx)
-{
-	return find_task(ctx, nstid) != NULL;
-}
-
-/* Which thread of /proc a thread state belongs to; NULL if unknown. */
-static const struct task *thread_task(pid_t pid, const struct tasks *tk,
-				      const struct py_thread_stack *st)
-{
-	pid_t nstid = -1;
-
-	if (st->native_tid > 0 && st->native_tid <= INT_MAX)
-		nstid = (pid_t)st->native_tid;
-	else
-		nstid = py_unwind__libc_tid(pid, st->pthread_id, is_tid, (void *)tk);
-	return nstid > 0 ? find_task(tk, nstid) : NULL;
-}
-
 /* --- symbolization -------------------------------------------------------------- */
 
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
-}
-
-static int symbolize(struct dump *d, pid_t pid, const struct tasks *tk)
+static int symbolize(struct dump *d, pid_t pid, const struct py_tasks *tk)
 {
 	const struct py_threads *th = d->threads;
 	struct code_cache *c = code_cache__new(pid, &d->py->layout, d->py->code_type_addr, d->prof);
@@ -204,7 +55,7 @@ static int symbolize(struct dump *d, pid_t pid, const struct tasks *tk)
 		const struct py_thread_stack *st = &th->t[i];
 
 		d->t[i].st = st;
-		d->t[i].task = thread_task(pid, tk, st);
+		d->t[i].task = py_tasks__of_thread(pid, tk, st);
 		d->t[i].locs = calloc(st->n_frames ? st->n_frames : 1, sizeof(uint32_t));
 		if (!d->t[i].locs) {
 			code_cache__free(c);
@@ -234,7 +85,7 @@ static void version_str(uint32_t v, char *buf, size_t len)
 		snprintf(buf + n, len - n, "%s%u", tag, serial);
 }
 
-static const char *state_name(const struct task *t)
+static const char *state_name(const struct py_task *t)
 {
 	if (!t)
 		return "unknown";
@@ -438,7 +289,7 @@ static void free_dump(struct dump *d)
 static int run_dump(const struct dump_opts *o, const struct py_target *py)
 {
 	struct py_threads th = {};
-	struct tasks tk = {};
+	struct py_tasks tk = {};
 	struct dump d = { .py = py, .threads = &th };
 	int err = py_unwind__threads(py->pid, &py->layout, py->runtime_addr, &th);
 
@@ -448,7 +299,7 @@ static int run_dump(const struct dump_opts *o, const struct py_target *py)
 		return 1;
 	}
 	/* After the walk: every thread it found has its /proc entry by now. */
-	err = read_tasks(py->pid, &tk);
+	err = py_tasks__read(py->pid, &tk);
 	d.prof = profile__new(0);
 	d.t = calloc(th.n ? th.n : 1, sizeof(*d.t));
 	if (!err && (!d.prof || !d.t))
@@ -460,7 +311,7 @@ static int run_dump(const struct dump_opts *o, const struct py_target *py)
 	else
 		err = print_dump(o, &d);
 	free_dump(&d);
-	free(tk.v);
+	py_tasks__free(&tk);
 	py_threads__free(&th);
 	return err ? 1 : 0;
 }

@@ -101,6 +101,7 @@ struct pending {
 	UT_hash_handle hh;
 	uint32_t tid, pid, flags, n;
 	uint32_t *locs;
+	uint64_t start_ns; /* charged up to here */
 };
 
 struct offcpu_table {
@@ -136,7 +137,7 @@ void offcpu_table__free(struct offcpu_table *t)
 }
 
 void offcpu_table__start(struct offcpu_table *t, uint32_t pid, uint32_t tid, uint32_t flags,
-			 const uint32_t *locs, uint32_t n)
+			 const uint32_t *locs, uint32_t n, uint64_t start_ns)
 {
 	struct pending *p;
 	uint32_t *copy;
@@ -162,10 +163,22 @@ void offcpu_table__start(struct offcpu_table *t, uint32_t pid, uint32_t tid, uin
 	p->n = n;
 	p->pid = pid;
 	p->flags = flags;
+	p->start_ns = start_ns;
 }
 
-bool offcpu_table__end(struct offcpu_table *t, uint32_t tid, uint32_t *pid, uint32_t *flags,
-		       const uint32_t **locs, uint32_t *n)
+static void wait_of(const struct pending *p, uint64_t now_ns, struct offcpu_wait *w)
+{
+	w->pid = p->pid;
+	w->tid = p->tid;
+	w->flags = p->flags;
+	w->n = p->n;
+	w->locs = p->locs;
+	/* A record that was queued behind a settle can end before it. */
+	w->ns = now_ns > p->start_ns ? now_ns - p->start_ns : 0;
+}
+
+bool offcpu_table__end(struct offcpu_table *t, uint32_t tid, uint64_t end_ns,
+		       struct offcpu_wait *w)
 {
 	struct pending *p;
 
@@ -174,15 +187,27 @@ bool offcpu_table__end(struct offcpu_table *t, uint32_t tid, uint32_t *pid, uint
 		return false;
 	HASH_DEL(t->h, p);
 	t->count--;
+	wait_of(p, end_ns, w);
 	free(t->out);
 	t->out = p->locs;
 	p->locs = NULL;
-	*pid = p->pid;
-	*flags = p->flags;
-	*locs = t->out;
-	*n = p->n;
 	pending_free(p);
 	return true;
+}
+
+void offcpu_table__settle(struct offcpu_table *t, uint64_t now_ns,
+			  void (*fn)(const struct offcpu_wait *w, void *ctx), void *ctx)
+{
+	struct offcpu_wait w;
+	struct pending *p;
+
+	for (p = t->h; p; p = p->hh.next) {
+		wait_of(p, now_ns, &w);
+		if (w.ns)
+			fn(&w, ctx);
+		if (now_ns > p->start_ns)
+			p->start_ns = now_ns;
+	}
 }
 
 uint64_t offcpu_table__dropped(const struct offcpu_table *t)

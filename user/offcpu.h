@@ -33,16 +33,36 @@ struct offcpu_table;
 struct offcpu_table *offcpu_table__new(void);
 void offcpu_table__free(struct offcpu_table *t); /* NULL-safe */
 
-/* Remember tid's stack (locations innermost first, reason first). */
+/*
+ * Remember tid's stack (locations innermost first, reason first): it is
+ * off the CPU since start_ns (CLOCK_MONOTONIC, as the BPF side's ktime).
+ */
 void offcpu_table__start(struct offcpu_table *t, uint32_t pid, uint32_t tid, uint32_t flags,
-			 const uint32_t *locs, uint32_t n);
+			 const uint32_t *locs, uint32_t n, uint64_t start_ns);
+
+/* One off-CPU wait, or the part of it not charged yet. */
+struct offcpu_wait {
+	uint32_t pid, tid, flags, n;
+	const uint32_t *locs;
+	uint64_t ns; /* its weight */
+};
 
 /*
- * tid runs again: hand its stack to the caller (valid until the next call)
- * and forget it.  false if tid left the CPU before we were looking.
+ * tid runs again at end_ns: hand its wait since it left the CPU (or since
+ * the last settle) to the caller (locs valid until the next call) and
+ * forget it.  false if tid left the CPU before we were looking.
  */
-bool offcpu_table__end(struct offcpu_table *t, uint32_t tid, uint32_t *pid, uint32_t *flags,
-		       const uint32_t **locs, uint32_t *n);
+bool offcpu_table__end(struct offcpu_table *t, uint32_t tid, uint64_t end_ns,
+		       struct offcpu_wait *w);
+
+/*
+ * The recording (or one of its views) ends or begins at now_ns: charge
+ * every thread still off the CPU its wait so far, through fn, and count
+ * the rest of its wait from now_ns.  So a wait that spans a boundary is
+ * split at it, each part charged once.
+ */
+void offcpu_table__settle(struct offcpu_table *t, uint64_t now_ns,
+			  void (*fn)(const struct offcpu_wait *w, void *ctx), void *ctx);
 
 /* Stacks dropped because the table was full. */
 uint64_t offcpu_table__dropped(const struct offcpu_table *t);

@@ -13,6 +13,8 @@
 #include <unistd.h>
 #include <uthash.h>
 
+#include "blocked.h"
+#include "clock.h"
 #include "discover.h"
 #include "launch.h"
 #include "log.h"
@@ -248,28 +250,95 @@ void sampler__for_each_thread(struct sampler *r, void (*cb)(const struct thread_
 	pthread_mutex_unlock(&r->lock);
 }
 
-/* A thread left the CPU: keep its stack, under its reason, until it is back. */
+/*
+ * A thread left the CPU at start_ns: keep its stack (locs, innermost
+ * first), under its reason, until it is back.
+ */
 static void offcpu_start(struct sampler *r, const struct target *tg,
-			 const struct pyspy_sample *smp, uint32_t flags, uint32_t n)
+			 const struct pyspy_sample *smp, uint32_t flags, const uint32_t *locs,
+			 uint32_t n, uint64_t start_ns)
 {
 	const char *why = offcpu_reason(smp, tg->py.gil_addr, tg->py.layout.gil_size);
 
 	r->off_locs[0] = profile__location(r->prof, profile__function(r->prof, why, "", 0), -1);
-	memcpy(&r->off_locs[1], r->locs, n * sizeof(*r->locs));
-	offcpu_table__start(r->off, smp->pid, smp->tid, flags, r->off_locs, n + 1);
+	memcpy(&r->off_locs[1], locs, n * sizeof(*locs));
+	offcpu_table__start(r->off, smp->pid, smp->tid, flags, r->off_locs, n + 1, start_ns);
 }
 
-/* ...and is back after arg ns: that time is its weight. */
+static void charge_wait(const struct offcpu_wait *w, void *ctx)
+{
+	struct sampler *r = ctx;
+
+	add_to_sinks(r, w->pid, w->tid, w->flags, w->locs, w->n, w->ns);
+	r->rc.samples++;
+}
+
+/* ...and is back: the time since it left (or since the last settle) is its weight. */
 static int offcpu_end(struct sampler *r, const struct pyspy_sample *ev)
 {
-	uint32_t pid, flags, n;
-	const uint32_t *locs;
+	struct offcpu_wait w;
 
-	if (!offcpu_table__end(r->off, ev->tid, &pid, &flags, &locs, &n) || pid != ev->pid)
+	if (!offcpu_table__end(r->off, ev->tid, ev->ktime_ns, &w) || w.pid != ev->pid)
 		return 0;
-	add_to_sinks(r, pid, ev->tid, flags, locs, n, ev->arg);
-	r->rc.samples++;
+	charge_wait(&w, r);
 	return 0;
+}
+
+/*
+ * Charge every wait still open its time up to now, to the sinks there are
+ * now: at the end of a recording, and whenever a sink comes or goes, so
+ * that each sink gets exactly the part of each wait that fell in its time.
+ */
+static void settle_waits(struct sampler *r)
+{
+	if (r->off)
+		offcpu_table__settle(r->off, mono_ns(), charge_wait, r);
+}
+
+void sampler__settle_locked(struct sampler *r)
+{
+	settle_waits(r);
+}
+
+struct blocked_ctx {
+	struct sampler *r;
+	const struct target *tg;
+	uint64_t now;
+};
+
+/* A thread found blocked at registration: its wait is open from now. */
+static void open_blocked_one(const struct blocked_thread *b, void *ctx)
+{
+	const struct blocked_ctx *c = ctx;
+	struct sampler *r = c->r;
+	uint64_t since = c->now;
+
+	/*
+	 * If it ran and left again since we looked, the record of that wait
+	 * (queued behind us) replaces this one; nothing is counted twice.
+	 */
+	if (session__offcpu_open(r->s, b->hdr->tid, &since))
+		return;
+	if (!profile__thread_name(r->prof, b->hdr->pid, b->hdr->tid)) {
+		targets__name_thread(r->tg, b->hdr->pid, b->hdr->tid);
+		r->rc.threads++;
+	}
+	offcpu_start(r, c->tg, b->hdr, b->flags, b->locs, b->n, since);
+}
+
+static void open_blocked(struct sampler *r, pid_t pid)
+{
+	struct target *tg = targets__find(r->tg, pid);
+	struct blocked_ctx c = { r, tg, mono_ns() };
+	int n;
+
+	if (!tg || !r->off || (r->o->mode != MODE_OFFCPU && r->o->mode != MODE_WALL))
+		return;
+	n = blocked__scan(tg, c.now, open_blocked_one, &c);
+	if (n < 0)
+		log_debug("PID %d: cannot list its blocked threads: %s", pid, strerror(-n));
+	else
+		log_debug("PID %d: %d threads off the CPU at registration", pid, n);
 }
 
 static int handle_sample(struct sampler *r, const struct pyspy_sample *smp, size_t len)
@@ -310,7 +379,7 @@ static int handle_sample(struct sampler *r, const struct pyspy_sample *smp, size
 	/* Before the sinks: their filters may ask for the process's container. */
 	container_cache__sample(r->cc, r->prof, smp->pid, smp->cgroup_id);
 	if (smp->flags & PYSPY_SAMPLE_OFFCPU) {
-		offcpu_start(r, tg, smp, flags, n);
+		offcpu_start(r, tg, smp, flags, r->locs, n, smp->ktime_ns);
 		return 0;
 	}
 	count_thread(r, smp);
@@ -347,8 +416,10 @@ static int add_target(struct sampler *r, const struct py_target *py)
 	log_debug("sampling PID %d (%s), Python %u.%u, _PyRuntime at 0x%llx", py->pid, py->comm,
 		  py->version_hex >> 24, (py->version_hex >> 16) & 0xff,
 		  (unsigned long long)py->runtime_addr);
-	if (!err)
+	if (!err) {
 		container_cache__add_process(r->cc, r->prof, py->pid, py->nspid);
+		open_blocked(r, py->pid);
+	}
 	return 0;
 }
 
@@ -607,6 +678,12 @@ static int start(struct sampler *r)
 		err = launch__start(o->cmd, &r->launch);
 		if (!err) {
 			r->launched = true;
+			/*
+			 * Known before its exec: the waits of its start-up are
+			 * timed from the start, and its exec is reported at once.
+			 */
+			if (so.offcpu)
+				session__set_state(r->s, r->launch.pid, PYSPY_PROC_WATCH);
 			launch__release(&r->launch);
 		}
 	}
@@ -651,8 +728,15 @@ bool sampler__poll(struct sampler *r, int timeout_ms)
 	if (session__poll(r->s, timeout_ms) < 0)
 		return true;
 	now = sampler__now();
-	if (now < r->next_house)
+	if (now < r->next_house) {
+		/* A launched command becomes Python soon after its exec: look often. */
+		if (r->launched) {
+			pthread_mutex_lock(&r->lock);
+			retry_pending(r, now);
+			pthread_mutex_unlock(&r->lock);
+		}
 		return false;
+	}
 	r->next_house = now + HOUSEKEEP_S;
 	pthread_mutex_lock(&r->lock);
 	done = housekeep(r, now);
@@ -666,6 +750,7 @@ int sampler__add_sink(struct sampler *r, struct profile *view, sampler_filter_fn
 	int err = 0;
 
 	pthread_mutex_lock(&r->lock);
+	settle_waits(r);
 	if (r->n_sinks < SAMPLER_MAX_SINKS)
 		r->sinks[r->n_sinks++] = (struct sink){ view, filter, ctx };
 	else
@@ -677,6 +762,7 @@ int sampler__add_sink(struct sampler *r, struct profile *view, sampler_filter_fn
 void sampler__remove_sink(struct sampler *r, struct profile *view)
 {
 	pthread_mutex_lock(&r->lock);
+	settle_waits(r);
 	for (int i = 0; i < r->n_sinks; i++) {
 		if (r->sinks[i].view != view)
 			continue;
@@ -708,6 +794,10 @@ void sampler__drain(struct sampler *r)
 	/* Samples already in the ring buffer belong to the recording. */
 	for (int i = 0; r->s && i < 8 && session__poll(r->s, 0) > 0; i++)
 		;
+	/* ...and so does the time threads still off the CPU have waited. */
+	pthread_mutex_lock(&r->lock);
+	settle_waits(r);
+	pthread_mutex_unlock(&r->lock);
 }
 
 void sampler__counts(struct sampler *r, struct run_counts *rc)

@@ -41,8 +41,14 @@ struct sampler *sampler__start(const struct options *o, struct profile *prof);
  */
 bool sampler__poll(struct sampler *s, int timeout_ms);
 
-/* Take what the BPF side has buffered but not yet delivered. */
+/* Take what the BPF side has buffered but not yet delivered, and charge
+ * the threads still off the CPU their wait up to now. */
 void sampler__drain(struct sampler *s);
+/*
+ * With the lock held (sampler__lock): charge threads still off the CPU
+ * their wait so far, before a sink's profile is taken (serve's intervals).
+ */
+void sampler__settle_locked(struct sampler *s);
 
 /*
  * More aggregations of the same samples: each sink is a view of the base

@@ -488,6 +488,8 @@ static void flush_interval(struct server *sv)
 	double secs = sampler__now() - sv->interval_start;
 
 	sampler__lock(sv->s);
+	/* A wait that spans the boundary: this interval gets its part now. */
+	sampler__settle_locked(sv->s);
 	sv->dropped_views += profile__dropped(sv->interval);
 	if (sv->so->split_by_container)
 		write_split(sv, secs);

@@ -227,6 +227,25 @@ int session__remove_proc(struct session *s, pid_t pid)
 	return err;
 }
 
+int session__offcpu_open(struct session *s, pid_t tid, uint64_t *ktime_ns)
+{
+	__u32 key = tid;
+	__u64 val = *ktime_ns;
+
+	if (!bpf_program__autoload(s->skel->progs.pyspy_switch))
+		return -ENOTSUP;
+	if (!bpf_map__update_elem(s->skel->maps.offcpu_start, &key, sizeof(key), &val, sizeof(val),
+				  BPF_NOEXIST))
+		return 0;
+	if (errno != EEXIST)
+		return -errno;
+	/* It left before we looked (or just now): that time is when it began. */
+	if (bpf_map__lookup_elem(s->skel->maps.offcpu_start, &key, sizeof(key), &val, sizeof(val), 0))
+		return -errno;
+	*ktime_ns = val;
+	return 0;
+}
+
 int session__set_state(struct session *s, pid_t pid, uint8_t state)
 {
 	struct pyspy_proc p = { .state = state };

@@ -40,6 +40,15 @@ int session__remove_proc(struct session *s, pid_t pid);
 /* A process that is not sampled (PYSPY_PROC_IGNORE) under --all. */
 int session__set_state(struct session *s, pid_t pid, uint8_t state);
 
+/*
+ * Off-CPU mode: tid, found already blocked, is off the CPU since *ktime_ns
+ * (CLOCK_MONOTONIC), so its next sched_switch in ends the wait like any
+ * other.  When the BPF side saw it leave (a watched launch, or it ran and
+ * left again just now) *ktime_ns becomes that time.  0, -ENOTSUP without
+ * off-CPU, or -errno.
+ */
+int session__offcpu_open(struct session *s, pid_t tid, uint64_t *ktime_ns);
+
 /* Consume samples for up to timeout_ms. Count of records, or -errno. */
 int session__poll(struct session *s, int timeout_ms);
 

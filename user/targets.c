@@ -7,6 +7,7 @@
 #include <time.h>
 #include <uthash.h>
 
+#include "clock.h"
 #include "log.h"
 #include "targets.h"
 
@@ -26,14 +27,6 @@ struct targets {
 
 /* How long without new code objects before one read per frame will do. */
 #define QUIET_NS (2 * 1000000000ull)
-
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
-}
 
 static int write_proc(struct targets *t, struct target *tg, uint8_t mode);
 

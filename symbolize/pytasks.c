@@ -1,0 +1,179 @@
+// SPDX-License-Identifier: MIT
+/* pytasks.c - a target's /proc threads, matched to its Python thread states. */
+#include <dirent.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pytasks.h"
+
+static int read_small(const char *path, char *buf, size_t len)
+{
+	FILE *f = fopen(path, "re");
+	size_t n;
+
+	if (!f)
+		return -errno;
+	n = fread(buf, 1, len - 1, f);
+	buf[n] = 0;
+	fclose(f);
+	return 0;
+}
+
+/* The TID in the innermost PID namespace: the last field of NSpid. */
+static pid_t read_nstid(pid_t pid, pid_t tid)
+{
+	char path[96], buf[4096], *line, *end;
+	long v = tid;
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/status", pid, tid);
+	if (read_small(path, buf, sizeof(buf)))
+		return tid;
+	line = strstr(buf, "\nNSpid:");
+	if (!line)
+		return tid; /* kernels before 4.1: no namespaces to care about */
+	line += strlen("\nNSpid:");
+	for (;;) {
+		long x = strtol(line, &end, 10);
+
+		if (end == line)
+			break;
+		v = x;
+		line = end;
+	}
+	return v > 0 && v <= INT_MAX ? (pid_t)v : tid;
+}
+
+static void read_task(pid_t pid, struct py_task *t)
+{
+	char path[96], buf[512], *p;
+
+	t->nstid = read_nstid(pid, t->tid);
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/comm", pid, t->tid);
+	if (read_small(path, t->comm, sizeof(t->comm)))
+		snprintf(t->comm, sizeof(t->comm), "?");
+	t->comm[strcspn(t->comm, "\n")] = 0;
+	/* The state follows the last ')': comm may hold any character. */
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", pid, t->tid);
+	t->state = '?';
+	if (!read_small(path, buf, sizeof(buf)) && (p = strrchr(buf, ')')) && p[1] && p[2])
+		t->state = p[2];
+}
+
+static int cmp_nstid(const void *a, const void *b)
+{
+	const struct py_task *x = a, *y = b;
+
+	return (x->nstid > y->nstid) - (x->nstid < y->nstid);
+}
+
+static int grow(struct py_tasks *tk)
+{
+	uint32_t cap = tk->cap ? tk->cap * 2 : 64;
+	struct py_task *v = realloc(tk->v, (size_t)cap * sizeof(*v));
+
+	if (!v)
+		return -ENOMEM;
+	tk->v = v;
+	tk->cap = cap;
+	return 0;
+}
+
+/* A /proc/PID/task entry name as a TID; 0 for anything else. */
+static pid_t tid_name(const char *s)
+{
+	char *end;
+	long v;
+
+	if (*s < '1' || *s > '9')
+		return 0;
+	errno = 0;
+	v = strtol(s, &end, 10);
+	return !errno && !*end && v <= INT_MAX ? (pid_t)v : 0;
+}
+
+int py_tasks__read(pid_t pid, struct py_tasks *tk)
+{
+	char path[64];
+	struct dirent *de;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", pid);
+	d = opendir(path);
+	if (!d)
+		return -errno;
+	while ((de = readdir(d)) && tk->n < PY_TASKS_MAX) {
+		pid_t tid = tid_name(de->d_name);
+
+		if (!tid)
+			continue;
+		if (tk->n == tk->cap && grow(tk)) {
+			closedir(d);
+			return -ENOMEM;
+		}
+		tk->v[tk->n].tid = tid;
+		read_task(pid, &tk->v[tk->n++]);
+	}
+	closedir(d);
+	qsort(tk->v, tk->n, sizeof(*tk->v), cmp_nstid);
+	return 0;
+}
+
+void py_tasks__free(struct py_tasks *tk)
+{
+	if (!tk)
+		return;
+	free(tk->v);
+	tk->v = NULL;
+	tk->n = tk->cap = 0;
+}
+
+static const struct py_task *find_task(const struct py_tasks *tk, pid_t nstid)
+{
+	struct py_task key = { .nstid = nstid };
+
+	return tk->n ? bsearch(&key, tk->v, tk->n, sizeof(*tk->v), cmp_nstid) : NULL;
+}
+
+static bool is_tid(pid_t nstid, void *ctx)
+{
+	return find_task(ctx, nstid) != NULL;
+}
+
+const struct py_task *py_tasks__of_thread(pid_t pid, const struct py_tasks *tk,
+					  const struct py_thread_stack *st)
+{
+	pid_t nstid = -1;
+
+	if (st->native_tid > 0 && st->native_tid <= INT_MAX)
+		nstid = (pid_t)st->native_tid;
+	else
+		nstid = py_unwind__libc_tid(pid, st->pthread_id, is_tid, (void *)tk);
+	return nstid > 0 ? find_task(tk, nstid) : NULL;
+}
+
+int py_task__syscall(pid_t pid, pid_t tid, int32_t *nr, uint64_t args[4])
+{
+	char path[96], buf[512];
+	long long n;
+	int err;
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/syscall", pid, tid);
+	err = read_small(path, buf, sizeof(buf));
+	if (err)
+		return err;
+	/* "running", or "NR ARG1..ARG6 SP PC" in hex, or "-1 SP PC" outside a syscall. */
+	if (!strncmp(buf, "running", 7))
+		return -EAGAIN;
+	if (sscanf(buf, "%lld", &n) != 1 || n < -1 || n > INT32_MAX)
+		return -EINVAL;
+	*nr = (int32_t)n;
+	memset(args, 0, 4 * sizeof(*args));
+	if (n >= 0 && sscanf(buf, "%*d %" SCNx64 " %" SCNx64 " %" SCNx64 " %" SCNx64, &args[0],
+			     &args[1], &args[2], &args[3]) != 4)
+		return -EINVAL;
+	return 0;
+}

@@ -1,0 +1,22 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * clock.h - the one monotonic clock of userspace.
+ *
+ * CLOCK_MONOTONIC is what the BPF side's bpf_ktime_get_ns() reads, so a
+ * sample's ktime_ns and these values can be compared and subtracted.
+ */
+#ifndef PYSPY_CLOCK_H
+#define PYSPY_CLOCK_H
+
+#include <stdint.h>
+#include <time.h>
+
+static inline uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
+
+#endif /* PYSPY_CLOCK_H */
