@@ -88,7 +88,7 @@ static int choose_output(const struct options *o, struct out_choice *c)
 
 static void loop(const struct options *o, struct sampler *s)
 {
-	double t0 = sampler__now(), next_progress = t0, now;
+	double next_progress = sampler__now(), now;
 	struct run_counts rc;
 
 	while (!stop_requested) {
@@ -97,7 +97,7 @@ static void loop(const struct options *o, struct sampler *s)
 			break;
 		}
 		now = sampler__now();
-		if (o->duration_s > 0 && now - t0 >= o->duration_s)
+		if (o->duration_s > 0 && sampler__elapsed(s) >= o->duration_s)
 			break;
 		if (!o->quiet && now >= next_progress) {
 			next_progress = now + PROGRESS_S;

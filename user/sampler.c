@@ -40,11 +40,12 @@ struct pending {
 	pid_t pid;
 	double next_try;
 	double deadline;
+	double image_at; /* when its image began: its exec if we saw one, else 0 */
 	bool give_up;
 	char exe[256]; /* /proc/PID/exe when given up: an exec changes it */
 };
 
-/* A process younger than this may still be loading its interpreter. */
+/* A process (or image) younger than this may still be loading its interpreter. */
 #define YOUNG_S 3.0
 
 /* Threads whose GIL share is kept (top shows it); more are not tracked. */
@@ -460,6 +461,18 @@ static double process_age(pid_t pid)
 	return up - (double)start / sysconf(_SC_CLK_TCK);
 }
 
+/*
+ * Seconds its current image has run: an exec makes an old process new
+ * again (ld.so has yet to map libpython), and its start time in /proc
+ * does not change.
+ */
+static double image_age(const struct pending *p, double now)
+{
+	double age = process_age(p->pid);
+
+	return p->image_at > 0 && now - p->image_at < age ? now - p->image_at : age;
+}
+
 static void pending_del(struct sampler *r, struct pending *p)
 {
 	HASH_DEL(r->pending, p);
@@ -498,7 +511,7 @@ static void try_pending(struct sampler *r, struct pending *p, double now)
 		give_up(r, p);
 		return;
 	}
-	if (now >= p->deadline || (err == -ENOEXEC && process_age(p->pid) > YOUNG_S)) {
+	if (now >= p->deadline || (err == -ENOEXEC && image_age(p, now) > YOUNG_S)) {
 		give_up(r, p);
 		return;
 	}
@@ -531,6 +544,8 @@ static void consider(struct sampler *r, pid_t pid, double now, bool fresh)
 		p->give_up = false;
 		p->next_try = 0;
 	}
+	if (fresh)
+		p->image_at = now;
 	p->deadline = now + (r->o->init_wait_s > YOUNG_S ? r->o->init_wait_s : YOUNG_S);
 	if (now >= p->next_try)
 		try_pending(r, p, now);
@@ -670,6 +685,8 @@ static int start(struct sampler *r)
 	err = r->s ? 0 : -errno;
 	if (err)
 		goto out;
+	/* The recording starts as its first target is added: waits count from here. */
+	r->t0 = sampler__now();
 	r->tg = targets__new(r->s, r->prof);
 	err = r->tg ? 0 : -ENOMEM;
 	for (int i = 0; !err && i < o->n_pids; i++)
@@ -716,8 +733,12 @@ struct sampler *sampler__start(const struct options *o, struct profile *prof)
 		errno = -err;
 		return NULL;
 	}
-	r->t0 = sampler__now();
 	return r;
+}
+
+double sampler__elapsed(struct sampler *r)
+{
+	return sampler__now() - r->t0;
 }
 
 bool sampler__poll(struct sampler *r, int timeout_ms)

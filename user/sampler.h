@@ -93,5 +93,7 @@ void sampler__stop(struct sampler *s);
 
 /* Monotonic seconds, the engine's clock. */
 double sampler__now(void);
+/* Seconds since the recording started (the BPF side was ready, targets came). */
+double sampler__elapsed(struct sampler *s);
 
 #endif /* PYSPY_SAMPLER_H */

@@ -275,6 +275,46 @@ def run_pyspy(pyspy, args, out=None, timeout=60, env=None):
     return Recording(cmd, proc, time.monotonic() - t0, out)
 
 
+class Running:
+    """A pyspy run in the background whose stderr was read up to a line:
+    for tests that act on the target once sampling has begun."""
+
+    def __init__(self, pyspy, args, needle, timeout=40):
+        self.cmd = [pyspy] + [str(a) for a in args]
+        self.proc = subprocess.Popen(self.cmd, stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                     env=pyspy_env())
+        self.log = []
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            line = read_line(self.proc.stderr, deadline - time.monotonic())
+            if line is None:
+                break
+            self.log.append(line)
+            if needle in line:
+                return
+        self.kill()
+        pytest.fail("%s: no line with %r within %ss:\n%s" % (
+            " ".join(self.cmd), needle, timeout, "\n".join(self.log)))
+
+    def finish(self, timeout=40):
+        """Wait for the exit; assert it is 0; return the whole stderr."""
+        try:
+            _, err = self.proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            pytest.fail("%s: still running after %ss" % (" ".join(self.cmd), timeout))
+        text = "\n".join(self.log + [err.decode(errors="replace")])
+        assert self.proc.returncode == 0, "%s: exit %s\n%s" % (
+            " ".join(self.cmd), self.proc.returncode, text)
+        return text
+
+    def kill(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
 @pytest.fixture
 def record(pyspy, tmp_path):
     """record(pids, duration=3, rate=499, extra=(), env=None) -> Recording of a folded file."""

@@ -17,8 +17,8 @@ from collections import defaultdict
 
 import pytest
 
-from conftest import (BY_ID, PROCESS_RE, PY_DEBIAN, PYTHONS, SID, THREAD_RE, WORKLOADS, kill_group,
-                      marker_line, parse_folded, parse_frame, pyspy_env, read_line,
+from conftest import (BY_ID, PROCESS_RE, PY_DEBIAN, PYTHONS, SID, THREAD_RE, WORKLOADS, Running,
+                      kill_group, marker_line, parse_folded, parse_frame, pyspy_env, read_line,
                       require_python, run_pyspy, total)
 
 RATE = 499
@@ -251,7 +251,7 @@ def test_split_3_to_1(python, workload, record, tmp_path):
             share, heavy, heavy + light, truth_share, truth)
 
 
-def test_exec_into_other_version(python, workload, record):
+def test_exec_into_other_version(python, workload, pyspy, tmp_path):
     """The profiled PID execs another CPython (other layout, other frame
     model): both halves come out exact, nothing in between is garbage."""
     if python.root:
@@ -262,9 +262,18 @@ def test_exec_into_other_version(python, workload, record):
         into = PYTHONS[0] if python.version >= (3, 11) else PYTHONS[5]
     assert into.root == python.root and into.version != python.version
     w = workload(python, "execer.py", "--into", into.path)
-    r = record(w.pid, duration=4, extra=("-v",))
+    out = tmp_path / "exec.folded"
+    run = Running(pyspy, ["record", "--pid", w.pid, "--duration", 4, "--rate", RATE, "-v",
+                          "--format", "folded", "-o", out], "sampling PID")
+    try:
+        time.sleep(1.5)
+        os.kill(w.pid, signal.SIGUSR1)  # now exec
+        r = run.finish()
+    finally:
+        run.kill()
     # Two images, so two processes: each stack starts with "process PID (COMM)".
-    stacks = [(f[1:] if f and PROCESS_RE.match(f[0]) else f, c) for f, c in r.profile()]
+    stacks = [(f[1:] if f and PROCESS_RE.match(f[0]) else f, c)
+              for f, c in parse_folded(out.read_text())]
     n = total(stacks)
     before = [fr("<module>", "execer.py", "ROOT"), fr("main", "execer.py", "CALL-BEFORE"),
               fr("before_exec", "execer.py", "HOT")]

@@ -7,23 +7,29 @@ Before the exec the sampled stack is, root first,
 
     <module>; main; before_exec ("# HOT")
 
-and after it deep.py's with --depth 5.  Prints "ready" first; spins for
---before seconds (default 1.5), then execs --into PYTHON.
+and after it deep.py's with --depth 5.  Prints "ready" first; spins until
+SIGUSR1 (or --before seconds, default 30, have passed), then execs --into
+PYTHON: the test says when, so a slow start of the profiler cannot leave
+the first half too short to see.
 """
 import argparse
 import os
+import signal
 import time
+
+go = []
 
 
 def before_exec(end):
-    while time.perf_counter() < end: pass  # HOT
+    while not go and time.perf_counter() < end: pass  # HOT
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--into", required=True)
-    ap.add_argument("--before", type=float, default=1.5)
+    ap.add_argument("--before", type=float, default=30.0)
     args = ap.parse_args()
+    signal.signal(signal.SIGUSR1, lambda *_: go.append(1))
     print("ready", flush=True)
     before_exec(time.perf_counter() + args.before)  # CALL-BEFORE
     deep = os.path.join(os.path.dirname(os.path.abspath(__file__)), "deep.py")

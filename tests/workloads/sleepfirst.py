@@ -1,0 +1,48 @@
+# SPDX-License-Identifier: MIT
+# Workload: a program whose first act is to sleep, then spin, then sleep again.
+"""For launch mode: the first sleep starts before any profiler could have
+found the process, so only watching it from before its exec charges it
+whole.  Stacks, root first:
+
+    <module> ("# ROOT"); first ("# FIRST") -> [sleep]
+    <module>; spin ("# SPIN")
+    <module>; last ("# LAST") -> [sleep]
+
+--truth FILE gets the seconds each took and their total, as the program
+measured them itself (time.monotonic()).
+"""
+import json
+import sys
+import time
+
+T0 = time.monotonic()
+
+
+def first():
+    time.sleep(0.3)  # FIRST
+
+
+def spin():
+    end = time.perf_counter() + 0.3
+    while time.perf_counter() < end: pass  # SPIN
+
+
+def last():
+    time.sleep(0.3)  # LAST
+
+
+def timed(fn):
+    t = time.monotonic()
+    fn()
+    return time.monotonic() - t
+
+
+def main():
+    out = sys.argv[sys.argv.index("--truth") + 1]
+    truth = {"first": timed(first), "spin": timed(spin), "last": timed(last)}
+    truth["total"] = time.monotonic() - T0
+    with open(out, "w") as f:
+        json.dump(truth, f)
+
+
+main()  # ROOT
