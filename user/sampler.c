@@ -331,15 +331,19 @@ static void open_blocked(struct sampler *r, pid_t pid)
 {
 	struct target *tg = targets__find(r->tg, pid);
 	struct blocked_ctx c = { r, tg, mono_ns() };
+	struct timespec t0, t1;
 	int n;
 
 	if (!tg || !r->off || (r->o->mode != MODE_OFFCPU && r->o->mode != MODE_WALL))
 		return;
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t0);
 	n = blocked__scan(tg, c.now, open_blocked_one, &c);
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t1);
 	if (n < 0)
 		log_debug("PID %d: cannot list its blocked threads: %s", pid, strerror(-n));
 	else
-		log_debug("PID %d: %d threads off the CPU at registration", pid, n);
+		log_debug("PID %d: %d threads off the CPU at registration (%.2f ms of CPU)", pid, n,
+			  (t1.tv_sec - t0.tv_sec) * 1e3 + (t1.tv_nsec - t0.tv_nsec) / 1e6);
 }
 
 static int handle_sample(struct sampler *r, const struct pyspy_sample *smp, size_t len)
