@@ -60,15 +60,15 @@ int blocked__scan(struct target *tg, uint64_t now_ns,
 
 		if (!task || !off_cpu(task->state) || !st->n_frames)
 			continue;
+		memset(&hdr, 0, sizeof(hdr));
+		if (wait_header(pid, task, &hdr))
+			continue; /* it woke: the BPF side sees its next wait */
 		b.n = st->n_frames < PYSPY_MAX_FRAMES ? st->n_frames : PYSPY_MAX_FRAMES;
 		code_cache__resolve(tg->cache, st->frames, b.n, now_ns, false, locs);
 		if (st->flags & PY_STACK_TRUNCATED)
 			b.flags |= PROFILE_STACK_TRUNCATED;
 		else if (st->flags & PY_STACK_PARTIAL)
 			b.flags |= PROFILE_STACK_PARTIAL;
-		memset(&hdr, 0, sizeof(hdr));
-		if (wait_header(pid, task, &hdr))
-			continue; /* it woke: the BPF side sees its next wait */
 		fn(&b, ctx);
 		found++;
 	}

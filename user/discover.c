@@ -456,13 +456,15 @@ static int layout_from_table(struct py_target *t)
 {
 	unsigned maj = t->version_hex >> 24, min = (t->version_hex >> 16) & 0xff;
 	const struct py_layout *l;
+	bool free_threaded;
 
 	if (maj != 3 || min < 8)
 		return -ENOTSUP;
 	/* The table was measured on default builds only. */
-	if (abi_flag(t->elf_path, 't'))
+	free_threaded = abi_flag(t->elf_path, 't');
+	if (free_threaded)
 		t->flags |= PY_TARGET_FREE_THREADED;
-	if (abi_flag(t->elf_path, 'd') || abi_flag(t->elf_path, 't'))
+	if (free_threaded || abi_flag(t->elf_path, 'd'))
 		return -ENOTSUP;
 	l = py_layout__from_table(maj, min);
 	if (!l)

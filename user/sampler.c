@@ -290,15 +290,10 @@ static int offcpu_end(struct sampler *r, const struct pyspy_sample *ev)
  * now: at the end of a recording, and whenever a sink comes or goes, so
  * that each sink gets exactly the part of each wait that fell in its time.
  */
-static void settle_waits(struct sampler *r)
+void sampler__settle_locked(struct sampler *r)
 {
 	if (r->off)
 		offcpu_table__settle(r->off, mono_ns(), charge_wait, r);
-}
-
-void sampler__settle_locked(struct sampler *r)
-{
-	settle_waits(r);
 }
 
 struct blocked_ctx {
@@ -775,7 +770,7 @@ int sampler__add_sink(struct sampler *r, struct profile *view, sampler_filter_fn
 	int err = 0;
 
 	pthread_mutex_lock(&r->lock);
-	settle_waits(r);
+	sampler__settle_locked(r);
 	if (r->n_sinks < SAMPLER_MAX_SINKS)
 		r->sinks[r->n_sinks++] = (struct sink){ view, filter, ctx };
 	else
@@ -787,7 +782,7 @@ int sampler__add_sink(struct sampler *r, struct profile *view, sampler_filter_fn
 void sampler__remove_sink(struct sampler *r, struct profile *view)
 {
 	pthread_mutex_lock(&r->lock);
-	settle_waits(r);
+	sampler__settle_locked(r);
 	for (int i = 0; i < r->n_sinks; i++) {
 		if (r->sinks[i].view != view)
 			continue;
@@ -821,7 +816,7 @@ void sampler__drain(struct sampler *r)
 		;
 	/* ...and so does the time threads still off the CPU have waited. */
 	pthread_mutex_lock(&r->lock);
-	settle_waits(r);
+	sampler__settle_locked(r);
 	pthread_mutex_unlock(&r->lock);
 }
 
