@@ -27,8 +27,6 @@
 
 /* Past this many distinct code objects, start over (bounded memory). */
 #define MAX_ENTRIES 65536
-/* Largest code-object header we read per frame. */
-#define HDR_MAX 512
 /* Remote iovecs per process_vm_readv call (IOV_MAX). */
 #define IOV_BATCH 1024
 
@@ -68,7 +66,7 @@ struct code_cache *code_cache__new(pid_t pid, const struct py_layout *l, uint64_
 {
 	struct code_cache *c;
 
-	if (l->code_size == 0 || l->code_size > HDR_MAX) {
+	if (l->code_size == 0 || l->code_size > PY_CODE_HDR_MAX) {
 		errno = EINVAL;
 		return NULL;
 	}

@@ -118,7 +118,8 @@ int py_tasks__read(pid_t pid, struct py_tasks *tk)
 		read_task(pid, &tk->v[tk->n++]);
 	}
 	closedir(d);
-	qsort(tk->v, tk->n, sizeof(*tk->v), cmp_nstid);
+	if (tk->n) /* none: it exited while we read, and there is no array */
+		qsort(tk->v, tk->n, sizeof(*tk->v), cmp_nstid);
 	return 0;
 }
 

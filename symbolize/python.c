@@ -10,13 +10,6 @@
 #include "procmem.h"
 #include "python.h"
 
-/*
- * Largest code-object header we accept from a layout.  The real ones are a
- * few hundred bytes; the cap keeps the read on the stack and means a
- * corrupted layout cannot make us read kilobytes per frame.
- */
-#define PY_CODE_HDR_MAX 1024
-
 /* Bits of PyASCIIObject.state in 3.8-3.13 GIL builds. */
 #define STATE_KIND(s) (((s) >> 2) & 7)
 #define STATE_COMPACT(s) (((s) >> 5) & 1)
@@ -181,7 +174,7 @@ static int to_utf8(const uint8_t *data, unsigned kind, int ascii, size_t nchars,
 
 int py_str__read(pid_t pid, const struct py_layout *l, uint64_t addr, char *buf, size_t len)
 {
-	uint8_t hdr[64], *data;
+	uint8_t hdr[PY_STR_HDR_MAX], *data;
 	size_t hlen, nchars, doff;
 	uint64_t length;
 	uint32_t state;

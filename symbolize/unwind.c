@@ -17,8 +17,6 @@
 #include "procmem.h"
 #include "unwind.h"
 
-/* Bytes of a PyThreadState read: up to the last field used. */
-#define TSTATE_BUF 2048
 /* Bytes of a frame struct read (the BPF side reads at most 128). */
 #define FRAME_BUF 256
 /* Shim frames (3.12+) are skipped but still bounded: up to this many loops. */
@@ -57,7 +55,7 @@ static uint32_t max_off(uint32_t a, uint32_t b)
 	return a > b ? a : b;
 }
 
-/* Bytes of a PyThreadState to read; 0 if the layout does not fit TSTATE_BUF. */
+/* Bytes of a PyThreadState to read; 0 if the layout does not fit PY_TSTATE_READ_MAX. */
 static uint32_t tstate_size(const struct py_layout *l)
 {
 	uint32_t m = 0;
@@ -67,7 +65,7 @@ static uint32_t tstate_size(const struct py_layout *l)
 	m = max_off(m, l->tstate_thread_id);
 	m = max_off(m, l->tstate_native_thread_id);
 	m = max_off(m, l->tstate_frame);
-	return m + 8 <= TSTATE_BUF ? m + 8 : 0;
+	return m + 8 <= PY_TSTATE_READ_MAX ? m + 8 : 0;
 }
 
 /* The current frame of a thread whose state is in buf. */
@@ -95,7 +93,7 @@ static bool take_tstate(struct list_walk *w, uint64_t interp, uint64_t ts, uint6
 {
 	const struct py_layout *l = w->l;
 	struct tstate_ref *r = &w->refs[w->n];
-	uint8_t buf[TSTATE_BUF];
+	uint8_t buf[PY_TSTATE_READ_MAX];
 
 	if (procmem_read(w->pid, ts, buf, w->tsize))
 		return false;
@@ -255,7 +253,7 @@ static void walk_frames(pid_t pid, const struct pyspy_proc *p, uint64_t frame,
 static void walk_thread(pid_t pid, const struct py_layout *l, const struct pyspy_proc *p,
 			struct pyspy_frame *frames, struct py_thread_stack *st)
 {
-	uint8_t buf[TSTATE_BUF];
+	uint8_t buf[PY_TSTATE_READ_MAX];
 	uint64_t frame;
 
 	if (procmem_read(pid, st->tstate, buf, tstate_size(l)) || first_frame(pid, l, buf, &frame)) {

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "discover.h"
 #include "../symbolize/elf.h"
 #include "../symbolize/procmem.h"
@@ -504,7 +505,13 @@ static int layout_from_debug(pid_t pid, struct py_target *t)
 	memcpy(&hdr, raw + 16, sizeof(hdr));
 	if (hdr) /* _Py_DebugOffsets.free_threaded */
 		t->flags |= PY_TARGET_FREE_THREADED;
-	err = py_layout__from_debug_offsets(raw, sizeof(raw), &t->layout, &v);
+	err = py_layout__from_debug_offsets(raw, sizeof(raw), &t->layout, &v, t->refused,
+					    sizeof(t->refused));
+	if (err == -EINVAL && t->refused[0]) {
+		/* A build that describes itself wrongly, or a target that lies. */
+		t->flags |= PY_TARGET_LAYOUT_REFUSED;
+		return -ENOTSUP;
+	}
 	if (err)
 		return err;
 	t->version_hex = v;
@@ -572,6 +579,7 @@ int py_target__discover(pid_t pid, struct py_target *out)
 
 	memset(out, 0, sizeof(*out));
 	out->pid = pid;
+	out->looked_ns = mono_ns();
 	if (pid <= 0)
 		return -ESRCH;
 	err = check_identity(pid, out);

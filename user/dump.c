@@ -16,6 +16,7 @@
 #include "cli.h"
 #include "discover.h"
 #include "log.h"
+#include "output/escape.h"
 #include "profile.h"
 #include "sampler.h"
 #include "../symbolize/codecache.h"
@@ -110,9 +111,11 @@ static void text_frame(FILE *f, const struct profile *p, uint32_t loc_id)
 		fputs("    [unknown]\n", f);
 		return;
 	}
-	fprintf(f, "    %s", profile__str(p, fn->name));
+	fputs("    ", f);
+	term_put(f, profile__str(p, fn->name));
 	if (fn->file || line >= 0) {
-		fprintf(f, " (%s", profile__str(p, fn->file));
+		fputs(" (", f);
+		term_put(f, profile__str(p, fn->file));
 		if (line >= 0)
 			fprintf(f, ":%d", line);
 		fputc(')', f);
@@ -124,9 +127,11 @@ static void text_thread(FILE *f, const struct dump *d, const struct dump_thread 
 {
 	const struct py_thread_stack *st = t->st;
 
-	if (t->task)
-		fprintf(f, "Thread %d (%s): %s\n", t->task->tid, t->task->comm, state_name(t->task));
-	else
+	if (t->task) {
+		fprintf(f, "Thread %d (", t->task->tid);
+		term_put(f, t->task->comm);
+		fprintf(f, "): %s\n", state_name(t->task));
+	} else
 		fprintf(f, "Thread 0x%llx (?): %s\n", (unsigned long long)st->pthread_id,
 			state_name(NULL));
 	for (uint32_t i = 0; i < st->n_frames; i++)
@@ -144,7 +149,9 @@ static void text_dump(FILE *f, const struct dump *d)
 	char ver[32];
 
 	version_str(d->py->version_hex, ver, sizeof(ver));
-	fprintf(f, "Process %d (%s): Python %s\n", d->py->pid, d->py->comm, ver);
+	fprintf(f, "Process %d (", d->py->pid);
+	term_put(f, d->py->comm);
+	fprintf(f, "): Python %s\n", ver);
 	if (d->threads->list_partial)
 		fputs("[partial] the thread list changed while it was read: threads may be missing\n",
 		      f);
@@ -155,56 +162,15 @@ static void text_dump(FILE *f, const struct dump *d)
 		text_thread(f, d, &d->t[i]);
 }
 
-/* Bytes of the UTF-8 sequence at s, or 0 if it is not valid UTF-8. */
-static int utf8_len(const unsigned char *s)
-{
-	int n = s[0] < 0x80 ? 1 : (s[0] & 0xe0) == 0xc0 ? 2 : (s[0] & 0xf0) == 0xe0 ? 3 :
-		(s[0] & 0xf8) == 0xf0 ? 4 : 0;
-
-	for (int i = 1; i < n; i++)
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-	/* Overlong forms, UTF-16 surrogates, past U+10FFFF: not UTF-8. */
-	if ((n == 2 && s[0] < 0xc2) || (n == 3 && s[0] == 0xe0 && s[1] < 0xa0) ||
-	    (n == 3 && s[0] == 0xed && s[1] >= 0xa0) || (n == 4 && s[0] == 0xf0 && s[1] < 0x90) ||
-	    (n == 4 && (s[0] > 0xf4 || (s[0] == 0xf4 && s[1] >= 0x90))))
-		return 0;
-	return n;
-}
-
-/* A JSON string; bytes that are not valid UTF-8 become U+FFFD. */
-static void json_str(FILE *f, const char *str)
-{
-	const unsigned char *s = (const unsigned char *)str;
-
-	fputc('"', f);
-	while (*s) {
-		int n = utf8_len(s);
-
-		if (!n) {
-			fputs("\\ufffd", f);
-			s++;
-		} else if (*s == '"' || *s == '\\') {
-			fprintf(f, "\\%c", *s++);
-		} else if (*s < 0x20 || *s == 0x7f) {
-			fprintf(f, "\\u%04x", *s++);
-		} else {
-			fwrite(s, 1, n, f);
-			s += n;
-		}
-	}
-	fputc('"', f);
-}
-
 static void json_frame(FILE *f, const struct profile *p, uint32_t loc_id)
 {
 	int line;
 	const struct profile_function *fn = frame_fn(p, loc_id, &line);
 
 	fputs("{\"name\": ", f);
-	json_str(f, fn ? profile__str(p, fn->name) : "[unknown]");
+	json_put_string(f, fn ? profile__str(p, fn->name) : "[unknown]");
 	fputs(", \"file\": ", f);
-	json_str(f, fn ? profile__str(p, fn->file) : "");
+	json_put_string(f, fn ? profile__str(p, fn->file) : "");
 	if (line >= 0)
 		fprintf(f, ", \"line\": %d}", line);
 	else
@@ -219,7 +185,7 @@ static void json_thread(FILE *f, const struct dump *d, const struct dump_thread 
 		fprintf(f, "{\"tid\": %d, \"name\": ", t->task->tid);
 	else
 		fputs("{\"tid\": null, \"name\": ", f);
-	json_str(f, t->task ? t->task->comm : "");
+	json_put_string(f, t->task ? t->task->comm : "");
 	fprintf(f, ", \"pthread_id\": \"0x%llx\", \"state\": \"%s\", ",
 		(unsigned long long)st->pthread_id, state_name(t->task));
 	fprintf(f, "\"partial\": %s, \"truncated\": %s, \"frames\": [",
@@ -238,7 +204,7 @@ static void json_dump(FILE *f, const struct dump *d)
 
 	version_str(d->py->version_hex, ver, sizeof(ver));
 	fprintf(f, "{\"pid\": %d, \"comm\": ", d->py->pid);
-	json_str(f, d->py->comm);
+	json_put_string(f, d->py->comm);
 	fprintf(f, ", \"python_version\": \"%s\", \"threads_partial\": %s, ", ver,
 		d->threads->list_partial ? "true" : "false");
 	fprintf(f, "\"threads_truncated\": %s, \"threads\": [",

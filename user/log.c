@@ -6,14 +6,16 @@
 #include <time.h>
 
 #include "log.h"
+#include "output/escape.h"
 
 int log_verbose;
 bool log_timestamps;
 
 static void vlog(const char *level, const char *fmt, va_list ap)
 {
-	char stamp[32] = "", line[1024];
+	char stamp[32] = "", line[1024], safe[4096];
 	struct timespec ts;
+	FILE *f;
 	struct tm tm;
 
 	if (log_timestamps) {
@@ -21,9 +23,19 @@ static void vlog(const char *level, const char *fmt, va_list ap)
 		gmtime_r(&ts.tv_sec, &tm);
 		strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%SZ ", &tm);
 	}
-	/* One fprintf per line: lines from several threads do not interleave. */
+	/*
+	 * Messages carry names a target chose (comm, paths): escaped, they
+	 * cannot drive the terminal.  One fprintf per line: lines from
+	 * several threads do not interleave.
+	 */
 	vsnprintf(line, sizeof(line), fmt, ap);
-	fprintf(stderr, "%spyspy-bpf: %s%s\n", stamp, level, line);
+	safe[0] = safe[sizeof(safe) - 1] = 0;
+	f = fmemopen(safe, sizeof(safe) - 1, "w");
+	if (f) {
+		term_put(f, line);
+		fclose(f);
+	}
+	fprintf(stderr, "%spyspy-bpf: %s%s\n", stamp, level, safe);
 }
 
 void log_error(const char *fmt, ...)

@@ -102,6 +102,7 @@ struct pending {
 	uint32_t tid, pid, flags, n;
 	uint32_t *locs;
 	uint64_t start_ns; /* charged up to here */
+	bool settled;	   /* start_ns is a settle's, not the wait's own start */
 };
 
 struct offcpu_table {
@@ -164,9 +165,11 @@ void offcpu_table__start(struct offcpu_table *t, uint32_t pid, uint32_t tid, uin
 	p->pid = pid;
 	p->flags = flags;
 	p->start_ns = start_ns;
+	p->settled = false;
 }
 
-static void wait_of(const struct pending *p, uint64_t now_ns, struct offcpu_wait *w)
+static void wait_of(const struct pending *p, uint64_t from_ns, uint64_t now_ns,
+		    struct offcpu_wait *w)
 {
 	w->pid = p->pid;
 	w->tid = p->tid;
@@ -174,12 +177,13 @@ static void wait_of(const struct pending *p, uint64_t now_ns, struct offcpu_wait
 	w->n = p->n;
 	w->locs = p->locs;
 	/* A record that was queued behind a settle can end before it. */
-	w->ns = now_ns > p->start_ns ? now_ns - p->start_ns : 0;
+	w->ns = now_ns > from_ns ? now_ns - from_ns : 0;
 }
 
-bool offcpu_table__end(struct offcpu_table *t, uint32_t tid, uint64_t end_ns,
+bool offcpu_table__end(struct offcpu_table *t, uint32_t tid, uint64_t begin_ns, uint64_t end_ns,
 		       struct offcpu_wait *w)
 {
+	uint64_t from;
 	struct pending *p;
 
 	HASH_FIND(hh, t->h, &tid, sizeof(tid), p);
@@ -187,7 +191,14 @@ bool offcpu_table__end(struct offcpu_table *t, uint32_t tid, uint64_t end_ns,
 		return false;
 	HASH_DEL(t->h, p);
 	t->count--;
-	wait_of(p, end_ns, w);
+	/*
+	 * Unsettled, the wait is charged from its start as the BPF side saw
+	 * it, if that is earlier than ours: a thread found blocked at
+	 * registration may have woken and left again before its start was
+	 * looked up, so ours can be a later wait's.
+	 */
+	from = p->settled || begin_ns > p->start_ns ? p->start_ns : begin_ns;
+	wait_of(p, from, end_ns, w);
 	free(t->out);
 	t->out = p->locs;
 	p->locs = NULL;
@@ -202,11 +213,12 @@ void offcpu_table__settle(struct offcpu_table *t, uint64_t now_ns,
 	struct pending *p;
 
 	for (p = t->h; p; p = p->hh.next) {
-		wait_of(p, now_ns, &w);
+		wait_of(p, p->start_ns, now_ns, &w);
 		if (w.ns)
 			fn(&w, ctx);
 		if (now_ns > p->start_ns)
 			p->start_ns = now_ns;
+		p->settled = true;
 	}
 }
 
@@ -233,4 +245,19 @@ int profile_mode_parse(const char *s)
 const char *profile_mode_name(int mode)
 {
 	return mode >= 0 && mode <= MODE_MEMORY ? mode_names[mode] : "?";
+}
+
+void profile_mode_units(int mode, const char **type, const char **unit)
+{
+	static const char *const units[][2] = {
+		[MODE_OFFCPU] = { "offcpu", "nanoseconds" },
+		[MODE_WALL] = { "wall", "nanoseconds" },
+		[MODE_MEMORY] = { "memory", "bytes" },
+	};
+
+	*type = *unit = NULL;
+	if (mode > MODE_CPU && mode <= MODE_MEMORY) {
+		*type = units[mode][0];
+		*unit = units[mode][1];
+	}
 }

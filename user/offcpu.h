@@ -48,11 +48,12 @@ struct offcpu_wait {
 };
 
 /*
- * tid runs again at end_ns: hand its wait since it left the CPU (or since
- * the last settle) to the caller (locs valid until the next call) and
- * forget it.  false if tid left the CPU before we were looking.
+ * tid runs again at end_ns, after a wait the BPF side saw begin at
+ * begin_ns: hand its wait since it left the CPU (or since the last settle)
+ * to the caller (locs valid until the next call) and forget it.  false if
+ * tid left the CPU before we were looking.
  */
-bool offcpu_table__end(struct offcpu_table *t, uint32_t tid, uint64_t end_ns,
+bool offcpu_table__end(struct offcpu_table *t, uint32_t tid, uint64_t begin_ns, uint64_t end_ns,
 		       struct offcpu_wait *w);
 
 /*

@@ -31,6 +31,9 @@ struct options {
 	unsigned fault_period; /* memory mode: sample every Nth page fault */
 };
 
+/* Every verb's defaults: `struct options o = { OPTIONS_DEFAULTS, ... }`. */
+#define OPTIONS_DEFAULTS .rate_hz = 99, .init_wait_s = 5.0, .fault_period = 16
+
 /* What a profile measures (--mode) and so what its weights are. */
 enum profile_mode {
 	MODE_CPU = 0, /* on-CPU samples, weight 1 */
@@ -42,6 +45,12 @@ enum profile_mode {
 /* "cpu", "offcpu", "wall", "memory" -> enum profile_mode, or -1. */
 int profile_mode_parse(const char *s);
 const char *profile_mode_name(int mode);
+/*
+ * What a weight is in this mode, for profile formats that say so (pprof's
+ * sample type): "wall"/"nanoseconds", "memory"/"bytes", ...; both NULL for
+ * cpu, whose weights are sample counts.
+ */
+void profile_mode_units(int mode, const char **type, const char **unit);
 
 int cmd_record(struct options *o);
 

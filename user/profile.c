@@ -274,6 +274,8 @@ int profile__add(struct profile *p, uint32_t pid, uint32_t tid, uint32_t flags,
 	struct stack_entry *e;
 	uint32_t *key;
 
+	if (!weight)
+		return 0;
 	key = malloc(keylen);
 	if (!key)
 		return -ENOMEM;

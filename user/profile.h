@@ -63,7 +63,12 @@ const struct profile_location *profile__get_location(const struct profile *p, ui
 uint32_t profile__n_functions(const struct profile *p);
 uint32_t profile__n_locations(const struct profile *p);
 
-/* Add weight to a stack. 0, -ENOSPC when it was dropped (cap), -ENOMEM. */
+/*
+ * Add weight to a stack. 0, -ENOSPC when it was dropped (cap), -ENOMEM.
+ * Weight 0 adds nothing: a stack in the model always weighs something, so
+ * no writer ever emits an empty one (e.g. a wait that ended before it was
+ * seen to begin).
+ */
 int profile__add(struct profile *p, uint32_t pid, uint32_t tid, uint32_t flags,
 		 const uint32_t *locs, uint32_t n, uint64_t weight);
 

@@ -2,8 +2,10 @@
 /* pyoffsets.c - CPython layouts: table lookup, _Py_DebugOffsets reader, BPF conversion. */
 #include <linux/types.h> /* __u32 and friends for bpf/pyspy.h */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "pyoffsets.h"
@@ -219,31 +221,132 @@ static const struct dbg_map *dbg_map_for(unsigned minor)
 	return NULL;
 }
 
-/* Does [off, off + width) lie inside a buffer of size lim? */
-static bool fits(unsigned off, unsigned width, unsigned lim)
-{
-	return off != PY_OFF_NONE && off + width <= lim;
-}
+/* What a field indexes, and so what bounds it. */
+enum py_buf {
+	BUF_TSTATE,	/* userspace's PyThreadState read */
+	BUF_TSTATE_BPF, /* ...and the BPF side's, which is smaller */
+	BUF_FRAME,	/* one frame, as read on both sides */
+	BUF_CODE,	/* a code object's header */
+	BUF_STR,	/* the head of a str */
+	BUF_GIL,	/* struct _gil_runtime_state */
+	BUF_OBJECT,	/* a field read on its own */
+};
+
+static const char *const buf_names[] = {
+	[BUF_TSTATE] = "thread state read",
+	[BUF_TSTATE_BPF] = "thread state the BPF side reads",
+	[BUF_FRAME] = "frame read",
+	[BUF_CODE] = "code object header",
+	[BUF_STR] = "str header read",
+	[BUF_GIL] = "GIL state",
+	[BUF_OBJECT] = "bound for an object field",
+};
+
+struct field_rule {
+	const char *name;
+	uint16_t at;   /* offsetof(struct py_layout, the field) */
+	uint8_t width; /* bytes read there; 0: where an array starts */
+	uint8_t buf;   /* enum py_buf */
+	bool optional; /* PY_OFF_NONE allowed */
+};
+
+#define RULE(f, n, w, b, o) { n, offsetof(struct py_layout, f), w, b, o }
 
 /*
- * The BPF side reads one PYSPY_FRAME_BUF chunk per frame and one
- * PYSPY_TSTATE_BUF chunk per thread state, then picks fields out of them;
- * an offset past those buffers would read garbage (or be refused by the
- * verifier), so a target that claims one is rejected here.
+ * Every offset userspace or the BPF side indexes a buffer with.  Offsets
+ * that only add to a target address (runtime, interpreter, GIL pointer)
+ * need no rule: a bad one reads the wrong target memory, which every
+ * reader already treats as hostile.
  */
-static int check_bpf_limits(const struct py_layout *l)
+static const struct field_rule rules[] = {
+	RULE(tstate_next, "PyThreadState.next", 8, BUF_TSTATE_BPF, false),
+	RULE(tstate_interp, "PyThreadState.interp", 8, BUF_TSTATE, true),
+	RULE(tstate_thread_id, "PyThreadState.thread_id", 8, BUF_TSTATE_BPF, false),
+	RULE(tstate_native_thread_id, "PyThreadState.native_thread_id", 8, BUF_TSTATE, true),
+	RULE(tstate_frame, "PyThreadState.current_frame", 8, BUF_TSTATE_BPF, false),
+	RULE(tstate_datastack_chunk, "PyThreadState.datastack_chunk", 8, BUF_TSTATE_BPF, true),
+	RULE(cframe_current, "_PyCFrame.current_frame", 8, BUF_OBJECT, true),
+	RULE(frame_back, "frame.previous", 8, BUF_FRAME, false),
+	RULE(frame_code, "frame.f_executable", 8, BUF_FRAME, false),
+	RULE(frame_instr, "frame.instr_ptr", 8, BUF_FRAME, false),
+	RULE(frame_owner, "frame.owner", 1, BUF_FRAME, true),
+	RULE(object_type, "PyObject.ob_type", 8, BUF_CODE, false),
+	RULE(varobject_size, "PyVarObject.ob_size", 8, BUF_OBJECT, true),
+	RULE(code_filename, "PyCodeObject.co_filename", 8, BUF_CODE, false),
+	RULE(code_name, "PyCodeObject.co_name", 8, BUF_CODE, false),
+	RULE(code_qualname, "PyCodeObject.co_qualname", 8, BUF_CODE, true),
+	RULE(code_firstlineno, "PyCodeObject.co_firstlineno", 4, BUF_CODE, false),
+	RULE(code_linetable, "PyCodeObject.co_linetable", 8, BUF_CODE, false),
+	RULE(code_code, "PyCodeObject.co_code", 8, BUF_CODE, true),
+	RULE(code_adaptive, "PyCodeObject.co_code_adaptive", 0, BUF_CODE, true),
+	RULE(bytes_size, "PyBytesObject.ob_size", 8, BUF_OBJECT, true),
+	RULE(bytes_sval, "PyBytesObject.ob_sval", 0, BUF_OBJECT, true),
+	RULE(unicode_length, "PyASCIIObject.length", 8, BUF_STR, false),
+	RULE(unicode_state, "PyASCIIObject.state", 4, BUF_STR, false),
+	RULE(unicode_ascii_data, "sizeof(PyASCIIObject)", 0, BUF_OBJECT, false),
+	RULE(unicode_compact_data, "sizeof(PyCompactUnicodeObject)", 0, BUF_OBJECT, false),
+	RULE(gil_locked, "_gil_runtime_state.locked", 4, BUF_GIL, true),
+	RULE(gil_last_holder, "_gil_runtime_state.last_holder", 8, BUF_GIL, true),
+};
+
+static unsigned buf_size(const struct py_layout *l, enum py_buf b)
 {
-	if (!fits(l->frame_back, 8, PYSPY_FRAME_BUF) || !fits(l->frame_code, 8, PYSPY_FRAME_BUF) ||
-	    !fits(l->frame_instr, 8, PYSPY_FRAME_BUF) || !fits(l->frame_owner, 1, PYSPY_FRAME_BUF))
-		return -EINVAL;
-	if (!fits(l->tstate_frame, 8, PYSPY_TSTATE_BUF) ||
-	    !fits(l->tstate_thread_id, 8, PYSPY_TSTATE_BUF) ||
-	    !fits(l->tstate_next, 8, PYSPY_TSTATE_BUF))
-		return -EINVAL;
-	/* Only a hint for data-stack windows: without it, frames are read one by one. */
-	if (l->tstate_datastack_chunk != PY_OFF_NONE &&
-	    !fits(l->tstate_datastack_chunk, 8, PYSPY_TSTATE_BUF))
-		return -EINVAL;
+	switch (b) {
+	case BUF_TSTATE:
+		return PY_TSTATE_READ_MAX;
+	case BUF_TSTATE_BPF:
+		return PYSPY_TSTATE_BUF;
+	case BUF_FRAME:
+		return l->frame_size < PYSPY_FRAME_BUF ? l->frame_size : PYSPY_FRAME_BUF;
+	case BUF_CODE:
+		return l->code_size;
+	case BUF_STR:
+		return PY_STR_HDR_MAX;
+	case BUF_GIL:
+		return l->gil_size;
+	default:
+		return PY_OBJECT_FIELD_MAX;
+	}
+}
+
+static int refuse(char *why, size_t len, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int refuse(char *why, size_t len, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (why && len) {
+		va_start(ap, fmt);
+		vsnprintf(why, len, fmt, ap);
+		va_end(ap);
+	}
+	return -EINVAL;
+}
+
+int py_layout__check(const struct py_layout *l, char *why, size_t why_len)
+{
+	if (!l->code_size || l->code_size > PY_CODE_HDR_MAX)
+		return refuse(why, why_len, "sizeof(PyCodeObject) = %u is not in 1..%u",
+			      l->code_size, PY_CODE_HDR_MAX);
+	if (l->gil_size > PY_GIL_SIZE_MAX)
+		return refuse(why, why_len, "sizeof(struct _gil_runtime_state) = %u is over %u",
+			      l->gil_size, PY_GIL_SIZE_MAX);
+	for (size_t i = 0; i < sizeof(rules) / sizeof(rules[0]); i++) {
+		const struct field_rule *r = &rules[i];
+		uint16_t off;
+		unsigned lim = buf_size(l, r->buf);
+
+		memcpy(&off, (const char *)l + r->at, sizeof(off));
+		if (off == PY_OFF_NONE && r->optional)
+			continue;
+		/* A GIL layout is optional as a whole: no size, no fields read. */
+		if (r->buf == BUF_GIL && !l->gil_size)
+			continue;
+		if (off == PY_OFF_NONE || (unsigned)off + r->width > lim)
+			return refuse(why, why_len, "%s = %u is past the %u-byte %s", r->name, off,
+				      lim, buf_names[r->buf]);
+	}
 	return 0;
 }
 
@@ -328,7 +431,7 @@ static int read_mapped(const void *raw, const struct dbg_map *m, struct py_layou
 }
 
 /* What 3.13+ share and the debug offsets do not say, then derived fields. */
-static int finish_layout(unsigned minor, struct py_layout *l)
+static void finish_layout(unsigned minor, struct py_layout *l)
 {
 	unsigned end;
 
@@ -341,25 +444,22 @@ static int finish_layout(unsigned minor, struct py_layout *l)
 	/* ob_size of a bytes object is PyVarObject.ob_size itself. */
 	l->varobject_size = l->bytes_size;
 
-	/* Every frame field must lie inside the frame it was read from. */
-	end = umax(umax(l->frame_back, l->frame_code), l->frame_instr) + 8;
-	if (end > l->frame_size || l->frame_owner >= l->frame_size)
-		return -EINVAL;
 	/* Only the head of the frame is ever read; see PYSPY_FRAME_BUF. */
 	if (l->frame_size > PYSPY_FRAME_BUF)
 		l->frame_size = PYSPY_FRAME_BUF;
 
+	/*
+	 * The header read reaches the last field we use; capped, so that
+	 * py_layout__check names a field that lies past it rather than the size.
+	 */
 	end = umax(umax(l->code_filename, l->code_name), l->code_qualname);
 	end = umax(umax(end, l->code_firstlineno), l->code_linetable);
 	end = umax(end, l->code_adaptive) + 8;
-	if (end >= PY_OFF_NONE)
-		return -EINVAL;
-	l->code_size = end;
-	return check_bpf_limits(l);
+	l->code_size = end < PY_CODE_HDR_MAX ? end : PY_CODE_HDR_MAX;
 }
 
 int py_layout__from_debug_offsets(const void *raw, size_t len, struct py_layout *out,
-				  uint32_t *version_hex)
+				  uint32_t *version_hex, char *why, size_t why_len)
 {
 	const struct dbg_map *m;
 	struct py_layout l;
@@ -396,7 +496,8 @@ int py_layout__from_debug_offsets(const void *raw, size_t len, struct py_layout 
 	err = read_mapped(raw, m, &l);
 	if (err)
 		return err;
-	err = finish_layout(minor, &l);
+	finish_layout(minor, &l);
+	err = py_layout__check(&l, why, why_len);
 	if (err)
 		return err;
 	*out = l;

@@ -22,6 +22,19 @@
 /* Sentinel for "this field does not exist in this version". */
 #define PY_OFF_NONE 0xffffu
 
+/*
+ * What userspace reads of a target's objects at once, and so what every
+ * offset into them must fit (py_layout__check): a code object's header
+ * (the real ones are a few hundred bytes; the cap keeps reads on the stack
+ * and small per frame), a thread state, the head of a str.  Fields of objects that are read one
+ * by one (bytes, the GIL, ...) must lie within PY_OBJECT_FIELD_MAX.
+ */
+#define PY_CODE_HDR_MAX 512
+#define PY_TSTATE_READ_MAX 2048
+#define PY_STR_HDR_MAX 64
+#define PY_OBJECT_FIELD_MAX 512
+#define PY_GIL_SIZE_MAX 4096
+
 /* How the line of an instruction is encoded (see symbolize/linetable.h). */
 enum py_linetable_kind {
 	PY_LT_LNOTAB = 1,    /* 3.8, 3.9: co_lnotab (addr, line) pairs */
@@ -97,11 +110,22 @@ const struct py_layout *py_layout__from_table(unsigned major, unsigned minor);
  * the debug-offsets struct; 1024 bytes is enough for 3.13-3.15).  Fields the
  * debug offsets do not describe (unicode state bits, frame owner values,
  * bytes object layout) come from what is known for that version.
- * Returns 0, -EINVAL if the cookie is wrong, -ENOTSUP for a version whose
- * debug-offsets layout is unknown (e.g. a future 3.x the reader predates).
+ * Returns 0, -EINVAL if the cookie is wrong or an offset does not fit (why,
+ * if not NULL, then says which, when it is an offset), -ENOTSUP for a
+ * version whose debug-offsets layout is unknown (e.g. a future 3.x the
+ * reader predates).
  */
 int py_layout__from_debug_offsets(const void *raw, size_t len, struct py_layout *out,
-				  uint32_t *version_hex);
+				  uint32_t *version_hex, char *why, size_t why_len);
+
+/*
+ * Is every offset inside the buffer it indexes, here and on the BPF side?
+ * 0, or -EINVAL with why (if not NULL) naming the first field that is not,
+ * e.g. "PyObject.ob_type = 65520 is past the 184-byte code object header".
+ * py_layout__from_debug_offsets runs it on what a target claims; the
+ * generated table passes it by construction (tests/unit/test_pyoffsets.c).
+ */
+int py_layout__check(const struct py_layout *l, char *why, size_t why_len);
 
 /* Translate the layout into what the BPF walker needs. */
 void py_layout__to_bpf(const struct py_layout *l, uint64_t runtime_addr, uint32_t version_hex,

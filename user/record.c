@@ -129,18 +129,9 @@ static int write_profile(const struct options *o, const struct out_choice *c,
 		.duration_s = elapsed_s,
 		.start_unix_ns = start_unix_ns,
 	};
-	static const char *const units[][2] = {
-		[MODE_OFFCPU] = { "offcpu", "nanoseconds" },
-		[MODE_WALL] = { "wall", "nanoseconds" },
-		[MODE_MEMORY] = { "memory", "bytes" },
-	};
-
-	if (o->mode != MODE_CPU) {
-		oo.value_type = units[o->mode][0];
-		oo.value_unit = units[o->mode][1];
-	}
 	int err;
 
+	profile_mode_units(o->mode, &oo.value_type, &oo.value_unit);
 	if (o->group_by[0]) {
 		/* Writers that know only the two flags still get those frames. */
 		memcpy(oo.group_by, o->group_by, sizeof(oo.group_by));
@@ -343,7 +334,7 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 int record_main(int argc, char **argv)
 {
 	static const struct argp argp = { opts, parse_opt, args_doc, doc, NULL, NULL, NULL };
-	struct options o = { .rate_hz = 99, .init_wait_s = 5.0, .fault_period = 16 };
+	struct options o = { OPTIONS_DEFAULTS };
 	int n = argc;
 
 	/* Split at `--` ourselves: argp would otherwise read the command's options. */

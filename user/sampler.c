@@ -133,7 +133,10 @@ static void report_discover_error(pid_t pid, int err, const struct py_target *py
 			  pid, comm);
 		break;
 	case -ENOTSUP:
-		if (py->flags & PY_TARGET_FREE_THREADED)
+		if (py->flags & PY_TARGET_LAYOUT_REFUSED)
+			log_error("PID %d (%s): refusing its _Py_DebugOffsets: %s", pid, comm,
+				  py->refused);
+		else if (py->flags & PY_TARGET_FREE_THREADED)
 			log_error("PID %d (%s): CPython %u.%u.%u is a free-threaded (no-GIL) build, "
 				  "which is not supported (its objects and bytecode are laid out "
 				  "differently)",
@@ -270,6 +273,10 @@ static void charge_wait(const struct offcpu_wait *w, void *ctx)
 {
 	struct sampler *r = ctx;
 
+	/* A wait seen to end before it was seen to begin (a thread found
+	 * blocked at registration that had already woken) weighs nothing. */
+	if (!w->ns)
+		return;
 	add_to_sinks(r, w->pid, w->tid, w->flags, w->locs, w->n, w->ns);
 	r->rc.samples++;
 }
@@ -277,9 +284,11 @@ static void charge_wait(const struct offcpu_wait *w, void *ctx)
 /* ...and is back: the time since it left (or since the last settle) is its weight. */
 static int offcpu_end(struct sampler *r, const struct pyspy_sample *ev)
 {
+	/* arg: how long the BPF side saw it off the CPU. */
+	uint64_t begin = ev->arg <= ev->ktime_ns ? ev->ktime_ns - ev->arg : ev->ktime_ns;
 	struct offcpu_wait w;
 
-	if (!offcpu_table__end(r->off, ev->tid, ev->ktime_ns, &w) || w.pid != ev->pid)
+	if (!offcpu_table__end(r->off, ev->tid, begin, ev->ktime_ns, &w) || w.pid != ev->pid)
 		return 0;
 	charge_wait(&w, r);
 	return 0;
@@ -504,7 +513,9 @@ static void try_pending(struct sampler *r, struct pending *p, double now)
 	if (err == -ENOTSUP || err == -EACCES || err == -EPERM) {
 		/* A Python we cannot sample: say so once, then leave it be. */
 		if (r->o->all)
-			log_warn("skipping PID %d: %s", p->pid, py_target__strerror(err));
+			log_warn("skipping PID %d: %s", p->pid,
+				 py.flags & PY_TARGET_LAYOUT_REFUSED ? py.refused :
+								       py_target__strerror(err));
 		else
 			report_discover_error(p->pid, err, &py, 0);
 		give_up(r, p);
@@ -575,6 +586,18 @@ static void on_event(struct sampler *r, const struct pyspy_sample *ev)
 	double now = sampler__now();
 
 	if (ev->flags & PYSPY_EVENT_EXEC) {
+		struct target *tg = targets__find(r->tg, ev->pid);
+
+		/*
+		 * Records wait in the ring while a launched command execs its
+		 * way to Python and is found: an exec from before we looked is
+		 * already in what we found, and dropping it would lose the
+		 * samples and waits (a first sleep) of a re-registration.
+		 */
+		if (tg && ev->ktime_ns < tg->py.looked_ns) {
+			log_debug("PID %u called exec before it was found: nothing to redo", ev->pid);
+			return;
+		}
 		log_debug("PID %u called exec", ev->pid);
 		targets__drop(r->tg, ev->pid);
 		consider(r, ev->pid, now, true);

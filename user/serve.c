@@ -19,6 +19,7 @@
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <microhttpd.h>
@@ -105,6 +106,7 @@ static int render_pprof(struct server *sv, struct profile *view, double secs, ui
 
 	if (!f)
 		return -errno;
+	profile_mode_units(sv->so->o.mode, &oo.value_type, &oo.value_unit);
 	sampler__lock(sv->s);
 	err = sv->pprof->write(view, &oo, f);
 	sampler__unlock(sv->s);
@@ -410,6 +412,7 @@ static int write_interval_file(struct server *sv, struct profile *view, const ch
 	struct tm tm;
 	int err;
 
+	profile_mode_units(sv->so->o.mode, &oo.value_type, &oo.value_unit);
 	gmtime_r(&t, &tm);
 	strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &tm);
 	snprintf(path, sizeof(path), "%s/pyspy-bpf-%s%s.pb.gz", sv->so->output_dir, stamp, suffix);
@@ -417,9 +420,9 @@ static int write_interval_file(struct server *sv, struct profile *view, const ch
 	if (err)
 		log_error("cannot write %s: %s", path, strerror(-err));
 	else
-		log_info("wrote %s (%" PRIu64 " samples, %u stacks, %" PRIu64 " dropped)", path,
-			 profile__total_weight(view), profile__n_stacks(view),
-			 profile__dropped(view));
+		log_info("wrote %s (%" PRIu64 " %s, %u stacks, %" PRIu64 " dropped)", path,
+			 profile__total_weight(view), oo.value_unit ? oo.value_unit : "samples",
+			 profile__n_stacks(view), profile__dropped(view));
 	return err;
 }
 
@@ -485,21 +488,28 @@ static void write_split(struct server *sv, double secs)
 /* Write the interval's profile (split per container if asked) and start anew. */
 static void flush_interval(struct server *sv)
 {
-	double secs = sampler__now() - sv->interval_start;
+	double end;
+	uint64_t end_unix_ns;
 
 	sampler__lock(sv->s);
-	/* A wait that spans the boundary: this interval gets its part now. */
+	/*
+	 * A wait that spans the boundary: this interval gets its part now,
+	 * and the next one starts at this very instant, so that each file's
+	 * duration is the time its waits were charged for.
+	 */
 	sampler__settle_locked(sv->s);
+	end = sampler__now();
+	end_unix_ns = unix_ns();
 	sv->dropped_views += profile__dropped(sv->interval);
 	if (sv->so->split_by_container)
-		write_split(sv, secs);
+		write_split(sv, end - sv->interval_start);
 	else
-		write_interval_file(sv, sv->interval, "", secs);
+		write_interval_file(sv, sv->interval, "", end - sv->interval_start);
 	profile__clear_stacks(sv->interval);
 	sampler__unlock(sv->s);
 	prune(sv->so->output_dir, sv->so->keep);
-	sv->interval_start = sampler__now();
-	sv->interval_start_unix_ns = unix_ns();
+	sv->interval_start = end;
+	sv->interval_start_unix_ns = end_unix_ns;
 }
 
 static int start_intervals(struct server *sv)
@@ -524,14 +534,25 @@ static int start_intervals(struct server *sv)
 
 /* --- the daemon ------------------------------------------------------------ */
 
+/*
+ * --log-file onto stderr: appended to, never through a symlink, created
+ * 0640.  If it cannot be opened, stderr stays what it was.
+ */
 static int open_log(const char *path)
 {
+	int fd, err = 0;
+
 	if (!path)
 		return 0;
-	if (!freopen(path, "a", stderr))
+	fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0640);
+	if (fd < 0)
 		return -errno;
+	fflush(stderr);
+	if (dup2(fd, STDERR_FILENO) < 0)
+		err = -errno;
+	close(fd);
 	setvbuf(stderr, NULL, _IOLBF, 0);
-	return 0;
+	return err;
 }
 
 static void run(struct server *sv)
@@ -539,9 +560,14 @@ static void run(struct server *sv)
 	while (!stop_requested) {
 		sampler__poll(sv->s, 20);
 		if (reopen_log) {
+			int err;
+
 			reopen_log = 0;
-			if (open_log(sv->so->log_file))
-				stop_requested = 1;
+			/* A daemon that cannot rotate its log keeps profiling, and says so. */
+			err = open_log(sv->so->log_file);
+			if (err)
+				log_error("cannot reopen --log-file %s: %s (still writing the old one)",
+					  sv->so->log_file, strerror(-err));
 			else
 				log_info("log reopened");
 		}
@@ -589,8 +615,9 @@ static int serve(struct serve_opts *so)
 	if (!err)
 		err = start_http(&sv);
 	if (!err) {
-		log_info("profiling %s at %u Hz", so->o.all ? "every Python process" : "the given PIDs",
-			 so->o.rate_hz);
+		log_info("profiling %s at %u Hz (%s)",
+			 so->o.all ? "every Python process" : "the given PIDs", so->o.rate_hz,
+			 profile_mode_name(so->o.mode));
 		run(&sv);
 	}
 	if (sv.http)
@@ -632,6 +659,11 @@ static const struct argp_option opts[] = {
 	{ "listen", OPT_LISTEN, "ADDR:PORT", 0, "HTTP address (default 127.0.0.1:6060)", 0 },
 	{ "pid", 'p', "PID", 0, "Profile only this process (repeatable; default: all)", 0 },
 	{ "rate", 'r', "HZ", 0, "Samples per second per CPU (default 99)", 0 },
+	{ "mode", 'm', "MODE", 0,
+	  "cpu (default), offcpu, wall or memory, as for record; waits that span an interval "
+	  "or a request are split at its ends",
+	  0 },
+	{ "gil", 'g', NULL, 0, "Only samples whose thread held the GIL", 0 },
 	{ "output-dir", OPT_OUTPUT_DIR, "DIR", 0, "Also write one pprof file per interval", 0 },
 	{ "interval", OPT_INTERVAL, "SECS", 0, "Interval of --output-dir files (default 60)", 0 },
 	{ "keep", OPT_KEEP, "N", 0, "Keep the newest N files in --output-dir (default 60)", 0 },
@@ -662,6 +694,14 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 		if (cli_parse_long(arg, 1, 10000, &v))
 			argp_error(state, "invalid rate (1-10000 Hz): %s", arg);
 		so->o.rate_hz = v;
+		break;
+	case 'm':
+		so->o.mode = profile_mode_parse(arg);
+		if (so->o.mode < 0)
+			argp_error(state, "unknown mode '%s' (cpu, offcpu, wall, memory)", arg);
+		break;
+	case 'g':
+		so->o.gil_only = true;
 		break;
 	case OPT_OUTPUT_DIR:
 		so->output_dir = arg;
@@ -704,7 +744,7 @@ int serve_main(int argc, char **argv)
 {
 	static const struct argp argp = { opts, parse_opt, NULL, doc, NULL, NULL, NULL };
 	struct serve_opts so = {
-		.o = { .rate_hz = 99, .init_wait_s = 5.0, .quiet = true },
+		.o = { OPTIONS_DEFAULTS, .quiet = true },
 		.listen = "127.0.0.1:6060",
 		.interval_s = 60,
 		.keep = 60,
@@ -724,7 +764,7 @@ int serve_main(int argc, char **argv)
 	}
 	log_timestamps = true;
 	if (open_log(so.log_file)) {
-		log_error("cannot open --log-file %s: %m", so.log_file);
+		log_error("cannot open --log-file %s: %m (a symlink is refused)", so.log_file);
 		return 1;
 	}
 	setup_signals();

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "output/escape.h"
 #include "summary.h"
 
 static bool progress_shown;
@@ -133,11 +134,15 @@ static void print_top(const struct profile *p, uint64_t total, int top_n)
 			break;
 		const struct profile_function *fn = profile__get_function(p, best);
 
-		fprintf(stderr, "    %5.1f%% %8" PRIu64 " %6.1f%%  %s", 100.0 * t.fc[best].own / total,
-			t.fc[best].own, 100.0 * t.fc[best].total / total, profile__str(p, fn->name));
+		fprintf(stderr, "    %5.1f%% %8" PRIu64 " %6.1f%%  ", 100.0 * t.fc[best].own / total,
+			t.fc[best].own, 100.0 * t.fc[best].total / total);
+		term_put(stderr, profile__str(p, fn->name));
 		/* Markers such as [unknown] have no file. */
-		if (fn->file)
-			fprintf(stderr, " (%s:%d)", profile__str(p, fn->file), fn->start_line);
+		if (fn->file) {
+			fputs(" (", stderr);
+			term_put(stderr, profile__str(p, fn->file));
+			fprintf(stderr, ":%d)", fn->start_line);
+		}
 		fputc('\n', stderr);
 		t.fc[best].own = 0;
 	}

@@ -7,6 +7,11 @@
  * whole each second needs cursor-home, clear-to-end and the alternate
  * screen, nothing more.  When stdout is not a terminal, one plain table is
  * printed per interval instead, so `top ... | tee` and logs work too.
+ *
+ * With --mode offcpu or wall the weights are nanoseconds and a waiting
+ * thread's time is its own time in the Python line it waits at; the
+ * reason frames ([sleep], [lock: futex], ...) are not rows but a header
+ * line of their own.  Waits still open are charged at each refresh.
  */
 #include <argp.h>
 #include <errno.h>
@@ -24,6 +29,7 @@
 #include "discover.h"
 #include "log.h"
 #include "options.h"
+#include "output/escape.h"
 #include "preflight.h"
 #include "profile.h"
 #include "sampler.h"
@@ -34,8 +40,10 @@
 #define REFRESH_S 1.0
 /* Rows per table when stdout is not a terminal. */
 #define PLAIN_ROWS 20
-/* Lines above the table. */
+/* Lines above the table (one more for the reasons of waits). */
 #define HEADER_LINES 6
+/* Reasons of waits named in the header. */
+#define REASONS_SHOWN 4
 
 enum sort_col { SORT_OWN, SORT_TOTAL, SORT_OWN_TIME, SORT_TOTAL_TIME };
 
@@ -66,8 +74,9 @@ struct top {
 	struct sampler *s;
 	struct counts cur, prev;
 	uint32_t *seen, *depth, n_seen, stack_no;
-	struct row *rows;
-	uint32_t n_rows;
+	bool *marker; /* per key: a reason frame such as [sleep], not Python code */
+	struct row *rows, *reasons;
+	uint32_t n_rows, n_reasons;
 	uint64_t interval_samples, prev_weight;
 	double interval_s;
 	struct run_counts rc, rc_prev;
@@ -214,10 +223,39 @@ static uint32_t key_of(const struct top *t, uint32_t loc)
 	return l ? l->function : UINT32_MAX;
 }
 
-/* Own: the innermost frame; total: once per stack, however deep the recursion. */
+/* The function a row key names, and the line shown with it (-1: none). */
+static const struct profile_function *function_of(const struct top *t, uint32_t key, int *line)
+{
+	const struct profile_location *l;
+	const struct profile_function *fn;
+
+	if (t->opts->functions) {
+		fn = profile__get_function(t->prof, key);
+		*line = fn ? fn->start_line : -1;
+		return fn;
+	}
+	l = profile__get_location(t->prof, key);
+	*line = l ? l->line : -1;
+	return l ? profile__get_function(t->prof, l->function) : NULL;
+}
+
+/* A reason frame has neither a file nor a line (see offcpu_start). */
+static bool is_marker(const struct top *t, uint32_t key)
+{
+	int line;
+	const struct profile_function *fn = function_of(t, key, &line);
+
+	return fn && !fn->file && line <= 0;
+}
+
+/*
+ * Own: the innermost Python frame (a reason frame below it counts its
+ * reason too); total: once per stack, however deep the recursion.
+ */
 static int count_stack(const struct profile_stack *s, void *ctx)
 {
 	struct top *t = ctx;
+	bool own_done = false;
 
 	t->stack_no++;
 	for (uint32_t i = 0; i < s->n; i++) {
@@ -225,8 +263,9 @@ static int count_stack(const struct profile_stack *s, void *ctx)
 
 		if (k >= t->cur.n)
 			continue;
-		if (i == 0)
+		if (!own_done)
 			t->cur.own[k] += s->weight;
+		own_done = own_done || !t->marker[k];
 		if (t->seen[k] != t->stack_no) {
 			t->seen[k] = t->stack_no;
 			t->cur.total[k] += s->weight;
@@ -245,6 +284,7 @@ static int count_all(struct top *t)
 		return -ENOMEM;
 	if (n > t->n_seen) {
 		uint32_t *p = realloc(t->seen, (size_t)n * sizeof(*p));
+		bool *m;
 
 		if (!p)
 			return -ENOMEM;
@@ -253,6 +293,13 @@ static int count_all(struct top *t)
 		if (!p)
 			return -ENOMEM;
 		t->depth = p;
+		m = realloc(t->marker, (size_t)n * sizeof(*m));
+		if (!m)
+			return -ENOMEM;
+		t->marker = m;
+		/* Keys only ever grow, and what a key names never changes. */
+		for (uint32_t k = t->n_seen; k < n; k++)
+			m[k] = is_marker(t, k);
 		t->n_seen = n;
 	}
 	memset(t->seen, 0, (size_t)t->n_seen * sizeof(*t->seen));
@@ -267,18 +314,29 @@ static uint64_t prev_of(const uint64_t *a, const struct counts *c, uint32_t k)
 	return k < c->n ? a[k] : 0;
 }
 
-static int build_rows(struct top *t)
+static int grow_rows(struct row **rows, uint32_t n)
 {
-	struct row *r = realloc(t->rows, (size_t)(t->cur.n ? t->cur.n : 1) * sizeof(*r));
+	struct row *r = realloc(*rows, (size_t)(n ? n : 1) * sizeof(*r));
 
 	if (!r)
 		return -ENOMEM;
-	t->rows = r;
-	t->n_rows = 0;
+	*rows = r;
+	return 0;
+}
+
+/* Python code goes in rows, reasons of waits in reasons. */
+static int build_rows(struct top *t)
+{
+	if (grow_rows(&t->rows, t->cur.n) || grow_rows(&t->reasons, t->cur.n))
+		return -ENOMEM;
+	t->n_rows = t->n_reasons = 0;
 	for (uint32_t k = 0; k < t->cur.n; k++) {
+		struct row *r;
+
 		if (!t->cur.total[k])
 			continue;
-		r[t->n_rows++] = (struct row){
+		r = t->marker[k] ? &t->reasons[t->n_reasons++] : &t->rows[t->n_rows++];
+		*r = (struct row){
 			.key = k,
 			.depth = t->depth[k],
 			.own_c = t->cur.own[k],
@@ -293,9 +351,14 @@ static int build_rows(struct top *t)
 /* The profile is cumulative: an interval is the difference of two counts. */
 static int refresh(struct top *t, double interval_s)
 {
-	uint64_t weight = profile__total_weight(t->prof);
+	uint64_t weight;
 	struct counts tmp;
 
+	/* Waits still open get their time so far; the rest comes later. */
+	sampler__lock(t->s);
+	sampler__settle_locked(t->s);
+	sampler__unlock(t->s);
+	weight = profile__total_weight(t->prof);
 	if (count_all(t) || build_rows(t))
 		return -ENOMEM;
 	t->interval_samples = weight - t->prev_weight;
@@ -404,10 +467,40 @@ static void put_gil(FILE *f, const struct top *t)
 	for (int i = 0; i < g.n; i++) {
 		const char *name = profile__thread_name(t->prof, g.top[i].pid, g.top[i].tid);
 
-		fprintf(f, "  %s %u %.0f%%", name ? name : "thread", g.top[i].tid,
-			pct(g.top[i].gil, g.top[i].samples));
+		fputs("  ", f);
+		term_put(f, name ? name : "thread");
+		fprintf(f, " %u %.0f%%", g.top[i].tid, pct(g.top[i].gil, g.top[i].samples));
 	}
 	fputc('\n', f);
+}
+
+static int cmp_reasons(const void *a, const void *b)
+{
+	const struct row *x = a, *y = b;
+
+	return cmp_u64_desc(x->own_i, y->own_i);
+}
+
+/* The share of the last interval's time spent waiting, by reason. */
+static void put_reasons(FILE *f, const struct top *t)
+{
+	uint32_t shown = 0;
+
+	qsort(t->reasons, t->n_reasons, sizeof(*t->reasons), cmp_reasons);
+	fputs("Waiting:", f);
+	for (uint32_t i = 0; i < t->n_reasons && shown < REASONS_SHOWN; i++) {
+		const struct row *r = &t->reasons[i];
+		const struct profile_function *fn;
+		int line;
+
+		if (!r->own_i)
+			break;
+		fn = function_of(t, r->key, &line);
+		fprintf(f, "  %s %.1f%%", fn ? profile__str(t->prof, fn->name) : "?",
+			pct(r->own_i, t->interval_samples));
+		shown++;
+	}
+	fputs(shown ? "\n" : " -\n", f);
 }
 
 static void put_header(FILE *f, const struct top *t)
@@ -418,15 +511,19 @@ static void put_header(FILE *f, const struct top *t)
 	uint64_t lost = t->rc.bpf_err[PYSPY_ERR_RINGBUF_FULL];
 	double rate = t->interval_s > 0 ? samples / t->interval_s : 0;
 
-	fprintf(f, "pyspy-bpf top: PID %d (%s), Python %u.%u.%u\n", py->pid, py->comm,
-		py->version_hex >> 24, (py->version_hex >> 16) & 0xff,
+	fprintf(f, "pyspy-bpf top: PID %d (", py->pid);
+	term_put(f, py->comm);
+	fprintf(f, "), Python %u.%u.%u\n", py->version_hex >> 24, (py->version_hex >> 16) & 0xff,
 		(py->version_hex >> 8) & 0xff);
 	fprintf(f, "Samples: %.0f/s (%u Hz per CPU)  Errors: %.1f%%", rate, t->opts->o.rate_hz,
 		samples + errs ? 100.0 * errs / (samples + errs) : 0.0);
 	if (lost)
 		fprintf(f, "  Lost: %" PRIu64, lost);
-	fprintf(f, "  Threads: %d  Elapsed: %.1fs\n", t->rc.threads, t->rc.elapsed_s);
+	fprintf(f, "  Threads: %d  Elapsed: %.1fs  Mode: %s\n", t->rc.threads, t->rc.elapsed_s,
+		profile_mode_name(t->opts->o.mode));
 	put_gil(f, t);
+	if (t->opts->o.mode != MODE_CPU)
+		put_reasons(f, t);
 	fprintf(f, "Sort: %s  (keys: 1 %%Own, 2 %%Total, 3 OwnTime, 4 TotalTime, q quit)\n",
 		sort_names[t->sort]);
 	fputc('\n', f);
@@ -436,25 +533,17 @@ static void put_header(FILE *f, const struct top *t)
 
 static void put_name(FILE *f, const struct top *t, uint32_t key)
 {
-	const struct profile_location *l = NULL;
-	const struct profile_function *fn;
 	int line;
+	const struct profile_function *fn = function_of(t, key, &line);
 
-	if (t->opts->functions) {
-		fn = profile__get_function(t->prof, key);
-		line = fn ? fn->start_line : -1;
-	} else {
-		l = profile__get_location(t->prof, key);
-		fn = l ? profile__get_function(t->prof, l->function) : NULL;
-		line = l ? l->line : -1;
-	}
 	if (!fn) {
 		fputs("[unknown]", f);
 		return;
 	}
-	fputs(profile__str(t->prof, fn->name), f);
+	term_put(f, profile__str(t->prof, fn->name));
 	if (fn->file || line >= 0) {
-		fprintf(f, " (%s", profile__str(t->prof, fn->file));
+		fputs(" (", f);
+		term_put(f, profile__str(t->prof, fn->file));
 		if (line > 0)
 			fprintf(f, ":%d", line);
 		fputc(')', f);
@@ -464,7 +553,8 @@ static void put_name(FILE *f, const struct top *t, uint32_t key)
 
 static void put_rows(FILE *f, struct top *t, int max_rows)
 {
-	double hz = t->opts->o.rate_hz;
+	/* Weights per second: samples at the rate, or nanoseconds. */
+	double hz = t->opts->o.mode == MODE_CPU ? t->opts->o.rate_hz : 1e9;
 	enum sort_col c = t->sort;
 
 	if (!t->have_interval) {
@@ -522,7 +612,7 @@ static void draw(struct top *t)
 		return;
 	term_size(&rows, &cols);
 	put_header(f, t);
-	put_rows(f, t, rows - HEADER_LINES);
+	put_rows(f, t, rows - HEADER_LINES - (t->opts->o.mode != MODE_CPU));
 	fclose(f);
 	put_screen(text, rows, cols);
 	free(text);
@@ -590,6 +680,8 @@ static void free_top(struct top *t)
 	free(t->seen);
 	free(t->depth);
 	free(t->rows);
+	free(t->reasons);
+	free(t->marker);
 }
 
 static int cmd_top(const struct top_opts *o)
@@ -633,7 +725,8 @@ static int cmd_top(const struct top_opts *o)
 static const char doc[] =
 	"Show a live table of the functions a process spends its time in, refreshed every "
 	"second, like py-spy top.  %Own and %Total are over the last second; OwnTime and "
-	"TotalTime are seconds since the start (samples / rate).  Keys: 1 %Own, 2 %Total, "
+	"TotalTime are seconds since the start (samples / rate; with --mode offcpu or wall, "
+	"a waiting thread's time is in the line it waits at).  Keys: 1 %Own, 2 %Total, "
 	"3 OwnTime, 4 TotalTime (sort by that column), q or Ctrl-C to quit.  When stdout is "
 	"not a terminal, a plain table of the top rows is printed every second instead."
 	"\n\nEXAMPLES:\n"
@@ -646,6 +739,11 @@ enum { OPT_INIT_WAIT = 0x100, OPT_FUNCTIONS };
 static const struct argp_option opts[] = {
 	{ "pid", 'p', "PID", 0, "Process to watch", 0 },
 	{ "rate", 'r', "HZ", 0, "Samples per second per CPU (default 99)", 0 },
+	{ "mode", 'm', "MODE", 0,
+	  "cpu (default): time on the CPU; offcpu: time off it, where each thread waits; "
+	  "wall: both (the header shows the reasons of waits)",
+	  0 },
+	{ "gil", 'g', NULL, 0, "Only samples whose thread held the GIL", 0 },
 	{ "duration", 'd', "SECS", 0, "Stop after SECS seconds (default: until q or Ctrl-C)", 0 },
 	{ "functions", OPT_FUNCTIONS, NULL, 0,
 	  "One row per function (at its first line) instead of per line", 0 },
@@ -674,6 +772,17 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 			argp_error(state, "invalid rate (1-10000 Hz): %s", arg);
 		o->rate_hz = v;
 		break;
+	case 'm':
+		o->mode = profile_mode_parse(arg);
+		if (o->mode == MODE_MEMORY)
+			argp_error(state, "top shows time: --mode cpu, offcpu or wall (memory is for "
+					  "record)");
+		if (o->mode < 0)
+			argp_error(state, "unknown mode '%s' (cpu, offcpu, wall)", arg);
+		break;
+	case 'g':
+		o->gil_only = true;
+		break;
 	case 'd':
 		if (cli_parse_secs(arg, &o->duration_s))
 			argp_error(state, "invalid duration (seconds > 0): %s", arg);
@@ -700,7 +809,7 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 int top_main(int argc, char **argv)
 {
 	static const struct argp argp = { opts, parse_opt, "--pid PID", doc, NULL, NULL, NULL };
-	struct top_opts o = { .o = { .rate_hz = 99, .init_wait_s = 5.0, .quiet = true } };
+	struct top_opts o = { .o = { OPTIONS_DEFAULTS, .quiet = true } };
 
 	if (argp_parse(&argp, argc, argv, 0, NULL, &o))
 		return 2;

@@ -14,6 +14,7 @@
 import os
 import re
 import select
+import shutil
 import signal
 import subprocess
 import time
@@ -333,3 +334,45 @@ def record(pyspy, tmp_path):
         return run_pyspy(pyspy, args, out, timeout or duration + 30, env)
 
     return rec
+
+
+# --- pprof files, read twice: by our reader and by the real go tool pprof ----
+
+@pytest.fixture(scope="session")
+def reader(pyspy):
+    """Our reader: FILE -> folded text with process and thread frames."""
+    path = os.environ.get("PYSPY_PPROF_READER") or str(
+        Path(pyspy).parent / "tests" / "test_pprof")
+    if not os.access(path, os.X_OK):
+        pytest.fail("pprof reader %s missing (make %s, or set PYSPY_PPROF_READER)" % (
+            path, path))
+
+    def read(pb):
+        p = subprocess.run([path, "--to-folded", str(pb)], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, universal_newlines=True, timeout=60)
+        assert p.returncode == 0, "our reader failed on %s: %s" % (pb, p.stderr)
+        return p.stdout
+
+    return read
+
+
+@pytest.fixture(scope="session")
+def go_pprof(tmp_path_factory):
+    """go_pprof(*args) -> stdout of `go tool pprof ARGS`; never touches the network."""
+    go = shutil.which("go")
+    if not go:
+        pytest.fail("`go` missing: apt-get install golang-go (scripts/install-deps.sh)")
+    home = tmp_path_factory.mktemp("gohome")
+    env = dict(os.environ, HOME=str(home), GOPATH=str(home / "go"),
+               GOCACHE=str(home / "cache"), PPROF_TMPDIR=str(home / "pprof"),
+               GOPROXY="off", GOTOOLCHAIN="local", GOFLAGS="")
+
+    def run(*args):
+        cmd = [go, "tool", "pprof"] + [str(a) for a in args]
+        p = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, universal_newlines=True, env=env,
+                           timeout=120)
+        assert p.returncode == 0, "%s: exit %d\n%s" % (" ".join(cmd), p.returncode, p.stderr)
+        return p.stdout
+
+    return run

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import (PY_DEBIAN, PYENV, PYTHONS, REPO, WORKLOADS, parse_folded, pyspy_env,
+from conftest import (BY_ID, PY_DEBIAN, PYENV, PYTHONS, REPO, WORKLOADS, parse_folded, pyspy_env,
                       require_python, run_pyspy)
 
 PY = PYTHONS[4]  # 3.12: any supported interpreter will do here
@@ -171,3 +171,41 @@ def test_launch_runs_as_sudo_user(pyspy, tmp_path):
         shutil.rmtree(str(shared), ignore_errors=True)
     stacks = parse_folded((tmp_path / "l.folded").read_text())
     assert any(f[-1].startswith("hot_loop (") for f, _ in stacks), stacks
+
+
+@pytest.mark.parametrize("py_id", ["3.8", "3.12", "3.15-sid"])
+def test_names_cannot_drive_the_terminal(py_id, workload, pyspy, tmp_path):
+    """A function named with an OSC title, BEL, a clear-screen CSI and C1 CSI,
+    in a thread whose comm starts with ESC: dump, top and the record summary
+    print them escaped (\\x1b, \\u009b), never raw."""
+    w = workload(require_python(BY_ID[py_id]), "termnames.py")
+    raw = ("\x1b", "\x07", "\x9b")
+    out = tmp_path / "p.folded"
+    runs = {
+        "dump": run_pyspy(pyspy, ["dump", "--pid", w.pid]),
+        "top": run_pyspy(pyspy, ["top", "--pid", w.pid, "--duration", 1.5]),
+        "record": run_pyspy(pyspy, ["record", "--pid", w.pid, "--duration", 1, "-o", out]),
+    }
+    for verb, r in runs.items():
+        assert r.rc == 0, str(r)
+        text = r.stdout + r.stderr
+        assert not any(c in text for c in raw), "%s printed a control character:\n%r" % (
+            verb, text[:3000])
+        assert "\\x1b]0;OWNED\\x07\\x1b[2Jevil\\u009b" in text, "%s:\n%s" % (verb, text[:3000])
+    assert "\\x1b[2Jcomm" in runs["dump"].stdout, runs["dump"].stdout
+
+
+def test_profile_files_are_new_and_private(workload, pyspy, tmp_path):
+    """-o replaces whatever is at the path (a planted symlink included)
+    with a new file, mode 0600, written whole; the symlink's target is
+    untouched and no temp file is left behind."""
+    w = workload(require_python(PY), "simple.py")
+    victim = tmp_path / "victim"
+    victim.write_text("precious\n")
+    out = tmp_path / "p.folded"
+    out.symlink_to(victim)
+    r = run_pyspy(pyspy, ["record", "--pid", w.pid, "--duration", 1, "-o", out], out)
+    r.profile()
+    assert not out.is_symlink() and victim.read_text() == "precious\n"
+    assert os.stat(str(out)).st_mode & 0o777 == 0o600
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["p.folded", "victim"]

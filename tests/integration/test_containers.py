@@ -28,7 +28,7 @@ import pytest
 
 from conftest import (PROCESS_RE, PYTHONS, READY_TIMEOUT, WORKLOADS, kill_group,
                       marker_line, parse_folded, pyspy_env, read_line, require_python)
-from test_serve import free_port, go_pprof
+from test_serve import free_port
 
 PY_A = PYTHONS[4]   # 3.12, pyenv (shared libpython)
 PY_B = PYTHONS[6]   # Debian's 3.11 (static, stripped)
@@ -285,7 +285,7 @@ def test_group_by_errors(pyspy, tmp_path, args, pattern):
     assert re.search(pattern, p.stderr), p.stderr
 
 
-def test_serve_container_filters_and_split(pyspy, tmp_path, cgroups, containers):
+def test_serve_container_filters_and_split(pyspy, tmp_path, cgroups, containers, go_pprof):
     """serve: ?container= and ?pod= select one container's samples; --split-by
     container writes one file per container per interval."""
     t = two_v2_pods(tmp_path, cgroups, containers, "etl-1")
@@ -307,8 +307,8 @@ def test_serve_container_filters_and_split(pyspy, tmp_path, cgroups, containers)
                 break
             except OSError:
                 time.sleep(0.1)
-        only_a = go_pprof(tmp_path, "-raw", url + "/debug/pprof/profile?seconds=3&container=" + id_a[:12])
-        only_b = go_pprof(tmp_path, "-raw", url + "/debug/pprof/profile?seconds=3&pod=batch/etl-1")
+        only_a = go_pprof("-raw", url + "/debug/pprof/profile?seconds=3&container=" + id_a[:12])
+        only_b = go_pprof("-raw", url + "/debug/pprof/profile?seconds=3&pod=batch/etl-1")
         time.sleep(2.5)
     finally:
         srv.send_signal(signal.SIGTERM)
@@ -325,5 +325,5 @@ def test_serve_container_filters_and_split(pyspy, tmp_path, cgroups, containers)
     assert any(n.endswith("-%s.pb.gz" % id_a[:12]) for n in names), names
     assert any(n.endswith("-%s.pb.gz" % id_b[:12]) for n in names), names
     one_a = sorted(f for f in outdir.iterdir() if f.name.endswith("-%s.pb.gz" % id_a[:12]))[-1]
-    raw = go_pprof(tmp_path, "-raw", str(one_a))
+    raw = go_pprof("-raw", str(one_a))
     assert set(re.findall(r"(?<![_a-z])pid:\[(\d+)\]", raw)) == {str(ca.pid)}, raw[:1500]

@@ -445,13 +445,34 @@ def test_error_free_threaded(py_id, workload, record, pyspy):
     """A free-threaded build is refused by name, by record and by dump (none
     can be installed here: the target sets the flag in its debug offsets)."""
     python = require_python(BY_ID[py_id])
-    w = workload(python, "ftclaim.py")
+    w = workload(python, "liar.py", "--lie", "free-threaded")
     want = r"PID %d \(python3[.0-9]*\): CPython 3\.%d\.\d+ is a free-threaded \(no-GIL\) build" % (
         w.pid, python.version[1])
     r = record(w.pid, duration=1, timeout=30)
     assert r.rc != 0 and re.search(want, r.stderr), str(r)
     r = run_pyspy(pyspy, ["dump", "--pid", w.pid])
     assert r.rc != 0 and re.search(want, r.stderr), str(r)
+    assert w.alive()
+
+
+@pytest.mark.parametrize("py_id", ["3.13", "3.13-sid", "3.14-sid", "3.14d-sid", "3.15-sid"])
+def test_error_lying_debug_offsets(py_id, workload, record, pyspy):
+    """A live target rewrites its own _Py_DebugOffsets so that pyobject.ob_type
+    lies 64 KiB past any object header.  record (alone and with --all) and
+    dump refuse that layout by the field's name, in one line, and run clean
+    (this is the ASan build: an out-of-bounds read would abort it)."""
+    python = require_python(BY_ID[py_id])
+    w = workload(python, "liar.py", "--lie", "ob-type")
+    want = (r"PID %d \(python3[-.0-9a-z]*\): refusing its _Py_DebugOffsets: PyObject\.ob_type = "
+            r"65520 is past the \d+-byte code object header\n" % w.pid)
+    r = record(w.pid, duration=1, timeout=30)
+    assert r.rc != 0 and re.fullmatch(r"pyspy-bpf: " + want, r.stderr), str(r)
+    r = run_pyspy(pyspy, ["dump", "--pid", w.pid])
+    assert r.rc != 0 and re.fullmatch(r"pyspy-bpf: " + want, r.stderr), str(r)
+    r = run_pyspy(pyspy, ["record", "--all", "--duration", 1, "-f", "folded", "-o", "/dev/null"])
+    assert r.rc == 0 and "AddressSanitizer" not in r.stderr, str(r)
+    assert re.search(r"skipping PID %d: PyObject\.ob_type = 65520 is past" % w.pid,
+                     r.stderr), str(r)
     assert w.alive()
 
 

@@ -30,21 +30,6 @@ def get(url, timeout=30):
         return r.status, r.read()
 
 
-def go_env(tmp_path):
-    home = tmp_path / "gohome"
-    home.mkdir(exist_ok=True)
-    return dict(os.environ, HOME=str(home), GOCACHE=str(home / "cache"),
-                GOPATH=str(home / "go"), GOFLAGS="-mod=mod", GOPROXY="off")
-
-
-def go_pprof(tmp_path, *args, timeout=90):
-    p = subprocess.run(["go", "tool", "pprof"] + list(args), env=go_env(tmp_path),
-                       stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                       universal_newlines=True, timeout=timeout)
-    assert p.returncode == 0, p.stderr
-    return p.stdout
-
-
 class Server:
     def __init__(self, pyspy, tmp_path, *args):
         self.port = free_port()
@@ -98,14 +83,14 @@ def hot():
     return "hot_loop"
 
 
-def test_http_pprof_metrics_health(server, workload, tmp_path):
+def test_http_pprof_metrics_health(server, workload, go_pprof):
     w = workload(require_python(PY), "simple.py")
     srv = server()
     assert get(srv.url + "/healthz") == (200, b"ok\n")
-    out = go_pprof(tmp_path, "-top", srv.url + "/debug/pprof/profile?seconds=3")
+    out = go_pprof("-top", srv.url + "/debug/pprof/profile?seconds=3")
     assert re.search(r"\d+(\.\d+)?m?s\s+\d+(\.\d+)?%.*\bhot_loop$", out, re.M), out
     # pid filter: only that process's samples.
-    raw = go_pprof(tmp_path, "-raw", srv.url + "/debug/pprof/profile?seconds=2&pid=%d" % w.pid)
+    raw = go_pprof("-raw", srv.url + "/debug/pprof/profile?seconds=2&pid=%d" % w.pid)
     pids = set(re.findall(r"(?<![_a-z])pid:\[(\d+)\]", raw))
     assert pids == {str(w.pid)}, raw[:2000]
     status, body = get(srv.url + "/metrics")
@@ -129,7 +114,7 @@ def test_http_pprof_metrics_health(server, workload, tmp_path):
     assert lines and all(re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ pyspy-bpf: ", l) for l in lines), log
 
 
-def test_interval_files_keep_and_sigterm_flush(server, workload, tmp_path):
+def test_interval_files_keep_and_sigterm_flush(server, workload, go_pprof, tmp_path):
     workload(require_python(PY), "simple.py")
     out = tmp_path / "profiles"
     out.mkdir()
@@ -137,7 +122,7 @@ def test_interval_files_keep_and_sigterm_flush(server, workload, tmp_path):
     time.sleep(4.5)
     files = sorted(out.glob("pyspy-bpf-*.pb.gz"))
     assert 1 <= len(files) <= 2, files
-    top = go_pprof(tmp_path, "-top", str(files[-1]))
+    top = go_pprof("-top", str(files[-1]))
     assert "hot_loop" in top, top
     before = set(out.iterdir())
     assert srv.stop(signal.SIGTERM) == 0
@@ -159,11 +144,11 @@ def test_sighup_reopens_log(server, workload, tmp_path):
     assert srv.proc.poll() is None
 
 
-def test_bounded_stacks(server, workload, tmp_path):
+def test_bounded_stacks(server, workload, go_pprof):
     """A cap on distinct stacks: more are dropped and counted, memory stays put."""
     workload(require_python(PY), "genfree.py")
     srv = server("--max-stacks", "3")
-    out = go_pprof(tmp_path, "-raw", srv.url + "/debug/pprof/profile?seconds=3")
+    out = go_pprof("-raw", srv.url + "/debug/pprof/profile?seconds=3")
     assert out.count("\n   ") >= 1
     text = get(srv.url + "/metrics")[1].decode()
     dropped = int(re.search(r"^pyspy_dropped_samples_total (\d+)$", text, re.M).group(1))
@@ -176,3 +161,29 @@ def test_bad_listen_address(pyspy, tmp_path):
                        universal_newlines=True, timeout=30)
     assert p.returncode != 0
     assert "bad --listen 'nonsense'" in p.stderr, p.stderr
+
+
+def test_log_file_is_never_a_symlink(server, pyspy, tmp_path):
+    """--log-file is created 0640 and never followed through a symlink; a
+    SIGHUP reopen that fails keeps the old log, says so, and serving goes on."""
+    victim = tmp_path / "victim"
+    victim.write_text("precious\n")
+    link = tmp_path / "link.log"
+    link.symlink_to(victim)
+    p = subprocess.run([pyspy, "serve", "--listen", "127.0.0.1:%d" % free_port(),
+                        "--log-file", str(link)], env=pyspy_env(), stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, universal_newlines=True, timeout=30)
+    assert p.returncode == 1 and "cannot open --log-file" in p.stderr, p.stderr
+    assert victim.read_text() == "precious\n"
+    srv = server()
+    assert os.stat(str(srv.log)).st_mode & 0o777 == 0o640
+    os.rename(str(srv.log), str(tmp_path / "serve.log.1"))
+    os.symlink(str(victim), str(srv.log))  # the rotated name, now planted
+    srv.proc.send_signal(signal.SIGHUP)
+    old = tmp_path / "serve.log.1"
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and "cannot reopen" not in old.read_text():
+        time.sleep(0.1)
+    assert "cannot reopen --log-file" in old.read_text(), old.read_text()
+    assert get(srv.url + "/healthz") == (200, b"ok\n")
+    assert victim.read_text() == "precious\n"

@@ -131,6 +131,10 @@ def test_errors_like_record(pyspy):
     assert r.rc != 0 and re.search(r"needs root", r.stderr), str(r)
     r = run_pyspy(pyspy, ["top"])
     assert r.rc != 0 and "nothing to watch" in r.stderr, str(r)
+    r = run_pyspy(pyspy, ["top", "--pid", "1", "--mode", "memory"])
+    assert r.rc != 0 and "top shows time" in r.stderr, str(r)
+    r = run_pyspy(pyspy, ["top", "--pid", "1", "--mode", "nope"])
+    assert r.rc != 0 and "unknown mode 'nope'" in r.stderr, str(r)
 
 
 @pytest.mark.parametrize("py", [p for p in PYTHONS if p.id in ("3.8", "3.11", "3.13") or p.root],

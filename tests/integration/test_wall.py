@@ -6,11 +6,19 @@ at and the reason; a wait still open at the end is charged up to the end;
 a launched command is watched from before its exec, so a sleep at the very
 start of the program counts whole.  So each thread's weights add up to the
 time it existed during the recording (within 3%)."""
+import calendar
 import json
 import os
+import re
 import signal
+import time
+
+import pytest
 
 from conftest import THREAD_RE, WORKLOADS, Running, marker_line, parse_folded, run_pyspy
+from test_dump import dump, parse_text
+from test_serve import Server
+from test_top import rows
 
 DURATION = 2.0
 TOL = 0.03
@@ -45,6 +53,16 @@ def show(threads):
 
 def ends_with(*tail):
     return lambda f: f[-len(tail):] == list(tail)
+
+
+# Where each thread of waiters.py waits (before SIGUSR1): its innermost
+# frame (None: in threading's Event.wait) and the reason.
+def waits(w, tid, name):
+    s = "waiters.py"
+    return {"main": (fr("main", s, "SLEEP"), "[sleep]"),
+            "locker": (fr("lock_wait", s, "LOCK"), "[lock: futex]"),
+            "receiver": (fr("recv_wait", s, "RECV"), "[io: recv]"),
+            "late": (None, "[lock: futex]")}["main" if tid == w.pid else name]
 
 
 def test_waits_add_up(python, workload, pyspy, tmp_path):
@@ -93,7 +111,7 @@ def test_launch_sleeps_first(python, pyspy, tmp_path):
     is charged whole, and its time adds up to what it measured itself."""
     truth = tmp_path / "truth.json"
     out = tmp_path / "launch.folded"
-    r = run_pyspy(pyspy, ["record", "--mode", "wall", "--rate", 499, "--format", "folded",
+    r = run_pyspy(pyspy, ["record", "-v", "--mode", "wall", "--rate", 499, "--format", "folded",
                           "-o", out, "--"] + python.argv +
                   [WORKLOADS / "sleepfirst.py", "--truth", truth], out, timeout=60)
     stacks = r.profile()
@@ -106,13 +124,102 @@ def test_launch_sleeps_first(python, pyspy, tmp_path):
         return weight(mine, lambda f: fr(name, s, tag) in f and
                       (not tail or f[-len(tail):] == list(tail))) / 1e9
 
-    first, spin, last = part("first", "FIRST", "[sleep]"), part("spin", "SPIN"), \
-        part("last", "LAST", "[sleep]")
-    summary = "first %.3f spin %.3f last %.3f of %.3f s; truth %s\n%s" % (
-        first, spin, last, weight(mine) / 1e9, t, r.text[:3000])
+    # What each function took as the program timed it: its sleep, and the
+    # moments it waited for a CPU around it ([preempted]) on a busy machine.
+    first, spin, last = part("first", "FIRST"), part("spin", "SPIN"), part("last", "LAST")
+    slept = part("first", "FIRST", "[sleep]"), part("last", "LAST", "[sleep]")
+    summary = "first %.3f (slept %.3f) spin %.3f last %.3f (slept %.3f) of %.3f s; " \
+        "truth %s\n%s" % (first, slept[0], spin, last, slept[1], weight(mine) / 1e9, t,
+                          r.text[:3000]) + "\n" + str(r)
     # Waits are timed exactly; CPU time is counted in ticks of 1/499 s, so
     # the spin gets a few ticks of slack on top.
     for got, want, slack in ((first, t["first"], 0.005), (spin, t["spin"], 10 / 499),
                              (last, t["last"], 0.005)):
         assert abs(got - want) <= TOL * want + slack, summary
+    assert min(slept) >= 0.3 * (1 - TOL), summary
     assert abs(weight(mine) / 1e9 - t["total"]) <= TOL * t["total"], summary
+
+
+def pprof_start(raw):
+    """`go tool pprof -raw`'s Time: line -> Unix seconds (ns digits kept)."""
+    m = re.search(r"^Time: (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)(\.\d+)? \+0000 UTC$", raw, re.M)
+    assert m, raw[:500]
+    return calendar.timegm(time.strptime(m.group(1), "%Y-%m-%d %H:%M:%S")) + \
+        float(m.group(2) or 0)
+
+
+def test_serve_intervals_split_waits(python, workload, pyspy, tmp_path, reader, go_pprof):
+    """serve --mode wall --output-dir: four threads that wait throughout.
+    Each interval's file charges each thread the part of its wait that fell
+    in that interval (the time to the next file's start, within 3%), where
+    it waits: waits are split at every boundary and nothing counts twice."""
+    w = workload(python, "waiters.py")
+    out = tmp_path / "profiles"
+    out.mkdir()
+    srv = Server(pyspy, tmp_path, "--pid", w.pid, "--mode", "wall", "--output-dir", out,
+                 "--interval", 1)
+    try:
+        deadline = time.monotonic() + 20
+        while srv.logtext().count(" wrote ") < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert srv.stop(signal.SIGTERM) == 0, srv.logtext()
+    finally:
+        srv.stop(signal.SIGKILL)
+    log = srv.logtext()
+    files = sorted(out.glob("pyspy-bpf-*.pb.gz"))
+    assert len(files) >= 3, log
+    starts = [pprof_start(go_pprof("-raw", f)) for f in files]
+    for i, f in enumerate(files):
+        threads = {}
+        for frames, wt in parse_folded(reader(f)):
+            m = THREAD_RE.match(frames[1])
+            assert m, frames
+            threads.setdefault((int(m.group("tid")), m.group("name")), []).append(
+                (frames[2:], wt))
+        assert len(threads) == 4, "%s: %s\n%s" % (f.name, sorted(threads), log)
+        sums = {name: weight(st) / 1e9 for name, st in threads.items()}
+        # The last file ends at SIGTERM; every thread still waited all of it.
+        span = starts[i + 1] - starts[i] if i + 1 < len(files) else max(sums.values())
+        for name, st in threads.items():
+            frame, reason = waits(w, *name)
+            assert abs(sums[name] - span) <= TOL * span, \
+                "%s: thread %s %.3f s of %.3f s\n%s" % (f.name, name, sums[name], span, log)
+            tail = (frame, reason) if frame else (reason,)
+            assert weight(st, ends_with(*tail)) >= 0.97 * weight(st), (f.name, name, st)
+
+
+def test_top_and_dump_agree(python, workload, pyspy, tmp_path):
+    """A waiting thread is shown where it waits by all three: dump's innermost
+    frame is the frame above the reason in a wall profile, and the row that
+    `top --mode wall` gives its time (a quarter each: four threads)."""
+    w = workload(python, "waiters.py")
+    d = parse_text(dump(pyspy, w.pid))
+    stacks = {t["tid"]: t["frames"] for t in d["threads"]}
+    assert len(stacks) == 4 and all(stacks.values()), d
+    out = tmp_path / "wall.folded"
+    r = run_pyspy(pyspy, ["record", "--pid", w.pid, "--mode", "wall", "--threads", "--rate", 199,
+                          "--duration", 1, "--format", "folded", "-o", out], out)
+    threads = by_thread(r.profile())
+    assert set(threads) == set(stacks), (sorted(threads), sorted(stacks))
+    reasons = {}
+    for tid, (name, st) in threads.items():
+        frames, wt = max(st, key=lambda x: x[1])
+        assert wt >= 0.97 * weight(st), show(threads)
+        assert frames[:-1] == stacks[tid][::-1], \
+            "thread %s: dump says\n  %s\nwall says\n  %s" % (
+                name, "\n  ".join(stacks[tid]), "\n  ".join(frames[::-1]))
+        assert frames[-1] == waits(w, tid, name)[1], frames
+        reasons[frames[-1]] = reasons.get(frames[-1], 0) + 1
+    t = run_pyspy(pyspy, ["top", "--pid", w.pid, "--mode", "wall", "--rate", 199,
+                          "--duration", 2.5])
+    assert t.rc == 0, str(t)
+    last = t.stdout.strip().split("pyspy-bpf top:")[-1]
+    own = {row["fn"]: float(row["own"]) for row in rows(last)}
+    for tid, frames in stacks.items():
+        assert 22 <= own.get(frames[0], 0) <= 28, "%s not at ~25%%:\n%s" % (frames[0], last)
+    m = re.search(r"^Waiting:(.*)$", last, re.M)
+    assert m, last
+    shown = {k: float(v) for k, v in re.findall(r"  (\[[^]]+\]) ([\d.]+)%", m.group(1))}
+    assert set(shown) == set(reasons), m.group(0)
+    for k, n in reasons.items():
+        assert abs(shown[k] - 25 * n) <= 3, m.group(0)

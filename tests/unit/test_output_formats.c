@@ -338,6 +338,25 @@ static void test_svg_diff(void)
 	profile__free(after);
 }
 
+/* Every writer takes a profile without a stack (UBSan: no NULL to qsort). */
+static void test_all_empty(void)
+{
+	const struct output_writer *w[] = { &output_folded, &output_pprof, &output_speedscope,
+					    &output_svg };
+	struct output_opts o = { .rate_hz = 99, .duration_s = 1 };
+	struct profile *p = profile__new(0);
+	size_t len;
+
+	for (size_t i = 0; i < sizeof(w) / sizeof(w[0]); i++) {
+		char *s = render(w[i], p, &o, &len);
+
+		CHECK(s != NULL, "%s: an empty profile", w[i]->name);
+		CHECK(w[i] != &output_folded || len == 0, "folded: empty is no lines, got %zu", len);
+		free(s);
+	}
+	profile__free(p);
+}
+
 static void test_svg_empty(void)
 {
 	struct profile *p = profile__new(0);
@@ -419,6 +438,7 @@ int main(void)
 	test_svg_large();
 	test_svg_diff();
 	test_svg_empty();
+	test_all_empty();
 	test_value_units();
 	test_choose_writer();
 	return unit_done("test_output_formats");

@@ -74,6 +74,8 @@ static void test_cap(void)
 	CHECK(profile__add(p, 1, 1, 0, &l[1], 1, 1) == 0);
 	CHECK(profile__add(p, 1, 1, 0, &l[2], 1, 5) == -ENOSPC, "third stack over the cap");
 	CHECK(profile__add(p, 1, 1, 0, &l[0], 1, 1) == 0, "known stacks still count");
+	CHECK(profile__add(p, 2, 2, 0, &l[2], 1, 0) == 0 && profile__n_stacks(p) == 2,
+	      "weight 0 adds no stack (and is not counted as dropped)");
 	CHECK(profile__dropped(p) == 5 && profile__total_weight(p) == 3);
 	profile__free(p);
 }

@@ -2,6 +2,8 @@
 /* test_pyoffsets.c - layout table vs. facts, debug-offsets reader vs. live 3.13-3.15 (pyenv, Debian sid), bad input. */
 #include <linux/types.h> /* pyspy.h (via pyoffsets.h) needs __u32 and friends */
 #include <errno.h>
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -256,7 +258,7 @@ static void test_synthetic(const struct synth *s)
 	int err;
 
 	synth_build(s, raw);
-	err = py_layout__from_debug_offsets(raw, sizeof(raw), &l, &hex);
+	err = py_layout__from_debug_offsets(raw, sizeof(raw), &l, &hex, NULL, 0);
 	CHECK(err == 0, "3.%u: %d", s->minor, err);
 	if (err)
 		return;
@@ -286,7 +288,7 @@ static int expect_err(const uint8_t *src, size_t len, unsigned pos, uint64_t v)
 
 	memcpy(raw, src, RAW_LEN);
 	put64(raw, pos, v);
-	return py_layout__from_debug_offsets(raw, len, &l, NULL);
+	return py_layout__from_debug_offsets(raw, len, &l, NULL, NULL, 0);
 }
 
 /* Everything in a target's debug offsets is untrusted input. */
@@ -294,7 +296,7 @@ static void test_bad_input(const uint8_t *raw, const char *what)
 {
 	struct py_layout l;
 
-	CHECK(py_layout__from_debug_offsets(raw, RAW_LEN, &l, NULL) == 0, "%s", what);
+	CHECK(py_layout__from_debug_offsets(raw, RAW_LEN, &l, NULL, NULL, 0) == 0, "%s", what);
 	CHECK(expect_err(raw, RAW_LEN, 0, 0x7a70677562656478ull) == -EINVAL, "%s cookie", what);
 	CHECK(expect_err(raw, RAW_LEN, 232, 60000) == -EINVAL, "%s frame_back", what);
 	CHECK(expect_err(raw, RAW_LEN, 232, 0x10008) == -EINVAL, "%s u16 wrap", what);
@@ -305,12 +307,108 @@ static void test_bad_input(const uint8_t *raw, const char *what)
 	CHECK(expect_err(raw, RAW_LEN, 40, 1ull << 40) == -EINVAL, "%s interp_head", what);
 	CHECK(expect_err(raw, RAW_LEN, 344, 0xfffa) == -EINVAL, "%s code_size", what);
 	CHECK(expect_err(raw, RAW_LEN, 16, 1) == -ENOTSUP, "%s free-threaded", what);
+	{
+		/* A target that rewrites its own ob_type offset (ctypes, one line). */
+		uint8_t bad[RAW_LEN];
+		char why[128] = "";
+
+		memcpy(bad, raw, RAW_LEN);
+		put64(bad, 360, 0xfff0); /* pyobject.ob_type in 3.13 */
+		CHECK(py_layout__from_debug_offsets(bad, RAW_LEN, &l, NULL, why, sizeof(why)) ==
+			      -EINVAL && strstr(why, "PyObject.ob_type = 65520 is past the"),
+		      "%s ob_type: %s", what, why);
+	}
 	CHECK(expect_err(raw, RAW_LEN, 8, 0x031000f0) == -ENOTSUP, "%s 3.16", what);
 	CHECK(expect_err(raw, RAW_LEN, 8, 0x040000f0) == -ENOTSUP, "%s 4.0", what);
 	CHECK(expect_err(raw, RAW_LEN, 8, 0x030c01f0) == -EINVAL, "%s 3.12", what);
 	CHECK(expect_err(raw, 583, 8, 0x030d00f0) == -EINVAL, "%s short", what);
-	CHECK(py_layout__from_debug_offsets(raw, 8, &l, NULL) == -EINVAL, "%s tiny", what);
-	CHK(py_layout__from_debug_offsets(NULL, RAW_LEN, &l, NULL) == -EINVAL);
+	CHECK(py_layout__from_debug_offsets(raw, 8, &l, NULL, NULL, 0) == -EINVAL, "%s tiny", what);
+	CHK(py_layout__from_debug_offsets(NULL, RAW_LEN, &l, NULL, NULL, 0) == -EINVAL);
+}
+
+/* Every offset a buffer is indexed with, by the name a refusal gives it. */
+static const struct {
+	size_t at;
+	const char *name;
+	bool optional;
+} fields[] = {
+#define F(f, n, o) { offsetof(struct py_layout, f), n, o }
+	F(tstate_next, "PyThreadState.next", false),
+	F(tstate_interp, "PyThreadState.interp", true),
+	F(tstate_thread_id, "PyThreadState.thread_id", false),
+	F(tstate_native_thread_id, "PyThreadState.native_thread_id", true),
+	F(tstate_frame, "PyThreadState.current_frame", false),
+	F(tstate_datastack_chunk, "PyThreadState.datastack_chunk", true),
+	F(cframe_current, "_PyCFrame.current_frame", true),
+	F(frame_back, "frame.previous", false),
+	F(frame_code, "frame.f_executable", false),
+	F(frame_instr, "frame.instr_ptr", false),
+	F(frame_owner, "frame.owner", true),
+	F(object_type, "PyObject.ob_type", false),
+	F(varobject_size, "PyVarObject.ob_size", true),
+	F(code_filename, "PyCodeObject.co_filename", false),
+	F(code_name, "PyCodeObject.co_name", false),
+	F(code_qualname, "PyCodeObject.co_qualname", true),
+	F(code_firstlineno, "PyCodeObject.co_firstlineno", false),
+	F(code_linetable, "PyCodeObject.co_linetable", false),
+	F(code_code, "PyCodeObject.co_code", true),
+	F(code_adaptive, "PyCodeObject.co_code_adaptive", true),
+	F(bytes_size, "PyBytesObject.ob_size", true),
+	F(bytes_sval, "PyBytesObject.ob_sval", true),
+	F(unicode_length, "PyASCIIObject.length", false),
+	F(unicode_state, "PyASCIIObject.state", false),
+	F(unicode_ascii_data, "sizeof(PyASCIIObject)", false),
+	F(unicode_compact_data, "sizeof(PyCompactUnicodeObject)", false),
+	F(gil_locked, "_gil_runtime_state.locked", true),
+	F(gil_last_holder, "_gil_runtime_state.last_holder", true),
+#undef F
+};
+
+static void set_off(struct py_layout *l, size_t at, uint16_t v)
+{
+	memcpy((char *)l + at, &v, sizeof(v));
+}
+
+/* Each field past its buffer is refused by name; every real layout passes. */
+static void test_field_rules(const struct py_layout *good, const char *what)
+{
+	char why[128];
+
+	why[0] = 0;
+	CHECK(py_layout__check(good, why, sizeof(why)) == 0, "%s: %s", what, why);
+	for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+		struct py_layout l = *good;
+
+		why[0] = 0;
+		set_off(&l, fields[i].at, 0xfff0);
+		CHECK(py_layout__check(&l, why, sizeof(why)) == -EINVAL &&
+			      !strncmp(why, fields[i].name, strlen(fields[i].name)),
+		      "%s: %s = 0xfff0 gave \"%s\"", what, fields[i].name, why);
+		set_off(&l, fields[i].at, PY_OFF_NONE);
+		why[0] = 0;
+		CHECK((py_layout__check(&l, why, sizeof(why)) == 0) == fields[i].optional,
+		      "%s: %s absent: \"%s\"", what, fields[i].name, why);
+	}
+	{
+		struct py_layout l = *good;
+
+		l.code_size = PY_CODE_HDR_MAX + 8;
+		CHECK(py_layout__check(&l, why, sizeof(why)) == -EINVAL &&
+			      strstr(why, "sizeof(PyCodeObject)"), "%s: code_size: %s", what, why);
+	}
+}
+
+static void test_all_field_rules(const uint8_t *raw313)
+{
+	struct py_layout l;
+	char what[32];
+
+	for (unsigned i = 0; i < py_layouts_table_len; i++) {
+		snprintf(what, sizeof(what), "table 3.%u", py_layouts_table[i].minor);
+		test_field_rules(&py_layouts_table[i], what);
+	}
+	CHK(py_layout__from_debug_offsets(raw313, RAW_LEN, &l, NULL, NULL, 0) == 0);
+	test_field_rules(&l, "synthetic 3.13");
 }
 
 /*
@@ -465,7 +563,7 @@ static void test_live(const struct live_py *py, const char *dir)
 	}
 	if (err)
 		return;
-	err = py_layout__from_debug_offsets(raw, sizeof(raw), &d, &hexv);
+	err = py_layout__from_debug_offsets(raw, sizeof(raw), &d, &hexv, NULL, 0);
 	CHECK(err == 0, "live %s: %d", py->name, err);
 	if (err)
 		return;
@@ -532,6 +630,7 @@ int main(int argc, char **argv)
 	test_synthetic(&synth_315);
 	synth_build(&synth_313, raw);
 	test_bad_input(raw, "synthetic 3.13");
+	test_all_field_rules(raw);
 	for (size_t i = 0; i < sizeof(live_pys) / sizeof(live_pys[0]); i++)
 		test_live(&live_pys[i], dir);
 	return unit_done("pyoffsets");

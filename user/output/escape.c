@@ -177,3 +177,21 @@ void xml_put_text(FILE *f, const char *s)
 {
 	xml_put_text_n(f, s, strlen(s));
 }
+
+void term_put(FILE *f, const char *s)
+{
+	size_t k;
+	uint32_t cp;
+
+	while ((k = utf8_next(s, &cp))) {
+		if (k == 1 && (unsigned char)*s >= 0x80)
+			fprintf(f, "\\x%02x", (unsigned char)*s); /* not UTF-8 */
+		else if (cp < 0x20 || cp == 0x7f)
+			fprintf(f, "\\x%02x", cp);
+		else if (cp >= 0x80 && cp <= 0x9f)
+			fprintf(f, "\\u%04x", cp);
+		else
+			fwrite(s, 1, k, f);
+		s += k;
+	}
+}

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * escape.h - writing untrusted strings (names and paths read from a
- * target) into JSON and XML without ever producing an invalid document.
+ * target) into JSON and XML without ever producing an invalid document,
+ * and onto a terminal without it obeying them.
  *
  * Input is taken as UTF-8; a byte that does not start a well-formed
  * sequence (overlong, surrogate, past U+10FFFF, cut short) becomes U+FFFD,
@@ -30,5 +31,12 @@ void json_put_string(FILE *f, const char *s);
 /* The first len bytes of s as XML character data, safe in attribute values too. */
 void xml_put_text_n(FILE *f, const char *s, size_t len);
 void xml_put_text(FILE *f, const char *s);
+
+/*
+ * s for a terminal: C0 controls, DEL and C1 controls (which can retitle a
+ * window, clear the screen or move the cursor) as \xNN or \u00NN, a byte
+ * that does not start well-formed UTF-8 as \xNN, the rest as it is.
+ */
+void term_put(FILE *f, const char *s);
 
 #endif /* PYSPY_OUTPUT_ESCAPE_H */

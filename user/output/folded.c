@@ -124,7 +124,8 @@ static int folded_write(const struct profile *p, const struct output_opts *o, FI
 
 	profile__for_each_stack(p, collect_one, &c);
 	if (!c.err) {
-		qsort(c.lines, c.n, sizeof(*c.lines), cmp_line);
+		if (c.n) /* no stacks: no array at all */
+			qsort(c.lines, c.n, sizeof(*c.lines), cmp_line);
 		for (i = 0; i < c.n; i = j) {
 			uint64_t w = 0;
 

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 /* output.c - writer registry and whole-file writing. */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -77,7 +78,7 @@ int output__write_file(const struct output_writer *w, const struct profile *p,
 	char tmp[PATH_MAX];
 	struct stat st;
 	FILE *f;
-	int err;
+	int err, fd;
 
 	if (!strcmp(path, "-"))
 		return write_stream(w, p, o, stdout);
@@ -91,11 +92,23 @@ int output__write_file(const struct output_writer *w, const struct profile *p,
 			err = -errno;
 		return err;
 	}
-	if (snprintf(tmp, sizeof(tmp), "%s.tmp.%d", path, (int)getpid()) >= (int)sizeof(tmp))
+	/*
+	 * A fresh name no one could have planted a symlink at: mkostemp
+	 * creates it O_CREAT|O_EXCL (never through a symlink), mode 0600, so
+	 * a profile (names and paths of other people's code) is root's alone.
+	 */
+	if (snprintf(tmp, sizeof(tmp), "%s.tmp.XXXXXX", path) >= (int)sizeof(tmp))
 		return -ENAMETOOLONG;
-	f = fopen(tmp, "w");
-	if (!f)
+	fd = mkostemp(tmp, O_CLOEXEC);
+	if (fd < 0)
 		return -errno;
+	f = fdopen(fd, "w");
+	if (!f) {
+		err = -errno;
+		close(fd);
+		unlink(tmp);
+		return err;
+	}
 	err = w->write(p, o, f);
 	if (fflush(f) && !err)
 		err = -errno;

@@ -41,7 +41,12 @@ const struct output_writer *output__by_path(const char *path);
 /* "folded, ..." for messages. */
 const char *output__names(void);
 
-/* Write whole: "-" is stdout; else path.tmp then rename. 0 or -errno. */
+/*
+ * Write whole: "-" is stdout; a device or pipe in place; else a new file
+ * path.tmp.XXXXXX (O_EXCL, mode 0600) renamed over path, so a reader never
+ * sees half a profile and a planted symlink never redirects the write.
+ * 0 or -errno.
+ */
 int output__write_file(const struct output_writer *w, const struct profile *p,
 		       const struct output_opts *o, const char *path);
 

@@ -1,0 +1,38 @@
+# SPDX-License-Identifier: MIT
+# Workload: names that would drive a terminal if printed raw.
+"""Proves that dump, top and the record summary escape control characters.
+
+The main thread spins in a function whose co_name (and co_qualname, 3.11+)
+is EVIL below: an OSC that retitles the window, BEL, a CSI that clears the
+screen, and C1 CSI (U+009B).  Its kernel thread name (comm) starts with ESC
+too.  Prints "ready", then spins for --seconds (default 30).
+"""
+import argparse
+import sys
+import time
+
+EVIL = "\x1b]0;OWNED\x07\x1b[2Jevil\x9b"
+
+
+def spin(end):
+    while time.perf_counter() < end: pass  # HOT
+
+
+names = {"co_name": EVIL}
+if sys.version_info >= (3, 11):
+    names["co_qualname"] = EVIL
+spin.__code__ = spin.__code__.replace(**names)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seconds", type=float, default=30.0)
+    args = ap.parse_args()
+    with open("/proc/self/comm", "wb") as f:
+        f.write(b"\x1b[2Jcomm")
+    print("ready", flush=True)
+    spin(time.perf_counter() + args.seconds)
+
+
+if __name__ == "__main__":
+    main()
