@@ -27,6 +27,7 @@ libmicrohttpd-dev
 curl
 yamllint
 debootstrap
+strace
 "
 
 # Ask dpkg first so the common case (everything present) costs no network

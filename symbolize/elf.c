@@ -31,6 +31,7 @@ struct elf_file {
 	Elf *elf;
 	int type;
 	int machine;
+	uint64_t size; /* of the file */
 };
 
 static struct elf_file *open_fail(struct elf_file *ef, int err)
@@ -42,23 +43,36 @@ static struct elf_file *open_fail(struct elf_file *ef, int err)
 
 struct elf_file *elf_file__open(const char *path)
 {
+	/* O_NONBLOCK: a FIFO planted at the path must not hang us. */
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+
+	if (fd < 0)
+		return NULL;
+	return elf_file__from_fd(fd);
+}
+
+struct elf_file *elf_file__from_fd(int fd)
+{
 	struct elf_file *ef;
 	GElf_Ehdr eh;
 	struct stat st;
 
-	if (elf_version(EV_CURRENT) == EV_NONE)
-		return open_fail(NULL, ENOSYS);
 	ef = calloc(1, sizeof(*ef));
-	if (!ef)
+	if (!ef) {
+		close(fd);
 		return NULL;
-	/* O_NONBLOCK: a FIFO planted at the path must not hang us. */
-	ef->fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-	if (ef->fd < 0)
-		return open_fail(ef, errno);
+	}
+	ef->fd = fd;
+	if (elf_version(EV_CURRENT) == EV_NONE)
+		return open_fail(ef, ENOSYS);
 	if (fstat(ef->fd, &st))
 		return open_fail(ef, errno);
 	if (!S_ISREG(st.st_mode))
 		return open_fail(ef, ENOEXEC);
+	/* Before libelf reads a byte: a target can plant a sparse file of any size. */
+	if ((uint64_t)st.st_size > ELF_FILE_MAX)
+		return open_fail(ef, EFBIG);
+	ef->size = (uint64_t)st.st_size;
 	/* ELF_C_READ reads sections lazily with pread: no SIGBUS on truncation. */
 	ef->elf = elf_begin(ef->fd, ELF_C_READ, NULL);
 	if (!ef->elf || elf_kind(ef->elf) != ELF_K_ELF || !gelf_getehdr(ef->elf, &eh))
@@ -90,14 +104,38 @@ int elf_file__type(const struct elf_file *ef)
 	return ef->type;
 }
 
+/*
+ * May libelf load this section whole?  Only if it is within the caps and
+ * the file: its headers are the target's to write.
+ */
+static bool section_ok(const struct elf_file *ef, const GElf_Shdr *sh)
+{
+	if (sh->sh_size > ELF_SECTION_MAX)
+		return false;
+	return sh->sh_type == SHT_NOBITS ||
+	       (sh->sh_offset <= ef->size && sh->sh_size <= ef->size - sh->sh_offset);
+}
+
+/* The same for a section given by index, e.g. a string table. */
+static bool section_index_ok(struct elf_file *ef, size_t index)
+{
+	Elf_Scn *scn = elf_getscn(ef->elf, index);
+	GElf_Shdr sh;
+
+	return scn && gelf_getshdr(scn, &sh) && section_ok(ef, &sh);
+}
+
 static int scan_symtab(struct elf_file *ef, Elf_Scn *scn, const GElf_Shdr *sh, const char *name,
 		       uint64_t *addr, uint64_t *size)
 {
 	size_t entsz = gelf_fsize(ef->elf, ELF_T_SYM, 1, EV_CURRENT);
-	Elf_Data *data = elf_getdata(scn, NULL);
+	Elf_Data *data;
 	size_t i, n;
 	GElf_Sym sym;
 
+	if (!section_ok(ef, sh) || !section_index_ok(ef, sh->sh_link))
+		return -ENOENT;
+	data = elf_getdata(scn, NULL);
 	if (!data || !entsz)
 		return -ENOENT;
 	n = data->d_size / entsz;
@@ -148,7 +186,7 @@ int elf_file__find_section(struct elf_file *ef, const char *name, uint64_t *addr
 	size_t shstrndx;
 	GElf_Shdr sh;
 
-	if (elf_getshdrstrndx(ef->elf, &shstrndx))
+	if (elf_getshdrstrndx(ef->elf, &shstrndx) || !section_index_ok(ef, shstrndx))
 		return -ENOENT;
 	while ((scn = elf_nextscn(ef->elf, scn))) {
 		const char *s;

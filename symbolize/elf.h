@@ -2,8 +2,8 @@
 /*
  * elf.h - ELF symbol and section lookup with libelf.
  *
- * Owns: opening an ELF file (already resolved by the caller, e.g. through
- * /proc/PID/root), finding symbols in .dynsym then .symtab, sections by name,
+ * Owns: opening an ELF file (already resolved by the caller, inside the
+ * target's root), within size caps; finding symbols in .dynsym then .symtab, sections by name,
  * reading initialised bytes at a virtual address from the file, and mapping
  * a runtime mapping (start, file offset) to the load bias.
  */
@@ -15,8 +15,20 @@
 
 struct elf_file;
 
-/* NULL with errno set on failure (ENOENT, ENOEXEC for a non-ELF file). */
+/*
+ * Caps on what a target's file may make us read: the file (checked before
+ * libelf reads it; real libpythons and static pythons are tens of MB) and
+ * any one section loaded whole (symbol and string tables).
+ */
+#define ELF_FILE_MAX (1ull << 30)
+#define ELF_SECTION_MAX (256ull << 20)
+
+/*
+ * NULL with errno set on failure (ENOENT, ENOEXEC for a non-ELF file,
+ * EFBIG past ELF_FILE_MAX).  _from_fd takes fd over, closing it on failure.
+ */
 struct elf_file *elf_file__open(const char *path);
+struct elf_file *elf_file__from_fd(int fd);
 void elf_file__close(struct elf_file *ef); /* NULL-safe */
 
 /* ET_EXEC (non-PIE) or ET_DYN (PIE, shared object). */

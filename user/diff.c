@@ -24,6 +24,7 @@
 #include "log.h"
 #include "output/load.h"
 #include "output/output.h"
+#include "output/pprof_read.h"
 #include "output/svg.h"
 #include "profile.h"
 
@@ -340,6 +341,9 @@ static void report_load_error(const struct side *s, int err)
 	else if (err == -EFBIG)
 		log_error("%s: larger than %u MiB (uncompressed)", s->path,
 			  PROFILE_LOAD_MAX_BYTES >> 20);
+	else if (err == -E2BIG)
+		log_error("%s: decodes to more than %u MiB of samples, functions and locations",
+			  s->path, PPROF_READ_MAX_DECODED >> 20);
 	else
 		log_error("cannot read %s: %s", s->path, strerror(-err));
 }
@@ -400,6 +404,9 @@ static int load_side(struct side *s)
 	if (profile__dropped(s->p))
 		log_warn("%s: too many distinct stacks; weight %" PRIu64 " left out", s->path,
 			 profile__dropped(s->p));
+	if (profile__symbols_dropped(s->p))
+		log_warn("%s: too many distinct names; %" PRIu64 " shown as [dropped: too many "
+			 "names]", s->path, profile__symbols_dropped(s->p));
 	return 0;
 }
 

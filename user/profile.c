@@ -4,6 +4,7 @@
  * locations and weighted stacks, hashed with uthash.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <uthash.h>
@@ -11,6 +12,8 @@
 #include "profile.h"
 
 #define DEFAULT_MAX_STACKS (1u << 20)
+/* What a name, function or location past the budget becomes. */
+#define OVERFLOW_NAME "[dropped: too many names]"
 
 struct str_entry {
 	UT_hash_handle hh;
@@ -63,6 +66,11 @@ struct profile {
 	uint32_t n_stacks, max_stacks;
 	uint64_t total, dropped;
 
+	/* Symbols (in the base only): bytes held, the budget, what it refused. */
+	size_t sym_bytes, sym_budget;
+	uint64_t sym_dropped;
+	uint32_t overflow_str, overflow_fn, overflow_loc; /* UINT32_MAX: none yet */
+
 	struct name_entry *names;
 	struct label_entry *labels;
 };
@@ -93,6 +101,8 @@ struct profile *profile__new(uint32_t max_stacks)
 		return NULL;
 	p->sym = p;
 	p->max_stacks = max_stacks ? max_stacks : DEFAULT_MAX_STACKS;
+	p->sym_budget = PROFILE_DEFAULT_SYMBOL_BYTES;
+	p->overflow_str = p->overflow_fn = p->overflow_loc = UINT32_MAX;
 	if (profile__intern(p, "") != 0) {
 		profile__free(p);
 		errno = ENOMEM;
@@ -160,15 +170,35 @@ void profile__free(struct profile *p)
 	free(p);
 }
 
-uint32_t profile__intern(struct profile *view, const char *s)
+void profile__set_symbol_budget(struct profile *p, size_t bytes)
 {
-	struct profile *p = view->sym;
-	struct str_entry *e;
-	size_t len = strlen(s);
+	p->sym->sym_budget = bytes;
+}
 
-	HASH_FIND(hh, p->strs, s, len, e);
-	if (e)
-		return e->id;
+uint64_t profile__symbols_dropped(const struct profile *p)
+{
+	return p->sym->sym_dropped;
+}
+
+/*
+ * Would `more` bytes of symbols go over the budget?  If so it is counted,
+ * and the caller hands out its overflow entry instead: memory stays
+ * bounded whatever names a target (or an input file) makes up.
+ */
+static bool over_budget(struct profile *p, size_t more)
+{
+	if (p->sym_bytes + more <= p->sym_budget) {
+		p->sym_bytes += more;
+		return false;
+	}
+	p->sym_dropped++;
+	return true;
+}
+
+static uint32_t intern_new(struct profile *p, const char *s, size_t len)
+{
+	struct str_entry *e;
+
 	if (grow((void **)&p->str_by_id, &p->cap_strs, p->n_strs + 1, sizeof(*p->str_by_id)))
 		return UINT32_MAX;
 	e = malloc(sizeof(*e) + len + 1);
@@ -179,6 +209,25 @@ uint32_t profile__intern(struct profile *view, const char *s)
 	p->str_by_id[e->id] = e;
 	HASH_ADD(hh, p->strs, s[0], len, e);
 	return e->id;
+}
+
+uint32_t profile__intern(struct profile *view, const char *s)
+{
+	struct profile *p = view->sym;
+	struct str_entry *e;
+	size_t len = strlen(s);
+
+	HASH_FIND(hh, p->strs, s, len, e);
+	if (e)
+		return e->id;
+	if (!over_budget(p, sizeof(*e) + len + 1 + sizeof(*p->str_by_id)))
+		return intern_new(p, s, len);
+	/* The overflow name is one string more, past the budget, made once. */
+	if (p->overflow_str == UINT32_MAX) {
+		HASH_FIND(hh, p->strs, OVERFLOW_NAME, strlen(OVERFLOW_NAME), e);
+		p->overflow_str = e ? e->id : intern_new(p, OVERFLOW_NAME, strlen(OVERFLOW_NAME));
+	}
+	return p->overflow_str;
 }
 
 const char *profile__str(const struct profile *view, uint32_t id)
@@ -206,23 +255,61 @@ static uint32_t id_lookup(struct id_entry **h, const uint32_t key[3], uint32_t n
 	return e->id;
 }
 
+static bool id_known(struct id_entry *h, const uint32_t key[3])
+{
+	struct id_entry *e;
+
+	HASH_FIND(hh, h, key, sizeof(e->key), e);
+	return e != NULL;
+}
+
+static uint32_t add_function(struct profile *p, const uint32_t key[3])
+{
+	uint32_t id;
+	int added;
+
+	if (grow((void **)&p->funcs, &p->cap_funcs, p->n_funcs + 1, sizeof(*p->funcs)))
+		return UINT32_MAX;
+	id = id_lookup(&p->funcs_h, key, p->n_funcs, &added);
+	if (added) {
+		p->funcs[id] = (struct profile_function){ key[0], key[1], (int)key[2] };
+		p->n_funcs++;
+	}
+	return id;
+}
+
 uint32_t profile__function(struct profile *view, const char *name, const char *file, int start_line)
 {
 	struct profile *p = view->sym;
-	uint32_t key[3], id;
-	int added;
+	uint32_t key[3];
 
 	key[0] = profile__intern(p, name);
 	key[1] = profile__intern(p, file);
 	key[2] = (uint32_t)start_line;
 	if (key[0] == UINT32_MAX || key[1] == UINT32_MAX)
 		return UINT32_MAX;
-	if (grow((void **)&p->funcs, &p->cap_funcs, p->n_funcs + 1, sizeof(*p->funcs)))
+	if (id_known(p->funcs_h, key) ||
+	    !over_budget(p, sizeof(struct id_entry) + sizeof(*p->funcs)))
+		return add_function(p, key);
+	if (p->overflow_fn == UINT32_MAX) {
+		uint32_t o[3] = { profile__intern(p, OVERFLOW_NAME), 0, 0 };
+
+		p->overflow_fn = o[0] == UINT32_MAX ? UINT32_MAX : add_function(p, o);
+	}
+	return p->overflow_fn;
+}
+
+static uint32_t add_location(struct profile *p, const uint32_t key[3])
+{
+	uint32_t id;
+	int added;
+
+	if (grow((void **)&p->locs, &p->cap_locs, p->n_locs + 1, sizeof(*p->locs)))
 		return UINT32_MAX;
-	id = id_lookup(&p->funcs_h, key, p->n_funcs, &added);
+	id = id_lookup(&p->locs_h, key, p->n_locs, &added);
 	if (added) {
-		p->funcs[id] = (struct profile_function){ key[0], key[1], start_line };
-		p->n_funcs++;
+		p->locs[id] = (struct profile_location){ key[0], (int)key[1] };
+		p->n_locs++;
 	}
 	return id;
 }
@@ -230,17 +317,18 @@ uint32_t profile__function(struct profile *view, const char *name, const char *f
 uint32_t profile__location(struct profile *view, uint32_t function, int line)
 {
 	struct profile *p = view->sym;
-	uint32_t key[3] = { function, (uint32_t)line, 0 }, id;
-	int added;
+	uint32_t key[3] = { function, (uint32_t)line, 0 };
 
-	if (grow((void **)&p->locs, &p->cap_locs, p->n_locs + 1, sizeof(*p->locs)))
-		return UINT32_MAX;
-	id = id_lookup(&p->locs_h, key, p->n_locs, &added);
-	if (added) {
-		p->locs[id] = (struct profile_location){ function, line };
-		p->n_locs++;
+	if (id_known(p->locs_h, key) ||
+	    !over_budget(p, sizeof(struct id_entry) + sizeof(*p->locs)))
+		return add_location(p, key);
+	if (p->overflow_loc == UINT32_MAX) {
+		uint32_t fn = profile__function(p, OVERFLOW_NAME, "", 0);
+		uint32_t o[3] = { fn, (uint32_t)-1, 0 };
+
+		p->overflow_loc = fn == UINT32_MAX ? UINT32_MAX : add_location(p, o);
 	}
-	return id;
+	return p->overflow_loc;
 }
 
 const struct profile_function *profile__get_function(const struct profile *view, uint32_t id)

@@ -5,11 +5,13 @@
  * Owns: interned strings, functions (name, file, first line), locations
  * (function, line), and stacks (process, thread, locations innermost first)
  * with their weights.  Bounded: past max_stacks distinct stacks, new stacks
- * are dropped and counted, so memory stays fixed whatever the workload.
+ * are dropped and counted, and past a byte budget, new symbols are (see
+ * profile__set_symbol_budget), so memory stays fixed whatever the workload.
  */
 #ifndef PYSPY_PROFILE_H
 #define PYSPY_PROFILE_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -51,6 +53,16 @@ struct profile *profile__new_view(struct profile *base, uint32_t max_stacks);
 
 /* Forget every stack (and the totals); symbols stay. */
 void profile__clear_stacks(struct profile *p);
+
+/*
+ * Symbols (strings, functions, locations) are bounded too: past a byte
+ * budget, a new one becomes "[dropped: too many names]" (a string, a
+ * function without a file, a location without a line) and is counted.
+ * The budget is the base profile's; views share it.
+ */
+#define PROFILE_DEFAULT_SYMBOL_BYTES (64u << 20)
+void profile__set_symbol_budget(struct profile *p, size_t bytes);
+uint64_t profile__symbols_dropped(const struct profile *p);
 
 /* Intern a string; returns its id (0 is ""). UINT32_MAX on ENOMEM. */
 uint32_t profile__intern(struct profile *p, const char *s);

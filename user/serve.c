@@ -24,6 +24,7 @@
 #include <limits.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,6 +46,15 @@
 
 #define MAX_REQUEST_SECONDS 3600
 #define DEFAULT_MAX_STACKS 100000
+/*
+ * The server must stay reachable for probes and scrapes whatever clients
+ * do: connections well past the profile slots, so that /healthz and
+ * /metrics always find one; a per-address share, so one client cannot take
+ * them all; idle ones closed after a while.
+ */
+#define HTTP_MAX_CONNECTIONS (4 * SAMPLER_MAX_SINKS)
+#define HTTP_PER_IP_CONNECTIONS SAMPLER_MAX_SINKS
+#define HTTP_IDLE_TIMEOUT_S 5
 
 struct serve_opts {
 	struct options o; /* sampling: --pid filter (else --all), --rate */
@@ -182,6 +192,24 @@ static enum MHD_Result reply_text(struct MHD_Connection *c, unsigned status, con
 		     MHD_RESPMEM_MUST_COPY);
 }
 
+/*
+ * One query argument: 0 and *v NULL if absent; -EINVAL if present but
+ * empty or holding a NUL (`pod=%00x`), which would otherwise read as no
+ * filter at all and answer with every target's profile.
+ */
+static int query_arg(struct MHD_Connection *c, const char *key, const char **v)
+{
+	size_t len = 0;
+
+	*v = NULL;
+	if (MHD_lookup_connection_value_n(c, MHD_GET_ARGUMENT_KIND, key, strlen(key), v, &len) !=
+	    MHD_YES) {
+		*v = NULL;
+		return 0;
+	}
+	return *v && len && strlen(*v) == len ? 0 : -EINVAL;
+}
+
 static int parse_filter(struct MHD_Connection *c, struct req_filter *f, long *secs)
 {
 	const char *v;
@@ -189,29 +217,50 @@ static int parse_filter(struct MHD_Connection *c, struct req_filter *f, long *se
 
 	memset(f, 0, sizeof(*f));
 	*secs = 30; /* Go's default for /debug/pprof/profile */
-	v = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "seconds");
-	if (v && cli_parse_long(v, 1, MAX_REQUEST_SECONDS, secs))
+	if (query_arg(c, "seconds", &v) || (v && cli_parse_long(v, 1, MAX_REQUEST_SECONDS, secs)))
 		return -EINVAL;
-	v = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "pid");
+	if (query_arg(c, "pid", &v))
+		return -EINVAL;
 	if (v) {
 		if (cli_parse_long(v, 1, INT_MAX, &pid))
 			return -EINVAL;
 		f->pid = pid;
 	}
-	v = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "container");
-	if (v && snprintf(f->container, sizeof(f->container), "%s", v) >= (int)sizeof(f->container))
+	if (query_arg(c, "container", &v) ||
+	    (v && snprintf(f->container, sizeof(f->container), "%s", v) >=
+			  (int)sizeof(f->container)))
 		return -EINVAL;
-	v = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "pod");
-	if (v && snprintf(f->pod, sizeof(f->pod), "%s", v) >= (int)sizeof(f->pod))
+	if (query_arg(c, "pod", &v) ||
+	    (v && snprintf(f->pod, sizeof(f->pod), "%s", v) >= (int)sizeof(f->pod)))
 		return -EINVAL;
 	return 0;
 }
 
-/* Sleep up to secs, waking early when the daemon stops. */
-static void wait_secs(long secs)
+/* Has the client closed its end (it will never read the answer)? */
+static bool client_gone(struct MHD_Connection *c)
 {
-	for (long i = 0; i < secs * 10 && !stop_requested; i++)
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+	struct pollfd p;
+
+	if (!ci)
+		return false;
+	p = (struct pollfd){ .fd = ci->connect_fd, .events = POLLIN | POLLRDHUP };
+	return poll(&p, 1, 0) == 1 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR));
+}
+
+/*
+ * Sleep up to secs, waking early when the daemon stops; false if the
+ * client went away meanwhile, so that its profile slot is free at once.
+ */
+static bool wait_secs(struct MHD_Connection *c, long secs)
+{
+	for (long i = 0; i < secs * 10 && !stop_requested; i++) {
+		if (client_gone(c))
+			return false;
 		usleep(100 * 1000);
+	}
+	return true;
 }
 
 static enum MHD_Result handle_profile(struct server *sv, struct MHD_Connection *c)
@@ -226,7 +275,8 @@ static enum MHD_Result handle_profile(struct server *sv, struct MHD_Connection *
 
 	if (parse_filter(c, &f, &secs))
 		return reply_text(c, MHD_HTTP_BAD_REQUEST,
-				  "bad query: seconds=1..3600, pid=N, container=ID, pod=NAME\n");
+				  "bad query: seconds=1..3600, pid=N, container=ID, pod=NAME "
+				  "(none of them empty)\n");
 	f.base = sv->base;
 	view = profile__new_view(sv->base, sv->so->max_stacks);
 	if (!view || sampler__add_sink(sv->s, view, filter_match, &f)) {
@@ -235,9 +285,14 @@ static enum MHD_Result handle_profile(struct server *sv, struct MHD_Connection *
 	}
 	log_info("profile request: %ld s%s%s", secs, f.pid ? " (pid filter)" : "",
 		 f.container[0] || f.pod[0] ? " (container/pod filter)" : "");
-	wait_secs(secs);
+	if (!wait_secs(c, secs)) {
+		sampler__remove_sink(sv->s, view);
+		profile__free(view);
+		log_info("profile request: the client went away");
+		return MHD_NO; /* close the connection */
+	}
 	sampler__remove_sink(sv->s, view);
-	sv->dropped_views += profile__dropped(view);
+	__atomic_add_fetch(&sv->dropped_views, profile__dropped(view), __ATOMIC_RELAXED);
 	err = render_pprof(sv, view, secs, start_ns, &buf, &len);
 	profile__free(view);
 	if (err)
@@ -258,6 +313,7 @@ static uint64_t bpf_run_time_ns(struct server *sv)
 static enum MHD_Result handle_metrics(struct server *sv, struct MHD_Connection *c)
 {
 	struct run_counts rc;
+	uint64_t names_dropped;
 	char *buf = NULL;
 	size_t len = 0;
 	FILE *f = open_memstream(&buf, &len);
@@ -265,6 +321,9 @@ static enum MHD_Result handle_metrics(struct server *sv, struct MHD_Connection *
 	if (!f)
 		return reply_text(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory\n");
 	sampler__counts(sv->s, &rc);
+	sampler__lock(sv->s);
+	names_dropped = profile__symbols_dropped(sv->base);
+	sampler__unlock(sv->s);
 	fprintf(f, "# HELP pyspy_samples_total Python stack samples taken.\n"
 		   "# TYPE pyspy_samples_total counter\npyspy_samples_total %" PRIu64 "\n",
 		rc.samples);
@@ -287,6 +346,9 @@ static enum MHD_Result handle_metrics(struct server *sv, struct MHD_Connection *
 	fprintf(f, "# HELP pyspy_dropped_samples_total Samples dropped by full stack tables.\n"
 		   "# TYPE pyspy_dropped_samples_total counter\n"
 		   "pyspy_dropped_samples_total %" PRIu64 "\n", sv->dropped_views);
+	fprintf(f, "# HELP pyspy_dropped_names_total Names, functions and locations past the "
+		   "symbol budget.\n# TYPE pyspy_dropped_names_total counter\n"
+		   "pyspy_dropped_names_total %" PRIu64 "\n", names_dropped);
 	fprintf(f, "# HELP pyspy_profile_requests_total Profiles served over HTTP.\n"
 		   "# TYPE pyspy_profile_requests_total counter\n"
 		   "pyspy_profile_requests_total %" PRIu64 "\n", sv->requests);
@@ -355,8 +417,10 @@ static int start_http(struct server *sv)
 	}
 	sv->http = MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD,
 				    0, NULL, NULL, on_request, sv, MHD_OPTION_SOCK_ADDR, &sa,
-				    MHD_OPTION_CONNECTION_LIMIT, (unsigned)SAMPLER_MAX_SINKS,
-				    MHD_OPTION_END);
+				    MHD_OPTION_CONNECTION_LIMIT, (unsigned)HTTP_MAX_CONNECTIONS,
+				    MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+				    (unsigned)HTTP_PER_IP_CONNECTIONS, MHD_OPTION_CONNECTION_TIMEOUT,
+				    (unsigned)HTTP_IDLE_TIMEOUT_S, MHD_OPTION_END);
 	if (!sv->http) {
 		log_error("cannot listen on %s: %m", sv->so->listen);
 		return -EADDRINUSE;

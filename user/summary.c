@@ -161,6 +161,9 @@ void summary__print(const struct run_counts *c, const struct profile *p, int top
 	print_errors(c);
 	if (profile__dropped(p))
 		fprintf(stderr, "  dropped (stack table full): %" PRIu64 "\n", profile__dropped(p));
+	if (profile__symbols_dropped(p))
+		fprintf(stderr, "  names dropped (symbol budget full): %" PRIu64 "\n",
+			profile__symbols_dropped(p));
 	if (!c->samples)
 		fprintf(stderr, "  no samples: the program was idle or not running Python code\n");
 	else if (log_verbose)

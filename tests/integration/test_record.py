@@ -10,16 +10,18 @@ absolute script path on every version.
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import time
 from collections import defaultdict
+from pathlib import Path
 
 import pytest
 
-from conftest import (BY_ID, PROCESS_RE, PY_DEBIAN, PYTHONS, SID, THREAD_RE, WORKLOADS, Running,
-                      kill_group, marker_line, parse_folded, parse_frame, pyspy_env, read_line,
-                      require_python, run_pyspy, total)
+from conftest import (BY_ID, PROCESS_RE, PY_DEBIAN, PYTHONS, SAN_ENV, SID, THREAD_RE, WORKLOADS,
+                      Running, kill_group, marker_line, parse_folded, parse_frame, pyspy_env,
+                      read_line, require_python, run_pyspy, total)
 
 RATE = 499
 
@@ -68,6 +70,41 @@ def test_simple(python, workload, record):
     n = total(stacks)
     assert exact > 0.9 * n, "%d of %d samples are exactly\n  %s\n%s" % (
         exact, n, ";".join(want), top(stacks))
+
+
+def test_symlinks_in_a_root_never_reach_host_files(workload, pyspy, tmp_path):
+    """A target chroot()s after loading libpython, so its maps name host
+    paths; inside its root, the test plants those paths as absolute symlinks
+    to a host-only decoy (another CPython's libpython).  The agent opens
+    files inside the target's root or exactly as mapped: it finds 3.12 and
+    profiles it exactly, and strace shows it never opened the decoy."""
+    py = require_python(BY_ID["3.12"])
+    prefix = Path(os.path.realpath(str(py.path))).parent.parent
+    real = prefix / "lib" / "libpython3.12.so.1.0"
+    decoy = tmp_path / "host-only" / "libpython3.8.so.1.0"
+    decoy.parent.mkdir()
+    shutil.copy(str(next(Path(os.path.realpath(str(BY_ID["3.8"].path))).parent.parent.glob(
+        "lib/libpython3.8.so.1.0"))), str(decoy))
+    root = tmp_path / "root"
+    for planted in (real, Path(os.path.realpath(str(py.path)))):
+        link = root / str(planted).lstrip("/")
+        link.parent.mkdir(parents=True, exist_ok=True)
+        link.symlink_to(decoy)
+    w = workload(py, "chrooter.py", root)
+    out = tmp_path / "p.folded"
+    trace = tmp_path / "strace.txt"
+    r = run_pyspy("/usr/bin/strace", ["-f", "-qq", "-y", "-e", "trace=open,openat,openat2",
+                                      "-o", trace, pyspy, "record", "--pid", w.pid,
+                                      "--duration", 1, "-v", "-o", out], out,
+                  # LeakSanitizer cannot run under ptrace; ASan still checks every access.
+                  env={"ASAN_OPTIONS": SAN_ENV["ASAN_OPTIONS"] + ":detect_leaks=0"})
+    stacks = r.profile()
+    assert "Python 3.12" in r.stderr, str(r)
+    hot = fr("spin", "chrooter.py", "HOT")
+    assert sum(c for f, c in stacks if f[-1] == hot) >= 0.9 * total(stacks), top(stacks)
+    opened = [l for l in trace.read_text().splitlines() if str(decoy) in l]
+    assert not opened, "the agent opened a host file through the target's root:\n" + \
+        "\n".join(opened[:5])
 
 
 @pytest.mark.parametrize("py_id", [p.id for p in SID])

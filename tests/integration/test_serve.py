@@ -187,3 +187,50 @@ def test_log_file_is_never_a_symlink(server, pyspy, tmp_path):
     assert "cannot reopen --log-file" in old.read_text(), old.read_text()
     assert get(srv.url + "/healthz") == (200, b"ok\n")
     assert victim.read_text() == "precious\n"
+
+
+def test_reachable_under_abuse(server, workload):
+    """64 idle sockets cannot keep /healthz and /metrics from answering (idle
+    connections are closed after 5 s; connections outnumber profile slots);
+    64 profile requests for an hour whose clients hang up at once free their
+    slots, so the next request is answered in its own time."""
+    workload(require_python(PY), "simple.py")
+    srv = server()
+    idle = [socket.create_connection(("127.0.0.1", srv.port)) for _ in range(64)]
+    try:
+        t0 = time.monotonic()
+        while True:
+            try:
+                assert get(srv.url + "/healthz", 2) == (200, b"ok\n")
+                break
+            except OSError:
+                assert time.monotonic() - t0 < 8, "no /healthz with 64 idle sockets open"
+                time.sleep(0.2)
+        assert get(srv.url + "/metrics", 5)[0] == 200
+    finally:
+        for s in idle:
+            s.close()
+    time.sleep(0.5)  # the server sees them close
+    for _ in range(64):
+        with socket.create_connection(("127.0.0.1", srv.port)) as s:
+            s.sendall(b"GET /debug/pprof/profile?seconds=3600 HTTP/1.1\r\nHost: x\r\n\r\n")
+    deadline = time.monotonic() + 5
+    while srv.logtext().count("profile request: 3600 s") < 64 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert srv.logtext().count("profile request: 3600 s") == 64, srv.logtext()
+    t0 = time.monotonic()
+    status, body = get(srv.url + "/debug/pprof/profile?seconds=1", 10)
+    assert status == 200 and body, status
+    assert time.monotonic() - t0 < 2, "took %.1f s" % (time.monotonic() - t0)
+    assert srv.logtext().count("the client went away") == 64, srv.logtext()
+
+
+def test_filter_that_parses_to_nothing_is_refused(server):
+    """A filter that is there but empty (or cut by a NUL) is a 400, never
+    a profile of every target."""
+    srv = server()
+    for query in ("seconds=1&pod=%00x", "seconds=1&pod=", "seconds=1&container=",
+                  "seconds=1&container=%00", "seconds=1&pid=", "seconds="):
+        with pytest.raises(urllib.error.HTTPError) as e:
+            get(srv.url + "/debug/pprof/profile?" + query)
+        assert e.value.code == 400, query

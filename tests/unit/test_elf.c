@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "symbolize/elf.h"
@@ -288,6 +289,91 @@ static void check_errors(void)
 	elf_file__close(NULL);
 }
 
+static long max_rss_kb(void)
+{
+	struct rusage ru;
+
+	return getrusage(RUSAGE_SELF, &ru) ? 0 : ru.ru_maxrss;
+}
+
+/* Copy src to a new temp file (its name in path), or -1. */
+static int copy_to_temp(const char *src, char *path, size_t *len, unsigned char **buf)
+{
+	FILE *f = fopen(src, "rb");
+	long n;
+	int fd;
+
+	*buf = NULL;
+	if (!f)
+		return -1;
+	fseek(f, 0, SEEK_END);
+	n = ftell(f);
+	rewind(f);
+	*buf = n > 0 ? malloc(n) : NULL;
+	if (!*buf || fread(*buf, 1, n, f) != (size_t)n) {
+		fclose(f);
+		return -1;
+	}
+	fclose(f);
+	*len = n;
+	fd = mkstemp(path);
+	return fd;
+}
+
+/*
+ * A target's file decides its own headers: a sparse 2 GiB file is refused
+ * at open, and a section that claims hundreds of MB is never loaded.
+ */
+static void check_caps(void)
+{
+	char path[] = "/tmp/pyspy-test-elf-caps-XXXXXX";
+	unsigned char *buf;
+	struct elf_file *ef;
+	uint64_t addr, size;
+	size_t len;
+	int fd = copy_to_temp("/bin/true", path, &len, &buf);
+	Elf64_Ehdr *eh = (Elf64_Ehdr *)buf;
+	bool patched = false;
+
+	CHECK(fd >= 0 && len > sizeof(*eh), "copy /bin/true");
+	if (fd < 0 || len <= sizeof(*eh)) {
+		free(buf);
+		return;
+	}
+	for (unsigned i = 0; i < eh->e_shnum && eh->e_shoff + (i + 1) * sizeof(Elf64_Shdr) <= len;
+	     i++) {
+		Elf64_Shdr *sh = (Elf64_Shdr *)(buf + eh->e_shoff + i * sizeof(Elf64_Shdr));
+
+		if (sh->sh_type == SHT_DYNSYM) {
+			sh->sh_size = (512ull << 20) / sizeof(Elf64_Sym) * sizeof(Elf64_Sym);
+			patched = true;
+		}
+	}
+	CHECK(patched, "/bin/true has a .dynsym");
+	CHECK(write(fd, buf, len) == (ssize_t)len, "write");
+	/* Within the file cap, and the section within the file: only its own cap stops it. */
+	CHECK(!ftruncate(fd, 600ll << 20), "ftruncate 600 MiB");
+	ef = elf_file__open(path);
+	CHECK(ef != NULL, "a 600 MiB file opens: errno %d", errno);
+	if (ef) {
+		long before = max_rss_kb();
+
+		CHECK(elf_file__find_symbol(ef, "no_such_symbol_anywhere", &addr, &size) == -ENOENT,
+		      "no symbol");
+		CHECK(max_rss_kb() - before < 64 * 1024, "a 512 MiB .dynsym was read: +%ld KiB",
+		      max_rss_kb() - before);
+		elf_file__close(ef);
+	}
+	CHECK(!ftruncate(fd, 2ll << 30), "ftruncate 2 GiB");
+	errno = 0;
+	ef = elf_file__open(path);
+	CHECK(!ef && errno == EFBIG, "a 2 GiB file is refused: errno %d", errno);
+	elf_file__close(ef);
+	close(fd);
+	unlink(path);
+	free(buf);
+}
+
 int main(void)
 {
 	static const struct interp debian = {
@@ -314,5 +400,6 @@ int main(void)
 	else
 		check_interp(&debian);
 	check_errors();
+	check_caps();
 	return unit_done("elf");
 }

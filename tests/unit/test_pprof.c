@@ -469,6 +469,26 @@ static int to_folded(const char *path)
 	return err ? 1 : 0;
 }
 
+/* A few bytes that decode to a lot: refused at the decode budget, not after it. */
+static void test_decode_bomb(void)
+{
+	size_t n = 32u << 20;
+	uint8_t *raw = malloc(n);
+	struct profile *p = profile__new(0);
+
+	CHECK(raw && p, "alloc");
+	if (raw && p) {
+		/* 16 Mi empty samples: field 2, length 0, two bytes each. */
+		for (size_t i = 0; i < n; i += 2) {
+			raw[i] = 0x12;
+			raw[i + 1] = 0;
+		}
+		CHECK(pprof_read_mem(raw, n, p) == -E2BIG, "32 MiB of empty samples");
+	}
+	free(raw);
+	profile__free(p);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc == 3 && !strcmp(argv[1], "--to-folded"))
@@ -478,5 +498,6 @@ int main(int argc, char **argv)
 	test_empty();
 	test_fields();
 	test_malformed();
+	test_decode_bomb();
 	return unit_done("pprof");
 }

@@ -135,11 +135,42 @@ static void test_views(void)
 	profile__free(base);
 }
 
+/* Names a target makes up cannot grow the symbols past their budget. */
+static void test_symbol_budget(void)
+{
+	struct profile *p = profile__new(0);
+	struct output_opts o = {};
+	uint32_t keep = profile__function(p, "kept", "k.py", 1), fn, loc, n;
+	char name[64], *s;
+
+	profile__set_symbol_budget(p, 64 * 1024);
+	for (int i = 0; i < 100000; i++) {
+		snprintf(name, sizeof(name), "made_up_%d", i);
+		fn = profile__function(p, name, "churn.py", i);
+		loc = profile__location(p, fn, i);
+	}
+	n = profile__n_functions(p);
+	CHECK(n < 2000, "functions grew to %u", n);
+	CHECK(profile__symbols_dropped(p) > 90000, "dropped %llu",
+	      (unsigned long long)profile__symbols_dropped(p));
+	CHECK(!strcmp(profile__str(p, profile__get_function(p, fn)->name),
+		      "[dropped: too many names]"), "overflow function");
+	CHECK(profile__function(p, "kept", "k.py", 1) == keep, "known names stay");
+	CHECK(profile__function(p, "made_up_99999", "churn.py", 99999) == fn, "one overflow entry");
+	CHECK(profile__add(p, 1, 1, 0, &loc, 1, 5) == 0);
+	s = render(p, &o);
+	CHECK(!strcmp(s, "[dropped: too many names] 5\n"), "folded: %s", s);
+	free(s);
+	CHECK(profile__n_functions(p) == n, "stable");
+	profile__free(p);
+}
+
 int main(void)
 {
 	test_views();
 	test_folded();
 	test_cap();
 	test_write_file();
+	test_symbol_budget();
 	return unit_done("profile");
 }

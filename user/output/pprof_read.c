@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 /* pprof_read.c - a pprof file (gzipped or raw) into the profile model, with every size and reference checked. */
 #include <errno.h>
+#include <stdbool.h>
 #include <limits.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -357,15 +358,45 @@ static int convert(const pb_profile *m, struct profile *into)
 	return err;
 }
 
+/*
+ * protobuf-c decodes the whole message at once, and a few bytes of input
+ * can decode to far more (an empty sample is 2 bytes, its struct ~100):
+ * the allocator it is given stops at a budget.
+ */
+struct budget {
+	size_t left;
+	bool over;
+};
+
+static void *budget_alloc(void *data, size_t size)
+{
+	struct budget *b = data;
+
+	if (size > b->left) {
+		b->over = true;
+		return NULL;
+	}
+	b->left -= size;
+	return malloc(size);
+}
+
+static void budget_free(void *data, void *ptr)
+{
+	(void)data;
+	free(ptr);
+}
+
 static int read_raw(const uint8_t *buf, size_t len, struct profile *into)
 {
-	pb_profile *m = perftools__profiles__profile__unpack(NULL, len, buf);
+	struct budget b = { .left = PPROF_READ_MAX_DECODED };
+	ProtobufCAllocator a = { budget_alloc, budget_free, &b };
+	pb_profile *m = perftools__profiles__profile__unpack(&a, len, buf);
 	int err;
 
 	if (!m)
-		return -EINVAL;
+		return b.over ? -E2BIG : -EINVAL;
 	err = convert(m, into);
-	perftools__profiles__profile__free_unpacked(m, NULL);
+	perftools__profiles__profile__free_unpacked(m, &a);
 	return err;
 }
 

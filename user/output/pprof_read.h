@@ -20,10 +20,15 @@
 
 /* Largest file, and largest profile once decompressed. */
 #define PPROF_READ_MAX_BYTES (512u << 20)
+/* Largest profile once decoded into structs (see read_raw). */
+#define PPROF_READ_MAX_DECODED (256u << 20)
 /* Frames kept per stack; deeper stacks keep their innermost frames and are flagged truncated. */
 #define PPROF_READ_MAX_FRAMES 65536u
 
-/* 0, or -errno: -EINVAL malformed, -EFBIG too large, -ENOMEM, or the open/read error. */
+/*
+ * 0, or -errno: -EINVAL malformed, -EFBIG too large, -E2BIG too large once
+ * decoded, -ENOMEM, or the open/read error.
+ */
 int pprof_read(const char *path, struct profile *into);
 int pprof_read_mem(const void *buf, size_t len, struct profile *into);
 
