@@ -5,6 +5,7 @@
 #   make test       install deps and the sid root, build (ASan+UBSan), run unit + integration tests
 #   make demo       install deps, build, profile tests/workloads/demo.py
 #   make bench      benchmarks -> docs/benchmarks.md
+#   make fuzz       each libFuzzer harness in tests/fuzz for FUZZ_SECS (300) seconds
 #   make install    install to $(PREFIX)/bin
 #   V=1             show commands
 
@@ -43,6 +44,15 @@ REL_OBJS  += $(OUT)/rel/proto/profile.pb-c.o
 SAN_OBJS  += $(OUT)/san/proto/profile.pb-c.o
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(OUT)/san/tests/%,$(UNIT_SRCS))
+# libFuzzer harnesses (clang): the library again, instrumented for coverage.
+FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(OUT)/fuzz/%,$(FUZZ_SRCS))
+FUZZ_OBJS := $(patsubst %.c,$(OUT)/fuzz/%.o,$(LIB_SRCS)) $(OUT)/fuzz/proto/profile.pb-c.o
+FUZZFLAGS := -O1 -g -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer \
+	-fno-sanitize-recover=undefined
+# Seconds per harness: `make fuzz` runs long, `make test` briefly.
+FUZZ_SECS ?= 300
+FUZZ_TEST_SECS ?= 15
 
 ifeq ($(V),1)
 Q =
@@ -52,7 +62,7 @@ Q = @
 msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
 endif
 
-.PHONY: all deps sid test unit integration demo bench install clean asan
+.PHONY: all deps sid test unit integration demo bench install clean asan fuzz
 .DELETE_ON_ERROR:
 .SECONDARY:
 
@@ -100,6 +110,24 @@ $(OUT)/san/tests/%: tests/unit/%.c tests/unit/unit.h $(SAN_OBJS)
 	$(Q)mkdir -p $(dir $@)
 	$(Q)$(CC) $(CFLAGS_COMMON) $(SANFLAGS) -o $@ $< $(SAN_OBJS) $(LDLIBS)
 
+$(OUT)/fuzz/%.o: %.c $(SKELS) $(wildcard */*.h */*/*.h bpf/*.h) | $(OUT)
+	$(call msg,CC-FUZZ,$@)
+	$(Q)mkdir -p $(dir $@)
+	$(Q)$(CLANG) $(CFLAGS_COMMON) $(FUZZFLAGS) -c $< -o $@
+
+$(OUT)/fuzz/proto/profile.pb-c.o: $(PROTO_C) $(PROTO_H)
+	$(call msg,CC-FUZZ,$@)
+	$(Q)mkdir -p $(dir $@)
+	$(Q)$(CLANG) $(CFLAGS_COMMON) $(FUZZFLAGS) -Wno-error -c $< -o $@
+
+$(OUT)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_OBJS)
+	$(call msg,FUZZ,$@)
+	$(Q)$(CLANG) $(CFLAGS_COMMON) $(FUZZFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_OBJS) $(LDLIBS)
+
+# Each harness for FUZZ_SECS on its corpus and seeds (tests/fuzz/run.sh).
+fuzz: $(FUZZ_BINS)
+	$(Q)tests/fuzz/run.sh $(FUZZ_SECS) $(FUZZ_BINS)
+
 $(PROTO_C) $(PROTO_H) &: proto/profile.proto
 	$(call msg,PROTOC,$@)
 	$(Q)mkdir -p $(OUT)/proto
@@ -120,7 +148,8 @@ $(OUT)/san/proto/profile.pb-c.o: $(PROTO_C) $(PROTO_H)
 
 # Sources that include the generated header.
 $(OUT)/rel/user/output/pprof.o $(OUT)/san/user/output/pprof.o \
-$(OUT)/rel/user/output/pprof_read.o $(OUT)/san/user/output/pprof_read.o: $(PROTO_H)
+$(OUT)/rel/user/output/pprof_read.o $(OUT)/san/user/output/pprof_read.o \
+$(OUT)/fuzz/user/output/pprof.o $(OUT)/fuzz/user/output/pprof_read.o: $(PROTO_H)
 
 $(OUT):
 	$(Q)mkdir -p $(OUT)
@@ -133,7 +162,8 @@ integration: $(OUT)/san/pyspy-bpf $(OUT)/san/tests/test_pprof
 	$(Q)PYSPY_BIN=$(OUT)/san/pyspy-bpf tests/run-integration.sh
 
 test: deps sid
-	$(Q)$(MAKE) --no-print-directory $(OUT)/pyspy-bpf $(OUT)/san/pyspy-bpf $(UNIT_BINS)
+	$(Q)$(MAKE) --no-print-directory $(OUT)/pyspy-bpf $(OUT)/san/pyspy-bpf $(UNIT_BINS) $(FUZZ_BINS)
+	$(Q)tests/fuzz/run.sh $(FUZZ_TEST_SECS) $(FUZZ_BINS)
 	$(Q)tests/run-all.sh $(UNIT_BINS)
 
 demo: deps

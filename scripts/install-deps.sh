@@ -28,6 +28,7 @@ curl
 yamllint
 debootstrap
 strace
+libclang-rt-dev
 "
 
 # Ask dpkg first so the common case (everything present) costs no network

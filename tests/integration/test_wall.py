@@ -15,7 +15,8 @@ import time
 
 import pytest
 
-from conftest import THREAD_RE, WORKLOADS, Running, marker_line, parse_folded, run_pyspy
+from conftest import (BY_ID, THREAD_RE, WORKLOADS, Running, marker_line, parse_folded,
+                      require_python, run_pyspy)
 from test_dump import dump, parse_text
 from test_serve import Server
 from test_top import rows
@@ -223,3 +224,38 @@ def test_top_and_dump_agree(python, workload, pyspy, tmp_path):
     assert set(shown) == set(reasons), m.group(0)
     for k, n in reasons.items():
         assert abs(shown[k] - 25 * n) <= 3, m.group(0)
+
+
+def thread_sums(out):
+    return {tid: weight(st) / 1e9 for tid, (name, st) in by_thread(parse_folded(
+        out.read_text())).items()}
+
+
+@pytest.mark.parametrize("end", ["sigint", "target-exit"])
+def test_waits_open_at_the_end_are_charged(end, workload, pyspy, tmp_path):
+    """Waits still open when the recording ends are charged up to that end,
+    whether it is Ctrl-C or the target's exit: each of the four waiting
+    threads gets the time from registration to the end."""
+    python = require_python(BY_ID["3.12"])
+    w = workload(python, "waiters.py", "--seconds", 2.5 if end == "target-exit" else 60)
+    out = tmp_path / "wall.folded"
+    run = Running(pyspy, ["record", "--pid", w.pid, "--mode", "wall", "--threads", "-v",
+                          "--format", "folded", "-o", out], "off the CPU at registration")
+    t0 = time.monotonic()
+    try:
+        if end == "sigint":
+            time.sleep(1.5)
+            run.proc.send_signal(signal.SIGINT)
+        else:
+            w.proc.wait(timeout=10)
+        t1 = time.monotonic()
+        log = run.finish()
+    finally:
+        run.kill()
+    sums = thread_sums(out)
+    assert len(sums) == 4, (sums, log)
+    span = t1 - t0
+    for tid, got in sums.items():
+        assert abs(got - span) <= TOL * span + 0.05, \
+            "thread %d: %.3f s, the recording ran %.3f s after registration\n%s" % (
+                tid, got, span, log)

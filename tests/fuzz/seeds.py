@@ -1,0 +1,119 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""seeds.py OUTDIR: seed corpora for tests/fuzz, taken from the real thing.
+
+  debug_offsets  the first 1024 bytes of _PyRuntime of every 3.13+ here
+                 (pyenv's, and Debian sid's in /var/cache/pyspy-bpf/sid)
+  linetable      line tables of real code objects of every pyenv 3.8-3.13,
+                 in fuzz_linetable's framing (kind byte, offset, table)
+  elf            small real ELF files (the fuzzer works on their headers)
+  cgroup         this host's /proc/self/cgroup and typical container ones
+  folded, pprof  a small profile in each format
+"""
+import glob
+import gzip
+import os
+import shutil
+import struct
+import subprocess
+import sys
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+SID = os.environ.get("PYSPY_SID_ROOT", "/var/cache/pyspy-bpf/sid")
+PYENV = os.environ.get("PYENV_ROOT", "/root/.pyenv")
+
+LINETABLES = r'''
+import sys, json, os, argparse
+v = sys.version_info[:2]
+kind = 0 if v < (3, 10) else 1 if v == (3, 10) else 2
+for fn in (json.dumps, os.path.join, argparse.ArgumentParser.parse_args):
+    c = fn.__code__
+    t = c.co_lnotab if v < (3, 10) else c.co_linetable
+    print((bytes([kind]) + (40).to_bytes(4, "little") + t).hex())
+'''
+
+
+def put(path, data):
+    with open(path, "wb") as f:
+        f.write(data)
+
+
+def run(argv, stdin):
+    p = subprocess.run(argv, input=stdin, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                       universal_newlines=True, timeout=60)
+    return p.stdout if p.returncode == 0 else ""
+
+
+def varint(n):
+    out = b""
+    while True:
+        b = n & 0x7f
+        n >>= 7
+        out += bytes([b | (0x80 if n else 0)])
+        if not n:
+            return out
+
+
+def field(num, payload):
+    """A length-delimited protobuf field."""
+    return varint(num << 3 | 2) + varint(len(payload)) + payload
+
+
+def number(num, v):
+    return varint(num << 3) + varint(v)
+
+
+def pprof():
+    """profile.proto: one sample of two frames, with labels, a period, a time."""
+    strings = [b"", b"samples", b"count", b"hot", b"app.py", b"main", b"pid", b"thread_name",
+               b"w"]
+    p = field(1, number(1, 1) + number(2, 2))                     # sample_type
+    p += field(2, field(1, varint(1) + varint(2)) + number(2, 5)  # sample: locations, value
+               + field(3, number(1, 6) + number(3, 1234))          # numeric label pid
+               + field(3, number(1, 7) + number(2, 8)))            # string label
+    for i, (fn, line) in enumerate(((1, 9), (2, 3)), 1):
+        p += field(4, number(1, i) + field(4, number(1, fn) + number(2, line)))  # location
+    p += field(5, number(1, 1) + number(2, 3) + number(4, 4) + number(5, 8))    # function
+    p += field(5, number(1, 2) + number(2, 5) + number(4, 4) + number(5, 1))
+    for s in strings:
+        p += field(6, s)
+    p += number(9, 1700000000000000000) + number(10, 2000000000) + number(12, 10000000)
+    return p
+
+
+def main():
+    out = sys.argv[1]
+    for d in ("debug_offsets", "linetable", "elf", "cgroup", "folded", "pprof"):
+        os.makedirs(os.path.join(out, d), exist_ok=True)
+    dumper = open(os.path.join(REPO, "tests", "unit", "dump_debug_offsets.py")).read()
+    pys = [[p] for p in sorted(glob.glob(PYENV + "/versions/3.1[3-9]*/bin/python3"))]
+    pys += [["chroot", SID, "/usr/bin/python" + v] for v in ("3.13", "3.14", "3.14-dbg", "3.15")
+            if os.access(SID + "/usr/bin/python" + v, os.X_OK)]
+    for i, argv in enumerate(pys):
+        lines = run(argv + ["-", "1024"], dumper).split()
+        if len(lines) == 2:
+            put(os.path.join(out, "debug_offsets", "seed%d" % i), bytes.fromhex(lines[1]))
+    n = 0
+    for py in sorted(glob.glob(PYENV + "/versions/3.*/bin/python3")):
+        if not any("/3.%d." % m in py for m in range(8, 14)):
+            continue
+        for hexed in run([py, "-"], LINETABLES).split():
+            put(os.path.join(out, "linetable", "seed%d" % n), bytes.fromhex(hexed))
+            n += 1
+    shutil.copy("/bin/true", os.path.join(out, "elf", "true"))
+    shutil.copy("/proc/self/cgroup", os.path.join(out, "cgroup", "host"))
+    cid = "3f2a9c1d2e3f4a5b6c7d8e9f0a1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d6e7f8a9b"
+    put(os.path.join(out, "cgroup", "k8s"), (
+        "0::/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod1b2c3d4e_5f60_7182_"
+        "93a4_b5c6d7e8f901.slice/cri-containerd-%s.scope\n" % cid).encode())
+    put(os.path.join(out, "cgroup", "docker-v1"), (
+        "12:pids:/docker/%s\n1:name=systemd:/docker/%s\n0::/\n" % (cid, cid)).encode())
+    put(os.path.join(out, "folded", "simple"),
+        b"<module> (app.py:1);main (app.py:5);hot (app.py:9) 42\n"
+        b"process 7 (py);thread 8 (w);[truncated];f (x.py:2) 1\n")
+    put(os.path.join(out, "pprof", "raw"), pprof())
+    put(os.path.join(out, "pprof", "gz"), gzip.compress(pprof()))
+
+
+if __name__ == "__main__":
+    main()
