@@ -55,6 +55,8 @@ struct thread_entry {
 	UT_hash_handle hh;
 	uint64_t key; /* pid << 32 | tid */
 	struct thread_stat st;
+	/* wall mode: on the CPU, not yet charged, since (ktime); 0: off it, or unknown */
+	uint64_t ran_from_ns;
 };
 
 struct sink {
@@ -194,27 +196,59 @@ static void add_to_sinks(struct sampler *r, uint32_t pid, uint32_t tid, uint32_t
 			profile__add(r->sinks[i].view, pid, tid, flags, locs, n, weight);
 }
 
-static void count_thread(struct sampler *r, const struct pyspy_sample *smp)
+static struct thread_entry *thread_of(struct sampler *r, uint32_t pid, uint32_t tid)
 {
-	uint64_t key = (uint64_t)smp->pid << 32 | smp->tid;
+	uint64_t key = (uint64_t)pid << 32 | tid;
 	struct thread_entry *e;
 
 	HASH_FIND(hh, r->threads, &key, sizeof(key), e);
 	if (!e) {
 		if (r->n_threads >= MAX_THREAD_STATS)
-			return;
+			return NULL;
 		e = calloc(1, sizeof(*e));
 		if (!e)
-			return;
+			return NULL;
 		e->key = key;
-		e->st.pid = smp->pid;
-		e->st.tid = smp->tid;
+		e->st.pid = pid;
+		e->st.tid = tid;
 		HASH_ADD(hh, r->threads, key, sizeof(e->key), e);
 		r->n_threads++;
 	}
+	return e;
+}
+
+static struct thread_entry *count_thread(struct sampler *r, const struct pyspy_sample *smp)
+{
+	struct thread_entry *e = thread_of(r, smp->pid, smp->tid);
+
+	if (!e)
+		return NULL;
 	e->st.samples++;
 	if (smp->flags & PYSPY_SAMPLE_GIL)
 		e->st.gil++;
+	return e;
+}
+
+/*
+ * Wall mode charges a thread's time on the CPU exactly: at each tick, and
+ * when it leaves the CPU, the time since it was last charged or came back.
+ * A fixed 1/rate per tick would lose the ticks a CPU misses (a vCPU the
+ * host deschedules fires one late tick for many periods), and shares
+ * would no longer add up.  Capped, so that a baseline gone stale (a record
+ * lost in a full ring) cannot charge more than a few periods.
+ */
+#define WALL_MAX_PERIODS 50
+
+static uint64_t wall_run_weight(struct sampler *r, struct thread_entry *e, uint64_t now_ns)
+{
+	uint64_t period = mode_sample_weight(r->o, &(struct pyspy_sample){ .flags = 0 });
+	uint64_t w = period;
+
+	if (e && e->ran_from_ns && now_ns > e->ran_from_ns)
+		w = now_ns - e->ran_from_ns;
+	if (w > WALL_MAX_PERIODS * period)
+		w = WALL_MAX_PERIODS * period;
+	return w;
 }
 
 /*
@@ -288,6 +322,12 @@ static int offcpu_end(struct sampler *r, const struct pyspy_sample *ev)
 	uint64_t begin = ev->arg <= ev->ktime_ns ? ev->ktime_ns - ev->arg : ev->ktime_ns;
 	struct offcpu_wait w;
 
+	if (r->o->mode == MODE_WALL && !r->o->gil_only) {
+		struct thread_entry *e = thread_of(r, ev->pid, ev->tid);
+
+		if (e)
+			e->ran_from_ns = ev->ktime_ns; /* on the CPU again from here */
+	}
 	if (!offcpu_table__end(r->off, ev->tid, begin, ev->ktime_ns, &w) || w.pid != ev->pid)
 		return 0;
 	charge_wait(&w, r);
@@ -354,6 +394,7 @@ static int handle_sample(struct sampler *r, const struct pyspy_sample *smp, size
 {
 	uint32_t n = smp->n_frames, flags = 0;
 	struct target *tg;
+	struct thread_entry *e;
 	uint64_t weight;
 
 	if (smp->flags & (PYSPY_EVENT_NEW_PROCESS | PYSPY_EVENT_EXEC)) {
@@ -388,13 +429,30 @@ static int handle_sample(struct sampler *r, const struct pyspy_sample *smp, size
 	/* Before the sinks: their filters may ask for the process's container. */
 	container_cache__sample(r->cc, r->prof, smp->pid, smp->cgroup_id);
 	if (smp->flags & PYSPY_SAMPLE_OFFCPU) {
+		/* Wall: its run up to leaving is charged to where it was. */
+		if (r->o->mode == MODE_WALL && !r->o->gil_only) {
+			struct thread_entry *e = thread_of(r, smp->pid, smp->tid);
+
+			if (e && e->ran_from_ns) {
+				weight = wall_run_weight(r, e, smp->ktime_ns);
+				add_to_sinks(r, smp->pid, smp->tid, flags, r->locs, n, weight);
+			}
+			if (e)
+				e->ran_from_ns = 0;
+		}
 		offcpu_start(r, tg, smp, flags, r->locs, n, smp->ktime_ns);
 		return 0;
 	}
-	count_thread(r, smp);
+	e = count_thread(r, smp);
 	weight = mode_sample_weight(r->o, smp);
 	if (!weight)
 		return 0;
+	/* --gil keeps some ticks only: those count one period each. */
+	if (r->o->mode == MODE_WALL && !r->o->gil_only) {
+		weight = wall_run_weight(r, e, smp->ktime_ns);
+		if (e)
+			e->ran_from_ns = smp->ktime_ns;
+	}
 	add_to_sinks(r, smp->pid, smp->tid, flags, r->locs, n, weight);
 	r->rc.samples++;
 	r->rc.reads += smp->reads;
