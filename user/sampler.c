@@ -239,6 +239,12 @@ static struct thread_entry *count_thread(struct sampler *r, const struct pyspy_s
  */
 #define WALL_MAX_PERIODS 50
 
+/* --gil keeps some ticks only: those count one period each. */
+static bool wall_exact(const struct sampler *r)
+{
+	return r->o->mode == MODE_WALL && !r->o->gil_only;
+}
+
 static uint64_t wall_run_weight(struct sampler *r, struct thread_entry *e, uint64_t now_ns)
 {
 	uint64_t period = mode_sample_weight(r->o, &(struct pyspy_sample){ .flags = 0 });
@@ -322,7 +328,7 @@ static int offcpu_end(struct sampler *r, const struct pyspy_sample *ev)
 	uint64_t begin = ev->arg <= ev->ktime_ns ? ev->ktime_ns - ev->arg : ev->ktime_ns;
 	struct offcpu_wait w;
 
-	if (r->o->mode == MODE_WALL && !r->o->gil_only) {
+	if (wall_exact(r)) {
 		struct thread_entry *e = thread_of(r, ev->pid, ev->tid);
 
 		if (e)
@@ -430,9 +436,8 @@ static int handle_sample(struct sampler *r, const struct pyspy_sample *smp, size
 	container_cache__sample(r->cc, r->prof, smp->pid, smp->cgroup_id);
 	if (smp->flags & PYSPY_SAMPLE_OFFCPU) {
 		/* Wall: its run up to leaving is charged to where it was. */
-		if (r->o->mode == MODE_WALL && !r->o->gil_only) {
-			struct thread_entry *e = thread_of(r, smp->pid, smp->tid);
-
+		if (wall_exact(r)) {
+			e = thread_of(r, smp->pid, smp->tid);
 			if (e && e->ran_from_ns) {
 				weight = wall_run_weight(r, e, smp->ktime_ns);
 				add_to_sinks(r, smp->pid, smp->tid, flags, r->locs, n, weight);
@@ -447,8 +452,7 @@ static int handle_sample(struct sampler *r, const struct pyspy_sample *smp, size
 	weight = mode_sample_weight(r->o, smp);
 	if (!weight)
 		return 0;
-	/* --gil keeps some ticks only: those count one period each. */
-	if (r->o->mode == MODE_WALL && !r->o->gil_only) {
+	if (wall_exact(r)) {
 		weight = wall_run_weight(r, e, smp->ktime_ns);
 		if (e)
 			e->ran_from_ns = smp->ktime_ns;
