@@ -21,31 +21,61 @@
 #include <sys/uio.h>
 #include <time.h>
 #include <uthash.h>
+#include <utlist.h>
 
 #include "codecache.h"
 #include "python.h"
 
-/* Past this many distinct code objects, start over (bounded memory). */
+/*
+ * At most this many code objects per process, and at most the store's
+ * per-target bytes: past either, the least recently used are forgotten.
+ */
 #define MAX_ENTRIES 65536
 /* Remote iovecs per process_vm_readv call (IOV_MAX). */
 #define IOV_BATCH 1024
 
+/* Lines already found for a code object: hot frames sit at few offsets. */
+#define MEMO_SLOTS 4
+
+struct line_memo {
+	int32_t lasti, line;
+};
+
 /*
  * One occupant of an address, and the span of time it is known to have
  * been there: from first_ns (0: no earlier occupant was ever seen) to
- * last_ns, the start of its latest observation.
+ * last_ns, the start of its latest observation.  Its names are in the
+ * profile (func_id); code.linetable is the store's copy, or NULL once the
+ * budget took it back, when the memo still answers for the offsets seen.
  */
 struct code_gen {
 	bool valid;
 	struct py_code code;
 	uint32_t func_id;
 	uint64_t first_ns, last_ns;
+	struct line_memo memo[MEMO_SLOTS];
+	uint8_t n_memo, next_memo;
 };
 
 struct code_entry {
 	UT_hash_handle hh;
 	uint64_t addr;
 	struct code_gen cur, prev;
+	/* Most recently used first: every entry, and those holding a table. */
+	struct code_entry *lru_prev, *lru_next;
+	struct code_entry *tlru_prev, *tlru_next;
+	bool in_tlru;
+};
+
+/* What an entry costs besides its line tables (hash bucket share included). */
+#define ENTRY_COST ((long)sizeof(struct code_entry) + 16)
+
+/* A line table of the store this cache uses, and by how many generations. */
+struct table_ref {
+	UT_hash_handle hh;
+	const uint8_t *table;
+	size_t len;
+	uint32_t refs;
 };
 
 struct code_cache {
@@ -53,8 +83,11 @@ struct code_cache {
 	struct py_layout l;
 	uint64_t code_type;
 	struct profile *prof;
-	struct code_entry *entries;
+	struct code_store *store;
+	struct code_entry *entries, *lru, *tlru;
+	struct table_ref *tables;
 	uint32_t n_entries;
+	size_t bytes; /* charged to this target: entries, and each table once */
 	uint32_t unknown_loc;
 	uint8_t *hdrs; /* PYSPY_MAX_FRAMES headers */
 	int *hdr_ok;
@@ -62,7 +95,7 @@ struct code_cache {
 };
 
 struct code_cache *code_cache__new(pid_t pid, const struct py_layout *l, uint64_t code_type_addr,
-				   struct profile *prof)
+				   struct profile *prof, struct code_store *store)
 {
 	struct code_cache *c;
 
@@ -77,6 +110,7 @@ struct code_cache *code_cache__new(pid_t pid, const struct py_layout *l, uint64_
 	c->l = *l;
 	c->code_type = code_type_addr;
 	c->prof = prof;
+	c->store = store;
 	c->hdrs = malloc((size_t)PYSPY_MAX_FRAMES * l->code_size);
 	c->hdr_ok = malloc(PYSPY_MAX_FRAMES * sizeof(*c->hdr_ok));
 	c->unknown_loc = profile__location(prof, profile__function(prof, "[unknown]", "", 0), -1);
@@ -88,24 +122,183 @@ struct code_cache *code_cache__new(pid_t pid, const struct py_layout *l, uint64_
 	return c;
 }
 
-static void gen_clear(struct code_gen *g)
+/* --- memory: shared tables, the budget, least recently used first out ------ */
+
+static size_t table_cost(size_t len)
 {
-	if (g->valid)
+	return sizeof(struct table_ref) + len;
+}
+
+/*
+ * Swap the line table just read for the store's copy, and count it
+ * against this target the first time it uses that copy.
+ */
+static int table_hold(struct code_cache *c, struct py_code *code)
+{
+	const uint8_t *shared;
+	struct table_ref *r;
+	int fresh;
+
+	shared = code_store__get_table(c->store, code->linetable, code->linetable_len, &fresh);
+	if (!shared)
+		return -ENOMEM;
+	free(code->linetable);
+	code->linetable = (uint8_t *)shared; /* read-only from here on */
+	HASH_FIND_PTR(c->tables, &shared, r);
+	if (r) {
+		r->refs++;
+		code_store__put_table(c->store, shared); /* one store reference per cache */
+		return 0;
+	}
+	r = calloc(1, sizeof(*r));
+	if (!r) {
+		code_store__put_table(c->store, shared);
+		code->linetable = NULL;
+		return -ENOMEM;
+	}
+	r->table = shared;
+	r->len = code->linetable_len;
+	r->refs = 1;
+	HASH_ADD_PTR(c->tables, table, r);
+	c->bytes += table_cost(r->len);
+	return 0;
+}
+
+static void table_drop(struct code_cache *c, struct py_code *code)
+{
+	struct table_ref *r;
+
+	if (!code->linetable)
+		return;
+	HASH_FIND_PTR(c->tables, &code->linetable, r);
+	code->linetable = NULL; /* the store's, not py_code__clear's to free */
+	if (!r || --r->refs)
+		return;
+	HASH_DEL(c->tables, r);
+	c->bytes -= table_cost(r->len);
+	code_store__put_table(c->store, r->table);
+	free(r);
+}
+
+static void gen_clear(struct code_cache *c, struct code_gen *g)
+{
+	if (g->valid) {
+		table_drop(c, &g->code);
 		py_code__clear(&g->code);
+	}
 	memset(g, 0, sizeof(*g));
+}
+
+/* Let e's line tables go; its names and memos stay. */
+static void entry_drop_tables(struct code_cache *c, struct code_entry *e)
+{
+	table_drop(c, &e->cur.code);
+	table_drop(c, &e->prev.code);
+	if (e->in_tlru)
+		DL_DELETE2(c->tlru, e, tlru_prev, tlru_next);
+	e->in_tlru = false;
+}
+
+static void entry_free(struct code_cache *c, struct code_entry *e)
+{
+	entry_drop_tables(c, e);
+	HASH_DEL(c->entries, e);
+	DL_DELETE2(c->lru, e, lru_prev, lru_next);
+	gen_clear(c, &e->cur);
+	gen_clear(c, &e->prev);
+	free(e);
+	c->n_entries--;
+	c->bytes -= ENTRY_COST;
+	code_store__charge(c->store, -ENTRY_COST);
+}
+
+/* e was just used: it goes last in line for eviction. */
+static void entry_touch(struct code_cache *c, struct code_entry *e)
+{
+	if (c->lru != e) {
+		DL_DELETE2(c->lru, e, lru_prev, lru_next);
+		DL_PREPEND2(c->lru, e, lru_prev, lru_next);
+	}
+	if (e->in_tlru && c->tlru != e) {
+		DL_DELETE2(c->tlru, e, tlru_prev, tlru_next);
+		DL_PREPEND2(c->tlru, e, tlru_prev, tlru_next);
+	}
+}
+
+/* e holds a table now (after a load or a re-read). */
+static void entry_has_table(struct code_cache *c, struct code_entry *e)
+{
+	if (!e->in_tlru)
+		DL_PREPEND2(c->tlru, e, tlru_prev, tlru_next);
+	e->in_tlru = true;
 }
 
 static void clear_entries(struct code_cache *c)
 {
 	struct code_entry *e, *tmp;
 
-	HASH_ITER(hh, c->entries, e, tmp) {
-		HASH_DEL(c->entries, e);
-		gen_clear(&e->cur);
-		gen_clear(&e->prev);
-		free(e);
+	HASH_ITER(hh, c->entries, e, tmp)
+		entry_free(c, e);
+}
+
+static bool over_budget(const struct code_cache *c)
+{
+	return c->bytes > code_store__per_target(c->store) || code_store__over_total(c->store) ||
+	       c->n_entries > MAX_ENTRIES;
+}
+
+/* The least recently used entry of a list other than keep, or NULL. */
+static struct code_entry *lru_victim(struct code_entry *head, struct code_entry *keep, bool tables)
+{
+	struct code_entry *tail = head ? (tables ? head->tlru_prev : head->lru_prev) : NULL;
+
+	if (tail == keep)
+		tail = tail == head ? NULL : (tables ? tail->tlru_prev : tail->lru_prev);
+	return tail;
+}
+
+/*
+ * Get within the budget, keeping `keep` (the entry being served): first
+ * the line tables of the least recently used entries go (their names and
+ * memos stay, so a hot frame costs no re-read), then whole entries.
+ * False when keep's own table still does not fit: the caller lets it go.
+ */
+static bool fit(struct code_cache *c, struct code_entry *keep)
+{
+	uint64_t evicted = 0;
+	struct code_entry *v;
+
+	while (over_budget(c)) {
+		if ((v = lru_victim(c->tlru, keep, true)))
+			entry_drop_tables(c, v);
+		else if ((v = lru_victim(c->lru, keep, false)))
+			entry_free(c, v);
+		else
+			break;
+		evicted++;
 	}
-	c->n_entries = 0;
+	if (evicted)
+		code_store__count_evicted(c->store, evicted);
+	if (!over_budget(c))
+		return true;
+	code_store__count_refused(c->store);
+	return false;
+}
+
+/*
+ * After e took more memory (a new code object, a table read again): get
+ * within the budget; if e's own table is what does not fit, e keeps its
+ * names without it.  False when not even that fits (e was freed).
+ */
+static bool settle(struct code_cache *c, struct code_entry *e)
+{
+	if (fit(c, e))
+		return true;
+	entry_drop_tables(c, e);
+	if (!over_budget(c))
+		return true;
+	entry_free(c, e);
+	return false;
 }
 
 void code_cache__free(struct code_cache *c)
@@ -179,7 +372,11 @@ static int gen_load(struct code_cache *c, uint64_t addr, struct code_gen *g)
 		return -EINVAL;
 	g->func_id = profile__function(c->prof, g->code.qualname, g->code.filename,
 				       g->code.firstlineno);
-	if (g->func_id == UINT32_MAX) {
+	/* The profile has the names now: only the line table is needed. */
+	free(g->code.qualname);
+	free(g->code.filename);
+	g->code.qualname = g->code.filename = NULL;
+	if (g->func_id == UINT32_MAX || table_hold(c, &g->code)) {
 		py_code__clear(&g->code);
 		return -ENOMEM;
 	}
@@ -191,8 +388,6 @@ static struct code_entry *new_entry(struct code_cache *c, uint64_t addr, uint64_
 {
 	struct code_entry *e;
 
-	if (c->n_entries >= MAX_ENTRIES)
-		clear_entries(c);
 	e = calloc(1, sizeof(*e));
 	if (!e)
 		return NULL;
@@ -204,8 +399,12 @@ static struct code_entry *new_entry(struct code_cache *c, uint64_t addr, uint64_
 	/* first_ns 0: no earlier occupant is known, so it owns the past. */
 	e->cur.last_ns = t_start;
 	HASH_ADD(hh, c->entries, addr, sizeof(addr), e);
+	DL_PREPEND2(c->lru, e, lru_prev, lru_next);
+	entry_has_table(c, e);
 	c->n_entries++;
-	return e;
+	c->bytes += ENTRY_COST;
+	code_store__charge(c->store, ENTRY_COST);
+	return settle(c, e) ? e : NULL;
 }
 
 /* Record what is at e->addr now (fingerprint fp, seen after t_start). */
@@ -227,10 +426,11 @@ static int observe(struct code_cache *c, struct code_entry *e, const struct py_c
 		return -EINVAL;
 	g.first_ns = mono_ns();
 	g.last_ns = t_start;
-	gen_clear(&e->prev);
+	gen_clear(c, &e->prev);
 	e->prev = e->cur;
 	e->cur = g;
-	return 0;
+	entry_has_table(c, e);
+	return settle(c, e) ? 0 : -ENOMEM;
 }
 
 static bool gen_covers(const struct code_gen *g, uint64_t t)
@@ -261,10 +461,13 @@ static struct code_gen *pick(struct code_entry *e, const struct pyspy_frame *f, 
 	return NULL;
 }
 
-/* Which occupant of this address the sample at t_sample saw, if known. */
+/*
+ * Which occupant of this address the sample at t_sample saw, if known;
+ * *ep: its entry.
+ */
 static struct code_gen *lookup(struct code_cache *c, const struct pyspy_frame *f,
 			       const uint8_t *hdr, uint64_t t_sample, bool verified,
-			       uint64_t t_start)
+			       uint64_t t_start, struct code_entry **ep)
 {
 	uint64_t addr = f->code;
 	struct py_code_fp fp;
@@ -280,13 +483,53 @@ static struct code_gen *lookup(struct code_cache *c, const struct pyspy_frame *f
 		e = new_entry(c, addr, t_start);
 		if (!e)
 			return NULL;
-	} else if (observe(c, e, &fp, t_start)) {
-		return NULL;
+	} else {
+		entry_touch(c, e);
+		if (observe(c, e, &fp, t_start))
+			return NULL;
 	}
 	g = pick(e, f, t_sample, verified);
 	if (!g)
 		c->st.ambiguous++;
+	*ep = e;
 	return g;
+}
+
+/*
+ * The line of byte offset lasti in g, an occupant of e: from the memo, or
+ * the line table, read again if the budget took it and g is still what
+ * lives at the address (observe made e->cur just that).
+ */
+static int gen_line(struct code_cache *c, struct code_entry *e, struct code_gen *g, int lasti)
+{
+	int line;
+
+	for (int i = 0; i < g->n_memo; i++)
+		if (g->memo[i].lasti == lasti)
+			return g->memo[i].line;
+	if (!g->code.linetable) {
+		if (g != &e->cur ||
+		    py_code__reread_linetable(c->pid, &c->l, e->addr, &g->code))
+			return -1;
+		if (table_hold(c, &g->code)) {
+			free(g->code.linetable);
+			g->code.linetable = NULL;
+			return -1;
+		}
+		c->st.rereads++;
+		entry_has_table(c, e);
+		/* e stays (fit keeps it); only its table may go again. */
+		if (!fit(c, e))
+			entry_drop_tables(c, e);
+		if (!g->code.linetable)
+			return -1;
+	}
+	line = py_code__line(&g->code, lasti);
+	g->memo[g->next_memo] = (struct line_memo){ lasti, line };
+	g->next_memo = (g->next_memo + 1) % MEMO_SLOTS;
+	if (g->n_memo < MEMO_SLOTS)
+		g->n_memo++;
+	return line;
 }
 
 uint32_t code_cache__resolve(struct code_cache *c, const struct pyspy_frame *frames, uint32_t n,
@@ -299,15 +542,16 @@ uint32_t code_cache__resolve(struct code_cache *c, const struct pyspy_frame *fra
 		n = PYSPY_MAX_FRAMES;
 	read_headers(c, frames, n, &t_start);
 	for (uint32_t i = 0; i < n; i++) {
+		struct code_entry *e = NULL;
 		struct code_gen *g = NULL;
 		uint32_t loc = UINT32_MAX;
 
 		if (c->hdr_ok[i])
 			g = lookup(c, &frames[i], c->hdrs + (size_t)i * c->l.code_size, t_sample,
-				   verified, t_start);
+				   verified, t_start, &e);
 		if (g)
 			loc = profile__location(c->prof, g->func_id,
-						py_code__line(&g->code, frames[i].lasti));
+						gen_line(c, e, g, frames[i].lasti));
 		if (loc == UINT32_MAX) {
 			c->st.bad_code++;
 			bad++;

@@ -7,6 +7,8 @@
  * time each occupant of an address was seen there, so that a code object
  * freed and replaced at the same address is never shown under the wrong
  * name; and the translation of a sample's frames into profile locations.
+ * Its memory is the store's (codestore.h): line tables shared by content,
+ * and a byte budget kept by forgetting the least recently used.
  */
 #ifndef PYSPY_CODECACHE_H
 #define PYSPY_CODECACHE_H
@@ -20,6 +22,7 @@
 #include "../bpf/pyspy.h"
 #include "../user/profile.h"
 #include "../user/pyoffsets.h"
+#include "codestore.h"
 
 struct code_cache;
 
@@ -27,13 +30,17 @@ struct code_cache_stats {
 	uint64_t hits, misses, replaced; /* replaced: same address, new code */
 	uint64_t ambiguous;		  /* address changed hands around the sample */
 	uint64_t bad_code;		  /* frames shown as [unknown], all causes */
+	uint64_t rereads;		  /* line tables read again after eviction */
 	uint64_t last_change_ns;	  /* CLOCK_MONOTONIC of the last miss/replace */
 	uint64_t last_replace_ns;	  /* ... of the last replace */
 };
 
-/* code_type_addr: runtime &PyCode_Type, 0 to skip the type check. */
+/*
+ * code_type_addr: runtime &PyCode_Type, 0 to skip the type check.  store
+ * (shared by the caches of one sampler) must outlive the cache.
+ */
 struct code_cache *code_cache__new(pid_t pid, const struct py_layout *l, uint64_t code_type_addr,
-				   struct profile *prof);
+				   struct profile *prof, struct code_store *store);
 void code_cache__free(struct code_cache *c); /* NULL-safe */
 
 /*

@@ -347,6 +347,25 @@ int py_code__read(pid_t pid, const struct py_layout *l, uint64_t addr, struct py
 	return err;
 }
 
+int py_code__reread_linetable(pid_t pid, const struct py_layout *l, uint64_t addr,
+			      struct py_code *c)
+{
+	int err;
+
+	free(c->linetable);
+	c->linetable = NULL;
+	c->linetable_len = 0;
+	err = read_bytes(pid, l, c->fp.linetable, &c->linetable, &c->linetable_len);
+	if (!err)
+		err = still_same(pid, l, addr, &c->fp);
+	if (err) {
+		free(c->linetable);
+		c->linetable = NULL;
+		c->linetable_len = 0;
+	}
+	return err;
+}
+
 void py_code__clear(struct py_code *c)
 {
 	if (!c)

@@ -61,6 +61,14 @@ bool py_code_fp__equal(const struct py_code_fp *a, const struct py_code_fp *b);
 int py_code__read(pid_t pid, const struct py_layout *l, uint64_t addr, struct py_code *out);
 void py_code__clear(struct py_code *c); /* frees members, NULL-safe */
 
+/*
+ * Read the line table of c (already read from addr, and found there again
+ * just now) once more, after the caller let it go.  0 or -errno; -ESTALE
+ * when the code object at addr is no longer c.
+ */
+int py_code__reread_linetable(pid_t pid, const struct py_layout *l, uint64_t addr,
+			      struct py_code *c);
+
 /* Line for a byte offset in this code object's bytecode; -1 if none. */
 int py_code__line(const struct py_code *c, int lasti_bytes);
 

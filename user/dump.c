@@ -48,10 +48,15 @@ struct dump {
 static int symbolize(struct dump *d, pid_t pid, const struct py_tasks *tk)
 {
 	const struct py_threads *th = d->threads;
-	struct code_cache *c = code_cache__new(pid, &d->py->layout, d->py->code_type_addr, d->prof);
+	struct code_store *store = code_store__new(0, 0);
+	struct code_cache *c = store ? code_cache__new(pid, &d->py->layout, d->py->code_type_addr,
+						       d->prof, store)
+				     : NULL;
 
-	if (!c)
-		return -errno;
+	if (!c) {
+		code_store__free(store);
+		return -ENOMEM;
+	}
 	for (uint32_t i = 0; i < th->n; i++) {
 		const struct py_thread_stack *st = &th->t[i];
 
@@ -60,6 +65,7 @@ static int symbolize(struct dump *d, pid_t pid, const struct py_tasks *tk)
 		d->t[i].locs = calloc(st->n_frames ? st->n_frames : 1, sizeof(uint32_t));
 		if (!d->t[i].locs) {
 			code_cache__free(c);
+			code_store__free(store);
 			return -ENOMEM;
 		}
 		/*
@@ -71,6 +77,7 @@ static int symbolize(struct dump *d, pid_t pid, const struct py_tasks *tk)
 					    d->t[i].locs);
 	}
 	code_cache__free(c);
+	code_store__free(store);
 	return 0;
 }
 

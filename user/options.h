@@ -29,6 +29,10 @@ struct options {
 	int mode;	     /* enum profile_mode */
 	bool gil_only;	     /* --gil: only samples whose thread held the GIL */
 	unsigned fault_period; /* memory mode: sample every Nth page fault */
+	/* Memory budgets in bytes, 0 for the defaults (cli_limits_argp). */
+	size_t cache_per_target; /* one target's code cache */
+	size_t cache_total;	 /* all code caches */
+	size_t symbol_bytes;	 /* the profile's names, functions, locations */
 };
 
 /* Every verb's defaults: `struct options o = { OPTIONS_DEFAULTS, ... }`. */

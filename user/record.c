@@ -319,6 +319,9 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 	case 'v':
 		log_verbose++;
 		break;
+	case ARGP_KEY_INIT:
+		state->child_inputs[0] = o; /* cli_limits_argp */
+		break;
 	case ARGP_KEY_ARG:
 		if (state->arg_num == 0 && !strcmp(arg, "record"))
 			break;
@@ -333,7 +336,8 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 
 int record_main(int argc, char **argv)
 {
-	static const struct argp argp = { opts, parse_opt, args_doc, doc, NULL, NULL, NULL };
+	static const struct argp_child children[] = { { &cli_limits_argp, 0, NULL, 0 }, { 0 } };
+	static const struct argp argp = { opts, parse_opt, args_doc, doc, children, NULL, NULL };
 	struct options o = { OPTIONS_DEFAULTS };
 	int n = argc;
 

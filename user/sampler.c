@@ -76,6 +76,7 @@ struct sampler {
 	struct session *s;
 	struct profile *prof;
 	struct targets *tg;
+	struct code_store *store; /* every target's code cache lives in it */
 	struct container_cache *cc; /* which container each target runs in */
 	struct launch launch;
 	bool launched;
@@ -696,6 +697,14 @@ static void refresh_counts(struct sampler *r)
 	session__counters(r->s, r->rc.bpf_err, r->rc.bpf_stat);
 	r->rc.elapsed_s = sampler__now() - r->t0;
 	r->rc.processes = targets__count(r->tg);
+	if (r->store) {
+		struct code_store_stats cs;
+
+		code_store__stats(r->store, &cs);
+		r->rc.code_bytes = cs.bytes;
+		r->rc.code_evicted = cs.evicted;
+		r->rc.code_refused = cs.refused;
+	}
 }
 
 /* Is a process still being waited for (a target that just called exec)? */
@@ -771,7 +780,7 @@ static int start(struct sampler *r)
 		goto out;
 	/* The recording starts as its first target is added: waits count from here. */
 	r->t0 = sampler__now();
-	r->tg = targets__new(r->s, r->prof);
+	r->tg = targets__new(r->s, r->prof, r->store);
 	err = r->tg ? 0 : -ENOMEM;
 	for (int i = 0; !err && i < o->n_pids; i++)
 		err = add_target(r, &pys[i]);
@@ -811,7 +820,10 @@ struct sampler *sampler__start(const struct options *o, struct profile *prof)
 	r->prof = prof;
 	r->rc.rate_hz = o->rate_hz;
 	r->cc = container_cache__new(NULL, NULL, NULL);
-	err = r->cc ? start(r) : -ENOMEM;
+	r->store = code_store__new(o->cache_per_target, o->cache_total);
+	if (o->symbol_bytes)
+		profile__set_symbol_budget(prof, o->symbol_bytes);
+	err = r->cc && r->store ? start(r) : -ENOMEM;
 	if (err) {
 		sampler__stop(r);
 		errno = -err;
@@ -933,6 +945,7 @@ void sampler__stop(struct sampler *r)
 	if (r->launched)
 		launch__stop(&r->launch);
 	targets__free(r->tg);
+	code_store__free(r->store);
 	session__close(r->s);
 	HASH_ITER(hh, r->pending, p, tmp) {
 		HASH_DEL(r->pending, p);

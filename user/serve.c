@@ -349,6 +349,14 @@ static enum MHD_Result handle_metrics(struct server *sv, struct MHD_Connection *
 	fprintf(f, "# HELP pyspy_dropped_names_total Names, functions and locations past the "
 		   "symbol budget.\n# TYPE pyspy_dropped_names_total counter\n"
 		   "pyspy_dropped_names_total %" PRIu64 "\n", names_dropped);
+	fprintf(f, "# HELP pyspy_code_cache_bytes Memory of the code caches (code objects, line "
+		   "tables).\n# TYPE pyspy_code_cache_bytes gauge\n"
+		   "pyspy_code_cache_bytes %" PRIu64 "\n", rc.code_bytes);
+	fprintf(f, "# HELP pyspy_code_cache_evictions_total Line tables and code objects let go "
+		   "to stay within the code cache budget.\n"
+		   "# TYPE pyspy_code_cache_evictions_total counter\n"
+		   "pyspy_code_cache_evictions_total %" PRIu64 "\n",
+		rc.code_evicted + rc.code_refused);
 	fprintf(f, "# HELP pyspy_profile_requests_total Profiles served over HTTP.\n"
 		   "# TYPE pyspy_profile_requests_total counter\n"
 		   "pyspy_profile_requests_total %" PRIu64 "\n", sv->requests);
@@ -795,6 +803,9 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 	case 'v':
 		log_verbose++;
 		break;
+	case ARGP_KEY_INIT:
+		state->child_inputs[0] = &so->o; /* cli_limits_argp */
+		break;
 	case ARGP_KEY_ARG:
 		argp_error(state, "unexpected argument '%s'", arg);
 		break;
@@ -806,7 +817,8 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 
 int serve_main(int argc, char **argv)
 {
-	static const struct argp argp = { opts, parse_opt, NULL, doc, NULL, NULL, NULL };
+	static const struct argp_child children[] = { { &cli_limits_argp, 0, NULL, 0 }, { 0 } };
+	static const struct argp argp = { opts, parse_opt, NULL, doc, children, NULL, NULL };
 	struct serve_opts so = {
 		.o = { OPTIONS_DEFAULTS, .quiet = true },
 		.listen = "127.0.0.1:6060",

@@ -161,6 +161,11 @@ void summary__print(const struct run_counts *c, const struct profile *p, int top
 	print_errors(c);
 	if (profile__dropped(p))
 		fprintf(stderr, "  dropped (stack table full): %" PRIu64 "\n", profile__dropped(p));
+	if (c->code_evicted || c->code_refused)
+		fprintf(stderr,
+			"  code cache at its budget: %" PRIu64
+			" line tables or code objects let go, %" PRIu64 " never kept\n",
+			c->code_evicted, c->code_refused);
 	if (profile__symbols_dropped(p))
 		fprintf(stderr, "  names dropped (symbol budget full): %" PRIu64 "\n",
 			profile__symbols_dropped(p));

@@ -20,6 +20,7 @@ struct target_entry {
 struct targets {
 	struct session *s;
 	struct profile *prof;
+	struct code_store *store;
 	struct target_entry *h;
 	int n, alive;
 	uint64_t retired_ambiguous; /* code_cache ambiguous counts of the gone */
@@ -30,7 +31,7 @@ struct targets {
 
 static int write_proc(struct targets *t, struct target *tg, uint8_t mode);
 
-struct targets *targets__new(struct session *s, struct profile *prof)
+struct targets *targets__new(struct session *s, struct profile *prof, struct code_store *store)
 {
 	struct targets *t = calloc(1, sizeof(*t));
 
@@ -38,6 +39,7 @@ struct targets *targets__new(struct session *s, struct profile *prof)
 		return NULL;
 	t->s = s;
 	t->prof = prof;
+	t->store = store;
 	return t;
 }
 
@@ -85,7 +87,8 @@ int targets__add(struct targets *t, const struct py_target *py)
 		return -ENOMEM;
 	e->pid = py->pid;
 	e->t.py = *py;
-	e->t.cache = code_cache__new(py->pid, &py->layout, py->code_type_addr, t->prof);
+	e->t.cache = code_cache__new(py->pid, &py->layout, py->code_type_addr, t->prof,
+				     t->store);
 	if (!e->t.cache) {
 		err = -errno;
 		free(e);

@@ -30,7 +30,8 @@ struct target {
 
 struct targets;
 
-struct targets *targets__new(struct session *s, struct profile *prof);
+/* store: the memory of every target's code cache (outlives t). */
+struct targets *targets__new(struct session *s, struct profile *prof, struct code_store *store);
 void targets__free(struct targets *t); /* NULL-safe; removes from BPF */
 
 /* Start sampling a discovered, initialised process. 0 or -errno. */

@@ -797,6 +797,9 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 	case 'v':
 		log_verbose++;
 		break;
+	case ARGP_KEY_INIT:
+		state->child_inputs[0] = &t->o; /* cli_limits_argp */
+		break;
 	case ARGP_KEY_ARG:
 		argp_error(state, "unexpected argument '%s'", arg);
 		break;
@@ -808,7 +811,8 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 
 int top_main(int argc, char **argv)
 {
-	static const struct argp argp = { opts, parse_opt, "--pid PID", doc, NULL, NULL, NULL };
+	static const struct argp_child children[] = { { &cli_limits_argp, 0, NULL, 0 }, { 0 } };
+	static const struct argp argp = { opts, parse_opt, "--pid PID", doc, children, NULL, NULL };
 	struct top_opts o = { .o = { OPTIONS_DEFAULTS, .quiet = true } };
 
 	if (argp_parse(&argp, argc, argv, 0, NULL, &o))

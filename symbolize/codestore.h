@@ -1,0 +1,55 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * codestore.h - the memory every code cache lives in, and its budget.
+ *
+ * Owns: line tables shared by content (a target whose functions share one
+ * 1 MiB table, or a hundred identical workers, hold one copy), the bytes
+ * each code cache is charged (every distinct table it uses once, plus its
+ * entries) against a per-target budget, the bytes of all caches together
+ * against a total, and the counts of code objects evicted or refused to
+ * stay within them.  One store per sampler; thread-safe.
+ */
+#ifndef PYSPY_CODESTORE_H
+#define PYSPY_CODESTORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define CODE_STORE_DEFAULT_PER_TARGET ((size_t)64 << 20)
+#define CODE_STORE_DEFAULT_TOTAL ((size_t)256 << 20)
+
+struct code_store;
+
+struct code_store_stats {
+	uint64_t bytes;	  /* held now, all caches */
+	uint64_t tables;  /* distinct line tables held */
+	uint64_t evicted; /* code objects forgotten (least recently used) */
+	uint64_t refused; /* code objects not kept at all: one alone was over */
+};
+
+/* Budgets in bytes; 0 for the defaults. NULL on ENOMEM. */
+struct code_store *code_store__new(size_t per_target, size_t total);
+void code_store__free(struct code_store *s); /* NULL-safe; after its caches */
+
+size_t code_store__per_target(const struct code_store *s);
+
+/*
+ * A line table of len bytes, by content: the store's copy (a new one made
+ * from bytes, or an existing one that is equal), with one more reference.
+ * bytes stays the caller's.  NULL on ENOMEM.  *fresh says the copy is new
+ * to the store (its bytes were just added to the total).
+ */
+const uint8_t *code_store__get_table(struct code_store *s, const uint8_t *bytes, size_t len,
+				     int *fresh);
+void code_store__put_table(struct code_store *s, const uint8_t *table); /* NULL-safe */
+
+/* Bytes a cache holds outside the shared tables (its entries). */
+void code_store__charge(struct code_store *s, long delta);
+/* Is the store over its total? */
+int code_store__over_total(const struct code_store *s);
+void code_store__count_evicted(struct code_store *s, uint64_t n);
+void code_store__count_refused(struct code_store *s);
+
+void code_store__stats(const struct code_store *s, struct code_store_stats *out);
+
+#endif /* PYSPY_CODESTORE_H */
