@@ -566,3 +566,26 @@ const struct code_cache_stats *code_cache__stats(const struct code_cache *c)
 {
 	return &c->st;
 }
+
+/*
+ * Weakly: a code object whose function no profile uses any more is
+ * forgotten (read again if it is ever sampled), so that the names of code
+ * a target made and dropped can go.
+ */
+void code_cache__remap(struct code_cache *c, struct profile_remap *m)
+{
+	struct code_entry *e, *tmp;
+
+	HASH_ITER(hh, c->entries, e, tmp) {
+		if (e->prev.valid) {
+			e->prev.func_id = profile_remap__weak_function(m, e->prev.func_id);
+			if (e->prev.func_id == UINT32_MAX)
+				gen_clear(c, &e->prev);
+		}
+		if (e->cur.valid)
+			e->cur.func_id = profile_remap__weak_function(m, e->cur.func_id);
+		if (!e->cur.valid || e->cur.func_id == UINT32_MAX)
+			entry_free(c, e);
+	}
+	c->unknown_loc = profile_remap__location(m, c->unknown_loc);
+}

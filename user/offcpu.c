@@ -261,3 +261,10 @@ void profile_mode_units(int mode, const char **type, const char **unit)
 		*unit = units[mode][1];
 	}
 }
+
+void offcpu_table__remap(struct offcpu_table *t, struct profile_remap *m)
+{
+	for (struct pending *p = t->h; p; p = p->hh.next)
+		for (uint32_t i = 0; i < p->n; i++)
+			p->locs[i] = profile_remap__location(m, p->locs[i]);
+}

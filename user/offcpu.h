@@ -17,6 +17,7 @@
 
 #include "../bpf/pyspy.h"
 #include "options.h"
+#include "profile.h"
 
 /* The reason a thread left the CPU; gil_* locate its process's GIL. */
 const char *offcpu_reason(const struct pyspy_sample *smp, uint64_t gil_addr, uint32_t gil_size);
@@ -67,5 +68,8 @@ void offcpu_table__settle(struct offcpu_table *t, uint64_t now_ns,
 
 /* Stacks dropped because the table was full. */
 uint64_t offcpu_table__dropped(const struct offcpu_table *t);
+
+/* The open waits' stacks, for profile__compact. */
+void offcpu_table__remap(struct offcpu_table *t, struct profile_remap *m);
 
 #endif /* PYSPY_OFFCPU_H */

@@ -487,6 +487,257 @@ const char *profile__process_label(const struct profile *view, uint32_t pid, con
 	return e && e->value ? profile__str(p, e->value) : NULL;
 }
 
+/* --- compaction: the symbols still in use, with new dense ids ---------------- */
+
+#define UNUSED_ID UINT32_MAX
+
+struct profile_remap {
+	struct profile *p;
+	bool rewrite;		      /* second visit: hand out new ids */
+	uint32_t n_str, n_fn, n_loc;  /* counts before */
+	uint32_t *str, *fn, *loc;     /* old id -> new id, or UNUSED_ID */
+	uint32_t old_overflow_fn;
+};
+
+static void use_str(struct profile_remap *m, uint32_t id)
+{
+	if (id < m->n_str)
+		m->str[id] = 0;
+}
+
+static uint32_t map_id(const uint32_t *map, uint32_t n, uint32_t id)
+{
+	/* Every id a holder has was marked on the first visit. */
+	return id < n && map[id] != UNUSED_ID ? map[id] : id;
+}
+
+uint32_t profile_remap__function(struct profile_remap *m, uint32_t fn)
+{
+	if (m->rewrite)
+		return map_id(m->fn, m->n_fn, fn);
+	if (fn < m->n_fn) {
+		m->fn[fn] = 0;
+		use_str(m, m->p->funcs[fn].name);
+		use_str(m, m->p->funcs[fn].file);
+	}
+	return fn;
+}
+
+uint32_t profile_remap__weak_function(struct profile_remap *m, uint32_t fn)
+{
+	if (!m->rewrite)
+		return fn;
+	/* A name dropped past the budget is worth asking again after it. */
+	if (fn == m->old_overflow_fn)
+		return UINT32_MAX;
+	return fn < m->n_fn ? m->fn[fn] : UINT32_MAX;
+}
+
+uint32_t profile_remap__location(struct profile_remap *m, uint32_t loc)
+{
+	if (m->rewrite)
+		return map_id(m->loc, m->n_loc, loc);
+	if (loc < m->n_loc) {
+		m->loc[loc] = 0;
+		profile_remap__function(m, m->p->locs[loc].function);
+	}
+	return loc;
+}
+
+void profile_remap__view(struct profile_remap *m, struct profile *view)
+{
+	struct stack_entry *old = view->stacks, *e, *tmp;
+
+	if (!m->rewrite) {
+		for (e = view->stacks; e; e = e->hh.next)
+			for (uint32_t i = 0; i < e->key[3]; i++)
+				profile_remap__location(m, e->key[4 + i]);
+		return;
+	}
+	/* New ids make new keys: hash every stack again (no allocation). */
+	view->stacks = NULL;
+	HASH_ITER(hh, old, e, tmp) {
+		HASH_DEL(old, e);
+		for (uint32_t i = 0; i < e->key[3]; i++)
+			e->key[4 + i] = profile_remap__location(m, e->key[4 + i]);
+		HASH_ADD(hh, view->stacks, key[0], e->keylen, e);
+	}
+}
+
+/* Dense new ids, in the old order, for what was marked. */
+static uint32_t number(uint32_t *map, uint32_t n)
+{
+	uint32_t next = 0;
+
+	for (uint32_t i = 0; i < n; i++)
+		if (map[i] != UNUSED_ID)
+			map[i] = next++;
+	return next;
+}
+
+static void compact_strings(struct profile *p, const struct profile_remap *m)
+{
+	for (uint32_t i = 0; i < m->n_str; i++) {
+		struct str_entry *e = p->str_by_id[i];
+
+		if (m->str[i] == UNUSED_ID) {
+			HASH_DEL(p->strs, e);
+			free(e);
+			continue;
+		}
+		e->id = m->str[i];
+		p->str_by_id[e->id] = e; /* new ids only go down: nothing is overwritten unread */
+	}
+}
+
+/* Re-key a function or location hash in place: no entry is allocated. */
+static void rekey(struct id_entry **h, const uint32_t *map, uint32_t n,
+		  void (*key_of)(const struct profile *p, uint32_t id, uint32_t key[3]),
+		  const struct profile *p)
+{
+	struct id_entry *nh = NULL, *e, *tmp;
+
+	HASH_ITER(hh, *h, e, tmp) {
+		HASH_DEL(*h, e);
+		if (e->id >= n || map[e->id] == UNUSED_ID) {
+			free(e);
+			continue;
+		}
+		e->id = map[e->id];
+		key_of(p, e->id, e->key);
+		HASH_ADD(hh, nh, key, sizeof(e->key), e);
+	}
+	*h = nh;
+}
+
+static void fn_key(const struct profile *p, uint32_t id, uint32_t key[3])
+{
+	key[0] = p->funcs[id].name;
+	key[1] = p->funcs[id].file;
+	key[2] = (uint32_t)p->funcs[id].start_line;
+}
+
+static void loc_key(const struct profile *p, uint32_t id, uint32_t key[3])
+{
+	key[0] = p->locs[id].function;
+	key[1] = (uint32_t)p->locs[id].line;
+	key[2] = 0;
+}
+
+static void compact_names(struct profile *p, const struct profile_remap *m)
+{
+	struct label_entry *nl = NULL, *l, *ltmp;
+	struct name_entry *n;
+
+	for (n = p->names; n; n = n->hh.next)
+		n->name = map_id(m->str, m->n_str, n->name);
+	HASH_ITER(hh, p->labels, l, ltmp) {
+		HASH_DEL(p->labels, l);
+		l->key[1] = map_id(m->str, m->n_str, l->key[1]);
+		l->value = map_id(m->str, m->n_str, l->value);
+		HASH_ADD(hh, nl, key, sizeof(l->key), l);
+	}
+	p->labels = nl;
+}
+
+static uint32_t map_overflow(const uint32_t *map, uint32_t n, uint32_t id)
+{
+	return id == UINT32_MAX ? id : map_id(map, n, id);
+}
+
+/* What the symbols hold now, in over_budget()'s terms. */
+static size_t symbol_bytes(const struct profile *p)
+{
+	size_t b = (size_t)p->n_funcs * (sizeof(struct id_entry) + sizeof(*p->funcs)) +
+		   (size_t)p->n_locs * (sizeof(struct id_entry) + sizeof(*p->locs));
+
+	for (uint32_t i = 0; i < p->n_strs; i++)
+		b += sizeof(struct str_entry) + strlen(p->str_by_id[i]->s) + 1 +
+		     sizeof(*p->str_by_id);
+	return b;
+}
+
+int profile__compact(struct profile *base, profile_holders_fn holders, void *ctx)
+{
+	struct profile *p = base->sym;
+	struct profile_remap m = {
+		.p = p, .n_str = p->n_strs, .n_fn = p->n_funcs, .n_loc = p->n_locs,
+		.old_overflow_fn = p->overflow_fn,
+	};
+	struct name_entry *n;
+	struct label_entry *l;
+	uint32_t n_str, n_fn, n_loc;
+	int err = -ENOMEM;
+
+	m.str = malloc(((size_t)m.n_str + 1) * sizeof(uint32_t));
+	m.fn = malloc(((size_t)m.n_fn + 1) * sizeof(uint32_t));
+	m.loc = malloc(((size_t)m.n_loc + 1) * sizeof(uint32_t));
+	if (!m.str || !m.fn || !m.loc)
+		goto out;
+	memset(m.str, 0xff, (size_t)m.n_str * sizeof(uint32_t));
+	memset(m.fn, 0xff, (size_t)m.n_fn * sizeof(uint32_t));
+	memset(m.loc, 0xff, (size_t)m.n_loc * sizeof(uint32_t));
+
+	/* What is in use: "", the overflow entries, the base's own, the holders'. */
+	use_str(&m, 0);
+	use_str(&m, p->overflow_str);
+	if (p->overflow_fn != UINT32_MAX)
+		profile_remap__function(&m, p->overflow_fn);
+	if (p->overflow_loc != UINT32_MAX)
+		profile_remap__location(&m, p->overflow_loc);
+	for (n = p->names; n; n = n->hh.next)
+		use_str(&m, n->name);
+	for (l = p->labels; l; l = l->hh.next) {
+		use_str(&m, l->key[1]);
+		use_str(&m, l->value);
+	}
+	profile_remap__view(&m, p);
+	holders(&m, ctx);
+
+	n_str = number(m.str, m.n_str);
+	n_fn = number(m.fn, m.n_fn);
+	n_loc = number(m.loc, m.n_loc);
+	compact_strings(p, &m);
+	p->n_strs = n_str;
+	/* Arrays first (new ids only go down), then the hashes from them. */
+	for (uint32_t i = 0; i < m.n_fn; i++) {
+		struct profile_function f = p->funcs[i];
+
+		if (m.fn[i] == UNUSED_ID)
+			continue;
+		f.name = map_id(m.str, m.n_str, f.name);
+		f.file = map_id(m.str, m.n_str, f.file);
+		p->funcs[m.fn[i]] = f;
+	}
+	p->n_funcs = n_fn;
+	for (uint32_t i = 0; i < m.n_loc; i++) {
+		struct profile_location lc = p->locs[i];
+
+		if (m.loc[i] == UNUSED_ID)
+			continue;
+		lc.function = map_id(m.fn, m.n_fn, lc.function);
+		p->locs[m.loc[i]] = lc;
+	}
+	p->n_locs = n_loc;
+	rekey(&p->funcs_h, m.fn, m.n_fn, fn_key, p);
+	rekey(&p->locs_h, m.loc, m.n_loc, loc_key, p);
+	compact_names(p, &m);
+	p->overflow_str = map_overflow(m.str, m.n_str, p->overflow_str);
+	p->overflow_fn = map_overflow(m.fn, m.n_fn, p->overflow_fn);
+	p->overflow_loc = map_overflow(m.loc, m.n_loc, p->overflow_loc);
+
+	m.rewrite = true;
+	profile_remap__view(&m, p);
+	holders(&m, ctx);
+	p->sym_bytes = symbol_bytes(p);
+	err = 0;
+out:
+	free(m.str);
+	free(m.fn);
+	free(m.loc);
+	return err;
+}
+
 int profile__for_each_stack(const struct profile *p,
 			    int (*cb)(const struct profile_stack *s, void *ctx), void *ctx)
 {

@@ -64,6 +64,26 @@ void profile__clear_stacks(struct profile *p);
 void profile__set_symbol_budget(struct profile *p, size_t bytes);
 uint64_t profile__symbols_dropped(const struct profile *p);
 
+/*
+ * Rebuild a base's symbols with only those still in use, so that a daemon
+ * whose targets made up names for hours gets its budget back once they
+ * stop (serve does it periodically).  Ids change: everything that holds
+ * one (each view's stacks, caches of function or location ids) is visited
+ * by holders twice, and calls profile_remap__* on every id it holds: the
+ * first time to say it is in use, the second to learn its new id.  The
+ * base's own stacks, names and labels are kept without being visited.
+ * A cache may hold ids weakly instead (profile_remap__weak_function): they
+ * keep nothing alive, and come back UINT32_MAX when no one else used them
+ * (or when it was the budget's overflow entry), for the cache to forget.  0 or -ENOMEM (then nothing changed).
+ */
+struct profile_remap;
+typedef void (*profile_holders_fn)(struct profile_remap *m, void *ctx);
+int profile__compact(struct profile *base, profile_holders_fn holders, void *ctx);
+uint32_t profile_remap__location(struct profile_remap *m, uint32_t loc);
+uint32_t profile_remap__function(struct profile_remap *m, uint32_t fn);
+uint32_t profile_remap__weak_function(struct profile_remap *m, uint32_t fn);
+void profile_remap__view(struct profile_remap *m, struct profile *view);
+
 /* Intern a string; returns its id (0 is ""). UINT32_MAX on ENOMEM. */
 uint32_t profile__intern(struct profile *p, const char *s);
 const char *profile__str(const struct profile *p, uint32_t id);

@@ -876,9 +876,8 @@ int sampler__add_sink(struct sampler *r, struct profile *view, sampler_filter_fn
 	return err;
 }
 
-void sampler__remove_sink(struct sampler *r, struct profile *view)
+void sampler__remove_sink_locked(struct sampler *r, struct profile *view)
 {
-	pthread_mutex_lock(&r->lock);
 	sampler__settle_locked(r);
 	for (int i = 0; i < r->n_sinks; i++) {
 		if (r->sinks[i].view != view)
@@ -886,7 +885,44 @@ void sampler__remove_sink(struct sampler *r, struct profile *view)
 		r->sinks[i] = r->sinks[--r->n_sinks];
 		break;
 	}
+}
+
+void sampler__remove_sink(struct sampler *r, struct profile *view)
+{
+	pthread_mutex_lock(&r->lock);
+	sampler__remove_sink_locked(r, view);
 	pthread_mutex_unlock(&r->lock);
+}
+
+static void hold_target(struct target *tg, void *ctx)
+{
+	code_cache__remap(tg->cache, ctx);
+}
+
+/* Everything that holds ids of the base profile (see profile__compact). */
+static void symbol_holders(struct profile_remap *m, void *ctx)
+{
+	struct sampler *r = ctx;
+
+	for (int i = 0; i < r->n_sinks; i++)
+		profile_remap__view(m, r->sinks[i].view);
+	offcpu_table__remap(r->off, m);
+	targets__for_each(r->tg, hold_target, m);
+}
+
+int sampler__compact_symbols(struct sampler *r)
+{
+	int err;
+
+	uint32_t before;
+
+	pthread_mutex_lock(&r->lock);
+	before = profile__n_functions(r->prof);
+	err = profile__compact(r->prof, symbol_holders, r);
+	log_debug("symbols rebuilt: %u functions, %u before", profile__n_functions(r->prof),
+		  before);
+	pthread_mutex_unlock(&r->lock);
+	return err;
 }
 
 void sampler__set_base_sink(struct sampler *r, bool on)

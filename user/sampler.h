@@ -60,6 +60,15 @@ typedef bool (*sampler_filter_fn)(uint32_t pid, uint32_t tid, void *ctx);
 int sampler__add_sink(struct sampler *s, struct profile *view, sampler_filter_fn filter,
 		      void *ctx);
 void sampler__remove_sink(struct sampler *s, struct profile *view);
+/* The same with the lock held: a view taken out and read in one go. */
+void sampler__remove_sink_locked(struct sampler *s, struct profile *view);
+/*
+ * Rebuild the base profile's symbols with only those the sinks, open waits
+ * and code caches still use (profile__compact).  Views that are not sinks
+ * must not exist meanwhile: take one out (remove_sink_locked) and read it
+ * under the same lock.  0 or -ENOMEM.
+ */
+int sampler__compact_symbols(struct sampler *s);
 /* Whether the base profile itself aggregates stacks (default yes). */
 void sampler__set_base_sink(struct sampler *s, bool on);
 /* Hold off sampling while reading profiles from another thread. */

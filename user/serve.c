@@ -61,6 +61,7 @@ struct serve_opts {
 	const char *listen;
 	const char *output_dir;
 	double interval_s;
+	double rebuild_s; /* symbol rebuild period */
 	int keep;
 	bool split_by_container;
 	uint32_t max_stacks;
@@ -82,6 +83,7 @@ struct server {
 	struct profile *interval;
 	double interval_start;
 	uint64_t interval_start_unix_ns;
+	double last_rebuild;
 };
 
 static void on_signal(int sig)
@@ -102,9 +104,13 @@ static uint64_t unix_ns(void)
 
 /* --- pprof of a view ------------------------------------------------------- */
 
-/* Render view as pprof into a malloc'd buffer, with the sampler held still. */
-static int render_pprof(struct server *sv, struct profile *view, double secs, uint64_t start_ns,
-			char **buf, size_t *len)
+/*
+ * Take the sink view out and render it as pprof into a malloc'd buffer, in
+ * one hold of the sampler: a symbol rebuild (which renumbers only what
+ * sinks hold) cannot come between.
+ */
+static int take_pprof(struct server *sv, struct profile *view, double secs, uint64_t start_ns,
+		      char **buf, size_t *len)
 {
 	struct output_opts oo = {
 		.rate_hz = sv->so->o.rate_hz,
@@ -114,10 +120,15 @@ static int render_pprof(struct server *sv, struct profile *view, double secs, ui
 	FILE *f = open_memstream(buf, len);
 	int err;
 
-	if (!f)
-		return -errno;
+	if (!f) {
+		err = -errno;
+		sampler__remove_sink(sv->s, view);
+		return err;
+	}
 	profile_mode_units(sv->so->o.mode, &oo.value_type, &oo.value_unit);
 	sampler__lock(sv->s);
+	sampler__remove_sink_locked(sv->s, view);
+	__atomic_add_fetch(&sv->dropped_views, profile__dropped(view), __ATOMIC_RELAXED);
 	err = sv->pprof->write(view, &oo, f);
 	sampler__unlock(sv->s);
 	if (fclose(f) && !err)
@@ -291,9 +302,7 @@ static enum MHD_Result handle_profile(struct server *sv, struct MHD_Connection *
 		log_info("profile request: the client went away");
 		return MHD_NO; /* close the connection */
 	}
-	sampler__remove_sink(sv->s, view);
-	__atomic_add_fetch(&sv->dropped_views, profile__dropped(view), __ATOMIC_RELAXED);
-	err = render_pprof(sv, view, secs, start_ns, &buf, &len);
+	err = take_pprof(sv, view, secs, start_ns, &buf, &len);
 	profile__free(view);
 	if (err)
 		return reply_text(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "cannot encode the profile\n");
@@ -629,6 +638,7 @@ static int open_log(const char *path)
 
 static void run(struct server *sv)
 {
+	sv->last_rebuild = sampler__now();
 	while (!stop_requested) {
 		sampler__poll(sv->s, 20);
 		if (reopen_log) {
@@ -645,6 +655,12 @@ static void run(struct server *sv)
 		}
 		if (sv->interval && sampler__now() - sv->interval_start >= sv->so->interval_s)
 			flush_interval(sv);
+		/* A daemon's names are bounded by the budget; this gives it back. */
+		if (sampler__now() - sv->last_rebuild >= sv->so->rebuild_s) {
+			if (sampler__compact_symbols(sv->s))
+				log_warn("out of memory rebuilding the symbols (keeping them)");
+			sv->last_rebuild = sampler__now();
+		}
 	}
 	log_info("stopping");
 	sampler__drain(sv->s);
@@ -725,6 +741,7 @@ enum {
 	OPT_SPLIT_BY,
 	OPT_MAX_STACKS,
 	OPT_LOG_FILE,
+	OPT_REBUILD_SYMBOLS,
 };
 
 static const struct argp_option opts[] = {
@@ -743,6 +760,10 @@ static const struct argp_option opts[] = {
 	{ "max-stacks", OPT_MAX_STACKS, "N", 0,
 	  "Distinct stacks kept per profile; more are dropped and counted (default 100000)", 0 },
 	{ "log-file", OPT_LOG_FILE, "FILE", 0, "Log here (reopened on SIGHUP) instead of stderr",
+	  0 },
+	{ "rebuild-symbols", OPT_REBUILD_SYMBOLS, "SECS", 0,
+	  "Every SECS, keep only the names still in use, so that names dropped past "
+	  "--symbol-budget come back once targets stop making new ones (default 600)",
 	  0 },
 	{ "verbose", 'v', NULL, 0, "More messages", 0 },
 	{},
@@ -777,6 +798,10 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 		break;
 	case OPT_OUTPUT_DIR:
 		so->output_dir = arg;
+		break;
+	case OPT_REBUILD_SYMBOLS:
+		if (cli_parse_secs(arg, &so->rebuild_s))
+			argp_error(state, "invalid --rebuild-symbols (seconds > 0): %s", arg);
 		break;
 	case OPT_INTERVAL:
 		if (cli_parse_secs(arg, &so->interval_s))
@@ -823,6 +848,7 @@ int serve_main(int argc, char **argv)
 		.o = { OPTIONS_DEFAULTS, .quiet = true },
 		.listen = "127.0.0.1:6060",
 		.interval_s = 60,
+		.rebuild_s = 600,
 		.keep = 60,
 		.max_stacks = DEFAULT_MAX_STACKS,
 	};

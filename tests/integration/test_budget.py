@@ -7,6 +7,8 @@ ones against an 8 MB budget.  The agent's peak RSS is measured by a parent
 of its own (RUSAGE_CHILDREN), with ASan's quarantine off so that freed
 memory is not counted as held."""
 import re
+import signal
+import time
 import urllib.request
 
 import pytest
@@ -97,3 +99,58 @@ def test_line_tables_past_the_budget(workload, server, reader, tmp_path):
         text = resp.read().decode()
     assert 0 < metric(text, "pyspy_code_cache_bytes") <= 8 << 20, text
     assert metric(text, "pyspy_code_cache_evictions_total") > 0, text
+
+
+def rss_kib(pid):
+    with open("/proc/%d/status" % pid) as f:
+        return int(re.search(r"^VmRSS:\s+(\d+) kB$", f.read(), re.M).group(1))
+
+
+def names_in(reader, url, tmp_path):
+    with urllib.request.urlopen(url, timeout=30) as resp:
+        path = tmp_path / "p.pb.gz"
+        path.write_bytes(resp.read())
+    return frame_lines(parse_folded(reader(path)))
+
+
+def metrics(srv):
+    with urllib.request.urlopen(srv.url + "/metrics", timeout=10) as resp:
+        return resp.read().decode()
+
+
+@pytest.mark.parametrize("rebuild", [3, 600], ids=["rebuilt", "not-rebuilt"])
+def test_serve_levels_off_against_name_churn(rebuild, workload, server, reader, tmp_path,
+                                            monkeypatch):
+    """A target makes a function with a unique 1 KB name every millisecond
+    or so, then (SIGUSR1) spins in one function.  serve, with a 1 MB symbol
+    budget, levels off while the churn goes on (RSS over its second half
+    grows by less than 8 MB), and once it is over, a rebuild every 3 s
+    gives the budget back: the new function is named, where without
+    rebuilds, once the budget was full, it is "[dropped: too many names]"
+    for good.  (Its name is longer than any of the churn's, so the room
+    they left does not fit it.)"""
+    monkeypatch.setenv("ASAN_OPTIONS", NO_QUARANTINE["ASAN_OPTIONS"])
+    python = require_python(BY_ID["3.12"])
+    w = workload(python, "namechurn.py", "--seconds", 120)
+    srv = server("--pid", w.pid, "--symbol-budget", 1, "--rebuild-symbols", rebuild)
+    t0 = time.monotonic()
+    rss = []
+    # At least 16 s; without rebuilds, until the budget is full too.
+    while time.monotonic() - t0 < 16 or (
+            rebuild == 600 and metric(metrics(srv), "pyspy_dropped_names_total") == 0):
+        assert time.monotonic() - t0 < 90, "the budget never filled:\n" + metrics(srv)
+        time.sleep(1)
+        rss.append(rss_kib(srv.proc.pid))
+    half = rss[len(rss) // 2:]
+    assert max(half) - half[0] < 8 * 1024, "RSS (KiB) each second: %s" % rss
+    w.proc.send_signal(signal.SIGUSR1)
+    time.sleep(rebuild + 2 if rebuild < 10 else 2)  # the churn is over, a rebuild is done
+    lines = names_in(reader, srv.url + "/debug/pprof/profile?seconds=2", tmp_path)
+    dropped = "[dropped: too many names]"
+    steady = "steady_" + "s" * 1017
+    shown = sorted(n[:20] for n in lines)
+    if rebuild == 3:
+        assert marker_line("namechurn.py", "STEADY") in lines.get(steady, ()), shown
+        assert dropped not in lines, shown
+    else:
+        assert steady not in lines and dropped in lines, shown

@@ -165,6 +165,83 @@ static void test_symbol_budget(void)
 	profile__free(p);
 }
 
+/* A holder of ids besides views: a cache of location ids, say. */
+struct held {
+	struct profile *view;
+	uint32_t loc;
+};
+
+static void hold(struct profile_remap *m, void *ctx)
+{
+	struct held *h = ctx;
+
+	profile_remap__view(m, h->view);
+	h->loc = profile_remap__location(m, h->loc);
+}
+
+static void test_compact(void)
+{
+	struct profile *p = profile__new(0);
+	struct profile *v = profile__new_view(p, 0);
+	struct output_opts o = {};
+	char name[64], *before, *after;
+	uint32_t st[2], fn_live, n_fn;
+	struct held h;
+	const struct profile_location *loc;
+
+	CHECK(p && v, "setup");
+	if (!p || !v)
+		return;
+	profile__set_process_name(p, 7, "app");
+	profile__set_process_label(p, 7, PROFILE_LABEL_POD_NAME, "web-1");
+	fn_live = profile__function(p, "live", "app.py", 3);
+	st[0] = profile__location(p, fn_live, 4);
+	st[1] = profile__location(p, profile__function(p, "<module>", "app.py", 1), 9);
+	profile__add(v, 7, 7, 0, st, 2, 5);
+	/* Names of the churn: used by nothing any more. */
+	for (int i = 0; i < 1000; i++) {
+		snprintf(name, sizeof(name), "gone_%d", i);
+		profile__location(p, profile__function(p, name, "gen.py", i), i);
+	}
+	h.view = v;
+	h.loc = profile__location(p, profile__function(p, "cached", "lib.py", 20), 21);
+	n_fn = profile__n_functions(p);
+	before = render(v, &o);
+
+	CHECK(profile__compact(p, hold, &h) == 0, "compact");
+	after = render(v, &o);
+	CHECK(before && after && !strcmp(before, after), "the view is the same:\n%s---\n%s",
+	      before, after);
+	CHECK(profile__n_functions(p) == 3 && n_fn == 1003, "functions %u (were %u)",
+	      profile__n_functions(p), n_fn);
+	loc = profile__get_location(p, h.loc);
+	CHECK(loc && loc->line == 21 &&
+		      !strcmp(profile__str(p, profile__get_function(p, loc->function)->name), "cached"),
+	      "a holder's id follows its location");
+	CHECK(!strcmp(profile__process_name(p, 7), "app"), "names stay");
+	CHECK(!strcmp(profile__process_label(p, 7, PROFILE_LABEL_POD_NAME), "web-1"), "labels stay");
+	/* Interning still finds what was kept, and adds after it. */
+	CHECK(profile__function(p, "live", "app.py", 3) < 3, "kept functions are found again");
+	CHECK(profile__location(p, profile__function(p, "cached", "lib.py", 20), 21) == h.loc,
+	      "and kept locations");
+	CHECK(profile__function(p, "new", "app.py", 1) == 3, "new ids follow the kept ones");
+	free(before);
+	free(after);
+
+	/* Past the budget names are dropped; after a compaction they come back. */
+	profile__set_symbol_budget(p, 16 * 1024);
+	for (int i = 0; i < 2000; i++) {
+		snprintf(name, sizeof(name), "churn_%d", i);
+		profile__function(p, name, "gen.py", 1);
+	}
+	CHECK(profile__symbols_dropped(p) > 0, "the budget was hit");
+	CHECK(profile__compact(p, hold, &h) == 0, "compact again");
+	CHECK(strcmp(profile__str(p, profile__get_function(p, profile__function(p, "back", "x.py",
+		     1))->name), "back") == 0, "a new name fits again");
+	profile__free(v);
+	profile__free(p);
+}
+
 int main(void)
 {
 	test_views();
@@ -172,5 +249,6 @@ int main(void)
 	test_cap();
 	test_write_file();
 	test_symbol_budget();
+	test_compact();
 	return unit_done("profile");
 }
