@@ -23,7 +23,7 @@ CFLAGS_COMMON := -std=gnu11 -g -Wall -Wextra -Werror -D_GNU_SOURCE \
 	-DPYSPY_VERSION='"$(VERSION)"' -I$(OUT) -I.
 CFLAGS   ?= -O2
 SANFLAGS := -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
-LDLIBS   := -lbpf -lelf -lz -lpthread -lprotobuf-c -lmicrohttpd
+LDLIBS   := -lbpf -lelf -lz -lpthread -lprotobuf-c -lmicrohttpd -lgnutls
 
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror \
 	-I$(OUT) -Ivmlinux/$(ARCH) -Ibpf

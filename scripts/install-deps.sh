@@ -24,7 +24,9 @@ protobuf-c-compiler
 libprotobuf-c-dev
 golang-go
 libmicrohttpd-dev
+libgnutls28-dev
 curl
+openssl
 yamllint
 debootstrap
 strace

@@ -12,8 +12,10 @@
  *   - --output-dir DIR --interval SECS writes one pprof per interval
  *     (per container with --split-by container), pruned to --keep files.
  * Every view is capped (--max-stacks), with the dropped weight reported.
+ * The endpoint can be closed (serve_auth.c): TLS, client certificates and
+ * a bearer token, every path but /healthz behind them.
  * SIGTERM/SIGINT flush the current interval and exit; SIGHUP reopens the
- * log file.
+ * log file and re-reads the token file.
  */
 #include <argp.h>
 #include <arpa/inet.h>
@@ -42,6 +44,7 @@
 #include "preflight.h"
 #include "profile.h"
 #include "sampler.h"
+#include "serve_auth.h"
 #include "summary.h"
 
 #define MAX_REQUEST_SECONDS 3600
@@ -66,9 +69,11 @@ struct serve_opts {
 	bool split_by_container;
 	uint32_t max_stacks;
 	const char *log_file;
+	struct serve_auth_opts auth_opts;
+	struct serve_auth *auth; /* the files auth_opts name, read at start */
 };
 
-static volatile sig_atomic_t stop_requested, reopen_log;
+static volatile sig_atomic_t stop_requested, hangup;
 
 struct server {
 	struct serve_opts *so;
@@ -78,6 +83,7 @@ struct server {
 	struct MHD_Daemon *http;
 	int stats_fd;
 	uint64_t requests, dropped_views;
+	uint64_t refused[SERVE_AUTH__COUNT]; /* by reason; [SERVE_AUTH_OK] unused */
 	double t0;
 	/* --output-dir */
 	struct profile *interval;
@@ -89,7 +95,7 @@ struct server {
 static void on_signal(int sig)
 {
 	if (sig == SIGHUP)
-		reopen_log = 1;
+		hangup = 1;
 	else
 		stop_requested = 1;
 }
@@ -183,8 +189,10 @@ static bool filter_match(uint32_t pid, uint32_t tid, void *ctx)
 	return !f->pod[0] || match_pod(f->base, pid, f->pod);
 }
 
-static enum MHD_Result reply(struct MHD_Connection *c, unsigned status, const char *type,
-			     void *body, size_t len, enum MHD_ResponseMemoryMode mode)
+/* challenge: a WWW-Authenticate header to send along, or NULL. */
+static enum MHD_Result reply_with(struct MHD_Connection *c, unsigned status, const char *type,
+				  void *body, size_t len, enum MHD_ResponseMemoryMode mode,
+				  const char *challenge)
 {
 	struct MHD_Response *r = MHD_create_response_from_buffer(len, body, mode);
 	enum MHD_Result ret;
@@ -192,15 +200,53 @@ static enum MHD_Result reply(struct MHD_Connection *c, unsigned status, const ch
 	if (!r)
 		return MHD_NO;
 	MHD_add_response_header(r, "Content-Type", type);
+	if (challenge)
+		MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, challenge);
 	ret = MHD_queue_response(c, status, r);
 	MHD_destroy_response(r);
 	return ret;
+}
+
+static enum MHD_Result reply(struct MHD_Connection *c, unsigned status, const char *type,
+			     void *body, size_t len, enum MHD_ResponseMemoryMode mode)
+{
+	return reply_with(c, status, type, body, len, mode, NULL);
 }
 
 static enum MHD_Result reply_text(struct MHD_Connection *c, unsigned status, const char *msg)
 {
 	return reply(c, status, "text/plain; charset=utf-8", (void *)msg, strlen(msg),
 		     MHD_RESPMEM_MUST_COPY);
+}
+
+/* 401 with a Bearer challenge (RFC 6750). */
+static enum MHD_Result reply_unauthorized(struct MHD_Connection *c, const char *msg,
+					  const char *challenge)
+{
+	return reply_with(c, MHD_HTTP_UNAUTHORIZED, "text/plain; charset=utf-8", (void *)msg,
+			  strlen(msg), MHD_RESPMEM_MUST_COPY, challenge);
+}
+
+/*
+ * A request serve_auth refused: 403 for the certificate (it belongs to the
+ * TLS session, which no header of a new request can change), 401 for the
+ * token, which the client may send next time.
+ */
+static enum MHD_Result reply_refused(struct MHD_Connection *c, enum serve_auth_verdict v)
+{
+	switch (v) {
+	case SERVE_AUTH_NO_CERT:
+	case SERVE_AUTH_BAD_CERT:
+		return reply_text(c, MHD_HTTP_FORBIDDEN,
+				  "a client certificate from the CA of --tls-client-ca is needed\n");
+	case SERVE_AUTH_BAD_TOKEN:
+		return reply_unauthorized(c, "wrong bearer token\n",
+					  "Bearer realm=\"pyspy-bpf\", error=\"invalid_token\"");
+	default:
+		return reply_unauthorized(c,
+					  "a bearer token is needed (Authorization: Bearer TOKEN)\n",
+					  "Bearer realm=\"pyspy-bpf\"");
+	}
 }
 
 /*
@@ -369,6 +415,12 @@ static enum MHD_Result handle_metrics(struct server *sv, struct MHD_Connection *
 	fprintf(f, "# HELP pyspy_profile_requests_total Profiles served over HTTP.\n"
 		   "# TYPE pyspy_profile_requests_total counter\n"
 		   "pyspy_profile_requests_total %" PRIu64 "\n", sv->requests);
+	fprintf(f, "# HELP pyspy_http_refused_total Requests refused for their client "
+		   "certificate or bearer token.\n# TYPE pyspy_http_refused_total counter\n");
+	for (int v = SERVE_AUTH_OK + 1; v < SERVE_AUTH__COUNT; v++)
+		fprintf(f, "pyspy_http_refused_total{reason=\"%s\"} %" PRIu64 "\n",
+			serve_auth_verdict_name(v),
+			__atomic_load_n(&sv->refused[v], __ATOMIC_RELAXED));
 	if (fclose(f)) {
 		free(buf);
 		return reply_text(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory\n");
@@ -382,6 +434,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 				  size_t *data_len, void **state)
 {
 	struct server *sv = cls;
+	enum serve_auth_verdict verdict;
 
 	(void)version;
 	(void)data;
@@ -393,8 +446,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	}
 	if (strcmp(method, "GET"))
 		return reply_text(c, MHD_HTTP_METHOD_NOT_ALLOWED, "GET only\n");
+	/* Open to all: kubelet probes bring neither a certificate nor a token. */
 	if (!strcmp(url, "/healthz"))
 		return reply_text(c, MHD_HTTP_OK, "ok\n");
+	/* Before any work: a refused client never takes a profile slot. */
+	verdict = serve_auth_check(sv->so->auth, c);
+	if (verdict != SERVE_AUTH_OK) {
+		__atomic_add_fetch(&sv->refused[verdict], 1, __ATOMIC_RELAXED);
+		log_debug("refused %s: %s", url, serve_auth_verdict_name(verdict));
+		return reply_refused(c, verdict);
+	}
 	if (!strcmp(url, "/metrics"))
 		return handle_metrics(sv, c);
 	if (!strcmp(url, "/debug/pprof/profile")) {
@@ -426,24 +487,32 @@ static int parse_listen(const char *s, struct sockaddr_in *sa)
 
 static int start_http(struct server *sv)
 {
+	struct serve_auth *auth = sv->so->auth;
+	bool tls = serve_auth_tls(auth);
+	unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD;
 	struct sockaddr_in sa;
 
 	if (parse_listen(sv->so->listen, &sa)) {
 		log_error("bad --listen '%s' (want IPV4:PORT, e.g. 127.0.0.1:6060)", sv->so->listen);
 		return -EINVAL;
 	}
-	sv->http = MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD,
-				    0, NULL, NULL, on_request, sv, MHD_OPTION_SOCK_ADDR, &sa,
-				    MHD_OPTION_CONNECTION_LIMIT, (unsigned)HTTP_MAX_CONNECTIONS,
-				    MHD_OPTION_PER_IP_CONNECTION_LIMIT,
-				    (unsigned)HTTP_PER_IP_CONNECTIONS, MHD_OPTION_CONNECTION_TIMEOUT,
-				    (unsigned)HTTP_IDLE_TIMEOUT_S, MHD_OPTION_END);
+	if (tls)
+		flags |= MHD_USE_TLS;
+	/* The TLS options come as an array (empty without TLS), so one call serves both. */
+	sv->http = MHD_start_daemon(
+		flags, 0, NULL, NULL, on_request, sv, MHD_OPTION_SOCK_ADDR, &sa,
+		MHD_OPTION_CONNECTION_LIMIT, (unsigned)HTTP_MAX_CONNECTIONS,
+		MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)HTTP_PER_IP_CONNECTIONS,
+		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HTTP_IDLE_TIMEOUT_S, MHD_OPTION_ARRAY,
+		serve_auth_mhd_options(auth), MHD_OPTION_END);
 	if (!sv->http) {
 		log_error("cannot listen on %s: %m", sv->so->listen);
 		return -EADDRINUSE;
 	}
-	log_info("listening on http://%s (/debug/pprof/profile, /metrics, /healthz)",
-		 sv->so->listen);
+	log_info("listening on %s://%s (/debug/pprof/profile, /metrics, /healthz)%s%s",
+		 tls ? "https" : "http", sv->so->listen,
+		 sv->so->auth_opts.tls_client_ca ? ", client certificates required" : "",
+		 sv->so->auth_opts.token_file ? ", bearer token required" : "");
 	return 0;
 }
 
@@ -636,22 +705,30 @@ static int open_log(const char *path)
 	return err;
 }
 
+/* SIGHUP: logrotate moved the log, or the token's Secret was rotated. */
+static void on_hangup(struct server *sv)
+{
+	int err;
+
+	/* A daemon that cannot rotate its log keeps profiling, and says so. */
+	err = open_log(sv->so->log_file);
+	if (err)
+		log_error("cannot reopen --log-file %s: %s (still writing the old one)",
+			  sv->so->log_file, strerror(-err));
+	else
+		log_info("log reopened");
+	/* Likewise with the old token, if the new file will not do. */
+	serve_auth_reload_token(sv->so->auth);
+}
+
 static void run(struct server *sv)
 {
 	sv->last_rebuild = sampler__now();
 	while (!stop_requested) {
 		sampler__poll(sv->s, 20);
-		if (reopen_log) {
-			int err;
-
-			reopen_log = 0;
-			/* A daemon that cannot rotate its log keeps profiling, and says so. */
-			err = open_log(sv->so->log_file);
-			if (err)
-				log_error("cannot reopen --log-file %s: %s (still writing the old one)",
-					  sv->so->log_file, strerror(-err));
-			else
-				log_info("log reopened");
+		if (hangup) {
+			hangup = 0;
+			on_hangup(sv);
 		}
 		if (sv->interval && sampler__now() - sv->interval_start >= sv->so->interval_s)
 			flush_interval(sv);
@@ -731,6 +808,13 @@ static const char doc[] =
 	"  go tool pprof http://127.0.0.1:6060/debug/pprof/profile?seconds=10\n"
 	"  curl -s 127.0.0.1:6060/metrics\n"
 	"  sudo pyspy-bpf serve --output-dir /var/lib/pyspy --interval 60 --keep 60\n"
+	"  sudo pyspy-bpf serve --listen 0.0.0.0:6060 --tls-cert tls.crt \\\n"
+	"      --tls-key tls.key --tls-client-ca ca.crt --token-file token\n"
+	"  curl --cacert ca.crt --cert client.crt --key client.key \\\n"
+	"      -H \"Authorization: Bearer $(cat token)\" https://HOST:6060/metrics\n"
+	"\nOnly /healthz is open to every client: --tls-client-ca makes every other path "
+	"need a client certificate from that CA (else 403), --token-file the token (else "
+	"401).\n"
 	"\nOPTIONS:";
 
 enum {
@@ -742,6 +826,10 @@ enum {
 	OPT_MAX_STACKS,
 	OPT_LOG_FILE,
 	OPT_REBUILD_SYMBOLS,
+	OPT_TLS_CERT,
+	OPT_TLS_KEY,
+	OPT_TLS_CLIENT_CA,
+	OPT_TOKEN_FILE,
 };
 
 static const struct argp_option opts[] = {
@@ -764,6 +852,15 @@ static const struct argp_option opts[] = {
 	{ "rebuild-symbols", OPT_REBUILD_SYMBOLS, "SECS", 0,
 	  "Every SECS, keep only the names still in use, so that names dropped past "
 	  "--symbol-budget come back once targets stop making new ones (default 600)",
+	  0 },
+	{ "tls-cert", OPT_TLS_CERT, "FILE", 0,
+	  "Serve HTTPS with this PEM certificate (chain); needs --tls-key", 0 },
+	{ "tls-key", OPT_TLS_KEY, "FILE", 0, "The PEM private key of --tls-cert", 0 },
+	{ "tls-client-ca", OPT_TLS_CLIENT_CA, "FILE", 0,
+	  "Require a client certificate that chains to this PEM CA (needs --tls-cert)", 0 },
+	{ "token-file", OPT_TOKEN_FILE, "FILE", 0,
+	  "Require 'Authorization: Bearer TOKEN', TOKEN the file's one line (re-read on "
+	  "SIGHUP)",
 	  0 },
 	{ "verbose", 'v', NULL, 0, "More messages", 0 },
 	{},
@@ -825,6 +922,18 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 	case OPT_LOG_FILE:
 		so->log_file = arg;
 		break;
+	case OPT_TLS_CERT:
+		so->auth_opts.tls_cert = arg;
+		break;
+	case OPT_TLS_KEY:
+		so->auth_opts.tls_key = arg;
+		break;
+	case OPT_TLS_CLIENT_CA:
+		so->auth_opts.tls_client_ca = arg;
+		break;
+	case OPT_TOKEN_FILE:
+		so->auth_opts.token_file = arg;
+		break;
 	case 'v':
 		log_verbose++;
 		break;
@@ -852,6 +961,7 @@ int serve_main(int argc, char **argv)
 		.keep = 60,
 		.max_stacks = DEFAULT_MAX_STACKS,
 	};
+	int err;
 
 	if (argp_parse(&argp, argc, argv, 0, NULL, &so))
 		return 2;
@@ -864,13 +974,19 @@ int serve_main(int argc, char **argv)
 		log_error("bad --listen '%s' (want IPV4:PORT, e.g. 127.0.0.1:6060)", so.listen);
 		return 2;
 	}
+	/* Before --log-file takes stderr: a bad key or token is seen where serve was started. */
+	err = serve_auth_load(&so.auth_opts, &so.auth);
+	if (err)
+		return err == -EINVAL ? 2 : 1;
 	log_timestamps = true;
 	if (open_log(so.log_file)) {
 		log_error("cannot open --log-file %s: %m (a symlink is refused)", so.log_file);
-		return 1;
+		err = 1;
 	}
-	setup_signals();
-	if (preflight_privileges() || preflight_btf())
-		return 1;
-	return serve(&so) ? 1 : 0;
+	if (!err) {
+		setup_signals();
+		err = preflight_privileges() || preflight_btf() || serve(&so) ? 1 : 0;
+	}
+	serve_auth_free(so.auth);
+	return err;
 }

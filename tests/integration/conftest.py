@@ -357,8 +357,8 @@ def reader(pyspy):
 
 
 @pytest.fixture(scope="session")
-def go_pprof(tmp_path_factory):
-    """go_pprof(*args) -> stdout of `go tool pprof ARGS`; never touches the network."""
+def go_env(tmp_path_factory):
+    """(go, env) for the go tool: its own HOME and caches, no network."""
     go = shutil.which("go")
     if not go:
         pytest.fail("`go` missing: apt-get install golang-go (scripts/install-deps.sh)")
@@ -366,13 +366,64 @@ def go_pprof(tmp_path_factory):
     env = dict(os.environ, HOME=str(home), GOPATH=str(home / "go"),
                GOCACHE=str(home / "cache"), PPROF_TMPDIR=str(home / "pprof"),
                GOPROXY="off", GOTOOLCHAIN="local", GOFLAGS="")
+    return go, env
 
-    def run(*args):
-        cmd = [go, "tool", "pprof"] + [str(a) for a in args]
-        p = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                           stderr=subprocess.PIPE, universal_newlines=True, env=env,
-                           timeout=120)
-        assert p.returncode == 0, "%s: exit %d\n%s" % (" ".join(cmd), p.returncode, p.stderr)
-        return p.stdout
+
+def run_tool(cmd, env, expect_fail=False):
+    p = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, universal_newlines=True, env=env,
+                       timeout=120)
+    if expect_fail:
+        assert p.returncode != 0, "%s: succeeded\n%s" % (" ".join(cmd), p.stdout[-2000:])
+        return p.stderr
+    assert p.returncode == 0, "%s: exit %d\n%s" % (" ".join(cmd), p.returncode, p.stderr)
+    return p.stdout
+
+
+@pytest.fixture(scope="session")
+def go_pprof(go_env):
+    """go_pprof(*args) -> stdout of `go tool pprof ARGS`; never touches the network.
+    expect_fail=True: assert it fails instead, and return its stderr; env:
+    variables to set on top."""
+    go, base_env = go_env
+
+    def run(*args, expect_fail=False, env=None):
+        return run_tool([go, "tool", "pprof"] + [str(a) for a in args],
+                        dict(base_env, **(env or {})), expect_fail)
+
+    return run
+
+
+@pytest.fixture(scope="session")
+def pprof_upstream(go_env, tmp_path_factory):
+    """pprof_upstream(*args, expect_fail=False): google/pprof's own driver
+    (tests/helpers/pprof-upstream), like go_pprof otherwise.
+
+    `go tool pprof` fetches http(s) sources itself and never uses pprof's
+    -tls_cert/-tls_key/-tls_ca (it can present no client certificate), so
+    this builds the upstream driver from the copy Go ships in
+    $GOROOT/src/cmd/vendor, offline: a module requiring what cmd requires,
+    whose vendor directory is cmd's."""
+    go, base_env = go_env
+    goroot = subprocess.run([go, "env", "GOROOT"], stdout=subprocess.PIPE, env=base_env,
+                            universal_newlines=True, check=True).stdout.strip()
+    cmd = Path(goroot) / "src" / "cmd"
+    gomod = (cmd / "go.mod").read_text()
+    assert gomod.startswith("module cmd\n"), gomod[:200]
+    d = tmp_path_factory.mktemp("pprof-upstream")
+    (d / "go.mod").write_text("module pyspytest/pprof\n" + gomod[len("module cmd\n"):])
+    (d / "vendor").symlink_to(cmd / "vendor")
+    shutil.copy(str(REPO / "tests" / "helpers" / "pprof-upstream" / "main.go"), str(d))
+    binary = str(d / "pprof")
+    p = subprocess.run([go, "build", "-mod=vendor", "-o", binary, "."], cwd=str(d),
+                       env=base_env,
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                       universal_newlines=True, timeout=600)
+    assert p.returncode == 0, "building google/pprof from %s/vendor failed:\n%s" % (
+        cmd, p.stdout[-3000:])
+
+    def run(*args, expect_fail=False, env=None):
+        return run_tool([binary] + [str(a) for a in args], dict(base_env, **(env or {})),
+                        expect_fail)
 
     return run

@@ -12,9 +12,13 @@ without them is checked against the real thing:
   list), and are all in scripts/install-deps.sh;
 - the Dockerfile lints clean (dockerfile-utils; hadolint too when it is on
   PATH: it is in neither Debian 12 nor npm);
-- deploy/kubernetes/daemonset.yaml passes yamllint and
-  deploy/kubernetes/validate.mjs (YAML 1.1, the OpenAPI schema of each
-  kind, no unknown fields), and the validator rejects broken variants.
+- deploy/kubernetes/daemonset.yaml and networkpolicy.yaml pass yamllint
+  and deploy/kubernetes/validate.mjs (YAML 1.1, the OpenAPI schema of each
+  kind, no unknown fields), and the validator rejects broken variants;
+- what no schema knows: the pieces agree (selectors, ports, service
+  account), the NetworkPolicy admits only the scraper's namespace to the
+  container's port, and the commented TLS and token lines make a valid
+  manifest once uncommented.
 
 The npm packages are installed once into build/npm-deploy (or
 $PYSPY_DEPLOY_NPM_DIR); a second run needs no network.
@@ -33,6 +37,8 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 DOCKERFILE = REPO / "deploy" / "Dockerfile"
 MANIFEST = REPO / "deploy" / "kubernetes" / "daemonset.yaml"
+NETPOL = REPO / "deploy" / "kubernetes" / "networkpolicy.yaml"
+DEPLOY_DOC = REPO / "docs" / "deploy.md"
 VALIDATOR = REPO / "deploy" / "kubernetes" / "validate.mjs"
 INSTALL_DEPS = REPO / "scripts" / "install-deps.sh"
 BUILD = REPO / "build"
@@ -374,8 +380,8 @@ def test_dockerfile_lint(tmp_path):
 
 # --- the manifest ----------------------------------------------------------------
 
-def validate(path, dump=False):
-    r = node([VALIDATOR] + (["--dump"] if dump else []) + [path])
+def validate(*paths, dump=False):
+    r = node([VALIDATOR] + (["--dump"] if dump else []) + list(paths))
     assert r.returncode in (0, 1), "validate.mjs exit %d:\n%s" % (r.returncode, r.stderr)
     out = json.loads(r.stdout)
     assert out["ok"] == (r.returncode == 0), out
@@ -385,16 +391,17 @@ def validate(path, dump=False):
 def test_manifest_schema():
     yamllint = shutil.which("yamllint")
     assert yamllint, "yamllint missing: run scripts/install-deps.sh"
-    r = run([yamllint, "--strict", str(MANIFEST)])
+    r = run([yamllint, "--strict", str(MANIFEST), str(NETPOL)])
     assert r.returncode == 0, r.stdout + r.stderr
 
-    out = validate(MANIFEST, dump=True)
+    out = validate(MANIFEST, NETPOL, dump=True)
     assert out["ok"], json.dumps(out["errors"], indent=1)
     kinds = [d["kind"] for d in out["documents"]]
-    assert kinds == ["Namespace", "ServiceAccount", "DaemonSet", "Service"], kinds
-    ns, sa, ds, svc = out["dump"]
-    for obj in (sa, ds, svc):
+    assert kinds == ["Namespace", "ServiceAccount", "DaemonSet", "Service", "NetworkPolicy"], kinds
+    ns, sa, ds, svc, policy = out["dump"]
+    for obj in (sa, ds, svc, policy):
         assert obj["metadata"]["namespace"] == ns["metadata"]["name"] == "pyspy-bpf"
+    assert network_policy_problems(policy, ds) == []
 
     # What the schema cannot know: the pieces agree with each other and the image.
     tmpl = ds["spec"]["template"]
@@ -419,7 +426,8 @@ def test_manifest_schema():
     assert sc["capabilities"]["drop"] == ["ALL"]
     assert sorted(sc["capabilities"]["add"]) == ["BPF", "PERFMON", "SYS_PTRACE"]
     mounts = {m["name"]: m for m in c["volumeMounts"]}
-    host = {v["name"]: v["hostPath"]["path"] for v in pod["volumes"]}
+    assert all(m.get("readOnly") is True for m in mounts.values()), mounts
+    host = {v["name"]: v["hostPath"]["path"] for v in pod["volumes"] if "hostPath" in v}
     for path in ("/sys/kernel/btf", "/var/log/pods"):
         (name,) = [n for n, m in mounts.items() if m["mountPath"] == path]
         assert mounts[name]["readOnly"] is True and host[name] == path
@@ -475,3 +483,148 @@ def test_manifest_schema_rejects(case, tmp_path):
     hits = [e for e in out["errors"] if e["layer"] == layer and text in e["message"]]
     assert hits, "%s: want a %s error with %r, got %s" % (
         case, layer, text, json.dumps(out["errors"], indent=1))
+
+
+# --- the NetworkPolicy -------------------------------------------------------
+
+def network_policy_problems(policy, ds):
+    """What would leave the agent's port open to more than the scraper's
+    namespace, or miss the DaemonSet's pods: [] when there is nothing."""
+    problems = []
+    spec = policy["spec"]
+    tmpl = ds["spec"]["template"]
+    (container,) = tmpl["spec"]["containers"]
+    (port,) = container["ports"]
+    if policy["metadata"].get("namespace") != ds["metadata"]["namespace"]:
+        problems.append("namespace: not the DaemonSet's")
+    sel = spec.get("podSelector") or {}
+    match = sel.get("matchLabels") or {}
+    if not match or sel.get("matchExpressions") or \
+            not match.items() <= tmpl["metadata"]["labels"].items():
+        problems.append("podSelector: not the DaemonSet's pod labels: %r" % sel)
+    if "Ingress" not in spec.get("policyTypes", []):
+        problems.append("policyTypes: no Ingress")
+    if spec.get("egress"):
+        problems.append("egress: a rule, but the daemon connects nowhere")
+    rules = spec.get("ingress") or []
+    if len(rules) != 1:
+        problems.append("ingress: want one rule, got %d" % len(rules))
+    for rule in rules:
+        if not rule.get("from"):
+            problems.append("ingress.from: none, so from anywhere")
+        for peer in rule.get("from") or []:
+            ns = peer.get("namespaceSelector") or {}
+            names = ns.get("matchLabels") or {}
+            # A podSelector beside it only narrows the namespace down.
+            if not set(peer) <= {"namespaceSelector", "podSelector"} or set(ns) != {
+                    "matchLabels"} or list(names) != ["kubernetes.io/metadata.name"] or \
+                    not names["kubernetes.io/metadata.name"]:
+                problems.append("ingress.from: not one namespace by name: %r" % peer)
+        if not rule.get("ports"):
+            problems.append("ingress.ports: none, so every port")
+        for p in rule.get("ports") or []:
+            if p.get("port") not in (port["containerPort"], port["name"]) or "endPort" in p \
+                    or p.get("protocol", "TCP") != port["protocol"]:
+                problems.append("ingress.ports: %r is not the container's %r" % (p, port))
+    return problems
+
+
+POLICY_CHANGES = {
+    # name: (old, new, the problem it must cause)
+    "other pods": ("matchLabels:\n      app.kubernetes.io/name: pyspy-bpf",
+                   "matchLabels:\n      app.kubernetes.io/name: parca", "podSelector"),
+    "another port": ("port: 6060", "port: 6061", "ingress.ports"),
+    "a range of ports": ("port: 6060", "port: 6060\n          endPort: 6070", "ingress.ports"),
+    "UDP": ("protocol: TCP", "protocol: UDP", "ingress.ports"),
+    "every port": ("      ports:\n        - protocol: TCP\n          port: 6060\n", "",
+                   "ingress.ports: none"),
+    "every namespace": ("namespaceSelector:\n            matchLabels:\n"
+                        "              kubernetes.io/metadata.name: monitoring",
+                        "namespaceSelector: {}", "ingress.from"),
+    "namespaces by another label": ("kubernetes.io/metadata.name: monitoring",
+                                    "team: observability", "ingress.from"),
+    "an address block too": ("        - namespaceSelector:",
+                             "        - ipBlock:\n            cidr: 0.0.0.0/0\n"
+                             "        - namespaceSelector:", "ingress.from"),
+    "from anywhere": ("    - from:\n        - namespaceSelector:\n            matchLabels:\n"
+                      "              kubernetes.io/metadata.name: monitoring\n"
+                      "      ports:", "    - ports:", "ingress.from: none"),
+    "egress allowed": ("  ingress:\n", "  egress:\n    - {}\n  ingress:\n", "egress"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(POLICY_CHANGES))
+def test_network_policy_checks_reject(case, tmp_path):
+    """Each change is a valid NetworkPolicy (the schema has nothing to say)
+    that opens the port wider or misses the pods: the cross-checks say so."""
+    old, new, want = POLICY_CHANGES[case]
+    src = NETPOL.read_text()
+    assert src.count(old) == 1, "%s: %r is not in the policy once" % (case, old)
+    changed = tmp_path / "networkpolicy.yaml"
+    changed.write_text(src.replace(old, new))
+    out = validate(MANIFEST, changed, dump=True)
+    assert out["ok"], json.dumps(out["errors"], indent=1)
+    problems = network_policy_problems(out["dump"][4], out["dump"][2])
+    assert any(p.startswith(want) for p in problems), (case, problems)
+
+
+BROKEN_POLICY = {
+    "policy type misspelt": ("    - Egress\n", "    - Egres\n", "schema",
+                             "must be equal to one of the allowed values"),
+    "peer field misspelt": ("namespaceSelector:", "namespaceSelecter:", "strict",
+                            'unknown field "namespaceSelecter" in V1NetworkPolicyPeer'),
+    "port a list": ("port: 6060", "port: [6060]", "schema", "port must be integer"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BROKEN_POLICY))
+def test_network_policy_schema_rejects(case, tmp_path):
+    old, new, layer, text = BROKEN_POLICY[case]
+    src = NETPOL.read_text()
+    assert src.count(old) == 1, "%s: %r is not in the policy once" % (case, old)
+    bad = tmp_path / "broken.yaml"
+    bad.write_text(src.replace(old, new))
+    out = validate(bad)
+    assert not out["ok"], "%s: accepted" % case
+    hits = [e for e in out["errors"] if e["layer"] == layer and text in e["message"]]
+    assert hits, "%s: want a %s error with %r, got %s" % (
+        case, layer, text, json.dumps(out["errors"], indent=1))
+
+
+# --- TLS and the token, as the manifest's comments show them -------------------
+
+# The commented lines that close the endpoint: serve's arguments, the probes' scheme.
+UNCOMMENT = re.compile(r"^(\s*)# (- (?:--tls-[a-z-]+|--token-file|/etc/pyspy-bpf/\S+)"
+                       r"|scheme: HTTPS)$", re.M)
+AUTH_FLAGS = ("--tls-cert", "--tls-key", "--tls-client-ca", "--token-file")
+
+
+def test_manifest_closed_when_uncommented(tmp_path):
+    """Uncommented, the TLS and token lines make a valid manifest whose
+    files are all in the optional Secret's mount, under the names
+    docs/deploy.md gives them, with probes that speak HTTPS."""
+    closed, n = UNCOMMENT.subn(r"\1\2", MANIFEST.read_text())
+    assert n == 2 * len(AUTH_FLAGS) + 2, "want 8 argument lines and 2 probe schemes, got %d" % n
+    path = tmp_path / "closed.yaml"
+    path.write_text(closed)
+    r = run([shutil.which("yamllint") or "yamllint", "--strict", str(path)])
+    assert r.returncode == 0, r.stdout + r.stderr
+    out = validate(path, dump=True)
+    assert out["ok"], json.dumps(out["errors"], indent=1)
+    pod = out["dump"][2]["spec"]["template"]["spec"]
+    (c,) = pod["containers"]
+    args = c["args"]
+    files = {a: args[i + 1] for i, a in enumerate(args) if a in AUTH_FLAGS}
+    assert sorted(files) == sorted(AUTH_FLAGS), args
+    (mount,) = [m for m in c["volumeMounts"] if m["name"] == "auth"]
+    (volume,) = [v for v in pod["volumes"] if v["name"] == "auth"]
+    assert mount["readOnly"] is True
+    assert volume["secret"] == {"secretName": "pyspy-bpf-auth", "optional": True,
+                                "defaultMode": 0o400}, volume
+    doc = DEPLOY_DOC.read_text()
+    assert "kubectl -n pyspy-bpf create secret generic pyspy-bpf-auth" in doc
+    for flag, f in files.items():
+        assert os.path.dirname(f) == mount["mountPath"], (flag, f)
+        assert "--from-file=%s=" % os.path.basename(f) in doc, (flag, f)
+    for probe in ("livenessProbe", "readinessProbe"):
+        assert c[probe]["httpGet"] == {"path": "/healthz", "port": "pprof", "scheme": "HTTPS"}

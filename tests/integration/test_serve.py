@@ -1,20 +1,25 @@
 # SPDX-License-Identifier: MIT
 # `serve`: the daemon's HTTP endpoints (read by the real go tool pprof), its
-# interval files, signals and bounded memory.
+# interval files, signals and bounded memory; TLS, client certificates and
+# the bearer token that close it.
 """Starts `pyspy-bpf serve` on a free loopback port next to a real workload
 and talks to it the way fleets do: `go tool pprof http://...`, a Prometheus
-scrape of /metrics, /healthz, files per interval."""
+scrape of /metrics, /healthz, files per interval; over HTTPS, pprof's own
+-tls_cert/-tls_key/-tls_ca, curl and openssl, with certificates made by
+openssl for each run."""
+import collections
 import os
 import re
 import signal
 import socket
+import ssl
 import subprocess
 import time
 import urllib.request
 
 import pytest
 
-from conftest import PYTHONS, WORKLOADS, marker_line, pyspy_env, require_python
+from conftest import PYTHONS, WORKLOADS, marker_line, pyspy_env, require_python, run_pyspy
 
 PY = PYTHONS[4]
 
@@ -25,13 +30,15 @@ def free_port():
         return s.getsockname()[1]
 
 
-def get(url, timeout=30):
-    with urllib.request.urlopen(url, timeout=timeout) as r:
+def get(url, timeout=30, context=None):
+    with urllib.request.urlopen(url, timeout=timeout, context=context) as r:
         return r.status, r.read()
 
 
 class Server:
-    def __init__(self, pyspy, tmp_path, *args):
+    """ca: serve speaks HTTPS (the test passes --tls-cert), trusted through ca."""
+
+    def __init__(self, pyspy, tmp_path, *args, ca=None):
         self.port = free_port()
         self.log = tmp_path / "serve.log"
         self.proc = subprocess.Popen(
@@ -39,11 +46,12 @@ class Server:
              "--log-file", str(self.log)] + [str(a) for a in args],
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
             universal_newlines=True, env=pyspy_env())
-        self.url = "http://127.0.0.1:%d" % self.port
+        self.context = ssl.create_default_context(cafile=str(ca)) if ca else None
+        self.url = "%s://127.0.0.1:%d" % ("https" if ca else "http", self.port)
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             try:
-                if get(self.url + "/healthz", 2)[0] == 200:
+                if get(self.url + "/healthz", 2, self.context)[0] == 200:
                     return
             except OSError:
                 time.sleep(0.1)
@@ -69,8 +77,8 @@ class Server:
 def server(pyspy, tmp_path):
     servers = []
 
-    def start(*args):
-        s = Server(pyspy, tmp_path, *args)
+    def start(*args, ca=None):
+        s = Server(pyspy, tmp_path, *args, ca=ca)
         servers.append(s)
         return s
 
@@ -234,3 +242,248 @@ def test_filter_that_parses_to_nothing_is_refused(server):
         with pytest.raises(urllib.error.HTTPError) as e:
             get(srv.url + "/debug/pprof/profile?" + query)
         assert e.value.code == 400, query
+
+
+# --- closing the endpoint: TLS, client certificates, the bearer token -------
+
+def openssl(*args, cwd):
+    p = subprocess.run(["/usr/bin/openssl"] + [str(a) for a in args], cwd=str(cwd),
+                       stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT, universal_newlines=True, timeout=60)
+    assert p.returncode == 0, "openssl %s:\n%s" % (" ".join(map(str, args)), p.stdout)
+
+
+EC_KEY = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"]
+
+
+def make_ca(d, name):
+    # Both CAs carry the same name, so that only the signature tells the
+    # impostor from the real one (and Go clients offer its certificates too:
+    # they match the CA names the server asks for).
+    openssl("req", "-x509", *EC_KEY, "-keyout", name + ".key", "-out", name + ".crt",
+            "-subj", "/CN=pyspy-bpf test CA", "-days", "2",
+            "-addext", "basicConstraints=critical,CA:TRUE",
+            "-addext", "keyUsage=critical,keyCertSign", cwd=d)
+
+
+def make_leaf(d, name, ca, extensions):
+    openssl("req", *EC_KEY, "-keyout", name + ".key", "-out", name + ".csr",
+            "-subj", "/CN=" + name, cwd=d)
+    (d / (name + ".ext")).write_text(extensions + "\n")
+    openssl("x509", "-req", "-in", name + ".csr", "-CA", ca + ".crt", "-CAkey", ca + ".key",
+            "-CAcreateserial", "-days", "2", "-extfile", name + ".ext",
+            "-out", name + ".crt", cwd=d)
+
+
+class Pki:
+    """A throwaway CA; a server certificate for 127.0.0.1 (for servers
+    only: serverAuth); a client one (clientAuth); an intruder's, from
+    another CA of the same name.  pki.server_crt is DIR/server.crt."""
+
+    def __init__(self, d):
+        self.dir = d
+        make_ca(d, "ca")
+        make_ca(d, "rogue")
+        make_leaf(d, "server", "ca", "subjectAltName=IP:127.0.0.1\n"
+                  "extendedKeyUsage=serverAuth")
+        make_leaf(d, "client", "ca", "extendedKeyUsage=clientAuth")
+        make_leaf(d, "intruder", "rogue", "extendedKeyUsage=clientAuth")
+
+    def __getattr__(self, name):  # pki.ca_crt -> DIR/ca.crt
+        base, _, ext = name.rpartition("_")
+        if not base or ext not in ("crt", "key"):
+            raise AttributeError(name)
+        return self.dir / ("%s.%s" % (base, ext))
+
+    def serve_args(self, client_ca=True):
+        args = ["--tls-cert", self.server_crt, "--tls-key", self.server_key]
+        return args + ["--tls-client-ca", self.ca_crt] if client_ca else args
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory):
+    return Pki(tmp_path_factory.mktemp("pki"))
+
+
+Reply = collections.namedtuple("Reply", "status headers body")
+
+
+def curl(url, *args):
+    """One GET by curl: (status, headers as one lowercased string, body).
+    status 0: no HTTP answer at all (e.g. the TLS handshake failed)."""
+    p = subprocess.run(["curl", "-sS", "-i", "--max-time", "20", "-w", "\n%{http_code}"]
+                       + [str(a) for a in args] + [url],
+                       stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       universal_newlines=True, errors="replace", timeout=40)
+    out, _, code = p.stdout.rpartition("\n")
+    head, _, body = out.partition("\n\n")  # universal_newlines made CRLF LF
+    return Reply(int(code or 0), head.lower(), body)
+
+
+def refused(metrics, reason):
+    m = re.search(r'^pyspy_http_refused_total\{reason="%s"\} (\d+)$' % reason, metrics, re.M)
+    assert m, metrics
+    return int(m.group(1))
+
+
+def test_tls_pprof_with_client_cert(server, workload, pki, pprof_upstream):
+    """pprof's -tls_cert/-tls_key/-tls_ca read a profile over HTTPS from a
+    serve that requires client certificates."""
+    workload(require_python(PY), "simple.py")
+    srv = server(*pki.serve_args(), ca=pki.ca_crt)
+    assert "listening on https://" in srv.logtext(), srv.logtext()
+    out = pprof_upstream("-tls_cert", pki.client_crt, "-tls_key", pki.client_key,
+                         "-tls_ca", pki.ca_crt, "-top",
+                         srv.url + "/debug/pprof/profile?seconds=1")
+    assert re.search(r"\d+(\.\d+)?m?s\s+\d+(\.\d+)?%.*\bhot_loop$", out, re.M), out
+
+
+def test_tls_refuses_clients_without_a_trusted_cert(server, pki, pprof_upstream, tmp_path):
+    """No client certificate, one from an impostor CA of the same name, or
+    one made for servers only: 403 before any profile is made (and before
+    the token is looked at); /healthz stays open to probes."""
+    token = tmp_path / "token"
+    token.write_text("t0ken\n")
+    srv = server(*pki.serve_args(), "--token-file", token, ca=pki.ca_crt)
+    profile = srv.url + "/debug/pprof/profile?seconds=1"
+    err = pprof_upstream("-tls_ca", pki.ca_crt, "-top", profile, expect_fail=True)
+    assert "403 Forbidden" in err, err
+    err = pprof_upstream("-tls_cert", pki.intruder_crt, "-tls_key", pki.intruder_key,
+                         "-tls_ca", pki.ca_crt, "-top", profile, expect_fail=True)
+    assert "403 Forbidden" in err, err
+    bearer = ["-H", "Authorization: Bearer t0ken"]
+    ca = ["--cacert", pki.ca_crt]
+    assert curl(srv.url + "/metrics", *ca, *bearer).status == 403
+    assert curl(srv.url + "/metrics", *ca, "--cert", pki.server_crt, "--key", pki.server_key,
+                *bearer).status == 403
+    r = curl(srv.url + "/healthz", *ca)
+    assert (r.status, r.body) == (200, "ok\n"), r
+    client = ca + ["--cert", pki.client_crt, "--key", pki.client_key]
+    assert curl(srv.url + "/metrics", *client).status == 401
+    r = curl(srv.url + "/metrics", *client, *bearer)
+    assert r.status == 200, r
+    assert refused(r.body, "no_cert") >= 2 and refused(r.body, "bad_cert") == 2, r.body
+    assert refused(r.body, "no_token") == 1, r.body
+    assert "profile request" not in srv.logtext(), srv.logtext()
+
+
+def s_client(port, version, ca):
+    p = subprocess.run(["/usr/bin/openssl", "s_client", "-connect", "127.0.0.1:%d" % port,
+                        "-" + version, "-cipher", "DEFAULT@SECLEVEL=0", "-CAfile", str(ca),
+                        "-verify_return_error"],
+                       stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                       universal_newlines=True, errors="replace", timeout=30)
+    return p.returncode, p.stdout
+
+
+def test_tls_versions_and_go_tool_pprof(server, workload, pki, go_pprof):
+    """TLS 1.2 and 1.3 only; without --tls-client-ca any client that trusts
+    the server's CA is served, `go tool pprof` too (through SSL_CERT_FILE:
+    it has no flag for a CA)."""
+    workload(require_python(PY), "simple.py")
+    srv = server(*pki.serve_args(client_ca=False), ca=pki.ca_crt)
+    for version, ok in (("tls1", False), ("tls1_1", False), ("tls1_2", True),
+                        ("tls1_3", True)):
+        rc, out = s_client(srv.port, version, pki.ca_crt)
+        assert (rc == 0) == ok, (version, out[-2000:])
+    assert curl(srv.url + "/metrics", "--cacert", pki.ca_crt).status == 200
+    # The server's certificate is checked: a client that does not trust its CA gets nothing.
+    assert curl(srv.url + "/healthz", "--cacert", pki.rogue_crt).status == 0
+    out = go_pprof("-top", srv.url + "/debug/pprof/profile?seconds=1",
+                   env={"SSL_CERT_FILE": str(pki.ca_crt)})
+    assert "hot_loop" in out, out
+
+
+def test_token_required_except_healthz(server, tmp_path):
+    """--token-file: every path but /healthz wants `Authorization: Bearer
+    TOKEN`, exactly; else 401 with the Bearer challenge, before any work."""
+    token = tmp_path / "token"
+    token.write_text("Zm9v-bar.baz_42\r\n")  # its line ending is not part of it
+    srv = server("--token-file", token)
+    metrics = srv.url + "/metrics"
+    challenge = r'^www-authenticate: bearer realm="pyspy-bpf"%s$'
+    # No Bearer credentials at all, then wrong ones: a prefix, one byte
+    # more, another case.
+    for header in (None, "Basic Zm9v-bar.baz_42", "Zm9v-bar.baz_42"):
+        r = curl(metrics, *(["-H", "Authorization: " + header] if header else []))
+        assert r.status == 401 and re.search(challenge % "", r.headers, re.M), (header, r)
+    for wrong in ("Zm9v-bar.baz_4", "Zm9v-bar.baz_420", "zm9v-bar.baz_42"):
+        r = curl(metrics, "-H", "Authorization: Bearer " + wrong)
+        assert r.status == 401, (wrong, r)
+        assert re.search(challenge % ', error="invalid_token"', r.headers, re.M), (wrong, r)
+    for right in ("Bearer Zm9v-bar.baz_42", "bearer   Zm9v-bar.baz_42"):
+        r = curl(metrics, "-H", "Authorization: " + right)
+        assert r.status == 200 and "pyspy_samples_total" in r.body, (right, r)
+    assert refused(r.body, "bad_token") == 3 and refused(r.body, "no_token") == 3, r.body
+    r = curl(srv.url + "/healthz")
+    assert (r.status, r.body) == (200, "ok\n"), r
+    for path in ("/debug/pprof/profile?seconds=1", "/nope"):
+        assert curl(srv.url + path).status == 401, path
+    assert "profile request" not in srv.logtext(), srv.logtext()
+
+
+def test_token_reread_on_sighup(server, tmp_path):
+    """SIGHUP re-reads --token-file (a rotated Secret); a file that will not
+    do keeps the old token in force, and the log says so."""
+    token = tmp_path / "token"
+    token.write_text("first\n")
+    srv = server("--token-file", token)
+    metrics = srv.url + "/metrics"
+
+    def status(tok):
+        return curl(metrics, "-H", "Authorization: Bearer " + tok).status
+
+    def hup_and_wait(line):
+        n = srv.logtext().count(line)
+        srv.proc.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 10
+        while srv.logtext().count(line) == n and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert srv.logtext().count(line) == n + 1, srv.logtext()
+
+    assert status("first") == 200
+    token.write_text("second\n")
+    assert status("first") == 200 and status("second") == 401  # read once, at start
+    hup_and_wait("token re-read from")
+    assert status("first") == 401 and status("second") == 200
+    token.write_text("")
+    hup_and_wait("is empty (keeping the old token)")
+    assert status("second") == 200 and status("") == 401
+    assert srv.proc.poll() is None
+
+
+BAD_OPTIONS = {
+    # name: (args, what the one line says, exit code); files are made in tmp
+    "client CA without cert": (["--tls-client-ca", "{ca}"], "--tls-client-ca needs --tls-cert", 2),
+    "key without cert": (["--tls-key", "{key}"], "--tls-cert and --tls-key go together", 2),
+    "missing key": (["--tls-cert", "{crt}", "--tls-key", "{tmp}/missing.key"],
+                    "cannot read --tls-key {tmp}/missing.key: No such file or directory", 1),
+    "key over 1 MiB": (["--tls-cert", "{crt}", "--tls-key", "{tmp}/huge"],
+                       "--tls-key {tmp}/huge: over 1 MiB", 1),
+    "key of another certificate": (["--tls-cert", "{crt}", "--tls-key", "{other_key}"],
+                                   "do not match", 1),
+    "client CA with no certificate": (["--tls-cert", "{crt}", "--tls-key", "{key}",
+                                       "--tls-client-ca", "{key}"],
+                                      "--tls-client-ca {key}: no certificate in it", 1),
+    "empty token file": (["--token-file", "{tmp}/empty"], "--token-file {tmp}/empty: is empty", 1),
+    "token file of a newline": (["--token-file", "{tmp}/newline"], "is empty", 1),
+    "token over 4 KiB": (["--token-file", "{tmp}/huge"], "--token-file {tmp}/huge: over 4 KiB", 1),
+    "token with a space": (["--token-file", "{tmp}/spaced"], "an Authorization header cannot carry",
+                           1),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_OPTIONS))
+def test_bad_tls_or_token_options(case, pyspy, pki, tmp_path):
+    """Refused at start, before any privilege is needed, with one line."""
+    args, want, code = BAD_OPTIONS[case]
+    (tmp_path / "empty").write_text("")
+    (tmp_path / "newline").write_text("\n")
+    (tmp_path / "huge").write_text("a" * (1 << 20) + "\n")
+    (tmp_path / "spaced").write_text("two words\n")
+    names = dict(ca=pki.ca_crt, crt=pki.server_crt, key=pki.server_key,
+                 other_key=pki.client_key, tmp=tmp_path)
+    r = run_pyspy(pyspy, ["serve", "--listen", "127.0.0.1:%d" % free_port()]
+                  + [a.format(**names) for a in args], timeout=30)
+    lines = r.stderr.splitlines()
+    assert r.rc == code and len(lines) == 1 and want.format(**names) in lines[0], str(r)

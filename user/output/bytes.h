@@ -4,7 +4,8 @@
  *
  * Owns: reading a profile file to EOF (pipes and /proc work too) and
  * inflating a gzip or zlib stream, both capped at a caller's limit.  The
- * readers of pprof and folded files share these.
+ * readers of pprof and folded files share these, and serve reads its key
+ * and token files with the first.
  */
 #ifndef PYSPY_BYTES_H
 #define PYSPY_BYTES_H
