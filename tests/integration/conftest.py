@@ -130,6 +130,23 @@ def pyspy_env():
     return env
 
 
+# Peak memory of a run: `python3 -c PEAK ARGV...` runs ARGV and then prints
+# its peak RSS (and its children's) in KiB, read back by peak_kib().  ASan's
+# quarantine is off in NO_QUARANTINE, so that freed memory is not counted.
+PEAK = ("import resource, subprocess, sys\n"
+        "rc = subprocess.call(sys.argv[1:])\n"
+        "sys.stderr.write('peak-rss-kib %d\\n' % "
+        "resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n"
+        "sys.exit(rc)\n")
+NO_QUARANTINE = {"ASAN_OPTIONS": SAN_ENV["ASAN_OPTIONS"] + ":quarantine_size_mb=0"}
+
+
+def peak_kib(r):
+    m = re.search(r"^peak-rss-kib (\d+)$", r.stderr, re.M)
+    assert m, str(r)
+    return int(m.group(1))
+
+
 def marker_line(script, tag):
     """Line number of the one line of tests/workloads/SCRIPT ending in '# TAG'."""
     path = WORKLOADS / script

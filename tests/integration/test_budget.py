@@ -13,24 +13,9 @@ import urllib.request
 
 import pytest
 
-from conftest import (BY_ID, SAN_ENV, marker_line, parse_folded, parse_frame, require_python,
-                      run_pyspy)
+from conftest import (BY_ID, NO_QUARANTINE, PEAK, marker_line, parse_folded, parse_frame,
+                      peak_kib, require_python, run_pyspy)
 from test_serve import server  # noqa: F401 (the fixture)
-
-# Runs argv, then prints the peak RSS of it (and its children) in KiB.
-PEAK = ("import resource, subprocess, sys\n"
-        "rc = subprocess.call(sys.argv[1:])\n"
-        "sys.stderr.write('peak-rss-kib %d\\n' % "
-        "resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n"
-        "sys.exit(rc)\n")
-NO_QUARANTINE = {"ASAN_OPTIONS": SAN_ENV["ASAN_OPTIONS"] + ":quarantine_size_mb=0"}
-
-
-def peak_kib(r):
-    m = re.search(r"^peak-rss-kib (\d+)$", r.stderr, re.M)
-    assert m, str(r)
-    return int(m.group(1))
-
 
 def wrong_lines(lines, n):
     """Functions f0..f{n-2} not seen at their call of the next one (a

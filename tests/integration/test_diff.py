@@ -7,13 +7,15 @@ under 3.13 as pprof, so the diff also has to match functions across
 interpreter versions and file formats.  Expected shares: a third each
 before; after, transform about a half and the others about a quarter.
 """
+import gzip
 import re
 import xml.etree.ElementTree as ET
 from types import SimpleNamespace
 
 import pytest
 
-from conftest import PYTHONS, WORKLOADS, Workload, kill_group, require_python, run_pyspy
+from conftest import (NO_QUARANTINE, PEAK, PYTHONS, WORKLOADS, Workload, kill_group, peak_kib,
+                      require_python, run_pyspy)
 
 RATE = 499
 SECONDS = 3
@@ -208,6 +210,53 @@ def test_bad_inputs(pyspy, tmp_path):
     binary = tmp_path / "binary.pprof"
     binary.write_bytes(bytes(range(256)) * 4)
     one_error(diff(pyspy, good, binary), "not a valid pprof profile")
+
+
+EMPTY_SAMPLE = b"\x12\x00"  # Profile.sample (field 2), an empty Sample: 2 bytes each
+
+
+def bomb_run(pyspy, good, bomb):
+    """diff GOOD BOMB, with its peak RSS (ASan's quarantine off)."""
+    return run_pyspy("/usr/bin/python3", ["-c", PEAK, pyspy, "diff", good, bomb], None, 120,
+                     env=NO_QUARANTINE)
+
+
+@pytest.mark.parametrize("kind", ["empty-samples", "gzip-past-cap", "gzip-under-cap",
+                                  "unique-frames"])
+def test_bombs_end_in_one_line_under_1gb(kind, pyspy, tmp_path):
+    """Inputs that are small on disk or cheap to make but decode to
+    gigabytes: 32 MiB of empty pprof samples, a 0.5 MB .pb.gz that inflates
+    to 511 MiB (and one to 255 MiB, just under the file cap), and 32 MiB of
+    folded text whose every frame is new.  Each ends with one clear line (an
+    error; for the folded text, whose stacks are fine, a warning about the
+    names dropped) and a peak under 1 GB, ASan's own overhead included."""
+    good = tmp_path / "good.folded"
+    good.write_text("main (m.py:1);f (m.py:2) 5\n")
+    bomb = tmp_path / ("bomb.folded" if kind == "unique-frames" else "bomb.pb.gz")
+    if kind == "empty-samples":
+        bomb = tmp_path / "bomb.pb"
+        bomb.write_bytes(EMPTY_SAMPLE * (16 << 20))
+    elif kind.startswith("gzip"):
+        mib = 511 if kind == "gzip-past-cap" else 255
+        bomb.write_bytes(gzip.compress(EMPTY_SAMPLE * ((mib << 20) // 2), 9))
+        assert bomb.stat().st_size < (1 << 20)
+    else:
+        with bomb.open("w") as f:
+            n = 0
+            while f.tell() < 32 << 20:
+                f.write(";".join("u%09d (m.py:1)" % (n + i) for i in range(50)) + " 1\n")
+                n += 50
+    r = bomb_run(pyspy, good, bomb)
+    lines = [l for l in r.stderr.splitlines() if not l.startswith("peak-rss-kib")]
+    assert len(lines) == 1, str(r)
+    want = {
+        "empty-samples": (1, "decodes to more than 256 MiB of samples"),
+        "gzip-past-cap": (1, "larger than 256 MiB (uncompressed)"),
+        "gzip-under-cap": (1, "decodes to more than 256 MiB of samples"),
+        "unique-frames": (0, "too many distinct names"),
+    }[kind]
+    assert r.rc == want[0] and want[1] in lines[0], str(r)
+    assert peak_kib(r) < 1 << 20, str(r)
 
 
 def test_usage_errors(pyspy, tmp_path):

@@ -19,7 +19,7 @@
 #include "folded_read.h"
 
 /* Largest file, and largest content once decompressed. */
-#define PROFILE_LOAD_MAX_BYTES (512u << 20)
+#define PROFILE_LOAD_MAX_BYTES (256u << 20)
 
 enum profile_load_format { PROFILE_LOAD_FOLDED, PROFILE_LOAD_PPROF };
 

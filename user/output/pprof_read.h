@@ -19,7 +19,7 @@
 #include "../profile.h"
 
 /* Largest file, and largest profile once decompressed. */
-#define PPROF_READ_MAX_BYTES (512u << 20)
+#define PPROF_READ_MAX_BYTES (256u << 20)
 /* Largest profile once decoded into structs (see read_raw). */
 #define PPROF_READ_MAX_DECODED (256u << 20)
 /* Frames kept per stack; deeper stacks keep their innermost frames and are flagged truncated. */
