@@ -5,6 +5,7 @@
 #   make test       install deps and the sid root, build (ASan+UBSan), run unit + integration tests
 #   make demo       install deps, build, profile tests/workloads/demo.py
 #   make bench      benchmarks -> docs/benchmarks.md
+#   make soak       serve vs a name-churning target for SOAK_SECS (600): memory levels off
 #   make fuzz       each libFuzzer harness in tests/fuzz for FUZZ_SECS (300) seconds
 #   make install    install to $(PREFIX)/bin
 #   V=1             show commands
@@ -62,7 +63,7 @@ Q = @
 msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
 endif
 
-.PHONY: all deps sid test unit integration demo bench install clean asan fuzz
+.PHONY: all deps sid test unit integration demo bench soak install clean asan fuzz
 .DELETE_ON_ERROR:
 .SECONDARY:
 
@@ -173,6 +174,10 @@ demo: deps
 bench: deps
 	$(Q)$(MAKE) --no-print-directory $(OUT)/pyspy-bpf $(OUT)/pyspy-bench
 	$(Q)bench/run.sh
+
+soak: deps
+	$(Q)$(MAKE) --no-print-directory $(OUT)/pyspy-bpf
+	$(Q)bench/soak.sh
 
 install: $(OUT)/pyspy-bpf
 	install -D -m 0755 $(OUT)/pyspy-bpf $(DESTDIR)$(PREFIX)/bin/pyspy-bpf

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "blocked.h"
+#include "log.h"
 #include "profile.h"
 #include "../symbolize/codecache.h"
 #include "../symbolize/pytasks.h"
@@ -58,11 +59,17 @@ int blocked__scan(struct target *tg, uint64_t now_ns,
 		const struct py_task *task = py_tasks__of_thread(pid, &tk, st);
 		struct blocked_thread b = { .hdr = &hdr, .locs = locs };
 
-		if (!task || !off_cpu(task->state) || !st->n_frames)
+		if (!task || !off_cpu(task->state) || !st->n_frames) {
+			log_debug("PID %d: thread state %d not off the CPU (%s, %u frames)", pid, (int)i,
+				  !task ? "no task" : task->state == 'R' ? "running" : "state",
+				  st->n_frames);
 			continue;
+		}
 		memset(&hdr, 0, sizeof(hdr));
-		if (wait_header(pid, task, &hdr))
+		if (wait_header(pid, task, &hdr)) {
+			log_debug("PID %d TID %d: woke during the scan", pid, task->tid);
 			continue; /* it woke: the BPF side sees its next wait */
+		}
 		b.n = st->n_frames < PYSPY_MAX_FRAMES ? st->n_frames : PYSPY_MAX_FRAMES;
 		code_cache__resolve(tg->cache, st->frames, b.n, now_ns, false, locs);
 		if (st->flags & PY_STACK_TRUNCATED)

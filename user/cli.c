@@ -46,7 +46,7 @@ static const struct argp_option limit_opts[] = {
 	{ "cache-per-target", OPT_CACHE_PER_TARGET, "MB", 0,
 	  "Code objects and line tables cached per process (default 64)", 0 },
 	{ "cache-total", OPT_CACHE_TOTAL, "MB", 0,
-	  "Code objects and line tables cached in all (default 256)", 0 },
+	  "Code objects and line tables cached in all (default 192)", 0 },
 	{ "symbol-budget", OPT_SYMBOL_BUDGET, "MB", 0,
 	  "Names, functions and locations the profile keeps (default 64)", 0 },
 	{ 0 },

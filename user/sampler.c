@@ -335,8 +335,13 @@ static int offcpu_end(struct sampler *r, const struct pyspy_sample *ev)
 		if (e)
 			e->ran_from_ns = ev->ktime_ns; /* on the CPU again from here */
 	}
-	if (!offcpu_table__end(r->off, ev->tid, begin, ev->ktime_ns, &w) || w.pid != ev->pid)
+	if (!offcpu_table__end(r->off, ev->tid, begin, ev->ktime_ns, &w) || w.pid != ev->pid) {
+		/* A wait of a sampled thread whose start was never seen: say so (-vv). */
+		if (log_verbose > 1 && targets__has(r->tg, ev->pid))
+			log_debug("PID %d TID %d: back after %.1f ms off the CPU, no wait open", ev->pid,
+				  ev->tid, ev->arg / 1e6);
 		return 0;
+	}
 	charge_wait(&w, r);
 	return 0;
 }
@@ -420,8 +425,12 @@ static int handle_sample(struct sampler *r, const struct pyspy_sample *smp, size
 		n = (len - PYSPY_SAMPLE_HDR_SIZE) / sizeof(struct pyspy_frame);
 	if (n > PYSPY_MAX_FRAMES)
 		n = PYSPY_MAX_FRAMES;
-	if (n == 0)
+	if (n == 0) {
+		if (log_verbose > 1 && (smp->flags & PYSPY_SAMPLE_OFFCPU))
+			log_debug("PID %d TID %d: left the CPU with no Python frames (error %d)",
+				  smp->pid, smp->tid, smp->error);
 		return 0;
+	}
 	r->rc.bad_frames += code_cache__resolve(tg->cache, smp->frames, n, smp->ktime_ns,
 						smp->flags & PYSPY_SAMPLE_VERIFIED, r->locs);
 	targets__update_mode(r->tg, tg);
