@@ -34,8 +34,13 @@ BPF_OBJS  := $(patsubst bpf/%.bpf.c,$(OUT)/%.bpf.o,$(BPF_SRCS))
 SKELS     := $(patsubst bpf/%.bpf.c,$(OUT)/%.skel.h,$(BPF_SRCS))
 
 # Every user/ and symbolize/ source except main.c goes into a library that
-# the binary and the unit tests link.
-LIB_SRCS  := $(filter-out user/main.c,$(wildcard user/*.c user/output/*.c symbolize/*.c))
+# the binary and the unit tests link.  The layers, lowest first (a file
+# includes only from its own floor or those below; docs/architecture.md):
+#   user/base  user/model  symbolize/proc  symbolize/cpython  symbolize
+#   user/output  user/engine  user/cmd
+LAYERS    := user/base user/model symbolize/proc symbolize/cpython symbolize \
+	     user/output user/engine user/cmd
+LIB_SRCS  := $(filter-out user/cmd/main.c,$(foreach d,$(LAYERS),$(wildcard $(d)/*.c)))
 REL_OBJS  := $(patsubst %.c,$(OUT)/rel/%.o,$(LIB_SRCS))
 SAN_OBJS  := $(patsubst %.c,$(OUT)/san/%.o,$(LIB_SRCS))
 # pprof's profile.proto, compiled by protoc-c into the same library.
@@ -98,11 +103,11 @@ $(OUT)/san/%.o: %.c $(SKELS) $(wildcard */*.h */*/*.h bpf/*.h) | $(OUT)
 	$(Q)mkdir -p $(dir $@)
 	$(Q)$(CC) $(CFLAGS_COMMON) $(SANFLAGS) -c $< -o $@
 
-$(OUT)/pyspy-bpf: $(OUT)/rel/user/main.o $(REL_OBJS)
+$(OUT)/pyspy-bpf: $(OUT)/rel/user/cmd/main.o $(REL_OBJS)
 	$(call msg,LD,$@)
 	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
-$(OUT)/san/pyspy-bpf: $(OUT)/san/user/main.o $(SAN_OBJS)
+$(OUT)/san/pyspy-bpf: $(OUT)/san/user/cmd/main.o $(SAN_OBJS)
 	$(call msg,LD-SAN,$@)
 	$(Q)$(CC) $(SANFLAGS) -o $@ $^ $(LDLIBS)
 
@@ -164,6 +169,7 @@ integration: $(OUT)/san/pyspy-bpf $(OUT)/san/tests/test_pprof
 
 test: deps sid
 	$(Q)$(MAKE) --no-print-directory $(OUT)/pyspy-bpf $(OUT)/san/pyspy-bpf $(UNIT_BINS) $(FUZZ_BINS)
+	$(Q)scripts/check-layers.py
 	$(Q)tests/fuzz/run.sh $(FUZZ_TEST_SECS) $(FUZZ_BINS)
 	$(Q)tests/run-all.sh $(UNIT_BINS)
 

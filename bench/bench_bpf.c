@@ -26,9 +26,9 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
-#include "user/discover.h"
-#include "user/log.h"
-#include "user/session.h"
+#include "symbolize/cpython/discover.h"
+#include "user/base/log.h"
+#include "user/engine/session.h"
 #include "calib.skel.h"
 
 struct run_stats {

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: MIT
-# gen-pyoffsets.py - measure CPython 3.8-3.15 layouts from headers into user/pyoffsets_table.c.
+# gen-pyoffsets.py - measure CPython 3.8-3.15 layouts from headers into
+# symbolize/cpython/pyoffsets_table.c.
 #
 # For each pyenv-installed CPython minor version 3.8..3.13, and for Debian
 # sid's 3.14 and 3.15 (the -dev packages in the root that
@@ -32,7 +33,7 @@ SID_DEBUG = ("3.14d", 14)   # python3.14-dbg's headers: must match 3.14
 CC = os.environ.get("CC_PROBE", "gcc")
 
 # struct py_layout fields after major/minor/frame_model/linetable_kind, in
-# declaration order (user/pyoffsets.h).  The probe must produce each one or
+# declaration order (symbolize/cpython/pyoffsets.h).  The probe must produce each one or
 # the version must list it as absent.
 OFFSET_FIELDS = [
     "runtime_interp_head",
@@ -383,7 +384,7 @@ def main():
     ap.add_argument("--pyenv-root")
     ap.add_argument("--sid-root", default=os.environ.get("PYSPY_SID_ROOT",
                                                        "/var/cache/pyspy-bpf/sid"))
-    ap.add_argument("--out", default=os.path.join(REPO, "user", "pyoffsets_table.c"))
+    ap.add_argument("--out", default=os.path.join(REPO, "symbolize", "cpython", "pyoffsets_table.c"))
     ap.add_argument("--allow-missing", action="store_true",
                     help="write a table without the minors that are not installed")
     args = ap.parse_args()

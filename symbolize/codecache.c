@@ -24,7 +24,7 @@
 #include <utlist.h>
 
 #include "codecache.h"
-#include "python.h"
+#include "symbolize/cpython/code.h"
 
 /*
  * At most this many code objects per process, and at most the store's

@@ -19,9 +19,9 @@
 
 #include <linux/types.h>
 
-#include "../bpf/pyspy.h"
-#include "../user/profile.h"
-#include "../user/pyoffsets.h"
+#include "bpf/pyspy.h"
+#include "user/model/profile.h"
+#include "symbolize/cpython/pyoffsets.h"
 #include "codestore.h"
 
 struct code_cache;

@@ -31,8 +31,8 @@
 #include <uthash.h>
 
 #include "container.h"
-#include "../user/log.h"
-#include "../user/profile.h"
+#include "user/base/log.h"
+#include "user/model/profile.h"
 
 /* Longer than any runtime makes; a longer path is not trusted. */
 #define MAX_PATH_LEN 4096

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "user/pyoffsets.h"
+#include "symbolize/cpython/pyoffsets.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

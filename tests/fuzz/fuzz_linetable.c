@@ -7,7 +7,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "symbolize/linetable.h"
+#include "symbolize/cpython/linetable.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

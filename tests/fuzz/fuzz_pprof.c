@@ -3,7 +3,7 @@
 #include <stdint.h>
 
 #include "user/output/pprof_read.h"
-#include "user/profile.h"
+#include "user/model/profile.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

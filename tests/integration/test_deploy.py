@@ -264,8 +264,8 @@ def build_inputs():
         assert path, "%s not on PATH" % tool
         files["tool " + tool] = os.path.realpath(path)
     cflags = ["-D_GNU_SOURCE", "-I" + str(BUILD), "-I" + str(REPO)]
-    srcs = sorted(str(p) for d in ("user", "user/output", "symbolize")
-                  for p in (REPO / d).glob("*.c"))
+    srcs = sorted(str(p) for d in ("user", "symbolize")
+                  for p in (REPO / d).rglob("*.c"))
     srcs += [str(p) for p in (BUILD / "proto").glob("*.c")]
     bpf = ["-target", "bpf", "-D__TARGET_ARCH_x86", "-I" + str(BUILD),
            "-I" + str(REPO / "vmlinux/x86"), "-I" + str(REPO / "bpf")]

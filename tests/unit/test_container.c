@@ -16,7 +16,7 @@
 
 #include "symbolize/container.h"
 #include "user/output/output.h"
-#include "user/profile.h"
+#include "user/model/profile.h"
 #include "unit.h"
 
 #define ID1 "3f2a1b4c5d6e7f8091a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f708"

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* test_discover.c - user/discover.c against live interpreters reporting their own ground truth. */
+/* test_discover.c - symbolize/cpython/discover.c against live interpreters reporting their own ground truth. */
 #include <errno.h>
 #include <fcntl.h>
 #include <glob.h>
@@ -18,9 +18,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "symbolize/elf.h"
-#include "user/discover.h"
-#include "tests/unit/unit.h"
+#include "symbolize/proc/elf.h"
+#include "symbolize/cpython/discover.h"
+#include "unit.h"
 
 #define PYENV "/root/.pyenv/versions"
 #define LINE_TIMEOUT_MS 20000

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* test_elf.c - symbolize/elf.c against the real CPython binaries, with readelf as ground truth. */
+/* test_elf.c - symbolize/proc/elf.c against the real CPython binaries, with readelf as ground truth. */
 #include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -13,8 +13,8 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
-#include "symbolize/elf.h"
-#include "tests/unit/unit.h"
+#include "symbolize/proc/elf.h"
+#include "unit.h"
 
 #define PYENV "/root/.pyenv/versions"
 

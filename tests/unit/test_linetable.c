@@ -7,7 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "symbolize/linetable.h"
+#include "symbolize/cpython/linetable.h"
 #include "unit.h"
 
 static const char *const pythons[] = {

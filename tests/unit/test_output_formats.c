@@ -9,10 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "user/output/escape.h"
+#include "user/base/escape.h"
 #include "user/output/output.h"
 #include "user/output/svg.h"
-#include "user/profile.h"
+#include "user/model/profile.h"
 #include "unit.h"
 
 typedef void (*put_fn)(FILE *f, const char *s);

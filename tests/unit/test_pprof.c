@@ -20,7 +20,7 @@
 #include "proto/profile.pb-c.h"
 #include "user/output/output.h"
 #include "user/output/pprof_read.h"
-#include "user/profile.h"
+#include "user/model/profile.h"
 #include "unit.h"
 
 typedef Perftools__Profiles__Profile pb_profile;

@@ -12,7 +12,7 @@
 #include <unistd.h>
 
 #include "user/output/output.h"
-#include "user/profile.h"
+#include "user/model/profile.h"
 #include "unit.h"
 
 static char *render(const struct profile *p, const struct output_opts *o)

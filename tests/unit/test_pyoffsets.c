@@ -8,7 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "user/pyoffsets.h"
+#include "symbolize/cpython/pyoffsets.h"
 #include "unit.h"
 
 #define NONE PY_OFF_NONE
@@ -197,7 +197,7 @@ static void put64(uint8_t *raw, unsigned pos, uint64_t v)
 
 /*
  * A synthetic _Py_DebugOffsets in a given minor's shape.  The positions
- * are written out independently of user/pyoffsets.c: sub-struct base plus
+ * are written out independently of symbolize/cpython/pyoffsets.c: sub-struct base plus
  * 8 * field index, from the 3.13 header and the 3.14/3.15 layout notes.
  */
 struct synth {

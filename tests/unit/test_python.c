@@ -9,7 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "symbolize/python.h"
+#include "symbolize/cpython/code.h"
 #include "unit.h"
 
 static const char *const pythons[] = {

@@ -14,7 +14,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "symbolize/unwind.h"
+#include "symbolize/cpython/unwind.h"
 #include "unit.h"
 
 #define N_FRAMES 1200

@@ -6,7 +6,7 @@
 
 #include "group.h"
 #include "output.h"
-#include "../../symbolize/container.h"
+#include "symbolize/container.h"
 
 static const char *const names[] = {
 	[OUTPUT_GROUP_CONTAINER] = "container",

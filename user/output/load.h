@@ -15,7 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../profile.h"
+#include "user/model/profile.h"
 #include "folded_read.h"
 
 /* Largest file, and largest content once decompressed. */

@@ -12,7 +12,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "../profile.h"
+#include "user/model/profile.h"
 #include "group.h"
 
 struct output_opts {

@@ -20,7 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "escape.h"
+#include "user/base/escape.h"
 #include "output.h"
 
 #define SCHEMA_URL "https://www.speedscope.app/file-format-schema.json"

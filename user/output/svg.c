@@ -19,7 +19,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "escape.h"
+#include "user/base/escape.h"
 #include "group.h"
 #include "svg.h"
 #include "svg_js.h"

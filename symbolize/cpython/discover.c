@@ -1,0 +1,709 @@
+/* SPDX-License-Identifier: MIT */
+/* discover.c - find a process's CPython runtime, version and layout through /proc. */
+#include <errno.h>
+#include <fcntl.h>
+#include <fnmatch.h>
+#include <inttypes.h>
+#include <linux/openat2.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "user/base/clock.h"
+#include "discover.h"
+#include "symbolize/proc/elf.h"
+#include "symbolize/proc/procmem.h"
+
+/* Above vm.max_map_count's default (65530), so only a runaway file stops us. */
+#define MAPS_LINES_MAX (1u << 20)
+/* Distinct executable/libpython files looked at per process. */
+#define CANDS_MAX 8
+/* Bytes of _Py_DebugOffsets read: 584 in 3.13, 888 in 3.15. */
+#define DEBUG_OFFSETS_READ 1024
+#define STAT_BUF 2048
+#define STATUS_BUF 16384
+
+/* A mapped file that may hold _PyRuntime, opened on demand. */
+struct cand {
+	char path[PATH_MAX];	 /* as in /proc/PID/maps, " (deleted)" cut off */
+	uint64_t start, end, off; /* the mapping with the lowest file offset */
+	bool deleted, is_exe, opened;
+	struct elf_file *ef;
+	uint64_t bias;
+	int err;
+};
+
+struct scan {
+	char exe[PATH_MAX]; /* /proc/PID/exe link, "" if none */
+	struct cand c[CANDS_MAX];
+	unsigned n;
+	unsigned rt; /* index of the file holding _PyRuntime */
+};
+
+/* Read a small /proc file whole (bounded by len - 1), NUL-terminated. */
+static int read_small(const char *path, char *buf, size_t len)
+{
+	size_t got = 0;
+	int fd, err = 0;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? -ESRCH : -errno;
+	while (got < len - 1) {
+		ssize_t n = read(fd, buf + got, len - 1 - got);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			err = -errno;
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	close(fd);
+	buf[got] = '\0';
+	return err;
+}
+
+/* comm (between the first '(' and the last ')') and start_time (field 22). */
+static int parse_stat(pid_t pid, char comm[16], uint64_t *start_time)
+{
+	char path[64], buf[STAT_BUF], *l, *r, *p;
+	int field, err;
+	size_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	err = read_small(path, buf, sizeof(buf));
+	if (err)
+		return err;
+	l = strchr(buf, '(');
+	r = strrchr(buf, ')');
+	if (!l || !r || r < l || r[1] != ' ' || !r[2])
+		return -EIO;
+	if (comm) {
+		n = (size_t)(r - l - 1);
+		n = n < 15 ? n : 15;
+		memcpy(comm, l + 1, n);
+		comm[n] = '\0';
+	}
+	if (r[2] == 'Z' || r[2] == 'X') /* zombie or dead: nothing left to read */
+		return -ESRCH;
+	p = r + 2; /* field 3 */
+	for (field = 3; field < 22; field++) {
+		p = strchr(p, ' ');
+		if (!p)
+			return -EIO;
+		p++;
+	}
+	*start_time = strtoull(p, NULL, 10);
+	return 0;
+}
+
+/* Tgid, and the last NSpid entry (the pid in the innermost namespace). */
+static int parse_status(pid_t pid, pid_t *tgid, pid_t *nspid)
+{
+	char path[64], *buf, *p;
+	int err;
+
+	buf = malloc(STATUS_BUF);
+	if (!buf)
+		return -ENOMEM;
+	snprintf(path, sizeof(path), "/proc/%d/status", pid);
+	err = read_small(path, buf, STATUS_BUF);
+	if (err)
+		goto out;
+	p = strstr(buf, "\nTgid:");
+	*tgid = p ? (pid_t)strtol(p + 6, NULL, 10) : pid;
+	*nspid = pid; /* kernels before 4.1 have no NSpid */
+	p = strstr(buf, "\nNSpid:");
+	if (p) {
+		char *end = strchr(p + 1, '\n');
+
+		if (end)
+			*end = '\0'; /* strtol must not run into the next line */
+		p += 7;
+		for (;;) {
+			long v = strtol(p, &end, 10);
+
+			if (end == p)
+				break;
+			*nspid = (pid_t)v;
+			p = end;
+		}
+	}
+out:
+	free(buf);
+	return err;
+}
+
+static bool is_libpython(const char *path)
+{
+	const char *base = strrchr(path, '/');
+
+	/* Not libpython3.so, the stable-ABI forwarder; 2.x only to say "unsupported". */
+	return !fnmatch("libpython[0-9].[0-9]*.so*", base ? base + 1 : path, 0);
+}
+
+static void add_cand(struct scan *s, uint64_t start, uint64_t end, uint64_t off, char *path)
+{
+	static const char del[] = " (deleted)";
+	size_t len = strlen(path);
+	bool is_exe, deleted = false;
+	struct cand *c;
+	unsigned i;
+
+	if (len && path[len - 1] == '\n')
+		path[--len] = '\0';
+	if (path[0] != '/' || len >= PATH_MAX)
+		return;
+	/* Both strings come from the kernel's d_path, so they compare as is. */
+	is_exe = s->exe[0] && !strcmp(path, s->exe);
+	if (len > sizeof(del) - 1 && !strcmp(path + len - (sizeof(del) - 1), del)) {
+		deleted = true;
+		path[len - (sizeof(del) - 1)] = '\0';
+	}
+	if (!is_exe && !is_libpython(path))
+		return;
+	for (i = 0; i < s->n; i++) {
+		c = &s->c[i];
+		if (strcmp(c->path, path))
+			continue;
+		if (off < c->off) {
+			c->start = start;
+			c->end = end;
+			c->off = off;
+		}
+		return;
+	}
+	if (s->n == CANDS_MAX)
+		return;
+	c = &s->c[s->n++];
+	strcpy(c->path, path);
+	c->start = start;
+	c->end = end;
+	c->off = off;
+	c->deleted = deleted;
+	c->is_exe = is_exe;
+}
+
+static int scan_maps(pid_t pid, struct scan *s)
+{
+	char path[64], *line = NULL;
+	unsigned lines = 0;
+	size_t cap = 0;
+	ssize_t n;
+	FILE *f;
+	int err = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/exe", pid);
+	n = readlink(path, s->exe, sizeof(s->exe) - 1);
+	s->exe[n > 0 ? n : 0] = '\0'; /* kernel threads have none */
+
+	snprintf(path, sizeof(path), "/proc/%d/maps", pid);
+	f = fopen(path, "re");
+	if (!f)
+		return errno == ENOENT ? -ESRCH : -errno;
+	while (lines++ < MAPS_LINES_MAX && (n = getline(&line, &cap, f)) > 0) {
+		uint64_t start, end, off;
+		char perms[8];
+		int pos = -1;
+
+		if (sscanf(line, "%" SCNx64 "-%" SCNx64 " %7s %" SCNx64 " %*x:%*x %*u %n", &start,
+			   &end, perms, &off, &pos) < 4 || pos < 0)
+			continue;
+		add_cand(s, start, end, off, line + pos);
+	}
+	if (ferror(f))
+		err = errno ? -errno : -EIO;
+	free(line);
+	fclose(f);
+	return err;
+}
+
+/*
+ * path as the target sees it, resolved inside its root: `..` and symlinks,
+ * absolute ones included, never leave it (RESOLVE_IN_ROOT), so a container
+ * that plants `lib/libpython3.12.so -> /etc/shadow` gets ENOENT, not the
+ * host's file.  Magic links (/proc/self/...) are refused too.
+ */
+static int open_in_root(pid_t pid, const char *path)
+{
+	struct open_how how = {
+		.flags = O_RDONLY | O_CLOEXEC | O_NONBLOCK,
+		.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
+	};
+	char root[64];
+	int dfd, fd, err;
+
+	snprintf(root, sizeof(root), "/proc/%d/root", pid);
+	dfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return -1;
+	fd = (int)syscall(SYS_openat2, dfd, path, &how, sizeof(how));
+	err = errno;
+	close(dfd);
+	errno = err;
+	return fd;
+}
+
+/*
+ * Open a candidate as the target sees it: inside its root (containers),
+ * or through map_files when the path is gone (deleted, or replaced by an
+ * upgrade) or leads elsewhere, which is exactly the mapped file.
+ */
+static struct elf_file *open_mapped(pid_t pid, const struct cand *c)
+{
+	char path[PATH_MAX + 64];
+	struct elf_file *ef;
+	int fd;
+
+	if (!c->deleted) {
+		fd = open_in_root(pid, c->path);
+		ef = fd >= 0 ? elf_file__from_fd(fd) : NULL;
+		if (ef || errno != ENOENT)
+			return ef;
+	}
+	snprintf(path, sizeof(path), "/proc/%d/map_files/%" PRIx64 "-%" PRIx64, pid, c->start,
+		 c->end);
+	return elf_file__open(path);
+}
+
+static int cand_open(pid_t pid, struct cand *c)
+{
+	if (c->opened)
+		return c->err;
+	c->opened = true;
+	c->ef = open_mapped(pid, c);
+	if (!c->ef)
+		return c->err = -errno;
+	return c->err = elf_file__load_bias(c->ef, c->start, c->off, &c->bias);
+}
+
+static void scan_free(struct scan *s)
+{
+	unsigned i;
+
+	if (!s)
+		return;
+	for (i = 0; i < s->n; i++)
+		elf_file__close(s->c[i].ef);
+	free(s);
+}
+
+/* _PyRuntime in one candidate: the symbol, else the 3.10+ section. */
+static int cand_runtime(pid_t pid, struct cand *c, uint64_t *addr, uint32_t *flags)
+{
+	uint64_t size;
+	int err;
+
+	err = cand_open(pid, c);
+	if (err)
+		return err;
+	if (!elf_file__find_symbol(c->ef, "_PyRuntime", addr, &size))
+		return 0;
+	if (elf_file__find_section(c->ef, ".PyRuntime", addr, &size) || !size)
+		return -ENOENT;
+	*flags |= PY_TARGET_RUNTIME_SECTION;
+	return 0;
+}
+
+/*
+ * The executable first: a static build holds _PyRuntime there, and an
+ * embedder referencing it would have a copy relocation that wins over
+ * libpython's definition.
+ */
+static int find_runtime(pid_t pid, struct scan *s, struct py_target *t)
+{
+	int pass, denied = 0;
+	uint64_t addr;
+	unsigned i;
+
+	for (pass = 0; pass < 2; pass++) {
+		for (i = 0; i < s->n; i++) {
+			struct cand *c = &s->c[i];
+			int err;
+
+			if (c->is_exe != (pass == 0))
+				continue;
+			err = cand_runtime(pid, c, &addr, &t->flags);
+			if (err == -EACCES || err == -EPERM)
+				denied = err;
+			if (err)
+				continue;
+			s->rt = i;
+			t->runtime_addr = addr + c->bias;
+			t->elf_bias = c->bias;
+			strcpy(t->elf_path, c->path);
+			return 0;
+		}
+	}
+	return denied ? denied : -ENOEXEC;
+}
+
+/* Runtime address of a symbol: the _PyRuntime file first, then the others. */
+static int find_sym(pid_t pid, struct scan *s, const char *name, uint64_t *addr)
+{
+	uint64_t a, size;
+	unsigned k;
+
+	for (k = 0; k < s->n; k++) {
+		struct cand *c = &s->c[(s->rt + k) % s->n];
+
+		if (cand_open(pid, c) || elf_file__find_symbol(c->ef, name, &a, &size))
+			continue;
+		*addr = a + c->bias;
+		return 0;
+	}
+	return -ENOENT;
+}
+
+static bool plausible(uint32_t hex)
+{
+	return (hex >> 24) == 3;
+}
+
+/* "3.10.0rc1+" -> 0x030a00c1; 0 if malformed. */
+static uint32_t version_from_string(const char *str)
+{
+	unsigned maj, min, mic, serial = 0, level = 0xf;
+	const char *p;
+	int n = 0;
+
+	if (sscanf(str, "%u.%u.%u%n", &maj, &min, &mic, &n) != 3 || n <= 0)
+		return 0;
+	p = str + n;
+	if (!strncmp(p, "rc", 2))
+		level = 0xc, p += 2;
+	else if (*p == 'a' || *p == 'b')
+		level = *p == 'a' ? 0xa : 0xb, p++;
+	if (level != 0xf)
+		serial = (unsigned)strtoul(p, NULL, 10);
+	if (maj > 255 || min > 255 || mic > 255 || serial > 15)
+		return 0;
+	return maj << 24 | min << 16 | mic << 8 | level << 4 | serial;
+}
+
+static const char *base_name(const char *path)
+{
+	const char *b = strrchr(path, '/');
+
+	return b ? b + 1 : path;
+}
+
+/* Last resort: "libpython3.X..." or "python3.X..." names the minor. */
+static uint32_t version_from_name(const char *path)
+{
+	const char *b = base_name(path);
+	unsigned maj, min;
+
+	if (!strncmp(b, "lib", 3))
+		b += 3;
+	if (sscanf(b, "python%u.%u", &maj, &min) != 2 || maj > 255 || min > 255)
+		return 0;
+	return maj << 24 | min << 16;
+}
+
+static int version_py_version(pid_t pid, struct scan *s, uint32_t *hex)
+{
+	uint64_t addr;
+	uint32_t v;
+	int err;
+
+	if (find_sym(pid, s, "Py_Version", &addr))
+		return -ENOENT;
+	/* unsigned long in CPython; the low 4 bytes on little-endian. */
+	err = procmem_read(pid, addr, &v, sizeof(v));
+	if (err)
+		return err;
+	if (!plausible(v))
+		return -ENOENT;
+	*hex = v;
+	return 0;
+}
+
+static int version_string(pid_t pid, struct scan *s, uint32_t *hex)
+{
+	char buf[64];
+	unsigned k;
+
+	for (k = 0; k < s->n; k++) {
+		struct cand *c = &s->c[(s->rt + k) % s->n];
+		uint32_t v;
+
+		if (cand_open(pid, c) || elf_file__py_version_string(c->ef, buf, sizeof(buf)))
+			continue;
+		v = version_from_string(buf);
+		if (plausible(v)) {
+			*hex = v;
+			return 0;
+		}
+	}
+	return -ENOENT;
+}
+
+/* Version without debug offsets: Py_Version, PY_VERSION, the file name. */
+static int find_version(pid_t pid, struct scan *s, struct py_target *t)
+{
+	uint32_t v = 0;
+	unsigned k;
+	int err;
+
+	err = version_py_version(pid, s, &v);
+	if (err == -ENOENT)
+		err = version_string(pid, s, &v);
+	if (err != -ENOENT) {
+		t->version_hex = v;
+		return err;
+	}
+	for (k = 0; k < s->n && !plausible(v); k++)
+		v = version_from_name(s->c[(s->rt + k) % s->n].path);
+	if (!plausible(v))
+		return -ENOTSUP;
+	t->version_hex = v;
+	t->flags |= PY_TARGET_VERSION_GUESSED;
+	return 0;
+}
+
+/* Does libpython3.X<flags>.so carry the ABI flag c ("d" Py_DEBUG, "t" free-threaded)? */
+static bool abi_flag(const char *path, char c)
+{
+	const char *b = base_name(path), *p;
+	unsigned min;
+	int n = 0;
+
+	if (sscanf(b, "libpython3.%u%n", &min, &n) != 1 || n <= 0)
+		return false;
+	for (p = b + n; *p && *p != '.'; p++)
+		if (*p == c)
+			return true;
+	return false;
+}
+
+static int layout_from_table(struct py_target *t)
+{
+	unsigned maj = t->version_hex >> 24, min = (t->version_hex >> 16) & 0xff;
+	const struct py_layout *l;
+	bool free_threaded;
+
+	if (maj != 3 || min < 8)
+		return -ENOTSUP;
+	/* The table was measured on default builds only. */
+	free_threaded = abi_flag(t->elf_path, 't');
+	if (free_threaded)
+		t->flags |= PY_TARGET_FREE_THREADED;
+	if (free_threaded || abi_flag(t->elf_path, 'd'))
+		return -ENOTSUP;
+	l = py_layout__from_table(maj, min);
+	if (!l)
+		return -ENOTSUP;
+	t->layout = *l;
+	return 0;
+}
+
+/* Does the table disagree with the debug offsets on anything BPF reads? */
+static bool table_mismatch(const struct py_target *t)
+{
+	const struct py_layout *l = py_layout__from_table(t->layout.major, t->layout.minor);
+	struct pyspy_proc a, b;
+
+	if (!l)
+		return false;
+	memset(&a, 0, sizeof(a));
+	memset(&b, 0, sizeof(b));
+	py_layout__to_bpf(l, t->runtime_addr, t->version_hex, &a);
+	py_layout__to_bpf(&t->layout, t->runtime_addr, t->version_hex, &b);
+	return memcmp(&a, &b, sizeof(a)) != 0;
+}
+
+/* 3.13+: _PyRuntime starts with _Py_DebugOffsets, which describe the build. */
+static int layout_from_debug(pid_t pid, struct py_target *t)
+{
+	uint8_t raw[DEBUG_OFFSETS_READ];
+	uint32_t v = 0;
+	uint64_t hdr;
+	int err;
+
+	err = procmem_read(pid, t->runtime_addr, raw, sizeof(raw));
+	if (err)
+		return err;
+	memcpy(&hdr, raw + 8, sizeof(hdr));
+	t->version_hex = (uint32_t)hdr; /* for the message if unsupported */
+	memcpy(&hdr, raw + 16, sizeof(hdr));
+	if (hdr) /* _Py_DebugOffsets.free_threaded */
+		t->flags |= PY_TARGET_FREE_THREADED;
+	err = py_layout__from_debug_offsets(raw, sizeof(raw), &t->layout, &v, t->refused,
+					    sizeof(t->refused));
+	if (err == -EINVAL && t->refused[0]) {
+		/* A build that describes itself wrongly, or a target that lies. */
+		t->flags |= PY_TARGET_LAYOUT_REFUSED;
+		return -ENOTSUP;
+	}
+	if (err)
+		return err;
+	t->version_hex = v;
+	t->flags |= PY_TARGET_DEBUG_OFFSETS;
+	if (table_mismatch(t))
+		t->flags |= PY_TARGET_TABLE_MISMATCH;
+	return 0;
+}
+
+static int find_layout(pid_t pid, struct scan *s, struct py_target *t)
+{
+	char cookie[8];
+	int err;
+
+	err = procmem_read(pid, t->runtime_addr, cookie, sizeof(cookie));
+	if (err)
+		return err;
+	/*
+	 * With debug offsets present they decide: the table cannot tell a
+	 * free-threaded build, and malformed offsets mean a build we do not know.
+	 */
+	if (!memcmp(cookie, "xdebugpy", sizeof(cookie))) {
+		err = layout_from_debug(pid, t);
+		return err == -EINVAL ? -ENOTSUP : err;
+	}
+	err = find_version(pid, s, t);
+	if (err)
+		return err;
+	return layout_from_table(t);
+}
+
+/* No _PyRuntime (before 3.7), but Py_GetVersion: a Python we cannot sample. */
+static int too_old(pid_t pid, struct scan *s, struct py_target *t)
+{
+	uint64_t addr;
+	uint32_t v = 0;
+
+	s->rt = 0;
+	if (find_sym(pid, s, "Py_GetVersion", &addr))
+		return -ENOEXEC;
+	if (!version_string(pid, s, &v))
+		t->version_hex = v;
+	return -ENOTSUP;
+}
+
+static int check_identity(pid_t pid, struct py_target *t)
+{
+	pid_t tgid;
+	int err;
+
+	err = parse_stat(pid, t->comm, &t->start_time);
+	if (err)
+		return err;
+	err = parse_status(pid, &tgid, &t->nspid);
+	if (err)
+		return err;
+	return tgid == pid ? 0 : -ESRCH;
+}
+
+int py_target__discover(pid_t pid, struct py_target *out)
+{
+	struct scan *s = NULL;
+	uint64_t code_type;
+	int err;
+
+	memset(out, 0, sizeof(*out));
+	out->pid = pid;
+	out->looked_ns = mono_ns();
+	if (pid <= 0)
+		return -ESRCH;
+	err = check_identity(pid, out);
+	if (err)
+		return err;
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	err = scan_maps(pid, s);
+	if (!err)
+		err = find_runtime(pid, s, out);
+	if (err == -ENOEXEC)
+		err = too_old(pid, s, out);
+	else if (!err)
+		err = find_layout(pid, s, out);
+	if (!err && !find_sym(pid, s, "PyCode_Type", &code_type))
+		out->code_type_addr = code_type;
+	if (!err) {
+		err = py_target__initialised(out);
+		err = err == 1 ? 0 : err == 0 ? -EAGAIN : err;
+	}
+	scan_free(s);
+	/* Whatever went wrong, a process that exited meanwhile is the reason. */
+	if (py_target__alive(out) == 0)
+		err = -ESRCH;
+	return err;
+}
+
+int py_target__initialised(const struct py_target *t)
+{
+	uint64_t head;
+	int err;
+
+	err = procmem_read_u64(t->pid, t->runtime_addr + t->layout.runtime_interp_head, &head);
+	if (err)
+		return err;
+	return head != 0;
+}
+
+int py_target__find_gil(struct py_target *t)
+{
+	const struct py_layout *l = &t->layout;
+	uint64_t interp, gil;
+	int err;
+
+	if (l->gil_runtime != PY_OFF_NONE && l->gil_runtime) {
+		t->gil_addr = t->runtime_addr + l->gil_runtime;
+		return 0;
+	}
+	if (l->gil_interp_ptr == PY_OFF_NONE || !l->gil_size)
+		return -ENOTSUP;
+	err = procmem_read_u64(t->pid, t->runtime_addr + l->runtime_interp_head, &interp);
+	if (!err && !interp)
+		err = -EAGAIN;
+	if (!err)
+		err = procmem_read_u64(t->pid, interp + l->gil_interp_ptr, &gil);
+	if (!err && !gil)
+		err = -EAGAIN;
+	if (!err)
+		t->gil_addr = gil;
+	return err;
+}
+
+int py_target__alive(const struct py_target *t)
+{
+	uint64_t start;
+	int err;
+
+	err = parse_stat(t->pid, NULL, &start);
+	if (err == -ESRCH)
+		return 0;
+	if (err)
+		return err;
+	return start == t->start_time;
+}
+
+const char *py_target__strerror(int err)
+{
+	const char *s;
+
+	switch (err < 0 ? -err : err) {
+	case 0:
+		return "Python process";
+	case ESRCH:
+		return "no such process";
+	case ENOEXEC:
+		return "not a Python process (no mapped file defines _PyRuntime)";
+	case ENOTSUP:
+		return "unsupported CPython version or build";
+	case EAGAIN:
+		return "Python interpreter not initialised yet";
+	case EACCES:
+	case EPERM:
+		return "permission denied (needs root or CAP_SYS_PTRACE)";
+	}
+	s = strerrordesc_np(err < 0 ? -err : err);
+	return s ? s : "unexpected error";
+}

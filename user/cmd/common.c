@@ -1,0 +1,60 @@
+// SPDX-License-Identifier: MIT
+/* common.c - what the verbs share above the engine: the memory-budget options. */
+#include <argp.h>
+#include <errno.h>
+#include <stdlib.h>
+
+#include "common.h"
+#include "user/base/cli.h"
+#include "user/engine/options.h"
+
+/* --- memory budgets, shared by the sampling verbs ------------------------- */
+
+enum {
+	OPT_CACHE_PER_TARGET = 0x1000,
+	OPT_CACHE_TOTAL,
+	OPT_SYMBOL_BUDGET,
+};
+
+static const struct argp_option limit_opts[] = {
+	{ NULL, 0, NULL, 0, "Memory (whatever the targets do, the agent stays within these):", 0 },
+	{ "cache-per-target", OPT_CACHE_PER_TARGET, "MB", 0,
+	  "Code objects and line tables cached per process (default 64)", 0 },
+	{ "cache-total", OPT_CACHE_TOTAL, "MB", 0,
+	  "Code objects and line tables cached in all (default 192)", 0 },
+	{ "symbol-budget", OPT_SYMBOL_BUDGET, "MB", 0,
+	  "Names, functions and locations the profile keeps (default 64)", 0 },
+	{ 0 },
+};
+
+static error_t limit_opt(int key, char *arg, struct argp_state *state)
+{
+	struct options *o = state->input;
+	const char *name;
+	size_t *to;
+	long mb;
+
+	switch (key) {
+	case OPT_CACHE_PER_TARGET:
+		to = &o->cache_per_target;
+		name = "cache-per-target";
+		break;
+	case OPT_CACHE_TOTAL:
+		to = &o->cache_total;
+		name = "cache-total";
+		break;
+	case OPT_SYMBOL_BUDGET:
+		to = &o->symbol_bytes;
+		name = "symbol-budget";
+		break;
+	default:
+		return ARGP_ERR_UNKNOWN;
+	}
+	/* 1 MB at least: below that not even one line table fits. */
+	if (cli_parse_long(arg, 1, 1 << 20, &mb))
+		argp_error(state, "--%s: MB from 1 to 1048576", name);
+	*to = (size_t)mb << 20;
+	return 0;
+}
+
+const struct argp cli_limits_argp = { limit_opts, limit_opt, NULL, NULL, NULL, NULL, NULL };

@@ -1,0 +1,384 @@
+// SPDX-License-Identifier: MIT
+/*
+ * record.c - the `record` verb: sample until the duration ends,
+ * Ctrl-C/SIGTERM, or the targets exit, then write the profile whole and
+ * print the summary.
+ */
+#include <argp.h>
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "common.h"
+#include "user/base/cli.h"
+#include "user/base/log.h"
+#include "user/engine/options.h"
+#include "user/output/output.h"
+#include "user/engine/preflight.h"
+#include "user/model/profile.h"
+#include "user/engine/sampler.h"
+#include "user/engine/summary.h"
+
+/*
+ * Samples mostly arrive without a wakeup (see bpf/pyspy.bpf.c), so this is
+ * how stale a sample can get before it is symbolized.
+ */
+#define POLL_MS 20
+/* How often the progress line is redrawn. */
+#define PROGRESS_S 0.25
+
+static volatile sig_atomic_t stop_requested;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	stop_requested = 1;
+}
+
+static void setup_signals(void)
+{
+	struct sigaction sa = { .sa_handler = on_signal };
+
+	/* No SA_RESTART: the poll must return so the loop sees the flag. */
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+}
+
+struct out_choice {
+	const struct output_writer *writer;
+	char path[512];
+};
+
+/* Decided before sampling starts, so a bad name costs nothing. */
+static int choose_output(const struct options *o, struct out_choice *c)
+{
+	char stamp[32];
+	time_t t = time(NULL);
+
+	if (o->format) {
+		c->writer = output__by_name(o->format);
+		if (!c->writer) {
+			log_error("unknown format '%s' (known: %s)", o->format, output__names());
+			return -EINVAL;
+		}
+	} else if (o->output && strcmp(o->output, "-")) {
+		c->writer = output__by_path(o->output);
+		if (!c->writer) {
+			log_error("cannot tell the format from '%s': use --format (known: %s)",
+				  o->output, output__names());
+			return -EINVAL;
+		}
+	} else {
+		c->writer = &output_folded;
+	}
+	if (o->output) {
+		snprintf(c->path, sizeof(c->path), "%s", o->output);
+	} else {
+		strftime(stamp, sizeof(stamp), "%Y%m%d-%H%M%S", localtime(&t));
+		snprintf(c->path, sizeof(c->path), "pyspy-bpf-%s.%s", stamp,
+			 c->writer->exts[0] + 1);
+	}
+	return 0;
+}
+
+static void loop(const struct options *o, struct sampler *s)
+{
+	double next_progress = sampler__now(), now;
+	struct run_counts rc;
+
+	while (!stop_requested) {
+		if (sampler__poll(s, POLL_MS)) {
+			log_debug("nothing left to sample");
+			break;
+		}
+		now = sampler__now();
+		if (o->duration_s > 0 && sampler__elapsed(s) >= o->duration_s)
+			break;
+		if (!o->quiet && now >= next_progress) {
+			next_progress = now + PROGRESS_S;
+			sampler__counts(s, &rc);
+			summary__progress(&rc);
+		}
+	}
+}
+
+static uint64_t unix_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
+
+_Static_assert(sizeof(((struct options *)0)->group_by) == OUTPUT_MAX_GROUPS,
+	       "options.group_by holds an output_group list");
+
+static int write_profile(const struct options *o, const struct out_choice *c,
+			 const struct profile *prof, int n_processes, double elapsed_s,
+			 uint64_t start_unix_ns)
+{
+	struct output_opts oo = {
+		.show_threads = o->threads,
+		.show_pids = o->pids_frames || (!o->no_pids_frames && n_processes > 1),
+		.rate_hz = o->rate_hz,
+		.duration_s = elapsed_s,
+		.start_unix_ns = start_unix_ns,
+	};
+	int err;
+
+	profile_mode_units(o->mode, &oo.value_type, &oo.value_unit);
+	if (o->group_by[0]) {
+		/* Writers that know only the two flags still get those frames. */
+		memcpy(oo.group_by, o->group_by, sizeof(oo.group_by));
+		oo.show_pids = output_group__has(oo.group_by, OUTPUT_GROUP_PROCESS);
+		oo.show_threads = output_group__has(oo.group_by, OUTPUT_GROUP_THREAD);
+	}
+	err = output__write_file(c->writer, prof, &oo, c->path);
+	if (err)
+		log_error("cannot write %s: %s", c->path, strerror(-err));
+	else if (!o->quiet && strcmp(c->path, "-"))
+		fprintf(stderr, "  wrote %s (%s, %u stacks)\n", c->path, c->writer->name,
+			profile__n_stacks(prof));
+	return err;
+}
+
+int cmd_record(struct options *o)
+{
+	struct out_choice c;
+	struct profile *prof = NULL;
+	struct sampler *s = NULL;
+	struct run_counts rc;
+	uint64_t start_ns;
+	int err;
+
+	setup_signals();
+	err = choose_output(o, &c);
+	if (!err)
+		err = preflight_privileges();
+	if (!err)
+		err = preflight_btf();
+	if (err)
+		return 1;
+	prof = profile__new(0);
+	if (!prof) {
+		log_error("out of memory");
+		return 1;
+	}
+	start_ns = unix_ns();
+	s = sampler__start(o, prof);
+	if (!s) {
+		profile__free(prof);
+		return 1;
+	}
+	loop(o, s);
+	sampler__drain(s);
+	sampler__refresh_thread_names(s);
+	sampler__counts(s, &rc);
+	err = write_profile(o, &c, prof, sampler__n_processes(s), rc.elapsed_s, start_ns);
+	sampler__stop(s);
+	if (!o->quiet)
+		summary__print(&rc, prof, 10);
+	profile__free(prof);
+	return err ? 1 : 0;
+}
+
+/* --- command line ---------------------------------------------------------- */
+
+static const char doc[] =
+	"pyspy-bpf -- a sampling profiler for CPython 3.8+ that reads each thread's own "
+	"Python stack from BPF, without stopping the program.\n"
+	"\n"
+	"VERBS:\n"
+	"  record   (default) sample processes and write a profile\n"
+	"  dump     print every thread's current Python stack once (no BPF needed)\n"
+	"  top      live view of the functions a process spends its time in\n"
+	"  serve    continuous profiling daemon: pprof over HTTP, files per interval\n"
+	"  diff     compare two profiles (folded or pprof)\n"
+	"\n"
+	"EXAMPLES:\n"
+	"  sudo pyspy-bpf record --pid 1234 --duration 10 -o app.folded\n"
+	"  sudo pyspy-bpf --pid 1234                 # until Ctrl-C\n"
+	"  sudo pyspy-bpf record --all --duration 30 -o host.folded\n"
+	"  sudo pyspy-bpf record --pid 1234 --mode wall -o app.svg\n"
+	"  sudo pyspy-bpf record -o out.folded -- python3 app.py\n"
+	"  sudo pyspy-bpf record --pid 1234 --threads -o - | flamegraph.pl > app.svg\n"
+	"\nOPTIONS:";
+
+static const char args_doc[] = "[record] [--pid PID]... [-- COMMAND [ARGS...]]";
+
+enum {
+	OPT_THREADS = 0x100,
+	OPT_PIDS,
+	OPT_NO_PIDS,
+	OPT_INIT_WAIT,
+	OPT_GROUP_BY,
+};
+
+static const struct argp_option opts[] = {
+	{ "pid", 'p', "PID", 0, "Process to profile (repeat for several)", 0 },
+	{ "all", 'a', NULL, 0, "Every Python process on the host, also ones started later", 0 },
+	{ "mode", 'm', "MODE", 0,
+	  "cpu (default): on-CPU samples; offcpu: time off the CPU (ns) with the reason "
+	  "([sleep], [io: read], [lock: futex], [gil], ...); wall: both, in ns; memory: page "
+	  "faults, in bytes",
+	  0 },
+	{ "gil", 'g', NULL, 0, "Only samples whose thread held the GIL", 0 },
+	{ "duration", 'd', "SECS", 0, "Stop after SECS seconds (default: until Ctrl-C or exit)", 0 },
+	{ "rate", 'r', "HZ", 0, "Samples per second per CPU (default 99)", 0 },
+	{ "format", 'f', "FMT", 0,
+	  "folded, pprof, speedscope or svg (default: from the -o suffix: .folded/.txt, "
+	  ".pb.gz/.pprof, .speedscope.json, .svg; else folded)",
+	  0 },
+	{ "output", 'o', "FILE", 0, "Write the profile to FILE ('-' for stdout)", 0 },
+	{ "threads", OPT_THREADS, NULL, 0, "Start each stack with `thread TID (NAME)`", 0 },
+	{ "pids", OPT_PIDS, NULL, 0,
+	  "Start each stack with `process PID (COMM)` (default with several processes)", 0 },
+	{ "no-pids", OPT_NO_PIDS, NULL, 0, "Never add the process frame", 0 },
+	{ "group-by", OPT_GROUP_BY, "LIST", 0,
+	  "Start each stack with these frames, outermost first: container, pod, process, "
+	  "thread (comma list, repeatable; --pids and --threads add process and thread)",
+	  0 },
+	{ "init-wait", OPT_INIT_WAIT, "SECS", 0,
+	  "Wait up to SECS for a target's interpreter to initialise (default 5)", 0 },
+	{ "quiet", 'q', NULL, 0, "No progress line or summary", 0 },
+	{ "verbose", 'v', NULL, 0, "More messages (repeat for libbpf debug output)", 0 },
+	{},
+};
+
+static error_t parse_opt(int key, char *arg, struct argp_state *state)
+{
+	struct options *o = state->input;
+	char bad[80] = "";
+	long v;
+
+	switch (key) {
+	case 'p':
+		if (cli_parse_long(arg, 1, INT_MAX, &v))
+			argp_error(state, "invalid PID: %s", arg);
+		if (o->n_pids >= OPT_MAX_PIDS)
+			argp_error(state, "at most %d --pid options", OPT_MAX_PIDS);
+		o->pids[o->n_pids++] = v;
+		break;
+	case 'd':
+		if (cli_parse_secs(arg, &o->duration_s))
+			argp_error(state, "invalid duration (seconds > 0): %s", arg);
+		break;
+	case 'r':
+		if (cli_parse_long(arg, 1, 10000, &v))
+			argp_error(state, "invalid rate (1-10000 Hz): %s", arg);
+		o->rate_hz = v;
+		break;
+	case 'f':
+		o->format = arg;
+		break;
+	case 'o':
+		o->output = arg;
+		break;
+	case OPT_THREADS:
+		o->threads = true;
+		break;
+	case OPT_PIDS:
+		o->pids_frames = true;
+		break;
+	case OPT_NO_PIDS:
+		o->no_pids_frames = true;
+		break;
+	case OPT_GROUP_BY:
+		if (*arg && !output_group__parse(arg, o->group_by, bad, sizeof(bad)))
+			break;
+		if (*bad)
+			argp_error(state, "unknown --group-by kind '%s' (known: %s)", bad,
+				   output_group__names());
+		else
+			argp_error(state, "empty kind in --group-by '%s' (known: %s)", arg,
+				   output_group__names());
+		break;
+	case OPT_INIT_WAIT:
+		if (cli_parse_secs(arg, &o->init_wait_s))
+			argp_error(state, "invalid --init-wait (seconds > 0): %s", arg);
+		break;
+	case 'q':
+		o->quiet = true;
+		break;
+	case 'a':
+		o->all = true;
+		break;
+	case 'm':
+		o->mode = profile_mode_parse(arg);
+		if (o->mode < 0)
+			argp_error(state, "unknown mode '%s' (cpu, offcpu, wall, memory)", arg);
+		break;
+	case 'g':
+		o->gil_only = true;
+		break;
+	case 'v':
+		log_verbose++;
+		break;
+	case ARGP_KEY_INIT:
+		state->child_inputs[0] = o; /* cli_limits_argp */
+		break;
+	case ARGP_KEY_ARG:
+		if (state->arg_num == 0 && !strcmp(arg, "record"))
+			break;
+		argp_error(state, "unexpected argument '%s' (a command to launch goes after --)",
+			   arg);
+		break;
+	default:
+		return ARGP_ERR_UNKNOWN;
+	}
+	return 0;
+}
+
+int record_main(int argc, char **argv)
+{
+	static const struct argp_child children[] = { { &cli_limits_argp, 0, NULL, 0 }, { 0 } };
+	static const struct argp argp = { opts, parse_opt, args_doc, doc, children, NULL, NULL };
+	struct options o = { OPTIONS_DEFAULTS };
+	int n = argc;
+
+	/* Split at `--` ourselves: argp would otherwise read the command's options. */
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--")) {
+			n = i;
+			o.cmd = i + 1 < argc ? &argv[i + 1] : NULL;
+			if (!o.cmd) {
+				log_error("nothing to launch after --");
+				return 2;
+			}
+			break;
+		}
+	}
+	argv[n] = NULL;
+	if (argp_parse(&argp, n, argv, 0, NULL, &o))
+		return 2;
+	if (!o.n_pids && !o.cmd && !o.all) {
+		log_error("nothing to profile: give --pid PID, --all or -- COMMAND (see --help)");
+		return 2;
+	}
+	if (o.all && (o.n_pids || o.cmd)) {
+		log_error("--all profiles every process: it takes no --pid or command");
+		return 2;
+	}
+	if (o.pids_frames && o.no_pids_frames) {
+		log_error("--pids and --no-pids contradict each other");
+		return 2;
+	}
+	if (o.group_by[0]) {
+		if (o.no_pids_frames && output_group__has(o.group_by, OUTPUT_GROUP_PROCESS)) {
+			log_error("--group-by process and --no-pids contradict each other");
+			return 2;
+		}
+		/* The older flags are shorthands: they append their frame. */
+		if (o.pids_frames)
+			output_group__add(o.group_by, OUTPUT_GROUP_PROCESS);
+		if (o.threads)
+			output_group__add(o.group_by, OUTPUT_GROUP_THREAD);
+	}
+	return cmd_record(&o);
+}

@@ -1,0 +1,826 @@
+// SPDX-License-Identifier: MIT
+/*
+ * top.c - the `top` verb: a live, full-screen table of where a process
+ * spends its time, refreshed every second, like py-spy top.
+ *
+ * Plain ANSI escapes and termios rather than ncurses: one screen redrawn
+ * whole each second needs cursor-home, clear-to-end and the alternate
+ * screen, nothing more.  When stdout is not a terminal, one plain table is
+ * printed per interval instead, so `top ... | tee` and logs work too.
+ *
+ * With --mode offcpu or wall the weights are nanoseconds and a waiting
+ * thread's time is its own time in the Python line it waits at; the
+ * reason frames ([sleep], [lock: futex], ...) are not rows but a header
+ * line of their own.  Waits still open are charged at each refresh.
+ */
+#include <argp.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include "common.h"
+#include "user/base/cli.h"
+#include "symbolize/cpython/discover.h"
+#include "user/base/log.h"
+#include "user/engine/options.h"
+#include "user/base/escape.h"
+#include "user/engine/preflight.h"
+#include "user/model/profile.h"
+#include "user/engine/sampler.h"
+#include "user/engine/summary.h"
+
+/* How stale a sample may get before it is symbolized; also the key latency. */
+#define POLL_MS 20
+#define REFRESH_S 1.0
+/* Rows per table when stdout is not a terminal. */
+#define PLAIN_ROWS 20
+/* Lines above the table (one more for the reasons of waits). */
+#define HEADER_LINES 6
+/* Reasons of waits named in the header. */
+#define REASONS_SHOWN 4
+
+enum sort_col { SORT_OWN, SORT_TOTAL, SORT_OWN_TIME, SORT_TOTAL_TIME };
+
+static const char *const sort_names[] = { "%Own", "%Total", "OwnTime", "TotalTime" };
+
+struct top_opts {
+	struct options o;
+	bool functions; /* one row per function rather than per line */
+};
+
+/* Cumulative samples per row key (a location or a function id). */
+struct counts {
+	uint64_t *own, *total;
+	uint32_t n, cap;
+};
+
+struct row {
+	uint32_t key;
+	uint32_t depth; /* fewest frames between it and a stack's root */
+	uint64_t own_i, total_i; /* over the last interval */
+	uint64_t own_c, total_c; /* since the start */
+};
+
+struct top {
+	const struct top_opts *opts;
+	const struct py_target *py;
+	struct profile *prof;
+	struct sampler *s;
+	struct counts cur, prev;
+	uint32_t *seen, *depth, n_seen, stack_no;
+	bool *marker; /* per key: a reason frame such as [sleep], not Python code */
+	struct row *rows, *reasons;
+	uint32_t n_rows, n_reasons;
+	uint64_t interval_samples, prev_weight;
+	double interval_s;
+	struct run_counts rc, rc_prev;
+	enum sort_col sort;
+	bool full_screen, have_interval;
+};
+
+static volatile sig_atomic_t stop_requested, resized;
+
+/* --- terminal ---------------------------------------------------------------- */
+
+static struct termios saved_tio;
+static bool tio_saved, screen_on;
+
+static void on_signal(int sig)
+{
+	if (sig == SIGWINCH)
+		resized = 1;
+	else
+		stop_requested = 1;
+}
+
+static void setup_signals(void)
+{
+	struct sigaction sa = { .sa_handler = on_signal };
+
+	/* No SA_RESTART: the poll returns so the loop sees the flag at once. */
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	sigaction(SIGWINCH, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+}
+
+/* Idempotent, and registered with atexit: the terminal is always given back. */
+static void term_restore(void)
+{
+	if (screen_on) {
+		/* cursor on, leave the alternate screen */
+		fputs("\033[?25h\033[?1049l", stdout);
+		fflush(stdout);
+		screen_on = false;
+	}
+	if (tio_saved) {
+		tcsetattr(STDIN_FILENO, TCSAFLUSH, &saved_tio);
+		tio_saved = false;
+	}
+}
+
+/*
+ * Keys without Enter and without echo; ISIG stays on so Ctrl-C still sends
+ * SIGINT, but Ctrl-Z is disabled: a stopped top would leave the terminal
+ * raw under the shell.
+ */
+static void term_setup(void)
+{
+	struct termios tio;
+
+	atexit(term_restore);
+	if (isatty(STDIN_FILENO) && !tcgetattr(STDIN_FILENO, &saved_tio)) {
+		tio = saved_tio;
+		tio.c_lflag &= ~(ICANON | ECHO);
+		tio.c_cc[VMIN] = 0;
+		tio.c_cc[VTIME] = 0;
+		tio.c_cc[VSUSP] = _POSIX_VDISABLE;
+		if (!tcsetattr(STDIN_FILENO, TCSANOW, &tio))
+			tio_saved = true;
+	}
+	/* alternate screen, cursor off */
+	fputs("\033[?1049h\033[?25l", stdout);
+	screen_on = true;
+}
+
+static void term_size(int *rows, int *cols)
+{
+	struct winsize ws;
+
+	*rows = 24;
+	*cols = 80;
+	if (!ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) && ws.ws_row && ws.ws_col) {
+		*rows = ws.ws_row;
+		*cols = ws.ws_col;
+	}
+}
+
+/* Read pending keys; true when asked to quit. */
+static bool handle_keys(struct top *t)
+{
+	char buf[32];
+	ssize_t n;
+
+	if (!tio_saved)
+		return false;
+	n = read(STDIN_FILENO, buf, sizeof(buf));
+	for (ssize_t i = 0; i < n; i++) {
+		if (buf[i] == 'q' || buf[i] == 'Q')
+			return true;
+		if (buf[i] >= '1' && buf[i] <= '4') {
+			t->sort = buf[i] - '1';
+			resized = 1; /* redraw now, not at the next refresh */
+		}
+	}
+	return false;
+}
+
+/* --- statistics ------------------------------------------------------------------ */
+
+static int grow_u64(uint64_t **a, uint32_t n)
+{
+	uint64_t *p = realloc(*a, (size_t)(n ? n : 1) * sizeof(**a));
+
+	if (!p)
+		return -ENOMEM;
+	*a = p;
+	return 0;
+}
+
+static int counts_reset(struct counts *c, uint32_t n)
+{
+	if (n > c->cap) {
+		if (grow_u64(&c->own, n) || grow_u64(&c->total, n))
+			return -ENOMEM;
+		c->cap = n;
+	}
+	c->n = n;
+	memset(c->own, 0, (size_t)n * sizeof(*c->own));
+	memset(c->total, 0, (size_t)n * sizeof(*c->total));
+	return 0;
+}
+
+static uint32_t n_keys(const struct top *t)
+{
+	return t->opts->functions ? profile__n_functions(t->prof) : profile__n_locations(t->prof);
+}
+
+static uint32_t key_of(const struct top *t, uint32_t loc)
+{
+	const struct profile_location *l;
+
+	if (!t->opts->functions)
+		return loc;
+	l = profile__get_location(t->prof, loc);
+	return l ? l->function : UINT32_MAX;
+}
+
+/* The function a row key names, and the line shown with it (-1: none). */
+static const struct profile_function *function_of(const struct top *t, uint32_t key, int *line)
+{
+	const struct profile_location *l;
+	const struct profile_function *fn;
+
+	if (t->opts->functions) {
+		fn = profile__get_function(t->prof, key);
+		*line = fn ? fn->start_line : -1;
+		return fn;
+	}
+	l = profile__get_location(t->prof, key);
+	*line = l ? l->line : -1;
+	return l ? profile__get_function(t->prof, l->function) : NULL;
+}
+
+/* A reason frame has neither a file nor a line (see offcpu_start). */
+static bool is_marker(const struct top *t, uint32_t key)
+{
+	int line;
+	const struct profile_function *fn = function_of(t, key, &line);
+
+	return fn && !fn->file && line <= 0;
+}
+
+/*
+ * Own: the innermost Python frame (a reason frame below it counts its
+ * reason too); total: once per stack, however deep the recursion.
+ */
+static int count_stack(const struct profile_stack *s, void *ctx)
+{
+	struct top *t = ctx;
+	bool own_done = false;
+
+	t->stack_no++;
+	for (uint32_t i = 0; i < s->n; i++) {
+		uint32_t k = key_of(t, s->locs[i]);
+
+		if (k >= t->cur.n)
+			continue;
+		if (!own_done)
+			t->cur.own[k] += s->weight;
+		own_done = own_done || !t->marker[k];
+		if (t->seen[k] != t->stack_no) {
+			t->seen[k] = t->stack_no;
+			t->cur.total[k] += s->weight;
+		}
+		if (s->n - 1 - i < t->depth[k])
+			t->depth[k] = s->n - 1 - i;
+	}
+	return 0;
+}
+
+static int count_all(struct top *t)
+{
+	uint32_t n = n_keys(t);
+
+	if (counts_reset(&t->cur, n))
+		return -ENOMEM;
+	if (n > t->n_seen) {
+		uint32_t *p = realloc(t->seen, (size_t)n * sizeof(*p));
+		bool *m;
+
+		if (!p)
+			return -ENOMEM;
+		t->seen = p;
+		p = realloc(t->depth, (size_t)n * sizeof(*p));
+		if (!p)
+			return -ENOMEM;
+		t->depth = p;
+		m = realloc(t->marker, (size_t)n * sizeof(*m));
+		if (!m)
+			return -ENOMEM;
+		t->marker = m;
+		/* Keys only ever grow, and what a key names never changes. */
+		for (uint32_t k = t->n_seen; k < n; k++)
+			m[k] = is_marker(t, k);
+		t->n_seen = n;
+	}
+	memset(t->seen, 0, (size_t)t->n_seen * sizeof(*t->seen));
+	memset(t->depth, 0xff, (size_t)t->n_seen * sizeof(*t->depth));
+	t->stack_no = 0;
+	profile__for_each_stack(t->prof, count_stack, t);
+	return 0;
+}
+
+static uint64_t prev_of(const uint64_t *a, const struct counts *c, uint32_t k)
+{
+	return k < c->n ? a[k] : 0;
+}
+
+static int grow_rows(struct row **rows, uint32_t n)
+{
+	struct row *r = realloc(*rows, (size_t)(n ? n : 1) * sizeof(*r));
+
+	if (!r)
+		return -ENOMEM;
+	*rows = r;
+	return 0;
+}
+
+/* Python code goes in rows, reasons of waits in reasons. */
+static int build_rows(struct top *t)
+{
+	if (grow_rows(&t->rows, t->cur.n) || grow_rows(&t->reasons, t->cur.n))
+		return -ENOMEM;
+	t->n_rows = t->n_reasons = 0;
+	for (uint32_t k = 0; k < t->cur.n; k++) {
+		struct row *r;
+
+		if (!t->cur.total[k])
+			continue;
+		r = t->marker[k] ? &t->reasons[t->n_reasons++] : &t->rows[t->n_rows++];
+		*r = (struct row){
+			.key = k,
+			.depth = t->depth[k],
+			.own_c = t->cur.own[k],
+			.total_c = t->cur.total[k],
+			.own_i = t->cur.own[k] - prev_of(t->prev.own, &t->prev, k),
+			.total_i = t->cur.total[k] - prev_of(t->prev.total, &t->prev, k),
+		};
+	}
+	return 0;
+}
+
+/* The profile is cumulative: an interval is the difference of two counts. */
+static int refresh(struct top *t, double interval_s)
+{
+	uint64_t weight;
+	struct counts tmp;
+
+	/* Waits still open get their time so far; the rest comes later. */
+	sampler__lock(t->s);
+	sampler__settle_locked(t->s);
+	sampler__unlock(t->s);
+	weight = profile__total_weight(t->prof);
+	if (count_all(t) || build_rows(t))
+		return -ENOMEM;
+	t->interval_samples = weight - t->prev_weight;
+	t->prev_weight = weight;
+	t->interval_s = interval_s;
+	tmp = t->prev;
+	t->prev = t->cur;
+	t->cur = tmp;
+	t->rc_prev = t->rc;
+	sampler__counts(t->s, &t->rc);
+	t->have_interval = true;
+	return 0;
+}
+
+static uint64_t sort_value(const struct row *r, enum sort_col c)
+{
+	switch (c) {
+	case SORT_TOTAL:
+		return r->total_i;
+	case SORT_OWN_TIME:
+		return r->own_c;
+	case SORT_TOTAL_TIME:
+		return r->total_c;
+	default:
+		return r->own_i;
+	}
+}
+
+static int cmp_u64_desc(uint64_t a, uint64_t b)
+{
+	return (a < b) - (a > b);
+}
+
+/*
+ * Descending by the chosen column.  Ties (callers and callee all at 100%
+ * total) put callers first: less own time, then closer to the root.
+ * Own-time ties put the bigger total first.
+ */
+static int cmp_rows(const void *a, const void *b, void *ctx)
+{
+	const struct row *x = a, *y = b;
+	enum sort_col c = *(const enum sort_col *)ctx;
+	bool by_total = c == SORT_TOTAL || c == SORT_TOTAL_TIME;
+	int d = cmp_u64_desc(sort_value(x, c), sort_value(y, c));
+
+	if (!d && by_total)
+		d = -cmp_u64_desc(x->own_c, y->own_c);
+	if (!d && by_total)
+		d = (x->depth > y->depth) - (x->depth < y->depth);
+	if (!d && !by_total)
+		d = cmp_u64_desc(x->total_c, y->total_c);
+	return d ? d : (x->key > y->key) - (x->key < y->key);
+}
+
+/* --- drawing ------------------------------------------------------------------------ */
+
+static uint64_t unwind_errors(const struct run_counts *c)
+{
+	uint64_t n = 0;
+
+	for (int e = 1; e < PYSPY_ERR__COUNT; e++)
+		if (e != PYSPY_ERR_RINGBUF_FULL)
+			n += c->bpf_err[e];
+	return n;
+}
+
+static double pct(uint64_t v, uint64_t of)
+{
+	return of ? 100.0 * v / of : 0.0;
+}
+
+/* The busiest threads and the share of their samples that held the GIL. */
+#define GIL_THREADS 4
+
+struct gil_line {
+	const struct top *t;
+	struct thread_stat top[GIL_THREADS];
+	int n;
+};
+
+static void pick_thread(const struct thread_stat *st, void *ctx)
+{
+	struct gil_line *g = ctx;
+	int i;
+
+	if (st->pid != (uint32_t)g->t->py->pid)
+		return;
+	for (i = g->n; i > 0 && g->top[i - 1].samples < st->samples; i--)
+		if (i < GIL_THREADS)
+			g->top[i] = g->top[i - 1];
+	if (i < GIL_THREADS) {
+		g->top[i] = *st;
+		if (g->n < GIL_THREADS)
+			g->n++;
+	}
+}
+
+static void put_gil(FILE *f, const struct top *t)
+{
+	struct gil_line g = { .t = t };
+
+	sampler__for_each_thread(t->s, pick_thread, &g);
+	fputs("GIL held:", f);
+	if (!g.n)
+		fputs(" -", f);
+	for (int i = 0; i < g.n; i++) {
+		const char *name = profile__thread_name(t->prof, g.top[i].pid, g.top[i].tid);
+
+		fputs("  ", f);
+		term_put(f, name ? name : "thread");
+		fprintf(f, " %u %.0f%%", g.top[i].tid, pct(g.top[i].gil, g.top[i].samples));
+	}
+	fputc('\n', f);
+}
+
+static int cmp_reasons(const void *a, const void *b)
+{
+	const struct row *x = a, *y = b;
+
+	return cmp_u64_desc(x->own_i, y->own_i);
+}
+
+/* The share of the last interval's time spent waiting, by reason. */
+static void put_reasons(FILE *f, const struct top *t)
+{
+	uint32_t shown = 0;
+
+	qsort(t->reasons, t->n_reasons, sizeof(*t->reasons), cmp_reasons);
+	fputs("Waiting:", f);
+	for (uint32_t i = 0; i < t->n_reasons && shown < REASONS_SHOWN; i++) {
+		const struct row *r = &t->reasons[i];
+		const struct profile_function *fn;
+		int line;
+
+		if (!r->own_i)
+			break;
+		fn = function_of(t, r->key, &line);
+		fprintf(f, "  %s %.1f%%", fn ? profile__str(t->prof, fn->name) : "?",
+			pct(r->own_i, t->interval_samples));
+		shown++;
+	}
+	fputs(shown ? "\n" : " -\n", f);
+}
+
+static void put_header(FILE *f, const struct top *t)
+{
+	const struct py_target *py = t->py;
+	uint64_t samples = t->rc.samples - t->rc_prev.samples;
+	uint64_t errs = unwind_errors(&t->rc) - unwind_errors(&t->rc_prev);
+	uint64_t lost = t->rc.bpf_err[PYSPY_ERR_RINGBUF_FULL];
+	double rate = t->interval_s > 0 ? samples / t->interval_s : 0;
+
+	fprintf(f, "pyspy-bpf top: PID %d (", py->pid);
+	term_put(f, py->comm);
+	fprintf(f, "), Python %u.%u.%u\n", py->version_hex >> 24, (py->version_hex >> 16) & 0xff,
+		(py->version_hex >> 8) & 0xff);
+	fprintf(f, "Samples: %.0f/s (%u Hz per CPU)  Errors: %.1f%%", rate, t->opts->o.rate_hz,
+		samples + errs ? 100.0 * errs / (samples + errs) : 0.0);
+	if (lost)
+		fprintf(f, "  Lost: %" PRIu64, lost);
+	fprintf(f, "  Threads: %d  Elapsed: %.1fs  Mode: %s\n", t->rc.threads, t->rc.elapsed_s,
+		profile_mode_name(t->opts->o.mode));
+	put_gil(f, t);
+	if (t->opts->o.mode != MODE_CPU)
+		put_reasons(f, t);
+	fprintf(f, "Sort: %s  (keys: 1 %%Own, 2 %%Total, 3 OwnTime, 4 TotalTime, q quit)\n",
+		sort_names[t->sort]);
+	fputc('\n', f);
+	fprintf(f, "%7s %7s %9s %9s  %s\n", "%Own", "%Total", "OwnTime", "TotalTime",
+		t->opts->functions ? "Function (filename:first line)" : "Function (filename:line)");
+}
+
+static void put_name(FILE *f, const struct top *t, uint32_t key)
+{
+	int line;
+	const struct profile_function *fn = function_of(t, key, &line);
+
+	if (!fn) {
+		fputs("[unknown]", f);
+		return;
+	}
+	term_put(f, profile__str(t->prof, fn->name));
+	if (fn->file || line >= 0) {
+		fputs(" (", f);
+		term_put(f, profile__str(t->prof, fn->file));
+		if (line > 0)
+			fprintf(f, ":%d", line);
+		fputc(')', f);
+	}
+}
+
+
+static void put_rows(FILE *f, struct top *t, int max_rows)
+{
+	/* Weights per second: samples at the rate, or nanoseconds. */
+	double hz = t->opts->o.mode == MODE_CPU ? t->opts->o.rate_hz : 1e9;
+	enum sort_col c = t->sort;
+
+	if (!t->have_interval) {
+		fputs("  (collecting samples...)\n", f);
+		return;
+	}
+	if (!t->n_rows)
+		fputs("  (no samples yet: the process is idle or not running Python code)\n", f);
+	qsort_r(t->rows, t->n_rows, sizeof(*t->rows), cmp_rows, &c);
+	for (uint32_t i = 0; i < t->n_rows && (int)i < max_rows; i++) {
+		const struct row *r = &t->rows[i];
+
+		fprintf(f, "%6.2f%% %6.2f%% %8.2fs %8.2fs  ", pct(r->own_i, t->interval_samples),
+			pct(r->total_i, t->interval_samples), r->own_c / hz, r->total_c / hz);
+		put_name(f, t, r->key);
+		fputc('\n', f);
+	}
+}
+
+/* Write text line by line, each cut to cols characters, clearing the rest. */
+static void put_screen(const char *text, int rows, int cols)
+{
+	int row = 0;
+
+	fputs("\033[H", stdout);
+	while (*text && row < rows) {
+		size_t len = strcspn(text, "\n"), cut = 0;
+		int chars = 0;
+
+		/* Count characters, not bytes: a UTF-8 name is never cut in half. */
+		for (; cut < len; cut++) {
+			if (((unsigned char)text[cut] & 0xc0) == 0x80)
+				continue;
+			if (chars == cols)
+				break;
+			chars++;
+		}
+		fwrite(text, 1, cut, stdout);
+		text += len + (text[len] == '\n');
+		row++;
+		fputs(row < rows ? "\033[K\r\n" : "\033[K", stdout);
+	}
+	fputs("\033[J", stdout);
+	fflush(stdout);
+}
+
+static void draw(struct top *t)
+{
+	char *text = NULL;
+	size_t len = 0;
+	int rows, cols;
+	FILE *f = open_memstream(&text, &len);
+
+	if (!f)
+		return;
+	term_size(&rows, &cols);
+	put_header(f, t);
+	put_rows(f, t, rows - HEADER_LINES - (t->opts->o.mode != MODE_CPU));
+	fclose(f);
+	put_screen(text, rows, cols);
+	free(text);
+}
+
+/* false when stdout is gone (a closed pipe): nobody is reading any more. */
+static bool print_plain(struct top *t)
+{
+	put_header(stdout, t);
+	put_rows(stdout, t, PLAIN_ROWS);
+	fputc('\n', stdout);
+	return fflush(stdout) == 0 && !ferror(stdout);
+}
+
+/* --- the verb ------------------------------------------------------------------------ */
+
+static bool loop_once(struct top *t, double *last, double *next)
+{
+	double now;
+	bool done = sampler__poll(t->s, POLL_MS);
+
+	if (handle_keys(t))
+		return true;
+	now = sampler__now();
+	if (now >= *next || done) {
+		if (refresh(t, now - *last)) {
+			log_error("out of memory");
+			return true;
+		}
+		*last = now;
+		*next = now + REFRESH_S;
+		resized = 0;
+		if (t->full_screen)
+			draw(t);
+		else if (!print_plain(t))
+			return true;
+	} else if (resized && t->full_screen) {
+		resized = 0;
+		draw(t);
+	}
+	return done;
+}
+
+static void loop(struct top *t)
+{
+	double t0 = sampler__now(), last = t0, next = t0 + REFRESH_S;
+	double dur = t->opts->o.duration_s;
+
+	if (t->full_screen)
+		draw(t);
+	while (!stop_requested) {
+		if (loop_once(t, &last, &next))
+			break;
+		if (dur > 0 && sampler__now() - t0 >= dur)
+			break;
+	}
+}
+
+static void free_top(struct top *t)
+{
+	free(t->cur.own);
+	free(t->cur.total);
+	free(t->prev.own);
+	free(t->prev.total);
+	free(t->seen);
+	free(t->depth);
+	free(t->rows);
+	free(t->reasons);
+	free(t->marker);
+}
+
+static int cmd_top(const struct top_opts *o)
+{
+	struct py_target py;
+	struct top t = { .opts = o, .py = &py, .sort = SORT_OWN };
+	bool gone;
+
+	setup_signals();
+	if (preflight_privileges() || preflight_btf())
+		return 1;
+	/* For the header; the sampler discovers it again, with the same messages. */
+	if (sampler__discover(o->o.pids[0], o->o.init_wait_s, &py))
+		return 1;
+	t.prof = profile__new(0);
+	if (!t.prof) {
+		log_error("out of memory");
+		return 1;
+	}
+	t.s = sampler__start(&o->o, t.prof);
+	if (!t.s) {
+		profile__free(t.prof);
+		return 1;
+	}
+	t.full_screen = isatty(STDOUT_FILENO);
+	if (t.full_screen)
+		term_setup();
+	loop(&t);
+	term_restore();
+	gone = py_target__alive(&py) == 0;
+	sampler__stop(t.s);
+	if (gone)
+		log_info("PID %d (%s) exited", py.pid, py.comm);
+	free_top(&t);
+	profile__free(t.prof);
+	return 0;
+}
+
+/* --- command line ------------------------------------------------------------------------ */
+
+static const char doc[] =
+	"Show a live table of the functions a process spends its time in, refreshed every "
+	"second, like py-spy top.  %Own and %Total are over the last second; OwnTime and "
+	"TotalTime are seconds since the start (samples / rate; with --mode offcpu or wall, "
+	"a waiting thread's time is in the line it waits at).  Keys: 1 %Own, 2 %Total, "
+	"3 OwnTime, 4 TotalTime (sort by that column), q or Ctrl-C to quit.  When stdout is "
+	"not a terminal, a plain table of the top rows is printed every second instead."
+	"\n\nEXAMPLES:\n"
+	"  sudo pyspy-bpf top --pid 1234\n"
+	"  sudo pyspy-bpf top --pid 1234 --duration 10 | tee top.log\n"
+	"\nOPTIONS:";
+
+enum { OPT_INIT_WAIT = 0x100, OPT_FUNCTIONS };
+
+static const struct argp_option opts[] = {
+	{ "pid", 'p', "PID", 0, "Process to watch", 0 },
+	{ "rate", 'r', "HZ", 0, "Samples per second per CPU (default 99)", 0 },
+	{ "mode", 'm', "MODE", 0,
+	  "cpu (default): time on the CPU; offcpu: time off it, where each thread waits; "
+	  "wall: both (the header shows the reasons of waits)",
+	  0 },
+	{ "gil", 'g', NULL, 0, "Only samples whose thread held the GIL", 0 },
+	{ "duration", 'd', "SECS", 0, "Stop after SECS seconds (default: until q or Ctrl-C)", 0 },
+	{ "functions", OPT_FUNCTIONS, NULL, 0,
+	  "One row per function (at its first line) instead of per line", 0 },
+	{ "init-wait", OPT_INIT_WAIT, "SECS", 0,
+	  "Wait up to SECS for the interpreter to initialise (default 5)", 0 },
+	{ "verbose", 'v', NULL, 0, "More messages", 0 },
+	{},
+};
+
+static error_t parse_opt(int key, char *arg, struct argp_state *state)
+{
+	struct top_opts *t = state->input;
+	struct options *o = &t->o;
+	long v;
+
+	switch (key) {
+	case 'p':
+		if (cli_parse_long(arg, 1, INT_MAX, &v))
+			argp_error(state, "invalid PID: %s", arg);
+		if (o->n_pids)
+			argp_error(state, "one --pid only");
+		o->pids[o->n_pids++] = v;
+		break;
+	case 'r':
+		if (cli_parse_long(arg, 1, 10000, &v))
+			argp_error(state, "invalid rate (1-10000 Hz): %s", arg);
+		o->rate_hz = v;
+		break;
+	case 'm':
+		o->mode = profile_mode_parse(arg);
+		if (o->mode == MODE_MEMORY)
+			argp_error(state, "top shows time: --mode cpu, offcpu or wall (memory is for "
+					  "record)");
+		if (o->mode < 0)
+			argp_error(state, "unknown mode '%s' (cpu, offcpu, wall)", arg);
+		break;
+	case 'g':
+		o->gil_only = true;
+		break;
+	case 'd':
+		if (cli_parse_secs(arg, &o->duration_s))
+			argp_error(state, "invalid duration (seconds > 0): %s", arg);
+		break;
+	case OPT_FUNCTIONS:
+		t->functions = true;
+		break;
+	case OPT_INIT_WAIT:
+		if (cli_parse_secs(arg, &o->init_wait_s))
+			argp_error(state, "invalid --init-wait (seconds > 0): %s", arg);
+		break;
+	case 'v':
+		log_verbose++;
+		break;
+	case ARGP_KEY_INIT:
+		state->child_inputs[0] = &t->o; /* cli_limits_argp */
+		break;
+	case ARGP_KEY_ARG:
+		argp_error(state, "unexpected argument '%s'", arg);
+		break;
+	default:
+		return ARGP_ERR_UNKNOWN;
+	}
+	return 0;
+}
+
+int top_main(int argc, char **argv)
+{
+	static const struct argp_child children[] = { { &cli_limits_argp, 0, NULL, 0 }, { 0 } };
+	static const struct argp argp = { opts, parse_opt, "--pid PID", doc, children, NULL, NULL };
+	struct top_opts o = { .o = { OPTIONS_DEFAULTS, .quiet = true } };
+
+	if (argp_parse(&argp, argc, argv, 0, NULL, &o))
+		return 2;
+	if (!o.o.n_pids) {
+		log_error("nothing to watch: give --pid PID (see --help)");
+		return 2;
+	}
+	return cmd_top(&o);
+}

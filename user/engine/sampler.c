@@ -1,0 +1,1007 @@
+// SPDX-License-Identifier: MIT
+/*
+ * sampler.c - the engine behind every verb: targets in, symbolized
+ * samples out into a profile.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <uthash.h>
+
+#include "blocked.h"
+#include "user/base/clock.h"
+#include "symbolize/cpython/discover.h"
+#include "launch.h"
+#include "user/base/log.h"
+#include "offcpu.h"
+#include "sampler.h"
+#include "session.h"
+#include "targets.h"
+#include "symbolize/container.h"
+
+/* How often exits and children are looked at. */
+#define HOUSEKEEP_S 0.2
+/* Launch mode: how many descendants are followed. */
+#define MAX_DESCENDANTS 256
+
+/*
+ * A process that may become a target: a launched command or one of its
+ * children, or (--all) a tgid the BPF side saw run for the first time.
+ * Not Python yet (before exec, before libpython is loaded, before the
+ * interpreter is initialised) means another look soon; until give_up.
+ */
+struct pending {
+	UT_hash_handle hh;
+	pid_t pid;
+	double next_try;
+	double deadline;
+	double image_at; /* when its image began: its exec if we saw one, else 0 */
+	bool give_up;
+	char exe[256]; /* /proc/PID/exe when given up: an exec changes it */
+};
+
+/* A process (or image) younger than this may still be loading its interpreter. */
+#define YOUNG_S 3.0
+
+/* Threads whose GIL share is kept (top shows it); more are not tracked. */
+#define MAX_THREAD_STATS 65536
+
+struct thread_entry {
+	UT_hash_handle hh;
+	uint64_t key; /* pid << 32 | tid */
+	struct thread_stat st;
+	/* wall mode: on the CPU, not yet charged, since (ktime); 0: off it, or unknown */
+	uint64_t ran_from_ns;
+};
+
+struct sink {
+	struct profile *view;
+	sampler_filter_fn filter;
+	void *ctx;
+};
+
+struct sampler {
+	/* Held while samples are added and targets change, so other threads
+	 * (serve's HTTP handlers) can read profiles and register sinks. */
+	pthread_mutex_t lock;
+	bool base_sink;
+	struct sink sinks[SAMPLER_MAX_SINKS];
+	int n_sinks;
+	const struct options *o;
+	struct session *s;
+	struct profile *prof;
+	struct targets *tg;
+	struct code_store *store; /* every target's code cache lives in it */
+	struct container_cache *cc; /* which container each target runs in */
+	struct launch launch;
+	bool launched;
+	struct pending *pending;
+	uint32_t locs[PYSPY_MAX_FRAMES];
+	uint32_t off_locs[PYSPY_MAX_FRAMES + 1]; /* reason + stack */
+	struct offcpu_table *off;
+	struct thread_entry *threads;
+	uint32_t n_threads;
+	struct run_counts rc;
+	double t0, next_house, next_pending_gc;
+};
+
+double sampler__now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void sleep_s(double s)
+{
+	struct timespec ts = { (time_t)s, (long)((s - (time_t)s) * 1e9) };
+
+	nanosleep(&ts, NULL);
+}
+
+static void read_comm(pid_t pid, char *buf, size_t len)
+{
+	char path[64];
+	FILE *f;
+
+	snprintf(buf, len, "?");
+	snprintf(path, sizeof(path), "/proc/%d/comm", pid);
+	f = fopen(path, "re");
+	if (!f)
+		return;
+	if (fgets(buf, len, f))
+		buf[strcspn(buf, "\n")] = 0;
+	fclose(f);
+}
+
+/* The one line the user reads when a --pid cannot be profiled. */
+static void report_discover_error(pid_t pid, int err, const struct py_target *py, double wait_s)
+{
+	char comm[32];
+	unsigned v = py->version_hex;
+
+	read_comm(pid, comm, sizeof(comm));
+	switch (err) {
+	case -ESRCH:
+		log_error("no such process: PID %d", pid);
+		break;
+	case -ENOEXEC:
+		log_error("PID %d (%s) is not a Python process (no libpython or _PyRuntime found)",
+			  pid, comm);
+		break;
+	case -ENOTSUP:
+		if (py->flags & PY_TARGET_LAYOUT_REFUSED)
+			log_error("PID %d (%s): refusing its _Py_DebugOffsets: %s", pid, comm,
+				  py->refused);
+		else if (py->flags & PY_TARGET_FREE_THREADED)
+			log_error("PID %d (%s): CPython %u.%u.%u is a free-threaded (no-GIL) build, "
+				  "which is not supported (its objects and bytecode are laid out "
+				  "differently)",
+				  pid, comm, v >> 24, (v >> 16) & 0xff, (v >> 8) & 0xff);
+		else if (v)
+			log_error("PID %d (%s): unsupported Python version %u.%u.%u "
+				  "(supported: CPython 3.8 and newer)",
+				  pid, comm, v >> 24, (v >> 16) & 0xff, (v >> 8) & 0xff);
+		else
+			log_error("PID %d (%s): unsupported Python version (supported: CPython 3.8 "
+				  "and newer)",
+				  pid, comm);
+		break;
+	case -EAGAIN:
+		log_error("PID %d (%s): Python is not initialised yet (waited %.1f s; see "
+			  "--init-wait)",
+			  pid, comm, wait_s);
+		break;
+	case -EACCES:
+	case -EPERM:
+		log_error("PID %d (%s): permission denied reading its memory "
+			  "(needs CAP_SYS_PTRACE, or the same user)",
+			  pid, comm);
+		break;
+	default:
+		log_error("PID %d (%s): %s", pid, comm, py_target__strerror(err));
+	}
+}
+
+/* Discover pid, waiting a bounded time for its interpreter to initialise. */
+static int discover_wait(pid_t pid, double wait_s, struct py_target *py)
+{
+	double deadline = sampler__now() + wait_s;
+	int err = py_target__discover(pid, py);
+
+	while (err == -EAGAIN && sampler__now() < deadline) {
+		sleep_s(0.05);
+		if (py_target__initialised(py) > 0)
+			return 0;
+		if (py_target__alive(py) == 0)
+			return -ESRCH;
+	}
+	return err;
+}
+
+static void on_event(struct sampler *r, const struct pyspy_sample *ev);
+
+static void add_to_sinks(struct sampler *r, uint32_t pid, uint32_t tid, uint32_t flags,
+			 const uint32_t *locs, uint32_t n, uint64_t weight)
+{
+	if (r->base_sink)
+		profile__add(r->prof, pid, tid, flags, locs, n, weight);
+	for (int i = 0; i < r->n_sinks; i++)
+		if (!r->sinks[i].filter || r->sinks[i].filter(pid, tid, r->sinks[i].ctx))
+			profile__add(r->sinks[i].view, pid, tid, flags, locs, n, weight);
+}
+
+static struct thread_entry *thread_of(struct sampler *r, uint32_t pid, uint32_t tid)
+{
+	uint64_t key = (uint64_t)pid << 32 | tid;
+	struct thread_entry *e;
+
+	HASH_FIND(hh, r->threads, &key, sizeof(key), e);
+	if (!e) {
+		if (r->n_threads >= MAX_THREAD_STATS)
+			return NULL;
+		e = calloc(1, sizeof(*e));
+		if (!e)
+			return NULL;
+		e->key = key;
+		e->st.pid = pid;
+		e->st.tid = tid;
+		HASH_ADD(hh, r->threads, key, sizeof(e->key), e);
+		r->n_threads++;
+	}
+	return e;
+}
+
+static struct thread_entry *count_thread(struct sampler *r, const struct pyspy_sample *smp)
+{
+	struct thread_entry *e = thread_of(r, smp->pid, smp->tid);
+
+	if (!e)
+		return NULL;
+	e->st.samples++;
+	if (smp->flags & PYSPY_SAMPLE_GIL)
+		e->st.gil++;
+	return e;
+}
+
+/*
+ * Wall mode charges a thread's time on the CPU exactly: at each tick, and
+ * when it leaves the CPU, the time since it was last charged or came back.
+ * A fixed 1/rate per tick would lose the ticks a CPU misses (a vCPU the
+ * host deschedules fires one late tick for many periods), and shares
+ * would no longer add up.  Capped, so that a baseline gone stale (a record
+ * lost in a full ring) cannot charge more than a few periods.
+ */
+#define WALL_MAX_PERIODS 50
+
+/* --gil keeps some ticks only: those count one period each. */
+static bool wall_exact(const struct sampler *r)
+{
+	return r->o->mode == MODE_WALL && !r->o->gil_only;
+}
+
+static uint64_t wall_run_weight(struct sampler *r, struct thread_entry *e, uint64_t now_ns)
+{
+	uint64_t period = mode_sample_weight(r->o, &(struct pyspy_sample){ .flags = 0 });
+	uint64_t w = period;
+
+	if (e && e->ran_from_ns && now_ns > e->ran_from_ns)
+		w = now_ns - e->ran_from_ns;
+	if (w > WALL_MAX_PERIODS * period)
+		w = WALL_MAX_PERIODS * period;
+	return w;
+}
+
+/*
+ * Threads are named when first sampled, which can be before they name
+ * themselves (threading.Thread sets the OS name only after it starts, and
+ * workers often rename later): name the ones still alive again.
+ */
+void sampler__refresh_thread_names(struct sampler *r)
+{
+	struct thread_entry *e;
+	char path[64], name[64];
+	FILE *f;
+
+	pthread_mutex_lock(&r->lock);
+	for (e = r->threads; e; e = e->hh.next) {
+		snprintf(path, sizeof(path), "/proc/%u/task/%u/comm", e->st.pid, e->st.tid);
+		f = fopen(path, "re");
+		if (!f)
+			continue;
+		if (fgets(name, sizeof(name), f)) {
+			name[strcspn(name, "\n")] = 0;
+			profile__set_thread_name(r->prof, e->st.pid, e->st.tid, name);
+		}
+		fclose(f);
+	}
+	pthread_mutex_unlock(&r->lock);
+}
+
+void sampler__for_each_thread(struct sampler *r, void (*cb)(const struct thread_stat *t, void *ctx),
+			      void *ctx)
+{
+	struct thread_entry *e;
+
+	pthread_mutex_lock(&r->lock);
+	for (e = r->threads; e; e = e->hh.next)
+		cb(&e->st, ctx);
+	pthread_mutex_unlock(&r->lock);
+}
+
+/*
+ * A thread left the CPU at start_ns: keep its stack (locs, innermost
+ * first), under its reason, until it is back.
+ */
+static void offcpu_start(struct sampler *r, const struct target *tg,
+			 const struct pyspy_sample *smp, uint32_t flags, const uint32_t *locs,
+			 uint32_t n, uint64_t start_ns)
+{
+	const char *why = offcpu_reason(smp, tg->py.gil_addr, tg->py.layout.gil_size);
+
+	r->off_locs[0] = profile__location(r->prof, profile__function(r->prof, why, "", 0), -1);
+	memcpy(&r->off_locs[1], locs, n * sizeof(*locs));
+	offcpu_table__start(r->off, smp->pid, smp->tid, flags, r->off_locs, n + 1, start_ns);
+}
+
+static void charge_wait(const struct offcpu_wait *w, void *ctx)
+{
+	struct sampler *r = ctx;
+
+	/* A wait seen to end before it was seen to begin (a thread found
+	 * blocked at registration that had already woken) weighs nothing. */
+	if (!w->ns)
+		return;
+	add_to_sinks(r, w->pid, w->tid, w->flags, w->locs, w->n, w->ns);
+	r->rc.samples++;
+}
+
+/* ...and is back: the time since it left (or since the last settle) is its weight. */
+static int offcpu_end(struct sampler *r, const struct pyspy_sample *ev)
+{
+	/* arg: how long the BPF side saw it off the CPU. */
+	uint64_t begin = ev->arg <= ev->ktime_ns ? ev->ktime_ns - ev->arg : ev->ktime_ns;
+	struct offcpu_wait w;
+
+	if (wall_exact(r)) {
+		struct thread_entry *e = thread_of(r, ev->pid, ev->tid);
+
+		if (e)
+			e->ran_from_ns = ev->ktime_ns; /* on the CPU again from here */
+	}
+	if (!offcpu_table__end(r->off, ev->tid, begin, ev->ktime_ns, &w) || w.pid != ev->pid) {
+		/* A wait of a sampled thread whose start was never seen: say so (-vv). */
+		if (log_verbose > 1 && targets__has(r->tg, ev->pid))
+			log_debug("PID %d TID %d: back after %.1f ms off the CPU, no wait open", ev->pid,
+				  ev->tid, ev->arg / 1e6);
+		return 0;
+	}
+	charge_wait(&w, r);
+	return 0;
+}
+
+/*
+ * Charge every wait still open its time up to now, to the sinks there are
+ * now: at the end of a recording, and whenever a sink comes or goes, so
+ * that each sink gets exactly the part of each wait that fell in its time.
+ */
+void sampler__settle_locked(struct sampler *r)
+{
+	if (r->off)
+		offcpu_table__settle(r->off, mono_ns(), charge_wait, r);
+}
+
+struct blocked_ctx {
+	struct sampler *r;
+	const struct target *tg;
+	uint64_t now;
+};
+
+/* A thread found blocked at registration: its wait is open from now. */
+static void open_blocked_one(const struct blocked_thread *b, void *ctx)
+{
+	const struct blocked_ctx *c = ctx;
+	struct sampler *r = c->r;
+	uint64_t since = c->now;
+
+	/*
+	 * If it ran and left again since we looked, the record of that wait
+	 * (queued behind us) replaces this one; nothing is counted twice.
+	 */
+	if (session__offcpu_open(r->s, b->hdr->tid, &since))
+		return;
+	if (!profile__thread_name(r->prof, b->hdr->pid, b->hdr->tid)) {
+		targets__name_thread(r->tg, b->hdr->pid, b->hdr->tid);
+		r->rc.threads++;
+	}
+	offcpu_start(r, c->tg, b->hdr, b->flags, b->locs, b->n, since);
+}
+
+static void open_blocked(struct sampler *r, pid_t pid)
+{
+	struct target *tg = targets__find(r->tg, pid);
+	struct blocked_ctx c = { r, tg, mono_ns() };
+	struct timespec t0, t1;
+	int n;
+
+	if (!tg || !r->off || (r->o->mode != MODE_OFFCPU && r->o->mode != MODE_WALL))
+		return;
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t0);
+	n = blocked__scan(tg, c.now, open_blocked_one, &c);
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t1);
+	if (n < 0)
+		log_debug("PID %d: cannot list its blocked threads: %s", pid, strerror(-n));
+	else
+		log_debug("PID %d: %d threads off the CPU at registration (%.2f ms of CPU)", pid, n,
+			  (t1.tv_sec - t0.tv_sec) * 1e3 + (t1.tv_nsec - t0.tv_nsec) / 1e6);
+}
+
+static int handle_sample(struct sampler *r, const struct pyspy_sample *smp, size_t len)
+{
+	uint32_t n = smp->n_frames, flags = 0;
+	struct target *tg;
+	struct thread_entry *e;
+	uint64_t weight;
+
+	if (smp->flags & (PYSPY_EVENT_NEW_PROCESS | PYSPY_EVENT_EXEC)) {
+		on_event(r, smp);
+		return 0;
+	}
+	if (smp->flags & PYSPY_EVENT_OFFCPU_END)
+		return offcpu_end(r, smp);
+	tg = targets__find(r->tg, smp->pid);
+	if (!tg || tg->exited) {
+		r->rc.user_dropped++;
+		return 0;
+	}
+	/* Never trust the header's count beyond what arrived. */
+	if (n > (len - PYSPY_SAMPLE_HDR_SIZE) / sizeof(struct pyspy_frame))
+		n = (len - PYSPY_SAMPLE_HDR_SIZE) / sizeof(struct pyspy_frame);
+	if (n > PYSPY_MAX_FRAMES)
+		n = PYSPY_MAX_FRAMES;
+	if (n == 0) {
+		if (log_verbose > 1 && (smp->flags & PYSPY_SAMPLE_OFFCPU))
+			log_debug("PID %d TID %d: left the CPU with no Python frames (error %d)",
+				  smp->pid, smp->tid, smp->error);
+		return 0;
+	}
+	r->rc.bad_frames += code_cache__resolve(tg->cache, smp->frames, n, smp->ktime_ns,
+						smp->flags & PYSPY_SAMPLE_VERIFIED, r->locs);
+	targets__update_mode(r->tg, tg);
+	if (smp->flags & PYSPY_SAMPLE_TRUNCATED)
+		flags |= PROFILE_STACK_TRUNCATED;
+	else if (smp->error)
+		flags |= PROFILE_STACK_PARTIAL;
+	if (!profile__thread_name(r->prof, smp->pid, smp->tid)) {
+		targets__name_thread(r->tg, smp->pid, smp->tid);
+		r->rc.threads++;
+	}
+	/* Before the sinks: their filters may ask for the process's container. */
+	container_cache__sample(r->cc, r->prof, smp->pid, smp->cgroup_id);
+	if (smp->flags & PYSPY_SAMPLE_OFFCPU) {
+		/* Wall: its run up to leaving is charged to where it was. */
+		if (wall_exact(r)) {
+			e = thread_of(r, smp->pid, smp->tid);
+			if (e && e->ran_from_ns) {
+				weight = wall_run_weight(r, e, smp->ktime_ns);
+				add_to_sinks(r, smp->pid, smp->tid, flags, r->locs, n, weight);
+			}
+			if (e)
+				e->ran_from_ns = 0;
+		}
+		offcpu_start(r, tg, smp, flags, r->locs, n, smp->ktime_ns);
+		return 0;
+	}
+	e = count_thread(r, smp);
+	weight = mode_sample_weight(r->o, smp);
+	if (!weight)
+		return 0;
+	if (wall_exact(r)) {
+		weight = wall_run_weight(r, e, smp->ktime_ns);
+		if (e)
+			e->ran_from_ns = smp->ktime_ns;
+	}
+	add_to_sinks(r, smp->pid, smp->tid, flags, r->locs, n, weight);
+	r->rc.samples++;
+	r->rc.reads += smp->reads;
+	r->rc.frames += n;
+	tg->samples++;
+	return 0;
+}
+
+static int on_sample(const struct pyspy_sample *smp, size_t len, void *ctx)
+{
+	struct sampler *r = ctx;
+	int ret;
+
+	pthread_mutex_lock(&r->lock);
+	ret = handle_sample(r, smp, len);
+	pthread_mutex_unlock(&r->lock);
+	return ret;
+}
+
+static int add_target(struct sampler *r, const struct py_target *py)
+{
+	int err = targets__add(r->tg, py);
+
+	if (err && err != -EEXIST) {
+		log_error("PID %d: cannot start sampling: %s", py->pid, strerror(-err));
+		return err;
+	}
+	log_debug("sampling PID %d (%s), Python %u.%u, _PyRuntime at 0x%llx", py->pid, py->comm,
+		  py->version_hex >> 24, (py->version_hex >> 16) & 0xff,
+		  (unsigned long long)py->runtime_addr);
+	if (!err) {
+		container_cache__add_process(r->cc, r->prof, py->pid, py->nspid);
+		open_blocked(r, py->pid);
+	}
+	return 0;
+}
+
+static void read_exe(pid_t pid, char *buf, size_t len)
+{
+	char path[64];
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/exe", pid);
+	n = readlink(path, buf, len - 1);
+	buf[n > 0 ? n : 0] = 0;
+}
+
+/* Seconds since pid started, from /proc (a large value if unknown). */
+static double process_age(pid_t pid)
+{
+	char path[64], buf[1024], *p;
+	unsigned long long start = 0;
+	double up = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	f = fopen(path, "re");
+	if (!f)
+		return 1e9;
+	p = fgets(buf, sizeof(buf), f) ? strrchr(buf, ')') : NULL;
+	fclose(f);
+	/* starttime is field 22; fields 3.. follow the last ')' */
+	if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d "
+			 "%*d %*d %*d %*d %llu", &start) != 1)
+		return 1e9;
+	f = fopen("/proc/uptime", "re");
+	if (!f)
+		return 1e9;
+	if (fscanf(f, "%lf", &up) != 1)
+		up = 1e9;
+	fclose(f);
+	return up - (double)start / sysconf(_SC_CLK_TCK);
+}
+
+/*
+ * Seconds its current image has run: an exec makes an old process new
+ * again (ld.so has yet to map libpython), and its start time in /proc
+ * does not change.
+ */
+static double image_age(const struct pending *p, double now)
+{
+	double age = process_age(p->pid);
+
+	return p->image_at > 0 && now - p->image_at < age ? now - p->image_at : age;
+}
+
+static void pending_del(struct sampler *r, struct pending *p)
+{
+	HASH_DEL(r->pending, p);
+	free(p);
+}
+
+/* No more looks; with --all the BPF side stops reporting it too. */
+static void give_up(struct sampler *r, struct pending *p)
+{
+	p->give_up = true;
+	read_exe(p->pid, p->exe, sizeof(p->exe));
+	if (r->o->all)
+		session__set_state(r->s, p->pid, PYSPY_PROC_IGNORE);
+}
+
+static void try_pending(struct sampler *r, struct pending *p, double now)
+{
+	struct py_target py;
+	int err = py_target__discover(p->pid, &py);
+
+	if (!err) {
+		if (!add_target(r, &py))
+			pending_del(r, p);
+		return;
+	}
+	if (err == -ESRCH) {
+		pending_del(r, p);
+		return;
+	}
+	if (err == -ENOTSUP || err == -EACCES || err == -EPERM) {
+		/* A Python we cannot sample: say so once, then leave it be. */
+		if (r->o->all)
+			log_warn("skipping PID %d: %s", p->pid,
+				 py.flags & PY_TARGET_LAYOUT_REFUSED ? py.refused :
+								       py_target__strerror(err));
+		else
+			report_discover_error(p->pid, err, &py, 0);
+		give_up(r, p);
+		return;
+	}
+	if (now >= p->deadline || (err == -ENOEXEC && image_age(p, now) > YOUNG_S)) {
+		give_up(r, p);
+		return;
+	}
+	p->next_try = now + (err == -EAGAIN ? 0.02 : 0.1);
+}
+
+/* Start looking at pid (again, if fresh says an exec or a new tick). */
+static void consider(struct sampler *r, pid_t pid, double now, bool fresh)
+{
+	struct pending *p;
+	char exe[256];
+
+	if (targets__has(r->tg, pid))
+		return;
+	HASH_FIND_INT(r->pending, &pid, p);
+	if (p && p->give_up && !fresh) {
+		/* A launched tree's process may exec into Python later. */
+		read_exe(pid, exe, sizeof(exe));
+		if (!strcmp(exe, p->exe))
+			return;
+	}
+	if (!p) {
+		p = calloc(1, sizeof(*p));
+		if (!p)
+			return;
+		p->pid = pid;
+		HASH_ADD_INT(r->pending, pid, p);
+	}
+	if (p->give_up || fresh) {
+		p->give_up = false;
+		p->next_try = 0;
+	}
+	if (fresh)
+		p->image_at = now;
+	p->deadline = now + (r->o->init_wait_s > YOUNG_S ? r->o->init_wait_s : YOUNG_S);
+	if (now >= p->next_try)
+		try_pending(r, p, now);
+}
+
+/* How often given-up processes that have exited are forgotten. */
+#define PENDING_GC_S 10.0
+
+static void retry_pending(struct sampler *r, double now)
+{
+	struct pending *p, *tmp;
+	bool gc = now >= r->next_pending_gc;
+
+	if (gc)
+		r->next_pending_gc = now + PENDING_GC_S;
+	HASH_ITER(hh, r->pending, p, tmp) {
+		if (!p->give_up && now >= p->next_try)
+			try_pending(r, p, now);
+		/* --all meets every process on the host: keep none that is gone. */
+		else if (gc && p->give_up && kill(p->pid, 0) && errno == ESRCH)
+			pending_del(r, p);
+	}
+}
+
+/* Events from the BPF side: processes to look at. */
+static void on_event(struct sampler *r, const struct pyspy_sample *ev)
+{
+	double now = sampler__now();
+
+	if (ev->flags & PYSPY_EVENT_EXEC) {
+		struct target *tg = targets__find(r->tg, ev->pid);
+
+		/*
+		 * Records wait in the ring while a launched command execs its
+		 * way to Python and is found: an exec from before we looked is
+		 * already in what we found, and dropping it would lose the
+		 * samples and waits (a first sleep) of a re-registration.
+		 */
+		if (tg && ev->ktime_ns < tg->py.looked_ns) {
+			log_debug("PID %u called exec before it was found: nothing to redo", ev->pid);
+			return;
+		}
+		log_debug("PID %u called exec", ev->pid);
+		targets__drop(r->tg, ev->pid);
+		consider(r, ev->pid, now, true);
+	} else if (targets__has(r->tg, ev->pid)) {
+		/* Its entry was evicted or the leader thread exited: put it back. */
+		targets__refresh(r->tg, ev->pid);
+	} else {
+		consider(r, ev->pid, now, true);
+	}
+}
+
+static void follow_launch(struct sampler *r, double now)
+{
+	pid_t kids[MAX_DESCENDANTS];
+	int n;
+
+	if (launch__poll(&r->launch))
+		return;
+	consider(r, r->launch.pid, now, false);
+	n = launch__descendants(r->launch.pid, kids, MAX_DESCENDANTS);
+	for (int i = 0; i < n; i++)
+		consider(r, kids[i], now, false);
+}
+
+static void add_ambiguous(struct target *tg, void *ctx)
+{
+	*(uint64_t *)ctx += code_cache__stats(tg->cache)->ambiguous;
+}
+
+static void refresh_counts(struct sampler *r)
+{
+	r->rc.ambiguous = targets__retired_ambiguous(r->tg);
+	targets__for_each(r->tg, add_ambiguous, &r->rc.ambiguous);
+	session__counters(r->s, r->rc.bpf_err, r->rc.bpf_stat);
+	r->rc.elapsed_s = sampler__now() - r->t0;
+	r->rc.processes = targets__count(r->tg);
+	if (r->store) {
+		struct code_store_stats cs;
+
+		code_store__stats(r->store, &cs);
+		r->rc.code_bytes = cs.bytes;
+		r->rc.code_evicted = cs.evicted;
+		r->rc.code_refused = cs.refused;
+	}
+}
+
+/* Is a process still being waited for (a target that just called exec)? */
+static bool pending_active(const struct sampler *r)
+{
+	const struct pending *p;
+
+	for (p = r->pending; p; p = p->hh.next)
+		if (!p->give_up)
+			return true;
+	return false;
+}
+
+/* True when there is nothing left to sample. */
+static bool housekeep(struct sampler *r, double now)
+{
+	targets__reap(r->tg);
+	retry_pending(r, now);
+	if (r->o->all)
+		return false;
+	if (r->launched) {
+		follow_launch(r, now);
+		if (launch__poll(&r->launch))
+			return true;
+	} else if (targets__alive(r->tg) == 0 && !pending_active(r)) {
+		log_debug("every target exited");
+		return true;
+	}
+	return false;
+}
+
+int sampler__discover(pid_t pid, double wait_s, struct py_target *py)
+{
+	int err = discover_wait(pid, wait_s, py);
+
+	if (err)
+		report_discover_error(pid, err, py, wait_s);
+	return err;
+}
+
+static int discover_pids(const struct options *o, struct py_target *pys)
+{
+	for (int i = 0; i < o->n_pids; i++) {
+		int err = sampler__discover(o->pids[i], o->init_wait_s, &pys[i]);
+
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+static int start(struct sampler *r)
+{
+	const struct options *o = r->o;
+	struct session_opts so = {
+		/* Off-CPU alone needs no clock; memory samples page faults instead. */
+		.rate_hz = o->mode == MODE_OFFCPU || o->mode == MODE_MEMORY ? 0 : o->rate_hz,
+		.discover_all = o->all,
+		.offcpu = o->mode == MODE_OFFCPU || o->mode == MODE_WALL,
+		.page_fault_period = o->mode == MODE_MEMORY ? o->fault_period : 0,
+	};
+	struct py_target *pys = calloc(o->n_pids ? o->n_pids : 1, sizeof(*pys));
+	int err = -ENOMEM;
+
+	if (!pys)
+		return err;
+	err = discover_pids(o, pys);
+	if (err)
+		goto out;
+	r->s = session__open(&so, on_sample, r);
+	err = r->s ? 0 : -errno;
+	if (err)
+		goto out;
+	/* The recording starts as its first target is added: waits count from here. */
+	r->t0 = sampler__now();
+	r->tg = targets__new(r->s, r->prof, r->store);
+	err = r->tg ? 0 : -ENOMEM;
+	for (int i = 0; !err && i < o->n_pids; i++)
+		err = add_target(r, &pys[i]);
+	if (!err && o->cmd) {
+		err = launch__start(o->cmd, &r->launch);
+		if (!err) {
+			r->launched = true;
+			/*
+			 * Known before its exec: the waits of its start-up are
+			 * timed from the start, and its exec is reported at once.
+			 */
+			if (so.offcpu)
+				session__set_state(r->s, r->launch.pid, PYSPY_PROC_WATCH);
+			launch__release(&r->launch);
+		}
+	}
+out:
+	free(pys);
+	return err;
+}
+
+struct sampler *sampler__start(const struct options *o, struct profile *prof)
+{
+	struct sampler *r = calloc(1, sizeof(*r));
+	int err;
+
+	if (!r)
+		return NULL;
+	r->off = offcpu_table__new();
+	if (!r->off) {
+		free(r);
+		return NULL;
+	}
+	pthread_mutex_init(&r->lock, NULL);
+	r->base_sink = true;
+	r->o = o;
+	r->prof = prof;
+	r->rc.rate_hz = o->rate_hz;
+	r->cc = container_cache__new(NULL, NULL, NULL);
+	r->store = code_store__new(o->cache_per_target, o->cache_total);
+	if (o->symbol_bytes)
+		profile__set_symbol_budget(prof, o->symbol_bytes);
+	err = r->cc && r->store ? start(r) : -ENOMEM;
+	if (err) {
+		sampler__stop(r);
+		errno = -err;
+		return NULL;
+	}
+	return r;
+}
+
+double sampler__elapsed(struct sampler *r)
+{
+	return sampler__now() - r->t0;
+}
+
+bool sampler__poll(struct sampler *r, int timeout_ms)
+{
+	double now;
+	bool done;
+
+	if (session__poll(r->s, timeout_ms) < 0)
+		return true;
+	now = sampler__now();
+	if (now < r->next_house) {
+		/* A launched command becomes Python soon after its exec: look often. */
+		if (r->launched) {
+			pthread_mutex_lock(&r->lock);
+			retry_pending(r, now);
+			pthread_mutex_unlock(&r->lock);
+		}
+		return false;
+	}
+	r->next_house = now + HOUSEKEEP_S;
+	pthread_mutex_lock(&r->lock);
+	done = housekeep(r, now);
+	pthread_mutex_unlock(&r->lock);
+	return done;
+}
+
+int sampler__add_sink(struct sampler *r, struct profile *view, sampler_filter_fn filter,
+		      void *ctx)
+{
+	int err = 0;
+
+	pthread_mutex_lock(&r->lock);
+	sampler__settle_locked(r);
+	if (r->n_sinks < SAMPLER_MAX_SINKS)
+		r->sinks[r->n_sinks++] = (struct sink){ view, filter, ctx };
+	else
+		err = -ENOSPC;
+	pthread_mutex_unlock(&r->lock);
+	return err;
+}
+
+void sampler__remove_sink_locked(struct sampler *r, struct profile *view)
+{
+	sampler__settle_locked(r);
+	for (int i = 0; i < r->n_sinks; i++) {
+		if (r->sinks[i].view != view)
+			continue;
+		r->sinks[i] = r->sinks[--r->n_sinks];
+		break;
+	}
+}
+
+void sampler__remove_sink(struct sampler *r, struct profile *view)
+{
+	pthread_mutex_lock(&r->lock);
+	sampler__remove_sink_locked(r, view);
+	pthread_mutex_unlock(&r->lock);
+}
+
+static void hold_target(struct target *tg, void *ctx)
+{
+	code_cache__remap(tg->cache, ctx);
+}
+
+/* Everything that holds ids of the base profile (see profile__compact). */
+static void symbol_holders(struct profile_remap *m, void *ctx)
+{
+	struct sampler *r = ctx;
+
+	for (int i = 0; i < r->n_sinks; i++)
+		profile_remap__view(m, r->sinks[i].view);
+	offcpu_table__remap(r->off, m);
+	targets__for_each(r->tg, hold_target, m);
+}
+
+int sampler__compact_symbols(struct sampler *r)
+{
+	int err;
+
+	uint32_t before;
+
+	pthread_mutex_lock(&r->lock);
+	before = profile__n_functions(r->prof);
+	err = profile__compact(r->prof, symbol_holders, r);
+	log_debug("symbols rebuilt: %u functions, %u before", profile__n_functions(r->prof),
+		  before);
+	pthread_mutex_unlock(&r->lock);
+	return err;
+}
+
+void sampler__set_base_sink(struct sampler *r, bool on)
+{
+	pthread_mutex_lock(&r->lock);
+	r->base_sink = on;
+	pthread_mutex_unlock(&r->lock);
+}
+
+void sampler__lock(struct sampler *r)
+{
+	pthread_mutex_lock(&r->lock);
+}
+
+void sampler__unlock(struct sampler *r)
+{
+	pthread_mutex_unlock(&r->lock);
+}
+
+void sampler__drain(struct sampler *r)
+{
+	/* Samples already in the ring buffer belong to the recording. */
+	for (int i = 0; r->s && i < 8 && session__poll(r->s, 0) > 0; i++)
+		;
+	/* ...and so does the time threads still off the CPU have waited. */
+	pthread_mutex_lock(&r->lock);
+	sampler__settle_locked(r);
+	pthread_mutex_unlock(&r->lock);
+}
+
+void sampler__counts(struct sampler *r, struct run_counts *rc)
+{
+	pthread_mutex_lock(&r->lock);
+	refresh_counts(r);
+	*rc = r->rc;
+	pthread_mutex_unlock(&r->lock);
+}
+
+int sampler__prog_fd(struct sampler *r)
+{
+	return session__prog_fd(r->s);
+}
+
+int sampler__n_processes(const struct sampler *r)
+{
+	return r->tg ? targets__count(r->tg) : 0;
+}
+
+void sampler__stop(struct sampler *r)
+{
+	struct thread_entry *te, *ttmp;
+	struct pending *p, *tmp;
+
+	if (!r)
+		return;
+	if (r->launched)
+		launch__stop(&r->launch);
+	targets__free(r->tg);
+	code_store__free(r->store);
+	session__close(r->s);
+	HASH_ITER(hh, r->pending, p, tmp) {
+		HASH_DEL(r->pending, p);
+		free(p);
+	}
+	container_cache__free(r->cc);
+	HASH_ITER(hh, r->threads, te, ttmp) {
+		HASH_DEL(r->threads, te);
+		free(te);
+	}
+	pthread_mutex_destroy(&r->lock);
+	offcpu_table__free(r->off);
+	free(r);
+}

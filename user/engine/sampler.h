@@ -1,0 +1,108 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * sampler.h - the sampling engine every verb drives (record, top, ...).
+ *
+ * Owns: turning --pid / -- COMMAND into sampled processes (discovery with a
+ * bounded wait for initialisation, one message per failure), the BPF
+ * session, following a launched command's children, dropping processes
+ * that exit, and feeding every sample, symbolized, into a profile.
+ */
+#ifndef PYSPY_SAMPLER_H
+#define PYSPY_SAMPLER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "options.h"
+#include "user/model/profile.h"
+#include "summary.h"
+
+struct sampler;
+struct py_target;
+
+/*
+ * Discover pid, waiting up to wait_s for its interpreter to initialise.
+ * 0, or -errno after logging the one line every verb shows for it (no such
+ * process, not Python, unsupported version, not initialised, no access).
+ */
+int sampler__discover(pid_t pid, double wait_s, struct py_target *py);
+
+/*
+ * Discover o->pids (failing with one logged line each), load the sampler,
+ * launch o->cmd if any.  NULL with errno set; the reason was logged.
+ */
+struct sampler *sampler__start(const struct options *o, struct profile *prof);
+
+/*
+ * Consume samples for up to timeout_ms and do the periodic work.  Returns
+ * true once there is nothing left to sample (every --pid target exited, or
+ * the launched command exited).
+ */
+bool sampler__poll(struct sampler *s, int timeout_ms);
+
+/* Take what the BPF side has buffered but not yet delivered, and charge
+ * the threads still off the CPU their wait up to now. */
+void sampler__drain(struct sampler *s);
+/*
+ * With the lock held (sampler__lock): charge threads still off the CPU
+ * their wait so far, before a sink's profile is taken (serve's intervals).
+ */
+void sampler__settle_locked(struct sampler *s);
+
+/*
+ * More aggregations of the same samples: each sink is a view of the base
+ * profile (profile__new_view), fed from now on with the samples filter
+ * accepts (all if NULL).  Thread-safe; filter runs with the lock held.
+ */
+#define SAMPLER_MAX_SINKS 64
+typedef bool (*sampler_filter_fn)(uint32_t pid, uint32_t tid, void *ctx);
+int sampler__add_sink(struct sampler *s, struct profile *view, sampler_filter_fn filter,
+		      void *ctx);
+void sampler__remove_sink(struct sampler *s, struct profile *view);
+/* The same with the lock held: a view taken out and read in one go. */
+void sampler__remove_sink_locked(struct sampler *s, struct profile *view);
+/*
+ * Rebuild the base profile's symbols with only those the sinks, open waits
+ * and code caches still use (profile__compact).  Views that are not sinks
+ * must not exist meanwhile: take one out (remove_sink_locked) and read it
+ * under the same lock.  0 or -ENOMEM.
+ */
+int sampler__compact_symbols(struct sampler *s);
+/* Whether the base profile itself aggregates stacks (default yes). */
+void sampler__set_base_sink(struct sampler *s, bool on);
+/* Hold off sampling while reading profiles from another thread. */
+void sampler__lock(struct sampler *s);
+void sampler__unlock(struct sampler *s);
+
+/* Counters so far (for the progress line and the summary). */
+void sampler__counts(struct sampler *s, struct run_counts *rc);
+
+/* The BPF sampler program's fd (for bpf_stats run time). */
+int sampler__prog_fd(struct sampler *s);
+
+/* Per-thread on-CPU samples and how many of them held the GIL. */
+struct thread_stat {
+	uint32_t pid, tid;
+	uint64_t samples, gil;
+};
+
+/* Visit every thread seen (with the lock held). */
+void sampler__for_each_thread(struct sampler *s, void (*cb)(const struct thread_stat *t, void *ctx),
+			      void *ctx);
+
+/* Read the names of live sampled threads again (before writing). */
+void sampler__refresh_thread_names(struct sampler *s);
+
+/* Processes ever sampled. */
+int sampler__n_processes(const struct sampler *s);
+
+/* Stop: drain what is buffered, stop a launched command, free. NULL-safe. */
+void sampler__stop(struct sampler *s);
+
+/* Monotonic seconds, the engine's clock. */
+double sampler__now(void);
+/* Seconds since the recording started (the BPF side was ready, targets came). */
+double sampler__elapsed(struct sampler *s);
+
+#endif /* PYSPY_SAMPLER_H */

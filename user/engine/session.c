@@ -1,0 +1,298 @@
+// SPDX-License-Identifier: MIT
+/*
+ * session.c - load the sampler, attach it to a cpu-clock event on every
+ * CPU, and feed ring-buffer records to the caller.
+ */
+#include <errno.h>
+#include <linux/perf_event.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "user/base/log.h"
+#include "session.h"
+#include "pyspy.skel.h"
+
+#define DEFAULT_RINGBUF (8u << 20)
+
+struct session {
+	struct pyspy_bpf *skel;
+	struct ring_buffer *rb;
+	struct bpf_link **links;
+	int *pfds;
+	int ncpus;
+	session_sample_fn fn;
+	void *ctx;
+};
+
+static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	if (level == LIBBPF_DEBUG && log_verbose < 2)
+		return 0;
+	if (log_verbose < 1)
+		return 0;
+	return vfprintf(stderr, fmt, ap);
+}
+
+static int on_record(void *ctx, void *data, size_t len)
+{
+	struct session *s = ctx;
+
+	if (len < PYSPY_SAMPLE_HDR_SIZE)
+		return 0;
+	return s->fn(data, len, s->ctx);
+}
+
+/*
+ * The event that triggers a sample: a cpu-clock tick at rate_hz (CPU and
+ * wall profiles), or every page_fault_period-th page fault (memory).
+ */
+static int open_perf_event(int cpu, const struct session_opts *o)
+{
+	struct perf_event_attr attr = {
+		.type = PERF_TYPE_SOFTWARE,
+		.config = PERF_COUNT_SW_CPU_CLOCK,
+		.size = sizeof(attr),
+		.freq = 1,
+		.sample_freq = o->rate_hz,
+	};
+
+	if (o->page_fault_period) {
+		attr.config = PERF_COUNT_SW_PAGE_FAULTS;
+		attr.freq = 0;
+		attr.sample_period = o->page_fault_period;
+	}
+	return syscall(__NR_perf_event_open, &attr, -1, cpu, -1, PERF_FLAG_FD_CLOEXEC);
+}
+
+static int attach_cpus(struct session *s, const struct session_opts *o)
+{
+	int attached = 0;
+
+	for (int cpu = 0; cpu < s->ncpus; cpu++) {
+		int fd = open_perf_event(cpu, o);
+
+		if (fd < 0) {
+			if (errno == ENODEV) /* possible but offline CPU */
+				continue;
+			log_error("cannot open a %s perf event on CPU %d: %s",
+				  o->page_fault_period ? "page-faults" : "cpu-clock", cpu,
+				  strerror(errno));
+			return -errno;
+		}
+		s->pfds[cpu] = fd;
+		s->links[cpu] = bpf_program__attach_perf_event(s->skel->progs.pyspy_sample, fd);
+		if (!s->links[cpu]) {
+			int err = -errno;
+
+			log_error("cannot attach the sampler to CPU %d: %s", cpu, strerror(-err));
+			return err;
+		}
+		attached++;
+	}
+	if (!attached) {
+		log_error("no online CPU to sample");
+		return -ENODEV;
+	}
+	return 0;
+}
+
+static int load(struct session *s, const struct session_opts *o)
+{
+	size_t rb = o->ringbuf_bytes ? o->ringbuf_bytes : DEFAULT_RINGBUF;
+	int err;
+
+	s->skel = pyspy_bpf__open();
+	if (!s->skel) {
+		err = -errno;
+		log_error("cannot open the BPF sampler: %s", strerror(-err));
+		return err;
+	}
+	bpf_map__set_max_entries(s->skel->maps.events, rb);
+	s->skel->rodata->wakeup_bytes = rb / 4;
+	s->skel->rodata->discover_all = o->discover_all;
+	/* The context-switch hook costs every switch on the host: only when asked. */
+	bpf_program__set_autoload(s->skel->progs.pyspy_switch, o->offcpu);
+	err = pyspy_bpf__load(s->skel);
+	if (err) {
+		log_error("cannot load the BPF sampler: %s (needs Linux 5.17+ with BPF, BTF and "
+			  "bpf_loop; run with -v for the verifier log)",
+			  strerror(-err));
+		return err;
+	}
+	return 0;
+}
+
+struct session *session__open(const struct session_opts *o, session_sample_fn fn, void *ctx)
+{
+	struct session *s = calloc(1, sizeof(*s));
+	int err;
+
+	if (!s)
+		return NULL;
+	s->fn = fn;
+	s->ctx = ctx;
+	libbpf_set_print(libbpf_print);
+	err = load(s, o);
+	if (err)
+		goto fail;
+	s->ncpus = libbpf_num_possible_cpus();
+	if (s->ncpus <= 0) {
+		err = s->ncpus ? s->ncpus : -ENODEV;
+		log_error("cannot count CPUs: %s", strerror(-err));
+		goto fail;
+	}
+	s->links = calloc(s->ncpus, sizeof(*s->links));
+	s->pfds = malloc(s->ncpus * sizeof(*s->pfds));
+	if (!s->links || !s->pfds) {
+		err = -ENOMEM;
+		goto fail;
+	}
+	for (int i = 0; i < s->ncpus; i++)
+		s->pfds[i] = -1;
+	s->rb = ring_buffer__new(bpf_map__fd(s->skel->maps.events), on_record, s, NULL);
+	if (!s->rb) {
+		err = -errno;
+		log_error("cannot open the ring buffer: %s", strerror(-err));
+		goto fail;
+	}
+	/* exec/exit (and sched_switch) raw tracepoints: no tracefs, no kprobes. */
+	err = pyspy_bpf__attach(s->skel);
+	if (err) {
+		log_error("cannot attach the tracepoint programs: %s", strerror(-err));
+		goto fail;
+	}
+	if (o->rate_hz || o->page_fault_period) {
+		err = attach_cpus(s, o);
+		if (err)
+			goto fail;
+	}
+	return s;
+fail:
+	session__close(s);
+	errno = -err;
+	return NULL;
+}
+
+void session__close(struct session *s)
+{
+	if (!s)
+		return;
+	for (int i = 0; s->links && i < s->ncpus; i++)
+		bpf_link__destroy(s->links[i]);
+	for (int i = 0; s->pfds && i < s->ncpus; i++)
+		if (s->pfds[i] >= 0)
+			close(s->pfds[i]);
+	ring_buffer__free(s->rb);
+	pyspy_bpf__destroy(s->skel);
+	free(s->links);
+	free(s->pfds);
+	free(s);
+}
+
+/*
+ * Each CPU keeps a copy of the procs entry it used last; the BPF side drops
+ * it when procs_gen moves, so every change to the map is followed by this.
+ */
+static void procs_changed(struct session *s)
+{
+	__atomic_add_fetch(&s->skel->bss->procs_gen, 1, __ATOMIC_SEQ_CST);
+}
+
+int session__add_proc(struct session *s, pid_t pid, const struct pyspy_proc *p)
+{
+	__u32 key = pid;
+	int err = 0;
+
+	if (bpf_map__update_elem(s->skel->maps.procs, &key, sizeof(key), p, sizeof(*p), BPF_ANY))
+		err = -errno;
+	procs_changed(s);
+	return err;
+}
+
+int session__remove_proc(struct session *s, pid_t pid)
+{
+	__u32 key = pid;
+	int err = 0;
+
+	if (bpf_map__delete_elem(s->skel->maps.procs, &key, sizeof(key), 0) && errno != ENOENT)
+		err = -errno;
+	procs_changed(s);
+	return err;
+}
+
+int session__offcpu_open(struct session *s, pid_t tid, uint64_t *ktime_ns)
+{
+	__u32 key = tid;
+	__u64 val = *ktime_ns;
+
+	if (!bpf_program__autoload(s->skel->progs.pyspy_switch))
+		return -ENOTSUP;
+	if (!bpf_map__update_elem(s->skel->maps.offcpu_start, &key, sizeof(key), &val, sizeof(val),
+				  BPF_NOEXIST))
+		return 0;
+	if (errno != EEXIST)
+		return -errno;
+	/* It left before we looked (or just now): that time is when it began. */
+	if (bpf_map__lookup_elem(s->skel->maps.offcpu_start, &key, sizeof(key), &val, sizeof(val), 0))
+		return -errno;
+	*ktime_ns = val;
+	return 0;
+}
+
+int session__set_state(struct session *s, pid_t pid, uint8_t state)
+{
+	struct pyspy_proc p = { .state = state };
+
+	return session__add_proc(s, pid, &p);
+}
+
+int session__poll(struct session *s, int timeout_ms)
+{
+	int n = ring_buffer__poll(s->rb, timeout_ms), m;
+
+	if (n < 0 && n != -EINTR)
+		return n;
+	/* Most records come without a wakeup (see the BPF side): take them too. */
+	m = ring_buffer__consume(s->rb);
+	if (m < 0)
+		return m;
+	return (n > 0 ? n : 0) + m;
+}
+
+static void sum_percpu(struct bpf_map *map, uint32_t n, uint64_t *out, int ncpus)
+{
+	uint64_t *vals = calloc(ncpus, sizeof(*vals));
+
+	for (uint32_t k = 0; vals && k < n; k++) {
+		out[k] = 0;
+		if (bpf_map__lookup_elem(map, &k, sizeof(k), vals, ncpus * sizeof(*vals), 0))
+			continue;
+		for (int c = 0; c < ncpus; c++)
+			out[k] += vals[c];
+	}
+	free(vals);
+}
+
+void session__counters(struct session *s, uint64_t errors[PYSPY_ERR__COUNT],
+		       uint64_t stats[PYSPY_STAT__COUNT])
+{
+	sum_percpu(s->skel->maps.errors, PYSPY_ERR__COUNT, errors, s->ncpus);
+	sum_percpu(s->skel->maps.stats, PYSPY_STAT__COUNT, stats, s->ncpus);
+}
+
+int session__prog_fd(struct session *s)
+{
+	return bpf_program__fd(s->skel->progs.pyspy_sample);
+}
+
+int session__switch_prog_fd(struct session *s)
+{
+	return bpf_program__fd(s->skel->progs.pyspy_switch);
+}

@@ -1,0 +1,178 @@
+// SPDX-License-Identifier: MIT
+/* summary.c - progress line and end-of-run summary on stderr. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "user/base/log.h"
+#include "user/base/escape.h"
+#include "summary.h"
+
+static bool progress_shown;
+
+const char *summary__error_name(enum pyspy_error e)
+{
+	static const char *const names[PYSPY_ERR__COUNT] = {
+		[PYSPY_ERR_NONE] = "none",
+		[PYSPY_ERR_NO_TSTATE] = "no thread state",
+		[PYSPY_ERR_READ_RUNTIME] = "runtime unreadable",
+		[PYSPY_ERR_READ_TSTATE] = "thread state unreadable",
+		[PYSPY_ERR_READ_FRAME] = "frame unreadable",
+		[PYSPY_ERR_BAD_LAYOUT] = "bad layout",
+		[PYSPY_ERR_TRUNCATED] = "truncated (too deep)",
+		[PYSPY_ERR_RINGBUF_FULL] = "ring buffer full",
+		[PYSPY_ERR_READ_CODE] = "code object unreadable",
+	};
+
+	return (unsigned)e < PYSPY_ERR__COUNT && names[e] ? names[e] : "?";
+}
+
+/* Lost samples are counted apart from unwinding errors. */
+static uint64_t unwind_errors(const struct run_counts *c)
+{
+	uint64_t n = c->bad_frames;
+
+	for (int e = 1; e < PYSPY_ERR__COUNT; e++)
+		if (e != PYSPY_ERR_RINGBUF_FULL)
+			n += c->bpf_err[e];
+	return n;
+}
+
+void summary__progress(const struct run_counts *c)
+{
+	if (!isatty(STDERR_FILENO))
+		return;
+	fprintf(stderr, "\r\033[K  %.1fs  %" PRIu64 " samples  %" PRIu64 " errors  %d process%s",
+		c->elapsed_s, c->samples, unwind_errors(c), c->processes,
+		c->processes == 1 ? "" : "es");
+	progress_shown = true;
+}
+
+void summary__progress_end(void)
+{
+	if (progress_shown)
+		fputs("\r\033[K", stderr);
+	progress_shown = false;
+}
+
+struct fn_count {
+	uint64_t own, total;
+	uint32_t seen; /* stack index that last counted total */
+};
+
+struct top_ctx {
+	const struct profile *p;
+	struct fn_count *fc;
+	uint32_t n_fn, stack_no;
+};
+
+static int count_stack(const struct profile_stack *s, void *ctx)
+{
+	struct top_ctx *t = ctx;
+
+	t->stack_no++;
+	for (uint32_t i = 0; i < s->n; i++) {
+		const struct profile_location *l = profile__get_location(t->p, s->locs[i]);
+
+		if (!l || l->function >= t->n_fn)
+			continue;
+		if (i == 0)
+			t->fc[l->function].own += s->weight;
+		if (t->fc[l->function].seen != t->stack_no) {
+			t->fc[l->function].seen = t->stack_no;
+			t->fc[l->function].total += s->weight;
+		}
+	}
+	return 0;
+}
+
+static void print_errors(const struct run_counts *c)
+{
+	const char *sep = " (";
+
+	fprintf(stderr, "  lost samples: %" PRIu64 "   unwinding errors: %" PRIu64,
+		c->bpf_err[PYSPY_ERR_RINGBUF_FULL], unwind_errors(c));
+	for (int e = 1; e < PYSPY_ERR__COUNT; e++) {
+		if (e == PYSPY_ERR_RINGBUF_FULL || !c->bpf_err[e])
+			continue;
+		fprintf(stderr, "%s%s %" PRIu64, sep, summary__error_name(e), c->bpf_err[e]);
+		sep = ", ";
+	}
+	if (c->bad_frames > c->ambiguous) {
+		fprintf(stderr, "%sunreadable code objects %" PRIu64, sep,
+			c->bad_frames - c->ambiguous);
+		sep = ", ";
+	}
+	if (c->ambiguous) {
+		fprintf(stderr, "%scode object replaced while sampled %" PRIu64, sep, c->ambiguous);
+		sep = ", ";
+	}
+	fputs(sep[0] == ',' ? ")\n" : "\n", stderr);
+}
+
+static void print_top(const struct profile *p, uint64_t total, int top_n)
+{
+	struct top_ctx t = { .p = p, .n_fn = profile__n_functions(p) };
+
+	if (!total || !t.n_fn)
+		return;
+	t.fc = calloc(t.n_fn, sizeof(*t.fc));
+	if (!t.fc)
+		return;
+	profile__for_each_stack(p, count_stack, &t);
+	fprintf(stderr, "  top functions by own samples:\n    %6s %8s %7s  %s\n", "own%", "own",
+		"total%", "function");
+	for (int k = 0; k < top_n; k++) {
+		uint32_t best = UINT32_MAX;
+
+		for (uint32_t f = 0; f < t.n_fn; f++)
+			if (t.fc[f].own && (best == UINT32_MAX || t.fc[f].own > t.fc[best].own))
+				best = f;
+		if (best == UINT32_MAX)
+			break;
+		const struct profile_function *fn = profile__get_function(p, best);
+
+		fprintf(stderr, "    %5.1f%% %8" PRIu64 " %6.1f%%  ", 100.0 * t.fc[best].own / total,
+			t.fc[best].own, 100.0 * t.fc[best].total / total);
+		term_put(stderr, profile__str(p, fn->name));
+		/* Markers such as [unknown] have no file. */
+		if (fn->file) {
+			fputs(" (", stderr);
+			term_put(stderr, profile__str(p, fn->file));
+			fprintf(stderr, ":%d)", fn->start_line);
+		}
+		fputc('\n', stderr);
+		t.fc[best].own = 0;
+	}
+	free(t.fc);
+}
+
+void summary__print(const struct run_counts *c, const struct profile *p, int top_n)
+{
+	uint64_t total = profile__total_weight(p);
+
+	summary__progress_end();
+	fprintf(stderr,
+		"pyspy-bpf: %" PRIu64 " samples from %d process%s, %d thread%s in %.1f s at %u Hz\n",
+		c->samples, c->processes, c->processes == 1 ? "" : "es", c->threads,
+		c->threads == 1 ? "" : "s", c->elapsed_s, c->rate_hz);
+	print_errors(c);
+	if (profile__dropped(p))
+		fprintf(stderr, "  dropped (stack table full): %" PRIu64 "\n", profile__dropped(p));
+	if (c->code_evicted || c->code_refused)
+		fprintf(stderr,
+			"  code cache at its budget: %" PRIu64
+			" line tables or code objects let go, %" PRIu64 " never kept\n",
+			c->code_evicted, c->code_refused);
+	if (profile__symbols_dropped(p))
+		fprintf(stderr, "  names dropped (symbol budget full): %" PRIu64 "\n",
+			profile__symbols_dropped(p));
+	if (!c->samples)
+		fprintf(stderr, "  no samples: the program was idle or not running Python code\n");
+	else if (log_verbose)
+		fprintf(stderr, "  BPF walker: %.1f user-memory reads per sample for %.1f frames\n",
+			(double)c->reads / c->samples, (double)c->frames / c->samples);
+	print_top(p, total, top_n);
+}

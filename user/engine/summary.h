@@ -1,0 +1,41 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * summary.h - what the user reads on stderr: one progress line while
+ * recording on a terminal, and the end-of-run summary (samples, lost
+ * samples, unwinding errors by kind, top functions by own samples).
+ */
+#ifndef PYSPY_SUMMARY_H
+#define PYSPY_SUMMARY_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "bpf/pyspy.h"
+#include "user/model/profile.h"
+
+struct run_counts {
+	uint64_t samples;	/* added to the profile */
+	uint64_t bad_frames;	/* frames userspace could not symbolize */
+	uint64_t ambiguous;	/* ... of which: code object replaced around the sample */
+	uint64_t user_dropped;	/* samples of processes no longer tracked */
+	uint64_t reads, frames;	/* user-memory reads and frames, summed over samples */
+	uint64_t code_bytes;	/* the code caches' memory now (codestore.h) */
+	uint64_t code_evicted;	/* code objects forgotten to stay within it */
+	uint64_t code_refused;	/* ... and ones too big to keep at all */
+	uint64_t bpf_err[PYSPY_ERR__COUNT];
+	uint64_t bpf_stat[PYSPY_STAT__COUNT];
+	double elapsed_s;
+	unsigned rate_hz;
+	int processes, threads;
+};
+
+const char *summary__error_name(enum pyspy_error e);
+
+/* Overwrite the progress line (only if stderr is a terminal). */
+void summary__progress(const struct run_counts *c);
+void summary__progress_end(void);
+
+/* Print the summary and the top n functions by own samples. */
+void summary__print(const struct run_counts *c, const struct profile *p, int top_n);
+
+#endif /* PYSPY_SUMMARY_H */

@@ -1,0 +1,248 @@
+// SPDX-License-Identifier: MIT
+/* targets.c - the sampled processes, keyed by host PID. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <uthash.h>
+
+#include "user/base/clock.h"
+#include "user/base/log.h"
+#include "targets.h"
+
+struct target_entry {
+	UT_hash_handle hh;
+	pid_t pid;
+	struct target t;
+};
+
+struct targets {
+	struct session *s;
+	struct profile *prof;
+	struct code_store *store;
+	struct target_entry *h;
+	int n, alive;
+	uint64_t retired_ambiguous; /* code_cache ambiguous counts of the gone */
+};
+
+/* How long without new code objects before one read per frame will do. */
+#define QUIET_NS (2 * 1000000000ull)
+
+static int write_proc(struct targets *t, struct target *tg, uint8_t mode);
+
+struct targets *targets__new(struct session *s, struct profile *prof, struct code_store *store)
+{
+	struct targets *t = calloc(1, sizeof(*t));
+
+	if (!t)
+		return NULL;
+	t->s = s;
+	t->prof = prof;
+	t->store = store;
+	return t;
+}
+
+static void drop(struct targets *t, struct target_entry *e)
+{
+	if (e->t.exited)
+		return;
+	e->t.exited = true;
+	t->alive--;
+	if (t->s)
+		session__remove_proc(t->s, e->pid);
+}
+
+void targets__free(struct targets *t)
+{
+	struct target_entry *e, *tmp;
+
+	if (!t)
+		return;
+	HASH_ITER(hh, t->h, e, tmp) {
+		drop(t, e);
+		HASH_DEL(t->h, e);
+		code_cache__free(e->t.cache);
+		free(e);
+	}
+	free(t);
+}
+
+int targets__add(struct targets *t, const struct py_target *py)
+{
+	struct target_entry *e;
+	int err;
+
+	HASH_FIND_INT(t->h, &py->pid, e);
+	if (e && !e->t.exited)
+		return -EEXIST;
+	if (e) { /* PID reused by a new process: start over */
+		HASH_DEL(t->h, e);
+		code_cache__free(e->t.cache);
+		free(e);
+		t->n--;
+	}
+	e = calloc(1, sizeof(*e));
+	if (!e)
+		return -ENOMEM;
+	e->pid = py->pid;
+	e->t.py = *py;
+	e->t.cache = code_cache__new(py->pid, &py->layout, py->code_type_addr, t->prof,
+				     t->store);
+	if (!e->t.cache) {
+		err = -errno;
+		free(e);
+		return err;
+	}
+	/* Best effort: without it samples just never say they held the GIL. */
+	py_target__find_gil(&e->t.py);
+	e->t.mode = PYSPY_MODE_VERIFY;
+	e->t.added_ns = mono_ns();
+	err = write_proc(t, &e->t, e->t.mode);
+	if (err) {
+		code_cache__free(e->t.cache);
+		free(e);
+		return err;
+	}
+	profile__set_process_name(t->prof, py->pid, py->comm);
+	HASH_ADD_INT(t->h, pid, e);
+	t->n++;
+	t->alive++;
+	return 0;
+}
+
+struct target *targets__find(struct targets *t, pid_t pid)
+{
+	struct target_entry *e;
+
+	HASH_FIND_INT(t->h, &pid, e);
+	return e ? &e->t : NULL;
+}
+
+bool targets__has(struct targets *t, pid_t pid)
+{
+	struct target *tg = targets__find(t, pid);
+
+	return tg && !tg->exited;
+}
+
+static int write_proc(struct targets *t, struct target *tg, uint8_t mode)
+{
+	struct pyspy_proc proc;
+
+	py_layout__to_bpf(&tg->py.layout, tg->py.runtime_addr, tg->py.version_hex, &proc);
+	proc.mode = mode;
+	/* PYSPY_NO_WINDOWS: read 3.11+ frames one by one, as before 3.11, so
+	 * the tests (or a doubtful user) can compare with data-stack windows. */
+	if (getenv("PYSPY_NO_WINDOWS"))
+		proc.tstate_chunk = 0;
+	if (tg->py.gil_addr) {
+		proc.gil_addr = tg->py.gil_addr;
+		proc.gil_holder = tg->py.layout.gil_last_holder;
+		proc.gil_locked = tg->py.layout.gil_locked;
+	}
+	return session__add_proc(t->s, tg->py.pid, &proc);
+}
+
+void targets__update_mode(struct targets *t, struct target *tg)
+{
+	const struct code_cache_stats *st = code_cache__stats(tg->cache);
+	uint64_t now_ns = mono_ns();
+	uint8_t want = 0;
+
+	if (now_ns - tg->added_ns < QUIET_NS || now_ns - st->last_change_ns < QUIET_NS)
+		want |= PYSPY_MODE_VERIFY;
+	if (st->last_replace_ns && now_ns - st->last_replace_ns < QUIET_NS)
+		want |= PYSPY_MODE_EAGER;
+	if (want == tg->mode || tg->exited)
+		return;
+	if (write_proc(t, tg, want)) {
+		log_warn("PID %d: cannot change the sampling mode", tg->py.pid);
+		return;
+	}
+	log_debug("PID %d: mode %s%s", tg->py.pid, want & PYSPY_MODE_VERIFY ? "verify" : "fast",
+		  want & PYSPY_MODE_EAGER ? "+eager" : "");
+	tg->mode = want;
+}
+
+void targets__drop(struct targets *t, pid_t pid)
+{
+	struct target_entry *e;
+
+	HASH_FIND_INT(t->h, &pid, e);
+	if (e)
+		drop(t, e);
+}
+
+void targets__refresh(struct targets *t, pid_t pid)
+{
+	struct target *tg = targets__find(t, pid);
+
+	if (tg && !tg->exited && write_proc(t, tg, tg->mode))
+		log_warn("PID %d: cannot restore its sampler entry", pid);
+}
+
+/*
+ * Forget a process that is gone, keeping only its counts: a host agent
+ * sees processes come and go for weeks, so nothing per process may stay.
+ */
+static void retire(struct targets *t, struct target_entry *e)
+{
+	t->retired_ambiguous += code_cache__stats(e->t.cache)->ambiguous;
+	HASH_DEL(t->h, e);
+	code_cache__free(e->t.cache);
+	free(e);
+}
+
+int targets__reap(struct targets *t)
+{
+	struct target_entry *e, *tmp;
+
+	HASH_ITER(hh, t->h, e, tmp) {
+		if (!e->t.exited && py_target__alive(&e->t.py) == 0) {
+			log_debug("PID %d (%s) exited", e->pid, e->t.py.comm);
+			drop(t, e);
+		}
+		if (e->t.exited)
+			retire(t, e);
+	}
+	return t->alive;
+}
+
+uint64_t targets__retired_ambiguous(const struct targets *t)
+{
+	return t->retired_ambiguous;
+}
+
+int targets__count(const struct targets *t)
+{
+	return t->n;
+}
+
+int targets__alive(const struct targets *t)
+{
+	return t->alive;
+}
+
+void targets__name_thread(struct targets *t, pid_t pid, pid_t tid)
+{
+	char path[64], name[64] = "?";
+	FILE *f;
+
+	if (profile__thread_name(t->prof, pid, tid))
+		return;
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/comm", pid, tid);
+	f = fopen(path, "re");
+	if (f) {
+		if (fgets(name, sizeof(name), f))
+			name[strcspn(name, "\n")] = 0;
+		fclose(f);
+	}
+	profile__set_thread_name(t->prof, pid, tid, name);
+}
+
+void targets__for_each(struct targets *t, void (*cb)(struct target *tg, void *ctx), void *ctx)
+{
+	for (struct target_entry *e = t->h; e; e = e->hh.next)
+		cb(&e->t, ctx);
+}

@@ -1,0 +1,69 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * targets.h - the set of processes being sampled.
+ *
+ * Owns: per-process state (discovery result, code cache), adding a process
+ * to the BPF `procs` map once its interpreter is initialised, noticing
+ * processes that exit (or whose PID is reused) and dropping them, and
+ * thread names.
+ */
+#ifndef PYSPY_TARGETS_H
+#define PYSPY_TARGETS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "symbolize/cpython/discover.h"
+#include "user/model/profile.h"
+#include "session.h"
+#include "symbolize/codecache.h"
+
+struct target {
+	struct py_target py;
+	struct code_cache *cache;
+	bool exited;
+	uint8_t mode;	   /* PYSPY_MODE_* now in the BPF map */
+	uint64_t added_ns; /* CLOCK_MONOTONIC when sampling started */
+	uint64_t samples;
+};
+
+struct targets;
+
+/* store: the memory of every target's code cache (outlives t). */
+struct targets *targets__new(struct session *s, struct profile *prof, struct code_store *store);
+void targets__free(struct targets *t); /* NULL-safe; removes from BPF */
+
+/* Start sampling a discovered, initialised process. 0 or -errno. */
+int targets__add(struct targets *t, const struct py_target *py);
+struct target *targets__find(struct targets *t, pid_t pid);
+bool targets__has(struct targets *t, pid_t pid);
+
+/*
+ * Pick the BPF mode from what the code cache saw:
+ * VERIFY while the process is new or meets new code objects, plus EAGER
+ * while it frees and reuses them; neither once it has been quiet for a
+ * while, when one read per frame is enough.
+ */
+void targets__update_mode(struct targets *t, struct target *tg);
+
+/* Stop sampling pid now (it called exec: its layout is void). */
+void targets__drop(struct targets *t, pid_t pid);
+/* Write pid's BPF entry again (it was evicted or deleted under us). */
+void targets__refresh(struct targets *t, pid_t pid);
+
+/* Code-cache ambiguities of processes already forgotten by _reap. */
+uint64_t targets__retired_ambiguous(const struct targets *t);
+
+/* Drop processes that exited. Returns how many are still alive. */
+int targets__reap(struct targets *t);
+int targets__count(const struct targets *t);	/* ever added */
+int targets__alive(const struct targets *t);
+
+/* Name (pid, tid) in the profile the first time it is seen. */
+void targets__name_thread(struct targets *t, pid_t pid, pid_t tid);
+
+/* Visit every target not yet forgotten by targets__reap. */
+void targets__for_each(struct targets *t, void (*cb)(struct target *tg, void *ctx), void *ctx);
+
+#endif /* PYSPY_TARGETS_H */
