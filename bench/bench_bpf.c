@@ -26,10 +26,10 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "calib.skel.h"
 #include "symbolize/cpython/discover.h"
 #include "user/base/log.h"
 #include "user/engine/session.h"
-#include "calib.skel.h"
 
 struct run_stats {
 	unsigned long long ns, cnt;

@@ -25,6 +25,7 @@
 
 #include "codecache.h"
 #include "symbolize/cpython/code.h"
+#include "user/base/clock.h"
 
 /*
  * At most this many code objects per process, and at most the store's
@@ -309,15 +310,6 @@ void code_cache__free(struct code_cache *c)
 	free(c->hdrs);
 	free(c->hdr_ok);
 	free(c);
-}
-
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	/* The clock of bpf_ktime_get_ns(). */
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
 }
 
 /*

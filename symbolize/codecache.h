@@ -19,10 +19,10 @@
 
 #include <linux/types.h>
 
-#include "bpf/pyspy.h"
-#include "user/model/profile.h"
-#include "symbolize/cpython/pyoffsets.h"
 #include "codestore.h"
+#include "bpf/pyspy.h"
+#include "symbolize/cpython/pyoffsets.h"
+#include "user/model/profile.h"
 
 struct code_cache;
 

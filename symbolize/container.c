@@ -31,6 +31,7 @@
 #include <uthash.h>
 
 #include "container.h"
+#include "user/base/clock.h"
 #include "user/base/log.h"
 #include "user/model/profile.h"
 
@@ -444,14 +445,6 @@ struct container_cache {
 	double pods_next_scan;
 	struct pid_entry scratch; /* the answer when the table cannot grow */
 };
-
-static double mono_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 /* Read at most max bytes of a file into a malloc'd buffer. */
 static char *read_file(const char *path, size_t max, size_t *len)

@@ -6,9 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "code.h"
 #include "linetable.h"
 #include "symbolize/proc/procmem.h"
-#include "code.h"
 
 /* Bits of PyASCIIObject.state in 3.8-3.13 GIL builds. */
 #define STATE_KIND(s) (((s) >> 2) & 7)

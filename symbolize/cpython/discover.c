@@ -12,10 +12,10 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "user/base/clock.h"
 #include "discover.h"
 #include "symbolize/proc/elf.h"
 #include "symbolize/proc/procmem.h"
+#include "user/base/clock.h"
 
 /* Above vm.max_map_count's default (65530), so only a runaway file stops us. */
 #define MAPS_LINES_MAX (1u << 20)

@@ -14,8 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "symbolize/proc/procmem.h"
 #include "unwind.h"
+#include "symbolize/proc/procmem.h"
 
 /* Bytes of a frame struct read (the BPF side reads at most 128). */
 #define FRAME_BUF 256

@@ -19,8 +19,8 @@
 
 #include <linux/types.h>
 
-#include "bpf/pyspy.h"
 #include "pyoffsets.h"
+#include "bpf/pyspy.h"
 
 /* Thread states read per process (all interpreters together). */
 #define PY_UNWIND_MAX_THREADS 4096

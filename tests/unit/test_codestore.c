@@ -8,8 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "symbolize/codestore.h"
 #include "unit.h"
+#include "symbolize/codestore.h"
 
 static void test_sharing(void)
 {

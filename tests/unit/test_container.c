@@ -14,10 +14,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "symbolize/container.h"
-#include "user/output/output.h"
-#include "user/model/profile.h"
 #include "unit.h"
+#include "symbolize/container.h"
+#include "user/model/profile.h"
+#include "user/output/output.h"
 
 #define ID1 "3f2a1b4c5d6e7f8091a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f708"
 #define ID2 "9e8d7c6b5a49382716059f8e7d6c5b4a39281706f5e4d3c2b1a0918273645546"

@@ -14,13 +14,13 @@
 #include <string.h>
 #include <zlib.h>
 
+#include "unit.h"
 #include "user/cmd/diff.h"
+#include "user/model/profile.h"
 #include "user/output/folded_read.h"
 #include "user/output/load.h"
 #include "user/output/output.h"
 #include "user/output/svg.h"
-#include "user/model/profile.h"
-#include "unit.h"
 
 static char *render(const struct output_writer *w, const struct profile *p,
 		    const struct output_opts *o, size_t *len)

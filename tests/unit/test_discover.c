@@ -18,9 +18,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "symbolize/proc/elf.h"
-#include "symbolize/cpython/discover.h"
 #include "unit.h"
+#include "symbolize/cpython/discover.h"
+#include "symbolize/proc/elf.h"
 
 #define PYENV "/root/.pyenv/versions"
 #define LINE_TIMEOUT_MS 20000

@@ -13,8 +13,8 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
-#include "symbolize/proc/elf.h"
 #include "unit.h"
+#include "symbolize/proc/elf.h"
 
 #define PYENV "/root/.pyenv/versions"
 

@@ -7,8 +7,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "symbolize/cpython/linetable.h"
 #include "unit.h"
+#include "symbolize/cpython/linetable.h"
 
 static const char *const pythons[] = {
 	"/root/.pyenv/versions/3.8.18/bin/python3.8",

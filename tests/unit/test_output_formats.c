@@ -9,11 +9,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "unit.h"
 #include "user/base/escape.h"
+#include "user/model/profile.h"
 #include "user/output/output.h"
 #include "user/output/svg.h"
-#include "user/model/profile.h"
-#include "unit.h"
 
 typedef void (*put_fn)(FILE *f, const char *s);
 

@@ -17,11 +17,11 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "unit.h"
 #include "proto/profile.pb-c.h"
+#include "user/model/profile.h"
 #include "user/output/output.h"
 #include "user/output/pprof_read.h"
-#include "user/model/profile.h"
-#include "unit.h"
 
 typedef Perftools__Profiles__Profile pb_profile;
 

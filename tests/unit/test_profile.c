@@ -11,9 +11,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "user/output/output.h"
-#include "user/model/profile.h"
 #include "unit.h"
+#include "user/model/profile.h"
+#include "user/output/output.h"
 
 static char *render(const struct profile *p, const struct output_opts *o)
 {

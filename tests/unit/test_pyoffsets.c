@@ -8,8 +8,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "symbolize/cpython/pyoffsets.h"
 #include "unit.h"
+#include "symbolize/cpython/pyoffsets.h"
 
 #define NONE PY_OFF_NONE
 #define RAW_LEN 1024

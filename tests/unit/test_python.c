@@ -9,8 +9,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "symbolize/cpython/code.h"
 #include "unit.h"
+#include "symbolize/cpython/code.h"
 
 static const char *const pythons[] = {
 	"/root/.pyenv/versions/3.8.18/bin/python3.8",

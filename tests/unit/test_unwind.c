@@ -14,8 +14,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "symbolize/cpython/unwind.h"
 #include "unit.h"
+#include "symbolize/cpython/unwind.h"
 
 #define N_FRAMES 1200
 

@@ -5,8 +5,8 @@
 #include <stdio.h>
 #include <time.h>
 
-#include "log.h"
 #include "escape.h"
+#include "log.h"
 
 int log_verbose;
 bool log_timestamps;

@@ -20,14 +20,14 @@
 #include <uthash.h>
 
 #include "common.h"
-#include "user/base/cli.h"
 #include "diff.h"
+#include "user/base/cli.h"
 #include "user/base/log.h"
+#include "user/model/profile.h"
 #include "user/output/load.h"
 #include "user/output/output.h"
 #include "user/output/pprof_read.h"
 #include "user/output/svg.h"
-#include "user/model/profile.h"
 
 #define NONE UINT32_MAX
 #define DEFAULT_TOP 20

@@ -12,17 +12,17 @@
 #include <string.h>
 #include <time.h>
 
-#include "user/base/clock.h"
 #include "common.h"
-#include "user/base/cli.h"
-#include "symbolize/cpython/discover.h"
-#include "user/base/log.h"
-#include "user/base/escape.h"
-#include "user/model/profile.h"
-#include "user/engine/sampler.h"
 #include "symbolize/codecache.h"
+#include "symbolize/cpython/discover.h"
 #include "symbolize/cpython/pytasks.h"
 #include "symbolize/cpython/unwind.h"
+#include "user/base/cli.h"
+#include "user/base/clock.h"
+#include "user/base/escape.h"
+#include "user/base/log.h"
+#include "user/engine/sampler.h"
+#include "user/model/profile.h"
 
 struct dump_opts {
 	pid_t pid;

@@ -15,13 +15,14 @@
 
 #include "common.h"
 #include "user/base/cli.h"
+#include "user/base/clock.h"
 #include "user/base/log.h"
 #include "user/engine/options.h"
-#include "user/output/output.h"
 #include "user/engine/preflight.h"
-#include "user/model/profile.h"
 #include "user/engine/sampler.h"
 #include "user/engine/summary.h"
+#include "user/model/profile.h"
+#include "user/output/output.h"
 
 /*
  * Samples mostly arrive without a wakeup (see bpf/pyspy.bpf.c), so this is
@@ -89,7 +90,7 @@ static int choose_output(const struct options *o, struct out_choice *c)
 
 static void loop(const struct options *o, struct sampler *s)
 {
-	double next_progress = sampler__now(), now;
+	double next_progress = mono_s(), now;
 	struct run_counts rc;
 
 	while (!stop_requested) {
@@ -97,7 +98,7 @@ static void loop(const struct options *o, struct sampler *s)
 			log_debug("nothing left to sample");
 			break;
 		}
-		now = sampler__now();
+		now = mono_s();
 		if (o->duration_s > 0 && sampler__elapsed(s) >= o->duration_s)
 			break;
 		if (!o->quiet && now >= next_progress) {

@@ -38,15 +38,16 @@
 #include <bpf/bpf.h>
 
 #include "common.h"
+#include "serve_auth.h"
 #include "user/base/cli.h"
+#include "user/base/clock.h"
 #include "user/base/log.h"
 #include "user/engine/options.h"
-#include "user/output/output.h"
 #include "user/engine/preflight.h"
-#include "user/model/profile.h"
 #include "user/engine/sampler.h"
-#include "serve_auth.h"
 #include "user/engine/summary.h"
+#include "user/model/profile.h"
+#include "user/output/output.h"
 
 #define MAX_REQUEST_SECONDS 3600
 #define DEFAULT_MAX_STACKS 100000
@@ -649,7 +650,7 @@ static void flush_interval(struct server *sv)
 	 * duration is the time its waits were charged for.
 	 */
 	sampler__settle_locked(sv->s);
-	end = sampler__now();
+	end = mono_s();
 	end_unix_ns = unix_ns();
 	sv->dropped_views += profile__dropped(sv->interval);
 	if (sv->so->split_by_container)
@@ -676,7 +677,7 @@ static int start_intervals(struct server *sv)
 	sv->interval = profile__new_view(sv->base, sv->so->max_stacks);
 	if (!sv->interval || sampler__add_sink(sv->s, sv->interval, NULL, NULL))
 		return -ENOMEM;
-	sv->interval_start = sampler__now();
+	sv->interval_start = mono_s();
 	sv->interval_start_unix_ns = unix_ns();
 	log_info("writing a profile every %.0f s to %s (keeping %d)", sv->so->interval_s,
 		 sv->so->output_dir, sv->so->keep);
@@ -724,20 +725,20 @@ static void on_hangup(struct server *sv)
 
 static void run(struct server *sv)
 {
-	sv->last_rebuild = sampler__now();
+	sv->last_rebuild = mono_s();
 	while (!stop_requested) {
 		sampler__poll(sv->s, 20);
 		if (hangup) {
 			hangup = 0;
 			on_hangup(sv);
 		}
-		if (sv->interval && sampler__now() - sv->interval_start >= sv->so->interval_s)
+		if (sv->interval && mono_s() - sv->interval_start >= sv->so->interval_s)
 			flush_interval(sv);
 		/* A daemon's names are bounded by the budget; this gives it back. */
-		if (sampler__now() - sv->last_rebuild >= sv->so->rebuild_s) {
+		if (mono_s() - sv->last_rebuild >= sv->so->rebuild_s) {
 			if (sampler__compact_symbols(sv->s))
 				log_warn("out of memory rebuilding the symbols (keeping them)");
-			sv->last_rebuild = sampler__now();
+			sv->last_rebuild = mono_s();
 		}
 	}
 	log_info("stopping");

@@ -12,9 +12,9 @@
 #include <string.h>
 #include <strings.h>
 
+#include "serve_auth.h"
 #include "user/base/log.h"
 #include "user/output/bytes.h"
-#include "serve_auth.h"
 
 /* A certificate chain or a CA bundle is kilobytes; anything bigger is a mistake. */
 #define PEM_MAX (1u << 20)

@@ -26,15 +26,16 @@
 #include <unistd.h>
 
 #include "common.h"
-#include "user/base/cli.h"
 #include "symbolize/cpython/discover.h"
+#include "user/base/cli.h"
+#include "user/base/clock.h"
+#include "user/base/escape.h"
 #include "user/base/log.h"
 #include "user/engine/options.h"
-#include "user/base/escape.h"
 #include "user/engine/preflight.h"
-#include "user/model/profile.h"
 #include "user/engine/sampler.h"
 #include "user/engine/summary.h"
+#include "user/model/profile.h"
 
 /* How stale a sample may get before it is symbolized; also the key latency. */
 #define POLL_MS 20
@@ -637,7 +638,7 @@ static bool loop_once(struct top *t, double *last, double *next)
 
 	if (handle_keys(t))
 		return true;
-	now = sampler__now();
+	now = mono_s();
 	if (now >= *next || done) {
 		if (refresh(t, now - *last)) {
 			log_error("out of memory");
@@ -659,7 +660,7 @@ static bool loop_once(struct top *t, double *last, double *next)
 
 static void loop(struct top *t)
 {
-	double t0 = sampler__now(), last = t0, next = t0 + REFRESH_S;
+	double t0 = mono_s(), last = t0, next = t0 + REFRESH_S;
 	double dur = t->opts->o.duration_s;
 
 	if (t->full_screen)
@@ -667,7 +668,7 @@ static void loop(struct top *t)
 	while (!stop_requested) {
 		if (loop_once(t, &last, &next))
 			break;
-		if (dur > 0 && sampler__now() - t0 >= dur)
+		if (dur > 0 && mono_s() - t0 >= dur)
 			break;
 	}
 }

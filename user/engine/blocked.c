@@ -5,11 +5,11 @@
 #include <string.h>
 
 #include "blocked.h"
-#include "user/base/log.h"
-#include "user/model/profile.h"
 #include "symbolize/codecache.h"
 #include "symbolize/cpython/pytasks.h"
 #include "symbolize/cpython/unwind.h"
+#include "user/base/log.h"
+#include "user/model/profile.h"
 
 /* Is a task in this /proc state letter off the CPU (not running or runnable)? */
 static bool off_cpu(char state)

@@ -16,8 +16,8 @@
 
 #include <stdint.h>
 
-#include "bpf/pyspy.h"
 #include "targets.h"
+#include "bpf/pyspy.h"
 
 struct blocked_thread {
 	struct pyspy_sample *hdr; /* pid, tid, syscall, arg, flags: for offcpu_reason() */

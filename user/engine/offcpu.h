@@ -15,8 +15,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "bpf/pyspy.h"
 #include "options.h"
+#include "bpf/pyspy.h"
 #include "user/model/profile.h"
 
 /* The reason a thread left the CPU; gil_* locate its process's GIL. */

@@ -12,8 +12,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "user/base/log.h"
 #include "preflight.h"
+#include "user/base/log.h"
 
 #ifndef CAP_PERFMON
 #define CAP_PERFMON 38

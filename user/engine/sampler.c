@@ -14,15 +14,15 @@
 #include <uthash.h>
 
 #include "blocked.h"
-#include "user/base/clock.h"
-#include "symbolize/cpython/discover.h"
 #include "launch.h"
-#include "user/base/log.h"
 #include "offcpu.h"
 #include "sampler.h"
 #include "session.h"
 #include "targets.h"
 #include "symbolize/container.h"
+#include "symbolize/cpython/discover.h"
+#include "user/base/clock.h"
+#include "user/base/log.h"
 
 /* How often exits and children are looked at. */
 #define HOUSEKEEP_S 0.2
@@ -89,14 +89,6 @@ struct sampler {
 	struct run_counts rc;
 	double t0, next_house, next_pending_gc;
 };
-
-double sampler__now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 static void sleep_s(double s)
 {
@@ -172,10 +164,10 @@ static void report_discover_error(pid_t pid, int err, const struct py_target *py
 /* Discover pid, waiting a bounded time for its interpreter to initialise. */
 static int discover_wait(pid_t pid, double wait_s, struct py_target *py)
 {
-	double deadline = sampler__now() + wait_s;
+	double deadline = mono_s() + wait_s;
 	int err = py_target__discover(pid, py);
 
-	while (err == -EAGAIN && sampler__now() < deadline) {
+	while (err == -EAGAIN && mono_s() < deadline) {
 		sleep_s(0.05);
 		if (py_target__initialised(py) > 0)
 			return 0;
@@ -655,7 +647,7 @@ static void retry_pending(struct sampler *r, double now)
 /* Events from the BPF side: processes to look at. */
 static void on_event(struct sampler *r, const struct pyspy_sample *ev)
 {
-	double now = sampler__now();
+	double now = mono_s();
 
 	if (ev->flags & PYSPY_EVENT_EXEC) {
 		struct target *tg = targets__find(r->tg, ev->pid);
@@ -704,7 +696,7 @@ static void refresh_counts(struct sampler *r)
 	r->rc.ambiguous = targets__retired_ambiguous(r->tg);
 	targets__for_each(r->tg, add_ambiguous, &r->rc.ambiguous);
 	session__counters(r->s, r->rc.bpf_err, r->rc.bpf_stat);
-	r->rc.elapsed_s = sampler__now() - r->t0;
+	r->rc.elapsed_s = mono_s() - r->t0;
 	r->rc.processes = targets__count(r->tg);
 	if (r->store) {
 		struct code_store_stats cs;
@@ -788,7 +780,7 @@ static int start(struct sampler *r)
 	if (err)
 		goto out;
 	/* The recording starts as its first target is added: waits count from here. */
-	r->t0 = sampler__now();
+	r->t0 = mono_s();
 	r->tg = targets__new(r->s, r->prof, r->store);
 	err = r->tg ? 0 : -ENOMEM;
 	for (int i = 0; !err && i < o->n_pids; i++)
@@ -843,7 +835,7 @@ struct sampler *sampler__start(const struct options *o, struct profile *prof)
 
 double sampler__elapsed(struct sampler *r)
 {
-	return sampler__now() - r->t0;
+	return mono_s() - r->t0;
 }
 
 bool sampler__poll(struct sampler *r, int timeout_ms)
@@ -853,7 +845,7 @@ bool sampler__poll(struct sampler *r, int timeout_ms)
 
 	if (session__poll(r->s, timeout_ms) < 0)
 		return true;
-	now = sampler__now();
+	now = mono_s();
 	if (now < r->next_house) {
 		/* A launched command becomes Python soon after its exec: look often. */
 		if (r->launched) {

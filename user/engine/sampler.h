@@ -15,8 +15,8 @@
 #include <sys/types.h>
 
 #include "options.h"
-#include "user/model/profile.h"
 #include "summary.h"
+#include "user/model/profile.h"
 
 struct sampler;
 struct py_target;
@@ -100,8 +100,6 @@ int sampler__n_processes(const struct sampler *s);
 /* Stop: drain what is buffered, stop a launched command, free. NULL-safe. */
 void sampler__stop(struct sampler *s);
 
-/* Monotonic seconds, the engine's clock. */
-double sampler__now(void);
 /* Seconds since the recording started (the BPF side was ready, targets came). */
 double sampler__elapsed(struct sampler *s);
 

@@ -15,9 +15,9 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
-#include "user/base/log.h"
-#include "session.h"
 #include "pyspy.skel.h"
+#include "session.h"
+#include "user/base/log.h"
 
 #define DEFAULT_RINGBUF (8u << 20)
 

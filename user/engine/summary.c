@@ -6,9 +6,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "user/base/log.h"
-#include "user/base/escape.h"
 #include "summary.h"
+#include "user/base/escape.h"
+#include "user/base/log.h"
 
 static bool progress_shown;
 

@@ -7,9 +7,9 @@
 #include <time.h>
 #include <uthash.h>
 
+#include "targets.h"
 #include "user/base/clock.h"
 #include "user/base/log.h"
-#include "targets.h"
 
 struct target_entry {
 	UT_hash_handle hh;

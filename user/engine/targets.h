@@ -14,10 +14,10 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "symbolize/cpython/discover.h"
-#include "user/model/profile.h"
 #include "session.h"
 #include "symbolize/codecache.h"
+#include "symbolize/cpython/discover.h"
+#include "user/model/profile.h"
 
 struct target {
 	struct py_target py;

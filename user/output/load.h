@@ -15,8 +15,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "user/model/profile.h"
 #include "folded_read.h"
+#include "user/model/profile.h"
 
 /* Largest file, and largest content once decompressed. */
 #define PROFILE_LOAD_MAX_BYTES (256u << 20)

@@ -12,8 +12,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "user/model/profile.h"
 #include "group.h"
+#include "user/model/profile.h"
 
 struct output_opts {
 	bool show_pids;	   /* leading `process PID (COMM)` frame */

@@ -18,8 +18,8 @@
 #include <uthash.h>
 #include <zlib.h>
 
-#include "proto/profile.pb-c.h"
 #include "output.h"
+#include "proto/profile.pb-c.h"
 
 typedef Perftools__Profiles__Profile pb_profile;
 typedef Perftools__Profiles__ValueType pb_value_type;

@@ -8,8 +8,8 @@
 #include <string.h>
 
 #include "bytes.h"
-#include "proto/profile.pb-c.h"
 #include "pprof_read.h"
+#include "proto/profile.pb-c.h"
 
 typedef Perftools__Profiles__Profile pb_profile;
 typedef Perftools__Profiles__Sample pb_sample;

@@ -20,8 +20,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "user/base/escape.h"
 #include "output.h"
+#include "user/base/escape.h"
 
 #define SCHEMA_URL "https://www.speedscope.app/file-format-schema.json"
 #define NO_FRAME UINT32_MAX

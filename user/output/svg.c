@@ -19,10 +19,10 @@
 #include <string.h>
 #include <time.h>
 
-#include "user/base/escape.h"
 #include "group.h"
 #include "svg.h"
 #include "svg_js.h"
+#include "user/base/escape.h"
 
 #define XPAD 10
 #define FRAMES_W (SVG_WIDTH - 2 * XPAD)
