@@ -1,12 +1,51 @@
 // SPDX-License-Identifier: MIT
-/* common.c - what the verbs share above the engine: the memory-budget options. */
+/* common.c - what the verbs share above the engine: signals, memory-budget options. */
 #include <argp.h>
 #include <errno.h>
+#include <limits.h>
+#include <signal.h>
 #include <stdlib.h>
 
 #include "common.h"
 #include "user/base/cli.h"
 #include "user/engine/options.h"
+
+void cmd_catch_signals(void (*handler)(int), const int *sigs)
+{
+	struct sigaction sa = { .sa_handler = handler };
+
+	sigemptyset(&sa.sa_mask);
+	for (; *sigs; sigs++)
+		sigaction(*sigs, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+}
+
+void cmd_add_pid(struct argp_state *state, struct options *o, const char *arg, int max)
+{
+	long v;
+
+	if (cli_parse_long(arg, 1, INT_MAX, &v))
+		argp_error(state, "invalid PID: %s", arg);
+	if (o->n_pids >= max) {
+		if (max == 1)
+			argp_error(state, "one --pid only");
+		argp_error(state, "at most %d --pid options", max);
+	}
+	o->pids[o->n_pids++] = v;
+}
+
+int cmd_parse_mode(struct argp_state *state, const char *arg, bool memory_ok)
+{
+	int mode = profile_mode_parse(arg);
+
+	if (mode == MODE_MEMORY && !memory_ok)
+		argp_error(state, "top shows time: --mode cpu, offcpu or wall (memory is for "
+				  "record)");
+	if (mode < 0)
+		argp_error(state, "unknown mode '%s' (cpu, offcpu, wall%s)", arg,
+			   memory_ok ? ", memory" : "");
+	return mode;
+}
 
 /* --- memory budgets, shared by the sampling verbs ------------------------- */
 

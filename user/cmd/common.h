@@ -7,6 +7,7 @@
 #define PYSPY_COMMON_H
 
 #include <argp.h>
+#include <stdbool.h>
 
 /*
  * --cache-per-target, --cache-total, --symbol-budget (MB) into a struct
@@ -14,6 +15,20 @@
  * options as that child's input (state->child_inputs[0] at ARGP_KEY_INIT).
  */
 extern const struct argp cli_limits_argp;
+
+/*
+ * handler for each signal of sigs (0-ended), without SA_RESTART, so that
+ * the verb's poll returns and its loop sees the flag at once; SIGPIPE is
+ * ignored (a reader that went away is a failed write, not a death).
+ */
+void cmd_catch_signals(void (*handler)(int), const int *sigs);
+
+struct options;
+
+/* --pid PID into o (argp_error past max of them: "one --pid only" for 1). */
+void cmd_add_pid(struct argp_state *state, struct options *o, const char *arg, int max);
+/* --mode MODE (memory only where a verb records it); argp_error if unknown. */
+int cmd_parse_mode(struct argp_state *state, const char *arg, bool memory_ok);
 
 /* A verb: `pyspy-bpf VERB ARGS...`; argv[0] is the verb's name. */
 struct cli_verb {

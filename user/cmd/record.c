@@ -40,17 +40,6 @@ static void on_signal(int sig)
 	stop_requested = 1;
 }
 
-static void setup_signals(void)
-{
-	struct sigaction sa = { .sa_handler = on_signal };
-
-	/* No SA_RESTART: the poll must return so the loop sees the flag. */
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	signal(SIGPIPE, SIG_IGN);
-}
-
 struct out_choice {
 	const struct output_writer *writer;
 	char path[512];
@@ -158,7 +147,7 @@ int cmd_record(struct options *o)
 	uint64_t start_ns;
 	int err;
 
-	setup_signals();
+	cmd_catch_signals(on_signal, (const int[]){ SIGINT, SIGTERM, 0 });
 	err = choose_output(o, &c);
 	if (!err)
 		err = preflight_privileges();
@@ -260,11 +249,7 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 
 	switch (key) {
 	case 'p':
-		if (cli_parse_long(arg, 1, INT_MAX, &v))
-			argp_error(state, "invalid PID: %s", arg);
-		if (o->n_pids >= OPT_MAX_PIDS)
-			argp_error(state, "at most %d --pid options", OPT_MAX_PIDS);
-		o->pids[o->n_pids++] = v;
+		cmd_add_pid(state, o, arg, OPT_MAX_PIDS);
 		break;
 	case 'd':
 		if (cli_parse_secs(arg, &o->duration_s))
@@ -311,9 +296,7 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 		o->all = true;
 		break;
 	case 'm':
-		o->mode = profile_mode_parse(arg);
-		if (o->mode < 0)
-			argp_error(state, "unknown mode '%s' (cpu, offcpu, wall, memory)", arg);
+		o->mode = cmd_parse_mode(state, arg, true);
 		break;
 	case 'g':
 		o->gil_only = true;

@@ -747,17 +747,6 @@ static void run(struct server *sv)
 		flush_interval(sv);
 }
 
-static void setup_signals(void)
-{
-	struct sigaction sa = { .sa_handler = on_signal };
-
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGHUP, &sa, NULL);
-	signal(SIGPIPE, SIG_IGN);
-}
-
 static int serve(struct serve_opts *so)
 {
 	struct server sv = { .so = so, .stats_fd = -1 };
@@ -878,9 +867,7 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 		so->listen = arg;
 		break;
 	case 'p':
-		if (cli_parse_long(arg, 1, INT_MAX, &v) || so->o.n_pids >= OPT_MAX_PIDS)
-			argp_error(state, "invalid PID: %s", arg);
-		so->o.pids[so->o.n_pids++] = v;
+		cmd_add_pid(state, &so->o, arg, OPT_MAX_PIDS);
 		break;
 	case 'r':
 		if (cli_parse_long(arg, 1, 10000, &v))
@@ -888,9 +875,7 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 		so->o.rate_hz = v;
 		break;
 	case 'm':
-		so->o.mode = profile_mode_parse(arg);
-		if (so->o.mode < 0)
-			argp_error(state, "unknown mode '%s' (cpu, offcpu, wall, memory)", arg);
+		so->o.mode = cmd_parse_mode(state, arg, true);
 		break;
 	case 'g':
 		so->o.gil_only = true;
@@ -986,7 +971,7 @@ int serve_main(int argc, char **argv)
 		err = 1;
 	}
 	if (!err) {
-		setup_signals();
+		cmd_catch_signals(on_signal, (const int[]){ SIGINT, SIGTERM, SIGHUP, 0 });
 		err = preflight_privileges() || preflight_btf() || serve(&so) ? 1 : 0;
 	}
 	serve_auth_free(so.auth);

@@ -101,19 +101,6 @@ static void on_signal(int sig)
 		stop_requested = 1;
 }
 
-static void setup_signals(void)
-{
-	struct sigaction sa = { .sa_handler = on_signal };
-
-	/* No SA_RESTART: the poll returns so the loop sees the flag at once. */
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGHUP, &sa, NULL);
-	sigaction(SIGWINCH, &sa, NULL);
-	signal(SIGPIPE, SIG_IGN);
-}
-
 /* Idempotent, and registered with atexit: the terminal is always given back. */
 static void term_restore(void)
 {
@@ -692,7 +679,7 @@ static int cmd_top(const struct top_opts *o)
 	struct top t = { .opts = o, .py = &py, .sort = SORT_OWN };
 	bool gone;
 
-	setup_signals();
+	cmd_catch_signals(on_signal, (const int[]){ SIGINT, SIGTERM, SIGHUP, SIGWINCH, 0 });
 	if (preflight_privileges() || preflight_btf())
 		return 1;
 	/* For the header; the sampler discovers it again, with the same messages. */
@@ -763,11 +750,7 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 
 	switch (key) {
 	case 'p':
-		if (cli_parse_long(arg, 1, INT_MAX, &v))
-			argp_error(state, "invalid PID: %s", arg);
-		if (o->n_pids)
-			argp_error(state, "one --pid only");
-		o->pids[o->n_pids++] = v;
+		cmd_add_pid(state, o, arg, 1);
 		break;
 	case 'r':
 		if (cli_parse_long(arg, 1, 10000, &v))
@@ -775,12 +758,7 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 		o->rate_hz = v;
 		break;
 	case 'm':
-		o->mode = profile_mode_parse(arg);
-		if (o->mode == MODE_MEMORY)
-			argp_error(state, "top shows time: --mode cpu, offcpu or wall (memory is for "
-					  "record)");
-		if (o->mode < 0)
-			argp_error(state, "unknown mode '%s' (cpu, offcpu, wall)", arg);
+		o->mode = cmd_parse_mode(state, arg, false);
 		break;
 	case 'g':
 		o->gil_only = true;
