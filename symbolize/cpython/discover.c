@@ -707,3 +707,13 @@ const char *py_target__strerror(int err)
 	s = strerrordesc_np(err < 0 ? -err : err);
 	return s ? s : "unexpected error";
 }
+
+void py_version_str(uint32_t v, bool release_tag, char *buf, size_t len)
+{
+	unsigned level = (v >> 4) & 0xf, serial = v & 0xf;
+	const char *tag = level == 0xa ? "a" : level == 0xb ? "b" : level == 0xc ? "rc" : NULL;
+	int n = snprintf(buf, len, "%u.%u.%u", v >> 24, (v >> 16) & 0xff, (v >> 8) & 0xff);
+
+	if (release_tag && tag && n > 0 && (size_t)n < len)
+		snprintf(buf + n, len - n, "%s%u", tag, serial);
+}

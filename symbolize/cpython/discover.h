@@ -84,4 +84,10 @@ int py_target__alive(const struct py_target *t);
 /* One-line reason for a py_target__discover() result (err < 0 or > 0). */
 const char *py_target__strerror(int err);
 
+/*
+ * A PY_VERSION_HEX as people write it: "3.12.1", and with release_tag the
+ * pre-release too ("3.15.0a2", "3.14.0rc3").  buf of at least 24 bytes.
+ */
+void py_version_str(uint32_t hex, bool release_tag, char *buf, size_t len);
+
 #endif /* PYSPY_DISCOVER_H */

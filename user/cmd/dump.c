@@ -84,16 +84,6 @@ static int symbolize(struct dump *d, pid_t pid, const struct py_tasks *tk)
 
 /* --- output ------------------------------------------------------------------------ */
 
-static void version_str(uint32_t v, char *buf, size_t len)
-{
-	unsigned level = (v >> 4) & 0xf, serial = v & 0xf;
-	const char *tag = level == 0xa ? "a" : level == 0xb ? "b" : level == 0xc ? "rc" : NULL;
-	int n = snprintf(buf, len, "%u.%u.%u", v >> 24, (v >> 16) & 0xff, (v >> 8) & 0xff);
-
-	if (tag && n > 0 && (size_t)n < len)
-		snprintf(buf + n, len - n, "%s%u", tag, serial);
-}
-
 static const char *state_name(const struct py_task *t)
 {
 	if (!t)
@@ -156,7 +146,7 @@ static void text_dump(FILE *f, const struct dump *d)
 {
 	char ver[32];
 
-	version_str(d->py->version_hex, ver, sizeof(ver));
+	py_version_str(d->py->version_hex, true, ver, sizeof(ver));
 	fprintf(f, "Process %d (", d->py->pid);
 	term_put(f, d->py->comm);
 	fprintf(f, "): Python %s\n", ver);
@@ -210,7 +200,7 @@ static void json_dump(FILE *f, const struct dump *d)
 {
 	char ver[32];
 
-	version_str(d->py->version_hex, ver, sizeof(ver));
+	py_version_str(d->py->version_hex, true, ver, sizeof(ver));
 	fprintf(f, "{\"pid\": %d, \"comm\": ", d->py->pid);
 	json_put_string(f, d->py->comm);
 	fprintf(f, ", \"python_version\": \"%s\", \"threads_partial\": %s, ", ver,

@@ -495,6 +495,7 @@ static void put_reasons(FILE *f, const struct top *t)
 static void put_header(FILE *f, const struct top *t)
 {
 	const struct py_target *py = t->py;
+	char ver[32];
 	uint64_t samples = t->rc.samples - t->rc_prev.samples;
 	uint64_t errs = unwind_errors(&t->rc) - unwind_errors(&t->rc_prev);
 	uint64_t lost = t->rc.bpf_err[PYSPY_ERR_RINGBUF_FULL];
@@ -502,8 +503,8 @@ static void put_header(FILE *f, const struct top *t)
 
 	fprintf(f, "pyspy-bpf top: PID %d (", py->pid);
 	term_put(f, py->comm);
-	fprintf(f, "), Python %u.%u.%u\n", py->version_hex >> 24, (py->version_hex >> 16) & 0xff,
-		(py->version_hex >> 8) & 0xff);
+	py_version_str(py->version_hex, false, ver, sizeof(ver));
+	fprintf(f, "), Python %s\n", ver);
 	fprintf(f, "Samples: %.0f/s (%u Hz per CPU)  Errors: %.1f%%", rate, t->opts->o.rate_hz,
 		samples + errs ? 100.0 * errs / (samples + errs) : 0.0);
 	if (lost)

@@ -115,10 +115,11 @@ static void read_comm(pid_t pid, char *buf, size_t len)
 /* The one line the user reads when a --pid cannot be profiled. */
 static void report_discover_error(pid_t pid, int err, const struct py_target *py, double wait_s)
 {
-	char comm[32];
+	char comm[32], ver[32];
 	unsigned v = py->version_hex;
 
 	read_comm(pid, comm, sizeof(comm));
+	py_version_str(v, false, ver, sizeof(ver));
 	switch (err) {
 	case -ESRCH:
 		log_error("no such process: PID %d", pid);
@@ -132,14 +133,14 @@ static void report_discover_error(pid_t pid, int err, const struct py_target *py
 			log_error("PID %d (%s): refusing its _Py_DebugOffsets: %s", pid, comm,
 				  py->refused);
 		else if (py->flags & PY_TARGET_FREE_THREADED)
-			log_error("PID %d (%s): CPython %u.%u.%u is a free-threaded (no-GIL) build, "
+			log_error("PID %d (%s): CPython %s is a free-threaded (no-GIL) build, "
 				  "which is not supported (its objects and bytecode are laid out "
 				  "differently)",
-				  pid, comm, v >> 24, (v >> 16) & 0xff, (v >> 8) & 0xff);
+				  pid, comm, ver);
 		else if (v)
-			log_error("PID %d (%s): unsupported Python version %u.%u.%u "
+			log_error("PID %d (%s): unsupported Python version %s "
 				  "(supported: CPython 3.8 and newer)",
-				  pid, comm, v >> 24, (v >> 16) & 0xff, (v >> 8) & 0xff);
+				  pid, comm, ver);
 		else
 			log_error("PID %d (%s): unsupported Python version (supported: CPython 3.8 "
 				  "and newer)",
@@ -481,13 +482,14 @@ static int on_sample(const struct pyspy_sample *smp, size_t len, void *ctx)
 static int add_target(struct sampler *r, const struct py_target *py)
 {
 	int err = targets__add(r->tg, py);
+	char ver[32];
 
 	if (err && err != -EEXIST) {
 		log_error("PID %d: cannot start sampling: %s", py->pid, strerror(-err));
 		return err;
 	}
-	log_debug("sampling PID %d (%s), Python %u.%u, _PyRuntime at 0x%llx", py->pid, py->comm,
-		  py->version_hex >> 24, (py->version_hex >> 16) & 0xff,
+	py_version_str(py->version_hex, false, ver, sizeof(ver));
+	log_debug("sampling PID %d (%s), Python %s, _PyRuntime at 0x%llx", py->pid, py->comm, ver,
 		  (unsigned long long)py->runtime_addr);
 	if (!err) {
 		container_cache__add_process(r->cc, r->prof, py->pid, py->nspid);
