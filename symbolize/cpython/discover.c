@@ -14,6 +14,7 @@
 
 #include "discover.h"
 #include "symbolize/proc/elf.h"
+#include "symbolize/proc/procfs.h"
 #include "symbolize/proc/procmem.h"
 #include "user/base/clock.h"
 
@@ -23,8 +24,6 @@
 #define CANDS_MAX 8
 /* Bytes of _Py_DebugOffsets read: 584 in 3.13, 888 in 3.15. */
 #define DEBUG_OFFSETS_READ 1024
-#define STAT_BUF 2048
-#define STATUS_BUF 16384
 
 /* A mapped file that may hold _PyRuntime, opened on demand. */
 struct cand {
@@ -43,100 +42,18 @@ struct scan {
 	unsigned rt; /* index of the file holding _PyRuntime */
 };
 
-/* Read a small /proc file whole (bounded by len - 1), NUL-terminated. */
-static int read_small(const char *path, char *buf, size_t len)
-{
-	size_t got = 0;
-	int fd, err = 0;
-
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return errno == ENOENT ? -ESRCH : -errno;
-	while (got < len - 1) {
-		ssize_t n = read(fd, buf + got, len - 1 - got);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			err = -errno;
-		if (n <= 0)
-			break;
-		got += (size_t)n;
-	}
-	close(fd);
-	buf[got] = '\0';
-	return err;
-}
-
-/* comm (between the first '(' and the last ')') and start_time (field 22). */
+/* comm and start time; a zombie (or dead) process is gone: -ESRCH. */
 static int parse_stat(pid_t pid, char comm[16], uint64_t *start_time)
 {
-	char path[64], buf[STAT_BUF], *l, *r, *p;
-	int field, err;
-	size_t n;
+	struct procfs_stat st;
+	int err = procfs_stat(pid, 0, &st);
 
-	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-	err = read_small(path, buf, sizeof(buf));
 	if (err)
 		return err;
-	l = strchr(buf, '(');
-	r = strrchr(buf, ')');
-	if (!l || !r || r < l || r[1] != ' ' || !r[2])
-		return -EIO;
-	if (comm) {
-		n = (size_t)(r - l - 1);
-		n = n < 15 ? n : 15;
-		memcpy(comm, l + 1, n);
-		comm[n] = '\0';
-	}
-	if (r[2] == 'Z' || r[2] == 'X') /* zombie or dead: nothing left to read */
-		return -ESRCH;
-	p = r + 2; /* field 3 */
-	for (field = 3; field < 22; field++) {
-		p = strchr(p, ' ');
-		if (!p)
-			return -EIO;
-		p++;
-	}
-	*start_time = strtoull(p, NULL, 10);
-	return 0;
-}
-
-/* Tgid, and the last NSpid entry (the pid in the innermost namespace). */
-static int parse_status(pid_t pid, pid_t *tgid, pid_t *nspid)
-{
-	char path[64], *buf, *p;
-	int err;
-
-	buf = malloc(STATUS_BUF);
-	if (!buf)
-		return -ENOMEM;
-	snprintf(path, sizeof(path), "/proc/%d/status", pid);
-	err = read_small(path, buf, STATUS_BUF);
-	if (err)
-		goto out;
-	p = strstr(buf, "\nTgid:");
-	*tgid = p ? (pid_t)strtol(p + 6, NULL, 10) : pid;
-	*nspid = pid; /* kernels before 4.1 have no NSpid */
-	p = strstr(buf, "\nNSpid:");
-	if (p) {
-		char *end = strchr(p + 1, '\n');
-
-		if (end)
-			*end = '\0'; /* strtol must not run into the next line */
-		p += 7;
-		for (;;) {
-			long v = strtol(p, &end, 10);
-
-			if (end == p)
-				break;
-			*nspid = (pid_t)v;
-			p = end;
-		}
-	}
-out:
-	free(buf);
-	return err;
+	if (comm)
+		memcpy(comm, st.comm, sizeof(st.comm));
+	*start_time = st.start_time;
+	return st.state == 'Z' || st.state == 'X' ? -ESRCH : 0;
 }
 
 static bool is_libpython(const char *path)
@@ -594,7 +511,7 @@ static int check_identity(pid_t pid, struct py_target *t)
 	err = parse_stat(pid, t->comm, &t->start_time);
 	if (err)
 		return err;
-	err = parse_status(pid, &tgid, &t->nspid);
+	err = procfs_ids(pid, 0, &tgid, &t->nspid);
 	if (err)
 		return err;
 	return tgid == pid ? 0 : -ESRCH;

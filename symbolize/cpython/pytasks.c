@@ -9,58 +9,16 @@
 #include <string.h>
 
 #include "pytasks.h"
-
-static int read_small(const char *path, char *buf, size_t len)
-{
-	FILE *f = fopen(path, "re");
-	size_t n;
-
-	if (!f)
-		return -errno;
-	n = fread(buf, 1, len - 1, f);
-	buf[n] = 0;
-	fclose(f);
-	return 0;
-}
-
-/* The TID in the innermost PID namespace: the last field of NSpid. */
-static pid_t read_nstid(pid_t pid, pid_t tid)
-{
-	char path[96], buf[4096], *line, *end;
-	long v = tid;
-
-	snprintf(path, sizeof(path), "/proc/%d/task/%d/status", pid, tid);
-	if (read_small(path, buf, sizeof(buf)))
-		return tid;
-	line = strstr(buf, "\nNSpid:");
-	if (!line)
-		return tid; /* kernels before 4.1: no namespaces to care about */
-	line += strlen("\nNSpid:");
-	for (;;) {
-		long x = strtol(line, &end, 10);
-
-		if (end == line)
-			break;
-		v = x;
-		line = end;
-	}
-	return v > 0 && v <= INT_MAX ? (pid_t)v : tid;
-}
+#include "symbolize/proc/procfs.h"
 
 static void read_task(pid_t pid, struct py_task *t)
 {
-	char path[96], buf[512], *p;
+	struct procfs_stat st;
 
-	t->nstid = read_nstid(pid, t->tid);
-	snprintf(path, sizeof(path), "/proc/%d/task/%d/comm", pid, t->tid);
-	if (read_small(path, t->comm, sizeof(t->comm)))
-		snprintf(t->comm, sizeof(t->comm), "?");
-	t->comm[strcspn(t->comm, "\n")] = 0;
-	/* The state follows the last ')': comm may hold any character. */
-	snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", pid, t->tid);
-	t->state = '?';
-	if (!read_small(path, buf, sizeof(buf)) && (p = strrchr(buf, ')')) && p[1] && p[2])
-		t->state = p[2];
+	if (procfs_ids(pid, t->tid, NULL, &t->nstid))
+		t->nstid = t->tid;
+	procfs_comm(pid, t->tid, t->comm, sizeof(t->comm));
+	t->state = procfs_stat(pid, t->tid, &st) ? '?' : st.state;
 }
 
 static int cmp_nstid(const void *a, const void *b)
@@ -163,7 +121,7 @@ int py_task__syscall(pid_t pid, pid_t tid, int32_t *nr, uint64_t args[4])
 	int err;
 
 	snprintf(path, sizeof(path), "/proc/%d/task/%d/syscall", pid, tid);
-	err = read_small(path, buf, sizeof(buf));
+	err = procfs_read(path, buf, sizeof(buf));
 	if (err)
 		return err;
 	/* "running", or "NR ARG1..ARG6 SP PC" in hex, or "-1 SP PC" outside a syscall. */

@@ -21,6 +21,7 @@
 #include "targets.h"
 #include "symbolize/container.h"
 #include "symbolize/cpython/discover.h"
+#include "symbolize/proc/procfs.h"
 #include "user/base/clock.h"
 #include "user/base/log.h"
 
@@ -97,28 +98,13 @@ static void sleep_s(double s)
 	nanosleep(&ts, NULL);
 }
 
-static void read_comm(pid_t pid, char *buf, size_t len)
-{
-	char path[64];
-	FILE *f;
-
-	snprintf(buf, len, "?");
-	snprintf(path, sizeof(path), "/proc/%d/comm", pid);
-	f = fopen(path, "re");
-	if (!f)
-		return;
-	if (fgets(buf, len, f))
-		buf[strcspn(buf, "\n")] = 0;
-	fclose(f);
-}
-
 /* The one line the user reads when a --pid cannot be profiled. */
 static void report_discover_error(pid_t pid, int err, const struct py_target *py, double wait_s)
 {
 	char comm[32], ver[32];
 	unsigned v = py->version_hex;
 
-	read_comm(pid, comm, sizeof(comm));
+	procfs_comm(pid, 0, comm, sizeof(comm));
 	py_version_str(v, false, ver, sizeof(ver));
 	switch (err) {
 	case -ESRCH:
@@ -259,21 +245,12 @@ static uint64_t wall_run_weight(struct sampler *r, struct thread_entry *e, uint6
 void sampler__refresh_thread_names(struct sampler *r)
 {
 	struct thread_entry *e;
-	char path[64], name[64];
-	FILE *f;
+	char name[64];
 
 	pthread_mutex_lock(&r->lock);
-	for (e = r->threads; e; e = e->hh.next) {
-		snprintf(path, sizeof(path), "/proc/%u/task/%u/comm", e->st.pid, e->st.tid);
-		f = fopen(path, "re");
-		if (!f)
-			continue;
-		if (fgets(name, sizeof(name), f)) {
-			name[strcspn(name, "\n")] = 0;
+	for (e = r->threads; e; e = e->hh.next)
+		if (!procfs_comm(e->st.pid, e->st.tid, name, sizeof(name)))
 			profile__set_thread_name(r->prof, e->st.pid, e->st.tid, name);
-		}
-		fclose(f);
-	}
 	pthread_mutex_unlock(&r->lock);
 }
 
@@ -511,20 +488,11 @@ static void read_exe(pid_t pid, char *buf, size_t len)
 /* Seconds since pid started, from /proc (a large value if unknown). */
 static double process_age(pid_t pid)
 {
-	char path[64], buf[1024], *p;
-	unsigned long long start = 0;
+	struct procfs_stat st;
 	double up = 0;
 	FILE *f;
 
-	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-	f = fopen(path, "re");
-	if (!f)
-		return 1e9;
-	p = fgets(buf, sizeof(buf), f) ? strrchr(buf, ')') : NULL;
-	fclose(f);
-	/* starttime is field 22; fields 3.. follow the last ')' */
-	if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d "
-			 "%*d %*d %*d %*d %llu", &start) != 1)
+	if (procfs_stat(pid, 0, &st))
 		return 1e9;
 	f = fopen("/proc/uptime", "re");
 	if (!f)
@@ -532,7 +500,7 @@ static double process_age(pid_t pid)
 	if (fscanf(f, "%lf", &up) != 1)
 		up = 1e9;
 	fclose(f);
-	return up - (double)start / sysconf(_SC_CLK_TCK);
+	return up - (double)st.start_time / sysconf(_SC_CLK_TCK);
 }
 
 /*

@@ -8,6 +8,7 @@
 #include <uthash.h>
 
 #include "targets.h"
+#include "symbolize/proc/procfs.h"
 #include "user/base/clock.h"
 #include "user/base/log.h"
 
@@ -226,18 +227,11 @@ int targets__alive(const struct targets *t)
 
 void targets__name_thread(struct targets *t, pid_t pid, pid_t tid)
 {
-	char path[64], name[64] = "?";
-	FILE *f;
+	char name[64];
 
 	if (profile__thread_name(t->prof, pid, tid))
 		return;
-	snprintf(path, sizeof(path), "/proc/%d/task/%d/comm", pid, tid);
-	f = fopen(path, "re");
-	if (f) {
-		if (fgets(name, sizeof(name), f))
-			name[strcspn(name, "\n")] = 0;
-		fclose(f);
-	}
+	procfs_comm(pid, tid, name, sizeof(name));
 	profile__set_thread_name(t->prof, pid, tid, name);
 }
 

@@ -1,0 +1,42 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * procfs.h - the one reader of /proc/PID/... files.
+ *
+ * Owns: reading a small /proc file whole (bounded, NUL-terminated), and
+ * the fields of stat, status and comm that the agent uses, parsed the way
+ * each must be: comm may hold any byte, ')' included, so stat's fields are
+ * counted from its last ')'.  A process that has gone is -ESRCH.
+ */
+#ifndef PYSPY_PROCFS_H
+#define PYSPY_PROCFS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* At most len - 1 bytes of path, NUL-terminated. 0, -ESRCH (no such file), -errno. */
+int procfs_read(const char *path, char *buf, size_t len);
+
+/*
+ * The comm of PID (tid 0) or of its thread TID, without the newline; "?"
+ * if unreadable.  0 or -errno (-ESRCH: gone).
+ */
+int procfs_comm(pid_t pid, pid_t tid, char *buf, size_t len);
+
+struct procfs_stat {
+	char comm[16];	     /* what stat says, cut at 15 bytes */
+	char state;	     /* R, S, D, Z, ... */
+	uint64_t start_time; /* clock ticks after boot (field 22) */
+};
+
+/* /proc/PID/stat (tid 0) or /proc/PID/task/TID/stat. 0, -ESRCH, -EIO (malformed). */
+int procfs_stat(pid_t pid, pid_t tid, struct procfs_stat *st);
+
+/*
+ * From /proc/PID[/task/TID]/status: the thread group (*tgid, may be NULL)
+ * and the id in the innermost PID namespace (the last NSpid entry; the id
+ * itself before Linux 4.1).  0, -ESRCH, -errno.
+ */
+int procfs_ids(pid_t pid, pid_t tid, pid_t *tgid, pid_t *nsid);
+
+#endif /* PYSPY_PROCFS_H */
