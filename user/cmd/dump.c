@@ -105,19 +105,8 @@ static void text_frame(FILE *f, const struct profile *p, uint32_t loc_id)
 	int line;
 	const struct profile_function *fn = frame_fn(p, loc_id, &line);
 
-	if (!fn) {
-		fputs("    [unknown]\n", f);
-		return;
-	}
 	fputs("    ", f);
-	term_put(f, profile__str(p, fn->name));
-	if (fn->file || line >= 0) {
-		fputs(" (", f);
-		term_put(f, profile__str(p, fn->file));
-		if (line >= 0)
-			fprintf(f, ":%d", line);
-		fputc(')', f);
-	}
+	profile__put_frame(f, p, fn, line, term_put);
 	fputc('\n', f);
 }
 

@@ -212,7 +212,10 @@ static uint32_t key_of(const struct top *t, uint32_t loc)
 	return l ? l->function : UINT32_MAX;
 }
 
-/* The function a row key names, and the line shown with it (-1: none). */
+/*
+ * The function a row key names, and the line shown with it (-1: none; a
+ * function's first line, as a location's, is never 0 but for markers).
+ */
 static const struct profile_function *function_of(const struct top *t, uint32_t key, int *line)
 {
 	const struct profile_location *l;
@@ -220,11 +223,11 @@ static const struct profile_function *function_of(const struct top *t, uint32_t 
 
 	if (t->opts->functions) {
 		fn = profile__get_function(t->prof, key);
-		*line = fn ? fn->start_line : -1;
+		*line = fn && fn->start_line > 0 ? fn->start_line : -1;
 		return fn;
 	}
 	l = profile__get_location(t->prof, key);
-	*line = l ? l->line : -1;
+	*line = l && l->line > 0 ? l->line : -1;
 	return l ? profile__get_function(t->prof, l->function) : NULL;
 }
 
@@ -234,7 +237,7 @@ static bool is_marker(const struct top *t, uint32_t key)
 	int line;
 	const struct profile_function *fn = function_of(t, key, &line);
 
-	return fn && !fn->file && line <= 0;
+	return fn && profile_frame__is_marker(fn, line);
 }
 
 /*
@@ -526,18 +529,7 @@ static void put_name(FILE *f, const struct top *t, uint32_t key)
 	int line;
 	const struct profile_function *fn = function_of(t, key, &line);
 
-	if (!fn) {
-		fputs("[unknown]", f);
-		return;
-	}
-	term_put(f, profile__str(t->prof, fn->name));
-	if (fn->file || line >= 0) {
-		fputs(" (", f);
-		term_put(f, profile__str(t->prof, fn->file));
-		if (line > 0)
-			fprintf(f, ":%d", line);
-		fputc(')', f);
-	}
+	profile__put_frame(f, t->prof, fn, line, term_put);
 }
 
 

@@ -136,13 +136,8 @@ static void print_top(const struct profile *p, uint64_t total, int top_n)
 
 		fprintf(stderr, "    %5.1f%% %8" PRIu64 " %6.1f%%  ", 100.0 * t.fc[best].own / total,
 			t.fc[best].own, 100.0 * t.fc[best].total / total);
-		term_put(stderr, profile__str(p, fn->name));
-		/* Markers such as [unknown] have no file. */
-		if (fn->file) {
-			fputs(" (", stderr);
-			term_put(stderr, profile__str(p, fn->file));
-			fprintf(stderr, ":%d)", fn->start_line);
-		}
+		/* Markers such as [unknown] have no file, and show no line. */
+		profile__put_frame(stderr, p, fn, fn->file ? fn->start_line : -1, term_put);
 		fputc('\n', stderr);
 		t.fc[best].own = 0;
 	}

@@ -343,6 +343,23 @@ const struct profile_location *profile__get_location(const struct profile *view,
 	return id < p->n_locs ? &p->locs[id] : NULL;
 }
 
+void profile__put_frame(FILE *f, const struct profile *p, const struct profile_function *fn,
+			int line, void (*put)(FILE *f, const char *s))
+{
+	if (!fn) {
+		fputs("[unknown]", f);
+		return;
+	}
+	put(f, profile__str(p, fn->name));
+	if (profile_frame__is_marker(fn, line))
+		return;
+	fputs(" (", f);
+	put(f, profile__str(p, fn->file));
+	if (line >= 0)
+		fprintf(f, ":%d", line);
+	fputc(')', f);
+}
+
 uint32_t profile__n_functions(const struct profile *view)
 {
 	const struct profile *p = view->sym;

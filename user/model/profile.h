@@ -11,8 +11,10 @@
 #ifndef PYSPY_PROFILE_H
 #define PYSPY_PROFILE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/types.h>
 
 struct profile;
@@ -91,6 +93,23 @@ const char *profile__str(const struct profile *p, uint32_t id);
 uint32_t profile__function(struct profile *p, const char *name, const char *file, int start_line);
 uint32_t profile__location(struct profile *p, uint32_t function, int line);
 const struct profile_function *profile__get_function(const struct profile *p, uint32_t id);
+
+/*
+ * A marker frame ([unknown], a wait's reason, [dropped: ...]) names no
+ * Python function: it has neither a file nor a line (line < 0).
+ */
+static inline bool profile_frame__is_marker(const struct profile_function *fn, int line)
+{
+	return !fn->file && line < 0;
+}
+
+/*
+ * A frame as every text format shows it: `name (file:line)`, `name (file)`
+ * without a line, `name` alone for a marker, `[unknown]` without fn.  put
+ * writes each name, escaped as the format needs (term_put, ...).
+ */
+void profile__put_frame(FILE *f, const struct profile *p, const struct profile_function *fn,
+			int line, void (*put)(FILE *f, const char *s));
 const struct profile_location *profile__get_location(const struct profile *p, uint32_t id);
 uint32_t profile__n_functions(const struct profile *p);
 uint32_t profile__n_locations(const struct profile *p);

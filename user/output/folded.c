@@ -39,20 +39,9 @@ static void put_clean(FILE *f, const char *s)
 static void put_frame(FILE *f, const struct profile *p, uint32_t loc_id)
 {
 	const struct profile_location *loc = profile__get_location(p, loc_id);
-	const struct profile_function *fn = loc ? profile__get_function(p, loc->function) : NULL;
 
-	if (!fn) {
-		fputs("[unknown]", f);
-		return;
-	}
-	put_clean(f, profile__str(p, fn->name));
-	if (!fn->file && loc->line < 0)
-		return; /* a marker such as [unknown], not a Python function */
-	fputs(" (", f);
-	put_clean(f, profile__str(p, fn->file));
-	if (loc->line >= 0)
-		fprintf(f, ":%d", loc->line);
-	fputc(')', f);
+	profile__put_frame(f, p, loc ? profile__get_function(p, loc->function) : NULL,
+			   loc ? loc->line : -1, put_clean);
 }
 
 static int render(const struct profile_stack *s, const struct collect *c, char **out)
