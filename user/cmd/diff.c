@@ -24,6 +24,7 @@
 #include "user/base/cli.h"
 #include "user/base/log.h"
 #include "user/model/profile.h"
+#include "user/model/rollup.h"
 #include "user/output/load.h"
 #include "user/output/output.h"
 #include "user/output/pprof_read.h"
@@ -42,14 +43,12 @@ struct fn_entry {
 
 struct builder {
 	struct diff_row *rows;
-	uint32_t *stamp; /* per row: the last stack its total was counted for */
 	size_t n, cap;
 	struct fn_entry *by_key; /* "name\0file" -> row */
 	const struct profile *p;
 	int side;
 	uint32_t *loc_row; /* location id of p -> row, NONE until seen */
-	uint32_t n_locs, serial;
-	int err;
+	uint32_t n_locs;
 };
 
 /* The row of function (name, file), made if new; NONE on ENOMEM. */
@@ -72,16 +71,12 @@ static uint32_t find_or_add(struct builder *b, const char *name, const char *fil
 	if (b->n == b->cap) {
 		size_t cap = b->cap ? b->cap * 2 : 256;
 		struct diff_row *rows = realloc(b->rows, cap * sizeof(*rows));
-		uint32_t *stamp;
 
-		if (rows)
-			b->rows = rows;
-		stamp = rows ? realloc(b->stamp, cap * sizeof(*stamp)) : NULL;
-		if (!stamp) {
+		if (!rows) {
 			free(key);
 			return NONE;
 		}
-		b->stamp = stamp;
+		b->rows = rows;
 		b->cap = cap;
 	}
 	e = calloc(1, sizeof(*e));
@@ -92,7 +87,6 @@ static uint32_t find_or_add(struct builder *b, const char *name, const char *fil
 	}
 	/* The row owns the key: its name, then its file. */
 	b->rows[b->n] = (struct diff_row){ .name = key, .file = key + ln + 1 };
-	b->stamp[b->n] = 0;
 	e->row = (uint32_t)b->n++;
 	HASH_ADD_KEYPTR(hh, b->by_key, key, keylen, e);
 	return e->row;
@@ -115,42 +109,35 @@ static uint32_t row_of(struct builder *b, uint32_t loc)
 	return r;
 }
 
-static int count_stack(const struct profile_stack *s, void *ctx)
+static uint32_t rollup_row(void *ctx, uint32_t loc)
 {
-	struct builder *b = ctx;
-	uint32_t r;
+	uint32_t r = row_of(ctx, loc);
 
-	b->serial++;
-	for (uint32_t i = 0; i < s->n; i++) {
-		r = row_of(b, s->locs[i]);
-		if (r == NONE)
-			return b->err = -ENOMEM;
-		if (!i)
-			b->rows[r].own[b->side] += (double)s->weight;
-		/* Once per stack: a recursive function is not in it twice over. */
-		if (b->stamp[r] != b->serial) {
-			b->stamp[r] = b->serial;
-			b->rows[r].total[b->side] += (double)s->weight;
-		}
-	}
-	return 0;
+	return r == NONE ? ROLLUP_FAIL : r;
 }
 
+/* Own and total of side's profile p, per row (name, file) across both. */
 static int count_side(struct builder *b, const struct profile *p, int side)
 {
+	static const struct rollup_ops ops = { .row_of = rollup_row };
+	struct rollup r = {};
+	int err;
+
 	b->p = p;
 	b->side = side;
-	b->serial = 0;
-	for (size_t i = 0; i < b->n; i++)
-		b->stamp[i] = 0;
 	b->n_locs = profile__n_locations(p);
 	free(b->loc_row);
 	b->loc_row = malloc(((size_t)b->n_locs + 1) * sizeof(*b->loc_row));
 	if (!b->loc_row)
 		return -ENOMEM;
 	memset(b->loc_row, 0xff, ((size_t)b->n_locs + 1) * sizeof(*b->loc_row));
-	profile__for_each_stack(p, count_stack, b);
-	return b->err;
+	err = rollup__count(&r, p, &ops, b);
+	for (uint32_t i = 0; !err && i < r.n; i++) {
+		b->rows[i].own[side] = (double)r.own[i];
+		b->rows[i].total[side] = (double)r.total[i];
+	}
+	rollup__free(&r);
+	return err;
 }
 
 static double absd(double x)
@@ -202,7 +189,6 @@ int diff_compute(const struct profile *before, const struct profile *after,
 		free(e);
 	}
 	free(b.loc_row);
-	free(b.stamp);
 	if (err) {
 		diff_rows_free(b.rows, b.n);
 		return err;

@@ -36,6 +36,7 @@
 #include "user/engine/sampler.h"
 #include "user/engine/summary.h"
 #include "user/model/profile.h"
+#include "user/model/rollup.h"
 
 /* How stale a sample may get before it is symbolized; also the key latency. */
 #define POLL_MS 20
@@ -56,12 +57,6 @@ struct top_opts {
 	bool functions; /* one row per function rather than per line */
 };
 
-/* Cumulative samples per row key (a location or a function id). */
-struct counts {
-	uint64_t *own, *total;
-	uint32_t n, cap;
-};
-
 struct row {
 	uint32_t key;
 	uint32_t depth; /* fewest frames between it and a stack's root */
@@ -74,9 +69,10 @@ struct top {
 	const struct py_target *py;
 	struct profile *prof;
 	struct sampler *s;
-	struct counts cur, prev;
-	uint32_t *seen, *depth, n_seen, stack_no;
+	/* Cumulative own/total per row key (a location or a function id). */
+	struct rollup cur, prev;
 	bool *marker; /* per key: a reason frame such as [sleep], not Python code */
+	uint32_t n_marker;
 	struct row *rows, *reasons;
 	uint32_t n_rows, n_reasons;
 	uint64_t interval_samples, prev_weight;
@@ -174,29 +170,6 @@ static bool handle_keys(struct top *t)
 
 /* --- statistics ------------------------------------------------------------------ */
 
-static int grow_u64(uint64_t **a, uint32_t n)
-{
-	uint64_t *p = realloc(*a, (size_t)(n ? n : 1) * sizeof(**a));
-
-	if (!p)
-		return -ENOMEM;
-	*a = p;
-	return 0;
-}
-
-static int counts_reset(struct counts *c, uint32_t n)
-{
-	if (n > c->cap) {
-		if (grow_u64(&c->own, n) || grow_u64(&c->total, n))
-			return -ENOMEM;
-		c->cap = n;
-	}
-	c->n = n;
-	memset(c->own, 0, (size_t)n * sizeof(*c->own));
-	memset(c->total, 0, (size_t)n * sizeof(*c->total));
-	return 0;
-}
-
 static uint32_t n_keys(const struct top *t)
 {
 	return t->opts->functions ? profile__n_functions(t->prof) : profile__n_locations(t->prof);
@@ -240,68 +213,42 @@ static bool is_marker(const struct top *t, uint32_t key)
 	return fn && profile_frame__is_marker(fn, line);
 }
 
-/*
- * Own: the innermost Python frame (a reason frame below it counts its
- * reason too); total: once per stack, however deep the recursion.
- */
-static int count_stack(const struct profile_stack *s, void *ctx)
+static uint32_t top_row(void *ctx, uint32_t loc)
 {
 	struct top *t = ctx;
-	bool own_done = false;
+	uint32_t k = key_of(t, loc);
 
-	t->stack_no++;
-	for (uint32_t i = 0; i < s->n; i++) {
-		uint32_t k = key_of(t, s->locs[i]);
+	return k < t->n_marker ? k : ROLLUP_SKIP;
+}
 
-		if (k >= t->cur.n)
-			continue;
-		if (!own_done)
-			t->cur.own[k] += s->weight;
-		own_done = own_done || !t->marker[k];
-		if (t->seen[k] != t->stack_no) {
-			t->seen[k] = t->stack_no;
-			t->cur.total[k] += s->weight;
-		}
-		if (s->n - 1 - i < t->depth[k])
-			t->depth[k] = s->n - 1 - i;
-	}
-	return 0;
+/* Own: the innermost Python frame, and a reason frame below it its reason too. */
+static bool top_own_passes(void *ctx, uint32_t row)
+{
+	struct top *t = ctx;
+
+	return t->marker[row];
 }
 
 static int count_all(struct top *t)
 {
+	static const struct rollup_ops ops = { .row_of = top_row, .own_passes = top_own_passes };
 	uint32_t n = n_keys(t);
 
-	if (counts_reset(&t->cur, n))
-		return -ENOMEM;
-	if (n > t->n_seen) {
-		uint32_t *p = realloc(t->seen, (size_t)n * sizeof(*p));
-		bool *m;
+	if (n > t->n_marker) {
+		bool *m = realloc(t->marker, (size_t)n * sizeof(*m));
 
-		if (!p)
-			return -ENOMEM;
-		t->seen = p;
-		p = realloc(t->depth, (size_t)n * sizeof(*p));
-		if (!p)
-			return -ENOMEM;
-		t->depth = p;
-		m = realloc(t->marker, (size_t)n * sizeof(*m));
 		if (!m)
 			return -ENOMEM;
 		t->marker = m;
 		/* Keys only ever grow, and what a key names never changes. */
-		for (uint32_t k = t->n_seen; k < n; k++)
+		for (uint32_t k = t->n_marker; k < n; k++)
 			m[k] = is_marker(t, k);
-		t->n_seen = n;
+		t->n_marker = n;
 	}
-	memset(t->seen, 0, (size_t)t->n_seen * sizeof(*t->seen));
-	memset(t->depth, 0xff, (size_t)t->n_seen * sizeof(*t->depth));
-	t->stack_no = 0;
-	profile__for_each_stack(t->prof, count_stack, t);
-	return 0;
+	return rollup__count(&t->cur, t->prof, &ops, t);
 }
 
-static uint64_t prev_of(const uint64_t *a, const struct counts *c, uint32_t k)
+static uint64_t prev_of(const uint64_t *a, const struct rollup *c, uint32_t k)
 {
 	return k < c->n ? a[k] : 0;
 }
@@ -330,7 +277,7 @@ static int build_rows(struct top *t)
 		r = t->marker[k] ? &t->reasons[t->n_reasons++] : &t->rows[t->n_rows++];
 		*r = (struct row){
 			.key = k,
-			.depth = t->depth[k],
+			.depth = t->cur.depth[k],
 			.own_c = t->cur.own[k],
 			.total_c = t->cur.total[k],
 			.own_i = t->cur.own[k] - prev_of(t->prev.own, &t->prev, k),
@@ -344,7 +291,7 @@ static int build_rows(struct top *t)
 static int refresh(struct top *t, double interval_s)
 {
 	uint64_t weight;
-	struct counts tmp;
+	struct rollup tmp;
 
 	/* Waits still open get their time so far; the rest comes later. */
 	sampler__lock(t->s);
@@ -655,12 +602,8 @@ static void loop(struct top *t)
 
 static void free_top(struct top *t)
 {
-	free(t->cur.own);
-	free(t->cur.total);
-	free(t->prev.own);
-	free(t->prev.total);
-	free(t->seen);
-	free(t->depth);
+	rollup__free(&t->cur);
+	rollup__free(&t->prev);
 	free(t->rows);
 	free(t->reasons);
 	free(t->marker);

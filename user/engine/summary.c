@@ -9,6 +9,7 @@
 #include "summary.h"
 #include "user/base/escape.h"
 #include "user/base/log.h"
+#include "user/model/rollup.h"
 
 static bool progress_shown;
 
@@ -57,35 +58,12 @@ void summary__progress_end(void)
 	progress_shown = false;
 }
 
-struct fn_count {
-	uint64_t own, total;
-	uint32_t seen; /* stack index that last counted total */
-};
-
-struct top_ctx {
-	const struct profile *p;
-	struct fn_count *fc;
-	uint32_t n_fn, stack_no;
-};
-
-static int count_stack(const struct profile_stack *s, void *ctx)
+/* Rows of the summary's table: functions. */
+static uint32_t function_row(void *ctx, uint32_t loc)
 {
-	struct top_ctx *t = ctx;
+	const struct profile_location *l = profile__get_location(ctx, loc);
 
-	t->stack_no++;
-	for (uint32_t i = 0; i < s->n; i++) {
-		const struct profile_location *l = profile__get_location(t->p, s->locs[i]);
-
-		if (!l || l->function >= t->n_fn)
-			continue;
-		if (i == 0)
-			t->fc[l->function].own += s->weight;
-		if (t->fc[l->function].seen != t->stack_no) {
-			t->fc[l->function].seen = t->stack_no;
-			t->fc[l->function].total += s->weight;
-		}
-	}
-	return 0;
+	return l ? l->function : ROLLUP_SKIP;
 }
 
 static void print_errors(const struct run_counts *c)
@@ -114,34 +92,33 @@ static void print_errors(const struct run_counts *c)
 
 static void print_top(const struct profile *p, uint64_t total, int top_n)
 {
-	struct top_ctx t = { .p = p, .n_fn = profile__n_functions(p) };
+	static const struct rollup_ops ops = { .row_of = function_row };
+	struct rollup r = {};
 
-	if (!total || !t.n_fn)
+	if (!total || rollup__count(&r, p, &ops, (void *)p)) {
+		rollup__free(&r);
 		return;
-	t.fc = calloc(t.n_fn, sizeof(*t.fc));
-	if (!t.fc)
-		return;
-	profile__for_each_stack(p, count_stack, &t);
+	}
 	fprintf(stderr, "  top functions by own samples:\n    %6s %8s %7s  %s\n", "own%", "own",
 		"total%", "function");
 	for (int k = 0; k < top_n; k++) {
 		uint32_t best = UINT32_MAX;
 
-		for (uint32_t f = 0; f < t.n_fn; f++)
-			if (t.fc[f].own && (best == UINT32_MAX || t.fc[f].own > t.fc[best].own))
+		for (uint32_t f = 0; f < r.n; f++)
+			if (r.own[f] && (best == UINT32_MAX || r.own[f] > r.own[best]))
 				best = f;
 		if (best == UINT32_MAX)
 			break;
 		const struct profile_function *fn = profile__get_function(p, best);
 
-		fprintf(stderr, "    %5.1f%% %8" PRIu64 " %6.1f%%  ", 100.0 * t.fc[best].own / total,
-			t.fc[best].own, 100.0 * t.fc[best].total / total);
+		fprintf(stderr, "    %5.1f%% %8" PRIu64 " %6.1f%%  ", 100.0 * r.own[best] / total,
+			r.own[best], 100.0 * r.total[best] / total);
 		/* Markers such as [unknown] have no file, and show no line. */
 		profile__put_frame(stderr, p, fn, fn->file ? fn->start_line : -1, term_put);
 		fputc('\n', stderr);
-		t.fc[best].own = 0;
+		r.own[best] = 0;
 	}
-	free(t.fc);
+	rollup__free(&r);
 }
 
 void summary__print(const struct run_counts *c, const struct profile *p, int top_n)
