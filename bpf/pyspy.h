@@ -112,18 +112,27 @@ struct pyspy_proc {
 #define PYSPY_CODE_FP_BUF 128
 
 /* Why a sample's stack is incomplete; indexes the per-CPU `errors` map. */
+/*
+ * The one list of them: X(NAME, "what the summary and /metrics call it"),
+ * in enum order.  Userspace builds its names from it (summary__error_name).
+ */
+#define PYSPY_ERRORS(X)                                                                 \
+	X(NONE, "none")                                                                 \
+	X(NO_TSTATE, "no thread state")	       /* not (yet) a Python thread */           \
+	X(READ_RUNTIME, "runtime unreadable")  /* _PyRuntime / interpreter list */       \
+	X(READ_TSTATE, "thread state unreadable")                                       \
+	X(READ_FRAME, "frame unreadable")      /* a frame pointer faulted */             \
+	X(BAD_LAYOUT, "bad layout")	       /* offsets out of the read buffers */     \
+	X(TRUNCATED, "truncated (too deep)")   /* deeper than PYSPY_MAX_FRAMES */        \
+	X(RINGBUF_FULL, "ring buffer full")    /* sample dropped */                      \
+	X(READ_CODE, "code object unreadable") /* VERIFY: a code object faulted */
+
+#define PYSPY_ERR_ENUM(name, text) PYSPY_ERR_##name,
 enum pyspy_error {
-	PYSPY_ERR_NONE = 0,
-	PYSPY_ERR_NO_TSTATE,	/* thread is not (yet) a Python thread */
-	PYSPY_ERR_READ_RUNTIME, /* _PyRuntime / interpreter list unreadable */
-	PYSPY_ERR_READ_TSTATE,	/* thread state unreadable */
-	PYSPY_ERR_READ_FRAME,	/* a frame pointer faulted */
-	PYSPY_ERR_BAD_LAYOUT,	/* offsets out of the read buffers */
-	PYSPY_ERR_TRUNCATED,	/* deeper than PYSPY_MAX_FRAMES */
-	PYSPY_ERR_RINGBUF_FULL, /* sample dropped: ring buffer full */
-	PYSPY_ERR_READ_CODE,	/* VERIFY: a code object faulted */
+	PYSPY_ERRORS(PYSPY_ERR_ENUM)
 	PYSPY_ERR__COUNT,
 };
+#undef PYSPY_ERR_ENUM
 
 /*
  * Counters kept by the BPF side besides errors (per-CPU `stats` map).  Only

@@ -15,17 +15,9 @@ static bool progress_shown;
 
 const char *summary__error_name(enum pyspy_error e)
 {
-	static const char *const names[PYSPY_ERR__COUNT] = {
-		[PYSPY_ERR_NONE] = "none",
-		[PYSPY_ERR_NO_TSTATE] = "no thread state",
-		[PYSPY_ERR_READ_RUNTIME] = "runtime unreadable",
-		[PYSPY_ERR_READ_TSTATE] = "thread state unreadable",
-		[PYSPY_ERR_READ_FRAME] = "frame unreadable",
-		[PYSPY_ERR_BAD_LAYOUT] = "bad layout",
-		[PYSPY_ERR_TRUNCATED] = "truncated (too deep)",
-		[PYSPY_ERR_RINGBUF_FULL] = "ring buffer full",
-		[PYSPY_ERR_READ_CODE] = "code object unreadable",
-	};
+#define ERROR_NAME(name, text) [PYSPY_ERR_##name] = text,
+	static const char *const names[PYSPY_ERR__COUNT] = { PYSPY_ERRORS(ERROR_NAME) };
+#undef ERROR_NAME
 
 	return (unsigned)e < PYSPY_ERR__COUNT && names[e] ? names[e] : "?";
 }
