@@ -485,32 +485,29 @@ static void put_table(const struct diff_run *run, FILE *f)
 			run->n_rows - shown == 1 ? "" : "s");
 }
 
-/*
- * output__write_file gives a writer one profile; the table needs both and
- * the rows, so they travel here.  One diff runs per process.
- */
-static const struct diff_run *the_run;
-
+/* Both writers read the run (both profiles, the rows) from oo->ctx. */
 static int text_write(const struct profile *p, const struct output_opts *oo, FILE *f)
 {
 	(void)p;
-	(void)oo;
-	put_table(the_run, f);
+	put_table(oo->ctx, f);
 	return ferror(f) ? -EIO : 0;
 }
 
 static int svg_diff_write(const struct profile *p, const struct output_opts *oo, FILE *f)
 {
-	return svg_write_diff(the_run->by_fn[DIFF_BEFORE], p, oo, f);
+	const struct diff_run *run = oo->ctx;
+
+	return svg_write_diff(run->by_fn[DIFF_BEFORE], p, oo, f);
 }
 
 static const char *const no_exts[] = { NULL };
 static const struct output_writer text_writer = { "text", no_exts, text_write };
 static const struct output_writer svg_diff_writer = { "svg", no_exts, svg_diff_write };
 
-static int write_out(const struct output_writer *w, const struct profile *p, const char *path)
+static int write_out(const struct output_writer *w, const struct diff_run *run,
+		     const struct profile *p, const char *path)
 {
-	struct output_opts oo = { 0 };
+	struct output_opts oo = { .ctx = run };
 	int err = output__write_file(w, p, &oo, path);
 
 	if (err)
@@ -566,7 +563,6 @@ static int cmd_diff(const struct diff_opts *o)
 		if (err)
 			log_error("out of memory");
 	}
-	the_run = &run;
 	if (!err && fmt == FMT_SVG) {
 		for (int k = 0; k < 2 && !err; k++) {
 			run.by_fn[k] = diff_by_function(run.side[k].p);
@@ -576,14 +572,13 @@ static int cmd_diff(const struct diff_opts *o)
 			}
 		}
 		if (!err)
-			err = write_out(&svg_diff_writer, run.by_fn[DIFF_AFTER], out);
+			err = write_out(&svg_diff_writer, &run, run.by_fn[DIFF_AFTER], out);
 		if (!err && strcmp(out, "-"))
 			fprintf(stderr, "  wrote %s (differential flame graph)\n", out);
 		out = "-"; /* the table goes to stdout unless the SVG took it */
 	}
 	if (!err && (fmt == FMT_TEXT || strcmp(o->output ? o->output : "-", "-")))
-		err = write_out(&text_writer, NULL, out);
-	the_run = NULL;
+		err = write_out(&text_writer, &run, NULL, out);
 	diff_rows_free(run.rows, run.n_rows);
 	for (int k = 0; k < 2; k++) {
 		profile__free(run.side[k].p);

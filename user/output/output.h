@@ -28,6 +28,9 @@ struct output_opts {
 	 * wall: "offcpu"/"wall" in "nanoseconds"; memory: "memory" in
 	 * "bytes"); NULL: CPU samples. */
 	const char *value_type, *value_unit;
+	/* A writer's own input besides the profile, for writers a verb makes
+	 * (diff's table reads its rows here); the built-in ones ignore it. */
+	const void *ctx;
 };
 
 struct output_writer {
