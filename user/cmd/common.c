@@ -53,6 +53,7 @@ enum {
 	OPT_CACHE_PER_TARGET = 0x1000,
 	OPT_CACHE_TOTAL,
 	OPT_SYMBOL_BUDGET,
+	OPT_MAX_THREADS,
 };
 
 static const struct argp_option limit_opts[] = {
@@ -63,6 +64,10 @@ static const struct argp_option limit_opts[] = {
 	  "Code objects and line tables cached in all (default 192)", 0 },
 	{ "symbol-budget", OPT_SYMBOL_BUDGET, "MB", 0,
 	  "Names, functions and locations the profile keeps (default 64)", 0 },
+	{ "max-threads", OPT_MAX_THREADS, "N", 0,
+	  "Processes and threads the BPF side keeps track of at once; past it the least "
+	  "recently seen is looked up again (default 16384)",
+	  0 },
 	{ 0 },
 };
 
@@ -71,9 +76,18 @@ static error_t limit_opt(int key, char *arg, struct argp_state *state)
 	struct options *o = state->input;
 	const char *name;
 	size_t *to;
-	long mb;
+	long v;
 
 	switch (key) {
+	case ARGP_KEY_INIT:
+		/* A knob for tests (and the doubtful): frames one by one, as before 3.11. */
+		o->frames_one_by_one = getenv("PYSPY_NO_WINDOWS") != NULL;
+		return 0;
+	case OPT_MAX_THREADS:
+		if (cli_parse_long(arg, 1024, 1 << 20, &v))
+			argp_error(state, "--max-threads: from 1024 to 1048576");
+		o->max_threads = (unsigned)v;
+		return 0;
 	case OPT_CACHE_PER_TARGET:
 		to = &o->cache_per_target;
 		name = "cache-per-target";
@@ -90,9 +104,9 @@ static error_t limit_opt(int key, char *arg, struct argp_state *state)
 		return ARGP_ERR_UNKNOWN;
 	}
 	/* 1 MB at least: below that not even one line table fits. */
-	if (cli_parse_long(arg, 1, 1 << 20, &mb))
+	if (cli_parse_long(arg, 1, 1 << 20, &v))
 		argp_error(state, "--%s: MB from 1 to 1048576", name);
-	*to = (size_t)mb << 20;
+	*to = (size_t)v << 20;
 	return 0;
 }
 

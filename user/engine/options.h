@@ -33,6 +33,8 @@ struct options {
 	size_t cache_per_target; /* one target's code cache */
 	size_t cache_total;	 /* all code caches */
 	size_t symbol_bytes;	 /* the profile's names, functions, locations */
+	unsigned max_threads;	 /* the BPF side's process and thread maps; 0: default */
+	bool frames_one_by_one;	 /* PYSPY_NO_WINDOWS: 3.11+ frames read as before 3.11 */
 };
 
 /* Every verb's defaults: `struct options o = { OPTIONS_DEFAULTS, ... }`. */

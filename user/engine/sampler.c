@@ -736,6 +736,7 @@ static int start(struct sampler *r)
 		.discover_all = o->all,
 		.offcpu = o->mode == MODE_OFFCPU || o->mode == MODE_WALL,
 		.page_fault_period = o->mode == MODE_MEMORY ? o->fault_period : 0,
+		.max_threads = o->max_threads,
 	};
 	struct py_target *pys = calloc(o->n_pids ? o->n_pids : 1, sizeof(*pys));
 	int err = -ENOMEM;
@@ -751,7 +752,7 @@ static int start(struct sampler *r)
 		goto out;
 	/* The recording starts as its first target is added: waits count from here. */
 	r->t0 = mono_s();
-	r->tg = targets__new(r->s, r->prof, r->store);
+	r->tg = targets__new(r->s, r->prof, r->store, o->frames_one_by_one);
 	err = r->tg ? 0 : -ENOMEM;
 	for (int i = 0; !err && i < o->n_pids; i++)
 		err = add_target(r, &pys[i]);

@@ -106,6 +106,7 @@ static int attach_cpus(struct session *s, const struct session_opts *o)
 static int load(struct session *s, const struct session_opts *o)
 {
 	size_t rb = o->ringbuf_bytes ? o->ringbuf_bytes : DEFAULT_RINGBUF;
+	unsigned threads;
 	int err;
 
 	s->skel = pyspy_bpf__open();
@@ -115,6 +116,11 @@ static int load(struct session *s, const struct session_opts *o)
 		return err;
 	}
 	bpf_map__set_max_entries(s->skel->maps.events, rb);
+	/* LRU maps: past this many, the least recently used is forgotten (and found again). */
+	threads = o->max_threads ? o->max_threads : SESSION_DEFAULT_MAX_THREADS;
+	bpf_map__set_max_entries(s->skel->maps.procs, threads);
+	bpf_map__set_max_entries(s->skel->maps.tstates, threads);
+	bpf_map__set_max_entries(s->skel->maps.offcpu_start, threads);
 	s->skel->rodata->wakeup_bytes = rb / 4;
 	s->skel->rodata->discover_all = o->discover_all;
 	/* The context-switch hook costs every switch on the host: only when asked. */

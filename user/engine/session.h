@@ -26,7 +26,11 @@ struct session_opts {
 	bool discover_all;    /* --all: report unknown tgids that run */
 	bool offcpu;	      /* sched_switch: off-CPU stacks and times */
 	unsigned page_fault_period; /* memory: sample every Nth page fault instead */
+	unsigned max_threads; /* entries of the per-process and per-thread maps; 0: default */
 };
+
+/* What the BPF side tracks at once by default: processes, and threads. */
+#define SESSION_DEFAULT_MAX_THREADS 16384
 
 /* Called for every sample record; len is what the kernel sent. */
 typedef int (*session_sample_fn)(const struct pyspy_sample *s, size_t len, void *ctx);

@@ -22,6 +22,7 @@ struct targets {
 	struct session *s;
 	struct profile *prof;
 	struct code_store *store;
+	bool frames_one_by_one;
 	struct target_entry *h;
 	int n, alive;
 	uint64_t retired_ambiguous; /* code_cache ambiguous counts of the gone */
@@ -32,7 +33,8 @@ struct targets {
 
 static int write_proc(struct targets *t, struct target *tg, uint8_t mode);
 
-struct targets *targets__new(struct session *s, struct profile *prof, struct code_store *store)
+struct targets *targets__new(struct session *s, struct profile *prof, struct code_store *store,
+			     bool frames_one_by_one)
 {
 	struct targets *t = calloc(1, sizeof(*t));
 
@@ -41,6 +43,7 @@ struct targets *targets__new(struct session *s, struct profile *prof, struct cod
 	t->s = s;
 	t->prof = prof;
 	t->store = store;
+	t->frames_one_by_one = frames_one_by_one;
 	return t;
 }
 
@@ -133,9 +136,7 @@ static int write_proc(struct targets *t, struct target *tg, uint8_t mode)
 
 	py_layout__to_bpf(&tg->py.layout, tg->py.runtime_addr, tg->py.version_hex, &proc);
 	proc.mode = mode;
-	/* PYSPY_NO_WINDOWS: read 3.11+ frames one by one, as before 3.11, so
-	 * the tests (or a doubtful user) can compare with data-stack windows. */
-	if (getenv("PYSPY_NO_WINDOWS"))
+	if (t->frames_one_by_one)
 		proc.tstate_chunk = 0;
 	if (tg->py.gil_addr) {
 		proc.gil_addr = tg->py.gil_addr;

@@ -30,8 +30,12 @@ struct target {
 
 struct targets;
 
-/* store: the memory of every target's code cache (outlives t). */
-struct targets *targets__new(struct session *s, struct profile *prof, struct code_store *store);
+/*
+ * store: the memory of every target's code cache (outlives t);
+ * frames_one_by_one: never read 3.11+ frames a data-stack window at a time.
+ */
+struct targets *targets__new(struct session *s, struct profile *prof, struct code_store *store,
+			     bool frames_one_by_one);
 void targets__free(struct targets *t); /* NULL-safe; removes from BPF */
 
 /* Start sampling a discovered, initialised process. 0 or -errno. */
