@@ -527,7 +527,7 @@ static void give_up(struct sampler *r, struct pending *p)
 	p->give_up = true;
 	read_exe(p->pid, p->exe, sizeof(p->exe));
 	if (r->o->all)
-		session__set_state(r->s, p->pid, PYSPY_PROC_IGNORE);
+		targets__ignore(r->tg, p->pid);
 }
 
 static void try_pending(struct sampler *r, struct pending *p, double now)
@@ -765,7 +765,7 @@ static int start(struct sampler *r)
 			 * timed from the start, and its exec is reported at once.
 			 */
 			if (so.offcpu)
-				session__set_state(r->s, r->launch.pid, PYSPY_PROC_WATCH);
+				targets__watch(r->tg, r->launch.pid);
 			launch__release(&r->launch);
 		}
 	}

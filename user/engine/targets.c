@@ -167,6 +167,18 @@ void targets__update_mode(struct targets *t, struct target *tg)
 	tg->mode = want;
 }
 
+void targets__ignore(struct targets *t, pid_t pid)
+{
+	if (session__set_state(t->s, pid, PYSPY_PROC_IGNORE))
+		log_debug("PID %d: cannot mark it ignored", pid);
+}
+
+void targets__watch(struct targets *t, pid_t pid)
+{
+	if (session__set_state(t->s, pid, PYSPY_PROC_WATCH))
+		log_debug("PID %d: cannot watch it", pid);
+}
+
 void targets__drop(struct targets *t, pid_t pid)
 {
 	struct target_entry *e;

@@ -2,8 +2,9 @@
 /*
  * targets.h - the set of processes being sampled.
  *
- * Owns: per-process state (discovery result, code cache), adding a process
- * to the BPF `procs` map once its interpreter is initialised, noticing
+ * Owns: per-process state (discovery result, code cache), the BPF `procs`
+ * map (the only module that writes it, through the session): adding a
+ * process once its interpreter is initialised, its mode, noticing
  * processes that exit (or whose PID is reused) and dropping them, and
  * thread names.
  */
@@ -50,6 +51,14 @@ bool targets__has(struct targets *t, pid_t pid);
  * while, when one read per frame is enough.
  */
 void targets__update_mode(struct targets *t, struct target *tg);
+
+/*
+ * What the BPF side does with processes that are not targets: skip one
+ * that is not Python (under --all), or watch one that is not Python yet
+ * (a launched command), timing its waits until it is registered.
+ */
+void targets__ignore(struct targets *t, pid_t pid);
+void targets__watch(struct targets *t, pid_t pid);
 
 /* Stop sampling pid now (it called exec: its layout is void). */
 void targets__drop(struct targets *t, pid_t pid);
