@@ -12,6 +12,7 @@
 
 #include <limits.h>
 #include <linux/types.h> /* __u32 for bpf/pyspy.h, which pyoffsets.h includes */
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 

@@ -15,13 +15,13 @@
 #include "common.h"
 #include "symbolize/codecache.h"
 #include "symbolize/cpython/discover.h"
+#include "symbolize/cpython/discover_wait.h"
 #include "symbolize/cpython/pytasks.h"
 #include "symbolize/cpython/unwind.h"
 #include "user/base/cli.h"
 #include "user/base/clock.h"
 #include "user/base/escape.h"
 #include "user/base/log.h"
-#include "user/engine/sampler.h"
 #include "user/model/profile.h"
 
 struct dump_opts {
@@ -275,7 +275,7 @@ static int cmd_dump(const struct dump_opts *o)
 
 	signal(SIGPIPE, SIG_IGN);
 	/* No BPF here: only read access to the target is needed, so no preflight. */
-	if (sampler__discover(o->pid, o->init_wait_s, &py))
+	if (py_target__discover_wait(o->pid, o->init_wait_s, &py))
 		return 1;
 	return run_dump(o, &py);
 }

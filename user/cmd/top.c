@@ -27,6 +27,7 @@
 
 #include "common.h"
 #include "symbolize/cpython/discover.h"
+#include "symbolize/cpython/discover_wait.h"
 #include "user/base/cli.h"
 #include "user/base/clock.h"
 #include "user/base/escape.h"
@@ -619,7 +620,7 @@ static int cmd_top(const struct top_opts *o)
 	if (preflight_privileges() || preflight_btf())
 		return 1;
 	/* For the header; the sampler discovers it again, with the same messages. */
-	if (sampler__discover(o->o.pids[0], o->o.init_wait_s, &py))
+	if (py_target__discover_wait(o->o.pids[0], o->o.init_wait_s, &py))
 		return 1;
 	t.prof = profile__new(0);
 	if (!t.prof) {

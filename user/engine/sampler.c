@@ -21,6 +21,7 @@
 #include "targets.h"
 #include "symbolize/container.h"
 #include "symbolize/cpython/discover.h"
+#include "symbolize/cpython/discover_wait.h"
 #include "symbolize/proc/procfs.h"
 #include "user/base/clock.h"
 #include "user/base/log.h"
@@ -90,79 +91,6 @@ struct sampler {
 	struct run_counts rc;
 	double t0, next_house, next_pending_gc;
 };
-
-static void sleep_s(double s)
-{
-	struct timespec ts = { (time_t)s, (long)((s - (time_t)s) * 1e9) };
-
-	nanosleep(&ts, NULL);
-}
-
-/* The one line the user reads when a --pid cannot be profiled. */
-static void report_discover_error(pid_t pid, int err, const struct py_target *py, double wait_s)
-{
-	char comm[32], ver[32];
-	unsigned v = py->version_hex;
-
-	procfs_comm(pid, 0, comm, sizeof(comm));
-	py_version_str(v, false, ver, sizeof(ver));
-	switch (err) {
-	case -ESRCH:
-		log_error("no such process: PID %d", pid);
-		break;
-	case -ENOEXEC:
-		log_error("PID %d (%s) is not a Python process (no libpython or _PyRuntime found)",
-			  pid, comm);
-		break;
-	case -ENOTSUP:
-		if (py->flags & PY_TARGET_LAYOUT_REFUSED)
-			log_error("PID %d (%s): refusing its _Py_DebugOffsets: %s", pid, comm,
-				  py->refused);
-		else if (py->flags & PY_TARGET_FREE_THREADED)
-			log_error("PID %d (%s): CPython %s is a free-threaded (no-GIL) build, "
-				  "which is not supported (its objects and bytecode are laid out "
-				  "differently)",
-				  pid, comm, ver);
-		else if (v)
-			log_error("PID %d (%s): unsupported Python version %s "
-				  "(supported: CPython 3.8 and newer)",
-				  pid, comm, ver);
-		else
-			log_error("PID %d (%s): unsupported Python version (supported: CPython 3.8 "
-				  "and newer)",
-				  pid, comm);
-		break;
-	case -EAGAIN:
-		log_error("PID %d (%s): Python is not initialised yet (waited %.1f s; see "
-			  "--init-wait)",
-			  pid, comm, wait_s);
-		break;
-	case -EACCES:
-	case -EPERM:
-		log_error("PID %d (%s): permission denied reading its memory "
-			  "(needs CAP_SYS_PTRACE, or the same user)",
-			  pid, comm);
-		break;
-	default:
-		log_error("PID %d (%s): %s", pid, comm, py_target__strerror(err));
-	}
-}
-
-/* Discover pid, waiting a bounded time for its interpreter to initialise. */
-static int discover_wait(pid_t pid, double wait_s, struct py_target *py)
-{
-	double deadline = mono_s() + wait_s;
-	int err = py_target__discover(pid, py);
-
-	while (err == -EAGAIN && mono_s() < deadline) {
-		sleep_s(0.05);
-		if (py_target__initialised(py) > 0)
-			return 0;
-		if (py_target__alive(py) == 0)
-			return -ESRCH;
-	}
-	return err;
-}
 
 static void on_event(struct sampler *r, const struct pyspy_sample *ev);
 
@@ -551,7 +479,7 @@ static void try_pending(struct sampler *r, struct pending *p, double now)
 				 py.flags & PY_TARGET_LAYOUT_REFUSED ? py.refused :
 								       py_target__strerror(err));
 		else
-			report_discover_error(p->pid, err, &py, 0);
+			py_target__report(p->pid, err, &py, 0);
 		give_up(r, p);
 		return;
 	}
@@ -707,19 +635,10 @@ static bool housekeep(struct sampler *r, double now)
 	return false;
 }
 
-int sampler__discover(pid_t pid, double wait_s, struct py_target *py)
-{
-	int err = discover_wait(pid, wait_s, py);
-
-	if (err)
-		report_discover_error(pid, err, py, wait_s);
-	return err;
-}
-
 static int discover_pids(const struct options *o, struct py_target *pys)
 {
 	for (int i = 0; i < o->n_pids; i++) {
-		int err = sampler__discover(o->pids[i], o->init_wait_s, &pys[i]);
+		int err = py_target__discover_wait(o->pids[i], o->init_wait_s, &pys[i]);
 
 		if (err)
 			return err;

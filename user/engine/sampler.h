@@ -22,13 +22,6 @@ struct sampler;
 struct py_target;
 
 /*
- * Discover pid, waiting up to wait_s for its interpreter to initialise.
- * 0, or -errno after logging the one line every verb shows for it (no such
- * process, not Python, unsupported version, not initialised, no access).
- */
-int sampler__discover(pid_t pid, double wait_s, struct py_target *py);
-
-/*
  * Discover o->pids (failing with one logged line each), load the sampler,
  * launch o->cmd if any.  NULL with errno set; the reason was logged.
  */
