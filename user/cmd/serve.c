@@ -35,7 +35,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <bpf/bpf.h>
 
 #include "common.h"
 #include "serve_auth.h"
@@ -83,7 +82,6 @@ struct server {
 	struct profile *base;
 	const struct output_writer *pprof;
 	struct MHD_Daemon *http;
-	int stats_fd;
 	uint64_t requests, dropped_views;
 	uint64_t refused[SERVE_AUTH__COUNT]; /* by reason; [SERVE_AUTH_OK] unused */
 	double t0;
@@ -357,16 +355,6 @@ static enum MHD_Result handle_profile(struct server *sv, struct MHD_Connection *
 	return reply(c, MHD_HTTP_OK, "application/octet-stream", buf, len, MHD_RESPMEM_MUST_FREE);
 }
 
-static uint64_t bpf_run_time_ns(struct server *sv)
-{
-	struct bpf_prog_info info = {};
-	__u32 len = sizeof(info);
-
-	if (sv->stats_fd < 0 || bpf_obj_get_info_by_fd(sampler__prog_fd(sv->s), &info, &len))
-		return 0;
-	return info.run_time_ns;
-}
-
 static enum MHD_Result handle_metrics(struct server *sv, struct MHD_Connection *c)
 {
 	struct run_counts rc;
@@ -399,7 +387,7 @@ static enum MHD_Result handle_metrics(struct server *sv, struct MHD_Connection *
 		   "# TYPE pyspy_processes gauge\npyspy_processes %d\n", rc.processes);
 	fprintf(f, "# HELP pyspy_bpf_run_time_seconds_total CPU time spent in the BPF sampler.\n"
 		   "# TYPE pyspy_bpf_run_time_seconds_total counter\n"
-		   "pyspy_bpf_run_time_seconds_total %.6f\n", bpf_run_time_ns(sv) / 1e9);
+		   "pyspy_bpf_run_time_seconds_total %.6f\n", sampler__bpf_run_time_ns(sv->s) / 1e9);
 	fprintf(f, "# HELP pyspy_dropped_samples_total Samples dropped by full stack tables.\n"
 		   "# TYPE pyspy_dropped_samples_total counter\n"
 		   "pyspy_dropped_samples_total %" PRIu64 "\n", sv->dropped_views);
@@ -749,7 +737,7 @@ static void run(struct server *sv)
 
 static int serve(struct serve_opts *so)
 {
-	struct server sv = { .so = so, .stats_fd = -1 };
+	struct server sv = { .so = so };
 	int err;
 
 	sv.pprof = output__by_name("pprof");
@@ -765,7 +753,8 @@ static int serve(struct serve_opts *so)
 	if (!err) {
 		/* The base only names things; views hold the stacks. */
 		sampler__set_base_sink(sv.s, false);
-		sv.stats_fd = bpf_enable_stats(BPF_STATS_RUN_TIME);
+		if (sampler__measure_bpf(sv.s))
+			log_warn("cannot measure the BPF side's run time (/metrics shows 0)");
 		err = start_intervals(&sv);
 	}
 	if (!err)
@@ -783,8 +772,6 @@ static int serve(struct serve_opts *so)
 	sampler__stop(sv.s);
 	profile__free(sv.interval);
 	profile__free(sv.base);
-	if (sv.stats_fd >= 0)
-		close(sv.stats_fd);
 	return err;
 }
 

@@ -852,9 +852,14 @@ void sampler__counts(struct sampler *r, struct run_counts *rc)
 	pthread_mutex_unlock(&r->lock);
 }
 
-int sampler__prog_fd(struct sampler *r)
+int sampler__measure_bpf(struct sampler *r)
 {
-	return session__prog_fd(r->s);
+	return session__measure_run_time(r->s);
+}
+
+uint64_t sampler__bpf_run_time_ns(struct sampler *r)
+{
+	return session__run_time_ns(r->s);
 }
 
 int sampler__n_processes(const struct sampler *r)

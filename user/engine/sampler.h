@@ -72,7 +72,9 @@ void sampler__unlock(struct sampler *s);
 void sampler__counts(struct sampler *s, struct run_counts *rc);
 
 /* The BPF sampler program's fd (for bpf_stats run time). */
-int sampler__prog_fd(struct sampler *s);
+int sampler__measure_bpf(struct sampler *s);
+/* ... and the time the BPF sampler has run since, in ns (0 if not measured). */
+uint64_t sampler__bpf_run_time_ns(struct sampler *s);
 
 /* Per-thread on-CPU samples and how many of them held the GIL. */
 struct thread_stat {

@@ -29,6 +29,7 @@ struct session {
 	int ncpus;
 	session_sample_fn fn;
 	void *ctx;
+	int stats_fd; /* bpf_enable_stats, while run time is measured; -1 */
 };
 
 static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
@@ -144,6 +145,7 @@ struct session *session__open(const struct session_opts *o, session_sample_fn fn
 		return NULL;
 	s->fn = fn;
 	s->ctx = ctx;
+	s->stats_fd = -1;
 	libbpf_set_print(libbpf_print);
 	err = load(s, o);
 	if (err)
@@ -196,6 +198,8 @@ void session__close(struct session *s)
 		if (s->pfds[i] >= 0)
 			close(s->pfds[i]);
 	ring_buffer__free(s->rb);
+	if (s->stats_fd >= 0)
+		close(s->stats_fd);
 	pyspy_bpf__destroy(s->skel);
 	free(s->links);
 	free(s->pfds);
@@ -291,6 +295,23 @@ void session__counters(struct session *s, uint64_t errors[PYSPY_ERR__COUNT],
 {
 	sum_percpu(s->skel->maps.errors, PYSPY_ERR__COUNT, errors, s->ncpus);
 	sum_percpu(s->skel->maps.stats, PYSPY_STAT__COUNT, stats, s->ncpus);
+}
+
+int session__measure_run_time(struct session *s)
+{
+	if (s->stats_fd < 0)
+		s->stats_fd = bpf_enable_stats(BPF_STATS_RUN_TIME);
+	return s->stats_fd < 0 ? -errno : 0;
+}
+
+uint64_t session__run_time_ns(struct session *s)
+{
+	struct bpf_prog_info info = {};
+	__u32 len = sizeof(info);
+
+	if (s->stats_fd < 0 || bpf_obj_get_info_by_fd(session__prog_fd(s), &info, &len))
+		return 0;
+	return info.run_time_ns;
 }
 
 int session__prog_fd(struct session *s)

@@ -56,6 +56,14 @@ int session__offcpu_open(struct session *s, pid_t tid, uint64_t *ktime_ns);
 /* Consume samples for up to timeout_ms. Count of records, or -errno. */
 int session__poll(struct session *s, int timeout_ms);
 
+/*
+ * The kernel's count of the sampler program's run time, from the moment
+ * it is asked to measure (bpf_enable_stats, for as long as the session
+ * lives): 0 or -errno; then nanoseconds (0 if it does not measure).
+ */
+int session__measure_run_time(struct session *s);
+uint64_t session__run_time_ns(struct session *s);
+
 /* The sampler program's fd, for bpf_stats (bench). */
 int session__prog_fd(struct session *s);
 /* The sched_switch program's fd (-1 unless offcpu). */
