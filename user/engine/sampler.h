@@ -71,7 +71,7 @@ void sampler__unlock(struct sampler *s);
 /* Counters so far (for the progress line and the summary). */
 void sampler__counts(struct sampler *s, struct run_counts *rc);
 
-/* The BPF sampler program's fd (for bpf_stats run time). */
+/* Start counting the BPF sampler's run time (for /metrics): 0 or -errno, */
 int sampler__measure_bpf(struct sampler *s);
 /* ... and the time the BPF sampler has run since, in ns (0 if not measured). */
 uint64_t sampler__bpf_run_time_ns(struct sampler *s);
