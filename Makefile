@@ -170,6 +170,7 @@ integration: $(OUT)/san/pyspy-bpf $(OUT)/san/tests/test_pprof
 test: deps sid
 	$(Q)$(MAKE) --no-print-directory $(OUT)/pyspy-bpf $(OUT)/san/pyspy-bpf $(UNIT_BINS) $(FUZZ_BINS)
 	$(Q)scripts/check-layers.py
+	$(Q)scripts/check-format.sh
 	$(Q)tests/fuzz/run.sh $(FUZZ_TEST_SECS) $(FUZZ_BINS)
 	$(Q)tests/run-all.sh $(UNIT_BINS)
 

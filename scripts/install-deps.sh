@@ -6,6 +6,7 @@ set -eu
 # One package per line, with why, so that additions do not collide.
 pkgs="
 clang
+clang-format
 llvm
 bpftool
 libbpf-dev
