@@ -256,8 +256,10 @@ int main(int argc, char **argv)
 	double secs = 5;
 
 	static const struct option lo[] = {
-		{ "pid", required_argument, NULL, 'p' },   { "seconds", required_argument, NULL, 's' },
-		{ "rate", required_argument, NULL, 'r' },  { "reads", required_argument, NULL, 'n' },
+		{ "pid", required_argument, NULL, 'p' },
+		{ "seconds", required_argument, NULL, 's' },
+		{ "rate", required_argument, NULL, 'r' },
+		{ "reads", required_argument, NULL, 'n' },
 		{ "switch", no_argument, NULL, 'w' },
 		{ "fast-only", no_argument, NULL, 'f' },
 		{ "repeat", required_argument, NULL, 'k' },

@@ -12,7 +12,7 @@ char LICENSE[] SEC("license") = "Dual MIT/GPL";
 
 const volatile __u32 n_reads = 32;
 const volatile __u32 read_size = 80;
-const volatile __u64 base_addr = 0;	/* a readable range in every target */
+const volatile __u64 base_addr = 0; /* a readable range in every target */
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);

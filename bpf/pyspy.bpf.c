@@ -54,8 +54,8 @@ struct {
 
 /* What a thread's PyThreadState is, found once by a list walk. */
 struct tstate_entry {
-	__u64 tstate;	 /* 0: none found */
-	__u64 retry_ns;	 /* negative entries: when to look again */
+	__u64 tstate;	/* 0: none found */
+	__u64 retry_ns; /* negative entries: when to look again */
 };
 
 struct {
@@ -237,7 +237,7 @@ struct walk_ctx {
 	__u64 frame;
 	/* The data-stack window: win[0] is the target's byte at win_lo. */
 	__u64 win_lo;
-	__u32 win_len;	/* 0: no window */
+	__u32 win_len; /* 0: no window */
 	__u32 fsize;
 	/* The chunk a window may be read from, and the one below it (known
 	 * once a window reached the chunk's header, which starts with it). */
@@ -404,7 +404,8 @@ static __always_inline __u32 frame_read_size(const struct pyspy_proc *p)
 
 static __always_inline __u64 wakeup_flags(const struct pyspy_proc *p)
 {
-	if ((p->mode & PYSPY_MODE_EAGER) || bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes)
+	if ((p->mode & PYSPY_MODE_EAGER) ||
+	    bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes)
 		return BPF_RB_FORCE_WAKEUP;
 	return BPF_RB_NO_WAKEUP;
 }
@@ -434,11 +435,11 @@ static __always_inline __u64 wakeup_flags_for(__u32 tgid)
 	if (p)
 		return wakeup_flags(p);
 	return bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes ? BPF_RB_FORCE_WAKEUP
-									  : BPF_RB_NO_WAKEUP;
+									     : BPF_RB_NO_WAKEUP;
 }
 
-static __always_inline int sample_python(struct scratch *s, const struct pyspy_proc *p,
-					 __u32 tgid, __u32 tid, const struct switch_info *si)
+static __always_inline int sample_python(struct scratch *s, const struct pyspy_proc *p, __u32 tgid,
+					 __u32 tid, const struct switch_info *si)
 {
 	struct walk_ctx w = {};
 	__u64 ts, size;
@@ -590,7 +591,7 @@ int pyspy_sample(struct bpf_perf_event_data *ctx)
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 16384);
-	__type(key, __u32); /* tid */
+	__type(key, __u32);   /* tid */
 	__type(value, __u64); /* ktime */
 } offcpu_start SEC(".maps");
 

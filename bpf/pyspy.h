@@ -28,7 +28,7 @@
  * come along), and the size every chunk has at least (DATA_STACK_CHUNK_SIZE),
  * so [chunk, chunk + PYSPY_CHUNK_MIN) is always mapped.
  */
-#define PYSPY_WIN 4096
+#define PYSPY_WIN	4096
 #define PYSPY_CHUNK_MIN 16384
 /* Threads scanned per interpreter when looking for the sampled thread. */
 #define PYSPY_MAX_THREADS 256
@@ -45,25 +45,25 @@ enum pyspy_frame_model {
 
 /* Per-process layout, keyed by tgid in the `procs` map. Offsets in bytes. */
 struct pyspy_proc {
-	__u64 runtime_addr;	  /* &_PyRuntime in the target */
-	__u32 version_hex;	  /* PY_VERSION_HEX of the target */
-	__u32 frame_model;	  /* enum pyspy_frame_model */
+	__u64 runtime_addr;	   /* &_PyRuntime in the target */
+	__u32 version_hex;	   /* PY_VERSION_HEX of the target */
+	__u32 frame_model;	   /* enum pyspy_frame_model */
 	__u16 runtime_interp_head; /* _PyRuntime.interpreters.head */
-	__u16 interp_next;	  /* PyInterpreterState.next */
+	__u16 interp_next;	   /* PyInterpreterState.next */
 	__u16 interp_threads_head; /* tstate_head / threads.head */
-	__u16 tstate_next;	  /* PyThreadState.next */
-	__u16 tstate_thread_id;	  /* pthread_t == fsbase on x86_64 */
-	__u16 tstate_frame;	  /* frame / cframe / current_frame */
-	__u16 cframe_current;	  /* _PyCFrame.current_frame (FM_CFRAME) */
-	__u16 frame_back;	  /* f_back / previous */
-	__u16 frame_code;	  /* f_code / f_executable */
-	__u16 frame_instr;	  /* f_lasti (int) or prev_instr/instr_ptr */
-	__u16 frame_owner;	  /* owner byte, valid if owner_skip_min */
-	__u16 code_adaptive;	  /* offsetof(PyCodeObject, co_code_adaptive) */
-	__u8 instr_is_ptr;	  /* 1: frame_instr is a pointer into code */
-	__u8 lasti_mult;	  /* bytes per f_lasti unit (1 or 2) */
-	__u8 owner_skip_min;	  /* skip frames whose owner >= this; 0: none */
-	__u8 mode;		  /* PYSPY_MODE_* */
+	__u16 tstate_next;	   /* PyThreadState.next */
+	__u16 tstate_thread_id;	   /* pthread_t == fsbase on x86_64 */
+	__u16 tstate_frame;	   /* frame / cframe / current_frame */
+	__u16 cframe_current;	   /* _PyCFrame.current_frame (FM_CFRAME) */
+	__u16 frame_back;	   /* f_back / previous */
+	__u16 frame_code;	   /* f_code / f_executable */
+	__u16 frame_instr;	   /* f_lasti (int) or prev_instr/instr_ptr */
+	__u16 frame_owner;	   /* owner byte, valid if owner_skip_min */
+	__u16 code_adaptive;	   /* offsetof(PyCodeObject, co_code_adaptive) */
+	__u8 instr_is_ptr;	   /* 1: frame_instr is a pointer into code */
+	__u8 lasti_mult;	   /* bytes per f_lasti unit (1 or 2) */
+	__u8 owner_skip_min;	   /* skip frames whose owner >= this; 0: none */
+	__u8 mode;		   /* PYSPY_MODE_* */
 	/* Code-object fingerprint read in PYSPY_MODE_VERIFY: one read of
 	 * code_fp_len bytes at code + code_fp_lo, holding co_name (a pointer)
 	 * at +code_fp_name and co_firstlineno (an int) at +code_fp_line. */
@@ -71,8 +71,8 @@ struct pyspy_proc {
 	__u8 code_fp_len;
 	__u8 code_fp_name;
 	__u8 code_fp_line;
-	__u8 state;		  /* PYSPY_PROC_*: only PYTHON is sampled */
-	__u16 tstate_chunk;	  /* datastack_chunk (3.11+); 0: no data stack */
+	__u8 state;	    /* PYSPY_PROC_*: only PYTHON is sampled */
+	__u16 tstate_chunk; /* datastack_chunk (3.11+); 0: no data stack */
 	/* The GIL: one read per sample tells whether the sampled thread
 	 * holds it (last_holder == its tstate and locked).  0: unknown. */
 	__u64 gil_addr;
@@ -87,9 +87,9 @@ struct pyspy_proc {
  * answers PYTHON (with the layout) or IGNORE, so a non-Python process costs
  * one map lookup per tick.
  */
-#define PYSPY_PROC_PYTHON 0
+#define PYSPY_PROC_PYTHON  0
 #define PYSPY_PROC_PENDING 1
-#define PYSPY_PROC_IGNORE 2
+#define PYSPY_PROC_IGNORE  2
 /*
  * A launched command before it is Python (set before its exec): not
  * sampled, but in offcpu/wall mode the times its threads leave the CPU are
@@ -107,7 +107,7 @@ struct pyspy_proc {
  * EAGER: wake userspace on every sample of this process.
  */
 #define PYSPY_MODE_VERIFY 0x1
-#define PYSPY_MODE_EAGER 0x2
+#define PYSPY_MODE_EAGER  0x2
 /* Largest fingerprint read. */
 #define PYSPY_CODE_FP_BUF 128
 
@@ -116,21 +116,20 @@ struct pyspy_proc {
  * The one list of them: X(NAME, "what the summary and /metrics call it"),
  * in enum order.  Userspace builds its names from it (summary__error_name).
  */
-#define PYSPY_ERRORS(X)                                                                 \
-	X(NONE, "none")                                                                 \
-	X(NO_TSTATE, "no thread state")	       /* not (yet) a Python thread */           \
-	X(READ_RUNTIME, "runtime unreadable")  /* _PyRuntime / interpreter list */       \
-	X(READ_TSTATE, "thread state unreadable")                                       \
-	X(READ_FRAME, "frame unreadable")      /* a frame pointer faulted */             \
-	X(BAD_LAYOUT, "bad layout")	       /* offsets out of the read buffers */     \
-	X(TRUNCATED, "truncated (too deep)")   /* deeper than PYSPY_MAX_FRAMES */        \
-	X(RINGBUF_FULL, "ring buffer full")    /* sample dropped */                      \
+#define PYSPY_ERRORS(X)                                                              \
+	X(NONE, "none")                                                              \
+	X(NO_TSTATE, "no thread state")	      /* not (yet) a Python thread */        \
+	X(READ_RUNTIME, "runtime unreadable") /* _PyRuntime / interpreter list */    \
+	X(READ_TSTATE, "thread state unreadable")                                    \
+	X(READ_FRAME, "frame unreadable")      /* a frame pointer faulted */         \
+	X(BAD_LAYOUT, "bad layout")	       /* offsets out of the read buffers */ \
+	X(TRUNCATED, "truncated (too deep)")   /* deeper than PYSPY_MAX_FRAMES */    \
+	X(RINGBUF_FULL, "ring buffer full")    /* sample dropped */                  \
 	X(READ_CODE, "code object unreadable") /* VERIFY: a code object faulted */
 
 #define PYSPY_ERR_ENUM(name, text) PYSPY_ERR_##name,
 enum pyspy_error {
-	PYSPY_ERRORS(PYSPY_ERR_ENUM)
-	PYSPY_ERR__COUNT,
+	PYSPY_ERRORS(PYSPY_ERR_ENUM) PYSPY_ERR__COUNT,
 };
 #undef PYSPY_ERR_ENUM
 
@@ -146,9 +145,9 @@ enum pyspy_stat {
 
 /* One Python frame as sampled: the code object and where it was. */
 struct pyspy_frame {
-	__u64 code;	/* PyCodeObject * in the target */
-	__s32 lasti;	/* byte offset of the instruction in the bytecode */
-	__u32 code_fp;	/* pyspy_code_fp() of the code object, VERIFY mode */
+	__u64 code;    /* PyCodeObject * in the target */
+	__s32 lasti;   /* byte offset of the instruction in the bytecode */
+	__u32 code_fp; /* pyspy_code_fp() of the code object, VERIFY mode */
 };
 
 /* The fingerprint both sides compute from co_name and co_firstlineno. */
@@ -157,33 +156,33 @@ static inline __u32 pyspy_code_fp(__u64 name, __s32 firstlineno)
 	return (__u32)name ^ (__u32)(name >> 32) ^ ((__u32)firstlineno * 0x9E3779B1u);
 }
 
-#define PYSPY_SAMPLE_TRUNCATED 0x1 /* more frames than PYSPY_MAX_FRAMES */
-#define PYSPY_SAMPLE_VERIFIED 0x2  /* frames carry code_fp */
-#define PYSPY_SAMPLE_GIL 0x4	   /* the sampled thread held the GIL */
-#define PYSPY_SAMPLE_OFFCPU 0x8	   /* stack of a thread leaving the CPU */
+#define PYSPY_SAMPLE_TRUNCATED 0x1  /* more frames than PYSPY_MAX_FRAMES */
+#define PYSPY_SAMPLE_VERIFIED  0x2  /* frames carry code_fp */
+#define PYSPY_SAMPLE_GIL       0x4  /* the sampled thread held the GIL */
+#define PYSPY_SAMPLE_OFFCPU    0x8  /* stack of a thread leaving the CPU */
 #define PYSPY_SAMPLE_PREEMPTED 0x10 /* ... still runnable (preempted/yield) */
 #define PYSPY_SAMPLE_ARGS_NULL 0x20 /* ... syscall args 2-4 were all 0 */
 /* Not samples but events, with no frames: */
 #define PYSPY_EVENT_NEW_PROCESS 0x100 /* --all: a tgid not seen before ran */
-#define PYSPY_EVENT_EXEC 0x200	      /* a sampled process called exec */
-#define PYSPY_EVENT_OFFCPU_END 0x400  /* tid runs again; arg = ns it was off */
+#define PYSPY_EVENT_EXEC	0x200 /* a sampled process called exec */
+#define PYSPY_EVENT_OFFCPU_END	0x400 /* tid runs again; arg = ns it was off */
 
 /*
  * Ring buffer record; only the first n_frames frames are sent.  Events
  * (PYSPY_EVENT_*) are the header alone, so it is spelled once, here.
  */
-#define PYSPY_SAMPLE_HEADER                                                    \
-	__u32 pid; /* tgid, host namespace */                                  \
-	__u32 tid; /* host namespace */                                        \
-	__u64 cgroup_id;                                                        \
-	__u64 ktime_ns;                                                         \
-	__u16 cpu;                                                              \
-	__u16 reads; /* user-memory reads this sample took */                  \
-	__u16 flags; /* PYSPY_SAMPLE_*, PYSPY_EVENT_* */                        \
-	__u16 error; /* enum pyspy_error, first one hit */                      \
-	__u32 n_frames;                                                         \
-	__s32 syscall; /* OFFCPU: the syscall it blocked in, -1 none */       \
-	__u64 arg /* OFFCPU: its first argument; OFFCPU_END: ns off CPU */
+#define PYSPY_SAMPLE_HEADER                                             \
+	__u32 pid; /* tgid, host namespace */                           \
+	__u32 tid; /* host namespace */                                 \
+	__u64 cgroup_id;                                                \
+	__u64 ktime_ns;                                                 \
+	__u16 cpu;                                                      \
+	__u16 reads; /* user-memory reads this sample took */           \
+	__u16 flags; /* PYSPY_SAMPLE_*, PYSPY_EVENT_* */                \
+	__u16 error; /* enum pyspy_error, first one hit */              \
+	__u32 n_frames;                                                 \
+	__s32 syscall; /* OFFCPU: the syscall it blocked in, -1 none */ \
+	__u64 arg      /* OFFCPU: its first argument; OFFCPU_END: ns off CPU */
 
 struct pyspy_event {
 	PYSPY_SAMPLE_HEADER;

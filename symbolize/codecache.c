@@ -238,7 +238,7 @@ static void clear_entries(struct code_cache *c)
 {
 	struct code_entry *e, *tmp;
 
-	HASH_ITER(hh, c->entries, e, tmp)
+	HASH_ITER (hh, c->entries, e, tmp)
 		entry_free(c, e);
 }
 
@@ -341,8 +341,8 @@ static void read_headers(struct code_cache *c, const struct pyspy_frame *frames,
 				c->hdr_ok[base + i] = 1;
 				continue;
 			}
-			c->hdr_ok[base + i] =
-				process_vm_readv(c->pid, &local[i], 1, &remote[i], 1, 0) == (ssize_t)sz;
+			c->hdr_ok[base + i] = process_vm_readv(c->pid, &local[i], 1, &remote[i], 1,
+							       0) == (ssize_t)sz;
 		}
 	}
 }
@@ -362,8 +362,8 @@ static int gen_load(struct code_cache *c, uint64_t addr, struct code_gen *g)
 	memset(g, 0, sizeof(*g));
 	if (py_code__read(c->pid, &c->l, addr, &g->code))
 		return -EINVAL;
-	g->func_id = profile__function(c->prof, g->code.qualname, g->code.filename,
-				       g->code.firstlineno);
+	g->func_id =
+		profile__function(c->prof, g->code.qualname, g->code.filename, g->code.firstlineno);
 	/* The profile has the names now: only the line table is needed. */
 	free(g->code.qualname);
 	free(g->code.filename);
@@ -500,8 +500,7 @@ static int gen_line(struct code_cache *c, struct code_entry *e, struct code_gen 
 		if (g->memo[i].lasti == lasti)
 			return g->memo[i].line;
 	if (!g->code.linetable) {
-		if (g != &e->cur ||
-		    py_code__reread_linetable(c->pid, &c->l, e->addr, &g->code))
+		if (g != &e->cur || py_code__reread_linetable(c->pid, &c->l, e->addr, &g->code))
 			return -1;
 		if (table_hold(c, &g->code)) {
 			free(g->code.linetable);
@@ -568,7 +567,7 @@ void code_cache__remap(struct code_cache *c, struct profile_remap *m)
 {
 	struct code_entry *e, *tmp;
 
-	HASH_ITER(hh, c->entries, e, tmp) {
+	HASH_ITER (hh, c->entries, e, tmp) {
 		if (e->prev.valid) {
 			e->prev.func_id = profile_remap__weak_function(m, e->prev.func_id);
 			if (e->prev.func_id == UINT32_MAX)

@@ -28,11 +28,11 @@ struct code_cache;
 
 struct code_cache_stats {
 	uint64_t hits, misses, replaced; /* replaced: same address, new code */
-	uint64_t ambiguous;		  /* address changed hands around the sample */
-	uint64_t bad_code;		  /* frames shown as [unknown], all causes */
-	uint64_t rereads;		  /* line tables read again after eviction */
-	uint64_t last_change_ns;	  /* CLOCK_MONOTONIC of the last miss/replace */
-	uint64_t last_replace_ns;	  /* ... of the last replace */
+	uint64_t ambiguous;		 /* address changed hands around the sample */
+	uint64_t bad_code;		 /* frames shown as [unknown], all causes */
+	uint64_t rereads;		 /* line tables read again after eviction */
+	uint64_t last_change_ns;	 /* CLOCK_MONOTONIC of the last miss/replace */
+	uint64_t last_replace_ns;	 /* ... of the last replace */
 };
 
 /*

@@ -50,7 +50,7 @@ void code_store__free(struct code_store *s)
 	if (!s)
 		return;
 	/* Caches put their tables back first; anything left is freed anyway. */
-	HASH_ITER(hh, s->tables, t, tmp) {
+	HASH_ITER (hh, s->tables, t, tmp) {
 		HASH_DEL(s->tables, t);
 		free(t);
 	}

@@ -16,7 +16,7 @@
 #include <stdint.h>
 
 #define CODE_STORE_DEFAULT_PER_TARGET ((size_t)64 << 20)
-#define CODE_STORE_DEFAULT_TOTAL ((size_t)192 << 20)
+#define CODE_STORE_DEFAULT_TOTAL      ((size_t)192 << 20)
 
 struct code_store;
 

@@ -45,8 +45,8 @@
 #define MAX_MOUNTINFO (1024 * 1024)
 /* Bounded tables: past these, start over (or, for pods, stop reading). */
 #define MAX_CGROUPS 16384
-#define MAX_PIDS 65536
-#define MAX_PODS 16384
+#define MAX_PIDS    65536
+#define MAX_PODS    16384
 /* A pod UID we do not know yet: /var/log/pods is read again at most this often. */
 #define POD_RESCAN_S 3.0
 
@@ -547,7 +547,9 @@ struct container_cache *container_cache__new(const char *proc_dir, const char *c
 	else
 		find_cgroup2(c->cg2_dir, sizeof(c->cg2_dir));
 	snprintf(c->pods_dir, sizeof(c->pods_dir), "%s",
-		 pods_dir ? pods_dir : env && *env ? env : "/var/log/pods");
+		 pods_dir      ? pods_dir
+		 : env && *env ? env
+			       : "/var/log/pods");
 	c->n_hier = count_hierarchies(c);
 	return c;
 }
@@ -556,7 +558,7 @@ static void clear_pids(struct container_cache *c)
 {
 	struct pid_entry *e, *tmp;
 
-	HASH_ITER(hh, c->pids, e, tmp) {
+	HASH_ITER (hh, c->pids, e, tmp) {
 		HASH_DEL(c->pids, e);
 		free(e);
 	}
@@ -567,7 +569,7 @@ static void clear_cgs(struct container_cache *c)
 {
 	struct cg_entry *e, *tmp;
 
-	HASH_ITER(hh, c->cgs, e, tmp) {
+	HASH_ITER (hh, c->cgs, e, tmp) {
 		HASH_DEL(c->cgs, e);
 		free(e);
 	}
@@ -578,7 +580,7 @@ static void clear_pods(struct container_cache *c)
 {
 	struct pod_entry *e, *tmp;
 
-	HASH_ITER(hh, c->pods, e, tmp) {
+	HASH_ITER (hh, c->pods, e, tmp) {
 		HASH_DEL(c->pods, e);
 		free(e);
 	}
@@ -650,8 +652,8 @@ static void resolve_pod(struct container_cache *c, struct container_info *ci)
  * Read pid's attribution from /proc.  *ino: the inode of its v2 cgroup
  * directory (0 if unknown); *exact: that cgroup alone determines it.
  */
-static void read_pid(struct container_cache *c, pid_t pid, struct container_info *ci,
-		     uint64_t *ino, bool *exact)
+static void read_pid(struct container_cache *c, pid_t pid, struct container_info *ci, uint64_t *ino,
+		     bool *exact)
 {
 	char file[sizeof(c->proc_dir) + 32], v2[MAX_PATH_LEN + 1];
 	char path[sizeof(c->cg2_dir) + sizeof(v2)];

@@ -21,15 +21,15 @@
 struct profile;
 
 /* Longest names Kubernetes allows: a namespace is a DNS label, a pod a DNS subdomain. */
-#define CONTAINER_NS_MAX 63
+#define CONTAINER_NS_MAX       63
 #define CONTAINER_POD_NAME_MAX 253
 
 struct container_info {
-	char runtime[16];   /* docker, containerd, cri-o, podman, unknown; "" = none */
-	char id[65];	    /* 64 lowercase hex; "" = not in a container */
-	char pod_uid[37];   /* with dashes; "" = not in a pod */
-	char qos[12];	    /* guaranteed, burstable, besteffort; "" = not in a pod */
-	char pod_namespace[CONTAINER_NS_MAX + 1]; /* "" = unknown */
+	char runtime[16]; /* docker, containerd, cri-o, podman, unknown; "" = none */
+	char id[65];	  /* 64 lowercase hex; "" = not in a container */
+	char pod_uid[37]; /* with dashes; "" = not in a pod */
+	char qos[12];	  /* guaranteed, burstable, besteffort; "" = not in a pod */
+	char pod_namespace[CONTAINER_NS_MAX + 1];  /* "" = unknown */
 	char pod_name[CONTAINER_POD_NAME_MAX + 1]; /* "" = unknown */
 };
 

@@ -11,9 +11,9 @@
 #include "symbolize/proc/procmem.h"
 
 /* Bits of PyASCIIObject.state in 3.8-3.13 GIL builds. */
-#define STATE_KIND(s) (((s) >> 2) & 7)
+#define STATE_KIND(s)	 (((s) >> 2) & 7)
 #define STATE_COMPACT(s) (((s) >> 5) & 1)
-#define STATE_ASCII(s) (((s) >> 6) & 1)
+#define STATE_ASCII(s)	 (((s) >> 6) & 1)
 
 /* Field of `size` bytes at off inside a buffer of len bytes? */
 static int field_ok(uint16_t off, size_t size, size_t len)
@@ -82,8 +82,7 @@ static int read_header(pid_t pid, const struct py_layout *l, uint64_t addr, uint
 	return procmem_read(pid, addr, hdr, l->code_size);
 }
 
-int py_code__fingerprint(pid_t pid, const struct py_layout *l, uint64_t addr,
-			 struct py_code_fp *fp)
+int py_code__fingerprint(pid_t pid, const struct py_layout *l, uint64_t addr, struct py_code_fp *fp)
 {
 	uint8_t hdr[PY_CODE_HDR_MAX];
 	int err;

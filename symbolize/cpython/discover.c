@@ -27,7 +27,7 @@
 
 /* A mapped file that may hold _PyRuntime, opened on demand. */
 struct cand {
-	char path[PATH_MAX];	 /* as in /proc/PID/maps, " (deleted)" cut off */
+	char path[PATH_MAX];	  /* as in /proc/PID/maps, " (deleted)" cut off */
 	uint64_t start, end, off; /* the mapping with the lowest file offset */
 	bool deleted, is_exe, opened;
 	struct elf_file *ef;
@@ -129,7 +129,8 @@ static int scan_maps(pid_t pid, struct scan *s)
 		int pos = -1;
 
 		if (sscanf(line, "%" SCNx64 "-%" SCNx64 " %7s %" SCNx64 " %*x:%*x %*u %n", &start,
-			   &end, perms, &off, &pos) < 4 || pos < 0)
+			   &end, perms, &off, &pos) < 4 ||
+		    pos < 0)
 			continue;
 		add_cand(s, start, end, off, line + pos);
 	}

@@ -19,31 +19,32 @@
 #include "pyoffsets.h"
 
 /* py_target.flags: how the answer was reached, for -v messages. */
-#define PY_TARGET_DEBUG_OFFSETS 0x1	/* layout from the target's _Py_DebugOffsets */
-#define PY_TARGET_TABLE_MISMATCH 0x2	/* ... which disagrees with our table (it wins) */
-#define PY_TARGET_RUNTIME_SECTION 0x4	/* no _PyRuntime symbol: .PyRuntime section used */
-#define PY_TARGET_VERSION_GUESSED 0x8	/* version from the file name only (3.X.0) */
-#define PY_TARGET_FREE_THREADED 0x10	/* refused (-ENOTSUP): a free-threaded build */
-#define PY_TARGET_LAYOUT_REFUSED 0x20	/* refused (-ENOTSUP): its debug offsets do not
+#define PY_TARGET_DEBUG_OFFSETS	  0x1  /* layout from the target's _Py_DebugOffsets */
+#define PY_TARGET_TABLE_MISMATCH  0x2  /* ... which disagrees with our table (it wins) */
+#define PY_TARGET_RUNTIME_SECTION 0x4  /* no _PyRuntime symbol: .PyRuntime section used */
+#define PY_TARGET_VERSION_GUESSED 0x8  /* version from the file name only (3.X.0) */
+#define PY_TARGET_FREE_THREADED	  0x10 /* refused (-ENOTSUP): a free-threaded build */
+#define PY_TARGET_LAYOUT_REFUSED \
+	0x20 /* refused (-ENOTSUP): its debug offsets do not
 					 * fit what we read (py_target.refused says why) */
 
 struct py_target {
-	pid_t pid;		   /* host pid (a tgid) */
-	pid_t nspid;		   /* pid inside its own pid namespace */
+	pid_t pid;   /* host pid (a tgid) */
+	pid_t nspid; /* pid inside its own pid namespace */
 	char comm[16];
-	uint64_t start_time;	   /* field 22 of /proc/PID/stat: tells PID reuse */
-	uint64_t looked_ns;	   /* CLOCK_MONOTONIC when discovery began: an exec
+	uint64_t start_time;	 /* field 22 of /proc/PID/stat: tells PID reuse */
+	uint64_t looked_ns;	 /* CLOCK_MONOTONIC when discovery began: an exec
 				    * before it is in what it found */
-	char elf_path[PATH_MAX];   /* ELF holding _PyRuntime, as mapped (target's mount
+	char elf_path[PATH_MAX]; /* ELF holding _PyRuntime, as mapped (target's mount
 				    * ns), without a " (deleted)" suffix */
-	uint64_t elf_bias;	   /* its load bias: runtime address = vaddr + bias */
-	uint64_t runtime_addr;	   /* runtime &_PyRuntime */
-	uint64_t code_type_addr;   /* runtime &PyCode_Type, 0 if unknown */
-	uint32_t version_hex;	   /* PY_VERSION_HEX */
-	uint32_t flags;		   /* PY_TARGET_* */
-	uint64_t gil_addr;	   /* runtime &struct _gil_runtime_state, 0 if unknown */
+	uint64_t elf_bias;	 /* its load bias: runtime address = vaddr + bias */
+	uint64_t runtime_addr;	 /* runtime &_PyRuntime */
+	uint64_t code_type_addr; /* runtime &PyCode_Type, 0 if unknown */
+	uint32_t version_hex;	 /* PY_VERSION_HEX */
+	uint32_t flags;		 /* PY_TARGET_* */
+	uint64_t gil_addr;	 /* runtime &struct _gil_runtime_state, 0 if unknown */
 	struct py_layout layout;
-	char refused[128];	   /* with PY_TARGET_LAYOUT_REFUSED: the field, e.g.
+	char refused[128]; /* with PY_TARGET_LAYOUT_REFUSED: the field, e.g.
 				    * "PyObject.ob_type = 65520 is past the ..." */
 };
 

@@ -179,7 +179,7 @@ static const struct dbg_map dbg_315 = {
 };
 
 #define DBG_COOKIE "xdebugpy"
-#define DBG_HDR 24 /* cookie[8], version, free_threaded */
+#define DBG_HDR	   24 /* cookie[8], version, free_threaded */
 /*
  * sizeof(PyCompactUnicodeObject) - sizeof(PyASCIIObject) in 3.12+ GIL
  * builds (utf8_length + utf8 pointer); 3.13/3.14 debug offsets lack it.
@@ -250,7 +250,10 @@ struct field_rule {
 	bool optional; /* PY_OFF_NONE allowed */
 };
 
-#define RULE(f, n, w, b, o) { n, offsetof(struct py_layout, f), w, b, o }
+#define RULE(f, n, w, b, o)                               \
+	{                                                 \
+		n, offsetof(struct py_layout, f), w, b, o \
+	}
 
 /*
  * Every offset userspace or the BPF side indexes a buffer with.  Offsets

@@ -29,11 +29,11 @@
  * and small per frame), a thread state, the head of a str.  Fields of objects that are read one
  * by one (bytes, the GIL, ...) must lie within PY_OBJECT_FIELD_MAX.
  */
-#define PY_CODE_HDR_MAX 512
-#define PY_TSTATE_READ_MAX 2048
-#define PY_STR_HDR_MAX 64
+#define PY_CODE_HDR_MAX	    512
+#define PY_TSTATE_READ_MAX  2048
+#define PY_STR_HDR_MAX	    64
 #define PY_OBJECT_FIELD_MAX 512
-#define PY_GIL_SIZE_MAX 4096
+#define PY_GIL_SIZE_MAX	    4096
 
 /* How the line of an instruction is encoded (see symbolize/cpython/linetable.h). */
 enum py_linetable_kind {
@@ -44,7 +44,7 @@ enum py_linetable_kind {
 
 struct py_layout {
 	uint8_t major, minor;
-	uint32_t frame_model;	/* enum pyspy_frame_model */
+	uint32_t frame_model;	 /* enum pyspy_frame_model */
 	uint32_t linetable_kind; /* enum py_linetable_kind */
 
 	/* _PyRuntimeState */
@@ -67,12 +67,12 @@ struct py_layout {
 	uint16_t frame_owner; /* PY_OFF_NONE < 3.11 */
 	uint16_t frame_size;  /* sizeof the frame struct, capped read size */
 	/* PyObject / PyVarObject */
-	uint16_t object_type;	/* ob_type */
+	uint16_t object_type;	 /* ob_type */
 	uint16_t varobject_size; /* ob_size */
 	/* PyCodeObject */
 	uint16_t code_filename;
 	uint16_t code_name;
-	uint16_t code_qualname;	 /* PY_OFF_NONE < 3.11 */
+	uint16_t code_qualname;	   /* PY_OFF_NONE < 3.11 */
 	uint16_t code_firstlineno; /* int */
 	uint16_t code_linetable;   /* co_lnotab (3.8/3.9) or co_linetable */
 	uint16_t code_code;	   /* co_code bytes object; PY_OFF_NONE 3.11+ */

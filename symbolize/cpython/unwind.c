@@ -256,7 +256,8 @@ static void walk_thread(pid_t pid, const struct py_layout *l, const struct pyspy
 	uint8_t buf[PY_TSTATE_READ_MAX];
 	uint64_t frame;
 
-	if (procmem_read(pid, st->tstate, buf, tstate_size(l)) || first_frame(pid, l, buf, &frame)) {
+	if (procmem_read(pid, st->tstate, buf, tstate_size(l)) ||
+	    first_frame(pid, l, buf, &frame)) {
 		st->flags |= PY_STACK_PARTIAL;
 		return;
 	}
@@ -382,7 +383,8 @@ static const struct libc_tid_loc libc_tid_locs[] = {
 pid_t py_unwind__libc_tid(pid_t pid, uint64_t pthread_id, bool (*is_tid)(pid_t tid, void *ctx),
 			  void *ctx)
 {
-	for (size_t i = 0; pthread_id && i < sizeof(libc_tid_locs) / sizeof(libc_tid_locs[0]); i++) {
+	for (size_t i = 0; pthread_id && i < sizeof(libc_tid_locs) / sizeof(libc_tid_locs[0]);
+	     i++) {
 		const struct libc_tid_loc *loc = &libc_tid_locs[i];
 		uint64_t self = 0;
 		int32_t tid = 0;

@@ -29,7 +29,7 @@
 
 /* py_thread_stack.flags */
 #define PY_STACK_TRUNCATED 0x1 /* more than PYSPY_MAX_FRAMES Python frames */
-#define PY_STACK_PARTIAL 0x2   /* a read faulted before the root frame */
+#define PY_STACK_PARTIAL   0x2 /* a read faulted before the root frame */
 
 struct py_thread_stack {
 	uint64_t tstate;     /* PyThreadState * in the target */

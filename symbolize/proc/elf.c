@@ -285,8 +285,8 @@ static int find_load_bias(struct elf_file *ef, uint64_t map_start, uint64_t map_
 		start = ph.p_offset & pgmask;
 		if (exact && start != map_off)
 			continue;
-		if (!exact && (map_off < start || (map_off >= ph.p_offset &&
-						   map_off - ph.p_offset >= ph.p_filesz)))
+		if (!exact && (map_off < start ||
+			       (map_off >= ph.p_offset && map_off - ph.p_offset >= ph.p_filesz)))
 			continue;
 		/* map_start maps file offset map_off, i.e. vaddr p_vaddr + map_off - p_offset. */
 		*bias = map_start - (ph.p_vaddr + map_off - ph.p_offset);

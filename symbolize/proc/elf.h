@@ -20,7 +20,7 @@ struct elf_file;
  * libelf reads it; real libpythons and static pythons are tens of MB) and
  * any one section loaded whole (symbol and string tables).
  */
-#define ELF_FILE_MAX (1ull << 30)
+#define ELF_FILE_MAX	(1ull << 30)
 #define ELF_SECTION_MAX (256ull << 20)
 
 /*

@@ -12,7 +12,7 @@
 
 /* stat is one line well under this; status is about 1.5 KiB, unless a
  * process is in very many groups (Groups: comes before NSpid:). */
-#define STAT_BUF 2048
+#define STAT_BUF   2048
 #define STATUS_BUF 16384
 
 int procfs_read(const char *path, char *buf, size_t len)

@@ -23,8 +23,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memcpy(s, data, size);
 	s[size] = 0;
 	container__parse_proc_cgroup((const char *)data, size, 0, &info, v2, sizeof(v2), &from_v2);
-	container__parse_proc_cgroup((const char *)data, size, 13, &info, v2, sizeof(v2),
-				     &from_v2);
+	container__parse_proc_cgroup((const char *)data, size, 13, &info, v2, sizeof(v2), &from_v2);
 	container__parse_path(s, &info);
 	container__parse_pod_dir(s, ns, pod, uid);
 	free(s);

@@ -19,10 +19,10 @@
 #include "user/model/profile.h"
 #include "user/output/output.h"
 
-#define ID1 "3f2a1b4c5d6e7f8091a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f708"
-#define ID2 "9e8d7c6b5a49382716059f8e7d6c5b4a39281706f5e4d3c2b1a0918273645546"
-#define UID "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"
-#define UID_ "0f1e2d3c_4b5a_6978_8796_a5b4c3d2e1f0"
+#define ID1	   "3f2a1b4c5d6e7f8091a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f708"
+#define ID2	   "9e8d7c6b5a49382716059f8e7d6c5b4a39281706f5e4d3c2b1a0918273645546"
+#define UID	   "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"
+#define UID_	   "0f1e2d3c_4b5a_6978_8796_a5b4c3d2e1f0"
 #define STATIC_UID "ea5a2fe7d1b3d5f18bd1e9f4e4a3d4b3"
 
 struct shape {
@@ -67,11 +67,11 @@ static const struct shape shapes[] = {
 	{ "/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod" UID_ ".slice", 1, "",
 	  "", UID, "burstable" },
 	/* CRI-O: systemd and cgroupfs; its conmon is in the pod, not the container */
-	{ "/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod" UID_
-	  ".slice/crio-" ID1 ".scope",
+	{ "/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod" UID_ ".slice/crio-" ID1
+	  ".scope",
 	  1, "cri-o", ID1, UID, "burstable" },
-	{ "/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod" UID_
-	  ".slice/crio-" ID1 ".scope/container",
+	{ "/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod" UID_ ".slice/crio-" ID1
+	  ".scope/container",
 	  1, "cri-o", ID1, UID, "burstable" },
 	{ "/kubepods.slice/kubepods-pod" UID_ ".slice/crio-" ID1 ".scope", 1, "cri-o", ID1, UID,
 	  "guaranteed" },
@@ -84,10 +84,9 @@ static const struct shape shapes[] = {
 	{ "/system.slice/crio-conmon-" ID1 ".scope", 0, "", "", "", "" },
 	/* podman: systemd (root and rootless, cgroupns "container" leaf), cgroupfs */
 	{ "/machine.slice/libpod-" ID1 ".scope", 1, "podman", ID1, "", "" },
-	{ "/machine.slice/machine-libpod_pod_" ID2 ".slice/libpod-" ID1 ".scope", 1, "podman",
-	  ID1, "", "" },
-	{ "/user.slice/user-1000.slice/user@1000.service/user.slice/libpod-" ID1
-	  ".scope/container",
+	{ "/machine.slice/machine-libpod_pod_" ID2 ".slice/libpod-" ID1 ".scope", 1, "podman", ID1,
+	  "", "" },
+	{ "/user.slice/user-1000.slice/user@1000.service/user.slice/libpod-" ID1 ".scope/container",
 	  1, "podman", ID1, "", "" },
 	{ "/libpod_parent/libpod-" ID1, 1, "podman", ID1, "", "" },
 	{ "/machine.slice/libpod-conmon-" ID1 ".scope", 0, "", "", "", "" },
@@ -106,15 +105,15 @@ static const struct shape shapes[] = {
 	{ "/system.slice/docker-" ID1 ".scop", 0, "", "", "", "" },
 	{ "/system.slice/docker-" ID1, 0, "", "", "", "" }, /* docker's are always scopes */
 	{ "/x/cri-containerd-" ID1, 0, "", "", "", "" },
-	{ "/docker/3F2A1B4C5D6E7F8091A2B3C4D5E6F708192A3B4C5D6E7F8091A2B3C4D5E6F708", 0, "", "",
-	  "", "" },
-	{ "/docker/3f2a1b4c5d6e7f8091a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f70g", 0, "", "",
-	  "", "" },
+	{ "/docker/3F2A1B4C5D6E7F8091A2B3C4D5E6F708192A3B4C5D6E7F8091A2B3C4D5E6F708", 0, "", "", "",
+	  "" },
+	{ "/docker/3f2a1b4c5d6e7f8091a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f70g", 0, "", "", "",
+	  "" },
 	{ "/system.slice/docker-.scope", 0, "", "", "", "" },
 	{ "/system.slice/crio-.scope", 0, "", "", "", "" },
 	/* pods: wrong separators, short UIDs, not under kubepods */
-	{ "/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod" UID ".slice", 0, "",
-	  "", "", "" },
+	{ "/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod" UID ".slice", 0, "", "",
+	  "", "" },
 	{ "/kubepods/burstable/pod" UID_, 0, "", "", "", "" },
 	{ "/kubepods/burstable/pod0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f", 0, "", "", "", "" },
 	{ "/kubepods/burstable/pod0F1E2D3C-4B5A-6978-8796-A5B4C3D2E1F0", 0, "", "", "", "" },
@@ -187,9 +186,9 @@ static int proc_cgroup(const char *text, struct container_info *ci, char *v2, bo
 
 static void test_proc_cgroup(void)
 {
-	static const char v2_ctr[] = "/kubepods.slice/kubepods-burstable.slice/"
-				     "kubepods-burstable-pod" UID_ ".slice/cri-containerd-" ID1
-				     ".scope";
+	static const char v2_ctr[] =
+		"/kubepods.slice/kubepods-burstable.slice/"
+		"kubepods-burstable-pod" UID_ ".slice/cri-containerd-" ID1 ".scope";
 	struct container_info ci;
 	char v2[4097], *text;
 	bool from_v2;
@@ -200,7 +199,8 @@ static void test_proc_cgroup(void)
 			  ".slice/cri-containerd-" ID1 ".scope\n",
 			  &ci, v2, &from_v2) == 1);
 	CHECK(!strcmp(ci.id, ID1) && !strcmp(ci.runtime, "containerd") && from_v2 &&
-	      !strcmp(v2, v2_ctr), "v2: '%s' from_v2 %d v2 '%s'", ci.id, from_v2, v2);
+		      !strcmp(v2, v2_ctr),
+	      "v2: '%s' from_v2 %d v2 '%s'", ci.id, from_v2, v2);
 	CHECK(proc_cgroup("0::/user.slice/user-0.slice/session-1.scope\n", &ci, v2, &from_v2) == 0);
 	CHECK(from_v2 && !ci.id[0], "a v2 host process: its cgroup decides, for every sharer");
 
@@ -226,13 +226,14 @@ static void test_proc_cgroup(void)
 	       "2:cpu,cpuacct:/docker/" ID2 "\n"
 	       "1:name=systemd:/docker/" ID1 "\n";
 	CHECK(proc_cgroup(text, &ci, v2, &from_v2) == 1 && !strcmp(ci.id, ID1) && !from_v2 &&
-	      !v2[0], "name=systemd first: '%s' v2 '%s'", ci.id, v2);
+		      !v2[0],
+	      "name=systemd first: '%s' v2 '%s'", ci.id, v2);
 	text = "9:net_cls:/docker/" ID2 "\n"
 	       "5:pids:/docker/" ID2 "\n"
 	       "2:cpuacct,cpu:/docker/" ID1 "\n"
 	       "1:name=systemd:/\n";
-	CHECK(proc_cgroup(text, &ci, v2, &from_v2) == 1 && !strcmp(ci.id, ID1),
-	      "then cpu: '%s'", ci.id);
+	CHECK(proc_cgroup(text, &ci, v2, &from_v2) == 1 && !strcmp(ci.id, ID1), "then cpu: '%s'",
+	      ci.id);
 	text = "9:net_cls:/docker/" ID1 "\n";
 	CHECK(proc_cgroup(text, &ci, v2, &from_v2) == 1 && !strcmp(ci.id, ID1), "any hierarchy");
 
@@ -254,11 +255,13 @@ static void test_proc_cgroup(void)
 	CHECK(proc_cgroup(text, &ci, v2, &from_v2) == -EINVAL && !ci.id[0] && !v2[0],
 	      "a hierarchy twice");
 	text = "0::/x\n1:name=systemd:/docker/" ID1 "\n";
-	CHECK(container__parse_proc_cgroup(text, strlen(text), 1, &ci, v2, sizeof(v2),
-					   &from_v2) == -EINVAL && !ci.id[0],
+	CHECK(container__parse_proc_cgroup(text, strlen(text), 1, &ci, v2, sizeof(v2), &from_v2) ==
+			      -EINVAL &&
+		      !ci.id[0],
 	      "more lines than hierarchies");
-	CHECK(container__parse_proc_cgroup(text, strlen(text), 2, &ci, v2, sizeof(v2),
-					   &from_v2) == 1 && !strcmp(ci.id, ID1),
+	CHECK(container__parse_proc_cgroup(text, strlen(text), 2, &ci, v2, sizeof(v2), &from_v2) ==
+			      1 &&
+		      !strcmp(ci.id, ID1),
 	      "as many as there are");
 	CHECK(proc_cgroup("0::/x\nfoo\n", &ci, v2, &from_v2) == -EINVAL, "no colons");
 	CHECK(proc_cgroup("0::/x\n\n", &ci, v2, &from_v2) == -EINVAL, "an empty line");
@@ -270,16 +273,19 @@ static void test_proc_cgroup(void)
 	memset(text, 'x', 6000);
 	memcpy(text, "0::/", 4);
 	snprintf(text + 6000, n - 6000, "\n1:name=systemd:/docker/%s\n", ID1);
-	CHECK(container__parse_proc_cgroup(text, strlen(text), 0, &ci, v2, sizeof(v2),
-					   &from_v2) == -EINVAL && !ci.id[0] && !v2[0],
+	CHECK(container__parse_proc_cgroup(text, strlen(text), 0, &ci, v2, sizeof(v2), &from_v2) ==
+			      -EINVAL &&
+		      !ci.id[0] && !v2[0],
 	      "a path longer than the kernel writes");
 	/* Not NUL-terminated: len is the only bound. */
 	memcpy(text, "1:name=systemd:/docker/" ID1 "XXXX", 23 + 64 + 4);
 	CHECK(container__parse_proc_cgroup(text, 23 + 64, 0, &ci, v2, sizeof(v2), &from_v2) == 1 &&
-	      !strcmp(ci.id, ID1), "len bounds the text");
+		      !strcmp(ci.id, ID1),
+	      "len bounds the text");
 	memcpy(text, "0::/docker/\0" ID1 "\n", 12 + 64 + 1);
 	CHECK(container__parse_proc_cgroup(text, 12 + 64 + 1, 0, &ci, v2, sizeof(v2), &from_v2) ==
-		      -EINVAL, "a NUL byte");
+		      -EINVAL,
+	      "a NUL byte");
 	free(text);
 }
 
@@ -364,9 +370,9 @@ static void frame(const struct profile *p, enum output_group kind, uint32_t pid,
 
 static void test_cache(void)
 {
-	static const char ctr_a[] = "kubepods.slice/kubepods-burstable.slice/"
-				    "kubepods-burstable-pod" UID_ ".slice/cri-containerd-" ID1
-				    ".scope";
+	static const char ctr_a[] =
+		"kubepods.slice/kubepods-burstable.slice/"
+		"kubepods-burstable-pod" UID_ ".slice/cri-containerd-" ID1 ".scope";
 	static const char ctr_b[] = "system.slice/docker-" ID2 ".scope";
 	struct profile *prof = profile__new(0), *view = profile__new_view(prof, 0);
 	const struct container_info *ci;
@@ -402,7 +408,7 @@ static void test_cache(void)
 		return;
 	ci = container_cache__lookup(c, 100, 0, &changed);
 	CHECK(changed && !strcmp(ci->id, ID1) && !strcmp(ci->pod_namespace, "shop") &&
-	      !strcmp(ci->pod_name, "web-0") && !strcmp(ci->qos, "burstable"),
+		      !strcmp(ci->pod_name, "web-0") && !strcmp(ci->qos, "burstable"),
 	      "new process: id '%s' pod %s/%s", ci->id, ci->pod_namespace, ci->pod_name);
 	ci = container_cache__lookup(c, 100, ino_a, &changed);
 	CHECK(!changed && !strcmp(ci->id, ID1), "the sampled id is the cgroup's inode");
@@ -459,7 +465,8 @@ static void test_cache(void)
 	CHECK(!strcmp(label(prof, 200, PROFILE_LABEL_CONTAINER_ID), ID1), "unchanged id");
 	container_cache__sample(c, prof, 200, mkdirs("cg2/user.slice"));
 	CHECK(!profile__process_label(prof, 200, PROFILE_LABEL_CONTAINER_ID) &&
-	      !profile__process_label(prof, 200, PROFILE_LABEL_POD_UID), "labels removed");
+		      !profile__process_label(prof, 200, PROFILE_LABEL_POD_UID),
+	      "labels removed");
 	frame(prof, OUTPUT_GROUP_CONTAINER, 200, buf);
 	CHECK(!strcmp(buf, "container - (host)"), "%s", buf);
 	frame(prof, OUTPUT_GROUP_POD, 200, buf);
@@ -538,12 +545,14 @@ static void test_group_by(void)
 	CHECK(output_group__parse("container,pod", list, bad, sizeof(bad)) == 0);
 	CHECK(output_group__parse("pod,thread", list, bad, sizeof(bad)) == 0);
 	CHECK(list[0] == OUTPUT_GROUP_CONTAINER && list[1] == OUTPUT_GROUP_POD &&
-	      list[2] == OUTPUT_GROUP_THREAD && list[3] == 0, "repeatable, each kind once");
+		      list[2] == OUTPUT_GROUP_THREAD && list[3] == 0,
+	      "repeatable, each kind once");
 	output_group__add(list, OUTPUT_GROUP_PROCESS);
 	output_group__add(list, OUTPUT_GROUP_PROCESS);
 	CHECK(list[3] == OUTPUT_GROUP_PROCESS);
 	CHECK(output_group__parse("pod,bogus", list, bad, sizeof(bad)) == -EINVAL &&
-	      !strcmp(bad, "bogus"), "bad '%s'", bad);
+		      !strcmp(bad, "bogus"),
+	      "bad '%s'", bad);
 	CHECK(output_group__parse("pod,", list, bad, sizeof(bad)) == -EINVAL && !bad[0]);
 	CHECK(output_group__parse(",pod", list, bad, sizeof(bad)) == -EINVAL && !bad[0]);
 	CHECK(output_group__parse("Container", list, bad, sizeof(bad)) == -EINVAL);

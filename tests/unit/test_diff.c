@@ -148,7 +148,8 @@ static void test_frames(void)
 	CHECK(read_str("container 3f2a1b4c5d6e (containerd);pod shop/web-0;process 5 (py 3);"
 		       "thread 6 (w);[partial];<module> (/a b (c)/x.py:10);"
 		       "f (/a b (c)/x.py);g (rel:9:x.py:12);[io: recv] 3\r\n",
-		       p, &e) == 0, "line %lu: %s", e.line, e.why);
+		       p, &e) == 0,
+	      "line %lu: %s", e.line, e.why);
 	profile__for_each_stack(p, grab, &o);
 	l = o.s.locs;
 	CHECK(o.n_seen == 1 && o.s.n == 4, "%d stacks, %u frames", o.n_seen, o.s.n);
@@ -162,7 +163,8 @@ static void test_frames(void)
 		CHECK(!strcmp(loc_name(p, l[1]), "g") && !strcmp(loc_file(p, l[1]), "rel:9:x.py") &&
 		      loc_line(p, l[1]) == 12);
 		CHECK(!strcmp(loc_name(p, l[2]), "f") &&
-		      !strcmp(loc_file(p, l[2]), "/a b (c)/x.py") && loc_line(p, l[2]) == -1,
+			      !strcmp(loc_file(p, l[2]), "/a b (c)/x.py") &&
+			      loc_line(p, l[2]) == -1,
 		      "%s|%s|%d", loc_name(p, l[2]), loc_file(p, l[2]), loc_line(p, l[2]));
 		CHECK(!strcmp(loc_name(p, l[3]), "<module>") && loc_line(p, l[3]) == 10);
 	}
@@ -170,8 +172,9 @@ static void test_frames(void)
 
 	/* Blank lines, trailing blanks, a 0 count, a line past INT_MAX, only leading frames. */
 	p = profile__new(0);
-	CHECK(read_str("\n  \n a (x.py:99999999999) 2 \t\nb (y.py:1) 0\nprocess 7 (x) 5", p,
-		       &e) == 0, "line %lu: %s", e.line, e.why);
+	CHECK(read_str("\n  \n a (x.py:99999999999) 2 \t\nb (y.py:1) 0\nprocess 7 (x) 5", p, &e) ==
+		      0,
+	      "line %lu: %s", e.line, e.why);
 	CHECK(profile__total_weight(p) == 7 && profile__n_stacks(p) == 2);
 	o = (struct one_stack){ 0 };
 	profile__for_each_stack(p, grab, &o);
@@ -210,7 +213,9 @@ static void test_malformed(void)
 		{ " (x.py:1) 5\n", 1, "no function name" },
 		{ "a 99999999999999999999999\n", 1, "count too large" },
 		{ "a 9223372036854775807\nb 2\n", 2, "more than 2^63" },
-		{ "a\x01" "b 5\n", 1, "control character 0x01 at column 2" },
+		{ "a\x01"
+		  "b 5\n",
+		  1, "control character 0x01 at column 2" },
 		{ "ok 1\n\n\nx\x1b[2Jy 5\n", 4, "control character 0x1b" },
 		{ "a\rb 5\n", 1, "control character 0x0d" },
 	};
@@ -229,7 +234,8 @@ static void test_malformed(void)
 	/* A NUL inside a line (the length is explicit, not strlen). */
 	p = profile__new(0);
 	CHECK(folded_read_mem("a\0b 5\n", 6, p, &e) == -EINVAL && e.line == 1 &&
-	      strstr(e.why, "0x00"), "NUL: %s", e.why);
+		      strstr(e.why, "0x00"),
+	      "NUL: %s", e.why);
 	profile__free(p);
 
 	/* A line over the bound; the one before it still counts. */
@@ -242,7 +248,8 @@ static void test_malformed(void)
 		memcpy(big + n - 2, " 1", 2);
 		p = profile__new(0);
 		CHECK(folded_read_mem(big, n, p, &e) == -EINVAL && e.line == 2 &&
-		      strstr(e.why, "longer than"), "%lu %s", e.line, e.why);
+			      strstr(e.why, "longer than"),
+		      "%lu %s", e.line, e.why);
 		CHECK(profile__total_weight(p) == 1);
 		profile__free(p);
 		free(big);
@@ -272,7 +279,8 @@ static void test_deep(void)
 	CHECK(folded_read_mem(buf, len, p, &e) == 0, "line %lu: %s", e.line, e.why);
 	profile__for_each_stack(p, grab, &o);
 	CHECK(o.s.n == FOLDED_READ_MAX_FRAMES && o.s.flags == PROFILE_STACK_TRUNCATED &&
-	      o.s.pid == 3, "n %u flags %u", o.s.n, o.s.flags);
+		      o.s.pid == 3,
+	      "n %u flags %u", o.s.n, o.s.flags);
 	if (o.s.n == FOLDED_READ_MAX_FRAMES) {
 		CHECK(!strcmp(loc_name(p, o.s.locs[0]), "f66535"), "%s", loc_name(p, o.s.locs[0]));
 		CHECK(loc_line(p, o.s.locs[o.s.n - 1]) == 1001);
@@ -325,8 +333,7 @@ static void test_load(void)
 	/* Cut short: the gzip layer says so. */
 	profile__free(b);
 	b = profile__new(0);
-	CHECK(profile_load_mem(gz, gz_len / 2, b, &in) == -EINVAL && in.gzipped &&
-	      !in.folded.line);
+	CHECK(profile_load_mem(gz, gz_len / 2, b, &in) == -EINVAL && in.gzipped && !in.folded.line);
 	profile__free(b);
 	free(gz);
 
@@ -335,8 +342,8 @@ static void test_load(void)
 	b = profile__new(0);
 	CHECK(profile_load_mem(pb, len, b, &in) == 0);
 	CHECK(in.format == PROFILE_LOAD_PPROF && in.gzipped);
-	CHECK(!strcmp(in.value_type, "samples") && !strcmp(in.value_unit, "count"),
-	      "%s/%s", in.value_type, in.value_unit);
+	CHECK(!strcmp(in.value_type, "samples") && !strcmp(in.value_unit, "count"), "%s/%s",
+	      in.value_type, in.value_unit);
 	CHECK(in.period == 4000000 && !strcmp(in.period_unit, "nanoseconds"), "%lld %s",
 	      (long long)in.period, in.period_unit);
 	again = render(&output_folded, b, &o, &len);
@@ -447,18 +454,18 @@ static void add(struct profile *p, const char *const *names, const char *const *
 	CHECK(profile__add(p, pid, pid, 0, locs, n, w) == 0);
 }
 
-#define ADD(p, w, pid, ...)                                                                   \
-	do {                                                                                  \
-		const char *spec[] = { __VA_ARGS__ };                                         \
-		const char *nm[4], *fl[4];                                                    \
-		int ln[4];                                                                    \
-		uint32_t k = sizeof(spec) / sizeof(spec[0]) / 3;                              \
-		for (uint32_t j = 0; j < k; j++) {                                            \
-			nm[j] = spec[3 * j];                                                  \
-			fl[j] = spec[3 * j + 1];                                              \
-			ln[j] = atoi(spec[3 * j + 2]);                                        \
-		}                                                                             \
-		add(p, nm, fl, ln, k, w, pid);                                                \
+#define ADD(p, w, pid, ...)                                      \
+	do {                                                     \
+		const char *spec[] = { __VA_ARGS__ };            \
+		const char *nm[4], *fl[4];                       \
+		int ln[4];                                       \
+		uint32_t k = sizeof(spec) / sizeof(spec[0]) / 3; \
+		for (uint32_t j = 0; j < k; j++) {               \
+			nm[j] = spec[3 * j];                     \
+			fl[j] = spec[3 * j + 1];                 \
+			ln[j] = atoi(spec[3 * j + 2]);           \
+		}                                                \
+		add(p, nm, fl, ln, k, w, pid);                   \
 	} while (0)
 
 static bool near(double a, double b)
@@ -504,7 +511,7 @@ static void test_compute(void)
 
 		for (size_t i = 0; i < 6; i++)
 			CHECK(!strcmp(rows[i].name, order[i][0]) &&
-			      !strcmp(rows[i].file, order[i][1]),
+				      !strcmp(rows[i].file, order[i][1]),
 			      "row %zu is %s (%s)", i, rows[i].name, rows[i].file);
 	}
 	r = find_row(rows, n, "a", "m.py");
@@ -512,7 +519,8 @@ static void test_compute(void)
 	      near(r->total[DIFF_BEFORE], 0.3) && near(r->total[DIFF_AFTER], 0.5));
 	r = find_row(rows, n, "r", "m.py");
 	CHECK(r && near(r->own[DIFF_BEFORE], 0.2) && near(r->total[DIFF_BEFORE], 0.2) &&
-	      near(r->total[DIFF_AFTER], 10.0 / 120), "recursion counts once per stack");
+		      near(r->total[DIFF_AFTER], 10.0 / 120),
+	      "recursion counts once per stack");
 	r = find_row(rows, n, "main", "m.py");
 	CHECK(r && r->own[DIFF_BEFORE] == 0 && r->own[DIFF_AFTER] == 0 &&
 	      near(r->total[DIFF_BEFORE], 1) && near(r->total[DIFF_AFTER], 1));

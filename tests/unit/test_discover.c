@@ -22,7 +22,7 @@
 #include "symbolize/cpython/discover.h"
 #include "symbolize/proc/elf.h"
 
-#define PYENV "/root/.pyenv/versions"
+#define PYENV		"/root/.pyenv/versions"
 #define LINE_TIMEOUT_MS 20000
 
 /* Prints its own ground truth, then waits for stdin to close. */
@@ -162,8 +162,7 @@ static pid_t only_child(pid_t pid)
 }
 
 /* nested: argv runs the interpreter as its child, in a new pid namespace. */
-static void check_live(const char *python, const char *lib_suffix, char *const argv[],
-		       bool nested)
+static void check_live(const char *python, const char *lib_suffix, char *const argv[], bool nested)
 {
 	struct py_target t;
 	struct truth tr = { 0 };
@@ -190,8 +189,8 @@ static void check_live(const char *python, const char *lib_suffix, char *const a
 	      "%s: layout 3.%u", python, t.layout.minor);
 	CHECK(py_target__initialised(&t) == 1, "%s", python);
 	CHECK(py_target__alive(&t) == 1, "%s", python);
-	CHECK(t.pid == pid && t.nspid == (nested ? 1 : pid) && t.start_time, "%s: nspid %d",
-	      python, t.nspid);
+	CHECK(t.pid == pid && t.nspid == (nested ? 1 : pid) && t.start_time, "%s: nspid %d", python,
+	      t.nspid);
 	CHECK(!strncmp(t.comm, "python3", 7), "%s: comm '%s'", python, t.comm);
 	CHECK(strlen(t.elf_path) >= strlen(lib_suffix) &&
 		      !strcmp(t.elf_path + strlen(t.elf_path) - strlen(lib_suffix), lib_suffix),
@@ -199,12 +198,11 @@ static void check_live(const char *python, const char *lib_suffix, char *const a
 	/* 3.13+ describe themselves, and must agree with our table. */
 	CHECK(!!(t.flags & PY_TARGET_DEBUG_OFFSETS) == (tr.hexversion >= 0x030d0000),
 	      "%s: flags %#x", python, t.flags);
-	CHECK(!(t.flags & (PY_TARGET_TABLE_MISMATCH | PY_TARGET_VERSION_GUESSED)),
-	      "%s: flags %#x", python, t.flags);
+	CHECK(!(t.flags & (PY_TARGET_TABLE_MISMATCH | PY_TARGET_VERSION_GUESSED)), "%s: flags %#x",
+	      python, t.flags);
 	printf("  %s: pid %d version %#x _PyRuntime %#" PRIx64 " PyCode_Type %#" PRIx64
 	       " in %s (flags %#x)\n",
-	       python, pid, t.version_hex, t.runtime_addr, t.code_type_addr, t.elf_path,
-	       t.flags);
+	       python, pid, t.version_hex, t.runtime_addr, t.code_type_addr, t.elf_path, t.flags);
 
 	finish(&c);
 	if (!nested) {
@@ -249,8 +247,8 @@ static void check_pyenv(unsigned minor)
 static void check_mount_ns(void)
 {
 	char dir[] = "/tmp/pyspy-ns-XXXXXX", cmd[2048], src[512];
-	char *argv[] = { "/usr/bin/unshare", "-m", "-p", "-f", "--propagation", "private",
-			 "/bin/sh", "-c", cmd, NULL };
+	char *argv[] = { "/usr/bin/unshare", "-m",	"-p", "-f", "--propagation",
+			 "private",	     "/bin/sh", "-c", cmd,  NULL };
 	glob_t g;
 
 	if (geteuid()) {
@@ -400,10 +398,11 @@ static int copy_renamed(const char *src, const char *dst)
  */
 static void check_section_fallback(void)
 {
-	static const char script2[] = "import sys\n"
-				      "def f(): pass\n"
-				      "print(0, hex(id(type(f.__code__))), sys.hexversion, flush=True)\n"
-				      "sys.stdin.read()\n";
+	static const char script2[] =
+		"import sys\n"
+		"def f(): pass\n"
+		"print(0, hex(id(type(f.__code__))), sys.hexversion, flush=True)\n"
+		"sys.stdin.read()\n";
 	char path[] = "/tmp/pyspy-nosym-XXXXXX";
 	char *argv[] = { path, "-I", "-c", (char *)script2, NULL };
 	struct py_target t;
@@ -437,8 +436,8 @@ static void check_section_fallback(void)
 	CHECK(t.flags & PY_TARGET_RUNTIME_SECTION, "no symbol: flags %#x", t.flags);
 	CHECK(t.runtime_addr == rt && t.version_hex == tr.hexversion &&
 		      t.code_type_addr == tr.code_type,
-	      "no symbol: _PyRuntime %#" PRIx64 " (real %#" PRIx64 "), version %#x",
-	      t.runtime_addr, rt, t.version_hex);
+	      "no symbol: _PyRuntime %#" PRIx64 " (real %#" PRIx64 "), version %#x", t.runtime_addr,
+	      rt, t.version_hex);
 	printf("  python3.11 without _PyRuntime symbol: %#" PRIx64 " from .PyRuntime\n",
 	       t.runtime_addr);
 	finish(&c);
@@ -537,8 +536,8 @@ static void check_thread(void)
 
 static void check_strerror(void)
 {
-	static const int errs[] = { 0, -ESRCH, -ENOEXEC, -ENOTSUP, -EAGAIN, -EACCES, -EPERM,
-				    -ENOMEM, -12345 };
+	static const int errs[] = { 0,	     -ESRCH, -ENOEXEC, -ENOTSUP, -EAGAIN,
+				    -EACCES, -EPERM, -ENOMEM,  -12345 };
 	unsigned i;
 
 	for (i = 0; i < sizeof(errs) / sizeof(errs[0]); i++) {

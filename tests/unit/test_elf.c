@@ -160,8 +160,9 @@ static void check_runtime(struct elf_file *ef, const struct interp *it)
 
 	CHECK(!elf_file__find_symbol(ef, "_PyRuntime", &a, &s), "%s", it->elf);
 	CHECK(!readelf_symbol(it->elf, "_PyRuntime", &ta, &ts), "%s", it->elf);
-	CHECK(a == ta && s == ts, "%s: _PyRuntime %#" PRIx64 "/%#" PRIx64 " readelf %#" PRIx64
-		  "/%#" PRIx64, it->elf, a, s, ta, ts);
+	CHECK(a == ta && s == ts,
+	      "%s: _PyRuntime %#" PRIx64 "/%#" PRIx64 " readelf %#" PRIx64 "/%#" PRIx64, it->elf, a,
+	      s, ta, ts);
 	printf("  %s: _PyRuntime %#" PRIx64 " size %#" PRIx64 "\n", it->elf, a, s);
 
 	if (it->minor < 10) {
@@ -171,8 +172,9 @@ static void check_runtime(struct elf_file *ef, const struct interp *it)
 	a = s = ta = ts = 0;
 	CHECK(!elf_file__find_section(ef, ".PyRuntime", &a, &s), "%s", it->elf);
 	CHECK(!readelf_section(it->elf, ".PyRuntime", &ta, &ts), "%s", it->elf);
-	CHECK(a == ta && s == ts && a, "%s: .PyRuntime %#" PRIx64 "/%#" PRIx64 " readelf %#" PRIx64
-		  "/%#" PRIx64, it->elf, a, s, ta, ts);
+	CHECK(a == ta && s == ts && a,
+	      "%s: .PyRuntime %#" PRIx64 "/%#" PRIx64 " readelf %#" PRIx64 "/%#" PRIx64, it->elf, a,
+	      s, ta, ts);
 }
 
 static void check_version(struct elf_file *ef, const struct interp *it, const struct truth *t)
@@ -236,8 +238,7 @@ static void check_interp(const struct interp *it)
 	check_runtime(ef, it);
 	check_version(ef, it, &t);
 	check_bias(ef, it);
-	CHECK(elf_file__find_symbol(ef, "no_such_symbol_pyspy", &a, &s) == -ENOENT, "%s",
-	      it->elf);
+	CHECK(elf_file__find_symbol(ef, "no_such_symbol_pyspy", &a, &s) == -ENOENT, "%s", it->elf);
 	CHECK(elf_file__find_section(ef, ".no_such_section", &a, &s) == -ENOENT, "%s", it->elf);
 	/* _PyRuntime is zero-initialised (.bss) before 3.10: not file-backed. */
 	if (it->minor <= 9 && !elf_file__find_symbol(ef, "_PyRuntime", &a, &s))

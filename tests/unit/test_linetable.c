@@ -110,8 +110,8 @@ static int check_lines(const char *py, int kind, const struct code_rec *r, char 
 		}
 	}
 	CHECK(bad < 0 && off >= r->nbytes,
-	      "%s: %s (first line %d, %zu table bytes): offset %d: got %d, want %d%s", py,
-	      r->name, r->firstlineno, r->len, bad, got_bad, want_bad,
+	      "%s: %s (first line %d, %zu table bytes): offset %d: got %d, want %d%s", py, r->name,
+	      r->firstlineno, r->len, bad, got_bad, want_bad,
 	      off < r->nbytes ? " (short L record)" : "");
 	/* A frame that has not started reports its first line. */
 	CHECK(py_linetable_line(kind, r->table, r->len, r->firstlineno, -2) == r->firstlineno,
@@ -195,11 +195,11 @@ static int line_of(int kind, const void *t, size_t len, int first, int addr)
 }
 
 /* Compare one hand-made case, printing what came back. */
-#define CHECK_LINE(kind, t, len, first, addr, want, what)                              \
-	do {                                                                           \
-		int got_ = line_of(kind, t, len, first, addr);                         \
-		CHECK(got_ == (want), "%s: addr %d: got %d, want %d", what, (int)(addr), \
-		      got_, (int)(want));                                              \
+#define CHECK_LINE(kind, t, len, first, addr, want, what)                                      \
+	do {                                                                                   \
+		int got_ = line_of(kind, t, len, first, addr);                                 \
+		CHECK(got_ == (want), "%s: addr %d: got %d, want %d", what, (int)(addr), got_, \
+		      (int)(want));                                                            \
 	} while (0)
 
 static void check_empty(void)
@@ -269,23 +269,24 @@ static void check_linetable310(void)
 			big[i] = 255;
 			big[i + 1] = 1;
 		}
-		CHECK_LINE(PY_LT_LINETABLE, big, sizeof(big), 0, 255 * 256 - 1, 256, "linetable310");
+		CHECK_LINE(PY_LT_LINETABLE, big, sizeof(big), 0, 255 * 256 - 1, 256,
+			   "linetable310");
 		CHECK_LINE(PY_LT_LINETABLE, big, sizeof(big), 0, 255 * 256, -1, "linetable310");
 	}
 }
 
 /* Entry header byte: code c, length n code units. */
-#define E(c, n) ((uint8_t)(0x80 | (c) << 3 | ((n) - 1)))
+#define E(c, n) ((uint8_t)(0x80 | (c) << 3 | ((n)-1)))
 
 static void check_locations(void)
 {
 	static const uint8_t t[] = {
-		E(13, 2), 0x04,		/* +2 lines, 2 units (bytes 0-3) */
-		E(5, 1), 0x12,		/* short form, same line (4-5) */
-		E(11, 3), 1, 5,		/* one-line +1 (6-11) */
-		E(15, 1),		/* no location (12-13) */
+		E(13, 2), 0x04,		       /* +2 lines, 2 units (bytes 0-3) */
+		E(5, 1),  0x12,		       /* short form, same line (4-5) */
+		E(11, 3), 1,	5,	       /* one-line +1 (6-11) */
+		E(15, 1),		       /* no location (12-13) */
 		E(14, 8), 0x43, 0x01, 0, 1, 2, /* long: svarint 0x43,0x01 = 67 -> -33 (14-29) */
-		E(12, 1), 0, 0,		/* one-line +2 (30-31) */
+		E(12, 1), 0,	0,	       /* one-line +2 (30-31) */
 	};
 	size_t n = sizeof(t);
 

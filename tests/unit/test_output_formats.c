@@ -190,8 +190,8 @@ static int add_chain(struct profile *p, const char *const *names, uint32_t n, ui
 	uint32_t locs[16];
 
 	for (uint32_t i = 0; i < n; i++) /* innermost first */
-		locs[n - 1 - i] = profile__location(p, profile__function(p, names[i], "m.py", 1),
-						    (int)i + 1);
+		locs[n - 1 - i] =
+			profile__location(p, profile__function(p, names[i], "m.py", 1), (int)i + 1);
 	return profile__add(p, 1, 1, 0, locs, n, w);
 }
 
@@ -325,8 +325,8 @@ static void test_svg_diff(void)
 	fclose(f);
 	CHECK(fill_of(s, "grew", c) && c[0] > 200 && c[1] < 100 && c[2] < 100,
 	      "10%% -> 67%% is full red: %d,%d,%d", c[0], c[1], c[2]);
-	CHECK(fill_of(s, "shrank", c) && c[2] > c[0] + 50, "50%% -> 11%% is blue: %d,%d,%d",
-	      c[0], c[1], c[2]);
+	CHECK(fill_of(s, "shrank", c) && c[2] > c[0] + 50, "50%% -> 11%% is blue: %d,%d,%d", c[0],
+	      c[1], c[2]);
 	CHECK(fill_of(s, "same", c) && c[0] >= 220 && c[1] >= 220 && c[2] >= 220,
 	      "20%% -> 22%% is nearly neutral: %d,%d,%d", c[0], c[1], c[2]);
 	CHECK(!strstr(s, "<title>gone"), "frames only in the baseline have no width");
@@ -351,7 +351,8 @@ static void test_all_empty(void)
 		char *s = render(w[i], p, &o, &len);
 
 		CHECK(s != NULL, "%s: an empty profile", w[i]->name);
-		CHECK(w[i] != &output_folded || len == 0, "folded: empty is no lines, got %zu", len);
+		CHECK(w[i] != &output_folded || len == 0, "folded: empty is no lines, got %zu",
+		      len);
 		free(s);
 	}
 	profile__free(p);

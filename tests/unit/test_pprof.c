@@ -25,8 +25,8 @@
 
 typedef Perftools__Profiles__Profile pb_profile;
 
-#define RATE 250
-#define PERIOD (1000000000 / RATE)
+#define RATE	 250
+#define PERIOD	 (1000000000 / RATE)
 #define START_NS 1700000000123456789ull
 
 static const struct output_opts opts = {
@@ -258,8 +258,9 @@ static void test_fields(void)
 			for (size_t j = 0; j < m->n_function; j++)
 				if (m->function[j]->id == l->line[0]->function_id)
 					f = m->function[j];
-			CHECK(f && !strcmp(s_at(m, f->name), "hot_loop") && l->line[0]->line == 25 &&
-			      f->start_line == 22 && !strcmp(s_at(m, f->filename), "/app/main.py"),
+			CHECK(f && !strcmp(s_at(m, f->name), "hot_loop") &&
+				      l->line[0]->line == 25 && f->start_line == 22 &&
+				      !strcmp(s_at(m, f->filename), "/app/main.py"),
 			      "leaf must come first");
 		}
 	}

@@ -54,10 +54,11 @@ static void test_folded(void)
 
 	o.show_threads = o.show_pids = true;
 	s = render(p, &o);
-	CHECK(!strcmp(s, "process 7 (python3);thread 8 (worker_a);<module> (app.py:40);"
-			 "Worker.hot (app.py:12) 3\n"
-			 "process 7 (python3);thread 9 (?);<module> (app.py:40);Worker.hot (app.py:12) 2\n"
-			 "process 7 (python3);thread 9 (?);[truncated];<module> (app.py:41) 1\n"),
+	CHECK(!strcmp(s,
+		      "process 7 (python3);thread 8 (worker_a);<module> (app.py:40);"
+		      "Worker.hot (app.py:12) 3\n"
+		      "process 7 (python3);thread 9 (?);<module> (app.py:40);Worker.hot (app.py:12) 2\n"
+		      "process 7 (python3);thread 9 (?);[truncated];<module> (app.py:41) 1\n"),
 	      "leading frames, ';' in names replaced: got\n%s", s);
 	free(s);
 	profile__free(p);
@@ -154,7 +155,8 @@ static void test_symbol_budget(void)
 	CHECK(profile__symbols_dropped(p) > 90000, "dropped %llu",
 	      (unsigned long long)profile__symbols_dropped(p));
 	CHECK(!strcmp(profile__str(p, profile__get_function(p, fn)->name),
-		      "[dropped: too many names]"), "overflow function");
+		      "[dropped: too many names]"),
+	      "overflow function");
 	CHECK(profile__function(p, "kept", "k.py", 1) == keep, "known names stay");
 	CHECK(profile__function(p, "made_up_99999", "churn.py", 99999) == fn, "one overflow entry");
 	CHECK(profile__add(p, 1, 1, 0, &loc, 1, 5) == 0);
@@ -210,16 +212,18 @@ static void test_compact(void)
 
 	CHECK(profile__compact(p, hold, &h) == 0, "compact");
 	after = render(v, &o);
-	CHECK(before && after && !strcmp(before, after), "the view is the same:\n%s---\n%s",
-	      before, after);
+	CHECK(before && after && !strcmp(before, after), "the view is the same:\n%s---\n%s", before,
+	      after);
 	CHECK(profile__n_functions(p) == 3 && n_fn == 1003, "functions %u (were %u)",
 	      profile__n_functions(p), n_fn);
 	loc = profile__get_location(p, h.loc);
 	CHECK(loc && loc->line == 21 &&
-		      !strcmp(profile__str(p, profile__get_function(p, loc->function)->name), "cached"),
+		      !strcmp(profile__str(p, profile__get_function(p, loc->function)->name),
+			      "cached"),
 	      "a holder's id follows its location");
 	CHECK(!strcmp(profile__process_name(p, 7), "app"), "names stay");
-	CHECK(!strcmp(profile__process_label(p, 7, PROFILE_LABEL_POD_NAME), "web-1"), "labels stay");
+	CHECK(!strcmp(profile__process_label(p, 7, PROFILE_LABEL_POD_NAME), "web-1"),
+	      "labels stay");
 	/* Interning still finds what was kept, and adds after it. */
 	CHECK(profile__function(p, "live", "app.py", 3) < 3, "kept functions are found again");
 	CHECK(profile__location(p, profile__function(p, "cached", "lib.py", 20), 21) == h.loc,
@@ -236,8 +240,11 @@ static void test_compact(void)
 	}
 	CHECK(profile__symbols_dropped(p) > 0, "the budget was hit");
 	CHECK(profile__compact(p, hold, &h) == 0, "compact again");
-	CHECK(strcmp(profile__str(p, profile__get_function(p, profile__function(p, "back", "x.py",
-		     1))->name), "back") == 0, "a new name fits again");
+	CHECK(strcmp(profile__str(p,
+				  profile__get_function(p, profile__function(p, "back", "x.py", 1))
+					  ->name),
+		     "back") == 0,
+	      "a new name fits again");
 	profile__free(v);
 	profile__free(p);
 }

@@ -11,9 +11,9 @@
 #include "unit.h"
 #include "symbolize/cpython/pyoffsets.h"
 
-#define NONE PY_OFF_NONE
+#define NONE	PY_OFF_NONE
 #define RAW_LEN 1024
-#define DUMPER "dump_debug_offsets.py"
+#define DUMPER	"dump_debug_offsets.py"
 /* CHECK with the failing test's name as its message. */
 #define CHK(cond) CHECK(cond, "in %s", __func__)
 
@@ -30,20 +30,21 @@ struct fact {
 	uint16_t ascii_data, compact_data;
 };
 
-static const struct fact facts[] = {
-	{ 8, 32, 8, 176, NONE, 24, NONE, 24, 32, 104, NONE,
-	  104, 112, NONE, 40, 120, 48, NONE, 48, 72 },
-	{ 9, 32, 8, 176, NONE, 24, NONE, 24, 32, 104, NONE,
-	  104, 112, NONE, 40, 120, 48, NONE, 48, 72 },
-	{ 10, 32, 8, 176, NONE, 24, NONE, 24, 32, 96, NONE,
-	  104, 112, NONE, 40, 120, 48, NONE, 48, 72 },
-	{ 11, 40, 16, 152, 160, 56, 8, 48, 32, 56, 69,
-	  112, 120, 128, 72, 136, NONE, 184, 48, 72 },
-	{ 12, 40, 72, 136, 144, 56, 0, 8, 0, 56, 70,
-	  112, 120, 128, 68, 136, NONE, 192, 40, 56 },
-	{ 13, 632, 7344, 152, 160, 72, NONE, 8, 0, 56, 70,
-	  112, 120, 128, 68, 136, NONE, 200, 40, 56 },
-};
+static const struct fact
+	facts[] = {
+		{ 8,	32,  8,	  176,	NONE, 24,  NONE, 24,   32, 104,
+		  NONE, 104, 112, NONE, 40,   120, 48,	 NONE, 48, 72 },
+		{ 9,	32,  8,	  176,	NONE, 24,  NONE, 24,   32, 104,
+		  NONE, 104, 112, NONE, 40,   120, 48,	 NONE, 48, 72 },
+		{ 10,	32,  8,	  176,	NONE, 24,  NONE, 24,   32, 96,
+		  NONE, 104, 112, NONE, 40,   120, 48,	 NONE, 48, 72 },
+		{ 11, 40,  16,	152, 160, 56,  8,    48,  32, 56,
+		  69, 112, 120, 128, 72,  136, NONE, 184, 48, 72 },
+		{ 12, 40,  72,	136, 144, 56,  0,    8,	  0,  56,
+		  70, 112, 120, 128, 68,  136, NONE, 192, 40, 56 },
+		{ 13, 632, 7344, 152, 160, 72,	NONE, 8,   0,  56,
+		  70, 112, 120,	 128, 68,  136, NONE, 200, 40, 56 },
+	};
 
 static void test_table_versions(void)
 {
@@ -106,7 +107,7 @@ static void test_table_facts(void)
 
 static unsigned code_end(const struct py_layout *l)
 {
-	const uint16_t v[] = { l->code_filename,    l->code_name,	  l->code_qualname,
+	const uint16_t v[] = { l->code_filename,    l->code_name,      l->code_qualname,
 			       l->code_firstlineno, l->code_linetable, l->code_code,
 			       l->code_adaptive };
 	unsigned end = 0;
@@ -127,8 +128,9 @@ static void test_table_shape(void)
 	for (i = 0; i < py_layouts_table_len; i++) {
 		const struct py_layout *l = &py_layouts_table[i];
 		unsigned m = l->minor;
-		uint32_t fm = m <= 10 ? PYSPY_FM_FRAMEOBJECT :
-			      m <= 12 ? PYSPY_FM_CFRAME : PYSPY_FM_CURRENT;
+		uint32_t fm = m <= 10	? PYSPY_FM_FRAMEOBJECT
+			      : m <= 12 ? PYSPY_FM_CFRAME
+					: PYSPY_FM_CURRENT;
 		uint32_t lt = m <= 9 ? PY_LT_LNOTAB : m == 10 ? PY_LT_LINETABLE : PY_LT_LOCATIONS;
 
 		CHECK(l->frame_model == fm, "3.%u", m);
@@ -209,12 +211,12 @@ struct synth {
 	uint64_t fr_size, owner, adaptive, ascii;
 };
 
-static const struct synth synth_313 = { 13, 584, 152, 224, 272, 352, 512, 536, 5,
-					632, 7264, 7344, 72, 152, 160, 80, 70, 200, 40 };
-static const struct synth synth_314 = { 14, 760, 176, 248, 312, 400, 592, 616, 5,
-					808, 7272, 7344, 72, 152, 160, 88, 74, 208, 40 };
-static const struct synth synth_315 = { 15, 888, 176, 312, 376, 464, 688, 712, 8,
-					936, 7272, 7344, 72, 176, 184, 88, 74, 208, 40 };
+static const struct synth synth_313 = { 13,   584,  152, 224, 272, 352, 512, 536, 5, 632,
+					7264, 7344, 72,	 152, 160, 80,	70,  200, 40 };
+static const struct synth synth_314 = { 14,   760,  176, 248, 312, 400, 592, 616, 5, 808,
+					7272, 7344, 72,	 152, 160, 88,	74,  208, 40 };
+static const struct synth synth_315 = { 15,   888,  176, 312, 376, 464, 688, 712, 8, 936,
+					7272, 7344, 72,	 176, 184, 88,	74,  208, 40 };
 
 static void synth_build(const struct synth *s, uint8_t *raw)
 {
@@ -224,14 +226,14 @@ static void synth_build(const struct synth *s, uint8_t *raw)
 	put64(raw, 40, s->interp_head);
 	put64(raw, 64, s->interp_next);
 	put64(raw, 72, s->threads_head);
-	put64(raw, s->ts + 16, 8); /* next */
+	put64(raw, s->ts + 16, 8);  /* next */
 	put64(raw, s->ts + 24, 16); /* interp */
 	put64(raw, s->ts + 32, s->ts_frame);
 	put64(raw, s->ts + 8 * s->ts_tid_idx, s->tid);
 	put64(raw, s->ts + 8 * (s->ts_tid_idx + 1), s->native_tid);
 	put64(raw, s->fr, s->fr_size);
-	put64(raw, s->fr + 8, 8);  /* previous */
-	put64(raw, s->fr + 16, 0); /* executable */
+	put64(raw, s->fr + 8, 8);   /* previous */
+	put64(raw, s->fr + 16, 0);  /* executable */
 	put64(raw, s->fr + 24, 56); /* instr_ptr */
 	put64(raw, s->fr + 40, s->owner);
 	put64(raw, s->co + 8, 112);
@@ -301,8 +303,10 @@ static void test_bad_input(const uint8_t *raw, const char *what)
 	CHECK(expect_err(raw, RAW_LEN, 232, 60000) == -EINVAL, "%s frame_back", what);
 	CHECK(expect_err(raw, RAW_LEN, 232, 0x10008) == -EINVAL, "%s u16 wrap", what);
 	CHECK(expect_err(raw, RAW_LEN, 264, 200) == -EINVAL, "%s owner", what);
-	CHECK(expect_err(raw, RAW_LEN, 184, PYSPY_TSTATE_BUF - 6) == -EINVAL, "%s tstate_frame", what);
-	CHECK(expect_err(raw, RAW_LEN, 208, PYSPY_TSTATE_BUF) == -EINVAL, "%s datastack_chunk", what);
+	CHECK(expect_err(raw, RAW_LEN, 184, PYSPY_TSTATE_BUF - 6) == -EINVAL, "%s tstate_frame",
+	      what);
+	CHECK(expect_err(raw, RAW_LEN, 208, PYSPY_TSTATE_BUF) == -EINVAL, "%s datastack_chunk",
+	      what);
 	CHECK(expect_err(raw, RAW_LEN, 192, 0xffff) == -EINVAL, "%s thread_id", what);
 	CHECK(expect_err(raw, RAW_LEN, 40, 1ull << 40) == -EINVAL, "%s interp_head", what);
 	CHECK(expect_err(raw, RAW_LEN, 344, 0xfffa) == -EINVAL, "%s code_size", what);
@@ -315,7 +319,8 @@ static void test_bad_input(const uint8_t *raw, const char *what)
 		memcpy(bad, raw, RAW_LEN);
 		put64(bad, 360, 0xfff0); /* pyobject.ob_type in 3.13 */
 		CHECK(py_layout__from_debug_offsets(bad, RAW_LEN, &l, NULL, why, sizeof(why)) ==
-			      -EINVAL && strstr(why, "PyObject.ob_type = 65520 is past the"),
+				      -EINVAL &&
+			      strstr(why, "PyObject.ob_type = 65520 is past the"),
 		      "%s ob_type: %s", what, why);
 	}
 	CHECK(expect_err(raw, RAW_LEN, 8, 0x031000f0) == -ENOTSUP, "%s 3.16", what);
@@ -332,7 +337,10 @@ static const struct {
 	const char *name;
 	bool optional;
 } fields[] = {
-#define F(f, n, o) { offsetof(struct py_layout, f), n, o }
+#define F(f, n, o)                                  \
+	{                                           \
+		offsetof(struct py_layout, f), n, o \
+	}
 	F(tstate_next, "PyThreadState.next", false),
 	F(tstate_interp, "PyThreadState.interp", true),
 	F(tstate_thread_id, "PyThreadState.thread_id", false),
@@ -394,7 +402,8 @@ static void test_field_rules(const struct py_layout *good, const char *what)
 
 		l.code_size = PY_CODE_HDR_MAX + 8;
 		CHECK(py_layout__check(&l, why, sizeof(why)) == -EINVAL &&
-			      strstr(why, "sizeof(PyCodeObject)"), "%s: code_size: %s", what, why);
+			      strstr(why, "sizeof(PyCodeObject)"),
+		      "%s: code_size: %s", what, why);
 	}
 }
 
@@ -507,8 +516,8 @@ static int parse_hex(const char *s, uint8_t *out, size_t len)
 }
 
 /* Run the dumper under py; 0, or -ENOENT if it is not installed. */
-static int dump_live(const struct live_py *py, const char *dir, uint8_t *raw,
-		     uint32_t *hexversion, const char **missing)
+static int dump_live(const struct live_py *py, const char *dir, uint8_t *raw, uint32_t *hexversion,
+		     const char **missing)
 {
 	static char line[2 * RAW_LEN + 16];
 	unsigned long hv = 0;
@@ -532,8 +541,9 @@ static int dump_live(const struct live_py *py, const char *dir, uint8_t *raw,
 	return ok ? 0 : -EIO;
 }
 
-#define SAME(field) CHECK(d.field == t->field, "%s: " #field ": debug %u table %u", \
-			  py->name, (unsigned)d.field, (unsigned)t->field)
+#define SAME(field)                                                               \
+	CHECK(d.field == t->field, "%s: " #field ": debug %u table %u", py->name, \
+	      (unsigned)d.field, (unsigned)t->field)
 
 /*
  * The heart of it: what each live interpreter says about itself equals
@@ -557,8 +567,10 @@ static void test_live(const struct live_py *py, const char *dir)
 		return;
 	err = dump_live(py, dir, raw, &hv, &missing);
 	if (err == -ENOENT) {
-		CHECK(allow && !strcmp(allow, "1"), "%s not found (%s); make sid builds the "
-		      "root, or set PYSPY_ALLOW_MISSING_PYTHON=1", py->name, missing);
+		CHECK(allow && !strcmp(allow, "1"),
+		      "%s not found (%s); make sid builds the "
+		      "root, or set PYSPY_ALLOW_MISSING_PYTHON=1",
+		      py->name, missing);
 		return;
 	}
 	if (err)

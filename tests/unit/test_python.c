@@ -190,11 +190,13 @@ static void check_code(const char *py, pid_t pid, const struct py_layout *l, int
 	CHECK(py_code__line(&c, 0) == e->line0, "%s: %.60s: line at 0: %d want %d", py, e->name,
 	      py_code__line(&c, 0), e->line0);
 	CHECK(py_code__line(&c, -1) == e->firstlineno, "%s: %.60s: line before start", py, e->name);
-	CHECK(c.lt_kind == (minor <= 9 ? PY_LT_LNOTAB : minor == 10 ? PY_LT_LINETABLE :
-					 PY_LT_LOCATIONS), "%s: lt_kind %d", py, c.lt_kind);
+	CHECK(c.lt_kind == (minor <= 9	  ? PY_LT_LNOTAB
+			    : minor == 10 ? PY_LT_LINETABLE
+					  : PY_LT_LOCATIONS),
+	      "%s: lt_kind %d", py, c.lt_kind);
 	/* One-line functions have an empty co_lnotab in 3.8/3.9; later tables never are. */
-	CHECK(c.linetable && (c.linetable_len > 0 || minor <= 9), "%s: %.60s: no line table",
-	      py, e->name);
+	CHECK(c.linetable && (c.linetable_len > 0 || minor <= 9), "%s: %.60s: no line table", py,
+	      e->name);
 	CHECK(!py_code__fingerprint(pid, l, e->addr, &fp) && !memcmp(&fp, &c.fp, sizeof(fp)),
 	      "%s: %.60s: fingerprint differs from read", py, e->name);
 	CHECK((minor >= 11) == (c.fp.qualname != 0), "%s: qualname pointer", py);
@@ -261,8 +263,8 @@ static void check_target(const char *py, pid_t pid, FILE *out, const char *want_
 		} else if (line[0] == 'F' && l) {
 			unsigned long long a;
 
-			if (sscanf(line, "F %llx %d %d %16383s %2047s", &a, &e.firstlineno, &e.line0,
-				   name_hex, file_hex) != 5 ||
+			if (sscanf(line, "F %llx %d %d %16383s %2047s", &a, &e.firstlineno,
+				   &e.line0, name_hex, file_hex) != 5 ||
 			    unhex(name_hex, e.name, sizeof(e.name)) ||
 			    unhex(file_hex, e.filename, sizeof(e.filename))) {
 				CHECK(0, "%s: bad F line", py);
@@ -308,7 +310,8 @@ static void check_too_long(const char *py, const char *dir)
 	fprintf(f, "import sys\nns = {}\n%s", too_long_def);
 	fputs("print('V %d %d' % sys.version_info[:2])\n"
 	      "print('F %x' % id(ns['y' * 5000].__code__), flush=True)\n"
-	      "sys.stdin.read()\n", f);
+	      "sys.stdin.read()\n",
+	      f);
 	fclose(f);
 	if (start(py, path, &t)) {
 		CHECK(0, "%s: cannot start", py);

@@ -100,7 +100,8 @@ static void test_whole(struct fake *f, unsigned minor)
 		      t.t[k].n_frames, t.t[k].flags);
 		for (uint32_t i = 0; i < t.t[k].n_frames; i++)
 			CHECK(t.t[k].frames[i].code == 0x1000 * (i + 1) &&
-			      t.t[k].frames[i].lasti == (int32_t)(i * (minor >= 11 ? 2 : lasti_unit)),
+				      t.t[k].frames[i].lasti ==
+					      (int32_t)(i * (minor >= 11 ? 2 : lasti_unit)),
 			      "3.%u frame %u: code %llx lasti %d", minor, i,
 			      (unsigned long long)t.t[k].frames[i].code, t.t[k].frames[i].lasti);
 	}

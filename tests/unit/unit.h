@@ -13,8 +13,8 @@
 static int unit_passed, unit_failed;
 
 /* A function, not fprintf in the macro: CHECK(x) with no message is fine. */
-static inline void unit_check(int ok, const char *file, int line, const char *expr,
-			      const char *fmt, ...)
+static inline void unit_check(int ok, const char *file, int line, const char *expr, const char *fmt,
+			      ...)
 {
 	va_list ap;
 

@@ -130,8 +130,8 @@ void json_put_string(FILE *f, const char *s)
 /* XML 1.0 forbids most C0 controls even as character references. */
 static int xml_char_ok(uint32_t cp)
 {
-	return cp == '\t' || cp == '\n' || cp == '\r' || (cp >= 0x20 && cp != 0xfffe &&
-							  cp != 0xffff);
+	return cp == '\t' || cp == '\n' || cp == '\r' ||
+	       (cp >= 0x20 && cp != 0xfffe && cp != 0xffff);
 }
 
 /* The entity for an XML-special character, or NULL. */

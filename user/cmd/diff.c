@@ -30,9 +30,9 @@
 #include "user/output/pprof_read.h"
 #include "user/output/svg.h"
 
-#define NONE UINT32_MAX
+#define NONE	    UINT32_MAX
 #define DEFAULT_TOP 20
-#define COL_W 14 /* columns of numbers */
+#define COL_W	    14 /* columns of numbers */
 
 /* --- rows: the arithmetic ------------------------------------------------------- */
 
@@ -169,8 +169,8 @@ void diff_rows_free(struct diff_row *rows, size_t n)
 	free(rows);
 }
 
-int diff_compute(const struct profile *before, const struct profile *after,
-		 const double scale[2], struct diff_row **rows, size_t *n)
+int diff_compute(const struct profile *before, const struct profile *after, const double scale[2],
+		 struct diff_row **rows, size_t *n)
 {
 	const struct profile *p[2] = { before, after };
 	struct builder b = { 0 };
@@ -184,7 +184,7 @@ int diff_compute(const struct profile *before, const struct profile *after,
 		k[side] = scale ? scale[side] : total ? 1.0 / (double)total : 0;
 		err = count_side(&b, p[side], side);
 	}
-	HASH_ITER(hh, b.by_key, e, tmp) {
+	HASH_ITER (hh, b.by_key, e, tmp) {
 		HASH_DEL(b.by_key, e);
 		free(e);
 	}
@@ -282,7 +282,10 @@ struct profile *diff_by_function(const struct profile *p)
 
 /* --- the verb ------------------------------------------------------------------- */
 
-enum diff_format { FMT_TEXT, FMT_SVG };
+enum diff_format {
+	FMT_TEXT,
+	FMT_SVG
+};
 
 struct diff_opts {
 	const char *path[2];
@@ -393,7 +396,8 @@ static int load_side(struct side *s)
 			 profile__dropped(s->p));
 	if (profile__symbols_dropped(s->p))
 		log_warn("%s: too many distinct names; %" PRIu64 " shown as [dropped: too many "
-			 "names]", s->path, profile__symbols_dropped(s->p));
+			 "names]",
+			 s->path, profile__symbols_dropped(s->p));
 	return 0;
 }
 
@@ -439,8 +443,7 @@ static void put_side(FILE *f, const char *label, const struct side *s, bool abso
 
 	fprintf(f, "%s ", label);
 	put_clean(f, s->path);
-	fprintf(f, " (%s): %" PRIu64 " %s", profile_load_format_name(&s->info), total,
-		raw_unit(s));
+	fprintf(f, " (%s): %" PRIu64 " %s", profile_load_format_name(&s->info), total, raw_unit(s));
 	if (absolute && strcmp(s->unit, raw_unit(s)))
 		fprintf(f, " = %.3f %s", (double)total * s->scale, s->unit);
 	fputc('\n', f);
@@ -450,7 +453,7 @@ static void put_table(const struct diff_run *run, FILE *f)
 {
 	const struct diff_opts *o = run->o;
 	size_t shown = o->top && (size_t)o->top < run->n_rows ? (size_t)o->top : run->n_rows;
-	static const char *const heads[] = { "own before", "own after", "\u0394own",
+	static const char *const heads[] = { "own before",   "own after",   "\u0394own",
 					     "total before", "total after", "\u0394total" };
 
 	put_side(f, "before:", &run->side[DIFF_BEFORE], o->absolute);
@@ -551,8 +554,8 @@ static int cmd_diff(const struct diff_opts *o)
 	}
 	if (!err && o->absolute && strcmp(run.side[0].unit, run.side[1].unit)) {
 		log_error("--absolute: %s is in %s but %s in %s (give --rate HZ for folded input, "
-			  "or compare shares)", o->path[0], run.side[0].unit, o->path[1],
-			  run.side[1].unit);
+			  "or compare shares)",
+			  o->path[0], run.side[0].unit, o->path[1], run.side[1].unit);
 		err = -EINVAL;
 	}
 	if (!err) {
@@ -606,20 +609,25 @@ static const char doc[] =
 	"  pyspy-bpf diff --absolute --rate 99 before.folded after.folded\n"
 	"\nOPTIONS:";
 
-enum { OPT_ABSOLUTE = 0x100 };
+enum {
+	OPT_ABSOLUTE = 0x100
+};
 
 static const struct argp_option opts[] = {
 	{ "absolute", OPT_ABSOLUTE, NULL, 0,
 	  "Compare weights, not shares: seconds for CPU samples at a known rate and for "
-	  "off-CPU/wall nanoseconds, else the files' own unit (samples, bytes)", 0 },
+	  "off-CPU/wall nanoseconds, else the files' own unit (samples, bytes)",
+	  0 },
 	{ "top", 'n', "N", 0, "Show the N rows that changed most (default 20; 0: all)", 0 },
 	{ "output", 'o', "FILE", 0,
 	  "Write to FILE ('-': stdout). A name ending in .svg writes the differential flame "
-	  "graph, and the table still goes to stdout", 0 },
+	  "graph, and the table still goes to stdout",
+	  0 },
 	{ "format", 'f', "FORMAT", 0, "text (the table) or svg; by default from -o, else text", 0 },
 	{ "rate", 'r', "HZ", 0,
 	  "Rate the folded inputs were recorded at (folded files do not say), so that "
-	  "--absolute shows seconds; pprof files carry theirs", 0 },
+	  "--absolute shows seconds; pprof files carry theirs",
+	  0 },
 	{},
 };
 

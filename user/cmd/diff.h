@@ -16,7 +16,10 @@
 
 #include "user/model/profile.h"
 
-enum { DIFF_BEFORE, DIFF_AFTER };
+enum {
+	DIFF_BEFORE,
+	DIFF_AFTER
+};
 
 struct diff_row {
 	const char *name, *file; /* owned by the row ("" for a marker's file) */
@@ -30,8 +33,8 @@ struct diff_row {
  * values are shares of all samples (0..1).  0 or -ENOMEM; free with
  * diff_rows_free.
  */
-int diff_compute(const struct profile *before, const struct profile *after,
-		 const double scale[2], struct diff_row **rows, size_t *n);
+int diff_compute(const struct profile *before, const struct profile *after, const double scale[2],
+		 struct diff_row **rows, size_t *n);
 void diff_rows_free(struct diff_row *rows, size_t n);
 
 /*

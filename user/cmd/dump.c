@@ -50,9 +50,9 @@ static int symbolize(struct dump *d, pid_t pid, const struct py_tasks *tk)
 {
 	const struct py_threads *th = d->threads;
 	struct code_store *store = code_store__new(0, 0);
-	struct code_cache *c = store ? code_cache__new(pid, &d->py->layout, d->py->code_type_addr,
-						       d->prof, store)
-				     : NULL;
+	struct code_cache *c =
+		store ? code_cache__new(pid, &d->py->layout, d->py->code_type_addr, d->prof, store)
+		      : NULL;
 
 	if (!c) {
 		code_store__free(store);
@@ -292,7 +292,10 @@ static const char doc[] =
 	"  pyspy-bpf dump --pid 1234 --json | jq .\n"
 	"\nOPTIONS:";
 
-enum { OPT_JSON = 0x100, OPT_INIT_WAIT };
+enum {
+	OPT_JSON = 0x100,
+	OPT_INIT_WAIT
+};
 
 static const struct argp_option opts[] = {
 	{ "pid", 'p', "PID", 0, "Process to dump", 0 },

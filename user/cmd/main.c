@@ -19,7 +19,8 @@ static const struct cli_verb verbs[] = {
 	{ "dump", "print every thread's current Python stack once", dump_main },
 	{ "top", "live view of the functions a process spends its time in", top_main },
 	{ "serve", "continuous profiling daemon: pprof over HTTP, files per interval", serve_main },
-	{ "diff", "compare two profiles by function: table or differential flame graph", diff_main },
+	{ "diff", "compare two profiles by function: table or differential flame graph",
+	  diff_main },
 };
 
 int main(int argc, char **argv)

@@ -219,7 +219,8 @@ static const struct argp_option opts[] = {
 	  "faults, in bytes",
 	  0 },
 	{ "gil", 'g', NULL, 0, "Only samples whose thread held the GIL", 0 },
-	{ "duration", 'd', "SECS", 0, "Stop after SECS seconds (default: until Ctrl-C or exit)", 0 },
+	{ "duration", 'd', "SECS", 0, "Stop after SECS seconds (default: until Ctrl-C or exit)",
+	  0 },
 	{ "rate", 'r', "HZ", 0, "Samples per second per CPU (default 99)", 0 },
 	{ "format", 'f', "FMT", 0,
 	  "folded, pprof, speedscope or svg (default: from the -o suffix: .folded/.txt, "

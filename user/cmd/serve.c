@@ -35,7 +35,6 @@
 #include <time.h>
 #include <unistd.h>
 
-
 #include "common.h"
 #include "serve_auth.h"
 #include "user/base/cli.h"
@@ -49,16 +48,16 @@
 #include "user/output/output.h"
 
 #define MAX_REQUEST_SECONDS 3600
-#define DEFAULT_MAX_STACKS 100000
+#define DEFAULT_MAX_STACKS  100000
 /*
  * The server must stay reachable for probes and scrapes whatever clients
  * do: connections well past the profile slots, so that /healthz and
  * /metrics always find one; a per-address share, so one client cannot take
  * them all; idle ones closed after a while.
  */
-#define HTTP_MAX_CONNECTIONS (4 * SAMPLER_MAX_SINKS)
+#define HTTP_MAX_CONNECTIONS	(4 * SAMPLER_MAX_SINKS)
 #define HTTP_PER_IP_CONNECTIONS SAMPLER_MAX_SINKS
-#define HTTP_IDLE_TIMEOUT_S 5
+#define HTTP_IDLE_TIMEOUT_S	5
 
 struct serve_opts {
 	struct options o; /* sampling: --pid filter (else --all), --rate */
@@ -237,15 +236,16 @@ static enum MHD_Result reply_refused(struct MHD_Connection *c, enum serve_auth_v
 	switch (v) {
 	case SERVE_AUTH_NO_CERT:
 	case SERVE_AUTH_BAD_CERT:
-		return reply_text(c, MHD_HTTP_FORBIDDEN,
-				  "a client certificate from the CA of --tls-client-ca is needed\n");
+		return reply_text(
+			c, MHD_HTTP_FORBIDDEN,
+			"a client certificate from the CA of --tls-client-ca is needed\n");
 	case SERVE_AUTH_BAD_TOKEN:
 		return reply_unauthorized(c, "wrong bearer token\n",
 					  "Bearer realm=\"pyspy-bpf\", error=\"invalid_token\"");
 	default:
-		return reply_unauthorized(c,
-					  "a bearer token is needed (Authorization: Bearer TOKEN)\n",
-					  "Bearer realm=\"pyspy-bpf\"");
+		return reply_unauthorized(
+			c, "a bearer token is needed (Authorization: Bearer TOKEN)\n",
+			"Bearer realm=\"pyspy-bpf\"");
 	}
 }
 
@@ -283,9 +283,8 @@ static int parse_filter(struct MHD_Connection *c, struct req_filter *f, long *se
 			return -EINVAL;
 		f->pid = pid;
 	}
-	if (query_arg(c, "container", &v) ||
-	    (v && snprintf(f->container, sizeof(f->container), "%s", v) >=
-			  (int)sizeof(f->container)))
+	if (query_arg(c, "container", &v) || (v && snprintf(f->container, sizeof(f->container),
+							    "%s", v) >= (int)sizeof(f->container)))
 		return -EINVAL;
 	if (query_arg(c, "pod", &v) ||
 	    (v && snprintf(f->pod, sizeof(f->pod), "%s", v) >= (int)sizeof(f->pod)))
@@ -369,11 +368,13 @@ static enum MHD_Result handle_metrics(struct server *sv, struct MHD_Connection *
 	sampler__lock(sv->s);
 	names_dropped = profile__symbols_dropped(sv->base);
 	sampler__unlock(sv->s);
-	fprintf(f, "# HELP pyspy_samples_total Python stack samples taken.\n"
-		   "# TYPE pyspy_samples_total counter\npyspy_samples_total %" PRIu64 "\n",
+	fprintf(f,
+		"# HELP pyspy_samples_total Python stack samples taken.\n"
+		"# TYPE pyspy_samples_total counter\npyspy_samples_total %" PRIu64 "\n",
 		rc.samples);
-	fprintf(f, "# HELP pyspy_lost_samples_total Samples lost (ring buffer full).\n"
-		   "# TYPE pyspy_lost_samples_total counter\npyspy_lost_samples_total %" PRIu64 "\n",
+	fprintf(f,
+		"# HELP pyspy_lost_samples_total Samples lost (ring buffer full).\n"
+		"# TYPE pyspy_lost_samples_total counter\npyspy_lost_samples_total %" PRIu64 "\n",
 		rc.bpf_err[PYSPY_ERR_RINGBUF_FULL]);
 	fprintf(f, "# HELP pyspy_unwind_errors_total Unwinding errors by kind.\n"
 		   "# TYPE pyspy_unwind_errors_total counter\n");
@@ -383,28 +384,41 @@ static enum MHD_Result handle_metrics(struct server *sv, struct MHD_Connection *
 				summary__error_name(e), rc.bpf_err[e]);
 	fprintf(f, "pyspy_unwind_errors_total{kind=\"symbolization\"} %" PRIu64 "\n",
 		rc.bad_frames);
-	fprintf(f, "# HELP pyspy_processes Python processes sampled since start.\n"
-		   "# TYPE pyspy_processes gauge\npyspy_processes %d\n", rc.processes);
-	fprintf(f, "# HELP pyspy_bpf_run_time_seconds_total CPU time spent in the BPF sampler.\n"
-		   "# TYPE pyspy_bpf_run_time_seconds_total counter\n"
-		   "pyspy_bpf_run_time_seconds_total %.6f\n", sampler__bpf_run_time_ns(sv->s) / 1e9);
-	fprintf(f, "# HELP pyspy_dropped_samples_total Samples dropped by full stack tables.\n"
-		   "# TYPE pyspy_dropped_samples_total counter\n"
-		   "pyspy_dropped_samples_total %" PRIu64 "\n", sv->dropped_views);
-	fprintf(f, "# HELP pyspy_dropped_names_total Names, functions and locations past the "
-		   "symbol budget.\n# TYPE pyspy_dropped_names_total counter\n"
-		   "pyspy_dropped_names_total %" PRIu64 "\n", names_dropped);
-	fprintf(f, "# HELP pyspy_code_cache_bytes Memory of the code caches (code objects, line "
-		   "tables).\n# TYPE pyspy_code_cache_bytes gauge\n"
-		   "pyspy_code_cache_bytes %" PRIu64 "\n", rc.code_bytes);
-	fprintf(f, "# HELP pyspy_code_cache_evictions_total Line tables and code objects let go "
-		   "to stay within the code cache budget.\n"
-		   "# TYPE pyspy_code_cache_evictions_total counter\n"
-		   "pyspy_code_cache_evictions_total %" PRIu64 "\n",
+	fprintf(f,
+		"# HELP pyspy_processes Python processes sampled since start.\n"
+		"# TYPE pyspy_processes gauge\npyspy_processes %d\n",
+		rc.processes);
+	fprintf(f,
+		"# HELP pyspy_bpf_run_time_seconds_total CPU time spent in the BPF sampler.\n"
+		"# TYPE pyspy_bpf_run_time_seconds_total counter\n"
+		"pyspy_bpf_run_time_seconds_total %.6f\n",
+		sampler__bpf_run_time_ns(sv->s) / 1e9);
+	fprintf(f,
+		"# HELP pyspy_dropped_samples_total Samples dropped by full stack tables.\n"
+		"# TYPE pyspy_dropped_samples_total counter\n"
+		"pyspy_dropped_samples_total %" PRIu64 "\n",
+		sv->dropped_views);
+	fprintf(f,
+		"# HELP pyspy_dropped_names_total Names, functions and locations past the "
+		"symbol budget.\n# TYPE pyspy_dropped_names_total counter\n"
+		"pyspy_dropped_names_total %" PRIu64 "\n",
+		names_dropped);
+	fprintf(f,
+		"# HELP pyspy_code_cache_bytes Memory of the code caches (code objects, line "
+		"tables).\n# TYPE pyspy_code_cache_bytes gauge\n"
+		"pyspy_code_cache_bytes %" PRIu64 "\n",
+		rc.code_bytes);
+	fprintf(f,
+		"# HELP pyspy_code_cache_evictions_total Line tables and code objects let go "
+		"to stay within the code cache budget.\n"
+		"# TYPE pyspy_code_cache_evictions_total counter\n"
+		"pyspy_code_cache_evictions_total %" PRIu64 "\n",
 		rc.code_evicted + rc.code_refused);
-	fprintf(f, "# HELP pyspy_profile_requests_total Profiles served over HTTP.\n"
-		   "# TYPE pyspy_profile_requests_total counter\n"
-		   "pyspy_profile_requests_total %" PRIu64 "\n", sv->requests);
+	fprintf(f,
+		"# HELP pyspy_profile_requests_total Profiles served over HTTP.\n"
+		"# TYPE pyspy_profile_requests_total counter\n"
+		"pyspy_profile_requests_total %" PRIu64 "\n",
+		sv->requests);
 	fprintf(f, "# HELP pyspy_http_refused_total Requests refused for their client "
 		   "certificate or bearer token.\n# TYPE pyspy_http_refused_total counter\n");
 	for (int v = SERVE_AUTH_OK + 1; v < SERVE_AUTH__COUNT; v++)
@@ -415,8 +429,7 @@ static enum MHD_Result handle_metrics(struct server *sv, struct MHD_Connection *
 		free(buf);
 		return reply_text(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory\n");
 	}
-	return reply(c, MHD_HTTP_OK, "text/plain; version=0.0.4", buf, len,
-		     MHD_RESPMEM_MUST_FREE);
+	return reply(c, MHD_HTTP_OK, "text/plain; version=0.0.4", buf, len, MHD_RESPMEM_MUST_FREE);
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
@@ -483,18 +496,19 @@ static int start_http(struct server *sv)
 	struct sockaddr_in sa;
 
 	if (parse_listen(sv->so->listen, &sa)) {
-		log_error("bad --listen '%s' (want IPV4:PORT, e.g. 127.0.0.1:6060)", sv->so->listen);
+		log_error("bad --listen '%s' (want IPV4:PORT, e.g. 127.0.0.1:6060)",
+			  sv->so->listen);
 		return -EINVAL;
 	}
 	if (tls)
 		flags |= MHD_USE_TLS;
 	/* The TLS options come as an array (empty without TLS), so one call serves both. */
-	sv->http = MHD_start_daemon(
-		flags, 0, NULL, NULL, on_request, sv, MHD_OPTION_SOCK_ADDR, &sa,
-		MHD_OPTION_CONNECTION_LIMIT, (unsigned)HTTP_MAX_CONNECTIONS,
-		MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)HTTP_PER_IP_CONNECTIONS,
-		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HTTP_IDLE_TIMEOUT_S, MHD_OPTION_ARRAY,
-		serve_auth_mhd_options(auth), MHD_OPTION_END);
+	sv->http = MHD_start_daemon(flags, 0, NULL, NULL, on_request, sv, MHD_OPTION_SOCK_ADDR, &sa,
+				    MHD_OPTION_CONNECTION_LIMIT, (unsigned)HTTP_MAX_CONNECTIONS,
+				    MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+				    (unsigned)HTTP_PER_IP_CONNECTIONS,
+				    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HTTP_IDLE_TIMEOUT_S,
+				    MHD_OPTION_ARRAY, serve_auth_mhd_options(auth), MHD_OPTION_END);
 	if (!sv->http) {
 		log_error("cannot listen on %s: %m", sv->so->listen);
 		return -EADDRINUSE;

@@ -155,12 +155,12 @@ static int load_tls(struct serve_auth *a, const struct serve_auth_opts *o)
 		return err;
 	a->mhd[n++] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_CERT, 0, a->cert };
 	a->mhd[n++] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_KEY, 0, a->key };
-	a->mhd[n++] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_PRIORITIES, 0,
-					       (void *)TLS_PRIORITIES };
+	a->mhd[n++] =
+		(struct MHD_OptionItem){ MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)TLS_PRIORITIES };
 	/* MHD then asks each client for a certificate; serve_auth_check verifies it. */
 	if (a->client_ca)
-		a->mhd[n++] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_TRUST, 0,
-						       a->client_ca };
+		a->mhd[n++] =
+			(struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_TRUST, 0, a->client_ca };
 	a->mhd[n] = (struct MHD_OptionItem){ MHD_OPTION_END, 0, NULL };
 	return 0;
 }

@@ -40,7 +40,7 @@
 #include "user/model/rollup.h"
 
 /* How stale a sample may get before it is symbolized; also the key latency. */
-#define POLL_MS 20
+#define POLL_MS	  20
 #define REFRESH_S 1.0
 /* Rows per table when stdout is not a terminal. */
 #define PLAIN_ROWS 20
@@ -49,7 +49,12 @@
 /* Reasons of waits named in the header. */
 #define REASONS_SHOWN 4
 
-enum sort_col { SORT_OWN, SORT_TOTAL, SORT_OWN_TIME, SORT_TOTAL_TIME };
+enum sort_col {
+	SORT_OWN,
+	SORT_TOTAL,
+	SORT_OWN_TIME,
+	SORT_TOTAL_TIME
+};
 
 static const char *const sort_names[] = { "%Own", "%Total", "OwnTime", "TotalTime" };
 
@@ -60,7 +65,7 @@ struct top_opts {
 
 struct row {
 	uint32_t key;
-	uint32_t depth; /* fewest frames between it and a stack's root */
+	uint32_t depth;		 /* fewest frames between it and a stack's root */
 	uint64_t own_i, total_i; /* over the last interval */
 	uint64_t own_c, total_c; /* since the start */
 };
@@ -480,7 +485,6 @@ static void put_name(FILE *f, const struct top *t, uint32_t key)
 	profile__put_frame(f, t->prof, fn, line, term_put);
 }
 
-
 static void put_rows(FILE *f, struct top *t, int max_rows)
 {
 	/* Weights per second: samples at the rate, or nanoseconds. */
@@ -660,7 +664,10 @@ static const char doc[] =
 	"  sudo pyspy-bpf top --pid 1234 --duration 10 | tee top.log\n"
 	"\nOPTIONS:";
 
-enum { OPT_INIT_WAIT = 0x100, OPT_FUNCTIONS };
+enum {
+	OPT_INIT_WAIT = 0x100,
+	OPT_FUNCTIONS
+};
 
 static const struct argp_option opts[] = {
 	{ "pid", 'p', "PID", 0, "Process to watch", 0 },

@@ -60,8 +60,11 @@ int blocked__scan(struct target *tg, uint64_t now_ns,
 		struct blocked_thread b = { .hdr = &hdr, .locs = locs };
 
 		if (!task || !off_cpu(task->state) || !st->n_frames) {
-			log_debug("PID %d: thread state %d not off the CPU (%s, %u frames)", pid, (int)i,
-				  !task ? "no task" : task->state == 'R' ? "running" : "state",
+			log_debug("PID %d: thread state %d not off the CPU (%s, %u frames)", pid,
+				  (int)i,
+				  !task		       ? "no task"
+				  : task->state == 'R' ? "running"
+						       : "state",
 				  st->n_frames);
 			continue;
 		}

@@ -161,7 +161,9 @@ static pid_t read_ppid(pid_t pid)
 
 int launch__descendants(pid_t root, pid_t *out, int max)
 {
-	enum { MAXP = 32768 };
+	enum {
+		MAXP = 32768
+	};
 	static pid_t pids[MAXP], ppids[MAXP];
 	int n = 0, found = 0;
 	struct dirent *d;

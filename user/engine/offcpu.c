@@ -17,13 +17,34 @@
 
 /* x86_64 syscall numbers (the BPF side reads orig_ax). */
 enum {
-	SYS_read = 0, SYS_write = 1, SYS_poll = 7, SYS_pread64 = 17, SYS_pwrite64 = 18,
-	SYS_readv = 19, SYS_writev = 20, SYS_select = 23, SYS_nanosleep = 35,
-	SYS_connect = 42, SYS_accept = 43, SYS_sendto = 44, SYS_recvfrom = 45,
-	SYS_sendmsg = 46, SYS_recvmsg = 47, SYS_wait4 = 61, SYS_futex = 202,
-	SYS_clock_nanosleep = 230, SYS_epoll_wait = 232, SYS_waitid = 247,
-	SYS_pselect6 = 270, SYS_ppoll = 271, SYS_epoll_pwait = 281, SYS_accept4 = 288,
-	SYS_preadv = 295, SYS_recvmmsg = 299, SYS_futex_waitv = 449, SYS_epoll_pwait2 = 441,
+	SYS_read = 0,
+	SYS_write = 1,
+	SYS_poll = 7,
+	SYS_pread64 = 17,
+	SYS_pwrite64 = 18,
+	SYS_readv = 19,
+	SYS_writev = 20,
+	SYS_select = 23,
+	SYS_nanosleep = 35,
+	SYS_connect = 42,
+	SYS_accept = 43,
+	SYS_sendto = 44,
+	SYS_recvfrom = 45,
+	SYS_sendmsg = 46,
+	SYS_recvmsg = 47,
+	SYS_wait4 = 61,
+	SYS_futex = 202,
+	SYS_clock_nanosleep = 230,
+	SYS_epoll_wait = 232,
+	SYS_waitid = 247,
+	SYS_pselect6 = 270,
+	SYS_ppoll = 271,
+	SYS_epoll_pwait = 281,
+	SYS_accept4 = 288,
+	SYS_preadv = 295,
+	SYS_recvmmsg = 299,
+	SYS_futex_waitv = 449,
+	SYS_epoll_pwait2 = 441,
 };
 
 const char *offcpu_reason(const struct pyspy_sample *smp, uint64_t gil_addr, uint32_t gil_size)
@@ -129,7 +150,7 @@ void offcpu_table__free(struct offcpu_table *t)
 
 	if (!t)
 		return;
-	HASH_ITER(hh, t->h, p, tmp) {
+	HASH_ITER (hh, t->h, p, tmp) {
 		HASH_DEL(t->h, p);
 		pending_free(p);
 	}

@@ -14,20 +14,20 @@
 struct options {
 	pid_t pids[OPT_MAX_PIDS];
 	int n_pids;
-	double duration_s;   /* 0: until Ctrl-C or the targets exit */
-	unsigned rate_hz;    /* per CPU */
-	const char *format;  /* NULL: from -o, else folded */
-	const char *output;  /* NULL: a generated name */
-	bool threads;	     /* leading thread frame */
-	bool pids_frames;    /* leading process frame (forced) */
-	bool no_pids_frames; /* never a process frame */
-	uint8_t group_by[4]; /* --group-by: enum output_group list, 0-ended */
-	double init_wait_s;  /* how long to wait for an interpreter to start */
-	char **cmd;	     /* after `--`, NULL-terminated, or NULL */
-	bool quiet;	     /* no progress line or summary */
-	bool all;	     /* every Python process on the host */
-	int mode;	     /* enum profile_mode */
-	bool gil_only;	     /* --gil: only samples whose thread held the GIL */
+	double duration_s;     /* 0: until Ctrl-C or the targets exit */
+	unsigned rate_hz;      /* per CPU */
+	const char *format;    /* NULL: from -o, else folded */
+	const char *output;    /* NULL: a generated name */
+	bool threads;	       /* leading thread frame */
+	bool pids_frames;      /* leading process frame (forced) */
+	bool no_pids_frames;   /* never a process frame */
+	uint8_t group_by[4];   /* --group-by: enum output_group list, 0-ended */
+	double init_wait_s;    /* how long to wait for an interpreter to start */
+	char **cmd;	       /* after `--`, NULL-terminated, or NULL */
+	bool quiet;	       /* no progress line or summary */
+	bool all;	       /* every Python process on the host */
+	int mode;	       /* enum profile_mode */
+	bool gil_only;	       /* --gil: only samples whose thread held the GIL */
 	unsigned fault_period; /* memory mode: sample every Nth page fault */
 	/* Memory budgets in bytes, 0 for the defaults (cli_limits_argp). */
 	size_t cache_per_target; /* one target's code cache */

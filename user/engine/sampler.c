@@ -78,7 +78,7 @@ struct sampler {
 	struct session *s;
 	struct profile *prof;
 	struct targets *tg;
-	struct code_store *store; /* every target's code cache lives in it */
+	struct code_store *store;   /* every target's code cache lives in it */
 	struct container_cache *cc; /* which container each target runs in */
 	struct launch launch;
 	bool launched;
@@ -197,9 +197,8 @@ void sampler__for_each_thread(struct sampler *r, void (*cb)(const struct thread_
  * A thread left the CPU at start_ns: keep its stack (locs, innermost
  * first), under its reason, until it is back.
  */
-static void offcpu_start(struct sampler *r, const struct target *tg,
-			 const struct pyspy_sample *smp, uint32_t flags, const uint32_t *locs,
-			 uint32_t n, uint64_t start_ns)
+static void offcpu_start(struct sampler *r, const struct target *tg, const struct pyspy_sample *smp,
+			 uint32_t flags, const uint32_t *locs, uint32_t n, uint64_t start_ns)
 {
 	const char *why = offcpu_reason(smp, tg->py.gil_addr, tg->py.layout.gil_size);
 
@@ -236,8 +235,8 @@ static int offcpu_end(struct sampler *r, const struct pyspy_sample *ev)
 	if (!offcpu_table__end(r->off, ev->tid, begin, ev->ktime_ns, &w) || w.pid != ev->pid) {
 		/* A wait of a sampled thread whose start was never seen: say so (-vv). */
 		if (log_verbose > 1 && targets__has(r->tg, ev->pid))
-			log_debug("PID %d TID %d: back after %.1f ms off the CPU, no wait open", ev->pid,
-				  ev->tid, ev->arg / 1e6);
+			log_debug("PID %d TID %d: back after %.1f ms off the CPU, no wait open",
+				  ev->pid, ev->tid, ev->arg / 1e6);
 		return 0;
 	}
 	charge_wait(&w, r);
@@ -476,8 +475,8 @@ static void try_pending(struct sampler *r, struct pending *p, double now)
 		/* A Python we cannot sample: say so once, then leave it be. */
 		if (r->o->all)
 			log_warn("skipping PID %d: %s", p->pid,
-				 py.flags & PY_TARGET_LAYOUT_REFUSED ? py.refused :
-								       py_target__strerror(err));
+				 py.flags & PY_TARGET_LAYOUT_REFUSED ? py.refused
+								     : py_target__strerror(err));
 		else
 			py_target__report(p->pid, err, &py, 0);
 		give_up(r, p);
@@ -533,7 +532,7 @@ static void retry_pending(struct sampler *r, double now)
 
 	if (gc)
 		r->next_pending_gc = now + PENDING_GC_S;
-	HASH_ITER(hh, r->pending, p, tmp) {
+	HASH_ITER (hh, r->pending, p, tmp) {
 		if (!p->give_up && now >= p->next_try)
 			try_pending(r, p, now);
 		/* --all meets every process on the host: keep none that is gone. */
@@ -557,7 +556,8 @@ static void on_event(struct sampler *r, const struct pyspy_sample *ev)
 		 * samples and waits (a first sleep) of a re-registration.
 		 */
 		if (tg && ev->ktime_ns < tg->py.looked_ns) {
-			log_debug("PID %u called exec before it was found: nothing to redo", ev->pid);
+			log_debug("PID %u called exec before it was found: nothing to redo",
+				  ev->pid);
 			return;
 		}
 		log_debug("PID %u called exec", ev->pid);
@@ -752,8 +752,7 @@ bool sampler__poll(struct sampler *r, int timeout_ms)
 	return done;
 }
 
-int sampler__add_sink(struct sampler *r, struct profile *view, sampler_filter_fn filter,
-		      void *ctx)
+int sampler__add_sink(struct sampler *r, struct profile *view, sampler_filter_fn filter, void *ctx)
 {
 	int err = 0;
 
@@ -879,12 +878,12 @@ void sampler__stop(struct sampler *r)
 	targets__free(r->tg);
 	code_store__free(r->store);
 	session__close(r->s);
-	HASH_ITER(hh, r->pending, p, tmp) {
+	HASH_ITER (hh, r->pending, p, tmp) {
 		HASH_DEL(r->pending, p);
 		free(p);
 	}
 	container_cache__free(r->cc);
-	HASH_ITER(hh, r->threads, te, ttmp) {
+	HASH_ITER (hh, r->threads, te, ttmp) {
 		HASH_DEL(r->threads, te);
 		free(te);
 	}

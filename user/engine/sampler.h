@@ -50,8 +50,7 @@ void sampler__settle_locked(struct sampler *s);
  */
 #define SAMPLER_MAX_SINKS 64
 typedef bool (*sampler_filter_fn)(uint32_t pid, uint32_t tid, void *ctx);
-int sampler__add_sink(struct sampler *s, struct profile *view, sampler_filter_fn filter,
-		      void *ctx);
+int sampler__add_sink(struct sampler *s, struct profile *view, sampler_filter_fn filter, void *ctx);
 void sampler__remove_sink(struct sampler *s, struct profile *view);
 /* The same with the lock held: a view taken out and read in one go. */
 void sampler__remove_sink_locked(struct sampler *s, struct profile *view);

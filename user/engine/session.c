@@ -250,7 +250,8 @@ int session__offcpu_open(struct session *s, pid_t tid, uint64_t *ktime_ns)
 	if (errno != EEXIST)
 		return -errno;
 	/* It left before we looked (or just now): that time is when it began. */
-	if (bpf_map__lookup_elem(s->skel->maps.offcpu_start, &key, sizeof(key), &val, sizeof(val), 0))
+	if (bpf_map__lookup_elem(s->skel->maps.offcpu_start, &key, sizeof(key), &val, sizeof(val),
+				 0))
 		return -errno;
 	*ktime_ns = val;
 	return 0;

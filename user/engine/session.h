@@ -21,12 +21,12 @@
 struct session;
 
 struct session_opts {
-	unsigned rate_hz;     /* samples per second per CPU; 0: no CPU samples */
-	size_t ringbuf_bytes; /* 0: default */
-	bool discover_all;    /* --all: report unknown tgids that run */
-	bool offcpu;	      /* sched_switch: off-CPU stacks and times */
+	unsigned rate_hz;	    /* samples per second per CPU; 0: no CPU samples */
+	size_t ringbuf_bytes;	    /* 0: default */
+	bool discover_all;	    /* --all: report unknown tgids that run */
+	bool offcpu;		    /* sched_switch: off-CPU stacks and times */
 	unsigned page_fault_period; /* memory: sample every Nth page fault instead */
-	unsigned max_threads; /* entries of the per-process and per-thread maps; 0: default */
+	unsigned max_threads;	    /* entries of the per-process and per-thread maps; 0: default */
 };
 
 /* What the BPF side tracks at once by default: processes, and threads. */

@@ -119,7 +119,8 @@ void summary__print(const struct run_counts *c, const struct profile *p, int top
 
 	summary__progress_end();
 	fprintf(stderr,
-		"pyspy-bpf: %" PRIu64 " samples from %d process%s, %d thread%s in %.1f s at %u Hz\n",
+		"pyspy-bpf: %" PRIu64
+		" samples from %d process%s, %d thread%s in %.1f s at %u Hz\n",
 		c->samples, c->processes, c->processes == 1 ? "" : "es", c->threads,
 		c->threads == 1 ? "" : "s", c->elapsed_s, c->rate_hz);
 	print_errors(c);

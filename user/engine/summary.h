@@ -18,7 +18,7 @@ struct run_counts {
 	uint64_t bad_frames;	/* frames userspace could not symbolize */
 	uint64_t ambiguous;	/* ... of which: code object replaced around the sample */
 	uint64_t user_dropped;	/* samples of processes no longer tracked */
-	uint64_t reads, frames;	/* user-memory reads and frames, summed over samples */
+	uint64_t reads, frames; /* user-memory reads and frames, summed over samples */
 	uint64_t code_bytes;	/* the code caches' memory now (codestore.h) */
 	uint64_t code_evicted;	/* code objects forgotten to stay within it */
 	uint64_t code_refused;	/* ... and ones too big to keep at all */

@@ -63,7 +63,7 @@ void targets__free(struct targets *t)
 
 	if (!t)
 		return;
-	HASH_ITER(hh, t->h, e, tmp) {
+	HASH_ITER (hh, t->h, e, tmp) {
 		drop(t, e);
 		HASH_DEL(t->h, e);
 		code_cache__free(e->t.cache);
@@ -91,8 +91,7 @@ int targets__add(struct targets *t, const struct py_target *py)
 		return -ENOMEM;
 	e->pid = py->pid;
 	e->t.py = *py;
-	e->t.cache = code_cache__new(py->pid, &py->layout, py->code_type_addr, t->prof,
-				     t->store);
+	e->t.cache = code_cache__new(py->pid, &py->layout, py->code_type_addr, t->prof, t->store);
 	if (!e->t.cache) {
 		err = -errno;
 		free(e);
@@ -212,7 +211,7 @@ int targets__reap(struct targets *t)
 {
 	struct target_entry *e, *tmp;
 
-	HASH_ITER(hh, t->h, e, tmp) {
+	HASH_ITER (hh, t->h, e, tmp) {
 		if (!e->t.exited && py_target__alive(&e->t.py) == 0) {
 			log_debug("PID %d (%s) exited", e->pid, e->t.py.comm);
 			drop(t, e);

@@ -70,7 +70,7 @@ uint64_t targets__retired_ambiguous(const struct targets *t);
 
 /* Drop processes that exited. Returns how many are still alive. */
 int targets__reap(struct targets *t);
-int targets__count(const struct targets *t);	/* ever added */
+int targets__count(const struct targets *t); /* ever added */
 int targets__alive(const struct targets *t);
 
 /* Name (pid, tid) in the profile the first time it is seen. */

@@ -126,7 +126,7 @@ void profile__clear_stacks(struct profile *p)
 {
 	struct stack_entry *st, *tmp;
 
-	HASH_ITER(hh, p->stacks, st, tmp) {
+	HASH_ITER (hh, p->stacks, st, tmp) {
 		HASH_DEL(p->stacks, st);
 		free(st);
 	}
@@ -143,24 +143,24 @@ void profile__free(struct profile *p)
 
 	if (!p)
 		return;
-	HASH_ITER(hh, p->strs, s, stmp) {
+	HASH_ITER (hh, p->strs, s, stmp) {
 		HASH_DEL(p->strs, s);
 		free(s);
 	}
-	HASH_ITER(hh, p->funcs_h, e, etmp) {
+	HASH_ITER (hh, p->funcs_h, e, etmp) {
 		HASH_DEL(p->funcs_h, e);
 		free(e);
 	}
-	HASH_ITER(hh, p->locs_h, e, etmp) {
+	HASH_ITER (hh, p->locs_h, e, etmp) {
 		HASH_DEL(p->locs_h, e);
 		free(e);
 	}
 	profile__clear_stacks(p);
-	HASH_ITER(hh, p->names, n, ntmp) {
+	HASH_ITER (hh, p->names, n, ntmp) {
 		HASH_DEL(p->names, n);
 		free(n);
 	}
-	HASH_ITER(hh, p->labels, l, ltmp) {
+	HASH_ITER (hh, p->labels, l, ltmp) {
 		HASH_DEL(p->labels, l);
 		free(l);
 	}
@@ -319,8 +319,7 @@ uint32_t profile__location(struct profile *view, uint32_t function, int line)
 	struct profile *p = view->sym;
 	uint32_t key[3] = { function, (uint32_t)line, 0 };
 
-	if (id_known(p->locs_h, key) ||
-	    !over_budget(p, sizeof(struct id_entry) + sizeof(*p->locs)))
+	if (id_known(p->locs_h, key) || !over_budget(p, sizeof(struct id_entry) + sizeof(*p->locs)))
 		return add_location(p, key);
 	if (p->overflow_loc == UINT32_MAX) {
 		uint32_t fn = profile__function(p, OVERFLOW_NAME, "", 0);
@@ -510,9 +509,9 @@ const char *profile__process_label(const struct profile *view, uint32_t pid, con
 
 struct profile_remap {
 	struct profile *p;
-	bool rewrite;		      /* second visit: hand out new ids */
-	uint32_t n_str, n_fn, n_loc;  /* counts before */
-	uint32_t *str, *fn, *loc;     /* old id -> new id, or UNUSED_ID */
+	bool rewrite;		     /* second visit: hand out new ids */
+	uint32_t n_str, n_fn, n_loc; /* counts before */
+	uint32_t *str, *fn, *loc;    /* old id -> new id, or UNUSED_ID */
 	uint32_t old_overflow_fn;
 };
 
@@ -573,7 +572,7 @@ void profile_remap__view(struct profile_remap *m, struct profile *view)
 	}
 	/* New ids make new keys: hash every stack again (no allocation). */
 	view->stacks = NULL;
-	HASH_ITER(hh, old, e, tmp) {
+	HASH_ITER (hh, old, e, tmp) {
 		HASH_DEL(old, e);
 		for (uint32_t i = 0; i < e->key[3]; i++)
 			e->key[4 + i] = profile_remap__location(m, e->key[4 + i]);
@@ -614,7 +613,7 @@ static void rekey(struct id_entry **h, const uint32_t *map, uint32_t n,
 {
 	struct id_entry *nh = NULL, *e, *tmp;
 
-	HASH_ITER(hh, *h, e, tmp) {
+	HASH_ITER (hh, *h, e, tmp) {
 		HASH_DEL(*h, e);
 		if (e->id >= n || map[e->id] == UNUSED_ID) {
 			free(e);
@@ -648,7 +647,7 @@ static void compact_names(struct profile *p, const struct profile_remap *m)
 
 	for (n = p->names; n; n = n->hh.next)
 		n->name = map_id(m->str, m->n_str, n->name);
-	HASH_ITER(hh, p->labels, l, ltmp) {
+	HASH_ITER (hh, p->labels, l, ltmp) {
 		HASH_DEL(p->labels, l);
 		l->key[1] = map_id(m->str, m->n_str, l->key[1]);
 		l->value = map_id(m->str, m->n_str, l->value);
@@ -678,7 +677,10 @@ int profile__compact(struct profile *base, profile_holders_fn holders, void *ctx
 {
 	struct profile *p = base->sym;
 	struct profile_remap m = {
-		.p = p, .n_str = p->n_strs, .n_fn = p->n_funcs, .n_loc = p->n_locs,
+		.p = p,
+		.n_str = p->n_strs,
+		.n_fn = p->n_funcs,
+		.n_loc = p->n_locs,
 		.old_overflow_fn = p->overflow_fn,
 	};
 	struct name_entry *n;

@@ -31,7 +31,7 @@ struct profile_location {
 };
 
 #define PROFILE_STACK_TRUNCATED 0x1 /* deeper than the walk limit */
-#define PROFILE_STACK_PARTIAL 0x2   /* the walk faulted before the root */
+#define PROFILE_STACK_PARTIAL	0x2 /* the walk faulted before the root */
 
 struct profile_stack {
 	uint32_t pid, tid;
@@ -136,13 +136,13 @@ const char *profile__thread_name(const struct profile *p, uint32_t pid, uint32_t
  * Like names, they are kept in the base, so every view sees them.
  * Keys in use, named after the OpenTelemetry conventions:
  */
-#define PROFILE_LABEL_CONTAINER_ID "container.id"		 /* 64 hex */
+#define PROFILE_LABEL_CONTAINER_ID	"container.id"	    /* 64 hex */
 #define PROFILE_LABEL_CONTAINER_RUNTIME "container.runtime" /* docker, cri-o, ... */
-#define PROFILE_LABEL_POD_UID "k8s.pod.uid"
-#define PROFILE_LABEL_POD_NAME "k8s.pod.name"
-#define PROFILE_LABEL_POD_NAMESPACE "k8s.namespace.name"
-#define PROFILE_LABEL_POD_QOS "k8s.pod.qos_class" /* guaranteed, burstable, besteffort */
-#define PROFILE_LABEL_NS_PID "process.ns_pid"	  /* PID inside its PID namespace */
+#define PROFILE_LABEL_POD_UID		"k8s.pod.uid"
+#define PROFILE_LABEL_POD_NAME		"k8s.pod.name"
+#define PROFILE_LABEL_POD_NAMESPACE	"k8s.namespace.name"
+#define PROFILE_LABEL_POD_QOS		"k8s.pod.qos_class" /* guaranteed, burstable, besteffort */
+#define PROFILE_LABEL_NS_PID		"process.ns_pid"    /* PID inside its PID namespace */
 void profile__set_process_label(struct profile *p, uint32_t pid, const char *key,
 				const char *value);
 const char *profile__process_label(const struct profile *p, uint32_t pid, const char *key);

@@ -18,7 +18,7 @@
 
 #include "profile.h"
 
-#define ROLLUP_SKIP UINT32_MAX /* row_of: this frame is in no row */
+#define ROLLUP_SKIP UINT32_MAX	     /* row_of: this frame is in no row */
 #define ROLLUP_FAIL (UINT32_MAX - 1) /* row_of: out of memory, stop */
 
 struct rollup_ops {

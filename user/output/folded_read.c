@@ -36,7 +36,13 @@ struct lead {
 	struct span comm, thread;
 };
 
-enum { LEAD_PROCESS = 1, LEAD_THREAD = 2, LEAD_CONTAINER = 4, LEAD_POD = 8, LEAD_MARK = 16 };
+enum {
+	LEAD_PROCESS = 1,
+	LEAD_THREAD = 2,
+	LEAD_CONTAINER = 4,
+	LEAD_POD = 8,
+	LEAD_MARK = 16
+};
 
 static int bad(struct reader *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

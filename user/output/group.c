@@ -40,8 +40,7 @@ void output_group__add(uint8_t list[OUTPUT_MAX_GROUPS], enum output_group kind)
 	}
 }
 
-int output_group__parse(const char *s, uint8_t list[OUTPUT_MAX_GROUPS], char *bad,
-			size_t badlen)
+int output_group__parse(const char *s, uint8_t list[OUTPUT_MAX_GROUPS], char *bad, size_t badlen)
 {
 	while (*s) {
 		size_t n = strcspn(s, ",");

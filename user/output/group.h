@@ -34,8 +34,7 @@ struct output_opts;
  * Append the comma-separated kinds of s ("container,pod") to list, each
  * once.  0, or -EINVAL with the first unknown word copied to bad.
  */
-int output_group__parse(const char *s, uint8_t list[OUTPUT_MAX_GROUPS], char *bad,
-			size_t badlen);
+int output_group__parse(const char *s, uint8_t list[OUTPUT_MAX_GROUPS], char *bad, size_t badlen);
 /* Append kind unless it is there. */
 void output_group__add(uint8_t list[OUTPUT_MAX_GROUPS], enum output_group kind);
 bool output_group__has(const uint8_t list[OUTPUT_MAX_GROUPS], enum output_group kind);

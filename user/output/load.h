@@ -21,7 +21,10 @@
 /* Largest file, and largest content once decompressed. */
 #define PROFILE_LOAD_MAX_BYTES (256u << 20)
 
-enum profile_load_format { PROFILE_LOAD_FOLDED, PROFILE_LOAD_PPROF };
+enum profile_load_format {
+	PROFILE_LOAD_FOLDED,
+	PROFILE_LOAD_PPROF
+};
 
 struct profile_load_info {
 	enum profile_load_format format;

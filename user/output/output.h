@@ -21,8 +21,8 @@ struct output_opts {
 	/* enum output_group, outermost first, 0-ended; when set it decides the
 	 * leading frames instead of show_pids/show_threads (see group.h) */
 	uint8_t group_by[OUTPUT_MAX_GROUPS];
-	unsigned rate_hz;      /* sampling rate, for time-based units */
-	double duration_s;     /* recording length */
+	unsigned rate_hz;	/* sampling rate, for time-based units */
+	double duration_s;	/* recording length */
 	uint64_t start_unix_ns; /* wall-clock start of the recording */
 	/* What a weight is when it is not a sample count (--mode offcpu,
 	 * wall: "offcpu"/"wall" in "nanoseconds"; memory: "memory" in

@@ -33,7 +33,7 @@ typedef Perftools__Profiles__Function pb_function;
 #define NSEC_PER_SEC 1000000000ull
 /* pid, tid, thread_name, process, and the container ones (container_labels) */
 #define MAX_LABELS 9
-#define N_MARKERS 2  /* [truncated], [partial] */
+#define N_MARKERS  2 /* [truncated], [partial] */
 #define MAPPING_ID 1
 
 /* --- string table ---------------------------------------------------------- */
@@ -83,7 +83,7 @@ static void strtab_free(struct strtab *t)
 {
 	struct str_entry *e, *tmp;
 
-	HASH_ITER(hh, t->h, e, tmp) {
+	HASH_ITER (hh, t->h, e, tmp) {
 		HASH_DEL(t->h, e);
 		free(e);
 	}

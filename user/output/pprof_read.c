@@ -130,8 +130,8 @@ static int read_functions(struct reader *r)
 		r->fn_marker[i] = marker_flag(name, file);
 		r->fn_map[i] = NOT_YET;
 		if (!r->fn_marker[i]) {
-			r->fn_map[i] = profile__function(r->into, name, file,
-							 clamp_int(f->start_line));
+			r->fn_map[i] =
+				profile__function(r->into, name, file, clamp_int(f->start_line));
 			if (r->fn_map[i] == UINT32_MAX)
 				return -ENOMEM;
 		}
@@ -145,9 +145,9 @@ static uint32_t our_location(struct reader *r, size_t f, int64_t line)
 	const pb_function *fn = r->m->function[f];
 
 	if (r->fn_map[f] == NOT_YET)
-		r->fn_map[f] = profile__function(r->into, str_at(r->m, fn->name),
-						 str_at(r->m, fn->filename),
-						 clamp_int(fn->start_line));
+		r->fn_map[f] =
+			profile__function(r->into, str_at(r->m, fn->name),
+					  str_at(r->m, fn->filename), clamp_int(fn->start_line));
 	if (r->fn_map[f] == UINT32_MAX)
 		return UINT32_MAX;
 	/* pprof's 0 is "no line", ours is -1. */
@@ -284,8 +284,9 @@ static int64_t expand_stack(struct reader *r, const pb_sample *s, uint32_t *flag
 			if (*fr == NOT_YET) {
 				const pb_location *l = r->m->location[li];
 
-				*fr = our_location(r, find_id(r->fn_ids, r->m->n_function,
-							      l->line[0]->function_id),
+				*fr = our_location(r,
+						   find_id(r->fn_ids, r->m->n_function,
+							   l->line[0]->function_id),
 						   l->line[0]->line);
 				if (*fr == UINT32_MAX)
 					return -ENOMEM;

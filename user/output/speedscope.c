@@ -24,9 +24,13 @@
 #include "user/base/escape.h"
 
 #define SCHEMA_URL "https://www.speedscope.app/file-format-schema.json"
-#define NO_FRAME UINT32_MAX
+#define NO_FRAME   UINT32_MAX
 
-enum { MARK_TRUNCATED, MARK_PARTIAL, N_MARKS };
+enum {
+	MARK_TRUNCATED,
+	MARK_PARTIAL,
+	N_MARKS
+};
 
 static const char *const mark_names[N_MARKS] = { "[truncated]", "[partial]" };
 

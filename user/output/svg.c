@@ -24,18 +24,25 @@
 #include "svg_js.h"
 #include "user/base/escape.h"
 
-#define XPAD 10
-#define FRAMES_W (SVG_WIDTH - 2 * XPAD)
-#define FRAME_H 16
-#define FONT_SIZE 12
-#define CHAR_W (FONT_SIZE * 0.59) /* average glyph width, as the script assumes */
-#define TEXT_DY 11.5		  /* baseline below a frame's top */
-#define TOP_H 56		  /* title, subtitle, buttons */
-#define BOTTOM_H 34		  /* status line */
+#define XPAD	   10
+#define FRAMES_W   (SVG_WIDTH - 2 * XPAD)
+#define FRAME_H	   16
+#define FONT_SIZE  12
+#define CHAR_W	   (FONT_SIZE * 0.59) /* average glyph width, as the script assumes */
+#define TEXT_DY	   11.5		      /* baseline below a frame's top */
+#define TOP_H	   56		      /* title, subtitle, buttons */
+#define BOTTOM_H   34		      /* status line */
 #define MATCH_FILL "rgb(230,0,230)"
-#define NONE UINT32_MAX
+#define NONE	   UINT32_MAX
 
-enum fkind { FK_ALL, FK_LOC, FK_GROUP, FK_PROCESS, FK_THREAD, FK_MARK };
+enum fkind {
+	FK_ALL,
+	FK_LOC,
+	FK_GROUP,
+	FK_PROCESS,
+	FK_THREAD,
+	FK_MARK
+};
 
 /* A distinct frame: what a box shows and what its colour is hashed from. */
 struct frame {
@@ -205,10 +212,12 @@ static uint32_t loc_frame(struct svg *g, const struct profile *p, uint32_t loc_i
 
 	if (!fn)
 		return synthetic_frame(g, FK_MARK, "[unknown]");
-	return frame_get(g, (struct frame){ .name = profile__str(p, fn->name),
-					    .file = profile__str(p, fn->file),
-					    .line = loc->line, .start_line = fn->start_line,
-					    .kind = FK_LOC },
+	return frame_get(g,
+			 (struct frame){ .name = profile__str(p, fn->name),
+					 .file = profile__str(p, fn->file),
+					 .line = loc->line,
+					 .start_line = fn->start_line,
+					 .kind = FK_LOC },
 			 false);
 }
 
@@ -252,7 +261,7 @@ struct builder {
 	const struct profile *p;
 	uint8_t groups[OUTPUT_MAX_GROUPS]; /* leading frames, outermost first */
 	int n_groups;
-	int k; /* which weight: 0 drawn, 1 baseline */
+	int k;		/* which weight: 0 drawn, 1 baseline */
 	uint32_t *locs; /* location id -> frame, cached */
 	uint32_t n_locs;
 };
@@ -315,8 +324,7 @@ static int add_stack(const struct profile_stack *s, void *ctx)
 	return err;
 }
 
-static int add_profile(struct svg *g, const struct profile *p, const struct output_opts *o,
-		       int k)
+static int add_profile(struct svg *g, const struct profile *p, const struct output_opts *o, int k)
 {
 	struct builder b = { .g = g, .p = p, .k = k };
 	int err;
@@ -427,8 +435,11 @@ static int layout(struct svg *g, uint32_t id, double x, uint32_t depth)
 	double cx = x;
 	int err;
 
-	err = push_box(g, (struct box){ .node = id, .depth = depth, .x = x,
-					.w = n->w[0] * g->scale, .weight = n->w[0] });
+	err = push_box(g, (struct box){ .node = id,
+					.depth = depth,
+					.x = x,
+					.w = n->w[0] * g->scale,
+					.weight = n->w[0] });
 	for (uint32_t i = 0; !err && i < n->n_kids; i++) {
 		const struct node *k = &g->nodes[g->kids[n->first_kid + i]];
 		double kw = k->w[0] * g->scale;
@@ -640,7 +651,8 @@ static void put_box(FILE *f, const struct svg *g, const struct box *b)
 {
 	struct rgb c = box_colour(g, b);
 	char *owned = b->merged ? merged_label(b) : NULL;
-	const char *label = b->merged ? (owned ? owned : "") : g->frames[g->nodes[b->node].frame].name;
+	const char *label =
+		b->merged ? (owned ? owned : "") : g->frames[g->nodes[b->node].frame].name;
 	size_t len = utf8_len(label);
 	long fit = b->w > 6 ? (long)((b->w - 6) / CHAR_W) : 0; /* characters that fit */
 	double y = box_y(g, b);
@@ -653,8 +665,9 @@ static void put_box(FILE *f, const struct svg *g, const struct box *b)
 	}
 	fputs("><title>", f);
 	put_title(f, g, b);
-	fprintf(f, "</title><rect x=\"%.2f\" y=\"%.0f\" width=\"%.2f\" height=\"%d\" "
-		   "fill=\"rgb(%d,%d,%d)\" rx=\"2\"/>",
+	fprintf(f,
+		"</title><rect x=\"%.2f\" y=\"%.0f\" width=\"%.2f\" height=\"%d\" "
+		"fill=\"rgb(%d,%d,%d)\" rx=\"2\"/>",
 		b->x + XPAD, y, b->w, FRAME_H - 1, c.r, c.g, c.b);
 	if (fit >= 3) {
 		fprintf(f, "<text x=\"%.2f\" y=\"%.1f\">", b->x + XPAD + 3, y + TEXT_DY);
@@ -710,34 +723,39 @@ static void put_head(FILE *f, const struct svg *g, const struct profile *after,
 {
 	int h = image_height(g);
 
-	fprintf(f, "<?xml version=\"1.0\" encoding=\"UTF-8\" standalone=\"no\"?>\n"
-		   "<svg version=\"1.1\" xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" "
-		   "height=\"%d\" viewBox=\"0 0 %d %d\">\n",
+	fprintf(f,
+		"<?xml version=\"1.0\" encoding=\"UTF-8\" standalone=\"no\"?>\n"
+		"<svg version=\"1.1\" xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" "
+		"height=\"%d\" viewBox=\"0 0 %d %d\">\n",
 		SVG_WIDTH, h, SVG_WIDTH, h);
 	fputs("<!-- pyspy-bpf " PYSPY_VERSION " flame graph: root at the bottom, width = "
-	      "weight. Click a frame to zoom, Ctrl-F to search, Esc to reset. -->\n", f);
-	fprintf(f, "<defs><linearGradient id=\"bg\" x1=\"0\" x2=\"0\" y1=\"0\" y2=\"1\">"
-		   "<stop offset=\"5%%\" stop-color=\"#f4f4f4\"/>"
-		   "<stop offset=\"95%%\" stop-color=\"#eeeeb0\"/></linearGradient></defs>\n"
-		   "<style>\n%s</style>\n"
-		   "<rect x=\"0\" y=\"0\" width=\"%d\" height=\"%d\" fill=\"url(#bg)\"/>\n",
+	      "weight. Click a frame to zoom, Ctrl-F to search, Esc to reset. -->\n",
+	      f);
+	fprintf(f,
+		"<defs><linearGradient id=\"bg\" x1=\"0\" x2=\"0\" y1=\"0\" y2=\"1\">"
+		"<stop offset=\"5%%\" stop-color=\"#f4f4f4\"/>"
+		"<stop offset=\"95%%\" stop-color=\"#eeeeb0\"/></linearGradient></defs>\n"
+		"<style>\n%s</style>\n"
+		"<rect x=\"0\" y=\"0\" width=\"%d\" height=\"%d\" fill=\"url(#bg)\"/>\n",
 		svg_css, SVG_WIDTH, h);
 	fprintf(f, "<text id=\"title\" x=\"%d\" y=\"24\">%s</text>\n", SVG_WIDTH / 2,
 		before ? "Differential flame graph" : "Flame graph");
 	fprintf(f, "<text id=\"subtitle\" x=\"%d\" y=\"42\">", SVG_WIDTH / 2);
 	put_subtitle(f, after, before, o);
 	fputs("</text>\n", f);
-	fprintf(f, "<text id=\"unzoom\" class=\"btn h\" x=\"%d\" y=\"24\">Reset Zoom</text>\n"
-		   "<text id=\"search\" class=\"btn\" x=\"%d\" y=\"24\">Search</text>\n"
-		   "<text id=\"details\" x=\"%d\" y=\"%d\"> </text>\n"
-		   "<text id=\"matched\" x=\"%d\" y=\"%d\"> </text>\n",
+	fprintf(f,
+		"<text id=\"unzoom\" class=\"btn h\" x=\"%d\" y=\"24\">Reset Zoom</text>\n"
+		"<text id=\"search\" class=\"btn\" x=\"%d\" y=\"24\">Search</text>\n"
+		"<text id=\"details\" x=\"%d\" y=\"%d\"> </text>\n"
+		"<text id=\"matched\" x=\"%d\" y=\"%d\"> </text>\n",
 		XPAD, SVG_WIDTH - XPAD, XPAD, h - 12, SVG_WIDTH - XPAD, h - 12);
 }
 
 static void put_script(FILE *f)
 {
-	fprintf(f, "<script type=\"text/ecmascript\"><![CDATA[\n"
-		   "var X0 = %d, FW = %d, CW = %.2f, TY = %.1f, MATCH = '%s';\n",
+	fprintf(f,
+		"<script type=\"text/ecmascript\"><![CDATA[\n"
+		"var X0 = %d, FW = %d, CW = %.2f, TY = %.1f, MATCH = '%s';\n",
 		XPAD, FRAMES_W, CHAR_W, TEXT_DY, MATCH_FILL);
 	fputs(svg_script, f);
 	fputs("]]></script>\n", f);
@@ -789,7 +807,8 @@ static int write_svg(const struct profile *before, const struct profile *after,
 			set_delta_norm(&g);
 		put_head(f, &g, after, before, o);
 		if (!g.n_boxes)
-			fprintf(f, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">No samples</text>\n",
+			fprintf(f,
+				"<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">No samples</text>\n",
 				SVG_WIDTH / 2, TOP_H + FRAME_H);
 		fputs("<g id=\"frames\">\n", f);
 		for (size_t i = 0; i < g.n_boxes; i++)

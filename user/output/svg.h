@@ -17,8 +17,8 @@
 
 #include "output.h"
 
-#define SVG_WIDTH 1200	   /* px, the whole image */
-#define SVG_MIN_FRAME_W 0.1 /* px: narrower frames are merged into one box */
+#define SVG_WIDTH	1200 /* px, the whole image */
+#define SVG_MIN_FRAME_W 0.1  /* px: narrower frames are merged into one box */
 
 /*
  * A flame graph of `after` (widths are its samples) where each frame is
