@@ -299,12 +299,83 @@ static void open_blocked(struct sampler *r, pid_t pid)
 			  (t1.tv_sec - t0.tv_sec) * 1e3 + (t1.tv_nsec - t0.tv_nsec) / 1e6);
 }
 
+/* Frames in the record: never more than arrived, whatever the header says. */
+static uint32_t frames_in(const struct pyspy_sample *smp, size_t len)
+{
+	uint32_t n = smp->n_frames;
+
+	if (n > (len - PYSPY_SAMPLE_HDR_SIZE) / sizeof(struct pyspy_frame))
+		n = (len - PYSPY_SAMPLE_HDR_SIZE) / sizeof(struct pyspy_frame);
+	if (n == 0 && log_verbose > 1 && (smp->flags & PYSPY_SAMPLE_OFFCPU))
+		log_debug("PID %d TID %d: left the CPU with no Python frames (error %d)", smp->pid,
+			  smp->tid, smp->error);
+	return n < PYSPY_MAX_FRAMES ? n : PYSPY_MAX_FRAMES;
+}
+
+/*
+ * The n frames as profile locations in r->locs, and what is known of the
+ * sample's process and thread; returns the stack's PROFILE_STACK_* flags.
+ */
+static uint32_t symbolize(struct sampler *r, struct target *tg, const struct pyspy_sample *smp,
+			  uint32_t n)
+{
+	r->rc.bad_frames += code_cache__resolve(tg->cache, smp->frames, n, smp->ktime_ns,
+						smp->flags & PYSPY_SAMPLE_VERIFIED, r->locs);
+	targets__update_mode(r->tg, tg);
+	if (!profile__thread_name(r->prof, smp->pid, smp->tid)) {
+		targets__name_thread(r->tg, smp->pid, smp->tid);
+		r->rc.threads++;
+	}
+	/* Before the sinks: their filters may ask for the process's container. */
+	container_cache__sample(r->cc, r->prof, smp->pid, smp->cgroup_id);
+	if (smp->flags & PYSPY_SAMPLE_TRUNCATED)
+		return PROFILE_STACK_TRUNCATED;
+	return smp->error ? PROFILE_STACK_PARTIAL : 0;
+}
+
+/* A thread left the CPU: in wall mode its run up to here is charged; its wait opens. */
+static void left_cpu(struct sampler *r, struct target *tg, const struct pyspy_sample *smp,
+		     uint32_t flags, uint32_t n)
+{
+	struct thread_entry *e;
+
+	if (wall_exact(r)) {
+		e = thread_of(r, smp->pid, smp->tid);
+		if (e && e->ran_from_ns)
+			add_to_sinks(r, smp->pid, smp->tid, flags, r->locs, n,
+				     wall_run_weight(r, e, smp->ktime_ns));
+		if (e)
+			e->ran_from_ns = 0;
+	}
+	offcpu_start(r, tg, smp, flags, r->locs, n, smp->ktime_ns);
+}
+
+/* A tick (or a page fault) on the CPU: its weight in this mode, to every sink. */
+static void on_cpu(struct sampler *r, struct target *tg, const struct pyspy_sample *smp,
+		   uint32_t flags, uint32_t n)
+{
+	struct thread_entry *e = count_thread(r, smp);
+	uint64_t weight = mode_sample_weight(r->o, smp);
+
+	if (!weight)
+		return;
+	if (wall_exact(r)) {
+		weight = wall_run_weight(r, e, smp->ktime_ns);
+		if (e)
+			e->ran_from_ns = smp->ktime_ns;
+	}
+	add_to_sinks(r, smp->pid, smp->tid, flags, r->locs, n, weight);
+	r->rc.samples++;
+	r->rc.reads += smp->reads;
+	r->rc.frames += n;
+	tg->samples++;
+}
+
+/* The sample path: one ring-buffer record into the profile. */
 static int handle_sample(struct sampler *r, const struct pyspy_sample *smp, size_t len)
 {
-	uint32_t n = smp->n_frames, flags = 0;
 	struct target *tg;
-	struct thread_entry *e;
-	uint64_t weight;
+	uint32_t n, flags;
 
 	if (smp->flags & (PYSPY_EVENT_NEW_PROCESS | PYSPY_EVENT_EXEC)) {
 		on_event(r, smp);
@@ -317,58 +388,14 @@ static int handle_sample(struct sampler *r, const struct pyspy_sample *smp, size
 		r->rc.user_dropped++;
 		return 0;
 	}
-	/* Never trust the header's count beyond what arrived. */
-	if (n > (len - PYSPY_SAMPLE_HDR_SIZE) / sizeof(struct pyspy_frame))
-		n = (len - PYSPY_SAMPLE_HDR_SIZE) / sizeof(struct pyspy_frame);
-	if (n > PYSPY_MAX_FRAMES)
-		n = PYSPY_MAX_FRAMES;
-	if (n == 0) {
-		if (log_verbose > 1 && (smp->flags & PYSPY_SAMPLE_OFFCPU))
-			log_debug("PID %d TID %d: left the CPU with no Python frames (error %d)",
-				  smp->pid, smp->tid, smp->error);
+	n = frames_in(smp, len);
+	if (!n)
 		return 0;
-	}
-	r->rc.bad_frames += code_cache__resolve(tg->cache, smp->frames, n, smp->ktime_ns,
-						smp->flags & PYSPY_SAMPLE_VERIFIED, r->locs);
-	targets__update_mode(r->tg, tg);
-	if (smp->flags & PYSPY_SAMPLE_TRUNCATED)
-		flags |= PROFILE_STACK_TRUNCATED;
-	else if (smp->error)
-		flags |= PROFILE_STACK_PARTIAL;
-	if (!profile__thread_name(r->prof, smp->pid, smp->tid)) {
-		targets__name_thread(r->tg, smp->pid, smp->tid);
-		r->rc.threads++;
-	}
-	/* Before the sinks: their filters may ask for the process's container. */
-	container_cache__sample(r->cc, r->prof, smp->pid, smp->cgroup_id);
-	if (smp->flags & PYSPY_SAMPLE_OFFCPU) {
-		/* Wall: its run up to leaving is charged to where it was. */
-		if (wall_exact(r)) {
-			e = thread_of(r, smp->pid, smp->tid);
-			if (e && e->ran_from_ns) {
-				weight = wall_run_weight(r, e, smp->ktime_ns);
-				add_to_sinks(r, smp->pid, smp->tid, flags, r->locs, n, weight);
-			}
-			if (e)
-				e->ran_from_ns = 0;
-		}
-		offcpu_start(r, tg, smp, flags, r->locs, n, smp->ktime_ns);
-		return 0;
-	}
-	e = count_thread(r, smp);
-	weight = mode_sample_weight(r->o, smp);
-	if (!weight)
-		return 0;
-	if (wall_exact(r)) {
-		weight = wall_run_weight(r, e, smp->ktime_ns);
-		if (e)
-			e->ran_from_ns = smp->ktime_ns;
-	}
-	add_to_sinks(r, smp->pid, smp->tid, flags, r->locs, n, weight);
-	r->rc.samples++;
-	r->rc.reads += smp->reads;
-	r->rc.frames += n;
-	tg->samples++;
+	flags = symbolize(r, tg, smp, n);
+	if (smp->flags & PYSPY_SAMPLE_OFFCPU)
+		left_cpu(r, tg, smp, flags, n);
+	else
+		on_cpu(r, tg, smp, flags, n);
 	return 0;
 }
 
