@@ -131,3 +131,25 @@ out:
 	free(buf);
 	return err;
 }
+
+void procfs_exe(pid_t pid, char *buf, size_t len)
+{
+	char path[64];
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/exe", pid);
+	n = readlink(path, buf, len - 1);
+	buf[n > 0 ? n : 0] = '\0';
+}
+
+double procfs_age_s(pid_t pid)
+{
+	struct procfs_stat st;
+	char buf[64];
+	double up;
+
+	if (procfs_stat(pid, 0, &st) || procfs_read("/proc/uptime", buf, sizeof(buf)) ||
+	    sscanf(buf, "%lf", &up) != 1)
+		return 1e9;
+	return up - (double)st.start_time / sysconf(_SC_CLK_TCK);
+}

@@ -39,4 +39,10 @@ int procfs_stat(pid_t pid, pid_t tid, struct procfs_stat *st);
  */
 int procfs_ids(pid_t pid, pid_t tid, pid_t *tgid, pid_t *nsid);
 
+/* The /proc/PID/exe link ("" if unreadable). */
+void procfs_exe(pid_t pid, char *buf, size_t len);
+
+/* Seconds since PID started (a large value if unknown). */
+double procfs_age_s(pid_t pid);
+
 #endif /* PYSPY_PROCFS_H */

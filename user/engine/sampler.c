@@ -19,6 +19,7 @@
 #include "sampler.h"
 #include "session.h"
 #include "targets.h"
+#include "watch.h"
 #include "symbolize/container.h"
 #include "symbolize/cpython/discover.h"
 #include "symbolize/cpython/discover_wait.h"
@@ -30,25 +31,6 @@
 #define HOUSEKEEP_S 0.2
 /* Launch mode: how many descendants are followed. */
 #define MAX_DESCENDANTS 256
-
-/*
- * A process that may become a target: a launched command or one of its
- * children, or (--all) a tgid the BPF side saw run for the first time.
- * Not Python yet (before exec, before libpython is loaded, before the
- * interpreter is initialised) means another look soon; until give_up.
- */
-struct pending {
-	UT_hash_handle hh;
-	pid_t pid;
-	double next_try;
-	double deadline;
-	double image_at; /* when its image began: its exec if we saw one, else 0 */
-	bool give_up;
-	char exe[256]; /* /proc/PID/exe when given up: an exec changes it */
-};
-
-/* A process (or image) younger than this may still be loading its interpreter. */
-#define YOUNG_S 3.0
 
 /* Threads whose GIL share is kept (top shows it); more are not tracked. */
 #define MAX_THREAD_STATS 65536
@@ -82,14 +64,14 @@ struct sampler {
 	struct container_cache *cc; /* which container each target runs in */
 	struct launch launch;
 	bool launched;
-	struct pending *pending;
+	struct watch *watch; /* processes that may become targets */
 	uint32_t locs[PYSPY_MAX_FRAMES];
 	uint32_t off_locs[PYSPY_MAX_FRAMES + 1]; /* reason + stack */
 	struct offcpu_table *off;
 	struct thread_entry *threads;
 	uint32_t n_threads;
 	struct run_counts rc;
-	double t0, next_house, next_pending_gc;
+	double t0, next_house;
 };
 
 static void on_event(struct sampler *r, const struct pyspy_sample *ev);
@@ -410,8 +392,9 @@ static int on_sample(const struct pyspy_sample *smp, size_t len, void *ctx)
 	return ret;
 }
 
-static int add_target(struct sampler *r, const struct py_target *py)
+static int add_target(void *ctx, const struct py_target *py)
 {
+	struct sampler *r = ctx;
 	int err = targets__add(r->tg, py);
 	char ver[32];
 
@@ -427,145 +410,6 @@ static int add_target(struct sampler *r, const struct py_target *py)
 		open_blocked(r, py->pid);
 	}
 	return 0;
-}
-
-static void read_exe(pid_t pid, char *buf, size_t len)
-{
-	char path[64];
-	ssize_t n;
-
-	snprintf(path, sizeof(path), "/proc/%d/exe", pid);
-	n = readlink(path, buf, len - 1);
-	buf[n > 0 ? n : 0] = 0;
-}
-
-/* Seconds since pid started, from /proc (a large value if unknown). */
-static double process_age(pid_t pid)
-{
-	struct procfs_stat st;
-	double up = 0;
-	FILE *f;
-
-	if (procfs_stat(pid, 0, &st))
-		return 1e9;
-	f = fopen("/proc/uptime", "re");
-	if (!f)
-		return 1e9;
-	if (fscanf(f, "%lf", &up) != 1)
-		up = 1e9;
-	fclose(f);
-	return up - (double)st.start_time / sysconf(_SC_CLK_TCK);
-}
-
-/*
- * Seconds its current image has run: an exec makes an old process new
- * again (ld.so has yet to map libpython), and its start time in /proc
- * does not change.
- */
-static double image_age(const struct pending *p, double now)
-{
-	double age = process_age(p->pid);
-
-	return p->image_at > 0 && now - p->image_at < age ? now - p->image_at : age;
-}
-
-static void pending_del(struct sampler *r, struct pending *p)
-{
-	HASH_DEL(r->pending, p);
-	free(p);
-}
-
-/* No more looks; with --all the BPF side stops reporting it too. */
-static void give_up(struct sampler *r, struct pending *p)
-{
-	p->give_up = true;
-	read_exe(p->pid, p->exe, sizeof(p->exe));
-	if (r->o->all)
-		targets__ignore(r->tg, p->pid);
-}
-
-static void try_pending(struct sampler *r, struct pending *p, double now)
-{
-	struct py_target py;
-	int err = py_target__discover(p->pid, &py);
-
-	if (!err) {
-		if (!add_target(r, &py))
-			pending_del(r, p);
-		return;
-	}
-	if (err == -ESRCH) {
-		pending_del(r, p);
-		return;
-	}
-	if (err == -ENOTSUP || err == -EACCES || err == -EPERM) {
-		/* A Python we cannot sample: say so once, then leave it be. */
-		if (r->o->all)
-			log_warn("skipping PID %d: %s", p->pid,
-				 py.flags & PY_TARGET_LAYOUT_REFUSED ? py.refused
-								     : py_target__strerror(err));
-		else
-			py_target__report(p->pid, err, &py, 0);
-		give_up(r, p);
-		return;
-	}
-	if (now >= p->deadline || (err == -ENOEXEC && image_age(p, now) > YOUNG_S)) {
-		give_up(r, p);
-		return;
-	}
-	p->next_try = now + (err == -EAGAIN ? 0.02 : 0.1);
-}
-
-/* Start looking at pid (again, if fresh says an exec or a new tick). */
-static void consider(struct sampler *r, pid_t pid, double now, bool fresh)
-{
-	struct pending *p;
-	char exe[256];
-
-	if (targets__has(r->tg, pid))
-		return;
-	HASH_FIND_INT(r->pending, &pid, p);
-	if (p && p->give_up && !fresh) {
-		/* A launched tree's process may exec into Python later. */
-		read_exe(pid, exe, sizeof(exe));
-		if (!strcmp(exe, p->exe))
-			return;
-	}
-	if (!p) {
-		p = calloc(1, sizeof(*p));
-		if (!p)
-			return;
-		p->pid = pid;
-		HASH_ADD_INT(r->pending, pid, p);
-	}
-	if (p->give_up || fresh) {
-		p->give_up = false;
-		p->next_try = 0;
-	}
-	if (fresh)
-		p->image_at = now;
-	p->deadline = now + (r->o->init_wait_s > YOUNG_S ? r->o->init_wait_s : YOUNG_S);
-	if (now >= p->next_try)
-		try_pending(r, p, now);
-}
-
-/* How often given-up processes that have exited are forgotten. */
-#define PENDING_GC_S 10.0
-
-static void retry_pending(struct sampler *r, double now)
-{
-	struct pending *p, *tmp;
-	bool gc = now >= r->next_pending_gc;
-
-	if (gc)
-		r->next_pending_gc = now + PENDING_GC_S;
-	HASH_ITER (hh, r->pending, p, tmp) {
-		if (!p->give_up && now >= p->next_try)
-			try_pending(r, p, now);
-		/* --all meets every process on the host: keep none that is gone. */
-		else if (gc && p->give_up && kill(p->pid, 0) && errno == ESRCH)
-			pending_del(r, p);
-	}
 }
 
 /* Events from the BPF side: processes to look at. */
@@ -589,12 +433,12 @@ static void on_event(struct sampler *r, const struct pyspy_sample *ev)
 		}
 		log_debug("PID %u called exec", ev->pid);
 		targets__drop(r->tg, ev->pid);
-		consider(r, ev->pid, now, true);
+		watch__consider(r->watch, ev->pid, now, true);
 	} else if (targets__has(r->tg, ev->pid)) {
 		/* Its entry was evicted or the leader thread exited: put it back. */
 		targets__refresh(r->tg, ev->pid);
 	} else {
-		consider(r, ev->pid, now, true);
+		watch__consider(r->watch, ev->pid, now, true);
 	}
 }
 
@@ -605,10 +449,10 @@ static void follow_launch(struct sampler *r, double now)
 
 	if (launch__poll(&r->launch))
 		return;
-	consider(r, r->launch.pid, now, false);
+	watch__consider(r->watch, r->launch.pid, now, false);
 	n = launch__descendants(r->launch.pid, kids, MAX_DESCENDANTS);
 	for (int i = 0; i < n; i++)
-		consider(r, kids[i], now, false);
+		watch__consider(r->watch, kids[i], now, false);
 }
 
 static void add_ambiguous(struct target *tg, void *ctx)
@@ -633,29 +477,18 @@ static void refresh_counts(struct sampler *r)
 	}
 }
 
-/* Is a process still being waited for (a target that just called exec)? */
-static bool pending_active(const struct sampler *r)
-{
-	const struct pending *p;
-
-	for (p = r->pending; p; p = p->hh.next)
-		if (!p->give_up)
-			return true;
-	return false;
-}
-
 /* True when there is nothing left to sample. */
 static bool housekeep(struct sampler *r, double now)
 {
 	targets__reap(r->tg);
-	retry_pending(r, now);
+	watch__retry(r->watch, now);
 	if (r->o->all)
 		return false;
 	if (r->launched) {
 		follow_launch(r, now);
 		if (launch__poll(&r->launch))
 			return true;
-	} else if (targets__alive(r->tg) == 0 && !pending_active(r)) {
+	} else if (targets__alive(r->tg) == 0 && !watch__active(r->watch)) {
 		log_debug("every target exited");
 		return true;
 	}
@@ -699,7 +532,8 @@ static int start(struct sampler *r)
 	/* The recording starts as its first target is added: waits count from here. */
 	r->t0 = mono_s();
 	r->tg = targets__new(r->s, r->prof, r->store, o->frames_one_by_one);
-	err = r->tg ? 0 : -ENOMEM;
+	r->watch = r->tg ? watch__new(r->tg, o->all, o->init_wait_s, add_target, r) : NULL;
+	err = r->watch ? 0 : -ENOMEM;
 	for (int i = 0; !err && i < o->n_pids; i++)
 		err = add_target(r, &pys[i]);
 	if (!err && o->cmd) {
@@ -767,7 +601,7 @@ bool sampler__poll(struct sampler *r, int timeout_ms)
 		/* A launched command becomes Python soon after its exec: look often. */
 		if (r->launched) {
 			pthread_mutex_lock(&r->lock);
-			retry_pending(r, now);
+			watch__retry(r->watch, now);
 			pthread_mutex_unlock(&r->lock);
 		}
 		return false;
@@ -896,7 +730,6 @@ int sampler__n_processes(const struct sampler *r)
 void sampler__stop(struct sampler *r)
 {
 	struct thread_entry *te, *ttmp;
-	struct pending *p, *tmp;
 
 	if (!r)
 		return;
@@ -905,10 +738,7 @@ void sampler__stop(struct sampler *r)
 	targets__free(r->tg);
 	code_store__free(r->store);
 	session__close(r->s);
-	HASH_ITER (hh, r->pending, p, tmp) {
-		HASH_DEL(r->pending, p);
-		free(p);
-	}
+	watch__free(r->watch);
 	container_cache__free(r->cc);
 	HASH_ITER (hh, r->threads, te, ttmp) {
 		HASH_DEL(r->threads, te);
