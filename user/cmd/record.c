@@ -98,14 +98,6 @@ static void loop(const struct options *o, struct sampler *s)
 	}
 }
 
-static uint64_t unix_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
-}
-
 _Static_assert(sizeof(((struct options *)0)->group_by) == OUTPUT_MAX_GROUPS,
 	       "options.group_by holds an output_group list");
 

@@ -1,0 +1,186 @@
+// SPDX-License-Identifier: MIT
+/*
+ * serve_files.c - serve's --output-dir: one pprof per interval (per
+ * container with --split-by container), the oldest pruned past --keep.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "serve.h"
+#include "user/base/clock.h"
+#include "user/base/log.h"
+
+/* --- interval files -------------------------------------------------------- */
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Keep the newest `keep` files we wrote; names sort by time. */
+static void prune(const char *dir, int keep)
+{
+	char *names[4096], path[PATH_MAX];
+	int n = 0;
+	struct dirent *d;
+	DIR *dh = opendir(dir);
+
+	if (!dh)
+		return;
+	while ((d = readdir(dh)) && n < 4096)
+		if (!strncmp(d->d_name, "pyspy-bpf-", 10) && strstr(d->d_name, ".pb.gz") &&
+		    !strstr(d->d_name, ".tmp."))
+			names[n++] = strdup(d->d_name);
+	closedir(dh);
+	qsort(names, n, sizeof(*names), cmp_str);
+	for (int i = 0; i < n; i++) {
+		if (names[i] && i < n - keep) {
+			snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
+			if (!unlink(path))
+				log_info("pruned %s", path);
+		}
+		free(names[i]);
+	}
+}
+
+static int write_interval_file(struct server *sv, struct profile *view, const char *suffix,
+			       double secs)
+{
+	struct output_opts oo = {
+		.rate_hz = sv->so->o.rate_hz,
+		.duration_s = secs,
+		.start_unix_ns = sv->interval_start_unix_ns,
+	};
+	char stamp[32], path[PATH_MAX];
+	time_t t = sv->interval_start_unix_ns / 1000000000ull;
+	struct tm tm;
+	int err;
+
+	profile_mode_units(sv->so->o.mode, &oo.value_type, &oo.value_unit);
+	gmtime_r(&t, &tm);
+	strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &tm);
+	snprintf(path, sizeof(path), "%s/pyspy-bpf-%s%s.pb.gz", sv->so->output_dir, stamp, suffix);
+	err = output__write_file(sv->pprof, view, &oo, path);
+	if (err)
+		log_error("cannot write %s: %s", path, strerror(-err));
+	else
+		log_info("wrote %s (%" PRIu64 " %s, %u stacks, %" PRIu64 " dropped)", path,
+			 profile__total_weight(view), oo.value_unit ? oo.value_unit : "samples",
+			 profile__n_stacks(view), profile__dropped(view));
+	return err;
+}
+
+/* --split-by container: one view per container id (or "host"). */
+#define MAX_SPLIT 256
+
+struct split {
+	struct server *sv;
+	char keys[MAX_SPLIT][16];
+	struct profile *views[MAX_SPLIT];
+	int n;
+};
+
+static void split_key(const struct profile *base, uint32_t pid, char key[16])
+{
+	const char *id = profile__process_label(base, pid, PROFILE_LABEL_CONTAINER_ID);
+
+	/* 12 hex digits, as docker ps and crictl show them. */
+	snprintf(key, 16, "%.12s", id ? id : "host");
+}
+
+static int split_one(const struct profile_stack *st, void *ctx)
+{
+	struct split *sp = ctx;
+	char key[16];
+	int i;
+
+	split_key(sp->sv->base, st->pid, key);
+	for (i = 0; i < sp->n && strcmp(sp->keys[i], key); i++)
+		;
+	if (i == sp->n) {
+		if (sp->n == MAX_SPLIT)
+			return 0; /* past the cap: left out, and the weight counted */
+		sp->views[i] = profile__new_view(sp->sv->base, sp->sv->so->max_stacks);
+		if (!sp->views[i])
+			return 0;
+		memcpy(sp->keys[i], key, sizeof(key));
+		sp->n++;
+	}
+	profile__add(sp->views[i], st->pid, st->tid, st->flags, st->locs, st->n, st->weight);
+	return 0;
+}
+
+static void write_split(struct server *sv, double secs)
+{
+	struct split *sp = calloc(1, sizeof(*sp));
+	char suffix[24];
+
+	if (!sp) {
+		log_error("out of memory splitting the interval by container");
+		return;
+	}
+	sp->sv = sv;
+	profile__for_each_stack(sv->interval, split_one, sp);
+	for (int i = 0; i < sp->n; i++) {
+		snprintf(suffix, sizeof(suffix), "-%s", sp->keys[i]);
+		write_interval_file(sv, sp->views[i], suffix, secs);
+		profile__free(sp->views[i]);
+	}
+	free(sp);
+}
+
+/* Write the interval's profile (split per container if asked) and start anew. */
+void serve_files_flush(struct server *sv)
+{
+	double end;
+	uint64_t end_unix_ns;
+
+	sampler__lock(sv->s);
+	/*
+	 * A wait that spans the boundary: this interval gets its part now,
+	 * and the next one starts at this very instant, so that each file's
+	 * duration is the time its waits were charged for.
+	 */
+	sampler__settle_locked(sv->s);
+	end = mono_s();
+	end_unix_ns = unix_ns();
+	sv->dropped_views += profile__dropped(sv->interval);
+	if (sv->so->split_by_container)
+		write_split(sv, end - sv->interval_start);
+	else
+		write_interval_file(sv, sv->interval, "", end - sv->interval_start);
+	profile__clear_stacks(sv->interval);
+	sampler__unlock(sv->s);
+	prune(sv->so->output_dir, sv->so->keep);
+	sv->interval_start = end;
+	sv->interval_start_unix_ns = end_unix_ns;
+}
+
+int serve_files_start(struct server *sv)
+{
+	struct stat st;
+
+	if (!sv->so->output_dir)
+		return 0;
+	if (stat(sv->so->output_dir, &st) || !S_ISDIR(st.st_mode)) {
+		log_error("--output-dir %s: not a directory", sv->so->output_dir);
+		return -ENOTDIR;
+	}
+	sv->interval = profile__new_view(sv->base, sv->so->max_stacks);
+	if (!sv->interval || sampler__add_sink(sv->s, sv->interval, NULL, NULL))
+		return -ENOMEM;
+	sv->interval_start = mono_s();
+	sv->interval_start_unix_ns = unix_ns();
+	log_info("writing a profile every %.0f s to %s (keeping %d)", sv->so->interval_s,
+		 sv->so->output_dir, sv->so->keep);
+	return 0;
+}
+
