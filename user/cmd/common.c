@@ -8,6 +8,7 @@
 
 #include "common.h"
 #include "user/base/cli.h"
+#include "user/base/log.h"
 #include "user/engine/options.h"
 
 void cmd_catch_signals(void (*handler)(int), const int *sigs)
@@ -18,6 +19,20 @@ void cmd_catch_signals(void (*handler)(int), const int *sigs)
 	for (; *sigs; sigs++)
 		sigaction(*sigs, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
+}
+
+error_t cmd_parse_common(int key, char *arg, struct argp_state *state)
+{
+	switch (key) {
+	case 'v':
+		log_verbose++;
+		return 0;
+	case ARGP_KEY_ARG:
+		argp_error(state, "unexpected argument '%s'", arg);
+		return 0;
+	default:
+		return ARGP_ERR_UNKNOWN;
+	}
 }
 
 void cmd_add_pid(struct argp_state *state, struct options *o, const char *arg, int max)

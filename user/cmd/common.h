@@ -25,6 +25,12 @@ void cmd_catch_signals(void (*handler)(int), const int *sigs);
 
 struct options;
 
+/*
+ * What every verb's parser does alike, for its default: case: -v (more
+ * messages), and no arguments but options.
+ */
+error_t cmd_parse_common(int key, char *arg, struct argp_state *state);
+
 /* --pid PID into o (argp_error past max of them: "one --pid only" for 1). */
 void cmd_add_pid(struct argp_state *state, struct options *o, const char *arg, int max);
 /* --mode MODE (memory only where a verb records it); argp_error if unknown. */

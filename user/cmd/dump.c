@@ -326,14 +326,8 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 		if (cli_parse_secs(arg, &o->init_wait_s))
 			argp_error(state, "invalid --init-wait (seconds > 0): %s", arg);
 		break;
-	case 'v':
-		log_verbose++;
-		break;
-	case ARGP_KEY_ARG:
-		argp_error(state, "unexpected argument '%s'", arg);
-		break;
 	default:
-		return ARGP_ERR_UNKNOWN;
+		return cmd_parse_common(key, arg, state);
 	}
 	return 0;
 }

@@ -294,9 +294,6 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 	case 'g':
 		o->gil_only = true;
 		break;
-	case 'v':
-		log_verbose++;
-		break;
 	case ARGP_KEY_INIT:
 		state->child_inputs[0] = o; /* cli_limits_argp */
 		break;
@@ -307,7 +304,7 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 			   arg);
 		break;
 	default:
-		return ARGP_ERR_UNKNOWN;
+		return cmd_parse_common(key, arg, state);
 	}
 	return 0;
 }

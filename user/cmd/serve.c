@@ -284,17 +284,11 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 	case OPT_TOKEN_FILE:
 		so->auth_opts.token_file = arg;
 		break;
-	case 'v':
-		log_verbose++;
-		break;
 	case ARGP_KEY_INIT:
 		state->child_inputs[0] = &so->o; /* cli_limits_argp */
 		break;
-	case ARGP_KEY_ARG:
-		argp_error(state, "unexpected argument '%s'", arg);
-		break;
 	default:
-		return ARGP_ERR_UNKNOWN;
+		return cmd_parse_common(key, arg, state);
 	}
 	return 0;
 }

@@ -183,4 +183,3 @@ int serve_files_start(struct server *sv)
 		 sv->so->output_dir, sv->so->keep);
 	return 0;
 }
-

@@ -434,4 +434,3 @@ int serve_http_start(struct server *sv)
 		 sv->so->auth_opts.token_file ? ", bearer token required" : "");
 	return 0;
 }
-
