@@ -126,3 +126,4 @@ static error_t limit_opt(int key, char *arg, struct argp_state *state)
 }
 
 const struct argp cli_limits_argp = { limit_opts, limit_opt, NULL, NULL, NULL, NULL, NULL };
+const struct argp_child cmd_limits_children[] = { { &cli_limits_argp, 0, NULL, 0 }, { 0 } };

@@ -15,6 +15,8 @@
  * options as that child's input (state->child_inputs[0] at ARGP_KEY_INIT).
  */
 extern const struct argp cli_limits_argp;
+/* ... as the children list of a verb's argp. */
+extern const struct argp_child cmd_limits_children[];
 
 /*
  * handler for each signal of sigs (0-ended), without SA_RESTART, so that

@@ -311,8 +311,8 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 
 int record_main(int argc, char **argv)
 {
-	static const struct argp_child children[] = { { &cli_limits_argp, 0, NULL, 0 }, { 0 } };
-	static const struct argp argp = { opts, parse_opt, args_doc, doc, children, NULL, NULL };
+	static const struct argp argp = { opts, parse_opt, args_doc, doc, cmd_limits_children,
+					  NULL, NULL };
 	struct options o = { OPTIONS_DEFAULTS };
 	int n = argc;
 

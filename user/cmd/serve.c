@@ -295,8 +295,8 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 
 int serve_main(int argc, char **argv)
 {
-	static const struct argp_child children[] = { { &cli_limits_argp, 0, NULL, 0 }, { 0 } };
-	static const struct argp argp = { opts, parse_opt, NULL, doc, children, NULL, NULL };
+	static const struct argp argp = { opts, parse_opt, NULL, doc, cmd_limits_children,
+					  NULL, NULL };
 	struct serve_opts so = {
 		.o = { OPTIONS_DEFAULTS, .quiet = true },
 		.listen = "127.0.0.1:6060",

@@ -729,8 +729,8 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 
 int top_main(int argc, char **argv)
 {
-	static const struct argp_child children[] = { { &cli_limits_argp, 0, NULL, 0 }, { 0 } };
-	static const struct argp argp = { opts, parse_opt, "--pid PID", doc, children, NULL, NULL };
+	static const struct argp argp = { opts, parse_opt, "--pid PID", doc, cmd_limits_children,
+					  NULL, NULL };
 	struct top_opts o = { .o = { OPTIONS_DEFAULTS, .quiet = true } };
 
 	if (argp_parse(&argp, argc, argv, 0, NULL, &o))
