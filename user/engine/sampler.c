@@ -432,7 +432,7 @@ static void on_event(struct sampler *r, const struct pyspy_sample *ev)
 			return;
 		}
 		log_debug("PID %u called exec", ev->pid);
-		targets__drop(r->tg, ev->pid);
+		targets__drop(r->tg, ev->pid, "it called exec");
 		watch__consider(r->watch, ev->pid, now, true);
 	} else if (targets__has(r->tg, ev->pid)) {
 		/* Its entry was evicted or the leader thread exited: put it back. */

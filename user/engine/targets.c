@@ -47,10 +47,12 @@ struct targets *targets__new(struct session *s, struct profile *prof, struct cod
 	return t;
 }
 
-static void drop(struct targets *t, struct target_entry *e)
+/* Stop sampling e (why: for the log); the BPF side forgets it at once. */
+static void drop(struct targets *t, struct target_entry *e, const char *why)
 {
 	if (e->t.exited)
 		return;
+	log_debug("PID %d (%s): no longer sampled: %s", e->pid, e->t.py.comm, why);
 	e->t.exited = true;
 	t->alive--;
 	if (t->s)
@@ -64,7 +66,7 @@ void targets__free(struct targets *t)
 	if (!t)
 		return;
 	HASH_ITER (hh, t->h, e, tmp) {
-		drop(t, e);
+		drop(t, e, "the recording is over");
 		HASH_DEL(t->h, e);
 		code_cache__free(e->t.cache);
 		free(e);
@@ -178,13 +180,13 @@ void targets__watch(struct targets *t, pid_t pid)
 		log_debug("PID %d: cannot watch it", pid);
 }
 
-void targets__drop(struct targets *t, pid_t pid)
+void targets__drop(struct targets *t, pid_t pid, const char *why)
 {
 	struct target_entry *e;
 
 	HASH_FIND_INT(t->h, &pid, e);
 	if (e)
-		drop(t, e);
+		drop(t, e, why);
 }
 
 void targets__refresh(struct targets *t, pid_t pid)
@@ -212,10 +214,8 @@ int targets__reap(struct targets *t)
 	struct target_entry *e, *tmp;
 
 	HASH_ITER (hh, t->h, e, tmp) {
-		if (!e->t.exited && py_target__alive(&e->t.py) == 0) {
-			log_debug("PID %d (%s) exited", e->pid, e->t.py.comm);
-			drop(t, e);
-		}
+		if (!e->t.exited && py_target__alive(&e->t.py) == 0)
+			drop(t, e, "exited");
 		if (e->t.exited)
 			retire(t, e);
 	}

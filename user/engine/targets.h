@@ -61,7 +61,7 @@ void targets__ignore(struct targets *t, pid_t pid);
 void targets__watch(struct targets *t, pid_t pid);
 
 /* Stop sampling pid now (it called exec: its layout is void). */
-void targets__drop(struct targets *t, pid_t pid);
+void targets__drop(struct targets *t, pid_t pid, const char *why);
 /* Write pid's BPF entry again (it was evicted or deleted under us). */
 void targets__refresh(struct targets *t, pid_t pid);
 
