@@ -123,6 +123,7 @@ struct pending {
 	uint32_t tid, pid, flags, n;
 	uint32_t *locs;
 	uint64_t start_ns; /* charged up to here */
+	uint64_t known_ns; /* since when we know of this wait (see _end) */
 	bool settled;	   /* start_ns is a settle's, not the wait's own start */
 };
 
@@ -159,7 +160,7 @@ void offcpu_table__free(struct offcpu_table *t)
 }
 
 void offcpu_table__start(struct offcpu_table *t, uint32_t pid, uint32_t tid, uint32_t flags,
-			 const uint32_t *locs, uint32_t n, uint64_t start_ns)
+			 const uint32_t *locs, uint32_t n, uint64_t start_ns, uint64_t known_ns)
 {
 	struct pending *p;
 	uint32_t *copy;
@@ -186,6 +187,7 @@ void offcpu_table__start(struct offcpu_table *t, uint32_t pid, uint32_t tid, uin
 	p->pid = pid;
 	p->flags = flags;
 	p->start_ns = start_ns;
+	p->known_ns = known_ns;
 	p->settled = false;
 }
 
@@ -209,6 +211,13 @@ bool offcpu_table__end(struct offcpu_table *t, uint32_t tid, uint64_t begin_ns, 
 
 	HASH_FIND(hh, t->h, &tid, sizeof(tid), p);
 	if (!p)
+		return false;
+	/*
+	 * The end of a wait that was over before we knew of this one: a
+	 * thread found blocked at registration, whose previous wait's end
+	 * was still queued in the ring buffer.  It must not close this one.
+	 */
+	if (!p->settled && end_ns < p->known_ns)
 		return false;
 	HASH_DEL(t->h, p);
 	t->count--;

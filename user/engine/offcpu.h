@@ -36,10 +36,12 @@ void offcpu_table__free(struct offcpu_table *t); /* NULL-safe */
 
 /*
  * Remember tid's stack (locations innermost first, reason first): it is
- * off the CPU since start_ns (CLOCK_MONOTONIC, as the BPF side's ktime).
+ * off the CPU since start_ns (CLOCK_MONOTONIC, as the BPF side's ktime),
+ * and we know it since known_ns (the sample's time; for a thread found
+ * blocked, when we looked): an end before that was another wait's.
  */
 void offcpu_table__start(struct offcpu_table *t, uint32_t pid, uint32_t tid, uint32_t flags,
-			 const uint32_t *locs, uint32_t n, uint64_t start_ns);
+			 const uint32_t *locs, uint32_t n, uint64_t start_ns, uint64_t known_ns);
 
 /* One off-CPU wait, or the part of it not charged yet. */
 struct offcpu_wait {

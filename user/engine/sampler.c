@@ -176,17 +176,22 @@ void sampler__for_each_thread(struct sampler *r, void (*cb)(const struct thread_
 }
 
 /*
- * A thread left the CPU at start_ns: keep its stack (locs, innermost
- * first), under its reason, until it is back.
+ * A thread left the CPU at start_ns (known to us since known_ns): keep its
+ * stack (locs, innermost first), under its reason, until it is back.
  */
 static void offcpu_start(struct sampler *r, const struct target *tg, const struct pyspy_sample *smp,
-			 uint32_t flags, const uint32_t *locs, uint32_t n, uint64_t start_ns)
+			 uint32_t flags, const uint32_t *locs, uint32_t n, uint64_t start_ns,
+			 uint64_t known_ns)
 {
 	const char *why = offcpu_reason(smp, tg->py.gil_addr, tg->py.layout.gil_size);
 
+	if (log_verbose > 1)
+		log_debug("PID %d TID %d: left the CPU (%s), %u frames", smp->pid, smp->tid, why,
+			  n);
 	r->off_locs[0] = profile__location(r->prof, profile__function(r->prof, why, "", 0), -1);
 	memcpy(&r->off_locs[1], locs, n * sizeof(*locs));
-	offcpu_table__start(r->off, smp->pid, smp->tid, flags, r->off_locs, n + 1, start_ns);
+	offcpu_table__start(r->off, smp->pid, smp->tid, flags, r->off_locs, n + 1, start_ns,
+			    known_ns);
 }
 
 static void charge_wait(const struct offcpu_wait *w, void *ctx)
@@ -221,6 +226,9 @@ static int offcpu_end(struct sampler *r, const struct pyspy_sample *ev)
 				  ev->pid, ev->tid, ev->arg / 1e6);
 		return 0;
 	}
+	if (log_verbose > 1)
+		log_debug("PID %d TID %d: back after %.1f ms off the CPU, charged %.1f ms", ev->pid,
+			  ev->tid, ev->arg / 1e6, w.ns / 1e6);
 	charge_wait(&w, r);
 	return 0;
 }
@@ -259,7 +267,7 @@ static void open_blocked_one(const struct blocked_thread *b, void *ctx)
 		targets__name_thread(r->tg, b->hdr->pid, b->hdr->tid);
 		r->rc.threads++;
 	}
-	offcpu_start(r, c->tg, b->hdr, b->flags, b->locs, b->n, since);
+	offcpu_start(r, c->tg, b->hdr, b->flags, b->locs, b->n, since, c->now);
 }
 
 static void open_blocked(struct sampler *r, pid_t pid)
@@ -329,7 +337,7 @@ static void left_cpu(struct sampler *r, struct target *tg, const struct pyspy_sa
 		if (e)
 			e->ran_from_ns = 0;
 	}
-	offcpu_start(r, tg, smp, flags, r->locs, n, smp->ktime_ns);
+	offcpu_start(r, tg, smp, flags, r->locs, n, smp->ktime_ns, smp->ktime_ns);
 }
 
 /* A tick (or a page fault) on the CPU: its weight in this mode, to every sink. */
