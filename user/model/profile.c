@@ -656,11 +656,6 @@ static void compact_names(struct profile *p, const struct profile_remap *m)
 	p->labels = nl;
 }
 
-static uint32_t map_overflow(const uint32_t *map, uint32_t n, uint32_t id)
-{
-	return id == UINT32_MAX ? id : map_id(map, n, id);
-}
-
 /* What the symbols hold now, in over_budget()'s terms. */
 static size_t symbol_bytes(const struct profile *p)
 {
@@ -741,9 +736,10 @@ int profile__compact(struct profile *base, profile_holders_fn holders, void *ctx
 	rekey(&p->funcs_h, m.fn, m.n_fn, fn_key, p);
 	rekey(&p->locs_h, m.loc, m.n_loc, loc_key, p);
 	compact_names(p, &m);
-	p->overflow_str = map_overflow(m.str, m.n_str, p->overflow_str);
-	p->overflow_fn = map_overflow(m.fn, m.n_fn, p->overflow_fn);
-	p->overflow_loc = map_overflow(m.loc, m.n_loc, p->overflow_loc);
+	/* map_id keeps UINT32_MAX (no overflow entry yet) as it is. */
+	p->overflow_str = map_id(m.str, m.n_str, p->overflow_str);
+	p->overflow_fn = map_id(m.fn, m.n_fn, p->overflow_fn);
+	p->overflow_loc = map_id(m.loc, m.n_loc, p->overflow_loc);
 
 	m.rewrite = true;
 	profile_remap__view(&m, p);
