@@ -179,7 +179,7 @@ demo: deps
 	$(Q)scripts/demo.sh
 
 bench: deps
-	$(Q)$(MAKE) --no-print-directory $(OUT)/pyspy-bpf $(OUT)/pyspy-bench
+	$(Q)$(MAKE) --no-print-directory $(OUT)/pyspy-bpf $(OUT)/pyspy-bench $(OUT)/pyspy-replay
 	$(Q)bench/run.sh
 
 soak: deps
@@ -192,6 +192,10 @@ install: $(OUT)/pyspy-bpf
 clean:
 	rm -rf $(OUT)
 
-$(OUT)/pyspy-bench: bench/bench_bpf.c $(OUT)/calib.skel.h $(REL_OBJS)
+$(OUT)/pyspy-replay: bench/replay.c $(REL_OBJS)
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(CFLAGS_COMMON) $(CFLAGS) -o $@ $< $(REL_OBJS) $(LDLIBS)
+
+$(OUT)/pyspy-bench: bench/bench_bpf.c $(OUT)/calib.skel.h $(OUT)/pyspy.skel.h $(REL_OBJS)
 	$(call msg,LD,$@)
 	$(Q)$(CC) $(CFLAGS_COMMON) $(CFLAGS) -o $@ $< $(REL_OBJS) $(LDLIBS)

@@ -11,6 +11,7 @@
  *
  *   pyspy-bench --pid A [--pid B] --seconds S --rate HZ --reads N [--fast-only] [--repeat K]
  *   pyspy-bench --switch --pid A [--pid B] --seconds S
+ *   pyspy-bench --verifier    (what verifying each program costs the kernel)
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -27,6 +28,7 @@
 #include <bpf/libbpf.h>
 
 #include "calib.skel.h"
+#include "pyspy.skel.h"
 #include "symbolize/cpython/discover.h"
 #include "user/base/log.h"
 #include "user/engine/session.h"
@@ -247,6 +249,61 @@ static int calib_open(struct calib *c, struct py_target *t, int n, unsigned rate
 	return attach_calib(c->skel, rate, c->links, c->ncpu);
 }
 
+/* The kernel's verdict on one program, from its stats log (log level 4). */
+static void put_verifier_line(const char *name, const char *log)
+{
+	unsigned long long us = 0, insns = 0, states = 0, peak = 0;
+	const char *p;
+
+	if ((p = strstr(log, "verification time")))
+		sscanf(p, "verification time %llu usec", &us);
+	if ((p = strstr(log, "processed ")))
+		sscanf(p, "processed %llu insns (limit %*u) max_states_per_insn %*u total_states %llu "
+			  "peak_states %llu", &insns, &states, &peak);
+	printf("verifier prog=%s verify_ms=%.1f processed_insns=%llu total_states=%llu "
+	       "peak_states=%llu\n",
+	       name, us / 1e3, insns, states, peak);
+}
+
+static double now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+/* Load every program of the sampler with the verifier's statistics on. */
+static int bench_verifier(void)
+{
+	static char logs[8][4096];
+	struct pyspy_bpf *skel = pyspy_bpf__open();
+	struct bpf_program *prog;
+	double t0;
+	int i = 0, err;
+
+	if (!skel)
+		return -errno;
+	bpf_object__for_each_program (prog, skel->obj) {
+		if (i == 8)
+			break;
+		bpf_program__set_log_level(prog, 4);
+		bpf_program__set_log_buf(prog, logs[i++], sizeof(logs[0]));
+	}
+	t0 = now_ms();
+	err = pyspy_bpf__load(skel);
+	t0 = now_ms() - t0;
+	if (!err) {
+		printf("verifier load_all_ms=%.1f\n", t0);
+		i = 0;
+		bpf_object__for_each_program (prog, skel->obj)
+			if (i < 8)
+				put_verifier_line(bpf_program__name(prog), logs[i++]);
+	}
+	pyspy_bpf__destroy(skel);
+	return err;
+}
+
 int main(int argc, char **argv)
 {
 	struct py_target t[8];
@@ -263,6 +320,7 @@ int main(int argc, char **argv)
 		{ "switch", no_argument, NULL, 'w' },
 		{ "fast-only", no_argument, NULL, 'f' },
 		{ "repeat", required_argument, NULL, 'k' },
+		{ "verifier", no_argument, NULL, 'v' },
 		{},
 	};
 	bool switch_only = false, fast_only = false;
@@ -298,6 +356,8 @@ int main(int argc, char **argv)
 				return 2;
 			}
 			break;
+		case 'v':
+			return bench_verifier() ? 1 : 0;
 		default:
 			return 2;
 		}

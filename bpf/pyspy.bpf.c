@@ -168,29 +168,59 @@ static __always_inline int read_tstate(struct scratch *s, const struct pyspy_pro
  * per TID and re-checked against fsbase on every hit (one read, which also
  * brings the frame pointer).
  */
+struct scan_ctx {
+	struct scratch *s;
+	const struct pyspy_proc *p;
+	__u64 fsbase;
+	__u64 ts;    /* the next thread state of the list */
+	__u64 found; /* the thread's, once found */
+	__u16 err;
+};
+
+/*
+ * One thread state of an interpreter's list.  A bpf_loop callback, not an
+ * unrolled loop: the verifier checks it once, where PYSPY_MAX_INTERPS x
+ * PYSPY_MAX_THREADS bounded iterations made it walk some 300 000
+ * instructions, most of the start-up time of every recording.
+ */
+static long scan_one(__u32 idx, struct scan_ctx *c)
+{
+	if (!c->ts)
+		return 1;
+	if (read_tstate(c->s, c->p, c->ts)) {
+		c->err = PYSPY_ERR_READ_TSTATE;
+		return 1;
+	}
+	if (ts_u64(c->s, c->p->tstate_thread_id) == c->fsbase) {
+		c->found = c->ts;
+		return 1;
+	}
+	c->ts = ts_u64(c->s, c->p->tstate_next);
+	return 0;
+}
+
 static __always_inline __u64 scan_threads(struct scratch *s, const struct pyspy_proc *p,
 					  __u64 fsbase, __u16 *err)
 {
-	__u64 interp = 0, ts;
+	struct scan_ctx c = { .s = s, .p = p, .fsbase = fsbase };
+	__u64 interp = 0;
 
 	if (bpf_probe_read_user(&interp, 8, (void *)(p->runtime_addr + p->runtime_interp_head))) {
 		*err = PYSPY_ERR_READ_RUNTIME;
 		return 0;
 	}
 	for (int i = 0; i < PYSPY_MAX_INTERPS && interp; i++) {
-		ts = 0;
-		if (bpf_probe_read_user(&ts, 8, (void *)(interp + p->interp_threads_head))) {
+		c.ts = 0;
+		if (bpf_probe_read_user(&c.ts, 8, (void *)(interp + p->interp_threads_head))) {
 			*err = PYSPY_ERR_READ_RUNTIME;
 			return 0;
 		}
-		for (int j = 0; j < PYSPY_MAX_THREADS && ts; j++) {
-			if (read_tstate(s, p, ts)) {
-				*err = PYSPY_ERR_READ_TSTATE;
-				return 0;
-			}
-			if (ts_u64(s, p->tstate_thread_id) == fsbase)
-				return ts;
-			ts = ts_u64(s, p->tstate_next);
+		bpf_loop(PYSPY_MAX_THREADS, scan_one, &c, 0);
+		if (c.found)
+			return c.found;
+		if (c.err) {
+			*err = c.err;
+			return 0;
 		}
 		if (bpf_probe_read_user(&interp, 8, (void *)(interp + p->interp_next)))
 			break;

@@ -5,14 +5,18 @@
  *
  * CPython frees code objects (exec'd or generated functions, reloaded
  * modules) and malloc hands the same address to the next one, and samples
- * are symbolized some milliseconds after they were taken.  So every use
- * re-reads the code object's header (one batched process_vm_readv per
- * sample) and compares a fingerprint; each address remembers its current
- * and previous occupant.  Which one a frame saw is told by the code_fp the
- * BPF side read at sample time (PYSPY_MODE_VERIFY, on while a process is
- * new or churns code objects), or else by time: the span each occupant was
- * seen at the address.  When neither can tell, the frame is "[unknown]"
- * (counted as ambiguous) rather than possibly wrong.
+ * are symbolized some milliseconds after they were taken.  So each address
+ * remembers its current and previous occupant, and which one a frame saw
+ * is told by the code_fp the BPF side read at sample time
+ * (PYSPY_MODE_VERIFY, on while a process is new or churns code objects),
+ * or else by time: the span each occupant was seen at the address, from
+ * the read that found it to the latest read that found it still there.  A
+ * sample inside that span needs no read; one newer than the latest look
+ * gets its headers read again (one process_vm_readv for the sample, nearby
+ * headers in one span), which then vouches for every sample taken before
+ * it: the sampler holds records back a little (its batch) so
+ * that one read serves many.  When neither can tell, the frame is
+ * "[unknown]" (counted as ambiguous) rather than possibly wrong.
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -20,6 +24,7 @@
 #include <string.h>
 #include <sys/uio.h>
 #include <time.h>
+#include "user/base/hash.h" /* before uthash.h: its HASH_FUNCTION */
 #include <uthash.h>
 #include <utlist.h>
 
@@ -35,17 +40,18 @@
 /* Remote iovecs per process_vm_readv call (IOV_MAX). */
 #define IOV_BATCH 1024
 
-/* Lines already found for a code object: hot frames sit at few offsets. */
+/* Locations already found for a code object: hot frames sit at few offsets. */
 #define MEMO_SLOTS 4
 
 struct line_memo {
-	int32_t lasti, line;
+	int32_t lasti;
+	uint32_t loc; /* profile location of (func_id, line of lasti) */
 };
 
 /*
  * One occupant of an address, and the span of time it is known to have
- * been there: from first_ns (0: no earlier occupant was ever seen) to
- * last_ns, the start of its latest observation.  Its names are in the
+ * been there: from first_ns, the read that found it, to last_ns, the
+ * start of its latest observation.  Its names are in the
  * profile (func_id); code.linetable is the store's copy, or NULL once the
  * budget took it back, when the memo still answers for the offsets seen.
  */
@@ -66,6 +72,25 @@ struct code_entry {
 	struct code_entry *lru_prev, *lru_next;
 	struct code_entry *tlru_prev, *tlru_next;
 	bool in_tlru;
+};
+
+/*
+ * Whole stacks already resolved, direct-mapped by a hash of their raw
+ * frames: in steady state a repeated stack costs one hash and one compare.
+ * A stack holds while no occupant it used changed hands (epoch: bumped by
+ * every replace, forget and remap) and, for a sample told by time, while
+ * the sample falls in [from_ns, until_ns], where every occupant it used is
+ * known to have been at its address.  Its bytes are charged like entries.
+ */
+#define STACK_SLOTS	 64
+#define STACK_MAX_FRAMES 128
+
+struct stack_memo {
+	uint64_t hash, epoch, from_ns, until_ns;
+	uint32_t n; /* 0: empty */
+	bool verified;
+	struct pyspy_frame frames[STACK_MAX_FRAMES];
+	uint32_t locs[STACK_MAX_FRAMES];
 };
 
 /* What an entry costs besides its line tables (hash bucket share included). */
@@ -90,8 +115,15 @@ struct code_cache {
 	uint32_t n_entries;
 	size_t bytes; /* charged to this target: entries, and each table once */
 	uint32_t unknown_loc;
-	uint8_t *hdrs; /* PYSPY_MAX_FRAMES headers */
+	/* Room for one sample, grown to the deepest seen (idle targets hold none). */
+	uint8_t *hdrs; /* a header per frame */
 	int *hdr_ok;
+	uint32_t *read_idx; /* the frames of a sample whose header is read */
+	uint8_t *span_buf;  /* where the spans holding them land (span_cap <= SPAN_BUF) */
+	size_t span_cap;
+	uint32_t scratch_frames;    /* what hdrs, hdr_ok, read_idx have room for */
+	struct stack_memo **stacks; /* STACK_SLOTS, made on first use */
+	uint64_t epoch;
 	struct code_cache_stats st;
 };
 
@@ -112,10 +144,8 @@ struct code_cache *code_cache__new(pid_t pid, const struct py_layout *l, uint64_
 	c->code_type = code_type_addr;
 	c->prof = prof;
 	c->store = store;
-	c->hdrs = malloc((size_t)PYSPY_MAX_FRAMES * l->code_size);
-	c->hdr_ok = malloc(PYSPY_MAX_FRAMES * sizeof(*c->hdr_ok));
 	c->unknown_loc = profile__location(prof, profile__function(prof, "[unknown]", "", 0), -1);
-	if (!c->hdrs || !c->hdr_ok || c->unknown_loc == UINT32_MAX) {
+	if (c->unknown_loc == UINT32_MAX) {
 		code_cache__free(c);
 		errno = ENOMEM;
 		return NULL;
@@ -202,6 +232,7 @@ static void entry_drop_tables(struct code_cache *c, struct code_entry *e)
 
 static void entry_free(struct code_cache *c, struct code_entry *e)
 {
+	c->epoch++;
 	entry_drop_tables(c, e);
 	HASH_DEL(c->entries, e);
 	DL_DELETE2(c->lru, e, lru_prev, lru_next);
@@ -248,6 +279,20 @@ static bool over_budget(const struct code_cache *c)
 	       c->n_entries > MAX_ENTRIES;
 }
 
+static void stacks_free(struct code_cache *c)
+{
+	if (!c->stacks)
+		return;
+	for (int i = 0; i < STACK_SLOTS; i++)
+		if (c->stacks[i]) {
+			free(c->stacks[i]);
+			c->bytes -= sizeof(struct stack_memo);
+			code_store__charge(c->store, -(long)sizeof(struct stack_memo));
+		}
+	free(c->stacks);
+	c->stacks = NULL;
+}
+
 /* The least recently used entry of a list other than keep, or NULL. */
 static struct code_entry *lru_victim(struct code_entry *head, struct code_entry *keep, bool tables)
 {
@@ -269,6 +314,9 @@ static bool fit(struct code_cache *c, struct code_entry *keep)
 	uint64_t evicted = 0;
 	struct code_entry *v;
 
+	/* Kept stacks go first: they cost the least to make again. */
+	if (over_budget(c))
+		stacks_free(c);
 	while (over_budget(c)) {
 		if ((v = lru_victim(c->tlru, keep, true)))
 			entry_drop_tables(c, v);
@@ -307,44 +355,138 @@ void code_cache__free(struct code_cache *c)
 	if (!c)
 		return;
 	clear_entries(c);
+	stacks_free(c);
 	free(c->hdrs);
 	free(c->hdr_ok);
+	free(c->read_idx);
+	free(c->span_buf);
 	free(c);
 }
 
 /*
- * Read one header per frame; hdr_ok[i] says which arrived.  *t_start is
- * taken before the reads: each code object was at its address at some
- * moment after it.
+ * Code objects made together sit close together (often several on a
+ * page), and process_vm_readv walks and pins the target's pages once per
+ * remote iovec: headers within SPAN_GAP bytes of the previous one are read
+ * as one span, so a sample's headers cost a few page walks, not one each.
  */
-static void read_headers(struct code_cache *c, const struct pyspy_frame *frames, uint32_t n,
-			 uint64_t *t_start)
+#define SPAN_GAP 1024
+#define SPAN_BUF (64 * 1024)
+
+struct span {
+	uint64_t lo, hi;      /* [lo, hi) in the target */
+	uint32_t first, last; /* its headers: sorted idx[first..last] */
+	size_t off;	      /* where it lands in c->span_buf */
+};
+
+static int by_address(const void *a, const void *b, void *ctx)
+{
+	const struct pyspy_frame *frames = ctx;
+	uint64_t x = frames[*(const uint32_t *)a].code, y = frames[*(const uint32_t *)b].code;
+
+	return x < y ? -1 : x > y;
+}
+
+/* One header alone, when its span could not be read whole. */
+static int read_one(struct code_cache *c, uint64_t addr, uint8_t *dst)
+{
+	struct iovec local = { dst, c->l.code_size },
+		     remote = { (void *)(uintptr_t)addr, c->l.code_size };
+
+	return process_vm_readv(c->pid, &local, 1, &remote, 1, 0) == (ssize_t)c->l.code_size;
+}
+
+/*
+ * Read the spans sp[0..n) (bytes in all) in one call, and hand each
+ * header its bytes.
+ */
+static void read_spans(struct code_cache *c, const struct pyspy_frame *frames, const uint32_t *idx,
+		       const struct span *sp, uint32_t n, size_t bytes)
 {
 	struct iovec local[IOV_BATCH], remote[IOV_BATCH];
-	size_t sz = c->l.code_size;
+	size_t sz = c->l.code_size, want = 0;
+	ssize_t got;
 
-	*t_start = mono_ns();
-	for (uint32_t base = 0; base < n; base += IOV_BATCH) {
-		uint32_t cnt = n - base < IOV_BATCH ? n - base : IOV_BATCH;
-		ssize_t got;
+	if (bytes > c->span_cap) {
+		uint8_t *b = realloc(c->span_buf, bytes);
 
-		for (uint32_t i = 0; i < cnt; i++) {
-			local[i] = (struct iovec){ c->hdrs + (size_t)(base + i) * sz, sz };
-			remote[i] = (struct iovec){ (void *)(uintptr_t)frames[base + i].code, sz };
+		if (!b) {
+			for (uint32_t k = sp[0].first; k <= sp[n - 1].last; k++)
+				c->hdr_ok[idx[k]] = read_one(c, frames[idx[k]].code,
+							     c->hdrs + (size_t)idx[k] * sz);
+			return;
 		}
-		got = process_vm_readv(c->pid, local, cnt, remote, cnt, 0);
-		if (got < 0)
-			got = 0;
-		/* The kernel stops at the first bad remote iovec: redo the rest one by one. */
-		for (uint32_t i = 0; i < cnt; i++) {
-			if ((size_t)got >= (i + 1) * sz) {
-				c->hdr_ok[base + i] = 1;
-				continue;
-			}
-			c->hdr_ok[base + i] = process_vm_readv(c->pid, &local[i], 1, &remote[i], 1,
-							       0) == (ssize_t)sz;
+		c->span_buf = b;
+		c->span_cap = bytes;
+	}
+	for (uint32_t i = 0; i < n; i++) {
+		local[i] = (struct iovec){ c->span_buf + sp[i].off, sp[i].hi - sp[i].lo };
+		remote[i] = (struct iovec){ (void *)(uintptr_t)sp[i].lo, sp[i].hi - sp[i].lo };
+	}
+	got = process_vm_readv(c->pid, local, n, remote, n, 0);
+	if (got < 0)
+		got = 0;
+	for (uint32_t i = 0; i < n; i++) {
+		/* The kernel stops at the first bad remote iovec. */
+		bool whole = (size_t)got >= want + (sp[i].hi - sp[i].lo);
+
+		want += sp[i].hi - sp[i].lo;
+		for (uint32_t k = sp[i].first; k <= sp[i].last; k++) {
+			uint32_t f = idx[k];
+			uint8_t *dst = c->hdrs + (size_t)f * sz;
+
+			if (whole)
+				memcpy(dst, c->span_buf + sp[i].off + (frames[f].code - sp[i].lo),
+				       sz);
+			c->hdr_ok[f] = whole || read_one(c, frames[f].code, dst);
 		}
 	}
+}
+
+/*
+ * Read the headers of the frames listed in idx[0..n) (indexes into
+ * frames; reordered by address); hdr_ok[i] says which arrived.  *t_start
+ * is taken before the reads: each code object was at its address at some
+ * moment after it.
+ */
+static void read_headers(struct code_cache *c, const struct pyspy_frame *frames, uint32_t *idx,
+			 uint32_t n, uint64_t *t_start)
+{
+	struct span sp[IOV_BATCH];
+	uint64_t sz = c->l.code_size;
+	uint32_t n_sp = 0;
+	size_t used = 0;
+
+	qsort_r(idx, n, sizeof(*idx), by_address, (void *)frames);
+	*t_start = mono_ns();
+	for (uint32_t k = 0; k < n; k++) {
+		uint64_t a = frames[idx[k]].code;
+		struct span *last = n_sp ? &sp[n_sp - 1] : NULL;
+
+		/* Past the top of the address space: a read of its own (that fails). */
+		if (a > UINT64_MAX - sz) {
+			c->hdr_ok[idx[k]] = read_one(c, a, c->hdrs + (size_t)idx[k] * sz);
+			continue;
+		}
+		if (last && (a <= last->hi || a - last->hi <= SPAN_GAP)) {
+			uint64_t hi = a + sz > last->hi ? a + sz : last->hi;
+
+			if (last->off + (hi - last->lo) <= SPAN_BUF) {
+				last->hi = hi;
+				last->last = k;
+				used = last->off + (hi - last->lo);
+				continue;
+			}
+		}
+		if (n_sp == IOV_BATCH || used + sz > SPAN_BUF) {
+			read_spans(c, frames, idx, sp, n_sp, used);
+			n_sp = 0;
+			used = 0;
+		}
+		sp[n_sp++] = (struct span){ a, a + sz, k, k, used };
+		used += sz;
+	}
+	if (n_sp)
+		read_spans(c, frames, idx, sp, n_sp, used);
 }
 
 static int is_code(const struct code_cache *c, const uint8_t *hdr)
@@ -388,8 +530,13 @@ static struct code_entry *new_entry(struct code_cache *c, uint64_t addr, uint64_
 		free(e);
 		return NULL;
 	}
-	/* first_ns 0: no earlier occupant is known, so it owns the past. */
-	e->cur.last_ns = t_start;
+	/*
+	 * Known from this read on, not before: a sample older than it may have
+	 * seen a code object that lived here and died unseen (what a process
+	 * trusted to be quiet does when it starts making code), which only the
+	 * BPF side's fingerprint can tell.
+	 */
+	e->cur.first_ns = e->cur.last_ns = t_start;
 	HASH_ADD(hh, c->entries, addr, sizeof(addr), e);
 	DL_PREPEND2(c->lru, e, lru_prev, lru_next);
 	entry_has_table(c, e);
@@ -413,6 +560,7 @@ static int observe(struct code_cache *c, struct code_entry *e, const struct py_c
 	}
 	/* Same address, different code object: the old one was freed. */
 	c->st.replaced++;
+	c->epoch++;
 	c->st.last_change_ns = c->st.last_replace_ns = t_start;
 	if (gen_load(c, e->addr, &g))
 		return -EINVAL;
@@ -454,8 +602,39 @@ static struct code_gen *pick(struct code_entry *e, const struct pyspy_frame *f, 
 }
 
 /*
- * Which occupant of this address the sample at t_sample saw, if known;
- * *ep: its entry.
+ * What the cache already tells about a frame, with no read of the target:
+ * the occupant it saw, or NULL.  Reading the address again can only tell
+ * more (*need_read) when it is new to us, when the frame's fingerprint
+ * matched no occupant we know, or when the sample is newer than our last
+ * look: an occupant seen at its address both before and after the sample
+ * was there when it was taken, which is what a read would prove again.
+ */
+static struct code_gen *known(struct code_cache *c, const struct pyspy_frame *f, uint64_t t_sample,
+			      bool verified, struct code_entry **ep, bool *need_read)
+{
+	struct code_gen *g;
+	struct code_entry *e;
+
+	HASH_FIND(hh, c->entries, &f->code, sizeof(f->code), e);
+	*ep = e;
+	*need_read = !e;
+	if (!e)
+		return NULL;
+	entry_touch(c, e);
+	g = pick(e, f, t_sample, verified);
+	if (g) {
+		c->st.hits++;
+		return g;
+	}
+	*need_read = verified || t_sample > e->cur.last_ns;
+	if (!*need_read)
+		c->st.ambiguous++; /* before cur, and not prev's: no read can tell */
+	return NULL;
+}
+
+/*
+ * The frame again, from its header read just now (after the sample):
+ * which occupant it saw, if that can be told; *ep: its entry.
  */
 static struct code_gen *lookup(struct code_cache *c, const struct pyspy_frame *f,
 			       const uint8_t *hdr, uint64_t t_sample, bool verified,
@@ -475,10 +654,8 @@ static struct code_gen *lookup(struct code_cache *c, const struct pyspy_frame *f
 		e = new_entry(c, addr, t_start);
 		if (!e)
 			return NULL;
-	} else {
-		entry_touch(c, e);
-		if (observe(c, e, &fp, t_start))
-			return NULL;
+	} else if (observe(c, e, &fp, t_start)) {
+		return NULL;
 	}
 	g = pick(e, f, t_sample, verified);
 	if (!g)
@@ -488,17 +665,12 @@ static struct code_gen *lookup(struct code_cache *c, const struct pyspy_frame *f
 }
 
 /*
- * The line of byte offset lasti in g, an occupant of e: from the memo, or
- * the line table, read again if the budget took it and g is still what
- * lives at the address (observe made e->cur just that).
+ * The line of byte offset lasti in g, an occupant of e: from the line
+ * table, read again if the budget took it and g is still what lives at
+ * the address (observe made e->cur just that).  -1: not known.
  */
 static int gen_line(struct code_cache *c, struct code_entry *e, struct code_gen *g, int lasti)
 {
-	int line;
-
-	for (int i = 0; i < g->n_memo; i++)
-		if (g->memo[i].lasti == lasti)
-			return g->memo[i].line;
 	if (!g->code.linetable) {
 		if (g != &e->cur || py_code__reread_linetable(c->pid, &c->l, e->addr, &g->code))
 			return -1;
@@ -515,41 +687,199 @@ static int gen_line(struct code_cache *c, struct code_entry *e, struct code_gen 
 		if (!g->code.linetable)
 			return -1;
 	}
-	line = py_code__line(&g->code, lasti);
-	g->memo[g->next_memo] = (struct line_memo){ lasti, line };
+	return py_code__line(&g->code, lasti);
+}
+
+/*
+ * The profile location of a frame at lasti in g: the memo's, else found
+ * and kept.  *final: it is what the line table says (a location made
+ * without the table, the budget's, may become another later).
+ */
+static uint32_t gen_location(struct code_cache *c, struct code_entry *e, struct code_gen *g,
+			     int lasti, bool *final)
+{
+	uint32_t loc;
+	int line;
+
+	*final = true;
+	for (int i = 0; i < g->n_memo; i++)
+		if (g->memo[i].lasti == lasti)
+			return g->memo[i].loc;
+	line = gen_line(c, e, g, lasti);
+	loc = profile__location(c->prof, g->func_id, line);
+	if (loc == UINT32_MAX || !g->code.linetable) {
+		*final = false;
+		return loc;
+	}
+	g->memo[g->next_memo] = (struct line_memo){ lasti, loc };
 	g->next_memo = (g->next_memo + 1) % MEMO_SLOTS;
 	if (g->n_memo < MEMO_SLOTS)
 		g->n_memo++;
-	return line;
+	return loc;
+}
+
+/* --- whole stacks ------------------------------------------------------------ */
+
+static uint64_t stack_hash(const struct pyspy_frame *frames, uint32_t n, bool verified)
+{
+	return hash_bytes(frames, n * sizeof(*frames)) ^ verified;
+}
+
+static const struct stack_memo *stack_find(const struct code_cache *c,
+					   const struct pyspy_frame *frames, uint32_t n,
+					   uint64_t t_sample, bool verified, uint64_t hash)
+{
+	const struct stack_memo *m;
+
+	if (!c->stacks || n > STACK_MAX_FRAMES)
+		return NULL;
+	m = c->stacks[hash % STACK_SLOTS];
+	if (!m || m->n != n || m->hash != hash || m->epoch != c->epoch || m->verified != verified)
+		return NULL;
+	if (!verified && (t_sample < m->from_ns || t_sample > m->until_ns))
+		return NULL;
+	return memcmp(m->frames, frames, n * sizeof(*frames)) ? NULL : m;
+}
+
+/* Keep a stack just resolved whole, if the budget has room for it. */
+static void stack_keep(struct code_cache *c, const struct pyspy_frame *frames, uint32_t n,
+		       bool verified, uint64_t hash, uint64_t from_ns, uint64_t until_ns,
+		       const uint32_t *locs)
+{
+	struct stack_memo **slot, *m;
+
+	if (n > STACK_MAX_FRAMES || (!verified && from_ns > until_ns))
+		return;
+	if (!c->stacks && !(c->stacks = calloc(STACK_SLOTS, sizeof(*c->stacks))))
+		return;
+	slot = &c->stacks[hash % STACK_SLOTS];
+	if (!*slot) {
+		c->bytes += sizeof(**slot);
+		code_store__charge(c->store, sizeof(**slot));
+		if (over_budget(c) || !(*slot = malloc(sizeof(**slot)))) {
+			c->bytes -= sizeof(**slot);
+			code_store__charge(c->store, -(long)sizeof(**slot));
+			return;
+		}
+	}
+	m = *slot;
+	m->hash = hash;
+	m->epoch = c->epoch;
+	m->from_ns = from_ns;
+	m->until_ns = until_ns;
+	m->n = n;
+	m->verified = verified;
+	memcpy(m->frames, frames, n * sizeof(*frames));
+	memcpy(m->locs, locs, n * sizeof(*locs));
+}
+
+/* --- a sample's frames ---------------------------------------------------------- */
+
+/* Room for n frames in the scratch (n <= PYSPY_MAX_FRAMES). */
+static int scratch_reserve(struct code_cache *c, uint32_t n)
+{
+	uint32_t want = c->scratch_frames ? c->scratch_frames : 64;
+	void *h, *ok, *idx;
+
+	if (n <= c->scratch_frames)
+		return 0;
+	while (want < n)
+		want *= 2;
+	h = realloc(c->hdrs, (size_t)want * c->l.code_size);
+	if (h)
+		c->hdrs = h;
+	ok = realloc(c->hdr_ok, want * sizeof(*c->hdr_ok));
+	if (ok)
+		c->hdr_ok = ok;
+	idx = realloc(c->read_idx, want * sizeof(*c->read_idx));
+	if (idx)
+		c->read_idx = idx;
+	if (!h || !ok || !idx)
+		return -ENOMEM;
+	c->scratch_frames = want;
+	return 0;
+}
+
+/* What one resolve learns: can its stack be kept, and over which span. */
+struct resolve_span {
+	bool whole;
+	uint64_t from_ns, until_ns;
+};
+
+/* g was picked for a frame: the frame's location, and the span narrowed to g's. */
+static uint32_t resolve_frame(struct code_cache *c, struct code_entry *e, struct code_gen *g,
+			      int lasti, struct resolve_span *sp)
+{
+	bool final;
+	uint32_t loc = gen_location(c, e, g, lasti, &final);
+
+	sp->whole &= final;
+	if (g->first_ns > sp->from_ns)
+		sp->from_ns = g->first_ns;
+	if (g->last_ns < sp->until_ns)
+		sp->until_ns = g->last_ns;
+	return loc;
 }
 
 uint32_t code_cache__resolve(struct code_cache *c, const struct pyspy_frame *frames, uint32_t n,
 			     uint64_t t_sample, bool verified, uint32_t *locs)
 {
-	uint64_t t_start;
-	uint32_t bad = 0;
+	struct resolve_span sp = { true, 0, UINT64_MAX };
+	uint64_t t_start = 0, hash, epoch = c->epoch;
+	const struct stack_memo *m;
+	uint32_t bad = 0, n_read = 0;
 
 	if (n > PYSPY_MAX_FRAMES)
 		n = PYSPY_MAX_FRAMES;
-	read_headers(c, frames, n, &t_start);
+	hash = stack_hash(frames, n, verified);
+	m = stack_find(c, frames, n, t_sample, verified, hash);
+	if (m) {
+		memcpy(locs, m->locs, n * sizeof(*locs));
+		c->st.hits += n;
+		return 0;
+	}
+	if (scratch_reserve(c, n)) {
+		for (uint32_t i = 0; i < n; i++)
+			locs[i] = c->unknown_loc;
+		c->st.bad_code += n;
+		return n;
+	}
+	/* First what the cache knows; a location is taken at once, as an
+	 * entry may go when the next frame's memory is settled. */
 	for (uint32_t i = 0; i < n; i++) {
+		struct code_entry *e;
+		struct code_gen *g;
+		bool need_read;
+
+		g = known(c, &frames[i], t_sample, verified, &e, &need_read);
+		locs[i] = g ? resolve_frame(c, e, g, frames[i].lasti, &sp) : UINT32_MAX;
+		if (need_read)
+			c->read_idx[n_read++] = i;
+	}
+	/* Then one batched read for the frames it could not tell. */
+	if (n_read)
+		read_headers(c, frames, c->read_idx, n_read, &t_start);
+	for (uint32_t k = 0; k < n_read; k++) {
+		uint32_t i = c->read_idx[k];
 		struct code_entry *e = NULL;
 		struct code_gen *g = NULL;
-		uint32_t loc = UINT32_MAX;
 
 		if (c->hdr_ok[i])
 			g = lookup(c, &frames[i], c->hdrs + (size_t)i * c->l.code_size, t_sample,
 				   verified, t_start, &e);
 		if (g)
-			loc = profile__location(c->prof, g->func_id,
-						gen_line(c, e, g, frames[i].lasti));
-		if (loc == UINT32_MAX) {
-			c->st.bad_code++;
-			bad++;
-			loc = c->unknown_loc;
-		}
-		locs[i] = loc;
+			locs[i] = resolve_frame(c, e, g, frames[i].lasti, &sp);
 	}
+	for (uint32_t i = 0; i < n; i++) {
+		if (locs[i] != UINT32_MAX)
+			continue;
+		c->st.bad_code++;
+		bad++;
+		locs[i] = c->unknown_loc;
+	}
+	/* Kept only if every frame is told, and nothing changed hands meanwhile. */
+	if (!bad && sp.whole && epoch == c->epoch)
+		stack_keep(c, frames, n, verified, hash, sp.from_ns, sp.until_ns, locs);
 	return bad;
 }
 
@@ -563,18 +893,38 @@ const struct code_cache_stats *code_cache__stats(const struct code_cache *c)
  * forgotten (read again if it is ever sampled), so that the names of code
  * a target made and dropped can go.
  */
+/* The memo keeps only the locations some profile still uses. */
+static void memo_remap(struct code_gen *g, struct profile_remap *m)
+{
+	uint8_t n = 0;
+
+	for (uint8_t i = 0; i < g->n_memo; i++) {
+		g->memo[n].loc = profile_remap__weak_location(m, g->memo[i].loc);
+		g->memo[n].lasti = g->memo[i].lasti;
+		if (g->memo[n].loc != UINT32_MAX)
+			n++;
+	}
+	g->n_memo = n;
+	g->next_memo = n % MEMO_SLOTS;
+}
+
 void code_cache__remap(struct code_cache *c, struct profile_remap *m)
 {
 	struct code_entry *e, *tmp;
 
+	c->epoch++; /* the stacks kept hold old location ids */
 	HASH_ITER (hh, c->entries, e, tmp) {
 		if (e->prev.valid) {
 			e->prev.func_id = profile_remap__weak_function(m, e->prev.func_id);
 			if (e->prev.func_id == UINT32_MAX)
 				gen_clear(c, &e->prev);
+			else
+				memo_remap(&e->prev, m);
 		}
-		if (e->cur.valid)
+		if (e->cur.valid) {
 			e->cur.func_id = profile_remap__weak_function(m, e->cur.func_id);
+			memo_remap(&e->cur, m);
+		}
 		if (!e->cur.valid || e->cur.func_id == UINT32_MAX)
 			entry_free(c, e);
 	}

@@ -3,10 +3,12 @@
  * codecache.h - where a sampled frame becomes `qualname (file:line)`.
  *
  * Owns: the per-process cache of code objects (address -> name, file, line
- * table), kept honest by a fingerprint re-read for every sample and by the
- * time each occupant of an address was seen there, so that a code object
+ * table), kept honest by the time each occupant of an address was seen
+ * there (a fingerprint read again once a sample is newer than the last
+ * look) or by the fingerprint the BPF side read, so that a code object
  * freed and replaced at the same address is never shown under the wrong
- * name; and the translation of a sample's frames into profile locations.
+ * name; the translation of a sample's frames into profile locations; and
+ * the whole stacks already translated.
  * Its memory is the store's (codestore.h): line tables shared by content,
  * and a byte budget kept by forgetting the least recently used.
  */

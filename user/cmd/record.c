@@ -24,11 +24,8 @@
 #include "user/model/profile.h"
 #include "user/output/output.h"
 
-/*
- * Samples mostly arrive without a wakeup (see bpf/pyspy.bpf.c), so this is
- * how stale a sample can get before it is symbolized.
- */
-#define POLL_MS 20
+/* The longest wait for samples: the end of --duration is not overshot by more. */
+#define POLL_MS 100
 /* How often the progress line is redrawn. */
 #define PROGRESS_S 0.25
 
@@ -83,7 +80,10 @@ static void loop(const struct options *o, struct sampler *s)
 	struct run_counts rc;
 
 	while (!stop_requested) {
-		if (sampler__poll(s, POLL_MS)) {
+		double left = o->duration_s > 0 ? o->duration_s - sampler__elapsed(s) : 1;
+		int wait_ms = left * 1e3 < POLL_MS ? (int)(left * 1e3) + 1 : POLL_MS;
+
+		if (sampler__poll(s, left > 0 ? wait_ms : 0)) {
 			log_debug("nothing left to sample");
 			break;
 		}

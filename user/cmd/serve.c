@@ -91,7 +91,7 @@ static void run(struct server *sv)
 {
 	sv->last_rebuild = mono_s();
 	while (!serve_stop_requested) {
-		sampler__poll(sv->s, 20);
+		sampler__poll(sv->s, 100);
 		if (hangup) {
 			hangup = 0;
 			on_hangup(sv);

@@ -32,6 +32,20 @@
 /* Launch mode: how many descendants are followed. */
 #define MAX_DESCENDANTS 256
 
+/*
+ * How long the ring buffer is left to fill between drains.  Samples mostly
+ * arrive without a wakeup (see bpf/pyspy.bpf.c), so this is how stale a
+ * sample gets before it is symbolized, and each drain reads each sampled
+ * code object about once (codecache.c): the longer, the less a sample
+ * costs.  Short while a target is new or making code (a code object may
+ * die soon after it was sampled); then longer, but at most a hundredth of
+ * the youngest target's age, since the samples of a process that exits
+ * before they are drained can no longer be vouched for and must stay a
+ * small share of its profile.  A target in eager mode wakes us itself.
+ */
+#define DRAIN_MIN_S 0.02
+#define DRAIN_MAX_S 0.1
+
 /* Threads whose GIL share is kept (top shows it); more are not tracked. */
 #define MAX_THREAD_STATS 65536
 
@@ -355,6 +369,10 @@ static void on_cpu(struct sampler *r, struct target *tg, const struct pyspy_samp
 			e->ran_from_ns = smp->ktime_ns;
 	}
 	add_to_sinks(r, smp->pid, smp->tid, flags, r->locs, n, weight);
+	/* Start-up, as make bench measures it: when the first sample was taken. */
+	if (!r->rc.samples)
+		log_debug("first sample taken at %.6f s (CLOCK_MONOTONIC), handled %.1f ms later",
+			  smp->ktime_ns / 1e9, (mono_ns() - smp->ktime_ns) / 1e6);
 	r->rc.samples++;
 	r->rc.reads += smp->reads;
 	r->rc.frames += n;
@@ -398,6 +416,11 @@ static int on_sample(const struct pyspy_sample *smp, size_t len, void *ctx)
 	ret = handle_sample(r, smp, len);
 	pthread_mutex_unlock(&r->lock);
 	return ret;
+}
+
+void sampler__feed(struct sampler *r, const struct pyspy_sample *rec, size_t len)
+{
+	on_sample(rec, len, r);
 }
 
 static int add_target(void *ctx, const struct py_target *py)
@@ -597,12 +620,51 @@ double sampler__elapsed(struct sampler *r)
 	return mono_s() - r->t0;
 }
 
+struct drain_ctx {
+	uint64_t now_ns;
+	double s; /* the next drain, seconds from now */
+};
+
+static void drain_for(struct target *tg, void *ctx)
+{
+	struct drain_ctx *d = ctx;
+	double s = DRAIN_MIN_S;
+
+	if (!(tg->mode & PYSPY_MODE_VERIFY) && d->now_ns > tg->added_ns)
+		s = (d->now_ns - tg->added_ns) / 1e9 / 100;
+	if (s < d->s)
+		d->s = s < DRAIN_MIN_S ? DRAIN_MIN_S : s;
+}
+
+/*
+ * Sleep until the next drain (above), housekeeping, or (a launched command
+ * not yet Python) the next look at it, and at most timeout_ms.
+ */
+static int poll_timeout(struct sampler *r, int timeout_ms)
+{
+	struct drain_ctx d = { mono_ns(), DRAIN_MAX_S };
+	double now = mono_s(), due = r->next_house;
+
+	pthread_mutex_lock(&r->lock);
+	targets__for_each(r->tg, drain_for, &d);
+	if (r->launched && (watch__active(r->watch) || targets__alive(r->tg) == 0))
+		d.s = DRAIN_MIN_S;
+	pthread_mutex_unlock(&r->lock);
+	if (now + d.s < due)
+		due = now + d.s;
+	if (due <= now)
+		return 0;
+	if ((due - now) * 1e3 < timeout_ms)
+		return (int)((due - now) * 1e3) + 1;
+	return timeout_ms;
+}
+
 bool sampler__poll(struct sampler *r, int timeout_ms)
 {
 	double now;
 	bool done;
 
-	if (session__poll(r->s, timeout_ms) < 0)
+	if (session__poll(r->s, poll_timeout(r, timeout_ms)) < 0)
 		return true;
 	now = mono_s();
 	if (now < r->next_house) {

@@ -28,11 +28,18 @@ struct py_target;
 struct sampler *sampler__start(const struct options *o, struct profile *prof);
 
 /*
- * Consume samples for up to timeout_ms and do the periodic work.  Returns
+ * Consume samples for up to timeout_ms (less when periodic work is due)
+ * and do the periodic work.  Returns
  * true once there is nothing left to sample (every --pid target exited, or
  * the launched command exited).
  */
 bool sampler__poll(struct sampler *s, int timeout_ms);
+
+/*
+ * One record as the ring buffer hands it over, from elsewhere: make
+ * bench's replay feeds recorded ones through the whole userspace path.
+ */
+void sampler__feed(struct sampler *s, const struct pyspy_sample *rec, size_t len);
 
 /* Take what the BPF side has buffered but not yet delivered, and charge
  * the threads still off the CPU their wait up to now. */

@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include "user/base/hash.h" /* before uthash.h: its HASH_FUNCTION */
 #include <uthash.h>
 
 #include "profile.h"
@@ -371,17 +372,20 @@ uint32_t profile__n_locations(const struct profile *view)
 	return p->n_locs;
 }
 
+/* Stacks this deep are keyed on the stack; deeper ones (diff's input) in the heap. */
+#define KEY_ON_STACK (4 + 2048)
+
 int profile__add(struct profile *p, uint32_t pid, uint32_t tid, uint32_t flags,
 		 const uint32_t *locs, uint32_t n, uint64_t weight)
 {
 	uint32_t keylen = (4 + n) * sizeof(uint32_t);
+	uint32_t local[KEY_ON_STACK], *key = local;
 	struct stack_entry *e;
-	uint32_t *key;
+	int err = 0;
 
 	if (!weight)
 		return 0;
-	key = malloc(keylen);
-	if (!key)
+	if (n > KEY_ON_STACK - 4 && !(key = malloc(keylen)))
 		return -ENOMEM;
 	key[0] = pid;
 	key[1] = tid;
@@ -391,14 +395,14 @@ int profile__add(struct profile *p, uint32_t pid, uint32_t tid, uint32_t flags,
 	HASH_FIND(hh, p->stacks, key, keylen, e);
 	if (!e) {
 		if (p->n_stacks >= p->max_stacks) {
-			free(key);
 			p->dropped += weight;
-			return -ENOSPC;
+			err = -ENOSPC;
+			goto out;
 		}
 		e = malloc(sizeof(*e) + keylen);
 		if (!e) {
-			free(key);
-			return -ENOMEM;
+			err = -ENOMEM;
+			goto out;
 		}
 		e->weight = 0;
 		e->keylen = keylen;
@@ -406,10 +410,12 @@ int profile__add(struct profile *p, uint32_t pid, uint32_t tid, uint32_t flags,
 		HASH_ADD(hh, p->stacks, key[0], keylen, e);
 		p->n_stacks++;
 	}
-	free(key);
 	e->weight += weight;
 	p->total += weight;
-	return 0;
+out:
+	if (key != local)
+		free(key);
+	return err;
 }
 
 static void set_name(struct profile *view, uint64_t key, const char *name)
@@ -512,7 +518,7 @@ struct profile_remap {
 	bool rewrite;		     /* second visit: hand out new ids */
 	uint32_t n_str, n_fn, n_loc; /* counts before */
 	uint32_t *str, *fn, *loc;    /* old id -> new id, or UNUSED_ID */
-	uint32_t old_overflow_fn;
+	uint32_t old_overflow_fn, old_overflow_loc;
 };
 
 static void use_str(struct profile_remap *m, uint32_t id)
@@ -547,6 +553,15 @@ uint32_t profile_remap__weak_function(struct profile_remap *m, uint32_t fn)
 	if (fn == m->old_overflow_fn)
 		return UINT32_MAX;
 	return fn < m->n_fn ? m->fn[fn] : UINT32_MAX;
+}
+
+uint32_t profile_remap__weak_location(struct profile_remap *m, uint32_t loc)
+{
+	if (!m->rewrite)
+		return loc;
+	if (loc == m->old_overflow_loc)
+		return UINT32_MAX;
+	return loc < m->n_loc ? m->loc[loc] : UINT32_MAX;
 }
 
 uint32_t profile_remap__location(struct profile_remap *m, uint32_t loc)
@@ -677,6 +692,7 @@ int profile__compact(struct profile *base, profile_holders_fn holders, void *ctx
 		.n_fn = p->n_funcs,
 		.n_loc = p->n_locs,
 		.old_overflow_fn = p->overflow_fn,
+		.old_overflow_loc = p->overflow_loc,
 	};
 	struct name_entry *n;
 	struct label_entry *l;

@@ -74,7 +74,7 @@ uint64_t profile__symbols_dropped(const struct profile *p);
  * by holders twice, and calls profile_remap__* on every id it holds: the
  * first time to say it is in use, the second to learn its new id.  The
  * base's own stacks, names and labels are kept without being visited.
- * A cache may hold ids weakly instead (profile_remap__weak_function): they
+ * A cache may hold ids weakly instead (profile_remap__weak_*): they
  * keep nothing alive, and come back UINT32_MAX when no one else used them
  * (or when it was the budget's overflow entry), for the cache to forget.  0 or -ENOMEM (then nothing changed).
  */
@@ -84,6 +84,7 @@ int profile__compact(struct profile *base, profile_holders_fn holders, void *ctx
 uint32_t profile_remap__location(struct profile_remap *m, uint32_t loc);
 uint32_t profile_remap__function(struct profile_remap *m, uint32_t fn);
 uint32_t profile_remap__weak_function(struct profile_remap *m, uint32_t fn);
+uint32_t profile_remap__weak_location(struct profile_remap *m, uint32_t loc);
 void profile_remap__view(struct profile_remap *m, struct profile *view);
 
 /* Intern a string; returns its id (0 is ""). UINT32_MAX on ENOMEM. */
