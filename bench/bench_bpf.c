@@ -258,8 +258,10 @@ static void put_verifier_line(const char *name, const char *log)
 	if ((p = strstr(log, "verification time")))
 		sscanf(p, "verification time %llu usec", &us);
 	if ((p = strstr(log, "processed ")))
-		sscanf(p, "processed %llu insns (limit %*u) max_states_per_insn %*u total_states %llu "
-			  "peak_states %llu", &insns, &states, &peak);
+		sscanf(p,
+		       "processed %llu insns (limit %*u) max_states_per_insn %*u total_states %llu "
+		       "peak_states %llu",
+		       &insns, &states, &peak);
 	printf("verifier prog=%s verify_ms=%.1f processed_insns=%llu total_states=%llu "
 	       "peak_states=%llu\n",
 	       name, us / 1e3, insns, states, peak);
@@ -284,7 +286,8 @@ static int bench_verifier(void)
 
 	if (!skel)
 		return -errno;
-	bpf_object__for_each_program (prog, skel->obj) {
+	bpf_object__for_each_program(prog, skel->obj)
+	{
 		if (i == 8)
 			break;
 		bpf_program__set_log_level(prog, 4);
@@ -296,9 +299,8 @@ static int bench_verifier(void)
 	if (!err) {
 		printf("verifier load_all_ms=%.1f\n", t0);
 		i = 0;
-		bpf_object__for_each_program (prog, skel->obj)
-			if (i < 8)
-				put_verifier_line(bpf_program__name(prog), logs[i++]);
+		bpf_object__for_each_program(prog, skel->obj) if (i < 8)
+			put_verifier_line(bpf_program__name(prog), logs[i++]);
 	}
 	pyspy_bpf__destroy(skel);
 	return err;

@@ -158,8 +158,8 @@ int main(int argc, char **argv)
 	unlink(path);
 	printf("replay processes=%d registered=%d records=%lu frames_per_record=%.1f rounds=%d "
 	       "first_round_per_s=%.0f steady_per_s=%.0f pprof_ms=%.1f per_s_with_pprof=%.0f\n",
-	       n, sampler__n_processes(r), c.n, (double)c.frames / c.n, rounds,
-	       c.n / (t1 - t0), c.n * (rounds - 1) / (t2 - t1), (w1 - w0) * 1e3,
+	       n, sampler__n_processes(r), c.n, (double)c.frames / c.n, rounds, c.n / (t1 - t0),
+	       c.n * (rounds - 1) / (t2 - t1), (w1 - w0) * 1e3,
 	       c.n * (double)rounds / (t2 - t0 + w1 - w0));
 	sampler__stop(r);
 	profile__free(prof);
