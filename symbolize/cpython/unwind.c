@@ -217,12 +217,37 @@ static void take_frame(const struct pyspy_proc *p, const uint8_t *fb, uint64_t c
 	f->code_fp = 0;
 }
 
+/*
+ * The code object's fingerprint (pyspy_code_fp), read just after the
+ * frame that holds it, as the BPF side does in verify mode: the code cache
+ * then knows which object the frame saw, even if one at the same address
+ * replaces it before it is looked up.  (The thread runs on meanwhile, so
+ * the frame may return and its code die between the two reads; that gap
+ * is microseconds, not the many milliseconds before symbolization.)
+ * 0 when it cannot be read: a fingerprint no code object matches.
+ */
+static uint32_t code_fp(pid_t pid, const struct pyspy_proc *p, uint64_t code)
+{
+	uint8_t b[PYSPY_CODE_FP_BUF];
+	uint64_t name;
+	int32_t line;
+
+	if (!p->code_fp_len || p->code_fp_len > sizeof(b) ||
+	    p->code_fp_name + sizeof(name) > p->code_fp_len ||
+	    p->code_fp_line + sizeof(line) > p->code_fp_len ||
+	    procmem_read(pid, code + p->code_fp_lo, b, p->code_fp_len))
+		return 0;
+	memcpy(&name, b + p->code_fp_name, sizeof(name));
+	memcpy(&line, b + p->code_fp_line, sizeof(line));
+	return pyspy_code_fp(name, line);
+}
+
 static void walk_frames(pid_t pid, const struct pyspy_proc *p, uint64_t frame,
 			struct pyspy_frame *out, struct py_thread_stack *st)
 {
-	uint32_t fsize = frame_size(p);
+	uint32_t fsize = frame_size(p), fp = 0;
 	uint8_t fb[FRAME_BUF];
-	uint64_t code;
+	uint64_t code, fp_code = 0;
 
 	for (int i = 0; frame && i < MAX_WALK; i++) {
 		if (procmem_read(pid, frame, fb, fsize)) {
@@ -239,7 +264,13 @@ static void walk_frames(pid_t pid, const struct pyspy_proc *p, uint64_t frame,
 			st->flags |= PY_STACK_TRUNCATED;
 			return;
 		}
-		take_frame(p, fb, code, &out[st->n_frames++]);
+		take_frame(p, fb, code, &out[st->n_frames]);
+		/* Recursion repeats a code object: its fingerprint is read once. */
+		if (code != fp_code) {
+			fp_code = code;
+			fp = code_fp(pid, p, code);
+		}
+		out[st->n_frames++].code_fp = fp;
 	}
 	if (frame)
 		st->flags |= PY_STACK_TRUNCATED;

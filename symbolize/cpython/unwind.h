@@ -38,7 +38,9 @@ struct py_thread_stack {
 			      * namespace); -1 when the version has none */
 	uint32_t flags;	     /* PY_STACK_* */
 	uint32_t n_frames;
-	struct pyspy_frame *frames; /* innermost first; NULL when n_frames is 0 */
+	/* Innermost first, each with its code object's fingerprint (as in a
+	 * PYSPY_SAMPLE_VERIFIED sample); NULL when n_frames is 0. */
+	struct pyspy_frame *frames;
 };
 
 struct py_threads {

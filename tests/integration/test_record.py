@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from conftest import (BY_ID, PROCESS_RE, PY_DEBIAN, PYTHONS, SAN_ENV, SID, THREAD_RE, WORKLOADS,
-                      Running, kill_group, marker_line, parse_folded, parse_frame, pyspy_env,
+                      Running, genfree_verdict, kill_group, marker_line, parse_folded, parse_frame, pyspy_env,
                       read_line, require_python, run_pyspy, total)
 
 RATE = 499
@@ -324,37 +324,6 @@ def test_exec_into_other_version(python, workload, pyspy, tmp_path):
 
 
 # --- code objects freed and reused ------------------------------------------
-
-GEN_RE = re.compile(r"^gen_(\d+)$")
-
-
-def genfree_verdict(stacks):
-    """(good, bad) of a genfree.py profile: samples in a correctly named
-    gen_<k> frame, and (count, frames) of every mislabelled one."""
-    good = 0
-    bad = []
-    for f, c in stacks:
-        parsed = [parse_frame(x) for x in f]
-        for i, p in enumerate(parsed):
-            parent = parsed[i - 1] if i else None
-            m = GEN_RE.match(p[0]) if p else None
-            if m:
-                k = int(m.group(1))
-                # The loop line, or the def line above it: a frame sampled
-                # before its first instruction reports co_firstlineno, as
-                # CPython itself does.  Any other line is another code's.
-                ok = (p[1] == "<gen>" and p[2] in (k % 50 + 10, k % 50 + 9)
-                      and parent is not None
-                      and parent[0] == ("via_odd" if k % 2 else "via_even"))
-                if ok:
-                    good += c
-                else:
-                    bad.append((c, ";".join(f[max(0, i - 1):i + 1])))
-            elif parent and parent[0] in ("via_even", "via_odd") and not f[i].startswith("["):
-                # The only Python code called from via_* is a gen_<k>.
-                bad.append((c, ";".join(f[i - 1:i + 1])))
-    return good, bad
-
 
 def assert_no_mislabel(bad):
     assert not bad, "%d mislabelled samples, e.g.\n%s" % (

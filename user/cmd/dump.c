@@ -69,12 +69,9 @@ static int symbolize(struct dump *d, pid_t pid, const struct py_tasks *tk)
 			code_store__free(store);
 			return -ENOMEM;
 		}
-		/*
-		 * The frames were read just now, and the code objects are read
-		 * after this instant: "now" is the sample time for the cache.
-		 */
+		/* The walk read each code object's fingerprint along with its frame. */
 		if (st->n_frames)
-			code_cache__resolve(c, st->frames, st->n_frames, mono_ns(), false,
+			code_cache__resolve(c, st->frames, st->n_frames, mono_ns(), true,
 					    d->t[i].locs);
 	}
 	code_cache__free(c);

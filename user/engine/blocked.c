@@ -74,7 +74,8 @@ int blocked__scan(struct target *tg, uint64_t now_ns,
 			continue; /* it woke: the BPF side sees its next wait */
 		}
 		b.n = st->n_frames < PYSPY_MAX_FRAMES ? st->n_frames : PYSPY_MAX_FRAMES;
-		code_cache__resolve(tg->cache, st->frames, b.n, now_ns, false, locs);
+		/* The walk read each code object's fingerprint along with its frame. */
+		code_cache__resolve(tg->cache, st->frames, b.n, now_ns, true, locs);
 		if (st->flags & PY_STACK_TRUNCATED)
 			b.flags |= PROFILE_STACK_TRUNCATED;
 		else if (st->flags & PY_STACK_PARTIAL)
