@@ -8,11 +8,14 @@
  *
  *   pyspy-replay --seconds S --rounds R PID...
  *
- * Capture: a bare BPF session on the PIDs (fast mode, 999 Hz) for S
- * seconds, records copied as they come.  Replay: a sampler with --all
- * registers the same processes (they must stay alive), then every record
- * is fed R times; the first round reads the code objects, the others are
- * the steady state.  CPU time is this thread's (CLOCK_THREAD_CPUTIME_ID).
+ * A sampler with --all finds the processes first.  Capture: a bare BPF
+ * session on the PIDs (fast mode, 999 Hz) for S seconds; each record is
+ * copied and handed to the sampler as it comes, as its own would be, so
+ * that the code objects are read as in a live recording.  Replay: every
+ * record is fed R more times; their times lie in the spans the capture's
+ * reads established, so this is the steady state: no reads, kept stacks.
+ * CPU time is this thread's (CLOCK_THREAD_CPUTIME_ID), also for the
+ * capture's own handling of the records (the "live" figure).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -33,11 +36,22 @@ struct capture {
 	uint8_t *buf;
 	size_t len, cap;
 	unsigned long n, frames;
+	struct sampler *r; /* handed each record as it comes */
+	double cpu_s;	   /* spent in the sampler doing that */
 };
+
+static double now_s(clockid_t clk)
+{
+	struct timespec ts;
+
+	clock_gettime(clk, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
 
 static int keep(const struct pyspy_sample *s, size_t len, void *ctx)
 {
 	struct capture *c = ctx;
+	double t;
 
 	if (len < PYSPY_SAMPLE_HDR_SIZE || !s->n_frames || s->flags >= PYSPY_EVENT_NEW_PROCESS)
 		return 0;
@@ -55,15 +69,10 @@ static int keep(const struct pyspy_sample *s, size_t len, void *ctx)
 	c->len += 8 + ((len + 7) & ~(size_t)7);
 	c->n++;
 	c->frames += s->n_frames;
+	t = now_s(CLOCK_THREAD_CPUTIME_ID);
+	sampler__feed(c->r, s, len);
+	c->cpu_s += now_s(CLOCK_THREAD_CPUTIME_ID) - t;
 	return 0;
-}
-
-static double now_s(clockid_t clk)
-{
-	struct timespec ts;
-
-	clock_gettime(clk, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
 static int capture(const pid_t *pids, int n, double secs, struct capture *c)
@@ -109,7 +118,8 @@ int main(int argc, char **argv)
 	struct capture c = { 0 };
 	pid_t pids[MAX_PIDS];
 	int n = 0, rounds = 20, err, fd;
-	double secs = 5, t0, t1, t2, w0, w1;
+	double secs = 5, t0, t1, w0, w1;
+	struct run_counts rc;
 	struct profile *prof;
 	struct sampler *r;
 	char path[] = "/tmp/pyspy-replay-XXXXXX";
@@ -127,14 +137,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: pyspy-replay --seconds S --rounds R(>=2) PID...\n");
 		return 2;
 	}
-	err = capture(pids, n, secs, &c);
-	if (err || !c.n) {
-		fprintf(stderr, "pyspy-replay: nothing captured: %s\n", strerror(-err));
-		return 1;
-	}
-	/* Found as a host agent finds them, and sampled at the lowest rate meanwhile. */
+	/* Found as a host agent finds them. */
 	o.all = true;
-	o.rate_hz = 1;
 	o.quiet = true;
 	prof = profile__new(0);
 	r = prof ? sampler__start(&o, prof) : NULL;
@@ -142,13 +146,17 @@ int main(int argc, char **argv)
 		return 1;
 	for (int i = 0; i < 300 && sampler__n_processes(r) < n; i++)
 		sampler__poll(r, 100);
+	c.r = r;
+	err = capture(pids, n, secs, &c);
+	if (err || !c.n) {
+		fprintf(stderr, "pyspy-replay: nothing captured: %s\n", strerror(-err));
+		return 1;
+	}
 	t0 = now_s(CLOCK_THREAD_CPUTIME_ID);
-	feed_all(r, &c);
-	t1 = now_s(CLOCK_THREAD_CPUTIME_ID);
-	for (int k = 1; k < rounds; k++)
+	for (int k = 0; k < rounds; k++)
 		feed_all(r, &c);
 	sampler__drain(r);
-	t2 = now_s(CLOCK_THREAD_CPUTIME_ID);
+	t1 = now_s(CLOCK_THREAD_CPUTIME_ID);
 	w0 = now_s(CLOCK_THREAD_CPUTIME_ID);
 	fd = mkstemp(path);
 	if (fd >= 0)
@@ -156,11 +164,13 @@ int main(int argc, char **argv)
 	err = fd < 0 ? -errno : output__write_file(&output_pprof, prof, &oo, path);
 	w1 = now_s(CLOCK_THREAD_CPUTIME_ID);
 	unlink(path);
+	sampler__counts(r, &rc);
 	printf("replay processes=%d registered=%d records=%lu frames_per_record=%.1f rounds=%d "
-	       "first_round_per_s=%.0f steady_per_s=%.0f pprof_ms=%.1f per_s_with_pprof=%.0f\n",
-	       n, sampler__n_processes(r), c.n, (double)c.frames / c.n, rounds, c.n / (t1 - t0),
-	       c.n * (rounds - 1) / (t2 - t1), (w1 - w0) * 1e3,
-	       c.n * (double)rounds / (t2 - t0 + w1 - w0));
+	       "live_per_s=%.0f steady_per_s=%.0f pprof_ms=%.1f per_s_with_pprof=%.0f "
+	       "unknown_frames=%llu\n",
+	       n, sampler__n_processes(r), c.n, (double)c.frames / c.n, rounds, c.n / c.cpu_s,
+	       c.n * (double)rounds / (t1 - t0), (w1 - w0) * 1e3,
+	       c.n * (double)rounds / (t1 - t0 + w1 - w0), (unsigned long long)rc.bad_frames);
 	sampler__stop(r);
 	profile__free(prof);
 	free(c.buf);

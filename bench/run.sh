@@ -246,9 +246,9 @@ cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
 	echo
 	echo "## The agent's cost per sample"
 	echo
-	echo "\\`bench/agent_cost.sh\\`: two \\`bench/chain.py\\` workers 32 frames deep (34 with the module and"
-	echo "main), \\`serve --pid\\` at 1000 Hz aggregating into an interval profile as \\`record\\` does;"
-	echo "between 3 s and 18 s, the agent's utime+stime from /proc and the sampler's \\`bpf_stats\\`"
+	echo "\`bench/agent_cost.sh\`: two \`bench/chain.py\` workers 32 frames deep (34 with the module and"
+	echo "main), \`serve --pid\` at 1000 Hz aggregating into an interval profile as \`record\` does;"
+	echo "between 3 s and 18 s, the agent's utime+stime from /proc and the sampler's \`bpf_stats\`"
 	echo "run time, over the samples taken in that window.  No new code objects meanwhile: the"
 	echo "steady state."
 	echo
@@ -260,7 +260,7 @@ cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
 	echo
 	echo "Goal (issue 13): at most 2 us of agent CPU (goal 1 us) and 6 us in all per sample."
 	echo "Measured the same way before that issue's work (a2bfc42): 16.6-18.8 us of agent CPU"
-	echo "(the issue's own measure, through \\`record\\`, said 33-35 us).  Where it went: a read of"
+	echo "(the issue's own measure, through \`record\`, said 33-35 us).  Where it went: a read of"
 	echo "every frame's code-object header for every sample.  Now a frame needs no read when its"
 	echo "sample falls in the span its code object is known to have been at its address, from the"
 	echo "read that found it to the latest read that found it still there; the ring buffer is"
@@ -271,8 +271,8 @@ cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
 	echo
 	echo "## Start-up"
 	echo
-	echo "The kernel's verifier on each program (\\`pyspy-bench --verifier\\`: log level 4 statistics),"
-	echo "all loaded together as \\`--mode wall\\` does (\\`pyspy_switch\\` is loaded only for off-CPU"
+	echo "The kernel's verifier on each program (\`pyspy-bench --verifier\`: log level 4 statistics),"
+	echo "all loaded together as \`--mode wall\` does (\`pyspy_switch\` is loaded only for off-CPU"
 	echo "and wall modes):"
 	echo
 	echo "| program | verification ms | instructions processed | states |"
@@ -282,11 +282,11 @@ cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
 			v["total_states"] }' "$tmp/verifier"
 	echo
 	awk '/load_all_ms/ { split($2, kv, "="); printf "Loading them all took %.0f ms.  ", kv[2] }' "$tmp/verifier"
-	echo "Before (a2bfc42, not this run): \\`pyspy_sample\\` alone"
+	echo "Before (a2bfc42, not this run): \`pyspy_sample\` alone"
 	echo "processed 312 721 instructions in 380-740 ms, walking the thread list as"
-	echo "4 x 256 bounded iterations; it is a \\`bpf_loop\\` callback now, checked once."
+	echo "4 x 256 bounded iterations; it is a \`bpf_loop\` callback now, checked once."
 	echo
-	echo "\\`record --pid P --duration 0.2\\` against a 32-frame chain, 7 runs (\\`bench/startup.py\\`): the"
+	echo "\`record --pid P --duration 0.2\` against a 32-frame chain, 7 runs (\`bench/startup.py\`): the"
 	echo "command's wall time, and the time from its start to its first sample (when the BPF side"
 	echo "took it):"
 	echo
@@ -296,28 +296,29 @@ cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
 		printf "| %.0f ms | %.0f ms | %.0f ms |\n", v["median_wall_ms"], v["median_first_sample_ms"],
 			v["max_first_sample_ms"] }' "$tmp/startup"
 	echo
-	echo "Goal (issue 13): the first sample within 200 ms (goal 100 ms).  \\`dump\\` loads no BPF."
+	echo "Goal (issue 13): the first sample within 200 ms (goal 100 ms).  \`dump\` loads no BPF."
 	echo
 	echo "## The userspace pipeline, replayed"
 	echo
-	echo "\\`pyspy-replay\\` (\\`bench/replay.c\\`) captures the ring-buffer records of 100 processes 32"
-	echo "frames deep for 5 s, then feeds them 20 times through a sampler that found the same"
-	echo "processes as \\`--all\\` does (batching, symbolization, aggregation), and writes the profile"
-	echo "as pprof.  CPU time of the feeding thread; the first round reads every code object, the"
-	echo "others are the steady state."
+	echo "\`pyspy-replay\` (\`bench/replay.c\`): a sampler finds 100 processes 32 frames deep as"
+	echo "\`--all\` does; their ring-buffer records of 5 s at 999 Hz are captured and handed to it as"
+	echo "they come (\"live\": code objects read as in a recording), then fed 20 more times (the"
+	echo "steady state: every sample inside the spans those reads established; handling,"
+	echo "symbolization, aggregation), and the profile is written as pprof.  CPU time of the"
+	echo "feeding thread."
 	echo
-	echo "| processes | records | frames/record | first round /s | steady /s | pprof write | all rounds with pprof /s |"
-	echo "|---|---|---|---|---|---|---|"
+	echo "| processes | records | frames/record | live /s | steady /s | pprof write | steady with pprof /s | frames not told |"
+	echo "|---|---|---|---|---|---|---|---|"
 	awk '{ for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
-		printf "| %d | %d | %.1f | %.0f | %.0f | %.1f ms | %.0f |\n", v["registered"], v["records"],
-			v["frames_per_record"], v["first_round_per_s"], v["steady_per_s"], v["pprof_ms"],
-			v["per_s_with_pprof"] }' "$tmp/replay"
+		printf "| %d | %d | %.1f | %.0f | %.0f | %.1f ms | %.0f | %d |\n", v["registered"], v["records"],
+			v["frames_per_record"], v["live_per_s"], v["steady_per_s"], v["pprof_ms"],
+			v["per_s_with_pprof"], v["unknown_frames"] }' "$tmp/replay"
 	echo
 	echo "Goal (issue 13): over 500 000 samples per second on one core."
 	echo
 	echo "## Code objects freed and reused"
 	echo
-	echo "\\`bench/churn.py\\`: \\`tests/workloads/genfree.py\\` makes a function, runs it, and frees it, so"
+	echo "\`bench/churn.py\`: \`tests/workloads/genfree.py\` makes a function, runs it, and frees it, so"
 	echo "that the next one often lands at the same address; a frame shown under another"
 	echo "function's name is mislabelled (the test's own verdict).  At its usual churn (a function"
 	echo "every 20 ms, 499 Hz, 4 s) and at ten times it (every 2 ms, 1000 Hz, 7 s, starting after 3 s"
@@ -428,7 +429,7 @@ cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
 	echo "Goal (issue 4): at most 1 % of one core and 50 MB; issue 13: no more than its 0.77 % and"
 	echo "25 MB."
 	echo
-	echo "\\`serve\\` with 1000 idle Python processes, each of which spins 30 ms once it starts, so"
+	echo "\`serve\` with 1000 idle Python processes, each of which spins 30 ms once it starts, so"
 	echo "that a tick finds it, and then sleeps: the agent's peak RSS while they idle (20 s, after"
 	echo "no more were found), its high-water mark since start-up, and its CPU while they idle."
 	echo
