@@ -41,7 +41,8 @@
  * die soon after it was sampled); then longer, but at most a hundredth of
  * the youngest target's age, since the samples of a process that exits
  * before they are drained can no longer be vouched for and must stay a
- * small share of its profile.  A target in eager mode wakes us itself.
+ * small share of its profile.  A target in eager mode wakes us itself; one
+ * not sampled for a second has nothing in the ring to wait for.
  */
 #define DRAIN_MIN_S 0.02
 #define DRAIN_MAX_S 0.1
@@ -325,6 +326,7 @@ static uint32_t symbolize(struct sampler *r, struct target *tg, const struct pys
 {
 	r->rc.bad_frames += code_cache__resolve(tg->cache, smp->frames, n, smp->ktime_ns,
 						smp->flags & PYSPY_SAMPLE_VERIFIED, r->locs);
+	tg->last_sample_ns = smp->ktime_ns;
 	targets__update_mode(r->tg, tg);
 	if (!profile__thread_name(r->prof, smp->pid, smp->tid)) {
 		targets__name_thread(r->tg, smp->pid, smp->tid);
@@ -630,6 +632,9 @@ static void drain_for(struct target *tg, void *ctx)
 	struct drain_ctx *d = ctx;
 	double s = DRAIN_MIN_S;
 
+	/* Idle for a second (or never sampled): nothing of it waits in the ring. */
+	if (tg->exited || !tg->last_sample_ns || d->now_ns > tg->last_sample_ns + 1000000000ull)
+		return;
 	if (!(tg->mode & PYSPY_MODE_VERIFY) && d->now_ns > tg->added_ns)
 		s = (d->now_ns - tg->added_ns) / 1e9 / 100;
 	if (s < d->s)

@@ -24,8 +24,9 @@ struct target {
 	struct py_target py;
 	struct code_cache *cache;
 	bool exited;
-	uint8_t mode;	   /* PYSPY_MODE_* now in the BPF map */
-	uint64_t added_ns; /* CLOCK_MONOTONIC when sampling started */
+	uint8_t mode;		 /* PYSPY_MODE_* now in the BPF map */
+	uint64_t added_ns;	 /* CLOCK_MONOTONIC when sampling started */
+	uint64_t last_sample_ns; /* ... of its latest sample; 0: none yet */
 	uint64_t samples;
 };
 
