@@ -629,11 +629,12 @@ struct drain_ctx {
 
 static void drain_for(struct target *tg, void *ctx)
 {
+	uint64_t seen = tg->last_sample_ns ? tg->last_sample_ns : tg->added_ns;
 	struct drain_ctx *d = ctx;
 	double s = DRAIN_MIN_S;
 
-	/* Idle for a second (or never sampled): nothing of it waits in the ring. */
-	if (tg->exited || !tg->last_sample_ns || d->now_ns > tg->last_sample_ns + 1000000000ull)
+	/* Not sampled for a second (nor added in it): nothing of it waits in the ring. */
+	if (tg->exited || d->now_ns > seen + 1000000000ull)
 		return;
 	if (!(tg->mode & PYSPY_MODE_VERIFY) && d->now_ns > tg->added_ns)
 		s = (d->now_ns - tg->added_ns) / 1e9 / 100;
