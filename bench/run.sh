@@ -365,6 +365,10 @@ cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
 				(c > 0 ? s / c : 0), sr, v, vc, (vc > 0 ? v / vc : 0), vr, (r > 0 ? 100 * m / r : 0) }'
 	done
 	echo
+	echo "(Not this run: on 2026-12-01, on this Xeon, a2bfc42's sampler measured 1.23-1.48x for 32"
+	echo "frames, side by side with today's 1.00-1.33x; the 0.68x of 2026-11-27 was an AMD EPYC.  The"
+	echo "ratio follows the machine, not the change to the thread scan.)"
+	echo
 	echo "Fast mode is what a process gets once it has shown no new code objects for 2 s; verify"
 	echo "mode (plus a read of each distinct code object's fingerprint) is on while a process is"
 	echo "new or creates and frees code objects."
