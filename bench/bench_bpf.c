@@ -30,6 +30,7 @@
 #include "calib.skel.h"
 #include "pyspy.skel.h"
 #include "symbolize/cpython/discover.h"
+#include "user/base/clock.h"
 #include "user/base/log.h"
 #include "user/engine/session.h"
 
@@ -267,14 +268,6 @@ static void put_verifier_line(const char *name, const char *log)
 	       name, us / 1e3, insns, states, peak);
 }
 
-static double now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
 /* Load every program of the sampler with the verifier's statistics on. */
 static int bench_verifier(void)
 {
@@ -286,21 +279,22 @@ static int bench_verifier(void)
 
 	if (!skel)
 		return -errno;
-	bpf_object__for_each_program(prog, skel->obj)
-	{
+	bpf_object__for_each_program (prog, skel->obj) {
 		if (i == 8)
 			break;
 		bpf_program__set_log_level(prog, 4);
 		bpf_program__set_log_buf(prog, logs[i++], sizeof(logs[0]));
 	}
-	t0 = now_ms();
+	t0 = mono_s();
 	err = pyspy_bpf__load(skel);
-	t0 = now_ms() - t0;
+	t0 = (mono_s() - t0) * 1e3;
 	if (!err) {
 		printf("verifier load_all_ms=%.1f\n", t0);
 		i = 0;
-		bpf_object__for_each_program(prog, skel->obj) if (i < 8)
-			put_verifier_line(bpf_program__name(prog), logs[i++]);
+		bpf_object__for_each_program (prog, skel->obj) {
+			if (i < 8)
+				put_verifier_line(bpf_program__name(prog), logs[i++]);
+		}
 	}
 	pyspy_bpf__destroy(skel);
 	return err;

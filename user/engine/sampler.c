@@ -649,7 +649,7 @@ static void drain_for(struct target *tg, void *ctx)
 static int poll_timeout(struct sampler *r, int timeout_ms)
 {
 	struct drain_ctx d = { mono_ns(), DRAIN_MAX_S };
-	double now = mono_s(), due = r->next_house;
+	double now = d.now_ns / 1e9, due = r->next_house;
 
 	pthread_mutex_lock(&r->lock);
 	targets__for_each(r->tg, drain_for, &d);

@@ -545,23 +545,29 @@ uint32_t profile_remap__function(struct profile_remap *m, uint32_t fn)
 	return fn;
 }
 
-uint32_t profile_remap__weak_function(struct profile_remap *m, uint32_t fn)
+/*
+ * A weakly held id's new id: UINT32_MAX if no one else used it, or if it
+ * was the budget's overflow entry (a name dropped past the budget is worth
+ * asking again after it).
+ */
+static uint32_t weak_id(const struct profile_remap *m, const uint32_t *map, uint32_t n,
+			uint32_t old_overflow, uint32_t id)
 {
 	if (!m->rewrite)
-		return fn;
-	/* A name dropped past the budget is worth asking again after it. */
-	if (fn == m->old_overflow_fn)
+		return id;
+	if (id == old_overflow)
 		return UINT32_MAX;
-	return fn < m->n_fn ? m->fn[fn] : UINT32_MAX;
+	return id < n ? map[id] : UINT32_MAX;
+}
+
+uint32_t profile_remap__weak_function(struct profile_remap *m, uint32_t fn)
+{
+	return weak_id(m, m->fn, m->n_fn, m->old_overflow_fn, fn);
 }
 
 uint32_t profile_remap__weak_location(struct profile_remap *m, uint32_t loc)
 {
-	if (!m->rewrite)
-		return loc;
-	if (loc == m->old_overflow_loc)
-		return UINT32_MAX;
-	return loc < m->n_loc ? m->loc[loc] : UINT32_MAX;
+	return weak_id(m, m->loc, m->n_loc, m->old_overflow_loc, loc);
 }
 
 uint32_t profile_remap__location(struct profile_remap *m, uint32_t loc)
