@@ -32,6 +32,16 @@ const volatile __u64 wakeup_bytes = 1 << 20;
 const volatile bool discover_all = false;
 
 /*
+ * --native: each sample also carries the thread's user registers and a copy
+ * of its user stack (up to ustack_max bytes), and its Python frames mark
+ * where each evaluation call began (PYSPY_FRAME_ENTRY).  --kernel: and its
+ * kernel stack.  Off, a sample costs nothing more.
+ */
+const volatile bool native_stacks = false;
+const volatile bool kernel_stacks = false;
+const volatile __u32 ustack_max = PYSPY_USTACK_MAX;
+
+/*
  * Bumped after every change to `procs` (userspace after its updates, the
  * exec and exit hooks after their deletes), so a CPU's cached copy of an
  * entry is never used past a change.
@@ -92,6 +102,24 @@ struct {
 	__type(key, __u32);
 	__type(value, struct scratch);
 } scratch_map SEC(".maps");
+
+/*
+ * The native part of a sample, in a map of its own: with the Python frames
+ * it would pass the per-CPU value limit.  +4096: a page-sized read at any
+ * offset below PYSPY_USTACK_MAX stays inside.
+ */
+struct native_scratch {
+	struct pyspy_native h;
+	__u64 kstack[PYSPY_KSTACK_MAX];
+	__u8 ustack[PYSPY_USTACK_MAX + 4096];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct native_scratch);
+} native_map SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -385,9 +413,15 @@ static long walk_one(__u32 idx, struct walk_ctx *w)
 	/* & ~3: 3.14+ tag bits of a _PyStackRef; harmless before. */
 	code = fr_u64(fb, p->frame_code) & ~3ULL;
 	w->frame = fr_u64(fb, p->frame_back);
-	/* Shim / C-entry frames (3.12+ owner >= 3) are not Python code. */
-	if (p->owner_skip_min && fb[p->frame_owner & (PYSPY_FRAME_BUF - 1)] >= p->owner_skip_min)
+	/*
+	 * Shim / C-entry frames (3.12+ owner >= 3) are not Python code; the
+	 * frame above one was the first its evaluation call ran.
+	 */
+	if (p->owner_skip_min && fb[p->frame_owner & (PYSPY_FRAME_BUF - 1)] >= p->owner_skip_min) {
+		if (native_stacks && n)
+			s->sample.frames[(n - 1) & (PYSPY_MAX_FRAMES - 1)].code |= PYSPY_FRAME_ENTRY;
 		return 0;
+	}
 	if (n >= PYSPY_MAX_FRAMES) {
 		s->sample.flags |= PYSPY_SAMPLE_TRUNCATED;
 		w->err = PYSPY_ERR_TRUNCATED;
@@ -400,7 +434,9 @@ static long walk_one(__u32 idx, struct walk_ctx *w)
 		lasti = *(__s32 *)&fb[p->frame_instr & (PYSPY_FRAME_BUF - 1)];
 		lasti *= p->lasti_mult;
 	}
-	s->sample.frames[n & (PYSPY_MAX_FRAMES - 1)].code = code;
+	/* 3.11: the frame says so itself. */
+	s->sample.frames[n & (PYSPY_MAX_FRAMES - 1)].code =
+		code | (native_stacks && p->frame_entry && fb[p->frame_entry & (PYSPY_FRAME_BUF - 1)]);
 	s->sample.frames[n & (PYSPY_MAX_FRAMES - 1)].lasti = lasti;
 	s->sample.frames[n & (PYSPY_MAX_FRAMES - 1)].code_fp =
 		(p->mode & PYSPY_MODE_VERIFY) ? code_fp(w, code) : 0;
@@ -429,6 +465,8 @@ static __always_inline __u32 frame_read_size(const struct pyspy_proc *p)
 
 	if (p->owner_skip_min && p->frame_owner + 1 > n)
 		n = p->frame_owner + 1;
+	if (p->frame_entry && p->frame_entry + 1 > n)
+		n = p->frame_entry + 1;
 	return n;
 }
 
@@ -468,8 +506,82 @@ static __always_inline __u64 wakeup_flags_for(__u32 tgid)
 									     : BPF_RB_NO_WAKEUP;
 }
 
-static __always_inline int sample_python(struct scratch *s, const struct pyspy_proc *p, __u32 tgid,
-					 __u32 tid, const struct switch_info *si)
+/*
+ * The user stack from sp up, a page at a time: the first read that faults
+ * (the end of the stack mapping, or a page not present) ends the copy.
+ */
+static __always_inline __u32 copy_ustack(struct native_scratch *ns, __u64 sp)
+{
+	__u32 max = ustack_max < PYSPY_USTACK_MAX ? ustack_max : PYSPY_USTACK_MAX;
+	__u32 off = 0, chunk;
+
+	for (int i = 0; i < PYSPY_USTACK_MAX / 4096 + 1; i++) {
+		chunk = 4096 - ((sp + off) & 4095);
+		if (chunk > max - off)
+			chunk = max - off;
+		if (!chunk || chunk > 4096)
+			break;
+		/* Bounded again where the compiler cannot see it is, for the verifier. */
+		asm volatile("" : "+r"(chunk));
+		chunk = ((chunk - 1) & 4095) + 1;
+		if (bpf_probe_read_user(&ns->ustack[off & (PYSPY_USTACK_MAX - 1)], chunk,
+					(void *)(sp + off)))
+			break;
+		off += chunk;
+		if (off >= max)
+			break;
+	}
+	return off;
+}
+
+/*
+ * Send the sample with its native part: registers, kernel stack, user
+ * stack.  One record, so userspace never has to pair two.
+ */
+static __always_inline int emit_native(void *ctx, struct scratch *s, __u64 size, __u64 wflags)
+{
+	struct native_scratch *ns;
+	struct pt_regs *regs;
+	struct bpf_dynptr rec;
+	__u32 zero = 0, klen = 0, ulen = 0;
+	long r;
+
+	ns = bpf_map_lookup_elem(&native_map, &zero);
+	if (!ns)
+		return 0;
+	regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+	ns->h.ip = BPF_CORE_READ(regs, ip);
+	ns->h.sp = BPF_CORE_READ(regs, sp);
+	ns->h.bp = BPF_CORE_READ(regs, bp);
+	if (kernel_stacks) {
+		r = bpf_get_stack(ctx, ns->kstack, sizeof(ns->kstack), 0);
+		if (r > 0)
+			klen = (__u32)r & (sizeof(ns->kstack) * 2 - 1);
+		if (klen > sizeof(ns->kstack))
+			klen = sizeof(ns->kstack);
+	}
+	if (native_stacks)
+		ulen = copy_ustack(ns, ns->h.sp);
+	if (ulen > PYSPY_USTACK_MAX)
+		ulen = PYSPY_USTACK_MAX;
+	ns->h.kstack_n = klen / 8;
+	ns->h.ustack_len = ulen;
+	s->sample.flags |= PYSPY_SAMPLE_NATIVE;
+	if (bpf_ringbuf_reserve_dynptr(&events, size + sizeof(ns->h) + klen + ulen, 0, &rec)) {
+		bpf_ringbuf_discard_dynptr(&rec, 0);
+		count(&errors, PYSPY_ERR_RINGBUF_FULL);
+		return 0;
+	}
+	bpf_dynptr_write(&rec, 0, &s->sample, size, 0);
+	bpf_dynptr_write(&rec, size, &ns->h, sizeof(ns->h), 0);
+	bpf_dynptr_write(&rec, size + sizeof(ns->h), ns->kstack, klen, 0);
+	bpf_dynptr_write(&rec, size + sizeof(ns->h) + klen, ns->ustack, ulen, 0);
+	bpf_ringbuf_submit_dynptr(&rec, wflags);
+	return 0;
+}
+
+static __always_inline int sample_python(void *ctx, struct scratch *s, const struct pyspy_proc *p,
+					 __u32 tgid, __u32 tid, const struct switch_info *si)
 {
 	struct walk_ctx w = {};
 	__u64 ts, size;
@@ -527,6 +639,8 @@ static __always_inline int sample_python(struct scratch *s, const struct pyspy_p
 	size = PYSPY_SAMPLE_HDR_SIZE + (__u64)w.n * sizeof(struct pyspy_frame);
 	if (size > sizeof(s->sample))
 		size = sizeof(s->sample);
+	if (native_stacks || kernel_stacks)
+		return emit_native(ctx, s, size, wakeup_flags(p));
 	if (bpf_ringbuf_output(&events, &s->sample, size, wakeup_flags(p)))
 		count(&errors, PYSPY_ERR_RINGBUF_FULL);
 	return 0;
@@ -612,7 +726,7 @@ int pyspy_sample(struct bpf_perf_event_data *ctx)
 			note_new_process(tgid, tid);
 		return 0;
 	}
-	return sample_python(s, p, tgid, tid, NULL);
+	return sample_python(ctx, s, p, tgid, tid, NULL);
 }
 
 /* --- off-CPU: where a thread blocks, and for how long --------------------- */
@@ -666,7 +780,7 @@ int pyspy_switch(struct bpf_raw_tracepoint_args *ctx)
 			si.flags |= PYSPY_SAMPLE_PREEMPTED;
 		else
 			blocked_in(&si);
-		sample_python(s, p, tgid, tid, &si);
+		sample_python(ctx, s, p, tgid, tid, &si);
 		now = bpf_ktime_get_ns();
 		bpf_map_update_elem(&offcpu_start, &tid, &now, BPF_ANY);
 	}

@@ -78,7 +78,8 @@ struct pyspy_proc {
 	__u64 gil_addr;
 	__u16 gil_holder; /* offset of last_holder in the GIL struct */
 	__u16 gil_locked; /* offset of locked (an int) */
-	__u32 pad2;
+	__u16 frame_entry; /* 3.11: is_entry (a bool) in the frame; 0: none */
+	__u16 pad2;
 };
 
 /*
@@ -145,10 +146,19 @@ enum pyspy_stat {
 
 /* One Python frame as sampled: the code object and where it was. */
 struct pyspy_frame {
-	__u64 code;    /* PyCodeObject * in the target */
+	__u64 code;    /* PyCodeObject * in the target, | PYSPY_FRAME_ENTRY */
 	__s32 lasti;   /* byte offset of the instruction in the bytecode */
 	__u32 code_fp; /* pyspy_code_fp() of the code object, VERIFY mode */
 };
+
+/*
+ * Set in code's low bit (code objects are aligned) on the outermost frame
+ * one native evaluation call ran: 3.11+ run Python-to-Python calls in the
+ * same C call, and this is where --native puts the Python frames of each
+ * _PyEval_EvalFrameDefault it unwinds.  3.8-3.10 run one frame per call
+ * and set no bit.
+ */
+#define PYSPY_FRAME_ENTRY 0x1ull
 
 /* The fingerprint both sides compute from co_name and co_firstlineno. */
 static inline __u32 pyspy_code_fp(__u64 name, __s32 firstlineno)
@@ -162,6 +172,7 @@ static inline __u32 pyspy_code_fp(__u64 name, __s32 firstlineno)
 #define PYSPY_SAMPLE_OFFCPU    0x8  /* stack of a thread leaving the CPU */
 #define PYSPY_SAMPLE_PREEMPTED 0x10 /* ... still runnable (preempted/yield) */
 #define PYSPY_SAMPLE_ARGS_NULL 0x20 /* ... syscall args 2-4 were all 0 */
+#define PYSPY_SAMPLE_NATIVE    0x40 /* a struct pyspy_native follows the frames */
 /* Not samples but events, with no frames: */
 #define PYSPY_EVENT_NEW_PROCESS 0x100 /* --all: a tgid not seen before ran */
 #define PYSPY_EVENT_EXEC	0x200 /* a sampled process called exec */
@@ -191,6 +202,23 @@ struct pyspy_event {
 struct pyspy_sample {
 	PYSPY_SAMPLE_HEADER;
 	struct pyspy_frame frames[PYSPY_MAX_FRAMES]; /* innermost first */
+};
+
+/*
+ * --native / --kernel: what follows the frames of a PYSPY_SAMPLE_NATIVE
+ * record: the thread's user registers, the kernel stack (kstack_n return
+ * addresses, innermost first) and ustack_len bytes of its user stack from
+ * sp up, for userspace to unwind with the objects' CFI.  The copy stops at
+ * the first unmapped page, and at PYSPY_USTACK_MAX.
+ */
+#define PYSPY_USTACK_MAX 16384
+#define PYSPY_KSTACK_MAX 64
+struct pyspy_native {
+	__u64 ip, sp, bp; /* user mode, from the task's saved registers */
+	__u32 ustack_len;
+	__u16 kstack_n;
+	__u16 pad;
+	/* __u64 kstack[kstack_n]; __u8 ustack[ustack_len]; */
 };
 
 #define PYSPY_SAMPLE_HDR_SIZE ((unsigned long)&((struct pyspy_sample *)0)->frames)

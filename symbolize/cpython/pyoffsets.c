@@ -568,5 +568,12 @@ void py_layout__to_bpf(const struct py_layout *l, uint64_t runtime_addr, uint32_
 		out->owner_skip_min = 3;
 		out->frame_owner = l->frame_owner;
 	}
+	/*
+	 * 3.11 marks the first frame of each _PyEval_EvalFrameDefault call
+	 * instead: `bool is_entry` just before `char owner`.
+	 */
+	if (ptr_model && l->major == 3 && l->minor == 11 && l->frame_owner != PY_OFF_NONE &&
+	    l->frame_owner > 0)
+		out->frame_entry = l->frame_owner - 1;
 	set_code_fp(l, out);
 }

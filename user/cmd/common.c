@@ -9,6 +9,7 @@
 #include "common.h"
 #include "user/base/cli.h"
 #include "user/base/log.h"
+#include "bpf/pyspy.h"
 #include "user/engine/options.h"
 
 void cmd_catch_signals(void (*handler)(int), const int *sigs)
@@ -126,4 +127,57 @@ static error_t limit_opt(int key, char *arg, struct argp_state *state)
 }
 
 const struct argp cli_limits_argp = { limit_opts, limit_opt, NULL, NULL, NULL, NULL, NULL };
-const struct argp_child cmd_limits_children[] = { { &cli_limits_argp, 0, NULL, 0 }, { 0 } };
+
+/* --- native and kernel frames, shared by the sampling verbs --------------- */
+
+enum {
+	OPT_NATIVE = 0x1100,
+	OPT_NATIVE_ALL,
+	OPT_KERNEL,
+	OPT_NATIVE_STACK,
+};
+
+static const struct argp_option stack_opts[] = {
+	{ NULL, 0, NULL, 0, "Native and kernel frames:", 0 },
+	{ "native", OPT_NATIVE, NULL, 0,
+	  "C/C++/Rust frames between the Python frames that called them (unwound with the "
+	  "objects' CFI)",
+	  0 },
+	{ "native-all", OPT_NATIVE_ALL, NULL, 0,
+	  "--native, and the interpreter's own frames (evaluation loop, call machinery)", 0 },
+	{ "kernel", OPT_KERNEL, NULL, 0,
+	  "The kernel stack on top of each sample (off-CPU: where the thread blocked)", 0 },
+	{ "native-stack", OPT_NATIVE_STACK, "BYTES", 0,
+	  "User stack copied per sample for --native (default and most 16384)", 0 },
+	{ 0 },
+};
+
+static error_t stack_opt(int key, char *arg, struct argp_state *state)
+{
+	struct options *o = state->input;
+	long v;
+
+	switch (key) {
+	case OPT_NATIVE:
+		o->native = true;
+		return 0;
+	case OPT_NATIVE_ALL:
+		o->native = o->native_all = true;
+		return 0;
+	case OPT_KERNEL:
+		o->kernel = true;
+		return 0;
+	case OPT_NATIVE_STACK:
+		if (cli_parse_long(arg, 512, PYSPY_USTACK_MAX, &v))
+			argp_error(state, "--native-stack: bytes from 512 to %d", PYSPY_USTACK_MAX);
+		o->ustack_bytes = (unsigned)v;
+		return 0;
+	default:
+		return ARGP_ERR_UNKNOWN;
+	}
+}
+
+static const struct argp cli_stacks_argp = { stack_opts, stack_opt, NULL, NULL, NULL, NULL, NULL };
+const struct argp_child cmd_limits_children[] = { { &cli_limits_argp, 0, NULL, 0 },
+						  { &cli_stacks_argp, 0, NULL, 0 },
+						  { 0 } };

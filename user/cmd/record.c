@@ -296,6 +296,7 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 		break;
 	case ARGP_KEY_INIT:
 		state->child_inputs[0] = o; /* cli_limits_argp */
+		state->child_inputs[1] = o; /* cli_stacks_argp */
 		break;
 	case ARGP_KEY_ARG:
 		if (state->arg_num == 0 && !strcmp(arg, "record"))

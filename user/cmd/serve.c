@@ -286,6 +286,7 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 		break;
 	case ARGP_KEY_INIT:
 		state->child_inputs[0] = &so->o; /* cli_limits_argp */
+		state->child_inputs[1] = &so->o; /* cli_stacks_argp */
 		break;
 	default:
 		return cmd_parse_common(key, arg, state);

@@ -35,6 +35,10 @@ struct options {
 	size_t symbol_bytes;	 /* the profile's names, functions, locations */
 	unsigned max_threads;	 /* the BPF side's process and thread maps; 0: default */
 	bool frames_one_by_one;	 /* PYSPY_NO_WINDOWS: 3.11+ frames read as before 3.11 */
+	bool native;		 /* --native: C frames between the Python frames */
+	bool native_all;	 /* --native-all: and the interpreter's own */
+	bool kernel;		 /* --kernel: the kernel stack on top */
+	unsigned ustack_bytes;	 /* --native-stack; 0: the most */
 };
 
 /* Every verb's defaults: `struct options o = { OPTIONS_DEFAULTS, ... }`. */

@@ -549,6 +549,9 @@ static int start(struct sampler *r)
 		.offcpu = o->mode == MODE_OFFCPU || o->mode == MODE_WALL,
 		.page_fault_period = o->mode == MODE_MEMORY ? o->fault_period : 0,
 		.max_threads = o->max_threads,
+		.native = o->native || o->native_all,
+		.kernel = o->kernel,
+		.ustack_bytes = o->ustack_bytes,
 	};
 	struct py_target *pys = calloc(o->n_pids ? o->n_pids : 1, sizeof(*pys));
 	int err = -ENOMEM;

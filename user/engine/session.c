@@ -124,6 +124,10 @@ static int load(struct session *s, const struct session_opts *o)
 	bpf_map__set_max_entries(s->skel->maps.offcpu_start, threads);
 	s->skel->rodata->wakeup_bytes = rb / 4;
 	s->skel->rodata->discover_all = o->discover_all;
+	s->skel->rodata->native_stacks = o->native;
+	s->skel->rodata->kernel_stacks = o->kernel;
+	if (o->ustack_bytes && o->ustack_bytes < PYSPY_USTACK_MAX)
+		s->skel->rodata->ustack_max = o->ustack_bytes;
 	/* The context-switch hook costs every switch on the host: only when asked. */
 	bpf_program__set_autoload(s->skel->progs.pyspy_switch, o->offcpu);
 	err = pyspy_bpf__load(s->skel);

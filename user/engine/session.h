@@ -27,6 +27,9 @@ struct session_opts {
 	bool offcpu;		    /* sched_switch: off-CPU stacks and times */
 	unsigned page_fault_period; /* memory: sample every Nth page fault instead */
 	unsigned max_threads;	    /* entries of the per-process and per-thread maps; 0: default */
+	bool native;		    /* records carry user registers and stack (pyspy_native) */
+	bool kernel;		    /* ... and the kernel stack */
+	unsigned ustack_bytes;	    /* user stack copied per sample; 0: PYSPY_USTACK_MAX */
 };
 
 /* What the BPF side tracks at once by default: processes, and threads. */
