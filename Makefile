@@ -24,7 +24,7 @@ CFLAGS_COMMON := -std=gnu11 -g -Wall -Wextra -Werror -D_GNU_SOURCE \
 	-DPYSPY_VERSION='"$(VERSION)"' -I$(OUT) -I.
 CFLAGS   ?= -O2
 SANFLAGS := -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
-LDLIBS   := -lbpf -lelf -lz -lpthread -lprotobuf-c -lmicrohttpd -lgnutls
+LDLIBS   := -lbpf -ldw -lelf -llzma -lz -lpthread -lprotobuf-c -lmicrohttpd -lgnutls
 
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror \
 	-I$(OUT) -Ivmlinux/$(ARCH) -Ibpf
@@ -36,9 +36,9 @@ SKELS     := $(patsubst bpf/%.bpf.c,$(OUT)/%.skel.h,$(BPF_SRCS))
 # Every user/ and symbolize/ source except main.c goes into a library that
 # the binary and the unit tests link.  The layers, lowest first (a file
 # includes only from its own floor or those below; docs/architecture.md):
-#   user/base  user/model  symbolize/proc  symbolize/cpython  symbolize
+#   user/base  user/model  symbolize/proc  symbolize/native  symbolize/cpython  symbolize
 #   user/output  user/engine  user/cmd
-LAYERS    := user/base user/model symbolize/proc symbolize/cpython symbolize \
+LAYERS    := user/base user/model symbolize/proc symbolize/native symbolize/cpython symbolize \
 	     user/output user/engine user/cmd
 LIB_SRCS  := $(filter-out user/cmd/main.c,$(foreach d,$(LAYERS),$(wildcard $(d)/*.c)))
 REL_OBJS  := $(patsubst %.c,$(OUT)/rel/%.o,$(LIB_SRCS))

@@ -11,6 +11,10 @@ llvm
 bpftool
 libbpf-dev
 libelf-dev
+libdw-dev
+liblzma-dev
+xz-utils
+binutils
 zlib1g-dev
 uthash-dev
 pkg-config

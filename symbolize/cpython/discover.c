@@ -4,12 +4,10 @@
 #include <fcntl.h>
 #include <fnmatch.h>
 #include <inttypes.h>
-#include <linux/openat2.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "discover.h"
@@ -142,32 +140,6 @@ static int scan_maps(pid_t pid, struct scan *s)
 }
 
 /*
- * path as the target sees it, resolved inside its root: `..` and symlinks,
- * absolute ones included, never leave it (RESOLVE_IN_ROOT), so a container
- * that plants `lib/libpython3.12.so -> /etc/shadow` gets ENOENT, not the
- * host's file.  Magic links (/proc/self/...) are refused too.
- */
-static int open_in_root(pid_t pid, const char *path)
-{
-	struct open_how how = {
-		.flags = O_RDONLY | O_CLOEXEC | O_NONBLOCK,
-		.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
-	};
-	char root[64];
-	int dfd, fd, err;
-
-	snprintf(root, sizeof(root), "/proc/%d/root", pid);
-	dfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0)
-		return -1;
-	fd = (int)syscall(SYS_openat2, dfd, path, &how, sizeof(how));
-	err = errno;
-	close(dfd);
-	errno = err;
-	return fd;
-}
-
-/*
  * Open a candidate as the target sees it: inside its root (containers),
  * or through map_files when the path is gone (deleted, or replaced by an
  * upgrade) or leads elsewhere, which is exactly the mapped file.
@@ -179,7 +151,7 @@ static struct elf_file *open_mapped(pid_t pid, const struct cand *c)
 	int fd;
 
 	if (!c->deleted) {
-		fd = open_in_root(pid, c->path);
+		fd = procfs_open_in_root(pid, c->path);
 		ef = fd >= 0 ? elf_file__from_fd(fd) : NULL;
 		if (ef || errno != ENOENT)
 			return ef;

@@ -180,27 +180,144 @@ int elf_file__find_symbol(struct elf_file *ef, const char *name, uint64_t *addr,
 	return find_symbol_in(ef, SHT_SYMTAB, name, addr, size);
 }
 
-int elf_file__find_section(struct elf_file *ef, const char *name, uint64_t *addr, uint64_t *size)
+static int pread_full(int fd, void *buf, size_t len, uint64_t off);
+
+Elf *elf_file__libelf(struct elf_file *ef)
+{
+	return ef->elf;
+}
+
+int elf_file__for_each_function(struct elf_file *ef, uint32_t table_type, elf_symbol_fn cb,
+				void *ctx)
+{
+	size_t entsz = gelf_fsize(ef->elf, ELF_T_SYM, 1, EV_CURRENT);
+	Elf_Scn *scn = NULL;
+	int count = -ENOENT;
+	GElf_Shdr sh;
+
+	while ((scn = elf_nextscn(ef->elf, scn))) {
+		Elf_Data *data;
+		size_t i, n;
+		GElf_Sym sym;
+
+		if (!gelf_getshdr(scn, &sh) || sh.sh_type != table_type)
+			continue;
+		if (!section_ok(ef, &sh) || !section_index_ok(ef, sh.sh_link))
+			continue;
+		data = elf_getdata(scn, NULL);
+		if (!data || !entsz)
+			continue;
+		count = count < 0 ? 0 : count;
+		n = data->d_size / entsz;
+		for (i = 1; i < n; i++) {
+			const char *name;
+			int type;
+
+			if (!gelf_getsym(data, (int)i, &sym))
+				break;
+			type = GELF_ST_TYPE(sym.st_info);
+			if (sym.st_shndx == SHN_UNDEF || !sym.st_name || !sym.st_value ||
+			    (type != STT_FUNC && type != STT_GNU_IFUNC))
+				continue;
+			name = elf_strptr(ef->elf, sh.sh_link, sym.st_name);
+			if (!name || !*name)
+				continue;
+			cb(name, sym.st_value, sym.st_size, ctx);
+			count++;
+		}
+	}
+	return count;
+}
+
+/* The section header named name, if the file holds it. */
+static Elf_Scn *section_named(struct elf_file *ef, const char *name, GElf_Shdr *sh)
 {
 	Elf_Scn *scn = NULL;
 	size_t shstrndx;
-	GElf_Shdr sh;
 
 	if (elf_getshdrstrndx(ef->elf, &shstrndx) || !section_index_ok(ef, shstrndx))
-		return -ENOENT;
+		return NULL;
 	while ((scn = elf_nextscn(ef->elf, scn))) {
 		const char *s;
 
-		if (!gelf_getshdr(scn, &sh))
+		if (!gelf_getshdr(scn, sh))
 			continue;
-		s = elf_strptr(ef->elf, shstrndx, sh.sh_name);
-		if (!s || strcmp(s, name))
+		s = elf_strptr(ef->elf, shstrndx, sh->sh_name);
+		if (s && !strcmp(s, name))
+			return scn;
+	}
+	return NULL;
+}
+
+bool elf_file__has_section(struct elf_file *ef, const char *name)
+{
+	GElf_Shdr sh;
+
+	return section_named(ef, name, &sh) && sh.sh_type != SHT_NOBITS && sh.sh_size &&
+	       section_ok(ef, &sh);
+}
+
+int elf_file__section_copy(struct elf_file *ef, const char *name, size_t max, void **buf,
+			   size_t *len)
+{
+	GElf_Shdr sh;
+	int err;
+
+	if (!section_named(ef, name, &sh) || sh.sh_type == SHT_NOBITS || !section_ok(ef, &sh))
+		return -ENOENT;
+	if (sh.sh_size > max)
+		return -EFBIG;
+	*buf = malloc(sh.sh_size ? sh.sh_size : 1);
+	if (!*buf)
+		return -ENOMEM;
+	err = pread_full(ef->fd, *buf, sh.sh_size, sh.sh_offset);
+	if (err) {
+		free(*buf);
+		*buf = NULL;
+		return err;
+	}
+	*len = sh.sh_size;
+	return 0;
+}
+
+int elf_file__build_id(struct elf_file *ef, uint8_t *buf, size_t cap)
+{
+	Elf_Scn *scn = NULL;
+	GElf_Shdr sh;
+
+	while ((scn = elf_nextscn(ef->elf, scn))) {
+		GElf_Nhdr nh;
+		size_t off = 0, name_off, desc_off;
+		Elf_Data *data;
+
+		if (!gelf_getshdr(scn, &sh) || sh.sh_type != SHT_NOTE || !section_ok(ef, &sh))
 			continue;
-		*addr = sh.sh_addr;
-		*size = sh.sh_size;
-		return 0;
+		data = elf_getdata(scn, NULL);
+		if (!data)
+			continue;
+		/* gelf_getnote checks each note against the section. */
+		while ((off = gelf_getnote(data, off, &nh, &name_off, &desc_off)) > 0) {
+			size_t n = nh.n_descsz < cap ? nh.n_descsz : cap;
+
+			if (nh.n_type != NT_GNU_BUILD_ID || nh.n_namesz != 4 ||
+			    memcmp((char *)data->d_buf + name_off, "GNU", 4) || !nh.n_descsz)
+				continue;
+			memcpy(buf, (char *)data->d_buf + desc_off, n);
+			return (int)nh.n_descsz;
+		}
 	}
 	return -ENOENT;
+}
+
+int elf_file__find_section(struct elf_file *ef, const char *name, uint64_t *addr, uint64_t *size)
+{
+	GElf_Shdr sh;
+
+	if (!section_named(ef, name, &sh))
+		return -ENOENT;
+	*addr = sh.sh_addr;
+	*size = sh.sh_size;
+	return 0;
 }
 
 /*

@@ -10,8 +10,11 @@
 #ifndef PYSPY_ELF_H
 #define PYSPY_ELF_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include <libelf.h>
 
 struct elf_file;
 
@@ -33,6 +36,32 @@ void elf_file__close(struct elf_file *ef); /* NULL-safe */
 
 /* ET_EXEC (non-PIE) or ET_DYN (PIE, shared object). */
 int elf_file__type(const struct elf_file *ef);
+
+/* The libelf handle (read with pread, never mapped), for libdw. */
+Elf *elf_file__libelf(struct elf_file *ef);
+
+/*
+ * Visit every defined function symbol with a name and an address in the
+ * symbol tables of type SHT_SYMTAB or SHT_DYNSYM: cb(name, st_value,
+ * st_size).  Names are libelf's, valid while ef is open.  Returns the
+ * count, or -ENOENT without such a table.
+ */
+typedef void (*elf_symbol_fn)(const char *name, uint64_t value, uint64_t size, void *ctx);
+int elf_file__for_each_function(struct elf_file *ef, uint32_t table_type, elf_symbol_fn cb,
+				void *ctx);
+
+/* The GNU build-id note: its length (at most cap bytes copied), or -ENOENT. */
+int elf_file__build_id(struct elf_file *ef, uint8_t *buf, size_t cap);
+
+/*
+ * A section's bytes as stored in the file, malloc'd into *buf: 0, -ENOENT
+ * (absent, or not in the file), -EFBIG (larger than max).
+ */
+int elf_file__section_copy(struct elf_file *ef, const char *name, size_t max, void **buf,
+			   size_t *len);
+
+/* Does the file hold a section of that name with bytes in it? */
+bool elf_file__has_section(struct elf_file *ef, const char *name);
 
 /*
  * Find a defined symbol by exact name, .dynsym first, then .symtab.

@@ -3,9 +3,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/openat2.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "procfs.h"
@@ -152,4 +154,30 @@ double procfs_age_s(pid_t pid)
 	    sscanf(buf, "%lf", &up) != 1)
 		return 1e9;
 	return up - (double)st.start_time / sysconf(_SC_CLK_TCK);
+}
+
+/*
+ * path as the target sees it, resolved inside its root: `..` and symlinks,
+ * absolute ones included, never leave it (RESOLVE_IN_ROOT), so a container
+ * that plants `lib/libpython3.12.so -> /etc/shadow` gets ENOENT, not the
+ * host's file.  Magic links (/proc/self/...) are refused too.
+ */
+int procfs_open_in_root(pid_t pid, const char *path)
+{
+	struct open_how how = {
+		.flags = O_RDONLY | O_CLOEXEC | O_NONBLOCK,
+		.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
+	};
+	char root[64];
+	int dfd, fd, err;
+
+	snprintf(root, sizeof(root), "/proc/%d/root", pid);
+	dfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return -1;
+	fd = (int)syscall(SYS_openat2, dfd, path, &how, sizeof(how));
+	err = errno;
+	close(dfd);
+	errno = err;
+	return fd;
 }

@@ -39,6 +39,12 @@ int procfs_stat(pid_t pid, pid_t tid, struct procfs_stat *st);
  */
 int procfs_ids(pid_t pid, pid_t tid, pid_t *tgid, pid_t *nsid);
 
+/*
+ * Open path (read-only) as PID sees it, inside its root: `..` and symlinks,
+ * absolute ones included, never leave it.  An fd, or -1 with errno set.
+ */
+int procfs_open_in_root(pid_t pid, const char *path);
+
 /* The /proc/PID/exe link ("" if unreadable). */
 void procfs_exe(pid_t pid, char *buf, size_t len);
 

@@ -44,6 +44,9 @@
  * small share of its profile.  A target in eager mode wakes us itself; one
  * not sampled for a second has nothing in the ring to wait for.
  */
+/* A stack's locations at most: Python frames, native ones, kernel ones, markers. */
+#define SAMPLER_MAX_LOCS (PYSPY_MAX_FRAMES + SW_MAX_FRAMES + PYSPY_KSTACK_MAX + 2)
+
 #define DRAIN_MIN_S 0.02
 #define DRAIN_MAX_S 0.1
 
@@ -80,8 +83,13 @@ struct sampler {
 	struct launch launch;
 	bool launched;
 	struct watch *watch; /* processes that may become targets */
-	uint32_t locs[PYSPY_MAX_FRAMES];
-	uint32_t off_locs[PYSPY_MAX_FRAMES + 1]; /* reason + stack */
+	uint32_t locs[SAMPLER_MAX_LOCS];
+	uint32_t off_locs[SAMPLER_MAX_LOCS + 1]; /* reason + stack */
+	/* --native / --kernel: the state, and a record's frames without entry bits. */
+	struct native_ctx *native;
+	struct pyspy_frame clean[PYSPY_MAX_FRAMES];
+	uint8_t entry[PYSPY_MAX_FRAMES];
+	uint32_t py_locs[PYSPY_MAX_FRAMES];
 	struct offcpu_table *off;
 	struct thread_entry *threads;
 	uint32_t n_threads;
@@ -318,14 +326,32 @@ static uint32_t frames_in(const struct pyspy_sample *smp, size_t len)
 }
 
 /*
- * The n frames as profile locations in r->locs, and what is known of the
- * sample's process and thread; returns the stack's PROFILE_STACK_* flags.
+ * Python frames, then native and kernel ones around them: the whole stack
+ * of a --native / --kernel record in r->locs; *n becomes its length.
+ */
+static void symbolize_native(struct sampler *r, struct target *tg, const struct pyspy_sample *smp,
+			     size_t len, uint32_t *n)
+{
+	native_stack__split_entries(smp->frames, *n, r->clean, r->entry);
+	r->rc.bad_frames += code_cache__resolve(tg->cache, r->clean, *n, smp->ktime_ns,
+						smp->flags & PYSPY_SAMPLE_VERIFIED, r->py_locs);
+	*n = native_stack__build(tg->native, smp, len, r->py_locs, r->entry, *n, r->locs,
+				 SAMPLER_MAX_LOCS);
+}
+
+/*
+ * The n frames as profile locations in r->locs (*n: how many, with native
+ * frames), and what is known of the sample's process and thread; returns
+ * the stack's PROFILE_STACK_* flags.
  */
 static uint32_t symbolize(struct sampler *r, struct target *tg, const struct pyspy_sample *smp,
-			  uint32_t n)
+			  size_t len, uint32_t *n)
 {
-	r->rc.bad_frames += code_cache__resolve(tg->cache, smp->frames, n, smp->ktime_ns,
-						smp->flags & PYSPY_SAMPLE_VERIFIED, r->locs);
+	if (tg->native && (smp->flags & PYSPY_SAMPLE_NATIVE))
+		symbolize_native(r, tg, smp, len, n);
+	else
+		r->rc.bad_frames += code_cache__resolve(tg->cache, smp->frames, *n, smp->ktime_ns,
+							smp->flags & PYSPY_SAMPLE_VERIFIED, r->locs);
 	tg->last_sample_ns = smp->ktime_ns;
 	targets__update_mode(r->tg, tg);
 	if (!profile__thread_name(r->prof, smp->pid, smp->tid)) {
@@ -401,7 +427,7 @@ static int handle_sample(struct sampler *r, const struct pyspy_sample *smp, size
 	n = frames_in(smp, len);
 	if (!n)
 		return 0;
-	flags = symbolize(r, tg, smp, n);
+	flags = symbolize(r, tg, smp, len, &n);
 	if (smp->flags & PYSPY_SAMPLE_OFFCPU)
 		left_cpu(r, tg, smp, flags, n);
 	else
@@ -568,6 +594,14 @@ static int start(struct sampler *r)
 	/* The recording starts as its first target is added: waits count from here. */
 	r->t0 = mono_s();
 	r->tg = targets__new(r->s, r->prof, r->store, o->frames_one_by_one);
+	if (r->tg && (so.native || so.kernel)) {
+		r->native = native_ctx__new(r->prof, so.native, o->native_all, so.kernel);
+		if (!r->native) {
+			err = -ENOMEM;
+			goto out;
+		}
+		targets__set_native(r->tg, r->native);
+	}
 	r->watch = r->tg ? watch__new(r->tg, o->all, o->init_wait_s, add_target, r) : NULL;
 	err = r->watch ? 0 : -ENOMEM;
 	for (int i = 0; !err && i < o->n_pids; i++)
@@ -737,6 +771,8 @@ static void symbol_holders(struct profile_remap *m, void *ctx)
 	for (int i = 0; i < r->n_sinks; i++)
 		profile_remap__view(m, r->sinks[i].view);
 	offcpu_table__remap(r->off, m);
+	if (r->native)
+		native_ctx__remap(r->native, m);
 	targets__for_each(r->tg, hold_target, m);
 }
 
@@ -815,6 +851,7 @@ void sampler__stop(struct sampler *r)
 	if (r->launched)
 		launch__stop(&r->launch);
 	targets__free(r->tg);
+	native_ctx__free(r->native); /* after the targets: they hold its objects */
 	code_store__free(r->store);
 	session__close(r->s);
 	watch__free(r->watch);

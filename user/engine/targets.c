@@ -27,6 +27,7 @@ struct targets {
 	struct profile *prof;
 	struct code_store *store;
 	bool frames_one_by_one;
+	struct native_ctx *native;
 	struct target_entry *h;
 	int n, alive;
 	/*
@@ -42,6 +43,11 @@ struct targets {
 #define QUIET_NS (2 * 1000000000ull)
 
 static int write_proc(struct targets *t, struct target *tg, uint8_t mode);
+
+void targets__set_native(struct targets *t, struct native_ctx *nc)
+{
+	t->native = nc;
+}
 
 struct targets *targets__new(struct session *s, struct profile *prof, struct code_store *store,
 			     bool frames_one_by_one)
@@ -63,6 +69,7 @@ static void entry_free(struct target_entry *e)
 	if (e->pidfd >= 0)
 		close(e->pidfd); /* leaves the epoll set with it */
 	code_cache__free(e->t.cache);
+	native_proc__free(e->t.native);
 	free(e);
 }
 
@@ -141,6 +148,13 @@ int targets__add(struct targets *t, const struct py_target *py)
 		err = -errno;
 		free(e);
 		return err;
+	}
+	if (t->native) {
+		e->t.native = native_proc__new(t->native, py->pid, py->elf_path, py->version_hex);
+		if (!e->t.native) {
+			entry_free(e);
+			return -ENOMEM;
+		}
 	}
 	/* Best effort: without it samples just never say they held the GIL. */
 	py_target__find_gil(&e->t.py);

@@ -17,12 +17,14 @@
 
 #include "session.h"
 #include "symbolize/codecache.h"
+#include "symbolize/nativestack.h"
 #include "symbolize/cpython/discover.h"
 #include "user/model/profile.h"
 
 struct target {
 	struct py_target py;
 	struct code_cache *cache;
+	struct native_proc *native; /* --native / --kernel, else NULL */
 	bool exited;
 	uint8_t mode;		 /* PYSPY_MODE_* now in the BPF map */
 	uint64_t added_ns;	 /* CLOCK_MONOTONIC when sampling started */
@@ -38,6 +40,8 @@ struct targets;
  */
 struct targets *targets__new(struct session *s, struct profile *prof, struct code_store *store,
 			     bool frames_one_by_one);
+/* Give each target added from now on a native_proc of nc (--native / --kernel). */
+void targets__set_native(struct targets *t, struct native_ctx *nc);
 void targets__free(struct targets *t); /* NULL-safe; removes from BPF */
 
 /* Start sampling a discovered, initialised process. 0 or -errno. */

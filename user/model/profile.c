@@ -22,11 +22,16 @@ struct str_entry {
 	char s[];
 };
 
-/* Functions and locations: a hashed key -> dense id, plus an id array. */
+/*
+ * Functions and locations: a hashed key -> dense id, plus an id array.
+ * A function's key is (name, file, start line, kind), a location's
+ * (function, line, 0, 0).
+ */
+#define ID_KEY 4
 struct id_entry {
 	UT_hash_handle hh;
 	uint32_t id;
-	uint32_t key[3];
+	uint32_t key[ID_KEY];
 };
 
 struct stack_entry {
@@ -238,7 +243,7 @@ const char *profile__str(const struct profile *view, uint32_t id)
 }
 
 /* Find or add key in *h; *added tells the caller to fill its array. */
-static uint32_t id_lookup(struct id_entry **h, const uint32_t key[3], uint32_t next_id, int *added)
+static uint32_t id_lookup(struct id_entry **h, const uint32_t key[ID_KEY], uint32_t next_id, int *added)
 {
 	struct id_entry *e;
 
@@ -256,7 +261,7 @@ static uint32_t id_lookup(struct id_entry **h, const uint32_t key[3], uint32_t n
 	return e->id;
 }
 
-static bool id_known(struct id_entry *h, const uint32_t key[3])
+static bool id_known(struct id_entry *h, const uint32_t key[ID_KEY])
 {
 	struct id_entry *e;
 
@@ -264,7 +269,7 @@ static bool id_known(struct id_entry *h, const uint32_t key[3])
 	return e != NULL;
 }
 
-static uint32_t add_function(struct profile *p, const uint32_t key[3])
+static uint32_t add_function(struct profile *p, const uint32_t key[ID_KEY])
 {
 	uint32_t id;
 	int added;
@@ -273,7 +278,8 @@ static uint32_t add_function(struct profile *p, const uint32_t key[3])
 		return UINT32_MAX;
 	id = id_lookup(&p->funcs_h, key, p->n_funcs, &added);
 	if (added) {
-		p->funcs[id] = (struct profile_function){ key[0], key[1], (int)key[2] };
+		p->funcs[id] = (struct profile_function){ key[0], key[1], (int)key[2],
+							  (uint8_t)key[3] };
 		p->n_funcs++;
 	}
 	return id;
@@ -281,26 +287,33 @@ static uint32_t add_function(struct profile *p, const uint32_t key[3])
 
 uint32_t profile__function(struct profile *view, const char *name, const char *file, int start_line)
 {
+	return profile__function_of(view, PROFILE_FN_PYTHON, name, file, start_line);
+}
+
+uint32_t profile__function_of(struct profile *view, enum profile_fn_kind kind, const char *name,
+			      const char *file, int start_line)
+{
 	struct profile *p = view->sym;
-	uint32_t key[3];
+	uint32_t key[ID_KEY];
 
 	key[0] = profile__intern(p, name);
 	key[1] = profile__intern(p, file);
 	key[2] = (uint32_t)start_line;
+	key[3] = kind;
 	if (key[0] == UINT32_MAX || key[1] == UINT32_MAX)
 		return UINT32_MAX;
 	if (id_known(p->funcs_h, key) ||
 	    !over_budget(p, sizeof(struct id_entry) + sizeof(*p->funcs)))
 		return add_function(p, key);
 	if (p->overflow_fn == UINT32_MAX) {
-		uint32_t o[3] = { profile__intern(p, OVERFLOW_NAME), 0, 0 };
+		uint32_t o[ID_KEY] = { profile__intern(p, OVERFLOW_NAME), 0, 0, 0 };
 
 		p->overflow_fn = o[0] == UINT32_MAX ? UINT32_MAX : add_function(p, o);
 	}
 	return p->overflow_fn;
 }
 
-static uint32_t add_location(struct profile *p, const uint32_t key[3])
+static uint32_t add_location(struct profile *p, const uint32_t key[ID_KEY])
 {
 	uint32_t id;
 	int added;
@@ -318,13 +331,13 @@ static uint32_t add_location(struct profile *p, const uint32_t key[3])
 uint32_t profile__location(struct profile *view, uint32_t function, int line)
 {
 	struct profile *p = view->sym;
-	uint32_t key[3] = { function, (uint32_t)line, 0 };
+	uint32_t key[ID_KEY] = { function, (uint32_t)line, 0, 0 };
 
 	if (id_known(p->locs_h, key) || !over_budget(p, sizeof(struct id_entry) + sizeof(*p->locs)))
 		return add_location(p, key);
 	if (p->overflow_loc == UINT32_MAX) {
 		uint32_t fn = profile__function(p, OVERFLOW_NAME, "", 0);
-		uint32_t o[3] = { fn, (uint32_t)-1, 0 };
+		uint32_t o[ID_KEY] = { fn, (uint32_t)-1, 0, 0 };
 
 		p->overflow_loc = fn == UINT32_MAX ? UINT32_MAX : add_location(p, o);
 	}
@@ -629,7 +642,7 @@ static void compact_strings(struct profile *p, const struct profile_remap *m)
 
 /* Re-key a function or location hash in place: no entry is allocated. */
 static void rekey(struct id_entry **h, const uint32_t *map, uint32_t n,
-		  void (*key_of)(const struct profile *p, uint32_t id, uint32_t key[3]),
+		  void (*key_of)(const struct profile *p, uint32_t id, uint32_t key[ID_KEY]),
 		  const struct profile *p)
 {
 	struct id_entry *nh = NULL, *e, *tmp;
@@ -647,18 +660,19 @@ static void rekey(struct id_entry **h, const uint32_t *map, uint32_t n,
 	*h = nh;
 }
 
-static void fn_key(const struct profile *p, uint32_t id, uint32_t key[3])
+static void fn_key(const struct profile *p, uint32_t id, uint32_t key[ID_KEY])
 {
 	key[0] = p->funcs[id].name;
 	key[1] = p->funcs[id].file;
 	key[2] = (uint32_t)p->funcs[id].start_line;
+	key[3] = p->funcs[id].kind;
 }
 
-static void loc_key(const struct profile *p, uint32_t id, uint32_t key[3])
+static void loc_key(const struct profile *p, uint32_t id, uint32_t key[ID_KEY])
 {
 	key[0] = p->locs[id].function;
 	key[1] = (uint32_t)p->locs[id].line;
-	key[2] = 0;
+	key[2] = key[3] = 0;
 }
 
 static void compact_names(struct profile *p, const struct profile_remap *m)

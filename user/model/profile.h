@@ -19,10 +19,18 @@
 
 struct profile;
 
+/* What ran: Python code, or a native frame beside it (--native, --kernel). */
+enum profile_fn_kind {
+	PROFILE_FN_PYTHON = 0, /* and markers */
+	PROFILE_FN_NATIVE,     /* user-space machine code: name (object or source file) */
+	PROFILE_FN_KERNEL,     /* the kernel's: name ends in " [k]" */
+};
+
 struct profile_function {
-	uint32_t name;	/* string id: qualname */
-	uint32_t file;	/* string id: co_filename */
-	int start_line; /* co_firstlineno */
+	uint32_t name;	/* string id: qualname, or a native symbol */
+	uint32_t file;	/* string id: co_filename, or the object / source file */
+	int start_line; /* co_firstlineno; 0 for native frames */
+	uint8_t kind;	/* enum profile_fn_kind */
 };
 
 struct profile_location {
@@ -92,6 +100,9 @@ uint32_t profile__intern(struct profile *p, const char *s);
 const char *profile__str(const struct profile *p, uint32_t id);
 
 uint32_t profile__function(struct profile *p, const char *name, const char *file, int start_line);
+/* The same for a function of any kind; profile__function is PROFILE_FN_PYTHON. */
+uint32_t profile__function_of(struct profile *p, enum profile_fn_kind kind, const char *name,
+			      const char *file, int start_line);
 uint32_t profile__location(struct profile *p, uint32_t function, int line);
 const struct profile_function *profile__get_function(const struct profile *p, uint32_t id);
 

@@ -1,0 +1,364 @@
+// SPDX-License-Identifier: MIT
+/* procmaps.c - executable mappings per process; objects shared by file. */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/auxv.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "procmaps.h"
+#include "user/base/clock.h"
+
+/* Lines of /proc/PID/maps read, and executable mappings kept, at most. */
+#define MAPS_LINES_MAX 65536
+#define MAPS_EXEC_MAX  8192
+
+struct obj_key {
+	uint64_t dev, ino, size;
+	int64_t mtime_ns;
+};
+
+struct obj_entry {
+	struct obj_entry *next;
+	struct obj_key key;
+	struct native_object *o;
+	uint32_t refs;
+	size_t bytes; /* charged when opened */
+};
+
+struct native_objects {
+	struct obj_entry *list;
+	size_t budget, bytes;
+	void (*on_free)(struct native_object *o, void *ctx);
+	void *on_free_ctx;
+};
+
+struct mapping {
+	uint64_t start, end, off;
+	char *path;
+	struct obj_entry *obj; /* NULL until the first address in it */
+	int err;	       /* the open failed: not tried again */
+	bool interp;
+	uint64_t bias; /* runtime address - link-time vaddr, once obj is set */
+};
+
+struct native_maps {
+	struct native_objects *t;
+	pid_t pid;
+	struct mapping *maps;
+	uint32_t n;
+	uint64_t read_ns; /* when the maps were read last */
+	char *interp;
+};
+
+struct native_objects *native_objects__new(size_t budget)
+{
+	struct native_objects *t = calloc(1, sizeof(*t));
+
+	if (t)
+		t->budget = budget ? budget : NATIVE_OBJECTS_DEFAULT_BYTES;
+	return t;
+}
+
+static void entry_free(struct native_objects *t, struct obj_entry *e)
+{
+	if (e->o && t->on_free)
+		t->on_free(e->o, t->on_free_ctx);
+	native_object__free(e->o);
+	free(e);
+}
+
+void native_objects__free(struct native_objects *t)
+{
+	if (!t)
+		return;
+	while (t->list) {
+		struct obj_entry *e = t->list;
+
+		t->list = e->next;
+		entry_free(t, e);
+	}
+	free(t);
+}
+
+size_t native_objects__bytes(const struct native_objects *t)
+{
+	size_t n = 0;
+
+	for (const struct obj_entry *e = t->list; e; e = e->next)
+		n += e->o ? native_object__bytes(e->o) : 0;
+	return n;
+}
+
+void native_objects__for_each(struct native_objects *t,
+			      void (*cb)(struct native_object *o, void *ctx), void *ctx)
+{
+	for (struct obj_entry *e = t->list; e; e = e->next)
+		if (e->o)
+			cb(e->o, ctx);
+}
+
+void native_objects__on_free(struct native_objects *t,
+			     void (*cb)(struct native_object *o, void *ctx), void *ctx)
+{
+	t->on_free = cb;
+	t->on_free_ctx = ctx;
+}
+
+static void release(struct native_objects *t, struct obj_entry *e)
+{
+	struct obj_entry **pp;
+
+	if (!e || --e->refs)
+		return;
+	for (pp = &t->list; *pp && *pp != e; pp = &(*pp)->next)
+		;
+	if (*pp)
+		*pp = e->next;
+	t->bytes -= e->bytes < t->bytes ? e->bytes : t->bytes;
+	entry_free(t, e);
+}
+
+/* The agent's own vDSO as a file: the target's is the same kernel's. */
+static int vdso_fd(void)
+{
+	const uint8_t *base = (const uint8_t *)getauxval(AT_SYSINFO_EHDR);
+	FILE *f = fopen("/proc/self/maps", "re");
+	uint64_t start, end, len = 0;
+	char line[512];
+	int fd;
+
+	if (!base || !f) {
+		if (f)
+			fclose(f);
+		errno = ENOENT;
+		return -1;
+	}
+	while (fgets(line, sizeof(line), f))
+		if (strstr(line, "[vdso]") && sscanf(line, "%" SCNx64 "-%" SCNx64, &start, &end) == 2 &&
+		    start == (uintptr_t)base)
+			len = end - start;
+	fclose(f);
+	fd = len ? memfd_create("pyspy-vdso", MFD_CLOEXEC) : -1;
+	if (fd < 0 || write(fd, base, len) != (ssize_t)len) {
+		if (fd >= 0)
+			close(fd);
+		errno = ENOENT;
+		return -1;
+	}
+	return fd;
+}
+
+static const char *base_name(const char *path)
+{
+	const char *s = strrchr(path, '/');
+
+	return s ? s + 1 : path;
+}
+
+/* The object of mapping mp, from the table or opened now. */
+static int acquire(struct native_maps *m, struct mapping *mp)
+{
+	struct native_objects *t = m->t;
+	bool vdso = !strcmp(mp->path, "[vdso]");
+	struct obj_key k = { 0 };
+	struct obj_entry *e;
+	char path[128];
+	struct stat st;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/map_files/%" PRIx64 "-%" PRIx64, m->pid, mp->start,
+		 mp->end);
+	if (!vdso) {
+		if (stat(path, &st))
+			return -errno;
+		k = (struct obj_key){ st.st_dev, st.st_ino, (uint64_t)st.st_size,
+				      (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec };
+	}
+	for (e = t->list; e; e = e->next)
+		if (!memcmp(&e->key, &k, sizeof(k)))
+			break;
+	if (!e) {
+		if (t->bytes >= t->budget)
+			return -ENOSPC;
+		/* O_NONBLOCK: whatever it is, opening it must not wait. */
+		fd = vdso ? vdso_fd() : open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+		if (fd < 0)
+			return -errno;
+		e = calloc(1, sizeof(*e));
+		if (!e) {
+			close(fd);
+			return -ENOMEM;
+		}
+		e->o = native_object__open(fd, m->pid, base_name(mp->path));
+		if (!e->o) {
+			int err = errno ? -errno : -ENOEXEC;
+
+			free(e);
+			return err;
+		}
+		e->key = k;
+		e->bytes = native_object__bytes(e->o);
+		t->bytes += e->bytes;
+		e->next = t->list;
+		t->list = e;
+	}
+	e->refs++;
+	if (elf_file__load_bias(native_object__elf(e->o), mp->start, mp->off, &mp->bias)) {
+		release(t, e);
+		return -ENOEXEC;
+	}
+	mp->obj = e;
+	return 0;
+}
+
+static void maps_clear(struct native_maps *m)
+{
+	for (uint32_t i = 0; i < m->n; i++) {
+		release(m->t, m->maps[i].obj);
+		free(m->maps[i].path);
+	}
+	free(m->maps);
+	m->maps = NULL;
+	m->n = 0;
+}
+
+/* Re-read the executable mappings; objects already open are kept. */
+static int maps_read(struct native_maps *m)
+{
+	struct mapping *nm = NULL;
+	uint32_t n = 0, cap = 0, lines = 0;
+	char path[64], *line = NULL;
+	size_t lcap = 0;
+	ssize_t len;
+	FILE *f;
+
+	m->read_ns = mono_ns();
+	snprintf(path, sizeof(path), "/proc/%d/maps", m->pid);
+	f = fopen(path, "re");
+	if (!f)
+		return -errno;
+	while (lines++ < MAPS_LINES_MAX && n < MAPS_EXEC_MAX && (len = getline(&line, &lcap, f)) > 0) {
+		uint64_t start, end, off;
+		char perms[8];
+		int pos = -1;
+		struct mapping *mp;
+		char *name;
+
+		if (sscanf(line, "%" SCNx64 "-%" SCNx64 " %7s %" SCNx64 " %*x:%*x %*u %n", &start,
+			   &end, perms, &off, &pos) < 4 ||
+		    pos < 0 || perms[2] != 'x' || start >= end)
+			continue;
+		name = line + pos;
+		name[strcspn(name, "\n")] = '\0';
+		if (name[0] != '/' && strcmp(name, "[vdso]"))
+			continue; /* anonymous (JIT code): nothing names it */
+		if (n == cap) {
+			struct mapping *g;
+
+			cap = cap ? 2 * cap : 64;
+			g = realloc(nm, cap * sizeof(*g));
+			if (!g)
+				break;
+			nm = g;
+		}
+		mp = &nm[n];
+		*mp = (struct mapping){ .start = start, .end = end, .off = off };
+		mp->path = strdup(name);
+		if (!mp->path)
+			break;
+		mp->interp = m->interp && !strcmp(name, m->interp);
+		/* The same mapping as before keeps its object. */
+		for (uint32_t i = 0; i < m->n; i++) {
+			struct mapping *old = &m->maps[i];
+
+			if (old->start == start && old->end == end && old->off == off &&
+			    !strcmp(old->path, name)) {
+				mp->obj = old->obj;
+				mp->err = old->err;
+				mp->bias = old->bias;
+				old->obj = NULL;
+				break;
+			}
+		}
+		n++;
+	}
+	free(line);
+	fclose(f);
+	maps_clear(m);
+	m->maps = nm;
+	m->n = n;
+	return 0;
+}
+
+struct native_maps *native_maps__new(struct native_objects *t, pid_t pid)
+{
+	struct native_maps *m = calloc(1, sizeof(*m));
+
+	if (!m)
+		return NULL;
+	m->t = t;
+	m->pid = pid;
+	maps_read(m);
+	return m;
+}
+
+void native_maps__free(struct native_maps *m)
+{
+	if (!m)
+		return;
+	maps_clear(m);
+	free(m->interp);
+	free(m);
+}
+
+void native_maps__set_interp(struct native_maps *m, const char *path)
+{
+	free(m->interp);
+	m->interp = path ? strdup(path) : NULL;
+	for (uint32_t i = 0; i < m->n; i++)
+		m->maps[i].interp = m->interp && !strcmp(m->maps[i].path, m->interp);
+}
+
+/* Mappings are sorted by address in /proc/PID/maps. */
+static struct mapping *lookup(struct native_maps *m, uint64_t addr)
+{
+	uint32_t lo = 0, hi = m->n;
+
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+
+		if (m->maps[mid].end <= addr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < m->n && m->maps[lo].start <= addr ? &m->maps[lo] : NULL;
+}
+
+int native_maps__find(struct native_maps *m, uint64_t addr, struct native_object **o,
+		      uint64_t *vaddr, unsigned *flags)
+{
+	struct mapping *mp = lookup(m, addr);
+
+	if (!mp && mono_ns() - m->read_ns >= NATIVE_MAPS_REFRESH_NS) {
+		maps_read(m);
+		mp = lookup(m, addr);
+	}
+	if (!mp)
+		return -ENOENT;
+	if (!mp->obj && !mp->err)
+		mp->err = acquire(m, mp);
+	if (mp->err)
+		return mp->err;
+	*o = mp->obj->o;
+	*vaddr = addr - mp->bias;
+	*flags = mp->interp ? NATIVE_MAP_INTERP : 0;
+	return 0;
+}

@@ -1,0 +1,58 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * procmaps.h - a process's executable mappings, and the objects behind them.
+ *
+ * Owns: the sampler-wide table of native objects, one per file (device,
+ * inode, size, mtime) whatever the processes that map it, freed when the
+ * last one goes and bounded in bytes; and per process, its executable
+ * mappings from /proc/PID/maps, each object opened on the first address
+ * that falls in it, through /proc/PID/map_files (the very file mapped,
+ * whatever its path now leads to).  The vDSO is the agent's own, the
+ * kernel's same image.
+ */
+#ifndef PYSPY_NATIVE_PROCMAPS_H
+#define PYSPY_NATIVE_PROCMAPS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "object.h"
+
+struct native_objects;
+struct native_maps;
+
+/* Default bytes all objects may hold (symbols, rules, DWARF). */
+#define NATIVE_OBJECTS_DEFAULT_BYTES (512u << 20)
+
+struct native_objects *native_objects__new(size_t budget);
+void native_objects__free(struct native_objects *t); /* NULL-safe; after every map */
+size_t native_objects__bytes(const struct native_objects *t);
+/* Visit every object (for caches keyed by object). */
+void native_objects__for_each(struct native_objects *t,
+			      void (*cb)(struct native_object *o, void *ctx), void *ctx);
+/* Called with each object about to be freed (e.g. to drop what refers to it). */
+void native_objects__on_free(struct native_objects *t,
+			     void (*cb)(struct native_object *o, void *ctx), void *ctx);
+
+struct native_maps *native_maps__new(struct native_objects *t, pid_t pid);
+void native_maps__free(struct native_maps *m); /* NULL-safe */
+
+/*
+ * The interpreter's file as /proc/PID/maps names it (the one holding
+ * _PyRuntime): its mappings are found with NATIVE_MAP_INTERP.
+ */
+void native_maps__set_interp(struct native_maps *m, const char *path);
+
+/*
+ * The object mapped at addr in the process and addr's link-time vaddr in
+ * it; *flags: NATIVE_MAP_*.  A miss re-reads the maps (at most every
+ * NATIVE_MAPS_REFRESH_NS).  0, -ENOENT (nothing executable mapped there),
+ * or -errno (it could not be opened; the mapping is not tried again).
+ */
+#define NATIVE_MAPS_REFRESH_NS (200 * 1000 * 1000ull)
+#define NATIVE_MAP_INTERP      0x1
+int native_maps__find(struct native_maps *m, uint64_t addr, struct native_object **o,
+		      uint64_t *vaddr, unsigned *flags);
+
+#endif /* PYSPY_NATIVE_PROCMAPS_H */

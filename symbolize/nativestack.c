@@ -1,0 +1,477 @@
+// SPDX-License-Identifier: MIT
+/*
+ * nativestack.c - native and kernel frames, and the merge with Python's.
+ *
+ * Cost: a sample's walk is a mapping lookup and a cached rule per frame;
+ * each (object, address) is named once, and the location id is cached,
+ * so steady state reads no file and no target memory.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "user/base/hash.h" /* before uthash.h: its HASH_FUNCTION */
+#include <uthash.h>
+
+#include "nativestack.h"
+#include "symbolize/native/kallsyms.h"
+#include "symbolize/native/procmaps.h"
+#include "user/base/log.h"
+
+/* Cached (object, address) names at most; past it the cache starts over. */
+#define PC_CACHE_MAX (1u << 20)
+
+enum pc_kind {
+	PC_OTHER = 0,
+	PC_EVAL, /* the evaluation loop: Python frames take its place */
+	PC_CALL, /* call machinery, by name: hidden in the interpreter unless --native-all */
+};
+
+struct pc_key {
+	const struct native_object *obj; /* NULL: a kernel address */
+	uint64_t addr;			 /* link-time vaddr, or kernel address */
+};
+
+struct pc_entry {
+	UT_hash_handle hh;
+	struct pc_key key;
+	uint32_t loc;
+	uint8_t kind; /* enum pc_kind */
+};
+
+struct native_ctx {
+	struct profile *prof;
+	bool all, kernel;
+	struct native_objects *objs;
+	struct kallsyms *ksyms;
+	struct pc_entry *pcs;
+	uint32_t n_pcs;
+	/* Marker locations by stop, then the unmatched one; UINT32_MAX: none yet. */
+	uint32_t stop_loc[SW_STOP__COUNT + 1];
+	struct native_stats st;
+};
+
+struct native_proc {
+	struct native_ctx *c;
+	struct native_maps *maps;
+	bool frame_per_call; /* 3.8-3.10: every Python frame is one evaluation call */
+};
+
+static void drop_object(struct native_object *o, void *ctx)
+{
+	struct native_ctx *c = ctx;
+	struct pc_entry *e, *tmp;
+
+	HASH_ITER (hh, c->pcs, e, tmp) {
+		if (e->key.obj != o)
+			continue;
+		HASH_DEL(c->pcs, e);
+		free(e);
+		c->n_pcs--;
+	}
+}
+
+struct native_ctx *native_ctx__new(struct profile *prof, bool native, bool all, bool kernel)
+{
+	struct native_ctx *c = calloc(1, sizeof(*c));
+
+	if (!c)
+		return NULL;
+	c->prof = prof;
+	c->all = all;
+	memset(c->stop_loc, 0xff, sizeof(c->stop_loc));
+	if (native) {
+		c->objs = native_objects__new(0);
+		if (!c->objs) {
+			free(c);
+			return NULL;
+		}
+		native_objects__on_free(c->objs, drop_object, c);
+	}
+	if (kernel) {
+		c->ksyms = kallsyms__load(NULL);
+		if (!c->ksyms && errno == EACCES)
+			log_error("the kernel hides its addresses (kernel.kptr_restrict): recording "
+				  "without kernel frames");
+		else if (!c->ksyms)
+			log_error("cannot read /proc/kallsyms (%m): recording without kernel frames");
+		c->kernel = c->ksyms != NULL;
+	}
+	return c;
+}
+
+static void pcs_clear(struct native_ctx *c)
+{
+	struct pc_entry *e, *tmp;
+
+	HASH_ITER (hh, c->pcs, e, tmp) {
+		HASH_DEL(c->pcs, e);
+		free(e);
+	}
+	c->n_pcs = 0;
+}
+
+void native_ctx__free(struct native_ctx *c)
+{
+	if (!c)
+		return;
+	pcs_clear(c);
+	native_objects__free(c->objs);
+	kallsyms__free(c->ksyms);
+	free(c);
+}
+
+const struct native_stats *native_ctx__stats(const struct native_ctx *c)
+{
+	return &c->st;
+}
+
+void native_ctx__remap(struct native_ctx *c, struct profile_remap *m)
+{
+	struct pc_entry *e, *tmp;
+
+	HASH_ITER (hh, c->pcs, e, tmp) {
+		e->loc = profile_remap__weak_location(m, e->loc);
+		if (e->loc != UINT32_MAX)
+			continue;
+		HASH_DEL(c->pcs, e);
+		free(e);
+		c->n_pcs--;
+	}
+	for (int i = 0; i <= SW_STOP__COUNT; i++)
+		if (c->stop_loc[i] != UINT32_MAX)
+			c->stop_loc[i] = profile_remap__weak_location(m, c->stop_loc[i]);
+}
+
+struct native_proc *native_proc__new(struct native_ctx *c, pid_t pid, const char *interp,
+				     uint32_t version_hex)
+{
+	struct native_proc *p = calloc(1, sizeof(*p));
+
+	if (!p)
+		return NULL;
+	p->c = c;
+	p->frame_per_call = version_hex < 0x030b0000;
+	if (c->objs) {
+		p->maps = native_maps__new(c->objs, pid);
+		if (!p->maps) {
+			free(p);
+			return NULL;
+		}
+		native_maps__set_interp(p->maps, interp);
+	}
+	return p;
+}
+
+void native_proc__free(struct native_proc *p)
+{
+	if (!p)
+		return;
+	native_maps__free(p->maps);
+	free(p);
+}
+
+void native_stack__split_entries(const struct pyspy_frame *frames, uint32_t n,
+				 struct pyspy_frame *clean, uint8_t *entry)
+{
+	for (uint32_t i = 0; i < n; i++) {
+		clean[i] = frames[i];
+		clean[i].code &= ~PYSPY_FRAME_ENTRY;
+		entry[i] = frames[i].code & PYSPY_FRAME_ENTRY;
+	}
+}
+
+/* --- naming ---------------------------------------------------------------- */
+
+/* The interpreter's evaluation loop, whose frames Python frames replace. */
+static bool is_eval(const char *name)
+{
+	static const char eval[] = "_PyEval_EvalFrameDefault";
+
+	if (!name)
+		return false;
+	/* .cold, .part.N, .constprop.N: pieces the compiler split off. */
+	if (!strncmp(name, eval, sizeof(eval) - 1) &&
+	    (name[sizeof(eval) - 1] == '\0' || name[sizeof(eval) - 1] == '.'))
+		return true;
+	/* 3.14+ built with tail calls: one function per opcode. */
+	return !strncmp(name, "_TAIL_CALL_", 11);
+}
+
+/*
+ * The interpreter's own ways of calling something, whose frames sit
+ * between a caller and what it called and say nothing the two do not:
+ * CPython's call protocol (Objects/call.c, vectorcall, method and slot
+ * wrappers, 3.8-3.10's call helpers in ceval.c).  A prefix list, not a
+ * rule of structure: `list_sort` between a caller and its key function,
+ * or `time_sleep` under its caller, is work and stays.
+ */
+static bool is_call_machinery(const char *name)
+{
+	static const char *const prefixes[] = {
+		"_PyEval_",	     "PyEval_",		 "_PyObject_Call",  "PyObject_Call",
+		"_PyObject_Vectorcall", "PyObject_Vectorcall", "_PyObject_MakeTpCall",
+		"_PyObject_FastCall", "_PyFunction_",	 "PyVectorcall_",   "_PyVectorcall_",
+		"vectorcall_",	     "cfunction_",	 "method_vectorcall", "_PyCFunction",
+		"PyCFunction_",	     "slot_tp_",	 "wrapper_call",    "wrapperdescr_call",
+		"method_call",	     "call_function",	 "do_call_core",    "function_code_fastcall",
+		"object_vacall",     "_PyStack_",	 "_Py_CheckFunctionResult",
+		"_PyMethodDef_RawFastCall", "_PyMethodDescr_", "method_get", "call_unbound",
+	};
+
+	if (!name)
+		return false;
+	for (size_t i = 0; i < sizeof(prefixes) / sizeof(*prefixes); i++)
+		if (!strncmp(name, prefixes[i], strlen(prefixes[i])))
+			return true;
+	return false;
+}
+
+static struct pc_entry *pc_add(struct native_ctx *c, const struct pc_key *k, uint32_t loc,
+			       uint8_t kind)
+{
+	struct pc_entry *e;
+
+	if (loc == UINT32_MAX)
+		return NULL;
+	if (c->n_pcs >= PC_CACHE_MAX)
+		pcs_clear(c);
+	e = calloc(1, sizeof(*e));
+	if (!e)
+		return NULL;
+	e->key = *k;
+	e->loc = loc;
+	e->kind = kind;
+	HASH_ADD(hh, c->pcs, key, sizeof(e->key), e);
+	c->n_pcs++;
+	return e;
+}
+
+/* `symbol (file.c:line)`, `symbol (object)`, or `object+0xADDR`. */
+static struct pc_entry *user_pc(struct native_ctx *c, struct native_object *o, uint64_t vaddr)
+{
+	struct pc_key k = { o, vaddr };
+	const char *sym, *file;
+	struct pc_entry *e;
+	char buf[128];
+	uint32_t fn;
+	int line;
+
+	HASH_FIND(hh, c->pcs, &k, sizeof(k), e);
+	if (e)
+		return e;
+	sym = native_object__symbol(o, vaddr);
+	if (sym && native_object__line(o, vaddr, &file, &line))
+		fn = profile__function_of(c->prof, PROFILE_FN_NATIVE, sym, file, 0);
+	else if (sym)
+		fn = profile__function_of(c->prof, PROFILE_FN_NATIVE, sym,
+					  native_object__name(o), 0), line = -1;
+	else {
+		snprintf(buf, sizeof(buf), "%s+0x%" PRIx64, native_object__name(o), vaddr);
+		fn = profile__function_of(c->prof, PROFILE_FN_NATIVE, buf, "", 0);
+		line = -1;
+	}
+	if (fn == UINT32_MAX)
+		return NULL;
+	return pc_add(c, &k, profile__location(c->prof, fn, line),
+		      is_eval(sym)		? PC_EVAL
+		      : is_call_machinery(sym) ? PC_CALL
+					       : PC_OTHER);
+}
+
+static uint32_t kernel_pc(struct native_ctx *c, uint64_t addr, const char **name)
+{
+	struct pc_key k = { NULL, addr };
+	struct pc_entry *e;
+	char buf[160];
+	uint32_t fn;
+
+	*name = kallsyms__name(c->ksyms, addr);
+	HASH_FIND(hh, c->pcs, &k, sizeof(k), e);
+	if (e)
+		return e->loc;
+	snprintf(buf, sizeof(buf), "%s [k]", *name ? *name : "[unknown]");
+	fn = profile__function_of(c->prof, PROFILE_FN_KERNEL, buf, "", 0);
+	e = fn == UINT32_MAX ? NULL : pc_add(c, &k, profile__location(c->prof, fn, -1), PC_OTHER);
+	return e ? e->loc : UINT32_MAX;
+}
+
+/*
+ * The marker that ends a native part cut short (s == SW_STOP__COUNT: the
+ * walk ended, but above some of the Python frames' evaluation calls).
+ */
+static uint32_t stop_marker(struct native_ctx *c, unsigned s)
+{
+	char buf[96];
+	uint32_t fn;
+
+	if (c->stop_loc[s] != UINT32_MAX)
+		return c->stop_loc[s];
+	snprintf(buf, sizeof(buf), "[native: %s]",
+		 s < SW_STOP__COUNT ? sw_stop_name(s) : "evaluation frames not found");
+	fn = profile__function(c->prof, buf, "", 0);
+	c->stop_loc[s] = fn == UINT32_MAX ? UINT32_MAX : profile__location(c->prof, fn, -1);
+	return c->stop_loc[s];
+}
+
+/* --- the walk -------------------------------------------------------------- */
+
+struct frame_info {
+	struct native_object *obj; /* NULL: the lookup failed */
+	uint64_t vaddr;
+	unsigned flags; /* NATIVE_MAP_* */
+};
+
+struct walk {
+	struct native_proc *p;
+	struct frame_info fi[SW_MAX_FRAMES];
+	uint32_t n;
+};
+
+static enum sw_stop rule_of(void *ctx, uint64_t pc, struct sw_rule *r)
+{
+	struct walk *w = ctx;
+	struct frame_info *f = &w->fi[w->n < SW_MAX_FRAMES ? w->n : SW_MAX_FRAMES - 1];
+	int err;
+
+	w->n++;
+	f->obj = NULL;
+	err = native_maps__find(w->p->maps, pc, &f->obj, &f->vaddr, &f->flags);
+	if (err) {
+		f->obj = NULL;
+		return SW_STOP_NO_MAP;
+	}
+	return native_object__rule(f->obj, f->vaddr, r);
+}
+
+/* Kernel frames, innermost first, without the tracing machinery on top. */
+static uint32_t kernel_frames(struct native_ctx *c, const uint64_t *ks, uint32_t n, uint32_t *out,
+			      uint32_t cap)
+{
+	static const char *const tracing[] = { "bpf_", "__bpf_", "__traceiter_", "__probestub_",
+					       "perf_trace_", "trace_call_bpf" };
+	uint32_t k = 0;
+	bool top = true;
+
+	for (uint32_t i = 0; i < n && k < cap; i++) {
+		const char *name;
+		uint32_t loc = kernel_pc(c, ks[i], &name);
+		bool skip = false;
+
+		if (top && name)
+			for (size_t t = 0; t < sizeof(tracing) / sizeof(*tracing); t++)
+				skip |= !strncmp(name, tracing[t], strlen(tracing[t]));
+		if (skip)
+			continue;
+		top = false;
+		if (loc != UINT32_MAX)
+			out[k++] = loc;
+	}
+	return k;
+}
+
+/* Where each evaluation call's Python frames end: seg_end[i] is one past the last. */
+static uint32_t segments(const struct native_proc *p, const uint8_t *entry, uint32_t n,
+			 uint32_t *seg_end)
+{
+	uint32_t k = 0;
+
+	for (uint32_t i = 0; i < n; i++)
+		if (p->frame_per_call || entry[i] || i == n - 1)
+			seg_end[k++] = i + 1;
+	return k;
+}
+
+uint32_t native_stack__build(struct native_proc *p, const struct pyspy_sample *smp, size_t len,
+			     const uint32_t *py, const uint8_t *entry, uint32_t n_py, uint32_t *out,
+			     uint32_t cap)
+{
+	struct native_ctx *c = p->c;
+	uint32_t seg_end[PYSPY_MAX_FRAMES], n_seg, si = 0, k = 0, n_pcs = 0, py_at = 0;
+	const struct pyspy_native *nh;
+	uint64_t pcs[SW_MAX_FRAMES];
+	size_t at = PYSPY_SAMPLE_HDR_SIZE + (size_t)smp->n_frames * sizeof(struct pyspy_frame);
+	struct walk w = { .p = p };
+	enum sw_stop stop = SW_STOP_END;
+	bool emitted_py = false;
+
+	if (len < at + sizeof(*nh)) {
+		c->st.bad_records++;
+		goto python_only;
+	}
+	nh = (const void *)((const uint8_t *)smp + at);
+	at += sizeof(*nh);
+	if (nh->kstack_n > PYSPY_KSTACK_MAX || nh->ustack_len > PYSPY_USTACK_MAX ||
+	    len - at < (size_t)nh->kstack_n * 8 + nh->ustack_len) {
+		c->st.bad_records++;
+		goto python_only;
+	}
+	c->st.samples++;
+	if (c->kernel)
+		k = kernel_frames(c, (const uint64_t *)((const uint8_t *)smp + at), nh->kstack_n, out,
+				  cap);
+	at += (size_t)nh->kstack_n * 8;
+	n_seg = n_py ? segments(p, entry, n_py, seg_end) : 0;
+	if (!p->maps)
+		goto rest;
+
+	{
+		struct sw_regs regs = { nh->ip, nh->sp, nh->bp };
+		struct sw_stack st = { (const uint8_t *)smp + at, nh->sp, nh->ustack_len };
+
+		stop = sw_walk(&regs, &st, rule_of, &w, pcs, SW_MAX_FRAMES, &n_pcs);
+	}
+	c->st.stops[stop]++;
+	for (uint32_t i = 0; i < n_pcs && k < cap; i++) {
+		const struct frame_info *f = &w.fi[i];
+		struct pc_entry *e = f->obj ? user_pc(c, f->obj, f->vaddr) : NULL;
+		bool interp = f->flags & NATIVE_MAP_INTERP;
+
+		if (!e)
+			continue; /* the frame the walk stopped at: in no object */
+		if (e->kind == PC_EVAL) {
+			if (si < n_seg) {
+				while (py_at < seg_end[si] && k < cap)
+					out[k++] = py[py_at++];
+				si++;
+				emitted_py = true;
+			}
+			if (c->all && k < cap)
+				out[k++] = e->loc;
+			continue;
+		}
+		if (!c->all) {
+			if (interp && e->kind == PC_CALL)
+				continue;
+			/* Below the outermost Python frame: the runtime's start-up. */
+			if (emitted_py && si == n_seg)
+				continue;
+		}
+		out[k++] = e->loc;
+	}
+rest:
+	if (si < n_seg) {
+		/* The walk ended above some evaluation frames: say so, then what it missed. */
+		uint32_t m = stop_marker(c, stop == SW_STOP_END ? SW_STOP__COUNT : stop);
+
+		if (p->maps) {
+			c->st.unmatched++;
+			if (m != UINT32_MAX && k < cap)
+				out[k++] = m;
+		}
+		while (py_at < n_py && k < cap)
+			out[k++] = py[py_at++];
+	} else if (stop != SW_STOP_END && c->all && k < cap) {
+		uint32_t m = stop_marker(c, stop);
+
+		if (m != UINT32_MAX)
+			out[k++] = m;
+	}
+	return k;
+
+python_only:
+	for (uint32_t i = 0; i < n_py && i < cap; i++)
+		out[i] = py[i];
+	return n_py < cap ? n_py : cap;
+}

@@ -1,0 +1,74 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * nativestack.h - where a native frame becomes `symbol (file:line)`, and a
+ * sample's Python, native and kernel frames become one stack (--native,
+ * --kernel).
+ *
+ * Owns: the sampler-wide native state (objects shared by file, kernel
+ * symbols, the (object, address) -> location cache), each target's
+ * mappings, unwinding a sample's copied user stack (stackwalk.h), and the
+ * merge: each evaluation frame (_PyEval_EvalFrameDefault and its parts)
+ * is replaced by the Python frames it ran, the interpreter's own call
+ * machinery and start-up are hidden unless --native-all, and a walk that
+ * ended early leaves a marker frame and the Python frames it did not
+ * reach, never a guessed frame.
+ */
+#ifndef PYSPY_NATIVESTACK_H
+#define PYSPY_NATIVESTACK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "bpf/pyspy.h"
+#include "symbolize/native/stackwalk.h"
+#include "user/model/profile.h"
+
+struct native_ctx;
+struct native_proc;
+
+struct native_stats {
+	uint64_t samples;		 /* with a native part */
+	uint64_t stops[SW_STOP__COUNT]; /* how their walks ended */
+	uint64_t unmatched;		 /* Python frames left past the walk's end */
+	uint64_t bad_records;		 /* a native part that does not fit its record */
+};
+
+/*
+ * native: unwind user stacks; all: show the interpreter's frames too;
+ * kernel: name kernel frames (a kernel that hides its addresses is
+ * logged once, and kernel frames are then left out).  NULL on ENOMEM.
+ */
+struct native_ctx *native_ctx__new(struct profile *prof, bool native, bool all, bool kernel);
+void native_ctx__free(struct native_ctx *c); /* NULL-safe; after its procs */
+const struct native_stats *native_ctx__stats(const struct native_ctx *c);
+/* The location ids it holds, weakly, for profile__compact. */
+void native_ctx__remap(struct native_ctx *c, struct profile_remap *m);
+
+/*
+ * One target: interp is the file holding _PyRuntime as /proc/PID/maps
+ * names it; version_hex says how its frames mark evaluation calls.
+ */
+struct native_proc *native_proc__new(struct native_ctx *c, pid_t pid, const char *interp,
+				     uint32_t version_hex);
+void native_proc__free(struct native_proc *p); /* NULL-safe */
+
+/*
+ * A record's frames without the BPF side's PYSPY_FRAME_ENTRY bits, into
+ * clean (n of them), and which of them ended an evaluation call in entry.
+ */
+void native_stack__split_entries(const struct pyspy_frame *frames, uint32_t n,
+				 struct pyspy_frame *clean, uint8_t *entry);
+
+/*
+ * The whole stack of a PYSPY_SAMPLE_NATIVE record of len bytes: py[0..n_py)
+ * are its Python frames as locations (innermost first) and entry[] what
+ * native_stack__split_entries said.  Writes at most cap locations to out,
+ * innermost first; returns how many.
+ */
+uint32_t native_stack__build(struct native_proc *p, const struct pyspy_sample *smp, size_t len,
+			     const uint32_t *py, const uint8_t *entry, uint32_t n_py, uint32_t *out,
+			     uint32_t cap);
+
+#endif /* PYSPY_NATIVESTACK_H */
