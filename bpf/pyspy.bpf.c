@@ -394,12 +394,20 @@ static __always_inline const __u8 *frame_bytes(struct walk_ctx *w, __u64 f)
 	return s->framebuf;
 }
 
+static __always_inline long truncated(struct walk_ctx *w)
+{
+	w->s->sample.flags |= PYSPY_SAMPLE_TRUNCATED;
+	w->err = PYSPY_ERR_TRUNCATED;
+	return 1;
+}
+
 static long walk_one(__u32 idx, struct walk_ctx *w)
 {
 	struct scratch *s = w->s;
 	const struct pyspy_proc *p = w->p;
 	const __u8 *fb;
 	__u64 code, instr;
+	__u64 cur;
 	__s32 lasti;
 	__u32 n = w->n;
 
@@ -412,21 +420,29 @@ static long walk_one(__u32 idx, struct walk_ctx *w)
 	}
 	/* & ~3: 3.14+ tag bits of a _PyStackRef; harmless before. */
 	code = fr_u64(fb, p->frame_code) & ~3ULL;
+	cur = w->frame;
 	w->frame = fr_u64(fb, p->frame_back);
 	/*
 	 * Shim / C-entry frames (3.12+ owner >= 3) are not Python code; the
-	 * frame above one was the first its evaluation call ran.
+	 * frame above one was the first its evaluation call ran.  --native
+	 * sends the shim's address too (PYSPY_FRAME_SHIM): it is a local of
+	 * that _PyEval_EvalFrameDefault call, so it tells userspace which
+	 * native frame ran them whatever the symbols say.
 	 */
 	if (p->owner_skip_min && fb[p->frame_owner & (PYSPY_FRAME_BUF - 1)] >= p->owner_skip_min) {
-		if (native_stacks && n)
+		if (!native_stacks)
+			return 0;
+		if (n)
 			s->sample.frames[(n - 1) & (PYSPY_MAX_FRAMES - 1)].code |= PYSPY_FRAME_ENTRY;
-		return 0;
+		if (n >= PYSPY_MAX_FRAMES)
+			return truncated(w);
+		code = cur | PYSPY_FRAME_SHIM;
+		lasti = -1;
+		s->sample.frames[n & (PYSPY_MAX_FRAMES - 1)].code_fp = 0;
+		goto emit;
 	}
-	if (n >= PYSPY_MAX_FRAMES) {
-		s->sample.flags |= PYSPY_SAMPLE_TRUNCATED;
-		w->err = PYSPY_ERR_TRUNCATED;
-		return 1;
-	}
+	if (n >= PYSPY_MAX_FRAMES)
+		return truncated(w);
 	if (p->instr_is_ptr) {
 		instr = fr_u64(fb, p->frame_instr);
 		lasti = (__s32)(instr - code - p->code_adaptive);
@@ -434,12 +450,13 @@ static long walk_one(__u32 idx, struct walk_ctx *w)
 		lasti = *(__s32 *)&fb[p->frame_instr & (PYSPY_FRAME_BUF - 1)];
 		lasti *= p->lasti_mult;
 	}
-	/* 3.11: the frame says so itself. */
-	s->sample.frames[n & (PYSPY_MAX_FRAMES - 1)].code =
-		code | (native_stacks && p->frame_entry && fb[p->frame_entry & (PYSPY_FRAME_BUF - 1)]);
-	s->sample.frames[n & (PYSPY_MAX_FRAMES - 1)].lasti = lasti;
 	s->sample.frames[n & (PYSPY_MAX_FRAMES - 1)].code_fp =
 		(p->mode & PYSPY_MODE_VERIFY) ? code_fp(w, code) : 0;
+	/* 3.11: the frame says so itself. */
+	code |= native_stacks && p->frame_entry && fb[p->frame_entry & (PYSPY_FRAME_BUF - 1)];
+emit:
+	s->sample.frames[n & (PYSPY_MAX_FRAMES - 1)].code = code;
+	s->sample.frames[n & (PYSPY_MAX_FRAMES - 1)].lasti = lasti;
 	w->n = n + 1;
 	return 0;
 }

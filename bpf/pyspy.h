@@ -159,6 +159,12 @@ struct pyspy_frame {
  * and set no bit.
  */
 #define PYSPY_FRAME_ENTRY 0x1ull
+/*
+ * --native, 3.12+: not a Python frame but the address of an entry (shim)
+ * frame, which is a local of the evaluation call that pushed it, so it lies
+ * inside that call's native stack frame.  lasti is -1.
+ */
+#define PYSPY_FRAME_SHIM 0x2ull
 
 /* The fingerprint both sides compute from co_name and co_firstlineno. */
 static inline __u32 pyspy_code_fp(__u64 name, __s32 firstlineno)

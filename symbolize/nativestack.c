@@ -24,8 +24,9 @@
 
 enum pc_kind {
 	PC_OTHER = 0,
-	PC_EVAL, /* the evaluation loop: Python frames take its place */
-	PC_CALL, /* call machinery, by name: hidden in the interpreter unless --native-all */
+	PC_EVAL,    /* the evaluation loop: Python frames take its place */
+	PC_CALL,    /* call machinery, by name: hidden in the interpreter unless --native-all */
+	PC_UNNAMED, /* no symbol: in a stripped interpreter, hidden like call machinery */
 };
 
 struct pc_key {
@@ -172,14 +173,24 @@ void native_proc__free(struct native_proc *p)
 	free(p);
 }
 
-void native_stack__split_entries(const struct pyspy_frame *frames, uint32_t n,
-				 struct pyspy_frame *clean, uint8_t *entry)
+uint32_t native_stack__split(const struct pyspy_frame *frames, uint32_t n,
+			     struct pyspy_frame *clean, uint8_t *entry, uint64_t *shim)
 {
+	uint32_t k = 0;
+
 	for (uint32_t i = 0; i < n; i++) {
-		clean[i] = frames[i];
-		clean[i].code &= ~PYSPY_FRAME_ENTRY;
-		entry[i] = frames[i].code & PYSPY_FRAME_ENTRY;
+		if (frames[i].code & PYSPY_FRAME_SHIM) {
+			if (k && !shim[k - 1])
+				shim[k - 1] = frames[i].code & ~(PYSPY_FRAME_SHIM | PYSPY_FRAME_ENTRY);
+			continue;
+		}
+		clean[k] = frames[i];
+		clean[k].code &= ~PYSPY_FRAME_ENTRY;
+		entry[k] = frames[i].code & PYSPY_FRAME_ENTRY;
+		shim[k] = 0;
+		k++;
 	}
+	return k;
 }
 
 /* --- naming ---------------------------------------------------------------- */
@@ -275,7 +286,8 @@ static struct pc_entry *user_pc(struct native_ctx *c, struct native_object *o, u
 	if (fn == UINT32_MAX)
 		return NULL;
 	return pc_add(c, &k, profile__location(c->prof, fn, line),
-		      is_eval(sym)		? PC_EVAL
+		      !sym		       ? PC_UNNAMED
+		      : is_eval(sym)	       ? PC_EVAL
 		      : is_call_machinery(sym) ? PC_CALL
 					       : PC_OTHER);
 }
@@ -371,30 +383,47 @@ static uint32_t kernel_frames(struct native_ctx *c, const uint64_t *ks, uint32_t
 	return k;
 }
 
-/* Where each evaluation call's Python frames end: seg_end[i] is one past the last. */
-static uint32_t segments(const struct native_proc *p, const uint8_t *entry, uint32_t n,
-			 uint32_t *seg_end)
+/*
+ * The Python frames of each evaluation call: seg_end[k] is one past the
+ * last, seg_shim[k] its entry frame's address (0: not known).
+ */
+static uint32_t segments(const struct native_proc *p, const struct native_py *py,
+			 uint32_t *seg_end, uint64_t *seg_shim)
 {
 	uint32_t k = 0;
 
-	for (uint32_t i = 0; i < n; i++)
-		if (p->frame_per_call || entry[i] || i == n - 1)
+	for (uint32_t i = 0; i < py->n; i++)
+		if (p->frame_per_call || py->entry[i] || py->shim[i] || i == py->n - 1) {
+			seg_shim[k] = py->shim[i];
 			seg_end[k++] = i + 1;
+		}
 	return k;
 }
 
+/*
+ * Is native frame i the evaluation call of segment si?  Where the entry
+ * frame's address is known, it is if that address is inside frame i's
+ * stack: true of a stripped interpreter, or of one whose hot/cold split
+ * left the call in a part no symbol names.  Else, by name.
+ */
+static bool runs_segment(const struct pc_entry *e, uint64_t shim, const uint64_t *sps, uint32_t i)
+{
+	if (shim)
+		return sps[i + 1] && shim >= sps[i] && shim < sps[i + 1];
+	return e->kind == PC_EVAL;
+}
+
 uint32_t native_stack__build(struct native_proc *p, const struct pyspy_sample *smp, size_t len,
-			     const uint32_t *py, const uint8_t *entry, uint32_t n_py, uint32_t *out,
-			     uint32_t cap)
+			     const struct native_py *py, uint32_t *out, uint32_t cap)
 {
 	struct native_ctx *c = p->c;
-	uint32_t seg_end[PYSPY_MAX_FRAMES], n_seg, si = 0, k = 0, n_pcs = 0, py_at = 0;
+	uint32_t seg_end[PYSPY_MAX_FRAMES], n_seg = 0, si = 0, k = 0, n_pcs = 0, py_at = 0;
+	uint64_t seg_shim[PYSPY_MAX_FRAMES];
 	const struct pyspy_native *nh;
-	uint64_t pcs[SW_MAX_FRAMES];
+	uint64_t pcs[SW_MAX_FRAMES], sps[SW_MAX_FRAMES + 1];
 	size_t at = PYSPY_SAMPLE_HDR_SIZE + (size_t)smp->n_frames * sizeof(struct pyspy_frame);
 	struct walk w = { .p = p };
 	enum sw_stop stop = SW_STOP_END;
-	bool emitted_py = false;
 
 	if (len < at + sizeof(*nh)) {
 		c->st.bad_records++;
@@ -412,7 +441,7 @@ uint32_t native_stack__build(struct native_proc *p, const struct pyspy_sample *s
 		k = kernel_frames(c, (const uint64_t *)((const uint8_t *)smp + at), nh->kstack_n, out,
 				  cap);
 	at += (size_t)nh->kstack_n * 8;
-	n_seg = n_py ? segments(p, entry, n_py, seg_end) : 0;
+	n_seg = py->n ? segments(p, py, seg_end, seg_shim) : 0;
 	if (!p->maps)
 		goto rest;
 
@@ -420,7 +449,7 @@ uint32_t native_stack__build(struct native_proc *p, const struct pyspy_sample *s
 		struct sw_regs regs = { nh->ip, nh->sp, nh->bp };
 		struct sw_stack st = { (const uint8_t *)smp + at, nh->sp, nh->ustack_len };
 
-		stop = sw_walk(&regs, &st, rule_of, &w, pcs, SW_MAX_FRAMES, &n_pcs);
+		stop = sw_walk(&regs, &st, rule_of, &w, pcs, sps, SW_MAX_FRAMES, &n_pcs);
 	}
 	c->st.stops[stop]++;
 	for (uint32_t i = 0; i < n_pcs && k < cap; i++) {
@@ -430,22 +459,24 @@ uint32_t native_stack__build(struct native_proc *p, const struct pyspy_sample *s
 
 		if (!e)
 			continue; /* the frame the walk stopped at: in no object */
-		if (e->kind == PC_EVAL) {
-			if (si < n_seg) {
-				while (py_at < seg_end[si] && k < cap)
-					out[k++] = py[py_at++];
-				si++;
-				emitted_py = true;
-			}
+		if (si < n_seg && runs_segment(e, seg_shim[si], sps, i)) {
+			while (py_at < seg_end[si] && k < cap)
+				out[k++] = py->locs[py_at++];
+			si++;
 			if (c->all && k < cap)
 				out[k++] = e->loc;
 			continue;
 		}
 		if (!c->all) {
-			if (interp && e->kind == PC_CALL)
+			/*
+			 * The interpreter's call machinery; and what a stripped
+			 * interpreter does not name, mostly static call helpers:
+			 * a frame without a name says nothing.
+			 */
+			if (interp && e->kind != PC_OTHER)
 				continue;
 			/* Below the outermost Python frame: the runtime's start-up. */
-			if (emitted_py && si == n_seg)
+			if (n_seg && si == n_seg)
 				continue;
 		}
 		out[k++] = e->loc;
@@ -460,8 +491,8 @@ rest:
 			if (m != UINT32_MAX && k < cap)
 				out[k++] = m;
 		}
-		while (py_at < n_py && k < cap)
-			out[k++] = py[py_at++];
+		while (py_at < py->n && k < cap)
+			out[k++] = py->locs[py_at++];
 	} else if (stop != SW_STOP_END && c->all && k < cap) {
 		uint32_t m = stop_marker(c, stop);
 
@@ -471,7 +502,7 @@ rest:
 	return k;
 
 python_only:
-	for (uint32_t i = 0; i < n_py && i < cap; i++)
-		out[i] = py[i];
-	return n_py < cap ? n_py : cap;
+	for (uint32_t i = 0; i < py->n && i < cap; i++)
+		out[i] = py->locs[i];
+	return py->n < cap ? py->n : cap;
 }

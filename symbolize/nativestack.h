@@ -55,20 +55,28 @@ struct native_proc *native_proc__new(struct native_ctx *c, pid_t pid, const char
 void native_proc__free(struct native_proc *p); /* NULL-safe */
 
 /*
- * A record's frames without the BPF side's PYSPY_FRAME_ENTRY bits, into
- * clean (n of them), and which of them ended an evaluation call in entry.
+ * A record's frames as its Python frames: into clean (returns how many)
+ * without the BPF side's marks; entry[i]: clean[i] was the first frame its
+ * evaluation call ran; shim[i]: the address of the entry frame the BPF
+ * side found after clean[i] (3.12+), 0 if none.
  */
-void native_stack__split_entries(const struct pyspy_frame *frames, uint32_t n,
-				 struct pyspy_frame *clean, uint8_t *entry);
+uint32_t native_stack__split(const struct pyspy_frame *frames, uint32_t n,
+			     struct pyspy_frame *clean, uint8_t *entry, uint64_t *shim);
+
+/* A sample's Python frames as locations (innermost first) and what split said. */
+struct native_py {
+	const uint32_t *locs;
+	const uint8_t *entry;
+	const uint64_t *shim;
+	uint32_t n;
+};
 
 /*
- * The whole stack of a PYSPY_SAMPLE_NATIVE record of len bytes: py[0..n_py)
- * are its Python frames as locations (innermost first) and entry[] what
- * native_stack__split_entries said.  Writes at most cap locations to out,
- * innermost first; returns how many.
+ * The whole stack of a PYSPY_SAMPLE_NATIVE record of len bytes, its
+ * Python frames in py.  Writes at most cap locations to out, innermost
+ * first; returns how many.
  */
 uint32_t native_stack__build(struct native_proc *p, const struct pyspy_sample *smp, size_t len,
-			     const uint32_t *py, const uint8_t *entry, uint32_t n_py, uint32_t *out,
-			     uint32_t cap);
+			     const struct native_py *py, uint32_t *out, uint32_t cap);
 
 #endif /* PYSPY_NATIVESTACK_H */

@@ -28,7 +28,7 @@ static bool read_u64(const struct sw_stack *st, uint64_t addr, uint64_t *v)
 }
 
 enum sw_stop sw_walk(const struct sw_regs *regs, const struct sw_stack *stack, sw_rule_fn rule_of,
-		     void *ctx, uint64_t *pcs, uint32_t max, uint32_t *n)
+		     void *ctx, uint64_t *pcs, uint64_t *sps, uint32_t max, uint32_t *n)
 {
 	struct sw_regs r = *regs;
 	bool bp_known = true;
@@ -41,6 +41,8 @@ enum sw_stop sw_walk(const struct sw_regs *regs, const struct sw_stack *stack, s
 		enum sw_stop stop;
 		uint64_t cfa, ra, base;
 
+		sps[*n] = r.sp;
+		sps[*n + 1] = 0;
 		pcs[(*n)++] = r.ip;
 		/* A caller's ip is a return address: the call is just before it. */
 		stop = rule_of(ctx, *n == 1 ? r.ip : r.ip - 1, &rule);
@@ -68,6 +70,7 @@ enum sw_stop sw_walk(const struct sw_regs *regs, const struct sw_stack *stack, s
 			return SW_STOP_LOOP;
 		r.sp = cfa;
 		r.ip = ra;
+		sps[*n] = cfa;
 		if (!ra)
 			return SW_STOP_END;
 	}

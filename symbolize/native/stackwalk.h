@@ -78,10 +78,12 @@ typedef enum sw_stop (*sw_rule_fn)(void *ctx, uint64_t pc, struct sw_rule *rule)
 
 /*
  * Walk from regs: pcs[0] is regs->ip, then each caller's return address;
- * at most max.  *n is how many; returns why the walk ended (SW_STOP_END:
- * the outermost frame was reached).
+ * at most max.  sps[i] is the stack pointer in frame i, so frame i's stack
+ * is [sps[i], sps[i + 1]), and sps[*n] is its caller's when known (else
+ * 0).  *n is how many; returns why the walk ended (SW_STOP_END: the
+ * outermost frame was reached).
  */
 enum sw_stop sw_walk(const struct sw_regs *regs, const struct sw_stack *stack, sw_rule_fn rule,
-		     void *ctx, uint64_t *pcs, uint32_t max, uint32_t *n);
+		     void *ctx, uint64_t *pcs, uint64_t *sps, uint32_t max, uint32_t *n);
 
 #endif /* PYSPY_STACKWALK_H */

@@ -89,6 +89,7 @@ struct sampler {
 	struct native_ctx *native;
 	struct pyspy_frame clean[PYSPY_MAX_FRAMES];
 	uint8_t entry[PYSPY_MAX_FRAMES];
+	uint64_t shim[PYSPY_MAX_FRAMES];
 	uint32_t py_locs[PYSPY_MAX_FRAMES];
 	struct offcpu_table *off;
 	struct thread_entry *threads;
@@ -332,11 +333,12 @@ static uint32_t frames_in(const struct pyspy_sample *smp, size_t len)
 static void symbolize_native(struct sampler *r, struct target *tg, const struct pyspy_sample *smp,
 			     size_t len, uint32_t *n)
 {
-	native_stack__split_entries(smp->frames, *n, r->clean, r->entry);
-	r->rc.bad_frames += code_cache__resolve(tg->cache, r->clean, *n, smp->ktime_ns,
+	struct native_py py = { r->py_locs, r->entry, r->shim, 0 };
+
+	py.n = native_stack__split(smp->frames, *n, r->clean, r->entry, r->shim);
+	r->rc.bad_frames += code_cache__resolve(tg->cache, r->clean, py.n, smp->ktime_ns,
 						smp->flags & PYSPY_SAMPLE_VERIFIED, r->py_locs);
-	*n = native_stack__build(tg->native, smp, len, r->py_locs, r->entry, *n, r->locs,
-				 SAMPLER_MAX_LOCS);
+	*n = native_stack__build(tg->native, smp, len, &py, r->locs, SAMPLER_MAX_LOCS);
 }
 
 /*
