@@ -59,9 +59,16 @@ enum sw_stop sw_walk(const struct sw_regs *regs, const struct sw_stack *stack, s
 		if (!read_u64(stack, cfa + (uint64_t)(int64_t)rule.ra_off, &ra))
 			return SW_STOP_STACK;
 		if (rule.rbp == SW_SAVED_AT) {
-			if (!read_u64(stack, cfa + (uint64_t)(int64_t)rule.rbp_off, &r.bp))
+			uint64_t at = cfa + (uint64_t)(int64_t)rule.rbp_off;
+
+			/*
+			 * Below sp it was popped already, i.e. restored: GCC's
+			 * epilogues keep the save slot's rule after the pop.
+			 */
+			if (at >= r.sp && !read_u64(stack, at, &r.bp))
 				return SW_STOP_STACK;
-			bp_known = true;
+			if (at >= r.sp)
+				bp_known = true;
 		} else if (rule.rbp == SW_SAVED_UNDEF) {
 			bp_known = false;
 		}
