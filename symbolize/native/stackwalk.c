@@ -56,6 +56,9 @@ enum sw_stop sw_walk(const struct sw_regs *regs, const struct sw_stack *stack, s
 		cfa = base + (uint64_t)(int64_t)rule.cfa_off;
 		if (rule.plt_ge && (r.ip & 15) >= rule.plt_ge)
 			cfa += 8;
+		/* Each caller's frame is above its callee's. */
+		if (cfa <= r.sp)
+			return SW_STOP_LOOP;
 		if (!read_u64(stack, cfa + (uint64_t)(int64_t)rule.ra_off, &ra))
 			return SW_STOP_STACK;
 		if (rule.rbp == SW_SAVED_AT) {
@@ -72,9 +75,6 @@ enum sw_stop sw_walk(const struct sw_regs *regs, const struct sw_stack *stack, s
 		} else if (rule.rbp == SW_SAVED_UNDEF) {
 			bp_known = false;
 		}
-		/* Each caller's frame is above its callee's. */
-		if (cfa <= r.sp)
-			return SW_STOP_LOOP;
 		r.sp = cfa;
 		r.ip = ra;
 		sps[*n] = cfa;

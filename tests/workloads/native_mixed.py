@@ -5,7 +5,12 @@ native_mixed.py DIR MODE: DIR holds hx.so (tests/workloads/native/hx.c).
 MODE mixed: caller -> hx.outer -> py_cb -> hx.leaf, forever.
 MODE split: 2/3 of the time in hx.leaf, 1/3 in py_spin, by the clock.
 MODE qsort: libc's qsort through ctypes, with a Python comparator.
+MODE pipe: a thread blocks in read() on a pipe, fed a byte every 20 ms.
+MODE lib LIB: LIB (a shared object built by the tests) exports hx_spin(n),
+     called through ctypes; with --reload each round loads a fresh copy and
+     unloads it after, so the mapping changes under the profiler.
 """
+import os
 import sys
 import time
 
@@ -14,51 +19,89 @@ MODE = sys.argv[2]
 
 
 def py_cb():
-    hx.leaf(0.02)  # LINE py_cb
+    hx.leaf(0.02)  # LINE:py_cb
 
 
 def caller():
-    hx.outer(py_cb)  # LINE caller
+    hx.outer(py_cb)  # LINE:caller
 
 
 def py_spin(secs):
     end = time.perf_counter() + secs
     n = 0
-    while time.perf_counter() < end:  # LINE py_spin
+    while time.perf_counter() < end:  # LINE:py_spin
         n += 1
     return n
 
 
 def split():
-    hx.leaf(0.02)  # LINE split_c
-    py_spin(0.01)  # LINE split_py
+    hx.leaf(0.02)  # LINE:split_c
+    py_spin(0.01)  # LINE:split_py
 
 
 def cmp(a, b):
     x, y = a[0], b[0]
     n = 0
-    for _ in range(40):  # LINE cmp
+    for _ in range(200):  # LINE:cmp
         n += 1
     return (x > y) - (x < y)
 
 
-def sorter(libc, CMP, arr_t, values):
-    arr = arr_t(*values)
-    libc.qsort(arr, len(values), 4, CMP(cmp))  # LINE sorter
+def sorter(libc, fn, arr):
+    libc.qsort(arr, len(arr), 4, fn)  # LINE:sorter
 
 
-if MODE == "qsort":
+def reader(fd):
+    while True:
+        os.read(fd, 1)  # LINE:read
+
+
+def run_lib(path, reload):
+    import ctypes
+    import shutil
+    import tempfile
+
+    tmp = tempfile.mkdtemp()
+    n = 0
+    lib = None
+    print("ready", flush=True)
+    while True:
+        if lib is None or reload:
+            n += 1
+            copy = os.path.join(tmp, "lib%d.so" % (n % 4))
+            shutil.copy(path, copy)
+            lib = ctypes.CDLL(copy)
+        lib.hx_spin(ctypes.c_long(20000000))  # LINE:lib
+        if reload:
+            _ctypes.dlclose(lib._handle)
+            lib = None
+
+
+if MODE == "pipe":
+    import threading
+
+    r, w = os.pipe()
+    threading.Thread(target=reader, args=(r,), daemon=True).start()
+    print("ready", flush=True)
+    while True:
+        time.sleep(0.02)
+        os.write(w, b"x")
+elif MODE == "lib":
+    import _ctypes
+
+    run_lib(sys.argv[3], "--reload" in sys.argv)
+elif MODE == "qsort":
     import ctypes
     import random
 
     libc = ctypes.CDLL("libc.so.6")
     CMP = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_int),
                            ctypes.POINTER(ctypes.c_int))
-    values = [random.randrange(1 << 30) for _ in range(3000)]
-    arr_t = ctypes.c_int * len(values)
+    arr = (ctypes.c_int * 1000)(*[random.randrange(1 << 30) for _ in range(1000)])
+    fn = CMP(cmp)
     print("ready", flush=True)
     while True:
-        sorter(libc, CMP, arr_t, values)
+        sorter(libc, fn, arr)
 else:
     import hx
 

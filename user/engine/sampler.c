@@ -528,6 +528,10 @@ static void refresh_counts(struct sampler *r)
 	session__counters(r->s, r->rc.bpf_err, r->rc.bpf_stat);
 	r->rc.elapsed_s = mono_s() - r->t0;
 	r->rc.processes = targets__count(r->tg);
+	if (r->native && r->o->native) {
+		r->rc.native = true;
+		r->rc.native_st = *native_ctx__stats(r->native);
+	}
 	if (r->store) {
 		struct code_store_stats cs;
 

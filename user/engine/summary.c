@@ -82,6 +82,30 @@ static void print_errors(const struct run_counts *c)
 	fputs(sep[0] == ',' ? ")\n" : "\n", stderr);
 }
 
+/* How the native walks ended: "native stacks: N (K end of stack, ...)". */
+static void print_native(const struct run_counts *c)
+{
+	const struct native_stats *n = &c->native_st;
+	const char *sep = " (";
+
+	fprintf(stderr, "  native stacks: %" PRIu64, n->samples);
+	for (int s = 0; s < SW_STOP__COUNT; s++) {
+		if (!n->stops[s])
+			continue;
+		fprintf(stderr, "%s%" PRIu64 " %s", sep, n->stops[s], sw_stop_name(s));
+		sep = ", ";
+	}
+	if (n->unmatched) {
+		fprintf(stderr, "%s%" PRIu64 " with Python frames past the walk", sep, n->unmatched);
+		sep = ", ";
+	}
+	if (n->bad_records) {
+		fprintf(stderr, "%s%" PRIu64 " malformed", sep, n->bad_records);
+		sep = ", ";
+	}
+	fputs(sep[0] == ',' ? ")\n" : "\n", stderr);
+}
+
 static void print_top(const struct profile *p, uint64_t total, int top_n)
 {
 	static const struct rollup_ops ops = { .row_of = function_row };
@@ -106,7 +130,9 @@ static void print_top(const struct profile *p, uint64_t total, int top_n)
 		fprintf(stderr, "    %5.1f%% %8" PRIu64 " %6.1f%%  ", 100.0 * r.own[best] / total,
 			r.own[best], 100.0 * r.total[best] / total);
 		/* Markers such as [unknown] have no file, and show no line. */
-		profile__put_frame(stderr, p, fn, fn->file ? fn->start_line : -1, term_put);
+		profile__put_frame(stderr, p, fn,
+				   fn->file && fn->kind == PROFILE_FN_PYTHON ? fn->start_line : -1,
+				   term_put);
 		fputc('\n', stderr);
 		r.own[best] = 0;
 	}
@@ -124,6 +150,8 @@ void summary__print(const struct run_counts *c, const struct profile *p, int top
 		c->samples, c->processes, c->processes == 1 ? "" : "es", c->threads,
 		c->threads == 1 ? "" : "s", c->elapsed_s, c->rate_hz);
 	print_errors(c);
+	if (c->native)
+		print_native(c);
 	if (profile__dropped(p))
 		fprintf(stderr, "  dropped (stack table full): %" PRIu64 "\n", profile__dropped(p));
 	if (c->code_evicted || c->code_refused)

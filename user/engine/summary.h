@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "bpf/pyspy.h"
+#include "symbolize/nativestack.h"
 #include "user/model/profile.h"
 
 struct run_counts {
@@ -23,6 +24,8 @@ struct run_counts {
 	uint64_t code_evicted;	/* code objects forgotten to stay within it */
 	uint64_t code_refused;	/* ... and ones too big to keep at all */
 	uint64_t bpf_err[PYSPY_ERR__COUNT];
+	bool native;		   /* --native: native is what its unwinding did */
+	struct native_stats native_st;
 	uint64_t bpf_stat[PYSPY_STAT__COUNT];
 	double elapsed_s;
 	unsigned rate_hz;

@@ -1,0 +1,249 @@
+# SPDX-License-Identifier: MIT
+"""--native and --kernel on real processes, every interpreter of the matrix.
+
+The C extension (tests/workloads/native/hx.c) is built here with gcc and
+each interpreter's own headers, without frame pointers, so every native
+frame is unwound with the object's CFI.
+"""
+import os
+import re
+import shutil
+import subprocess
+
+import pytest
+
+from conftest import (BY_ID, WORKLOADS, marker_line, parse_frame, require_python, total)
+
+SCRIPT = "native_mixed.py"
+HX_C = WORKLOADS / "native" / "hx.c"
+SPIN_S = WORKLOADS / "native" / "spin.S"
+# A few interpreters for what does not depend on the interpreter's layout.
+SOME = ["3.12", "3.11-debian", "3.14-sid"]
+
+
+def py_frame(name, tag):
+    return "%s (%s:%d)" % (name, WORKLOADS / SCRIPT, marker_line(SCRIPT, "LINE:" + tag))
+
+
+def include_flags(python):
+    """-I flags for python's headers, as it reports them (inside its root)."""
+    out = subprocess.run(python.argv + ["-c", "import sysconfig as s; p = s.get_paths(); "
+                                        "print(p['include']); print(p['platinclude'])"],
+                         stdout=subprocess.PIPE, universal_newlines=True, check=True).stdout
+    root = python.root or ""
+    flags = ["-I" + root + d for d in out.split()]
+    if root:
+        # Debian's pyconfig.h includes <x86_64-linux-gnu/python3.X/pyconfig.h>;
+        # after the host's own headers, so its libc headers stay the host's.
+        flags += ["-idirafter", root + "/usr/include"]
+    return flags
+
+
+def build_hx(python, where, *extra):
+    """hx.so for python in directory where (made), with gcc flags extra."""
+    os.makedirs(where, exist_ok=True)
+    so = os.path.join(where, "hx.so")
+    subprocess.run(["gcc", "-shared", "-fPIC", "-O2", "-g", "-fomit-frame-pointer"] +
+                   list(extra) + include_flags(python) + [str(HX_C), "-o", so], check=True)
+    return so
+
+
+def has_run(frames, run):
+    """Does frames (root first) hold run, frames next to each other?"""
+    n = len(run)
+    return any(frames[i:i + n] == run for i in range(len(frames) - n + 1))
+
+
+def share(stacks, pred):
+    return sum(c for f, c in stacks if any(pred(x) for x in f)) / max(1, total(stacks))
+
+
+def native_record(record, w, extra=(), duration=3):
+    return record(w.pid, duration=duration, extra=["--native"] + list(extra))
+
+
+def test_mixed_stack(python, workload, record, tmp_path):
+    """caller -> hx_outer -> py_cb -> hx_leaf, exact lines, nothing between."""
+    d = str(tmp_path / "hx")
+    build_hx(python, d)
+    w = workload(python, SCRIPT, d, "mixed")
+    r = native_record(record, w)
+    stacks = r.profile()
+    leaf = re.compile(r"^hx_leaf \(hx\.c:\d+\)$")
+    outer = re.compile(r"^hx_outer \(hx\.c:\d+\)$")
+    caller, cb = py_frame("caller", "caller"), py_frame("py_cb", "py_cb")
+    good = sum(c for f, c in stacks
+               if any(has_run(f, [caller, o, cb, x]) for o in f if outer.match(o)
+                      for x in f if leaf.match(x)))
+    assert good / total(stacks) > 0.8, "%s\n%s" % (r.text[:3000], r)
+
+
+def test_mixed_stack_native_all(python, workload, record, tmp_path):
+    """--native-all: the interpreter's frames appear between C and Python."""
+    python = require_python(python)
+    d = str(tmp_path / "hx")
+    build_hx(python, d)
+    w = workload(python, SCRIPT, d, "mixed")
+    stacks = native_record(record, w, ["--native-all"]).profile()
+    cb = py_frame("py_cb", "py_cb")
+    between = 0
+    for f, c in stacks:
+        if cb in f:
+            i = f.index(cb)
+            o = [j for j in range(i) if f[j].startswith("hx_outer (")]
+            if o and i - o[-1] > 1:
+                between += c
+    assert between / total(stacks) > 0.5, stacks[:5]
+
+
+def test_ctypes_qsort(python, workload, record):
+    """libc's qsort between the Python caller and its Python comparator."""
+    w = workload(python, SCRIPT, "-", "qsort")
+    stacks = native_record(record, w).profile()
+    sorter, cmp = py_frame("sorter", "sorter"), "cmp (%s:" % (WORKLOADS / SCRIPT)
+    good = 0
+    for f, c in stacks:
+        at = [i for i, x in enumerate(f) if x.startswith(cmp)]
+        if sorter in f and at:
+            mid = f[f.index(sorter) + 1:at[0]]
+            if any("qsort" in x or "msort" in x for x in mid):
+                good += c
+    assert good / total(stacks) > 0.5, "\n".join(";".join(f) for f, _ in stacks[:5])
+
+
+def test_two_to_one_split(python, workload, record, tmp_path):
+    """2/3 of the time in hx_leaf, 1/3 in a Python loop: within 5 points."""
+    d = str(tmp_path / "hx")
+    build_hx(python, d)
+    w = workload(python, SCRIPT, d, "split")
+    stacks = native_record(record, w, duration=4).profile()
+    c_share = share(stacks, lambda x: x.startswith("hx_leaf ("))
+    py_share = share(stacks, lambda x: x.startswith("py_spin (%s:" % (WORKLOADS / SCRIPT)))
+    assert abs(c_share / (c_share + py_share) - 2 / 3) < 0.05, (c_share, py_share)
+
+
+@pytest.mark.parametrize("py_id", SOME)
+def test_stripped_extension(py_id, workload, record, tmp_path):
+    """.dynsym only: exported names, the object instead of a line."""
+    python = require_python(BY_ID[py_id])
+    d = str(tmp_path / "hx")
+    so = build_hx(python, d)
+    subprocess.run(["strip", "--strip-all", so], check=True)
+    w = workload(python, SCRIPT, d, "mixed")
+    stacks = native_record(record, w).profile()
+    assert share(stacks, lambda x: x == "hx_leaf (hx.so)") > 0.8, stacks[:5]
+    assert share(stacks, lambda x: x == "hx_outer (hx.so)") > 0.8, stacks[:5]
+
+
+@pytest.mark.parametrize("py_id", SOME)
+def test_minidebuginfo_extension(py_id, workload, record, tmp_path):
+    """Hidden symbols, stripped, with MiniDebugInfo: named from .gnu_debugdata."""
+    python = require_python(BY_ID[py_id])
+    d = str(tmp_path / "hx")
+    so = build_hx(python, d, "-fvisibility=hidden")
+    mini = str(tmp_path / "mini")
+    subprocess.run(["objcopy", "--only-keep-debug", "--strip-debug", so, mini], check=True)
+    subprocess.run(["xz", "-f", mini], check=True)
+    subprocess.run(["strip", "--strip-all", so], check=True)
+    subprocess.run(["objcopy", "--add-section", ".gnu_debugdata=%s.xz" % mini, so], check=True)
+    names = subprocess.run(["nm", "-D", so], stdout=subprocess.PIPE,
+                           universal_newlines=True).stdout
+    assert "hx_leaf" not in names, names
+    w = workload(python, SCRIPT, d, "mixed")
+    stacks = native_record(record, w).profile()
+    assert share(stacks, lambda x: x == "hx_leaf (hx.so)") > 0.8, stacks[:5]
+
+
+@pytest.mark.parametrize("py_id", SOME)
+def test_kernel_frames_where_a_read_blocks(py_id, workload, record):
+    """--kernel --mode offcpu: the kernel stack of a thread blocked on a pipe."""
+    python = require_python(BY_ID[py_id])
+    w = workload(python, SCRIPT, "-", "pipe")
+    r = record(w.pid, extra=["--kernel", "--mode", "offcpu"])
+    stacks = r.profile()
+    rd = py_frame("reader", "read")
+    kern = [(f, c) for f, c in stacks if rd in f]
+    assert kern, stacks[:5]
+    good = sum(c for f, c in kern
+               if any(x.endswith("pipe_read [k]") for x in f)
+               and any(x == "schedule [k]" for x in f)
+               and f.index(rd) < min(i for i, x in enumerate(f) if x.endswith(" [k]")))
+    assert good / sum(c for _, c in kern) > 0.8, "\n".join(";".join(f) for f, _ in kern[:5])
+
+
+def test_kernel_hides_addresses(workload, record):
+    """kptr_restrict=2: one clear line, and the recording goes on without them."""
+    python = require_python(BY_ID["3.12"])
+    path = "/proc/sys/kernel/kptr_restrict"
+    old = open(path).read().strip()
+    w = workload(python, SCRIPT, "-", "pipe")
+    try:
+        with open(path, "w") as f:
+            f.write("2")
+        r = record(w.pid, extra=["--kernel", "--mode", "offcpu"])
+    finally:
+        with open(path, "w") as f:
+            f.write(old)
+    stacks = r.profile()
+    assert re.search(r"hides its addresses.*without kernel frames", r.stderr), r
+    assert not any(x.endswith(" [k]") for f, _ in stacks for x in f), stacks[:3]
+
+
+def spin_lib(tmp_path, *defs):
+    so = str(tmp_path / "spin.so")
+    subprocess.run(["gcc", "-shared", "-fPIC"] + list(defs) + [str(SPIN_S), "-o", so],
+                   check=True)
+    return so
+
+
+def stop_count(stderr, reason):
+    m = re.search(r"^ *native stacks:.*$", stderr, re.M)
+    assert m, stderr
+    m = re.search(r"(\d+) " + re.escape(reason), m.group(0))
+    return int(m.group(1)) if m else 0
+
+
+@pytest.mark.parametrize("py_id", SOME)
+def test_cfi_that_loops(py_id, workload, record, tmp_path):
+    """CFI that never moves the stack pointer ends the walk, counted, marked."""
+    python = require_python(BY_ID[py_id])
+    w = workload(python, SCRIPT, "-", "lib", spin_lib(tmp_path, "-DBAD_CFI_LOOP"))
+    r = native_record(record, w)
+    stacks = r.profile()
+    marked = share(stacks, lambda x: x == "[native: stack pointer went backwards]")
+    assert marked > 0.5, stacks[:5]
+    assert stop_count(r.stderr, "stack pointer went backwards") > 0, r
+    # The Python frames it did not reach are still there, under the marker.
+    assert share(stacks, lambda x: x == py_frame("run_lib", "lib")) > 0.9
+
+
+@pytest.mark.parametrize("py_id", SOME)
+def test_broken_eh_frame(py_id, workload, record, tmp_path):
+    """An object whose .eh_frame is garbage: bounded, counted, never a crash."""
+    python = require_python(BY_ID[py_id])
+    so = spin_lib(tmp_path)
+    out = subprocess.run(["readelf", "-SW", so], stdout=subprocess.PIPE,
+                         universal_newlines=True, check=True).stdout
+    m = re.search(r"\.eh_frame\s+PROGBITS\s+[0-9a-f]+ ([0-9a-f]+) ([0-9a-f]+)", out)
+    assert m, out
+    off, size = int(m.group(1), 16), int(m.group(2), 16)
+    with open(so, "r+b") as f:
+        f.seek(off)
+        f.write(bytes((i * 151 + 7) & 0xff for i in range(size)))
+    w = workload(python, SCRIPT, "-", "lib", so)
+    r = native_record(record, w)
+    stacks = r.profile()
+    assert share(stacks, lambda x: x == py_frame("run_lib", "lib")) > 0.9, stacks[:5]
+    assert share(stacks, lambda x: x.startswith("[native: ")) > 0.5, stacks[:5]
+
+
+@pytest.mark.parametrize("py_id", SOME)
+def test_library_unmapped_mid_run(py_id, workload, record, tmp_path):
+    """A library loaded and unloaded over and over while it is sampled."""
+    python = require_python(BY_ID[py_id])
+    w = workload(python, SCRIPT, "-", "lib", spin_lib(tmp_path), "--reload")
+    r = native_record(record, w)
+    stacks = r.profile()
+    assert share(stacks, lambda x: x == "hx_spin (spin.so)" or re.match(
+        r"^hx_spin \(lib\d\.so\)$", x)) > 0.3, stacks[:5]
+    assert w.alive()
