@@ -551,6 +551,14 @@ static __always_inline __u32 copy_ustack(struct native_scratch *ns, __u64 sp)
 	return off;
 }
 
+/* The current mm's mapping sequence count, 0 where the kernel has none. */
+static __always_inline __u32 mm_seq(struct task_struct *t)
+{
+	if (!bpf_core_field_exists(t->mm->mm_lock_seq))
+		return 0;
+	return BPF_CORE_READ(t, mm, mm_lock_seq.sequence);
+}
+
 /*
  * Send the sample with its native part: registers, kernel stack, user
  * stack.  One record, so userspace never has to pair two.
@@ -570,6 +578,7 @@ static __always_inline int emit_native(void *ctx, struct scratch *s, __u64 size,
 	ns->h.ip = BPF_CORE_READ(regs, ip);
 	ns->h.sp = BPF_CORE_READ(regs, sp);
 	ns->h.bp = BPF_CORE_READ(regs, bp);
+	ns->h.mm_seq = mm_seq(bpf_get_current_task_btf());
 	if (kernel_stacks) {
 		r = bpf_get_stack(ctx, ns->kstack, sizeof(ns->kstack), 0);
 		if (r > 0)

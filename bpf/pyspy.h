@@ -224,6 +224,11 @@ struct pyspy_native {
 	__u32 ustack_len;
 	__u16 kstack_n;
 	__u16 pad;
+	/* mm->mm_lock_seq: changes with every mmap/munmap/mprotect, so
+	 * userspace knows when its copy of the process's mappings is old.
+	 * 0: the kernel has none. */
+	__u32 mm_seq;
+	__u32 pad2;
 	/* __u64 kstack[kstack_n]; __u8 ustack[ustack_len]; */
 };
 

@@ -259,6 +259,20 @@ static struct pc_entry *pc_add(struct native_ctx *c, const struct pc_key *k, uin
 	return e;
 }
 
+/* The pprof mapping of o, made on its first frame. */
+static uint32_t mapping_of(struct native_ctx *c, struct native_object *o)
+{
+	uint64_t start = 0, limit = 0, offset = 0;
+
+	if (!native_object__tag(o)) {
+		native_object__text(o, &start, &limit, &offset);
+		native_object__set_tag(o, profile__mapping(c->prof, native_object__name(o),
+							   native_object__build_id(o), start, limit,
+							   offset));
+	}
+	return native_object__tag(o);
+}
+
 /* `symbol (file.c:line)`, `symbol (object)`, or `object+0xADDR`. */
 static struct pc_entry *user_pc(struct native_ctx *c, struct native_object *o, uint64_t vaddr)
 {
@@ -285,7 +299,7 @@ static struct pc_entry *user_pc(struct native_ctx *c, struct native_object *o, u
 	}
 	if (fn == UINT32_MAX)
 		return NULL;
-	return pc_add(c, &k, profile__location(c->prof, fn, line),
+	return pc_add(c, &k, profile__location_at(c->prof, fn, line, mapping_of(c, o), vaddr),
 		      !sym		       ? PC_UNNAMED
 		      : is_eval(sym)	       ? PC_EVAL
 		      : is_call_machinery(sym) ? PC_CALL
@@ -445,6 +459,7 @@ uint32_t native_stack__build(struct native_proc *p, const struct pyspy_sample *s
 	if (!p->maps)
 		goto rest;
 
+	native_maps__sync(p->maps, nh->mm_seq);
 	{
 		struct sw_regs regs = { nh->ip, nh->sp, nh->bp };
 		struct sw_stack st = { (const uint8_t *)smp + at, nh->sp, nh->ustack_len };

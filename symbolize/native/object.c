@@ -66,6 +66,7 @@ struct native_object {
 	uint32_t n_cus;
 
 	size_t dwarf_bytes;
+	uint32_t tag;
 	char build_id[2 * BUILD_ID_MAX + 1];
 	char name[];
 };
@@ -239,6 +240,36 @@ const char *native_object__build_id(const struct native_object *o)
 	return o->build_id;
 }
 
+int native_object__text(struct native_object *o, uint64_t *start, uint64_t *limit,
+			uint64_t *offset)
+{
+	Elf *e = elf_file__libelf(o->ef);
+	size_t n;
+	GElf_Phdr ph;
+
+	if (elf_getphdrnum(e, &n))
+		return -ENOENT;
+	for (size_t i = 0; i < n; i++) {
+		if (!gelf_getphdr(e, (int)i, &ph) || ph.p_type != PT_LOAD || !(ph.p_flags & PF_X))
+			continue;
+		*start = ph.p_vaddr & ~0xfffull;
+		*limit = ph.p_vaddr + ph.p_memsz;
+		*offset = ph.p_offset & ~0xfffull;
+		return 0;
+	}
+	return -ENOENT;
+}
+
+uint32_t native_object__tag(const struct native_object *o)
+{
+	return o->tag;
+}
+
+void native_object__set_tag(struct native_object *o, uint32_t tag)
+{
+	o->tag = tag;
+}
+
 size_t native_object__bytes(const struct native_object *o)
 {
 	return sizeof(*o) + o->cap_syms * sizeof(*o->syms) + o->names_cap +
@@ -357,8 +388,18 @@ static size_t debug_bytes(struct elf_file *ef)
 		if (!gelf_getshdr(scn, &sh) || sh.sh_type == SHT_NOBITS)
 			continue;
 		s = elf_strptr(e, shstrndx, sh.sh_name);
-		if (s && !strncmp(s, ".debug_", 7))
+		if (!s || strncmp(s, ".debug_", 7))
+			continue;
+		/* Compressed: what libelf would inflate it to, which the header claims. */
+		if (sh.sh_flags & SHF_COMPRESSED) {
+			GElf_Chdr ch;
+
+			if (!gelf_getchdr(scn, &ch))
+				return SIZE_MAX;
+			total += ch.ch_size;
+		} else {
 			total += sh.sh_size;
+		}
 	}
 	return total;
 }

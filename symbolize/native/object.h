@@ -35,6 +35,17 @@ const char *native_object__name(const struct native_object *o);
 /* The build-id in hex, "" if none. */
 const char *native_object__build_id(const struct native_object *o);
 
+/*
+ * Its executable segment at link-time addresses, page-aligned: [*start,
+ * *limit) from file offset *offset.  0 or -ENOENT.
+ */
+int native_object__text(struct native_object *o, uint64_t *start, uint64_t *limit,
+			uint64_t *offset);
+
+/* A number the caller keeps with the object (e.g. its profile mapping); 0 at first. */
+uint32_t native_object__tag(const struct native_object *o);
+void native_object__set_tag(struct native_object *o, uint32_t tag);
+
 /* The unwind rule at vaddr: 0 or SW_STOP_NO_CFI / SW_STOP_BAD_CFI. */
 enum sw_stop native_object__rule(struct native_object *o, uint64_t vaddr, struct sw_rule *r);
 

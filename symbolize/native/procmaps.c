@@ -29,8 +29,16 @@ struct obj_entry {
 	struct obj_key key;
 	struct native_object *o;
 	uint32_t refs;
-	size_t bytes; /* charged when opened */
+	size_t bytes;	    /* charged when opened */
+	uint64_t unused_ns; /* when refs fell to 0 */
 };
+
+/*
+ * An object no mapping uses is kept this long: mappings are read again
+ * whenever a process maps or unmaps anything, and opening libpython's
+ * symbols and DWARF again each time would cost more than keeping them.
+ */
+#define OBJ_GRACE_NS (30 * 1000000000ull)
 
 struct native_objects {
 	struct obj_entry *list;
@@ -54,6 +62,7 @@ struct native_maps {
 	struct mapping *maps;
 	uint32_t n;
 	uint64_t read_ns; /* when the maps were read last */
+	uint32_t seq;	  /* the mm_lock_seq of the sample that made us read them */
 	char *interp;
 };
 
@@ -113,16 +122,31 @@ void native_objects__on_free(struct native_objects *t,
 
 static void release(struct native_objects *t, struct obj_entry *e)
 {
-	struct obj_entry **pp;
+	(void)t;
+	if (e && !--e->refs)
+		e->unused_ns = mono_ns();
+}
 
-	if (!e || --e->refs)
-		return;
-	for (pp = &t->list; *pp && *pp != e; pp = &(*pp)->next)
-		;
-	if (*pp)
+/*
+ * Free what no mapping used for OBJ_GRACE_NS, and while over the budget
+ * whatever no mapping uses at all.
+ */
+static void sweep(struct native_objects *t)
+{
+	uint64_t now = mono_ns();
+	struct obj_entry **pp = &t->list;
+
+	while (*pp) {
+		struct obj_entry *e = *pp;
+
+		if (e->refs || (now - e->unused_ns < OBJ_GRACE_NS && t->bytes < t->budget)) {
+			pp = &e->next;
+			continue;
+		}
 		*pp = e->next;
-	t->bytes -= e->bytes < t->bytes ? e->bytes : t->bytes;
-	entry_free(t, e);
+		t->bytes -= e->bytes < t->bytes ? e->bytes : t->bytes;
+		entry_free(t, e);
+	}
 }
 
 /* The agent's own vDSO as a file: the target's is the same kernel's. */
@@ -185,6 +209,7 @@ static int acquire(struct native_maps *m, struct mapping *mp)
 		if (!memcmp(&e->key, &k, sizeof(k)))
 			break;
 	if (!e) {
+		sweep(t);
 		if (t->bytes >= t->budget)
 			return -ENOSPC;
 		/* O_NONBLOCK: whatever it is, opening it must not wait. */
@@ -274,19 +299,12 @@ static int maps_read(struct native_maps *m)
 		if (!mp->path)
 			break;
 		mp->interp = m->interp && !strcmp(name, m->interp);
-		/* The same mapping as before keeps its object. */
-		for (uint32_t i = 0; i < m->n; i++) {
-			struct mapping *old = &m->maps[i];
-
-			if (old->start == start && old->end == end && old->off == off &&
-			    !strcmp(old->path, name)) {
-				mp->obj = old->obj;
-				mp->err = old->err;
-				mp->bias = old->bias;
-				old->obj = NULL;
-				break;
-			}
-		}
+		/*
+		 * No mapping keeps its object from the last read, even one
+		 * that looks the same: the file may have been rewritten in
+		 * place.  Its first address looks it up again by identity
+		 * (a stat), which finds the same object if it is.
+		 */
 		n++;
 	}
 	free(line);
@@ -316,6 +334,14 @@ void native_maps__free(struct native_maps *m)
 	maps_clear(m);
 	free(m->interp);
 	free(m);
+}
+
+void native_maps__sync(struct native_maps *m, uint32_t seq)
+{
+	if (!seq || seq == m->seq || mono_ns() - m->read_ns < NATIVE_MAPS_SYNC_NS)
+		return;
+	maps_read(m);
+	m->seq = seq;
 }
 
 void native_maps__set_interp(struct native_maps *m, const char *path)

@@ -45,6 +45,14 @@ void native_maps__free(struct native_maps *m); /* NULL-safe */
 void native_maps__set_interp(struct native_maps *m, const char *path);
 
 /*
+ * A sample says the process's mappings were at version seq (the kernel's
+ * mm_lock_seq, 0 if unknown): if that is not the version they were read
+ * at, read them again, at most every NATIVE_MAPS_SYNC_NS.
+ */
+#define NATIVE_MAPS_SYNC_NS (10 * 1000 * 1000ull)
+void native_maps__sync(struct native_maps *m, uint32_t seq);
+
+/*
  * The object mapped at addr in the process and addr's link-time vaddr in
  * it; *flags: NATIVE_MAP_*.  A miss re-reads the maps (at most every
  * NATIVE_MAPS_REFRESH_NS).  0, -ENOENT (nothing executable mapped there),

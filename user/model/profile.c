@@ -68,6 +68,10 @@ struct profile {
 	struct profile_location *locs;
 	uint32_t n_locs, cap_locs;
 
+	/* Few (one per native object): a plain array, kept through compaction. */
+	struct profile_mapping *maps;
+	uint32_t n_maps, cap_maps;
+
 	struct stack_entry *stacks;
 	uint32_t n_stacks, max_stacks;
 	uint64_t total, dropped;
@@ -173,6 +177,7 @@ void profile__free(struct profile *p)
 	free(p->str_by_id);
 	free(p->funcs);
 	free(p->locs);
+	free(p->maps);
 	free(p);
 }
 
@@ -313,7 +318,8 @@ uint32_t profile__function_of(struct profile *view, enum profile_fn_kind kind, c
 	return p->overflow_fn;
 }
 
-static uint32_t add_location(struct profile *p, const uint32_t key[ID_KEY])
+static uint32_t add_location(struct profile *p, const uint32_t key[ID_KEY], uint32_t mapping,
+			     uint64_t address)
 {
 	uint32_t id;
 	int added;
@@ -322,7 +328,7 @@ static uint32_t add_location(struct profile *p, const uint32_t key[ID_KEY])
 		return UINT32_MAX;
 	id = id_lookup(&p->locs_h, key, p->n_locs, &added);
 	if (added) {
-		p->locs[id] = (struct profile_location){ key[0], (int)key[1] };
+		p->locs[id] = (struct profile_location){ key[0], (int)key[1], mapping, address };
 		p->n_locs++;
 	}
 	return id;
@@ -330,18 +336,53 @@ static uint32_t add_location(struct profile *p, const uint32_t key[ID_KEY])
 
 uint32_t profile__location(struct profile *view, uint32_t function, int line)
 {
+	return profile__location_at(view, function, line, 0, 0);
+}
+
+uint32_t profile__location_at(struct profile *view, uint32_t function, int line, uint32_t mapping,
+			      uint64_t address)
+{
 	struct profile *p = view->sym;
 	uint32_t key[ID_KEY] = { function, (uint32_t)line, 0, 0 };
 
 	if (id_known(p->locs_h, key) || !over_budget(p, sizeof(struct id_entry) + sizeof(*p->locs)))
-		return add_location(p, key);
+		return add_location(p, key, mapping, address);
 	if (p->overflow_loc == UINT32_MAX) {
 		uint32_t fn = profile__function(p, OVERFLOW_NAME, "", 0);
 		uint32_t o[ID_KEY] = { fn, (uint32_t)-1, 0, 0 };
 
-		p->overflow_loc = fn == UINT32_MAX ? UINT32_MAX : add_location(p, o);
+		p->overflow_loc = fn == UINT32_MAX ? UINT32_MAX : add_location(p, o, 0, 0);
 	}
 	return p->overflow_loc;
+}
+
+uint32_t profile__mapping(struct profile *view, const char *file, const char *build_id,
+			  uint64_t start, uint64_t limit, uint64_t offset)
+{
+	struct profile *p = view->sym;
+	uint32_t f = profile__intern(p, file), b = profile__intern(p, build_id);
+
+	if (f == UINT32_MAX || b == UINT32_MAX)
+		return 0;
+	for (uint32_t i = 0; i < p->n_maps; i++)
+		if (p->maps[i].file == f && p->maps[i].build_id == b)
+			return i + 1;
+	if (grow((void **)&p->maps, &p->cap_maps, p->n_maps + 1, sizeof(*p->maps)))
+		return 0;
+	p->maps[p->n_maps] = (struct profile_mapping){ f, b, start, limit, offset };
+	return ++p->n_maps;
+}
+
+uint32_t profile__n_mappings(const struct profile *view)
+{
+	return view->sym->n_maps;
+}
+
+const struct profile_mapping *profile__get_mapping(const struct profile *view, uint32_t id)
+{
+	const struct profile *p = view->sym;
+
+	return id && id <= p->n_maps ? &p->maps[id - 1] : NULL;
 }
 
 const struct profile_function *profile__get_function(const struct profile *view, uint32_t id)
@@ -741,6 +782,10 @@ int profile__compact(struct profile *base, profile_holders_fn holders, void *ctx
 		use_str(&m, l->key[1]);
 		use_str(&m, l->value);
 	}
+	for (uint32_t i = 0; i < p->n_maps; i++) {
+		use_str(&m, p->maps[i].file);
+		use_str(&m, p->maps[i].build_id);
+	}
 	profile_remap__view(&m, p);
 	holders(&m, ctx);
 
@@ -772,6 +817,10 @@ int profile__compact(struct profile *base, profile_holders_fn holders, void *ctx
 	rekey(&p->funcs_h, m.fn, m.n_fn, fn_key, p);
 	rekey(&p->locs_h, m.loc, m.n_loc, loc_key, p);
 	compact_names(p, &m);
+	for (uint32_t i = 0; i < p->n_maps; i++) {
+		p->maps[i].file = map_id(m.str, m.n_str, p->maps[i].file);
+		p->maps[i].build_id = map_id(m.str, m.n_str, p->maps[i].build_id);
+	}
 	/* map_id keeps UINT32_MAX (no overflow entry yet) as it is. */
 	p->overflow_str = map_id(m.str, m.n_str, p->overflow_str);
 	p->overflow_fn = map_id(m.fn, m.n_fn, p->overflow_fn);

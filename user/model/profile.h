@@ -35,7 +35,20 @@ struct profile_function {
 
 struct profile_location {
 	uint32_t function;
-	int line; /* -1: unknown */
+	int line;	  /* -1: unknown */
+	uint32_t mapping; /* native frames: profile__mapping id + 1; 0: none */
+	uint64_t address; /* ... the first link-time address seen there */
+};
+
+/*
+ * The object a native frame is in, as pprof's Mapping wants it: its file
+ * and build-id, and its executable segment at link-time addresses (so an
+ * address is a vaddr of the file, whatever the process it came from).
+ */
+struct profile_mapping {
+	uint32_t file;	   /* string id */
+	uint32_t build_id; /* string id, hex; "" if none */
+	uint64_t start, limit, offset;
 };
 
 #define PROFILE_STACK_TRUNCATED 0x1 /* deeper than the walk limit */
@@ -104,6 +117,18 @@ uint32_t profile__function(struct profile *p, const char *name, const char *file
 uint32_t profile__function_of(struct profile *p, enum profile_fn_kind kind, const char *name,
 			      const char *file, int start_line);
 uint32_t profile__location(struct profile *p, uint32_t function, int line);
+/*
+ * A native frame's location: the same (function, line) is one location,
+ * and keeps the mapping and address it was first made with.
+ */
+uint32_t profile__location_at(struct profile *p, uint32_t function, int line, uint32_t mapping,
+			      uint64_t address);
+/* Find or add a mapping (by file and build-id): its id + 1, 0 on ENOMEM. */
+uint32_t profile__mapping(struct profile *p, const char *file, const char *build_id,
+			  uint64_t start, uint64_t limit, uint64_t offset);
+uint32_t profile__n_mappings(const struct profile *p);
+/* By id + 1, as locations hold it. */
+const struct profile_mapping *profile__get_mapping(const struct profile *p, uint32_t id);
 const struct profile_function *profile__get_function(const struct profile *p, uint32_t id);
 
 /*

@@ -119,6 +119,9 @@ struct build {
 	pb_label *labels;
 	pb_label **label_ptrs;
 	size_t n_labels;
+	pb_mapping *maps; /* [0]: the Python one; then the profile's, in order */
+	pb_mapping **map_ptrs;
+	size_t n_maps;
 	int err;
 };
 
@@ -179,7 +182,8 @@ static void set_function(struct build *b, pb_function *f, uint64_t id, const cha
 	}
 }
 
-static void set_location(struct build *b, size_t i, uint64_t fn_id, int line)
+static void set_location(struct build *b, size_t i, uint64_t fn_id, int line,
+			 const struct profile_location *at)
 {
 	pb_location *l = &b->locs[i];
 	pb_line *ln = &b->lines[i];
@@ -190,7 +194,9 @@ static void set_location(struct build *b, size_t i, uint64_t fn_id, int line)
 	b->line_ptrs[i] = ln;
 	perftools__profiles__location__init(l);
 	l->id = i + 1;
-	l->mapping_id = MAPPING_ID;
+	/* Native frames: their object's mapping and a link-time address in it. */
+	l->mapping_id = at && at->mapping ? MAPPING_ID + at->mapping : MAPPING_ID;
+	l->address = at && at->mapping ? at->address : 0;
 	l->n_line = 1;
 	l->line = &b->line_ptrs[i];
 	b->loc_ptrs[i] = l;
@@ -221,7 +227,7 @@ static int build_functions(struct build *b)
 	for (i = 0; i < nl; i++) {
 		const struct profile_location *loc = profile__get_location(p, i);
 
-		set_location(b, i, loc->function + 1, loc->line);
+		set_location(b, i, loc->function + 1, loc->line, loc);
 	}
 	b->n_funcs = nf;
 	b->n_locs = nl;
@@ -231,7 +237,7 @@ static int build_functions(struct build *b)
 		set_function(b, &b->funcs[b->n_funcs], b->n_funcs + 1, marker_names[m], "", 0);
 		b->func_ptrs[b->n_funcs] = &b->funcs[b->n_funcs];
 		b->n_funcs++;
-		set_location(b, b->n_locs, b->n_funcs, -1);
+		set_location(b, b->n_locs, b->n_funcs, -1, NULL);
 		b->marker_loc[m] = ++b->n_locs;
 	}
 	return b->err;
@@ -349,6 +355,8 @@ static void build_free(struct build *b)
 	free(b->values);
 	free(b->labels);
 	free(b->label_ptrs);
+	free(b->maps);
+	free(b->map_ptrs);
 	strtab_free(&b->st);
 }
 
@@ -437,8 +445,44 @@ static int write_gzipped(const pb_profile *msg, FILE *f)
 
 /* --- the writer ------------------------------------------------------------ */
 
+/*
+ * Mapping 1 holds what is resolved here and has no file (Python code,
+ * kernel frames, markers); the native objects follow, at link-time
+ * addresses, with their file and build-id, so pprof could symbolize them.
+ */
+static int build_mappings(struct build *b)
+{
+	uint32_t n = profile__n_mappings(b->p);
+
+	b->maps = calloc(n + 1, sizeof(*b->maps));
+	b->map_ptrs = calloc(n + 1, sizeof(*b->map_ptrs));
+	if (!b->maps || !b->map_ptrs)
+		return -ENOMEM;
+	for (uint32_t i = 0; i <= n; i++) {
+		pb_mapping *m = &b->maps[i];
+
+		perftools__profiles__mapping__init(m);
+		m->id = MAPPING_ID + i;
+		m->has_functions = m->has_filenames = m->has_line_numbers = 1;
+		b->map_ptrs[i] = m;
+		if (!i) {
+			m->filename = str(b, "python");
+			continue;
+		}
+		const struct profile_mapping *pm = profile__get_mapping(b->p, i);
+
+		m->filename = str(b, profile__str(b->p, pm->file));
+		m->build_id = str(b, profile__str(b->p, pm->build_id));
+		m->memory_start = pm->start;
+		m->memory_limit = pm->limit;
+		m->file_offset = pm->offset;
+	}
+	b->n_maps = n + 1;
+	return b->err;
+}
+
 static int fill_header(struct build *b, pb_profile *msg, pb_value_type vt[3],
-		       pb_value_type *vt_ptrs[2], pb_mapping *map)
+		       pb_value_type *vt_ptrs[2])
 {
 	for (int i = 0; i < 3; i++)
 		perftools__profiles__value_type__init(&vt[i]);
@@ -465,11 +509,6 @@ static int fill_header(struct build *b, pb_profile *msg, pb_value_type vt[3],
 	msg->duration_nanos = b->o->duration_s > 0 ? (int64_t)(b->o->duration_s * 1e9 + 0.5) : 0;
 	/* The cpu/nanoseconds view is the one pprof opens with. */
 	msg->default_sample_type = msg->sample_type[msg->n_sample_type - 1]->type;
-	/* One mapping with everything resolved, so pprof never tries to symbolize. */
-	perftools__profiles__mapping__init(map);
-	map->id = MAPPING_ID;
-	map->filename = str(b, "python");
-	map->has_functions = map->has_filenames = map->has_line_numbers = 1;
 	b->k_pid = str(b, "pid");
 	b->k_tid = str(b, "tid");
 	b->k_thread = str(b, "thread_name");
@@ -482,14 +521,15 @@ static int pprof_write(const struct profile *p, const struct output_opts *o, FIL
 	struct build b = { .p = p, .o = o };
 	pb_profile msg = PERFTOOLS__PROFILES__PROFILE__INIT;
 	pb_value_type vt[3], *vt_ptrs[2];
-	pb_mapping map, *map_ptr = &map;
 	int err;
 
 	b.period = o->rate_hz ? (int64_t)(NSEC_PER_SEC / o->rate_hz) : 0;
 	str(&b, ""); /* first, as string_table[0] must be "" */
 	err = b.err;
 	if (!err)
-		err = fill_header(&b, &msg, vt, vt_ptrs, &map);
+		err = fill_header(&b, &msg, vt, vt_ptrs);
+	if (!err)
+		err = build_mappings(&b);
 	if (!err)
 		profile__for_each_stack(p, count_stack, &b);
 	if (!err)
@@ -501,8 +541,8 @@ static int pprof_write(const struct profile *p, const struct output_opts *o, FIL
 		err = b.err;
 	}
 	if (!err) {
-		msg.n_mapping = 1;
-		msg.mapping = &map_ptr;
+		msg.n_mapping = b.n_maps;
+		msg.mapping = b.map_ptrs;
 		msg.n_function = b.n_funcs;
 		msg.function = b.func_ptrs;
 		msg.n_location = b.n_locs;

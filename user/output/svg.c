@@ -37,7 +37,9 @@
 
 enum fkind {
 	FK_ALL,
-	FK_LOC,
+	FK_LOC,	   /* Python code (and markers, which have no file and line) */
+	FK_NATIVE, /* --native: machine code in user space */
+	FK_KERNEL, /* --kernel */
 	FK_GROUP,
 	FK_PROCESS,
 	FK_THREAD,
@@ -217,7 +219,9 @@ static uint32_t loc_frame(struct svg *g, const struct profile *p, uint32_t loc_i
 					 .file = profile__str(p, fn->file),
 					 .line = loc->line,
 					 .start_line = fn->start_line,
-					 .kind = FK_LOC },
+					 .kind = fn->kind == PROFILE_FN_NATIVE   ? FK_NATIVE
+						 : fn->kind == PROFILE_FN_KERNEL ? FK_KERNEL
+										 : FK_LOC },
 			 false);
 }
 
@@ -486,11 +490,33 @@ static struct rgb cold(const char *name)
 			     225 + (int)(30 * (h >> 16 & 0xff) / 255) };
 }
 
+/* Greens for native frames, violets for the kernel's: told from Python's at a glance. */
+static struct rgb native(const char *name)
+{
+	uint32_t h = str_hash(name);
+
+	return (struct rgb){ 70 + (int)(60 * (h & 0xff) / 255),
+			     185 + (int)(45 * (h >> 8 & 0xff) / 255),
+			     70 + (int)(50 * (h >> 16 & 0xff) / 255) };
+}
+
+static struct rgb kernel(const char *name)
+{
+	uint32_t h = str_hash(name);
+
+	return (struct rgb){ 175 + (int)(40 * (h & 0xff) / 255),
+			     140 + (int)(40 * (h >> 8 & 0xff) / 255), 230 };
+}
+
 static struct rgb kind_colour(const struct frame *f)
 {
 	switch (f->kind) {
 	case FK_LOC:
 		return !f->file[0] && f->line < 0 ? cold(f->name) : warm(f->name);
+	case FK_NATIVE:
+		return native(f->name);
+	case FK_KERNEL:
+		return kernel(f->name);
 	case FK_GROUP: /* container, pod */
 		return (struct rgb){ 160, 210, 190 };
 	case FK_PROCESS:
@@ -616,7 +642,7 @@ static void put_title(FILE *f, const struct svg *g, const struct box *b)
 		fprintf(f, "%u frames too narrow to draw", b->merged);
 	} else {
 		xml_put_text(f, fr->name);
-		if (fr->kind == FK_LOC && (fr->file[0] || fr->line >= 0)) {
+		if ((fr->kind == FK_LOC || fr->kind == FK_NATIVE) && (fr->file[0] || fr->line >= 0)) {
 			fputs(" (", f);
 			xml_put_text(f, fr->file);
 			if (fr->line >= 0)
