@@ -119,6 +119,8 @@ static void sort_syms(struct native_object *o)
 {
 	uint32_t out = 0;
 
+	if (!o->n_syms)
+		return;
 	qsort(o->syms, o->n_syms, sizeof(*o->syms), by_addr);
 	for (uint32_t i = 0; i < o->n_syms; i++)
 		if (!out || o->syms[out - 1].addr != o->syms[i].addr)
@@ -439,7 +441,8 @@ static void index_cus(struct native_object *o)
 		off = next;
 	}
 out:
-	qsort(o->cus, o->n_cus, sizeof(*o->cus), by_lo);
+	if (o->n_cus)
+		qsort(o->cus, o->n_cus, sizeof(*o->cus), by_lo);
 }
 
 static void dwarf_open(struct native_object *o)

@@ -8,6 +8,7 @@
                  in fuzz_linetable's framing (kind byte, offset, table)
   elf            small real ELF files (the fuzzer works on their headers)
   cgroup         this host's /proc/self/cgroup and typical container ones
+  stackwalk      registers, a rule table and a stack that walk a few frames
   folded, pprof  a small profile in each format
 """
 import glob
@@ -17,6 +18,7 @@ import shutil
 import struct
 import subprocess
 import sys
+import tempfile
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SID = os.environ.get("PYSPY_SID_ROOT", "/var/cache/pyspy-bpf/sid")
@@ -81,9 +83,38 @@ def pprof():
     return p
 
 
+def elf_objects(out):
+    """A small shared object with CFI and DWARF lines, and one with MiniDebugInfo."""
+    tmp = tempfile.mkdtemp()
+    src = os.path.join(tmp, "s.c")
+    with open(src, "w") as f:
+        f.write("static int g(int x) { return x * 3; }\n"
+                "int f(int x) { return g(x) + 1; }\n")
+    so = os.path.join(tmp, "s.so")
+    if subprocess.call(["gcc", "-shared", "-fPIC", "-O1", "-g", src, "-o", so]):
+        return
+    shutil.copy(so, os.path.join(out, "dwarf.so"))
+    mini = os.path.join(tmp, "mini")
+    if (subprocess.call(["objcopy", "--only-keep-debug", "--strip-debug", so, mini]) or
+            subprocess.call(["xz", "-f", mini]) or
+            subprocess.call(["strip", "--strip-all", so]) or
+            subprocess.call(["objcopy", "--add-section", ".gnu_debugdata=%s.xz" % mini, so])):
+        return
+    shutil.copy(so, os.path.join(out, "minidebug.so"))
+
+
+def stackwalk_seed():
+    """sp 0x1000: rules for pcs 0x10 (CFA sp+16) and 0x1f (END); RA 0x20 at 0x1008."""
+    regs = struct.pack("<QQQ", 0x10, 0x1000, 0x40)
+    rule = lambda pc, kind, off: struct.pack("<QBBBBiii", pc, kind, 0, 0, 0, off, -8, 0)
+    stack = bytearray(64)
+    stack[8:16] = struct.pack("<Q", 0x20)
+    return regs + bytes([2]) + rule(0x10, 0, 16) + rule(0x1f, 1, 0) + bytes(stack)
+
+
 def main():
     out = sys.argv[1]
-    for d in ("debug_offsets", "linetable", "elf", "cgroup", "folded", "pprof"):
+    for d in ("debug_offsets", "linetable", "elf", "cgroup", "folded", "pprof", "stackwalk"):
         os.makedirs(os.path.join(out, d), exist_ok=True)
     dumper = open(os.path.join(REPO, "tests", "unit", "dump_debug_offsets.py")).read()
     pys = [[p] for p in sorted(glob.glob(PYENV + "/versions/3.1[3-9]*/bin/python3"))]
@@ -101,6 +132,8 @@ def main():
             put(os.path.join(out, "linetable", "seed%d" % n), bytes.fromhex(hexed))
             n += 1
     shutil.copy("/bin/true", os.path.join(out, "elf", "true"))
+    elf_objects(os.path.join(out, "elf"))
+    put(os.path.join(out, "stackwalk", "chain"), stackwalk_seed())
     shutil.copy("/proc/self/cgroup", os.path.join(out, "cgroup", "host"))
     cid = "3f2a9c1d2e3f4a5b6c7d8e9f0a1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d6e7f8a9b"
     put(os.path.join(out, "cgroup", "k8s"), (
