@@ -6,6 +6,10 @@
 # 18 s, the agent's utime+stime from /proc and the BPF side's run time
 # (bpf_stats, from /metrics), over the samples taken in that window.
 # Prints key=value lines.  Not a test.
+#
+# COST_NATIVE=1: the same with --native, the workers bench/native_chain.py
+# (32 Python frames with 20 C frames of tests/workloads/native/hx.c in the
+# middle, built here without frame pointers).
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
@@ -20,11 +24,18 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$tmp"; }
 trap cleanup EXIT
 
-"$PY" bench/chain.py --frames "$FRAMES" --seconds 40 >/dev/null & a=$!
-"$PY" bench/chain.py --frames "$FRAMES" --seconds 40 >/dev/null & b=$!
+extra=()
+worker=(bench/chain.py --frames "$FRAMES" --seconds 40)
+if [ "${COST_NATIVE:-}" = 1 ]; then
+	bench/build_hx.sh "$PY" "$tmp/hx"
+	worker=(bench/native_chain.py "$tmp/hx" --frames "$FRAMES" --native 20 --seconds 40)
+	extra=(--native)
+fi
+"$PY" "${worker[@]}" >/dev/null & a=$!
+"$PY" "${worker[@]}" >/dev/null & b=$!
 pids+=("$a" "$b")
 sleep 1
-"$BIN" serve --pid "$a" --pid "$b" --rate "$RATE" --listen 127.0.0.1:$PORT \
+"$BIN" serve --pid "$a" --pid "$b" --rate "$RATE" --listen 127.0.0.1:$PORT "${extra[@]}" \
 	--output-dir "$tmp" --interval 600 --log-file "$tmp/log" & s=$!
 pids+=("$s")
 metric() { curl -s "127.0.0.1:$PORT/metrics" | awk -v k="$1" '$1 == k { print $2 }'; }

@@ -48,6 +48,23 @@ agent_cost() {
 	for i in 1 2 3; do PYSPY_BIN=$BIN bench/agent_cost.sh; done > "$tmp/agent"
 }
 
+# The same with --native: 32 Python frames with 20 C frames between them
+# (bench/native_chain.py), three runs; and record --pid --native on such a
+# process with 50 more libraries mapped.
+native_cost() {
+	local i p
+	for i in 1 2 3; do COST_NATIVE=1 PYSPY_BIN=$BIN bench/agent_cost.sh; done > "$tmp/native"
+	bench/build_hx.sh "$PY" "$tmp/hx"
+	"$PY" bench/native_chain.py "$tmp/hx" --libs 50 --seconds 60 >/dev/null & p=$!
+	pids+=("$p")
+	sleep 2
+	grep -c ' r-xp ' "/proc/$p/maps" > "$tmp/native_maps"
+	/usr/bin/python3 bench/startup.py --pyspy "$BIN" --pid "$p" --runs 7 --native \
+		> "$tmp/native_startup"
+	kill "$p"
+	wait "$p" 2>/dev/null || true
+}
+
 # Start-up: what verifying each program costs, and record --pid at 0.2 s.
 startup() {
 	local p
@@ -213,6 +230,8 @@ blocked_cost() {
 
 echo "bench: the agent's CPU per sample, 3 runs..." >&2
 agent_cost
+echo "bench: the agent's CPU per sample with --native, 3 runs, and its start-up..." >&2
+native_cost
 echo "bench: start-up..." >&2
 startup
 echo "bench: replay, 100 processes..." >&2
@@ -268,6 +287,34 @@ cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
 	echo "headers, in spans of neighbouring objects, vouches for every sample of the drain taken"
 	echo "before it; whole stacks already resolved are kept per process (one hash and one"
 	echo "compare for a repeated stack)."
+	echo
+	echo "## With native frames (\`--native\`)"
+	echo
+	echo "The same measure with \`serve --native\`: the workers are \`bench/native_chain.py\`, 32"
+	echo "Python frames with 20 C frames of \`tests/workloads/native/hx.c\` (built without frame"
+	echo "pointers) in the middle.  Each sample brings the thread's registers and up to 16 KiB of"
+	echo "its user stack; userspace unwinds it with the objects' CFI and merges the Python frames in."
+	echo
+	echo "| run | samples | agent us/sample | BPF us/sample | total us/sample |"
+	echo "|---|---|---|---|---|"
+	awk '{ for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
+		printf "| %d | %d | %.2f | %.2f | %.2f |\n", NR, v["samples"], v["agent_us_per_sample"],
+			v["bpf_us_per_sample"], v["total_us_per_sample"] }' "$tmp/native"
+	echo
+	echo "Budget (issue 14): at most 15 us in all per sample."
+	echo
+	echo "\`record --pid P --duration 0.2 --native\` against that workload with 50 more libraries"
+	echo "loaded ($(cat "$tmp/native_maps") executable mappings), 7 runs: to the first sample taken, and"
+	echo "to the first sample handled (unwound and named: the objects on its stack opened, their"
+	echo "symbols and line tables read):"
+	echo
+	echo "| median to first sample | median to first handled | slowest to first handled |"
+	echo "|---|---|---|"
+	awk '/median_wall_ms/ { for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
+		printf "| %.0f ms | %.0f ms | %.0f ms |\n", v["median_first_sample_ms"],
+			v["median_first_handled_ms"], v["max_first_handled_ms"] }' "$tmp/native_startup"
+	echo
+	echo "Budget (issue 14): the first sample within 1 s."
 	echo
 	echo "## Start-up"
 	echo

@@ -47,9 +47,32 @@ hx_outer(PyObject *self, PyObject *cb)
 	return r;
 }
 
+/* n native frames deep, then cb(): make bench's 20 native frames. */
+__attribute__((noinline, optimize("no-optimize-sibling-calls"))) static PyObject *
+deep(long n, PyObject *cb)
+{
+	PyObject *r = n > 0 ? deep(n - 1, cb) : PyObject_CallObject(cb, NULL);
+
+	hx_sink++;
+	return r;
+}
+
+/* deep(n, callable) */
+PyObject *hx_deep(PyObject *self, PyObject *args)
+{
+	PyObject *cb;
+	long n;
+
+	(void)self;
+	if (!PyArg_ParseTuple(args, "lO", &n, &cb))
+		return NULL;
+	return deep(n, cb);
+}
+
 static PyMethodDef methods[] = {
 	{ "leaf", hx_leaf, METH_O, "spin in C for the given seconds" },
 	{ "outer", hx_outer, METH_O, "call the argument from C" },
+	{ "deep", hx_deep, METH_VARARGS, "call the argument from n C frames down" },
 	{ NULL, NULL, 0, NULL },
 };
 
