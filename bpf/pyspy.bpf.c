@@ -433,7 +433,8 @@ static long walk_one(__u32 idx, struct walk_ctx *w)
 		if (!native_stacks)
 			return 0;
 		if (n)
-			s->sample.frames[(n - 1) & (PYSPY_MAX_FRAMES - 1)].code |= PYSPY_FRAME_ENTRY;
+			s->sample.frames[(n - 1) & (PYSPY_MAX_FRAMES - 1)].code |=
+				PYSPY_FRAME_ENTRY;
 		if (n >= PYSPY_MAX_FRAMES)
 			return truncated(w);
 		code = cur | PYSPY_FRAME_SHIM;

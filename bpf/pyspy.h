@@ -76,8 +76,8 @@ struct pyspy_proc {
 	/* The GIL: one read per sample tells whether the sampled thread
 	 * holds it (last_holder == its tstate and locked).  0: unknown. */
 	__u64 gil_addr;
-	__u16 gil_holder; /* offset of last_holder in the GIL struct */
-	__u16 gil_locked; /* offset of locked (an int) */
+	__u16 gil_holder;  /* offset of last_holder in the GIL struct */
+	__u16 gil_locked;  /* offset of locked (an int) */
 	__u16 frame_entry; /* 3.11: is_entry (a bool) in the frame; 0: none */
 	__u16 pad2;
 };

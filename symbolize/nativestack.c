@@ -92,11 +92,10 @@ struct native_ctx *native_ctx__new(struct profile *prof, bool native, bool all, 
 	}
 	if (kernel) {
 		c->ksyms = kallsyms__load(NULL);
-		if (!c->ksyms && errno == EACCES)
-			log_error("the kernel hides its addresses (kernel.kptr_restrict): recording "
-				  "without kernel frames");
-		else if (!c->ksyms)
-			log_error("cannot read /proc/kallsyms (%m): recording without kernel frames");
+		if (!c->ksyms)
+			log_error("%s: recording without kernel frames",
+				  errno == EACCES ? "the kernel hides its addresses (kptr_restrict)"
+						  : "cannot read /proc/kallsyms");
 		c->kernel = c->ksyms != NULL;
 	}
 	return c;
@@ -181,7 +180,8 @@ uint32_t native_stack__split(const struct pyspy_frame *frames, uint32_t n,
 	for (uint32_t i = 0; i < n; i++) {
 		if (frames[i].code & PYSPY_FRAME_SHIM) {
 			if (k && !shim[k - 1])
-				shim[k - 1] = frames[i].code & ~(PYSPY_FRAME_SHIM | PYSPY_FRAME_ENTRY);
+				shim[k - 1] =
+					frames[i].code & ~(PYSPY_FRAME_SHIM | PYSPY_FRAME_ENTRY);
 			continue;
 		}
 		clean[k] = frames[i];
@@ -221,14 +221,36 @@ static bool is_eval(const char *name)
 static bool is_call_machinery(const char *name)
 {
 	static const char *const prefixes[] = {
-		"_PyEval_",	     "PyEval_",		 "_PyObject_Call",  "PyObject_Call",
-		"_PyObject_Vectorcall", "PyObject_Vectorcall", "_PyObject_MakeTpCall",
-		"_PyObject_FastCall", "_PyFunction_",	 "PyVectorcall_",   "_PyVectorcall_",
-		"vectorcall_",	     "cfunction_",	 "method_vectorcall", "_PyCFunction",
-		"PyCFunction_",	     "slot_tp_",	 "wrapper_call",    "wrapperdescr_call",
-		"method_call",	     "call_function",	 "do_call_core",    "function_code_fastcall",
-		"object_vacall",     "_PyStack_",	 "_Py_CheckFunctionResult",
-		"_PyMethodDef_RawFastCall", "_PyMethodDescr_", "method_get", "call_unbound",
+		"_PyEval_",
+		"PyEval_",
+		"_PyObject_Call",
+		"PyObject_Call",
+		"_PyObject_Vectorcall",
+		"PyObject_Vectorcall",
+		"_PyObject_MakeTpCall",
+		"_PyObject_FastCall",
+		"_PyFunction_",
+		"PyVectorcall_",
+		"_PyVectorcall_",
+		"vectorcall_",
+		"cfunction_",
+		"method_vectorcall",
+		"_PyCFunction",
+		"PyCFunction_",
+		"slot_tp_",
+		"wrapper_call",
+		"wrapperdescr_call",
+		"method_call",
+		"call_function",
+		"do_call_core",
+		"function_code_fastcall",
+		"object_vacall",
+		"_PyStack_",
+		"_Py_CheckFunctionResult",
+		"_PyMethodDef_RawFastCall",
+		"_PyMethodDescr_",
+		"method_get",
+		"call_unbound",
 	};
 
 	if (!name)
@@ -287,15 +309,16 @@ static struct pc_entry *user_pc(struct native_ctx *c, struct native_object *o, u
 	if (e)
 		return e;
 	sym = native_object__symbol(o, vaddr);
-	if (sym && native_object__line(o, vaddr, &file, &line))
-		fn = profile__function_of(c->prof, PROFILE_FN_NATIVE, sym, file, 0);
-	else if (sym)
-		fn = profile__function_of(c->prof, PROFILE_FN_NATIVE, sym,
-					  native_object__name(o), 0), line = -1;
-	else {
+	line = -1;
+	if (!sym) {
 		snprintf(buf, sizeof(buf), "%s+0x%" PRIx64, native_object__name(o), vaddr);
 		fn = profile__function_of(c->prof, PROFILE_FN_NATIVE, buf, "", 0);
+	} else if (native_object__line(o, vaddr, &file, &line)) {
+		fn = profile__function_of(c->prof, PROFILE_FN_NATIVE, sym, file, 0);
+	} else {
 		line = -1;
+		fn = profile__function_of(c->prof, PROFILE_FN_NATIVE, sym, native_object__name(o),
+					  0);
 	}
 	if (fn == UINT32_MAX)
 		return NULL;
@@ -375,8 +398,8 @@ static enum sw_stop rule_of(void *ctx, uint64_t pc, struct sw_rule *r)
 static uint32_t kernel_frames(struct native_ctx *c, const uint64_t *ks, uint32_t n, uint32_t *out,
 			      uint32_t cap)
 {
-	static const char *const tracing[] = { "bpf_", "__bpf_", "__traceiter_", "__probestub_",
-					       "perf_trace_", "trace_call_bpf" };
+	static const char *const tracing[] = { "bpf_",	       "__bpf_",      "__traceiter_",
+					       "__probestub_", "perf_trace_", "trace_call_bpf" };
 	uint32_t k = 0;
 	bool top = true;
 
@@ -401,8 +424,8 @@ static uint32_t kernel_frames(struct native_ctx *c, const uint64_t *ks, uint32_t
  * The Python frames of each evaluation call: seg_end[k] is one past the
  * last, seg_shim[k] its entry frame's address (0: not known).
  */
-static uint32_t segments(const struct native_proc *p, const struct native_py *py,
-			 uint32_t *seg_end, uint64_t *seg_shim)
+static uint32_t segments(const struct native_proc *p, const struct native_py *py, uint32_t *seg_end,
+			 uint64_t *seg_shim)
 {
 	uint32_t k = 0;
 
@@ -452,8 +475,8 @@ uint32_t native_stack__build(struct native_proc *p, const struct pyspy_sample *s
 	}
 	c->st.samples++;
 	if (c->kernel)
-		k = kernel_frames(c, (const uint64_t *)((const uint8_t *)smp + at), nh->kstack_n, out,
-				  cap);
+		k = kernel_frames(c, (const uint64_t *)((const uint8_t *)smp + at), nh->kstack_n,
+				  out, cap);
 	at += (size_t)nh->kstack_n * 8;
 	n_seg = py->n ? segments(p, py, seg_end, seg_shim) : 0;
 	if (!p->maps)

@@ -29,10 +29,10 @@ struct native_ctx;
 struct native_proc;
 
 struct native_stats {
-	uint64_t samples;		 /* with a native part */
+	uint64_t samples;		/* with a native part */
 	uint64_t stops[SW_STOP__COUNT]; /* how their walks ended */
-	uint64_t unmatched;		 /* Python frames left past the walk's end */
-	uint64_t bad_records;		 /* a native part that does not fit its record */
+	uint64_t unmatched;		/* Python frames left past the walk's end */
+	uint64_t bad_records;		/* a native part that does not fit its record */
 };
 
 /*

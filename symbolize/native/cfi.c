@@ -75,7 +75,12 @@ static bool set_cfa(Dwarf_Frame *fr, struct sw_rule *r)
 	return plt_expr(ops, n, r);
 }
 
-enum saved { SAVED_AT, SAVED_SAME, SAVED_UNDEF, SAVED_OTHER };
+enum saved {
+	SAVED_AT,
+	SAVED_SAME,
+	SAVED_UNDEF,
+	SAVED_OTHER
+};
 
 /* Where the caller's regno is: at CFA + *off, unchanged, lost, or elsewhere. */
 static enum saved saved_reg(Dwarf_Frame *fr, int regno, int32_t *off)
@@ -101,8 +106,7 @@ static enum saved saved_reg(Dwarf_Frame *fr, int regno, int32_t *off)
 	return SAVED_AT;
 }
 
-enum sw_stop cfi_rule(Dwarf_CFI *cfi, uint64_t vaddr, struct sw_rule *r, uint64_t *lo,
-		      uint64_t *hi)
+enum sw_stop cfi_rule(Dwarf_CFI *cfi, uint64_t vaddr, struct sw_rule *r, uint64_t *lo, uint64_t *hi)
 {
 	enum sw_stop stop = SW_STOP_BAD_CFI;
 	Dwarf_Frame *fr = NULL;

@@ -71,7 +71,12 @@ struct native_object {
 	char name[];
 };
 
-enum { OBJ_SRC_SYMTAB = 1, OBJ_SRC_DYNSYM = 2, OBJ_SRC_MINI = 4, OBJ_SRC_DEBUG = 8 };
+enum {
+	OBJ_SRC_SYMTAB = 1,
+	OBJ_SRC_DYNSYM = 2,
+	OBJ_SRC_MINI = 4,
+	OBJ_SRC_DEBUG = 8
+};
 
 static void add_sym(const char *name, uint64_t value, uint64_t size, void *ctx)
 {
@@ -242,8 +247,7 @@ const char *native_object__build_id(const struct native_object *o)
 	return o->build_id;
 }
 
-int native_object__text(struct native_object *o, uint64_t *start, uint64_t *limit,
-			uint64_t *offset)
+int native_object__text(struct native_object *o, uint64_t *start, uint64_t *limit, uint64_t *offset)
 {
 	Elf *e = elf_file__libelf(o->ef);
 	size_t n;
@@ -506,6 +510,7 @@ void native_object__describe(const struct native_object *o, char *buf, size_t le
 		 o->sym_sources & OBJ_SRC_SYMTAB ? ".symtab " : "",
 		 o->sym_sources & OBJ_SRC_DEBUG ? "debug file " : "",
 		 o->sym_sources & OBJ_SRC_MINI ? "MiniDebugInfo " : "",
-		 o->sym_sources & OBJ_SRC_DYNSYM ? ".dynsym" : "", o->eh ? ".eh_frame" : "no .eh_frame",
-		 o->dbg ? "debug file " : "", o->build_id[0] ? o->build_id : "no build-id");
+		 o->sym_sources & OBJ_SRC_DYNSYM ? ".dynsym" : "",
+		 o->eh ? ".eh_frame" : "no .eh_frame", o->dbg ? "debug file " : "",
+		 o->build_id[0] ? o->build_id : "no build-id");
 }

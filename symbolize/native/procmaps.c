@@ -165,7 +165,8 @@ static int vdso_fd(void)
 		return -1;
 	}
 	while (fgets(line, sizeof(line), f))
-		if (strstr(line, "[vdso]") && sscanf(line, "%" SCNx64 "-%" SCNx64, &start, &end) == 2 &&
+		if (strstr(line, "[vdso]") &&
+		    sscanf(line, "%" SCNx64 "-%" SCNx64, &start, &end) == 2 &&
 		    start == (uintptr_t)base)
 			len = end - start;
 	fclose(f);
@@ -203,7 +204,8 @@ static int acquire(struct native_maps *m, struct mapping *mp)
 		if (stat(path, &st))
 			return -errno;
 		k = (struct obj_key){ st.st_dev, st.st_ino, (uint64_t)st.st_size,
-				      (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec };
+				      (int64_t)st.st_mtim.tv_sec * 1000000000 +
+					      st.st_mtim.tv_nsec };
 	}
 	for (e = t->list; e; e = e->next)
 		if (!memcmp(&e->key, &k, sizeof(k)))
@@ -269,7 +271,8 @@ static int maps_read(struct native_maps *m)
 	f = fopen(path, "re");
 	if (!f)
 		return -errno;
-	while (lines++ < MAPS_LINES_MAX && n < MAPS_EXEC_MAX && (len = getline(&line, &lcap, f)) > 0) {
+	while (lines++ < MAPS_LINES_MAX && n < MAPS_EXEC_MAX &&
+	       (len = getline(&line, &lcap, f)) > 0) {
 		uint64_t start, end, off;
 		char perms[8];
 		int pos = -1;

@@ -21,7 +21,10 @@ enum sw_rule_kind {
 	SW_RULE_END,	 /* the outermost frame: the return address is undefined */
 };
 
-enum sw_cfa_reg { SW_CFA_RSP = 0, SW_CFA_RBP };
+enum sw_cfa_reg {
+	SW_CFA_RSP = 0,
+	SW_CFA_RBP
+};
 
 enum sw_saved {
 	SW_SAVED_SAME = 0, /* the caller's value is this frame's */
@@ -40,17 +43,19 @@ struct sw_rule {
 };
 
 /* Why a walk ended. */
-#define SW_STOPS(X)                                                   \
-	X(END, "end of stack")			   /* complete */     \
-	X(NO_MAP, "address in no mapped object")			\
-	X(NO_CFI, "no unwind info")					\
-	X(BAD_CFI, "unsupported unwind rule")				\
-	X(STACK, "outside the copied stack")				\
-	X(LOOP, "stack pointer went backwards")				\
+#define SW_STOPS(X)                              \
+	X(END, "end of stack") /* complete */    \
+	X(NO_MAP, "address in no mapped object") \
+	X(NO_CFI, "no unwind info")              \
+	X(BAD_CFI, "unsupported unwind rule")    \
+	X(STACK, "outside the copied stack")     \
+	X(LOOP, "stack pointer went backwards")  \
 	X(DEPTH, "too deep")
 
 #define SW_STOP_ENUM(name, text) SW_STOP_##name,
-enum sw_stop { SW_STOPS(SW_STOP_ENUM) SW_STOP__COUNT };
+enum sw_stop {
+	SW_STOPS(SW_STOP_ENUM) SW_STOP__COUNT
+};
 #undef SW_STOP_ENUM
 
 const char *sw_stop_name(enum sw_stop s);

@@ -37,9 +37,9 @@ static enum sw_stop fake_rule(void *ctx, uint64_t pc, struct sw_rule *r)
 	return SW_STOP_NO_MAP;
 }
 
-#define RSP(off)                                                                        \
-	(struct sw_rule)                                                                \
-	{                                                                               \
+#define RSP(off)                                                                           \
+	(struct sw_rule)                                                                   \
+	{                                                                                  \
 		.kind = SW_RULE_CFA, .cfa_reg = SW_CFA_RSP, .cfa_off = (off), .ra_off = -8 \
 	}
 
@@ -77,10 +77,20 @@ static void test_rbp_frame(void)
 	uint32_t n;
 	/* CFA = rbp + 16, rbp saved at CFA-16; the caller's CFA = rsp + 8 */
 	struct fake_rule rules[] = {
-		{ 0x500, { .kind = SW_RULE_CFA, .cfa_reg = SW_CFA_RBP, .cfa_off = 16, .ra_off = -8,
-			   .rbp = SW_SAVED_AT, .rbp_off = -16 } },
-		{ 0x5ff, { .kind = SW_RULE_CFA, .cfa_reg = SW_CFA_RBP, .cfa_off = 16, .ra_off = -8,
-			   .rbp = SW_SAVED_AT, .rbp_off = -16 } },
+		{ 0x500,
+		  { .kind = SW_RULE_CFA,
+		    .cfa_reg = SW_CFA_RBP,
+		    .cfa_off = 16,
+		    .ra_off = -8,
+		    .rbp = SW_SAVED_AT,
+		    .rbp_off = -16 } },
+		{ 0x5ff,
+		  { .kind = SW_RULE_CFA,
+		    .cfa_reg = SW_CFA_RBP,
+		    .cfa_off = 16,
+		    .ra_off = -8,
+		    .rbp = SW_SAVED_AT,
+		    .rbp_off = -16 } },
 		{ 0x6ff, { .kind = SW_RULE_END } },
 	};
 	struct fake f = { rules, 3 };
@@ -104,8 +114,12 @@ static void test_stops(void)
 	struct fake_rule out[] = { { 0x10, RSP(4096) } };
 	struct fake_rule self[] = { { 0x10, RSP(8) }, { 0xf, RSP(8) } };
 	struct fake_rule popped[] = {
-		{ 0x10, { .kind = SW_RULE_CFA, .cfa_off = 8, .ra_off = -8, .rbp = SW_SAVED_AT,
-			  .rbp_off = -16 } },
+		{ 0x10,
+		  { .kind = SW_RULE_CFA,
+		    .cfa_off = 8,
+		    .ra_off = -8,
+		    .rbp = SW_SAVED_AT,
+		    .rbp_off = -16 } },
 		{ 0x1f, { .kind = SW_RULE_END } },
 	};
 	struct fake f = { loop, 1 };

@@ -352,8 +352,9 @@ static uint32_t symbolize(struct sampler *r, struct target *tg, const struct pys
 	if (tg->native && (smp->flags & PYSPY_SAMPLE_NATIVE))
 		symbolize_native(r, tg, smp, len, n);
 	else
-		r->rc.bad_frames += code_cache__resolve(tg->cache, smp->frames, *n, smp->ktime_ns,
-							smp->flags & PYSPY_SAMPLE_VERIFIED, r->locs);
+		r->rc.bad_frames +=
+			code_cache__resolve(tg->cache, smp->frames, *n, smp->ktime_ns,
+					    smp->flags & PYSPY_SAMPLE_VERIFIED, r->locs);
 	tg->last_sample_ns = smp->ktime_ns;
 	targets__update_mode(r->tg, tg);
 	if (!profile__thread_name(r->prof, smp->pid, smp->tid)) {

@@ -96,7 +96,8 @@ static void print_native(const struct run_counts *c)
 		sep = ", ";
 	}
 	if (n->unmatched) {
-		fprintf(stderr, "%s%" PRIu64 " with Python frames past the walk", sep, n->unmatched);
+		fprintf(stderr, "%s%" PRIu64 " with Python frames past the walk", sep,
+			n->unmatched);
 		sep = ", ";
 	}
 	if (n->bad_records) {

@@ -24,7 +24,7 @@ struct run_counts {
 	uint64_t code_evicted;	/* code objects forgotten to stay within it */
 	uint64_t code_refused;	/* ... and ones too big to keep at all */
 	uint64_t bpf_err[PYSPY_ERR__COUNT];
-	bool native;		   /* --native: native is what its unwinding did */
+	bool native; /* --native: native is what its unwinding did */
 	struct native_stats native_st;
 	uint64_t bpf_stat[PYSPY_STAT__COUNT];
 	double elapsed_s;

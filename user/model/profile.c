@@ -248,7 +248,8 @@ const char *profile__str(const struct profile *view, uint32_t id)
 }
 
 /* Find or add key in *h; *added tells the caller to fill its array. */
-static uint32_t id_lookup(struct id_entry **h, const uint32_t key[ID_KEY], uint32_t next_id, int *added)
+static uint32_t id_lookup(struct id_entry **h, const uint32_t key[ID_KEY], uint32_t next_id,
+			  int *added)
 {
 	struct id_entry *e;
 
@@ -283,8 +284,8 @@ static uint32_t add_function(struct profile *p, const uint32_t key[ID_KEY])
 		return UINT32_MAX;
 	id = id_lookup(&p->funcs_h, key, p->n_funcs, &added);
 	if (added) {
-		p->funcs[id] = (struct profile_function){ key[0], key[1], (int)key[2],
-							  (uint8_t)key[3] };
+		p->funcs[id] =
+			(struct profile_function){ key[0], key[1], (int)key[2], (uint8_t)key[3] };
 		p->n_funcs++;
 	}
 	return id;

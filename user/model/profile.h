@@ -124,8 +124,8 @@ uint32_t profile__location(struct profile *p, uint32_t function, int line);
 uint32_t profile__location_at(struct profile *p, uint32_t function, int line, uint32_t mapping,
 			      uint64_t address);
 /* Find or add a mapping (by file and build-id): its id + 1, 0 on ENOMEM. */
-uint32_t profile__mapping(struct profile *p, const char *file, const char *build_id,
-			  uint64_t start, uint64_t limit, uint64_t offset);
+uint32_t profile__mapping(struct profile *p, const char *file, const char *build_id, uint64_t start,
+			  uint64_t limit, uint64_t offset);
 uint32_t profile__n_mappings(const struct profile *p);
 /* By id + 1, as locations hold it. */
 const struct profile_mapping *profile__get_mapping(const struct profile *p, uint32_t id);

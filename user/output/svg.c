@@ -219,7 +219,7 @@ static uint32_t loc_frame(struct svg *g, const struct profile *p, uint32_t loc_i
 					 .file = profile__str(p, fn->file),
 					 .line = loc->line,
 					 .start_line = fn->start_line,
-					 .kind = fn->kind == PROFILE_FN_NATIVE   ? FK_NATIVE
+					 .kind = fn->kind == PROFILE_FN_NATIVE	 ? FK_NATIVE
 						 : fn->kind == PROFILE_FN_KERNEL ? FK_KERNEL
 										 : FK_LOC },
 			 false);
@@ -642,7 +642,8 @@ static void put_title(FILE *f, const struct svg *g, const struct box *b)
 		fprintf(f, "%u frames too narrow to draw", b->merged);
 	} else {
 		xml_put_text(f, fr->name);
-		if ((fr->kind == FK_LOC || fr->kind == FK_NATIVE) && (fr->file[0] || fr->line >= 0)) {
+		if ((fr->kind == FK_LOC || fr->kind == FK_NATIVE) &&
+		    (fr->file[0] || fr->line >= 0)) {
 			fputs(" (", f);
 			xml_put_text(f, fr->file);
 			if (fr->line >= 0)
