@@ -12,7 +12,7 @@ import subprocess
 
 import pytest
 
-from conftest import (BY_ID, WORKLOADS, marker_line, parse_frame, require_python, total)
+from conftest import (BY_ID, WORKLOADS, marker_line, require_python, run_pyspy, total)
 
 SCRIPT = "native_mixed.py"
 HX_C = WORKLOADS / "native" / "hx.c"
@@ -247,3 +247,52 @@ def test_library_unmapped_mid_run(py_id, workload, record, tmp_path):
     assert share(stacks, lambda x: x == "hx_spin (spin.so)" or re.match(
         r"^hx_spin \(lib\d\.so\)$", x)) > 0.3, stacks[:5]
     assert w.alive()
+
+
+# --- every output carries them (one interpreter: the writers do not care) ----
+
+@pytest.fixture
+def mixed_3_12(workload, tmp_path):
+    python = require_python(BY_ID["3.12"])
+    d = str(tmp_path / "hx")
+    build_hx(python, d)
+    return workload(python, SCRIPT, d, "mixed")
+
+
+def test_pprof_mappings(mixed_3_12, pyspy, go_pprof, tmp_path):
+    """pprof: hx.so is a Mapping with its build-id; go tool pprof names its frames."""
+    out = str(tmp_path / "n.pb.gz")
+    r = run_pyspy(pyspy, ["record", "--pid", mixed_3_12.pid, "--native", "--duration", 2,
+                          "-o", out])
+    assert r.rc == 0, str(r)
+    so = str(tmp_path / "hx" / "hx.so")
+    build_id = re.search(r"Build ID: ([0-9a-f]+)", subprocess.run(
+        ["readelf", "-n", so], stdout=subprocess.PIPE, universal_newlines=True).stdout).group(1)
+    raw = go_pprof("-raw", out)
+    maps = raw[raw.index("Mappings"):]
+    assert re.search(r"^\d+: 0x[0-9a-f]+/0x[0-9a-f]+/0x[0-9a-f]+ hx\.so %s " % build_id, maps,
+                     re.M), maps
+    top = go_pprof("-top", out)
+    assert re.search(r"\bhx_leaf\b", top) and re.search(r"\bpy_cb\b", top), top
+
+
+def test_speedscope_svg_top(mixed_3_12, pyspy, tmp_path):
+    """speedscope and SVG name the native frames; the SVG in a colour of their own; top too."""
+    ss, svg = str(tmp_path / "n.speedscope.json"), str(tmp_path / "n.svg")
+    for out in (ss, svg):
+        r = run_pyspy(pyspy, ["record", "--pid", mixed_3_12.pid, "--native", "--duration", 2,
+                              "-o", out])
+        assert r.rc == 0, str(r)
+    import json
+    names = {f["name"] for f in json.load(open(ss))["shared"]["frames"]}
+    assert "hx_leaf" in names and "hx_outer" in names and "py_cb" in names, names
+    text = open(svg).read()
+    fills = re.findall(r'<title>hx_leaf \(hx\.c:\d+\)[^<]*</title><rect[^>]*fill="rgb\((\d+),(\d+),'
+                       r'(\d+)\)"', text)
+    assert fills, text[:2000]
+    # Greens: the green channel leads, unlike Python's warm reds and yellows.
+    assert all(int(g) > int(r) and int(g) > int(b) for r, g, b in fills), fills
+    t = run_pyspy(pyspy, ["top", "--pid", mixed_3_12.pid, "--native", "--duration", 2.5,
+                          "--rate", 199])
+    assert t.rc == 0, str(t)
+    assert re.search(r"hx_leaf \(hx\.c:\d+\)", t.stdout), t.stdout[-3000:]
