@@ -22,13 +22,6 @@
 /* Cached (object, address) names at most; past it the cache starts over. */
 #define PC_CACHE_MAX (1u << 20)
 
-enum pc_kind {
-	PC_OTHER = 0,
-	PC_EVAL,    /* the evaluation loop: Python frames take its place */
-	PC_CALL,    /* call machinery, by name: hidden in the interpreter unless --native-all */
-	PC_UNNAMED, /* no symbol: in a stripped interpreter, hidden like call machinery */
-};
-
 struct pc_key {
 	const struct native_object *obj; /* NULL: a kernel address */
 	uint64_t addr;			 /* link-time vaddr, or kernel address */
@@ -38,7 +31,7 @@ struct pc_entry {
 	UT_hash_handle hh;
 	struct pc_key key;
 	uint32_t loc;
-	uint8_t kind; /* enum pc_kind */
+	uint8_t kind; /* enum native_frame_kind */
 };
 
 struct native_ctx {
@@ -261,6 +254,15 @@ static bool is_call_machinery(const char *name)
 	return false;
 }
 
+enum native_frame_kind native_frame_kind(const char *symbol)
+{
+	if (!symbol)
+		return NATIVE_FRAME_UNNAMED;
+	if (is_eval(symbol))
+		return NATIVE_FRAME_EVAL;
+	return is_call_machinery(symbol) ? NATIVE_FRAME_CALL : NATIVE_FRAME_OTHER;
+}
+
 static struct pc_entry *pc_add(struct native_ctx *c, const struct pc_key *k, uint32_t loc,
 			       uint8_t kind)
 {
@@ -323,10 +325,7 @@ static struct pc_entry *user_pc(struct native_ctx *c, struct native_object *o, u
 	if (fn == UINT32_MAX)
 		return NULL;
 	return pc_add(c, &k, profile__location_at(c->prof, fn, line, mapping_of(c, o), vaddr),
-		      !sym		       ? PC_UNNAMED
-		      : is_eval(sym)	       ? PC_EVAL
-		      : is_call_machinery(sym) ? PC_CALL
-					       : PC_OTHER);
+		      native_frame_kind(sym));
 }
 
 static uint32_t kernel_pc(struct native_ctx *c, uint64_t addr, const char **name)
@@ -342,8 +341,21 @@ static uint32_t kernel_pc(struct native_ctx *c, uint64_t addr, const char **name
 		return e->loc;
 	snprintf(buf, sizeof(buf), "%s [k]", *name ? *name : "[unknown]");
 	fn = profile__function_of(c->prof, PROFILE_FN_KERNEL, buf, "", 0);
-	e = fn == UINT32_MAX ? NULL : pc_add(c, &k, profile__location(c->prof, fn, -1), PC_OTHER);
+	e = fn == UINT32_MAX
+		    ? NULL
+		    : pc_add(c, &k, profile__location(c->prof, fn, -1), NATIVE_FRAME_OTHER);
 	return e ? e->loc : UINT32_MAX;
+}
+
+/* A kernel frame known by name only (dump reads /proc/PID/task/TID/stack). */
+static uint32_t kernel_named(struct native_ctx *c, const char *name)
+{
+	char buf[160];
+	uint32_t fn;
+
+	snprintf(buf, sizeof(buf), "%s [k]", name);
+	fn = profile__function_of(c->prof, PROFILE_FN_KERNEL, buf, "", 0);
+	return fn == UINT32_MAX ? UINT32_MAX : profile__location(c->prof, fn, -1);
 }
 
 /*
@@ -447,48 +459,37 @@ static bool runs_segment(const struct pc_entry *e, uint64_t shim, const uint64_t
 {
 	if (shim)
 		return sps[i + 1] && shim >= sps[i] && shim < sps[i + 1];
-	return e->kind == PC_EVAL;
+	return e->kind == NATIVE_FRAME_EVAL;
 }
 
-uint32_t native_stack__build(struct native_proc *p, const struct pyspy_sample *smp, size_t len,
+uint32_t native_stack__merge(struct native_proc *p, const struct native_in *in,
 			     const struct native_py *py, uint32_t *out, uint32_t cap)
 {
 	struct native_ctx *c = p->c;
 	uint32_t seg_end[PYSPY_MAX_FRAMES], n_seg = 0, si = 0, k = 0, n_pcs = 0, py_at = 0;
 	uint64_t seg_shim[PYSPY_MAX_FRAMES];
-	const struct pyspy_native *nh;
 	uint64_t pcs[SW_MAX_FRAMES], sps[SW_MAX_FRAMES + 1];
-	size_t at = PYSPY_SAMPLE_HDR_SIZE + (size_t)smp->n_frames * sizeof(struct pyspy_frame);
 	struct walk w = { .p = p };
 	enum sw_stop stop = SW_STOP_END;
 
-	if (len < at + sizeof(*nh)) {
-		c->st.bad_records++;
-		goto python_only;
-	}
-	nh = (const void *)((const uint8_t *)smp + at);
-	at += sizeof(*nh);
-	if (nh->kstack_n > PYSPY_KSTACK_MAX || nh->ustack_len > PYSPY_USTACK_MAX ||
-	    len - at < (size_t)nh->kstack_n * 8 + nh->ustack_len) {
-		c->st.bad_records++;
-		goto python_only;
-	}
 	c->st.samples++;
 	if (c->kernel)
-		k = kernel_frames(c, (const uint64_t *)((const uint8_t *)smp + at), nh->kstack_n,
-				  out, cap);
-	at += (size_t)nh->kstack_n * 8;
+		k = kernel_frames(c, in->kstack, in->kstack_n, out, cap);
+	for (uint32_t i = 0; i < in->n_kernel_names && k < cap; i++) {
+		uint32_t loc = kernel_named(c, in->kernel_names[i]);
+
+		if (loc != UINT32_MAX)
+			out[k++] = loc;
+	}
 	n_seg = py->n ? segments(p, py, seg_end, seg_shim) : 0;
 	if (!p->maps)
 		goto rest;
-
-	native_maps__sync(p->maps, nh->mm_seq);
-	{
-		struct sw_regs regs = { nh->ip, nh->sp, nh->bp };
-		struct sw_stack st = { (const uint8_t *)smp + at, nh->sp, nh->ustack_len };
-
-		stop = sw_walk(&regs, &st, rule_of, &w, pcs, sps, SW_MAX_FRAMES, &n_pcs);
+	if (!in->have_regs) {
+		stop = SW_STOP_RUNNING;
+		goto rest;
 	}
+	native_maps__sync(p->maps, in->mm_seq);
+	stop = sw_walk(&in->regs, &in->stack, rule_of, &w, pcs, sps, SW_MAX_FRAMES, &n_pcs);
 	c->st.stops[stop]++;
 	for (uint32_t i = 0; i < n_pcs && k < cap; i++) {
 		const struct frame_info *f = &w.fi[i];
@@ -511,7 +512,7 @@ uint32_t native_stack__build(struct native_proc *p, const struct pyspy_sample *s
 			 * interpreter does not name, mostly static call helpers:
 			 * a frame without a name says nothing.
 			 */
-			if (interp && e->kind != PC_OTHER)
+			if (interp && e->kind != NATIVE_FRAME_OTHER)
 				continue;
 			/* Below the outermost Python frame: the runtime's start-up. */
 			if (n_seg && si == n_seg)
@@ -538,8 +539,34 @@ rest:
 			out[k++] = m;
 	}
 	return k;
+}
 
-python_only:
+uint32_t native_stack__build(struct native_proc *p, const struct pyspy_sample *smp, size_t len,
+			     const struct native_py *py, uint32_t *out, uint32_t cap)
+{
+	size_t at = PYSPY_SAMPLE_HDR_SIZE + (size_t)smp->n_frames * sizeof(struct pyspy_frame);
+	const uint8_t *rec = (const uint8_t *)smp;
+	const struct pyspy_native *nh;
+	struct native_in in = { 0 };
+
+	if (len < at + sizeof(*nh))
+		goto bad;
+	nh = (const void *)(rec + at);
+	at += sizeof(*nh);
+	if (nh->kstack_n > PYSPY_KSTACK_MAX || nh->ustack_len > PYSPY_USTACK_MAX ||
+	    len - at < (size_t)nh->kstack_n * 8 + nh->ustack_len)
+		goto bad;
+	in.have_regs = true;
+	in.regs = (struct sw_regs){ nh->ip, nh->sp, nh->bp };
+	in.kstack = (const uint64_t *)(rec + at);
+	in.kstack_n = nh->kstack_n;
+	at += (size_t)nh->kstack_n * 8;
+	in.stack = (struct sw_stack){ rec + at, nh->sp, nh->ustack_len };
+	in.mm_seq = nh->mm_seq;
+	return native_stack__merge(p, &in, py, out, cap);
+
+bad:
+	p->c->st.bad_records++;
 	for (uint32_t i = 0; i < py->n && i < cap; i++)
 		out[i] = py->locs[i];
 	return py->n < cap ? py->n : cap;

@@ -28,6 +28,15 @@
 struct native_ctx;
 struct native_proc;
 
+/* What a native frame of the interpreter is, from its symbol (NULL: none). */
+enum native_frame_kind {
+	NATIVE_FRAME_OTHER = 0, /* work: shown */
+	NATIVE_FRAME_EVAL,	/* the evaluation loop: Python frames take its place */
+	NATIVE_FRAME_CALL,	/* call machinery: hidden unless --native-all */
+	NATIVE_FRAME_UNNAMED,	/* no symbol (a stripped interpreter): hidden likewise */
+};
+enum native_frame_kind native_frame_kind(const char *symbol);
+
 struct native_stats {
 	uint64_t samples;		/* with a native part */
 	uint64_t stops[SW_STOP__COUNT]; /* how their walks ended */
@@ -70,6 +79,26 @@ struct native_py {
 	const uint64_t *shim;
 	uint32_t n;
 };
+
+/*
+ * What a stack's native part is made from: the thread's registers and a
+ * copy of its user stack (have_regs: known at all), kernel return
+ * addresses, or kernel frames known by name only (innermost first).
+ */
+struct native_in {
+	bool have_regs;
+	struct sw_regs regs;
+	struct sw_stack stack;
+	const uint64_t *kstack;
+	uint32_t kstack_n;
+	const char *const *kernel_names;
+	uint32_t n_kernel_names;
+	uint32_t mm_seq; /* 0: unknown */
+};
+
+/* The whole stack from in and py, at most cap locations, innermost first. */
+uint32_t native_stack__merge(struct native_proc *p, const struct native_in *in,
+			     const struct native_py *py, uint32_t *out, uint32_t cap);
 
 /*
  * The whole stack of a PYSPY_SAMPLE_NATIVE record of len bytes, its

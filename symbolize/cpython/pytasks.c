@@ -136,3 +136,23 @@ int py_task__syscall(pid_t pid, pid_t tid, int32_t *nr, uint64_t args[4])
 		return -EINVAL;
 	return 0;
 }
+
+int py_task__user_regs(pid_t pid, pid_t tid, uint64_t *sp, uint64_t *pc)
+{
+	char path[96], buf[512], *tok[9], *save = NULL, *t;
+	int n = 0, err;
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/syscall", pid, tid);
+	err = procfs_read(path, buf, sizeof(buf));
+	if (err)
+		return err;
+	if (!strncmp(buf, "running", 7))
+		return -EAGAIN;
+	/* The last two fields, after NR and its six arguments or after -1. */
+	for (t = strtok_r(buf, " \n", &save); t && n < 9; t = strtok_r(NULL, " \n", &save))
+		tok[n++] = t;
+	if ((n != 9 && n != 3) || sscanf(tok[n - 2], "%" SCNx64, sp) != 1 ||
+	    sscanf(tok[n - 1], "%" SCNx64, pc) != 1)
+		return -EINVAL;
+	return 0;
+}

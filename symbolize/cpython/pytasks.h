@@ -49,4 +49,11 @@ const struct py_task *py_tasks__of_thread(pid_t pid, const struct py_tasks *tk,
  */
 int py_task__syscall(pid_t pid, pid_t tid, int32_t *nr, uint64_t args[4]);
 
+/*
+ * The user stack pointer and instruction pointer of a thread that is not
+ * running (from the same /proc/PID/task/TID/syscall): 0, -EAGAIN while it
+ * runs, or -errno.
+ */
+int py_task__user_regs(pid_t pid, pid_t tid, uint64_t *sp, uint64_t *pc);
+
 #endif /* PYSPY_PYTASKS_H */

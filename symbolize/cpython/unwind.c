@@ -197,6 +197,8 @@ static uint32_t frame_size(const struct pyspy_proc *p)
 	n += 8;
 	if (p->owner_skip_min && p->frame_owner + 1u > n)
 		n = p->frame_owner + 1u;
+	if (p->frame_entry && p->frame_entry + 1u > n)
+		n = p->frame_entry + 1u;
 	return n;
 }
 
@@ -242,12 +244,17 @@ static uint32_t code_fp(pid_t pid, const struct pyspy_proc *p, uint64_t code)
 	return pyspy_code_fp(name, line);
 }
 
-static void walk_frames(pid_t pid, const struct pyspy_proc *p, uint64_t frame,
+/*
+ * marks: as a --native record, the first frame of each evaluation call
+ * carries PYSPY_FRAME_ENTRY and each entry frame is listed as a
+ * PYSPY_FRAME_SHIM entry (see bpf/pyspy.h).
+ */
+static void walk_frames(pid_t pid, const struct pyspy_proc *p, uint64_t frame, bool marks,
 			struct pyspy_frame *out, struct py_thread_stack *st)
 {
 	uint32_t fsize = frame_size(p), fp = 0;
 	uint8_t fb[FRAME_BUF];
-	uint64_t code, fp_code = 0;
+	uint64_t code, here, fp_code = 0;
 
 	for (int i = 0; frame && i < MAX_WALK; i++) {
 		if (procmem_read(pid, frame, fb, fsize)) {
@@ -256,10 +263,22 @@ static void walk_frames(pid_t pid, const struct pyspy_proc *p, uint64_t frame,
 		}
 		/* & ~3: 3.14+ tag bits of a _PyStackRef; harmless before. */
 		code = get_u64(fb, p->frame_code) & ~3ULL;
+		here = frame;
 		frame = get_u64(fb, p->frame_back);
 		/* Shim / C-entry frames (3.12+ owner >= 3) are not Python code. */
-		if (p->owner_skip_min && fb[p->frame_owner] >= p->owner_skip_min)
+		if (p->owner_skip_min && fb[p->frame_owner] >= p->owner_skip_min) {
+			if (!marks)
+				continue;
+			if (st->n_frames >= PYSPY_MAX_FRAMES) {
+				st->flags |= PY_STACK_TRUNCATED;
+				return;
+			}
+			if (st->n_frames)
+				out[st->n_frames - 1].code |= PYSPY_FRAME_ENTRY;
+			out[st->n_frames++] =
+				(struct pyspy_frame){ here | PYSPY_FRAME_SHIM, -1, 0 };
 			continue;
+		}
 		if (st->n_frames >= PYSPY_MAX_FRAMES) {
 			st->flags |= PY_STACK_TRUNCATED;
 			return;
@@ -270,7 +289,11 @@ static void walk_frames(pid_t pid, const struct pyspy_proc *p, uint64_t frame,
 			fp_code = code;
 			fp = code_fp(pid, p, code);
 		}
-		out[st->n_frames++].code_fp = fp;
+		out[st->n_frames].code_fp = fp;
+		/* 3.11: the frame says so itself. */
+		if (marks && p->frame_entry && fb[p->frame_entry])
+			out[st->n_frames].code |= PYSPY_FRAME_ENTRY;
+		st->n_frames++;
 	}
 	if (frame)
 		st->flags |= PY_STACK_TRUNCATED;
@@ -282,7 +305,7 @@ static void walk_frames(pid_t pid, const struct pyspy_proc *p, uint64_t frame,
  * the less likely the walk meets a frame that has returned.
  */
 static void walk_thread(pid_t pid, const struct py_layout *l, const struct pyspy_proc *p,
-			struct pyspy_frame *frames, struct py_thread_stack *st)
+			bool marks, struct pyspy_frame *frames, struct py_thread_stack *st)
 {
 	uint8_t buf[PY_TSTATE_READ_MAX];
 	uint64_t frame;
@@ -292,7 +315,7 @@ static void walk_thread(pid_t pid, const struct py_layout *l, const struct pyspy
 		st->flags |= PY_STACK_PARTIAL;
 		return;
 	}
-	walk_frames(pid, p, frame, frames, st);
+	walk_frames(pid, p, frame, marks, frames, st);
 }
 
 /* Copy the walked frames into st, which owns them afterwards. */
@@ -307,7 +330,7 @@ static int keep_frames(struct py_thread_stack *st, const struct pyspy_frame *fra
 	return 0;
 }
 
-static int walk_all(pid_t pid, const struct pyspy_proc *p, const struct list_walk *w,
+static int walk_all(pid_t pid, const struct pyspy_proc *p, const struct list_walk *w, bool marks,
 		    struct py_threads *out)
 {
 	struct pyspy_frame *frames = malloc(PYSPY_MAX_FRAMES * sizeof(*frames));
@@ -325,7 +348,7 @@ static int walk_all(pid_t pid, const struct pyspy_proc *p, const struct list_wal
 		st->tstate = r->addr;
 		st->pthread_id = r->pthread_id;
 		st->native_tid = r->native_tid;
-		walk_thread(pid, w->l, p, frames, st);
+		walk_thread(pid, w->l, p, marks, frames, st);
 		err = keep_frames(st, frames);
 		out->n = i + 1;
 	}
@@ -347,6 +370,12 @@ static int check_layout(const struct py_layout *l, const struct pyspy_proc *p)
 int py_unwind__threads(pid_t pid, const struct py_layout *l, uint64_t runtime_addr,
 		       struct py_threads *out)
 {
+	return py_unwind__threads_marked(pid, l, runtime_addr, false, out);
+}
+
+int py_unwind__threads_marked(pid_t pid, const struct py_layout *l, uint64_t runtime_addr,
+			      bool marks, struct py_threads *out)
+{
 	struct list_walk w = { .pid = pid, .l = l, .tsize = tstate_size(l) };
 	struct pyspy_proc p;
 	int err;
@@ -367,7 +396,7 @@ int py_unwind__threads(pid_t pid, const struct py_layout *l, uint64_t runtime_ad
 	if (!err) {
 		out->list_partial = w.torn;
 		out->list_truncated = w.truncated;
-		err = walk_all(pid, &p, &w, out);
+		err = walk_all(pid, &p, &w, marks, out);
 	}
 	free(w.refs);
 	return err;

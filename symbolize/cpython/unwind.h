@@ -60,6 +60,13 @@ struct py_threads {
  */
 int py_unwind__threads(pid_t pid, const struct py_layout *l, uint64_t runtime_addr,
 		       struct py_threads *out);
+/*
+ * The same, with marks: frames as a --native record has them, with
+ * PYSPY_FRAME_ENTRY bits and PYSPY_FRAME_SHIM entries (bpf/pyspy.h), for
+ * nativestack.h to place each evaluation call's Python frames.
+ */
+int py_unwind__threads_marked(pid_t pid, const struct py_layout *l, uint64_t runtime_addr,
+			      bool marks, struct py_threads *out);
 void py_threads__free(struct py_threads *t);
 
 /*

@@ -506,11 +506,10 @@ bool native_object__line(struct native_object *o, uint64_t vaddr, const char **f
 
 void native_object__describe(const struct native_object *o, char *buf, size_t len)
 {
-	snprintf(buf, len, "%u symbols (%s%s%s%s), %s, %s%s", o->n_syms,
-		 o->sym_sources & OBJ_SRC_SYMTAB ? ".symtab " : "",
-		 o->sym_sources & OBJ_SRC_DEBUG ? "debug file " : "",
-		 o->sym_sources & OBJ_SRC_MINI ? "MiniDebugInfo " : "",
-		 o->sym_sources & OBJ_SRC_DYNSYM ? ".dynsym" : "",
-		 o->eh ? ".eh_frame" : "no .eh_frame", o->dbg ? "debug file " : "",
-		 o->build_id[0] ? o->build_id : "no build-id");
+	snprintf(buf, len, "%u symbols from%s%s%s%s; %s; build-id %s", o->n_syms,
+		 o->sym_sources & OBJ_SRC_SYMTAB ? " .symtab" : "",
+		 o->sym_sources & OBJ_SRC_DEBUG ? " the debug file" : "",
+		 o->sym_sources & OBJ_SRC_MINI ? " MiniDebugInfo" : "",
+		 o->sym_sources & OBJ_SRC_DYNSYM ? " .dynsym" : "",
+		 o->eh ? ".eh_frame" : "no .eh_frame", o->build_id[0] ? o->build_id : "none");
 }

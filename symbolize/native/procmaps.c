@@ -14,6 +14,7 @@
 
 #include "procmaps.h"
 #include "user/base/clock.h"
+#include "user/base/log.h"
 
 /* Lines of /proc/PID/maps read, and executable mappings kept, at most. */
 #define MAPS_LINES_MAX 65536
@@ -96,23 +97,6 @@ void native_objects__free(struct native_objects *t)
 	free(t);
 }
 
-size_t native_objects__bytes(const struct native_objects *t)
-{
-	size_t n = 0;
-
-	for (const struct obj_entry *e = t->list; e; e = e->next)
-		n += e->o ? native_object__bytes(e->o) : 0;
-	return n;
-}
-
-void native_objects__for_each(struct native_objects *t,
-			      void (*cb)(struct native_object *o, void *ctx), void *ctx)
-{
-	for (struct obj_entry *e = t->list; e; e = e->next)
-		if (e->o)
-			cb(e->o, ctx);
-}
-
 void native_objects__on_free(struct native_objects *t,
 			     void (*cb)(struct native_object *o, void *ctx), void *ctx)
 {
@@ -135,6 +119,13 @@ static void sweep(struct native_objects *t)
 {
 	uint64_t now = mono_ns();
 	struct obj_entry **pp = &t->list;
+
+	/* What each holds now: DWARF and rules grow after the open. */
+	t->bytes = 0;
+	for (struct obj_entry *e = t->list; e; e = e->next) {
+		e->bytes = native_object__bytes(e->o);
+		t->bytes += e->bytes;
+	}
 
 	while (*pp) {
 		struct obj_entry *e = *pp;
@@ -229,6 +220,12 @@ static int acquire(struct native_maps *m, struct mapping *mp)
 
 			free(e);
 			return err;
+		}
+		if (log_verbose) {
+			char what[256];
+
+			native_object__describe(e->o, what, sizeof(what));
+			log_debug("PID %d: %s: %s", m->pid, mp->path, what);
 		}
 		e->key = k;
 		e->bytes = native_object__bytes(e->o);

@@ -27,10 +27,6 @@ struct native_maps;
 
 struct native_objects *native_objects__new(size_t budget);
 void native_objects__free(struct native_objects *t); /* NULL-safe; after every map */
-size_t native_objects__bytes(const struct native_objects *t);
-/* Visit every object (for caches keyed by object). */
-void native_objects__for_each(struct native_objects *t,
-			      void (*cb)(struct native_object *o, void *ctx), void *ctx);
 /* Called with each object about to be freed (e.g. to drop what refers to it). */
 void native_objects__on_free(struct native_objects *t,
 			     void (*cb)(struct native_object *o, void *ctx), void *ctx);

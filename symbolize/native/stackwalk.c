@@ -31,7 +31,7 @@ enum sw_stop sw_walk(const struct sw_regs *regs, const struct sw_stack *stack, s
 		     void *ctx, uint64_t *pcs, uint64_t *sps, uint32_t max, uint32_t *n)
 {
 	struct sw_regs r = *regs;
-	bool bp_known = true;
+	bool bp_known = regs->bp != 0;
 
 	*n = 0;
 	if (max > SW_MAX_FRAMES)

@@ -50,7 +50,8 @@ struct sw_rule {
 	X(BAD_CFI, "unsupported unwind rule")    \
 	X(STACK, "outside the copied stack")     \
 	X(LOOP, "stack pointer went backwards")  \
-	X(DEPTH, "too deep")
+	X(DEPTH, "too deep")                     \
+	X(RUNNING, "registers unknown (the thread was running)") /* dump */
 
 #define SW_STOP_ENUM(name, text) SW_STOP_##name,
 enum sw_stop {
@@ -60,6 +61,7 @@ enum sw_stop {
 
 const char *sw_stop_name(enum sw_stop s);
 
+/* bp 0: unknown (a rule that needs it ends the walk). */
 struct sw_regs {
 	uint64_t ip, sp, bp;
 };

@@ -181,3 +181,30 @@ int procfs_open_in_root(pid_t pid, const char *path)
 	errno = err;
 	return fd;
 }
+
+int procfs_kernel_stack(pid_t pid, pid_t tid, char (*names)[PROCFS_KSYM_LEN], int max)
+{
+	char path[96], buf[8192], *line, *save = NULL;
+	int n = 0, err;
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/stack", pid, tid);
+	err = procfs_read(path, buf, sizeof(buf));
+	if (err)
+		return err;
+	/* "[<0>] pipe_read+0x2f1/0x400" */
+	for (line = strtok_r(buf, "\n", &save); line && n < max;
+	     line = strtok_r(NULL, "\n", &save)) {
+		char *s = strchr(line, ']');
+		size_t len;
+
+		if (!s)
+			continue;
+		s += strspn(s + 1, " ") + 1;
+		len = strcspn(s, "+ ");
+		if (!len || len >= PROCFS_KSYM_LEN)
+			continue;
+		memcpy(names[n], s, len);
+		names[n++][len] = '\0';
+	}
+	return n;
+}

@@ -45,6 +45,15 @@ int procfs_ids(pid_t pid, pid_t tid, pid_t *tgid, pid_t *nsid);
  */
 int procfs_open_in_root(pid_t pid, const char *path);
 
+/*
+ * The kernel stack of a thread that is not running, from
+ * /proc/PID/task/TID/stack (root only), innermost first: function names
+ * without their offsets, at most max of PROCFS_KSYM_LEN bytes.  The count,
+ * or -errno.
+ */
+#define PROCFS_KSYM_LEN 128
+int procfs_kernel_stack(pid_t pid, pid_t tid, char (*names)[PROCFS_KSYM_LEN], int max);
+
 /* The /proc/PID/exe link ("" if unreadable). */
 void procfs_exe(pid_t pid, char *buf, size_t len);
 

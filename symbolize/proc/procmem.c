@@ -28,6 +28,43 @@ int procmem_read(pid_t pid, uint64_t addr, void *buf, size_t len)
 	return 0;
 }
 
+/* Pages per call of procmem_read_upto: the kernel stops at the first bad one. */
+#define UPTO_PAGES 16
+
+ssize_t procmem_read_upto(pid_t pid, uint64_t addr, void *buf, size_t len)
+{
+	struct iovec local[UPTO_PAGES], remote[UPTO_PAGES];
+	size_t done = 0;
+	ssize_t n;
+	int k;
+
+	if (addr + len < addr)
+		len = UINT64_MAX - addr;
+	while (done < len) {
+		size_t want = 0;
+
+		for (k = 0; k < UPTO_PAGES && done + want < len; k++) {
+			uint64_t a = addr + done + want;
+			size_t chunk = 4096 - (a & 4095);
+
+			if (chunk > len - done - want)
+				chunk = len - done - want;
+			local[k] = (struct iovec){ (char *)buf + done + want, chunk };
+			remote[k] = (struct iovec){ (void *)(uintptr_t)a, chunk };
+			want += chunk;
+		}
+		do
+			n = process_vm_readv(pid, local, k, remote, k, 0);
+		while (n < 0 && errno == EINTR);
+		if (n < 0)
+			return done ? (ssize_t)done : -errno;
+		done += (size_t)n;
+		if ((size_t)n < want)
+			break;
+	}
+	return (ssize_t)done;
+}
+
 int procmem_read_u64(pid_t pid, uint64_t addr, uint64_t *out)
 {
 	uint64_t v;

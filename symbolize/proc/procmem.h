@@ -15,6 +15,12 @@
 /* Read exactly len bytes at addr of pid. 0, or -errno (-EFAULT if short). */
 int procmem_read(pid_t pid, uint64_t addr, void *buf, size_t len);
 
+/*
+ * Read up to len bytes at addr, stopping at the first page that cannot be
+ * read (the end of a mapping): the bytes read, or -errno if none.
+ */
+ssize_t procmem_read_upto(pid_t pid, uint64_t addr, void *buf, size_t len);
+
 /* Read an 8-byte pointer; 0 or -errno. */
 int procmem_read_u64(pid_t pid, uint64_t addr, uint64_t *out);
 

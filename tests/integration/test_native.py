@@ -296,3 +296,54 @@ def test_speedscope_svg_top(mixed_3_12, pyspy, tmp_path):
                           "--rate", 199])
     assert t.rc == 0, str(t)
     assert re.search(r"hx_leaf \(hx\.c:\d+\)", t.stdout), t.stdout[-3000:]
+
+
+@pytest.mark.parametrize("py_id", SOME)
+def test_dump_native_and_kernel(py_id, workload, pyspy):
+    """dump --native --kernel: a thread blocked in read() on a pipe, from the
+    kernel's pipe read down through libc's read to its Python caller."""
+    import json
+    python = require_python(BY_ID[py_id])
+    w = workload(python, SCRIPT, "-", "pipe")
+    r = run_pyspy(pyspy, ["dump", "--pid", w.pid, "--native", "--kernel", "--json"])
+    assert r.rc == 0, str(r)
+    doc = json.loads(r.stdout)
+    rd = ("reader", str(WORKLOADS / SCRIPT), marker_line(SCRIPT, "LINE:read"))
+    for t in doc["threads"]:
+        fr = t["frames"]
+        at = [i for i, f in enumerate(fr) if (f["name"], f["file"], f["line"]) == rd]
+        if not at:
+            continue
+        above = fr[:at[0]]
+        kinds = [f.get("kind", "python") for f in above]
+        assert any(k == "kernel" and f["name"].endswith("pipe_read [k]")
+                   for k, f in zip(kinds, above)), fr
+        assert any(k == "native" and "read" in f["name"] for k, f in zip(kinds, above)), fr
+        # Innermost first: the kernel's frames, then the native ones, then Python.
+        assert kinds == sorted(kinds, key=["kernel", "native", "python"].index), kinds
+        break
+    else:
+        pytest.fail("no thread in reader():\n%s" % r.stdout)
+
+
+def test_debug_file_by_build_id(workload, record, tmp_path):
+    """A stripped extension whose DWARF is in the target's own
+    /usr/lib/debug/.build-id: names and lines, read inside its root (the
+    host has no such file)."""
+    python = require_python(BY_ID["3.14-sid"])
+    d = str(tmp_path / "hx")
+    so = build_hx(python, d, "-fvisibility=hidden")
+    build_id = re.search(r"Build ID: ([0-9a-f]+)", subprocess.run(
+        ["readelf", "-n", so], stdout=subprocess.PIPE, universal_newlines=True).stdout).group(1)
+    rel = "usr/lib/debug/.build-id/%s/%s.debug" % (build_id[:2], build_id[2:])
+    dbg = os.path.join(python.root, rel)
+    assert not os.path.exists("/" + rel)
+    os.makedirs(os.path.dirname(dbg), exist_ok=True)
+    subprocess.run(["objcopy", "--only-keep-debug", so, dbg], check=True)
+    subprocess.run(["strip", "--strip-all", so], check=True)
+    try:
+        w = workload(python, SCRIPT, d, "mixed")
+        stacks = native_record(record, w).profile()
+    finally:
+        os.unlink(dbg)
+    assert share(stacks, lambda x: re.match(r"^hx_leaf \(hx\.c:\d+\)$", x)) > 0.8, stacks[:5]

@@ -2,6 +2,10 @@
 /*
  * dump.c - the `dump` verb: print every Python thread's current stack once,
  * sleeping and blocked threads included, read from userspace without BPF.
+ * --native: a thread that is not running has its user registers in
+ * /proc/PID/task/TID/syscall, and its stack is read like its frames, so it
+ * is unwound as a --native sample is; --kernel adds its kernel stack from
+ * /proc/PID/task/TID/stack.  A running thread keeps its Python frames only.
  */
 #include <argp.h>
 #include <errno.h>
@@ -14,6 +18,9 @@
 
 #include "common.h"
 #include "symbolize/codecache.h"
+#include "symbolize/nativestack.h"
+#include "symbolize/proc/procfs.h"
+#include "symbolize/proc/procmem.h"
 #include "symbolize/cpython/discover.h"
 #include "symbolize/cpython/discover_wait.h"
 #include "symbolize/cpython/pytasks.h"
@@ -27,17 +34,25 @@
 struct dump_opts {
 	pid_t pid;
 	bool json;
+	bool native, native_all, kernel;
 	double init_wait_s;
 };
+
+/* Kernel frames read per thread with --kernel. */
+#define DUMP_KSTACK_MAX 64
+/* Locations of a thread at most: Python frames, native and kernel ones, a marker. */
+#define DUMP_MAX_LOCS (PYSPY_MAX_FRAMES + SW_MAX_FRAMES + DUMP_KSTACK_MAX + 2)
 
 /* A thread to print: its stack, who it is, its frames as profile locations. */
 struct dump_thread {
 	const struct py_thread_stack *st;
 	const struct py_task *task; /* NULL: TID unknown or the thread has gone */
 	uint32_t *locs;
+	uint32_t n_locs;
 };
 
 struct dump {
+	const struct dump_opts *o;
 	const struct py_target *py;
 	const struct py_threads *threads;
 	struct profile *prof;
@@ -46,37 +61,99 @@ struct dump {
 
 /* --- symbolization -------------------------------------------------------------- */
 
+/* Scratch for one thread's native part. */
+struct native_scratch {
+	struct pyspy_frame clean[PYSPY_MAX_FRAMES];
+	uint8_t entry[PYSPY_MAX_FRAMES];
+	uint64_t shim[PYSPY_MAX_FRAMES];
+	uint32_t py_locs[PYSPY_MAX_FRAMES];
+	uint8_t stack[PYSPY_USTACK_MAX];
+	char knames[DUMP_KSTACK_MAX][PROCFS_KSYM_LEN];
+	const char *kptrs[DUMP_KSTACK_MAX];
+};
+
+/*
+ * The thread's whole stack into t->locs: its Python frames (marked, see
+ * py_unwind__threads_marked) placed in its native stack, unwound from its
+ * registers and its stack as they are now.
+ */
+static void native_thread(struct dump *d, struct native_proc *np, struct code_cache *c,
+			  struct native_scratch *ns, struct dump_thread *t)
+{
+	const struct py_thread_stack *st = t->st;
+	struct native_py py = { ns->py_locs, ns->entry, ns->shim, 0 };
+	struct native_in in = { 0 };
+	uint64_t sp, pc;
+	ssize_t got;
+	int k;
+
+	py.n = st->n_frames ? native_stack__split(st->frames, st->n_frames, ns->clean, ns->entry,
+						  ns->shim)
+			    : 0;
+	if (py.n)
+		code_cache__resolve(c, ns->clean, py.n, mono_ns(), true, ns->py_locs);
+	if (t->task && !py_task__user_regs(d->py->pid, t->task->tid, &sp, &pc)) {
+		got = procmem_read_upto(d->py->pid, sp, ns->stack, sizeof(ns->stack));
+		in.have_regs = got > 0;
+		in.regs = (struct sw_regs){ pc, sp, 0 };
+		in.stack = (struct sw_stack){ ns->stack, sp, got > 0 ? (size_t)got : 0 };
+	}
+	if (d->o->kernel && t->task) {
+		k = procfs_kernel_stack(d->py->pid, t->task->tid, ns->knames, DUMP_KSTACK_MAX);
+		for (int i = 0; i < k; i++)
+			ns->kptrs[i] = ns->knames[i];
+		in.kernel_names = ns->kptrs;
+		in.n_kernel_names = k > 0 ? (uint32_t)k : 0;
+	}
+	t->n_locs = native_stack__merge(np, &in, &py, t->locs, DUMP_MAX_LOCS);
+}
+
 static int symbolize(struct dump *d, pid_t pid, const struct py_tasks *tk)
 {
 	const struct py_threads *th = d->threads;
+	bool native = d->o->native || d->o->kernel;
 	struct code_store *store = code_store__new(0, 0);
 	struct code_cache *c =
 		store ? code_cache__new(pid, &d->py->layout, d->py->code_type_addr, d->prof, store)
 		      : NULL;
+	struct native_ctx *nc =
+		native ? native_ctx__new(d->prof, d->o->native, d->o->native_all, false) : NULL;
+	struct native_proc *np =
+		nc ? native_proc__new(nc, pid, d->py->elf_path, d->py->version_hex) : NULL;
+	struct native_scratch *ns = native ? malloc(sizeof(*ns)) : NULL;
+	int err = 0;
 
-	if (!c) {
-		code_store__free(store);
-		return -ENOMEM;
-	}
-	for (uint32_t i = 0; i < th->n; i++) {
+	if (!c || (native && (!np || !ns)))
+		err = -ENOMEM;
+	for (uint32_t i = 0; !err && i < th->n; i++) {
 		const struct py_thread_stack *st = &th->t[i];
+		struct dump_thread *t = &d->t[i];
 
-		d->t[i].st = st;
-		d->t[i].task = py_tasks__of_thread(pid, tk, st);
-		d->t[i].locs = calloc(st->n_frames ? st->n_frames : 1, sizeof(uint32_t));
-		if (!d->t[i].locs) {
-			code_cache__free(c);
-			code_store__free(store);
-			return -ENOMEM;
+		t->st = st;
+		t->task = py_tasks__of_thread(pid, tk, st);
+		t->locs = calloc(native		? DUMP_MAX_LOCS
+				 : st->n_frames ? st->n_frames
+						: 1,
+				 sizeof(uint32_t));
+		if (!t->locs) {
+			err = -ENOMEM;
+			break;
+		}
+		if (native) {
+			native_thread(d, np, c, ns, t);
+			continue;
 		}
 		/* The walk read each code object's fingerprint along with its frame. */
 		if (st->n_frames)
-			code_cache__resolve(c, st->frames, st->n_frames, mono_ns(), true,
-					    d->t[i].locs);
+			code_cache__resolve(c, st->frames, st->n_frames, mono_ns(), true, t->locs);
+		t->n_locs = st->n_frames;
 	}
+	free(ns);
+	native_proc__free(np);
+	native_ctx__free(nc);
 	code_cache__free(c);
 	code_store__free(store);
-	return 0;
+	return err;
 }
 
 /* --- output ------------------------------------------------------------------------ */
@@ -118,7 +195,7 @@ static void text_thread(FILE *f, const struct dump *d, const struct dump_thread 
 	} else
 		fprintf(f, "Thread 0x%llx (?): %s\n", (unsigned long long)st->pthread_id,
 			state_name(NULL));
-	for (uint32_t i = 0; i < st->n_frames; i++)
+	for (uint32_t i = 0; i < t->n_locs; i++)
 		text_frame(f, d->prof, t->locs[i]);
 	if (st->flags & PY_STACK_TRUNCATED)
 		fputs("    [truncated]\n", f);
@@ -155,6 +232,9 @@ static void json_frame(FILE *f, const struct profile *p, uint32_t loc_id)
 	json_put_string(f, fn ? profile__str(p, fn->name) : "[unknown]");
 	fputs(", \"file\": ", f);
 	json_put_string(f, fn ? profile__str(p, fn->file) : "");
+	if (fn && fn->kind != PROFILE_FN_PYTHON)
+		fprintf(f, ", \"kind\": \"%s\"",
+			fn->kind == PROFILE_FN_KERNEL ? "kernel" : "native");
 	if (line >= 0)
 		fprintf(f, ", \"line\": %d}", line);
 	else
@@ -175,7 +255,7 @@ static void json_thread(FILE *f, const struct dump *d, const struct dump_thread 
 	fprintf(f, "\"partial\": %s, \"truncated\": %s, \"frames\": [",
 		st->flags & PY_STACK_PARTIAL ? "true" : "false",
 		st->flags & PY_STACK_TRUNCATED ? "true" : "false");
-	for (uint32_t i = 0; i < st->n_frames; i++) {
+	for (uint32_t i = 0; i < t->n_locs; i++) {
 		fputs(i ? ", " : "", f);
 		json_frame(f, d->prof, t->locs[i]);
 	}
@@ -240,8 +320,9 @@ static int run_dump(const struct dump_opts *o, const struct py_target *py)
 {
 	struct py_threads th = {};
 	struct py_tasks tk = {};
-	struct dump d = { .py = py, .threads = &th };
-	int err = py_unwind__threads(py->pid, &py->layout, py->runtime_addr, &th);
+	struct dump d = { .o = o, .py = py, .threads = &th };
+	int err = py_unwind__threads_marked(py->pid, &py->layout, py->runtime_addr,
+					    o->native || o->kernel, &th);
 
 	if (err) {
 		report_walk_error(py, err);
@@ -287,16 +368,24 @@ static const char doc[] =
 	"\n\nEXAMPLES:\n"
 	"  pyspy-bpf dump --pid 1234\n"
 	"  pyspy-bpf dump --pid 1234 --json | jq .\n"
+	"  pyspy-bpf dump --pid 1234 --native --kernel\n"
 	"\nOPTIONS:";
 
 enum {
 	OPT_JSON = 0x100,
-	OPT_INIT_WAIT
+	OPT_INIT_WAIT,
+	OPT_NATIVE,
+	OPT_NATIVE_ALL,
+	OPT_KERNEL,
 };
 
 static const struct argp_option opts[] = {
 	{ "pid", 'p', "PID", 0, "Process to dump", 0 },
 	{ "json", OPT_JSON, NULL, 0, "One JSON document instead of text", 0 },
+	{ "native", OPT_NATIVE, NULL, 0,
+	  "C/C++/Rust frames between the Python frames (threads that are not running)", 0 },
+	{ "native-all", OPT_NATIVE_ALL, NULL, 0, "--native, and the interpreter's own frames", 0 },
+	{ "kernel", OPT_KERNEL, NULL, 0, "The kernel stack of each thread that is not running", 0 },
 	{ "init-wait", OPT_INIT_WAIT, "SECS", 0,
 	  "Wait up to SECS for the interpreter to initialise (default 5)", 0 },
 	{ "verbose", 'v', NULL, 0, "More messages", 0 },
@@ -318,6 +407,15 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 		break;
 	case OPT_JSON:
 		o->json = true;
+		break;
+	case OPT_NATIVE_ALL:
+		o->native_all = true;
+		/* fall through */
+	case OPT_NATIVE:
+		o->native = true;
+		break;
+	case OPT_KERNEL:
+		o->kernel = true;
 		break;
 	case OPT_INIT_WAIT:
 		if (cli_parse_secs(arg, &o->init_wait_s))

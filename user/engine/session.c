@@ -106,7 +106,10 @@ static int attach_cpus(struct session *s, const struct session_opts *o)
 
 static int load(struct session *s, const struct session_opts *o)
 {
-	size_t rb = o->ringbuf_bytes ? o->ringbuf_bytes : DEFAULT_RINGBUF;
+	/* --native records carry up to 16 KiB of stack each: room for as many. */
+	size_t rb = o->ringbuf_bytes ? o->ringbuf_bytes
+		    : o->native	     ? 2 * DEFAULT_RINGBUF
+				     : DEFAULT_RINGBUF;
 	unsigned threads;
 	int err;
 
