@@ -528,11 +528,13 @@ static __always_inline __u64 wakeup_flags_for(__u32 tgid)
  * The user stack from sp up, a page at a time: the first read that faults
  * (the end of the stack mapping, or a page not present) ends the copy.
  */
-static __always_inline __u32 copy_ustack(struct native_scratch *ns, __u64 sp)
+static __always_inline __u32 copy_ustack(struct native_scratch *ns, __u64 sp, __u32 want)
 {
 	__u32 max = ustack_max < PYSPY_USTACK_MAX ? ustack_max : PYSPY_USTACK_MAX;
 	__u32 off = 0, chunk;
 
+	if (want && want < max)
+		max = want;
 	for (int i = 0; i < PYSPY_USTACK_MAX / 4096 + 1; i++) {
 		chunk = 4096 - ((sp + off) & 4095);
 		if (chunk > max - off)
@@ -564,7 +566,8 @@ static __always_inline __u32 mm_seq(struct task_struct *t)
  * Send the sample with its native part: registers, kernel stack, user
  * stack.  One record, so userspace never has to pair two.
  */
-static __always_inline int emit_native(void *ctx, struct scratch *s, __u64 size, __u64 wflags)
+static __always_inline int emit_native(void *ctx, struct scratch *s, const struct pyspy_proc *p,
+				       __u64 size, __u64 wflags)
 {
 	struct native_scratch *ns;
 	struct pt_regs *regs;
@@ -588,7 +591,7 @@ static __always_inline int emit_native(void *ctx, struct scratch *s, __u64 size,
 			klen = sizeof(ns->kstack);
 	}
 	if (native_stacks)
-		ulen = copy_ustack(ns, ns->h.sp);
+		ulen = copy_ustack(ns, ns->h.sp, p->ustack_bytes);
 	if (ulen > PYSPY_USTACK_MAX)
 		ulen = PYSPY_USTACK_MAX;
 	ns->h.kstack_n = klen / 8;
@@ -667,7 +670,7 @@ static __always_inline int sample_python(void *ctx, struct scratch *s, const str
 	if (size > sizeof(s->sample))
 		size = sizeof(s->sample);
 	if (native_stacks || kernel_stacks)
-		return emit_native(ctx, s, size, wakeup_flags(p));
+		return emit_native(ctx, s, p, size, wakeup_flags(p));
 	if (bpf_ringbuf_output(&events, &s->sample, size, wakeup_flags(p)))
 		count(&errors, PYSPY_ERR_RINGBUF_FULL);
 	return 0;

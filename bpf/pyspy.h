@@ -79,7 +79,9 @@ struct pyspy_proc {
 	__u16 gil_holder;  /* offset of last_holder in the GIL struct */
 	__u16 gil_locked;  /* offset of locked (an int) */
 	__u16 frame_entry; /* 3.11: is_entry (a bool) in the frame; 0: none */
-	__u16 pad2;
+	/* --native: bytes of user stack to copy, as userspace learnt this
+	 * process needs (up to its outermost Python frame); 0: the most. */
+	__u16 ustack_bytes;
 };
 
 /*

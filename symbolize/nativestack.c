@@ -41,22 +41,56 @@ struct native_ctx {
 	struct kallsyms *ksyms;
 	struct pc_entry *pcs;
 	uint32_t n_pcs;
+	/* Bumped whenever a pc_entry is freed: the procs' slots check it. */
+	uint32_t epoch;
 	/* Marker locations by stop, then the unmatched one; UINT32_MAX: none yet. */
 	uint32_t stop_loc[SW_STOP__COUNT + 1];
 	struct native_stats st;
 };
 
+/*
+ * What one return address (as looked up: minus one for callers) of one
+ * process came to last time: its object, rule and name.  Valid while the
+ * process's mappings and the ctx's entries are what they were (gen).
+ */
+struct pc_slot {
+	uint64_t pc, gen;
+	struct native_object *obj;
+	uint64_t vaddr;
+	struct pc_entry *e; /* NULL: not named yet */
+	struct sw_rule rule;
+	uint8_t stop;
+	uint8_t flags;
+};
+
+/* Slots per process, made on its first native sample. */
+#define PC_SLOTS 512
+
 struct native_proc {
 	struct native_ctx *c;
+	struct pc_slot *slots;
 	struct native_maps *maps;
 	bool frame_per_call; /* 3.8-3.10: every Python frame is one evaluation call */
+	/* The copy's size, learnt: what walks needed in this window of samples. */
+	uint32_t hint, need, window;
+	bool short_copy; /* ... and whether one of them needed more than it got */
 };
+
+/*
+ * Samples per window of the copy's size, the room added to what they
+ * needed, and the least copied (a few frames of libc and the interpreter
+ * above the Python ones vary from sample to sample).
+ */
+#define HINT_WINDOW 256
+#define HINT_ROOM   2048
+#define HINT_MIN    4096
 
 static void drop_object(struct native_object *o, void *ctx)
 {
 	struct native_ctx *c = ctx;
 	struct pc_entry *e, *tmp;
 
+	c->epoch++;
 	HASH_ITER (hh, c->pcs, e, tmp) {
 		if (e->key.obj != o)
 			continue;
@@ -98,6 +132,7 @@ static void pcs_clear(struct native_ctx *c)
 {
 	struct pc_entry *e, *tmp;
 
+	c->epoch++;
 	HASH_ITER (hh, c->pcs, e, tmp) {
 		HASH_DEL(c->pcs, e);
 		free(e);
@@ -124,6 +159,7 @@ void native_ctx__remap(struct native_ctx *c, struct profile_remap *m)
 {
 	struct pc_entry *e, *tmp;
 
+	c->epoch++;
 	HASH_ITER (hh, c->pcs, e, tmp) {
 		e->loc = profile_remap__weak_location(m, e->loc);
 		if (e->loc != UINT32_MAX)
@@ -157,11 +193,43 @@ struct native_proc *native_proc__new(struct native_ctx *c, pid_t pid, const char
 	return p;
 }
 
+uint32_t native_proc__ustack_hint(const struct native_proc *p)
+{
+	return p->hint;
+}
+
+/*
+ * One walk's evidence: it reached the frame that ran its outermost Python
+ * frames, whose stack ends at need bytes above sp (0: it did not reach it,
+ * the copy was short).
+ */
+static void learn(struct native_proc *p, uint32_t need)
+{
+	if (p->c->all)
+		return;
+	if (!need) {
+		p->short_copy = true;
+		p->hint = 0; /* at once: the next samples get the whole copy */
+	} else if (need > p->need) {
+		p->need = need;
+	}
+	if (++p->window < HINT_WINDOW)
+		return;
+	if (!p->short_copy && p->need) {
+		uint32_t h = (p->need + HINT_ROOM + 1023) & ~1023u;
+
+		p->hint = h < HINT_MIN ? HINT_MIN : h >= PYSPY_USTACK_MAX ? 0 : h;
+	}
+	p->need = p->window = 0;
+	p->short_copy = false;
+}
+
 void native_proc__free(struct native_proc *p)
 {
 	if (!p)
 		return;
 	native_maps__free(p->maps);
+	free(p->slots);
 	free(p);
 }
 
@@ -381,7 +449,9 @@ static uint32_t stop_marker(struct native_ctx *c, unsigned s)
 struct frame_info {
 	struct native_object *obj; /* NULL: the lookup failed */
 	uint64_t vaddr;
-	unsigned flags; /* NATIVE_MAP_* */
+	unsigned flags;	      /* NATIVE_MAP_* */
+	struct pc_slot *slot; /* where its name is cached, or NULL */
+	uint64_t pc;	      /* as looked up: the slot is this frame's while it holds pc */
 };
 
 struct walk {
@@ -390,20 +460,48 @@ struct walk {
 	uint32_t n;
 };
 
+static uint64_t slot_gen(const struct native_proc *p)
+{
+	return (uint64_t)p->c->epoch << 32 | native_maps__generation(p->maps);
+}
+
+/*
+ * The rule for pc, and where the frame is: from the process's slot for it
+ * when nothing changed since (one compare, where a lookup is a search of
+ * the mappings, of the object's rules and of the names).
+ */
 static enum sw_stop rule_of(void *ctx, uint64_t pc, struct sw_rule *r)
 {
 	struct walk *w = ctx;
+	struct native_proc *p = w->p;
 	struct frame_info *f = &w->fi[w->n < SW_MAX_FRAMES ? w->n : SW_MAX_FRAMES - 1];
+	struct pc_slot *sl = p->slots ? &p->slots[(pc ^ pc >> 9) & (PC_SLOTS - 1)] : NULL;
+	uint64_t gen = slot_gen(p);
+	enum sw_stop stop;
 	int err;
 
 	w->n++;
+	f->slot = sl;
+	f->pc = pc;
+	if (sl && sl->pc == pc && sl->gen == gen && sl->obj) {
+		f->obj = sl->obj;
+		f->vaddr = sl->vaddr;
+		f->flags = sl->flags;
+		*r = sl->rule;
+		return sl->stop;
+	}
 	f->obj = NULL;
-	err = native_maps__find(w->p->maps, pc, &f->obj, &f->vaddr, &f->flags);
+	err = native_maps__find(p->maps, pc, &f->obj, &f->vaddr, &f->flags);
 	if (err) {
 		f->obj = NULL;
+		f->slot = NULL;
 		return SW_STOP_NO_MAP;
 	}
-	return native_object__rule(f->obj, f->vaddr, r);
+	stop = native_object__rule(f->obj, f->vaddr, r);
+	if (sl)
+		*sl = (struct pc_slot){ pc,   gen, f->obj,	  f->vaddr,
+					NULL, *r,  (uint8_t)stop, (uint8_t)f->flags };
+	return stop;
 }
 
 /* Kernel frames, innermost first, without the tracing machinery on top. */
@@ -471,6 +569,7 @@ uint32_t native_stack__merge(struct native_proc *p, const struct native_in *in,
 	uint64_t pcs[SW_MAX_FRAMES], sps[SW_MAX_FRAMES + 1];
 	struct walk w = { .p = p };
 	enum sw_stop stop = SW_STOP_END;
+	uint32_t need = 0;
 
 	c->st.samples++;
 	if (c->kernel)
@@ -489,19 +588,34 @@ uint32_t native_stack__merge(struct native_proc *p, const struct native_in *in,
 		goto rest;
 	}
 	native_maps__sync(p->maps, in->mm_seq);
+	if (!p->slots)
+		p->slots = calloc(PC_SLOTS, sizeof(*p->slots));
 	stop = sw_walk(&in->regs, &in->stack, rule_of, &w, pcs, sps, SW_MAX_FRAMES, &n_pcs);
-	c->st.stops[stop]++;
 	for (uint32_t i = 0; i < n_pcs && k < cap; i++) {
 		const struct frame_info *f = &w.fi[i];
-		struct pc_entry *e = f->obj ? user_pc(c, f->obj, f->vaddr) : NULL;
+		/*
+		 * The slot is this frame's if it still holds its pc (another
+		 * frame of the walk may have taken it) and nothing was freed
+		 * since (naming a frame before this one may clear the entries).
+		 */
+		struct pc_slot *sl = f->slot && f->slot->pc == f->pc && f->slot->gen == slot_gen(p)
+					     ? f->slot
+					     : NULL;
+		struct pc_entry *e = sl ? sl->e : NULL;
 		bool interp = f->flags & NATIVE_MAP_INTERP;
 
+		if (!e && f->obj) {
+			e = user_pc(c, f->obj, f->vaddr);
+			if (sl && sl->gen == slot_gen(p))
+				sl->e = e;
+		}
 		if (!e)
 			continue; /* the frame the walk stopped at: in no object */
 		if (si < n_seg && runs_segment(e, seg_shim[si], sps, i)) {
 			while (py_at < seg_end[si] && k < cap)
 				out[k++] = py->locs[py_at++];
-			si++;
+			if (++si == n_seg && sps[i + 1])
+				need = (uint32_t)(sps[i + 1] - in->regs.sp);
 			if (c->all && k < cap)
 				out[k++] = e->loc;
 			continue;
@@ -520,6 +634,18 @@ uint32_t native_stack__merge(struct native_proc *p, const struct native_in *in,
 		}
 		out[k++] = e->loc;
 	}
+	/*
+	 * A copy that ends below every Python frame lost nothing shown by
+	 * default: counted apart from the walks it cut short.
+	 */
+	if (stop == SW_STOP_STACK && n_seg && si == n_seg && !c->all)
+		c->st.trimmed++;
+	else
+		c->st.stops[stop]++;
+	if (n_seg && in->stack.len && si == n_seg && need)
+		learn(p, need);
+	else if (n_seg && si < n_seg && stop == SW_STOP_STACK)
+		learn(p, 0);
 rest:
 	if (si < n_seg) {
 		/* The walk ended above some evaluation frames: say so, then what it missed. */

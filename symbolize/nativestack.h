@@ -39,7 +39,8 @@ enum native_frame_kind native_frame_kind(const char *symbol);
 
 struct native_stats {
 	uint64_t samples;		/* with a native part */
-	uint64_t stops[SW_STOP__COUNT]; /* how their walks ended */
+	uint64_t trimmed;		/* ... whose copy ended below every Python frame */
+	uint64_t stops[SW_STOP__COUNT]; /* how the other walks ended */
 	uint64_t unmatched;		/* Python frames left past the walk's end */
 	uint64_t bad_records;		/* a native part that does not fit its record */
 };
@@ -62,6 +63,14 @@ void native_ctx__remap(struct native_ctx *c, struct profile_remap *m);
 struct native_proc *native_proc__new(struct native_ctx *c, pid_t pid, const char *interp,
 				     uint32_t version_hex);
 void native_proc__free(struct native_proc *p); /* NULL-safe */
+
+/*
+ * How much of the user stack the BPF side should copy for this process
+ * (pyspy_proc.ustack_bytes): what its walks needed to reach their
+ * outermost Python frame lately, with room to spare; 0, the most, at
+ * first, with --native-all, and after a walk that needed more.
+ */
+uint32_t native_proc__ustack_hint(const struct native_proc *p);
 
 /*
  * A record's frames as its Python frames: into clean (returns how many)

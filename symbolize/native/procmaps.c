@@ -64,6 +64,7 @@ struct native_maps {
 	uint32_t n;
 	uint64_t read_ns; /* when the maps were read last */
 	uint32_t seq;	  /* the mm_lock_seq of the sample that made us read them */
+	uint32_t gen;	  /* reads so far: what callers' caches of lookups check */
 	char *interp;
 };
 
@@ -264,6 +265,7 @@ static int maps_read(struct native_maps *m)
 	FILE *f;
 
 	m->read_ns = mono_ns();
+	m->gen++;
 	snprintf(path, sizeof(path), "/proc/%d/maps", m->pid);
 	f = fopen(path, "re");
 	if (!f)
@@ -334,6 +336,11 @@ void native_maps__free(struct native_maps *m)
 	maps_clear(m);
 	free(m->interp);
 	free(m);
+}
+
+uint32_t native_maps__generation(const struct native_maps *m)
+{
+	return m->gen;
 }
 
 void native_maps__sync(struct native_maps *m, uint32_t seq)

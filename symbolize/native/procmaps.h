@@ -48,6 +48,9 @@ void native_maps__set_interp(struct native_maps *m, const char *path);
 #define NATIVE_MAPS_SYNC_NS (10 * 1000 * 1000ull)
 void native_maps__sync(struct native_maps *m, uint32_t seq);
 
+/* Changes whenever the mappings are read again (a lookup cached before is stale). */
+uint32_t native_maps__generation(const struct native_maps *m);
+
 /*
  * The object mapped at addr in the process and addr's link-time vaddr in
  * it; *flags: NATIVE_MAP_*.  A miss re-reads the maps (at most every

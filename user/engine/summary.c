@@ -95,6 +95,11 @@ static void print_native(const struct run_counts *c)
 		fprintf(stderr, "%s%" PRIu64 " %s", sep, n->stops[s], sw_stop_name(s));
 		sep = ", ";
 	}
+	if (n->trimmed) {
+		fprintf(stderr, "%s%" PRIu64 " copied to their outermost Python frame", sep,
+			n->trimmed);
+		sep = ", ";
+	}
 	if (n->unmatched) {
 		fprintf(stderr, "%s%" PRIu64 " with Python frames past the walk", sep,
 			n->unmatched);

@@ -194,6 +194,7 @@ static int write_proc(struct targets *t, struct target *tg, uint8_t mode)
 
 	py_layout__to_bpf(&tg->py.layout, tg->py.runtime_addr, tg->py.version_hex, &proc);
 	proc.mode = mode;
+	proc.ustack_bytes = tg->ustack_bytes;
 	if (t->frames_one_by_one)
 		proc.tstate_chunk = 0;
 	if (tg->py.gil_addr) {
@@ -214,6 +215,14 @@ void targets__update_mode(struct targets *t, struct target *tg)
 		want |= PYSPY_MODE_VERIFY;
 	if (st->last_replace_ns && now_ns - st->last_replace_ns < QUIET_NS)
 		want |= PYSPY_MODE_EAGER;
+	if (tg->native && native_proc__ustack_hint(tg->native) != tg->ustack_bytes && !tg->exited) {
+		tg->ustack_bytes = native_proc__ustack_hint(tg->native);
+		if (write_proc(t, tg, tg->mode))
+			log_warn("PID %d: cannot change the stack copy", tg->py.pid);
+		else
+			log_debug("PID %d: user stack copied per sample: %u bytes", tg->py.pid,
+				  tg->ustack_bytes ? tg->ustack_bytes : PYSPY_USTACK_MAX);
+	}
 	if (want == tg->mode || tg->exited)
 		return;
 	if (write_proc(t, tg, want)) {

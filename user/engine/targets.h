@@ -25,6 +25,7 @@ struct target {
 	struct py_target py;
 	struct code_cache *cache;
 	struct native_proc *native; /* --native / --kernel, else NULL */
+	uint16_t ustack_bytes;	    /* pyspy_proc.ustack_bytes now in the BPF map */
 	bool exited;
 	uint8_t mode;		 /* PYSPY_MODE_* now in the BPF map */
 	uint64_t added_ns;	 /* CLOCK_MONOTONIC when sampling started */
