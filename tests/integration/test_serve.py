@@ -487,3 +487,19 @@ def test_bad_tls_or_token_options(case, pyspy, pki, tmp_path):
                   + [a.format(**names) for a in args], timeout=30)
     lines = r.stderr.splitlines()
     assert r.rc == code and len(lines) == 1 and want.format(**names) in lines[0], str(r)
+
+
+def test_native_frames_over_http(server, workload, go_pprof, tmp_path):
+    """serve --native: a profile fetched over HTTP has the C frames, and their object as a Mapping."""
+    from test_native import SCRIPT, build_hx
+    python = require_python(PY)
+    d = str(tmp_path / "hx")
+    build_hx(python, d)
+    w = workload(python, SCRIPT, d, "mixed")
+    srv = server("--pid", w.pid, "--native")
+    url = srv.url + "/debug/pprof/profile?seconds=2"
+    top = go_pprof("-top", url)
+    assert re.search(r"\bhx_leaf$", top, re.M) and re.search(r"\bpy_cb$", top, re.M), top
+    raw = go_pprof("-raw", url)
+    assert re.search(r"^\d+: 0x[0-9a-f]+/0x[0-9a-f]+/0x[0-9a-f]+ hx\.so [0-9a-f]+ ", raw, re.M), raw
+    assert srv.stop() == 0
