@@ -396,26 +396,10 @@ static struct pc_entry *user_pc(struct native_ctx *c, struct native_object *o, u
 		      native_frame_kind(sym));
 }
 
-static uint32_t kernel_pc(struct native_ctx *c, uint64_t addr, const char **name)
-{
-	struct pc_key k = { NULL, addr };
-	struct pc_entry *e;
-	char buf[160];
-	uint32_t fn;
-
-	*name = kallsyms__name(c->ksyms, addr);
-	HASH_FIND(hh, c->pcs, &k, sizeof(k), e);
-	if (e)
-		return e->loc;
-	snprintf(buf, sizeof(buf), "%s [k]", *name ? *name : "[unknown]");
-	fn = profile__function_of(c->prof, PROFILE_FN_KERNEL, buf, "", 0);
-	e = fn == UINT32_MAX
-		    ? NULL
-		    : pc_add(c, &k, profile__location(c->prof, fn, -1), NATIVE_FRAME_OTHER);
-	return e ? e->loc : UINT32_MAX;
-}
-
-/* A kernel frame known by name only (dump reads /proc/PID/task/TID/stack). */
+/*
+ * The location of the kernel function name, ` [k]` appended (dump knows
+ * kernel frames by name only: /proc/PID/task/TID/stack).
+ */
 static uint32_t kernel_named(struct native_ctx *c, const char *name)
 {
 	char buf[160];
@@ -424,6 +408,19 @@ static uint32_t kernel_named(struct native_ctx *c, const char *name)
 	snprintf(buf, sizeof(buf), "%s [k]", name);
 	fn = profile__function_of(c->prof, PROFILE_FN_KERNEL, buf, "", 0);
 	return fn == UINT32_MAX ? UINT32_MAX : profile__location(c->prof, fn, -1);
+}
+
+static uint32_t kernel_pc(struct native_ctx *c, uint64_t addr, const char **name)
+{
+	struct pc_key k = { NULL, addr };
+	struct pc_entry *e;
+
+	*name = kallsyms__name(c->ksyms, addr);
+	HASH_FIND(hh, c->pcs, &k, sizeof(k), e);
+	if (e)
+		return e->loc;
+	e = pc_add(c, &k, kernel_named(c, *name ? *name : "[unknown]"), NATIVE_FRAME_OTHER);
+	return e ? e->loc : UINT32_MAX;
 }
 
 /*

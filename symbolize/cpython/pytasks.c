@@ -114,19 +114,30 @@ const struct py_task *py_tasks__of_thread(pid_t pid, const struct py_tasks *tk,
 	return nstid > 0 ? find_task(tk, nstid) : NULL;
 }
 
-int py_task__syscall(pid_t pid, pid_t tid, int32_t *nr, uint64_t args[4])
+/*
+ * /proc/PID/task/TID/syscall into buf: "NR ARG1..ARG6 SP PC" in hex, or
+ * "-1 SP PC" outside a syscall; -EAGAIN while the thread runs.
+ */
+static int read_syscall(pid_t pid, pid_t tid, char *buf, size_t len)
 {
-	char path[96], buf[512];
-	long long n;
+	char path[96];
 	int err;
 
 	snprintf(path, sizeof(path), "/proc/%d/task/%d/syscall", pid, tid);
-	err = procfs_read(path, buf, sizeof(buf));
+	err = procfs_read(path, buf, len);
 	if (err)
 		return err;
-	/* "running", or "NR ARG1..ARG6 SP PC" in hex, or "-1 SP PC" outside a syscall. */
-	if (!strncmp(buf, "running", 7))
-		return -EAGAIN;
+	return strncmp(buf, "running", 7) ? 0 : -EAGAIN;
+}
+
+int py_task__syscall(pid_t pid, pid_t tid, int32_t *nr, uint64_t args[4])
+{
+	char buf[512];
+	long long n;
+	int err = read_syscall(pid, tid, buf, sizeof(buf));
+
+	if (err)
+		return err;
 	if (sscanf(buf, "%lld", &n) != 1 || n < -1 || n > INT32_MAX)
 		return -EINVAL;
 	*nr = (int32_t)n;
@@ -139,15 +150,11 @@ int py_task__syscall(pid_t pid, pid_t tid, int32_t *nr, uint64_t args[4])
 
 int py_task__user_regs(pid_t pid, pid_t tid, uint64_t *sp, uint64_t *pc)
 {
-	char path[96], buf[512], *tok[9], *save = NULL, *t;
-	int n = 0, err;
+	char buf[512], *tok[9], *save = NULL, *t;
+	int n = 0, err = read_syscall(pid, tid, buf, sizeof(buf));
 
-	snprintf(path, sizeof(path), "/proc/%d/task/%d/syscall", pid, tid);
-	err = procfs_read(path, buf, sizeof(buf));
 	if (err)
 		return err;
-	if (!strncmp(buf, "running", 7))
-		return -EAGAIN;
 	/* The last two fields, after NR and its six arguments or after -1. */
 	for (t = strtok_r(buf, " \n", &save); t && n < 9; t = strtok_r(NULL, " \n", &save))
 		tok[n++] = t;
