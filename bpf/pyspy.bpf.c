@@ -42,6 +42,13 @@ const volatile bool kernel_stacks = false;
 const volatile __u32 ustack_max = PYSPY_USTACK_MAX;
 
 /*
+ * --async: a sample taken while a task runs is sent as that task's frames
+ * and then the await chain above it (see PYSPY_FRAME_TASK); off, nothing
+ * more is read.
+ */
+const volatile bool async_tasks = false;
+
+/*
  * Bumped after every change to `procs` (userspace after its updates, the
  * exec and exit hooks after their deletes), so a CPU's cached copy of an
  * entry is never used past a change.
@@ -83,6 +90,11 @@ struct scratch {
 	__u8 fpbuf[PYSPY_CODE_FP_BUF + 8];
 	/* A data-stack window; a frame inside it starts below PYSPY_WIN. */
 	__u8 win[PYSPY_WIN + PYSPY_FRAME_BUF + 8];
+	/* --async: a task, a coroutine, a set, a name's head */
+	__u8 taskbuf[PYSPY_TASK_BUF + 8] __attribute__((aligned(8)));
+	__u8 genbuf[PYSPY_GEN_BUF + 8] __attribute__((aligned(8)));
+	__u64 setbuf[PYSPY_SET_BUF / 8 + 1];
+	__u64 namebuf[PYSPY_NAME_FP_BUF / 8];
 	/* The thread this CPU sampled last and its PyThreadState: a CPU
 	 * mostly samples the same thread, and this spares the tstates
 	 * lookup.  Checked like any cached tstate (thread_id == fsbase). */
@@ -139,6 +151,13 @@ struct {
 	__type(key, __u32);
 	__type(value, __u64);
 } stats SEC(".maps");
+
+static __always_inline struct scratch *get_scratch(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&scratch_map, &zero);
+}
 
 static __always_inline void count(void *map, __u32 key)
 {
@@ -307,19 +326,24 @@ struct walk_ctx {
 	__u32 n;
 	__u16 reads;
 	__u16 err;
+	/* --async: the running task's coroutine frame, where the walk ends */
+	__u64 task_root;
+	bool root_found;
 };
 
-/* VERIFY mode: identify the code object as it is now, at sample time. */
-static __always_inline __u32 code_fp(struct walk_ctx *w, __u64 code)
+/*
+ * VERIFY mode: identify the code object as it is now, at sample time.
+ * last_code, last_fp: the one read last (recursion repeats code objects).
+ */
+static __always_inline __u32 read_code_fp(struct scratch *s, const struct pyspy_proc *p, __u64 code,
+					  __u64 *last_code, __u32 *last_fp, __u16 *reads)
 {
-	struct scratch *s = w->s;
-	const struct pyspy_proc *p = w->p;
 	__u64 name;
 	__s32 line;
 
-	if (code == w->fp_code)
-		return w->fp;
-	w->reads++;
+	if (code == *last_code)
+		return *last_fp;
+	(*reads)++;
 	if (bpf_probe_read_user(s->fpbuf, p->code_fp_len & (PYSPY_CODE_FP_BUF - 1),
 				(void *)(code + p->code_fp_lo))) {
 		count(&errors, PYSPY_ERR_READ_CODE);
@@ -327,9 +351,14 @@ static __always_inline __u32 code_fp(struct walk_ctx *w, __u64 code)
 	}
 	name = *(__u64 *)&s->fpbuf[p->code_fp_name & (PYSPY_CODE_FP_BUF - 1)];
 	line = *(__s32 *)&s->fpbuf[p->code_fp_line & (PYSPY_CODE_FP_BUF - 1)];
-	w->fp_code = code;
-	w->fp = pyspy_code_fp(name, line);
-	return w->fp;
+	*last_code = code;
+	*last_fp = pyspy_code_fp(name, line);
+	return *last_fp;
+}
+
+static __always_inline __u32 code_fp(struct walk_ctx *w, __u64 code)
+{
+	return read_code_fp(w->s, w->p, code, &w->fp_code, &w->fp, &w->reads);
 }
 
 /* Is the frame at f (fsize bytes) inside the chunk starting at c? */
@@ -459,7 +488,189 @@ emit:
 	s->sample.frames[n & (PYSPY_MAX_FRAMES - 1)].code = code;
 	s->sample.frames[n & (PYSPY_MAX_FRAMES - 1)].lasti = lasti;
 	w->n = n + 1;
+	/* --async: below the running task's coroutine is the event loop. */
+	if (w->task_root && cur == w->task_root) {
+		w->root_found = true;
+		return 1;
+	}
 	return 0;
+}
+
+/* --- --async: the await chain of the running task ------------------------ */
+
+/*
+ * Why here and not in userspace: the tasks awaiting the running one are
+ * suspended, but they change whenever the loop runs, which is between
+ * any two samples; reading them with the sample is the only answer that
+ * is right for it.  All of it is pointers: task -> awaiter -> its
+ * coroutine -> what that awaits, and a name's head for its fingerprint.
+ */
+struct chain_ctx {
+	struct scratch *s;
+	const struct pyspy_proc *p;
+	__u64 task;	/* whose marker comes next; its fields are in `next`.. */
+	__u64 name;	/* ..its name, */
+	__u64 next;	/* ..and the task awaiting it (0: none) */
+	__u64 gen;	/* the coroutine to read next, 0: none */
+	__u64 gen_type; /* the type of the task's own coroutine */
+	__u32 n;
+	__u16 reads;
+	__u16 err;
+	__u16 tasks;
+	__u64 fp_code; /* VERIFY: the last fingerprint read */
+	__u32 fp;
+};
+
+static __always_inline __u64 buf_u64(const __u8 *b, __u32 off, __u32 mask)
+{
+	return *(__u64 *)&b[off & mask];
+}
+
+/*
+ * A task's fields into taskbuf; *coro, *awaiter, *name from it.  The
+ * awaiter is the task's task_awaited_by, or when several tasks await it
+ * (a set) the first one in the set's table.  Returns false if the task
+ * cannot be read or is not a Task (a plain Future).
+ */
+static __noinline bool read_task(struct chain_ctx *c, __u64 task, __u64 *coro, __u64 *awaiter,
+				 __u64 *name)
+{
+	struct scratch *s = c->s;
+	const struct pyspy_proc *p = c->p;
+	const __u32 m = PYSPY_TASK_BUF - 1;
+	__u64 ab, table;
+	__u32 mask;
+
+	c->reads++;
+	if (bpf_probe_read_user(s->taskbuf, p->task_len & m, (void *)(task + p->task_lo)))
+		return false;
+	if (!s->taskbuf[p->task_is_task & m])
+		return false;
+	*coro = buf_u64(s->taskbuf, p->task_coro, m);
+	*name = buf_u64(s->taskbuf, p->task_name, m);
+	ab = buf_u64(s->taskbuf, p->task_awaited_by, m);
+	*awaiter = ab;
+	if (!ab || !s->taskbuf[p->task_is_set & m])
+		return true;
+	*awaiter = 0;
+	c->reads += 2;
+	if (bpf_probe_read_user(s->setbuf, PYSPY_SET_BUF, (void *)ab))
+		return true;
+	table = s->setbuf[(p->set_table / 8) & (PYSPY_SET_BUF / 8 - 1)];
+	mask = (__u32)s->setbuf[(p->set_mask / 8) & (PYSPY_SET_BUF / 8 - 1)];
+	/* The first 4 entries (key, hash): a set of a few awaiters has them there. */
+	if (bpf_probe_read_user(s->setbuf, PYSPY_SET_BUF, (void *)table))
+		return true;
+	for (int i = 0; i < PYSPY_SET_BUF / 16; i++) {
+		/* hash -1: a deleted entry */
+		if (i <= mask && s->setbuf[2 * i] && s->setbuf[2 * i + 1] != (__u64)-1) {
+			*awaiter = s->setbuf[2 * i];
+			break;
+		}
+	}
+	return true;
+}
+
+static __always_inline bool put_frame(struct chain_ctx *c, __u64 code, __s32 lasti, __u32 fp)
+{
+	struct pyspy_frame *f;
+
+	if (c->n >= PYSPY_MAX_FRAMES) {
+		c->s->sample.flags |= PYSPY_SAMPLE_TRUNCATED;
+		return false;
+	}
+	f = &c->s->sample.frames[c->n & (PYSPY_MAX_FRAMES - 1)];
+	f->code = code;
+	f->lasti = lasti;
+	f->code_fp = fp;
+	c->n++;
+	return true;
+}
+
+/* One coroutine of the current task: its frame, then what it awaits. */
+static __always_inline long chain_gen(struct chain_ctx *c)
+{
+	struct scratch *s = c->s;
+	const struct pyspy_proc *p = c->p;
+	const __u32 m = PYSPY_GEN_BUF - 1;
+	__u64 gen = c->gen, type, code, sp, yf = 0;
+	__s8 state;
+
+	c->gen = 0;
+	c->reads++;
+	if (bpf_probe_read_user(s->genbuf, p->gen_len & m, (void *)gen))
+		return 0; /* not an object we can read: the chain ends here */
+	/* What a coroutine awaits may be anything: only a coroutine of the
+	 * same type as the task's own goes on (an iterator ends the chain). */
+	type = buf_u64(s->genbuf, p->ob_type, m);
+	if (c->gen_type && type != c->gen_type)
+		return 0;
+	c->gen_type = type;
+	code = buf_u64(s->genbuf, p->gen_iframe + p->frame_code, m) & ~3ULL;
+	sp = buf_u64(s->genbuf, p->gen_iframe + p->frame_instr, m);
+	if (!put_frame(c, code, (__s32)(sp - code - p->code_adaptive),
+		       (p->mode & PYSPY_MODE_VERIFY)
+			       ? read_code_fp(s, p, code, &c->fp_code, &c->fp, &c->reads)
+			       : 0))
+		return 1;
+	state = (__s8)s->genbuf[p->gen_state & m];
+	if (state < p->yf_lo || state > p->yf_hi)
+		return 0;
+	/* Suspended in an await: what it awaits is on top of its value stack. */
+	sp = buf_u64(s->genbuf, p->gen_iframe + p->frame_sp, m);
+	c->reads++;
+	if (sp < p->yf_back || bpf_probe_read_user(&yf, 8, (void *)(sp - p->yf_back)))
+		return 0;
+	c->gen = yf & ~3ULL;
+	return 0;
+}
+
+/*
+ * The fingerprint of the name at name (a task's).  A global function: the
+ * verifier checks it once, on its own, instead of along every path of the
+ * chain walk, where its branches on the name's length multiplied them.
+ */
+__noinline __u64 task_name_fp(__u64 name, __u64 str_type, __u64 long_type)
+{
+	struct scratch *s = get_scratch();
+
+	if (!s || bpf_probe_read_user(s->namebuf, sizeof(s->namebuf), (void *)(name + 8)))
+		return 0;
+	return pyspy_name_fp(name, s->namebuf, str_type, long_type);
+}
+
+/* The current task's marker, then on to the task awaiting it. */
+static __always_inline long chain_task(struct chain_ctx *c)
+{
+	const struct pyspy_proc *p = c->p;
+	__u64 fp = 0, coro = 0, awaiter = 0, name = 0, next = c->next;
+
+	if (!c->task)
+		return 1;
+	if (c->name) {
+		c->reads++;
+		fp = task_name_fp(c->name, p->str_type, p->long_type);
+	}
+	if (!put_frame(c, c->task | PYSPY_FRAME_TASK, (__s32)fp, (__u32)(fp >> 32)))
+		return 1;
+	c->task = 0;
+	if (!next || ++c->tasks >= PYSPY_ASYNC_MAX_TASKS)
+		return 1;
+	if (!read_task(c, next, &coro, &awaiter, &name)) {
+		c->err = PYSPY_ERR_READ_TASK;
+		return 1;
+	}
+	c->task = next;
+	c->name = name;
+	c->next = awaiter;
+	c->gen = coro;
+	c->gen_type = 0;
+	return 0;
+}
+
+static long chain_one(__u32 idx, struct chain_ctx *c)
+{
+	return c->gen ? chain_gen(c) : chain_task(c);
 }
 
 /* The current frame of the thread whose state is in s->tsbuf. */
@@ -610,10 +821,35 @@ static __always_inline int emit_native(void *ctx, struct scratch *s, const struc
 	return 0;
 }
 
+/*
+ * The thread's running task, if any: where its coroutine's frame is (the
+ * walk stops there) and, in c, what the chain starts from.
+ */
+static __always_inline void running_task(struct chain_ctx *c, struct scratch *s,
+					 const struct pyspy_proc *p, __u64 ts, struct walk_ctx *w)
+{
+	__u64 task = 0, coro = 0, awaiter = 0, name = 0;
+
+	c->s = s;
+	c->p = p;
+	w->reads++;
+	if (bpf_probe_read_user(&task, 8, (void *)(ts + p->ts_running_task)) || !task)
+		return;
+	if (!read_task(c, task, &coro, &awaiter, &name) || !coro)
+		return;
+	w->reads += c->reads;
+	c->reads = 0;
+	c->task = task;
+	c->name = name;
+	c->next = awaiter;
+	w->task_root = coro + p->gen_iframe;
+}
+
 static __always_inline int sample_python(void *ctx, struct scratch *s, const struct pyspy_proc *p,
 					 __u32 tgid, __u32 tid, const struct switch_info *si)
 {
 	struct walk_ctx w = {};
+	struct chain_ctx c = {};
 	__u64 ts, size;
 
 	s->sample.flags = (p->mode & PYSPY_MODE_VERIFY) ? PYSPY_SAMPLE_VERIFIED : 0;
@@ -650,8 +886,19 @@ static __always_inline int sample_python(void *ctx, struct scratch *s, const str
 		count(&errors, PYSPY_ERR_BAD_LAYOUT);
 		return 0;
 	}
+	if (async_tasks && p->ts_running_task)
+		running_task(&c, s, p, ts, &w);
 	bpf_loop(PYSPY_MAX_FRAMES + SKIP_SLACK, walk_one, &w, 0);
-	if (w.frame && !w.err) {
+	if (w.root_found) {
+		/* The rest of the record: the running task and those awaiting it. */
+		c.n = w.n;
+		bpf_loop(PYSPY_ASYNC_STEPS, chain_one, &c, 0);
+		w.n = c.n;
+		w.reads += c.reads;
+		if (c.err && !w.err)
+			w.err = c.err;
+	}
+	if (w.frame && !w.err && !w.root_found) {
 		/* Out of iterations with frames left: as deep as the limit. */
 		s->sample.flags |= PYSPY_SAMPLE_TRUNCATED;
 		w.err = PYSPY_ERR_TRUNCATED;
@@ -728,13 +975,6 @@ static __always_inline const struct pyspy_proc *python_proc(struct scratch *s, _
 	s->pc_tgid = tgid;
 	s->pc_gen = gen;
 	return &s->pc_proc;
-}
-
-static __always_inline struct scratch *get_scratch(void)
-{
-	__u32 zero = 0;
-
-	return bpf_map_lookup_elem(&scratch_map, &zero);
 }
 
 SEC("perf_event")

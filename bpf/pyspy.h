@@ -82,6 +82,25 @@ struct pyspy_proc {
 	/* --native: bytes of user stack to copy, as userspace learnt this
 	 * process needs (up to its outermost Python frame); 0: the most. */
 	__u16 ustack_bytes;
+	/*
+	 * --async (3.14+): how the running task's await chain is read (see
+	 * PYSPY_FRAME_TASK).  ts_running_task 0: not for this process.
+	 * Task fields are offsets into the task_len bytes read at task +
+	 * task_lo; a coroutine is read as gen_len bytes from its start, its
+	 * frame at gen_iframe in them.
+	 */
+	__u16 ts_running_task; /* _PyThreadStateImpl.asyncio_running_task */
+	__u16 task_lo;
+	__u8 task_len;
+	__u8 task_awaited_by, task_is_set, task_is_task, task_coro, task_name;
+	__u8 set_table, set_mask; /* PySetObject */
+	__u16 gen_iframe, gen_len, gen_state;
+	__u16 frame_sp;	   /* _PyInterpreterFrame.stackpointer */
+	__s8 yf_lo, yf_hi; /* gi_frame_state: suspended in an await */
+	__u16 yf_back;	   /* ...awaiting what is this many bytes below stackpointer */
+	__u16 ob_type;
+	__u64 str_type;	 /* &PyUnicode_Type: a name's fingerprint covers its text */
+	__u64 long_type; /* &PyLong_Type: ... or its value (a default name) */
 };
 
 /*
@@ -128,7 +147,8 @@ struct pyspy_proc {
 	X(BAD_LAYOUT, "bad layout")	       /* offsets out of the read buffers */ \
 	X(TRUNCATED, "truncated (too deep)")   /* deeper than PYSPY_MAX_FRAMES */    \
 	X(RINGBUF_FULL, "ring buffer full")    /* sample dropped */                  \
-	X(READ_CODE, "code object unreadable") /* VERIFY: a code object faulted */
+	X(READ_CODE, "code object unreadable") /* VERIFY: a code object faulted */   \
+	X(READ_TASK, "await chain unreadable") /* --async: a task or coroutine faulted */
 
 #define PYSPY_ERR_ENUM(name, text) PYSPY_ERR_##name,
 enum pyspy_error {
@@ -167,11 +187,64 @@ struct pyspy_frame {
  * inside that call's native stack frame.  lasti is -1.
  */
 #define PYSPY_FRAME_SHIM 0x2ull
+/*
+ * --async: not a frame but a task, at the task's address; the frames
+ * before it in the record are that task's.  The first task is the
+ * running one, and its frames are the thread's own, innermost first,
+ * down to the task's coroutine (the event loop's below it are not sent).
+ * Each task after it awaits the one before, and its frames are the
+ * coroutines it is suspended in, outermost first, as they are found.
+ * lasti and code_fp hold the 64-bit pyspy_name_fp() of its name.
+ */
+#define PYSPY_FRAME_TASK 0x4ull
+/* Bytes of a task, a coroutine and a set read at once; a name's fingerprint read. */
+#define PYSPY_TASK_BUF	  128
+#define PYSPY_GEN_BUF	  256
+#define PYSPY_SET_BUF	  64
+#define PYSPY_NAME_FP_BUF 64
+/* Tasks in one await chain, and steps (coroutines + tasks) of its walk. */
+#define PYSPY_ASYNC_MAX_TASKS 64
+#define PYSPY_ASYNC_STEPS     512
 
 /* The fingerprint both sides compute from co_name and co_firstlineno. */
 static inline __u32 pyspy_code_fp(__u64 name, __s32 firstlineno)
 {
 	return (__u32)name ^ (__u32)(name >> 32) ^ ((__u32)firstlineno * 0x9E3779B1u);
+}
+
+/*
+ * A task's name as it is now: its address, its type and, for a str, its
+ * length and its first 32 characters (compact ASCII); for an int (the
+ * default "Task-N"), its value; w: PYSPY_NAME_FP_BUF bytes read at
+ * name + 8 (ob_type, then length/lv_tag, hash/digit, state, data).  A
+ * name freed and another allocated in its place differs in them.
+ */
+static inline __u64 pyspy_name_fp(__u64 name, const __u64 *w, __u64 str_type, __u64 long_type)
+{
+	__u64 h = (name ^ w[0]) * 0x9E3779B97F4A7C15ull;
+
+	if (str_type && w[0] == str_type) {
+		__u64 len = w[1];
+		__u32 state = (__u32)w[3];
+
+		h = (h ^ len) * 0x100000001B3ull;
+		/* compact ASCII (state bits 5, 6): the text follows the header */
+		if ((state & 0x60) == 0x60) {
+			for (int i = 0; i < 4; i++) {
+				__u64 v = w[4 + i];
+
+				if (len <= (__u64)i * 8)
+					break;
+				if (len < (__u64)i * 8 + 8)
+					v &= (1ull << ((len - i * 8) * 8)) - 1;
+				h = (h ^ v) * 0x100000001B3ull;
+			}
+		}
+	} else if (long_type && w[0] == long_type) {
+		h = (h ^ w[1]) * 0x100000001B3ull;
+		h = (h ^ (__u32)w[2]) * 0x100000001B3ull;
+	}
+	return h ? h : 1;
 }
 
 #define PYSPY_SAMPLE_TRUNCATED 0x1  /* more frames than PYSPY_MAX_FRAMES */

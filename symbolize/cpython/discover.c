@@ -35,6 +35,7 @@ struct cand {
 
 struct scan {
 	char exe[PATH_MAX]; /* /proc/PID/exe link, "" if none */
+	bool asyncio;	    /* also take _asyncio extension modules */
 	struct cand c[CANDS_MAX];
 	unsigned n;
 	unsigned rt; /* index of the file holding _PyRuntime */
@@ -62,6 +63,14 @@ static bool is_libpython(const char *path)
 	return !fnmatch("libpython[0-9].[0-9]*.so*", base ? base + 1 : path, 0);
 }
 
+/* The _asyncio extension module, where 3.14 keeps its AsyncioDebug section. */
+static bool is_asyncio_module(const char *path)
+{
+	const char *base = strrchr(path, '/');
+
+	return !fnmatch("_asyncio.*so", base ? base + 1 : path, 0);
+}
+
 static void add_cand(struct scan *s, uint64_t start, uint64_t end, uint64_t off, char *path)
 {
 	static const char del[] = " (deleted)";
@@ -80,7 +89,7 @@ static void add_cand(struct scan *s, uint64_t start, uint64_t end, uint64_t off,
 		deleted = true;
 		path[len - (sizeof(del) - 1)] = '\0';
 	}
-	if (!is_exe && !is_libpython(path))
+	if (!is_exe && !is_libpython(path) && !(s->asyncio && is_asyncio_module(path)))
 		return;
 	for (i = 0; i < s->n; i++) {
 		c = &s->c[i];
@@ -516,6 +525,10 @@ int py_target__discover(pid_t pid, struct py_target *out)
 		err = find_layout(pid, s, out);
 	if (!err && !find_sym(pid, s, "PyCode_Type", &code_type))
 		out->code_type_addr = code_type;
+	if (!err && !find_sym(pid, s, "PyUnicode_Type", &code_type))
+		out->str_type_addr = code_type;
+	if (!err && !find_sym(pid, s, "PyLong_Type", &code_type))
+		out->long_type_addr = code_type;
 	if (!err) {
 		err = py_target__initialised(out);
 		err = err == 1 ? 0 : err == 0 ? -EAGAIN : err;
@@ -606,4 +619,37 @@ void py_version_str(uint32_t v, bool release_tag, char *buf, size_t len)
 
 	if (release_tag && tag && n > 0 && (size_t)n < len)
 		snprintf(buf + n, len - n, "%s%u", tag, serial);
+}
+
+/*
+ * 3.14+ asyncio: the AsyncioDebug section of the _asyncio module, which is
+ * built into the executable or libpython (Debian's 3.15) or an extension
+ * module loaded by `import asyncio` (3.14).  Its bytes are the build's
+ * constants, so they are taken from the file, not from the target's memory.
+ */
+int py_target__asyncio_debug(const struct py_target *t, void *buf, size_t cap, size_t *len)
+{
+	struct scan *s = calloc(1, sizeof(*s));
+	int err, found = -ENOENT;
+	void *sec;
+	size_t n;
+
+	if (!s)
+		return -ENOMEM;
+	s->asyncio = true;
+	err = scan_maps(t->pid, s);
+	for (unsigned i = 0; !err && i < s->n && found; i++) {
+		struct cand *c = &s->c[i];
+
+		if (cand_open(t->pid, c))
+			continue;
+		if (elf_file__section_copy(c->ef, ".AsyncioDebug", cap, &sec, &n))
+			continue;
+		memcpy(buf, sec, n);
+		*len = n;
+		free(sec);
+		found = 0;
+	}
+	scan_free(s);
+	return err ? err : found;
 }

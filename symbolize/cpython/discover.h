@@ -40,6 +40,8 @@ struct py_target {
 	uint64_t elf_bias;	 /* its load bias: runtime address = vaddr + bias */
 	uint64_t runtime_addr;	 /* runtime &_PyRuntime */
 	uint64_t code_type_addr; /* runtime &PyCode_Type, 0 if unknown */
+	uint64_t str_type_addr;	 /* &PyUnicode_Type and &PyLong_Type, 0 if unknown: */
+	uint64_t long_type_addr; /* what a task name (--async) is */
 	uint32_t version_hex;	 /* PY_VERSION_HEX */
 	uint32_t flags;		 /* PY_TARGET_* */
 	uint64_t gil_addr;	 /* runtime &struct _gil_runtime_state, 0 if unknown */
@@ -91,5 +93,13 @@ const char *py_target__strerror(int err);
  * pre-release too ("3.15.0a2", "3.14.0rc3").  buf of at least 24 bytes.
  */
 void py_version_str(uint32_t hex, bool release_tag, char *buf, size_t len);
+
+/*
+ * Copy the target's AsyncioDebug section (3.14+, the offsets of asyncio's
+ * tasks and per-thread state; see asyncio.h) into buf, at most cap bytes:
+ * 0 and *len, -ENOENT while no mapped file has it (asyncio not imported
+ * yet), or -errno.
+ */
+int py_target__asyncio_debug(const struct py_target *t, void *buf, size_t cap, size_t *len);
 
 #endif /* PYSPY_DISCOVER_H */

@@ -46,6 +46,10 @@ struct dbg_map {
 	uint16_t un_state, un_length, un_ascii_size, un_compact_size;
 	/* interpreter_state: ceval.gil pointer, and _gil and two of its fields */
 	uint16_t ceval_gil, gil_state, gil_locked, gil_holder;
+	/* 3.14+, for --async: the frame's value stack, generators, sets, the
+	 * type flags and ints (a default task name is an int) */
+	uint16_t fr_stackpointer, gen_iframe, gen_frame_state;
+	uint16_t set_table, set_mask, ty_flags, lo_tag, lo_digit;
 };
 
 /*
@@ -131,6 +135,15 @@ static const struct dbg_map dbg_314 = {
 	.gil_state = DO(48, 10),
 	.gil_locked = DO(48, 12),
 	.gil_holder = DO(48, 13),
+	/* type 416, set 496, long 568, gen 664 */
+	.fr_stackpointer = DO(248, 6),
+	.ty_flags = DO(416, 3),
+	.set_table = DO(496, 2),
+	.set_mask = DO(496, 3),
+	.lo_tag = DO(568, 1),
+	.lo_digit = DO(568, 2),
+	.gen_iframe = DO(664, 2),
+	.gen_frame_state = DO(664, 3),
 };
 
 /*
@@ -176,6 +189,15 @@ static const struct dbg_map dbg_315 = {
 	.gil_state = DO(48, 10),
 	.gil_locked = DO(48, 12),
 	.gil_holder = DO(48, 13),
+	/* type 480, set 592, long 664, gen 792 */
+	.fr_stackpointer = DO(312, 6),
+	.ty_flags = DO(480, 3),
+	.set_table = DO(592, 2),
+	.set_mask = DO(592, 3),
+	.lo_tag = DO(664, 1),
+	.lo_digit = DO(664, 2),
+	.gen_iframe = DO(792, 2),
+	.gen_frame_state = DO(792, 3),
 };
 
 #define DBG_COOKIE "xdebugpy"
@@ -380,6 +402,31 @@ static int read_gil(const void *raw, const struct dbg_map *m, struct py_layout *
 	return 0;
 }
 
+/* What --async needs besides the AsyncioDebug section; PY_OFF_NONE before 3.14. */
+static int read_async_fields(const void *raw, const struct dbg_map *m, struct py_layout *l)
+{
+	const struct {
+		uint16_t pos;
+		uint16_t *dst;
+	} f[] = {
+		{ m->fr_stackpointer, &l->frame_stackpointer },
+		{ m->gen_iframe, &l->gen_iframe },
+		{ m->gen_frame_state, &l->gen_frame_state },
+		{ m->set_table, &l->set_table },
+		{ m->set_mask, &l->set_mask },
+		{ m->ty_flags, &l->type_flags },
+		{ m->lo_tag, &l->long_tag },
+		{ m->lo_digit, &l->long_digit },
+	};
+
+	for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++) {
+		*f[i].dst = PY_OFF_NONE;
+		if (f[i].pos && rd_off(raw, f[i].pos, f[i].dst))
+			return -EINVAL;
+	}
+	return 0;
+}
+
 /* Read the fields of one version's map into *l (nothing derived yet). */
 static int read_mapped(const void *raw, const struct dbg_map *m, struct py_layout *l)
 {
@@ -423,6 +470,9 @@ static int read_mapped(const void *raw, const struct dbg_map *m, struct py_layou
 			return err;
 	}
 	err = read_gil(raw, m, l);
+	if (err)
+		return err;
+	err = read_async_fields(raw, m, l);
 	if (err)
 		return err;
 	if (m->un_compact_size)

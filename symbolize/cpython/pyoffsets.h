@@ -92,6 +92,14 @@ struct py_layout {
 	uint16_t gil_last_holder; /* PyThreadState * of the holder, in the struct */
 	uint16_t gil_locked;	  /* int */
 	uint16_t gil_size;
+	/* 3.14+ (from the debug offsets; PY_OFF_NONE before, or 0 in the
+	 * generated table): what --async reads of coroutines and tasks */
+	uint16_t frame_stackpointer; /* _PyStackRef *: the top of the value stack */
+	uint16_t gen_iframe;	     /* PyGenObject: its embedded _PyInterpreterFrame */
+	uint16_t gen_frame_state;    /* int8_t */
+	uint16_t set_table, set_mask;
+	uint16_t type_flags; /* PyTypeObject.tp_flags (unsigned long) */
+	uint16_t long_tag, long_digit;
 };
 
 /* Generated entries, one per minor version, 3.8..3.13 (pyoffsets_table.c). */

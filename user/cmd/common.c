@@ -135,6 +135,8 @@ enum {
 	OPT_NATIVE_ALL,
 	OPT_KERNEL,
 	OPT_NATIVE_STACK,
+	OPT_ASYNC,
+	OPT_ASYNC_TASKS,
 };
 
 static const struct argp_option stack_opts[] = {
@@ -149,6 +151,16 @@ static const struct argp_option stack_opts[] = {
 	  "The kernel stack on top of each sample (off-CPU: where the thread blocked)", 0 },
 	{ "native-stack", OPT_NATIVE_STACK, "BYTES", 0,
 	  "User stack copied per sample for --native (default and most 16384)", 0 },
+	{ NULL, 0, NULL, 0, "asyncio (CPython 3.14+):", 0 },
+	{ "async", OPT_ASYNC, NULL, 0,
+	  "Stacks by task: a running task's frames under the tasks awaiting it, each "
+	  "introduced by a `task NAME` frame, without the event loop's; with --mode wall, "
+	  "suspended tasks are charged their waits too",
+	  0 },
+	{ "async-tasks", OPT_ASYNC_TASKS, "N", 0,
+	  "--async --mode wall: suspended tasks read per tick at most (default 256; the rest "
+	  "are read on later ticks and charged for all the time since)",
+	  0 },
 	{ 0 },
 };
 
@@ -171,6 +183,19 @@ static error_t stack_opt(int key, char *arg, struct argp_state *state)
 		if (cli_parse_long(arg, 512, PYSPY_USTACK_MAX, &v))
 			argp_error(state, "--native-stack: bytes from 512 to %d", PYSPY_USTACK_MAX);
 		o->ustack_bytes = (unsigned)v;
+		return 0;
+	case OPT_ASYNC:
+		o->async = true;
+		return 0;
+	case OPT_ASYNC_TASKS:
+		if (cli_parse_long(arg, 1, 65536, &v))
+			argp_error(state, "--async-tasks: a count from 1 to 65536");
+		o->async_tasks = (unsigned)v;
+		return 0;
+	case ARGP_KEY_END:
+		if (o->async && (o->native || o->kernel))
+			argp_error(state,
+				   "--async cannot be combined with --native or --kernel yet");
 		return 0;
 	default:
 		return ARGP_ERR_UNKNOWN;

@@ -17,6 +17,7 @@
 #include <time.h>
 
 #include "common.h"
+#include "dump_async.h"
 #include "symbolize/codecache.h"
 #include "symbolize/nativestack.h"
 #include "symbolize/proc/procfs.h"
@@ -35,6 +36,7 @@ struct dump_opts {
 	pid_t pid;
 	bool json;
 	bool native, native_all, kernel;
+	bool async; /* --async: asyncio tasks instead of threads */
 	double init_wait_s;
 };
 
@@ -331,6 +333,16 @@ static int run_dump(const struct dump_opts *o, const struct py_target *py)
 	}
 	/* After the walk: every thread it found has its /proc entry by now. */
 	err = py_tasks__read(py->pid, &tk);
+	if (!err && o->async) {
+		err = dump_async(stdout, o->json, py, &th, &tk);
+		if (!err && (fflush(stdout) || ferror(stdout))) {
+			log_error("cannot write the dump: %m");
+			err = 1;
+		}
+		py_tasks__free(&tk);
+		py_threads__free(&th);
+		return err ? 1 : 0;
+	}
 	d.prof = profile__new(0);
 	d.t = calloc(th.n ? th.n : 1, sizeof(*d.t));
 	if (!err && (!d.prof || !d.t))
@@ -369,6 +381,7 @@ static const char doc[] =
 	"  pyspy-bpf dump --pid 1234\n"
 	"  pyspy-bpf dump --pid 1234 --json | jq .\n"
 	"  pyspy-bpf dump --pid 1234 --native --kernel\n"
+	"  pyspy-bpf dump --pid 1234 --async\n"
 	"\nOPTIONS:";
 
 enum {
@@ -377,6 +390,7 @@ enum {
 	OPT_NATIVE,
 	OPT_NATIVE_ALL,
 	OPT_KERNEL,
+	OPT_ASYNC,
 };
 
 static const struct argp_option opts[] = {
@@ -386,6 +400,11 @@ static const struct argp_option opts[] = {
 	  "C/C++/Rust frames between the Python frames (threads that are not running)", 0 },
 	{ "native-all", OPT_NATIVE_ALL, NULL, 0, "--native, and the interpreter's own frames", 0 },
 	{ "kernel", OPT_KERNEL, NULL, 0, "The kernel stack of each thread that is not running", 0 },
+	{ "async", OPT_ASYNC, NULL, 0,
+	  "asyncio tasks instead of threads (CPython 3.14+): each task under the task awaiting "
+	  "it, with its state and the coroutines it is suspended in, like python -m asyncio "
+	  "pstree",
+	  0 },
 	{ "init-wait", OPT_INIT_WAIT, "SECS", 0,
 	  "Wait up to SECS for the interpreter to initialise (default 5)", 0 },
 	{ "verbose", 'v', NULL, 0, "More messages", 0 },
@@ -417,6 +436,9 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 	case OPT_KERNEL:
 		o->kernel = true;
 		break;
+	case OPT_ASYNC:
+		o->async = true;
+		break;
 	case OPT_INIT_WAIT:
 		if (cli_parse_secs(arg, &o->init_wait_s))
 			argp_error(state, "invalid --init-wait (seconds > 0): %s", arg);
@@ -436,6 +458,10 @@ int dump_main(int argc, char **argv)
 		return 2;
 	if (!o.pid) {
 		log_error("nothing to dump: give --pid PID (see --help)");
+		return 2;
+	}
+	if (o.async && (o.native || o.kernel)) {
+		log_error("--async cannot be combined with --native or --kernel");
 		return 2;
 	}
 	return cmd_dump(&o);

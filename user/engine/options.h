@@ -39,6 +39,8 @@ struct options {
 	bool native_all;	 /* --native-all: and the interpreter's own */
 	bool kernel;		 /* --kernel: the kernel stack on top */
 	unsigned ustack_bytes;	 /* --native-stack; 0: the most */
+	bool async;		 /* --async: stacks by asyncio task (3.14+) */
+	unsigned async_tasks;	 /* --async-tasks: suspended tasks read per tick; 0: default */
 };
 
 /* Every verb's defaults: `struct options o = { OPTIONS_DEFAULTS, ... }`. */

@@ -91,6 +91,7 @@ struct sampler {
 	uint8_t entry[PYSPY_MAX_FRAMES];
 	uint64_t shim[PYSPY_MAX_FRAMES];
 	uint32_t py_locs[PYSPY_MAX_FRAMES];
+	struct async_split async_split; /* --async: a record's tasks */
 	struct offcpu_table *off;
 	struct thread_entry *threads;
 	uint32_t n_threads;
@@ -342,6 +343,21 @@ static void symbolize_native(struct sampler *r, struct target *tg, const struct 
 }
 
 /*
+ * --async: the running task's stack, under the tasks awaiting it, in
+ * r->locs; *n becomes its length.
+ */
+static void symbolize_async(struct sampler *r, struct target *tg, const struct pyspy_sample *smp,
+			    uint32_t *n)
+{
+	struct async_split *sp = &r->async_split;
+
+	async_stack__split(tg->async, smp->frames, *n, r->clean, sp);
+	r->rc.bad_frames += code_cache__resolve(tg->cache, r->clean, sp->n_py, smp->ktime_ns,
+						smp->flags & PYSPY_SAMPLE_VERIFIED, r->py_locs);
+	*n = async_stack__merge(tg->async, sp, r->py_locs, r->locs, SAMPLER_MAX_LOCS);
+}
+
+/*
  * The n frames as profile locations in r->locs (*n: how many, with native
  * frames), and what is known of the sample's process and thread; returns
  * the stack's PROFILE_STACK_* flags.
@@ -351,6 +367,8 @@ static uint32_t symbolize(struct sampler *r, struct target *tg, const struct pys
 {
 	if (tg->native && (smp->flags & PYSPY_SAMPLE_NATIVE))
 		symbolize_native(r, tg, smp, len, n);
+	else if (tg->async && async_stack__has_tasks(smp->frames, *n))
+		symbolize_async(r, tg, smp, n);
 	else
 		r->rc.bad_frames +=
 			code_cache__resolve(tg->cache, smp->frames, *n, smp->ktime_ns,
@@ -572,6 +590,21 @@ static int discover_pids(const struct options *o, struct py_target *pys)
 	return 0;
 }
 
+/* --async on a --pid older than 3.14: one clear line, and no recording. */
+static int async_versions(const struct options *o, const struct py_target *pys)
+{
+	char ver[32];
+
+	for (int i = 0; i < o->n_pids; i++) {
+		if ((pys[i].version_hex >> 16) >= 0x030e)
+			continue;
+		py_version_str(pys[i].version_hex, false, ver, sizeof(ver));
+		log_error("--async needs CPython 3.14 or newer; PID %d runs %s", pys[i].pid, ver);
+		return -ENOTSUP;
+	}
+	return 0;
+}
+
 static int start(struct sampler *r)
 {
 	const struct options *o = r->o;
@@ -583,6 +616,7 @@ static int start(struct sampler *r)
 		.page_fault_period = o->mode == MODE_MEMORY ? o->fault_period : 0,
 		.max_threads = o->max_threads,
 		.native = o->native || o->native_all,
+		.async = o->async,
 		.kernel = o->kernel,
 		.ustack_bytes = o->ustack_bytes,
 	};
@@ -592,6 +626,8 @@ static int start(struct sampler *r)
 	if (!pys)
 		return err;
 	err = discover_pids(o, pys);
+	if (!err && o->async)
+		err = async_versions(o, pys);
 	if (err)
 		goto out;
 	r->s = session__open(&so, on_sample, r);
@@ -609,6 +645,8 @@ static int start(struct sampler *r)
 		}
 		targets__set_native(r->tg, r->native);
 	}
+	if (r->tg && o->async)
+		targets__set_async(r->tg);
 	r->watch = r->tg ? watch__new(r->tg, o->all, o->init_wait_s, add_target, r) : NULL;
 	err = r->watch ? 0 : -ENOMEM;
 	for (int i = 0; !err && i < o->n_pids; i++)

@@ -129,6 +129,7 @@ static int load(struct session *s, const struct session_opts *o)
 	s->skel->rodata->discover_all = o->discover_all;
 	s->skel->rodata->native_stacks = o->native;
 	s->skel->rodata->kernel_stacks = o->kernel;
+	s->skel->rodata->async_tasks = o->async;
 	if (o->ustack_bytes && o->ustack_bytes < PYSPY_USTACK_MAX)
 		s->skel->rodata->ustack_max = o->ustack_bytes;
 	/* The context-switch hook costs every switch on the host: only when asked. */

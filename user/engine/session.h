@@ -30,6 +30,7 @@ struct session_opts {
 	bool native;		    /* records carry user registers and stack (pyspy_native) */
 	bool kernel;		    /* ... and the kernel stack */
 	unsigned ustack_bytes;	    /* user stack copied per sample; 0: PYSPY_USTACK_MAX */
+	bool async;		    /* --async: the running task's await chain */
 };
 
 /* What the BPF side tracks at once by default: processes, and threads. */

@@ -28,6 +28,7 @@ struct targets {
 	struct code_store *store;
 	bool frames_one_by_one;
 	struct native_ctx *native;
+	bool async;
 	struct target_entry *h;
 	int n, alive;
 	/*
@@ -47,6 +48,11 @@ static int write_proc(struct targets *t, struct target *tg, uint8_t mode);
 void targets__set_native(struct targets *t, struct native_ctx *nc)
 {
 	t->native = nc;
+}
+
+void targets__set_async(struct targets *t)
+{
+	t->async = true;
 }
 
 struct targets *targets__new(struct session *s, struct profile *prof, struct code_store *store,
@@ -70,6 +76,7 @@ static void entry_free(struct target_entry *e)
 		close(e->pidfd); /* leaves the epoll set with it */
 	code_cache__free(e->t.cache);
 	native_proc__free(e->t.native);
+	async_proc__free(e->t.async);
 	free(e);
 }
 
@@ -156,6 +163,14 @@ int targets__add(struct targets *t, const struct py_target *py)
 			return -ENOMEM;
 		}
 	}
+	if (t->async) {
+		e->t.async = async_proc__new(&e->t.py, t->prof);
+		if (!e->t.async) {
+			entry_free(e);
+			return -ENOMEM;
+		}
+		async_proc__poll(e->t.async, mono_ns());
+	}
 	/* Best effort: without it samples just never say they held the GIL. */
 	py_target__find_gil(&e->t.py);
 	e->t.mode = PYSPY_MODE_VERIFY;
@@ -197,6 +212,7 @@ static int write_proc(struct targets *t, struct target *tg, uint8_t mode)
 	proc.ustack_bytes = tg->ustack_bytes;
 	if (t->frames_one_by_one)
 		proc.tstate_chunk = 0;
+	async_proc__to_bpf(tg->async, &proc);
 	if (tg->py.gil_addr) {
 		proc.gil_addr = tg->py.gil_addr;
 		proc.gil_holder = tg->py.layout.gil_last_holder;
@@ -215,6 +231,9 @@ void targets__update_mode(struct targets *t, struct target *tg)
 		want |= PYSPY_MODE_VERIFY;
 	if (st->last_replace_ns && now_ns - st->last_replace_ns < QUIET_NS)
 		want |= PYSPY_MODE_EAGER;
+	if (tg->async && !tg->exited && async_proc__poll(tg->async, now_ns) == 1 &&
+	    write_proc(t, tg, tg->mode))
+		log_warn("PID %d: cannot start reading its tasks", tg->py.pid);
 	if (tg->native && native_proc__ustack_hint(tg->native) != tg->ustack_bytes && !tg->exited) {
 		tg->ustack_bytes = native_proc__ustack_hint(tg->native);
 		if (write_proc(t, tg, tg->mode))

@@ -17,6 +17,7 @@
 
 #include "session.h"
 #include "symbolize/codecache.h"
+#include "symbolize/asyncstack.h"
 #include "symbolize/nativestack.h"
 #include "symbolize/cpython/discover.h"
 #include "user/model/profile.h"
@@ -25,6 +26,7 @@ struct target {
 	struct py_target py;
 	struct code_cache *cache;
 	struct native_proc *native; /* --native / --kernel, else NULL */
+	struct async_proc *async;   /* --async, else NULL */
 	uint16_t ustack_bytes;	    /* pyspy_proc.ustack_bytes now in the BPF map */
 	bool exited;
 	uint8_t mode;		 /* PYSPY_MODE_* now in the BPF map */
@@ -43,6 +45,8 @@ struct targets *targets__new(struct session *s, struct profile *prof, struct cod
 			     bool frames_one_by_one);
 /* Give each target added from now on a native_proc of nc (--native / --kernel). */
 void targets__set_native(struct targets *t, struct native_ctx *nc);
+/* Give each target added from now on an async_proc (--async). */
+void targets__set_async(struct targets *t);
 void targets__free(struct targets *t); /* NULL-safe; removes from BPF */
 
 /* Start sampling a discovered, initialised process. 0 or -errno. */

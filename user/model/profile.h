@@ -24,6 +24,7 @@ enum profile_fn_kind {
 	PROFILE_FN_PYTHON = 0, /* and markers */
 	PROFILE_FN_NATIVE,     /* user-space machine code: name (object or source file) */
 	PROFILE_FN_KERNEL,     /* the kernel's: name ends in " [k]" */
+	PROFILE_FN_TASK,       /* --async: an asyncio task, "task NAME" */
 };
 
 struct profile_function {

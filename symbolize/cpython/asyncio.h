@@ -1,0 +1,125 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * asyncio.h - CPython 3.14+'s asyncio state, as --async and dump --async read it.
+ *
+ * Owns: the layout of tasks and of the per-thread asyncio state, taken from
+ * the target's own AsyncioDebug section (no table) and checked against the
+ * buffers that read it; its conversion for the BPF side (the await chain
+ * of the running task, bpf/pyspy.h); the fingerprint that tells whether a
+ * task's name is still the one the BPF side saw; and the userspace reader
+ * of every task of every thread: name, state, the coroutine stack it is
+ * suspended in and who awaits it.  All of it is target memory: lists and
+ * chains are walked with bounds on length and depth, cycles are detected,
+ * and a corrupt list ends the walk with a counted error.
+ */
+#ifndef PYSPY_ASYNCIO_H
+#define PYSPY_ASYNCIO_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <linux/types.h>
+
+#include "pyoffsets.h"
+#include "bpf/pyspy.h"
+
+/* The AsyncioDebug section of 3.14 and 3.15: 13 u64s. */
+#define PY_ASYNC_DEBUG_SIZE 104
+/* Bounds on what a target makes us read (userspace). */
+#define PY_ASYNC_TASK_MAX     1024  /* sizeof(TaskObj) read at once */
+#define PY_ASYNC_MAX_TASKS    65536 /* tasks listed per process */
+#define PY_ASYNC_MAX_DEPTH    256   /* coroutines in one task's await chain */
+#define PY_ASYNC_MAX_AWAITERS 64    /* tasks awaiting one task */
+#define PY_ASYNC_NAME_MAX     128
+
+struct py_async_layout {
+	uint8_t minor;
+	/* TaskObj */
+	uint16_t task_size, task_name, task_awaited_by, task_is_task, task_awaited_by_is_set;
+	uint16_t task_coro, task_node;
+	/* PyInterpreterState.asyncio_tasks_head, _PyThreadStateImpl's three */
+	uint32_t interp_tasks_head;
+	uint16_t ts_running_loop, ts_running_task, ts_tasks_head;
+	/* From _Py_DebugOffsets (py_layout) */
+	uint16_t object_type, gen_iframe, gen_frame_state, frame_stackpointer;
+	uint16_t frame_code, frame_instr, code_adaptive;
+	uint16_t set_table, set_mask, type_flags, long_tag, long_digit;
+	/* gi_frame_state values (they change between versions): created, and
+	 * the range meaning "suspended in an await (yield from)" */
+	int8_t st_created, st_yf_lo, st_yf_hi, st_executing;
+	/* How many value-stack slots below the top the awaited object sits
+	 * when suspended in an await: 1 in 3.14, 2 in 3.15 */
+	uint8_t yf_slot;
+};
+
+/*
+ * Fill *a from the AsyncioDebug bytes (len of them) and the target's layout
+ * l, of CPython 3.minor.  0; -ENOTSUP before 3.14 or for a section of a
+ * shape we do not know; -EINVAL with why when an offset does not fit what
+ * reads it.
+ */
+int py_async__layout(const void *sec, size_t len, const struct py_layout *l, unsigned minor,
+		     struct py_async_layout *a, char *why, size_t why_len);
+
+/* The --async fields of the BPF side's entry (the rest is py_layout__to_bpf's). */
+void py_async__to_bpf(const struct py_async_layout *a, struct pyspy_proc *out);
+
+/*
+ * The fingerprint of a task's name as the BPF side computes it, from
+ * PYSPY_NAME_FP_BUF bytes read at name + 8, with the process's str and
+ * int types: 0 or -errno.
+ */
+int py_async__name_fp(pid_t pid, uint64_t name, uint64_t str_type, uint64_t long_type,
+		      uint64_t *fp);
+/* Read task's name pointer: 0 or -errno. */
+int py_async__task_name_ptr(pid_t pid, const struct py_async_layout *a, uint64_t task,
+			    uint64_t *name);
+/*
+ * A task name object (a str, or the int a default "Task-N" name is kept
+ * as) into buf: 0 or -errno.
+ */
+int py_async__name(pid_t pid, const struct py_layout *l, const struct py_async_layout *a,
+		   uint64_t name, char *buf, size_t len);
+
+enum py_task_state {
+	PY_TASK_RUNNING = 0, /* its thread's running task */
+	PY_TASK_SUSPENDED,   /* waiting in an await */
+	PY_TASK_PENDING,     /* created, not started */
+	PY_TASK_DONE,	     /* finished (still listed) */
+};
+
+struct py_async_task {
+	uint64_t addr;
+	uint64_t tstate;     /* whose list holds it; 0: the interpreter's */
+	uint64_t running_on; /* PY_TASK_RUNNING: the thread state running it */
+	char name[PY_ASYNC_NAME_MAX];
+	uint8_t state; /* enum py_task_state */
+	bool chain_partial; /* its await chain faulted or looped part way */
+	uint32_t n_awaiters;
+	uint64_t awaiters[PY_ASYNC_MAX_AWAITERS]; /* tasks awaiting it */
+	/* The coroutines it is suspended in, outermost first (lasti in bytes). */
+	uint32_t n_frames;
+	struct pyspy_frame frames[PY_ASYNC_MAX_DEPTH];
+};
+
+struct py_async_tasks {
+	uint32_t n;
+	uint32_t errors;    /* lists that faulted, looped or were corrupt */
+	bool truncated;	    /* more than PY_ASYNC_MAX_TASKS */
+	struct py_async_task *t;  /* n of them, malloc'd */
+};
+
+/*
+ * Every task of every thread in tstates (n of them) and of the
+ * interpreter at interp (0: none).  0 or -errno; free with
+ * py_async_tasks__free (also after an error).
+ */
+int py_async__tasks(pid_t pid, const struct py_layout *l, const struct py_async_layout *a,
+		    const uint64_t *tstates, uint32_t n, uint64_t interp, struct py_async_tasks *out);
+void py_async_tasks__free(struct py_async_tasks *t);
+
+/* "running", "suspended", "pending", "done" */
+const char *py_async_task__state_name(unsigned state);
+
+#endif /* PYSPY_ASYNCIO_H */

@@ -1,0 +1,160 @@
+# SPDX-License-Identifier: MIT
+# Workload: asyncio tasks in known shapes, for --async and dump --async.
+"""asyncio tasks whose stacks and CPU shares are known.
+
+--shape gather: three named workers (worker-a, worker-b, worker-c) under
+  asyncio.gather in main(); each burns CPU in burn() for 3, 2 and 1 units
+  per turn and yields (asyncio.sleep(0)), so their CPU split is 3:2:1.
+  The real split is measured with time.thread_time_ns() and written to
+  --truth FILE on exit.
+--shape group: a TaskGroup in main() runs `parent`, whose own TaskGroup
+  runs `child`, which burns CPU; the nesting main > parent > child is
+  what a profile must show.
+--shape waiter: `waiter` awaits the task `sleeper`, which sleeps; a
+  third task `spinner` burns CPU.
+--shape idle: --idle N tasks sleeping forever (idle-0 ...), and one busy
+  task `busy` burning CPU.
+--shape chain: `outer` awaits a coroutine mid(), which awaits inner(),
+  which burns CPU in the task itself (no second task).
+Prints "ready" once every task is running.
+"""
+import argparse
+import asyncio
+import json
+import os
+import signal
+import sys
+import time
+
+UNIT = 20000
+clock = time.thread_time_ns
+spent = {}
+
+
+def burn(units):
+    for _ in range(units * UNIT): pass  # HOT-BURN
+
+
+async def worker(name, units, stop):
+    while not stop.is_set():
+        t0 = clock()
+        burn(units)
+        spent[name] = spent.get(name, 0) + clock() - t0
+        await asyncio.sleep(0)  # WORKER-YIELD
+
+
+async def gather_main(stop):
+    ready(0)
+    await asyncio.gather(  # MAIN-GATHER
+        asyncio.create_task(worker("worker-a", 3, stop), name="worker-a"),
+        asyncio.create_task(worker("worker-b", 2, stop), name="worker-b"),
+        asyncio.create_task(worker("worker-c", 1, stop), name="worker-c"))
+
+
+async def child(stop):
+    while not stop.is_set():
+        burn(2)  # CHILD-BURN
+        await asyncio.sleep(0)
+
+
+async def parent(stop):
+    async with asyncio.TaskGroup() as tg:  # PARENT-GROUP
+        tg.create_task(child(stop), name="child")
+
+
+async def group_main(stop):
+    ready(0)
+    async with asyncio.TaskGroup() as tg:  # MAIN-GROUP
+        tg.create_task(parent(stop), name="parent")
+
+
+async def sleeper(stop):
+    while not stop.is_set():
+        await asyncio.sleep(0.05)  # SLEEPER-SLEEP
+
+
+async def spinner(stop):
+    while not stop.is_set():
+        burn(1)
+        await asyncio.sleep(0)
+
+
+async def waiter(stop):
+    s = asyncio.create_task(sleeper(stop), name="sleeper")
+    await s  # WAITER-AWAIT
+
+
+async def waiter_main(stop):
+    ready(0)
+    await asyncio.gather(asyncio.create_task(waiter(stop), name="waiter"),
+                         asyncio.create_task(spinner(stop), name="spinner"))
+
+
+async def idle(stop):
+    await stop.wait()  # IDLE-WAIT
+
+
+async def idle_main(stop, n):
+    tasks = [asyncio.create_task(idle(stop), name="idle-%d" % i) for i in range(n)]
+    tasks.append(asyncio.create_task(spinner(stop), name="busy"))
+    ready(0)
+    await asyncio.gather(*tasks)
+
+
+async def inner(stop):
+    while not stop.is_set():
+        burn(1)  # INNER-BURN
+        await asyncio.sleep(0)
+
+
+async def mid(stop):
+    await inner(stop)  # MID-AWAIT
+
+
+async def outer(stop):
+    await mid(stop)  # OUTER-AWAIT
+
+
+async def chain_main(stop):
+    ready(0)
+    await asyncio.create_task(outer(stop), name="outer")
+
+
+def ready(_):
+    print("ready", flush=True)
+
+
+async def run(args):
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    loop.call_later(args.seconds, stop.set)
+    shapes = {"gather": gather_main, "group": group_main, "waiter": waiter_main,
+              "chain": chain_main}
+    if args.shape == "idle":
+        await idle_main(stop, args.idle)
+    else:
+        await shapes[args.shape](stop)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--shape", default="gather")
+    ap.add_argument("--seconds", type=float, default=60.0)
+    ap.add_argument("--idle", type=int, default=1000)
+    ap.add_argument("--truth")
+    args = ap.parse_args()
+    try:
+        asyncio.run(run(args))
+    finally:
+        if args.truth:
+            tmp = args.truth + ".tmp"
+            with open(tmp, "w") as f:
+                json.dump(spent, f)
+            os.replace(tmp, args.truth)
+
+
+if __name__ == "__main__":
+    main()
+    sys.exit(0)
