@@ -82,6 +82,23 @@ struct {
 	__type(value, struct tstate_entry);
 } tstates SEC(".maps");
 
+/* --async: the walk of the running task's await chain (see chain_step). */
+struct chain_state {
+	__u64 task;	/* whose marker comes next; */
+	__u64 name;	/* ..its name, */
+	__u64 next;	/* ..and the task awaiting it (0: none) */
+	__u64 gen;	/* the coroutine to read next, 0: none */
+	__u64 gen_type; /* the type of the task's own coroutine */
+	/* what chain_read_task found */
+	__u64 coro, task_name, awaiter;
+	__u64 fp_code; /* VERIFY: the last fingerprint read */
+	__u32 fp;
+	__u32 n; /* frames in the sample so far */
+	__u16 reads;
+	__u16 err;
+	__u16 tasks;
+};
+
 struct scratch {
 	struct pyspy_sample sample;
 	/* +8 so a masked offset plus an 8-byte load stays inside */
@@ -95,6 +112,7 @@ struct scratch {
 	__u8 genbuf[PYSPY_GEN_BUF + 8] __attribute__((aligned(8)));
 	__u64 setbuf[PYSPY_SET_BUF / 8 + 1];
 	__u64 namebuf[PYSPY_NAME_FP_BUF / 8];
+	struct chain_state ch;
 	/* The thread this CPU sampled last and its PyThreadState: a CPU
 	 * mostly samples the same thread, and this spares the tstates
 	 * lookup.  Checked like any cached tstate (thread_id == fsbase). */
@@ -504,173 +522,162 @@ emit:
  * any two samples; reading them with the sample is the only answer that
  * is right for it.  All of it is pointers: task -> awaiter -> its
  * coroutine -> what that awaits, and a name's head for its fingerprint.
+ *
+ * Why global functions on per-CPU state: the verifier checks a global
+ * function once, on its own, where the same code inlined into the frame
+ * walk's paths multiplied them (a second of start-up).  A global function
+ * takes no pointers to our state, so the state lives in the scratch
+ * (struct chain_state) and the entry is the scratch's copy, pc_proc.
  */
-struct chain_ctx {
-	struct scratch *s;
-	const struct pyspy_proc *p;
-	__u64 task;	/* whose marker comes next; its fields are in `next`.. */
-	__u64 name;	/* ..its name, */
-	__u64 next;	/* ..and the task awaiting it (0: none) */
-	__u64 gen;	/* the coroutine to read next, 0: none */
-	__u64 gen_type; /* the type of the task's own coroutine */
-	__u32 n;
-	__u16 reads;
-	__u16 err;
-	__u16 tasks;
-	__u64 fp_code; /* VERIFY: the last fingerprint read */
-	__u32 fp;
-};
-
 static __always_inline __u64 buf_u64(const __u8 *b, __u32 off, __u32 mask)
 {
 	return *(__u64 *)&b[off & mask];
 }
 
 /*
- * A task's fields into taskbuf; *coro, *awaiter, *name from it.  The
- * awaiter is the task's task_awaited_by, or when several tasks await it
- * (a set) the first one in the set's table.  Returns false if the task
- * cannot be read or is not a Task (a plain Future).
+ * The fields of the task at task into s->ch: its coroutine, its name, and
+ * who awaits it: task_awaited_by, or when several tasks do (a set) the
+ * first one in the set's table.  0, or -1 if the task cannot be read or is
+ * not a Task (a plain Future).
  */
-static __noinline bool read_task(struct chain_ctx *c, __u64 task, __u64 *coro, __u64 *awaiter,
-				 __u64 *name)
+__noinline int chain_read_task(__u64 task)
 {
-	struct scratch *s = c->s;
-	const struct pyspy_proc *p = c->p;
+	struct scratch *s = get_scratch();
+	const struct pyspy_proc *p;
 	const __u32 m = PYSPY_TASK_BUF - 1;
 	__u64 ab, table;
 	__u32 mask;
 
-	c->reads++;
+	if (!s)
+		return -1;
+	p = &s->pc_proc;
+	s->ch.reads++;
 	if (bpf_probe_read_user(s->taskbuf, p->task_len & m, (void *)(task + p->task_lo)))
-		return false;
+		return -1;
 	if (!s->taskbuf[p->task_is_task & m])
-		return false;
-	*coro = buf_u64(s->taskbuf, p->task_coro, m);
-	*name = buf_u64(s->taskbuf, p->task_name, m);
+		return -1;
+	s->ch.coro = buf_u64(s->taskbuf, p->task_coro, m);
+	s->ch.task_name = buf_u64(s->taskbuf, p->task_name, m);
 	ab = buf_u64(s->taskbuf, p->task_awaited_by, m);
-	*awaiter = ab;
+	s->ch.awaiter = ab;
 	if (!ab || !s->taskbuf[p->task_is_set & m])
-		return true;
-	*awaiter = 0;
-	c->reads += 2;
+		return 0;
+	s->ch.awaiter = 0;
+	s->ch.reads += 2;
 	if (bpf_probe_read_user(s->setbuf, PYSPY_SET_BUF, (void *)ab))
-		return true;
+		return 0;
 	table = s->setbuf[(p->set_table / 8) & (PYSPY_SET_BUF / 8 - 1)];
 	mask = (__u32)s->setbuf[(p->set_mask / 8) & (PYSPY_SET_BUF / 8 - 1)];
 	/* The first 4 entries (key, hash): a set of a few awaiters has them there. */
 	if (bpf_probe_read_user(s->setbuf, PYSPY_SET_BUF, (void *)table))
-		return true;
+		return 0;
 	for (int i = 0; i < PYSPY_SET_BUF / 16; i++) {
 		/* hash -1: a deleted entry */
 		if (i <= mask && s->setbuf[2 * i] && s->setbuf[2 * i + 1] != (__u64)-1) {
-			*awaiter = s->setbuf[2 * i];
+			s->ch.awaiter = s->setbuf[2 * i];
 			break;
 		}
 	}
-	return true;
+	return 0;
 }
 
-static __always_inline bool put_frame(struct chain_ctx *c, __u64 code, __s32 lasti, __u32 fp)
+static __always_inline bool put_frame(struct scratch *s, __u64 code, __s32 lasti, __u32 fp)
 {
 	struct pyspy_frame *f;
+	__u32 n = s->ch.n;
 
-	if (c->n >= PYSPY_MAX_FRAMES) {
-		c->s->sample.flags |= PYSPY_SAMPLE_TRUNCATED;
+	if (n >= PYSPY_MAX_FRAMES) {
+		s->sample.flags |= PYSPY_SAMPLE_TRUNCATED;
 		return false;
 	}
-	f = &c->s->sample.frames[c->n & (PYSPY_MAX_FRAMES - 1)];
+	f = &s->sample.frames[n & (PYSPY_MAX_FRAMES - 1)];
 	f->code = code;
 	f->lasti = lasti;
 	f->code_fp = fp;
-	c->n++;
+	s->ch.n = n + 1;
 	return true;
 }
 
 /* One coroutine of the current task: its frame, then what it awaits. */
-static __always_inline long chain_gen(struct chain_ctx *c)
+static __always_inline long chain_gen(struct scratch *s, const struct pyspy_proc *p)
 {
-	struct scratch *s = c->s;
-	const struct pyspy_proc *p = c->p;
 	const __u32 m = PYSPY_GEN_BUF - 1;
-	__u64 gen = c->gen, type, code, sp, yf = 0;
+	__u64 gen = s->ch.gen, type, code, sp, yf = 0;
+	__u32 fp = 0;
 	__s8 state;
 
-	c->gen = 0;
-	c->reads++;
+	s->ch.gen = 0;
+	s->ch.reads++;
 	if (bpf_probe_read_user(s->genbuf, p->gen_len & m, (void *)gen))
 		return 0; /* not an object we can read: the chain ends here */
 	/* What a coroutine awaits may be anything: only a coroutine of the
 	 * same type as the task's own goes on (an iterator ends the chain). */
 	type = buf_u64(s->genbuf, p->ob_type, m);
-	if (c->gen_type && type != c->gen_type)
+	if (s->ch.gen_type && type != s->ch.gen_type)
 		return 0;
-	c->gen_type = type;
+	s->ch.gen_type = type;
 	code = buf_u64(s->genbuf, p->gen_iframe + p->frame_code, m) & ~3ULL;
 	sp = buf_u64(s->genbuf, p->gen_iframe + p->frame_instr, m);
-	if (!put_frame(c, code, (__s32)(sp - code - p->code_adaptive),
-		       (p->mode & PYSPY_MODE_VERIFY)
-			       ? read_code_fp(s, p, code, &c->fp_code, &c->fp, &c->reads)
-			       : 0))
+	if (p->mode & PYSPY_MODE_VERIFY)
+		fp = read_code_fp(s, p, code, &s->ch.fp_code, &s->ch.fp, &s->ch.reads);
+	if (!put_frame(s, code, (__s32)(sp - code - p->code_adaptive), fp))
 		return 1;
 	state = (__s8)s->genbuf[p->gen_state & m];
 	if (state < p->yf_lo || state > p->yf_hi)
 		return 0;
-	/* Suspended in an await: what it awaits is on top of its value stack. */
+	/* Suspended in an await: what it awaits is near the top of its value stack. */
 	sp = buf_u64(s->genbuf, p->gen_iframe + p->frame_sp, m);
-	c->reads++;
+	s->ch.reads++;
 	if (sp < p->yf_back || bpf_probe_read_user(&yf, 8, (void *)(sp - p->yf_back)))
 		return 0;
-	c->gen = yf & ~3ULL;
+	s->ch.gen = yf & ~3ULL;
 	return 0;
-}
-
-/*
- * The fingerprint of the name at name (a task's).  A global function: the
- * verifier checks it once, on its own, instead of along every path of the
- * chain walk, where its branches on the name's length multiplied them.
- */
-__noinline __u64 task_name_fp(__u64 name, __u64 str_type, __u64 long_type)
-{
-	struct scratch *s = get_scratch();
-
-	if (!s || bpf_probe_read_user(s->namebuf, sizeof(s->namebuf), (void *)(name + 8)))
-		return 0;
-	return pyspy_name_fp(name, s->namebuf, str_type, long_type);
 }
 
 /* The current task's marker, then on to the task awaiting it. */
-static __always_inline long chain_task(struct chain_ctx *c)
+static __always_inline long chain_task(struct scratch *s, const struct pyspy_proc *p)
 {
-	const struct pyspy_proc *p = c->p;
-	__u64 fp = 0, coro = 0, awaiter = 0, name = 0, next = c->next;
+	__u64 fp = 0, next = s->ch.next, name = s->ch.name;
 
-	if (!c->task)
+	if (!s->ch.task)
 		return 1;
-	if (c->name) {
-		c->reads++;
-		fp = task_name_fp(c->name, p->str_type, p->long_type);
+	if (name) {
+		s->ch.reads++;
+		if (!bpf_probe_read_user(s->namebuf, sizeof(s->namebuf), (void *)(name + 8)))
+			fp = pyspy_name_fp(name, s->namebuf, p->str_type, p->long_type);
 	}
-	if (!put_frame(c, c->task | PYSPY_FRAME_TASK, (__s32)fp, (__u32)(fp >> 32)))
+	if (!put_frame(s, s->ch.task | PYSPY_FRAME_TASK, (__s32)fp, (__u32)(fp >> 32)))
 		return 1;
-	c->task = 0;
-	if (!next || ++c->tasks >= PYSPY_ASYNC_MAX_TASKS)
+	s->ch.task = 0;
+	if (!next || ++s->ch.tasks >= PYSPY_ASYNC_MAX_TASKS)
 		return 1;
-	if (!read_task(c, next, &coro, &awaiter, &name)) {
-		c->err = PYSPY_ERR_READ_TASK;
+	if (chain_read_task(next)) {
+		s->ch.err = PYSPY_ERR_READ_TASK;
 		return 1;
 	}
-	c->task = next;
-	c->name = name;
-	c->next = awaiter;
-	c->gen = coro;
-	c->gen_type = 0;
+	s->ch.task = next;
+	s->ch.name = s->ch.task_name;
+	s->ch.next = s->ch.awaiter;
+	s->ch.gen = s->ch.coro;
+	s->ch.gen_type = 0;
 	return 0;
 }
 
-static long chain_one(__u32 idx, struct chain_ctx *c)
+/* One step of the chain: a coroutine, or a task.  1: the chain is done. */
+__noinline long chain_step(void)
 {
-	return c->gen ? chain_gen(c) : chain_task(c);
+	struct scratch *s = get_scratch();
+
+	if (!s)
+		return 1;
+	if (s->ch.gen)
+		return chain_gen(s, &s->pc_proc);
+	return chain_task(s, &s->pc_proc);
+}
+
+static long chain_one(__u32 idx, void *unused)
+{
+	return chain_step() ? 1 : 0;
 }
 
 /* The current frame of the thread whose state is in s->tsbuf. */
@@ -825,31 +832,29 @@ static __always_inline int emit_native(void *ctx, struct scratch *s, const struc
  * The thread's running task, if any: where its coroutine's frame is (the
  * walk stops there) and, in c, what the chain starts from.
  */
-static __always_inline void running_task(struct chain_ctx *c, struct scratch *s,
-					 const struct pyspy_proc *p, __u64 ts, struct walk_ctx *w)
+static __always_inline void running_task(struct scratch *s, const struct pyspy_proc *p, __u64 ts,
+					 struct walk_ctx *w)
 {
-	__u64 task = 0, coro = 0, awaiter = 0, name = 0;
+	__u64 task = 0;
 
-	c->s = s;
-	c->p = p;
+	__builtin_memset(&s->ch, 0, sizeof(s->ch));
 	w->reads++;
 	if (bpf_probe_read_user(&task, 8, (void *)(ts + p->ts_running_task)) || !task)
 		return;
-	if (!read_task(c, task, &coro, &awaiter, &name) || !coro)
+	if (chain_read_task(task) || !s->ch.coro)
 		return;
-	w->reads += c->reads;
-	c->reads = 0;
-	c->task = task;
-	c->name = name;
-	c->next = awaiter;
-	w->task_root = coro + p->gen_iframe;
+	w->reads += s->ch.reads;
+	s->ch.reads = 0;
+	s->ch.task = task;
+	s->ch.name = s->ch.task_name;
+	s->ch.next = s->ch.awaiter;
+	w->task_root = s->ch.coro + p->gen_iframe;
 }
 
 static __always_inline int sample_python(void *ctx, struct scratch *s, const struct pyspy_proc *p,
 					 __u32 tgid, __u32 tid, const struct switch_info *si)
 {
 	struct walk_ctx w = {};
-	struct chain_ctx c = {};
 	__u64 ts, size;
 
 	s->sample.flags = (p->mode & PYSPY_MODE_VERIFY) ? PYSPY_SAMPLE_VERIFIED : 0;
@@ -887,16 +892,16 @@ static __always_inline int sample_python(void *ctx, struct scratch *s, const str
 		return 0;
 	}
 	if (async_tasks && p->ts_running_task)
-		running_task(&c, s, p, ts, &w);
+		running_task(s, p, ts, &w);
 	bpf_loop(PYSPY_MAX_FRAMES + SKIP_SLACK, walk_one, &w, 0);
 	if (w.root_found) {
 		/* The rest of the record: the running task and those awaiting it. */
-		c.n = w.n;
-		bpf_loop(PYSPY_ASYNC_STEPS, chain_one, &c, 0);
-		w.n = c.n;
-		w.reads += c.reads;
-		if (c.err && !w.err)
-			w.err = c.err;
+		s->ch.n = w.n;
+		bpf_loop(PYSPY_ASYNC_STEPS, chain_one, NULL, 0);
+		w.n = s->ch.n;
+		w.reads += s->ch.reads;
+		if (s->ch.err && !w.err)
+			w.err = s->ch.err;
 	}
 	if (w.frame && !w.err && !w.root_found) {
 		/* Out of iterations with frames left: as deep as the limit. */

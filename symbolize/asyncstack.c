@@ -108,8 +108,8 @@ int async_proc__poll(struct async_proc *ap, uint64_t now_ns)
 		ap->never = true;
 		return 0;
 	}
-	log_debug("PID %d: asyncio found; the running task at +%u of a thread state",
-		  ap->py->pid, ap->a.ts_running_task);
+	log_debug("PID %d: asyncio found; the running task at +%u of a thread state", ap->py->pid,
+		  ap->a.ts_running_task);
 	ap->ready = true;
 	return 1;
 }
@@ -214,8 +214,7 @@ static int name_now(struct async_proc *ap, uint64_t task, uint64_t fp, bool chec
 	return err;
 }
 
-uint32_t async_proc__task_location(struct async_proc *ap, uint64_t task, uint64_t fp,
-				   bool check_fp)
+uint32_t async_proc__task_location(struct async_proc *ap, uint64_t task, uint64_t fp, bool check_fp)
 {
 	struct name_key key = { task, fp };
 	char name[PY_ASYNC_NAME_MAX], label[PY_ASYNC_NAME_MAX + 8];
@@ -235,7 +234,8 @@ uint32_t async_proc__task_location(struct async_proc *ap, uint64_t task, uint64_
 	/* Names are the target's bytes: profile__function keeps them as data. */
 	if (!e)
 		return profile__location(
-			ap->prof, profile__function_of(ap->prof, PROFILE_FN_TASK, label, "", 0), -1);
+			ap->prof, profile__function_of(ap->prof, PROFILE_FN_TASK, label, "", 0),
+			-1);
 	e->key = key;
 	e->loc = profile__location(
 		ap->prof, profile__function_of(ap->prof, PROFILE_FN_TASK, label, "", 0), -1);

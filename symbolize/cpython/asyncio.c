@@ -36,7 +36,8 @@ enum {
 #define TS_SIZE_MAX	65535
 #define INTERP_SIZE_MAX (16u << 20)
 
-static int refuse(char *why, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int refuse(char *why, size_t len, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 
 static int refuse(char *why, size_t len, const char *fmt, ...)
 {
@@ -58,13 +59,14 @@ static bool set(uint16_t v)
 int py_async__layout(const void *sec, size_t len, const struct py_layout *l, unsigned minor,
 		     struct py_async_layout *a, char *why, size_t why_len)
 {
-	static const char *const task_names[] = { "task_name", "task_awaited_by", "task_is_task",
-						  "task_awaited_by_is_set", "task_coro",
-						  "task_node" };
+	static const char *const task_names[] = { "task_name",	  "task_awaited_by",
+						  "task_is_task", "task_awaited_by_is_set",
+						  "task_coro",	  "task_node" };
 	static const uint8_t task_width[] = { 8, 8, 1, 1, 8, 16 };
 	uint64_t v[AD__COUNT];
-	uint16_t *task_fields[] = { &a->task_name,		&a->task_awaited_by, &a->task_is_task,
-				    &a->task_awaited_by_is_set, &a->task_coro,	     &a->task_node };
+	uint16_t *task_fields[] = { &a->task_name,    &a->task_awaited_by,
+				    &a->task_is_task, &a->task_awaited_by_is_set,
+				    &a->task_coro,    &a->task_node };
 
 	if (minor < 14)
 		return -ENOTSUP;
@@ -89,7 +91,8 @@ int py_async__layout(const void *sec, size_t len, const struct py_layout *l, uns
 		return refuse(why, why_len, "thread or interpreter state size is implausible");
 	for (int i = AD_TS_RUNNING_LOOP; i <= AD_TS_TASKS_HEAD; i++)
 		if (v[i] + (i == AD_TS_TASKS_HEAD ? 16 : 8) > v[AD_TS_SIZE])
-			return refuse(why, why_len, "thread state field %llu is past its %llu bytes",
+			return refuse(why, why_len,
+				      "thread state field %llu is past its %llu bytes",
 				      (unsigned long long)v[i], (unsigned long long)v[AD_TS_SIZE]);
 	if (v[AD_INTERP_TASKS_HEAD] + 16 > v[AD_INTERP_SIZE])
 		return refuse(why, why_len, "interpreter asyncio_tasks_head is past its size");
@@ -99,8 +102,8 @@ int py_async__layout(const void *sec, size_t len, const struct py_layout *l, uns
 	a->interp_tasks_head = (uint32_t)v[AD_INTERP_TASKS_HEAD];
 
 	if (!set(l->gen_iframe) || !set(l->gen_frame_state) || !set(l->frame_stackpointer) ||
-	    !set(l->set_table) || !set(l->set_mask) || !set(l->type_flags) ||
-	    !set(l->long_tag) || !set(l->long_digit) || !l->gen_iframe)
+	    !set(l->set_table) || !set(l->set_mask) || !set(l->type_flags) || !set(l->long_tag) ||
+	    !set(l->long_digit) || !l->gen_iframe)
 		return refuse(why, why_len, "the debug offsets lack generator or set fields");
 	a->object_type = l->object_type;
 	a->gen_iframe = l->gen_iframe;
@@ -209,8 +212,7 @@ int py_async__task_name_ptr(pid_t pid, const struct py_async_layout *a, uint64_t
 	return procmem_read_u64(pid, task + a->task_name, name);
 }
 
-int py_async__name_fp(pid_t pid, uint64_t name, uint64_t str_type, uint64_t long_type,
-		      uint64_t *fp)
+int py_async__name_fp(pid_t pid, uint64_t name, uint64_t str_type, uint64_t long_type, uint64_t *fp)
 {
 	uint64_t w[PYSPY_NAME_FP_BUF / 8];
 	int err;
@@ -473,7 +475,8 @@ static int walk_list(struct walk *w, uint64_t head, uint64_t tstate)
 }
 
 int py_async__tasks(pid_t pid, const struct py_layout *l, const struct py_async_layout *a,
-		    const uint64_t *tstates, uint32_t n, uint64_t interp, struct py_async_tasks *out)
+		    const uint64_t *tstates, uint32_t n, uint64_t interp,
+		    struct py_async_tasks *out)
 {
 	struct walk w = { .pid = pid, .l = l, .a = a, .out = out };
 	int err;

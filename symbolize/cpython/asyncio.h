@@ -94,7 +94,7 @@ struct py_async_task {
 	uint64_t tstate;     /* whose list holds it; 0: the interpreter's */
 	uint64_t running_on; /* PY_TASK_RUNNING: the thread state running it */
 	char name[PY_ASYNC_NAME_MAX];
-	uint8_t state; /* enum py_task_state */
+	uint8_t state;	    /* enum py_task_state */
 	bool chain_partial; /* its await chain faulted or looped part way */
 	uint32_t n_awaiters;
 	uint64_t awaiters[PY_ASYNC_MAX_AWAITERS]; /* tasks awaiting it */
@@ -105,9 +105,9 @@ struct py_async_task {
 
 struct py_async_tasks {
 	uint32_t n;
-	uint32_t errors;    /* lists that faulted, looped or were corrupt */
-	bool truncated;	    /* more than PY_ASYNC_MAX_TASKS */
-	struct py_async_task *t;  /* n of them, malloc'd */
+	uint32_t errors;	 /* lists that faulted, looped or were corrupt */
+	bool truncated;		 /* more than PY_ASYNC_MAX_TASKS */
+	struct py_async_task *t; /* n of them, malloc'd */
 };
 
 /*
@@ -116,7 +116,8 @@ struct py_async_tasks {
  * py_async_tasks__free (also after an error).
  */
 int py_async__tasks(pid_t pid, const struct py_layout *l, const struct py_async_layout *a,
-		    const uint64_t *tstates, uint32_t n, uint64_t interp, struct py_async_tasks *out);
+		    const uint64_t *tstates, uint32_t n, uint64_t interp,
+		    struct py_async_tasks *out);
 void py_async_tasks__free(struct py_async_tasks *t);
 
 /* "running", "suspended", "pending", "done" */

@@ -324,7 +324,8 @@ static int read_tasks(struct adump *d)
 		return err;
 	}
 	if (!err)
-		err = py_async__layout(sec, len, &py->layout, py->layout.minor, &a, why, sizeof(why));
+		err = py_async__layout(sec, len, &py->layout, py->layout.minor, &a, why,
+				       sizeof(why));
 	if (err) {
 		log_error("PID %d (%s): its asyncio state cannot be read: %s", py->pid, py->comm,
 			  why[0] ? why : strerror(-err));
