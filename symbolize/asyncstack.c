@@ -128,6 +128,22 @@ void async_proc__to_bpf(const struct async_proc *ap, struct pyspy_proc *out)
 	out->long_type = ap->py->long_type_addr;
 }
 
+void async_proc__remap(struct async_proc *ap, struct profile_remap *m)
+{
+	struct name_entry *e, *tmp;
+
+	if (ap->lost_loc != UINT32_MAX)
+		ap->lost_loc = profile_remap__weak_location(m, ap->lost_loc);
+	HASH_ITER (hh, ap->names, e, tmp) {
+		e->loc = profile_remap__weak_location(m, e->loc);
+		if (e->loc != UINT32_MAX)
+			continue;
+		HASH_DEL(ap->names, e);
+		free(e);
+		ap->n_names--;
+	}
+}
+
 const struct async_stats *async_proc__stats(const struct async_proc *ap)
 {
 	return &ap->st;

@@ -47,6 +47,8 @@ const struct py_async_layout *async_proc__layout(const struct async_proc *ap);
 /* Fill the --async fields of the BPF entry (nothing until found). */
 void async_proc__to_bpf(const struct async_proc *ap, struct pyspy_proc *out);
 const struct async_stats *async_proc__stats(const struct async_proc *ap);
+/* The profile's ids were rebuilt (profile__compact): keep the names it kept. */
+void async_proc__remap(struct async_proc *ap, struct profile_remap *m);
 
 /* Does the record's stack carry tasks? */
 bool async_stack__has_tasks(const struct pyspy_frame *f, uint32_t n);

@@ -321,9 +321,9 @@ struct walk {
 };
 
 /* Who awaits the task whose bytes are in tb: one task, or a set of them. */
-static void read_awaiters(struct walk *w, const uint8_t *tb, struct py_async_task *t)
+static void read_awaiters(pid_t pid, const struct py_async_layout *a, const uint8_t *tb,
+			  struct py_async_task *t)
 {
-	const struct py_async_layout *a = w->a;
 	uint64_t ab = rd64(tb, a->task_awaited_by), table, mask;
 	uint8_t ent[16 * 16];
 	unsigned n;
@@ -334,14 +334,14 @@ static void read_awaiters(struct walk *w, const uint8_t *tb, struct py_async_tas
 		t->awaiters[t->n_awaiters++] = ab;
 		return;
 	}
-	if (procmem_read_u64(w->pid, ab + a->set_table, &table) ||
-	    procmem_read_u64(w->pid, ab + a->set_mask, &mask) || !ptr_ok(table)) {
+	if (procmem_read_u64(pid, ab + a->set_table, &table) ||
+	    procmem_read_u64(pid, ab + a->set_mask, &mask) || !ptr_ok(table)) {
 		t->chain_partial = true;
 		return;
 	}
 	/* The table has mask + 1 entries; a few awaiters fit the first 16. */
 	n = mask + 1 < 16 ? (unsigned)mask + 1 : 16;
-	if (procmem_read(w->pid, table, ent, n * 16)) {
+	if (procmem_read(pid, table, ent, n * 16)) {
 		t->chain_partial = true;
 		return;
 	}
@@ -355,9 +355,9 @@ static void read_awaiters(struct walk *w, const uint8_t *tb, struct py_async_tas
 }
 
 /* The coroutines the task is suspended in, from its own (coro) inwards. */
-static void read_chain(struct walk *w, uint64_t coro, struct py_async_task *t)
+static void read_chain(pid_t pid, const struct py_async_layout *a, uint64_t coro,
+		       struct py_async_task *t)
 {
-	const struct py_async_layout *a = w->a;
 	uint8_t g[PYSPY_GEN_BUF];
 	uint64_t type0 = 0, code, instr, sp, yf, chain[PY_ASYNC_MAX_DEPTH];
 	size_t glen = a->gen_iframe + a->frame_stackpointer + 8;
@@ -368,7 +368,7 @@ static void read_chain(struct walk *w, uint64_t coro, struct py_async_task *t)
 	if (glen < (size_t)a->gen_iframe + a->frame_instr + 8)
 		glen = a->gen_iframe + a->frame_instr + 8;
 	while (ptr_ok(coro) && t->n_frames < PY_ASYNC_MAX_DEPTH) {
-		if (procmem_read(w->pid, coro, g, glen)) {
+		if (procmem_read(pid, coro, g, glen)) {
 			t->chain_partial = t->n_frames == 0;
 			return;
 		}
@@ -395,7 +395,7 @@ static void read_chain(struct walk *w, uint64_t coro, struct py_async_task *t)
 		if (state < a->st_yf_lo || state > a->st_yf_hi)
 			return;
 		sp = rd64(g, a->gen_iframe + a->frame_stackpointer);
-		if (sp < 8u * a->yf_slot || procmem_read_u64(w->pid, sp - 8u * a->yf_slot, &yf))
+		if (sp < 8u * a->yf_slot || procmem_read_u64(pid, sp - 8u * a->yf_slot, &yf))
 			return;
 		chain[t->n_frames - 1] = coro;
 		coro = yf & ~3ull;
@@ -408,11 +408,27 @@ static void read_chain(struct walk *w, uint64_t coro, struct py_async_task *t)
 	}
 }
 
+void py_async__task_from(pid_t pid, const struct py_layout *l, const struct py_async_layout *a,
+			 uint64_t task, const uint8_t *tb, struct py_async_task *t)
+{
+	memset(t, 0, offsetof(struct py_async_task, frames));
+	t->addr = task;
+	t->state = PY_TASK_SUSPENDED;
+	if (l && py_async__name(pid, l, a, rd64(tb, a->task_name), t->name, sizeof(t->name)))
+		snprintf(t->name, sizeof(t->name), "0x%llx", (unsigned long long)task);
+	read_awaiters(pid, a, tb, t);
+	read_chain(pid, a, rd64(tb, a->task_coro), t);
+}
+
+uint64_t py_async__task_next(const struct py_async_layout *a, const uint8_t *tb, uint64_t *prev)
+{
+	*prev = rd64(tb, a->task_node + 8);
+	return rd64(tb, a->task_node);
+}
+
 static int add_task(struct walk *w, uint64_t task, uint64_t tstate)
 {
-	const struct py_async_layout *a = w->a;
 	struct py_async_task *t;
-	uint64_t name;
 
 	if (w->out->n == w->cap) {
 		uint32_t cap = w->cap ? w->cap * 2 : 64;
@@ -424,15 +440,8 @@ static int add_task(struct walk *w, uint64_t task, uint64_t tstate)
 		w->cap = cap;
 	}
 	t = &w->out->t[w->out->n++];
-	memset(t, 0, offsetof(struct py_async_task, frames));
-	t->addr = task;
+	py_async__task_from(w->pid, w->l, w->a, task, w->buf, t);
 	t->tstate = tstate;
-	t->state = PY_TASK_SUSPENDED;
-	name = rd64(w->buf, a->task_name);
-	if (py_async__name(w->pid, w->l, a, name, t->name, sizeof(t->name)))
-		snprintf(t->name, sizeof(t->name), "0x%llx", (unsigned long long)task);
-	read_awaiters(w, w->buf, t);
-	read_chain(w, rd64(w->buf, a->task_coro), t);
 	return 0;
 }
 

@@ -120,6 +120,17 @@ int py_async__tasks(pid_t pid, const struct py_layout *l, const struct py_async_
 		    struct py_async_tasks *out);
 void py_async_tasks__free(struct py_async_tasks *t);
 
+/*
+ * One task, from its bytes tb (a->task_size of them, read at task): who
+ * awaits it, its state and the coroutines it is suspended in; its name
+ * too when l is not NULL (else t->name is "").  tstate and running_on
+ * are left 0.
+ */
+void py_async__task_from(pid_t pid, const struct py_layout *l, const struct py_async_layout *a,
+			 uint64_t task, const uint8_t *tb, struct py_async_task *t);
+/* From a task's bytes: the next node of its list, and (*prev) the one before. */
+uint64_t py_async__task_next(const struct py_async_layout *a, const uint8_t *tb, uint64_t *prev);
+
 /* "running", "suspended", "pending", "done" */
 const char *py_async_task__state_name(unsigned state);
 

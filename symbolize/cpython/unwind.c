@@ -402,6 +402,29 @@ int py_unwind__threads_marked(pid_t pid, const struct py_layout *l, uint64_t run
 	return err;
 }
 
+int py_unwind__thread_states(pid_t pid, const struct py_layout *l, uint64_t runtime_addr,
+			     uint64_t *out, uint32_t max, uint32_t *n)
+{
+	struct list_walk w = { .pid = pid, .l = l, .tsize = tstate_size(l) };
+	int err = w.tsize ? 0 : -EINVAL;
+
+	*n = 0;
+	w.refs = err ? NULL : calloc(PY_UNWIND_MAX_THREADS, sizeof(*w.refs));
+	if (!err && !w.refs)
+		err = -ENOMEM;
+	for (int i = 0; !err && i < LIST_TRIES; i++) {
+		err = list_threads(&w, runtime_addr);
+		if (err || !w.torn)
+			break;
+	}
+	if (!err && w.torn)
+		err = -EAGAIN;
+	for (uint32_t i = 0; !err && i < w.n && i < max; i++)
+		out[(*n)++] = w.refs[i].addr;
+	free(w.refs);
+	return err;
+}
+
 void py_threads__free(struct py_threads *t)
 {
 	if (!t)

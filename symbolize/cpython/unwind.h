@@ -70,6 +70,13 @@ int py_unwind__threads_marked(pid_t pid, const struct py_layout *l, uint64_t run
 void py_threads__free(struct py_threads *t);
 
 /*
+ * The thread states alone (no frames): at most max of them into out, *n
+ * how many.  0, -EAGAIN if the list kept changing while read, or -errno.
+ */
+int py_unwind__thread_states(pid_t pid, const struct py_layout *l, uint64_t runtime_addr,
+			     uint64_t *out, uint32_t max, uint32_t *n);
+
+/*
  * The kernel TID, as seen in the target's PID namespace, of the thread
  * whose pthread_t is pthread_id, read from libc's thread descriptor (see
  * unwind.c for how).  is_tid(tid, ctx) says whether tid is a live thread

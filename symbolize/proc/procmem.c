@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 /* procmem.c - read another process's memory with process_vm_readv. */
 #include <errno.h>
+#include <limits.h>
 #include <string.h>
 #include <sys/uio.h>
 
@@ -74,4 +75,54 @@ int procmem_read_u64(pid_t pid, uint64_t addr, uint64_t *out)
 		return err;
 	*out = v;
 	return 0;
+}
+
+/* Ranges per call: the kernel's UIO_MAXIOV. */
+#define MANY_IOV 1024
+
+int procmem_read_many(pid_t pid, struct procmem_req *r, uint32_t n)
+{
+	struct iovec local[MANY_IOV], remote[MANY_IOV];
+	uint32_t i = 0, good = 0;
+
+	for (uint32_t k = 0; k < n; k++)
+		r[k].ok = false;
+	while (i < n) {
+		uint32_t k = 0, first = i;
+		ssize_t got;
+
+		/* A range that wraps the address space fails on its own. */
+		while (i < n && r[i].len && r[i].addr + r[i].len < r[i].addr)
+			i++;
+		first = i;
+		for (; i < n && k < MANY_IOV; i++, k++) {
+			if (!r[i].len || r[i].addr + r[i].len < r[i].addr)
+				break;
+			local[k] = (struct iovec){ r[i].buf, r[i].len };
+			remote[k] = (struct iovec){ (void *)(uintptr_t)r[i].addr, r[i].len };
+		}
+		if (!k) {
+			i++; /* an empty or wrapping range: not read */
+			continue;
+		}
+		do
+			got = process_vm_readv(pid, local, k, remote, k, 0);
+		while (got < 0 && errno == EINTR);
+		if (got < 0 && !good && first == 0 && errno != EFAULT)
+			return -errno;
+		if (got < 0)
+			got = 0;
+		/* Whole ranges up to where it stopped; the one it stopped in failed. */
+		i = first;
+		for (uint32_t j = 0; j < k; j++, i++) {
+			if ((size_t)got < r[i].len)
+				break;
+			got -= (ssize_t)r[i].len;
+			r[i].ok = true;
+			good++;
+		}
+		if (i < first + k)
+			i++; /* the range it stopped in */
+	}
+	return (int)good;
 }

@@ -8,6 +8,7 @@
 #ifndef PYSPY_PROCMEM_H
 #define PYSPY_PROCMEM_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -20,6 +21,22 @@ int procmem_read(pid_t pid, uint64_t addr, void *buf, size_t len);
  * read (the end of a mapping): the bytes read, or -errno if none.
  */
 ssize_t procmem_read_upto(pid_t pid, uint64_t addr, void *buf, size_t len);
+
+/* One of many reads done together: ok says whether all len bytes came. */
+struct procmem_req {
+	uint64_t addr;
+	void *buf;
+	uint32_t len;
+	bool ok;
+};
+
+/*
+ * Do n reads in as few process_vm_readv calls as the kernel allows (it
+ * stops at the first range it cannot read; the next call starts after
+ * it).  Returns how many succeeded, or -errno if the process cannot be
+ * read at all (then every ok is false).
+ */
+int procmem_read_many(pid_t pid, struct procmem_req *r, uint32_t n);
 
 /* Read an 8-byte pointer; 0 or -errno. */
 int procmem_read_u64(pid_t pid, uint64_t addr, uint64_t *out);

@@ -97,6 +97,7 @@ struct sampler {
 	uint32_t n_threads;
 	struct run_counts rc;
 	double t0, next_house;
+	double next_async; /* --async --mode wall: the next read of suspended tasks */
 };
 
 static void on_event(struct sampler *r, const struct pyspy_sample *ev);
@@ -200,6 +201,65 @@ void sampler__for_each_thread(struct sampler *r, void (*cb)(const struct thread_
 	pthread_mutex_unlock(&r->lock);
 }
 
+/* --- --async --mode wall: suspended tasks, read at the sampling rate ----- */
+
+/* Suspended tasks read per tick by default (--async-tasks). */
+#define ASYNC_TASKS_DEFAULT 256
+
+struct async_tick_ctx {
+	struct sampler *r;
+	const struct target *tg;
+	uint64_t now;
+};
+
+static void charge_task_wait(const struct async_wait_sample *s, void *ctx)
+{
+	const struct async_tick_ctx *c = ctx;
+	pid_t pid = c->tg->py.pid;
+
+	add_to_sinks(c->r, pid, s->tid ? s->tid : (uint32_t)pid, 0, s->locs, s->n, s->ns);
+}
+
+static bool async_waits(const struct sampler *r)
+{
+	return r->o->async && r->o->mode == MODE_WALL;
+}
+
+static void async_tick_one(struct target *tg, void *ctx)
+{
+	struct async_tick_ctx *c = ctx;
+	const struct options *o = c->r->o;
+
+	c->tg = tg;
+	if (tg->exited || !async_proc__layout(tg->async))
+		return;
+	if (!tg->wait) {
+		tg->wait = async_wait__new(&tg->py, tg->async, tg->cache, c->r->prof, c->now);
+		if (!tg->wait)
+			return;
+	}
+	async_wait__tick(tg->wait, c->now, o->async_tasks ? o->async_tasks : ASYNC_TASKS_DEFAULT,
+			 charge_task_wait, c);
+}
+
+static void async_tick(struct sampler *r)
+{
+	struct async_tick_ctx c = { r, NULL, mono_ns() };
+
+	pthread_mutex_lock(&r->lock);
+	targets__for_each(r->tg, async_tick_one, &c);
+	pthread_mutex_unlock(&r->lock);
+}
+
+static void async_settle_one(struct target *tg, void *ctx)
+{
+	struct async_tick_ctx *c = ctx;
+
+	c->tg = tg;
+	if (tg->wait && !tg->exited)
+		async_wait__settle(tg->wait, c->now, charge_task_wait, c);
+}
+
 /*
  * A thread left the CPU at start_ns (known to us since known_ns): keep its
  * stack (locs, innermost first), under its reason, until it is back.
@@ -265,8 +325,12 @@ static int offcpu_end(struct sampler *r, const struct pyspy_sample *ev)
  */
 void sampler__settle_locked(struct sampler *r)
 {
+	struct async_tick_ctx c = { r, NULL, mono_ns() };
+
 	if (r->off)
-		offcpu_table__settle(r->off, mono_ns(), charge_wait, r);
+		offcpu_table__settle(r->off, c.now, charge_wait, r);
+	if (async_waits(r) && r->tg)
+		targets__for_each(r->tg, async_settle_one, &c);
 }
 
 struct blocked_ctx {
@@ -740,6 +804,8 @@ static int poll_timeout(struct sampler *r, int timeout_ms)
 	pthread_mutex_unlock(&r->lock);
 	if (now + d.s < due)
 		due = now + d.s;
+	if (async_waits(r) && r->next_async < due)
+		due = r->next_async;
 	if (due <= now)
 		return 0;
 	if ((due - now) * 1e3 < timeout_ms)
@@ -755,6 +821,10 @@ bool sampler__poll(struct sampler *r, int timeout_ms)
 	if (session__poll(r->s, poll_timeout(r, timeout_ms)) < 0)
 		return true;
 	now = mono_s();
+	if (async_waits(r) && now >= r->next_async) {
+		async_tick(r);
+		r->next_async = now + 1.0 / (r->o->rate_hz ? r->o->rate_hz : 99);
+	}
 	if (now < r->next_house) {
 		/* A launched command becomes Python soon after its exec: look often. */
 		if (r->launched) {
@@ -806,6 +876,10 @@ void sampler__remove_sink(struct sampler *r, struct profile *view)
 static void hold_target(struct target *tg, void *ctx)
 {
 	code_cache__remap(tg->cache, ctx);
+	if (tg->async)
+		async_proc__remap(tg->async, ctx);
+	if (tg->wait)
+		async_wait__remap(tg->wait, ctx);
 }
 
 /* Everything that holds ids of the base profile (see profile__compact). */

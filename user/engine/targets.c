@@ -76,6 +76,7 @@ static void entry_free(struct target_entry *e)
 		close(e->pidfd); /* leaves the epoll set with it */
 	code_cache__free(e->t.cache);
 	native_proc__free(e->t.native);
+	async_wait__free(e->t.wait);
 	async_proc__free(e->t.async);
 	free(e);
 }

@@ -18,6 +18,7 @@
 #include "session.h"
 #include "symbolize/codecache.h"
 #include "symbolize/asyncstack.h"
+#include "symbolize/asyncwait.h"
 #include "symbolize/nativestack.h"
 #include "symbolize/cpython/discover.h"
 #include "user/model/profile.h"
@@ -27,6 +28,7 @@ struct target {
 	struct code_cache *cache;
 	struct native_proc *native; /* --native / --kernel, else NULL */
 	struct async_proc *async;   /* --async, else NULL */
+	struct async_wait *wait;    /* --async --mode wall, once asyncio is found */
 	uint16_t ustack_bytes;	    /* pyspy_proc.ustack_bytes now in the BPF map */
 	bool exited;
 	uint8_t mode;		 /* PYSPY_MODE_* now in the BPF map */

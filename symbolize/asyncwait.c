@@ -1,0 +1,656 @@
+// SPDX-License-Identifier: MIT
+/*
+ * asyncwait.c - suspended tasks charged the time they wait (--async --mode wall).
+ *
+ * Cost: per tick, one read per task the walk passes (a task's bytes give
+ * the next one), then its coroutines level by level in one batch of reads
+ * per level for all the tick's tasks, their names' fingerprints in one
+ * more, and the code objects of frames that changed since the task was
+ * last read in one more.  A name is read only when its fingerprint is new.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "user/base/hash.h" /* before uthash.h: its HASH_FUNCTION */
+#include <uthash.h>
+
+#include "asyncwait.h"
+#include "symbolize/cpython/pytasks.h"
+#include "symbolize/cpython/unwind.h"
+#include "symbolize/proc/procmem.h"
+#include "user/base/log.h"
+
+/* Thread lists followed (a thread state's, and the interpreter's). */
+#define MAX_LISTS 64
+/* Tasks remembered; past it, new ones are not read (and counted). */
+#define MAX_ENTRIES PY_ASYNC_MAX_TASKS
+/* Coroutines read per task in the batched walk. */
+#define MAX_LEVELS 64
+/* A single wait charged at most: a task unseen for longer was not known to wait. */
+#define MAX_WAIT_NS (60 * 1000000000ull)
+
+struct wait_entry {
+	UT_hash_handle hh;
+	uint64_t task;
+	uint64_t last_ns; /* charged up to here */
+	uint64_t cycle;	  /* the cycle it was last read in */
+	uint64_t awaiter; /* a task awaiting it, 0: none */
+	uint32_t tid;
+	uint8_t state;
+	uint32_t name_loc;
+	/* Its coroutines as last read, outermost first, and their locations
+	 * innermost first; the same frames again reuse the locations. */
+	uint32_t n_frames;
+	struct pyspy_frame frames[MAX_LEVELS];
+	uint32_t locs[MAX_LEVELS];
+	/* What it awaits, from the cycle before: the one task (awaits) or
+	 * how many (n_awaits), counted again during this one. */
+	uint64_t awaits, next_awaits;
+	uint32_t n_awaits, next_n_awaits;
+	uint32_t reason_loc; /* UINT32_MAX: to make */
+	uint64_t reason_for; /* the task reason_loc names, 0: "[await]" */
+};
+
+struct list {
+	uint64_t head; /* address of its llist_node head */
+	uint64_t tstate;
+	uint32_t tid;
+};
+
+/* One task being read this tick. */
+struct visit {
+	uint64_t task, coro, name, awaiter, gen, type0;
+	uint64_t sp, yf, name_fp;
+	uint8_t gen_buf[PYSPY_GEN_BUF];
+	uint64_t name_w[PYSPY_NAME_FP_BUF / 8];
+	struct py_async_task t; /* frames and state */
+	uint32_t tid;
+	bool active;
+};
+
+struct async_wait {
+	const struct py_target *py;
+	const struct py_async_layout *a;
+	struct async_proc *ap;
+	struct code_cache *cache;
+	struct profile *prof;
+	struct pyspy_proc bpf; /* for the code fingerprint's span */
+	struct wait_entry *entries;
+	uint32_t n_entries;
+	struct list lists[MAX_LISTS];
+	uint32_t n_lists;
+	/* where the walk is: list li, at node (0: its start), which came after prev */
+	uint32_t li;
+	uint64_t node, prev;
+	uint64_t cycle, cycle_start_ns, started_ns;
+	uint64_t running[MAX_LISTS];
+	uint8_t *task_buf;
+	struct visit *v;
+	struct procmem_req *req;
+	uint32_t await_loc, pending_loc; /* "[await]", "[not started]"; UINT32_MAX: to make */
+	uint32_t locs[MAX_LEVELS * (PYSPY_ASYNC_MAX_TASKS + 1) + 1];
+	struct async_wait_stats st;
+};
+
+struct async_wait *async_wait__new(const struct py_target *py, struct async_proc *ap,
+				   struct code_cache *cache, struct profile *prof, uint64_t now_ns)
+{
+	struct async_wait *w = calloc(1, sizeof(*w));
+
+	if (!w)
+		return NULL;
+	w->py = py;
+	w->ap = ap;
+	w->a = async_proc__layout(ap);
+	w->cache = cache;
+	w->prof = prof;
+	w->started_ns = w->cycle_start_ns = now_ns;
+	w->cycle = 1;
+	w->await_loc = w->pending_loc = UINT32_MAX;
+	/* The BPF side's entry: the code fingerprint's span, a coroutine's read */
+	py_layout__to_bpf(&py->layout, py->runtime_addr, py->version_hex, &w->bpf);
+	if (w->a)
+		py_async__to_bpf(w->a, &w->bpf);
+	w->task_buf = w->a ? malloc(w->a->task_size) : NULL;
+	if (!w->task_buf) {
+		errno = w->a ? ENOMEM : EINVAL;
+		free(w);
+		return NULL;
+	}
+	return w;
+}
+
+static void free_entries(struct async_wait *w)
+{
+	struct wait_entry *e, *tmp;
+
+	HASH_ITER (hh, w->entries, e, tmp) {
+		HASH_DEL(w->entries, e);
+		free(e);
+	}
+	w->n_entries = 0;
+}
+
+void async_wait__free(struct async_wait *w)
+{
+	if (!w)
+		return;
+	free_entries(w);
+	free(w->task_buf);
+	free(w->v);
+	free(w->req);
+	free(w);
+}
+
+const struct async_wait_stats *async_wait__stats(const struct async_wait *w)
+{
+	return &w->st;
+}
+
+static uint64_t rd64(const uint8_t *b, unsigned off)
+{
+	uint64_t v;
+
+	memcpy(&v, b + off, 8);
+	return v;
+}
+
+/* --- the lists ------------------------------------------------------------ */
+
+/* Host TIDs of the thread states, by their native_thread_id (the target's namespace). */
+static void list_tids(struct async_wait *w)
+{
+	const struct py_layout *l = &w->py->layout;
+	struct py_tasks tk = {};
+
+	if (l->tstate_native_thread_id == PY_OFF_NONE || py_tasks__read(w->py->pid, &tk))
+		goto out;
+	for (uint32_t i = 0; i < w->n_lists; i++) {
+		uint64_t nt = 0;
+
+		if (!w->lists[i].tstate ||
+		    procmem_read_u64(w->py->pid, w->lists[i].tstate + l->tstate_native_thread_id,
+				     &nt))
+			continue;
+		for (uint32_t k = 0; k < tk.n; k++)
+			if ((uint64_t)tk.v[k].nstid == nt)
+				w->lists[i].tid = (uint32_t)tk.v[k].tid;
+	}
+out:
+	py_tasks__free(&tk);
+}
+
+/* At the start of a cycle: every thread's list, then the interpreter's. */
+static void read_lists(struct async_wait *w)
+{
+	const struct py_layout *l = &w->py->layout;
+	uint64_t ts[MAX_LISTS - 1], interp = 0;
+	uint32_t n = 0;
+	bool same;
+
+	if (py_unwind__thread_states(w->py->pid, l, w->py->runtime_addr, ts, MAX_LISTS - 1, &n))
+		w->st.list_errors++;
+	same = n + 1 == w->n_lists;
+	for (uint32_t i = 0; same && i < n; i++)
+		same = w->lists[i].tstate == ts[i];
+	if (same)
+		return;
+	for (uint32_t i = 0; i < n; i++)
+		w->lists[i] = (struct list){ ts[i] + w->a->ts_tasks_head, ts[i], 0 };
+	w->n_lists = n;
+	if (!procmem_read_u64(w->py->pid, w->py->runtime_addr + l->runtime_interp_head, &interp) &&
+	    interp)
+		w->lists[w->n_lists++] = (struct list){ interp + w->a->interp_tasks_head, 0, 0 };
+	list_tids(w);
+}
+
+/* Each thread's running task (not waiting: its time is in the CPU samples). */
+static void read_running(struct async_wait *w)
+{
+	struct procmem_req r[MAX_LISTS];
+
+	for (uint32_t i = 0; i < w->n_lists; i++) {
+		w->running[i] = 0;
+		r[i] = (struct procmem_req){ w->lists[i].tstate + w->a->ts_running_task,
+					     &w->running[i], 8, false };
+		if (!w->lists[i].tstate)
+			r[i].len = 0;
+	}
+	procmem_read_many(w->py->pid, r, w->n_lists);
+}
+
+static bool is_running(const struct async_wait *w, uint64_t task)
+{
+	for (uint32_t i = 0; i < w->n_lists; i++)
+		if (w->running[i] == task)
+			return true;
+	return false;
+}
+
+/*
+ * The next task of the walk into v (its bytes read), or false when this
+ * tick's walk is over: the cycle ended (after the last list).
+ */
+static bool next_task(struct async_wait *w, struct visit *v, bool *cycle_end)
+{
+	const struct py_async_layout *a = w->a;
+	uint64_t prev_seen, next;
+
+	while (w->li < w->n_lists) {
+		struct list *l = &w->lists[w->li];
+
+		if (!w->node) {
+			w->prev = l->head;
+			if (procmem_read_u64(w->py->pid, l->head, &w->node) || !w->node) {
+				w->st.list_errors++;
+				w->node = l->head;
+			}
+		}
+		if (w->node == l->head || w->node < a->task_node || (w->node & 7)) {
+			w->li++;
+			w->node = 0;
+			continue;
+		}
+		v->task = w->node - a->task_node;
+		if (procmem_read(w->py->pid, v->task, w->task_buf, a->task_size)) {
+			w->st.list_errors++;
+			w->li++;
+			w->node = 0;
+			continue;
+		}
+		next = py_async__task_next(a, w->task_buf, &prev_seen);
+		/* It must say it follows the node we came from: else the list
+		 * changed under us (or is not a list), and this one is done. */
+		if (prev_seen != w->prev) {
+			w->st.list_errors++;
+			w->li++;
+			w->node = 0;
+			continue;
+		}
+		w->prev = w->node;
+		w->node = next;
+		v->tid = l->tid;
+		return true;
+	}
+	*cycle_end = true;
+	return false;
+}
+
+/* --- one tick -------------------------------------------------------------- */
+
+/* Task bytes -> what the batched walk starts from. */
+static void take_task(struct async_wait *w, struct visit *v)
+{
+	const struct py_async_layout *a = w->a;
+
+	memset(&v->t, 0, offsetof(struct py_async_task, frames));
+	v->t.addr = v->task;
+	v->t.state = PY_TASK_SUSPENDED;
+	v->coro = rd64(w->task_buf, a->task_coro);
+	v->name = rd64(w->task_buf, a->task_name);
+	v->awaiter = 0;
+	if (!w->task_buf[a->task_awaited_by_is_set])
+		v->awaiter = rd64(w->task_buf, a->task_awaited_by);
+	else
+		v->awaiter = 1; /* several: looked up in the set below */
+	v->gen = v->coro;
+	v->type0 = 0;
+	v->active = v->gen != 0;
+	v->name_fp = 0;
+	if (v->awaiter == 1) {
+		/* Rare (a task awaited by several): the whole task, read alone. */
+		py_async__task_from(w->py->pid, NULL, a, v->task, w->task_buf, &v->t);
+		v->awaiter = v->t.n_awaiters ? v->t.awaiters[0] : 0;
+		v->active = false;
+	}
+}
+
+/* All tasks' coroutines, one level per batch of reads. */
+static void walk_levels(struct async_wait *w, uint32_t n)
+{
+	const struct py_async_layout *a = w->a;
+	size_t glen = w->bpf.gen_len;
+	for (int level = 0; level < MAX_LEVELS; level++) {
+		uint32_t k = 0;
+
+		for (uint32_t i = 0; i < n; i++)
+			if (w->v[i].active)
+				w->req[k++] = (struct procmem_req){ w->v[i].gen, w->v[i].gen_buf,
+								    (uint32_t)glen, false };
+		if (!k)
+			return;
+		procmem_read_many(w->py->pid, w->req, k);
+		k = 0;
+		for (uint32_t i = 0; i < n; i++) {
+			struct visit *v = &w->v[i];
+			uint64_t type, code, instr;
+			int8_t state;
+
+			if (!v->active)
+				continue;
+			v->active = false;
+			if (!w->req[k++].ok)
+				continue;
+			type = rd64(v->gen_buf, a->object_type);
+			if (v->type0 && type != v->type0)
+				continue; /* what it awaits is no coroutine */
+			v->type0 = type;
+			state = (int8_t)v->gen_buf[a->gen_frame_state];
+			if (!v->t.n_frames) {
+				if (state == a->st_created)
+					v->t.state = PY_TASK_PENDING;
+				else if (state == a->st_executing)
+					v->t.state = PY_TASK_RUNNING;
+				else if (state < a->st_yf_lo - 1 || state > a->st_yf_hi)
+					v->t.state = PY_TASK_DONE;
+			}
+			code = rd64(v->gen_buf, a->gen_iframe + a->frame_code) & ~3ull;
+			instr = rd64(v->gen_buf, a->gen_iframe + a->frame_instr);
+			v->t.frames[v->t.n_frames].code = code;
+			v->t.frames[v->t.n_frames].lasti = (int32_t)(instr - code - a->code_adaptive);
+			v->t.frames[v->t.n_frames].code_fp = 0;
+			v->t.n_frames++;
+			if (state < a->st_yf_lo || state > a->st_yf_hi || level + 1 == MAX_LEVELS)
+				continue;
+			v->sp = rd64(v->gen_buf, a->gen_iframe + a->frame_stackpointer);
+			v->active = v->sp >= 8u * a->yf_slot;
+		}
+		/* What each awaits, from the top of its value stack. */
+		k = 0;
+		for (uint32_t i = 0; i < n; i++)
+			if (w->v[i].active)
+				w->req[k++] = (struct procmem_req){ w->v[i].sp - 8u * a->yf_slot,
+								    &w->v[i].yf, 8, false };
+		procmem_read_many(w->py->pid, w->req, k);
+		k = 0;
+		for (uint32_t i = 0; i < n; i++) {
+			struct visit *v = &w->v[i];
+
+			if (!v->active)
+				continue;
+			v->active = w->req[k++].ok && (v->yf & ~3ull) && (v->yf & ~3ull) != v->gen;
+			v->gen = v->yf & ~3ull;
+		}
+	}
+}
+
+/* Each task's name fingerprint, in one batch. */
+static void read_name_fps(struct async_wait *w, uint32_t n)
+{
+	uint32_t k = 0;
+
+	for (uint32_t i = 0; i < n; i++)
+		w->req[k++] = (struct procmem_req){ w->v[i].name + 8, w->v[i].name_w,
+						    sizeof(w->v[i].name_w), false };
+	procmem_read_many(w->py->pid, w->req, k);
+	for (uint32_t i = 0; i < n; i++)
+		if (w->req[i].ok && w->v[i].name)
+			w->v[i].name_fp = pyspy_name_fp(w->v[i].name, (const __u64 *)w->v[i].name_w,
+							w->py->str_type_addr,
+							w->py->long_type_addr);
+}
+
+static bool same_frames(const struct wait_entry *e, const struct py_async_task *t)
+{
+	if (e->n_frames != t->n_frames)
+		return false;
+	for (uint32_t i = 0; i < t->n_frames; i++)
+		if (e->frames[i].code != t->frames[i].code ||
+		    e->frames[i].lasti != t->frames[i].lasti)
+			return false;
+	return true;
+}
+
+/*
+ * The locations of each changed task's frames: its code objects'
+ * fingerprints read now in one batch, so the code cache knows which
+ * occupant of each address the frame saw (as a verified sample).
+ */
+static void resolve_changed(struct async_wait *w, struct wait_entry **es, uint32_t n,
+			    uint64_t now_ns)
+{
+	struct pyspy_frame fr[MAX_LEVELS];
+	uint8_t (*fpb)[PYSPY_CODE_FP_BUF];
+	uint32_t k = 0;
+	const struct pyspy_proc *p = &w->bpf;
+
+	fpb = calloc((size_t)n * MAX_LEVELS, sizeof(*fpb));
+	if (!fpb)
+		return;
+	for (uint32_t i = 0; i < n; i++)
+		for (uint32_t j = 0; j < es[i]->n_frames; j++)
+			w->req[k] = (struct procmem_req){ es[i]->frames[j].code + p->code_fp_lo,
+							  fpb[k], p->code_fp_len, false },
+			k++;
+	procmem_read_many(w->py->pid, w->req, k);
+	k = 0;
+	for (uint32_t i = 0; i < n; i++) {
+		struct wait_entry *e = es[i];
+		uint32_t m = e->n_frames;
+
+		/* innermost first, as the cache takes them */
+		for (uint32_t j = 0; j < m; j++, k++) {
+			uint64_t name;
+			int32_t line;
+
+			fr[m - 1 - j] = e->frames[j];
+			memcpy(&name, fpb[k] + p->code_fp_name, 8);
+			memcpy(&line, fpb[k] + p->code_fp_line, 4);
+			fr[m - 1 - j].code_fp = w->req[k].ok ? pyspy_code_fp(name, line) : 0;
+		}
+		if (m)
+			code_cache__resolve(w->cache, fr, m, now_ns, true, e->locs);
+	}
+	free(fpb);
+}
+
+static uint32_t marker(struct async_wait *w, uint32_t *slot, const char *what)
+{
+	if (*slot == UINT32_MAX)
+		*slot = profile__location(w->prof, profile__function(w->prof, what, "", 0), -1);
+	return *slot;
+}
+
+/* "[await task NAME]" when it awaits one task we know, else "[await]". */
+static uint32_t reason_loc(struct async_wait *w, struct wait_entry *e)
+{
+	struct wait_entry *o = NULL;
+	uint64_t want = e->n_awaits == 1 ? e->awaits : 0;
+	char buf[PY_ASYNC_NAME_MAX + 32];
+	const struct profile_location *loc;
+	const struct profile_function *fn;
+
+	if (e->state == PY_TASK_PENDING)
+		return marker(w, &w->pending_loc, "[not started]");
+	if (want)
+		HASH_FIND(hh, w->entries, &want, sizeof(want), o);
+	if (!o)
+		return marker(w, &w->await_loc, "[await]");
+	if (e->reason_loc != UINT32_MAX && e->reason_for == want)
+		return e->reason_loc;
+	loc = profile__get_location(w->prof, o->name_loc);
+	fn = loc ? profile__get_function(w->prof, loc->function) : NULL;
+	/* o's marker is "task NAME": the reason reuses its text. */
+	snprintf(buf, sizeof(buf), "[await %s]", fn ? profile__str(w->prof, fn->name) : "task ?");
+	e->reason_loc = profile__location(w->prof, profile__function(w->prof, buf, "", 0), -1);
+	e->reason_for = want;
+	return e->reason_loc;
+}
+
+/* e's logical stack, innermost first: the reason, its frames, its task, those awaiting it. */
+static uint32_t stack_of(struct async_wait *w, struct wait_entry *e)
+{
+	uint64_t seen[PYSPY_ASYNC_MAX_TASKS];
+	uint32_t n = 0, depth = 0;
+
+	w->locs[n++] = reason_loc(w, e);
+	while (e && depth < PYSPY_ASYNC_MAX_TASKS) {
+		for (uint32_t i = 0; i < depth; i++)
+			if (seen[i] == e->task)
+				return n; /* a cycle of awaiters */
+		seen[depth++] = e->task;
+		for (uint32_t i = 0; i < e->n_frames; i++)
+			if (e->locs[i] != UINT32_MAX)
+				w->locs[n++] = e->locs[i];
+		if (e->name_loc != UINT32_MAX)
+			w->locs[n++] = e->name_loc;
+		uint64_t up = e->awaiter;
+
+		if (!up)
+			break;
+		HASH_FIND(hh, w->entries, &up, sizeof(up), e);
+	}
+	return n;
+}
+
+static void charge(struct async_wait *w, struct wait_entry *e, uint64_t now_ns, async_wait_fn cb,
+		   void *ctx)
+{
+	uint64_t from = e->last_ns ? e->last_ns : w->cycle_start_ns;
+	struct async_wait_sample s = { e->tid, w->locs, 0, 0 };
+
+	e->last_ns = now_ns;
+	if (now_ns <= from || (e->state != PY_TASK_SUSPENDED && e->state != PY_TASK_PENDING))
+		return;
+	s.ns = now_ns - from < MAX_WAIT_NS ? now_ns - from : MAX_WAIT_NS;
+	s.n = stack_of(w, e);
+	cb(&s, ctx);
+}
+
+static struct wait_entry *entry_of(struct async_wait *w, uint64_t task)
+{
+	struct wait_entry *e;
+
+	HASH_FIND(hh, w->entries, &task, sizeof(task), e);
+	if (e || w->n_entries >= MAX_ENTRIES)
+		return e;
+	e = calloc(1, sizeof(*e));
+	if (!e)
+		return NULL;
+	e->task = task;
+	e->reason_loc = UINT32_MAX;
+	HASH_ADD(hh, w->entries, task, sizeof(e->task), e);
+	w->n_entries++;
+	return e;
+}
+
+/* A cycle through every list is over: forget the tasks it did not meet. */
+static void end_cycle(struct async_wait *w, uint64_t now_ns)
+{
+	struct wait_entry *e, *tmp;
+
+	HASH_ITER (hh, w->entries, e, tmp) {
+		if (e->cycle != w->cycle) {
+			HASH_DEL(w->entries, e);
+			free(e);
+			w->n_entries--;
+			continue;
+		}
+		e->awaits = e->next_awaits;
+		e->n_awaits = e->next_n_awaits;
+		e->next_awaits = 0;
+		e->next_n_awaits = 0;
+	}
+	w->st.cycles++;
+	w->cycle++;
+	w->cycle_start_ns = now_ns;
+	w->li = 0;
+	w->node = 0;
+}
+
+static int ensure_scratch(struct async_wait *w, unsigned max)
+{
+	if (w->v)
+		return 0;
+	w->v = calloc(max, sizeof(*w->v));
+	w->req = calloc((size_t)max * MAX_LEVELS > 1024 ? (size_t)max * MAX_LEVELS : 1024,
+			sizeof(*w->req));
+	return w->v && w->req ? 0 : -ENOMEM;
+}
+
+void async_wait__tick(struct async_wait *w, uint64_t now_ns, unsigned max, async_wait_fn cb,
+		      void *ctx)
+{
+	struct wait_entry **changed;
+	uint32_t n = 0, n_changed = 0;
+	bool cycle_end = false;
+
+	if (!w->a || ensure_scratch(w, max))
+		return;
+	if (w->li == 0 && w->node == 0)
+		read_lists(w);
+	read_running(w);
+	while (n < max && next_task(w, &w->v[n], &cycle_end)) {
+		take_task(w, &w->v[n]);
+		n++;
+	}
+	if (!cycle_end)
+		w->st.deferred += w->n_entries > n ? w->n_entries - n : 0;
+	walk_levels(w, n);
+	read_name_fps(w, n);
+	changed = calloc(n ? n : 1, sizeof(*changed));
+	for (uint32_t i = 0; changed && i < n; i++) {
+		struct visit *v = &w->v[i];
+		struct wait_entry *e = entry_of(w, v->task), *aw;
+
+		if (!e)
+			continue;
+		e->cycle = w->cycle;
+		e->tid = v->tid;
+		e->awaiter = v->awaiter;
+		e->state = is_running(w, v->task) ? PY_TASK_RUNNING : v->t.state;
+		e->name_loc = async_proc__task_location(w->ap, v->task, v->name_fp, false);
+		if (!same_frames(e, &v->t)) {
+			e->n_frames = v->t.n_frames < MAX_LEVELS ? v->t.n_frames : MAX_LEVELS;
+			memcpy(e->frames, v->t.frames, e->n_frames * sizeof(e->frames[0]));
+			changed[n_changed++] = e;
+		}
+		if (v->awaiter) {
+			HASH_FIND(hh, w->entries, &v->awaiter, sizeof(v->awaiter), aw);
+			if (aw) {
+				aw->next_awaits = v->task;
+				aw->next_n_awaits++;
+			}
+		}
+	}
+	if (n_changed)
+		resolve_changed(w, changed, n_changed, now_ns);
+	for (uint32_t i = 0; changed && i < n; i++) {
+		struct wait_entry *e;
+
+		HASH_FIND(hh, w->entries, &w->v[i].task, sizeof(w->v[i].task), e);
+		if (e)
+			charge(w, e, now_ns, cb, ctx);
+	}
+	free(changed);
+	w->st.read += n;
+	w->st.tasks = w->n_entries;
+	if (cycle_end)
+		end_cycle(w, now_ns);
+}
+
+void async_wait__settle(struct async_wait *w, uint64_t now_ns, async_wait_fn cb, void *ctx)
+{
+	struct wait_entry *e;
+
+	for (e = w->entries; e; e = e->hh.next)
+		if (e->last_ns)
+			charge(w, e, now_ns, cb, ctx);
+}
+
+void async_wait__remap(struct async_wait *w, struct profile_remap *m)
+{
+	struct wait_entry *e;
+
+	if (w->await_loc != UINT32_MAX)
+		w->await_loc = profile_remap__weak_location(m, w->await_loc);
+	if (w->pending_loc != UINT32_MAX)
+		w->pending_loc = profile_remap__weak_location(m, w->pending_loc);
+	/* Locations are made again on the next read: the frames are forgotten. */
+	for (e = w->entries; e; e = e->hh.next) {
+		e->n_frames = 0;
+		e->reason_loc = UINT32_MAX;
+		e->name_loc = profile_remap__weak_location(m, e->name_loc);
+	}
+}
