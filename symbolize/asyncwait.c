@@ -348,7 +348,8 @@ static void walk_levels(struct async_wait *w, uint32_t n)
 			code = rd64(v->gen_buf, a->gen_iframe + a->frame_code) & ~3ull;
 			instr = rd64(v->gen_buf, a->gen_iframe + a->frame_instr);
 			v->t.frames[v->t.n_frames].code = code;
-			v->t.frames[v->t.n_frames].lasti = (int32_t)(instr - code - a->code_adaptive);
+			v->t.frames[v->t.n_frames].lasti =
+				(int32_t)(instr - code - a->code_adaptive);
 			v->t.frames[v->t.n_frames].code_fp = 0;
 			v->t.n_frames++;
 			if (state < a->st_yf_lo || state > a->st_yf_hi || level + 1 == MAX_LEVELS)
@@ -386,9 +387,9 @@ static void read_name_fps(struct async_wait *w, uint32_t n)
 	procmem_read_many(w->py->pid, w->req, k);
 	for (uint32_t i = 0; i < n; i++)
 		if (w->req[i].ok && w->v[i].name)
-			w->v[i].name_fp = pyspy_name_fp(w->v[i].name, (const __u64 *)w->v[i].name_w,
-							w->py->str_type_addr,
-							w->py->long_type_addr);
+			w->v[i].name_fp =
+				pyspy_name_fp(w->v[i].name, (const __u64 *)w->v[i].name_w,
+					      w->py->str_type_addr, w->py->long_type_addr);
 }
 
 static bool same_frames(const struct wait_entry *e, const struct py_async_task *t)
@@ -411,7 +412,7 @@ static void resolve_changed(struct async_wait *w, struct wait_entry **es, uint32
 			    uint64_t now_ns)
 {
 	struct pyspy_frame fr[MAX_LEVELS];
-	uint8_t (*fpb)[PYSPY_CODE_FP_BUF];
+	uint8_t(*fpb)[PYSPY_CODE_FP_BUF];
 	uint32_t k = 0;
 	const struct pyspy_proc *p = &w->bpf;
 

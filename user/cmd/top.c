@@ -78,6 +78,7 @@ struct top {
 	/* Cumulative own/total per row key (a location or a function id). */
 	struct rollup cur, prev;
 	bool *marker; /* per key: a reason frame such as [sleep], not Python code */
+	bool *task;   /* per key: --async, a `task NAME` frame (the rows then) */
 	uint32_t n_marker;
 	struct row *rows, *reasons;
 	uint32_t n_rows, n_reasons;
@@ -224,7 +225,12 @@ static uint32_t top_row(void *ctx, uint32_t loc)
 	struct top *t = ctx;
 	uint32_t k = key_of(t, loc);
 
-	return k < t->n_marker ? k : ROLLUP_SKIP;
+	if (k >= t->n_marker)
+		return ROLLUP_SKIP;
+	/* --async ranks tasks: own is the innermost task, the one that ran or waited. */
+	if (t->opts->o.async && !t->task[k] && !t->marker[k])
+		return ROLLUP_SKIP;
+	return k;
 }
 
 /* Own: the innermost Python frame, and a reason frame below it its reason too. */
@@ -242,13 +248,20 @@ static int count_all(struct top *t)
 
 	if (n > t->n_marker) {
 		bool *m = realloc(t->marker, (size_t)n * sizeof(*m));
+		bool *tk = m ? realloc(t->task, (size_t)n * sizeof(*tk)) : NULL;
 
-		if (!m)
+		if (m)
+			t->marker = m;
+		if (!m || !tk)
 			return -ENOMEM;
-		t->marker = m;
+		t->task = tk;
 		/* Keys only ever grow, and what a key names never changes. */
-		for (uint32_t k = t->n_marker; k < n; k++)
-			m[k] = is_marker(t, k);
+		for (uint32_t k = t->n_marker; k < n; k++) {
+			int line;
+
+			tk[k] = profile__is_task(t->prof, function_of(t, k, &line));
+			m[k] = !tk[k] && is_marker(t, k);
+		}
 		t->n_marker = n;
 	}
 	return rollup__count(&t->cur, t->prof, &ops, t);
@@ -612,6 +625,7 @@ static void free_top(struct top *t)
 	free(t->rows);
 	free(t->reasons);
 	free(t->marker);
+	free(t->task);
 }
 
 static int cmd_top(const struct top_opts *o)
@@ -662,6 +676,7 @@ static const char doc[] =
 	"\n\nEXAMPLES:\n"
 	"  sudo pyspy-bpf top --pid 1234\n"
 	"  sudo pyspy-bpf top --pid 1234 --duration 10 | tee top.log\n"
+	"  sudo pyspy-bpf top --pid 1234 --async --mode wall   # one row per asyncio task\n"
 	"\nOPTIONS:";
 
 enum {

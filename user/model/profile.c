@@ -335,6 +335,21 @@ static uint32_t add_location(struct profile *p, const uint32_t key[ID_KEY], uint
 	return id;
 }
 
+bool profile__is_task(const struct profile *p, const struct profile_function *fn)
+{
+	const char *file, *name;
+
+	if (!fn)
+		return false;
+	if (fn->kind == PROFILE_FN_TASK)
+		return true;
+	if (fn->kind != PROFILE_FN_PYTHON)
+		return false;
+	file = profile__str(p, fn->file);
+	name = profile__str(p, fn->name);
+	return (!file || !file[0]) && name && !strncmp(name, "task ", 5) && name[5];
+}
+
 uint32_t profile__location(struct profile *view, uint32_t function, int line)
 {
 	return profile__location_at(view, function, line, 0, 0);

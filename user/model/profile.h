@@ -119,6 +119,12 @@ uint32_t profile__function_of(struct profile *p, enum profile_fn_kind kind, cons
 			      const char *file, int start_line);
 uint32_t profile__location(struct profile *p, uint32_t function, int line);
 /*
+ * Is fn an asyncio task frame (`task NAME`)?  By its kind, or for a
+ * profile read back from a file (which has no kinds), by its shape: no
+ * file, and a name no Python function has (qualnames have no spaces).
+ */
+bool profile__is_task(const struct profile *p, const struct profile_function *fn);
+/*
  * A native frame's location: the same (function, line) is one location,
  * and keeps the mapping and address it was first made with.
  */

@@ -31,8 +31,8 @@ typedef Perftools__Profiles__Line pb_line;
 typedef Perftools__Profiles__Function pb_function;
 
 #define NSEC_PER_SEC 1000000000ull
-/* pid, tid, thread_name, process, and the container ones (container_labels) */
-#define MAX_LABELS 9
+/* pid, tid, thread_name, process, the container ones (container_labels), task */
+#define MAX_LABELS 10
 #define N_MARKERS  2 /* [truncated], [partial] */
 #define MAPPING_ID 1
 
@@ -97,8 +97,8 @@ struct build {
 	const struct output_opts *o;
 	struct strtab st;
 	int64_t period;
-	int64_t k_pid, k_tid, k_thread, k_process; /* label keys */
-	uint32_t flags_seen;			   /* PROFILE_STACK_* in any stack */
+	int64_t k_pid, k_tid, k_thread, k_process, k_task; /* label keys */
+	uint32_t flags_seen;				   /* PROFILE_STACK_* in any stack */
 
 	pb_function *funcs;
 	pb_function **func_ptrs;
@@ -298,6 +298,17 @@ static void add_labels(struct build *b, pb_sample *smp, const struct profile_sta
 
 		if (v)
 			add_label(b, str(b, container_labels[i][1]))->str = str(b, v);
+	}
+	/* --async: the task the sample ran (or waited) in, its innermost. */
+	for (uint32_t i = 0; i < s->n; i++) {
+		const struct profile_location *loc = profile__get_location(b->p, s->locs[i]);
+		const struct profile_function *fn =
+			loc ? profile__get_function(b->p, loc->function) : NULL;
+
+		if (profile__is_task(b->p, fn)) {
+			add_label(b, b->k_task)->str = str(b, profile__str(b->p, fn->name) + 5);
+			break;
+		}
 	}
 	smp->n_label = &b->label_ptrs[b->n_labels] - smp->label;
 }
@@ -513,6 +524,7 @@ static int fill_header(struct build *b, pb_profile *msg, pb_value_type vt[3],
 	b->k_tid = str(b, "tid");
 	b->k_thread = str(b, "thread_name");
 	b->k_process = str(b, "process");
+	b->k_task = str(b, "task");
 	return b->err;
 }
 

@@ -146,7 +146,17 @@ static void put_frame(FILE *f, const struct profile *p, uint32_t loc_id)
 		json_put_string(f, "[unknown]");
 	} else {
 		json_put_string(f, profile__str(p, fn->name));
-		if (fn->file) {
+		/*
+		 * speedscope colours a frame by where its file + name sorts
+		 * among all frames' (it has no colour field): a file after
+		 * every path puts the task frames at one end of its palette.
+		 */
+		if (profile__is_task(p, fn))
+			fputs(",\"file\":\"\xe2\x9f\xa8"
+			      "asyncio task"
+			      "\xe2\x9f\xa9\"",
+			      f);
+		else if (fn->file) {
 			fputs(",\"file\":", f);
 			json_put_string(f, profile__str(p, fn->file));
 		}

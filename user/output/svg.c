@@ -40,6 +40,7 @@ enum fkind {
 	FK_LOC,	   /* Python code (and markers, which have no file and line) */
 	FK_NATIVE, /* --native: machine code in user space */
 	FK_KERNEL, /* --kernel */
+	FK_TASK,   /* --async: `task NAME` */
 	FK_GROUP,
 	FK_PROCESS,
 	FK_THREAD,
@@ -221,6 +222,7 @@ static uint32_t loc_frame(struct svg *g, const struct profile *p, uint32_t loc_i
 					 .start_line = fn->start_line,
 					 .kind = fn->kind == PROFILE_FN_NATIVE	 ? FK_NATIVE
 						 : fn->kind == PROFILE_FN_KERNEL ? FK_KERNEL
+						 : profile__is_task(p, fn)	 ? FK_TASK
 										 : FK_LOC },
 			 false);
 }
@@ -517,6 +519,8 @@ static struct rgb kind_colour(const struct frame *f)
 		return native(f->name);
 	case FK_KERNEL:
 		return kernel(f->name);
+	case FK_TASK: /* one colour for every task: where one task begins */
+		return (struct rgb){ 236, 128, 180 };
 	case FK_GROUP: /* container, pod */
 		return (struct rgb){ 160, 210, 190 };
 	case FK_PROCESS:
