@@ -344,9 +344,10 @@ struct walk_ctx {
 	__u32 n;
 	__u16 reads;
 	__u16 err;
-	/* --async: the running task's coroutine frame, where the walk ends */
+	/* --async: the running task's coroutine frame, and how many frames
+	 * lead to it (0: not met) */
 	__u64 task_root;
-	bool root_found;
+	__u32 root_at;
 };
 
 /*
@@ -506,10 +507,17 @@ emit:
 	s->sample.frames[n & (PYSPY_MAX_FRAMES - 1)].code = code;
 	s->sample.frames[n & (PYSPY_MAX_FRAMES - 1)].lasti = lasti;
 	w->n = n + 1;
-	/* --async: below the running task's coroutine is the event loop. */
-	if (w->task_root && cur == w->task_root) {
-		w->root_found = true;
-		return 1;
+	/*
+	 * --async: below the running task's coroutine is the event loop,
+	 * whose frames the record leaves out.  Noted without a branch: a
+	 * branch on two unknown pointers here made the verifier walk three
+	 * times the instructions (a second of start-up on both programs).
+	 */
+	{
+		__u64 d = cur ^ w->task_root;
+		__u64 eq = ((d | -d) >> 63) ^ 1; /* 1 if cur == task_root */
+
+		w->root_at |= (__u32)(eq * (n + 1));
 	}
 	return 0;
 }
@@ -678,6 +686,23 @@ __noinline long chain_step(void)
 static long chain_one(__u32 idx, void *unused)
 {
 	return chain_step() ? 1 : 0;
+}
+
+/*
+ * The record's frames once the chain is in: n (the walk's) when the
+ * running task's coroutine was not met, else root_at (the walk up to it)
+ * plus the chain.  Global, so that the program after it is checked once
+ * whichever way the chain went.
+ */
+__noinline __u32 chain_walk(__u32 root_at, __u32 n)
+{
+	struct scratch *s = get_scratch();
+
+	if (!s || !root_at || root_at > PYSPY_MAX_FRAMES)
+		return n;
+	s->ch.n = root_at;
+	bpf_loop(PYSPY_ASYNC_STEPS, chain_one, NULL, 0);
+	return s->ch.n <= PYSPY_MAX_FRAMES ? s->ch.n : PYSPY_MAX_FRAMES;
 }
 
 /* The current frame of the thread whose state is in s->tsbuf. */
@@ -894,16 +919,14 @@ static __always_inline int sample_python(void *ctx, struct scratch *s, const str
 	if (async_tasks && p->ts_running_task)
 		running_task(s, p, ts, &w);
 	bpf_loop(PYSPY_MAX_FRAMES + SKIP_SLACK, walk_one, &w, 0);
-	if (w.root_found) {
+	if (async_tasks && p->ts_running_task) {
 		/* The rest of the record: the running task and those awaiting it. */
-		s->ch.n = w.n;
-		bpf_loop(PYSPY_ASYNC_STEPS, chain_one, NULL, 0);
-		w.n = s->ch.n;
+		w.n = chain_walk(w.root_at, w.n);
 		w.reads += s->ch.reads;
 		if (s->ch.err && !w.err)
 			w.err = s->ch.err;
 	}
-	if (w.frame && !w.err && !w.root_found) {
+	if (w.frame && !w.err) {
 		/* Out of iterations with frames left: as deep as the limit. */
 		s->sample.flags |= PYSPY_SAMPLE_TRUNCATED;
 		w.err = PYSPY_ERR_TRUNCATED;

@@ -226,19 +226,20 @@ static inline __u64 pyspy_name_fp(__u64 name, const __u64 *w, __u64 str_type, __
 	if (str_type && w[0] == str_type) {
 		__u64 len = w[1];
 		__u32 state = (__u32)w[3];
+		/* Bytes of text in the 4 words, 0 unless compact ASCII (state bits 5, 6):
+		 * computed without a branch per word, which the verifier would follow. */
+		__u64 n = (state & 0x60) == 0x60 ? (len < 32 ? len : 32) : 0;
 
 		h = (h ^ len) * 0x100000001B3ull;
-		/* compact ASCII (state bits 5, 6): the text follows the header */
-		if ((state & 0x60) == 0x60) {
-			for (int i = 0; i < 4; i++) {
-				__u64 v = w[4 + i];
+		for (int i = 0; i < 4; i++) {
+			__u64 have = n > (__u64)i * 8 ? n - (__u64)i * 8 : 0;
+			__u64 bits = (have < 8 ? have : 8) * 8;
+			/* bits 0..64; a shift by 64 is undefined, hence the two halves */
+			__u64 mask = ((1ull << (bits / 2)) << (bits - bits / 2)) - 1;
 
-				if (len <= (__u64)i * 8)
-					break;
-				if (len < (__u64)i * 8 + 8)
-					v &= (1ull << ((len - i * 8) * 8)) - 1;
-				h = (h ^ v) * 0x100000001B3ull;
-			}
+			if (bits == 64)
+				mask = ~0ull;
+			h = (h ^ (w[4 + i] & mask)) * 0x100000001B3ull;
 		}
 	} else if (long_type && w[0] == long_type) {
 		h = (h ^ w[1]) * 0x100000001B3ull;

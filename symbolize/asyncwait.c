@@ -33,9 +33,10 @@
 struct wait_entry {
 	UT_hash_handle hh;
 	uint64_t task;
-	uint64_t last_ns; /* charged up to here */
-	uint64_t cycle;	  /* the cycle it was last read in */
-	uint64_t awaiter; /* a task awaiting it, 0: none */
+	uint64_t last_ns;   /* charged up to here */
+	uint64_t cycle;	    /* the cycle it was last read in */
+	uint64_t awaiter;   /* a task awaiting it, 0: none */
+	uint64_t next_node; /* the node after its own in its list, as last read */
 	uint32_t tid;
 	uint8_t state;
 	uint32_t name_loc;
@@ -60,9 +61,12 @@ struct list {
 
 /* One task being read this tick. */
 struct visit {
-	uint64_t task, coro, name, awaiter, gen, type0;
+	uint8_t *tb; /* its bytes (a slot of task_buf) */
+	uint64_t task, coro, name, awaiter, gen, type0, next_node;
 	uint64_t sp, yf, name_fp;
-	uint8_t gen_buf[PYSPY_GEN_BUF];
+	uint8_t gen_buf[512]; /* GEN_READ_MAX */
+	uint32_t gen_len;
+	bool yf_read;
 	uint64_t name_w[PYSPY_NAME_FP_BUF / 8];
 	struct py_async_task t; /* frames and state */
 	uint32_t tid;
@@ -85,7 +89,8 @@ struct async_wait {
 	uint64_t node, prev;
 	uint64_t cycle, cycle_start_ns, started_ns;
 	uint64_t running[MAX_LISTS];
-	uint8_t *task_buf;
+	uint8_t *task_buf; /* max tasks' bytes */
+	uint64_t *ahead;   /* nodes expected next, read together */
 	struct visit *v;
 	struct procmem_req *req;
 	uint32_t await_loc, pending_loc; /* "[await]", "[not started]"; UINT32_MAX: to make */
@@ -112,10 +117,9 @@ struct async_wait *async_wait__new(const struct py_target *py, struct async_proc
 	py_layout__to_bpf(&py->layout, py->runtime_addr, py->version_hex, &w->bpf);
 	if (w->a)
 		py_async__to_bpf(w->a, &w->bpf);
-	w->task_buf = w->a ? malloc(w->a->task_size) : NULL;
-	if (!w->task_buf) {
-		errno = w->a ? ENOMEM : EINVAL;
+	if (!w->a) {
 		free(w);
+		errno = EINVAL;
 		return NULL;
 	}
 	return w;
@@ -138,6 +142,7 @@ void async_wait__free(struct async_wait *w)
 		return;
 	free_entries(w);
 	free(w->task_buf);
+	free(w->ahead);
 	free(w->v);
 	free(w->req);
 	free(w);
@@ -205,11 +210,12 @@ static void read_lists(struct async_wait *w)
 	list_tids(w);
 }
 
-/* Each thread's running task (not waiting: its time is in the CPU samples). */
-static void read_running(struct async_wait *w)
+/*
+ * Requests for each thread's running task (not waiting: its time is in
+ * the CPU samples), put first in r; how many.
+ */
+static uint32_t running_reqs(struct async_wait *w, struct procmem_req *r)
 {
-	struct procmem_req r[MAX_LISTS];
-
 	for (uint32_t i = 0; i < w->n_lists; i++) {
 		w->running[i] = 0;
 		r[i] = (struct procmem_req){ w->lists[i].tstate + w->a->ts_running_task,
@@ -217,7 +223,7 @@ static void read_running(struct async_wait *w)
 		if (!w->lists[i].tstate)
 			r[i].len = 0;
 	}
-	procmem_read_many(w->py->pid, r, w->n_lists);
+	return w->n_lists;
 }
 
 static bool is_running(const struct async_wait *w, uint64_t task)
@@ -253,13 +259,13 @@ static bool next_task(struct async_wait *w, struct visit *v, bool *cycle_end)
 			continue;
 		}
 		v->task = w->node - a->task_node;
-		if (procmem_read(w->py->pid, v->task, w->task_buf, a->task_size)) {
+		if (procmem_read(w->py->pid, v->task, v->tb, a->task_size)) {
 			w->st.list_errors++;
 			w->li++;
 			w->node = 0;
 			continue;
 		}
-		next = py_async__task_next(a, w->task_buf, &prev_seen);
+		next = py_async__task_next(a, v->tb, &prev_seen);
 		/* It must say it follows the node we came from: else the list
 		 * changed under us (or is not a list), and this one is done. */
 		if (prev_seen != w->prev) {
@@ -270,6 +276,7 @@ static bool next_task(struct async_wait *w, struct visit *v, bool *cycle_end)
 		}
 		w->prev = w->node;
 		w->node = next;
+		v->next_node = next;
 		v->tid = l->tid;
 		return true;
 	}
@@ -284,14 +291,17 @@ static void take_task(struct async_wait *w, struct visit *v)
 {
 	const struct py_async_layout *a = w->a;
 
-	memset(&v->t, 0, offsetof(struct py_async_task, frames));
+	/* Only what the walk fills: the task's name and awaiters stay unread. */
+	v->t.n_frames = 0;
+	v->t.n_awaiters = 0;
+	v->t.chain_partial = false;
 	v->t.addr = v->task;
 	v->t.state = PY_TASK_SUSPENDED;
-	v->coro = rd64(w->task_buf, a->task_coro);
-	v->name = rd64(w->task_buf, a->task_name);
+	v->coro = rd64(v->tb, a->task_coro);
+	v->name = rd64(v->tb, a->task_name);
 	v->awaiter = 0;
-	if (!w->task_buf[a->task_awaited_by_is_set])
-		v->awaiter = rd64(w->task_buf, a->task_awaited_by);
+	if (!v->tb[a->task_awaited_by_is_set])
+		v->awaiter = rd64(v->tb, a->task_awaited_by);
 	else
 		v->awaiter = 1; /* several: looked up in the set below */
 	v->gen = v->coro;
@@ -300,36 +310,135 @@ static void take_task(struct async_wait *w, struct visit *v)
 	v->name_fp = 0;
 	if (v->awaiter == 1) {
 		/* Rare (a task awaited by several): the whole task, read alone. */
-		py_async__task_from(w->py->pid, NULL, a, v->task, w->task_buf, &v->t);
+		py_async__task_from(w->py->pid, NULL, a, v->task, v->tb, &v->t);
 		v->awaiter = v->t.n_awaiters ? v->t.awaiters[0] : 0;
 		v->active = false;
 	}
 }
 
-/* All tasks' coroutines, one level per batch of reads. */
+/*
+ * The walk's next tasks as the last pass found them, read in one batch:
+ * each task read says which node follows it, so while the list is as it
+ * was (every task's prev is the node before it, and its next the node we
+ * expected) the walk needs no read per task.  Where it changed, the walk
+ * goes on one task at a time (next_task).  Returns how many were taken.
+ * The threads' running tasks come in the same batch.
+ */
+static uint32_t read_ahead(struct async_wait *w, unsigned max)
+{
+	const struct py_async_layout *a = w->a;
+	uint32_t n = 0, took = 0, r0 = running_reqs(w, w->req);
+
+	if (w->li >= w->n_lists || !w->node || w->node == w->lists[w->li].head) {
+		procmem_read_many(w->py->pid, w->req, r0);
+		return 0;
+	}
+	w->ahead[n++] = w->node;
+	while (n < max) {
+		uint64_t task = w->ahead[n - 1] - a->task_node;
+		struct wait_entry *e;
+
+		HASH_FIND(hh, w->entries, &task, sizeof(task), e);
+		if (!e || !e->next_node || e->next_node == w->lists[w->li].head)
+			break;
+		w->ahead[n++] = e->next_node;
+	}
+	for (uint32_t i = 0; i < n; i++)
+		w->req[r0 + i] = (struct procmem_req){ w->ahead[i] - a->task_node, w->v[i].tb,
+						       a->task_size, false };
+	procmem_read_many(w->py->pid, w->req, r0 + n);
+	for (uint32_t i = 0; i < n; i++) {
+		struct visit *v = &w->v[i];
+		uint64_t prev, next;
+
+		if (!w->req[r0 + i].ok)
+			break;
+		next = py_async__task_next(a, v->tb, &prev);
+		if (prev != w->prev || (i + 1 < n && next != w->ahead[i + 1]))
+			break;
+		v->task = w->ahead[i] - a->task_node;
+		v->next_node = next;
+		v->tid = w->lists[w->li].tid;
+		w->prev = w->ahead[i];
+		w->node = next;
+		took++;
+		take_task(w, v);
+	}
+	return took;
+}
+
+/*
+ * Bytes of a coroutine read: what the layout needs, and more up to
+ * GEN_READ_MAX as long as it stays in the page the needed bytes end in
+ * (so it cannot fault where a read of the needed bytes would not): the
+ * frame's value stack lies inside the object, and the slot naming what it
+ * awaits mostly comes along, sparing a read per level.
+ */
+#define GEN_READ_MAX 512
+
+static uint32_t gen_read_len(uint64_t gen, uint32_t need)
+{
+	uint64_t end = gen + need, page_end = (end + 4095) & ~4095ull;
+	uint64_t want = gen + GEN_READ_MAX;
+
+	if (end < gen || need >= GEN_READ_MAX)
+		return need;
+	return (uint32_t)((want < page_end ? want : page_end) - gen);
+}
+
+/*
+ * All tasks' coroutines, one level per batch of reads; the first batch
+ * also brings each task's name fingerprint, the second only what a level
+ * awaits where its read did not already hold it.
+ */
 static void walk_levels(struct async_wait *w, uint32_t n)
 {
 	const struct py_async_layout *a = w->a;
-	size_t glen = w->bpf.gen_len;
-	for (int level = 0; level < MAX_LEVELS; level++) {
-		uint32_t k = 0;
+	uint32_t need = w->bpf.gen_len;
 
-		for (uint32_t i = 0; i < n; i++)
-			if (w->v[i].active)
-				w->req[k++] = (struct procmem_req){ w->v[i].gen, w->v[i].gen_buf,
-								    (uint32_t)glen, false };
+	for (int level = 0; level < MAX_LEVELS; level++) {
+		uint32_t k = 0, names = 0;
+
+		for (uint32_t i = 0; i < n; i++) {
+			struct visit *v = &w->v[i];
+
+			if (v->active) {
+				v->gen_len = gen_read_len(v->gen, need);
+				w->req[k++] = (struct procmem_req){ v->gen, v->gen_buf, v->gen_len,
+								    false };
+			}
+		}
+		if (level == 0) {
+			names = k;
+			for (uint32_t i = 0; i < n; i++)
+				w->req[k++] =
+					(struct procmem_req){ w->v[i].name + 8, w->v[i].name_w,
+							      sizeof(w->v[i].name_w), false };
+		}
 		if (!k)
 			return;
 		procmem_read_many(w->py->pid, w->req, k);
+		if (level == 0) {
+			for (uint32_t i = 0; i < n; i++) {
+				struct visit *v = &w->v[i];
+
+				v->name_fp = 0;
+				if (w->req[names + i].ok && v->name)
+					v->name_fp = pyspy_name_fp(
+						v->name, (const __u64 *)v->name_w,
+						w->py->str_type_addr, w->py->long_type_addr);
+			}
+		}
 		k = 0;
 		for (uint32_t i = 0; i < n; i++) {
 			struct visit *v = &w->v[i];
-			uint64_t type, code, instr;
+			uint64_t type, code, instr, slot;
 			int8_t state;
 
 			if (!v->active)
 				continue;
 			v->active = false;
+			v->yf_read = false;
 			if (!w->req[k++].ok)
 				continue;
 			type = rd64(v->gen_buf, a->object_type);
@@ -355,41 +464,36 @@ static void walk_levels(struct async_wait *w, uint32_t n)
 			if (state < a->st_yf_lo || state > a->st_yf_hi || level + 1 == MAX_LEVELS)
 				continue;
 			v->sp = rd64(v->gen_buf, a->gen_iframe + a->frame_stackpointer);
-			v->active = v->sp >= 8u * a->yf_slot;
+			if (v->sp < 8u * a->yf_slot)
+				continue;
+			v->active = true;
+			slot = v->sp - 8u * a->yf_slot;
+			/* In what was read already: no read for it. */
+			if (slot >= v->gen && slot - v->gen + 8 <= v->gen_len) {
+				v->yf = rd64(v->gen_buf, (unsigned)(slot - v->gen));
+				v->yf_read = true;
+			}
 		}
-		/* What each awaits, from the top of its value stack. */
+		/* What the others await, from the top of their value stacks. */
 		k = 0;
 		for (uint32_t i = 0; i < n; i++)
-			if (w->v[i].active)
+			if (w->v[i].active && !w->v[i].yf_read)
 				w->req[k++] = (struct procmem_req){ w->v[i].sp - 8u * a->yf_slot,
 								    &w->v[i].yf, 8, false };
-		procmem_read_many(w->py->pid, w->req, k);
+		if (k)
+			procmem_read_many(w->py->pid, w->req, k);
 		k = 0;
 		for (uint32_t i = 0; i < n; i++) {
 			struct visit *v = &w->v[i];
+			bool ok;
 
 			if (!v->active)
 				continue;
-			v->active = w->req[k++].ok && (v->yf & ~3ull) && (v->yf & ~3ull) != v->gen;
+			ok = v->yf_read || w->req[k++].ok;
+			v->active = ok && (v->yf & ~3ull) && (v->yf & ~3ull) != v->gen;
 			v->gen = v->yf & ~3ull;
 		}
 	}
-}
-
-/* Each task's name fingerprint, in one batch. */
-static void read_name_fps(struct async_wait *w, uint32_t n)
-{
-	uint32_t k = 0;
-
-	for (uint32_t i = 0; i < n; i++)
-		w->req[k++] = (struct procmem_req){ w->v[i].name + 8, w->v[i].name_w,
-						    sizeof(w->v[i].name_w), false };
-	procmem_read_many(w->py->pid, w->req, k);
-	for (uint32_t i = 0; i < n; i++)
-		if (w->req[i].ok && w->v[i].name)
-			w->v[i].name_fp =
-				pyspy_name_fp(w->v[i].name, (const __u64 *)w->v[i].name_w,
-					      w->py->str_type_addr, w->py->long_type_addr);
 }
 
 static bool same_frames(const struct wait_entry *e, const struct py_async_task *t)
@@ -564,7 +668,13 @@ static int ensure_scratch(struct async_wait *w, unsigned max)
 {
 	if (w->v)
 		return 0;
+	w->task_buf = calloc(max, w->a->task_size);
+	w->ahead = calloc(max, sizeof(*w->ahead));
+	if (!w->task_buf || !w->ahead)
+		return -ENOMEM;
 	w->v = calloc(max, sizeof(*w->v));
+	for (unsigned i = 0; w->v && i < max; i++)
+		w->v[i].tb = w->task_buf + (size_t)i * w->a->task_size;
 	w->req = calloc((size_t)max * MAX_LEVELS > 1024 ? (size_t)max * MAX_LEVELS : 1024,
 			sizeof(*w->req));
 	return w->v && w->req ? 0 : -ENOMEM;
@@ -581,7 +691,7 @@ void async_wait__tick(struct async_wait *w, uint64_t now_ns, unsigned max, async
 		return;
 	if (w->li == 0 && w->node == 0)
 		read_lists(w);
-	read_running(w);
+	n = read_ahead(w, max);
 	while (n < max && next_task(w, &w->v[n], &cycle_end)) {
 		take_task(w, &w->v[n]);
 		n++;
@@ -589,7 +699,6 @@ void async_wait__tick(struct async_wait *w, uint64_t now_ns, unsigned max, async
 	if (!cycle_end)
 		w->st.deferred += w->n_entries > n ? w->n_entries - n : 0;
 	walk_levels(w, n);
-	read_name_fps(w, n);
 	changed = calloc(n ? n : 1, sizeof(*changed));
 	for (uint32_t i = 0; changed && i < n; i++) {
 		struct visit *v = &w->v[i];
@@ -600,6 +709,7 @@ void async_wait__tick(struct async_wait *w, uint64_t now_ns, unsigned max, async
 		e->cycle = w->cycle;
 		e->tid = v->tid;
 		e->awaiter = v->awaiter;
+		e->next_node = v->next_node;
 		e->state = is_running(w, v->task) ? PY_TASK_RUNNING : v->t.state;
 		e->name_loc = async_proc__task_location(w->ap, v->task, v->name_fp, false);
 		if (!same_frames(e, &v->t)) {

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /* procmem.c - read another process's memory with process_vm_readv. */
 #include <errno.h>
-#include <limits.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/uio.h>
 
@@ -79,27 +79,31 @@ int procmem_read_u64(pid_t pid, uint64_t addr, uint64_t *out)
 
 /* Ranges per call: the kernel's UIO_MAXIOV. */
 #define MANY_IOV 1024
+/*
+ * Requests closer than this are read as one range: the kernel's cost is
+ * per range (a mapping lookup, the pages pinned), not per byte, and the
+ * objects a walk reads (tasks, coroutines) sit together in the heap.
+ */
+#define SPAN_GAP 512
+#define SPAN_MAX (16u << 10)
 
-int procmem_read_many(pid_t pid, struct procmem_req *r, uint32_t n)
+/* The requests one by one, as few calls as the kernel allows. */
+static int read_each(pid_t pid, struct procmem_req *r, uint32_t n, const uint32_t *idx)
 {
 	struct iovec local[MANY_IOV], remote[MANY_IOV];
 	uint32_t i = 0, good = 0;
 
-	for (uint32_t k = 0; k < n; k++)
-		r[k].ok = false;
 	while (i < n) {
 		uint32_t k = 0, first = i;
 		ssize_t got;
 
-		/* A range that wraps the address space fails on its own. */
-		while (i < n && r[i].len && r[i].addr + r[i].len < r[i].addr)
-			i++;
-		first = i;
 		for (; i < n && k < MANY_IOV; i++, k++) {
-			if (!r[i].len || r[i].addr + r[i].len < r[i].addr)
+			struct procmem_req *q = &r[idx[i]];
+
+			if (!q->len || q->addr + q->len < q->addr)
 				break;
-			local[k] = (struct iovec){ r[i].buf, r[i].len };
-			remote[k] = (struct iovec){ (void *)(uintptr_t)r[i].addr, r[i].len };
+			local[k] = (struct iovec){ q->buf, q->len };
+			remote[k] = (struct iovec){ (void *)(uintptr_t)q->addr, q->len };
 		}
 		if (!k) {
 			i++; /* an empty or wrapping range: not read */
@@ -108,21 +112,91 @@ int procmem_read_many(pid_t pid, struct procmem_req *r, uint32_t n)
 		do
 			got = process_vm_readv(pid, local, k, remote, k, 0);
 		while (got < 0 && errno == EINTR);
-		if (got < 0 && !good && first == 0 && errno != EFAULT)
+		if (got < 0 && errno != EFAULT)
 			return -errno;
 		if (got < 0)
 			got = 0;
 		/* Whole ranges up to where it stopped; the one it stopped in failed. */
 		i = first;
 		for (uint32_t j = 0; j < k; j++, i++) {
-			if ((size_t)got < r[i].len)
+			if ((size_t)got < r[idx[i]].len)
 				break;
-			got -= (ssize_t)r[i].len;
-			r[i].ok = true;
+			got -= (ssize_t)r[idx[i]].len;
+			r[idx[i]].ok = true;
 			good++;
 		}
 		if (i < first + k)
 			i++; /* the range it stopped in */
 	}
 	return (int)good;
+}
+
+static int by_addr(const void *a, const void *b, void *ctx)
+{
+	const struct procmem_req *r = ctx;
+	uint64_t x = r[*(const uint32_t *)a].addr, y = r[*(const uint32_t *)b].addr;
+
+	return (x > y) - (x < y);
+}
+
+int procmem_read_many(pid_t pid, struct procmem_req *r, uint32_t n)
+{
+	uint32_t *idx = malloc((size_t)(n ? n : 1) * 2 * sizeof(*idx)), *left;
+	uint32_t n_left = 0, good = 0;
+	int err = 0;
+
+	for (uint32_t k = 0; k < n; k++)
+		r[k].ok = false;
+	if (!idx)
+		return -ENOMEM;
+	left = idx + n;
+	for (uint32_t k = 0; k < n; k++)
+		idx[k] = k;
+	qsort_r(idx, n, sizeof(*idx), by_addr, r);
+	/* Runs of nearby requests, each read as one range into a buffer. */
+	for (uint32_t i = 0; i < n && !err;) {
+		uint64_t lo = r[idx[i]].addr, hi = lo + r[idx[i]].len;
+		uint32_t j = i + 1;
+		uint8_t *buf;
+
+		if (!r[idx[i]].len || hi < lo) {
+			i++;
+			continue;
+		}
+		while (j < n && r[idx[j]].len && r[idx[j]].addr + r[idx[j]].len > r[idx[j]].addr &&
+		       r[idx[j]].addr <= hi + SPAN_GAP &&
+		       (r[idx[j]].addr + r[idx[j]].len > hi ? r[idx[j]].addr + r[idx[j]].len : hi) -
+				       lo <=
+			       SPAN_MAX) {
+			if (r[idx[j]].addr + r[idx[j]].len > hi)
+				hi = r[idx[j]].addr + r[idx[j]].len;
+			j++;
+		}
+		buf = j - i > 1 ? malloc(hi - lo) : NULL;
+		if (buf && !procmem_read(pid, lo, buf, hi - lo)) {
+			for (uint32_t k = i; k < j; k++) {
+				struct procmem_req *q = &r[idx[k]];
+
+				memcpy(q->buf, buf + (q->addr - lo), q->len);
+				q->ok = true;
+				good++;
+			}
+		} else {
+			/* Alone, or a run crossing an unmapped page: each on its own. */
+			for (uint32_t k = i; k < j; k++)
+				left[n_left++] = idx[k];
+		}
+		free(buf);
+		i = j;
+	}
+	if (n_left) {
+		int got = read_each(pid, r, n_left, left);
+
+		if (got < 0)
+			err = got;
+		else
+			good += (uint32_t)got;
+	}
+	free(idx);
+	return err && !good ? err : (int)good;
 }

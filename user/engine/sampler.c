@@ -204,7 +204,7 @@ void sampler__for_each_thread(struct sampler *r, void (*cb)(const struct thread_
 /* --- --async --mode wall: suspended tasks, read at the sampling rate ----- */
 
 /* Suspended tasks read per tick by default (--async-tasks). */
-#define ASYNC_TASKS_DEFAULT 256
+#define ASYNC_TASKS_DEFAULT 64
 
 struct async_tick_ctx {
 	struct sampler *r;
@@ -604,6 +604,27 @@ static void add_ambiguous(struct target *tg, void *ctx)
 	*(uint64_t *)ctx += code_cache__stats(tg->cache)->ambiguous;
 }
 
+static void add_async(struct target *tg, void *ctx)
+{
+	struct run_counts *rc = ctx;
+
+	if (tg->async) {
+		const struct async_stats *s = async_proc__stats(tg->async);
+
+		rc->async_samples += s->samples;
+		rc->async_names_lost += s->names_lost;
+	}
+	if (tg->wait) {
+		const struct async_wait_stats *w = async_wait__stats(tg->wait);
+
+		rc->async_read += w->read;
+		rc->async_deferred += w->deferred;
+		rc->async_list_errors += w->list_errors;
+		rc->async_cycles += w->cycles;
+		rc->async_tasks += w->tasks;
+	}
+}
+
 static void refresh_counts(struct sampler *r)
 {
 	r->rc.ambiguous = targets__retired_ambiguous(r->tg);
@@ -611,6 +632,13 @@ static void refresh_counts(struct sampler *r)
 	session__counters(r->s, r->rc.bpf_err, r->rc.bpf_stat);
 	r->rc.elapsed_s = mono_s() - r->t0;
 	r->rc.processes = targets__count(r->tg);
+	if (r->o->async) {
+		r->rc.async = true;
+		r->rc.async_samples = r->rc.async_names_lost = 0;
+		r->rc.async_read = r->rc.async_deferred = r->rc.async_list_errors = 0;
+		r->rc.async_cycles = r->rc.async_tasks = 0;
+		targets__for_each(r->tg, add_async, &r->rc);
+	}
 	if (r->native && r->o->native) {
 		r->rc.native = true;
 		r->rc.native_st = *native_ctx__stats(r->native);

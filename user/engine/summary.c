@@ -82,6 +82,23 @@ static void print_errors(const struct run_counts *c)
 	fputs(sep[0] == ',' ? ")\n" : "\n", stderr);
 }
 
+/* "asyncio: N samples in tasks; M tasks, read K times (D left for later ticks) ..." */
+static void print_async(const struct run_counts *c)
+{
+	fprintf(stderr, "  asyncio: %" PRIu64 " samples in a task", c->async_samples);
+	if (c->async_read)
+		fprintf(stderr,
+			"; %" PRIu64 " tasks, read %" PRIu64 " times in %" PRIu64
+			" passes (%" PRIu64 " left for a later tick by the bound)",
+			c->async_tasks, c->async_read, c->async_cycles, c->async_deferred);
+	if (c->async_names_lost)
+		fprintf(stderr, "; %" PRIu64 " names gone before read", c->async_names_lost);
+	if (c->async_list_errors)
+		fprintf(stderr, "; %" PRIu64 " task lists corrupt or changed while read",
+			c->async_list_errors);
+	fputc('\n', stderr);
+}
+
 /* How the native walks ended: "native stacks: N (K end of stack, ...)". */
 static void print_native(const struct run_counts *c)
 {
@@ -158,6 +175,8 @@ void summary__print(const struct run_counts *c, const struct profile *p, int top
 	print_errors(c);
 	if (c->native)
 		print_native(c);
+	if (c->async)
+		print_async(c);
 	if (profile__dropped(p))
 		fprintf(stderr, "  dropped (stack table full): %" PRIu64 "\n", profile__dropped(p));
 	if (c->code_evicted || c->code_refused)

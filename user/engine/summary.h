@@ -26,6 +26,10 @@ struct run_counts {
 	uint64_t bpf_err[PYSPY_ERR__COUNT];
 	bool native; /* --native: native is what its unwinding did */
 	struct native_stats native_st;
+	/* --async: stacks written as tasks', and (wall) the suspended tasks read */
+	bool async;
+	uint64_t async_samples, async_names_lost, async_cycles;
+	uint64_t async_read, async_deferred, async_list_errors, async_tasks;
 	uint64_t bpf_stat[PYSPY_STAT__COUNT];
 	double elapsed_s;
 	unsigned rate_hz;
