@@ -16,6 +16,12 @@
   task `busy` burning CPU.
 --shape chain: `outer` awaits a coroutine mid(), which awaits inner(),
   which burns CPU in the task itself (no second task).
+--shape hostile: what a profiler reads of tasks made to lie, with ctypes:
+  `spinner` burns CPU and says it is awaited by itself (an await cycle);
+  `liar` has a name pointer into nowhere; `loop-b`'s list node says the
+  task after it is `loop-a` again (a cycle in the thread's task list).
+  Only the task list is corrupted, which asyncio itself does not walk
+  while the loop runs; the process must be killed, not let to exit.
 Prints "ready" once every task is running.
 """
 import argparse
@@ -38,7 +44,7 @@ def burn(units):
 async def worker(name, units, stop):
     while not stop.is_set():
         t0 = clock()
-        burn(units)
+        burn(units)  # WORKER-BURN
         spent[name] = spent.get(name, 0) + clock() - t0
         await asyncio.sleep(0)  # WORKER-YIELD
 
@@ -120,6 +126,36 @@ async def chain_main(stop):
     await asyncio.create_task(outer(stop), name="outer")
 
 
+# TaskObj offsets (Modules/_asynciomodule.c) in 3.14 and 3.15 GIL builds: the
+# section's values, checked against the task list below before any write.
+TASK_NAME, TASK_AWAITED_BY, TASK_NODE = 136, 96, 152
+
+
+def poke(addr, value):
+    import ctypes
+    ctypes.c_uint64.from_address(addr).value = value
+
+
+def peek(addr):
+    import ctypes
+    return ctypes.c_uint64.from_address(addr).value
+
+
+async def hostile_main(stop):
+    a = asyncio.create_task(idle(stop), name="loop-a")
+    b = asyncio.create_task(idle(stop), name="loop-b")
+    liar = asyncio.create_task(idle(stop), name="liar")
+    s = asyncio.create_task(spinner(stop), name="spinner")
+    await asyncio.sleep(0.1)
+    # The list is in creation order: a's node is followed by b's.
+    assert peek(id(a) + TASK_NODE) == id(b) + TASK_NODE, "TaskObj offsets moved"
+    poke(id(s) + TASK_AWAITED_BY, id(s))
+    poke(id(liar) + TASK_NAME, 0x10)
+    poke(id(b) + TASK_NODE, id(a) + TASK_NODE)
+    ready(0)
+    await stop.wait()
+
+
 def ready(_):
     print("ready", flush=True)
 
@@ -133,9 +169,11 @@ async def run(args):
     shapes = {"gather": gather_main, "group": group_main, "waiter": waiter_main,
               "chain": chain_main}
     if args.shape == "idle":
-        await idle_main(stop, args.idle)
+        await idle_main(stop, args.idle)  # RUN-IDLE
+    elif args.shape == "hostile":
+        await hostile_main(stop)  # RUN-HOSTILE
     else:
-        await shapes[args.shape](stop)
+        await shapes[args.shape](stop)  # RUN-SHAPE
 
 
 def main():

@@ -613,6 +613,7 @@ static void add_async(struct target *tg, void *ctx)
 
 		rc->async_samples += s->samples;
 		rc->async_names_lost += s->names_lost;
+		rc->async_await_cycles += s->cycles;
 	}
 	if (tg->wait) {
 		const struct async_wait_stats *w = async_wait__stats(tg->wait);
@@ -634,7 +635,7 @@ static void refresh_counts(struct sampler *r)
 	r->rc.processes = targets__count(r->tg);
 	if (r->o->async) {
 		r->rc.async = true;
-		r->rc.async_samples = r->rc.async_names_lost = 0;
+		r->rc.async_samples = r->rc.async_names_lost = r->rc.async_await_cycles = 0;
 		r->rc.async_read = r->rc.async_deferred = r->rc.async_list_errors = 0;
 		r->rc.async_cycles = r->rc.async_tasks = 0;
 		targets__for_each(r->tg, add_async, &r->rc);

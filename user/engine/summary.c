@@ -91,6 +91,9 @@ static void print_async(const struct run_counts *c)
 			"; %" PRIu64 " tasks, read %" PRIu64 " times in %" PRIu64
 			" passes (%" PRIu64 " left for a later tick by the bound)",
 			c->async_tasks, c->async_read, c->async_cycles, c->async_deferred);
+	if (c->async_await_cycles)
+		fprintf(stderr, "; %" PRIu64 " await chains that came back to a task",
+			c->async_await_cycles);
 	if (c->async_names_lost)
 		fprintf(stderr, "; %" PRIu64 " names gone before read", c->async_names_lost);
 	if (c->async_list_errors)

@@ -28,7 +28,7 @@ struct run_counts {
 	struct native_stats native_st;
 	/* --async: stacks written as tasks', and (wall) the suspended tasks read */
 	bool async;
-	uint64_t async_samples, async_names_lost, async_cycles;
+	uint64_t async_samples, async_names_lost, async_await_cycles, async_cycles;
 	uint64_t async_read, async_deferred, async_list_errors, async_tasks;
 	uint64_t bpf_stat[PYSPY_STAT__COUNT];
 	double elapsed_s;
