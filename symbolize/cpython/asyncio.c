@@ -51,9 +51,33 @@ static int refuse(char *why, size_t len, const char *fmt, ...)
 	return -EINVAL;
 }
 
+/* off + width <= size, for any off (no wrap past 2^64) */
+static bool fits(uint64_t off, uint64_t width, uint64_t size)
+{
+	return off <= size && size - off >= width;
+}
+
 static bool set(uint16_t v)
 {
 	return v != PY_OFF_NONE;
+}
+
+/* The span of a task the BPF side reads: the five fields it uses. */
+static void task_span(const struct py_async_layout *a, uint16_t *lo_out, uint16_t *hi_out)
+{
+	uint16_t lo = a->task_awaited_by, hi = a->task_awaited_by + 8;
+	const uint16_t f[] = { a->task_awaited_by, a->task_is_task, a->task_awaited_by_is_set,
+			       a->task_coro, a->task_name };
+	const uint16_t ends[] = { 8, 1, 1, 8, 8 };
+
+	for (int i = 0; i < 5; i++) {
+		if (f[i] < lo)
+			lo = f[i];
+		if (f[i] + ends[i] > hi)
+			hi = f[i] + ends[i];
+	}
+	*lo_out = lo;
+	*hi_out = hi;
 }
 
 int py_async__layout(const void *sec, size_t len, const struct py_layout *l, unsigned minor,
@@ -82,7 +106,7 @@ int py_async__layout(const void *sec, size_t len, const struct py_layout *l, uns
 	for (int i = 0; i < 6; i++) {
 		uint64_t off = v[AD_TASK_NAME + i];
 
-		if (off + task_width[i] > a->task_size)
+		if (!fits(off, task_width[i], a->task_size))
 			return refuse(why, why_len, "TaskObj.%s = %llu is past its %u bytes",
 				      task_names[i], (unsigned long long)off, a->task_size);
 		*task_fields[i] = (uint16_t)off;
@@ -90,12 +114,22 @@ int py_async__layout(const void *sec, size_t len, const struct py_layout *l, uns
 	if (v[AD_TS_SIZE] > TS_SIZE_MAX || v[AD_INTERP_SIZE] > INTERP_SIZE_MAX)
 		return refuse(why, why_len, "thread or interpreter state size is implausible");
 	for (int i = AD_TS_RUNNING_LOOP; i <= AD_TS_TASKS_HEAD; i++)
-		if (v[i] + (i == AD_TS_TASKS_HEAD ? 16 : 8) > v[AD_TS_SIZE])
+		if (!fits(v[i], i == AD_TS_TASKS_HEAD ? 16 : 8, v[AD_TS_SIZE]))
 			return refuse(why, why_len,
 				      "thread state field %llu is past its %llu bytes",
 				      (unsigned long long)v[i], (unsigned long long)v[AD_TS_SIZE]);
-	if (v[AD_INTERP_TASKS_HEAD] + 16 > v[AD_INTERP_SIZE])
+	if (!fits(v[AD_INTERP_TASKS_HEAD], 16, v[AD_INTERP_SIZE]))
 		return refuse(why, why_len, "interpreter asyncio_tasks_head is past its size");
+	{
+		uint16_t lo, hi;
+
+		task_span(a, &lo, &hi);
+		if (hi - lo > PYSPY_TASK_BUF)
+			return refuse(
+				why, why_len,
+				"a task's fields span %u bytes, more than the %u read at once",
+				hi - lo, PYSPY_TASK_BUF);
+	}
 	a->ts_running_loop = (uint16_t)v[AD_TS_RUNNING_LOOP];
 	a->ts_running_task = (uint16_t)v[AD_TS_RUNNING_TASK];
 	a->ts_tasks_head = (uint16_t)v[AD_TS_TASKS_HEAD];
@@ -151,20 +185,9 @@ int py_async__layout(const void *sec, size_t len, const struct py_layout *l, uns
 
 void py_async__to_bpf(const struct py_async_layout *a, struct pyspy_proc *out)
 {
-	uint16_t lo = a->task_awaited_by, hi = a->task_awaited_by + 8;
-	const uint16_t f[] = { a->task_awaited_by, a->task_is_task, a->task_awaited_by_is_set,
-			       a->task_coro, a->task_name };
-	uint16_t ends[] = { 8, 1, 1, 8, 8 };
+	uint16_t lo, hi;
 
-	for (int i = 0; i < 5; i++) {
-		if (f[i] < lo)
-			lo = f[i];
-		if (f[i] + ends[i] > hi)
-			hi = f[i] + ends[i];
-	}
-	/* Too spread out for one read: the BPF side gets no --async for it. */
-	if (hi - lo > PYSPY_TASK_BUF)
-		return;
+	task_span(a, &lo, &hi);
 	out->task_lo = lo;
 	out->task_len = hi - lo;
 	out->task_awaited_by = a->task_awaited_by - lo;

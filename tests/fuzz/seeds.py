@@ -112,9 +112,20 @@ def stackwalk_seed():
     return regs + bytes([2]) + rule(0x10, 0, 16) + rule(0x1f, 1, 0) + bytes(stack)
 
 
+def async_seed():
+    """Debian 3.14's AsyncioDebug values, then a record: T's frames, T, P's, P."""
+    sec = struct.pack("<13Q", 168, 136, 96, 108, 109, 128, 152, 225864, 10880, 936, 864,
+                      872, 880)
+    fr = lambda code, lasti: struct.pack("<QiI", code, lasti, 0)
+    frames = (fr(0x1000, 2) + fr(0x2001, 4) + fr(0x10004, 7) + fr(0x3000, 6) +
+              fr(0x4000, 8) + fr(0x20004, 9))
+    return b"\0" + sec + frames
+
+
 def main():
     out = sys.argv[1]
-    for d in ("debug_offsets", "linetable", "elf", "cgroup", "folded", "pprof", "stackwalk"):
+    for d in ("debug_offsets", "linetable", "elf", "cgroup", "folded", "pprof", "stackwalk",
+              "async"):
         os.makedirs(os.path.join(out, d), exist_ok=True)
     dumper = open(os.path.join(REPO, "tests", "unit", "dump_debug_offsets.py")).read()
     pys = [[p] for p in sorted(glob.glob(PYENV + "/versions/3.1[3-9]*/bin/python3"))]
@@ -144,6 +155,7 @@ def main():
     put(os.path.join(out, "folded", "simple"),
         b"<module> (app.py:1);main (app.py:5);hot (app.py:9) 42\n"
         b"process 7 (py);thread 8 (w);[truncated];f (x.py:2) 1\n")
+    put(os.path.join(out, "async", "split"), async_seed())
     put(os.path.join(out, "pprof", "raw"), pprof())
     put(os.path.join(out, "pprof", "gz"), gzip.compress(pprof()))
 
