@@ -12,7 +12,7 @@
 //   {"op": "search", "term": "hot"}      Ctrl-F, answer the prompt with term
 //   {"op": "key", "key": "Escape"}
 //   {"op": "button", "id": "unzoom"}     click a text button by id
-//   {"op": "screenshot", "path": "x.png"}
+//   {"op": "screenshot", "path": "x.png"}   (and "clip": {x, y, width, height})
 // Prints {"results": [...], "console": [...], "errors": [...]} as JSON.
 'use strict';
 const path = require('path');
@@ -89,7 +89,7 @@ async function run(page, a) {
 		await page.locator('#' + a.id).click();
 		return {};
 	case 'screenshot':
-		await page.screenshot({ path: a.path });
+		await page.screenshot(a.clip ? { path: a.path, clip: a.clip } : { path: a.path });
 		return { path: a.path };
 	}
 	throw new Error('unknown op ' + a.op);
