@@ -251,7 +251,7 @@ static int calib_open(struct calib *c, struct py_target *t, int n, unsigned rate
 }
 
 /* The kernel's verdict on one program, from its stats log (log level 4). */
-static void put_verifier_line(const char *name, const char *log)
+static void put_verifier_line(const char *name, const char *variant, const char *log)
 {
 	unsigned long long us = 0, insns = 0, states = 0, peak = 0;
 	const char *p;
@@ -263,13 +263,17 @@ static void put_verifier_line(const char *name, const char *log)
 		       "processed %llu insns (limit %*u) max_states_per_insn %*u total_states %llu "
 		       "peak_states %llu",
 		       &insns, &states, &peak);
-	printf("verifier prog=%s verify_ms=%.1f processed_insns=%llu total_states=%llu "
+	printf("verifier prog=%s variant=%s verify_ms=%.1f processed_insns=%llu total_states=%llu "
 	       "peak_states=%llu\n",
-	       name, us / 1e3, insns, states, peak);
+	       name, variant, us / 1e3, insns, states, peak);
 }
 
-/* Load every program of the sampler with the verifier's statistics on. */
-static int bench_verifier(void)
+/*
+ * Load every program of the sampler with the verifier's statistics on:
+ * as by default, then with --async's code (async_tasks), which the
+ * verifier skips when it is off.
+ */
+static int bench_verifier_one(bool async)
 {
 	static char logs[8][4096];
 	struct pyspy_bpf *skel = pyspy_bpf__open();
@@ -279,6 +283,7 @@ static int bench_verifier(void)
 
 	if (!skel)
 		return -errno;
+	skel->rodata->async_tasks = async;
 	bpf_object__for_each_program (prog, skel->obj) {
 		if (i == 8)
 			break;
@@ -289,15 +294,21 @@ static int bench_verifier(void)
 	err = pyspy_bpf__load(skel);
 	t0 = (mono_s() - t0) * 1e3;
 	if (!err) {
-		printf("verifier load_all_ms=%.1f\n", t0);
+		printf("verifier load_all_ms=%.1f variant=%s\n", t0, async ? "async" : "default");
 		i = 0;
 		bpf_object__for_each_program (prog, skel->obj) {
 			if (i < 8)
-				put_verifier_line(bpf_program__name(prog), logs[i++]);
+				put_verifier_line(bpf_program__name(prog),
+						  async ? "async" : "default", logs[i++]);
 		}
 	}
 	pyspy_bpf__destroy(skel);
 	return err;
+}
+
+static int bench_verifier(void)
+{
+	return bench_verifier_one(false) || bench_verifier_one(true);
 }
 
 int main(int argc, char **argv)

@@ -322,13 +322,13 @@ cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
 	echo "all loaded together as \`--mode wall\` does (\`pyspy_switch\` is loaded only for off-CPU"
 	echo "and wall modes):"
 	echo
-	echo "| program | verification ms | instructions processed | states |"
-	echo "|---|---|---|---|"
+	echo "| program | code | verification ms | instructions processed | states |"
+	echo "|---|---|---|---|---|"
 	awk '/prog=/ { for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
-		printf "| %s | %.1f | %d | %d |\n", v["prog"], v["verify_ms"], v["processed_insns"],
-			v["total_states"] }' "$tmp/verifier"
+		printf "| %s | %s | %.1f | %d | %d |\n", v["prog"], v["variant"], v["verify_ms"],
+			v["processed_insns"], v["total_states"] }' "$tmp/verifier"
 	echo
-	awk '/load_all_ms/ { split($2, kv, "="); printf "Loading them all took %.0f ms.  ", kv[2] }' "$tmp/verifier"
+	awk '/load_all_ms/ && /variant=default/ { split($2, kv, "="); printf "Loading them all took %.0f ms.  ", kv[2] }' "$tmp/verifier"
 	echo "Before (a2bfc42, not this run): \`pyspy_sample\` alone"
 	echo "processed 312 721 instructions in 380-740 ms, walking the thread list as"
 	echo "4 x 256 bounded iterations; it is a \`bpf_loop\` callback now, checked once."

@@ -29,6 +29,8 @@
 #define MAX_LEVELS 64
 /* A single wait charged at most: a task unseen for longer was not known to wait. */
 #define MAX_WAIT_NS (60 * 1000000000ull)
+/* How long a task's wait may gather before it goes to the profile. */
+#define FLUSH_NS (1000000000ull)
 
 struct wait_entry {
 	UT_hash_handle hh;
@@ -51,6 +53,11 @@ struct wait_entry {
 	uint32_t n_awaits, next_n_awaits;
 	uint32_t reason_loc; /* UINT32_MAX: to make */
 	uint64_t reason_for; /* the task reason_loc names, 0: "[await]" */
+	/* Wait charged but not yet given to the profile: while a task waits
+	 * where it waited, its visits add up here, and go out as one sample
+	 * when its stack changes, past FLUSH_NS, or at a settle. */
+	uint64_t pending_ns;
+	uint8_t pending_state;
 };
 
 struct list {
@@ -94,17 +101,20 @@ struct async_wait {
 	struct visit *v;
 	struct procmem_req *req;
 	uint32_t await_loc, pending_loc; /* "[await]", "[not started]"; UINT32_MAX: to make */
+	unsigned cap;			 /* tasks read per tick at most, what the scratch holds */
 	uint32_t locs[MAX_LEVELS * (PYSPY_ASYNC_MAX_TASKS + 1) + 1];
 	struct async_wait_stats st;
 };
 
 struct async_wait *async_wait__new(const struct py_target *py, struct async_proc *ap,
-				   struct code_cache *cache, struct profile *prof, uint64_t now_ns)
+				   struct code_cache *cache, struct profile *prof, uint64_t now_ns,
+				   unsigned max)
 {
 	struct async_wait *w = calloc(1, sizeof(*w));
 
 	if (!w)
 		return NULL;
+	w->cap = max ? max : 1;
 	w->py = py;
 	w->ap = ap;
 	w->a = async_proc__layout(ap);
@@ -609,18 +619,30 @@ static uint32_t stack_of(struct async_wait *w, struct wait_entry *e)
 	return n;
 }
 
+/* The wait gathered so far, to the profile, at the stack e has now. */
+static void flush(struct async_wait *w, struct wait_entry *e, async_wait_fn cb, void *ctx)
+{
+	struct async_wait_sample s = { e->tid, w->locs, 0, e->pending_ns };
+
+	if (!e->pending_ns)
+		return;
+	e->pending_ns = 0;
+	s.n = stack_of(w, e);
+	cb(&s, ctx);
+}
+
 static void charge(struct async_wait *w, struct wait_entry *e, uint64_t now_ns, async_wait_fn cb,
 		   void *ctx)
 {
 	uint64_t from = e->last_ns ? e->last_ns : w->cycle_start_ns;
-	struct async_wait_sample s = { e->tid, w->locs, 0, 0 };
 
 	e->last_ns = now_ns;
 	if (now_ns <= from || (e->state != PY_TASK_SUSPENDED && e->state != PY_TASK_PENDING))
 		return;
-	s.ns = now_ns - from < MAX_WAIT_NS ? now_ns - from : MAX_WAIT_NS;
-	s.n = stack_of(w, e);
-	cb(&s, ctx);
+	e->pending_ns += now_ns - from < MAX_WAIT_NS ? now_ns - from : MAX_WAIT_NS;
+	e->pending_state = e->state;
+	if (e->pending_ns >= FLUSH_NS)
+		flush(w, e, cb, ctx);
 }
 
 static struct wait_entry *entry_of(struct async_wait *w, uint64_t task)
@@ -641,12 +663,13 @@ static struct wait_entry *entry_of(struct async_wait *w, uint64_t task)
 }
 
 /* A cycle through every list is over: forget the tasks it did not meet. */
-static void end_cycle(struct async_wait *w, uint64_t now_ns)
+static void end_cycle(struct async_wait *w, uint64_t now_ns, async_wait_fn cb, void *ctx)
 {
 	struct wait_entry *e, *tmp;
 
 	HASH_ITER (hh, w->entries, e, tmp) {
 		if (e->cycle != w->cycle) {
+			flush(w, e, cb, ctx); /* gone: what it waited before it went */
 			HASH_DEL(w->entries, e);
 			free(e);
 			w->n_entries--;
@@ -687,8 +710,10 @@ void async_wait__tick(struct async_wait *w, uint64_t now_ns, unsigned max, async
 	uint32_t n = 0, n_changed = 0;
 	bool cycle_end = false;
 
-	if (!w->a || ensure_scratch(w, max))
+	if (!w->a || ensure_scratch(w, w->cap))
 		return;
+	if (max > w->cap)
+		max = w->cap;
 	if (w->li == 0 && w->node == 0)
 		read_lists(w);
 	n = read_ahead(w, max);
@@ -706,12 +731,23 @@ void async_wait__tick(struct async_wait *w, uint64_t now_ns, unsigned max, async
 
 		if (!e)
 			continue;
+		{
+			uint8_t state = is_running(w, v->task) ? PY_TASK_RUNNING : v->t.state;
+			uint32_t name_loc =
+				async_proc__task_location(w->ap, v->task, v->name_fp, false);
+
+			/* Its stack changes: what it waited so far goes out under the old one. */
+			if (e->pending_ns && (!same_frames(e, &v->t) || e->awaiter != v->awaiter ||
+					      e->name_loc != name_loc ||
+					      e->pending_state != state || e->tid != v->tid))
+				flush(w, e, cb, ctx);
+			e->state = state;
+			e->name_loc = name_loc;
+		}
 		e->cycle = w->cycle;
 		e->tid = v->tid;
 		e->awaiter = v->awaiter;
 		e->next_node = v->next_node;
-		e->state = is_running(w, v->task) ? PY_TASK_RUNNING : v->t.state;
-		e->name_loc = async_proc__task_location(w->ap, v->task, v->name_fp, false);
 		if (!same_frames(e, &v->t)) {
 			e->n_frames = v->t.n_frames < MAX_LEVELS ? v->t.n_frames : MAX_LEVELS;
 			memcpy(e->frames, v->t.frames, e->n_frames * sizeof(e->frames[0]));
@@ -738,16 +774,18 @@ void async_wait__tick(struct async_wait *w, uint64_t now_ns, unsigned max, async
 	w->st.read += n;
 	w->st.tasks = w->n_entries;
 	if (cycle_end)
-		end_cycle(w, now_ns);
+		end_cycle(w, now_ns, cb, ctx);
 }
 
 void async_wait__settle(struct async_wait *w, uint64_t now_ns, async_wait_fn cb, void *ctx)
 {
 	struct wait_entry *e;
 
-	for (e = w->entries; e; e = e->hh.next)
+	for (e = w->entries; e; e = e->hh.next) {
 		if (e->last_ns)
 			charge(w, e, now_ns, cb, ctx);
+		flush(w, e, cb, ctx);
+	}
 }
 
 void async_wait__remap(struct async_wait *w, struct profile_remap *m)

@@ -41,14 +41,19 @@ struct async_wait_sample {
 typedef void (*async_wait_fn)(const struct async_wait_sample *s, void *ctx);
 
 /*
- * For a target whose asyncio offsets ap has found; py, cache and prof
- * must outlive it.  NULL with errno.
+ * For a target whose asyncio offsets ap has found, reading at most max
+ * tasks per tick; py, cache and prof must outlive it.  NULL with errno.
  */
 struct async_wait *async_wait__new(const struct py_target *py, struct async_proc *ap,
-				   struct code_cache *cache, struct profile *prof, uint64_t now_ns);
+				   struct code_cache *cache, struct profile *prof, uint64_t now_ns,
+				   unsigned max);
 void async_wait__free(struct async_wait *w); /* NULL-safe */
 
-/* One tick: read at most max tasks, and charge each suspended one its wait. */
+/*
+ * One tick (or several at once: max is then their sum, capped at what
+ * _new was given): read at most max tasks, and charge each suspended one
+ * its wait.
+ */
 void async_wait__tick(struct async_wait *w, uint64_t now_ns, unsigned max, async_wait_fn cb,
 		      void *ctx);
 /* The end: every suspended task charged up to now where it was last seen. */

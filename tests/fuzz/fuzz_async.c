@@ -50,9 +50,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		py_async__to_bpf(&a, &p);
 		if (p.task_len > PYSPY_TASK_BUF || p.gen_len > PYSPY_GEN_BUF)
 			abort();
-		if (p.task_len && (p.task_awaited_by + 8u > p.task_len || p.task_coro + 8u > p.task_len ||
-				   p.task_name + 8u > p.task_len || p.task_is_set >= p.task_len ||
-				   p.task_is_task >= p.task_len))
+		if (p.task_len && (p.task_awaited_by + 8u > p.task_len ||
+				   p.task_coro + 8u > p.task_len || p.task_name + 8u > p.task_len ||
+				   p.task_is_set >= p.task_len || p.task_is_task >= p.task_len))
 			abort();
 		if (p.gen_iframe + p.frame_sp + 8u > p.gen_len || p.gen_state >= p.gen_len)
 			abort();

@@ -15,7 +15,7 @@
 #include "unit.h"
 
 /* Debian's 3.14.10 _asyncio module, as readelf shows its section. */
-static const uint64_t sec_314[13] = { 168, 136, 96, 108, 109, 128, 152,
+static const uint64_t sec_314[13] = { 168,    136,   96,  108, 109, 128, 152,
 				      225864, 10880, 936, 864, 872, 880 };
 
 /* The 3.14 fields --async takes from _Py_DebugOffsets. */
@@ -95,8 +95,7 @@ static void test_layout(void)
 	CHECK(py_async__layout(bad, sizeof(bad), &l, 14, &a, NULL, 0) == -EINVAL);
 	/* a coroutine's frame past what the BPF side reads of it */
 	l.gen_iframe = 400;
-	CHECK(py_async__layout(sec_314, sizeof(sec_314), &l, 14, &a, why, sizeof(why)) ==
-	      -EINVAL);
+	CHECK(py_async__layout(sec_314, sizeof(sec_314), &l, 14, &a, why, sizeof(why)) == -EINVAL);
 	l = layout_314();
 	l.set_table = 36; /* unaligned: the BPF side reads it as a u64 */
 	CHECK(py_async__layout(sec_314, sizeof(sec_314), &l, 14, &a, NULL, 0) == -EINVAL);
@@ -155,15 +154,23 @@ static void test_name_fp(void)
 	CHECK(pyspy_name_fp(at, (__u64 *)a, str, lng) != 0);
 }
 
-#define TASK(x)	       { (x) | PYSPY_FRAME_TASK, 7, 9 }
-#define FR(code, lasti) { code, lasti, 0 }
+#define TASK(x)                              \
+	{                                    \
+		(x) | PYSPY_FRAME_TASK, 7, 9 \
+	}
+#define FR(code, lasti)        \
+	{                      \
+		code, lasti, 0 \
+	}
 
 static void test_split(void)
 {
 	/* running T: leaf, root; T; P's coroutines outermost first; P */
 	const struct pyspy_frame in[] = {
-		FR(0x1000, 2), FR(0x2000 | PYSPY_FRAME_ENTRY, 4), TASK(0x10000), FR(0x3000, 6),
-		FR(0x4000, 8), TASK(0x20000), FR(0x5000, 10), /* cut off: no task after */
+		FR(0x1000, 2),	FR(0x2000 | PYSPY_FRAME_ENTRY, 4),
+		TASK(0x10000),	FR(0x3000, 6),
+		FR(0x4000, 8),	TASK(0x20000),
+		FR(0x5000, 10), /* cut off: no task after */
 	};
 	struct pyspy_frame py[8];
 	struct async_split sp;
@@ -182,8 +189,7 @@ static void test_split(void)
 	/* a task awaiting one of those after it: the chain ends at the repeat */
 	{
 		const struct pyspy_frame loop[] = { FR(0x1000, 2), TASK(0x10000), FR(0x3000, 6),
-						    TASK(0x20000), FR(0x4000, 8),
-						    TASK(0x10000) };
+						    TASK(0x20000), FR(0x4000, 8), TASK(0x10000) };
 
 		async_stack__split(NULL, loop, 6, py, &sp);
 		CHECK(sp.n_tasks == 2 && sp.n_py == 2, "%u %u", sp.n_tasks, sp.n_py);

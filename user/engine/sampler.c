@@ -97,7 +97,7 @@ struct sampler {
 	uint32_t n_threads;
 	struct run_counts rc;
 	double t0, next_house;
-	double next_async; /* --async --mode wall: the next read of suspended tasks */
+	double next_async, last_async; /* --async --mode wall: reads of suspended tasks */
 };
 
 static void on_event(struct sampler *r, const struct pyspy_sample *ev);
@@ -204,12 +204,21 @@ void sampler__for_each_thread(struct sampler *r, void (*cb)(const struct thread_
 /* --- --async --mode wall: suspended tasks, read at the sampling rate ----- */
 
 /* Suspended tasks read per tick by default (--async-tasks). */
-#define ASYNC_TASKS_DEFAULT 64
+#define ASYNC_TASKS_DEFAULT 16
+/*
+ * The ticks are taken together when the loop wakes anyway (to drain the
+ * ring, every 20-100 ms), the budget being the ticks' sum: waking up at
+ * the sampling rate for them cost more than reading the tasks, and one
+ * read of many tasks costs about what one of a few does.  At most this
+ * many ticks at once.
+ */
+#define ASYNC_TICKS_MAX 16
 
 struct async_tick_ctx {
 	struct sampler *r;
 	const struct target *tg;
 	uint64_t now;
+	unsigned ticks; /* ticks since the last read, taken together */
 };
 
 static void charge_task_wait(const struct async_wait_sample *s, void *ctx)
@@ -229,22 +238,23 @@ static void async_tick_one(struct target *tg, void *ctx)
 {
 	struct async_tick_ctx *c = ctx;
 	const struct options *o = c->r->o;
+	unsigned k = o->async_tasks ? o->async_tasks : ASYNC_TASKS_DEFAULT;
 
 	c->tg = tg;
 	if (tg->exited || !async_proc__layout(tg->async))
 		return;
 	if (!tg->wait) {
-		tg->wait = async_wait__new(&tg->py, tg->async, tg->cache, c->r->prof, c->now);
+		tg->wait = async_wait__new(&tg->py, tg->async, tg->cache, c->r->prof, c->now,
+					   k * ASYNC_TICKS_MAX);
 		if (!tg->wait)
 			return;
 	}
-	async_wait__tick(tg->wait, c->now, o->async_tasks ? o->async_tasks : ASYNC_TASKS_DEFAULT,
-			 charge_task_wait, c);
+	async_wait__tick(tg->wait, c->now, k * c->ticks, charge_task_wait, c);
 }
 
-static void async_tick(struct sampler *r)
+static void async_tick(struct sampler *r, unsigned ticks)
 {
-	struct async_tick_ctx c = { r, NULL, mono_ns() };
+	struct async_tick_ctx c = { r, NULL, mono_ns(), ticks };
 
 	pthread_mutex_lock(&r->lock);
 	targets__for_each(r->tg, async_tick_one, &c);
@@ -325,7 +335,7 @@ static int offcpu_end(struct sampler *r, const struct pyspy_sample *ev)
  */
 void sampler__settle_locked(struct sampler *r)
 {
-	struct async_tick_ctx c = { r, NULL, mono_ns() };
+	struct async_tick_ctx c = { r, NULL, mono_ns(), 1 };
 
 	if (r->off)
 		offcpu_table__settle(r->off, c.now, charge_wait, r);
@@ -833,8 +843,7 @@ static int poll_timeout(struct sampler *r, int timeout_ms)
 	pthread_mutex_unlock(&r->lock);
 	if (now + d.s < due)
 		due = now + d.s;
-	if (async_waits(r) && r->next_async < due)
-		due = r->next_async;
+
 	if (due <= now)
 		return 0;
 	if ((due - now) * 1e3 < timeout_ms)
@@ -851,8 +860,14 @@ bool sampler__poll(struct sampler *r, int timeout_ms)
 		return true;
 	now = mono_s();
 	if (async_waits(r) && now >= r->next_async) {
-		async_tick(r);
-		r->next_async = now + 1.0 / (r->o->rate_hz ? r->o->rate_hz : 99);
+		double period = 1.0 / (r->o->rate_hz ? r->o->rate_hz : 99);
+		double ticks = r->last_async ? (now - r->last_async) / period : 1;
+
+		async_tick(r, ticks < 1			? 1
+			      : ticks > ASYNC_TICKS_MAX ? ASYNC_TICKS_MAX
+							: (unsigned)ticks);
+		r->last_async = now;
+		r->next_async = now + period;
 	}
 	if (now < r->next_house) {
 		/* A launched command becomes Python soon after its exec: look often. */
