@@ -65,6 +65,23 @@ native_cost() {
 	wait "$p" 2>/dev/null || true
 }
 
+# Markdown table rows from lines of key=value words: kv_rows FILE (FORMAT KEY)...
+kv_rows() {
+	local f=$1
+	shift
+	awk -v spec="$*" '{
+		for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
+		n = split(spec, s, " "); row = "|"
+		for (i = 1; i < n; i += 2) row = row " " sprintf(s[i], v[s[i + 1]]) " |"
+		print row }' "$f"
+}
+
+# --async: 1000 idle tasks and a busy one (bench/async_cost.sh), cpu and
+# wall, with and without --async, twice.
+async_cost() {
+	for i in 1 2; do PYSPY_BIN=$BIN bench/async_cost.sh; done > "$tmp/async"
+}
+
 # Start-up: what verifying each program costs, and record --pid at 0.2 s.
 startup() {
 	local p
@@ -232,6 +249,8 @@ echo "bench: the agent's CPU per sample, 3 runs..." >&2
 agent_cost
 echo "bench: the agent's CPU per sample with --native, 3 runs, and its start-up..." >&2
 native_cost
+echo "bench: --async with 1000 idle tasks, 2 runs..." >&2
+async_cost
 echo "bench: start-up..." >&2
 startup
 echo "bench: replay, 100 processes..." >&2
@@ -315,6 +334,21 @@ cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
 			v["median_first_handled_ms"], v["max_first_handled_ms"] }' "$tmp/native_startup"
 	echo
 	echo "Budget (issue 14): the first sample within 1 s."
+	echo
+	echo "## asyncio tasks (\`--async\`)"
+	echo
+	echo "\`bench/async_cost.sh\`: Debian's python3.14 running 1000 idle tasks and one busy one"
+	echo "(\`tests/workloads/tasks.py --shape idle\`), \`serve --pid\` at 99 Hz; the agent's CPU"
+	echo "(utime+stime, 10 ms ticks) and the BPF side's run time over 15 s, per second:"
+	echo
+	echo "| mode | --async | agent ms/s | BPF ms/s | total ms/s |"
+	echo "|---|---|---|---|---|"
+	kv_rows "$tmp/async" %s mode %s async %.2f agent_ms_per_s %.2f bpf_ms_per_s \
+		%.2f total_ms_per_s
+	echo
+	echo "Budget (issue 15): with --async, at most twice the cost without it.  In cpu mode the"
+	echo "idle tasks cost nothing (only the running task's await chain is read, by the BPF"
+	echo "side); in wall mode at most \`--async-tasks\` (16) tasks are read per tick."
 	echo
 	echo "## Start-up"
 	echo
