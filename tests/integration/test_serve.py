@@ -19,7 +19,7 @@ import urllib.request
 
 import pytest
 
-from conftest import PYTHONS, WORKLOADS, marker_line, pyspy_env, require_python, run_pyspy
+from conftest import BY_ID, PYTHONS, WORKLOADS, marker_line, pyspy_env, require_python, run_pyspy
 
 PY = PYTHONS[4]
 
@@ -502,4 +502,19 @@ def test_native_frames_over_http(server, workload, go_pprof, tmp_path):
     assert re.search(r"\bhx_leaf$", top, re.M) and re.search(r"\bpy_cb$", top, re.M), top
     raw = go_pprof("-raw", url)
     assert re.search(r"^\d+: 0x[0-9a-f]+/0x[0-9a-f]+/0x[0-9a-f]+ hx\.so [0-9a-f]+ ", raw, re.M), raw
+    assert srv.stop() == 0
+
+
+def test_async_over_http(server, workload, go_pprof):
+    """serve --async: a profile fetched over HTTP is by task, with the task label."""
+    python = require_python(BY_ID["3.14-sid"])
+    w = workload(python, "tasks.py", "--shape", "gather")
+    srv = server("--pid", w.pid, "--async")
+    url = srv.url + "/debug/pprof/profile?seconds=2"
+    tags = go_pprof("-tags", url)
+    assert re.search(r"^ task: Total", tags, re.M), tags
+    for name in ("worker-a", "worker-b", "worker-c"):
+        assert re.search(r"\): " + name + "$", tags, re.M), tags
+    top = go_pprof("-top", url)
+    assert re.search(r"\btask worker-a$", top, re.M), top
     assert srv.stop() == 0

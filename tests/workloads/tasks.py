@@ -16,6 +16,8 @@
   task `busy` burning CPU.
 --shape chain: `outer` awaits a coroutine mid(), which awaits inner(),
   which burns CPU in the task itself (no second task).
+--shape waitfor: main awaits asyncio.wait_for() on the task `timed`,
+  which burns CPU: main > wait_for > timed.
 --shape hostile: what a profiler reads of tasks made to lie, with ctypes:
   `spinner` burns CPU and says it is awaited by itself (an await cycle);
   `liar` has a name pointer into nowhere; `loop-b`'s list node says the
@@ -121,6 +123,12 @@ async def outer(stop):
     await mid(stop)  # OUTER-AWAIT
 
 
+async def waitfor_main(stop):
+    ready(0)
+    t = asyncio.create_task(worker("timed", 1, stop), name="timed")
+    await asyncio.wait_for(t, timeout=1000)  # MAIN-WAITFOR
+
+
 async def chain_main(stop):
     ready(0)
     await asyncio.create_task(outer(stop), name="outer")
@@ -167,7 +175,7 @@ async def run(args):
         loop.add_signal_handler(sig, stop.set)
     loop.call_later(args.seconds, stop.set)
     shapes = {"gather": gather_main, "group": group_main, "waiter": waiter_main,
-              "chain": chain_main}
+              "chain": chain_main, "waitfor": waitfor_main}
     if args.shape == "idle":
         await idle_main(stop, args.idle)  # RUN-IDLE
     elif args.shape == "hostile":

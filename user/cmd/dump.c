@@ -75,6 +75,24 @@ struct native_scratch {
 };
 
 /*
+ * A thread's user registers, a few tries while it runs: a thread that
+ * mostly waits (a reader of a pipe, a worker on a queue) is caught between
+ * two waits now and then, and a moment later it is blocked again and
+ * readable, as its kernel stack (read after this) will show.
+ */
+static int user_regs(pid_t pid, pid_t tid, uint64_t *sp, uint64_t *pc)
+{
+	int err = -EAGAIN;
+
+	for (int i = 0; i < 5 && err == -EAGAIN; i++) {
+		if (i)
+			nanosleep(&(struct timespec){ 0, 2000000 }, NULL);
+		err = py_task__user_regs(pid, tid, sp, pc);
+	}
+	return err;
+}
+
+/*
  * The thread's whole stack into t->locs: its Python frames (marked, see
  * py_unwind__threads_marked) placed in its native stack, unwound from its
  * registers and its stack as they are now.
@@ -94,7 +112,7 @@ static void native_thread(struct dump *d, struct native_proc *np, struct code_ca
 			    : 0;
 	if (py.n)
 		code_cache__resolve(c, ns->clean, py.n, mono_ns(), true, ns->py_locs);
-	if (t->task && !py_task__user_regs(d->py->pid, t->task->tid, &sp, &pc)) {
+	if (t->task && !user_regs(d->py->pid, t->task->tid, &sp, &pc)) {
 		got = procmem_read_upto(d->py->pid, sp, ns->stack, sizeof(ns->stack));
 		in.have_regs = got > 0;
 		in.regs = (struct sw_regs){ pc, sp, 0 };
