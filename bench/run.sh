@@ -339,7 +339,7 @@ cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
 	echo
 	echo "\`bench/async_cost.sh\`: Debian's python3.14 running 1000 idle tasks and one busy one"
 	echo "(\`tests/workloads/tasks.py --shape idle\`), \`serve --pid\` at 99 Hz; the agent's CPU"
-	echo "(utime+stime, 10 ms ticks) and the BPF side's run time over 15 s, per second:"
+	echo "(its threads' schedstat) and the BPF side's run time over 15 s, per second:"
 	echo
 	echo "| mode | --async | agent ms/s | BPF ms/s | total ms/s |"
 	echo "|---|---|---|---|---|"
@@ -348,7 +348,7 @@ cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
 	echo
 	echo "Budget (issue 15): with --async, at most twice the cost without it.  In cpu mode the"
 	echo "idle tasks cost nothing (only the running task's await chain is read, by the BPF"
-	echo "side); in wall mode at most \`--async-tasks\` (16) tasks are read per tick."
+	echo "side); in wall mode at most \`--async-tasks\` (8) tasks are read per tick."
 	echo
 	echo "## Start-up"
 	echo

@@ -42,6 +42,7 @@ struct wait_entry {
 	uint32_t tid;
 	uint8_t state;
 	uint32_t name_loc;
+	uint64_t name_fp; /* what name_loc was found for */
 	/* Its coroutines as last read, outermost first, and their locations
 	 * innermost first; the same frames again reuse the locations. */
 	uint32_t n_frames;
@@ -78,6 +79,7 @@ struct visit {
 	struct py_async_task t; /* frames and state */
 	uint32_t tid;
 	bool active;
+	struct wait_entry *e; /* its entry, once found */
 };
 
 struct async_wait {
@@ -729,12 +731,17 @@ void async_wait__tick(struct async_wait *w, uint64_t now_ns, unsigned max, async
 		struct visit *v = &w->v[i];
 		struct wait_entry *e = entry_of(w, v->task), *aw;
 
+		v->e = e;
 		if (!e)
 			continue;
 		{
 			uint8_t state = is_running(w, v->task) ? PY_TASK_RUNNING : v->t.state;
+			/* The same name as last time: its location, without a lookup. */
 			uint32_t name_loc =
-				async_proc__task_location(w->ap, v->task, v->name_fp, false);
+				e->name_fp == v->name_fp && e->name_loc != UINT32_MAX && v->name_fp
+					? e->name_loc
+					: async_proc__task_location(w->ap, v->task, v->name_fp,
+								    false);
 
 			/* Its stack changes: what it waited so far goes out under the old one. */
 			if (e->pending_ns && (!same_frames(e, &v->t) || e->awaiter != v->awaiter ||
@@ -743,6 +750,7 @@ void async_wait__tick(struct async_wait *w, uint64_t now_ns, unsigned max, async
 				flush(w, e, cb, ctx);
 			e->state = state;
 			e->name_loc = name_loc;
+			e->name_fp = v->name_fp;
 		}
 		e->cycle = w->cycle;
 		e->tid = v->tid;
@@ -763,13 +771,9 @@ void async_wait__tick(struct async_wait *w, uint64_t now_ns, unsigned max, async
 	}
 	if (n_changed)
 		resolve_changed(w, changed, n_changed, now_ns);
-	for (uint32_t i = 0; changed && i < n; i++) {
-		struct wait_entry *e;
-
-		HASH_FIND(hh, w->entries, &w->v[i].task, sizeof(w->v[i].task), e);
-		if (e)
-			charge(w, e, now_ns, cb, ctx);
-	}
+	for (uint32_t i = 0; changed && i < n; i++)
+		if (w->v[i].e)
+			charge(w, w->v[i].e, now_ns, cb, ctx);
 	free(changed);
 	w->st.read += n;
 	w->st.tasks = w->n_entries;
@@ -801,5 +805,6 @@ void async_wait__remap(struct async_wait *w, struct profile_remap *m)
 		e->n_frames = 0;
 		e->reason_loc = UINT32_MAX;
 		e->name_loc = profile_remap__weak_location(m, e->name_loc);
+		e->name_fp = 0;
 	}
 }

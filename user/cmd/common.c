@@ -158,7 +158,7 @@ static const struct argp_option stack_opts[] = {
 	  "suspended tasks are charged their waits too",
 	  0 },
 	{ "async-tasks", OPT_ASYNC_TASKS, "N", 0,
-	  "--async --mode wall: suspended tasks read per tick at most (default 16; the rest "
+	  "--async --mode wall: suspended tasks read per tick at most (default 8; the rest "
 	  "are read on later ticks and charged for all the time since)",
 	  0 },
 	{ 0 },

@@ -204,7 +204,7 @@ void sampler__for_each_thread(struct sampler *r, void (*cb)(const struct thread_
 /* --- --async --mode wall: suspended tasks, read at the sampling rate ----- */
 
 /* Suspended tasks read per tick by default (--async-tasks). */
-#define ASYNC_TASKS_DEFAULT 16
+#define ASYNC_TASKS_DEFAULT 8
 /*
  * The ticks are taken together when the loop wakes anyway (to drain the
  * ring, every 20-100 ms), the budget being the ticks' sum: waking up at
