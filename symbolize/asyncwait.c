@@ -29,8 +29,12 @@
 #define MAX_LEVELS 64
 /* A single wait charged at most: a task unseen for longer was not known to wait. */
 #define MAX_WAIT_NS (60 * 1000000000ull)
-/* How long a task's wait may gather before it goes to the profile. */
-#define FLUSH_NS (1000000000ull)
+/*
+ * How long a task's wait may gather before it goes to the profile.  A
+ * profile read sooner (serve's /debug/pprof/profile, top's refresh, the
+ * end) settles first, which hands over all there is.
+ */
+#define FLUSH_NS (10 * 1000000000ull)
 
 struct wait_entry {
 	UT_hash_handle hh;
@@ -39,6 +43,12 @@ struct wait_entry {
 	uint64_t cycle;	    /* the cycle it was last read in */
 	uint64_t awaiter;   /* a task awaiting it, 0: none */
 	uint64_t next_node; /* the node after its own in its list, as last read */
+	/* The entry of that next task, as the walk last met them in a row:
+	 * the read-ahead follows these instead of a hash lookup per task
+	 * (cold lookups were most of a read's cost).  Checked against
+	 * next_node before use; never left pointing at a freed entry. */
+	struct wait_entry *next_e;
+	bool dead;
 	uint32_t tid;
 	uint8_t state;
 	uint32_t name_loc;
@@ -56,7 +66,8 @@ struct wait_entry {
 	uint64_t reason_for; /* the task reason_loc names, 0: "[await]" */
 	/* Wait charged but not yet given to the profile: while a task waits
 	 * where it waited, its visits add up here, and go out as one sample
-	 * when its stack changes, past FLUSH_NS, or at a settle. */
+	 * when its stack changes, past FLUSH_NS, or at a settle (a profile
+	 * is about to be read). */
 	uint64_t pending_ns;
 	uint8_t pending_state;
 };
@@ -96,6 +107,7 @@ struct async_wait {
 	/* where the walk is: list li, at node (0: its start), which came after prev */
 	uint32_t li;
 	uint64_t node, prev;
+	struct wait_entry *last_e; /* the entry of the task read last, before node */
 	uint64_t cycle, cycle_start_ns, started_ns;
 	uint64_t running[MAX_LISTS];
 	uint8_t *task_buf; /* max tasks' bytes */
@@ -268,6 +280,7 @@ static bool next_task(struct async_wait *w, struct visit *v, bool *cycle_end)
 		if (w->node == l->head || w->node < a->task_node || (w->node & 7)) {
 			w->li++;
 			w->node = 0;
+			w->last_e = NULL;
 			continue;
 		}
 		v->task = w->node - a->task_node;
@@ -275,6 +288,7 @@ static bool next_task(struct async_wait *w, struct visit *v, bool *cycle_end)
 			w->st.list_errors++;
 			w->li++;
 			w->node = 0;
+			w->last_e = NULL;
 			continue;
 		}
 		next = py_async__task_next(a, v->tb, &prev_seen);
@@ -284,6 +298,7 @@ static bool next_task(struct async_wait *w, struct visit *v, bool *cycle_end)
 			w->st.list_errors++;
 			w->li++;
 			w->node = 0;
+			w->last_e = NULL;
 			continue;
 		}
 		w->prev = w->node;
@@ -346,14 +361,21 @@ static uint32_t read_ahead(struct async_wait *w, unsigned max)
 		return 0;
 	}
 	w->ahead[n++] = w->node;
-	while (n < max) {
-		uint64_t task = w->ahead[n - 1] - a->task_node;
-		struct wait_entry *e;
+	{
+		struct wait_entry *e = w->last_e ? w->last_e->next_e : NULL;
+		uint64_t task = w->node - a->task_node;
 
-		HASH_FIND(hh, w->entries, &task, sizeof(task), e);
-		if (!e || !e->next_node || e->next_node == w->lists[w->li].head)
-			break;
-		w->ahead[n++] = e->next_node;
+		if (!e || e->task != task)
+			HASH_FIND(hh, w->entries, &task, sizeof(task), e);
+		while (n < max && e && e->next_node && e->next_node != w->lists[w->li].head) {
+			struct wait_entry *f = e->next_e;
+
+			w->ahead[n++] = e->next_node;
+			task = e->next_node - a->task_node;
+			if (!f || f->task != task)
+				HASH_FIND(hh, w->entries, &task, sizeof(task), f);
+			e = f;
+		}
 	}
 	for (uint32_t i = 0; i < n; i++)
 		w->req[r0 + i] = (struct procmem_req){ w->ahead[i] - a->task_node, w->v[i].tb,
@@ -669,8 +691,14 @@ static void end_cycle(struct async_wait *w, uint64_t now_ns, async_wait_fn cb, v
 {
 	struct wait_entry *e, *tmp;
 
+	/* Links to the entries about to go are cut before any goes. */
+	HASH_ITER (hh, w->entries, e, tmp)
+		e->dead = e->cycle != w->cycle;
+	HASH_ITER (hh, w->entries, e, tmp)
+		if (e->next_e && e->next_e->dead)
+			e->next_e = NULL;
 	HASH_ITER (hh, w->entries, e, tmp) {
-		if (e->cycle != w->cycle) {
+		if (e->dead) {
 			flush(w, e, cb, ctx); /* gone: what it waited before it went */
 			HASH_DEL(w->entries, e);
 			free(e);
@@ -687,6 +715,7 @@ static void end_cycle(struct async_wait *w, uint64_t now_ns, async_wait_fn cb, v
 	w->cycle_start_ns = now_ns;
 	w->li = 0;
 	w->node = 0;
+	w->last_e = NULL;
 }
 
 static int ensure_scratch(struct async_wait *w, unsigned max)
@@ -734,6 +763,10 @@ void async_wait__tick(struct async_wait *w, uint64_t now_ns, unsigned max, async
 		v->e = e;
 		if (!e)
 			continue;
+		/* In walk order: the entry before it is followed by it. */
+		if (w->last_e && w->last_e->next_node == v->task + w->a->task_node)
+			w->last_e->next_e = e;
+		w->last_e = e;
 		{
 			uint8_t state = is_running(w, v->task) ? PY_TASK_RUNNING : v->t.state;
 			/* The same name as last time: its location, without a lookup. */
