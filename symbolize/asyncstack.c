@@ -149,18 +149,18 @@ const struct async_stats *async_proc__stats(const struct async_proc *ap)
 	return &ap->st;
 }
 
+static bool is_task(const struct pyspy_frame *f)
+{
+	return (f->code & (PYSPY_FRAME_TASK | PYSPY_FRAME_SHIM)) == PYSPY_FRAME_TASK;
+}
+
 bool async_stack__has_tasks(const struct pyspy_frame *f, uint32_t n)
 {
 	/* The running task's marker closes the thread's frames, so look from the end. */
 	for (uint32_t i = n; i-- > 0;)
-		if ((f[i].code & (PYSPY_FRAME_TASK | PYSPY_FRAME_SHIM)) == PYSPY_FRAME_TASK)
+		if (is_task(&f[i]))
 			return true;
 	return false;
-}
-
-static bool is_task(const struct pyspy_frame *f)
-{
-	return (f->code & (PYSPY_FRAME_TASK | PYSPY_FRAME_SHIM)) == PYSPY_FRAME_TASK;
 }
 
 void async_stack__split(struct async_proc *ap, const struct pyspy_frame *in, uint32_t n,

@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: MIT
 /* asyncio.c - 3.14+ asyncio tasks: their layout, their names, and every task read from outside. */
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,21 +34,6 @@ enum {
 /* What a thread state and an interpreter state may be, at most (3.14: 936 and 226 KB). */
 #define TS_SIZE_MAX	65535
 #define INTERP_SIZE_MAX (16u << 20)
-
-static int refuse(char *why, size_t len, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static int refuse(char *why, size_t len, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (why && len) {
-		va_start(ap, fmt);
-		vsnprintf(why, len, fmt, ap);
-		va_end(ap);
-	}
-	return -EINVAL;
-}
 
 /* off + width <= size, for any off (no wrap past 2^64) */
 static bool fits(uint64_t off, uint64_t width, uint64_t size)
@@ -100,32 +84,35 @@ int py_async__layout(const void *sec, size_t len, const struct py_layout *l, uns
 	memset(a, 0, sizeof(*a));
 	a->minor = minor;
 	if (!v[AD_TASK_SIZE] || v[AD_TASK_SIZE] > PY_ASYNC_TASK_MAX)
-		return refuse(why, why_len, "sizeof(TaskObj) = %llu is not in 1..%u",
-			      (unsigned long long)v[AD_TASK_SIZE], PY_ASYNC_TASK_MAX);
+		return py_layout__refuse(why, why_len, "sizeof(TaskObj) = %llu is not in 1..%u",
+					 (unsigned long long)v[AD_TASK_SIZE], PY_ASYNC_TASK_MAX);
 	a->task_size = (uint16_t)v[AD_TASK_SIZE];
 	for (int i = 0; i < 6; i++) {
 		uint64_t off = v[AD_TASK_NAME + i];
 
 		if (!fits(off, task_width[i], a->task_size))
-			return refuse(why, why_len, "TaskObj.%s = %llu is past its %u bytes",
-				      task_names[i], (unsigned long long)off, a->task_size);
+			return py_layout__refuse(
+				why, why_len, "TaskObj.%s = %llu is past its %u bytes",
+				task_names[i], (unsigned long long)off, a->task_size);
 		*task_fields[i] = (uint16_t)off;
 	}
 	if (v[AD_TS_SIZE] > TS_SIZE_MAX || v[AD_INTERP_SIZE] > INTERP_SIZE_MAX)
-		return refuse(why, why_len, "thread or interpreter state size is implausible");
+		return py_layout__refuse(why, why_len,
+					 "thread or interpreter state size is implausible");
 	for (int i = AD_TS_RUNNING_LOOP; i <= AD_TS_TASKS_HEAD; i++)
 		if (!fits(v[i], i == AD_TS_TASKS_HEAD ? 16 : 8, v[AD_TS_SIZE]))
-			return refuse(why, why_len,
-				      "thread state field %llu is past its %llu bytes",
-				      (unsigned long long)v[i], (unsigned long long)v[AD_TS_SIZE]);
+			return py_layout__refuse(
+				why, why_len, "thread state field %llu is past its %llu bytes",
+				(unsigned long long)v[i], (unsigned long long)v[AD_TS_SIZE]);
 	if (!fits(v[AD_INTERP_TASKS_HEAD], 16, v[AD_INTERP_SIZE]))
-		return refuse(why, why_len, "interpreter asyncio_tasks_head is past its size");
+		return py_layout__refuse(why, why_len,
+					 "interpreter asyncio_tasks_head is past its size");
 	{
 		uint16_t lo, hi;
 
 		task_span(a, &lo, &hi);
 		if (hi - lo > PYSPY_TASK_BUF)
-			return refuse(
+			return py_layout__refuse(
 				why, why_len,
 				"a task's fields span %u bytes, more than the %u read at once",
 				hi - lo, PYSPY_TASK_BUF);
@@ -138,7 +125,8 @@ int py_async__layout(const void *sec, size_t len, const struct py_layout *l, uns
 	if (!set(l->gen_iframe) || !set(l->gen_frame_state) || !set(l->frame_stackpointer) ||
 	    !set(l->set_table) || !set(l->set_mask) || !set(l->type_flags) || !set(l->long_tag) ||
 	    !set(l->long_digit) || !l->gen_iframe)
-		return refuse(why, why_len, "the debug offsets lack generator or set fields");
+		return py_layout__refuse(why, why_len,
+					 "the debug offsets lack generator or set fields");
 	a->object_type = l->object_type;
 	a->gen_iframe = l->gen_iframe;
 	a->gen_frame_state = l->gen_frame_state;
@@ -156,15 +144,17 @@ int py_async__layout(const void *sec, size_t len, const struct py_layout *l, uns
 	    (unsigned)a->gen_iframe + a->frame_code + 8 > PYSPY_GEN_BUF ||
 	    (unsigned)a->gen_iframe + a->frame_instr + 8 > PYSPY_GEN_BUF ||
 	    a->gen_frame_state >= PYSPY_GEN_BUF || a->object_type + 8 > PYSPY_GEN_BUF)
-		return refuse(why, why_len, "a coroutine's frame (at %u) is past the %u bytes read",
-			      a->gen_iframe, PYSPY_GEN_BUF);
+		return py_layout__refuse(why, why_len,
+					 "a coroutine's frame (at %u) is past the %u bytes read",
+					 a->gen_iframe, PYSPY_GEN_BUF);
 	if (a->set_table + 8 > PYSPY_SET_BUF || a->set_mask + 8 > PYSPY_SET_BUF ||
 	    (a->set_table | a->set_mask) & 7)
-		return refuse(why, why_len, "PySetObject.table/mask are past the %u bytes read",
-			      PYSPY_SET_BUF);
+		return py_layout__refuse(why, why_len,
+					 "PySetObject.table/mask are past the %u bytes read",
+					 PYSPY_SET_BUF);
 	if (a->type_flags + 8 > PY_OBJECT_FIELD_MAX || a->long_tag + 8 > PY_OBJECT_FIELD_MAX ||
 	    a->long_digit + 8 > PY_OBJECT_FIELD_MAX)
-		return refuse(why, why_len, "type or int fields are implausible");
+		return py_layout__refuse(why, why_len, "type or int fields are implausible");
 	/* Include/internal/pycore_frame.h: enum _framestate */
 	if (minor == 14) {
 		a->st_created = -3;

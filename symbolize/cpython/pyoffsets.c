@@ -334,10 +334,7 @@ static unsigned buf_size(const struct py_layout *l, enum py_buf b)
 	}
 }
 
-static int refuse(char *why, size_t len, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static int refuse(char *why, size_t len, const char *fmt, ...)
+int py_layout__refuse(char *why, size_t len, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -352,11 +349,12 @@ static int refuse(char *why, size_t len, const char *fmt, ...)
 int py_layout__check(const struct py_layout *l, char *why, size_t why_len)
 {
 	if (!l->code_size || l->code_size > PY_CODE_HDR_MAX)
-		return refuse(why, why_len, "sizeof(PyCodeObject) = %u is not in 1..%u",
-			      l->code_size, PY_CODE_HDR_MAX);
+		return py_layout__refuse(why, why_len, "sizeof(PyCodeObject) = %u is not in 1..%u",
+					 l->code_size, PY_CODE_HDR_MAX);
 	if (l->gil_size > PY_GIL_SIZE_MAX)
-		return refuse(why, why_len, "sizeof(struct _gil_runtime_state) = %u is over %u",
-			      l->gil_size, PY_GIL_SIZE_MAX);
+		return py_layout__refuse(why, why_len,
+					 "sizeof(struct _gil_runtime_state) = %u is over %u",
+					 l->gil_size, PY_GIL_SIZE_MAX);
 	for (size_t i = 0; i < sizeof(rules) / sizeof(rules[0]); i++) {
 		const struct field_rule *r = &rules[i];
 		uint16_t off;
@@ -369,8 +367,8 @@ int py_layout__check(const struct py_layout *l, char *why, size_t why_len)
 		if (r->buf == BUF_GIL && !l->gil_size)
 			continue;
 		if (off == PY_OFF_NONE || (unsigned)off + r->width > lim)
-			return refuse(why, why_len, "%s = %u is past the %u-byte %s", r->name, off,
-				      lim, buf_names[r->buf]);
+			return py_layout__refuse(why, why_len, "%s = %u is past the %u-byte %s",
+						 r->name, off, lim, buf_names[r->buf]);
 	}
 	return 0;
 }

@@ -135,6 +135,13 @@ int py_layout__from_debug_offsets(const void *raw, size_t len, struct py_layout 
  */
 int py_layout__check(const struct py_layout *l, char *why, size_t why_len);
 
+/*
+ * Say why a target's offsets are refused: the message into why (if not
+ * NULL), and -EINVAL to return.  For every reader of a target's own layout.
+ */
+int py_layout__refuse(char *why, size_t len, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
 /* Translate the layout into what the BPF walker needs. */
 void py_layout__to_bpf(const struct py_layout *l, uint64_t runtime_addr, uint32_t version_hex,
 		       struct pyspy_proc *out);

@@ -185,19 +185,10 @@ static const char *state_name(const struct py_task *t)
 	return t->state == 'R' ? "active" : "idle";
 }
 
-/* A frame's function, file and line; NULL function for an unknown one. */
-static const struct profile_function *frame_fn(const struct profile *p, uint32_t loc_id, int *line)
-{
-	const struct profile_location *loc = profile__get_location(p, loc_id);
-
-	*line = loc ? loc->line : -1;
-	return loc ? profile__get_function(p, loc->function) : NULL;
-}
-
 static void text_frame(FILE *f, const struct profile *p, uint32_t loc_id)
 {
 	int line;
-	const struct profile_function *fn = frame_fn(p, loc_id, &line);
+	const struct profile_function *fn = profile__location_function(p, loc_id, &line);
 
 	fputs("    ", f);
 	profile__put_frame(f, p, fn, line, term_put);
@@ -246,7 +237,7 @@ static void text_dump(FILE *f, const struct dump *d)
 static void json_frame(FILE *f, const struct profile *p, uint32_t loc_id)
 {
 	int line;
-	const struct profile_function *fn = frame_fn(p, loc_id, &line);
+	const struct profile_function *fn = profile__location_function(p, loc_id, &line);
 
 	fputs("{\"name\": ", f);
 	json_put_string(f, fn ? profile__str(p, fn->name) : "[unknown]");

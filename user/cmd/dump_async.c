@@ -113,14 +113,6 @@ static int symbolize_tasks(struct adump *d)
 	return err;
 }
 
-static const struct profile_function *frame_fn(const struct profile *p, uint32_t loc_id, int *line)
-{
-	const struct profile_location *loc = profile__get_location(p, loc_id);
-
-	*line = loc ? loc->line : -1;
-	return loc ? profile__get_function(p, loc->function) : NULL;
-}
-
 /* Is task i awaited by task w? */
 static bool awaits(const struct py_async_task *t, uint64_t w)
 {
@@ -175,7 +167,8 @@ static void text_task(struct adump *d, uint32_t i, const char *prefix, bool last
 		t->chain_partial ? ", partial" : "");
 	for (uint32_t k = 0; k < d->n_locs[i]; k++) {
 		int line;
-		const struct profile_function *fn = frame_fn(d->prof, d->locs[i][k], &line);
+		const struct profile_function *fn =
+			profile__location_function(d->prof, d->locs[i][k], &line);
 
 		fprintf(d->f, "%s      ", pre);
 		profile__put_frame(d->f, d->prof, fn, line, term_put);
@@ -271,7 +264,8 @@ static void json_task(struct adump *d, uint32_t i)
 	fputs("], \"frames\": [", d->f);
 	for (uint32_t k = 0; k < d->n_locs[i]; k++) {
 		int line;
-		const struct profile_function *fn = frame_fn(d->prof, d->locs[i][k], &line);
+		const struct profile_function *fn =
+			profile__location_function(d->prof, d->locs[i][k], &line);
 
 		fputs(k ? ", {\"name\": " : "{\"name\": ", d->f);
 		json_put_string(d->f, fn ? profile__str(d->prof, fn->name) : "[unknown]");

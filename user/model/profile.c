@@ -335,6 +335,15 @@ static uint32_t add_location(struct profile *p, const uint32_t key[ID_KEY], uint
 	return id;
 }
 
+const struct profile_function *profile__location_function(const struct profile *p, uint32_t loc_id,
+							  int *line)
+{
+	const struct profile_location *loc = profile__get_location(p, loc_id);
+
+	*line = loc ? loc->line : -1;
+	return loc ? profile__get_function(p, loc->function) : NULL;
+}
+
 bool profile__is_task(const struct profile *p, const struct profile_function *fn)
 {
 	const char *file, *name;

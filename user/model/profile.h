@@ -124,6 +124,9 @@ uint32_t profile__location(struct profile *p, uint32_t function, int line);
  * file, and a name no Python function has (qualnames have no spaces).
  */
 bool profile__is_task(const struct profile *p, const struct profile_function *fn);
+/* A location's function (NULL for an unknown id) and, in *line, its line (-1: none). */
+const struct profile_function *profile__location_function(const struct profile *p, uint32_t loc,
+							  int *line);
 /*
  * A native frame's location: the same (function, line) is one location,
  * and keeps the mapping and address it was first made with.
