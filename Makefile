@@ -24,7 +24,7 @@ CFLAGS_COMMON := -std=gnu11 -g -Wall -Wextra -Werror -D_GNU_SOURCE \
 	-DPYSPY_VERSION='"$(VERSION)"' -I$(OUT) -I.
 CFLAGS   ?= -O2
 SANFLAGS := -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
-LDLIBS   := -lbpf -ldw -lelf -llzma -lz -lpthread -lprotobuf-c -lmicrohttpd -lgnutls
+LDLIBS   := -lbpf -lelf -llzma -lz -lpthread -lprotobuf-c -lmicrohttpd -lgnutls
 
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror \
 	-I$(OUT) -Ivmlinux/$(ARCH) -Ibpf
@@ -110,6 +110,10 @@ $(OUT)/pyspy-bpf: $(OUT)/rel/user/cmd/main.o $(REL_OBJS)
 $(OUT)/san/pyspy-bpf: $(OUT)/san/user/cmd/main.o $(SAN_OBJS)
 	$(call msg,LD-SAN,$@)
 	$(Q)$(CC) $(SANFLAGS) -o $@ $^ $(LDLIBS)
+
+# libdw is the reference test_dwarf holds our CFI and line readers to; the
+# agent itself does not link it (symbolize/native/cfi.h, dwline.h).
+$(OUT)/san/tests/test_dwarf: LDLIBS += -ldw
 
 $(OUT)/san/tests/%: tests/unit/%.c tests/unit/unit.h $(SAN_OBJS)
 	$(call msg,UNIT,$@)

@@ -20,6 +20,8 @@
 #define MAPS_LINES_MAX (1u << 20)
 /* Distinct executable/libpython files looked at per process. */
 #define CANDS_MAX 8
+/* Bytes all of one scan's files may load, summed (elf.c charges them). */
+#define SCAN_LOAD_MAX (64ull << 20)
 /* Bytes of _Py_DebugOffsets read: 584 in 3.13, 888 in 3.15. */
 #define DEBUG_OFFSETS_READ 1024
 
@@ -39,6 +41,7 @@ struct scan {
 	struct cand c[CANDS_MAX];
 	unsigned n;
 	unsigned rt; /* index of the file holding _PyRuntime */
+	struct elf_budget budget;
 };
 
 /* comm and start time; a zombie (or dead) process is gone: -ESRCH. */
@@ -170,7 +173,7 @@ static struct elf_file *open_mapped(pid_t pid, const struct cand *c)
 	return elf_file__open(path);
 }
 
-static int cand_open(pid_t pid, struct cand *c)
+static int cand_open(pid_t pid, struct scan *s, struct cand *c)
 {
 	if (c->opened)
 		return c->err;
@@ -178,7 +181,26 @@ static int cand_open(pid_t pid, struct cand *c)
 	c->ef = open_mapped(pid, c);
 	if (!c->ef)
 		return c->err = -errno;
+	/* One budget for the scan: a target maps up to CANDS_MAX files. */
+	elf_file__set_budget(c->ef, &s->budget);
 	return c->err = elf_file__load_bias(c->ef, c->start, c->off, &c->bias);
+}
+
+/* "path: why", if a file of the scan was refused for what its headers claim. */
+static bool scan_refused(const struct scan *s, char *buf, size_t len)
+{
+	for (unsigned i = 0; i < s->n; i++) {
+		const struct cand *c = &s->c[i];
+		const char *why = c->ef		     ? elf_file__refused(c->ef)
+				  : c->err == -E2BIG ? "too many section or program headers"
+						     : NULL;
+
+		if (why) {
+			snprintf(buf, len, "%s: %s", c->path, why);
+			return true;
+		}
+	}
+	return false;
 }
 
 static void scan_free(struct scan *s)
@@ -193,12 +215,12 @@ static void scan_free(struct scan *s)
 }
 
 /* _PyRuntime in one candidate: the symbol, else the 3.10+ section. */
-static int cand_runtime(pid_t pid, struct cand *c, uint64_t *addr, uint32_t *flags)
+static int cand_runtime(pid_t pid, struct scan *s, struct cand *c, uint64_t *addr, uint32_t *flags)
 {
 	uint64_t size;
 	int err;
 
-	err = cand_open(pid, c);
+	err = cand_open(pid, s, c);
 	if (err)
 		return err;
 	if (!elf_file__find_symbol(c->ef, "_PyRuntime", addr, &size))
@@ -227,7 +249,7 @@ static int find_runtime(pid_t pid, struct scan *s, struct py_target *t)
 
 			if (c->is_exe != (pass == 0))
 				continue;
-			err = cand_runtime(pid, c, &addr, &t->flags);
+			err = cand_runtime(pid, s, c, &addr, &t->flags);
 			if (err == -EACCES || err == -EPERM)
 				denied = err;
 			if (err)
@@ -239,7 +261,12 @@ static int find_runtime(pid_t pid, struct scan *s, struct py_target *t)
 			return 0;
 		}
 	}
-	return denied ? denied : -ENOEXEC;
+	if (denied)
+		return denied;
+	/* Not found, but not all was looked at: say why rather than "not Python". */
+	if (scan_refused(s, t->refused, sizeof(t->refused)))
+		return -E2BIG;
+	return -ENOEXEC;
 }
 
 /* Runtime address of a symbol: the _PyRuntime file first, then the others. */
@@ -251,7 +278,7 @@ static int find_sym(pid_t pid, struct scan *s, const char *name, uint64_t *addr)
 	for (k = 0; k < s->n; k++) {
 		struct cand *c = &s->c[(s->rt + k) % s->n];
 
-		if (cand_open(pid, c) || elf_file__find_symbol(c->ef, name, &a, &size))
+		if (cand_open(pid, s, c) || elf_file__find_symbol(c->ef, name, &a, &size))
 			continue;
 		*addr = a + c->bias;
 		return 0;
@@ -332,7 +359,7 @@ static int version_string(pid_t pid, struct scan *s, uint32_t *hex)
 		struct cand *c = &s->c[(s->rt + k) % s->n];
 		uint32_t v;
 
-		if (cand_open(pid, c) || elf_file__py_version_string(c->ef, buf, sizeof(buf)))
+		if (cand_open(pid, s, c) || elf_file__py_version_string(c->ef, buf, sizeof(buf)))
 			continue;
 		v = version_from_string(buf);
 		if (plausible(v)) {
@@ -516,6 +543,7 @@ int py_target__discover(pid_t pid, struct py_target *out)
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		return -ENOMEM;
+	s->budget.max = SCAN_LOAD_MAX;
 	err = scan_maps(pid, s);
 	if (!err)
 		err = find_runtime(pid, s, out);
@@ -601,6 +629,8 @@ const char *py_target__strerror(int err)
 		return "not a Python process (no mapped file defines _PyRuntime)";
 	case ENOTSUP:
 		return "unsupported CPython version or build";
+	case E2BIG:
+		return "a mapped file was refused (its headers claim more than the caps allow)";
 	case EAGAIN:
 		return "Python interpreter not initialised yet";
 	case EACCES:
@@ -636,12 +666,13 @@ int py_target__asyncio_debug(const struct py_target *t, void *buf, size_t cap, s
 
 	if (!s)
 		return -ENOMEM;
+	s->budget.max = SCAN_LOAD_MAX;
 	s->asyncio = true;
 	err = scan_maps(t->pid, s);
 	for (unsigned i = 0; !err && i < s->n && found; i++) {
 		struct cand *c = &s->c[i];
 
-		if (cand_open(t->pid, c))
+		if (cand_open(t->pid, s, c))
 			continue;
 		if (elf_file__section_copy(c->ef, ".AsyncioDebug", cap, &sec, &n))
 			continue;

@@ -46,8 +46,9 @@ struct py_target {
 	uint32_t flags;		 /* PY_TARGET_* */
 	uint64_t gil_addr;	 /* runtime &struct _gil_runtime_state, 0 if unknown */
 	struct py_layout layout;
-	char refused[128]; /* with PY_TARGET_LAYOUT_REFUSED: the field, e.g.
-				    * "PyObject.ob_type = 65520 is past the ..." */
+	char refused[PATH_MAX + 64]; /* with PY_TARGET_LAYOUT_REFUSED: the field, e.g.
+				      * "PyObject.ob_type = 65520 is past the ...";
+				      * with -E2BIG: "path: why" */
 };
 
 /*
@@ -59,6 +60,8 @@ struct py_target {
  *   -ENOTSUP a Python whose version is unsupported (< 3.8, unknown layout,
  *            a debug or free-threaded build without debug offsets);
  *            out->version_hex is set when known, for the message;
+ *   -E2BIG   no _PyRuntime found, and a file was refused for what its
+ *            headers claim (elf.c's caps): out->refused says which and why;
  *   -EAGAIN  Python found but its interpreter is not initialised yet
  *            (interpreters.head NULL); *out is complete, so the caller can
  *            poll py_target__initialised() instead of discovering again;

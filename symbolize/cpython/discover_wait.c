@@ -53,6 +53,9 @@ void py_target__report(pid_t pid, int err, const struct py_target *py, double wa
 				  "and newer)",
 				  pid, comm);
 		break;
+	case -E2BIG:
+		log_error("PID %d (%s): refusing %s", pid, comm, py->refused);
+		break;
 	case -EAGAIN:
 		log_error("PID %d (%s): Python is not initialised yet (waited %.1f s; see "
 			  "--init-wait)",

@@ -3,28 +3,30 @@
  * object.c - symbols, lines and unwind rules of one ELF object.
  *
  * The file and its debug file are the target's: libelf reads them with
- * pread (a file truncated under us is an error, not a SIGBUS), every table
- * is bounded by elf.c's caps, and DWARF is read only up to
- * OBJ_DWARF_MAX.  Symbols are copied into one sorted array, so lookups
+ * pread (a file truncated under us is an error, not a SIGBUS), and every
+ * section loaded is charged to elf.c's caps, at its inflated size if
+ * compressed.  CFI and line tables are read by our own readers (cfi.c,
+ * dwline.c), whose memory is the sections and a bounded index, whatever
+ * the tables say.  Symbols are copied into one sorted array, so lookups
  * cost a binary search and the files that gave them may be closed.
  */
-#include <dwarf.h>
 #include <errno.h>
 #include <gelf.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include <elfutils/libdw.h>
-
 #include "cfi.h"
+#include "dwline.h"
 #include "minidebug.h"
 #include "object.h"
 #include "symbolize/proc/procfs.h"
+#include "user/base/log.h"
 
-/* DWARF (.debug_*) read for line numbers, at most, per object. */
-#define OBJ_DWARF_MAX (256u << 20)
+/* A CFI or line section read, at most (inflated); elf.c's caps bound all of them. */
+#define OBJ_SECTION_MAX ELF_SECTION_MAX
 /* Cached unwind ranges per object; past it the cache starts over. */
 #define OBJ_RULES_MAX 65536
 #define BUILD_ID_MAX  64
@@ -40,17 +42,12 @@ struct rule_range {
 	uint8_t stop; /* enum sw_stop: 0, or why there is no rule */
 };
 
-struct cu_range {
-	uint64_t lo, hi;
-	Dwarf_Off cu; /* offset of the CU's DIE */
-};
-
 struct native_object {
 	struct elf_file *ef;
-	struct elf_file *dbg; /* separate debug file, or NULL */
-	Dwarf_CFI *eh;	      /* .eh_frame */
-	Dwarf *dw;	      /* DWARF of dbg or ef: lines, .debug_frame */
-	Dwarf_CFI *dbg_cfi;   /* .debug_frame */
+	struct elf_file *dbg;	   /* separate debug file, or NULL */
+	struct cfi_table *eh;	   /* .eh_frame */
+	struct cfi_table *dbg_cfi; /* .debug_frame, of dbg or ef */
+	struct dwline *lines;	   /* .debug_line, of dbg or ef */
 	bool dw_tried;
 
 	struct sym *syms;
@@ -62,11 +59,8 @@ struct native_object {
 	struct rule_range *rules;
 	uint32_t n_rules, cap_rules;
 
-	struct cu_range *cus;
-	uint32_t n_cus;
-
-	size_t dwarf_bytes;
 	uint32_t tag;
+	char refused[192]; /* the first thing refused, said once */
 	char build_id[2 * BUILD_ID_MAX + 1];
 	char name[];
 };
@@ -150,6 +144,66 @@ static void hex(const uint8_t *b, int n, char *out)
 	out[2 * n] = '\0';
 }
 
+/*
+ * Something the file claims was refused: the object works without it
+ * (fewer names, lines or rules).  The first refusal is said in one line.
+ */
+static void __attribute__((format(printf, 2, 3)))
+refuse(struct native_object *o, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (o->refused[0])
+		return;
+	va_start(ap, fmt);
+	vsnprintf(o->refused, sizeof(o->refused), fmt, ap);
+	va_end(ap);
+	log_warn("%s: %s", o->name, o->refused);
+}
+
+/* A section copied (inflated) under the caps; a refusal is said. */
+static int copy_section(struct native_object *o, struct elf_file *ef, const char *name, void **buf,
+			size_t *len)
+{
+	int err = elf_file__section_copy(ef, name, OBJ_SECTION_MAX, buf, len);
+
+	switch (err) {
+	case 0:
+	case -ENOENT:
+	case -ENOMEM:
+		break;
+	case -EFBIG:
+		refuse(o, "%s: larger than %llu MiB, not read", name, OBJ_SECTION_MAX >> 20);
+		break;
+	case -E2BIG:
+		refuse(o, "%s: %s, not read", name, elf_file__refused(ef));
+		break;
+	default:
+		refuse(o, "%s: %s, not read", name, strerror(-err));
+		break;
+	}
+	return err;
+}
+
+/* A CFI section indexed, or NULL. */
+static struct cfi_table *load_cfi(struct native_object *o, struct elf_file *ef, const char *name,
+				  bool eh)
+{
+	struct cfi_table *t;
+	uint64_t vaddr, size;
+	void *buf;
+	size_t len;
+
+	if (elf_file__find_section(ef, name, &vaddr, &size) ||
+	    copy_section(o, ef, name, &buf, &len))
+		return NULL;
+	t = cfi_table__new(buf, len, vaddr, eh);
+	if (t && cfi_table__refused(t))
+		refuse(o, "%s: %zu FDEs with more than %u bytes of instructions, not indexed", name,
+		       cfi_table__refused(t), CFI_INSNS_MAX);
+	return t;
+}
+
 /* /usr/lib/debug/.build-id/ab/cdef....debug inside pid's root, if it is this object's. */
 static struct elf_file *open_debug_file(struct native_object *o, pid_t pid)
 {
@@ -211,7 +265,12 @@ struct native_object *native_object__open(int fd, pid_t pid, const char *name)
 	if (elf_file__for_each_function(o->ef, SHT_DYNSYM, add_sym, o) > 0)
 		o->sym_sources |= OBJ_SRC_DYNSYM;
 	sort_syms(o);
-	o->eh = dwarf_getcfi_elf(elf_file__libelf(o->ef));
+	o->eh = load_cfi(o, o->ef, ".eh_frame", true);
+	/* What the symbol tables could not load. */
+	if (elf_file__refused(o->ef))
+		refuse(o, "%s", elf_file__refused(o->ef));
+	else if (o->dbg && elf_file__refused(o->dbg))
+		refuse(o, "debug file: %s", elf_file__refused(o->dbg));
 	return o;
 }
 
@@ -219,16 +278,14 @@ void native_object__free(struct native_object *o)
 {
 	if (!o)
 		return;
-	if (o->eh)
-		dwarf_cfi_end(o->eh);
-	if (o->dw)
-		dwarf_end(o->dw);
+	cfi_table__free(o->eh);
+	cfi_table__free(o->dbg_cfi);
+	dwline__free(o->lines);
 	elf_file__close(o->dbg);
 	elf_file__close(o->ef);
 	free(o->syms);
 	free(o->names);
 	free(o->rules);
-	free(o->cus);
 	free(o);
 }
 
@@ -278,8 +335,16 @@ void native_object__set_tag(struct native_object *o, uint32_t tag)
 
 size_t native_object__bytes(const struct native_object *o)
 {
+	/* The sections loaded (the tables' included) are the files' ledgers. */
 	return sizeof(*o) + o->cap_syms * sizeof(*o->syms) + o->names_cap +
-	       o->cap_rules * sizeof(*o->rules) + o->n_cus * sizeof(*o->cus) + o->dwarf_bytes;
+	       o->cap_rules * sizeof(*o->rules) + elf_file__loaded(o->ef) +
+	       (o->dbg ? elf_file__loaded(o->dbg) : 0) + cfi_table__index_bytes(o->eh) +
+	       cfi_table__index_bytes(o->dbg_cfi) + dwline__index_bytes(o->lines);
+}
+
+const char *native_object__refused(const struct native_object *o)
+{
+	return o->refused[0] ? o->refused : NULL;
 }
 
 const char *native_object__symbol(const struct native_object *o, uint64_t vaddr)
@@ -356,8 +421,7 @@ enum sw_stop native_object__rule(struct native_object *o, uint64_t vaddr, struct
 	stop = cfi_rule(o->eh, vaddr, &rr.rule, &rr.lo, &rr.hi);
 	if (stop == SW_STOP_NO_CFI) {
 		dwarf_open(o);
-		if (o->dbg_cfi)
-			stop = cfi_rule(o->dbg_cfi, vaddr, &rr.rule, &rr.lo, &rr.hi);
+		stop = cfi_rule(o->dbg_cfi, vaddr, &rr.rule, &rr.lo, &rr.hi);
 	}
 	/* No range to cache (or a nonsense one): this address alone. */
 	if (stop == SW_STOP_NO_CFI || rr.lo > vaddr || rr.hi <= vaddr) {
@@ -378,138 +442,43 @@ enum sw_stop native_object__rule(struct native_object *o, uint64_t vaddr, struct
 
 /* --- DWARF: .debug_frame and lines ---------------------------------------- */
 
-/* Bytes of .debug_* sections in ef: what libdw would read. */
-static size_t debug_bytes(struct elf_file *ef)
-{
-	Elf *e = elf_file__libelf(ef);
-	Elf_Scn *scn = NULL;
-	size_t shstrndx, total = 0;
-	GElf_Shdr sh;
-
-	if (elf_getshdrstrndx(e, &shstrndx))
-		return SIZE_MAX;
-	while ((scn = elf_nextscn(e, scn))) {
-		const char *s;
-
-		if (!gelf_getshdr(scn, &sh) || sh.sh_type == SHT_NOBITS)
-			continue;
-		s = elf_strptr(e, shstrndx, sh.sh_name);
-		if (!s || strncmp(s, ".debug_", 7))
-			continue;
-		/* Compressed: what libelf would inflate it to, which the header claims. */
-		if (sh.sh_flags & SHF_COMPRESSED) {
-			GElf_Chdr ch;
-
-			if (!gelf_getchdr(scn, &ch))
-				return SIZE_MAX;
-			total += ch.ch_size;
-		} else {
-			total += sh.sh_size;
-		}
-	}
-	return total;
-}
-
-static int by_lo(const void *a, const void *b)
-{
-	const struct cu_range *x = a, *y = b;
-
-	return (x->lo > y->lo) - (x->lo < y->lo);
-}
-
-/* Every CU's address ranges, sorted: .debug_aranges is often missing. */
-static void index_cus(struct native_object *o)
-{
-	Dwarf_Off off = 0, next;
-	size_t hsize, cap = 0;
-
-	while (!dwarf_nextcu(o->dw, off, &next, &hsize, NULL, NULL, NULL)) {
-		Dwarf_Die cu;
-		Dwarf_Addr base, start, end;
-		ptrdiff_t r = 0;
-
-		if (dwarf_offdie(o->dw, off + hsize, &cu)) {
-			while ((r = dwarf_ranges(&cu, r, &base, &start, &end)) > 0) {
-				if (o->n_cus == cap) {
-					struct cu_range *c;
-
-					cap = cap ? 2 * cap : 256;
-					c = realloc(o->cus, cap * sizeof(*c));
-					if (!c)
-						goto out;
-					o->cus = c;
-				}
-				o->cus[o->n_cus++] = (struct cu_range){ start, end, off + hsize };
-			}
-		}
-		off = next;
-	}
-out:
-	if (o->n_cus)
-		qsort(o->cus, o->n_cus, sizeof(*o->cus), by_lo);
-}
-
+/* On the first need: the debug file's (or the object's own) .debug_frame and lines. */
 static void dwarf_open(struct native_object *o)
 {
 	struct elf_file *src = o->dbg ? o->dbg : o->ef;
-	size_t bytes;
+	void *line = NULL, *line_str = NULL;
+	size_t len = 0, str_len = 0;
 
 	if (o->dw_tried)
 		return;
 	o->dw_tried = true;
-	bytes = debug_bytes(src);
-	if (!bytes || bytes > OBJ_DWARF_MAX)
+	o->dbg_cfi = load_cfi(o, src, ".debug_frame", false);
+	if (copy_section(o, src, ".debug_line", &line, &len))
 		return;
-	o->dw = dwarf_begin_elf(elf_file__libelf(src), DWARF_C_READ, NULL);
-	if (!o->dw)
-		return;
-	o->dwarf_bytes = bytes;
-	o->dbg_cfi = dwarf_getcfi(o->dw);
-	index_cus(o);
+	/* DWARF 5 keeps the paths there; without it, files named so are unknown. */
+	if (copy_section(o, src, ".debug_line_str", &line_str, &str_len))
+		line_str = NULL, str_len = 0;
+	o->lines = dwline__new(line, len, line_str, str_len);
+	if (dwline__truncated(o->lines))
+		refuse(o, ".debug_line: more than %u checkpoints, the rest not indexed",
+		       DWLINE_CPS_MAX);
 }
 
 bool native_object__line(struct native_object *o, uint64_t vaddr, const char **file, int *line)
 {
-	uint32_t lo = 0, hi;
-	Dwarf_Line *l;
-	Dwarf_Die cu;
-	const char *src, *slash;
-
 	dwarf_open(o);
-	if (!o->dw || !o->n_cus)
-		return false;
-	hi = o->n_cus;
-	while (lo < hi) {
-		uint32_t mid = lo + (hi - lo) / 2;
-
-		if (o->cus[mid].lo <= vaddr)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	/* Ranges may nest or overlap: look back a few. */
-	for (uint32_t i = lo; i-- > 0 && lo - i <= 8;) {
-		if (vaddr >= o->cus[i].hi || !dwarf_offdie(o->dw, o->cus[i].cu, &cu))
-			continue;
-		l = dwarf_getsrc_die(&cu, vaddr);
-		if (!l || dwarf_lineno(l, line) || *line <= 0)
-			continue;
-		src = dwarf_linesrc(l, NULL, NULL);
-		if (!src)
-			continue;
-		slash = strrchr(src, '/');
-		*file = slash ? slash + 1 : src;
-		return true;
-	}
-	return false;
+	return dwline__find(o->lines, vaddr, file, line);
 }
 
 void native_object__describe(const struct native_object *o, char *buf, size_t len)
 {
-	snprintf(buf, len, "%u symbols from%s%s%s%s; %s; build-id %s", o->n_syms,
+	const char *why = native_object__refused(o);
+
+	snprintf(buf, len, "%u symbols from%s%s%s%s; %s; build-id %s%s%s", o->n_syms,
 		 o->sym_sources & OBJ_SRC_SYMTAB ? " .symtab" : "",
 		 o->sym_sources & OBJ_SRC_DEBUG ? " the debug file" : "",
 		 o->sym_sources & OBJ_SRC_MINI ? " MiniDebugInfo" : "",
 		 o->sym_sources & OBJ_SRC_DYNSYM ? " .dynsym" : "",
-		 o->eh ? ".eh_frame" : "no .eh_frame", o->build_id[0] ? o->build_id : "none");
+		 o->eh ? ".eh_frame" : "no .eh_frame", o->build_id[0] ? o->build_id : "none",
+		 why ? "; refused: " : "", why ? why : "");
 }

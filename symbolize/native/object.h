@@ -58,6 +58,13 @@ bool native_object__line(struct native_object *o, uint64_t vaddr, const char **f
 /* Bytes this object holds (symbols, rule cache, DWARF read so far), roughly. */
 size_t native_object__bytes(const struct native_object *o);
 
+/*
+ * The first thing its files claimed that was refused (a section past
+ * elf.c's caps, FDEs past cfi.h's, ...), said once with log_warn when it
+ * happened; NULL if none.
+ */
+const char *native_object__refused(const struct native_object *o);
+
 /* What was found, for -v: symbols, and which sources gave them. */
 void native_object__describe(const struct native_object *o, char *buf, size_t len);
 

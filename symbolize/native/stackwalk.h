@@ -7,7 +7,7 @@
  * the canonical frame address), and the walk itself over the bytes the BPF
  * side copied: bounded in frames, reading only inside the copy, and ending
  * with a named reason, never with a guessed frame.  Where rules come from
- * (CFI, via libdw) is cfi.h's; the walk knows nothing of files.
+ * (CFI, read by cfi.c) is cfi.h's; the walk knows nothing of files.
  */
 #ifndef PYSPY_STACKWALK_H
 #define PYSPY_STACKWALK_H

@@ -5,10 +5,12 @@
 #include <gelf.h>
 #include <libelf.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "elf.h"
 
@@ -26,13 +28,35 @@
 /* Longest PY_VERSION accepted, e.g. "3.10.0rc1+" is 10. */
 #define VERSION_STR_MAX 32
 
+/* Sections loaded (by libelf, or copied) per file: real files need about ten. */
+#define LOADED_MAX 32
+
+/* One load charged to a file: where its bytes are in the file, and how many we hold. */
+struct loaded {
+	uint64_t off, size; /* the stored bytes */
+	size_t index;	    /* section index */
+	bool libelf;	    /* libelf's copy (kept until close, charged once) */
+};
+
 struct elf_file {
 	int fd;
 	Elf *elf;
 	int type;
 	int machine;
 	uint64_t size; /* of the file */
+	/*
+	 * The ledger: every load from this file, summed at the bytes it
+	 * holds (inflated sizes for compressed sections), so that the same
+	 * bytes named by many headers cost once and then are refused.
+	 */
+	struct loaded loaded[LOADED_MAX];
+	unsigned n_loaded;
+	uint64_t charged;
+	struct elf_budget *budget; /* shared with other files, or NULL */
+	const char *refused;	   /* the first refusal, for the caller's one line */
 };
+
+static int pread_full(int fd, void *buf, size_t len, uint64_t off);
 
 static struct elf_file *open_fail(struct elf_file *ef, int err)
 {
@@ -51,11 +75,44 @@ struct elf_file *elf_file__open(const char *path)
 	return elf_file__from_fd(fd);
 }
 
+/*
+ * Before libelf sees the file: it allocates per section header (and per
+ * program header) whatever count the ELF header claims, extended counts
+ * included, as long as the table fits the file.
+ */
+static int check_counts(int fd, uint64_t size)
+{
+	Elf64_Ehdr eh;
+	Elf64_Shdr sh0;
+	uint64_t shnum, phnum;
+
+	if (size < sizeof(eh) || pread_full(fd, &eh, sizeof(eh), 0))
+		return -ENOEXEC;
+	if (memcmp(eh.e_ident, ELFMAG, SELFMAG) || eh.e_ident[EI_CLASS] != ELFCLASS64)
+		return -ENOEXEC;
+	shnum = eh.e_shnum;
+	phnum = eh.e_phnum;
+	if (eh.e_shoff && (!shnum || phnum == PN_XNUM)) {
+		/* Extended numbering: the real counts are in section header 0. */
+		if (eh.e_shoff > size || size - eh.e_shoff < sizeof(sh0) ||
+		    pread_full(fd, &sh0, sizeof(sh0), eh.e_shoff))
+			return -ENOEXEC;
+		if (!shnum)
+			shnum = sh0.sh_size;
+		if (phnum == PN_XNUM)
+			phnum = sh0.sh_info;
+	}
+	if (shnum > ELF_SECTIONS_MAX || phnum > ELF_SEGMENTS_MAX)
+		return -E2BIG;
+	return 0;
+}
+
 struct elf_file *elf_file__from_fd(int fd)
 {
 	struct elf_file *ef;
 	GElf_Ehdr eh;
 	struct stat st;
+	int err;
 
 	ef = calloc(1, sizeof(*ef));
 	if (!ef) {
@@ -73,6 +130,9 @@ struct elf_file *elf_file__from_fd(int fd)
 	if ((uint64_t)st.st_size > ELF_FILE_MAX)
 		return open_fail(ef, EFBIG);
 	ef->size = (uint64_t)st.st_size;
+	err = check_counts(ef->fd, ef->size);
+	if (err)
+		return open_fail(ef, -err);
 	/* ELF_C_READ reads sections lazily with pread: no SIGBUS on truncation. */
 	ef->elf = elf_begin(ef->fd, ELF_C_READ, NULL);
 	if (!ef->elf || elf_kind(ef->elf) != ELF_K_ELF || !gelf_getehdr(ef->elf, &eh))
@@ -92,6 +152,9 @@ void elf_file__close(struct elf_file *ef)
 {
 	if (!ef)
 		return;
+	/* What this file held is freed with it. */
+	if (ef->budget)
+		ef->budget->used -= ef->charged;
 	if (ef->elf)
 		elf_end(ef->elf);
 	if (ef->fd >= 0)
@@ -104,16 +167,77 @@ int elf_file__type(const struct elf_file *ef)
 	return ef->type;
 }
 
-/*
- * May libelf load this section whole?  Only if it is within the caps and
- * the file: its headers are the target's to write.
- */
-static bool section_ok(const struct elf_file *ef, const GElf_Shdr *sh)
+const char *elf_file__refused(const struct elf_file *ef)
 {
-	if (sh->sh_size > ELF_SECTION_MAX)
-		return false;
-	return sh->sh_type == SHT_NOBITS ||
-	       (sh->sh_offset <= ef->size && sh->sh_size <= ef->size - sh->sh_offset);
+	return ef->refused;
+}
+
+uint64_t elf_file__loaded(const struct elf_file *ef)
+{
+	return ef->charged;
+}
+
+void elf_file__set_budget(struct elf_file *ef, struct elf_budget *b)
+{
+	if (ef->budget)
+		ef->budget->used -= ef->charged;
+	ef->budget = b;
+	if (b)
+		b->used += ef->charged;
+}
+
+static bool refuse(struct elf_file *ef, const char *why)
+{
+	if (!ef->refused)
+		ef->refused = why;
+	return false;
+}
+
+/*
+ * May this section's bytes be loaded, holding `bytes` (its inflated size
+ * when compressed)?  Its stored bytes must lie in the file and not
+ * overlap another load's; the sum of loads stays under ELF_LOAD_MAX and
+ * the shared budget.  libelf keeps a section's data until the file is
+ * closed and loads it once, so its loads are charged once per section;
+ * each copy we make is charged anew.
+ */
+static bool charge(struct elf_file *ef, size_t index, const GElf_Shdr *sh, uint64_t bytes,
+		   bool libelf)
+{
+	uint64_t off = sh->sh_offset, size = sh->sh_type == SHT_NOBITS ? 0 : sh->sh_size;
+
+	if (sh->sh_size > ELF_SECTION_MAX || bytes > ELF_SECTION_MAX)
+		return refuse(ef, "a section over the size cap");
+	if (size && (off > ef->size || size > ef->size - off))
+		return false; /* not in the file: libelf would fail to read it */
+	if (!size && !bytes)
+		return true; /* nothing to hold */
+	for (unsigned i = 0; i < ef->n_loaded; i++) {
+		const struct loaded *l = &ef->loaded[i];
+
+		if (l->index == index && (libelf ? l->libelf : false))
+			return true;
+		if (l->index != index && size && l->size && off < l->off + l->size &&
+		    l->off < off + size)
+			return refuse(ef, "section headers overlap");
+	}
+	if (ef->n_loaded == LOADED_MAX)
+		return refuse(ef, "too many sections loaded");
+	if (bytes > ELF_LOAD_MAX - ef->charged)
+		return refuse(ef, "over the file's load cap");
+	if (ef->budget && bytes > ef->budget->max - ef->budget->used)
+		return refuse(ef, "over the load budget");
+	ef->loaded[ef->n_loaded++] = (struct loaded){ off, size, index, libelf };
+	ef->charged += bytes;
+	if (ef->budget)
+		ef->budget->used += bytes;
+	return true;
+}
+
+/* May libelf load this section (its data, or as a string table)? */
+static bool section_ok(struct elf_file *ef, Elf_Scn *scn, const GElf_Shdr *sh)
+{
+	return charge(ef, elf_ndxscn(scn), sh, sh->sh_type == SHT_NOBITS ? 0 : sh->sh_size, true);
 }
 
 /* The same for a section given by index, e.g. a string table. */
@@ -122,7 +246,7 @@ static bool section_index_ok(struct elf_file *ef, size_t index)
 	Elf_Scn *scn = elf_getscn(ef->elf, index);
 	GElf_Shdr sh;
 
-	return scn && gelf_getshdr(scn, &sh) && section_ok(ef, &sh);
+	return scn && gelf_getshdr(scn, &sh) && section_ok(ef, scn, &sh);
 }
 
 static int scan_symtab(struct elf_file *ef, Elf_Scn *scn, const GElf_Shdr *sh, const char *name,
@@ -133,7 +257,7 @@ static int scan_symtab(struct elf_file *ef, Elf_Scn *scn, const GElf_Shdr *sh, c
 	size_t i, n;
 	GElf_Sym sym;
 
-	if (!section_ok(ef, sh) || !section_index_ok(ef, sh->sh_link))
+	if (!section_ok(ef, scn, sh) || !section_index_ok(ef, sh->sh_link))
 		return -ENOENT;
 	data = elf_getdata(scn, NULL);
 	if (!data || !entsz)
@@ -180,8 +304,6 @@ int elf_file__find_symbol(struct elf_file *ef, const char *name, uint64_t *addr,
 	return find_symbol_in(ef, SHT_SYMTAB, name, addr, size);
 }
 
-static int pread_full(int fd, void *buf, size_t len, uint64_t off);
-
 Elf *elf_file__libelf(struct elf_file *ef)
 {
 	return ef->elf;
@@ -202,7 +324,7 @@ int elf_file__for_each_function(struct elf_file *ef, uint32_t table_type, elf_sy
 
 		if (!gelf_getshdr(scn, &sh) || sh.sh_type != table_type)
 			continue;
-		if (!section_ok(ef, &sh) || !section_index_ok(ef, sh.sh_link))
+		if (!section_ok(ef, scn, &sh) || !section_index_ok(ef, sh.sh_link))
 			continue;
 		data = elf_getdata(scn, NULL);
 		if (!data || !entsz)
@@ -249,34 +371,124 @@ static Elf_Scn *section_named(struct elf_file *ef, const char *name, GElf_Shdr *
 	return NULL;
 }
 
+/* Are the section's bytes in the file? */
+static bool in_file(const struct elf_file *ef, const GElf_Shdr *sh)
+{
+	return sh->sh_type != SHT_NOBITS && sh->sh_offset <= ef->size &&
+	       sh->sh_size <= ef->size - sh->sh_offset;
+}
+
 bool elf_file__has_section(struct elf_file *ef, const char *name)
 {
 	GElf_Shdr sh;
 
-	return section_named(ef, name, &sh) && sh.sh_type != SHT_NOBITS && sh.sh_size &&
-	       section_ok(ef, &sh);
+	return section_named(ef, name, &sh) && sh.sh_size && in_file(ef, &sh);
+}
+
+/* A zlib stream that must inflate to exactly out_len bytes, and no more. */
+static int inflate_exact(const uint8_t *in, size_t in_len, uint8_t *out, size_t out_len)
+{
+	z_stream z = { 0 };
+	int r;
+
+	if (in_len > UINT32_MAX || out_len > UINT32_MAX)
+		return -EFBIG;
+	if (inflateInit(&z) != Z_OK)
+		return -ENOMEM;
+	z.next_in = (Bytef *)in;
+	z.avail_in = (uInt)in_len;
+	z.next_out = out;
+	z.avail_out = (uInt)out_len;
+	r = inflate(&z, Z_FINISH);
+	inflateEnd(&z);
+	return r == Z_STREAM_END && z.total_out == out_len ? 0 : -EBADMSG;
+}
+
+/*
+ * Where a section's bytes are and what they inflate to: SHF_COMPRESSED
+ * (an Elf64_Chdr, zlib only) or GNU's .zdebug_* ("ZLIB", then the size,
+ * big-endian), else stored as is.  *skip: header bytes before the data.
+ */
+static int stored_form(struct elf_file *ef, const GElf_Shdr *sh, bool zdebug, uint64_t *out,
+		       uint64_t *skip, bool *zlib)
+{
+	uint8_t hdr[sizeof(Elf64_Chdr)];
+
+	*out = sh->sh_size;
+	*skip = 0;
+	*zlib = false;
+	if (sh->sh_flags & SHF_COMPRESSED) {
+		Elf64_Chdr ch;
+
+		if (sh->sh_size < sizeof(ch) || pread_full(ef->fd, &ch, sizeof(ch), sh->sh_offset))
+			return -EBADMSG;
+		if (ch.ch_type != ELFCOMPRESS_ZLIB)
+			return -ENOTSUP;
+		*out = ch.ch_size;
+		*skip = sizeof(ch);
+		*zlib = true;
+	} else if (zdebug) {
+		if (sh->sh_size < 12 || pread_full(ef->fd, hdr, 12, sh->sh_offset) ||
+		    memcmp(hdr, "ZLIB", 4))
+			return -EBADMSG;
+		*out = 0;
+		for (int i = 4; i < 12; i++)
+			*out = *out << 8 | hdr[i];
+		*skip = 12;
+		*zlib = true;
+	}
+	return 0;
 }
 
 int elf_file__section_copy(struct elf_file *ef, const char *name, size_t max, void **buf,
 			   size_t *len)
 {
+	char zname[64];
+	bool zdebug = false, zlib;
+	uint64_t out, skip;
+	uint8_t *stored = NULL;
+	Elf_Scn *scn;
 	GElf_Shdr sh;
 	int err;
 
-	if (!section_named(ef, name, &sh) || sh.sh_type == SHT_NOBITS || !section_ok(ef, &sh))
+	scn = section_named(ef, name, &sh);
+	/* GNU's older compressed form: .debug_line as .zdebug_line. */
+	if (!scn && !strncmp(name, ".debug_", 7) &&
+	    snprintf(zname, sizeof(zname), ".zdebug_%s", name + 7) < (int)sizeof(zname)) {
+		scn = section_named(ef, zname, &sh);
+		zdebug = true;
+	}
+	if (!scn || !in_file(ef, &sh))
 		return -ENOENT;
-	if (sh.sh_size > max)
+	err = stored_form(ef, &sh, zdebug, &out, &skip, &zlib);
+	if (err)
+		return err;
+	if (out > max)
 		return -EFBIG;
-	*buf = malloc(sh.sh_size ? sh.sh_size : 1);
-	if (!*buf)
+	if (!charge(ef, elf_ndxscn(scn), &sh, out, false))
+		return -E2BIG;
+	*buf = malloc(out ? out : 1);
+	if (zlib && *buf)
+		stored = malloc(sh.sh_size - skip ? sh.sh_size - skip : 1);
+	if (!*buf || (zlib && !stored)) {
+		free(*buf);
+		*buf = NULL;
 		return -ENOMEM;
-	err = pread_full(ef->fd, *buf, sh.sh_size, sh.sh_offset);
+	}
+	if (zlib) {
+		err = pread_full(ef->fd, stored, sh.sh_size - skip, sh.sh_offset + skip);
+		if (!err)
+			err = inflate_exact(stored, sh.sh_size - skip, *buf, out);
+		free(stored);
+	} else {
+		err = pread_full(ef->fd, *buf, out, sh.sh_offset);
+	}
 	if (err) {
 		free(*buf);
 		*buf = NULL;
 		return err;
 	}
-	*len = sh.sh_size;
+	*len = out;
 	return 0;
 }
 
@@ -290,7 +502,7 @@ int elf_file__build_id(struct elf_file *ef, uint8_t *buf, size_t cap)
 		size_t off = 0, name_off, desc_off;
 		Elf_Data *data;
 
-		if (!gelf_getshdr(scn, &sh) || sh.sh_type != SHT_NOTE || !section_ok(ef, &sh))
+		if (!gelf_getshdr(scn, &sh) || sh.sh_type != SHT_NOTE || !section_ok(ef, scn, &sh))
 			continue;
 		data = elf_getdata(scn, NULL);
 		if (!data)

@@ -19,25 +19,58 @@
 struct elf_file;
 
 /*
- * Caps on what a target's file may make us read: the file (checked before
- * libelf reads it; real libpythons and static pythons are tens of MB) and
- * any one section loaded whole (symbol and string tables).
+ * Caps on what a target's file may make us load, whatever its headers say
+ * (real libpythons and static pythons are tens of MB; their symbol tables
+ * and line tables a few MB each):
+ * - the file, checked before libelf reads it;
+ * - section and program headers, counted before libelf allocates for them;
+ * - any one section loaded whole, at its inflated size if compressed;
+ * - all loads from one file, summed: each section's stored bytes are
+ *   charged once, and a section whose bytes overlap another's already
+ *   loaded is refused, so headers that alias one region cost nothing more.
  */
-#define ELF_FILE_MAX	(1ull << 30)
-#define ELF_SECTION_MAX (256ull << 20)
+#define ELF_FILE_MAX	 (1ull << 30)
+#define ELF_SECTION_MAX	 (32ull << 20)
+#define ELF_LOAD_MAX	 (64ull << 20)
+#define ELF_SECTIONS_MAX 4096
+#define ELF_SEGMENTS_MAX 256
+
+/*
+ * A budget several open files share (e.g. all of one target's): each
+ * load is charged to it too, and a file's charges are given back when it
+ * is closed.  The caller zeroes used and sets max.
+ */
+struct elf_budget {
+	uint64_t used, max;
+};
 
 /*
  * NULL with errno set on failure (ENOENT, ENOEXEC for a non-ELF file,
- * EFBIG past ELF_FILE_MAX).  _from_fd takes fd over, closing it on failure.
+ * EFBIG past ELF_FILE_MAX, E2BIG past ELF_SECTIONS_MAX or
+ * ELF_SEGMENTS_MAX).  _from_fd takes fd over, closing it on failure.
  */
 struct elf_file *elf_file__open(const char *path);
 struct elf_file *elf_file__from_fd(int fd);
 void elf_file__close(struct elf_file *ef); /* NULL-safe */
 
+/* Charge ef's loads, past and future, to b as well (NULL: to no budget). */
+void elf_file__set_budget(struct elf_file *ef, struct elf_budget *b);
+
+/*
+ * Why a load from ef was refused (the first refusal: "section headers
+ * overlap", "over the file's load cap", ...), or NULL if none was: a
+ * lookup that fails for this reason looks like a missing table, and the
+ * caller says why in one line.
+ */
+const char *elf_file__refused(const struct elf_file *ef);
+
+/* Bytes loaded from ef so far, as charged. */
+uint64_t elf_file__loaded(const struct elf_file *ef);
+
 /* ET_EXEC (non-PIE) or ET_DYN (PIE, shared object). */
 int elf_file__type(const struct elf_file *ef);
 
-/* The libelf handle (read with pread, never mapped), for libdw. */
+/* The libelf handle (read with pread, never mapped). */
 Elf *elf_file__libelf(struct elf_file *ef);
 
 /*
@@ -54,8 +87,11 @@ int elf_file__for_each_function(struct elf_file *ef, uint32_t table_type, elf_sy
 int elf_file__build_id(struct elf_file *ef, uint8_t *buf, size_t cap);
 
 /*
- * A section's bytes as stored in the file, malloc'd into *buf: 0, -ENOENT
- * (absent, or not in the file), -EFBIG (larger than max).
+ * A section's bytes, malloc'd into *buf, inflated if compressed
+ * (SHF_COMPRESSED with zlib, or a .zdebug_* twin of a .debug_* name),
+ * never more than it claims: 0, -ENOENT (absent, or not in the file),
+ * -EFBIG (larger than max), -E2BIG (refused: elf_file__refused says why),
+ * -EBADMSG (does not inflate to its size), -ENOTSUP (zstd), -ENOMEM.
  */
 int elf_file__section_copy(struct elf_file *ef, const char *name, size_t max, void **buf,
 			   size_t *len);

@@ -4,7 +4,8 @@
  * (symbols, the .PyRuntime section, bytes at an address, the load bias,
  * the version string in Py_GetVersion's code), from a memfd; and what
  * --native reads of an object: its symbol tables, build-id, MiniDebugInfo,
- * CFI (libdw) and DWARF lines, at a few addresses of its own.
+ * CFI and DWARF lines (our readers, cfi.c and dwline.c), at a few
+ * addresses of its own.
  */
 #include <stdint.h>
 #include <sys/mman.h>

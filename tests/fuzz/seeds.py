@@ -9,6 +9,8 @@
   elf            small real ELF files (the fuzzer works on their headers)
   cgroup         this host's /proc/self/cgroup and typical container ones
   stackwalk      registers, a rule table and a stack that walk a few frames
+  dwarf          .eh_frame, .debug_frame and .debug_line (DWARF 4 and 5) of
+                 small objects gcc builds here, in fuzz_dwarf's framing
   folded, pprof  a small profile in each format
 """
 import glob
@@ -103,6 +105,31 @@ def elf_objects(out):
     shutil.copy(so, os.path.join(out, "minidebug.so"))
 
 
+def dwarf_seeds(out):
+    """Sections of objects gcc builds now: kind byte, address, bytes."""
+    tmp = tempfile.mkdtemp()
+    src = os.path.join(tmp, "s.c")
+    with open(src, "w") as f:
+        f.write("int g(int *v, int n) { int s = 0; for (int i = 0; i < n; i++) s += v[i];\n"
+                "  return s; }\nint f(int n) { int v[64]; for (int i = 0; i < 64; i++)\n"
+                "  v[i] = i * n; return g(v, n & 63); }\n")
+    builds = [("eh", "-gdwarf-5", ".eh_frame", 0), ("df", "-g -fno-asynchronous-unwind-tables "
+              "-fno-unwind-tables", ".debug_frame", 1), ("l4", "-gdwarf-4", ".debug_line", 2),
+              ("l5", "-gdwarf-5", ".debug_line", 2)]
+    for name, flags, section, kind in builds:
+        so = os.path.join(tmp, name + ".so")
+        if subprocess.call(["gcc", "-shared", "-fPIC", "-O1"] + flags.split() + [src, "-o", so]):
+            continue
+        for line in run(["readelf", "-SW", so], "").splitlines():
+            parts = line.replace("[ ", "[").split()
+            if len(parts) > 5 and parts[1] == section:
+                addr, off, size = (int(x, 16) for x in parts[3:6])
+                with open(so, "rb") as f:
+                    f.seek(off)
+                    put(os.path.join(out, name),
+                        bytes([kind]) + struct.pack("<Q", addr) + f.read(size))
+
+
 def stackwalk_seed():
     """sp 0x1000: rules for pcs 0x10 (CFA sp+16) and 0x1f (END); RA 0x20 at 0x1008."""
     regs = struct.pack("<QQQ", 0x10, 0x1000, 0x40)
@@ -125,7 +152,7 @@ def async_seed():
 def main():
     out = sys.argv[1]
     for d in ("debug_offsets", "linetable", "elf", "cgroup", "folded", "pprof", "stackwalk",
-              "async"):
+              "async", "dwarf"):
         os.makedirs(os.path.join(out, d), exist_ok=True)
     dumper = open(os.path.join(REPO, "tests", "unit", "dump_debug_offsets.py")).read()
     pys = [[p] for p in sorted(glob.glob(PYENV + "/versions/3.1[3-9]*/bin/python3"))]
@@ -145,6 +172,7 @@ def main():
     shutil.copy("/bin/true", os.path.join(out, "elf", "true"))
     elf_objects(os.path.join(out, "elf"))
     put(os.path.join(out, "stackwalk", "chain"), stackwalk_seed())
+    dwarf_seeds(os.path.join(out, "dwarf"))
     shutil.copy("/proc/self/cgroup", os.path.join(out, "cgroup", "host"))
     cid = "3f2a9c1d2e3f4a5b6c7d8e9f0a1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d6e7f8a9b"
     put(os.path.join(out, "cgroup", "k8s"), (

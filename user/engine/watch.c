@@ -112,12 +112,13 @@ static void try_pending(struct watch *w, struct pending *p, double now)
 		pending_del(w, p);
 		return;
 	}
-	if (err == -ENOTSUP || err == -EACCES || err == -EPERM) {
-		/* A Python we cannot sample: say so once, then leave it be. */
+	if (err == -ENOTSUP || err == -EACCES || err == -EPERM || err == -E2BIG) {
+		/* A Python we cannot sample (or a file we refused): say so once, then leave it be. */
 		if (w->all)
 			log_warn("skipping PID %d: %s", p->pid,
-				 py.flags & PY_TARGET_LAYOUT_REFUSED ? py.refused
-								     : py_target__strerror(err));
+				 py.flags & PY_TARGET_LAYOUT_REFUSED || err == -E2BIG
+					 ? py.refused
+					 : py_target__strerror(err));
 		else
 			py_target__report(p->pid, err, &py, 0);
 		give_up(w, p);
