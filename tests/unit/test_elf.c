@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "unit.h"
@@ -375,6 +376,144 @@ static void check_caps(void)
 	free(buf);
 }
 
+/*
+ * /bin/true with its section headers replaced by `n` entries: [0] null,
+ * [1] a .shstrtab, then n - 2 of `type`, each its own link, all naming
+ * `size` bytes at one page-aligned offset past the end (sparse), with
+ * section 0's sh_size as the count when `extended`.  Returns the fd (path
+ * filled), or -1.
+ */
+static int alias_file(char *path, unsigned n, uint32_t type, uint64_t size, uint64_t claimed)
+{
+	static const char names[] = "\0.symtab\0.shstrtab\0.zdebug_line";
+	unsigned char *buf;
+	size_t len;
+	int fd = copy_to_temp("/bin/true", path, &len, &buf);
+	Elf64_Ehdr *eh = (Elf64_Ehdr *)buf;
+	uint64_t names_off, table, big;
+	Elf64_Shdr *sh;
+
+	if (fd < 0)
+		return -1;
+	names_off = len;
+	table = (names_off + sizeof(names) + 7) & ~7ull;
+	big = (table + (uint64_t)n * sizeof(*sh) + 0xfff) & ~0xfffull;
+	sh = calloc(n, sizeof(*sh));
+	sh[1] = (Elf64_Shdr){ .sh_name = 9, .sh_type = SHT_STRTAB, .sh_offset = names_off,
+			      .sh_size = sizeof(names) };
+	for (unsigned i = 2; i < n; i++)
+		sh[i] = (Elf64_Shdr){ .sh_name = type == SHT_PROGBITS ? 19 : 1,
+				      .sh_type = type,
+				      .sh_offset = big,
+				      .sh_size = size,
+				      .sh_link = i,
+				      .sh_entsize = sizeof(Elf64_Sym) };
+	eh->e_shoff = table;
+	eh->e_shnum = (uint16_t)(claimed ? 0 : n);
+	eh->e_shstrndx = 1;
+	if (claimed)
+		sh[0].sh_size = claimed;
+	if (write(fd, buf, len) != (ssize_t)len || pwrite(fd, names, sizeof(names), names_off) < 0 ||
+	    pwrite(fd, sh, (size_t)n * sizeof(*sh), (off_t)table) < 0 ||
+	    ftruncate(fd, (off_t)(big + size + (claimed ? claimed * sizeof(*sh) : 0)))) {
+		close(fd);
+		fd = -1;
+	}
+	free(sh);
+	free(buf);
+	return fd;
+}
+
+/*
+ * Headers that alias one region cost it once: the first .symtab loads, the
+ * others overlap it and are refused; the sum stays under ELF_LOAD_MAX and
+ * under a budget shared with other files, given back at close.
+ */
+static void check_ledger(void)
+{
+	char path[64] = "/tmp/pyspy-test-elf-alias-XXXXXX";
+	struct elf_budget budget = { .max = 30ull << 20 };
+	struct elf_file *ef, *ef2;
+	uint64_t addr, size;
+	long before = max_rss_kb();
+	int fd = alias_file(path, 66, SHT_SYMTAB, 24ull << 20, 0);
+	void *buf;
+	size_t len;
+
+	CHECK(fd >= 0, "alias file");
+	ef = fd >= 0 ? elf_file__open(path) : NULL;
+	CHECK(ef, "alias file opens");
+	if (ef) {
+		CHECK(elf_file__find_symbol(ef, "anything", &addr, &size) == -ENOENT);
+		CHECK(elf_file__loaded(ef) <= ELF_LOAD_MAX && elf_file__loaded(ef) >= 24ull << 20,
+		      "loaded %" PRIu64, elf_file__loaded(ef));
+		CHECK(elf_file__refused(ef) && !strcmp(elf_file__refused(ef), "section headers overlap"),
+		      "refused: %s", elf_file__refused(ef) ? elf_file__refused(ef) : "-");
+		CHECK(max_rss_kb() - before < 40 * 1024, "+%ld KiB", max_rss_kb() - before);
+		elf_file__close(ef);
+	}
+	/* A shared budget: a second file's load past it is refused, and close gives back. */
+	ef = elf_file__open(path);
+	ef2 = elf_file__open(path);
+	if (ef && ef2) {
+		elf_file__set_budget(ef, &budget);
+		elf_file__set_budget(ef2, &budget);
+		elf_file__find_symbol(ef, "anything", &addr, &size);
+		CHECK(budget.used == elf_file__loaded(ef) && budget.used >= 24ull << 20);
+		elf_file__find_symbol(ef2, "anything", &addr, &size);
+		CHECK(elf_file__refused(ef2) && !strcmp(elf_file__refused(ef2), "over the load budget"),
+		      "refused: %s", elf_file__refused(ef2) ? elf_file__refused(ef2) : "-");
+		CHECK(budget.used <= budget.max, "used %" PRIu64, budget.used);
+	}
+	elf_file__close(ef);
+	CHECK(budget.used == (ef2 ? elf_file__loaded(ef2) : 0), "used %" PRIu64, budget.used);
+	elf_file__close(ef2);
+	CHECK(budget.used == 0, "used %" PRIu64, budget.used);
+	if (fd >= 0) {
+		close(fd);
+		unlink(path);
+	}
+
+	/* 15 million section headers, by the extended count: refused before libelf allocates. */
+	strcpy(path, "/tmp/pyspy-test-elf-count-XXXXXX");
+	before = max_rss_kb();
+	fd = alias_file(path, 3, SHT_SYMTAB, 4096, 15000000);
+	errno = 0;
+	ef = fd >= 0 ? elf_file__open(path) : NULL;
+	CHECK(!ef && errno == E2BIG, "15M headers: errno %d", errno);
+	CHECK(max_rss_kb() - before < 16 * 1024, "+%ld KiB", max_rss_kb() - before);
+	elf_file__close(ef);
+	if (fd >= 0) {
+		close(fd);
+		unlink(path);
+	}
+
+	/*
+	 * A .zdebug_line that claims 256 GiB: refused before anything is
+	 * inflated; one that claims 16 bytes but holds no zlib stream: refused.
+	 */
+	strcpy(path, "/tmp/pyspy-test-elf-zdebug-XXXXXX");
+	fd = alias_file(path, 3, SHT_PROGBITS, 4096, 0);
+	if (fd >= 0) {
+		static const uint8_t big[12] = { 'Z', 'L', 'I', 'B', 0, 0, 0, 0x40, 0, 0, 0, 0 };
+		static const uint8_t small[12] = { 'Z', 'L', 'I', 'B', 0, 0, 0, 0, 0, 0, 0, 16 };
+		struct stat st;
+
+		CHECK(!fstat(fd, &st) && pwrite(fd, big, 12, st.st_size - 4096) == 12);
+		ef = elf_file__open(path);
+		CHECK(ef && elf_file__section_copy(ef, ".debug_line", ELF_SECTION_MAX, &buf, &len) ==
+				    -EFBIG);
+		elf_file__close(ef);
+		CHECK(pwrite(fd, small, 12, st.st_size - 4096) == 12);
+		ef = elf_file__open(path);
+		CHECK(ef && elf_file__section_copy(ef, ".debug_line", ELF_SECTION_MAX, &buf, &len) ==
+				    -EBADMSG);
+		elf_file__close(ef);
+		close(fd);
+		unlink(path);
+	}
+}
+
 int main(void)
 {
 	static const struct interp debian = {
@@ -402,5 +541,6 @@ int main(void)
 		check_interp(&debian);
 	check_errors();
 	check_caps();
+	check_ledger();
 	return unit_done("elf");
 }
