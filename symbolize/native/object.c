@@ -463,6 +463,18 @@ static void dwarf_open(struct native_object *o)
 	o->dw = dwarf_begin_elf(elf_file__libelf(src), DWARF_C_READ, NULL);
 	if (!o->dw)
 		return;
+	/*
+	 * libdw looks for a .gnu_debugaltlink (dwz) file itself, the first time
+	 * a string or DIE refers into it: open(2) of /usr/lib/debug/.build-id/
+	 * on the agent's own filesystem, then of any path the file names,
+	 * without O_NOCTTY or O_NONBLOCK (a tty, a device, a FIFO that never
+	 * answers).  (void *)-1 is what dwarf_getalt leaves after a search that
+	 * found nothing: set first, no search happens, and what only the alt
+	 * file holds is missing, never read from elsewhere.  (Split DWARF's
+	 * .dwo files are opened only by dwarf_cu_info and dwarf_get_units,
+	 * which we do not call.)
+	 */
+	dwarf_setalt(o->dw, (Dwarf *)-1);
 	o->dwarf_bytes = bytes;
 	o->dbg_cfi = dwarf_getcfi(o->dw);
 	index_cus(o);
