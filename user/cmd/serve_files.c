@@ -32,12 +32,18 @@ static void written_drop(struct server *sv, size_t i)
 	sv->n_written--;
 }
 
+/*
+ * A name comes back only within its second (an --interval under 1 s), so
+ * among the newest entries: one interval's files at most (MAX_SPLIT), twice.
+ */
+#define WRITTEN_RECHECK 512
+
 /* path was just written: the newest.  A name written again moves to the end. */
 static void written_add(struct server *sv, const char *path)
 {
 	char *copy;
 
-	for (size_t i = 0; i < sv->n_written; i++)
+	for (size_t i = sv->n_written; i-- > 0 && sv->n_written - i <= WRITTEN_RECHECK;)
 		if (!strcmp(sv->written[i], path)) {
 			written_drop(sv, i);
 			break;
@@ -59,22 +65,29 @@ static void written_add(struct server *sv, const char *path)
 /* Keep the newest `keep` files this serve wrote. */
 static void prune(struct server *sv, int keep)
 {
-	while (sv->n_written > (size_t)keep) {
-		if (!unlink(sv->written[0]))
-			log_info("pruned %s", sv->written[0]);
+	size_t n = sv->n_written > (size_t)keep ? sv->n_written - (size_t)keep : 0;
+
+	if (!n)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		if (!unlink(sv->written[i]))
+			log_info("pruned %s", sv->written[i]);
 		else if (errno != ENOENT)
-			log_warn("cannot prune %s: %s", sv->written[0], strerror(errno));
-		written_drop(sv, 0);
+			log_warn("cannot prune %s: %s", sv->written[i], strerror(errno));
+		free(sv->written[i]);
 	}
+	/* One move for them all: --keep may be large. */
+	memmove(sv->written, sv->written + n, (sv->n_written - n) * sizeof(char *));
+	sv->n_written -= n;
 }
 
 void serve_files_stop(struct server *sv)
 {
-	while (sv->n_written)
-		written_drop(sv, sv->n_written - 1);
+	for (size_t i = 0; i < sv->n_written; i++)
+		free(sv->written[i]);
 	free(sv->written);
 	sv->written = NULL;
-	sv->cap_written = 0;
+	sv->n_written = sv->cap_written = 0;
 }
 
 static int write_interval_file(struct server *sv, struct profile *view, const char *suffix,
