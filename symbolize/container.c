@@ -32,6 +32,7 @@
 
 #include "container.h"
 #include "user/base/clock.h"
+#include "user/base/fileopen.h"
 #include "user/base/log.h"
 #include "user/model/profile.h"
 
@@ -446,10 +447,13 @@ struct container_cache {
 	struct pid_entry scratch; /* the answer when the table cannot grow */
 };
 
-/* Read at most max bytes of a file into a malloc'd buffer. */
+/*
+ * Read at most max bytes of a file into a malloc'd buffer.  Only a regular
+ * file: the /proc the cache is given may be a directory someone else made.
+ */
 static char *read_file(const char *path, size_t max, size_t *len)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int fd = fileopen_regular(path);
 	char *buf;
 	ssize_t r;
 

@@ -15,6 +15,7 @@
 #include "symbolize/proc/procfs.h"
 #include "symbolize/proc/procmem.h"
 #include "user/base/clock.h"
+#include "user/base/fileopen.h"
 
 /* Above vm.max_map_count's default (65530), so only a runaway file stops us. */
 #define MAPS_LINES_MAX (1u << 20)
@@ -130,7 +131,7 @@ static int scan_maps(pid_t pid, struct scan *s)
 	s->exe[n > 0 ? n : 0] = '\0'; /* kernel threads have none */
 
 	snprintf(path, sizeof(path), "/proc/%d/maps", pid);
-	f = fopen(path, "re");
+	f = fileopen_kernel_stream(path);
 	if (!f)
 		return errno == ENOENT ? -ESRCH : -errno;
 	while (lines++ < MAPS_LINES_MAX && (n = getline(&line, &cap, f)) > 0) {
@@ -154,7 +155,8 @@ static int scan_maps(pid_t pid, struct scan *s)
 /*
  * Open a candidate as the target sees it: inside its root (containers),
  * or through map_files when the path is gone (deleted, or replaced by an
- * upgrade) or leads elsewhere, which is exactly the mapped file.
+ * upgrade) or leads elsewhere (nowhere, or to something that is not a
+ * regular file, so not what is mapped), which is exactly the mapped file.
  */
 static struct elf_file *open_mapped(pid_t pid, const struct cand *c)
 {
@@ -165,7 +167,7 @@ static struct elf_file *open_mapped(pid_t pid, const struct cand *c)
 	if (!c->deleted) {
 		fd = procfs_open_in_root(pid, c->path);
 		ef = fd >= 0 ? elf_file__from_fd(fd) : NULL;
-		if (ef || errno != ENOENT)
+		if (ef || (errno != ENOENT && errno != FILEOPEN_NOT_REGULAR))
 			return ef;
 	}
 	snprintf(path, sizeof(path), "/proc/%d/map_files/%" PRIx64 "-%" PRIx64, pid, c->start,

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "kallsyms.h"
+#include "user/base/fileopen.h"
 
 /* Symbols kept at most (a distribution kernel with modules has ~200k). */
 #define KSYMS_MAX (4u << 20)
@@ -42,7 +43,7 @@ struct kallsyms *kallsyms__load(const char *path)
 
 	if (!k)
 		return NULL;
-	f = fopen(path ? path : "/proc/kallsyms", "re");
+	f = fileopen_kernel_stream(path ? path : "/proc/kallsyms");
 	if (!f) {
 		free(k);
 		return NULL;

@@ -14,6 +14,7 @@
 
 #include "procmaps.h"
 #include "user/base/clock.h"
+#include "user/base/fileopen.h"
 #include "user/base/log.h"
 
 /* Lines of /proc/PID/maps read, and executable mappings kept, at most. */
@@ -145,7 +146,7 @@ static void sweep(struct native_objects *t)
 static int vdso_fd(void)
 {
 	const uint8_t *base = (const uint8_t *)getauxval(AT_SYSINFO_EHDR);
-	FILE *f = fopen("/proc/self/maps", "re");
+	FILE *f = fileopen_kernel_stream("/proc/self/maps");
 	uint64_t start, end, len = 0;
 	char line[512];
 	int fd;
@@ -206,8 +207,8 @@ static int acquire(struct native_maps *m, struct mapping *mp)
 		sweep(t);
 		if (t->bytes >= t->budget)
 			return -ENOSPC;
-		/* O_NONBLOCK: whatever it is, opening it must not wait. */
-		fd = vdso ? vdso_fd() : open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+		/* Opened only if a regular file: a mapped device or FIFO never is. */
+		fd = vdso ? vdso_fd() : fileopen_regular(path);
 		if (fd < 0)
 			return -errno;
 		e = calloc(1, sizeof(*e));
@@ -267,7 +268,7 @@ static int maps_read(struct native_maps *m)
 	m->read_ns = mono_ns();
 	m->gen++;
 	snprintf(path, sizeof(path), "/proc/%d/maps", m->pid);
-	f = fopen(path, "re");
+	f = fileopen_kernel_stream(path);
 	if (!f)
 		return -errno;
 	while (lines++ < MAPS_LINES_MAX && n < MAPS_EXEC_MAX &&

@@ -13,6 +13,7 @@
 #include <zlib.h>
 
 #include "elf.h"
+#include "user/base/fileopen.h"
 
 /* Machine this tool runs on: a foreign ELF could not be one of our targets. */
 #if defined(__x86_64__)
@@ -67,8 +68,8 @@ static struct elf_file *open_fail(struct elf_file *ef, int err)
 
 struct elf_file *elf_file__open(const char *path)
 {
-	/* O_NONBLOCK: a FIFO planted at the path must not hang us. */
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	/* Only a regular file is opened: a FIFO, tty or device at path never is. */
+	int fd = fileopen_regular(path);
 
 	if (fd < 0)
 		return NULL;

@@ -7,10 +7,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "procfs.h"
+#include "user/base/fileopen.h"
 
 /* stat is one line well under this; status is about 1.5 KiB, unless a
  * process is in very many groups (Groups: comes before NSpid:). */
@@ -24,7 +24,7 @@ int procfs_read(const char *path, char *buf, size_t len)
 
 	if (!len)
 		return -EINVAL;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	fd = fileopen_kernel(path);
 	if (fd < 0)
 		return errno == ENOENT ? -ESRCH : -errno;
 	while (got < len - 1) {
@@ -160,14 +160,11 @@ double procfs_age_s(pid_t pid)
  * path as the target sees it, resolved inside its root: `..` and symlinks,
  * absolute ones included, never leave it (RESOLVE_IN_ROOT), so a container
  * that plants `lib/libpython3.12.so -> /etc/shadow` gets ENOENT, not the
- * host's file.  Magic links (/proc/self/...) are refused too.
+ * host's file.  Magic links (/proc/self/...) are refused too, and so is
+ * anything but a regular file, before it is opened (fileopen.h).
  */
 int procfs_open_in_root(pid_t pid, const char *path)
 {
-	struct open_how how = {
-		.flags = O_RDONLY | O_CLOEXEC | O_NONBLOCK,
-		.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
-	};
 	char root[64];
 	int dfd, fd, err;
 
@@ -175,7 +172,7 @@ int procfs_open_in_root(pid_t pid, const char *path)
 	dfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (dfd < 0)
 		return -1;
-	fd = (int)syscall(SYS_openat2, dfd, path, &how, sizeof(how));
+	fd = fileopen_regular_at(dfd, path, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS);
 	err = errno;
 	close(dfd);
 	errno = err;

@@ -41,7 +41,9 @@ int procfs_ids(pid_t pid, pid_t tid, pid_t *tgid, pid_t *nsid);
 
 /*
  * Open path (read-only) as PID sees it, inside its root: `..` and symlinks,
- * absolute ones included, never leave it.  An fd, or -1 with errno set.
+ * absolute ones included, never leave it; only a regular file is opened
+ * (fileopen_regular_at).  An fd, or -1 with errno set (ENOENT;
+ * FILEOPEN_NOT_REGULAR: a device, FIFO, socket or directory).
  */
 int procfs_open_in_root(pid_t pid, const char *path);
 

@@ -191,7 +191,7 @@ def test_bad_inputs(pyspy, tmp_path):
     good.write_text("main (m.py:1);f (m.py:2) 5\n")
     missing = tmp_path / "missing.folded"
     one_error(diff(pyspy, missing, good), str(missing), "No such file")
-    one_error(diff(pyspy, good, tmp_path), "Is a directory")
+    one_error(diff(pyspy, good, tmp_path), str(tmp_path), "not a regular file")
     empty = tmp_path / "empty.folded"
     empty.write_text("")
     one_error(diff(pyspy, good, empty), "empty")

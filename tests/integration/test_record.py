@@ -494,7 +494,7 @@ def test_error_free_threaded(py_id, workload, record, pyspy):
 
 
 @pytest.mark.parametrize("py_id", ["3.13", "3.13-sid", "3.14-sid", "3.14d-sid", "3.15-sid"])
-def test_error_lying_debug_offsets(py_id, workload, record, pyspy):
+def test_error_lying_debug_offsets(py_id, workload, record, pyspy, tmp_path):
     """A live target rewrites its own _Py_DebugOffsets so that pyobject.ob_type
     lies 64 KiB past any object header.  record (alone and with --all) and
     dump refuse that layout by the field's name, in one line, and run clean
@@ -507,7 +507,8 @@ def test_error_lying_debug_offsets(py_id, workload, record, pyspy):
     assert r.rc != 0 and re.fullmatch(r"pyspy-bpf: " + want, r.stderr), str(r)
     r = run_pyspy(pyspy, ["dump", "--pid", w.pid])
     assert r.rc != 0 and re.fullmatch(r"pyspy-bpf: " + want, r.stderr), str(r)
-    r = run_pyspy(pyspy, ["record", "--all", "--duration", 1, "-f", "folded", "-o", "/dev/null"])
+    r = run_pyspy(pyspy, ["record", "--all", "--duration", 1, "-f", "folded", "-o",
+                          tmp_path / "all.folded"])
     assert r.rc == 0 and "AddressSanitizer" not in r.stderr, str(r)
     assert re.search(r"skipping PID %d: PyObject\.ob_type = 65520 is past" % w.pid,
                      r.stderr), str(r)

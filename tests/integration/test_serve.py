@@ -13,6 +13,7 @@ import re
 import signal
 import socket
 import ssl
+import stat
 import subprocess
 import time
 import urllib.request
@@ -138,6 +139,92 @@ def test_interval_files_keep_and_sigterm_flush(server, workload, go_pprof, tmp_p
     assert after - before, "SIGTERM must flush the current interval\n" + srv.logtext()
     assert not [f for f in after if ".tmp." in f.name], after
     assert len([f for f in after if f.name.endswith(".pb.gz")]) <= 2
+
+
+def stamps(seconds_from, seconds_to):
+    """Interval file names (UTC, by the second) for the seconds from now given."""
+    now = int(time.time())
+    return ["pyspy-bpf-%s.pb.gz" % time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(now + s))
+            for s in range(seconds_from, seconds_to)]
+
+
+def test_interval_file_planted_fifo(server, workload, tmp_path):
+    """FIFOs (and symlinks to one) planted at every interval file name of
+    the next minute: each write is refused in one line without waiting for
+    a reader (it would hold the sampler's lock), /metrics keeps answering,
+    and no FIFO is ever opened."""
+    workload(require_python(PY), "simple.py")
+    out = tmp_path / "profiles"
+    out.mkdir()
+    outside = tmp_path / "outside.fifo"
+    os.mkfifo(str(outside))
+    for i, name in enumerate(stamps(-2, 60)):
+        if i % 2:
+            (out / name).symlink_to(outside)
+        else:
+            os.mkfifo(str(out / name))
+    srv = server("--output-dir", out, "--interval", "1")
+    deadline = time.monotonic() + 20
+    refused = []
+    while len(refused) < 3:
+        assert time.monotonic() < deadline, "no refusal in 20 s\n" + srv.logtext()
+        t0 = time.monotonic()
+        status, body = get(srv.url + "/metrics", timeout=5)
+        assert status == 200 and b"pyspy_samples_total" in body
+        assert time.monotonic() - t0 < 3, "/metrics took %.1f s" % (time.monotonic() - t0)
+        refused = re.findall(r"cannot write (\S+): not a regular file$", srv.logtext(), re.M)
+        time.sleep(0.3)
+    assert srv.stop() == 0, srv.logtext()
+    assert all(os.path.dirname(p) == str(out) for p in refused), refused
+    assert not [f for f in out.iterdir() if ".tmp." in f.name], list(out.iterdir())
+    for f in out.iterdir():
+        assert stat.S_ISFIFO(os.stat(str(f)).st_mode), f  # none replaced, none written
+    # No writer ever opened a FIFO: a reader that comes now finds none.
+    for f in [outside] + [f for f in out.iterdir() if not f.is_symlink()]:
+        fd = os.open(str(f), os.O_RDONLY | os.O_NONBLOCK)
+        try:
+            assert os.read(fd, 1) == b""
+        finally:
+            os.close(fd)
+
+
+def test_prune_only_own_files(server, workload, tmp_path):
+    """--keep counts and deletes only the files this serve wrote: planted
+    future-dated names (which sort after ours) and an earlier run's file
+    stay, and serve's own newest files are kept."""
+    workload(require_python(PY), "simple.py")
+    out = tmp_path / "profiles"
+    out.mkdir()
+    planted = ["pyspy-bpf-29991231T235958Z.pb.gz", "pyspy-bpf-29991231T235959Z.pb.gz",
+               "pyspy-bpf-20000101T000000Z.pb.gz"]
+    for name in planted:
+        (out / name).write_text("not ours\n")
+    srv = server("--output-dir", out, "--interval", "1", "--keep", "2")
+    deadline = time.monotonic() + 20
+    while len(re.findall(r" wrote ", srv.logtext())) < 4:
+        assert time.monotonic() < deadline, srv.logtext()
+        time.sleep(0.2)
+    assert srv.stop() == 0, srv.logtext()
+    wrote = re.findall(r" wrote (\S+) \(", srv.logtext())
+    assert len(wrote) >= 5, srv.logtext()  # 4 and SIGTERM's flush
+    names = sorted(f.name for f in out.iterdir())
+    assert names == sorted(planted + [os.path.basename(p) for p in wrote[-2:]]), \
+        (names, wrote)
+    for name in planted:
+        assert (out / name).read_text() == "not ours\n"
+
+
+def test_log_file_fifo_refused(pyspy, tmp_path):
+    """--log-file naming a FIFO: one line and exit 1 at once (opening it to
+    write would wait for a reader)."""
+    fifo = tmp_path / "log.fifo"
+    os.mkfifo(str(fifo))
+    p = subprocess.run([pyspy, "serve", "--listen", "127.0.0.1:%d" % free_port(),
+                        "--log-file", str(fifo)], env=pyspy_env(), stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, universal_newlines=True, timeout=30)
+    assert p.returncode == 1, p.stderr
+    assert re.fullmatch(r"\S+ pyspy-bpf: cannot open --log-file %s: not a regular file\n" %
+                        re.escape(str(fifo)), p.stderr), p.stderr
 
 
 def test_sighup_reopens_log(server, workload, tmp_path):

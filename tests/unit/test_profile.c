@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "unit.h"
+#include "user/base/fileopen.h"
 #include "user/model/profile.h"
 #include "user/output/output.h"
 
@@ -87,7 +88,7 @@ static void test_write_file(void)
 	struct output_opts o = {};
 	uint32_t f = profile__function(p, "f", "x.py", 1);
 	uint32_t l = profile__location(p, f, 2);
-	char dir[] = "/tmp/pyspy-unit-XXXXXX", path[256], buf[128] = "";
+	char dir[] = "/tmp/pyspy-unit-XXXXXX", path[256], other[256], buf[128] = "";
 	struct stat st;
 	FILE *in;
 
@@ -100,8 +101,40 @@ static void test_write_file(void)
 	if (in)
 		fclose(in);
 	CHECK(!strcmp(buf, "f (x.py:2) 4\n"), "got %s", buf);
-	CHECK(output__write_file(&output_folded, p, &o, "/dev/null") == 0);
+	/* Only a regular file is replaced; the rest are refused, never opened or renamed over. */
+	CHECK(output__check_path("-") == 0 && output__check_path(path) == 0);
+	CHECK(output__write_file(&output_folded, p, &o, "/dev/null") == -FILEOPEN_NOT_REGULAR);
 	CHECK(!stat("/dev/null", &st) && S_ISCHR(st.st_mode), "/dev/null must stay a device");
+	snprintf(path, sizeof(path), "%s/fifo", dir);
+	snprintf(other, sizeof(other), "%s/link-fifo", dir);
+	CHECK(!mkfifo(path, 0600) && !symlink(path, other));
+	/* Writing into the FIFO would wait for a reader (the alarm ends the test). */
+	alarm(20);
+	CHECK(output__check_path(path) == -FILEOPEN_NOT_REGULAR);
+	CHECK(output__write_file(&output_folded, p, &o, path) == -FILEOPEN_NOT_REGULAR);
+	CHECK(output__write_file(&output_folded, p, &o, other) == -FILEOPEN_NOT_REGULAR);
+	alarm(0);
+	CHECK(!lstat(path, &st) && S_ISFIFO(st.st_mode) && !lstat(other, &st) &&
+	      S_ISLNK(st.st_mode));
+	unlink(path);
+	unlink(other);
+	CHECK(output__write_file(&output_folded, p, &o, dir) == -FILEOPEN_NOT_REGULAR);
+	/* A symlink to a regular file, or to nothing, is replaced, never followed. */
+	snprintf(path, sizeof(path), "%s/target", dir);
+	in = fopen(path, "w");
+	CHECK(in && fputs("keep", in) >= 0);
+	if (in)
+		fclose(in);
+	snprintf(other, sizeof(other), "%s/link.folded", dir);
+	CHECK(!symlink(path, other));
+	CHECK(output__write_file(&output_folded, p, &o, other) == 0);
+	CHECK(!lstat(other, &st) && S_ISREG(st.st_mode) && !stat(path, &st) && st.st_size == 4);
+	unlink(other);
+	CHECK(!symlink("nowhere", other));
+	CHECK(output__write_file(&output_folded, p, &o, other) == 0);
+	CHECK(!lstat(other, &st) && S_ISREG(st.st_mode));
+	unlink(other);
+	unlink(path);
 	snprintf(path, sizeof(path), "%s/missing/out.folded", dir);
 	CHECK(output__write_file(&output_folded, p, &o, path) == -ENOENT);
 	CHECK(output__by_path("a.folded") == &output_folded && output__by_path("a.txt"));

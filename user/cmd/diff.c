@@ -22,6 +22,7 @@
 #include "common.h"
 #include "diff.h"
 #include "user/base/cli.h"
+#include "user/base/fileopen.h"
 #include "user/base/log.h"
 #include "user/model/profile.h"
 #include "user/model/rollup.h"
@@ -335,7 +336,7 @@ static void report_load_error(const struct side *s, int err)
 		log_error("%s: decodes to more than %u MiB of samples, functions and locations",
 			  s->path, PPROF_READ_MAX_DECODED >> 20);
 	else
-		log_error("cannot read %s: %s", s->path, strerror(-err));
+		log_error("cannot read %s: %s", s->path, fileopen_strerror(-err));
 }
 
 /* The unit a side's raw weights are in, for the header lines. */
@@ -515,7 +516,7 @@ static int write_out(const struct output_writer *w, const struct diff_run *run,
 
 	if (err)
 		log_error("cannot write %s: %s", strcmp(path, "-") ? path : "to stdout",
-			  strerror(-err));
+			  fileopen_strerror(-err));
 	return err;
 }
 

@@ -16,6 +16,7 @@
 #include "common.h"
 #include "user/base/cli.h"
 #include "user/base/clock.h"
+#include "user/base/fileopen.h"
 #include "user/base/log.h"
 #include "user/engine/options.h"
 #include "user/engine/preflight.h"
@@ -47,6 +48,7 @@ static int choose_output(const struct options *o, struct out_choice *c)
 {
 	char stamp[32];
 	time_t t = time(NULL);
+	int err;
 
 	if (o->format) {
 		c->writer = output__by_name(o->format);
@@ -71,7 +73,11 @@ static int choose_output(const struct options *o, struct out_choice *c)
 		snprintf(c->path, sizeof(c->path), "pyspy-bpf-%s.%s", stamp,
 			 c->writer->exts[0] + 1);
 	}
-	return 0;
+	/* A FIFO or device at the name is refused now, not after the recording. */
+	err = output__check_path(c->path);
+	if (err)
+		log_error("cannot write %s: %s", c->path, fileopen_strerror(-err));
+	return err;
 }
 
 static void loop(const struct options *o, struct sampler *s)
@@ -123,7 +129,7 @@ static int write_profile(const struct options *o, const struct out_choice *c,
 	}
 	err = output__write_file(c->writer, prof, &oo, c->path);
 	if (err)
-		log_error("cannot write %s: %s", c->path, strerror(-err));
+		log_error("cannot write %s: %s", c->path, fileopen_strerror(-err));
 	else if (!o->quiet && strcmp(c->path, "-"))
 		fprintf(stderr, "  wrote %s (%s, %u stacks)\n", c->path, c->writer->name,
 			profile__n_stacks(prof));

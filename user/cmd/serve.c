@@ -33,6 +33,7 @@
 #include "serve.h"
 #include "user/base/cli.h"
 #include "user/base/clock.h"
+#include "user/base/fileopen.h"
 #include "user/base/log.h"
 #include "user/engine/preflight.h"
 #include "user/engine/summary.h"
@@ -51,8 +52,10 @@ static void on_signal(int sig)
 /* --- the daemon ------------------------------------------------------------ */
 
 /*
- * --log-file onto stderr: appended to, never through a symlink, created
- * 0640.  If it cannot be opened, stderr stays what it was.
+ * --log-file onto stderr: a regular file appended to, or a new one made
+ * 0640; never through a symlink, never a FIFO (it would block) or a tty (it
+ * could become our controlling terminal).  If it cannot be opened, stderr
+ * stays what it was.
  */
 static int open_log(const char *path)
 {
@@ -60,7 +63,7 @@ static int open_log(const char *path)
 
 	if (!path)
 		return 0;
-	fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0640);
+	fd = fileopen_append(path, 0640);
 	if (fd < 0)
 		return -errno;
 	fflush(stderr);
@@ -80,7 +83,7 @@ static void on_hangup(struct server *sv)
 	err = open_log(sv->so->log_file);
 	if (err)
 		log_error("cannot reopen --log-file %s: %s (still writing the old one)",
-			  sv->so->log_file, strerror(-err));
+			  sv->so->log_file, fileopen_strerror(-err));
 	else
 		log_info("log reopened");
 	/* Likewise with the old token, if the new file will not do. */
@@ -146,6 +149,7 @@ static int serve(struct serve_opts *so)
 	if (sv.interval && sv.s)
 		sampler__remove_sink(sv.s, sv.interval);
 	sampler__stop(sv.s);
+	serve_files_stop(&sv);
 	profile__free(sv.interval);
 	profile__free(sv.base);
 	return err;
@@ -197,7 +201,9 @@ static const struct argp_option opts[] = {
 	{ "gil", 'g', NULL, 0, "Only samples whose thread held the GIL", 0 },
 	{ "output-dir", OPT_OUTPUT_DIR, "DIR", 0, "Also write one pprof file per interval", 0 },
 	{ "interval", OPT_INTERVAL, "SECS", 0, "Interval of --output-dir files (default 60)", 0 },
-	{ "keep", OPT_KEEP, "N", 0, "Keep the newest N files in --output-dir (default 60)", 0 },
+	{ "keep", OPT_KEEP, "N", 0,
+	  "Keep the newest N files this serve wrote in --output-dir (default 60; others are left alone)",
+	  0 },
 	{ "split-by", OPT_SPLIT_BY, "container", 0, "One file per container per interval", 0 },
 	{ "max-stacks", OPT_MAX_STACKS, "N", 0,
 	  "Distinct stacks kept per profile; more are dropped and counted (default 100000)", 0 },
@@ -324,8 +330,10 @@ int serve_main(int argc, char **argv)
 	if (err)
 		return err == -EINVAL ? 2 : 1;
 	log_timestamps = true;
-	if (open_log(so.log_file)) {
-		log_error("cannot open --log-file %s: %m (a symlink is refused)", so.log_file);
+	err = open_log(so.log_file);
+	if (err) {
+		log_error("cannot open --log-file %s: %s%s", so.log_file, fileopen_strerror(-err),
+			  err == -ELOOP ? " (a symlink is refused)" : "");
 		err = 1;
 	}
 	if (!err) {

@@ -63,6 +63,9 @@ struct server {
 	struct profile *interval;
 	double interval_start;
 	uint64_t interval_start_unix_ns;
+	/* The names this serve wrote there, oldest first: all that prune deletes. */
+	char **written;
+	size_t n_written, cap_written;
 	double last_rebuild;
 };
 
@@ -71,8 +74,9 @@ int serve_http_start(struct server *sv);
 /* --listen IPV4:PORT (":PORT" for any address). 0 or -EINVAL. */
 int serve_http_parse_listen(const char *s, struct sockaddr_in *sa);
 
-/* serve_files.c: start writing intervals (if --output-dir), and write one. */
+/* serve_files.c: start writing intervals (if --output-dir), write one, forget them. */
 int serve_files_start(struct server *sv);
 void serve_files_flush(struct server *sv);
+void serve_files_stop(struct server *sv);
 
 #endif /* PYSPY_SERVE_H */

@@ -13,6 +13,7 @@
 #include <strings.h>
 
 #include "serve_auth.h"
+#include "user/base/fileopen.h"
 #include "user/base/log.h"
 #include "user/output/bytes.h"
 
@@ -92,7 +93,7 @@ static int read_pem(const char *opt, const char *path, char **out)
 	else if (err == -ENODATA)
 		log_error("%s %s: is empty", opt, path);
 	else if (err)
-		log_error("cannot read %s %s: %s", opt, path, strerror(-err));
+		log_error("cannot read %s %s: %s", opt, path, fileopen_strerror(-err));
 	return err;
 }
 
@@ -197,7 +198,7 @@ static int read_token(const char *path, const char *note, char **out, size_t *ou
 			  "an Authorization header cannot carry%s",
 			  path, note);
 	else if (err)
-		log_error("cannot read --token-file %s: %s%s", path, strerror(-err), note);
+		log_error("cannot read --token-file %s: %s%s", path, fileopen_strerror(-err), note);
 	if (err) {
 		free_secret(t, len);
 		return err;

@@ -2,8 +2,11 @@
 /*
  * serve_files.c - serve's --output-dir: one pprof per interval (per
  * container with --split-by container), the oldest pruned past --keep.
+ * Prune deletes only what this serve wrote, by the list it keeps: a name
+ * in the directory proves nothing (a planted pyspy-bpf-2999....pb.gz would
+ * sort after ours and get our fresh file deleted), and files of an earlier
+ * run are left to whoever ran it.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -16,39 +19,75 @@
 
 #include "serve.h"
 #include "user/base/clock.h"
+#include "user/base/fileopen.h"
 #include "user/base/log.h"
 
 /* --- interval files -------------------------------------------------------- */
 
-static int cmp_str(const void *a, const void *b)
+/* Drop entry i of the written list (its name is freed, not unlinked). */
+static void written_drop(struct server *sv, size_t i)
 {
-	return strcmp(*(char *const *)a, *(char *const *)b);
+	free(sv->written[i]);
+	memmove(&sv->written[i], &sv->written[i + 1], (sv->n_written - i - 1) * sizeof(char *));
+	sv->n_written--;
 }
 
-/* Keep the newest `keep` files we wrote; names sort by time. */
-static void prune(const char *dir, int keep)
-{
-	char *names[4096], path[PATH_MAX];
-	int n = 0;
-	struct dirent *d;
-	DIR *dh = opendir(dir);
+/*
+ * A name comes back only within its second (an --interval under 1 s), so
+ * among the newest entries: one interval's files at most (MAX_SPLIT), twice.
+ */
+#define WRITTEN_RECHECK 512
 
-	if (!dh)
-		return;
-	while ((d = readdir(dh)) && n < 4096)
-		if (!strncmp(d->d_name, "pyspy-bpf-", 10) && strstr(d->d_name, ".pb.gz") &&
-		    !strstr(d->d_name, ".tmp."))
-			names[n++] = strdup(d->d_name);
-	closedir(dh);
-	qsort(names, n, sizeof(*names), cmp_str);
-	for (int i = 0; i < n; i++) {
-		if (names[i] && i < n - keep) {
-			snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
-			if (!unlink(path))
-				log_info("pruned %s", path);
+/* path was just written: the newest.  A name written again moves to the end. */
+static void written_add(struct server *sv, const char *path)
+{
+	char *copy;
+
+	for (size_t i = sv->n_written; i-- > 0 && sv->n_written - i <= WRITTEN_RECHECK;)
+		if (!strcmp(sv->written[i], path)) {
+			written_drop(sv, i);
+			break;
 		}
-		free(names[i]);
+	if (sv->n_written == sv->cap_written) {
+		size_t cap = sv->cap_written ? 2 * sv->cap_written : 64;
+		char **g = realloc(sv->written, cap * sizeof(*g));
+
+		if (!g)
+			return; /* unlisted: never pruned, never deleted by mistake */
+		sv->written = g;
+		sv->cap_written = cap;
 	}
+	copy = strdup(path);
+	if (copy)
+		sv->written[sv->n_written++] = copy;
+}
+
+/* Keep the newest `keep` files this serve wrote. */
+static void prune(struct server *sv, int keep)
+{
+	size_t n = sv->n_written > (size_t)keep ? sv->n_written - (size_t)keep : 0;
+
+	if (!n)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		if (!unlink(sv->written[i]))
+			log_info("pruned %s", sv->written[i]);
+		else if (errno != ENOENT)
+			log_warn("cannot prune %s: %s", sv->written[i], strerror(errno));
+		free(sv->written[i]);
+	}
+	/* One move for them all: --keep may be large. */
+	memmove(sv->written, sv->written + n, (sv->n_written - n) * sizeof(char *));
+	sv->n_written -= n;
+}
+
+void serve_files_stop(struct server *sv)
+{
+	for (size_t i = 0; i < sv->n_written; i++)
+		free(sv->written[i]);
+	free(sv->written);
+	sv->written = NULL;
+	sv->n_written = sv->cap_written = 0;
 }
 
 static int write_interval_file(struct server *sv, struct profile *view, const char *suffix,
@@ -69,12 +108,14 @@ static int write_interval_file(struct server *sv, struct profile *view, const ch
 	strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &tm);
 	snprintf(path, sizeof(path), "%s/pyspy-bpf-%s%s.pb.gz", sv->so->output_dir, stamp, suffix);
 	err = output__write_file(sv->pprof, view, &oo, path);
-	if (err)
-		log_error("cannot write %s: %s", path, strerror(-err));
-	else
-		log_info("wrote %s (%" PRIu64 " %s, %u stacks, %" PRIu64 " dropped)", path,
-			 profile__total_weight(view), oo.value_unit ? oo.value_unit : "samples",
-			 profile__n_stacks(view), profile__dropped(view));
+	if (err) {
+		log_error("cannot write %s: %s", path, fileopen_strerror(-err));
+		return err;
+	}
+	written_add(sv, path);
+	log_info("wrote %s (%" PRIu64 " %s, %u stacks, %" PRIu64 " dropped)", path,
+		 profile__total_weight(view), oo.value_unit ? oo.value_unit : "samples",
+		 profile__n_stacks(view), profile__dropped(view));
 	return err;
 }
 
@@ -159,7 +200,7 @@ void serve_files_flush(struct server *sv)
 		write_interval_file(sv, sv->interval, "", end - sv->interval_start);
 	profile__clear_stacks(sv->interval);
 	sampler__unlock(sv->s);
-	prune(sv->so->output_dir, sv->so->keep);
+	prune(sv, sv->so->keep);
 	sv->interval_start = end;
 	sv->interval_start_unix_ns = end_unix_ns;
 }

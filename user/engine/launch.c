@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "launch.h"
+#include "user/base/fileopen.h"
 #include "user/base/log.h"
 
 /* Under sudo, run the command as the user who ran sudo, not as root. */
@@ -146,7 +147,7 @@ static pid_t read_ppid(pid_t pid)
 	int ppid = -1;
 
 	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-	f = fopen(path, "re");
+	f = fileopen_kernel_stream(path);
 	if (!f)
 		return -1;
 	if (fgets(buf, sizeof(buf), f)) {

@@ -7,19 +7,20 @@
 #include <zlib.h>
 
 #include "bytes.h"
+#include "user/base/fileopen.h"
 
 int bytes_read_file(const char *path, size_t max, uint8_t **out, size_t *len)
 {
 	size_t cap = 1 << 16, n = 0;
 	uint8_t *buf = malloc(cap), *nb;
-	int fd = open(path, O_RDONLY | O_CLOEXEC), err = 0;
+	int fd = fileopen_regular(path), err = 0;
 	ssize_t r;
 
 	if (fd < 0 || !buf) {
 		err = fd < 0 ? -errno : -ENOMEM;
 		goto out;
 	}
-	/* Read to EOF rather than trust st_size, so pipes and /proc work too. */
+	/* Read to EOF rather than trust st_size: a file can grow while it is read. */
 	for (;;) {
 		if (n == cap) {
 			if (cap > max) {

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "output.h"
+#include "user/base/fileopen.h"
 
 static const struct output_writer *const writers[] = {
 	&output_folded,
@@ -72,26 +73,36 @@ static int write_stream(const struct output_writer *w, const struct profile *p,
 	return err;
 }
 
+int output__check_path(const char *path)
+{
+	struct stat st;
+
+	if (!strcmp(path, "-"))
+		return 0;
+	/*
+	 * Nothing there (or a dangling symlink), or a regular file: the new
+	 * one is renamed over the name.  Anything else, a symlink to it too,
+	 * is refused, never opened: writing into a FIFO waits for its reader
+	 * and hands it the profile, a device may act, and renaming over it
+	 * (/dev/null) would replace it.  stat opens nothing.
+	 */
+	if (stat(path, &st))
+		return 0;
+	return S_ISREG(st.st_mode) ? 0 : -FILEOPEN_NOT_REGULAR;
+}
+
 int output__write_file(const struct output_writer *w, const struct profile *p,
 		       const struct output_opts *o, const char *path)
 {
 	char tmp[PATH_MAX];
-	struct stat st;
 	FILE *f;
 	int err, fd;
 
 	if (!strcmp(path, "-"))
 		return write_stream(w, p, o, stdout);
-	/* A device or pipe (/dev/null, /dev/stdout) is written in place, never renamed over. */
-	if (!stat(path, &st) && !S_ISREG(st.st_mode)) {
-		f = fopen(path, "w");
-		if (!f)
-			return -errno;
-		err = write_stream(w, p, o, f);
-		if (fclose(f) && !err)
-			err = -errno;
+	err = output__check_path(path);
+	if (err)
 		return err;
-	}
 	/*
 	 * A fresh name no one could have planted a symlink at: mkostemp
 	 * creates it O_CREAT|O_EXCL (never through a symlink), mode 0600, so

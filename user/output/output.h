@@ -45,10 +45,18 @@ const struct output_writer *output__by_path(const char *path);
 const char *output__names(void);
 
 /*
- * Write whole: "-" is stdout; a device or pipe in place; else a new file
- * path.tmp.XXXXXX (O_EXCL, mode 0600) renamed over path, so a reader never
- * sees half a profile and a planted symlink never redirects the write.
- * 0 or -errno.
+ * May path be written?  "-" (stdout), a new name or a regular file (also
+ * through a symlink): 0; anything else, a FIFO, device, socket or
+ * directory or a symlink to one: -FILEOPEN_NOT_REGULAR, without opening
+ * it.  Callers ask before they sample, so a bad -o costs nothing.
+ */
+int output__check_path(const char *path);
+
+/*
+ * Write whole: "-" is stdout; else, if output__check_path allows it, a new
+ * file path.tmp.XXXXXX (O_EXCL, mode 0600) renamed over path, so a reader
+ * never sees half a profile and a planted symlink never redirects the
+ * write.  0 or -errno.
  */
 int output__write_file(const struct output_writer *w, const struct profile *p,
 		       const struct output_opts *o, const char *path);
