@@ -14,6 +14,7 @@
 
 #include "cfi.h"
 #include "dwarf_read.h"
+#include "user/base/search.h"
 
 /* DWARF register numbers on x86-64. */
 #define REG_RBP 6
@@ -640,21 +641,13 @@ static enum sw_stop to_rule(const struct run *r, struct sw_rule *out)
 enum sw_stop cfi_rule(const struct cfi_table *t, uint64_t vaddr, struct sw_rule *r, uint64_t *lo,
 		      uint64_t *hi)
 {
-	size_t a = 0, b = t ? t->n : 0;
+	/* The last FDE starting at or below vaddr. */
+	size_t a = t ? upper_bound(t->fdes, t->n, lo, vaddr) : 0;
 	struct run run;
 	struct fde f;
 	uint64_t next;
 
 	*r = (struct sw_rule){ 0 };
-	/* The last FDE starting at or below vaddr. */
-	while (a < b) {
-		size_t mid = a + (b - a) / 2;
-
-		if (t->fdes[mid].lo <= vaddr)
-			a = mid + 1;
-		else
-			b = mid;
-	}
 	if (!a || vaddr - t->fdes[a - 1].lo >= t->fdes[a - 1].len)
 		return SW_STOP_NO_CFI;
 	if (parse_record(t, t->fdes[a - 1].off, &f, &next) != 1)

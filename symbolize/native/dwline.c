@@ -14,6 +14,7 @@
 
 #include "dwarf_read.h"
 #include "dwline.h"
+#include "user/base/search.h"
 
 #define LNCT_PATH 1
 
@@ -485,7 +486,7 @@ bool dwline__truncated(const struct dwline *d)
 
 bool dwline__find(const struct dwline *d, uint64_t vaddr, const char **file, int *line)
 {
-	size_t a = 0, b = d ? d->n : 0;
+	size_t a = d ? upper_bound(d->cps, d->n, addr, vaddr) : 0;
 	const struct cp *cp;
 	struct state st, best;
 	struct unit u;
@@ -493,14 +494,6 @@ bool dwline__find(const struct dwline *d, uint64_t vaddr, const char **file, int
 	uint64_t next;
 	bool capped;
 
-	while (a < b) {
-		size_t mid = a + (b - a) / 2;
-
-		if (d->cps[mid].addr <= vaddr)
-			a = mid + 1;
-		else
-			b = mid;
-	}
 	if (!a || d->cps[a - 1].line == LINE_END)
 		return false;
 	cp = &d->cps[a - 1];

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "kallsyms.h"
+#include "user/base/search.h"
 #include "user/base/fileopen.h"
 
 /* Symbols kept at most (a distribution kernel with modules has ~200k). */
@@ -103,16 +104,8 @@ void kallsyms__free(struct kallsyms *k)
 
 const char *kallsyms__name(const struct kallsyms *k, uint64_t addr)
 {
-	uint32_t lo = 0, hi = k->n;
+	size_t lo = upper_bound(k->syms, k->n, addr, addr);
 
-	while (lo < hi) {
-		uint32_t mid = lo + (hi - lo) / 2;
-
-		if (k->syms[mid].addr <= addr)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
 	if (!lo || addr - k->syms[lo - 1].addr >= KSYM_SPAN)
 		return NULL;
 	return k->names + k->syms[lo - 1].name;

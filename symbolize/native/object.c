@@ -24,6 +24,7 @@
 #include "object.h"
 #include "symbolize/proc/procfs.h"
 #include "user/base/log.h"
+#include "user/base/search.h"
 
 /* A CFI or line section read, at most (inflated); elf.c's caps bound all of them. */
 #define OBJ_SECTION_MAX ELF_SECTION_MAX
@@ -349,17 +350,9 @@ const char *native_object__refused(const struct native_object *o)
 
 const char *native_object__symbol(const struct native_object *o, uint64_t vaddr)
 {
-	uint32_t lo = 0, hi = o->n_syms;
-
 	/* The last symbol at or below vaddr. */
-	while (lo < hi) {
-		uint32_t mid = lo + (hi - lo) / 2;
+	size_t lo = upper_bound(o->syms, o->n_syms, addr, vaddr);
 
-		if (o->syms[mid].addr <= vaddr)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
 	if (!lo)
 		return NULL;
 	/* A symbol without a size names no address but its own. */
@@ -373,17 +366,7 @@ const char *native_object__symbol(const struct native_object *o, uint64_t vaddr)
 /* The index of the first range whose hi is above vaddr. */
 static uint32_t rule_pos(const struct native_object *o, uint64_t vaddr)
 {
-	uint32_t lo = 0, hi = o->n_rules;
-
-	while (lo < hi) {
-		uint32_t mid = lo + (hi - lo) / 2;
-
-		if (o->rules[mid].hi <= vaddr)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo;
+	return (uint32_t)upper_bound(o->rules, o->n_rules, hi, vaddr);
 }
 
 static void rule_insert(struct native_object *o, uint32_t at, const struct rule_range *rr)

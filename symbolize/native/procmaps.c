@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "procmaps.h"
+#include "user/base/search.h"
 #include "user/base/clock.h"
 #include "user/base/fileopen.h"
 #include "user/base/log.h"
@@ -363,16 +364,8 @@ void native_maps__set_interp(struct native_maps *m, const char *path)
 /* Mappings are sorted by address in /proc/PID/maps. */
 static struct mapping *lookup(struct native_maps *m, uint64_t addr)
 {
-	uint32_t lo = 0, hi = m->n;
+	size_t lo = upper_bound(m->maps, m->n, end, addr);
 
-	while (lo < hi) {
-		uint32_t mid = lo + (hi - lo) / 2;
-
-		if (m->maps[mid].end <= addr)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
 	return lo < m->n && m->maps[lo].start <= addr ? &m->maps[lo] : NULL;
 }
 

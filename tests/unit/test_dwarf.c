@@ -28,6 +28,7 @@
 #include "symbolize/native/dwline.h"
 #include "symbolize/native/object.h"
 #include "symbolize/proc/elf.h"
+#include "user/base/search.h"
 #include "unit.h"
 
 /* --- libdw's answer, as the agent used to read it ----------------------------- */
@@ -338,16 +339,8 @@ static struct ref_span *ref_spans(const char *path, size_t *n)
 
 static bool ref_line(const struct ref_span *sp, size_t n, uint64_t a, const char **file, int *line)
 {
-	size_t lo = 0, hi = n;
+	size_t lo = upper_bound(sp, n, lo, a);
 
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (sp[mid].lo <= a)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
 	if (!lo || a >= sp[lo - 1].hi || sp[lo - 1].line <= 0 || !sp[lo - 1].file)
 		return false;
 	*file = sp[lo - 1].file;

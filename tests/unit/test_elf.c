@@ -400,7 +400,9 @@ static int alias_file(char *path, unsigned n, uint32_t type, uint64_t size, uint
 	table = (names_off + sizeof(names) + 7) & ~7ull;
 	big = (table + (uint64_t)n * sizeof(*sh) + 0xfff) & ~0xfffull;
 	sh = calloc(n, sizeof(*sh));
-	sh[1] = (Elf64_Shdr){ .sh_name = 9, .sh_type = SHT_STRTAB, .sh_offset = names_off,
+	sh[1] = (Elf64_Shdr){ .sh_name = 9,
+			      .sh_type = SHT_STRTAB,
+			      .sh_offset = names_off,
 			      .sh_size = sizeof(names) };
 	for (unsigned i = 2; i < n; i++)
 		sh[i] = (Elf64_Shdr){ .sh_name = type == SHT_PROGBITS ? 19 : 1,
@@ -414,7 +416,8 @@ static int alias_file(char *path, unsigned n, uint32_t type, uint64_t size, uint
 	eh->e_shstrndx = 1;
 	if (claimed)
 		sh[0].sh_size = claimed;
-	if (write(fd, buf, len) != (ssize_t)len || pwrite(fd, names, sizeof(names), names_off) < 0 ||
+	if (write(fd, buf, len) != (ssize_t)len ||
+	    pwrite(fd, names, sizeof(names), names_off) < 0 ||
 	    pwrite(fd, sh, (size_t)n * sizeof(*sh), (off_t)table) < 0 ||
 	    ftruncate(fd, (off_t)(big + size + (claimed ? claimed * sizeof(*sh) : 0)))) {
 		close(fd);
@@ -448,7 +451,8 @@ static void check_ledger(void)
 		CHECK(elf_file__find_symbol(ef, "anything", &addr, &size) == -ENOENT);
 		CHECK(elf_file__loaded(ef) <= ELF_LOAD_MAX && elf_file__loaded(ef) >= 24ull << 20,
 		      "loaded %" PRIu64, elf_file__loaded(ef));
-		CHECK(elf_file__refused(ef) && !strcmp(elf_file__refused(ef), "section headers overlap"),
+		CHECK(elf_file__refused(ef) &&
+			      !strcmp(elf_file__refused(ef), "section headers overlap"),
 		      "refused: %s", elf_file__refused(ef) ? elf_file__refused(ef) : "-");
 		CHECK(max_rss_kb() - before < 40 * 1024, "+%ld KiB", max_rss_kb() - before);
 		elf_file__close(ef);
@@ -462,7 +466,8 @@ static void check_ledger(void)
 		elf_file__find_symbol(ef, "anything", &addr, &size);
 		CHECK(budget.used == elf_file__loaded(ef) && budget.used >= 24ull << 20);
 		elf_file__find_symbol(ef2, "anything", &addr, &size);
-		CHECK(elf_file__refused(ef2) && !strcmp(elf_file__refused(ef2), "over the load budget"),
+		CHECK(elf_file__refused(ef2) &&
+			      !strcmp(elf_file__refused(ef2), "over the load budget"),
 		      "refused: %s", elf_file__refused(ef2) ? elf_file__refused(ef2) : "-");
 		CHECK(budget.used <= budget.max, "used %" PRIu64, budget.used);
 	}
@@ -502,13 +507,13 @@ static void check_ledger(void)
 
 		CHECK(!fstat(fd, &st) && pwrite(fd, big, 12, st.st_size - 4096) == 12);
 		ef = elf_file__open(path);
-		CHECK(ef && elf_file__section_copy(ef, ".debug_line", ELF_SECTION_MAX, &buf, &len) ==
-				    -EFBIG);
+		CHECK(ef && elf_file__section_copy(ef, ".debug_line", ELF_SECTION_MAX, &buf,
+						   &len) == -EFBIG);
 		elf_file__close(ef);
 		CHECK(pwrite(fd, small, 12, st.st_size - 4096) == 12);
 		ef = elf_file__open(path);
-		CHECK(ef && elf_file__section_copy(ef, ".debug_line", ELF_SECTION_MAX, &buf, &len) ==
-				    -EBADMSG);
+		CHECK(ef && elf_file__section_copy(ef, ".debug_line", ELF_SECTION_MAX, &buf,
+						   &len) == -EBADMSG);
 		elf_file__close(ef);
 		close(fd);
 		unlink(path);
