@@ -13,8 +13,8 @@
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
-pyroot=$(pyenv root 2>/dev/null || echo /root/.pyenv)
-PY=${PYSPY_BENCH_PY:-$pyroot/versions/3.12.1/bin/python3.12}
+# 3.12 of tests/interpreters.txt: a shared libpython, the newest pyenv build.
+PY=${PYSPY_BENCH_PY:-$(python3 tests/interpreters.py --format '{id} {host_path}' | awk '$1 == "3.12" { print $2 }')}
 BIN=${PYSPY_BIN:-build/pyspy-bpf}
 FRAMES=${COST_FRAMES:-32}
 RATE=${COST_RATE:-1000}

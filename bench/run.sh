@@ -11,8 +11,8 @@
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
-pyroot=$(pyenv root 2>/dev/null || echo /root/.pyenv)
-PY=${PYSPY_BENCH_PY:-$pyroot/versions/3.12.1/bin/python3.12}
+# 3.12 of tests/interpreters.txt: a shared libpython, the newest pyenv build.
+PY=${PYSPY_BENCH_PY:-$(python3 tests/interpreters.py --format '{id} {host_path}' | awk '$1 == "3.12" { print $2 }')}
 BIN=build/pyspy-bpf
 BENCH=build/pyspy-bench
 REPLAY=build/pyspy-replay
@@ -118,14 +118,13 @@ churn() {
 	done > "$tmp/churn"
 }
 
-# Every installed interpreter, as "label path" lines.
+# Every installed interpreter on the host (tests/interpreters.txt), as "label path" lines.
 interpreters() {
-	local v
-	for v in 3.8.18/bin/python3.8 3.9.18/bin/python3.9 3.10.13/bin/python3.10 \
-		3.11.7/bin/python3.11 3.12.1/bin/python3.12 3.13.0/bin/python3.13; do
-		[ -x "$pyroot/versions/$v" ] && echo "${v%%/*} $pyroot/versions/$v"
-	done
-	[ -x /usr/bin/python3.11 ] && echo "3.11-debian /usr/bin/python3.11"
+	local id path
+	python3 tests/interpreters.py --format '{id} {host_path} {root}' |
+		while read -r id path root; do
+			[ -z "$root" ] && [ -x "$path" ] && echo "$id $path"
+		done
 }
 
 # Slowdown: two loops on one CPU, one profiled per round (bench/paired.py).
@@ -137,11 +136,7 @@ slowdown() {
 # Whole host: the agent (serve) with 100 idle and 10 busy Python processes.
 host_cost() {
 	local pys=() i a port=16161 secs=${BENCH_HOST_SECS:-30} p0 p1 t0 t1 rss=0 r
-	for v in 3.8.18/bin/python3.8 3.9.18/bin/python3.9 3.10.13/bin/python3.10 \
-		3.11.7/bin/python3.11 3.12.1/bin/python3.12 3.13.0/bin/python3.13; do
-		[ -x "$pyroot/versions/$v" ] && pys+=("$pyroot/versions/$v")
-	done
-	[ -x /usr/bin/python3.11 ] && pys+=(/usr/bin/python3.11)
+	while read -r _ p; do pys+=("$p"); done < <(interpreters)
 	for i in $(seq 0 99); do
 		"${pys[i % ${#pys[@]}]}" -c 'import time
 while True: time.sleep(1)' & pids+=("$!")

@@ -3,8 +3,9 @@
 # gen-pyoffsets.py - measure CPython 3.8-3.15 layouts from headers into
 # symbolize/cpython/pyoffsets_table.c.
 #
-# For each pyenv-installed CPython minor version 3.8..3.13, and for Debian
-# sid's 3.14 and 3.15 (the -dev packages in the root that
+# For each CPython minor of tests/interpreters.txt (the first interpreter of
+# that minor whose headers are installed: pyenv's 3.8..3.13, then Debian
+# sid's 3.14 and 3.15, the -dev packages in the root that
 # scripts/provision-sid.sh builds), this compiles a tiny probe against that
 # version's own headers (including internal/, with Py_BUILD_CORE) that
 # prints offsetof()/sizeof() for every field of struct py_layout, then
@@ -13,9 +14,10 @@
 # the target's own _Py_DebugOffsets; their rows are the cross-check the
 # unit test compares each live interpreter against.  The debug build
 # (python3.14-dbg, Py_DEBUG) is probed too and must lay out every field
-# the same as 3.14, or this fails naming the field.
+# the same as 3.14, or this fails naming the field (the list's `debug` tag).
 #
-# Usage: scripts/gen-pyoffsets.py [--pyenv-root DIR] [--sid-root DIR] [--out FILE] [--allow-missing]
+# Usage: scripts/gen-pyoffsets.py [--out FILE] [--allow-missing]
+# (PYENV_ROOT and PYSPY_SID_ROOT say where the interpreters are.)
 # Runs under any python3; needs gcc.  Output is deterministic: it depends only
 # on the headers found, never on time, paths or dictionary order.
 
@@ -27,9 +29,9 @@ import sys
 import tempfile
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-MINORS = range(8, 14)       # from pyenv
-SID_MINORS = (14, 15)       # from Debian sid's -dev packages
-SID_DEBUG = ("3.14d", 14)   # python3.14-dbg's headers: must match 3.14
+sys.path.insert(0, os.path.join(REPO, "tests"))
+import interpreters  # noqa: E402  (tests/interpreters.txt)
+
 CC = os.environ.get("CC_PROBE", "gcc")
 
 # struct py_layout fields after major/minor/frame_model/linetable_kind, in
@@ -276,70 +278,52 @@ def check_limits(minor, vals, frame_buf, tstate_buf):
             die("3.%d: %s outside PYSPY_TSTATE_BUF" % (minor, k))
 
 
-def find_versions(root, allow_missing):
-    vdir = os.path.join(root, "versions")
-    best = {}
-    for name in sorted(os.listdir(vdir)) if os.path.isdir(vdir) else []:
-        m = re.fullmatch(r"3\.(\d+)\.(\d+)", name)
-        if not m or int(m.group(1)) not in MINORS:
+def include_dir(it):
+    """An interpreter's headers and the extra flags they need.  Debian's
+    pyconfig.h includes <x86_64-linux-gnu/python3.X/...>, found in the
+    root's /usr/include after the host's own system headers."""
+    name = "python%s%s" % (it.version, "d" if "debug" in it.tags else "")
+    if it.root:
+        return (os.path.join(it.prefix, "include", name),
+                ["-idirafter", os.path.join(it.prefix, "include")])
+    return os.path.join(it.prefix, "include", name), []
+
+
+def find_headers(allow_missing):
+    """(minor, include dir, flags) per minor, the first of the list with
+    internal headers; and the debug builds' (it, include dir, flags)."""
+    rows, debug, missing = {}, [], []
+    for it in interpreters.load():
+        inc, extra = include_dir(it)
+        have = os.path.isdir(os.path.join(inc, "internal"))
+        if "debug" in it.tags:
+            if have:
+                debug.append((it, inc, extra))
             continue
-        minor, patch = int(m.group(1)), int(m.group(2))
-        if minor not in best or patch > best[minor][0]:
-            best[minor] = (patch, os.path.join(vdir, name))
-    missing = [m for m in MINORS if m not in best]
+        if it.minor in rows:
+            continue
+        if have:
+            rows[it.minor] = (it.minor, inc, extra)
+        else:
+            missing.append((it.minor, inc))
+    missing = [m for m in missing if m[0] not in rows]
     if missing and not allow_missing:
-        die("no pyenv install for %s under %s" %
-            (", ".join("3.%d" % m for m in missing), vdir))
-    if not best:
-        die("no CPython 3.8-3.13 under %s" % vdir)
-    return [(m, os.path.join(best[m][1], "include", "python3.%d" % m), [])
-            for m in sorted(best)]
+        die("no headers for %s (pyenv installs them; scripts/provision-sid.sh builds the sid "
+            "root)" % ", ".join("3.%d at %s" % m for m in missing))
+    if not rows:
+        die("no CPython headers for any interpreter of tests/interpreters.txt")
+    return [rows[m] for m in sorted(rows)], debug
 
 
-def sid_include(root, name):
-    """Debian's headers: pyconfig.h includes <x86_64-linux-gnu/python3.X/...>,
-    found in the root's /usr/include after the host's own system headers."""
-    return os.path.join(root, "usr", "include", name), ["-idirafter",
-                                                        os.path.join(root, "usr", "include")]
-
-
-def find_sid(root, allow_missing):
-    out = []
-    for m in SID_MINORS:
-        inc, extra = sid_include(root, "python3.%d" % m)
-        if os.path.isdir(os.path.join(inc, "internal")):
-            out.append((m, inc, extra))
-        elif not allow_missing:
-            die("no %s (run scripts/provision-sid.sh, or pass --sid-root)" % inc)
-    return out
-
-
-def check_debug_build(root, tmp, ref):
-    """The Py_DEBUG build must agree with the release build on every field."""
-    name, minor = SID_DEBUG
-    inc, extra = sid_include(root, "python" + name)
-    if not os.path.isdir(os.path.join(inc, "internal")):
-        return None
-    version, vals, _, _ = run_probe(inc, extra, minor, tmp, tag=name)
-    vals = finish(minor, vals)
-    diff = ["%s: %d in %s, %d in 3.%d" % (k, vals[k], name, ref[k], minor)
+def check_debug_build(it, inc, extra, tmp, ref):
+    """A Py_DEBUG build must agree with the release build on every field."""
+    version, vals, _, _ = run_probe(inc, extra, it.minor, tmp, tag=it.id)
+    vals = finish(it.minor, vals)
+    diff = ["%s: %d in %s, %d in 3.%d" % (k, vals[k], it.id, ref[k], it.minor)
             for k in sorted(vals) if vals[k] != ref.get(k)]
     if diff:
-        die("the %s debug build lays out fields differently: %s" % (name, "; ".join(diff)))
+        die("the %s debug build lays out fields differently: %s" % (it.id, "; ".join(diff)))
     return version
-
-
-def pyenv_root(arg):
-    if arg:
-        return arg
-    try:
-        r = subprocess.run(["pyenv", "root"], stdout=subprocess.PIPE,
-                           stderr=subprocess.DEVNULL, universal_newlines=True)
-        if r.returncode == 0 and r.stdout.strip():
-            return r.stdout.strip()
-    except OSError:
-        pass
-    return os.environ.get("PYENV_ROOT", os.path.expanduser("~/.pyenv"))
 
 
 def render(entries):
@@ -381,9 +365,6 @@ def render(entries):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--pyenv-root")
-    ap.add_argument("--sid-root", default=os.environ.get("PYSPY_SID_ROOT",
-                                                       "/var/cache/pyspy-bpf/sid"))
     ap.add_argument("--out", default=os.path.join(REPO, "symbolize", "cpython", "pyoffsets_table.c"))
     ap.add_argument("--allow-missing", action="store_true",
                     help="write a table without the minors that are not installed")
@@ -392,8 +373,7 @@ def main():
     frame_buf, tstate_buf = buf_limits()
     entries = []
     with tempfile.TemporaryDirectory(prefix="gen-pyoffsets.") as tmp:
-        found = (find_versions(pyenv_root(args.pyenv_root), args.allow_missing) +
-                 find_sid(args.sid_root, args.allow_missing))
+        found, debug = find_headers(args.allow_missing)
         for minor, inc, extra in found:
             version, vals, fm, lt = run_probe(inc, extra, minor, tmp)
             if not version.startswith("3.%d." % minor):
@@ -401,11 +381,12 @@ def main():
             vals = finish(minor, vals)
             check_limits(minor, vals, frame_buf, tstate_buf)
             entries.append((minor, version, vals, fm, lt))
-        ref = [e[2] for e in entries if e[0] == SID_DEBUG[1]]
-        dbg = check_debug_build(args.sid_root, tmp, ref[0]) if ref else None
-        if dbg:
-            print("gen-pyoffsets: %s debug build (%s) matches 3.%d" % (
-                SID_DEBUG[0], dbg, SID_DEBUG[1]))
+        for it, inc, extra in debug:
+            ref = [e[2] for e in entries if e[0] == it.minor]
+            if ref:
+                dbg = check_debug_build(it, inc, extra, tmp, ref[0])
+                print("gen-pyoffsets: %s debug build (%s) matches 3.%d" % (
+                    it.id, dbg, it.minor))
 
     text = render(entries)
     tmp_out = args.out + ".tmp"

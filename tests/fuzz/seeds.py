@@ -2,9 +2,10 @@
 # SPDX-License-Identifier: MIT
 """seeds.py OUTDIR: seed corpora for tests/fuzz, taken from the real thing.
 
-  debug_offsets  the first 1024 bytes of _PyRuntime of every 3.13+ here
-                 (pyenv's, and Debian sid's in /var/cache/pyspy-bpf/sid)
-  linetable      line tables of real code objects of every pyenv 3.8-3.13,
+  debug_offsets  the first 1024 bytes of _PyRuntime of every 3.13+ of
+                 tests/interpreters.txt (pyenv's, and Debian sid's)
+  linetable      line tables of real code objects of every interpreter of
+                 tests/interpreters.txt on the host,
                  in fuzz_linetable's framing (kind byte, offset, table)
   elf            small real ELF files (the fuzzer works on their headers)
   cgroup         this host's /proc/self/cgroup and typical container ones
@@ -13,7 +14,6 @@
                  small objects gcc builds here, in fuzz_dwarf's framing
   folded, pprof  a small profile in each format
 """
-import glob
 import gzip
 import os
 import shutil
@@ -23,8 +23,8 @@ import sys
 import tempfile
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-SID = os.environ.get("PYSPY_SID_ROOT", "/var/cache/pyspy-bpf/sid")
-PYENV = os.environ.get("PYENV_ROOT", "/root/.pyenv")
+sys.path.insert(0, os.path.join(REPO, "tests"))
+import interpreters  # noqa: E402  (tests/interpreters.txt)
 
 LINETABLES = r'''
 import sys, json, os, argparse
@@ -155,18 +155,18 @@ def main():
               "async", "dwarf"):
         os.makedirs(os.path.join(out, d), exist_ok=True)
     dumper = open(os.path.join(REPO, "tests", "unit", "dump_debug_offsets.py")).read()
-    pys = [[p] for p in sorted(glob.glob(PYENV + "/versions/3.1[3-9]*/bin/python3"))]
-    pys += [["chroot", SID, "/usr/bin/python" + v] for v in ("3.13", "3.14", "3.14-dbg", "3.15")
-            if os.access(SID + "/usr/bin/python" + v, os.X_OK)]
+    pys = [["chroot", it.root, it.path] if it.root else [it.host_path]
+           for it in interpreters.load() if it.version_tuple >= (3, 13)
+           and os.access(it.host_path, os.X_OK)]
     for i, argv in enumerate(pys):
         lines = run(argv + ["-", "1024"], dumper).split()
         if len(lines) == 2:
             put(os.path.join(out, "debug_offsets", "seed%d" % i), bytes.fromhex(lines[1]))
     n = 0
-    for py in sorted(glob.glob(PYENV + "/versions/3.*/bin/python3")):
-        if not any("/3.%d." % m in py for m in range(8, 14)):
+    for it in interpreters.load():
+        if it.root or not os.access(it.host_path, os.X_OK):
             continue
-        for hexed in run([py, "-"], LINETABLES).split():
+        for hexed in run([it.host_path, "-"], LINETABLES).split():
             put(os.path.join(out, "linetable", "seed%d" % n), bytes.fromhex(hexed))
             n += 1
     shutil.copy("/bin/true", os.path.join(out, "elf", "true"))

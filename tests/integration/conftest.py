@@ -17,6 +17,7 @@ import select
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from collections import namedtuple
 from pathlib import Path
@@ -25,17 +26,20 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 WORKLOADS = REPO / "tests" / "workloads"
-PYENV = Path("/root/.pyenv/versions")
+
+sys.path.insert(0, str(REPO / "tests"))
+import interpreters  # noqa: E402  (tests/interpreters.txt, resolved here)
 
 INROOT = REPO / "tests" / "helpers" / "inroot.sh"
 # Debian sid's own interpreters, in the root scripts/provision-sid.sh builds.
-SID_ROOT = os.environ.get("PYSPY_SID_ROOT", "/var/cache/pyspy-bpf/sid")
+SID_ROOT = interpreters.SID_ROOT
 
 
-class Python(namedtuple("Python", "id path version root")):
-    """One interpreter of the matrix.  `path` is as the target sees it;
-    with `root` set the target runs inside that root (tests/helpers/inroot.sh:
-    own mount namespace, chroot), like a container, and `argv` says how."""
+class Python(namedtuple("Python", "id path version root tags")):
+    """One interpreter of the matrix (tests/interpreters.txt).  `path` is as
+    the target sees it; with `root` set the target runs inside that root
+    (tests/helpers/inroot.sh: own mount namespace, chroot), like a
+    container, and `argv` says how."""
 
     @property
     def argv(self):
@@ -47,30 +51,21 @@ class Python(namedtuple("Python", "id path version root")):
     def host_path(self):
         return self.root + str(self.path) if self.root else str(self.path)
 
-
-def host_python(ident, path, version):
-    return Python(ident, path, version, None)
-
-
-def sid_python(ident, name, version):
-    return Python(ident, Path("/usr/bin") / name, version, SID_ROOT)
+    @property
+    def prefix(self):
+        """Its installation prefix on this machine (lib/, include/ below it)."""
+        return Path(self.host_path).parent.parent
 
 
-PYTHONS = [
-    host_python("3.8", PYENV / "3.8.18/bin/python3.8", (3, 8)),
-    host_python("3.9", PYENV / "3.9.18/bin/python3.9", (3, 9)),
-    host_python("3.10", PYENV / "3.10.13/bin/python3.10", (3, 10)),
-    host_python("3.11", PYENV / "3.11.7/bin/python3.11", (3, 11)),
-    host_python("3.12", PYENV / "3.12.1/bin/python3.12", (3, 12)),
-    host_python("3.13", PYENV / "3.13.0/bin/python3.13", (3, 13)),
-    host_python("3.11-debian", Path("/usr/bin/python3.11"), (3, 11)),
-    # Debian sid: libpython linked statically into stripped non-PIE binaries.
-    sid_python("3.13-sid", "python3.13", (3, 13)),
-    sid_python("3.14-sid", "python3.14", (3, 14)),
-    sid_python("3.14d-sid", "python3.14-dbg", (3, 14)),
-    sid_python("3.15-sid", "python3.15", (3, 15)),
-]
-PYTHON_37 = host_python("3.7", PYENV / "3.7.16/bin/python3.7", (3, 7))
+def _python(it):
+    return Python(it.id, Path(it.path), it.version_tuple, it.root or None,
+                  frozenset(it.tags))
+
+
+PYTHONS = [_python(it) for it in interpreters.load()]
+UNSUPPORTED = {it.id: _python(it) for it in interpreters.load(unsupported=True)
+               if "unsupported" in it.tags}
+PYTHON_37 = UNSUPPORTED["3.7"]
 BY_ID = {p.id: p for p in PYTHONS}
 # The host's own Debian interpreter: outside /root (where pyenv lives), so
 # a test can run it as nobody.

@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from conftest import (BY_ID, PY_DEBIAN, PYENV, PYTHONS, REPO, WORKLOADS, parse_folded, pyspy_env,
+from conftest import (BY_ID, PY_DEBIAN, PYTHONS, REPO, WORKLOADS, parse_folded, pyspy_env,
                       require_python, run_pyspy)
 
-PY = PYTHONS[4]  # 3.12: any supported interpreter will do here
+PY = BY_ID["3.12"]  # any supported interpreter with a shared libpython will do here
 
 
 def one_line_error(r, pattern):
@@ -35,7 +35,7 @@ def test_not_initialised(pyspy, tmp_path):
     exe = tmp_path / "uninit"
     subprocess.run(["gcc", "-Wall", "-Werror", "-o", str(exe),
                     str(REPO / "tests/helpers/uninit.c"), "-ldl"], check=True)
-    lib = PYENV / "3.12.1/lib/libpython3.12.so.1.0"
+    lib = PY.prefix / "lib/libpython3.12.so.1.0"
     p = subprocess.Popen([str(exe), str(lib)], stdout=subprocess.PIPE)
     try:
         assert p.stdout.readline().strip() == b"ready"

@@ -26,12 +26,12 @@ from pathlib import Path
 
 import pytest
 
-from conftest import (PROCESS_RE, PYTHONS, READY_TIMEOUT, WORKLOADS, kill_group,
+from conftest import (BY_ID, PROCESS_RE, PYTHONS, READY_TIMEOUT, WORKLOADS, kill_group,
                       marker_line, parse_folded, pyspy_env, read_line, require_python)
 from test_serve import free_port
 
-PY_A = PYTHONS[4]   # 3.12, pyenv (shared libpython)
-PY_B = PYTHONS[6]   # Debian's 3.11 (static, stripped)
+PY_A = BY_ID["3.12"]   # pyenv (shared libpython)
+PY_B = BY_ID["3.11-debian"]   # static, stripped
 DURATION = 4
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import (PY_DEBIAN, PYENV, PYTHONS, REPO, WORKLOADS, kill_group, marker_line,
+from conftest import (BY_ID, PY_DEBIAN, PYTHONS, REPO, WORKLOADS, kill_group, marker_line,
                       read_line, require_python, run_pyspy)
 
 HEADER_RE = re.compile(r"^Process (?P<pid>\d+) \((?P<comm>.*)\): Python (?P<ver>\d+\.\d+\.\d+\S*)$")
@@ -256,11 +256,11 @@ def test_error_permission_denied(workload, pyspy):
 
 
 def test_error_not_initialised(pyspy, tmp_path):
-    py = require_python(PYTHONS[4])
+    py = require_python(BY_ID["3.12"])
     exe = tmp_path / "uninit"
     subprocess.run(["gcc", "-Wall", "-Werror", "-o", str(exe),
                     str(REPO / "tests/helpers/uninit.c"), "-ldl"], check=True)
-    p = subprocess.Popen([str(exe), str(PYENV / "3.12.1/lib/libpython3.12.so.1.0")],
+    p = subprocess.Popen([str(exe), str(py.prefix / "lib/libpython3.12.so.1.0")],
                          stdout=subprocess.PIPE)
     try:
         assert p.stdout.readline().strip() == b"ready"

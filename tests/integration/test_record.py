@@ -296,7 +296,7 @@ def test_exec_into_other_version(python, workload, pyspy, tmp_path):
         # each a different set of debug offsets.
         into = BY_ID["3.13-sid" if python.version >= (3, 14) else "3.15-sid"]
     else:
-        into = PYTHONS[0] if python.version >= (3, 11) else PYTHONS[5]
+        into = BY_ID["3.8"] if python.version >= (3, 11) else BY_ID["3.13"]
     assert into.root == python.root and into.version != python.version
     w = workload(python, "execer.py", "--into", into.path)
     out = tmp_path / "exec.folded"
@@ -432,7 +432,7 @@ def test_launch_follows_children(python, pyspy, tmp_path):
 
 def test_two_pids_two_versions(workload, record):
     """One session, two processes with different layouts (3.8 and 3.13)."""
-    py_old, py_new = PYTHONS[0], PYTHONS[5]
+    py_old, py_new = BY_ID["3.8"], BY_ID["3.13"]
     for py in (py_old, py_new):
         if not os.access(str(py.path), os.X_OK):
             pytest.fail("interpreter %s missing" % py.path)

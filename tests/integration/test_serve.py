@@ -22,7 +22,7 @@ import pytest
 
 from conftest import BY_ID, PYTHONS, WORKLOADS, marker_line, pyspy_env, require_python, run_pyspy
 
-PY = PYTHONS[4]
+PY = BY_ID["3.12"]
 
 
 def free_port():

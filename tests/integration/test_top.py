@@ -12,10 +12,10 @@ import time
 
 import pytest
 
-from conftest import (PYTHONS, WORKLOADS, kill_group, marker_line, pyspy_env,
+from conftest import (BY_ID, PYTHONS, WORKLOADS, kill_group, marker_line, pyspy_env,
                       require_python, run_pyspy)
 
-PY = PYTHONS[4]  # 3.12: the table does not depend on the version
+PY = BY_ID["3.12"]  # the table does not depend on the version
 ROW_RE = re.compile(r"^\s*(?P<own>[\d.]+)%\s+(?P<total>[\d.]+)%\s+(?P<own_t>[\d.]+)s\s+"
                     r"(?P<total_t>[\d.]+)s\s+(?P<fn>\S.*)$")
 

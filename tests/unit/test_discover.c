@@ -2,7 +2,6 @@
 /* test_discover.c - symbolize/cpython/discover.c against live interpreters reporting their own ground truth. */
 #include <errno.h>
 #include <fcntl.h>
-#include <glob.h>
 #include <inttypes.h>
 #include <poll.h>
 #include <pthread.h>
@@ -18,11 +17,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "interpreters.h"
 #include "unit.h"
 #include "symbolize/cpython/discover.h"
 #include "symbolize/proc/elf.h"
 
-#define PYENV		"/root/.pyenv/versions"
 #define LINE_TIMEOUT_MS 20000
 
 /* Prints its own ground truth, then waits for stdin to close. */
@@ -215,27 +214,18 @@ static void check_live(const char *python, const char *lib_suffix, char *const a
 	CHECK(err == -ESRCH, "%s: dead: %d", python, err);
 }
 
-static void check_pyenv(unsigned minor)
+/* A pyenv build: a shared libpython holds _PyRuntime. */
+static void check_pyenv(const struct interp *it)
 {
-	char dir[512], python[600], suffix[64], what[32];
+	char python[PATH_MAX], suffix[64];
 	char *argv[] = { python, "-c", (char *)script, NULL };
-	glob_t g;
-	char pat[128];
 
-	snprintf(pat, sizeof(pat), PYENV "/3.%u.*", minor);
-	snprintf(what, sizeof(what), "pyenv 3.%u", minor);
-	if (glob(pat, 0, NULL, &g)) {
-		missing(what);
-		return;
-	}
-	snprintf(dir, sizeof(dir), "%s", g.gl_pathv[0]);
-	globfree(&g);
-	snprintf(python, sizeof(python), "%s/bin/python3.%u", dir, minor);
+	snprintf(python, sizeof(python), "%s", it->host_path);
 	if (access(python, X_OK)) {
-		missing(what);
+		missing(python);
 		return;
 	}
-	snprintf(suffix, sizeof(suffix), "/libpython3.%u.so.1.0", minor);
+	snprintf(suffix, sizeof(suffix), "/libpython%u.%u.so.1.0", it->major, it->minor);
 	check_live(python, suffix, argv, false);
 }
 
@@ -244,23 +234,21 @@ static void check_pyenv(unsigned minor)
  * empty directory on the host: discovery must look through /proc/PID/root
  * (or map_files) and report the namespaced pid, as for a container.
  */
-static void check_mount_ns(void)
+static void check_mount_ns(const struct interp *py312)
 {
-	char dir[] = "/tmp/pyspy-ns-XXXXXX", cmd[2048], src[512];
+	char dir[] = "/tmp/pyspy-ns-XXXXXX", cmd[2 * PATH_MAX], src[PATH_MAX];
 	char *argv[] = { "/usr/bin/unshare", "-m",	"-p", "-f", "--propagation",
 			 "private",	     "/bin/sh", "-c", cmd,  NULL };
-	glob_t g;
 
 	if (geteuid()) {
 		printf("  skip: namespaces need root\n");
 		return;
 	}
-	if (glob(PYENV "/3.12.*", 0, NULL, &g)) {
-		printf("  skip: mount namespace test needs pyenv 3.12\n");
+	if (!py312 || access(py312->host_path, X_OK)) {
+		missing("pyenv 3.12, for the mount namespace test");
 		return;
 	}
-	snprintf(src, sizeof(src), "%s", g.gl_pathv[0]);
-	globfree(&g);
+	snprintf(src, sizeof(src), "%s", py312->prefix);
 	if (access(argv[0], X_OK) || !mkdtemp(dir)) {
 		printf("  skip: no unshare\n");
 		return;
@@ -446,22 +434,22 @@ static void check_section_fallback(void)
 }
 
 /* Pythons too old to sample must say so, not "not Python". */
-static void check_old(const char *glob_pat, uint32_t want_version_prefix)
+static void check_old(const struct interp *it)
 {
-	char python[600];
+	char python[PATH_MAX];
 	char *argv[] = { python, "-c", (char *)old_script, NULL };
+	/* 3.x says its version; 2.7 has no _PyRuntime at all to read it from. */
+	bool want_version_prefix = it->major == 3;
 	struct py_target t;
 	struct truth tr;
 	struct child c;
-	glob_t g;
 	int err;
 
-	if (glob(glob_pat, 0, NULL, &g)) {
-		printf("  skip: %s not installed\n", glob_pat);
+	snprintf(python, sizeof(python), "%s", it->host_path);
+	if (access(python, X_OK)) {
+		printf("  skip: %s not installed\n", python);
 		return;
 	}
-	snprintf(python, sizeof(python), "%s", g.gl_pathv[0]);
-	globfree(&g);
 	if (spawn(argv, &c)) {
 		CHECK(0, "%s: cannot spawn", python);
 		return;
@@ -549,20 +537,22 @@ static void check_strerror(void)
 
 int main(void)
 {
-	unsigned minor;
+	static struct interp all[INTERPS_MAX], old[INTERPS_MAX];
+	int n = interps_load("--kind pyenv", all, INTERPS_MAX);
+	int n_old = interps_load("--all --tag unsupported", old, INTERPS_MAX);
 
 	/* A child blocked on a closed pipe must not kill us. */
 	signal(SIGPIPE, SIG_IGN);
-	for (minor = 8; minor <= 13; minor++)
-		check_pyenv(minor);
+	CHECK(n > 0 && n_old > 0, "tests/interpreters.py: %d, %d", n, n_old);
+	for (int i = 0; i < n; i++)
+		check_pyenv(&all[i]);
 	check_debian();
-	check_mount_ns();
+	check_mount_ns(interps_find(all, n, "3.12"));
 	check_deleted();
 	check_uninitialised();
 	check_section_fallback();
-	check_old(PYENV "/3.7.*/bin/python3.7", 1);
-	check_old(PYENV "/3.6.*/bin/python3.6", 1);
-	check_old(PYENV "/2.7.*/bin/python2.7", 0);
+	for (int i = 0; i < n_old; i++)
+		check_old(&old[i]);
 	check_not_python();
 	check_thread();
 	check_strerror();

@@ -29,6 +29,7 @@
 #include "symbolize/native/object.h"
 #include "symbolize/proc/elf.h"
 #include "user/base/search.h"
+#include "interpreters.h"
 #include "unit.h"
 
 /* --- libdw's answer, as the agent used to read it ----------------------------- */
@@ -854,22 +855,30 @@ static void crafted_dwline(void)
 
 int main(void)
 {
-	char py[512];
-	const char *root = getenv("PYENV_ROOT");
+	static struct interp all[INTERPS_MAX];
+	int n = interps_load("", all, INTERPS_MAX);
+	const struct interp *py38 = interps_find(all, n, "3.8"),
+			    *py312 = interps_find(all, n, "3.12");
+	const struct interp *deb = interps_find(all, n, "3.11-debian");
+	char lib[PATH_MAX + 64];
 
 	elf_version(EV_CURRENT);
 	crafted_cfi();
 	crafted_dwline();
 
+	CHECK(py38 && py312 && deb, "tests/interpreters.py: %d", n);
 	compare_cfi("/lib/x86_64-linux-gnu/libc.so.6", true, 3, 1000);
-	compare_cfi("/usr/bin/python3.11", true, 7, 1000);
-	snprintf(py, sizeof(py), "%s/versions/3.12.1/lib/libpython3.12.so.1.0",
-		 root ? root : "/root/.pyenv");
-	compare_cfi(py, true, 5, 1000);
-	compare_lines(py, 5, 1000);
-	snprintf(py, sizeof(py), "%s/versions/3.8.18/lib/libpython3.8.so.1.0",
-		 root ? root : "/root/.pyenv");
-	compare_lines(py, 11, 1000);
+	if (deb)
+		compare_cfi(deb->host_path, true, 7, 1000);
+	if (py312) {
+		snprintf(lib, sizeof(lib), "%s/lib/libpython3.12.so.1.0", py312->prefix);
+		compare_cfi(lib, true, 5, 1000);
+		compare_lines(lib, 5, 1000);
+	}
+	if (py38) {
+		snprintf(lib, sizeof(lib), "%s/lib/libpython3.8.so.1.0", py38->prefix);
+		compare_lines(lib, 11, 1000);
+	}
 	compiled_objects();
 	rmdir(tmpdir);
 	return unit_done("dwarf");

@@ -3,7 +3,6 @@
 #include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <glob.h>
 #include <inttypes.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -14,15 +13,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "interpreters.h"
 #include "unit.h"
 #include "symbolize/proc/elf.h"
 #include "user/base/fileopen.h"
 
-#define PYENV "/root/.pyenv/versions"
-
-struct interp {
-	char python[512]; /* interpreter to ask for sys.hexversion */
-	char elf[512];	  /* file holding _PyRuntime */
+struct elf_interp {
+	char python[PATH_MAX]; /* interpreter to ask for sys.hexversion */
+	char elf[PATH_MAX];    /* file holding _PyRuntime */
 	unsigned minor;
 	int type; /* expected ET_* */
 };
@@ -39,30 +37,24 @@ static bool allow_missing(void)
 	return s && !strcmp(s, "1");
 }
 
-/* Only the first match: the pyenv tree has one patch release per minor. */
-static int find_pyenv(unsigned minor, struct interp *it)
+/* A pyenv build of tests/interpreters.txt: its libpython holds _PyRuntime. */
+static int find_pyenv(const struct interp *py, struct elf_interp *it)
 {
-	char pat[128];
-	glob_t g;
 	int n;
 
-	snprintf(pat, sizeof(pat), PYENV "/3.%u.*", minor);
-	if (glob(pat, 0, NULL, &g))
-		return -ENOENT;
-	n = snprintf(it->python, sizeof(it->python), "%s/bin/python3.%u", g.gl_pathv[0], minor);
-	n |= snprintf(it->elf, sizeof(it->elf), "%s/lib/libpython3.%u.so.1.0", g.gl_pathv[0],
-		      minor);
-	globfree(&g);
+	n = snprintf(it->python, sizeof(it->python), "%s", py->host_path);
+	n |= snprintf(it->elf, sizeof(it->elf), "%s/lib/libpython%u.%u.so.1.0", py->prefix,
+		      py->major, py->minor);
 	if (n < 0 || access(it->python, X_OK) || access(it->elf, R_OK))
 		return -ENOENT;
-	it->minor = minor;
+	it->minor = py->minor;
 	it->type = ET_DYN;
 	return 0;
 }
 
-static int ask_python(const struct interp *it, struct truth *t)
+static int ask_python(const struct elf_interp *it, struct truth *t)
 {
-	char cmd[700];
+	char cmd[PATH_MAX + 128];
 	FILE *p;
 	int n;
 
@@ -156,7 +148,7 @@ static int readelf_rw_load(const char *file, uint64_t *vaddr, uint64_t *off)
 	return found;
 }
 
-static void check_runtime(struct elf_file *ef, const struct interp *it)
+static void check_runtime(struct elf_file *ef, const struct elf_interp *it)
 {
 	uint64_t a = 0, s = 0, ta = 0, ts = 0;
 
@@ -179,7 +171,7 @@ static void check_runtime(struct elf_file *ef, const struct interp *it)
 	      s, ta, ts);
 }
 
-static void check_version(struct elf_file *ef, const struct interp *it, const struct truth *t)
+static void check_version(struct elf_file *ef, const struct elf_interp *it, const struct truth *t)
 {
 	uint64_t a = 0, s = 0;
 	uint32_t v = 0;
@@ -204,7 +196,7 @@ static void check_version(struct elf_file *ef, const struct interp *it, const st
 	CHECK(elf_file__py_version_string(ef, buf, 3) == -ERANGE, "%s", it->elf);
 }
 
-static void check_bias(struct elf_file *ef, const struct interp *it)
+static void check_bias(struct elf_file *ef, const struct elf_interp *it)
 {
 	const uint64_t base = 0x7f1234560000ull;
 	uint64_t vaddr = 0, off = 0, bias = 1;
@@ -224,7 +216,7 @@ static void check_bias(struct elf_file *ef, const struct interp *it)
 	CHECK(elf_file__load_bias(ef, base, 1ull << 40, &bias) == -ENOENT, "%s", it->elf);
 }
 
-static void check_interp(const struct interp *it)
+static void check_interp(const struct elf_interp *it)
 {
 	struct truth t = { 0 };
 	struct elf_file *ef;
@@ -522,21 +514,21 @@ static void check_ledger(void)
 
 int main(void)
 {
-	static const struct interp debian = {
+	static const struct elf_interp debian = {
 		.python = "/usr/bin/python3.11",
 		.elf = "/usr/bin/python3.11",
 		.minor = 11,
 		.type = ET_EXEC,
 	};
-	unsigned minor;
+	static struct interp all[INTERPS_MAX];
+	int n = interps_load("--kind pyenv", all, INTERPS_MAX);
 
-	for (minor = 8; minor <= 13; minor++) {
-		struct interp it;
-		char what[32];
+	CHECK(n > 0, "tests/interpreters.py: %d", n);
+	for (int i = 0; i < n; i++) {
+		struct elf_interp it;
 
-		if (find_pyenv(minor, &it)) {
-			snprintf(what, sizeof(what), "pyenv 3.%u", minor);
-			missing(what);
+		if (find_pyenv(&all[i], &it)) {
+			missing(all[i].host_path);
 			continue;
 		}
 		check_interp(&it);

@@ -7,18 +7,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "interpreters.h"
 #include "unit.h"
 #include "symbolize/cpython/linetable.h"
-
-static const char *const pythons[] = {
-	"/root/.pyenv/versions/3.8.18/bin/python3.8",
-	"/root/.pyenv/versions/3.9.18/bin/python3.9",
-	"/root/.pyenv/versions/3.10.13/bin/python3.10",
-	"/root/.pyenv/versions/3.11.7/bin/python3.11",
-	"/root/.pyenv/versions/3.12.1/bin/python3.12",
-	"/root/.pyenv/versions/3.13.0/bin/python3.13",
-	"/usr/bin/python3.11",
-};
 
 #define DUMPER "tests/unit/dump_linetables.py"
 
@@ -137,9 +128,10 @@ static int allow_missing(void)
 	return e && !strcmp(e, "1");
 }
 
-static void check_python(const char *py)
+static void check_python(const struct interp *it)
 {
-	char cmd[512], *line = NULL;
+	const char *py = it->host_path;
+	char cmd[3 * PATH_MAX], *line = NULL;
 	size_t cap = 0;
 	struct code_rec r = { 0 };
 	int kind = -1, ncode = 0, noffs = 0, expected = -1, have_rec = 0, major = 0, minor = 0;
@@ -149,7 +141,10 @@ static void check_python(const char *py)
 		CHECK(allow_missing(), "%s: interpreter missing", py);
 		return;
 	}
-	snprintf(cmd, sizeof(cmd), "%s %s", py, DUMPER);
+	if (it->root[0]) /* the dumper on stdin: the root need not see the work tree */
+		snprintf(cmd, sizeof(cmd), "chroot '%s' '%s' - < %s", it->root, it->path, DUMPER);
+	else
+		snprintf(cmd, sizeof(cmd), "'%s' %s", py, DUMPER);
 	f = popen(cmd, "r");
 	CHECK(f, "popen %s", cmd);
 	if (!f)
@@ -363,12 +358,15 @@ static int find_srcdir(void)
 
 int main(void)
 {
-	size_t i;
+	static struct interp all[INTERPS_MAX];
+	int n;
 
 	if (find_srcdir())
 		CHECK(0, "cannot find %s", DUMPER);
-	for (i = 0; i < sizeof(pythons) / sizeof(pythons[0]); i++)
-		check_python(pythons[i]);
+	n = interps_load("", all, INTERPS_MAX);
+	CHECK(n > 0, "tests/interpreters.py: %d", n);
+	for (int i = 0; i < n; i++)
+		check_python(&all[i]);
 	check_empty();
 	check_lnotab();
 	check_lnotab_overflow();

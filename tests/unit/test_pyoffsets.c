@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "interpreters.h"
 #include "unit.h"
 #include "symbolize/cpython/pyoffsets.h"
 
@@ -421,75 +422,26 @@ static void test_all_field_rules(const uint8_t *raw313)
 }
 
 /*
- * The interpreters that describe themselves with _Py_DebugOffsets: pyenv's
- * 3.13 on the host, and Debian sid's builds inside the root that
- * scripts/provision-sid.sh makes (static, stripped, non-PIE; the 3.14 debug
- * build must match the 3.14 table, as gen-pyoffsets.py checked its headers).
+ * The interpreters that describe themselves with _Py_DebugOffsets: those of
+ * tests/interpreters.txt from 3.13 on, on the host or inside Debian sid's
+ * root (static, stripped, non-PIE; the 3.14 debug build must match the 3.14
+ * table, as gen-pyoffsets.py checked its headers).
  */
-struct live_py {
-	const char *name;
-	unsigned minor;
-	const char *root; /* NULL: the host */
-	const char *path; /* inside root */
-};
 
-static const struct live_py live_pys[] = {
-	{ "pyenv 3.13", 13, NULL, NULL },
-	{ "sid 3.13", 13, "sid", "/usr/bin/python3.13" },
-	{ "sid 3.14", 14, "sid", "/usr/bin/python3.14" },
-	{ "sid 3.14-dbg", 14, "sid", "/usr/bin/python3.14-dbg" },
-	{ "sid 3.15", 15, "sid", "/usr/bin/python3.15" },
-};
-
-static const char *find_py313(void)
+/* The shell command that runs the dumper under py; NULL, or what is missing. */
+static const char *live_cmd(const struct interp *py, const char *dir, char *cmd, size_t n)
 {
-	static char buf[4096];
-	const char *e = getenv("PYSPY_PY313");
-	const char *root = getenv("PYENV_ROOT");
-	const char *home = getenv("HOME");
+	static char missing[PATH_MAX];
 
-	if (e && *e)
-		return e;
-	if (root && *root) {
-		snprintf(buf, sizeof(buf), "%s/versions/3.13.0/bin/python3.13", root);
-		if (!access(buf, X_OK))
-			return buf;
-	}
-	if (home && *home) {
-		snprintf(buf, sizeof(buf), "%s/.pyenv/versions/3.13.0/bin/python3.13", home);
-		if (!access(buf, X_OK))
-			return buf;
-	}
-	return "/root/.pyenv/versions/3.13.0/bin/python3.13";
-}
-
-static const char *sid_root(void)
-{
-	const char *e = getenv("PYSPY_SID_ROOT");
-
-	return e && *e ? e : "/var/cache/pyspy-bpf/sid";
-}
-
-/* The shell command that runs the dumper under py; "" if py is missing. */
-static const char *live_cmd(const struct live_py *py, const char *dir, char *cmd, size_t n)
-{
-	char exe[4096];
-
-	if (!py->root) {
-		snprintf(cmd, n, "'%s' '%s/%s' %d", find_py313(), dir, DUMPER, RAW_LEN);
-		return access(find_py313(), X_OK) ? find_py313() : NULL;
-	}
-	snprintf(exe, sizeof(exe), "%s%s", sid_root(), py->path);
-	/* The dumper comes on stdin: the root need not see the work tree. */
-	snprintf(cmd, n, "chroot '%s' '%s' - %d < '%s/%s'", sid_root(), py->path, RAW_LEN, dir,
-		 DUMPER);
-	if (access(exe, X_OK)) {
-		static char missing[4096];
-
-		snprintf(missing, sizeof(missing), "%s", exe);
-		return missing;
-	}
-	return NULL;
+	if (!py->root[0])
+		snprintf(cmd, n, "'%s' '%s/%s' %d", py->host_path, dir, DUMPER, RAW_LEN);
+	else /* The dumper comes on stdin: the root need not see the work tree. */
+		snprintf(cmd, n, "chroot '%s' '%s' - %d < '%s/%s'", py->root, py->path, RAW_LEN,
+			 dir, DUMPER);
+	if (!access(py->host_path, X_OK))
+		return NULL;
+	snprintf(missing, sizeof(missing), "%s", py->host_path);
+	return missing;
 }
 
 static int hexval(int c)
@@ -516,7 +468,7 @@ static int parse_hex(const char *s, uint8_t *out, size_t len)
 }
 
 /* Run the dumper under py; 0, or -ENOENT if it is not installed. */
-static int dump_live(const struct live_py *py, const char *dir, uint8_t *raw, uint32_t *hexversion,
+static int dump_live(const struct interp *py, const char *dir, uint8_t *raw, uint32_t *hexversion,
 		     const char **missing)
 {
 	static char line[2 * RAW_LEN + 16];
@@ -541,9 +493,9 @@ static int dump_live(const struct live_py *py, const char *dir, uint8_t *raw, ui
 	return ok ? 0 : -EIO;
 }
 
-#define SAME(field)                                                               \
-	CHECK(d.field == t->field, "%s: " #field ": debug %u table %u", py->name, \
-	      (unsigned)d.field, (unsigned)t->field)
+#define SAME(field)                                                                                \
+	CHECK(d.field == t->field, "%s: " #field ": debug %u table %u", py->id, (unsigned)d.field, \
+	      (unsigned)t->field)
 
 /*
  * The heart of it: what each live interpreter says about itself equals
@@ -551,7 +503,7 @@ static int dump_live(const struct live_py *py, const char *dir, uint8_t *raw, ui
  * and dump use (and the constants the debug offsets leave out: the GIL's
  * size, PyCompactUnicodeObject's).
  */
-static void test_live(const struct live_py *py, const char *dir)
+static void test_live(const struct interp *py, const char *dir)
 {
 	const struct py_layout *t = py_layout__from_table(3, py->minor);
 	const char *allow = getenv("PYSPY_ALLOW_MISSING_PYTHON");
@@ -562,7 +514,7 @@ static void test_live(const struct live_py *py, const char *dir)
 	char what[64];
 	int err;
 
-	CHECK(t, "%s: no table row for 3.%u", py->name, py->minor);
+	CHECK(t, "%s: no table row for 3.%u", py->id, py->minor);
 	if (!t)
 		return;
 	err = dump_live(py, dir, raw, &hv, &missing);
@@ -570,17 +522,17 @@ static void test_live(const struct live_py *py, const char *dir)
 		CHECK(allow && !strcmp(allow, "1"),
 		      "%s not found (%s); make sid builds the "
 		      "root, or set PYSPY_ALLOW_MISSING_PYTHON=1",
-		      py->name, missing);
+		      py->id, missing);
 		return;
 	}
 	if (err)
 		return;
 	err = py_layout__from_debug_offsets(raw, sizeof(raw), &d, &hexv, NULL, 0);
-	CHECK(err == 0, "live %s: %d", py->name, err);
+	CHECK(err == 0, "live %s: %d", py->id, err);
 	if (err)
 		return;
-	CHECK(hexv == hv, "%s: debug version %08x, sys.hexversion %08x", py->name, hexv, hv);
-	CHECK((hexv >> 16) == (0x0300u | py->minor), "%s: %08x", py->name, hexv);
+	CHECK(hexv == hv, "%s: debug version %08x, sys.hexversion %08x", py->id, hexv, hv);
+	CHECK((hexv >> 16) == (0x0300u | py->minor), "%s: %08x", py->id, hexv);
 	SAME(major);
 	SAME(minor);
 	SAME(frame_model);
@@ -621,7 +573,7 @@ static void test_live(const struct live_py *py, const char *dir)
 	SAME(gil_last_holder);
 	SAME(gil_locked);
 	SAME(gil_size);
-	snprintf(what, sizeof(what), "live %s", py->name);
+	snprintf(what, sizeof(what), "live %s", py->id);
 	if (py->minor == 13)
 		test_bad_input(raw, what);
 }
@@ -643,7 +595,15 @@ int main(int argc, char **argv)
 	synth_build(&synth_313, raw);
 	test_bad_input(raw, "synthetic 3.13");
 	test_all_field_rules(raw);
-	for (size_t i = 0; i < sizeof(live_pys) / sizeof(live_pys[0]); i++)
-		test_live(&live_pys[i], dir);
+	{
+		static struct interp all[INTERPS_MAX];
+		int n = interps_load("", all, INTERPS_MAX), live = 0;
+
+		CHECK(n > 0, "tests/interpreters.py: %d", n);
+		for (int i = 0; i < n; i++)
+			if (all[i].major == 3 && all[i].minor >= 13 && ++live)
+				test_live(&all[i], dir);
+		CHECK(live >= 4, "%d interpreters of 3.13 and newer", live);
+	}
 	return unit_done("pyoffsets");
 }
