@@ -15,7 +15,7 @@
 #include <zlib.h>
 
 #include "unit.h"
-#include "user/cmd/diff.h"
+#include "user/model/diff.h"
 #include "user/model/profile.h"
 #include "user/output/folded_read.h"
 #include "user/output/load.h"

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * diff.h - the arithmetic of the `diff` verb, apart from its command line
- * so unit tests can check it on hand-built profiles.
+ * diff.h - the arithmetic of a comparison of two profiles, for the `diff`
+ * verb (user/cmd/diff.c) and any other front end, and unit tests on
+ * hand-built profiles.
  *
  * A function is its qualname and file: lines and first lines are ignored,
  * so a function that moved between two releases is still one row.  Own
@@ -14,7 +15,7 @@
 
 #include <stddef.h>
 
-#include "user/model/profile.h"
+#include "profile.h"
 
 enum {
 	DIFF_BEFORE,

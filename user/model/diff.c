@@ -1,0 +1,265 @@
+// SPDX-License-Identifier: MIT
+/*
+ * diff.c - the arithmetic of a comparison of two profiles (diff.h): rows
+ * per function, own and total weights per side, and the profile by
+ * function that a differential flame graph draws.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uthash.h>
+
+#include "diff.h"
+#include "profile.h"
+#include "rollup.h"
+
+#define NONE UINT32_MAX
+
+struct fn_entry {
+	UT_hash_handle hh;
+	uint32_t row;
+};
+
+struct builder {
+	struct diff_row *rows;
+	size_t n, cap;
+	struct fn_entry *by_key; /* "name\0file" -> row */
+	const struct profile *p;
+	int side;
+	uint32_t *loc_row; /* location id of p -> row, NONE until seen */
+	uint32_t n_locs;
+};
+
+/* The row of function (name, file), made if new; NONE on ENOMEM. */
+static uint32_t find_or_add(struct builder *b, const char *name, const char *file)
+{
+	size_t ln = strlen(name), lf = strlen(file), keylen = ln + 1 + lf;
+	struct fn_entry *e;
+	char *key;
+
+	key = malloc(keylen + 1);
+	if (!key)
+		return NONE;
+	memcpy(key, name, ln + 1);
+	memcpy(key + ln + 1, file, lf + 1);
+	HASH_FIND(hh, b->by_key, key, keylen, e);
+	if (e) {
+		free(key);
+		return e->row;
+	}
+	if (b->n == b->cap) {
+		size_t cap = b->cap ? b->cap * 2 : 256;
+		struct diff_row *rows = realloc(b->rows, cap * sizeof(*rows));
+
+		if (!rows) {
+			free(key);
+			return NONE;
+		}
+		b->rows = rows;
+		b->cap = cap;
+	}
+	e = calloc(1, sizeof(*e));
+	if (!e || b->n >= NONE) {
+		free(e);
+		free(key);
+		return NONE;
+	}
+	/* The row owns the key: its name, then its file. */
+	b->rows[b->n] = (struct diff_row){ .name = key, .file = key + ln + 1 };
+	e->row = (uint32_t)b->n++;
+	HASH_ADD_KEYPTR(hh, b->by_key, key, keylen, e);
+	return e->row;
+}
+
+static uint32_t row_of(struct builder *b, uint32_t loc)
+{
+	const struct profile_location *l;
+	const struct profile_function *fn;
+	uint32_t r;
+
+	if (loc < b->n_locs && b->loc_row[loc] != NONE)
+		return b->loc_row[loc];
+	l = profile__get_location(b->p, loc);
+	fn = l ? profile__get_function(b->p, l->function) : NULL;
+	r = fn ? find_or_add(b, profile__str(b->p, fn->name), profile__str(b->p, fn->file))
+	       : find_or_add(b, "[unknown]", "");
+	if (r != NONE && loc < b->n_locs)
+		b->loc_row[loc] = r;
+	return r;
+}
+
+static uint32_t rollup_row(void *ctx, uint32_t loc)
+{
+	uint32_t r = row_of(ctx, loc);
+
+	return r == NONE ? ROLLUP_FAIL : r;
+}
+
+/* Own and total of side's profile p, per row (name, file) across both. */
+static int count_side(struct builder *b, const struct profile *p, int side)
+{
+	static const struct rollup_ops ops = { .row_of = rollup_row };
+	struct rollup r = {};
+	int err;
+
+	b->p = p;
+	b->side = side;
+	b->n_locs = profile__n_locations(p);
+	free(b->loc_row);
+	b->loc_row = malloc(((size_t)b->n_locs + 1) * sizeof(*b->loc_row));
+	if (!b->loc_row)
+		return -ENOMEM;
+	memset(b->loc_row, 0xff, ((size_t)b->n_locs + 1) * sizeof(*b->loc_row));
+	err = rollup__count(&r, p, &ops, b);
+	for (uint32_t i = 0; !err && i < r.n; i++) {
+		b->rows[i].own[side] = (double)r.own[i];
+		b->rows[i].total[side] = (double)r.total[i];
+	}
+	rollup__free(&r);
+	return err;
+}
+
+static double absd(double x)
+{
+	return x < 0 ? -x : x;
+}
+
+static int cmp_row(const void *a, const void *b)
+{
+	const struct diff_row *x = a, *y = b;
+	double dx = absd(x->own[DIFF_AFTER] - x->own[DIFF_BEFORE]);
+	double dy = absd(y->own[DIFF_AFTER] - y->own[DIFF_BEFORE]);
+	int c;
+
+	if (dx != dy)
+		return dx < dy ? 1 : -1;
+	dx = absd(x->total[DIFF_AFTER] - x->total[DIFF_BEFORE]);
+	dy = absd(y->total[DIFF_AFTER] - y->total[DIFF_BEFORE]);
+	if (dx != dy)
+		return dx < dy ? 1 : -1;
+	c = strcmp(x->name, y->name);
+	return c ? c : strcmp(x->file, y->file);
+}
+
+void diff_rows_free(struct diff_row *rows, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free((char *)rows[i].name); /* name and file are one block */
+	free(rows);
+}
+
+int diff_compute(const struct profile *before, const struct profile *after, const double scale[2],
+		 struct diff_row **rows, size_t *n)
+{
+	const struct profile *p[2] = { before, after };
+	struct builder b = { 0 };
+	struct fn_entry *e, *tmp;
+	double k[2];
+	int err = 0;
+
+	for (int side = 0; side < 2 && !err; side++) {
+		uint64_t total = profile__total_weight(p[side]);
+
+		k[side] = scale ? scale[side] : total ? 1.0 / (double)total : 0;
+		err = count_side(&b, p[side], side);
+	}
+	HASH_ITER (hh, b.by_key, e, tmp) {
+		HASH_DEL(b.by_key, e);
+		free(e);
+	}
+	free(b.loc_row);
+	if (err) {
+		diff_rows_free(b.rows, b.n);
+		return err;
+	}
+	for (size_t i = 0; i < b.n; i++)
+		for (int side = 0; side < 2; side++) {
+			b.rows[i].own[side] *= k[side];
+			b.rows[i].total[side] *= k[side];
+		}
+	if (b.n)
+		qsort(b.rows, b.n, sizeof(*b.rows), cmp_row);
+	*rows = b.rows;
+	*n = b.n;
+	return 0;
+}
+
+/* --- the profile by function, for the flame graph ----------------------------- */
+
+struct by_fn {
+	const struct profile *p;
+	struct profile *q;
+	uint32_t *map; /* location of p -> location of q, NONE until seen */
+	uint32_t n_map;
+	uint32_t *buf;
+	size_t cap;
+	int err;
+};
+
+static uint32_t fn_location(struct by_fn *c, uint32_t loc)
+{
+	const struct profile_location *l;
+	const struct profile_function *fn;
+	uint32_t f;
+
+	if (loc < c->n_map && c->map[loc] != NONE)
+		return c->map[loc];
+	l = profile__get_location(c->p, loc);
+	fn = l ? profile__get_function(c->p, l->function) : NULL;
+	if (fn)
+		f = profile__function(c->q, profile__str(c->p, fn->name),
+				      profile__str(c->p, fn->file), 0);
+	else
+		f = profile__function(c->q, "[unknown]", "", 0);
+	f = f == NONE ? NONE : profile__location(c->q, f, -1);
+	if (loc < c->n_map)
+		c->map[loc] = f;
+	return f;
+}
+
+static int by_fn_stack(const struct profile_stack *s, void *ctx)
+{
+	struct by_fn *c = ctx;
+	int err;
+
+	if (s->n > c->cap) {
+		uint32_t *nb = realloc(c->buf, s->n * sizeof(*nb));
+
+		if (!nb)
+			return c->err = -ENOMEM;
+		c->buf = nb;
+		c->cap = s->n;
+	}
+	for (uint32_t i = 0; i < s->n; i++) {
+		c->buf[i] = fn_location(c, s->locs[i]);
+		if (c->buf[i] == NONE)
+			return c->err = -ENOMEM;
+	}
+	err = profile__add(c->q, 0, 0, s->flags, c->buf, s->n, s->weight);
+	if (err && err != -ENOSPC) /* cannot happen: never more stacks than p has */
+		return c->err = err;
+	return 0;
+}
+
+struct profile *diff_by_function(const struct profile *p)
+{
+	struct by_fn c = { .p = p, .q = profile__new(0), .n_map = profile__n_locations(p) };
+
+	c.map = malloc(((size_t)c.n_map + 1) * sizeof(*c.map));
+	if (c.q && c.map) {
+		memset(c.map, 0xff, ((size_t)c.n_map + 1) * sizeof(*c.map));
+		profile__for_each_stack(p, by_fn_stack, &c);
+	}
+	if (!c.map || c.err) {
+		profile__free(c.q);
+		c.q = NULL;
+	}
+	free(c.map);
+	free(c.buf);
+	return c.q;
+}
+
+/* --- the verb ------------------------------------------------------------------- */
