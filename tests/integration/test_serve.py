@@ -8,12 +8,15 @@ scrape of /metrics, /healthz, files per interval; over HTTPS, pprof's own
 -tls_cert/-tls_key/-tls_ca, curl and openssl, with certificates made by
 openssl for each run."""
 import collections
+import http.client
+import itertools
 import os
 import re
 import signal
 import socket
 import ssl
 import subprocess
+import threading
 import time
 import urllib.request
 
@@ -517,4 +520,205 @@ def test_async_over_http(server, workload, go_pprof):
         assert re.search(r"\): " + name + "$", tags, re.M), tags
     top = go_pprof("-top", url)
     assert re.search(r"\btask worker-a$", top, re.M), top
+    assert srv.stop() == 0
+
+
+# --- slow clients: probes and scrapes are answered whatever others do -------
+
+SLOW_FROM = ["127.0.0.%d" % i for i in (1, 2, 3, 4)]
+SLOW_PER_ADDRESS = 64
+SLOW_TICK = 2.0
+PROBE_TIMEOUT = 5  # the DaemonSet's probes: timeoutSeconds
+SLOW_HEAD = b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: "
+PIPELINED = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n" * 2000
+
+
+def insecure_context():
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
+def client_hello():
+    """The first bytes a TLS client sends."""
+    out = ssl.MemoryBIO()
+    tls = insecure_context().wrap_bio(ssl.MemoryBIO(), out)
+    with pytest.raises(ssl.SSLWantReadError):
+        tls.do_handshake()
+    return out.read()
+
+
+def tcp_established(s):
+    return s.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 8)[0] == 1  # TCP_ESTABLISHED
+
+
+class SlowClients(threading.Thread):
+    """SLOW_PER_ADDRESS connections from each address of SLOW_FROM, each
+    doing what kinds[i] says for address i, the whole test long: one the
+    server closes is opened again at the next tick (every SLOW_TICK s).
+      head:  a request head that never ends, one byte a tick (with tls,
+             after the handshake: each byte a TLS record of its own);
+      hello: a TLS ClientHello, one byte a tick;
+      read:  2000 requests at once, whose answers are never read (a 4 KiB
+             receive buffer and 536-byte segments: the server's send
+             buffer is full after a few hundred answers)."""
+
+    def __init__(self, port, kinds, tls=False):
+        super().__init__(daemon=True)
+        self.port, self.kinds, self.tls = port, kinds, tls
+        self.halt = threading.Event()
+        self.opened = 0
+        self.hello = client_hello() if "hello" in kinds else b""
+        self.conns = {}  # (address, i) -> (socket, iterator of the bytes to trickle)
+
+    def open(self, addr, kind):
+        s = socket.socket()
+        try:
+            if kind == "read":
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+                s.setsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG, 536)
+            s.bind((addr, 0))
+            s.settimeout(1)
+            s.connect(("127.0.0.1", self.port))
+            if kind == "head" and self.tls:
+                s = insecure_context().wrap_socket(s)
+            if kind == "read":
+                s.sendall(PIPELINED)
+        except OSError:
+            s.close()
+            return None
+        self.opened += 1
+        if kind == "head":
+            return s, itertools.chain(SLOW_HEAD, itertools.repeat(ord("a")))
+        return s, iter(self.hello)
+
+    def tick(self, t0):
+        for addr, kind in zip(SLOW_FROM, self.kinds):
+            for i in range(SLOW_PER_ADDRESS):
+                conn = self.conns.get((addr, i))
+                if conn and not tcp_established(conn[0]):
+                    conn[0].close()
+                    conn = self.conns.pop((addr, i))
+                if not conn:
+                    # Not all at once when the server is slow: the rest next tick.
+                    if time.monotonic() - t0 > SLOW_TICK * 0.75:
+                        continue
+                    conn = self.open(addr, kind)
+                    if not conn:
+                        continue
+                    self.conns[(addr, i)] = conn
+                byte = next(conn[1], None)
+                if byte is not None:
+                    try:
+                        conn[0].send(bytes([byte]))
+                    except OSError:
+                        pass  # closed: seen at the next tick
+
+    def run(self):
+        try:
+            while not self.halt.is_set():
+                t0 = time.monotonic()
+                self.tick(t0)
+                self.halt.wait(max(0, SLOW_TICK - (time.monotonic() - t0)))
+        finally:
+            for s, _ in self.conns.values():
+                s.close()
+
+    def __enter__(self):
+        self.start()
+        deadline = time.monotonic() + 20
+        while self.opened < len(SLOW_FROM) * SLOW_PER_ADDRESS:
+            assert time.monotonic() < deadline and self.is_alive(), \
+                "only %d slow connections opened" % self.opened
+            time.sleep(0.1)
+        return self
+
+    def __exit__(self, *exc):
+        self.halt.set()
+        self.join(10)
+
+
+def ask(srv, path, source, context=None, headers=None):
+    """GET path from the address source within PROBE_TIMEOUT: (status or
+    the error, body, seconds)."""
+    t0 = time.monotonic()
+    kw = dict(timeout=PROBE_TIMEOUT, source_address=(source, 0))
+    try:
+        if context:
+            conn = http.client.HTTPSConnection("127.0.0.1", srv.port, context=context, **kw)
+        else:
+            conn = http.client.HTTPConnection("127.0.0.1", srv.port, **kw)
+        try:
+            conn.request("GET", path, headers=headers or {})
+            r = conn.getresponse()
+            status, body = r.status, r.read()
+        finally:
+            conn.close()
+    except OSError as e:
+        status, body = repr(e), b""
+    return status, body, time.monotonic() - t0
+
+
+def metric(text, name):
+    m = re.search(r"^%s (\d+)$" % re.escape(name), text, re.M)
+    assert m, (name, text)
+    return int(m.group(1))
+
+
+def probe_through(srv, flood, context=None, scrape=None):
+    """12 /healthz probes, one every 2 s, each from 127.0.0.1 (an address
+    the flood uses too) or 127.0.0.9, each answered 200 within
+    PROBE_TIMEOUT; /metrics (scrape: its context and headers) after every
+    fourth.  Returns the last /metrics."""
+    failed, text = [], ""
+    t0 = time.monotonic()
+    for n in range(12):
+        time.sleep(max(0, t0 + 2 * n - time.monotonic()))
+        source = ("127.0.0.1", "127.0.0.9")[n % 2]
+        status, body, secs = ask(srv, "/healthz", source, context)
+        if (status, body) != (200, b"ok\n") or secs >= PROBE_TIMEOUT:
+            failed.append((n, source, status, round(secs, 2)))
+        if n % 4 == 3:
+            status, body, secs = ask(srv, "/metrics", source, *(scrape or (context, None)))
+            if status != 200 or secs >= PROBE_TIMEOUT:
+                failed.append((n, source, "/metrics", status, round(secs, 2)))
+            text = body.decode()
+        assert flood.is_alive()
+    assert not failed, (failed, srv.logtext()[-3000:])
+    return text
+
+
+def test_slow_heads_cannot_starve_probes(server, workload):
+    """4 addresses x 64 connections sending a request head one byte every
+    2 s (reopened when closed): /healthz answers 12 probes of 12 within 5 s
+    and /metrics is scraped; the heads are cut at their deadline and the
+    slowest make room for the probes."""
+    w = workload(require_python(PY), "simple.py")
+    srv = server("--pid", w.pid)  # not every process: others' workloads are not this test's
+    with SlowClients(srv.port, ["head"] * 4) as flood:
+        text = probe_through(srv, flood)
+    assert metric(text, 'pyspy_http_shed_total{reason="table_full"}') > 0, text
+    assert metric(text, 'pyspy_http_shed_total{reason="head_deadline"}') > 0, text
+    assert "closing slow HTTP clients to stay reachable" in srv.logtext()
+    assert srv.stop() == 0
+
+
+def test_slow_tls_handshakes_and_heads_cannot_starve_probes(server, workload, pki, tmp_path):
+    """Over TLS with client certificates and a token, and no credentials
+    on the flood's side: 2 addresses x 64 connections send a ClientHello
+    one byte every 2 s, 2 x 64 finish the handshake and then send a head
+    one byte every 2 s.  Probes (no credentials) and a scrape (with them)
+    are all answered in time."""
+    token = tmp_path / "token"
+    token.write_text("t0ken\n")
+    w = workload(require_python(PY), "simple.py")
+    srv = server("--pid", w.pid, *pki.serve_args(), "--token-file", token, ca=pki.ca_crt)
+    scraper = ssl.create_default_context(cafile=str(pki.ca_crt))
+    scraper.load_cert_chain(str(pki.client_crt), str(pki.client_key))
+    with SlowClients(srv.port, ["head", "head", "hello", "hello"], tls=True) as flood:
+        text = probe_through(srv, flood, srv.context,
+                             (scraper, {"Authorization": "Bearer t0ken"}))
+    assert metric(text, 'pyspy_http_shed_total{reason="table_full"}') > 0, text
+    assert metric(text, 'pyspy_http_shed_total{reason="head_deadline"}') > 0, text
     assert srv.stop() == 0
