@@ -53,9 +53,10 @@ struct conn {
 	int fd;
 	struct addr_key addr;
 	enum phase phase;
-	bool shed;	 /* shut down; MHD has yet to close it */
-	double since;	 /* when the phase began (mono_s) */
-	uint64_t acked0; /* bytes the client had acknowledged when its answer was queued */
+	bool shed;	/* shut down; MHD has yet to close it */
+	double started; /* accepted (mono_s) */
+	double since;	/* the phase began */
+	double work_s;	/* spent at work on its requests, over its life */
 };
 
 struct serve_guard {
@@ -132,7 +133,7 @@ static void shed(struct serve_guard *g, struct conn *k, enum serve_guard_reason 
 }
 
 /* Unlock, then say (not holding the lock) that clients are being shed. */
-static void unlock(struct serve_guard *g)
+static void unlock_and_warn(struct serve_guard *g)
 {
 	uint64_t n = 0;
 	bool warn = g->warn_due;
@@ -151,38 +152,66 @@ static void unlock(struct serve_guard *g)
 }
 
 /*
- * The connection to close first (of one address, or of all), or NULL:
- * the one that has been sending its head the longest, else the one that
- * reads its answer the slowest.  Never one at work: those are requests
- * that were let in, bounded by the profile slots.
+ * The order in which connections are shed when slots run short, first
+ * class first.  A head is "slow" once it has been coming for
+ * HTTP_GRACE_S: before, it is most likely a client that sends its head in
+ * one go and has not been scheduled yet (a probe), so it goes last.  A
+ * reader is judged on its pace (the bytes it has acknowledged per second
+ * the server waited on it: its life but for the work on its requests,
+ * since a client that pipelines requests starts a new answer at every few
+ * bytes it reads) once it has had HTTP_GRACE_S of waiting.  Connections at
+ * work are never shed: those are requests that were let in, bounded by
+ * the profile slots.
  */
+enum shed_class {
+	SHED_SLOW_HEAD, /* the oldest first */
+	SHED_PACED,	/* the slowest first */
+	SHED_UNPACED,	/* a reader without a pace yet: the oldest first */
+	SHED_FRESH_HEAD,
+	SHED_NEVER,
+};
+
+/* k's class, and *key, which orders a class (smaller first). */
+static enum shed_class shed_class(const struct conn *k, double now, double *key)
+{
+	double waited;
+
+	if (!k->c || k->shed)
+		return SHED_NEVER;
+	*key = k->since;
+	if (k->phase == PHASE_HEAD)
+		return now - k->since >= HTTP_GRACE_S ? SHED_SLOW_HEAD : SHED_FRESH_HEAD;
+	if (k->phase != PHASE_ANSWER)
+		return SHED_NEVER;
+	waited = now - k->started - k->work_s;
+	if (waited < HTTP_GRACE_S)
+		return SHED_UNPACED;
+	*key = acked(k->fd) / waited;
+	return SHED_PACED;
+}
+
+/* The connection to shed first, of one address or of all; NULL if none may go. */
 static struct conn *slowest(struct serve_guard *g, const struct addr_key *only)
 {
+	enum shed_class best = SHED_NEVER, cls;
 	struct conn *victim = NULL;
-	double now = mono_s(), rate, victim_rate = 0;
+	double now = mono_s(), key, best_key = 0;
 
 	for (int i = 0; i < HTTP_MAX_CONNECTIONS; i++) {
 		struct conn *k = &g->conns[i];
 
-		if (k->c && !k->shed && k->phase == PHASE_HEAD &&
-		    (!only || same_addr(&k->addr, only)) && (!victim || k->since < victim->since))
-			victim = k;
-	}
-	if (victim)
-		return victim;
-	for (int i = 0; i < HTTP_MAX_CONNECTIONS; i++) {
-		struct conn *k = &g->conns[i];
-		uint64_t now_acked;
-
-		if (!k->c || k->shed || k->phase != PHASE_ANSWER ||
-		    now - k->since < HTTP_SEND_GRACE_S || (only && !same_addr(&k->addr, only)))
+		if (only && !same_addr(&k->addr, only))
 			continue;
-		now_acked = acked(k->fd);
-		rate = now_acked > k->acked0 ? (now_acked - k->acked0) / (now - k->since) : 0;
-		if (!victim || rate < victim_rate ||
-		    (rate == victim_rate && k->since < victim->since)) {
+		/* A reader cannot beat a slow head: spare the getsockopt. */
+		if (best == SHED_SLOW_HEAD && k->phase != PHASE_HEAD)
+			continue;
+		cls = shed_class(k, now, &key);
+		if (cls < best ||
+		    (cls == best && cls != SHED_NEVER &&
+		     (key < best_key || (key == best_key && k->since < victim->since)))) {
 			victim = k;
-			victim_rate = rate;
+			best = cls;
+			best_key = key;
 		}
 	}
 	return victim;
@@ -208,26 +237,27 @@ enum MHD_Result serve_guard_accept(void *cls, const struct sockaddr *addr, sockl
 	if (mine >= HTTP_PER_IP_CONNECTIONS) {
 		victim = slowest(g, &key);
 		if (!victim) {
-			/* Its whole share is at work: this one waits its turn. */
+			/* Its whole share is at work on requests: this one may come back. */
 			g->closed[SERVE_GUARD_REFUSED]++;
-			unlock(g);
+			unlock_and_warn(g);
 			return MHD_NO;
 		}
 		shed(g, victim, SERVE_GUARD_ADDRESS_FULL);
 		open--;
 	}
 	/*
-	 * The reserved slots: a probe is never the one that fills the table,
-	 * and MHD, at its limit, would not even accept it.  A connection shut
-	 * down here is closed in a few milliseconds; until then the reserve
-	 * absorbs the overlap.
+	 * The table never fills, for MHD at its limit stops accepting and a
+	 * probe would wait in the listen queue: past the reserve, each new
+	 * connection sheds the slowest.  One shut down here is gone within
+	 * milliseconds; the reserve absorbs the overlap, and the connections
+	 * at work should nothing else be left (the profile slots bound them).
 	 */
 	if (open >= HTTP_MAX_CONNECTIONS - HTTP_RESERVED_CONNECTIONS) {
 		victim = slowest(g, NULL);
 		if (victim)
 			shed(g, victim, SERVE_GUARD_TABLE_FULL);
 	}
-	unlock(g);
+	unlock_and_warn(g);
 	return MHD_YES;
 }
 
@@ -258,11 +288,12 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
 			.c = c,
 			.fd = fd_info->connect_fd,
 			.addr = key_of(addr_info ? addr_info->client_addr : NULL),
+			.started = mono_s(),
 		};
 		*socket_context = k;
 		enter_head(g, k);
 	} else if (fd_info) {
-		/* Not in the table, so never shed: MHD's limit makes this impossible. */
+		/* MHD holds no more than the table; were it to, none goes unguarded. */
 		shutdown(fd_info->connect_fd, SHUT_RDWR);
 	}
 	pthread_mutex_unlock(&g->lock);
@@ -305,8 +336,8 @@ void serve_guard_answering(struct serve_guard *g, struct MHD_Connection *c)
 	k = entry_of(c);
 	if (k && k->phase == PHASE_WORK) {
 		k->phase = PHASE_ANSWER;
+		k->work_s += mono_s() - k->since;
 		k->since = mono_s();
-		k->acked0 = acked(k->fd);
 	}
 	pthread_mutex_unlock(&g->lock);
 }
@@ -336,7 +367,7 @@ static void *reaper(void *arg)
 				next = k->since + HTTP_HEAD_DEADLINE_S;
 		}
 		if (g->warn_due) {
-			unlock(g);
+			unlock_and_warn(g);
 			pthread_mutex_lock(&g->lock);
 			continue;
 		}

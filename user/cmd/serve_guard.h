@@ -14,10 +14,11 @@
  *   - slots kept free: past HTTP_MAX_CONNECTIONS - HTTP_RESERVED_CONNECTIONS
  *     open connections, each new one closes the slowest one, so that a
  *     probe is let in at once and never waits behind a full table;
- *   - the slowest first: a connection still sending its head (the one
- *     that has been at it longest), else one reading its answer (the one
- *     that has read the fewest bytes per second), never one whose request
- *     is being worked on (profiles hold at most SAMPLER_MAX_SINKS).
+ *   - the slowest first: a connection whose head has been coming for a
+ *     while (the longest first), then one reading its answer (the one that
+ *     has taken the fewest bytes per second), then one whose head has just
+ *     begun; never one whose request is being worked on (profiles hold at
+ *     most SAMPLER_MAX_SINKS).
  * A connection is closed by shutting its socket down, which wakes the
  * thread libmicrohttpd runs it on; libmicrohttpd then closes it.
  *
@@ -44,16 +45,24 @@
 /*
  * Every client we know of sends its request head in one go, within a
  * round trip of the handshake; 10 s is room for a slow network, and for
- * a TLS handshake on a loaded node.  Idle keep-alive connections close
- * sooner (libmicrohttpd's own timeout, which any byte restarts).
+ * a TLS handshake on a loaded node.  The deadline also closes kept-alive
+ * connections that stay idle that long.
  */
 #define HTTP_HEAD_DEADLINE_S 10
-#define HTTP_IDLE_TIMEOUT_S  5
 /*
- * A connection reading its answer is judged on its pace only after this
- * long: at first nothing has been acknowledged yet, however fast it is.
+ * libmicrohttpd's own timeout, which any byte restarts: past the head,
+ * it closes a client that takes nothing of its answer for this long.  It
+ * writes again only once a third of the socket's send buffer (which
+ * grows to megabytes) has drained, so a short one would cut an honest
+ * reader of a big profile on a slow link; slow readers that hold slots
+ * are shed by pace instead.
  */
-#define HTTP_SEND_GRACE_S 1
+#define HTTP_IDLE_TIMEOUT_S 30
+/*
+ * A head is slow, and a reader has a pace, only after this long: before,
+ * neither has had time to show how fast it is (serve_guard.c).
+ */
+#define HTTP_GRACE_S 1
 
 /* Why the guard closed a connection, for /metrics. */
 enum serve_guard_reason {
