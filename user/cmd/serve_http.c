@@ -360,14 +360,21 @@ static enum MHD_Result handle_metrics(struct server *sv, struct MHD_Connection *
 	return reply(c, MHD_HTTP_OK, "text/plain; version=0.0.4", buf, len, MHD_RESPMEM_MUST_FREE);
 }
 
-/* The answer to a request whose head is in (the second call of MHD's). */
-static enum MHD_Result route(struct server *sv, struct MHD_Connection *c, const char *url,
-			     const char *method)
+/* Does the request announce a body?  None of ours takes one. */
+static bool has_body(struct MHD_Connection *c)
+{
+	const char *len =
+		MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+
+	return (len && strcmp(len, "0")) ||
+	       MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING);
+}
+
+/* The answer to a GET whose head is in (the second call of MHD's). */
+static enum MHD_Result route(struct server *sv, struct MHD_Connection *c, const char *url)
 {
 	enum serve_auth_verdict verdict;
 
-	if (strcmp(method, "GET"))
-		return reply_text(c, MHD_HTTP_METHOD_NOT_ALLOWED, "GET only\n");
 	/* Open to all: kubelet probes bring neither a certificate nor a token. */
 	if (!strcmp(url, "/healthz"))
 		return reply_text(c, MHD_HTTP_OK, "ok\n");
@@ -402,9 +409,20 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	if (!*state) {
 		*state = sv;
 		serve_guard_head_done(sv->guard, c);
-		return MHD_YES;
+		if (!strcmp(method, "GET") && !has_body(c))
+			return MHD_YES;
+		/*
+		 * Answered before the body (MHD then closes the connection):
+		 * waiting for one that trickles in would keep the request at
+		 * work, which the guard never sheds.
+		 */
+		ret = strcmp(method, "GET")
+			      ? reply_text(c, MHD_HTTP_METHOD_NOT_ALLOWED, "GET only\n")
+			      : reply_text(c, MHD_HTTP_BAD_REQUEST, "a GET takes no body\n");
+		serve_guard_answering(sv->guard, c);
+		return ret;
 	}
-	ret = route(sv, c, url, method);
+	ret = route(sv, c, url);
 	serve_guard_answering(sv->guard, c);
 	return ret;
 }
