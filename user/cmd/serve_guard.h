@@ -51,11 +51,11 @@
 #define HTTP_HEAD_DEADLINE_S 10
 /*
  * libmicrohttpd's own timeout, which any byte restarts: past the head,
- * it closes a client that takes nothing of its answer for this long.  It
- * writes again only once a third of the socket's send buffer (which
- * grows to megabytes) has drained, so a short one would cut an honest
- * reader of a big profile on a slow link; slow readers that hold slots
- * are shed by pace instead.
+ * it closes a client that takes nothing of its answer for this long.  The
+ * kernel lets it write again only once a good part of the socket's send
+ * buffer (which grows to megabytes) has drained, so a short timeout cuts
+ * an honest reader of a big profile on a slow link (5 s did, at tens of
+ * KB/s); slow readers that hold slots are shed by pace instead.
  */
 #define HTTP_IDLE_TIMEOUT_S 30
 /*
