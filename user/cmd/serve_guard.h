@@ -54,8 +54,8 @@
  * it closes a client that takes nothing of its answer for this long.  The
  * kernel lets it write again only once a good part of the socket's send
  * buffer (which grows to megabytes) has drained, so a short timeout cuts
- * an honest reader of a big profile on a slow link (5 s did, at tens of
- * KB/s); slow readers that hold slots are shed by pace instead.
+ * an honest reader of a big profile on a slow link (5 s cut readers of
+ * 16 KB/s here); slow readers that hold slots are shed by pace instead.
  */
 #define HTTP_IDLE_TIMEOUT_S 30
 /*
