@@ -8,6 +8,9 @@ scrape of /metrics, /healthz, files per interval; over HTTPS, pprof's own
 -tls_cert/-tls_key/-tls_ca, curl and openssl, with certificates made by
 openssl for each run."""
 import collections
+import gzip
+import http.client
+import itertools
 import os
 import re
 import signal
@@ -15,6 +18,7 @@ import socket
 import ssl
 import stat
 import subprocess
+import threading
 import time
 import urllib.request
 
@@ -285,22 +289,16 @@ def test_log_file_is_never_a_symlink(server, pyspy, tmp_path):
 
 
 def test_reachable_under_abuse(server, workload):
-    """64 idle sockets cannot keep /healthz and /metrics from answering (idle
-    connections are closed after 5 s; connections outnumber profile slots);
-    64 profile requests for an hour whose clients hang up at once free their
-    slots, so the next request is answered in its own time."""
+    """64 idle sockets from the probes' own address (its whole share)
+    cannot keep /healthz and /metrics from answering: the oldest of them
+    make room at once.  64 profile requests for an hour whose clients hang
+    up at once free their slots, so the next request is answered in its own
+    time."""
     workload(require_python(PY), "simple.py")
     srv = server()
     idle = [socket.create_connection(("127.0.0.1", srv.port)) for _ in range(64)]
     try:
-        t0 = time.monotonic()
-        while True:
-            try:
-                assert get(srv.url + "/healthz", 2) == (200, b"ok\n")
-                break
-            except OSError:
-                assert time.monotonic() - t0 < 8, "no /healthz with 64 idle sockets open"
-                time.sleep(0.2)
+        assert get(srv.url + "/healthz", 2) == (200, b"ok\n")
         assert get(srv.url + "/metrics", 5)[0] == 200
     finally:
         for s in idle:
@@ -329,6 +327,20 @@ def test_filter_that_parses_to_nothing_is_refused(server):
         with pytest.raises(urllib.error.HTTPError) as e:
             get(srv.url + "/debug/pprof/profile?" + query)
         assert e.value.code == 400, query
+
+
+def test_request_body_is_never_waited_for(server):
+    """A request that announces a body it never sends is answered at once
+    (none of the paths takes one), not held at work until the body comes,
+    where no deadline would reach it."""
+    srv = server()
+    for head, want in ((b"POST /metrics HTTP/1.1\r\nContent-Length: 1000\r\n", b" 405 "),
+                       (b"GET /healthz HTTP/1.1\r\nContent-Length: 1000\r\n", b" 400 "),
+                       (b"GET /healthz HTTP/1.1\r\nTransfer-Encoding: chunked\r\n", b" 400 "),
+                       (b"GET /healthz HTTP/1.1\r\nContent-Length: 0\r\n", b" 200 ")):
+        with socket.create_connection(("127.0.0.1", srv.port), timeout=5) as s:
+            s.sendall(head + b"Host: x\r\n\r\n")
+            assert want in s.recv(4096).partition(b"\r\n")[0], head
 
 
 # --- closing the endpoint: TLS, client certificates, the bearer token -------
@@ -605,3 +617,330 @@ def test_async_over_http(server, workload, go_pprof):
     top = go_pprof("-top", url)
     assert re.search(r"\btask worker-a$", top, re.M), top
     assert srv.stop() == 0
+
+
+# --- slow clients: probes and scrapes are answered whatever others do -------
+
+SLOW_FROM = ["127.0.0.%d" % i for i in (1, 2, 3, 4)]
+SLOW_TICK = 2.0
+PROBE_TIMEOUT = 5  # the DaemonSet's probes: timeoutSeconds
+SLOW_HEAD = b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: "
+PIPELINED = b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n" * 1000
+READ_PER_TICK = 32 << 10
+
+
+def insecure_context():
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
+def client_hello():
+    """The first bytes a TLS client sends."""
+    out = ssl.MemoryBIO()
+    tls = insecure_context().wrap_bio(ssl.MemoryBIO(), out)
+    with pytest.raises(ssl.SSLWantReadError):
+        tls.do_handshake()
+    return out.read()
+
+
+def tcp_established(s):
+    return s.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 8)[0] == 1  # TCP_ESTABLISHED
+
+
+def small_buffers(s):
+    """A 4 KiB receive buffer and 536-byte segments: what a slow reader
+    does not take waits in the server, not in the kernels' buffers."""
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG, 536)
+
+
+class SlowClients(threading.Thread):
+    """For each (address, kind, n) of groups, n connections from that
+    address, kept open the whole test (one the server closes is opened
+    again at the next tick, every SLOW_TICK s), each doing what kind says:
+      head:  a request head that never ends, one byte a tick (with tls,
+             after the handshake: each byte a TLS record of its own);
+      hello: a TLS ClientHello, one byte a tick;
+      read:  1000 requests for /metrics at once, whose answers it takes
+             READ_PER_TICK a tick (with small_buffers): steady enough that
+             the server never sits idle, slow enough that it never gets
+             through them."""
+
+    def __init__(self, port, groups, tls=False):
+        super().__init__(daemon=True)
+        self.port, self.groups, self.tls = port, groups, tls
+        self.halt = threading.Event()
+        self.opened = 0
+        self.last_tick = time.monotonic()
+        self.hello = client_hello() if any(g[1] == "hello" for g in groups) else b""
+        self.conns = {}  # (address, i) -> (socket, iterator of the bytes to trickle)
+
+    def open(self, addr, kind):
+        s = socket.socket()
+        try:
+            if kind == "read":
+                small_buffers(s)
+            s.bind((addr, 0))
+            s.settimeout(1)
+            s.connect(("127.0.0.1", self.port))
+            if kind == "head" and self.tls:
+                s = insecure_context().wrap_socket(s)
+            if kind == "read":
+                s.sendall(PIPELINED)
+        except OSError:
+            s.close()
+            return None
+        self.opened += 1
+        if kind == "head":
+            return s, itertools.chain(SLOW_HEAD, itertools.repeat(ord("a")))
+        return s, (iter(self.hello) if kind == "hello" else None)
+
+    @staticmethod
+    def step(conn):
+        s, trickle = conn
+        try:
+            if trickle is None:
+                n = 0
+                while n < READ_PER_TICK:
+                    n += len(s.recv(READ_PER_TICK - n, socket.MSG_DONTWAIT) or b"x")
+            else:
+                byte = next(trickle, None)
+                if byte is not None:
+                    s.send(bytes([byte]))
+        except OSError:
+            pass  # nothing more to read yet, or closed: seen at the next tick
+
+    def tick(self, t0):
+        for addr, kind, n in self.groups:
+            for i in range(n):
+                conn = self.conns.get((addr, i))
+                if conn and not tcp_established(conn[0]):
+                    conn[0].close()
+                    del self.conns[(addr, i)]
+                    conn = None
+                if not conn:
+                    # Not all at once when the server is slow: the rest next tick.
+                    if time.monotonic() - t0 > SLOW_TICK * 0.75:
+                        continue
+                    conn = self.open(addr, kind)
+                    if not conn:
+                        continue
+                    self.conns[(addr, i)] = conn
+                self.step(conn)
+
+    def run(self):
+        try:
+            while not self.halt.is_set():
+                t0 = self.last_tick = time.monotonic()
+                self.tick(t0)
+                self.halt.wait(max(0, SLOW_TICK - (time.monotonic() - t0)))
+        finally:
+            for s, _ in self.conns.values():
+                s.close()
+
+    def __enter__(self):
+        self.start()
+        deadline = time.monotonic() + 20
+        while self.opened < sum(g[2] for g in self.groups):
+            assert time.monotonic() < deadline and self.is_alive(), \
+                "only %d slow connections opened" % self.opened
+            time.sleep(0.1)
+        return self
+
+    def __exit__(self, *exc):
+        self.halt.set()
+        self.join(10)
+
+
+class SlowReader(threading.Thread):
+    """A slow but honest client from source: a profile of `seconds`, read
+    4 KiB every 0.1 s (at most 40 KB/s) with small_buffers."""
+
+    def __init__(self, port, seconds, source):
+        super().__init__(daemon=True)
+        self.port, self.seconds, self.source = port, seconds, source
+        self.head, self.body, self.error, self.reads = b"", b"", None, 0
+        self.start()
+
+    def run(self):
+        try:
+            with socket.socket() as s:
+                small_buffers(s)
+                s.bind((self.source, 0))
+                s.settimeout(self.seconds + 10)
+                s.connect(("127.0.0.1", self.port))
+                s.sendall(b"GET /debug/pprof/profile?seconds=%d HTTP/1.1\r\nHost: x\r\n"
+                          b"Connection: close\r\n\r\n" % self.seconds)
+                data = b""
+                while True:
+                    chunk = s.recv(4096)
+                    if not chunk:
+                        break
+                    data += chunk
+                    self.reads += 1
+                    time.sleep(0.1)
+            self.head, _, self.body = data.partition(b"\r\n\r\n")
+        except OSError as e:
+            self.error = e
+
+    def check(self):
+        """The whole profile came, as Content-Length says, it decodes, and
+        it is big: many times what the kernels' buffers took (so that the
+        reader was slow for the server, not only for its own kernel)."""
+        self.join(60)
+        assert not self.is_alive() and not self.error, self.error
+        assert self.head.startswith(b"HTTP/1.1 200 "), self.head
+        length = int(re.search(rb"(?im)^content-length: *(\d+)\r?$", self.head).group(1))
+        assert len(self.body) == length, (len(self.body), length)
+        assert gzip.decompress(self.body)
+        print("slow reader: %d bytes in %d reads" % (length, self.reads))
+        assert length > 64 << 10 and self.reads > 16, (length, self.reads)
+
+
+def ask(srv, path, source, context=None, headers=None):
+    """GET path from the address source within PROBE_TIMEOUT: (status or
+    the error, body, seconds)."""
+    t0 = time.monotonic()
+    kw = dict(timeout=PROBE_TIMEOUT, source_address=(source, 0))
+    try:
+        if context:
+            conn = http.client.HTTPSConnection("127.0.0.1", srv.port, context=context, **kw)
+        else:
+            conn = http.client.HTTPConnection("127.0.0.1", srv.port, **kw)
+        try:
+            conn.request("GET", path, headers=headers or {})
+            r = conn.getresponse()
+            status, body = r.status, r.read()
+        finally:
+            conn.close()
+    except OSError as e:
+        status, body = repr(e), b""
+    return status, body, time.monotonic() - t0
+
+
+def metric(text, name):
+    m = re.search(r"^%s (\d+)$" % re.escape(name), text, re.M)
+    assert m, (name, text)
+    return int(m.group(1))
+
+
+def probe_through(srv, flood, context=None, scrape=None):
+    """12 /healthz probes, one every 2 s, each from 127.0.0.1 (an address
+    the flood uses too) or 127.0.0.9, each answered 200 within
+    PROBE_TIMEOUT; /metrics (scrape: its context and headers) after every
+    fourth.  Returns the last /metrics.  The probes come halfway between
+    the flood's ticks: the kubelet's have a period of their own, while
+    probes in step with the flood would meet every burst of its 64 reads
+    (then, for a moment, an address's whole share may be at work, and a
+    new connection from it is refused by design)."""
+    failed, text, took = [], "", []
+    t0 = flood.last_tick + SLOW_TICK / 2
+    while t0 < time.monotonic():
+        t0 += SLOW_TICK
+    for n in range(12):
+        time.sleep(max(0, t0 + 2 * n - time.monotonic()))
+        source = ("127.0.0.1", "127.0.0.9")[n % 2]
+        status, body, secs = ask(srv, "/healthz", source, context)
+        took.append(secs)
+        if (status, body) != (200, b"ok\n") or secs >= PROBE_TIMEOUT:
+            failed.append((n, source, status, round(secs, 2)))
+        if n % 4 == 3:
+            status, body, secs = ask(srv, "/metrics", source, *(scrape or (context, None)))
+            if status != 200 or secs >= PROBE_TIMEOUT:
+                failed.append((n, source, "/metrics", status, round(secs, 2)))
+            text = body.decode()
+        assert flood.is_alive()
+    assert not failed, (failed, srv.logtext()[-3000:])
+    print("/healthz under the flood: %.3f s at most, %.3f s median"
+          % (max(took), sorted(took)[len(took) // 2]))
+    return text
+
+
+def test_slow_heads_cannot_starve_probes(server, workload):
+    """4 addresses x 64 connections sending a request head one byte every
+    2 s (reopened when closed): /healthz answers 12 probes of 12 within 5 s
+    and /metrics is scraped; the slowest heads make room for the probes.  A
+    slow but honest client reading a big profile meanwhile gets all of
+    it."""
+    w = workload(require_python(PY), "namechurn.py", "--seconds", "120")  # big profiles
+    srv = server("--pid", w.pid)  # not every process: others' workloads are not this test's
+    with SlowClients(srv.port, [(a, "head", 64) for a in SLOW_FROM]) as flood:
+        reader = SlowReader(srv.port, 5, "127.0.0.6")
+        text = probe_through(srv, flood)
+        reader.check()
+    assert metric(text, 'pyspy_http_shed_total{reason="table_full"}') > 0, text
+    assert "closing slow HTTP clients to stay reachable" in srv.logtext()
+    assert srv.stop() == 0
+
+
+def test_slow_tls_handshakes_and_heads_cannot_starve_probes(server, workload, pki, tmp_path):
+    """Over TLS with client certificates and a token, and no credentials
+    on the flood's side: 2 addresses x 64 connections send a ClientHello
+    one byte every 2 s, 2 x 64 finish the handshake and then send a head
+    one byte every 2 s.  Probes (no credentials) and a scrape (with them)
+    are all answered in time."""
+    token = tmp_path / "token"
+    token.write_text("t0ken\n")
+    w = workload(require_python(PY), "simple.py")
+    srv = server("--pid", w.pid, *pki.serve_args(), "--token-file", token, ca=pki.ca_crt)
+    scraper = ssl.create_default_context(cafile=str(pki.ca_crt))
+    scraper.load_cert_chain(str(pki.client_crt), str(pki.client_key))
+    groups = [(a, kind, 64) for a, kind in zip(SLOW_FROM, ("head", "head", "hello", "hello"))]
+    with SlowClients(srv.port, groups, tls=True) as flood:
+        text = probe_through(srv, flood, srv.context,
+                             (scraper, {"Authorization": "Bearer t0ken"}))
+    assert metric(text, 'pyspy_http_shed_total{reason="table_full"}') > 0, text
+    assert srv.stop() == 0
+
+
+def test_slow_readers_make_room_for_probes(server, workload):
+    """64 connections from 127.0.0.1 (its whole share), each with 200
+    requests for /metrics whose answers it takes at 16 KB/s, reopened when
+    closed; from that same address, a slow but honest client reading a big
+    profile at 40 KB/s, and probes.  The slowest readers of the address
+    make room: every probe and scrape is answered in time, and the honest
+    client gets its whole profile."""
+    w = workload(require_python(PY), "namechurn.py", "--seconds", "120")
+    srv = server("--pid", w.pid)
+    with SlowClients(srv.port, [("127.0.0.1", "read", 64)]) as flood:
+        reader = SlowReader(srv.port, 5, "127.0.0.1")
+        text = probe_through(srv, flood)
+        reader.check()
+    assert metric(text, 'pyspy_http_shed_total{reason="address_full"}') > 0, text
+    assert srv.stop() == 0
+
+
+@pytest.mark.parametrize("tls", [False, True], ids=["http", "tls"])
+def test_request_head_deadline(server, workload, pki, tls):
+    """A request head that trickles in (a byte a second), and with TLS a
+    ClientHello that does, is cut 10 s after accept however steady its
+    bytes; so is a connection that sends nothing (libmicrohttpd's own
+    timeout is 30 s)."""
+    w = workload(require_python(PY), "simple.py")
+    srv = server("--pid", w.pid, *(pki.serve_args(client_ca=False) if tls else []),
+                 ca=pki.ca_crt if tls else None)
+    trickle = client_hello() if tls else SLOW_HEAD + b"a" * 64
+    conns = [socket.create_connection(("127.0.0.1", srv.port)) for _ in range(2)]
+    t0 = time.monotonic()
+    lasted, sent = [None, None], 0
+    try:
+        while None in lasted and time.monotonic() - t0 < 25:
+            for i, s in enumerate(conns):
+                if lasted[i] is None and not tcp_established(s):
+                    lasted[i] = time.monotonic() - t0
+            if sent <= time.monotonic() - t0:  # byte n at n s
+                try:
+                    conns[0].send(trickle[sent:sent + 1])
+                except OSError:
+                    pass
+                sent += 1
+            time.sleep(0.1)
+    finally:
+        for s in conns:
+            s.close()
+    # Not before the deadline; after it, in a time that is not the idle timeout's.
+    assert None not in lasted and all(10 <= t < 20 for t in lasted), lasted
+    text = curl(srv.url + "/metrics", *(["--cacert", pki.ca_crt] if tls else [])).body
+    assert metric(text, 'pyspy_http_shed_total{reason="head_deadline"}') == 2, text

@@ -146,6 +146,7 @@ static int serve(struct serve_opts *so)
 	}
 	if (sv.http)
 		MHD_stop_daemon(sv.http);
+	serve_guard_free(sv.guard);
 	if (sv.interval && sv.s)
 		sampler__remove_sink(sv.s, sv.interval);
 	sampler__stop(sv.s);

@@ -4,7 +4,9 @@
  *
  * serve.c is the daemon (its loop, signals, log, command line);
  * serve_http.c the HTTP endpoints (profiles, /metrics, /healthz);
- * serve_files.c the --output-dir files, one per interval.
+ * serve_files.c the --output-dir files, one per interval;
+ * serve_guard.c keeps the server reachable (its connection table);
+ * serve_auth.c says who may ask.
  */
 #ifndef PYSPY_SERVE_H
 #define PYSPY_SERVE_H
@@ -16,6 +18,7 @@
 #include <stdint.h>
 
 #include "serve_auth.h"
+#include "serve_guard.h"
 #include "user/engine/options.h"
 #include "user/engine/sampler.h"
 #include "user/model/profile.h"
@@ -23,15 +26,6 @@
 
 #define MAX_REQUEST_SECONDS 3600
 #define DEFAULT_MAX_STACKS  100000
-/*
- * The server must stay reachable for probes and scrapes whatever clients
- * do: connections well past the profile slots, so that /healthz and
- * /metrics always find one; a per-address share, so one client cannot take
- * them all; idle ones closed after a while.
- */
-#define HTTP_MAX_CONNECTIONS	(4 * SAMPLER_MAX_SINKS)
-#define HTTP_PER_IP_CONNECTIONS SAMPLER_MAX_SINKS
-#define HTTP_IDLE_TIMEOUT_S	5
 
 struct serve_opts {
 	struct options o; /* sampling: --pid filter (else --all), --rate */
@@ -56,6 +50,7 @@ struct server {
 	struct profile *base;
 	const struct output_writer *pprof;
 	struct MHD_Daemon *http;
+	struct serve_guard *guard; /* who holds a connection */
 	uint64_t requests, dropped_views;
 	uint64_t refused[SERVE_AUTH__COUNT]; /* by reason; [SERVE_AUTH_OK] unused */
 	double t0;

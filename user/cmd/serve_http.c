@@ -2,7 +2,7 @@
 /*
  * serve_http.c - serve's HTTP endpoints: a profile of the next N seconds
  * (filtered by pid, container or pod), /metrics, /healthz; the server
- * stays reachable whatever clients do (see HTTP_* in serve.h).
+ * stays reachable whatever clients do (serve_guard.h).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -272,6 +272,7 @@ static enum MHD_Result handle_profile(struct server *sv, struct MHD_Connection *
 static enum MHD_Result handle_metrics(struct server *sv, struct MHD_Connection *c)
 {
 	struct run_counts rc;
+	struct serve_guard_counts gc;
 	uint64_t names_dropped;
 	char *buf = NULL;
 	size_t len = 0;
@@ -280,6 +281,7 @@ static enum MHD_Result handle_metrics(struct server *sv, struct MHD_Connection *
 	if (!f)
 		return reply_text(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory\n");
 	sampler__counts(sv->s, &rc);
+	serve_guard_counts(sv->guard, &gc);
 	sampler__lock(sv->s);
 	names_dropped = profile__symbols_dropped(sv->base);
 	sampler__unlock(sv->s);
@@ -340,6 +342,17 @@ static enum MHD_Result handle_metrics(struct server *sv, struct MHD_Connection *
 		fprintf(f, "pyspy_http_refused_total{reason=\"%s\"} %" PRIu64 "\n",
 			serve_auth_verdict_name(v),
 			__atomic_load_n(&sv->refused[v], __ATOMIC_RELAXED));
+	fprintf(f,
+		"# HELP pyspy_http_connections Open HTTP connections.\n"
+		"# TYPE pyspy_http_connections gauge\npyspy_http_connections %u\n",
+		gc.open);
+	fprintf(f, "# HELP pyspy_http_shed_total Connections the server closed to stay "
+		   "reachable: a request head past its deadline, the slowest client when slots "
+		   "ran short (table_full, address_full), a new one whose address had its "
+		   "share at work (refused).\n# TYPE pyspy_http_shed_total counter\n");
+	for (int r = 0; r < SERVE_GUARD__COUNT; r++)
+		fprintf(f, "pyspy_http_shed_total{reason=\"%s\"} %" PRIu64 "\n",
+			serve_guard_reason_name(r), gc.closed[r]);
 	if (fclose(f)) {
 		free(buf);
 		return reply_text(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory\n");
@@ -347,23 +360,21 @@ static enum MHD_Result handle_metrics(struct server *sv, struct MHD_Connection *
 	return reply(c, MHD_HTTP_OK, "text/plain; version=0.0.4", buf, len, MHD_RESPMEM_MUST_FREE);
 }
 
-static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
-				  const char *method, const char *version, const char *data,
-				  size_t *data_len, void **state)
+/* Does the request announce a body?  None of ours takes one. */
+static bool has_body(struct MHD_Connection *c)
 {
-	struct server *sv = cls;
+	const char *len =
+		MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+
+	return (len && strcmp(len, "0")) ||
+	       MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING);
+}
+
+/* The answer to a GET whose head is in (the second call of MHD's). */
+static enum MHD_Result route(struct server *sv, struct MHD_Connection *c, const char *url)
+{
 	enum serve_auth_verdict verdict;
 
-	(void)version;
-	(void)data;
-	(void)data_len;
-	/* MHD calls twice; the first call only sets up the request. */
-	if (!*state) {
-		*state = sv;
-		return MHD_YES;
-	}
-	if (strcmp(method, "GET"))
-		return reply_text(c, MHD_HTTP_METHOD_NOT_ALLOWED, "GET only\n");
 	/* Open to all: kubelet probes bring neither a certificate nor a token. */
 	if (!strcmp(url, "/healthz"))
 		return reply_text(c, MHD_HTTP_OK, "ok\n");
@@ -382,6 +393,38 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	}
 	return reply_text(c, MHD_HTTP_NOT_FOUND,
 			  "not found: try /debug/pprof/profile?seconds=N, /metrics, /healthz\n");
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
+				  const char *method, const char *version, const char *data,
+				  size_t *data_len, void **state)
+{
+	struct server *sv = cls;
+	enum MHD_Result ret;
+
+	(void)version;
+	(void)data;
+	(void)data_len;
+	/* MHD calls twice; the first call, once the head is in, only sets up the request. */
+	if (!*state) {
+		*state = sv;
+		serve_guard_head_done(sv->guard, c);
+		if (!strcmp(method, "GET") && !has_body(c))
+			return MHD_YES;
+		/*
+		 * Answered before the body (MHD then closes the connection):
+		 * waiting for one that trickles in would keep the request at
+		 * work, which the guard never sheds.
+		 */
+		ret = strcmp(method, "GET")
+			      ? reply_text(c, MHD_HTTP_METHOD_NOT_ALLOWED, "GET only\n")
+			      : reply_text(c, MHD_HTTP_BAD_REQUEST, "a GET takes no body\n");
+		serve_guard_answering(sv->guard, c);
+		return ret;
+	}
+	ret = route(sv, c, url);
+	serve_guard_answering(sv->guard, c);
+	return ret;
 }
 
 int serve_http_parse_listen(const char *s, struct sockaddr_in *sa)
@@ -407,23 +450,38 @@ int serve_http_start(struct server *sv)
 {
 	struct serve_auth *auth = sv->so->auth;
 	bool tls = serve_auth_tls(auth);
+	/*
+	 * A thread per connection: a profile request sleeps out its seconds
+	 * without holding up the others.  Its loop uses select(), not poll():
+	 * 0.9.75's poll loop rounds its wait down to whole seconds and spins
+	 * through the last second of every idle timeout.
+	 */
 	unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD;
 	struct sockaddr_in sa;
+	int err;
 
 	if (serve_http_parse_listen(sv->so->listen, &sa)) {
 		log_error("bad --listen '%s' (want IPV4:PORT, e.g. 127.0.0.1:6060)",
 			  sv->so->listen);
 		return -EINVAL;
 	}
+	err = serve_guard_new(&sv->guard);
+	if (err)
+		return err;
 	if (tls)
 		flags |= MHD_USE_TLS;
-	/* The TLS options come as an array (empty without TLS), so one call serves both. */
-	sv->http = MHD_start_daemon(flags, 0, NULL, NULL, on_request, sv, MHD_OPTION_SOCK_ADDR, &sa,
-				    MHD_OPTION_CONNECTION_LIMIT, (unsigned)HTTP_MAX_CONNECTIONS,
-				    MHD_OPTION_PER_IP_CONNECTION_LIMIT,
-				    (unsigned)HTTP_PER_IP_CONNECTIONS,
-				    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HTTP_IDLE_TIMEOUT_S,
-				    MHD_OPTION_ARRAY, serve_auth_mhd_options(auth), MHD_OPTION_END);
+	/*
+	 * The guard admits each connection (its per-address share replaces
+	 * MHD's, which refuses outright where the guard makes room) and
+	 * follows it; the TLS options come as an array (empty without TLS),
+	 * so one call serves both.
+	 */
+	sv->http = MHD_start_daemon(flags, 0, serve_guard_accept, sv->guard, on_request, sv,
+				    MHD_OPTION_SOCK_ADDR, &sa, MHD_OPTION_CONNECTION_LIMIT,
+				    (unsigned)HTTP_MAX_CONNECTIONS, MHD_OPTION_CONNECTION_TIMEOUT,
+				    (unsigned)HTTP_IDLE_TIMEOUT_S, MHD_OPTION_ARRAY,
+				    serve_guard_mhd_options(sv->guard), MHD_OPTION_ARRAY,
+				    serve_auth_mhd_options(auth), MHD_OPTION_END);
 	if (!sv->http) {
 		log_error("cannot listen on %s: %m", sv->so->listen);
 		return -EADDRINUSE;
