@@ -84,7 +84,7 @@ deps:
 sid: deps
 	$(Q)scripts/provision-sid.sh
 
-$(OUT)/%.bpf.o: bpf/%.bpf.c bpf/pyspy.h $(wildcard bpf/*.bpf.h) | $(OUT)
+$(OUT)/%.bpf.o: bpf/%.bpf.c $(wildcard bpf/*.h) | $(OUT)
 	$(call msg,BPF,$@)
 	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@.tmp
 	$(Q)$(BPFTOOL) gen object $@ $@.tmp && rm -f $@.tmp

@@ -55,10 +55,37 @@ const volatile bool async_tasks = false;
  */
 __u64 procs_gen = 0;
 
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, PYSPY_ERR__COUNT);
+	__type(key, __u32);
+	__type(value, __u64);
+} errors SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, PYSPY_STAT__COUNT);
+	__type(key, __u32);
+	__type(value, __u64);
+} stats SEC(".maps");
+
+static __always_inline void count(void *map, __u32 key)
+{
+	__u64 *v = bpf_map_lookup_elem(map, &key);
+
+	if (v)
+		(*v)++;
+}
+
+/* The one walk (bpf/pywalk.h): its reads are probe reads of the current task. */
+#define PW_READ(b, dst, len, addr) bpf_probe_read_user((dst), (len), (void *)(addr))
+#define PW_MARKS(w)		   native_stacks
+#define PW_COUNT(err)		   count(&errors, (err))
+#define PW_ON_TSTATE(c)		   0
+#include "pywalk.h"
+
 /* Threads with no PyThreadState are retried after this long. */
 #define NEG_CACHE_NS (50 * 1000 * 1000ULL)
-/* Extra iterations for skipped shim frames on top of the frame limit. */
-#define SKIP_SLACK 64
 
 struct {
 	/* LRU: with --all it also remembers non-Python processes; an evicted
@@ -101,12 +128,7 @@ struct chain_state {
 
 struct scratch {
 	struct pyspy_sample sample;
-	/* +8 so a masked offset plus an 8-byte load stays inside */
-	__u8 tsbuf[PYSPY_TSTATE_BUF + 8];
-	__u8 framebuf[PYSPY_FRAME_BUF + 8];
-	__u8 fpbuf[PYSPY_CODE_FP_BUF + 8];
-	/* A data-stack window; a frame inside it starts below PYSPY_WIN. */
-	__u8 win[PYSPY_WIN + PYSPY_FRAME_BUF + 8];
+	struct pw_buf pw; /* the walk's: thread state, frames, fingerprints */
 	/* --async: a task, a coroutine, a set, a name's head */
 	__u8 taskbuf[PYSPY_TASK_BUF + 8] __attribute__((aligned(8)));
 	__u8 genbuf[PYSPY_GEN_BUF + 8] __attribute__((aligned(8)));
@@ -156,72 +178,11 @@ struct {
 	__uint(max_entries, 4 << 20); /* resized by userspace */
 } events SEC(".maps");
 
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, PYSPY_ERR__COUNT);
-	__type(key, __u32);
-	__type(value, __u64);
-} errors SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, PYSPY_STAT__COUNT);
-	__type(key, __u32);
-	__type(value, __u64);
-} stats SEC(".maps");
-
 static __always_inline struct scratch *get_scratch(void)
 {
 	__u32 zero = 0;
 
 	return bpf_map_lookup_elem(&scratch_map, &zero);
-}
-
-static __always_inline void count(void *map, __u32 key)
-{
-	__u64 *v = bpf_map_lookup_elem(map, &key);
-
-	if (v)
-		(*v)++;
-}
-
-/* Offsets are masked into the buffers; the +8 slack keeps loads inside. */
-static __always_inline __u64 ts_u64(struct scratch *s, __u32 off)
-{
-	return *(__u64 *)&s->tsbuf[off & (PYSPY_TSTATE_BUF - 1)];
-}
-
-/* fb: a frame's bytes, in framebuf or in the data-stack window. */
-static __always_inline __u64 fr_u64(const __u8 *fb, __u32 off)
-{
-	return *(__u64 *)&fb[off & (PYSPY_FRAME_BUF - 1)];
-}
-
-static __always_inline __u32 max3(__u32 a, __u32 b, __u32 c)
-{
-	__u32 m = a > b ? a : b;
-
-	return m > c ? m : c;
-}
-
-/* Bytes of a PyThreadState to read: up to the last field we use. */
-static __always_inline __u32 tstate_read_size(const struct pyspy_proc *p)
-{
-	__u32 n = max3(p->tstate_next, p->tstate_thread_id, p->tstate_frame);
-
-	if (p->tstate_chunk > n)
-		n = p->tstate_chunk;
-	n += 8;
-	return n > PYSPY_TSTATE_BUF ? PYSPY_TSTATE_BUF : n;
-}
-
-static __always_inline int read_tstate(struct scratch *s, const struct pyspy_proc *p, __u64 ts)
-{
-	__u32 n = tstate_read_size(p);
-
-	if (n == 0 || n > PYSPY_TSTATE_BUF)
-		return -1;
-	return bpf_probe_read_user(s->tsbuf, n, (void *)ts);
 }
 
 /*
@@ -233,61 +194,35 @@ static __always_inline int read_tstate(struct scratch *s, const struct pyspy_pro
  * per TID and re-checked against fsbase on every hit (one read, which also
  * brings the frame pointer).
  */
-struct scan_ctx {
-	struct scratch *s;
-	const struct pyspy_proc *p;
-	__u64 fsbase;
-	__u64 ts;    /* the next thread state of the list */
-	__u64 found; /* the thread's, once found */
-	__u16 err;
-};
-
-/*
- * One thread state of an interpreter's list.  A bpf_loop callback, not an
- * unrolled loop: the verifier checks it once, where PYSPY_MAX_INTERPS x
- * PYSPY_MAX_THREADS bounded iterations made it walk some 300 000
- * instructions, most of the start-up time of every recording.
- */
-static long scan_one(__u32 idx, struct scan_ctx *c)
-{
-	if (!c->ts)
-		return 1;
-	if (read_tstate(c->s, c->p, c->ts)) {
-		c->err = PYSPY_ERR_READ_TSTATE;
-		return 1;
-	}
-	if (ts_u64(c->s, c->p->tstate_thread_id) == c->fsbase) {
-		c->found = c->ts;
-		return 1;
-	}
-	c->ts = ts_u64(c->s, c->p->tstate_next);
-	return 0;
-}
-
 static __always_inline __u64 scan_threads(struct scratch *s, const struct pyspy_proc *p,
 					  __u64 fsbase, __u16 *err)
 {
-	struct scan_ctx c = { .s = s, .p = p, .fsbase = fsbase };
+	struct pw_scan c = { .b = &s->pw, .p = p, .want = fsbase };
 	__u64 interp = 0;
 
-	if (bpf_probe_read_user(&interp, 8, (void *)(p->runtime_addr + p->runtime_interp_head))) {
+	if (pw_interp_head(&s->pw, p, &interp)) {
 		*err = PYSPY_ERR_READ_RUNTIME;
 		return 0;
 	}
 	for (int i = 0; i < PYSPY_MAX_INTERPS && interp; i++) {
-		c.ts = 0;
-		if (bpf_probe_read_user(&c.ts, 8, (void *)(interp + p->interp_threads_head))) {
+		c.interp = interp;
+		if (pw_interp_threads(&s->pw, p, interp, &c.ts)) {
 			*err = PYSPY_ERR_READ_RUNTIME;
 			return 0;
 		}
-		bpf_loop(PYSPY_MAX_THREADS, scan_one, &c, 0);
+		/*
+		 * A bpf_loop callback, not an unrolled loop: the verifier
+		 * checks it once, where PYSPY_MAX_INTERPS x PYSPY_MAX_THREADS
+		 * bounded iterations made it walk some 300 000 instructions.
+		 */
+		bpf_loop(PYSPY_MAX_THREADS, pw_scan_one, &c, 0);
 		if (c.found)
 			return c.found;
 		if (c.err) {
 			*err = c.err;
 			return 0;
 		}
-		if (bpf_probe_read_user(&interp, 8, (void *)(interp + p->interp_next)))
+		if (pw_interp_next(&s->pw, p, interp, &interp))
 			break;
 	}
 	*err = PYSPY_ERR_NO_TSTATE;
@@ -295,7 +230,7 @@ static __always_inline __u64 scan_threads(struct scratch *s, const struct pyspy_
 }
 
 /*
- * Find this thread's PyThreadState and leave it in s->tsbuf.  Returns 0 if
+ * Find this thread's PyThreadState and leave it in s->pw.tsbuf.  Returns 0 if
  * the thread has none (err says why).
  */
 static __always_inline __u64 find_tstate(struct scratch *s, const struct pyspy_proc *p, __u32 tid,
@@ -305,8 +240,8 @@ static __always_inline __u64 find_tstate(struct scratch *s, const struct pyspy_p
 	__u64 fsbase = bpf_get_current_task_btf()->thread.fsbase;
 	struct tstate_entry *c, ne = {};
 
-	if (s->last_tid == tid && s->last_tstate && !read_tstate(s, p, s->last_tstate) &&
-	    ts_u64(s, p->tstate_thread_id) == fsbase)
+	if (s->last_tid == tid && s->last_tstate && !pw_read_tstate(&s->pw, p, s->last_tstate) &&
+	    pw_tstate_thread_id(&s->pw, p) == fsbase)
 		return s->last_tstate;
 	c = bpf_map_lookup_elem(&tstates, &tid);
 	if (c) {
@@ -314,8 +249,8 @@ static __always_inline __u64 find_tstate(struct scratch *s, const struct pyspy_p
 			*err = PYSPY_ERR_NO_TSTATE;
 			return 0;
 		}
-		if (c->tstate && !read_tstate(s, p, c->tstate) &&
-		    ts_u64(s, p->tstate_thread_id) == fsbase)
+		if (c->tstate && !pw_read_tstate(&s->pw, p, c->tstate) &&
+		    pw_tstate_thread_id(&s->pw, p) == fsbase)
 			return c->tstate;
 	}
 	count(&stats, PYSPY_STAT_TSTATE_SCAN);
@@ -324,202 +259,6 @@ static __always_inline __u64 find_tstate(struct scratch *s, const struct pyspy_p
 		ne.retry_ns = now + NEG_CACHE_NS;
 	bpf_map_update_elem(&tstates, &tid, &ne, BPF_ANY);
 	return ne.tstate;
-}
-
-struct walk_ctx {
-	struct scratch *s;
-	const struct pyspy_proc *p;
-	__u64 frame;
-	/* The data-stack window: win[0] is the target's byte at win_lo. */
-	__u64 win_lo;
-	__u32 win_len; /* 0: no window */
-	__u32 fsize;
-	/* The chunk a window may be read from, and the one below it (known
-	 * once a window reached the chunk's header, which starts with it). */
-	__u64 chunk;
-	__u64 chunk_prev;
-	/* VERIFY: the last fingerprint read (recursion repeats code objects) */
-	__u64 fp_code;
-	__u32 fp;
-	__u32 n;
-	__u16 reads;
-	__u16 err;
-	/* --async: the running task's coroutine frame, and how many frames
-	 * lead to it (0: not met) */
-	__u64 task_root;
-	__u32 root_at;
-};
-
-/*
- * VERIFY mode: identify the code object as it is now, at sample time.
- * last_code, last_fp: the one read last (recursion repeats code objects).
- */
-static __always_inline __u32 read_code_fp(struct scratch *s, const struct pyspy_proc *p, __u64 code,
-					  __u64 *last_code, __u32 *last_fp, __u16 *reads)
-{
-	__u64 name;
-	__s32 line;
-
-	if (code == *last_code)
-		return *last_fp;
-	(*reads)++;
-	if (bpf_probe_read_user(s->fpbuf, p->code_fp_len & (PYSPY_CODE_FP_BUF - 1),
-				(void *)(code + p->code_fp_lo))) {
-		count(&errors, PYSPY_ERR_READ_CODE);
-		return 0;
-	}
-	name = *(__u64 *)&s->fpbuf[p->code_fp_name & (PYSPY_CODE_FP_BUF - 1)];
-	line = *(__s32 *)&s->fpbuf[p->code_fp_line & (PYSPY_CODE_FP_BUF - 1)];
-	*last_code = code;
-	*last_fp = pyspy_code_fp(name, line);
-	return *last_fp;
-}
-
-static __always_inline __u32 code_fp(struct walk_ctx *w, __u64 code)
-{
-	return read_code_fp(w->s, w->p, code, &w->fp_code, &w->fp, &w->reads);
-}
-
-/* Is the frame at f (fsize bytes) inside the chunk starting at c? */
-static __always_inline bool in_chunk(__u64 c, __u64 f, __u32 fsize)
-{
-	return c && f > c && f + fsize <= c + PYSPY_CHUNK_MIN;
-}
-
-/*
- * Why windows: 3.11+ keep the frames of Python-to-Python calls in the
- * thread's data stack, chunks of 16 KiB or more in which each frame sits
- * just above its caller's.  One read of up to PYSPY_WIN bytes ending at a
- * frame brings its callers along, and a read costs about the same for a
- * few KiB as for 80 bytes, so a 32-frame stack is two or three reads
- * instead of 32.  Frames elsewhere (generators, 3.12+ entry frames on the
- * C stack, every 3.8-3.10 frame) are read one at a time.  A window holds
- * the same bytes a frame read would return; the chunk only says where a
- * window may start without touching unmapped memory, so a bad chunk
- * pointer costs a fallback read, never a wrong frame.
- */
-static __always_inline bool read_window(struct walk_ctx *w, __u64 f)
-{
-	__u64 hi = f + w->fsize, lo = w->chunk;
-	__u64 len;
-
-	if (hi - lo > PYSPY_WIN)
-		lo = hi - PYSPY_WIN;
-	len = hi - lo;
-	if (len > PYSPY_WIN)
-		return false;
-	w->reads++;
-	if (bpf_probe_read_user(w->s->win, len, (void *)lo)) {
-		w->chunk = 0; /* no more windows this sample */
-		return false;
-	}
-	w->win_lo = lo;
-	w->win_len = len;
-	/* _PyStackChunk starts with its previous chunk. */
-	if (lo == w->chunk)
-		w->chunk_prev = *(__u64 *)w->s->win;
-	return true;
-}
-
-/* The bytes of the frame at f: from the window, a new window, or a read. */
-static __always_inline const __u8 *frame_bytes(struct walk_ctx *w, __u64 f)
-{
-	struct scratch *s = w->s;
-	__u64 at = f - w->win_lo;
-
-	if (w->win_len && f >= w->win_lo && at + w->fsize <= w->win_len)
-		return &s->win[at & (PYSPY_WIN - 1)];
-	if (!in_chunk(w->chunk, f, w->fsize) && in_chunk(w->chunk_prev, f, w->fsize)) {
-		w->chunk = w->chunk_prev;
-		w->chunk_prev = 0;
-	}
-	if (in_chunk(w->chunk, f, w->fsize) && read_window(w, f))
-		return &s->win[(f - w->win_lo) & (PYSPY_WIN - 1)];
-	w->reads++;
-	/* The mask is the bound the verifier sees; fsize < PYSPY_FRAME_BUF was checked. */
-	if (bpf_probe_read_user(s->framebuf, w->fsize & (PYSPY_FRAME_BUF - 1), (void *)f))
-		return NULL;
-	return s->framebuf;
-}
-
-static __always_inline long truncated(struct walk_ctx *w)
-{
-	w->s->sample.flags |= PYSPY_SAMPLE_TRUNCATED;
-	w->err = PYSPY_ERR_TRUNCATED;
-	return 1;
-}
-
-static long walk_one(__u32 idx, struct walk_ctx *w)
-{
-	struct scratch *s = w->s;
-	const struct pyspy_proc *p = w->p;
-	const __u8 *fb;
-	__u64 code, instr;
-	__u64 cur;
-	__s32 lasti;
-	__u32 n = w->n;
-
-	if (!w->frame)
-		return 1;
-	fb = frame_bytes(w, w->frame);
-	if (!fb) {
-		w->err = PYSPY_ERR_READ_FRAME;
-		return 1;
-	}
-	/* & ~3: 3.14+ tag bits of a _PyStackRef; harmless before. */
-	code = fr_u64(fb, p->frame_code) & ~3ULL;
-	cur = w->frame;
-	w->frame = fr_u64(fb, p->frame_back);
-	/*
-	 * Shim / C-entry frames (3.12+ owner >= 3) are not Python code; the
-	 * frame above one was the first its evaluation call ran.  --native
-	 * sends the shim's address too (PYSPY_FRAME_SHIM): it is a local of
-	 * that _PyEval_EvalFrameDefault call, so it tells userspace which
-	 * native frame ran them whatever the symbols say.
-	 */
-	if (p->owner_skip_min && fb[p->frame_owner & (PYSPY_FRAME_BUF - 1)] >= p->owner_skip_min) {
-		if (!native_stacks)
-			return 0;
-		if (n)
-			s->sample.frames[(n - 1) & (PYSPY_MAX_FRAMES - 1)].code |=
-				PYSPY_FRAME_ENTRY;
-		if (n >= PYSPY_MAX_FRAMES)
-			return truncated(w);
-		code = cur | PYSPY_FRAME_SHIM;
-		lasti = -1;
-		s->sample.frames[n & (PYSPY_MAX_FRAMES - 1)].code_fp = 0;
-		goto emit;
-	}
-	if (n >= PYSPY_MAX_FRAMES)
-		return truncated(w);
-	if (p->instr_is_ptr) {
-		instr = fr_u64(fb, p->frame_instr);
-		lasti = (__s32)(instr - code - p->code_adaptive);
-	} else {
-		lasti = *(__s32 *)&fb[p->frame_instr & (PYSPY_FRAME_BUF - 1)];
-		lasti *= p->lasti_mult;
-	}
-	s->sample.frames[n & (PYSPY_MAX_FRAMES - 1)].code_fp =
-		(p->mode & PYSPY_MODE_VERIFY) ? code_fp(w, code) : 0;
-	/* 3.11: the frame says so itself. */
-	code |= native_stacks && p->frame_entry && fb[p->frame_entry & (PYSPY_FRAME_BUF - 1)];
-emit:
-	s->sample.frames[n & (PYSPY_MAX_FRAMES - 1)].code = code;
-	s->sample.frames[n & (PYSPY_MAX_FRAMES - 1)].lasti = lasti;
-	w->n = n + 1;
-	/*
-	 * --async: below the running task's coroutine is the event loop,
-	 * whose frames the record leaves out.  Noted without a branch: a
-	 * branch on two unknown pointers here made the verifier walk three
-	 * times the instructions (a second of start-up on both programs).
-	 */
-	{
-		__u64 d = cur ^ w->task_root;
-		__u64 eq = ((d | -d) >> 63) ^ 1; /* 1 if cur == task_root */
-
-		w->root_at |= (__u32)(eq * (n + 1));
-	}
-	return 0;
 }
 
 /* --- --async: the await chain of the running task ------------------------ */
@@ -627,7 +366,7 @@ static __always_inline long chain_gen(struct scratch *s, const struct pyspy_proc
 	code = buf_u64(s->genbuf, p->gen_iframe + p->frame_code, m) & ~3ULL;
 	sp = buf_u64(s->genbuf, p->gen_iframe + p->frame_instr, m);
 	if (p->mode & PYSPY_MODE_VERIFY)
-		fp = read_code_fp(s, p, code, &s->ch.fp_code, &s->ch.fp, &s->ch.reads);
+		fp = pw_read_code_fp(&s->pw, p, code, &s->ch.fp_code, &s->ch.fp, &s->ch.reads);
 	if (!put_frame(s, code, (__s32)(sp - code - p->code_adaptive), fp))
 		return 1;
 	state = (__s8)s->genbuf[p->gen_state & m];
@@ -703,32 +442,6 @@ __noinline __u32 chain_walk(__u32 root_at, __u32 n)
 	s->ch.n = root_at;
 	bpf_loop(PYSPY_ASYNC_STEPS, chain_one, NULL, 0);
 	return s->ch.n <= PYSPY_MAX_FRAMES ? s->ch.n : PYSPY_MAX_FRAMES;
-}
-
-/* The current frame of the thread whose state is in s->tsbuf. */
-static __always_inline __u64 first_frame(struct scratch *s, const struct pyspy_proc *p, __u16 *err)
-{
-	__u64 f = ts_u64(s, p->tstate_frame);
-
-	if (p->frame_model == PYSPY_FM_CFRAME && f) {
-		__u64 cf = f;
-
-		f = 0;
-		if (bpf_probe_read_user(&f, 8, (void *)(cf + p->cframe_current)))
-			*err = PYSPY_ERR_READ_TSTATE;
-	}
-	return f;
-}
-
-static __always_inline __u32 frame_read_size(const struct pyspy_proc *p)
-{
-	__u32 n = max3(p->frame_back, p->frame_code, p->frame_instr) + 8;
-
-	if (p->owner_skip_min && p->frame_owner + 1 > n)
-		n = p->frame_owner + 1;
-	if (p->frame_entry && p->frame_entry + 1 > n)
-		n = p->frame_entry + 1;
-	return n;
 }
 
 static __always_inline __u64 wakeup_flags(const struct pyspy_proc *p)
@@ -858,7 +571,7 @@ static __always_inline int emit_native(void *ctx, struct scratch *s, const struc
  * walk stops there) and, in c, what the chain starts from.
  */
 static __always_inline void running_task(struct scratch *s, const struct pyspy_proc *p, __u64 ts,
-					 struct walk_ctx *w)
+					 struct pw_walk *w)
 {
 	__u64 task = 0;
 
@@ -879,7 +592,7 @@ static __always_inline void running_task(struct scratch *s, const struct pyspy_p
 static __always_inline int sample_python(void *ctx, struct scratch *s, const struct pyspy_proc *p,
 					 __u32 tgid, __u32 tid, const struct switch_info *si)
 {
-	struct walk_ctx w = {};
+	struct pw_walk w = {};
 	__u64 ts, size;
 
 	s->sample.flags = (p->mode & PYSPY_MODE_VERIFY) ? PYSPY_SAMPLE_VERIFIED : 0;
@@ -899,7 +612,7 @@ static __always_inline int sample_python(void *ctx, struct scratch *s, const str
 	w.reads = 1 + !!p->gil_addr + (p->frame_model == PYSPY_FM_CFRAME);
 	if (holds_gil(p, ts))
 		s->sample.flags |= PYSPY_SAMPLE_GIL;
-	w.frame = first_frame(s, p, &w.err);
+	pw_walk_start(&w, &s->pw, p, s->sample.frames);
 	if (!w.frame) {
 		if (w.err)
 			count(&errors, w.err);
@@ -907,18 +620,9 @@ static __always_inline int sample_python(void *ctx, struct scratch *s, const str
 			count(&stats, PYSPY_STAT_IDLE);
 		return 0;
 	}
-	w.s = s;
-	w.p = p;
-	if (p->tstate_chunk)
-		w.chunk = ts_u64(s, p->tstate_chunk);
-	w.fsize = frame_read_size(p);
-	if (w.fsize >= PYSPY_FRAME_BUF) {
-		count(&errors, PYSPY_ERR_BAD_LAYOUT);
-		return 0;
-	}
 	if (async_tasks && p->ts_running_task)
 		running_task(s, p, ts, &w);
-	bpf_loop(PYSPY_MAX_FRAMES + SKIP_SLACK, walk_one, &w, 0);
+	bpf_loop(PW_STEPS, pw_walk_one, &w, 0);
 	if (async_tasks && p->ts_running_task) {
 		/* The rest of the record: the running task and those awaiting it. */
 		w.n = chain_walk(w.root_at, w.n);
@@ -926,11 +630,9 @@ static __always_inline int sample_python(void *ctx, struct scratch *s, const str
 		if (s->ch.err && !w.err)
 			w.err = s->ch.err;
 	}
-	if (w.frame && !w.err) {
-		/* Out of iterations with frames left: as deep as the limit. */
+	pw_walk_end(&w);
+	if (w.truncated)
 		s->sample.flags |= PYSPY_SAMPLE_TRUNCATED;
-		w.err = PYSPY_ERR_TRUNCATED;
-	}
 	if (w.err)
 		count(&errors, w.err);
 

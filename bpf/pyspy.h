@@ -101,6 +101,10 @@ struct pyspy_proc {
 	__u16 ob_type;
 	__u64 str_type;	 /* &PyUnicode_Type: a name's fingerprint covers its text */
 	__u64 long_type; /* &PyLong_Type: ... or its value (a default name) */
+	/* A thread state's interpreter (a freed and reused one points
+	 * elsewhere) and its kernel TID (3.11+); 0: not read. */
+	__u16 tstate_interp;
+	__u16 tstate_native_tid;
 };
 
 /*

@@ -587,6 +587,10 @@ void py_layout__to_bpf(const struct py_layout *l, uint64_t runtime_addr, uint32_
 	out->tstate_next = l->tstate_next;
 	out->tstate_thread_id = l->tstate_thread_id;
 	out->tstate_frame = l->tstate_frame;
+	if (l->tstate_interp != PY_OFF_NONE)
+		out->tstate_interp = l->tstate_interp;
+	if (l->tstate_native_thread_id != PY_OFF_NONE)
+		out->tstate_native_tid = l->tstate_native_thread_id;
 	/* 3.11+: frames in the data stack are read a window at a time. */
 	if (ptr_model && l->tstate_datastack_chunk != PY_OFF_NONE)
 		out->tstate_chunk = l->tstate_datastack_chunk;

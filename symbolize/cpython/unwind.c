@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
  * unwind.c - walk every Python thread's frame chain of a live process with
- * process_vm_readv, the userspace twin of bpf/pyspy.bpf.c.
+ * process_vm_readv: the BPF side's own walk (bpf/pywalk.h), run from
+ * userspace over every thread.
  *
  * The target keeps running while it is read, so a thread can exit or a
  * frame return between two reads.  The thread list is read first (retried
@@ -17,10 +18,6 @@
 #include "unwind.h"
 #include "symbolize/proc/procmem.h"
 
-/* Bytes of a frame struct read (the BPF side reads at most 128). */
-#define FRAME_BUF 256
-/* Shim frames (3.12+) are skipped but still bounded: up to this many loops. */
-#define MAX_WALK (2 * PYSPY_MAX_FRAMES + 64)
 /* How often the thread list is read again when it changed under us. */
 #define LIST_TRIES 20
 
@@ -31,54 +28,25 @@ struct tstate_ref {
 };
 
 struct list_walk {
-	pid_t pid;
-	const struct py_layout *l;
-	uint32_t tsize;
+	struct pw_buf *b;
+	const struct pyspy_proc *p;
 	struct tstate_ref *refs;
 	uint32_t n;
 	bool torn, truncated;
 };
 
-static uint64_t get_u64(const uint8_t *buf, uint32_t off)
-{
-	uint64_t v;
+struct pw_scan;
+static int take_tstate(struct pw_scan *c);
 
-	memcpy(&v, buf + off, sizeof(v));
-	return v;
-}
-
-static uint32_t max_off(uint32_t a, uint32_t b)
-{
-	/* PY_OFF_NONE marks an absent field: it does not count. */
-	if (b == PY_OFF_NONE)
-		return a;
-	return a > b ? a : b;
-}
-
-/* Bytes of a PyThreadState to read; 0 if the layout does not fit PY_TSTATE_READ_MAX. */
-static uint32_t tstate_size(const struct py_layout *l)
-{
-	uint32_t m = 0;
-
-	m = max_off(m, l->tstate_next);
-	m = max_off(m, l->tstate_interp);
-	m = max_off(m, l->tstate_thread_id);
-	m = max_off(m, l->tstate_native_thread_id);
-	m = max_off(m, l->tstate_frame);
-	return m + 8 <= PY_TSTATE_READ_MAX ? m + 8 : 0;
-}
-
-/* The current frame of a thread whose state is in buf. */
-static int first_frame(pid_t pid, const struct py_layout *l, const uint8_t *buf, uint64_t *out)
-{
-	uint64_t f = get_u64(buf, l->tstate_frame);
-
-	*out = 0;
-	if (l->frame_model == PYSPY_FM_CFRAME && f)
-		return procmem_read_u64(pid, f + l->cframe_current, out);
-	*out = f;
-	return 0;
-}
+/*
+ * The one walk (bpf/pywalk.h), the BPF side's own code, reading the target
+ * with process_vm_readv; every thread state a scan passes is listed.
+ */
+#define PW_READ(b, dst, len, addr) procmem_read((b)->pid, (addr), (dst), (len))
+#define PW_MARKS(w)		   ((w)->marks)
+#define PW_COUNT(err)		   ((void)0)
+#define PW_ON_TSTATE(c)		   take_tstate(c)
+#include "bpf/pywalk.h"
 
 static bool seen(const struct list_walk *w, uint64_t ts)
 {
@@ -88,28 +56,27 @@ static bool seen(const struct list_walk *w, uint64_t ts)
 	return false;
 }
 
-/* Take one thread state; false when the list looks torn. */
-static bool take_tstate(struct list_walk *w, uint64_t interp, uint64_t ts, uint64_t *next)
+/* List the thread state the scan is at (in c->b->tsbuf); 1 to stop. */
+static int take_tstate(struct pw_scan *c)
 {
-	const struct py_layout *l = w->l;
-	struct tstate_ref *r = &w->refs[w->n];
-	uint8_t buf[PY_TSTATE_READ_MAX];
+	struct list_walk *w = c->ctx;
+	struct tstate_ref *r;
 
-	if (procmem_read(w->pid, ts, buf, w->tsize))
-		return false;
-	/* A freed and reused thread state, or a cycle: the list changed. */
-	if (l->tstate_interp != PY_OFF_NONE && get_u64(buf, l->tstate_interp) != interp)
-		return false;
-	if (seen(w, ts))
-		return false;
-	r->addr = ts;
-	r->pthread_id = get_u64(buf, l->tstate_thread_id);
-	r->native_tid = -1;
-	if (l->tstate_native_thread_id != PY_OFF_NONE)
-		r->native_tid = (int64_t)get_u64(buf, l->tstate_native_thread_id);
-	*next = get_u64(buf, l->tstate_next);
-	w->n++;
-	return true;
+	if (w->n == PY_UNWIND_MAX_THREADS) {
+		w->truncated = true;
+		return 1;
+	}
+	/* A cycle: the list changed. */
+	if (seen(w, c->ts)) {
+		w->torn = true;
+		return 1;
+	}
+	r = &w->refs[w->n++];
+	r->addr = c->ts;
+	r->pthread_id = pw_tstate_thread_id(c->b, c->p);
+	r->native_tid =
+		c->p->tstate_native_tid ? (int64_t)pw_ts_u64(c->b, c->p->tstate_native_tid) : -1;
+	return 0;
 }
 
 /*
@@ -122,14 +89,14 @@ static bool take_tstate(struct list_walk *w, uint64_t interp, uint64_t ts, uint6
  */
 static bool chain_unchanged(const struct list_walk *w, uint64_t interp, uint32_t first)
 {
-	uint64_t v;
+	__u64 v;
 
-	if (procmem_read_u64(w->pid, interp + w->l->interp_threads_head, &v))
+	if (pw_interp_threads(w->b, w->p, interp, &v))
 		return false;
 	if (v != (first < w->n ? w->refs[first].addr : 0))
 		return false;
 	for (uint32_t i = first; i < w->n; i++) {
-		if (procmem_read_u64(w->pid, w->refs[i].addr + w->l->tstate_next, &v))
+		if (procmem_read(w->b->pid, w->refs[i].addr + w->p->tstate_next, &v, sizeof(v)))
 			return false;
 		if (v != (i + 1 < w->n ? w->refs[i + 1].addr : 0))
 			return false;
@@ -139,43 +106,41 @@ static bool chain_unchanged(const struct list_walk *w, uint64_t interp, uint32_t
 
 static void list_interp(struct list_walk *w, uint64_t interp)
 {
+	struct pw_scan c = { .b = w->b, .p = w->p, .interp = interp, .ctx = w };
 	uint32_t first = w->n;
-	uint64_t ts = 0;
 
-	if (procmem_read_u64(w->pid, interp + w->l->interp_threads_head, &ts)) {
+	if (pw_interp_threads(w->b, w->p, interp, &c.ts)) {
 		w->torn = true;
 		return;
 	}
-	while (ts && w->n < PY_UNWIND_MAX_THREADS) {
-		if (!take_tstate(w, interp, ts, &ts)) {
-			w->torn = true;
-			return;
-		}
-	}
-	if (ts) {
-		w->truncated = true;
+	for (uint32_t i = 0; i <= PY_UNWIND_MAX_THREADS && !pw_scan_one(i, &c); i++)
+		;
+	/* A fault, or a thread state of another interpreter: the list changed. */
+	if (c.err)
+		w->torn = true;
+	if (w->torn || w->truncated)
 		return;
-	}
 	if (!chain_unchanged(w, interp, first))
 		w->torn = true;
 }
 
 /* One pass over every interpreter's thread list. */
-static int list_threads(struct list_walk *w, uint64_t runtime_addr)
+static int list_threads(struct list_walk *w)
 {
-	uint64_t interp = 0;
+	__u64 interp = 0;
 	int err;
 
 	w->n = 0;
 	w->torn = w->truncated = false;
-	err = procmem_read_u64(w->pid, runtime_addr + w->l->runtime_interp_head, &interp);
+	err = procmem_read(w->b->pid, w->p->runtime_addr + w->p->runtime_interp_head, &interp,
+			   sizeof(interp));
 	if (err)
 		return err;
 	for (int i = 0; interp && i < PY_UNWIND_MAX_INTERPS; i++) {
 		list_interp(w, interp);
 		if (w->torn || w->truncated)
 			return 0;
-		if (procmem_read_u64(w->pid, interp + w->l->interp_next, &interp)) {
+		if (pw_interp_next(w->b, w->p, interp, &interp)) {
 			w->torn = true;
 			return 0;
 		}
@@ -185,137 +150,32 @@ static int list_threads(struct list_walk *w, uint64_t runtime_addr)
 	return 0;
 }
 
-/* Bytes of a frame struct to read, as the BPF walker computes it. */
-static uint32_t frame_size(const struct pyspy_proc *p)
-{
-	uint32_t n = p->frame_back;
-
-	if (p->frame_code > n)
-		n = p->frame_code;
-	if (p->frame_instr > n)
-		n = p->frame_instr;
-	n += 8;
-	if (p->owner_skip_min && p->frame_owner + 1u > n)
-		n = p->frame_owner + 1u;
-	if (p->frame_entry && p->frame_entry + 1u > n)
-		n = p->frame_entry + 1u;
-	return n;
-}
-
-/* Record one Python frame from the frame struct in fb. */
-static void take_frame(const struct pyspy_proc *p, const uint8_t *fb, uint64_t code,
-		       struct pyspy_frame *f)
-{
-	int32_t lasti;
-
-	if (p->instr_is_ptr) {
-		lasti = (int32_t)(get_u64(fb, p->frame_instr) - code - p->code_adaptive);
-	} else {
-		memcpy(&lasti, fb + p->frame_instr, sizeof(lasti));
-		lasti *= p->lasti_mult;
-	}
-	f->code = code;
-	f->lasti = lasti;
-	f->code_fp = 0;
-}
-
-/*
- * The code object's fingerprint (pyspy_code_fp), read just after the
- * frame that holds it, as the BPF side does in verify mode: the code cache
- * then knows which object the frame saw, even if one at the same address
- * replaces it before it is looked up.  (The thread runs on meanwhile, so
- * the frame may return and its code die between the two reads; that gap
- * is microseconds, not the many milliseconds before symbolization.)
- * 0 when it cannot be read: a fingerprint no code object matches.
- */
-static uint32_t code_fp(pid_t pid, const struct pyspy_proc *p, uint64_t code)
-{
-	uint8_t b[PYSPY_CODE_FP_BUF];
-	uint64_t name;
-	int32_t line;
-
-	if (!p->code_fp_len || p->code_fp_len > sizeof(b) ||
-	    p->code_fp_name + sizeof(name) > p->code_fp_len ||
-	    p->code_fp_line + sizeof(line) > p->code_fp_len ||
-	    procmem_read(pid, code + p->code_fp_lo, b, p->code_fp_len))
-		return 0;
-	memcpy(&name, b + p->code_fp_name, sizeof(name));
-	memcpy(&line, b + p->code_fp_line, sizeof(line));
-	return pyspy_code_fp(name, line);
-}
-
-/*
- * marks: as a --native record, the first frame of each evaluation call
- * carries PYSPY_FRAME_ENTRY and each entry frame is listed as a
- * PYSPY_FRAME_SHIM entry (see bpf/pyspy.h).
- */
-static void walk_frames(pid_t pid, const struct pyspy_proc *p, uint64_t frame, bool marks,
-			struct pyspy_frame *out, struct py_thread_stack *st)
-{
-	uint32_t fsize = frame_size(p), fp = 0;
-	uint8_t fb[FRAME_BUF];
-	uint64_t code, here, fp_code = 0;
-
-	for (int i = 0; frame && i < MAX_WALK; i++) {
-		if (procmem_read(pid, frame, fb, fsize)) {
-			st->flags |= PY_STACK_PARTIAL;
-			return;
-		}
-		/* & ~3: 3.14+ tag bits of a _PyStackRef; harmless before. */
-		code = get_u64(fb, p->frame_code) & ~3ULL;
-		here = frame;
-		frame = get_u64(fb, p->frame_back);
-		/* Shim / C-entry frames (3.12+ owner >= 3) are not Python code. */
-		if (p->owner_skip_min && fb[p->frame_owner] >= p->owner_skip_min) {
-			if (!marks)
-				continue;
-			if (st->n_frames >= PYSPY_MAX_FRAMES) {
-				st->flags |= PY_STACK_TRUNCATED;
-				return;
-			}
-			if (st->n_frames)
-				out[st->n_frames - 1].code |= PYSPY_FRAME_ENTRY;
-			out[st->n_frames++] =
-				(struct pyspy_frame){ here | PYSPY_FRAME_SHIM, -1, 0 };
-			continue;
-		}
-		if (st->n_frames >= PYSPY_MAX_FRAMES) {
-			st->flags |= PY_STACK_TRUNCATED;
-			return;
-		}
-		take_frame(p, fb, code, &out[st->n_frames]);
-		/* Recursion repeats a code object: its fingerprint is read once. */
-		if (code != fp_code) {
-			fp_code = code;
-			fp = code_fp(pid, p, code);
-		}
-		out[st->n_frames].code_fp = fp;
-		/* 3.11: the frame says so itself. */
-		if (marks && p->frame_entry && fb[p->frame_entry])
-			out[st->n_frames].code |= PYSPY_FRAME_ENTRY;
-		st->n_frames++;
-	}
-	if (frame)
-		st->flags |= PY_STACK_TRUNCATED;
-}
-
 /*
  * The thread state is read again just before its frames: a running thread
  * moves on between the list pass and now, and the newer its frame pointer,
- * the less likely the walk meets a frame that has returned.
+ * the less likely the walk meets a frame that has returned.  Code objects'
+ * fingerprints are read with their frames, as in a VERIFY sample: the code
+ * cache then knows which object each frame saw, even if one at the same
+ * address replaces it before it is looked up.
  */
-static void walk_thread(pid_t pid, const struct py_layout *l, const struct pyspy_proc *p,
-			bool marks, struct pyspy_frame *frames, struct py_thread_stack *st)
+static void walk_thread(struct pw_buf *b, const struct pyspy_proc *p, bool marks,
+			struct pyspy_frame *frames, struct py_thread_stack *st)
 {
-	uint8_t buf[PY_TSTATE_READ_MAX];
-	uint64_t frame;
+	struct pw_walk w = { .marks = marks };
 
-	if (procmem_read(pid, st->tstate, buf, tstate_size(l)) ||
-	    first_frame(pid, l, buf, &frame)) {
+	if (pw_read_tstate(b, p, st->tstate)) {
 		st->flags |= PY_STACK_PARTIAL;
 		return;
 	}
-	walk_frames(pid, p, frame, marks, frames, st);
+	pw_walk_start(&w, b, p, frames);
+	for (uint32_t i = 0; i < PW_STEPS && !pw_walk_one(i, &w); i++)
+		;
+	pw_walk_end(&w);
+	st->n_frames = w.n;
+	if (w.truncated)
+		st->flags |= PY_STACK_TRUNCATED;
+	else if (w.err)
+		st->flags |= PY_STACK_PARTIAL;
 }
 
 /* Copy the walked frames into st, which owns them afterwards. */
@@ -330,8 +190,8 @@ static int keep_frames(struct py_thread_stack *st, const struct pyspy_frame *fra
 	return 0;
 }
 
-static int walk_all(pid_t pid, const struct pyspy_proc *p, const struct list_walk *w, bool marks,
-		    struct py_threads *out)
+static int walk_all(struct pw_buf *b, const struct pyspy_proc *p, const struct list_walk *w,
+		    bool marks, struct py_threads *out)
 {
 	struct pyspy_frame *frames = malloc(PYSPY_MAX_FRAMES * sizeof(*frames));
 	int err = 0;
@@ -348,7 +208,7 @@ static int walk_all(pid_t pid, const struct pyspy_proc *p, const struct list_wal
 		st->tstate = r->addr;
 		st->pthread_id = r->pthread_id;
 		st->native_tid = r->native_tid;
-		walk_thread(pid, w->l, p, marks, frames, st);
+		walk_thread(b, p, marks, frames, st);
 		err = keep_frames(st, frames);
 		out->n = i + 1;
 	}
@@ -356,15 +216,52 @@ static int walk_all(pid_t pid, const struct pyspy_proc *p, const struct list_wal
 	return err;
 }
 
+/* The layout's fields must lie inside the walk's buffers. */
 static int check_layout(const struct py_layout *l, const struct pyspy_proc *p)
 {
-	if (!tstate_size(l) || frame_size(p) > FRAME_BUF)
+	uint32_t ts_max = pw_max3(p->tstate_next, p->tstate_thread_id, p->tstate_frame);
+
+	ts_max = pw_max3(ts_max, p->tstate_interp, p->tstate_native_tid);
+	if (ts_max + 8 > PYSPY_TSTATE_BUF || p->tstate_chunk + 8 > PYSPY_TSTATE_BUF ||
+	    pw_frame_size(p) >= PYSPY_FRAME_BUF)
 		return -EINVAL;
 	if (l->frame_model == PYSPY_FM_CFRAME && l->cframe_current == PY_OFF_NONE)
 		return -EINVAL;
 	if (l->frame_model < PYSPY_FM_FRAMEOBJECT || l->frame_model > PYSPY_FM_CURRENT)
 		return -EINVAL;
 	return 0;
+}
+
+/* The walk's state for pid, or -errno. */
+static int walk_setup(pid_t pid, const struct py_layout *l, uint64_t runtime_addr,
+		      struct pyspy_proc *p, struct list_walk *w)
+{
+	int err;
+
+	py_layout__to_bpf(l, runtime_addr, 0, p);
+	/* Fingerprints with the frames, as in verify mode (walk_thread). */
+	p->mode |= PYSPY_MODE_VERIFY;
+	err = check_layout(l, p);
+	if (err)
+		return err;
+	*w = (struct list_walk){ .p = p };
+	w->b = calloc(1, sizeof(*w->b));
+	w->refs = calloc(PY_UNWIND_MAX_THREADS, sizeof(*w->refs));
+	if (!w->b || !w->refs)
+		return -ENOMEM;
+	w->b->pid = pid;
+	for (int i = 0; i < LIST_TRIES; i++) {
+		err = list_threads(w);
+		if (err || !w->torn)
+			break;
+	}
+	return err;
+}
+
+static void walk_free(struct list_walk *w)
+{
+	free(w->b);
+	free(w->refs);
 }
 
 int py_unwind__threads(pid_t pid, const struct py_layout *l, uint64_t runtime_addr,
@@ -376,52 +273,35 @@ int py_unwind__threads(pid_t pid, const struct py_layout *l, uint64_t runtime_ad
 int py_unwind__threads_marked(pid_t pid, const struct py_layout *l, uint64_t runtime_addr,
 			      bool marks, struct py_threads *out)
 {
-	struct list_walk w = { .pid = pid, .l = l, .tsize = tstate_size(l) };
+	struct list_walk w = { 0 };
 	struct pyspy_proc p;
 	int err;
 
 	memset(out, 0, sizeof(*out));
-	py_layout__to_bpf(l, runtime_addr, 0, &p);
-	err = check_layout(l, &p);
-	if (err)
-		return err;
-	w.refs = calloc(PY_UNWIND_MAX_THREADS, sizeof(*w.refs));
-	if (!w.refs)
-		return -ENOMEM;
-	for (int i = 0; i < LIST_TRIES; i++) {
-		err = list_threads(&w, runtime_addr);
-		if (err || !w.torn)
-			break;
-	}
+	err = walk_setup(pid, l, runtime_addr, &p, &w);
 	if (!err) {
 		out->list_partial = w.torn;
 		out->list_truncated = w.truncated;
-		err = walk_all(pid, &p, &w, marks, out);
+		err = walk_all(w.b, &p, &w, marks, out);
 	}
-	free(w.refs);
+	walk_free(&w);
 	return err;
 }
 
 int py_unwind__thread_states(pid_t pid, const struct py_layout *l, uint64_t runtime_addr,
 			     uint64_t *out, uint32_t max, uint32_t *n)
 {
-	struct list_walk w = { .pid = pid, .l = l, .tsize = tstate_size(l) };
-	int err = w.tsize ? 0 : -EINVAL;
+	struct list_walk w = { 0 };
+	struct pyspy_proc p;
+	int err;
 
 	*n = 0;
-	w.refs = err ? NULL : calloc(PY_UNWIND_MAX_THREADS, sizeof(*w.refs));
-	if (!err && !w.refs)
-		err = -ENOMEM;
-	for (int i = 0; !err && i < LIST_TRIES; i++) {
-		err = list_threads(&w, runtime_addr);
-		if (err || !w.torn)
-			break;
-	}
+	err = walk_setup(pid, l, runtime_addr, &p, &w);
 	if (!err && w.torn)
 		err = -EAGAIN;
 	for (uint32_t i = 0; !err && i < w.n && i < max; i++)
 		out[(*n)++] = w.refs[i].addr;
-	free(w.refs);
+	walk_free(&w);
 	return err;
 }
 
