@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "procmaps.h"
+#include "symbolize/proc/procfs.h"
 #include "user/base/clock.h"
 #include "user/base/log.h"
 
@@ -49,6 +50,7 @@ struct native_objects {
 };
 
 struct mapping {
+	struct procfs_map map; /* map.path is path */
 	uint64_t start, end, off;
 	char *path;
 	struct obj_entry *obj; /* NULL until the first address in it */
@@ -186,15 +188,24 @@ static int acquire(struct native_maps *m, struct mapping *mp)
 	bool vdso = !strcmp(mp->path, "[vdso]");
 	struct obj_key k = { 0 };
 	struct obj_entry *e;
-	char path[128];
 	struct stat st;
-	int fd;
+	int fd = -1;
 
-	snprintf(path, sizeof(path), "/proc/%d/map_files/%" PRIx64 "-%" PRIx64, m->pid, mp->start,
-		 mp->end);
+	/*
+	 * The very file mapped (procfs_open_mapped): through map_files, or
+	 * its path in the target's root if that is still the same file.
+	 * O_NONBLOCK: whatever it is, opening it must not wait.
+	 */
 	if (!vdso) {
-		if (stat(path, &st))
+		fd = procfs_open_mapped(m->pid, &mp->map);
+		if (fd < 0)
 			return -errno;
+		if (fstat(fd, &st)) {
+			int err = -errno;
+
+			close(fd);
+			return err;
+		}
 		k = (struct obj_key){ st.st_dev, st.st_ino, (uint64_t)st.st_size,
 				      (int64_t)st.st_mtim.tv_sec * 1000000000 +
 					      st.st_mtim.tv_nsec };
@@ -202,12 +213,17 @@ static int acquire(struct native_maps *m, struct mapping *mp)
 	for (e = t->list; e; e = e->next)
 		if (!memcmp(&e->key, &k, sizeof(k)))
 			break;
+	if (e && fd >= 0)
+		close(fd);
 	if (!e) {
 		sweep(t);
-		if (t->bytes >= t->budget)
+		if (t->bytes >= t->budget) {
+			if (fd >= 0)
+				close(fd);
 			return -ENOSPC;
-		/* O_NONBLOCK: whatever it is, opening it must not wait. */
-		fd = vdso ? vdso_fd() : open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+		}
+		if (vdso)
+			fd = vdso_fd();
 		if (fd < 0)
 			return -errno;
 		e = calloc(1, sizeof(*e));
@@ -272,19 +288,12 @@ static int maps_read(struct native_maps *m)
 		return -errno;
 	while (lines++ < MAPS_LINES_MAX && n < MAPS_EXEC_MAX &&
 	       (len = getline(&line, &lcap, f)) > 0) {
-		uint64_t start, end, off;
-		char perms[8];
-		int pos = -1;
+		struct procfs_map pm;
 		struct mapping *mp;
-		char *name;
 
-		if (sscanf(line, "%" SCNx64 "-%" SCNx64 " %7s %" SCNx64 " %*x:%*x %*u %n", &start,
-			   &end, perms, &off, &pos) < 4 ||
-		    pos < 0 || perms[2] != 'x' || start >= end)
+		if (procfs_parse_map(line, &pm) || pm.perms[2] != 'x' || pm.start >= pm.end)
 			continue;
-		name = line + pos;
-		name[strcspn(name, "\n")] = '\0';
-		if (name[0] != '/' && strcmp(name, "[vdso]"))
+		if (pm.path[0] != '/' && strcmp(pm.path, "[vdso]"))
 			continue; /* anonymous (JIT code): nothing names it */
 		if (n == cap) {
 			struct mapping *g;
@@ -296,11 +305,13 @@ static int maps_read(struct native_maps *m)
 			nm = g;
 		}
 		mp = &nm[n];
-		*mp = (struct mapping){ .start = start, .end = end, .off = off };
-		mp->path = strdup(name);
+		*mp = (struct mapping){ .start = pm.start, .end = pm.end, .off = pm.off };
+		mp->path = strdup(pm.path);
 		if (!mp->path)
 			break;
-		mp->interp = m->interp && !strcmp(name, m->interp);
+		mp->map = pm;
+		mp->map.path = mp->path;
+		mp->interp = m->interp && !strcmp(pm.path, m->interp);
 		/*
 		 * No mapping keeps its object from the last read, even one
 		 * that looks the same: the file may have been rewritten in

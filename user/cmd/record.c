@@ -158,6 +158,11 @@ int cmd_record(struct options *o)
 		profile__free(prof);
 		return 1;
 	}
+	if (cmd_sandbox(o)) {
+		sampler__stop(s);
+		profile__free(prof);
+		return 1;
+	}
 	loop(o, s);
 	sampler__drain(s);
 	sampler__refresh_thread_names(s);

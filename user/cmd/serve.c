@@ -133,6 +133,9 @@ static int serve(struct serve_opts *so)
 			log_warn("cannot measure the BPF side's run time (/metrics shows 0)");
 		err = serve_files_start(&sv);
 	}
+	/* Before the server's threads: they parse what clients send. */
+	if (!err && cmd_sandbox(&so->o))
+		err = -EPERM;
 	if (!err)
 		err = serve_http_start(&sv);
 	if (!err) {

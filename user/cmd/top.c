@@ -650,6 +650,11 @@ static int cmd_top(const struct top_opts *o)
 		profile__free(t.prof);
 		return 1;
 	}
+	if (cmd_sandbox(&o->o)) {
+		sampler__stop(t.s);
+		profile__free(t.prof);
+		return 1;
+	}
 	t.full_screen = isatty(STDOUT_FILENO);
 	if (t.full_screen)
 		term_setup();
