@@ -17,6 +17,7 @@
 #include "user/base/cli.h"
 #include "user/base/clock.h"
 #include "user/base/log.h"
+#include "user/engine/memlimit.h"
 #include "user/engine/options.h"
 #include "user/engine/preflight.h"
 #include "user/engine/sampler.h"
@@ -360,5 +361,6 @@ int record_main(int argc, char **argv)
 		if (o.threads)
 			output_group__add(o.group_by, OUTPUT_GROUP_THREAD);
 	}
+	memlimit__budgets(&o, memlimit__own());
 	return cmd_record(&o);
 }

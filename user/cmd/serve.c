@@ -34,6 +34,7 @@
 #include "user/base/cli.h"
 #include "user/base/clock.h"
 #include "user/base/log.h"
+#include "user/engine/memlimit.h"
 #include "user/engine/preflight.h"
 #include "user/engine/summary.h"
 
@@ -333,6 +334,8 @@ int serve_main(int argc, char **argv)
 	}
 	if (!err) {
 		cmd_catch_signals(on_signal, (const int[]){ SIGINT, SIGTERM, SIGHUP, 0 });
+		/* A container's limit and the budgets cannot disagree. */
+		memlimit__budgets(&so.o, memlimit__own());
 		err = preflight_privileges() || preflight_btf() || serve(&so) ? 1 : 0;
 	}
 	serve_auth_free(so.auth);

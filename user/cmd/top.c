@@ -33,6 +33,7 @@
 #include "user/base/escape.h"
 #include "user/base/log.h"
 #include "user/engine/options.h"
+#include "user/engine/memlimit.h"
 #include "user/engine/preflight.h"
 #include "user/engine/sampler.h"
 #include "user/engine/summary.h"
@@ -760,5 +761,6 @@ int top_main(int argc, char **argv)
 		log_error("nothing to watch: give --pid PID (see --help)");
 		return 2;
 	}
+	memlimit__budgets(&o.o, memlimit__own());
 	return cmd_top(&o);
 }
