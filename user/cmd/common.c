@@ -11,7 +11,6 @@
 #include "user/base/log.h"
 #include "bpf/pyspy.h"
 #include "user/engine/options.h"
-#include "user/engine/sandbox.h"
 
 void cmd_catch_signals(void (*handler)(int), const int *sigs)
 {
@@ -62,16 +61,6 @@ int cmd_parse_mode(struct argp_state *state, const char *arg, bool memory_ok)
 		argp_error(state, "unknown mode '%s' (cpu, offcpu, wall%s)", arg,
 			   memory_ok ? ", memory" : "");
 	return mode;
-}
-
-int cmd_sandbox(const struct options *o)
-{
-	unsigned needs = SANDBOX_TARGETS;
-
-	/* /proc/PID/task/TID/stack of a thread found blocked. */
-	if (o->kernel && (o->mode == MODE_OFFCPU || o->mode == MODE_WALL))
-		needs |= SANDBOX_KERNEL_STACKS;
-	return sandbox__enter(needs) ? 1 : 0;
 }
 
 /* --- memory budgets, shared by the sampling verbs ------------------------- */

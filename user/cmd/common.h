@@ -38,13 +38,6 @@ void cmd_add_pid(struct argp_state *state, struct options *o, const char *arg, i
 /* --mode MODE (memory only where a verb records it); argp_error if unknown. */
 int cmd_parse_mode(struct argp_state *state, const char *arg, bool memory_ok);
 
-/*
- * Least privilege from here on (user/engine/sandbox.h) for a verb that
- * samples: it keeps reading targets, and their kernel stacks with
- * --kernel off the CPU.  0, or 1 (the exit status) after one line.
- */
-int cmd_sandbox(const struct options *o);
-
 /* A verb: `pyspy-bpf VERB ARGS...`; argv[0] is the verb's name. */
 struct cli_verb {
 	const char *name;

@@ -159,11 +159,6 @@ int cmd_record(struct options *o)
 		profile__free(prof);
 		return 1;
 	}
-	if (cmd_sandbox(o)) {
-		sampler__stop(s);
-		profile__free(prof);
-		return 1;
-	}
 	loop(o, s);
 	sampler__drain(s);
 	sampler__refresh_thread_names(s);
@@ -362,5 +357,6 @@ int record_main(int argc, char **argv)
 			output_group__add(o.group_by, OUTPUT_GROUP_THREAD);
 	}
 	memlimit__budgets(&o, memlimit__own());
+	o.sandbox = true;
 	return cmd_record(&o);
 }

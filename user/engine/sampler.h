@@ -22,8 +22,10 @@ struct sampler;
 struct py_target;
 
 /*
- * Discover o->pids (failing with one logged line each), load the sampler,
- * launch o->cmd if any.  NULL with errno set; the reason was logged.
+ * Load the sampler, fork o->cmd if any, enter the sandbox (o->sandbox),
+ * then discover o->pids (failing with one logged line each) and let the
+ * command exec: nothing a target controls is read with more privilege
+ * than the sandbox leaves.  NULL with errno set; the reason was logged.
  */
 struct sampler *sampler__start(const struct options *o, struct profile *prof);
 
@@ -77,9 +79,7 @@ void sampler__unlock(struct sampler *s);
 /* Counters so far (for the progress line and the summary). */
 void sampler__counts(struct sampler *s, struct run_counts *rc);
 
-/* Start counting the BPF sampler's run time (for /metrics): 0 or -errno, */
-int sampler__measure_bpf(struct sampler *s);
-/* ... and the time the BPF sampler has run since, in ns (0 if not measured). */
+/* The time the BPF sampler has run since the start, in ns (0 unless o->measure_bpf). */
 uint64_t sampler__bpf_run_time_ns(struct sampler *s);
 
 /* Per-thread on-CPU samples and how many of them held the GIL. */
