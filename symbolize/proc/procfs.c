@@ -257,6 +257,24 @@ static int keep_if(int fd, const struct procfs_map *m)
 }
 
 /*
+ * maps names a file from the root of the target's mount namespace, which
+ * for a chroot (no pivot_root) is above its root: there the path starts
+ * with the root's own, and what follows is the path inside it.
+ */
+static const char *path_in_root(pid_t pid, const char *path, char *buf, size_t len)
+{
+	char link[64];
+	ssize_t n;
+
+	snprintf(link, sizeof(link), "/proc/%d/root", pid);
+	n = readlink(link, buf, len - 1);
+	if (n <= 1 || buf[0] != '/')
+		return path;
+	buf[n] = '\0';
+	return !strncmp(path, buf, (size_t)n) && path[n] == '/' ? path + n : path;
+}
+
+/*
  * Without map_files (a non-root user with CAP_SYS_PTRACE alone, as the
  * DaemonSet runs), the path is all there is, and a target can make it lead
  * anywhere in its root: a file is taken only if it is the one mapped.
@@ -264,7 +282,7 @@ static int keep_if(int fd, const struct procfs_map *m)
  */
 int procfs_open_mapped(pid_t pid, const struct procfs_map *m)
 {
-	char path[96];
+	char path[96], root[PATH_MAX];
 	int fd;
 
 	snprintf(path, sizeof(path), "/proc/%d/map_files/%" PRIx64 "-%" PRIx64, pid, m->start,
@@ -279,6 +297,6 @@ int procfs_open_mapped(pid_t pid, const struct procfs_map *m)
 		errno = ESTALE;
 		return -1;
 	}
-	fd = procfs_open_in_root(pid, m->path);
+	fd = procfs_open_in_root(pid, path_in_root(pid, m->path, root, sizeof(root)));
 	return fd < 0 ? -1 : keep_if(fd, m);
 }

@@ -63,8 +63,9 @@ int procfs_parse_map(char *line, struct procfs_map *m);
 /*
  * Open the file mapped at m in PID: through /proc/PID/map_files, the very
  * file whatever its path leads to now (needs CAP_CHECKPOINT_RESTORE or
- * CAP_SYS_ADMIN), else m->path inside PID's root (procfs_open_in_root)
- * if that is the same file: its device and inode are those maps gives.
+ * CAP_SYS_ADMIN), else m->path inside PID's root (procfs_open_in_root;
+ * less the root's own path for a chroot) if that is the same file: its
+ * device and inode are those maps gives.
  * An fd, or -1 with errno set: ESTALE when the path leads to another file
  * (replaced, deleted) and map_files is out of reach.
  */
