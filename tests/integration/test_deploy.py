@@ -906,3 +906,115 @@ def check_probes(probes, log):
         assert probes.get(what) in ("refused (Operation not permitted)",
                                     "skipped (sanitizer build)"), (what, log)
     assert not [p for p, v in probes.items() if "ALLOWED" in v], log
+
+
+# --- the memory limit ------------------------------------------------------------
+
+def own_memory_cgroup():
+    """(directory of this process's memory cgroup, its version), v2 first."""
+    lines = Path("/proc/self/cgroup").read_text().splitlines()
+    mounts = Path("/proc/self/mountinfo").read_text().splitlines()
+    for v2 in (True, False):
+        for m in mounts:
+            fields, _, rest = m.partition(" - ")
+            fstype, _, opts = rest.split()[:3] if len(rest.split()) >= 3 else ("", "", "")
+            if fstype != ("cgroup2" if v2 else "cgroup") or (not v2 and "memory" not in opts):
+                continue
+            root, point = fields.split()[3:5]
+            for line in lines:
+                hier, ctl, path = line.split(":", 2)
+                if (v2 and hier == "0" and not ctl) or (not v2 and "memory" in ctl.split(",")):
+                    rel = path[len(root):] if root != "/" and path.startswith(root) else path
+                    d = Path(point + rel)
+                    if (d / ("memory.max" if v2 else "memory.limit_in_bytes")).exists() or \
+                            (v2 and "memory" in (d / "cgroup.controllers").read_text()):
+                        return d, 2 if v2 else 1
+    pytest.fail("no memory cgroup controller to run the agent under")
+
+
+class LimitedCgroup:
+    """A child memory cgroup of this process's own, with the manifest's limit."""
+
+    def __init__(self, limit):
+        parent, self.version = own_memory_cgroup()
+        self.dir = parent / ("pyspy-test-%d" % os.getpid())
+        self.dir.mkdir()
+        name = "memory.max" if self.version == 2 else "memory.limit_in_bytes"
+        (self.dir / name).write_text(str(limit))
+
+    def enter(self):
+        """preexec_fn: the child joins the cgroup before it execs."""
+        with open(str(self.dir / "cgroup.procs"), "w") as f:
+            f.write("0" if self.version == 2 else str(os.getpid()))
+
+    def oom_kills(self):
+        path = self.dir / ("memory.events" if self.version == 2 else "memory.oom_control")
+        m = re.search(r"^oom_kill (\d+)$", path.read_text(), re.M)
+        return int(m.group(1)) if m else 0
+
+    def remove(self):
+        for _ in range(50):
+            try:
+                self.dir.rmdir()
+                return
+            except OSError:
+                time.sleep(0.1)
+
+
+def test_grant_memory_limit(release_binary, tmp_path):
+    """serve, as the manifest runs it, in a cgroup with the manifest's
+    memory limit, against targets at their budgets (two with 64 MB of
+    distinct line tables each, one making new 1 KB names forever): it
+    derives its budgets from the limit, holds the code caches within them,
+    and is not killed."""
+    g = manifest_grant()
+    limit = quantity(g["memory"])
+    py = require_python(BY_ID["3.12"])
+    targets = [start_target(py.argv + [str(WORKLOADS / "bigtables.py"), "--functions", "256",
+                                       "--table-bytes", str(256 << 10), "--seconds", "60"])
+               for _ in range(2)]
+    targets.append(start_target(py.argv + [str(WORKLOADS / "namechurn.py"), "--seconds", "60"]))
+    args = list(g["args"])
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    args[args.index("--listen") + 1] = "127.0.0.1:%d" % port
+    cg = LimitedCgroup(limit)
+    log = tmp_path / "serve.log"
+    srv = None
+    try:
+        with open(str(log), "w") as err:
+            srv = subprocess.Popen([str(release_binary)] + args, stdin=subprocess.DEVNULL,
+                                   stdout=subprocess.DEVNULL, stderr=err, preexec_fn=cg.enter)
+        url = "http://127.0.0.1:%d" % port
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                urllib.request.urlopen(url + "/healthz", timeout=5).read()
+                break
+            except OSError:
+                assert srv.poll() is None and time.monotonic() < deadline, log.read_text()
+                time.sleep(0.2)
+        for _ in range(3):
+            with urllib.request.urlopen(url + "/debug/pprof/profile?seconds=4",
+                                        timeout=30) as resp:
+                assert resp.read()
+        with urllib.request.urlopen(url + "/metrics", timeout=10) as resp:
+            metrics = resp.read().decode()
+        assert srv.poll() is None, log.read_text()
+        assert cg.oom_kills() == 0, log.read_text()
+    finally:
+        if srv and srv.poll() is None:
+            srv.terminate()
+            srv.wait(timeout=30)
+        for t in targets:
+            kill_group(t)
+        cg.remove()
+    text = log.read_text()
+    left = limit - (80 << 20)  # user/engine/memlimit.h: MEMLIMIT_BASE_BYTES
+    code, names = min(left // 2, 192 << 20) >> 20, min(left // 4, 64 << 20) >> 20
+    assert "memory limit %d MiB (cgroup): code cache %d MB (%d per process), names %d MB" % (
+        limit >> 20, code, min(code, 64), names) in text, text
+    held = int(float(re.search(r"^pyspy_code_cache_bytes (\S+)$", metrics, re.M).group(1)))
+    assert 32 << 20 < held <= code << 20, metrics
+    assert srv.returncode == 0, text
