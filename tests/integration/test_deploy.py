@@ -45,8 +45,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import (BY_ID, PROCESS_RE, PY_DEBIAN, READY_TIMEOUT, WORKLOADS, kill_group,
-                      parse_folded, read_line, require_python, total)
+from conftest import (BY_ID, PROCESS_RE, PY_DEBIAN, READY_TIMEOUT, WORKLOADS, check_probes,
+                      kill_group, parse_folded, read_line, require_python, total)
 
 REPO = Path(__file__).resolve().parents[2]
 DOCKERFILE = REPO / "deploy" / "Dockerfile"
@@ -893,19 +893,6 @@ def test_grant_cannot_read_a_host_file(granted, tmp_path):
         assert token not in r.stdout + r.stderr + text
     finally:
         shutil.rmtree(str(secret_dir))
-
-
-def check_probes(probes, log):
-    """What the filter and the dropped capabilities must refuse."""
-    want_eperm = ["execve", "connect", "socket(AF_UNIX)", "process_vm_writev",
-                  "bpf(BPF_PROG_LOAD)", "capset(CAP_SYS_ADMIN)", "setuid(0)",
-                  "unshare(CLONE_NEWUSER)", "mount", "ioctl(TIOCSTI)"]
-    for what in want_eperm:
-        assert probes.get(what) == "refused (Operation not permitted)", (what, log)
-    for what in ("ptrace", "fork"):  # allowed in the sanitizer build, for LeakSanitizer
-        assert probes.get(what) in ("refused (Operation not permitted)",
-                                    "skipped (sanitizer build)"), (what, log)
-    assert not [p for p, v in probes.items() if "ALLOWED" in v], log
 
 
 # --- the memory limit ------------------------------------------------------------
