@@ -9,7 +9,9 @@
  * there must not become a shell, a write into another process, a new
  * program, a connection out or a capability back.  The list below is what
  * the agent calls once started, found with `strace -f` over every verb and
- * mode (docs/security.md); a call not on it fails with EPERM rather than
+ * mode (docs/security.md), with the other forms glibc and the libraries may
+ * use for the same calls (open/openat, the stat family, poll/epoll); a
+ * call not on it fails with EPERM rather than
  * killing the agent: a path no test took (a library's fallback) then
  * fails the way its caller already handles, and an attacker gets nothing
  * from it either.
