@@ -27,8 +27,7 @@
 struct cand {
 	char path[PATH_MAX];   /* as in /proc/PID/maps, " (deleted)" cut off */
 	struct procfs_map map; /* the mapping with the lowest file offset; path is path */
-	uint64_t start, end, off;
-	bool deleted, is_exe, opened;
+	bool is_exe, opened;
 	struct elf_file *ef;
 	uint64_t bias;
 	int err;
@@ -89,12 +88,9 @@ static void add_cand(struct scan *s, const struct procfs_map *m)
 		c = &s->c[i];
 		if (strcmp(c->path, path))
 			continue;
-		if (m->off < c->off) {
+		if (m->off < c->map.off) {
 			c->map = *m;
 			c->map.path = c->path;
-			c->start = m->start;
-			c->end = m->end;
-			c->off = m->off;
 		}
 		return;
 	}
@@ -104,10 +100,6 @@ static void add_cand(struct scan *s, const struct procfs_map *m)
 	strcpy(c->path, path);
 	c->map = *m;
 	c->map.path = c->path;
-	c->start = m->start;
-	c->end = m->end;
-	c->off = m->off;
-	c->deleted = m->deleted;
 	c->is_exe = is_exe;
 }
 
@@ -166,7 +158,7 @@ static int cand_open(pid_t pid, struct cand *c)
 	c->ef = open_mapped(pid, c);
 	if (!c->ef)
 		return c->err = -errno;
-	return c->err = elf_file__load_bias(c->ef, c->start, c->off, &c->bias);
+	return c->err = elf_file__load_bias(c->ef, c->map.start, c->map.off, &c->bias);
 }
 
 static void scan_free(struct scan *s)

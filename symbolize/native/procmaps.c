@@ -51,7 +51,6 @@ struct native_objects {
 
 struct mapping {
 	struct procfs_map map; /* map.path is path */
-	uint64_t start, end, off;
 	char *path;
 	struct obj_entry *obj; /* NULL until the first address in it */
 	int err;	       /* the open failed: not tried again */
@@ -251,7 +250,7 @@ static int acquire(struct native_maps *m, struct mapping *mp)
 		t->list = e;
 	}
 	e->refs++;
-	if (elf_file__load_bias(native_object__elf(e->o), mp->start, mp->off, &mp->bias)) {
+	if (elf_file__load_bias(native_object__elf(e->o), mp->map.start, mp->map.off, &mp->bias)) {
 		release(t, e);
 		return -ENOEXEC;
 	}
@@ -305,11 +304,10 @@ static int maps_read(struct native_maps *m)
 			nm = g;
 		}
 		mp = &nm[n];
-		*mp = (struct mapping){ .start = pm.start, .end = pm.end, .off = pm.off };
+		*mp = (struct mapping){ .map = pm };
 		mp->path = strdup(pm.path);
 		if (!mp->path)
 			break;
-		mp->map = pm;
 		mp->map.path = mp->path;
 		mp->interp = m->interp && !strcmp(pm.path, m->interp);
 		/*
@@ -378,12 +376,12 @@ static struct mapping *lookup(struct native_maps *m, uint64_t addr)
 	while (lo < hi) {
 		uint32_t mid = lo + (hi - lo) / 2;
 
-		if (m->maps[mid].end <= addr)
+		if (m->maps[mid].map.end <= addr)
 			lo = mid + 1;
 		else
 			hi = mid;
 	}
-	return lo < m->n && m->maps[lo].start <= addr ? &m->maps[lo] : NULL;
+	return lo < m->n && m->maps[lo].map.start <= addr ? &m->maps[lo] : NULL;
 }
 
 int native_maps__find(struct native_maps *m, uint64_t addr, struct native_object **o,
