@@ -122,7 +122,9 @@ static int caps_set(uint64_t caps)
 /* One thread only: capset changes the calling thread's credentials alone. */
 static int threads(void)
 {
-	char buf[4096], *p;
+	/* Groups: comes first, and may be long (procfs.c's status buffer). */
+	static char buf[16384];
+	char *p;
 
 	if (procfs_read("/proc/self/status", buf, sizeof(buf)))
 		return -1;
