@@ -740,6 +740,16 @@ static int start(struct sampler *r)
 
 	if (!pys)
 		return err;
+	/*
+	 * Before the BPF side loads (a second or two): a target alive when
+	 * the command ran is caught.  The one thing read from a target with
+	 * start-up privileges, and only from those named on the command line.
+	 */
+	err = discover_pids(o, pys);
+	if (!err && o->async)
+		err = async_versions(o, pys);
+	if (err)
+		goto out;
 	r->s = session__open(&so, on_sample, r);
 	err = r->s ? 0 : -errno;
 	if (err)
@@ -766,13 +776,9 @@ static int start(struct sampler *r)
 		err = launch__start(o->cmd, &r->launch);
 		r->launched = !err;
 	}
-	/* What needed privilege is done; nothing a target controls was read yet. */
+	/* What needed privilege is done: what targets come later is read confined. */
 	if (!err && o->sandbox)
 		err = sandbox__enter(sandbox_needs(o));
-	if (!err)
-		err = discover_pids(o, pys);
-	if (!err && o->async)
-		err = async_versions(o, pys);
 	if (err)
 		goto out;
 	/* The recording starts as its first target is added: waits count from here. */

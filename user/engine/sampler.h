@@ -22,10 +22,11 @@ struct sampler;
 struct py_target;
 
 /*
- * Load the sampler, fork o->cmd if any, enter the sandbox (o->sandbox),
- * then discover o->pids (failing with one logged line each) and let the
- * command exec: nothing a target controls is read with more privilege
- * than the sandbox leaves.  NULL with errno set; the reason was logged.
+ * Discover o->pids (failing with one logged line each), load the sampler,
+ * fork o->cmd if any, enter the sandbox (o->sandbox), then add the
+ * targets and let the command exec: every target found later (--all, a
+ * launched command's children) is read confined.  NULL with errno set;
+ * the reason was logged.
  */
 struct sampler *sampler__start(const struct options *o, struct profile *prof);
 

@@ -8,8 +8,9 @@
  * the seccomp filter of the system calls the agent makes after start-up
  * (everything else fails with EPERM; another architecture's calls kill
  * it).  Each verb calls sandbox__enter once, after what needs privilege
- * (loading BPF, perf events) and before it reads anything a target
- * controls or starts a thread.  docs/security.md says why each is kept.
+ * (loading BPF, perf events) and before it starts a thread or reads a
+ * target it was not named on the command line.  docs/security.md says why
+ * each is kept.
  */
 #ifndef PYSPY_SANDBOX_H
 #define PYSPY_SANDBOX_H
