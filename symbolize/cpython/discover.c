@@ -28,9 +28,9 @@
 
 /* A mapped file that may hold _PyRuntime, opened on demand. */
 struct cand {
-	char path[PATH_MAX];	  /* as in /proc/PID/maps, " (deleted)" cut off */
-	uint64_t start, end, off; /* the mapping with the lowest file offset */
-	bool deleted, is_exe, opened;
+	char path[PATH_MAX];   /* as in /proc/PID/maps, " (deleted)" cut off */
+	struct procfs_map map; /* the mapping with the lowest file offset; path is path */
+	bool is_exe, opened;
 	struct elf_file *ef;
 	uint64_t bias;
 	int err;
@@ -75,34 +75,26 @@ static bool is_asyncio_module(const char *path)
 	return !fnmatch("_asyncio.*so", base ? base + 1 : path, 0);
 }
 
-static void add_cand(struct scan *s, uint64_t start, uint64_t end, uint64_t off, char *path)
+static void add_cand(struct scan *s, const struct procfs_map *m)
 {
-	static const char del[] = " (deleted)";
-	size_t len = strlen(path);
-	bool is_exe, deleted = false;
+	const char *path = m->path;
 	struct cand *c;
+	bool is_exe;
 	unsigned i;
 
-	if (len && path[len - 1] == '\n')
-		path[--len] = '\0';
-	if (path[0] != '/' || len >= PATH_MAX)
+	if (path[0] != '/' || strlen(path) >= PATH_MAX)
 		return;
 	/* Both strings come from the kernel's d_path, so they compare as is. */
 	is_exe = s->exe[0] && !strcmp(path, s->exe);
-	if (len > sizeof(del) - 1 && !strcmp(path + len - (sizeof(del) - 1), del)) {
-		deleted = true;
-		path[len - (sizeof(del) - 1)] = '\0';
-	}
 	if (!is_exe && !is_libpython(path) && !(s->asyncio && is_asyncio_module(path)))
 		return;
 	for (i = 0; i < s->n; i++) {
 		c = &s->c[i];
 		if (strcmp(c->path, path))
 			continue;
-		if (off < c->off) {
-			c->start = start;
-			c->end = end;
-			c->off = off;
+		if (m->off < c->map.off) {
+			c->map = *m;
+			c->map.path = c->path;
 		}
 		return;
 	}
@@ -110,15 +102,14 @@ static void add_cand(struct scan *s, uint64_t start, uint64_t end, uint64_t off,
 		return;
 	c = &s->c[s->n++];
 	strcpy(c->path, path);
-	c->start = start;
-	c->end = end;
-	c->off = off;
-	c->deleted = deleted;
+	c->map = *m;
+	c->map.path = c->path;
 	c->is_exe = is_exe;
 }
 
 static int scan_maps(pid_t pid, struct scan *s)
 {
+	static const char del[] = " (deleted)";
 	char path[64], *line = NULL;
 	unsigned lines = 0;
 	size_t cap = 0;
@@ -129,21 +120,19 @@ static int scan_maps(pid_t pid, struct scan *s)
 	snprintf(path, sizeof(path), "/proc/%d/exe", pid);
 	n = readlink(path, s->exe, sizeof(s->exe) - 1);
 	s->exe[n > 0 ? n : 0] = '\0'; /* kernel threads have none */
+	/* As the maps' paths are (procfs_parse_map). */
+	if (n > (ssize_t)sizeof(del) - 1 && !strcmp(s->exe + n - (sizeof(del) - 1), del))
+		s->exe[n - (sizeof(del) - 1)] = '\0';
 
 	snprintf(path, sizeof(path), "/proc/%d/maps", pid);
 	f = fileopen_kernel_stream(path);
 	if (!f)
 		return errno == ENOENT ? -ESRCH : -errno;
 	while (lines++ < MAPS_LINES_MAX && (n = getline(&line, &cap, f)) > 0) {
-		uint64_t start, end, off;
-		char perms[8];
-		int pos = -1;
+		struct procfs_map m;
 
-		if (sscanf(line, "%" SCNx64 "-%" SCNx64 " %7s %" SCNx64 " %*x:%*x %*u %n", &start,
-			   &end, perms, &off, &pos) < 4 ||
-		    pos < 0)
-			continue;
-		add_cand(s, start, end, off, line + pos);
+		if (!procfs_parse_map(line, &m))
+			add_cand(s, &m);
 	}
 	if (ferror(f))
 		err = errno ? -errno : -EIO;
@@ -153,26 +142,16 @@ static int scan_maps(pid_t pid, struct scan *s)
 }
 
 /*
- * Open a candidate as the target sees it: inside its root (containers),
- * or through map_files when the path is gone (deleted, or replaced by an
- * upgrade) or leads elsewhere (nowhere, or to something that is not a
- * regular file, so not what is mapped), which is exactly the mapped file.
+ * Open a candidate: the very file mapped (procfs_open_mapped), through
+ * map_files or its path inside the target's root (containers) when that
+ * is still the same file; a path that now leads elsewhere (replaced by an
+ * upgrade, planted) is refused, never read.
  */
 static struct elf_file *open_mapped(pid_t pid, const struct cand *c)
 {
-	char path[PATH_MAX + 64];
-	struct elf_file *ef;
-	int fd;
+	int fd = procfs_open_mapped(pid, &c->map);
 
-	if (!c->deleted) {
-		fd = procfs_open_in_root(pid, c->path);
-		ef = fd >= 0 ? elf_file__from_fd(fd) : NULL;
-		if (ef || (errno != ENOENT && errno != FILEOPEN_NOT_REGULAR))
-			return ef;
-	}
-	snprintf(path, sizeof(path), "/proc/%d/map_files/%" PRIx64 "-%" PRIx64, pid, c->start,
-		 c->end);
-	return elf_file__open(path);
+	return fd >= 0 ? elf_file__from_fd(fd) : NULL;
 }
 
 static int cand_open(pid_t pid, struct scan *s, struct cand *c)
@@ -185,7 +164,7 @@ static int cand_open(pid_t pid, struct scan *s, struct cand *c)
 		return c->err = -errno;
 	/* One budget for the scan: a target maps up to CANDS_MAX files. */
 	elf_file__set_budget(c->ef, &s->budget);
-	return c->err = elf_file__load_bias(c->ef, c->start, c->off, &c->bias);
+	return c->err = elf_file__load_bias(c->ef, c->map.start, c->map.off, &c->bias);
 }
 
 /* "path: why", if a file of the scan was refused for what its headers claim. */
@@ -198,7 +177,7 @@ static bool scan_refused(const struct scan *s, char *buf, size_t len)
 						     : NULL;
 
 		if (why) {
-			snprintf(buf, len, "%s: %s", c->path, why);
+			snprintf(buf, len, "%s: %s", c->map.path, why);
 			return true;
 		}
 	}
@@ -252,7 +231,8 @@ static int find_runtime(pid_t pid, struct scan *s, struct py_target *t)
 			if (c->is_exe != (pass == 0))
 				continue;
 			err = cand_runtime(pid, s, c, &addr, &t->flags);
-			if (err == -EACCES || err == -EPERM)
+			/* A reason the file was not read beats "not Python". */
+			if (err == -EACCES || err == -EPERM || err == -ESTALE)
 				denied = err;
 			if (err)
 				continue;
@@ -637,7 +617,11 @@ const char *py_target__strerror(int err)
 		return "Python interpreter not initialised yet";
 	case EACCES:
 	case EPERM:
-		return "permission denied (needs root or CAP_SYS_PTRACE)";
+		return "permission denied (needs root or CAP_SYS_PTRACE, and without root its "
+		       "interpreter's files readable by the agent's user)";
+	case ESTALE:
+		return "its interpreter's file is not at its path any more (replaced or deleted: "
+		       "reading the mapped file needs root or CAP_CHECKPOINT_RESTORE)";
 	}
 	s = strerrordesc_np(err < 0 ? -err : err);
 	return s ? s : "unexpected error";

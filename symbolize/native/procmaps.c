@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "procmaps.h"
+#include "symbolize/proc/procfs.h"
 #include "user/base/search.h"
 #include "user/base/clock.h"
 #include "user/base/fileopen.h"
@@ -51,7 +52,7 @@ struct native_objects {
 };
 
 struct mapping {
-	uint64_t start, end, off;
+	struct procfs_map map; /* map.path is path */
 	char *path;
 	struct obj_entry *obj; /* NULL until the first address in it */
 	int err;	       /* the open failed: not tried again */
@@ -188,15 +189,24 @@ static int acquire(struct native_maps *m, struct mapping *mp)
 	bool vdso = !strcmp(mp->path, "[vdso]");
 	struct obj_key k = { 0 };
 	struct obj_entry *e;
-	char path[128];
 	struct stat st;
-	int fd;
+	int fd = -1;
 
-	snprintf(path, sizeof(path), "/proc/%d/map_files/%" PRIx64 "-%" PRIx64, m->pid, mp->start,
-		 mp->end);
+	/*
+	 * The very file mapped (procfs_open_mapped): through map_files, or
+	 * its path in the target's root if that is still the same file.
+	 * O_NONBLOCK: whatever it is, opening it must not wait.
+	 */
 	if (!vdso) {
-		if (stat(path, &st))
+		fd = procfs_open_mapped(m->pid, &mp->map);
+		if (fd < 0)
 			return -errno;
+		if (fstat(fd, &st)) {
+			int err = -errno;
+
+			close(fd);
+			return err;
+		}
 		k = (struct obj_key){ st.st_dev, st.st_ino, (uint64_t)st.st_size,
 				      (int64_t)st.st_mtim.tv_sec * 1000000000 +
 					      st.st_mtim.tv_nsec };
@@ -204,12 +214,17 @@ static int acquire(struct native_maps *m, struct mapping *mp)
 	for (e = t->list; e; e = e->next)
 		if (!memcmp(&e->key, &k, sizeof(k)))
 			break;
+	if (e && fd >= 0)
+		close(fd);
 	if (!e) {
 		sweep(t);
-		if (t->bytes >= t->budget)
+		if (t->bytes >= t->budget) {
+			if (fd >= 0)
+				close(fd);
 			return -ENOSPC;
-		/* Opened only if a regular file: a mapped device or FIFO never is. */
-		fd = vdso ? vdso_fd() : fileopen_regular(path);
+		}
+		if (vdso)
+			fd = vdso_fd();
 		if (fd < 0)
 			return -errno;
 		e = calloc(1, sizeof(*e));
@@ -237,7 +252,7 @@ static int acquire(struct native_maps *m, struct mapping *mp)
 		t->list = e;
 	}
 	e->refs++;
-	if (elf_file__load_bias(native_object__elf(e->o), mp->start, mp->off, &mp->bias)) {
+	if (elf_file__load_bias(native_object__elf(e->o), mp->map.start, mp->map.off, &mp->bias)) {
 		release(t, e);
 		return -ENOEXEC;
 	}
@@ -274,19 +289,12 @@ static int maps_read(struct native_maps *m)
 		return -errno;
 	while (lines++ < MAPS_LINES_MAX && n < MAPS_EXEC_MAX &&
 	       (len = getline(&line, &lcap, f)) > 0) {
-		uint64_t start, end, off;
-		char perms[8];
-		int pos = -1;
+		struct procfs_map pm;
 		struct mapping *mp;
-		char *name;
 
-		if (sscanf(line, "%" SCNx64 "-%" SCNx64 " %7s %" SCNx64 " %*x:%*x %*u %n", &start,
-			   &end, perms, &off, &pos) < 4 ||
-		    pos < 0 || perms[2] != 'x' || start >= end)
+		if (procfs_parse_map(line, &pm) || pm.perms[2] != 'x' || pm.start >= pm.end)
 			continue;
-		name = line + pos;
-		name[strcspn(name, "\n")] = '\0';
-		if (name[0] != '/' && strcmp(name, "[vdso]"))
+		if (pm.path[0] != '/' && strcmp(pm.path, "[vdso]"))
 			continue; /* anonymous (JIT code): nothing names it */
 		if (n == cap) {
 			struct mapping *g;
@@ -298,11 +306,12 @@ static int maps_read(struct native_maps *m)
 			nm = g;
 		}
 		mp = &nm[n];
-		*mp = (struct mapping){ .start = start, .end = end, .off = off };
-		mp->path = strdup(name);
+		*mp = (struct mapping){ .map = pm };
+		mp->path = strdup(pm.path);
 		if (!mp->path)
 			break;
-		mp->interp = m->interp && !strcmp(name, m->interp);
+		mp->map.path = mp->path;
+		mp->interp = m->interp && !strcmp(pm.path, m->interp);
 		/*
 		 * No mapping keeps its object from the last read, even one
 		 * that looks the same: the file may have been rewritten in
@@ -364,9 +373,9 @@ void native_maps__set_interp(struct native_maps *m, const char *path)
 /* Mappings are sorted by address in /proc/PID/maps. */
 static struct mapping *lookup(struct native_maps *m, uint64_t addr)
 {
-	size_t lo = upper_bound(m->maps, m->n, end, addr);
+	size_t lo = upper_bound(m->maps, m->n, map.end, addr);
 
-	return lo < m->n && m->maps[lo].start <= addr ? &m->maps[lo] : NULL;
+	return lo < m->n && m->maps[lo].map.start <= addr ? &m->maps[lo] : NULL;
 }
 
 int native_maps__find(struct native_maps *m, uint64_t addr, struct native_object **o,

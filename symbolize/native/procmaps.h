@@ -6,9 +6,10 @@
  * inode, size, mtime) whatever the processes that map it, freed when the
  * last one goes and bounded in bytes; and per process, its executable
  * mappings from /proc/PID/maps, each object opened on the first address
- * that falls in it, through /proc/PID/map_files (the very file mapped,
- * whatever its path now leads to).  The vDSO is the agent's own, the
- * kernel's same image.
+ * that falls in it as the very file mapped (procfs_open_mapped: through
+ * /proc/PID/map_files, or its path in the target's root when that is
+ * still the same file).  The vDSO is the agent's own, the kernel's same
+ * image.
  */
 #ifndef PYSPY_NATIVE_PROCMAPS_H
 #define PYSPY_NATIVE_PROCMAPS_H

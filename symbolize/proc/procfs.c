@@ -2,11 +2,15 @@
 /* procfs.c - small /proc files, read whole and parsed with their own rules. */
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <linux/openat2.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "procfs.h"
@@ -204,4 +208,96 @@ int procfs_kernel_stack(pid_t pid, pid_t tid, char (*names)[PROCFS_KSYM_LEN], in
 		names[n++][len] = '\0';
 	}
 	return n;
+}
+
+int procfs_parse_map(char *line, struct procfs_map *m)
+{
+	static const char del[] = " (deleted)";
+	unsigned maj, min;
+	size_t len;
+	int pos = -1;
+
+	*m = (struct procfs_map){ 0 };
+	if (sscanf(line, "%" SCNx64 "-%" SCNx64 " %4s %" SCNx64 " %x:%x %" SCNu64 " %n", &m->start,
+		   &m->end, m->perms, &m->off, &maj, &min, &m->ino, &pos) < 7 ||
+	    pos < 0)
+		return -EINVAL;
+	m->dev_major = maj;
+	m->dev_minor = min;
+	m->path = line + pos;
+	len = strcspn(m->path, "\n");
+	m->path[len] = '\0';
+	if (len > sizeof(del) - 1 && !strcmp(m->path + len - (sizeof(del) - 1), del)) {
+		m->deleted = 1;
+		m->path[len - (sizeof(del) - 1)] = '\0';
+	}
+	return 0;
+}
+
+/* fd if it is a regular file and, with m, the one mapped there; else closed. */
+static int keep_if(int fd, const struct procfs_map *m)
+{
+	struct stat st;
+	int err = 0;
+
+	if (fstat(fd, &st))
+		err = errno;
+	else if (!S_ISREG(st.st_mode))
+		err = EINVAL;
+	else if (m && (major(st.st_dev) != m->dev_major || minor(st.st_dev) != m->dev_minor ||
+		       st.st_ino != m->ino))
+		err = ESTALE;
+	if (!err)
+		return fd;
+	close(fd);
+	errno = err;
+	return -1;
+}
+
+/*
+ * maps names a file from the root of the target's mount namespace, which
+ * for a chroot (no pivot_root) is above its root: there the path starts
+ * with the root's own, and what follows is the path inside it.
+ */
+static const char *path_in_root(pid_t pid, const char *path, char *buf, size_t len)
+{
+	char link[64];
+	ssize_t n;
+
+	snprintf(link, sizeof(link), "/proc/%d/root", pid);
+	n = readlink(link, buf, len - 1);
+	if (n <= 1 || buf[0] != '/')
+		return path;
+	buf[n] = '\0';
+	return !strncmp(path, buf, (size_t)n) && path[n] == '/' ? path + n : path;
+}
+
+/*
+ * Without map_files (a non-root user with CAP_SYS_PTRACE alone, as the
+ * DaemonSet runs), the path is all there is, and a target can make it lead
+ * anywhere in its root: a file is taken only if it is the one mapped.
+ * While mapped, its inode cannot be another file's.
+ */
+int procfs_open_mapped(pid_t pid, const struct procfs_map *m)
+{
+	char path[96], root[PATH_MAX];
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/map_files/%" PRIx64 "-%" PRIx64, pid, m->start,
+		 m->end);
+	/* Opened only if a regular file: a mapped device or FIFO never is. */
+	fd = fileopen_regular(path);
+	if (fd >= 0)
+		return keep_if(fd, NULL);
+	if (errno == FILEOPEN_NOT_REGULAR)
+		return -1;
+	if (errno != EPERM && errno != EACCES)
+		return -1;
+	/* A deleted file has no other name. */
+	if (m->deleted || m->path[0] != '/') {
+		errno = ESTALE;
+		return -1;
+	}
+	fd = procfs_open_in_root(pid, path_in_root(pid, m->path, root, sizeof(root)));
+	return fd < 0 ? -1 : keep_if(fd, m);
 }

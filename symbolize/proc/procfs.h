@@ -48,6 +48,32 @@ int procfs_ids(pid_t pid, pid_t tid, pid_t *tgid, pid_t *nsid);
 int procfs_open_in_root(pid_t pid, const char *path);
 
 /*
+ * One line of /proc/PID/maps: addresses, offset, the file's device and
+ * inode, and its path (pointing into the line, newline cut; "" for an
+ * anonymous mapping).  *deleted: the path ended in " (deleted)", which is
+ * cut.  0, or -EINVAL for a line that is not one.
+ */
+struct procfs_map {
+	uint64_t start, end, off, ino;
+	uint32_t dev_major, dev_minor;
+	char perms[5];
+	char *path;
+	int deleted;
+};
+int procfs_parse_map(char *line, struct procfs_map *m);
+
+/*
+ * Open the file mapped at m in PID: through /proc/PID/map_files, the very
+ * file whatever its path leads to now (needs CAP_CHECKPOINT_RESTORE or
+ * CAP_SYS_ADMIN), else m->path inside PID's root (procfs_open_in_root;
+ * less the root's own path for a chroot) if that is the same file: its
+ * device and inode are those maps gives.
+ * An fd, or -1 with errno set: ESTALE when the path leads to another file
+ * (replaced, deleted) and map_files is out of reach.
+ */
+int procfs_open_mapped(pid_t pid, const struct procfs_map *m);
+
+/*
  * The kernel stack of a thread that is not running, from
  * /proc/PID/task/TID/stack (root only), innermost first: function names
  * without their offsets, at most max of PROCFS_KSYM_LEN bytes.  The count,

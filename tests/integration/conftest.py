@@ -214,6 +214,21 @@ def workload():
         kill_group(w.proc)
 
 
+# --- the sandbox (user/engine/sandbox.c) -----------------------------------------
+
+def check_probes(probes, log):
+    """What the filter and the dropped capabilities must refuse."""
+    want_eperm = ["execve", "connect", "socket(AF_UNIX)", "process_vm_writev",
+                  "bpf(BPF_PROG_LOAD)", "capset(CAP_SYS_ADMIN)", "setuid(0)",
+                  "unshare(CLONE_NEWUSER)", "mount", "ioctl(TIOCSTI)"]
+    for what in want_eperm:
+        assert probes.get(what) == "refused (Operation not permitted)", (what, log)
+    for what in ("ptrace", "fork"):  # allowed in the sanitizer build, for LeakSanitizer
+        assert probes.get(what) in ("refused (Operation not permitted)",
+                                    "skipped (sanitizer build)"), (what, log)
+    assert not [p for p, v in probes.items() if "ALLOWED" in v], log
+
+
 # --- folded profiles ---------------------------------------------------------
 
 FRAME_RE = re.compile(r"^(?P<name>.*) \((?P<file>.*):(?P<line>\d+)\)$")

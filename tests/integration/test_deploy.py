@@ -18,7 +18,13 @@ without them is checked against the real thing:
 - what no schema knows: the pieces agree (selectors, ports, service
   account), the NetworkPolicy admits only the scraper's namespace to the
   container's port, and the commented TLS and token lines make a valid
-  manifest once uncommented.
+  manifest once uncommented;
+- the grant: the image's user and file capabilities are the manifest's,
+  and the agent run on this host with exactly those rights (setpriv, as
+  the runtime would start it) profiles Python and native frames of root's,
+  another user's and a chroot's processes, serves with the manifest's
+  arguments, and cannot open a host file of mode 0600, even from inside
+  its sandbox (user/engine/sandbox.c's probe).
 
 The npm packages are installed once into build/npm-deploy (or
 $PYSPY_DEPLOY_NPM_DIR); a second run needs no network.
@@ -29,10 +35,18 @@ import os
 import re
 import shlex
 import shutil
+import socket
+import struct
 import subprocess
+import tempfile
+import time
+import urllib.request
 from pathlib import Path
 
 import pytest
+
+from conftest import (BY_ID, PROCESS_RE, PY_DEBIAN, READY_TIMEOUT, WORKLOADS, check_probes,
+                      kill_group, parse_folded, read_line, require_python, total)
 
 REPO = Path(__file__).resolve().parents[2]
 DOCKERFILE = REPO / "deploy" / "Dockerfile"
@@ -96,8 +110,9 @@ def dockerfile_stages(text):
 
 
 def apt_packages(stage):
-    """Package names of the stage's `apt-get install` commands."""
-    pkgs = []
+    """Package names of the stage's `apt-get install` commands, less those
+    its `apt-get purge` takes away again (tools, e.g. setcap)."""
+    pkgs, purged = [], set()
     for key, args in stage:
         if key != "RUN":
             continue
@@ -105,7 +120,9 @@ def apt_packages(stage):
             words = shlex.split(cmd)
             if words[:2] == ["apt-get", "install"]:
                 pkgs += [w for w in words[2:] if not w.startswith("-")]
-    return pkgs
+            elif words[:2] == ["apt-get", "purge"]:
+                purged |= {w for w in words[2:] if not w.startswith("-")}
+    return [p for p in pkgs if p not in purged]
 
 
 @pytest.fixture(scope="module")
@@ -240,7 +257,8 @@ def test_dockerfile_runtime_libs(stages, installed, release_binary):
 
     # The stage holds the binary, metadata and entry point, nothing more.
     keys = [k for k, _ in runtime[1:]]
-    assert set(keys) <= {"ARG", "RUN", "COPY", "LABEL", "EXPOSE", "ENTRYPOINT", "CMD"}, keys
+    assert set(keys) <= {"ARG", "RUN", "COPY", "LABEL", "USER", "EXPOSE", "ENTRYPOINT",
+                         "CMD"}, keys
     assert keys.count("RUN") == 1 and keys.count("COPY") == 1, keys
     ins = dict(runtime[1:])
     assert ins["COPY"] == "--from=build /src/build/pyspy-bpf /usr/local/bin/pyspy-bpf"
@@ -444,9 +462,8 @@ BROKEN = {
     "hostPID a string": (
         "hostPID: true", 'hostPID: "true"', "schema", "hostPID must be boolean"),
     "capabilities at pod level": (
-        "      containers:\n",
-        "      securityContext:\n        capabilities:\n          add: [BPF]\n"
-        "      containers:\n",
+        "        fsGroup: 60322\n",
+        "        fsGroup: 60322\n        capabilities:\n          add: [BPF]\n",
         "strict", 'unknown field "capabilities" in V1PodSecurityContext'),
     "misspelt field": (
         "readOnlyRootFilesystem: true", "readOnlyRootFileSystem: true",
@@ -620,7 +637,7 @@ def test_manifest_closed_when_uncommented(tmp_path):
     (volume,) = [v for v in pod["volumes"] if v["name"] == "auth"]
     assert mount["readOnly"] is True
     assert volume["secret"] == {"secretName": "pyspy-bpf-auth", "optional": True,
-                                "defaultMode": 0o400}, volume
+                                "defaultMode": 0o440}, volume
     doc = DEPLOY_DOC.read_text()
     assert "kubectl -n pyspy-bpf create secret generic pyspy-bpf-auth" in doc
     for flag, f in files.items():
@@ -628,3 +645,363 @@ def test_manifest_closed_when_uncommented(tmp_path):
         assert "--from-file=%s=" % os.path.basename(f) in doc, (flag, f)
     for probe in ("livenessProbe", "readinessProbe"):
         assert c[probe]["httpGet"] == {"path": "/healthz", "port": "pprof", "scheme": "HTTPS"}
+
+
+# --- the grant: the image's user and file capabilities, the manifest's rights ---
+
+def runtime_setcap(stages):
+    """(capability names, flags) of the runtime stage's setcap on the binary."""
+    runs = " ".join(a for k, a in stages[1] if k == "RUN")
+    m = re.search(r"\bsetcap (\S+) /usr/local/bin/pyspy-bpf\b", runs)
+    assert m, "the runtime stage sets no file capabilities on the binary"
+    names, _, flags = m.group(1).partition("=")
+    return [n.upper() for n in names.split(",")], flags
+
+
+def manifest_grant():
+    """What the DaemonSet grants its container, read from the manifest."""
+    out = validate(MANIFEST, dump=True)
+    pod = out["dump"][2]["spec"]["template"]["spec"]
+    (c,) = pod["containers"]
+    psc, csc = pod.get("securityContext") or {}, c["securityContext"]
+    return {
+        "uid": csc.get("runAsUser", psc.get("runAsUser")),
+        "gid": csc.get("runAsGroup", psc.get("runAsGroup")),
+        "non_root": csc.get("runAsNonRoot", psc.get("runAsNonRoot")),
+        "fs_group": psc.get("fsGroup"),
+        "drop": csc["capabilities"]["drop"],
+        "caps": sorted(csc["capabilities"]["add"]),
+        "args": c["args"],
+        "memory": c["resources"]["limits"]["memory"],
+        "volumes": pod["volumes"],
+        "sc": csc,
+    }
+
+
+def quantity(q):
+    units = {"Ki": 1 << 10, "Mi": 1 << 20, "Gi": 1 << 30, "k": 10**3, "M": 10**6, "G": 10**9}
+    m = re.match(r"^(\d+)(Ki|Mi|Gi|k|M|G)?$", q)
+    assert m, "memory quantity %r" % q
+    return int(m.group(1)) * units.get(m.group(2) or "", 1)
+
+
+def test_grant_agrees(stages):
+    """The image and the manifest say the same: a non-root user of its own,
+    the manifest's capabilities as the binary's file capabilities
+    (permitted only, so a short grant gets a clear line, not a failed
+    exec), no other capability, nothing that could gain privileges, and
+    the Secret readable by that user's group only."""
+    g = manifest_grant()
+    assert g["non_root"] is True and g["uid"] and g["uid"] != 0 and g["gid"], g
+    user = dict(stages[1]).get("USER")
+    assert user == "%d:%d" % (g["uid"], g["gid"]), (user, g)
+    caps, flags = runtime_setcap(stages)
+    assert g["drop"] == ["ALL"] and sorted("CAP_" + c for c in g["caps"]) == sorted(caps), \
+        (g["caps"], caps)
+    assert flags == "p", flags
+    sc = g["sc"]
+    assert sc["allowPrivilegeEscalation"] is False and sc["privileged"] is False
+    assert sc["readOnlyRootFilesystem"] is True
+    assert "runAsUser" not in sc or sc["runAsUser"] == g["uid"]
+    (auth,) = [v for v in g["volumes"] if v["name"] == "auth"]
+    assert auth["secret"]["defaultMode"] == 0o440 and g["fs_group"] == g["gid"], (auth, g)
+
+
+def cap_numbers():
+    """{CAP_NAME: bit} from the kernel's own header."""
+    text = Path("/usr/include/linux/capability.h").read_text()
+    return {m.group(1): int(m.group(2))
+            for m in re.finditer(r"^#define (CAP_[A-Z_]+)\s+(\d+)\s*$", text, re.M)}
+
+
+def set_file_caps(path, names, flags):
+    """setcap NAMES=FLAGS PATH, by hand (security.capability, revision 2)."""
+    bits = cap_numbers()
+    mask = 0
+    for n in names:
+        mask |= 1 << bits[n]
+    assert set(flags) <= set("pie"), flags
+    prm = mask if "p" in flags else 0
+    inh = mask if "i" in flags else 0
+    magic = 0x02000000 | (1 if "e" in flags else 0)
+    value = struct.pack("<IIIII", magic, prm & 0xffffffff, inh & 0xffffffff,
+                        prm >> 32, inh >> 32)
+    os.setxattr(str(path), "security.capability", value)
+
+
+@pytest.fixture(scope="module")
+def granted(stages):
+    """run(args, env=None, timeout=60) -> CompletedProcess: the binary under
+    test with the image's file capabilities, started as the container
+    runtime starts it for the manifest: its user and group, no
+    supplementary groups, the added capabilities as the bounding set,
+    nothing inheritable or ambient, no_new_privs (allowPrivilegeEscalation:
+    false)."""
+    g = manifest_grant()
+    caps, flags = runtime_setcap(stages)
+    src = os.environ.get("PYSPY_BIN") or str(BUILD / "san" / "pyspy-bpf")
+    # Not under pytest's own directory (0700): the user must reach it.
+    d = Path(tempfile.mkdtemp(prefix="pyspy-granted-", dir="/tmp"))
+    os.chmod(str(d), 0o755)
+    agent = d / "pyspy-bpf"
+    shutil.copy(src, str(agent))
+    os.chmod(str(agent), 0o755)
+    set_file_caps(agent, caps, flags)
+    work = d / "work"
+    work.mkdir()
+    os.chown(str(work), g["uid"], g["gid"])
+    bounding = "-all," + ",".join("+" + c.lower() for c in g["caps"])
+    prefix = ["setpriv", "--reuid=%d" % g["uid"], "--regid=%d" % g["gid"], "--clear-groups",
+              "--inh-caps=-all", "--ambient-caps=-all", "--bounding-set=" + bounding,
+              "--no-new-privs", "--", str(agent)]
+
+    def run_it(args, env=None, timeout=60, popen=False):
+        full = dict(os.environ, ASAN_OPTIONS="detect_leaks=1:abort_on_error=1",
+                    UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1", **(env or {}))
+        cmd = prefix + [str(a) for a in args]
+        if popen:
+            return subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE, universal_newlines=True, env=full,
+                                    cwd=str(work))
+        try:
+            return subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, universal_newlines=True,
+                                  errors="replace", timeout=timeout, env=full, cwd=str(work))
+        except subprocess.TimeoutExpired:
+            pytest.fail("%s: still running after %ss" % (" ".join(cmd), timeout))
+
+    run_it.work = work
+    run_it.grant = g
+    yield run_it
+    shutil.rmtree(str(d))
+
+
+NOBODY = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+
+
+def start_target(argv, as_nobody=False):
+    p = subprocess.Popen((NOBODY if as_nobody else []) + argv, stdin=subprocess.DEVNULL,
+                         stdout=subprocess.PIPE, start_new_session=True)
+    line = read_line(p.stdout, READY_TIMEOUT)
+    if line != "ready":
+        kill_group(p)
+        pytest.fail("%s: no 'ready' (got %r)" % (argv, line))
+    return p
+
+
+def by_process(stacks):
+    out = {}
+    for frames, count in stacks:
+        m = PROCESS_RE.match(frames[0])
+        assert m, frames[0]
+        out.setdefault(int(m.group("pid")), []).append((frames[1:], count))
+    return out
+
+
+def test_grant_profiles_python_and_native(granted):
+    """With exactly the manifest's rights, the agent profiles a root-owned
+    Python, another user's, and one in its own root like a container's,
+    with their native frames: libc's qsort between the Python frames,
+    found through each target's root (map_files needs CAP_SYS_ADMIN or
+    CAP_CHECKPOINT_RESTORE, which the grant does not have)."""
+    debian, sid = require_python(PY_DEBIAN), require_python(BY_ID["3.14-sid"])
+    script = str(WORKLOADS / "native_mixed.py")
+    targets = [start_target(debian.argv + [script, "-", "qsort"]),
+               start_target(debian.argv + [script, "-", "qsort"], as_nobody=True),
+               start_target(sid.argv + [script, "-", "qsort"])]
+    try:
+        out = granted.work / "native.folded"
+        args = ["record", "--duration", 3, "--native", "--pids", "-o", out]
+        for t in targets:
+            args += ["--pid", t.pid]
+        r = granted(args)
+        assert r.returncode == 0, r.stderr
+        per = by_process(parse_folded(out.read_text()))
+    finally:
+        for t in targets:
+            kill_group(t)
+    for t, who in zip(targets, ("root's", "nobody's", "the chroot's")):
+        stacks = per.get(t.pid)
+        assert stacks, "%s Python (PID %d) not profiled:\n%s" % (who, t.pid, r.stderr)
+        good = sum(c for f, c in stacks if any(x.startswith("cmp (") for x in f) and
+                   any("qsort" in x or "msort" in x for x in f))
+        assert good / total(stacks) > 0.5, "%s: %s" % (who, stacks[:5])
+
+
+def test_grant_serves(granted, reader):
+    """serve with the manifest's own arguments, under its rights: a pprof
+    profile with the target's frames, and /healthz."""
+    w = start_target([str(require_python(PY_DEBIAN).path), str(WORKLOADS / "simple.py")])
+    args = list(granted.grant["args"])
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    args[args.index("--listen") + 1] = "127.0.0.1:%d" % port
+    srv = granted(args, popen=True)
+    try:
+        url = "http://127.0.0.1:%d" % port
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(url + "/healthz", timeout=5) as h:
+                    assert h.read() == b"ok\n"
+                break
+            except OSError:
+                assert srv.poll() is None and time.monotonic() < deadline, \
+                    srv.communicate(timeout=10)[1]
+                time.sleep(0.2)
+        pb = granted.work / "p.pb.gz"
+        with urllib.request.urlopen(url + "/debug/pprof/profile?seconds=2&pid=%d" % w.pid,
+                                    timeout=30) as resp:
+            pb.write_bytes(resp.read())
+        folded = reader(pb)
+        assert "hot_loop (" in folded, folded[:2000]
+    finally:
+        srv.terminate()
+        _, err = srv.communicate(timeout=30)
+        kill_group(w)
+    assert srv.returncode == 0, err
+
+
+def test_grant_cannot_read_a_host_file(granted, tmp_path):
+    """A host file of mode 0600: the agent under the manifest's rights
+    cannot open it, directly or through a process's root, from inside the
+    sandbox it runs in (PYSPY_SANDBOX_PROBE tries both and what a hijacked
+    agent would do next); its bytes appear nowhere."""
+    secret_dir = Path(tempfile.mkdtemp(prefix="pyspy-secret-", dir="/tmp"))
+    try:
+        os.chmod(str(secret_dir), 0o755)  # only the file's own mode stands in the way
+        secret = secret_dir / "secret"
+        token = "pyspy-secret-%s" % os.urandom(8).hex()
+        secret.write_text(token + "\n")
+        os.chmod(str(secret), 0o600)
+        w = start_target([str(require_python(PY_DEBIAN).path), str(WORKLOADS / "simple.py")])
+        try:
+            out = granted.work / "probe.folded"
+            r = granted(["record", "--pid", w.pid, "--duration", 1, "-o", out],
+                        env={"PYSPY_SANDBOX_PROBE": str(secret)})
+        finally:
+            kill_group(w)
+        assert r.returncode == 0, r.stderr
+        probes = dict(re.findall(r"sandbox probe: ([^:]+): (.*)$", r.stderr, re.M))
+        for what in ("open the file", "open it through /proc/PPID/root",
+                     "open it inside the parent's root"):
+            assert probes.get(what) == "refused (Permission denied)", (what, r.stderr)
+        check_probes(probes, r.stderr)
+        text = out.read_text()
+        assert "hot_loop (" in text, text
+        assert token not in r.stdout + r.stderr + text
+    finally:
+        shutil.rmtree(str(secret_dir))
+
+
+# --- the memory limit ------------------------------------------------------------
+
+def own_memory_cgroup():
+    """(directory of this process's memory cgroup, its version), v2 first."""
+    lines = Path("/proc/self/cgroup").read_text().splitlines()
+    mounts = Path("/proc/self/mountinfo").read_text().splitlines()
+    for v2 in (True, False):
+        for m in mounts:
+            fields, _, rest = m.partition(" - ")
+            fstype, _, opts = rest.split()[:3] if len(rest.split()) >= 3 else ("", "", "")
+            if fstype != ("cgroup2" if v2 else "cgroup") or (not v2 and "memory" not in opts):
+                continue
+            root, point = fields.split()[3:5]
+            for line in lines:
+                hier, ctl, path = line.split(":", 2)
+                if (v2 and hier == "0" and not ctl) or (not v2 and "memory" in ctl.split(",")):
+                    rel = path[len(root):] if root != "/" and path.startswith(root) else path
+                    d = Path(point + rel)
+                    if (d / ("memory.max" if v2 else "memory.limit_in_bytes")).exists() or \
+                            (v2 and "memory" in (d / "cgroup.controllers").read_text()):
+                        return d, 2 if v2 else 1
+    pytest.fail("no memory cgroup controller to run the agent under")
+
+
+class LimitedCgroup:
+    """A child memory cgroup of this process's own, with the manifest's limit."""
+
+    def __init__(self, limit):
+        parent, self.version = own_memory_cgroup()
+        self.dir = parent / ("pyspy-test-%d" % os.getpid())
+        self.dir.mkdir()
+        name = "memory.max" if self.version == 2 else "memory.limit_in_bytes"
+        (self.dir / name).write_text(str(limit))
+
+    def enter(self):
+        """preexec_fn: the child joins the cgroup before it execs."""
+        with open(str(self.dir / "cgroup.procs"), "w") as f:
+            f.write("0" if self.version == 2 else str(os.getpid()))
+
+    def oom_kills(self):
+        path = self.dir / ("memory.events" if self.version == 2 else "memory.oom_control")
+        m = re.search(r"^oom_kill (\d+)$", path.read_text(), re.M)
+        return int(m.group(1)) if m else 0
+
+    def remove(self):
+        for _ in range(50):
+            try:
+                self.dir.rmdir()
+                return
+            except OSError:
+                time.sleep(0.1)
+
+
+def test_grant_memory_limit(release_binary, tmp_path):
+    """serve, as the manifest runs it, in a cgroup with the manifest's
+    memory limit, against targets at their budgets (two with 64 MB of
+    distinct line tables each, one making new 1 KB names forever): it
+    derives its budgets from the limit, holds the code caches within them,
+    and is not killed."""
+    g = manifest_grant()
+    limit = quantity(g["memory"])
+    py = require_python(BY_ID["3.12"])
+    targets = [start_target(py.argv + [str(WORKLOADS / "bigtables.py"), "--functions", "256",
+                                       "--table-bytes", str(256 << 10), "--seconds", "60"])
+               for _ in range(2)]
+    targets.append(start_target(py.argv + [str(WORKLOADS / "namechurn.py"), "--seconds", "60"]))
+    args = list(g["args"])
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    args[args.index("--listen") + 1] = "127.0.0.1:%d" % port
+    cg = LimitedCgroup(limit)
+    log = tmp_path / "serve.log"
+    srv = None
+    try:
+        with open(str(log), "w") as err:
+            srv = subprocess.Popen([str(release_binary)] + args, stdin=subprocess.DEVNULL,
+                                   stdout=subprocess.DEVNULL, stderr=err, preexec_fn=cg.enter)
+        url = "http://127.0.0.1:%d" % port
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                urllib.request.urlopen(url + "/healthz", timeout=5).read()
+                break
+            except OSError:
+                assert srv.poll() is None and time.monotonic() < deadline, log.read_text()
+                time.sleep(0.2)
+        for _ in range(3):
+            with urllib.request.urlopen(url + "/debug/pprof/profile?seconds=4",
+                                        timeout=30) as resp:
+                assert resp.read()
+        with urllib.request.urlopen(url + "/metrics", timeout=10) as resp:
+            metrics = resp.read().decode()
+        assert srv.poll() is None, log.read_text()
+        assert cg.oom_kills() == 0, log.read_text()
+    finally:
+        if srv and srv.poll() is None:
+            srv.terminate()
+            srv.wait(timeout=30)
+        for t in targets:
+            kill_group(t)
+        cg.remove()
+    text = log.read_text()
+    left = limit - (80 << 20)  # user/engine/memlimit.h: MEMLIMIT_BASE_BYTES
+    code, names = min(left // 2, 192 << 20) >> 20, min(left // 4, 64 << 20) >> 20
+    assert "memory limit %d MiB (cgroup): code cache %d MB (%d per process), names %d MB" % (
+        limit >> 20, code, min(code, 64), names) in text, text
+    held = int(float(re.search(r"^pyspy_code_cache_bytes (\S+)$", metrics, re.M).group(1)))
+    assert 32 << 20 < held <= code << 20, metrics
+    assert srv.returncode == 0, text

@@ -23,6 +23,7 @@
 #include "user/base/cli.h"
 #include "user/base/fileopen.h"
 #include "user/base/log.h"
+#include "user/engine/sandbox.h"
 #include "user/model/diff.h"
 #include "user/model/profile.h"
 #include "user/output/load.h"
@@ -296,6 +297,9 @@ static int cmd_diff(const struct diff_opts *o)
 	enum diff_format fmt;
 	int err;
 
+	/* Two files from anywhere: parsed with no privilege at all. */
+	if (sandbox__enter(0))
+		return 1;
 	err = choose_format(o, &fmt);
 	for (int k = 0; k < 2 && !err; k++) {
 		run.side[k].path = o->path[k];

@@ -30,6 +30,7 @@
 #include "user/base/clock.h"
 #include "user/base/escape.h"
 #include "user/base/log.h"
+#include "user/engine/sandbox.h"
 #include "user/model/profile.h"
 
 struct dump_opts {
@@ -373,7 +374,12 @@ static int cmd_dump(const struct dump_opts *o)
 	struct py_target py;
 
 	signal(SIGPIPE, SIG_IGN);
-	/* No BPF here: only read access to the target is needed, so no preflight. */
+	/*
+	 * No BPF here: only read access to the target is needed, so no
+	 * preflight, and least privilege before its files are parsed.
+	 */
+	if (sandbox__enter(SANDBOX_TARGETS | (o->kernel ? SANDBOX_KERNEL_STACKS : 0)))
+		return 1;
 	if (py_target__discover_wait(o->pid, o->init_wait_s, &py))
 		return 1;
 	return run_dump(o, &py);

@@ -18,6 +18,7 @@
 #include "user/base/clock.h"
 #include "user/base/fileopen.h"
 #include "user/base/log.h"
+#include "user/engine/memlimit.h"
 #include "user/engine/options.h"
 #include "user/engine/preflight.h"
 #include "user/engine/sampler.h"
@@ -361,5 +362,7 @@ int record_main(int argc, char **argv)
 		if (o.threads)
 			output_group__add(o.group_by, OUTPUT_GROUP_THREAD);
 	}
+	memlimit__budgets(&o, memlimit__own());
+	o.sandbox = true;
 	return cmd_record(&o);
 }

@@ -35,6 +35,7 @@
 #include "user/base/clock.h"
 #include "user/base/fileopen.h"
 #include "user/base/log.h"
+#include "user/engine/memlimit.h"
 #include "user/engine/preflight.h"
 #include "user/engine/summary.h"
 
@@ -132,8 +133,6 @@ static int serve(struct serve_opts *so)
 	if (!err) {
 		/* The base only names things; views hold the stacks. */
 		sampler__set_base_sink(sv.s, false);
-		if (sampler__measure_bpf(sv.s))
-			log_warn("cannot measure the BPF side's run time (/metrics shows 0)");
 		err = serve_files_start(&sv);
 	}
 	if (!err)
@@ -339,6 +338,11 @@ int serve_main(int argc, char **argv)
 	}
 	if (!err) {
 		cmd_catch_signals(on_signal, (const int[]){ SIGINT, SIGTERM, SIGHUP, 0 });
+		/* A container's limit and the budgets cannot disagree. */
+		memlimit__budgets(&so.o, memlimit__own());
+		/* Confined before the server's threads: they parse what clients send. */
+		so.o.sandbox = true;
+		so.o.measure_bpf = true;
 		err = preflight_privileges() || preflight_btf() || serve(&so) ? 1 : 0;
 	}
 	serve_auth_free(so.auth);

@@ -33,6 +33,7 @@
 #include "user/base/escape.h"
 #include "user/base/log.h"
 #include "user/engine/options.h"
+#include "user/engine/memlimit.h"
 #include "user/engine/preflight.h"
 #include "user/engine/sampler.h"
 #include "user/engine/summary.h"
@@ -637,9 +638,6 @@ static int cmd_top(const struct top_opts *o)
 	cmd_catch_signals(on_signal, (const int[]){ SIGINT, SIGTERM, SIGHUP, SIGWINCH, 0 });
 	if (preflight_privileges() || preflight_btf())
 		return 1;
-	/* For the header; the sampler discovers it again, with the same messages. */
-	if (py_target__discover_wait(o->o.pids[0], o->o.init_wait_s, &py))
-		return 1;
 	t.prof = profile__new(0);
 	if (!t.prof) {
 		log_error("out of memory");
@@ -647,6 +645,12 @@ static int cmd_top(const struct top_opts *o)
 	}
 	t.s = sampler__start(&o->o, t.prof);
 	if (!t.s) {
+		profile__free(t.prof);
+		return 1;
+	}
+	/* For the header, in the sandbox the sampler entered: found already, so at once. */
+	if (py_target__discover_wait(o->o.pids[0], o->o.init_wait_s, &py)) {
+		sampler__stop(t.s);
 		profile__free(t.prof);
 		return 1;
 	}
@@ -755,5 +759,7 @@ int top_main(int argc, char **argv)
 		log_error("nothing to watch: give --pid PID (see --help)");
 		return 2;
 	}
+	memlimit__budgets(&o.o, memlimit__own());
+	o.o.sandbox = true;
 	return cmd_top(&o);
 }

@@ -40,6 +40,8 @@ struct options {
 	bool kernel;		 /* --kernel: the kernel stack on top */
 	unsigned ustack_bytes;	 /* --native-stack; 0: the most */
 	bool async;		 /* --async: stacks by asyncio task (3.14+) */
+	bool sandbox;		 /* least privilege once the BPF side is loaded (sandbox.h) */
+	bool measure_bpf;	 /* the BPF side's run time, for /metrics */
 	unsigned async_tasks;	 /* --async-tasks: suspended tasks read per tick; 0: default */
 };
 

@@ -37,6 +37,16 @@ int preflight_privileges(void)
 		log_error("cannot read this process's capabilities: %m");
 		return -EPERM;
 	}
+	/*
+	 * File capabilities without the effective bit (deploy/Dockerfile's
+	 * setcap ...=p) are permitted only: this binary raises them itself.
+	 */
+	if (d[0].effective != d[0].permitted || d[1].effective != d[1].permitted) {
+		d[0].effective = d[0].permitted;
+		d[1].effective = d[1].permitted;
+		if (syscall(SYS_capset, &h, d))
+			log_warn("cannot raise the permitted capabilities: %m");
+	}
 	admin = has_cap(d, CAP_SYS_ADMIN);
 	bpf = has_cap(d, CAP_BPF) || admin;
 	perfmon = has_cap(d, CAP_PERFMON) || admin;

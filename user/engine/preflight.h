@@ -6,7 +6,10 @@
 #ifndef PYSPY_PREFLIGHT_H
 #define PYSPY_PREFLIGHT_H
 
-/* 0, or -EPERM / -ENOENT after logging the reason. */
+/*
+ * 0, or -EPERM / -ENOENT after logging the reason.  Capabilities held as
+ * permitted only (file capabilities without the effective bit) are raised.
+ */
 int preflight_privileges(void);
 int preflight_btf(void);
 

@@ -16,6 +16,7 @@
 #include "blocked.h"
 #include "launch.h"
 #include "offcpu.h"
+#include "sandbox.h"
 #include "sampler.h"
 #include "session.h"
 #include "targets.h"
@@ -708,6 +709,17 @@ static int async_versions(const struct options *o, const struct py_target *pys)
 	return 0;
 }
 
+/* What the sampler still needs once started (user/engine/sandbox.h). */
+static unsigned sandbox_needs(const struct options *o)
+{
+	unsigned needs = SANDBOX_TARGETS;
+
+	/* /proc/PID/task/TID/stack of a thread found blocked. */
+	if (o->kernel && (o->mode == MODE_OFFCPU || o->mode == MODE_WALL))
+		needs |= SANDBOX_KERNEL_STACKS;
+	return needs;
+}
+
 static int start(struct sampler *r)
 {
 	const struct options *o = r->o;
@@ -728,6 +740,11 @@ static int start(struct sampler *r)
 
 	if (!pys)
 		return err;
+	/*
+	 * Before the BPF side loads (a second or two): a target alive when
+	 * the command ran is caught.  The one thing read from a target with
+	 * start-up privileges, and only from those named on the command line.
+	 */
 	err = discover_pids(o, pys);
 	if (!err && o->async)
 		err = async_versions(o, pys);
@@ -737,10 +754,9 @@ static int start(struct sampler *r)
 	err = r->s ? 0 : -errno;
 	if (err)
 		goto out;
-	/* The recording starts as its first target is added: waits count from here. */
-	r->t0 = mono_s();
 	r->tg = targets__new(r->s, r->prof, r->store, o->frames_one_by_one);
 	if (r->tg && (so.native || so.kernel)) {
+		/* Before the sandbox: /proc/kallsyms shows addresses to CAP_SYSLOG. */
 		r->native = native_ctx__new(r->prof, so.native, o->native_all, so.kernel);
 		if (!r->native) {
 			err = -ENOMEM;
@@ -752,20 +768,31 @@ static int start(struct sampler *r)
 		targets__set_async(r->tg);
 	r->watch = r->tg ? watch__new(r->tg, o->all, o->init_wait_s, add_target, r) : NULL;
 	err = r->watch ? 0 : -ENOMEM;
-	for (int i = 0; !err && i < o->n_pids; i++)
-		err = add_target(r, &pys[i]);
+	/* bpf_enable_stats needs CAP_SYS_ADMIN: before the sandbox too. */
+	if (!err && o->measure_bpf && session__measure_run_time(r->s))
+		log_warn("cannot measure the BPF side's run time (/metrics shows 0)");
+	/* Forked now (it waits for its release), so that it is not confined. */
 	if (!err && o->cmd) {
 		err = launch__start(o->cmd, &r->launch);
-		if (!err) {
-			r->launched = true;
-			/*
-			 * Known before its exec: the waits of its start-up are
-			 * timed from the start, and its exec is reported at once.
-			 */
-			if (so.offcpu)
-				targets__watch(r->tg, r->launch.pid);
-			launch__release(&r->launch);
-		}
+		r->launched = !err;
+	}
+	/* What needed privilege is done: what targets come later is read confined. */
+	if (!err && o->sandbox)
+		err = sandbox__enter(sandbox_needs(o));
+	if (err)
+		goto out;
+	/* The recording starts as its first target is added: waits count from here. */
+	r->t0 = mono_s();
+	for (int i = 0; !err && i < o->n_pids; i++)
+		err = add_target(r, &pys[i]);
+	if (!err && r->launched) {
+		/*
+		 * Known before its exec: the waits of its start-up are timed
+		 * from the start, and its exec is reported at once.
+		 */
+		if (so.offcpu)
+			targets__watch(r->tg, r->launch.pid);
+		launch__release(&r->launch);
 	}
 out:
 	free(pys);
@@ -988,11 +1015,6 @@ void sampler__counts(struct sampler *r, struct run_counts *rc)
 	refresh_counts(r);
 	*rc = r->rc;
 	pthread_mutex_unlock(&r->lock);
-}
-
-int sampler__measure_bpf(struct sampler *r)
-{
-	return session__measure_run_time(r->s);
 }
 
 uint64_t sampler__bpf_run_time_ns(struct sampler *r)

@@ -23,7 +23,10 @@ struct py_target;
 
 /*
  * Discover o->pids (failing with one logged line each), load the sampler,
- * launch o->cmd if any.  NULL with errno set; the reason was logged.
+ * fork o->cmd if any, enter the sandbox (o->sandbox), then add the
+ * targets and let the command exec: every target found later (--all, a
+ * launched command's children) is read confined.  NULL with errno set;
+ * the reason was logged.
  */
 struct sampler *sampler__start(const struct options *o, struct profile *prof);
 
@@ -77,9 +80,7 @@ void sampler__unlock(struct sampler *s);
 /* Counters so far (for the progress line and the summary). */
 void sampler__counts(struct sampler *s, struct run_counts *rc);
 
-/* Start counting the BPF sampler's run time (for /metrics): 0 or -errno, */
-int sampler__measure_bpf(struct sampler *s);
-/* ... and the time the BPF sampler has run since, in ns (0 if not measured). */
+/* The time the BPF sampler has run since the start, in ns (0 unless o->measure_bpf). */
 uint64_t sampler__bpf_run_time_ns(struct sampler *s);
 
 /* Per-thread on-CPU samples and how many of them held the GIL. */
