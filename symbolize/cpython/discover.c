@@ -458,26 +458,49 @@ static int layout_from_debug(pid_t pid, struct py_target *t)
 	return 0;
 }
 
-static int find_layout(pid_t pid, struct scan *s, struct py_target *t)
+/* Debug offsets at _PyRuntime's start? 1, 0, or -errno. */
+static int has_debug_offsets(const struct py_target *t)
 {
 	char cookie[8];
+	int err = procmem_read(t->pid, t->runtime_addr, cookie, sizeof(cookie));
+
+	return err ? err : !memcmp(cookie, "xdebugpy", sizeof(cookie));
+}
+
+/*
+ * With debug offsets present they decide: the table cannot tell a
+ * free-threaded build, and malformed offsets mean a build we do not know.
+ */
+static int layout_from_debug_or_table(struct py_target *t, int debug)
+{
 	int err;
 
-	err = procmem_read(pid, t->runtime_addr, cookie, sizeof(cookie));
-	if (err)
-		return err;
-	/*
-	 * With debug offsets present they decide: the table cannot tell a
-	 * free-threaded build, and malformed offsets mean a build we do not know.
-	 */
-	if (!memcmp(cookie, "xdebugpy", sizeof(cookie))) {
-		err = layout_from_debug(pid, t);
+	if (debug) {
+		err = layout_from_debug(t->pid, t);
 		return err == -EINVAL ? -ENOTSUP : err;
 	}
-	err = find_version(pid, s, t);
-	if (err)
-		return err;
 	return layout_from_table(t);
+}
+
+static int find_layout(pid_t pid, struct scan *s, struct py_target *t)
+{
+	int debug = has_debug_offsets(t), err;
+
+	if (debug < 0)
+		return debug;
+	if (!debug) {
+		err = find_version(pid, s, t);
+		if (err)
+			return err;
+	}
+	return layout_from_debug_or_table(t, debug);
+}
+
+int py_target__layout(struct py_target *t)
+{
+	int debug = has_debug_offsets(t);
+
+	return debug < 0 ? debug : layout_from_debug_or_table(t, debug);
 }
 
 /* No _PyRuntime (before 3.7), but Py_GetVersion: a Python we cannot sample. */

@@ -73,6 +73,13 @@ struct py_target {
  */
 int py_target__discover(pid_t pid, struct py_target *out);
 
+/*
+ * The layout of a target whose pid, runtime_addr and version_hex are known
+ * (a saved memory image, procimage.h): from its _Py_DebugOffsets when it
+ * has them, else from the table.  0 or -errno (-ENOTSUP as discover).
+ */
+int py_target__layout(struct py_target *t);
+
 /* 1 if the interpreter is initialised now (interpreters.head != NULL), 0 if
  * not yet, or -errno if its memory cannot be read. */
 int py_target__initialised(const struct py_target *t);

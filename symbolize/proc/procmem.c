@@ -5,7 +5,70 @@
 #include <string.h>
 #include <sys/uio.h>
 
+#include "procimage.h"
 #include "procmem.h"
+
+/*
+ * The tap (procmem_tap): one process whose reads are recorded into an
+ * image, or served from one without the process being read at all.
+ */
+static struct {
+	pid_t pid;
+	struct procimage *img;
+	bool replay;
+} tap;
+
+void procmem_tap(pid_t pid, struct procimage *img, bool replay)
+{
+	tap.pid = pid;
+	tap.img = img;
+	tap.replay = replay;
+}
+
+/* What the image holds of the ranges, in order, up to the first it lacks. */
+static ssize_t image_readv(const struct iovec *local, const struct iovec *remote, int n)
+{
+	ssize_t done = 0;
+
+	for (int i = 0; i < n; i++) {
+		if (procimage__read(tap.img, (uint64_t)(uintptr_t)remote[i].iov_base,
+				    local[i].iov_base, local[i].iov_len))
+			break;
+		done += (ssize_t)local[i].iov_len;
+	}
+	if (!done && n) {
+		errno = EFAULT;
+		return -1;
+	}
+	return done;
+}
+
+/* Keep the bytes a read brought (the ranges are paired one to one). */
+static void record(const struct iovec *local, const struct iovec *remote, int n, ssize_t got)
+{
+	for (int i = 0; i < n && got > 0; i++) {
+		size_t take = (size_t)got < local[i].iov_len ? (size_t)got : local[i].iov_len;
+
+		procimage__add(tap.img, (uint64_t)(uintptr_t)remote[i].iov_base, local[i].iov_base,
+			       take);
+		got -= (ssize_t)take;
+	}
+}
+
+/* process_vm_readv, through the tap; local[i] and remote[i] have one length. */
+static ssize_t vm_readv(pid_t pid, const struct iovec *local, const struct iovec *remote, int n)
+{
+	ssize_t got;
+
+	if (tap.img && tap.pid == pid && tap.replay)
+		return image_readv(local, remote, n);
+	do
+		got = process_vm_readv(pid, local, (unsigned long)n, remote, (unsigned long)n, 0);
+	while (got < 0 && errno == EINTR);
+	if (got > 0 && tap.img && tap.pid == pid)
+		record(local, remote, n, got);
+	return got;
+}
 
 int procmem_read(pid_t pid, uint64_t addr, void *buf, size_t len)
 {
@@ -18,9 +81,7 @@ int procmem_read(pid_t pid, uint64_t addr, void *buf, size_t len)
 	/* A range that wraps the address space cannot be valid memory. */
 	if (addr + len < addr)
 		return -EFAULT;
-	do
-		n = process_vm_readv(pid, &local, 1, &remote, 1, 0);
-	while (n < 0 && errno == EINTR);
+	n = vm_readv(pid, &local, &remote, 1);
 	if (n < 0)
 		return -errno;
 	/* Partial reads happen when the range crosses into an unmapped page. */
@@ -54,9 +115,7 @@ ssize_t procmem_read_upto(pid_t pid, uint64_t addr, void *buf, size_t len)
 			remote[k] = (struct iovec){ (void *)(uintptr_t)a, chunk };
 			want += chunk;
 		}
-		do
-			n = process_vm_readv(pid, local, k, remote, k, 0);
-		while (n < 0 && errno == EINTR);
+		n = vm_readv(pid, local, remote, k);
 		if (n < 0)
 			return done ? (ssize_t)done : -errno;
 		done += (size_t)n;
@@ -109,9 +168,7 @@ static int read_each(pid_t pid, struct procmem_req *r, uint32_t n, const uint32_
 			i++; /* an empty or wrapping range: not read */
 			continue;
 		}
-		do
-			got = process_vm_readv(pid, local, k, remote, k, 0);
-		while (got < 0 && errno == EINTR);
+		got = vm_readv(pid, local, remote, (int)k);
 		if (got < 0 && errno != EFAULT)
 			return -errno;
 		if (got < 0)

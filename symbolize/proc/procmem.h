@@ -2,8 +2,9 @@
 /*
  * procmem.h - reading another process's memory from userspace.
  *
- * Owns: process_vm_readv wrappers.  Used for discovery and symbolization
- * only, never on the sampling path (that is BPF's bpf_probe_read_user).
+ * Owns: process_vm_readv wrappers, and their tap into a memory image
+ * (procimage.h).  Used for discovery and symbolization only, never on the
+ * sampling path (that is BPF's bpf_probe_read_user).
  */
 #ifndef PYSPY_PROCMEM_H
 #define PYSPY_PROCMEM_H
@@ -40,5 +41,14 @@ int procmem_read_many(pid_t pid, struct procmem_req *r, uint32_t n);
 
 /* Read an 8-byte pointer; 0 or -errno. */
 int procmem_read_u64(pid_t pid, uint64_t addr, uint64_t *out);
+
+/*
+ * Tap pid's reads (img NULL: untap): each one that succeeds is recorded
+ * into img (`dump --save-image`), or, with replay, served from img alone,
+ * the process not read at all (the unit tests' saved interpreters).  One
+ * process at a time; not for the sampler's threads.
+ */
+struct procimage;
+void procmem_tap(pid_t pid, struct procimage *img, bool replay);
 
 #endif /* PYSPY_PROCMEM_H */

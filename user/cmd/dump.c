@@ -24,6 +24,8 @@
 #include "symbolize/proc/procmem.h"
 #include "symbolize/cpython/discover.h"
 #include "symbolize/cpython/discover_wait.h"
+#include "symbolize/proc/procimage.h"
+#include "symbolize/proc/procmem.h"
 #include "symbolize/cpython/pytasks.h"
 #include "symbolize/cpython/unwind.h"
 #include "user/base/cli.h"
@@ -39,6 +41,7 @@ struct dump_opts {
 	bool native, native_all, kernel;
 	bool async; /* --async: asyncio tasks instead of threads */
 	double init_wait_s;
+	const char *save_image; /* --save-image: what was read of the target, kept */
 };
 
 /* Kernel frames read per thread with --kernel. */
@@ -369,6 +372,41 @@ static int run_dump(const struct dump_opts *o, const struct py_target *py)
 	return err ? 1 : 0;
 }
 
+/*
+ * --save-image: every read of the target's memory is kept, with what
+ * replaying them needs (procimage.h): a walk and its names can be run
+ * again without the process (the unit tests' corpus of real interpreters,
+ * tests/corpus/; a bug report).
+ */
+static int dump_saving(const struct dump_opts *o, const struct py_target *py)
+{
+	struct procimage *img = procimage__new();
+	int rc, err;
+
+	if (!img || procimage__set(img, "version_hex", py->version_hex) ||
+	    procimage__set(img, "runtime_addr", py->runtime_addr) ||
+	    procimage__set(img, "code_type_addr", py->code_type_addr) ||
+	    procimage__set(img, "flags", py->flags)) {
+		procimage__free(img);
+		log_error("out of memory");
+		return 1;
+	}
+	procmem_tap(py->pid, img, false);
+	{
+		/* The bytes its layout was found from, as a replay finds it. */
+		struct py_target again = *py;
+
+		py_target__layout(&again);
+	}
+	rc = run_dump(o, py);
+	procmem_tap(0, NULL, false);
+	err = procimage__save(img, o->save_image);
+	if (err)
+		log_error("cannot write %s: %s", o->save_image, strerror(-err));
+	procimage__free(img);
+	return rc || err ? 1 : 0;
+}
+
 static int cmd_dump(const struct dump_opts *o)
 {
 	struct py_target py;
@@ -382,7 +420,7 @@ static int cmd_dump(const struct dump_opts *o)
 		return 1;
 	if (py_target__discover_wait(o->pid, o->init_wait_s, &py))
 		return 1;
-	return run_dump(o, &py);
+	return o->save_image ? dump_saving(o, &py) : run_dump(o, &py);
 }
 
 /* --- command line ------------------------------------------------------------------- */
@@ -406,6 +444,7 @@ enum {
 	OPT_NATIVE_ALL,
 	OPT_KERNEL,
 	OPT_ASYNC,
+	OPT_SAVE_IMAGE,
 };
 
 static const struct argp_option opts[] = {
@@ -422,6 +461,10 @@ static const struct argp_option opts[] = {
 	  0 },
 	{ "init-wait", OPT_INIT_WAIT, "SECS", 0,
 	  "Wait up to SECS for the interpreter to initialise (default 5)", 0 },
+	{ "save-image", OPT_SAVE_IMAGE, "FILE", 0,
+	  "Also keep every byte of the process's memory the dump read in FILE (gzip, mode "
+	  "0600: it holds the process's data), to replay the walk without the process",
+	  0 },
 	{ "verbose", 'v', NULL, 0, "More messages", 0 },
 	{},
 };
@@ -453,6 +496,9 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 		break;
 	case OPT_ASYNC:
 		o->async = true;
+		break;
+	case OPT_SAVE_IMAGE:
+		o->save_image = arg;
 		break;
 	case OPT_INIT_WAIT:
 		if (cli_parse_secs(arg, &o->init_wait_s))
