@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include "user/base/hash.h" /* before uthash.h: its HASH_FUNCTION */
 #include <uthash.h>
 
 #include "codestore.h"
