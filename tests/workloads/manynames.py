@@ -1,26 +1,32 @@
 # SPDX-License-Identifier: MIT
-# Workload: many functions whose names the caller chooses, each sampled once or twice.
-"""Makes the agent learn a chosen set of names as fast as it can sample them.
+# Workload: many functions whose names the caller chooses, each sampled a few times.
+"""Makes the agent learn a chosen set of names, all of them, in one go.
 
---names FILE holds fixed-length records (--width bytes each, ASCII, no
-NUL): one function per record, named by it.  The functions are made from
-one template (code.replace), so they differ by name alone, and are strung
-into chains of --depth: the first calls the second, and so on, and the
-last spins for --spin-ms.  The chains run one after the other, round and
-round, so every sample holds --depth names, most of them new to the agent
-the first time round.  Prints "ready" when every function exists; spins
-for --seconds (default 60).
+--names FILE holds fixed-length records (--width bytes each, printable
+ASCII): one function per record, named by it.  The functions are made
+from one template (code.replace), so they differ by name alone, and are
+strung into chains of --depth: the first calls the second, and so on,
+and the last spins for --spin-ms of CPU time (not wall time: on a loaded
+host each chain still gets its samples).  Every sample thus holds --depth
+names, new to the agent.
+
+Prints "ready" when every function exists; on SIGUSR1 runs each chain
+once (--cycles times), prints "cycled", and exits --linger seconds later
+(default: never).
 """
 import argparse
+import signal
 import sys
 import time
+
+GO = []
 
 
 def link(chain, i, spin):
     if i + 1 < len(chain):
         return chain[i + 1](chain, i + 1, spin)  # CALL
-    end = time.perf_counter() + spin
-    while time.perf_counter() < end:  # SPIN
+    end = time.thread_time() + spin
+    while time.thread_time() < end:  # SPIN
         pass
 
 
@@ -38,8 +44,10 @@ def main():
     ap.add_argument("--width", type=int, default=32)
     ap.add_argument("--depth", type=int, default=100)
     ap.add_argument("--spin-ms", type=float, default=2.0)
-    ap.add_argument("--seconds", type=float, default=60.0)
+    ap.add_argument("--cycles", type=int, default=1)
+    ap.add_argument("--linger", type=float, default=-1)
     a = ap.parse_args()
+    signal.signal(signal.SIGUSR1, lambda *_: GO.append(1))
     with open(a.names, "rb") as f:
         raw = f.read()
     names = [raw[i:i + a.width].decode("ascii") for i in range(0, len(raw), a.width)]
@@ -48,10 +56,15 @@ def main():
     sys.setrecursionlimit(a.depth + 200)
     spin = a.spin_ms / 1e3
     print("ready", flush=True)
-    end = time.time() + a.seconds
-    while time.time() < end:
+    while not GO:
+        time.sleep(0.01)
+    for _ in range(a.cycles):
         for chain in chains:
             chain[0](chain, 0, spin)
+    print("cycled", flush=True)
+    while a.linger < 0:
+        time.sleep(1)
+    time.sleep(a.linger)
 
 
 if __name__ == "__main__":
