@@ -11,8 +11,8 @@ host each chain still gets its samples).  Every sample thus holds --depth
 names, new to the agent.
 
 Prints "ready" when every function exists; on SIGUSR1 runs each chain
-once (--cycles times), prints "cycled", and exits --linger seconds later
-(default: never).
+once (--cycles times), prints "cycled in CPU s of CPU, WALL s", and then
+sleeps until killed.
 """
 import argparse
 import signal
@@ -45,7 +45,6 @@ def main():
     ap.add_argument("--depth", type=int, default=100)
     ap.add_argument("--spin-ms", type=float, default=2.0)
     ap.add_argument("--cycles", type=int, default=1)
-    ap.add_argument("--linger", type=float, default=-1)
     a = ap.parse_args()
     signal.signal(signal.SIGUSR1, lambda *_: GO.append(1))
     with open(a.names, "rb") as f:
@@ -58,13 +57,14 @@ def main():
     print("ready", flush=True)
     while not GO:
         time.sleep(0.01)
+    cpu, wall = time.thread_time(), time.time()
     for _ in range(a.cycles):
         for chain in chains:
             chain[0](chain, 0, spin)
-    print("cycled", flush=True)
-    while a.linger < 0:
+    print("cycled in %.2f s of CPU, %.2f s" % (time.thread_time() - cpu, time.time() - wall),
+          flush=True)
+    while True:
         time.sleep(1)
-    time.sleep(a.linger)
 
 
 if __name__ == "__main__":

@@ -29,11 +29,10 @@
  * (10 s became 140 s), exited targets never dropped, and samples
  * symbolized a minute late, after their process was gone ([unknown]).
  * Past this, the poll stops; the ring keeps the rest for the next one,
- * and drops (and counts) what it has no room for.
+ * which reads them at once (no wait: a reader behind must not sleep
+ * too), and drops (and counts) what it has no room for.
  */
 #define POLL_BUDGET_NS (50 * 1000000ull)
-/* Records between two looks at the clock. */
-#define POLL_CLOCK_EVERY 16
 /* on_record's answer when the budget is spent: no error, "come back". */
 #define POLL_STOP (-ETIME)
 
@@ -48,6 +47,7 @@ struct session {
 	int stats_fd;	     /* bpf_enable_stats, while run time is measured; -1 */
 	uint64_t poll_until; /* this poll's budget ends (mono_ns) */
 	int polled;	     /* records this poll handled */
+	bool behind;	     /* the last poll stopped with records left */
 };
 
 static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
@@ -69,11 +69,16 @@ static int on_record(void *ctx, void *data, size_t len)
 	err = s->fn(data, len, s->ctx);
 	if (err)
 		return err;
-	/* The budget runs from the poll's first record, not from its wait. */
+	s->polled++;
+	/*
+	 * The budget runs from the poll's first record, not from its wait;
+	 * the clock is read after each (a record can take milliseconds: a
+	 * hundred code objects to read).  libbpf counts this record consumed,
+	 * and stops at a negative answer.
+	 */
 	if (!s->poll_until)
 		s->poll_until = mono_ns() + POLL_BUDGET_NS;
-	/* libbpf counts this record consumed, and stops at a negative answer. */
-	if (++s->polled % POLL_CLOCK_EVERY == 0 && mono_ns() > s->poll_until)
+	else if (mono_ns() > s->poll_until)
 		return POLL_STOP;
 	return 0;
 }
@@ -306,10 +311,11 @@ int session__poll(struct session *s, int timeout_ms)
 
 	s->polled = 0;
 	s->poll_until = 0;
-	err = ring_buffer__poll(s->rb, timeout_ms);
+	err = ring_buffer__poll(s->rb, s->behind ? 0 : timeout_ms);
 	/* Most records come without a wakeup (see the BPF side): take them too. */
 	if (err >= 0 || err == -EINTR)
 		err = ring_buffer__consume(s->rb);
+	s->behind = err == POLL_STOP;
 	if (err < 0 && err != -EINTR && err != POLL_STOP)
 		return err;
 	return s->polled;
