@@ -702,9 +702,28 @@ static uint32_t gen_location(struct code_cache *c, struct code_entry *e, struct 
 
 /* --- whole stacks ------------------------------------------------------------ */
 
+/*
+ * The slot of a stack, on every sample: keyed like every hash of a
+ * target's bytes, over a word per frame (half the bytes of the frames:
+ * its code pointer, with its offset and fingerprint spread over the
+ * bits).  Two stacks of one slot only take turns in it: a kept stack
+ * is compared whole before it is used.
+ */
+static uint64_t frame_word(const struct pyspy_frame *f)
+{
+	uint64_t rest = (uint64_t)(uint32_t)f->lasti << 32 | f->code_fp;
+
+	return f->code ^ rest * 0x9E3779B97F4A7C15ull;
+}
+
 static uint64_t stack_hash(const struct pyspy_frame *frames, uint32_t n, bool verified)
 {
-	return hash_bytes(frames, n * sizeof(*frames)) ^ verified;
+	struct hash_state h;
+
+	hash_words_start(&h);
+	for (uint32_t i = 0; i < n; i++)
+		hash_word(&h, frame_word(&frames[i]));
+	return hash_words_end(&h, n) ^ verified;
 }
 
 static const struct stack_memo *stack_find(const struct code_cache *c,

@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: MIT
 /*
  * test_hash.c - the keyed hash (user/base/hash.h): SipHash as published
- * (the paper's SipHash-2-4 vectors, CPython's SipHash-1-3), keyed (two
- * keys, two hashes; one key, one hash), and the names that all collide
- * under the unkeyed hash of e939864 spread over uthash's buckets as
- * random names do.
+ * (the paper's SipHash-2-4 vectors, CPython's SipHash-1-3), whole or a
+ * word at a time, keyed (two keys, two hashes; one key, one hash), and
+ * the names that all collide under the unkeyed hash of e939864 spread
+ * over uthash's buckets as random names do.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -48,6 +48,17 @@ static void test_vectors(void)
 	for (size_t i = 0; i < sizeof(sip13) / sizeof(sip13[0]); i++)
 		CHECK(hash_siphash(zero, NULL, msg, sip13[i].len, 1, 3) == sip13[i].h,
 		      "SipHash-1-3 of %zu bytes", sip13[i].len);
+	/* Words one at a time are the same as their bytes. */
+	for (size_t n = 0; n <= 8; n++) {
+		struct hash_state h;
+		uint64_t w[8];
+
+		memcpy(w, msg, sizeof(w));
+		hash_words_start(&h);
+		for (size_t i = 0; i < n; i++)
+			hash_word(&h, w[i]);
+		CHECK(hash_words_end(&h, n) == hash_bytes(w, n * 8), "%zu words", n);
+	}
 	/* A first word is the same as 8 more bytes in front. */
 	memcpy(&first, msg, 8);
 	for (size_t n = 0; n < 20; n++)

@@ -58,43 +58,69 @@ static inline void hash_sipround(uint64_t v[4])
 	v[2] = hash_rotl(v[2], 32);
 }
 
-static inline void hash_sipword(uint64_t v[4], uint64_t m, int c_rounds)
+/*
+ * SipHash-c-d, a word at a time: start, the message's 8-byte words
+ * (little-endian: x86 is the one ARCH), then end with the last 0-7 bytes
+ * and the message's length.  c and d are constants at every call, so the
+ * rounds unroll.
+ */
+struct hash_state {
+	uint64_t v[4];
+};
+
+static inline void hash_start(struct hash_state *h, const uint64_t key[2])
 {
-	v[3] ^= m;
+	h->v[0] = key[0] ^ 0x736f6d6570736575ull;
+	h->v[1] = key[1] ^ 0x646f72616e646f6dull;
+	h->v[2] = key[0] ^ 0x6c7967656e657261ull;
+	h->v[3] = key[1] ^ 0x7465646279746573ull;
+}
+
+static inline void hash_word_c(struct hash_state *h, uint64_t m, int c_rounds)
+{
+	h->v[3] ^= m;
 	for (int r = 0; r < c_rounds; r++)
-		hash_sipround(v);
-	v[0] ^= m;
+		hash_sipround(h->v);
+	h->v[0] ^= m;
+}
+
+/* tail: the last len % 8 bytes; len: the whole message's. */
+static inline uint64_t hash_end_cd(struct hash_state *h, const uint8_t *tail, size_t len,
+				   int c_rounds, int d_rounds)
+{
+	uint64_t m = (uint64_t)len << 56;
+
+	for (size_t k = 0; k < len % 8; k++)
+		m |= (uint64_t)tail[k] << (8 * k);
+	hash_word_c(h, m, c_rounds);
+	h->v[2] ^= 0xff;
+	for (int r = 0; r < d_rounds; r++)
+		hash_sipround(h->v);
+	return h->v[0] ^ h->v[1] ^ h->v[2] ^ h->v[3];
 }
 
 /*
  * SipHash-c-d under key of (*first, if not NULL, as 8 little-endian bytes)
- * then p[0..len): c and d are constants at every call, so the rounds
- * unroll.  hash_bytes is SipHash-1-3, as in CPython and Rust's tables;
- * the unit test checks this against the paper's SipHash-2-4 vectors.
+ * then p[0..len).  hash_bytes is SipHash-1-3, as in CPython and Rust's
+ * tables; the unit test checks this against the paper's SipHash-2-4
+ * vectors and CPython's SipHash-1-3.
  */
 static inline uint64_t hash_siphash(const uint64_t key[2], const uint64_t *first, const void *p,
 				    size_t len, int c_rounds, int d_rounds)
 {
-	uint64_t v[4] = { key[0] ^ 0x736f6d6570736575ull, key[1] ^ 0x646f72616e646f6dull,
-			  key[0] ^ 0x6c7967656e657261ull, key[1] ^ 0x7465646279746573ull };
 	const uint8_t *b = p;
-	uint64_t m, total = len + (first ? 8 : 0);
+	struct hash_state h;
+	uint64_t m;
 	size_t i = 0;
 
+	hash_start(&h, key);
 	if (first)
-		hash_sipword(v, *first, c_rounds);
+		hash_word_c(&h, *first, c_rounds);
 	for (; i + 8 <= len; i += 8) {
-		memcpy(&m, b + i, 8); /* little-endian: x86 is the one ARCH */
-		hash_sipword(v, m, c_rounds);
+		memcpy(&m, b + i, 8);
+		hash_word_c(&h, m, c_rounds);
 	}
-	m = total << 56;
-	for (size_t k = 0; i + k < len; k++)
-		m |= (uint64_t)b[i + k] << (8 * k);
-	hash_sipword(v, m, c_rounds);
-	v[2] ^= 0xff;
-	for (int r = 0; r < d_rounds; r++)
-		hash_sipround(v);
-	return v[0] ^ v[1] ^ v[2] ^ v[3];
+	return hash_end_cd(&h, b + i, len + (first ? 8 : 0), c_rounds, d_rounds);
 }
 
 static inline uint64_t hash_bytes(const void *p, size_t len)
@@ -109,6 +135,25 @@ static inline uint64_t hash_bytes(const void *p, size_t len)
 static inline uint64_t hash_more(uint64_t h, const void *p, size_t len)
 {
 	return hash_siphash(hash_key, &h, p, len, 1, 3);
+}
+
+/*
+ * hash_bytes of n words made on the fly, without a buffer for them:
+ * hash_words_start, hash_word for each, then hash_words_end(n).
+ */
+static inline void hash_words_start(struct hash_state *h)
+{
+	hash_start(h, hash_key);
+}
+
+static inline void hash_word(struct hash_state *h, uint64_t w)
+{
+	hash_word_c(h, w, 1);
+}
+
+static inline uint64_t hash_words_end(struct hash_state *h, size_t n)
+{
+	return hash_end_cd(h, NULL, n * 8, 1, 3);
 }
 
 /* For files that include uthash.h after this. */
