@@ -183,7 +183,8 @@ demo: deps
 	$(Q)scripts/demo.sh
 
 bench: deps
-	$(Q)$(MAKE) --no-print-directory $(OUT)/pyspy-bpf $(OUT)/pyspy-bench $(OUT)/pyspy-replay
+	$(Q)$(MAKE) --no-print-directory $(OUT)/pyspy-bpf $(OUT)/pyspy-bench $(OUT)/pyspy-replay \
+		$(OUT)/pyspy-bench-hash
 	$(Q)bench/run.sh
 
 soak: deps
@@ -197,6 +198,10 @@ clean:
 	rm -rf $(OUT)
 
 $(OUT)/pyspy-replay: bench/replay.c $(REL_OBJS)
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(CFLAGS_COMMON) $(CFLAGS) -o $@ $< $(REL_OBJS) $(LDLIBS)
+
+$(OUT)/pyspy-bench-hash: bench/hash.c $(REL_OBJS)
 	$(call msg,LD,$@)
 	$(Q)$(CC) $(CFLAGS_COMMON) $(CFLAGS) -o $@ $< $(REL_OBJS) $(LDLIBS)
 

@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "symbolize/cpython/discover.h"
+#include "user/base/hash.h"
 #include "user/base/log.h"
 #include "user/engine/sampler.h"
 #include "user/engine/session.h"
@@ -137,6 +138,9 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: pyspy-replay --seconds S --rounds R(>=2) PID...\n");
 		return 2;
 	}
+	/* Keyed as the agent's tables are (user/cmd/main.c). */
+	if (hash_seed())
+		return 1;
 	/* Found as a host agent finds them. */
 	o.all = true;
 	o.quiet = true;

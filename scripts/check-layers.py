@@ -2,8 +2,10 @@
 # SPDX-License-Identifier: MIT
 # check-layers.py - includes only point down: every #include "..." of a file
 # in one of the Makefile's LAYERS names a header on its own floor or a lower
-# one (bpf/ is the contract under them all; build/ holds generated headers).
-# Prints each include that points up and exits 1 if there is any.
+# one (bpf/ is the contract under them all; build/ holds generated headers),
+# and every file that includes <uthash.h> includes user/base/hash.h before
+# it, so that its tables hash with the run's key, not uthash's unkeyed one.
+# Prints each include that breaks a rule and exits 1 if there is any.
 import os
 import re
 import sys
@@ -35,7 +37,13 @@ def main():
                 continue
             path = os.path.join(d, name)
             mine = floor_of(path, order)
+            keyed = False
             for n, line in enumerate(open(os.path.join(REPO, path)), 1):
+                if re.match(r'\s*#\s*include\s+"user/base/hash\.h"', line):
+                    keyed = True
+                if re.match(r'\s*#\s*include\s+<uthash\.h>', line) and not keyed:
+                    bad.append("%s:%d: includes <uthash.h> without user/base/hash.h before it"
+                               " (its tables would hash unkeyed)" % (path, n))
                 m = re.match(r'\s*#\s*include\s+"([^"]+)"', line)
                 if not m:
                     continue

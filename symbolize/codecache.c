@@ -115,13 +115,8 @@ struct code_cache {
 	uint32_t n_entries;
 	size_t bytes; /* charged to this target: entries, and each table once */
 	uint32_t unknown_loc;
-	/* Room for one sample, grown to the deepest seen (idle targets hold none). */
-	uint8_t *hdrs; /* a header per frame */
-	int *hdr_ok;
-	uint32_t *read_idx; /* the frames of a sample whose header is read */
-	uint8_t *span_buf;  /* where the spans holding them land (span_cap <= SPAN_BUF) */
-	size_t span_cap;
-	uint32_t scratch_frames;    /* what hdrs, hdr_ok, read_idx have room for */
+	/* While a sample is resolved: the store's room for its frames (codestore.h). */
+	struct code_scratch *sc;
 	struct stack_memo **stacks; /* STACK_SLOTS, made on first use */
 	uint64_t epoch;
 	struct code_cache_stats st;
@@ -356,10 +351,6 @@ void code_cache__free(struct code_cache *c)
 		return;
 	clear_entries(c);
 	stacks_free(c);
-	free(c->hdrs);
-	free(c->hdr_ok);
-	free(c->read_idx);
-	free(c->span_buf);
 	free(c);
 }
 
@@ -370,12 +361,12 @@ void code_cache__free(struct code_cache *c)
  * as one span, so a sample's headers cost a few page walks, not one each.
  */
 #define SPAN_GAP 1024
-#define SPAN_BUF (64 * 1024)
+#define SPAN_BUF CODE_SCRATCH_SPAN
 
 struct span {
 	uint64_t lo, hi;      /* [lo, hi) in the target */
 	uint32_t first, last; /* its headers: sorted idx[first..last] */
-	size_t off;	      /* where it lands in c->span_buf */
+	size_t off;	      /* where it lands in the scratch's span_buf */
 };
 
 static int by_address(const void *a, const void *b, void *ctx)
@@ -396,30 +387,21 @@ static int read_one(struct code_cache *c, uint64_t addr, uint8_t *dst)
 }
 
 /*
- * Read the spans sp[0..n) (bytes in all) in one call, and hand each
- * header its bytes.
+ * Read the spans sp[0..n) (at most SPAN_BUF bytes in all) in one call,
+ * and hand each header its bytes.
  */
 static void read_spans(struct code_cache *c, const struct pyspy_frame *frames, const uint32_t *idx,
-		       const struct span *sp, uint32_t n, size_t bytes)
+		       const struct span *sp, uint32_t n)
 {
 	struct iovec local[IOV_BATCH], remote[IOV_BATCH];
+	struct code_scratch *sc = c->sc;
 	size_t sz = c->l.code_size, want = 0;
 	ssize_t got;
 
-	if (bytes > c->span_cap) {
-		uint8_t *b = realloc(c->span_buf, bytes);
-
-		if (!b) {
-			for (uint32_t k = sp[0].first; k <= sp[n - 1].last; k++)
-				c->hdr_ok[idx[k]] = read_one(c, frames[idx[k]].code,
-							     c->hdrs + (size_t)idx[k] * sz);
-			return;
-		}
-		c->span_buf = b;
-		c->span_cap = bytes;
-	}
+	if (!n)
+		return;
 	for (uint32_t i = 0; i < n; i++) {
-		local[i] = (struct iovec){ c->span_buf + sp[i].off, sp[i].hi - sp[i].lo };
+		local[i] = (struct iovec){ sc->span_buf + sp[i].off, sp[i].hi - sp[i].lo };
 		remote[i] = (struct iovec){ (void *)(uintptr_t)sp[i].lo, sp[i].hi - sp[i].lo };
 	}
 	got = process_vm_readv(c->pid, local, n, remote, n, 0);
@@ -432,12 +414,12 @@ static void read_spans(struct code_cache *c, const struct pyspy_frame *frames, c
 		want += sp[i].hi - sp[i].lo;
 		for (uint32_t k = sp[i].first; k <= sp[i].last; k++) {
 			uint32_t f = idx[k];
-			uint8_t *dst = c->hdrs + (size_t)f * sz;
+			uint8_t *dst = sc->hdrs + (size_t)f * sz;
 
 			if (whole)
-				memcpy(dst, c->span_buf + sp[i].off + (frames[f].code - sp[i].lo),
+				memcpy(dst, sc->span_buf + sp[i].off + (frames[f].code - sp[i].lo),
 				       sz);
-			c->hdr_ok[f] = whole || read_one(c, frames[f].code, dst);
+			sc->hdr_ok[f] = whole || read_one(c, frames[f].code, dst);
 		}
 	}
 }
@@ -464,7 +446,7 @@ static void read_headers(struct code_cache *c, const struct pyspy_frame *frames,
 
 		/* Past the top of the address space: a read of its own (that fails). */
 		if (a > UINT64_MAX - sz) {
-			c->hdr_ok[idx[k]] = read_one(c, a, c->hdrs + (size_t)idx[k] * sz);
+			c->sc->hdr_ok[idx[k]] = read_one(c, a, c->sc->hdrs + (size_t)idx[k] * sz);
 			continue;
 		}
 		if (last && (a <= last->hi || a - last->hi <= SPAN_GAP)) {
@@ -478,7 +460,7 @@ static void read_headers(struct code_cache *c, const struct pyspy_frame *frames,
 			}
 		}
 		if (n_sp == IOV_BATCH || used + sz > SPAN_BUF) {
-			read_spans(c, frames, idx, sp, n_sp, used);
+			read_spans(c, frames, idx, sp, n_sp);
 			n_sp = 0;
 			used = 0;
 		}
@@ -486,7 +468,7 @@ static void read_headers(struct code_cache *c, const struct pyspy_frame *frames,
 		used += sz;
 	}
 	if (n_sp)
-		read_spans(c, frames, idx, sp, n_sp, used);
+		read_spans(c, frames, idx, sp, n_sp);
 }
 
 static int is_code(const struct code_cache *c, const uint8_t *hdr)
@@ -720,9 +702,28 @@ static uint32_t gen_location(struct code_cache *c, struct code_entry *e, struct 
 
 /* --- whole stacks ------------------------------------------------------------ */
 
+/*
+ * The slot of a stack, on every sample: keyed like every hash of a
+ * target's bytes, over a word per frame (half the bytes of the frames:
+ * its code pointer, with its offset and fingerprint spread over the
+ * bits).  Two stacks of one slot only take turns in it: a kept stack
+ * is compared whole before it is used.
+ */
+static uint64_t frame_word(const struct pyspy_frame *f)
+{
+	uint64_t rest = (uint64_t)(uint32_t)f->lasti << 32 | f->code_fp;
+
+	return f->code ^ rest * 0x9E3779B97F4A7C15ull;
+}
+
 static uint64_t stack_hash(const struct pyspy_frame *frames, uint32_t n, bool verified)
 {
-	return hash_bytes(frames, n * sizeof(*frames)) ^ verified;
+	struct hash_state h;
+
+	hash_words_start(&h);
+	for (uint32_t i = 0; i < n; i++)
+		hash_word(&h, frame_word(&frames[i]));
+	return hash_words_end(&h, n) ^ verified;
 }
 
 static const struct stack_memo *stack_find(const struct code_cache *c,
@@ -775,31 +776,6 @@ static void stack_keep(struct code_cache *c, const struct pyspy_frame *frames, u
 
 /* --- a sample's frames ---------------------------------------------------------- */
 
-/* Room for n frames in the scratch (n <= PYSPY_MAX_FRAMES). */
-static int scratch_reserve(struct code_cache *c, uint32_t n)
-{
-	uint32_t want = c->scratch_frames ? c->scratch_frames : 64;
-	void *h, *ok, *idx;
-
-	if (n <= c->scratch_frames)
-		return 0;
-	while (want < n)
-		want *= 2;
-	h = realloc(c->hdrs, (size_t)want * c->l.code_size);
-	if (h)
-		c->hdrs = h;
-	ok = realloc(c->hdr_ok, want * sizeof(*c->hdr_ok));
-	if (ok)
-		c->hdr_ok = ok;
-	idx = realloc(c->read_idx, want * sizeof(*c->read_idx));
-	if (idx)
-		c->read_idx = idx;
-	if (!h || !ok || !idx)
-		return -ENOMEM;
-	c->scratch_frames = want;
-	return 0;
-}
-
 /* What one resolve learns: can its stack be kept, and over which span. */
 struct resolve_span {
 	bool whole;
@@ -838,12 +814,6 @@ uint32_t code_cache__resolve(struct code_cache *c, const struct pyspy_frame *fra
 		c->st.hits += n;
 		return 0;
 	}
-	if (scratch_reserve(c, n)) {
-		for (uint32_t i = 0; i < n; i++)
-			locs[i] = c->unknown_loc;
-		c->st.bad_code += n;
-		return n;
-	}
 	/* First what the cache knows; a location is taken at once, as an
 	 * entry may go when the next frame's memory is settled. */
 	for (uint32_t i = 0; i < n; i++) {
@@ -853,23 +823,30 @@ uint32_t code_cache__resolve(struct code_cache *c, const struct pyspy_frame *fra
 
 		g = known(c, &frames[i], t_sample, verified, &e, &need_read);
 		locs[i] = g ? resolve_frame(c, e, g, frames[i].lasti, &sp) : UINT32_MAX;
-		if (need_read)
-			c->read_idx[n_read++] = i;
+		if (!need_read)
+			continue;
+		/* The store's room for the headers to read, held to the end (no room: unknown). */
+		if (!c->sc && !(c->sc = code_store__scratch(c->store, n, c->l.code_size)))
+			continue;
+		c->sc->read_idx[n_read++] = i;
 	}
 	/* Then one batched read for the frames it could not tell. */
 	if (n_read)
-		read_headers(c, frames, c->read_idx, n_read, &t_start);
+		read_headers(c, frames, c->sc->read_idx, n_read, &t_start);
 	for (uint32_t k = 0; k < n_read; k++) {
-		uint32_t i = c->read_idx[k];
+		uint32_t i = c->sc->read_idx[k];
 		struct code_entry *e = NULL;
 		struct code_gen *g = NULL;
 
-		if (c->hdr_ok[i])
-			g = lookup(c, &frames[i], c->hdrs + (size_t)i * c->l.code_size, t_sample,
-				   verified, t_start, &e);
+		if (c->sc->hdr_ok[i])
+			g = lookup(c, &frames[i], c->sc->hdrs + (size_t)i * c->l.code_size,
+				   t_sample, verified, t_start, &e);
 		if (g)
 			locs[i] = resolve_frame(c, e, g, frames[i].lasti, &sp);
 	}
+	if (c->sc)
+		code_store__scratch_done(c->store);
+	c->sc = NULL;
 	for (uint32_t i = 0; i < n; i++) {
 		if (locs[i] != UINT32_MAX)
 			continue;

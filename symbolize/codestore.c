@@ -9,10 +9,12 @@
  * sharing never trusts a target's pointers: two code objects share a copy
  * only when their bytes are equal.
  */
+#include <errno.h>
 #include <pthread.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include "user/base/hash.h" /* before uthash.h: its HASH_FUNCTION */
 #include <uthash.h>
 
 #include "codestore.h"
@@ -29,6 +31,12 @@ struct code_store {
 	struct table *tables;
 	size_t per_target, total;
 	struct code_store_stats st;
+	/* One sample's room (codestore.h), held under its own lock: a cache
+	 * that holds it takes `lock` for its tables meanwhile. */
+	pthread_mutex_t scratch_lock;
+	struct code_scratch scratch;
+	uint32_t scratch_frames;
+	size_t scratch_hdr, scratch_bytes;
 };
 
 struct code_store *code_store__new(size_t per_target, size_t total)
@@ -38,6 +46,7 @@ struct code_store *code_store__new(size_t per_target, size_t total)
 	if (!s)
 		return NULL;
 	pthread_mutex_init(&s->lock, NULL);
+	pthread_mutex_init(&s->scratch_lock, NULL);
 	s->per_target = per_target ? per_target : CODE_STORE_DEFAULT_PER_TARGET;
 	s->total = total ? total : CODE_STORE_DEFAULT_TOTAL;
 	return s;
@@ -54,6 +63,11 @@ void code_store__free(struct code_store *s)
 		HASH_DEL(s->tables, t);
 		free(t);
 	}
+	free(s->scratch.hdrs);
+	free(s->scratch.hdr_ok);
+	free(s->scratch.read_idx);
+	free(s->scratch.span_buf);
+	pthread_mutex_destroy(&s->scratch_lock);
 	pthread_mutex_destroy(&s->lock);
 	free(s);
 }
@@ -152,4 +166,60 @@ void code_store__stats(const struct code_store *s, struct code_store_stats *out)
 	pthread_mutex_lock(&m->lock);
 	*out = s->st;
 	pthread_mutex_unlock(&m->lock);
+}
+
+/* What the room for frames headers of hdr bytes costs. */
+static size_t scratch_cost(uint32_t frames, size_t hdr)
+{
+	return (size_t)frames * (hdr + sizeof(int) + sizeof(uint32_t)) + CODE_SCRATCH_SPAN;
+}
+
+/* Grow the room to at least frames headers of hdr bytes (scratch lock held). */
+static int scratch_grow(struct code_store *s, uint32_t frames, size_t hdr)
+{
+	struct code_scratch *sc = &s->scratch;
+	uint32_t want = s->scratch_frames ? s->scratch_frames : 64;
+	void *h, *ok, *idx;
+	size_t cost;
+
+	/* Doubling from 64 frames: a few sizes, whatever the depths. */
+	while (want < frames)
+		want *= 2;
+	if (hdr < s->scratch_hdr)
+		hdr = s->scratch_hdr;
+	if (!sc->span_buf && !(sc->span_buf = malloc(CODE_SCRATCH_SPAN)))
+		return -ENOMEM;
+	h = realloc(sc->hdrs, (size_t)want * hdr);
+	if (h)
+		sc->hdrs = h;
+	ok = realloc(sc->hdr_ok, want * sizeof(*sc->hdr_ok));
+	if (ok)
+		sc->hdr_ok = ok;
+	idx = realloc(sc->read_idx, want * sizeof(*sc->read_idx));
+	if (idx)
+		sc->read_idx = idx;
+	if (!h || !ok || !idx)
+		return -ENOMEM;
+	s->scratch_frames = want;
+	s->scratch_hdr = hdr;
+	cost = scratch_cost(want, hdr);
+	code_store__charge(s, (long)cost - (long)s->scratch_bytes);
+	s->scratch_bytes = cost;
+	return 0;
+}
+
+struct code_scratch *code_store__scratch(struct code_store *s, uint32_t frames, size_t hdr_size)
+{
+	pthread_mutex_lock(&s->scratch_lock);
+	if ((frames > s->scratch_frames || hdr_size > s->scratch_hdr) &&
+	    scratch_grow(s, frames, hdr_size)) {
+		pthread_mutex_unlock(&s->scratch_lock);
+		return NULL;
+	}
+	return &s->scratch;
+}
+
+void code_store__scratch_done(struct code_store *s)
+{
+	pthread_mutex_unlock(&s->scratch_lock);
 }

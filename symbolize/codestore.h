@@ -7,7 +7,9 @@
  * each code cache is charged (every distinct table it uses once, plus its
  * entries) against a per-target budget, the bytes of all caches together
  * against a total, and the counts of code objects evicted or refused to
- * stay within them.  One store per sampler; thread-safe.
+ * stay within them; and the room one sample's frames take while a cache
+ * resolves it, one for all the caches.  One store per sampler;
+ * thread-safe.
  */
 #ifndef PYSPY_CODESTORE_H
 #define PYSPY_CODESTORE_H
@@ -51,5 +53,24 @@ void code_store__count_evicted(struct code_store *s, uint64_t n);
 void code_store__count_refused(struct code_store *s);
 
 void code_store__stats(const struct code_store *s, struct code_store_stats *out);
+
+/*
+ * Room for the frames of one sample while a cache resolves it: a header
+ * of hdr_size bytes, a flag and an index for each of frames, and
+ * CODE_SCRATCH_SPAN bytes for the spans they are read in.  A 1024-deep
+ * sample takes up to 500 KB: one room for all the store's caches, grown
+ * to the deepest sample and charged to the total, instead of one per
+ * deep process outside every budget.  Held (the store's scratch lock)
+ * until code_store__scratch_done; NULL on ENOMEM (then not held).
+ */
+#define CODE_SCRATCH_SPAN (64 * 1024)
+struct code_scratch {
+	uint8_t *hdrs;	    /* frames * hdr_size */
+	int *hdr_ok;	    /* frames */
+	uint32_t *read_idx; /* frames */
+	uint8_t *span_buf;  /* CODE_SCRATCH_SPAN */
+};
+struct code_scratch *code_store__scratch(struct code_store *s, uint32_t frames, size_t hdr_size);
+void code_store__scratch_done(struct code_store *s);
 
 #endif /* PYSPY_CODESTORE_H */

@@ -8,6 +8,7 @@
 #include "asyncio.h"
 #include "code.h"
 #include "symbolize/proc/procmem.h"
+#include "user/base/hash.h"
 
 /*
  * The section is struct _Py_AsyncioModuleDebugOffsets (Modules/_asynciomodule.c):
@@ -309,10 +310,10 @@ static int seen_init(struct seen *s, uint32_t max)
 	return s->slot ? 0 : -ENOMEM;
 }
 
-/* true if addr was there already */
+/* true if addr was there already; the target chose addr: the keyed hash places it */
 static bool seen_add(struct seen *s, uint64_t addr)
 {
-	uint32_t i = (uint32_t)((addr >> 3) * 0x9E3779B1u) & s->mask;
+	uint32_t i = (uint32_t)hash_bytes(&addr, sizeof(addr)) & s->mask;
 
 	while (s->slot[i]) {
 		if (s->slot[i] == addr)

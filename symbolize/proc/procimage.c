@@ -150,7 +150,8 @@ static int merge(struct procimage *img)
 			run[k++] = &img->r[m];
 		qsort(run, k, sizeof(*run), by_seq);
 		for (size_t m = 0; m < k; m++)
-			memcpy(data + (run[m]->addr - lo), run[m]->data, run[m]->end - run[m]->addr);
+			memcpy(data + (run[m]->addr - lo), run[m]->data,
+			       run[m]->end - run[m]->addr);
 		free(run);
 		for (size_t m = i; m < j; m++)
 			free(img->r[m].data);
@@ -232,7 +233,8 @@ int procimage__save(struct procimage *img, const char *path)
 	if (err)
 		return err;
 	/* Never through a planted link, never into a FIFO or device. */
-	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC,
+	fd = open(path,
+		  O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC,
 		  0600);
 	if (fd < 0)
 		return -errno;

@@ -6,8 +6,10 @@
  * The "target" is this process: code objects, strs and bytes laid out as
  * CPython 3.12 has them (the layout table's), made and changed in our own
  * memory, so a test can free and replace a code object at an address
- * between a sample and its symbolization, exactly when it wants to.
+ * between a sample and its symbolization, exactly when it wants to.  The
+ * room a sample's headers take is the store's, one for all its caches.
  */
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -283,6 +285,86 @@ static void test_spans(void)
 	munmap(m, pg);
 }
 
+#ifdef __SANITIZE_ADDRESS__
+/* libasan's (sanitizer/allocator_interface.h, which gcc does not install). */
+size_t __sanitizer_get_current_allocated_bytes(void);
+#endif
+
+/* What the heap holds now (the sanitizers' allocator, or glibc's). */
+static size_t heap_bytes(void)
+{
+#ifdef __SANITIZE_ADDRESS__
+	return __sanitizer_get_current_allocated_bytes();
+#else
+	return mallinfo2().uordblks;
+#endif
+}
+
+/*
+ * Processes 1000 frames deep in a recursion (one code object, over and
+ * over): the room a sample's 1000 headers take (200 KB at 3.12's header
+ * size) is the store's, shared by its caches and charged to its total,
+ * not held once more by each process outside every budget.
+ */
+static void test_deep_scratch(void)
+{
+	enum {
+		PROCS = 16,
+		DEPTH = 1000
+	};
+	struct profile *prof = profile__new(0);
+	struct code_store *store = code_store__new(0, 0);
+	struct code_cache *c[PROCS] = { NULL };
+	struct pyspy_frame *fr = calloc(DEPTH, sizeof(*fr));
+	uint32_t *locs = calloc(DEPTH, sizeof(*locs));
+	uint8_t *rec = take(L->code_size), *leaf = take(L->code_size);
+	struct code_store_stats st;
+	size_t before, first = 0, more, bad = 0;
+
+	CHECK(prof && store && fr && locs, "setup");
+	if (!prof || !store || !fr || !locs)
+		goto out;
+	set_code(rec, "recurse", 1);
+	set_code(leaf, "leaf", 2);
+	fr[0] = (struct pyspy_frame){ .code = code_at(leaf), .lasti = 2, .code_fp = fp_of(leaf) };
+	for (int i = 1; i < DEPTH; i++)
+		fr[i] = (struct pyspy_frame){ .code = code_at(rec),
+					      .lasti = 4,
+					      .code_fp = fp_of(rec) };
+	before = heap_bytes();
+	for (int k = 0; k < PROCS; k++) {
+		c[k] = code_cache__new(getpid(), L, 0, prof, store);
+		if (!c[k]) {
+			CHECK(0, "cache %d", k);
+			goto out;
+		}
+		bad += code_cache__resolve(c[k], fr, DEPTH, 0, true, locs);
+		if (k == 0) {
+			first = heap_bytes() - before;
+			code_store__stats(store, &st);
+			CHECK(st.bytes >= (uint64_t)DEPTH * L->code_size,
+			      "the room for a deep sample is charged to the store: %llu bytes",
+			      (unsigned long long)st.bytes);
+		}
+	}
+	more = (heap_bytes() - before - first) / (PROCS - 1);
+	CHECK(bad == 0, "every frame told (%zu bad)", bad);
+	CHECK(!strcmp(name_of(&(struct fixture){ .prof = prof }, locs[0]), "leaf") &&
+		      !strcmp(name_of(&(struct fixture){ .prof = prof }, locs[DEPTH - 1]),
+			      "recurse"),
+	      "the names");
+	CHECK(first >= (size_t)DEPTH * L->code_size, "the first deep sample made room: %zu", first);
+	CHECK(more < 16 * 1024, "each more deep process holds %zu bytes (the first %zu)", more,
+	      first);
+out:
+	for (int k = 0; k < PROCS; k++)
+		code_cache__free(c[k]);
+	code_store__free(store);
+	profile__free(prof);
+	free(fr);
+	free(locs);
+}
+
 int main(void)
 {
 	L = py_layout__from_table(3, 12);
@@ -295,6 +377,7 @@ int main(void)
 	test_by_fingerprint();
 	test_kept_stacks();
 	test_spans();
+	test_deep_scratch();
 	free(arena);
 	return unit_done("codecache");
 }

@@ -65,7 +65,8 @@ static int load_expected(const char *path, struct want_thread *t, int max)
 			if (n + 1 >= max)
 				break;
 			t[++n] = (struct want_thread){ strtoull(line + 7, NULL, 10), 0,
-						       calloc(MAX_FRAMES, sizeof(struct want_frame)) };
+						       calloc(MAX_FRAMES,
+							      sizeof(struct want_frame)) };
 			continue;
 		}
 		tab1 = strchr(line, '\t');
@@ -88,8 +89,8 @@ static void check_thread(const char *id, struct code_cache *c, const struct prof
 	uint32_t locs[PYSPY_MAX_FRAMES];
 	unsigned bad = 0;
 
-	CHECK(!(st->flags & (PY_STACK_PARTIAL | PY_STACK_TRUNCATED)), "%s: thread %" PRIu64
-	      ": flags %#x", id, w->ident, st->flags);
+	CHECK(!(st->flags & (PY_STACK_PARTIAL | PY_STACK_TRUNCATED)),
+	      "%s: thread %" PRIu64 ": flags %#x", id, w->ident, st->flags);
 	CHECK(st->n_frames == w->n, "%s: thread %" PRIu64 ": %u frames, the interpreter says %u",
 	      id, w->ident, st->n_frames, w->n);
 	if (!st->n_frames || st->n_frames != w->n)
@@ -105,8 +106,11 @@ static void check_thread(const char *id, struct code_cache *c, const struct prof
 		    line == w->f[i].line)
 			continue;
 		if (bad++ < 3)
-			CHECK(0, "%s: thread %" PRIu64 " frame %u: %s (%s:%d), the interpreter says %s "
-			      "(%s:%d)", id, w->ident, i, name, file, line, w->f[i].name, w->f[i].file,
+			CHECK(0,
+			      "%s: thread %" PRIu64
+			      " frame %u: %s (%s:%d), the interpreter says %s "
+			      "(%s:%d)",
+			      id, w->ident, i, name, file, line, w->f[i].name, w->f[i].file,
 			      w->f[i].line);
 	}
 	CHECK(!bad, "%s: thread %" PRIu64 ": %u of %u frames wrong", id, w->ident, bad, w->n);
@@ -185,12 +189,13 @@ static void check_image(void)
 
 	for (int i = 0; i < 64; i++)
 		a[i] = (uint8_t)i;
-	CHECK(img && !procimage__add(img, 0x1000, a, 32) && !procimage__add(img, 0x1020, a + 32, 32));
+	CHECK(img && !procimage__add(img, 0x1000, a, 32) &&
+	      !procimage__add(img, 0x1020, a + 32, 32));
 	CHECK(!procimage__add(img, 0x1010, "\xff\xff", 2), "a later read wins");
 	CHECK(!procimage__read(img, 0x1000, b, 64) && b[0x10] == 0xff && b[0x12] == 0x12,
 	      "touching ranges join");
-	CHECK(procimage__read(img, 0x0fff, b, 2) == -EFAULT && procimage__read(img, 0x103f, b, 2) ==
-								       -EFAULT);
+	CHECK(procimage__read(img, 0x0fff, b, 2) == -EFAULT &&
+	      procimage__read(img, 0x103f, b, 2) == -EFAULT);
 	CHECK(procimage__read(img, UINT64_MAX - 1, b, 4) == -EFAULT);
 	CHECK(!procimage__set(img, "runtime_addr", 0x1234) && procimage__set(img, "Bad Key", 1));
 	if (fd >= 0)

@@ -10,6 +10,8 @@
 
 #include "common.h"
 #include "user/base/cli.h"
+#include "user/base/hash.h"
+#include "user/base/log.h"
 
 const char *argp_program_version = "pyspy-bpf " PYSPY_VERSION;
 const char *argp_program_bug_address = "<https://github.com/pyspy-bpf/pyspy-bpf/issues>";
@@ -26,7 +28,14 @@ static const struct cli_verb verbs[] = {
 int main(int argc, char **argv)
 {
 	static char name[64];
+	int err;
 
+	/* Before any table: every one a target's bytes key hashes with it. */
+	err = hash_seed();
+	if (err) {
+		log_error("cannot get a random hash key: %s", strerror(-err));
+		return 1;
+	}
 	for (size_t i = 0; argc > 1 && i < sizeof(verbs) / sizeof(verbs[0]); i++) {
 		if (strcmp(argv[1], verbs[i].name))
 			continue;

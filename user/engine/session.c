@@ -17,9 +17,24 @@
 
 #include "pyspy.skel.h"
 #include "session.h"
+#include "user/base/clock.h"
 #include "user/base/log.h"
 
 #define DEFAULT_RINGBUF (8u << 20)
+
+/*
+ * The longest one poll handles records.  libbpf reads on for as long as
+ * records keep coming, so a reader slower than the samples (a costly
+ * target, a loaded host) would never return: record past its duration
+ * (10 s became 140 s), exited targets never dropped, and samples
+ * symbolized a minute late, after their process was gone ([unknown]).
+ * Past this, the poll stops; the ring keeps the rest for the next one,
+ * which reads them at once (no wait: a reader behind must not sleep
+ * too), and drops (and counts) what it has no room for.
+ */
+#define POLL_BUDGET_NS (50 * 1000000ull)
+/* on_record's answer when the budget is spent: no error, "come back". */
+#define POLL_STOP (-ETIME)
 
 struct session {
 	struct pyspy_bpf *skel;
@@ -29,7 +44,10 @@ struct session {
 	int ncpus;
 	session_sample_fn fn;
 	void *ctx;
-	int stats_fd; /* bpf_enable_stats, while run time is measured; -1 */
+	int stats_fd;	     /* bpf_enable_stats, while run time is measured; -1 */
+	uint64_t poll_until; /* this poll's budget ends (mono_ns) */
+	int polled;	     /* records this poll handled */
+	bool behind;	     /* the last poll stopped with records left */
 };
 
 static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
@@ -44,10 +62,25 @@ static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list 
 static int on_record(void *ctx, void *data, size_t len)
 {
 	struct session *s = ctx;
+	int err;
 
 	if (len < PYSPY_SAMPLE_HDR_SIZE)
 		return 0;
-	return s->fn(data, len, s->ctx);
+	err = s->fn(data, len, s->ctx);
+	if (err)
+		return err;
+	s->polled++;
+	/*
+	 * The budget runs from the poll's first record, not from its wait;
+	 * the clock is read after each (a record can take milliseconds: a
+	 * hundred code objects to read).  libbpf counts this record consumed,
+	 * and stops at a negative answer.
+	 */
+	if (!s->poll_until)
+		s->poll_until = mono_ns() + POLL_BUDGET_NS;
+	else if (mono_ns() > s->poll_until)
+		return POLL_STOP;
+	return 0;
 }
 
 /*
@@ -274,15 +307,18 @@ int session__set_state(struct session *s, pid_t pid, uint8_t state)
 
 int session__poll(struct session *s, int timeout_ms)
 {
-	int n = ring_buffer__poll(s->rb, timeout_ms), m;
+	int err;
 
-	if (n < 0 && n != -EINTR)
-		return n;
+	s->polled = 0;
+	s->poll_until = 0;
+	err = ring_buffer__poll(s->rb, s->behind ? 0 : timeout_ms);
 	/* Most records come without a wakeup (see the BPF side): take them too. */
-	m = ring_buffer__consume(s->rb);
-	if (m < 0)
-		return m;
-	return (n > 0 ? n : 0) + m;
+	if (err >= 0 || err == -EINTR)
+		err = ring_buffer__consume(s->rb);
+	s->behind = err == POLL_STOP;
+	if (err < 0 && err != -EINTR && err != POLL_STOP)
+		return err;
+	return s->polled;
 }
 
 static void sum_percpu(struct bpf_map *map, uint32_t n, uint64_t *out, int ncpus)

@@ -57,7 +57,12 @@ int session__set_state(struct session *s, pid_t pid, uint8_t state);
  */
 int session__offcpu_open(struct session *s, pid_t tid, uint64_t *ktime_ns);
 
-/* Consume samples for up to timeout_ms. Count of records, or -errno. */
+/*
+ * Wait up to timeout_ms for samples and handle those in the ring, for at
+ * most about 50 ms: the rest wait for the next call (which then does not
+ * wait), so that a reader behind its samples still gets back to its
+ * duration and housekeeping.  Count of records handled, or -errno.
+ */
 int session__poll(struct session *s, int timeout_ms);
 
 /*

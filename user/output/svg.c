@@ -23,6 +23,7 @@
 #include "svg.h"
 #include "svg_js.h"
 #include "user/base/escape.h"
+#include "user/base/hash.h"
 
 #define XPAD	   10
 #define FRAMES_W   (SVG_WIDTH - 2 * XPAD)
@@ -93,7 +94,12 @@ struct svg {
 	const struct output_opts *o;
 };
 
-/* --- hashing ------------------------------------------------------------- */
+/*
+ * --- hashing -------------------------------------------------------------
+ * The tables (frames, tree nodes) are keyed by names a target chose: they
+ * hash with the run's key (hash.h).  A colour is not a table, and must be
+ * the same in every run: it comes from an unkeyed hash of the name.
+ */
 
 static uint32_t mix32(uint32_t h)
 {
@@ -113,7 +119,7 @@ static uint32_t fnv(uint32_t h, const void *data, size_t len)
 	return h;
 }
 
-static uint32_t str_hash(const char *s)
+static uint32_t colour_hash(const char *s)
 {
 	return mix32(fnv(2166136261u, s, strlen(s) + 1));
 }
@@ -154,12 +160,11 @@ static int table_grow(struct table *t, uint32_t n, void *ctx,
 
 static uint32_t frame_hash(const struct frame *f)
 {
-	uint32_t h = fnv(2166136261u, f->name, strlen(f->name) + 1);
+	int32_t nums[3] = { f->line, f->start_line, (int32_t)f->kind };
+	uint64_t h = hash_bytes(f->name, strlen(f->name));
 
-	h = fnv(h, f->file, strlen(f->file) + 1);
-	h = fnv(h, &f->line, sizeof(f->line));
-	h = fnv(h, &f->start_line, sizeof(f->start_line));
-	return mix32(fnv(h, &f->kind, sizeof(f->kind)));
+	h = hash_more(h, f->file, strlen(f->file));
+	return (uint32_t)hash_more(h, nums, sizeof(nums));
 }
 
 static uint32_t frame_hash_of(void *ctx, uint32_t id)
@@ -231,7 +236,9 @@ static uint32_t loc_frame(struct svg *g, const struct profile *p, uint32_t loc_i
 
 static uint32_t node_hash(uint32_t parent, uint32_t frame)
 {
-	return mix32(parent * 0x9e3779b1u ^ mix32(frame));
+	uint32_t key[2] = { parent, frame };
+
+	return (uint32_t)hash_bytes(key, sizeof(key));
 }
 
 static uint32_t node_hash_of(void *ctx, uint32_t id)
@@ -476,7 +483,7 @@ struct rgb {
 /* Warm colours from the name alone, so a function looks the same everywhere. */
 static struct rgb warm(const char *name)
 {
-	uint32_t h = str_hash(name);
+	uint32_t h = colour_hash(name);
 
 	return (struct rgb){ 205 + (int)(50 * (h >> 16 & 0xff) / 255),
 			     (int)(230 * (h & 0xff) / 255), (int)(55 * (h >> 8 & 0xff) / 255) };
@@ -485,7 +492,7 @@ static struct rgb warm(const char *name)
 /* Blues for frames that are not code, such as off-CPU reasons ([sleep], [gil]). */
 static struct rgb cold(const char *name)
 {
-	uint32_t h = str_hash(name);
+	uint32_t h = colour_hash(name);
 
 	return (struct rgb){ 100 + (int)(60 * (h & 0xff) / 255),
 			     150 + (int)(50 * (h >> 8 & 0xff) / 255),
@@ -495,7 +502,7 @@ static struct rgb cold(const char *name)
 /* Greens for native frames, violets for the kernel's: told from Python's at a glance. */
 static struct rgb native(const char *name)
 {
-	uint32_t h = str_hash(name);
+	uint32_t h = colour_hash(name);
 
 	return (struct rgb){ 70 + (int)(60 * (h & 0xff) / 255),
 			     185 + (int)(45 * (h >> 8 & 0xff) / 255),
@@ -504,7 +511,7 @@ static struct rgb native(const char *name)
 
 static struct rgb kernel(const char *name)
 {
-	uint32_t h = str_hash(name);
+	uint32_t h = colour_hash(name);
 
 	return (struct rgb){ 175 + (int)(40 * (h & 0xff) / 255),
 			     140 + (int)(40 * (h >> 8 & 0xff) / 255), 230 };
