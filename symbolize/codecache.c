@@ -12,8 +12,8 @@
  * or else by time: the span each occupant was seen at the address, from
  * the read that found it to the latest read that found it still there.  A
  * sample inside that span needs no read; one newer than the latest look
- * gets its headers read again (one process_vm_readv for the sample, nearby
- * headers in one span), which then vouches for every sample taken before
+ * gets its headers read again (procmem's span reader: one call for the
+ * sample, nearby headers in one range), which then vouches for every sample taken before
  * it: the sampler holds records back a little (its batch) so
  * that one read serves many.  When neither can tell, the frame is
  * "[unknown]" (counted as ambiguous) rather than possibly wrong.
@@ -22,7 +22,6 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/uio.h>
 #include <time.h>
 #include "user/base/hash.h" /* before uthash.h: its HASH_FUNCTION */
 #include <uthash.h>
@@ -37,8 +36,6 @@
  * per-target bytes: past either, the least recently used are forgotten.
  */
 #define MAX_ENTRIES 65536
-/* Remote iovecs per process_vm_readv call (IOV_MAX). */
-#define IOV_BATCH 1024
 
 /* Locations already found for a code object: hot frames sit at few offsets. */
 #define MEMO_SLOTS 4
@@ -355,120 +352,25 @@ void code_cache__free(struct code_cache *c)
 }
 
 /*
- * Code objects made together sit close together (often several on a
- * page), and process_vm_readv walks and pins the target's pages once per
- * remote iovec: headers within SPAN_GAP bytes of the previous one are read
- * as one span, so a sample's headers cost a few page walks, not one each.
- */
-#define SPAN_GAP 1024
-#define SPAN_BUF CODE_SCRATCH_SPAN
-
-struct span {
-	uint64_t lo, hi;      /* [lo, hi) in the target */
-	uint32_t first, last; /* its headers: sorted idx[first..last] */
-	size_t off;	      /* where it lands in the scratch's span_buf */
-};
-
-static int by_address(const void *a, const void *b, void *ctx)
-{
-	const struct pyspy_frame *frames = ctx;
-	uint64_t x = frames[*(const uint32_t *)a].code, y = frames[*(const uint32_t *)b].code;
-
-	return x < y ? -1 : x > y;
-}
-
-/* One header alone, when its span could not be read whole. */
-static int read_one(struct code_cache *c, uint64_t addr, uint8_t *dst)
-{
-	struct iovec local = { dst, c->l.code_size },
-		     remote = { (void *)(uintptr_t)addr, c->l.code_size };
-
-	return process_vm_readv(c->pid, &local, 1, &remote, 1, 0) == (ssize_t)c->l.code_size;
-}
-
-/*
- * Read the spans sp[0..n) (at most SPAN_BUF bytes in all) in one call,
- * and hand each header its bytes.
- */
-static void read_spans(struct code_cache *c, const struct pyspy_frame *frames, const uint32_t *idx,
-		       const struct span *sp, uint32_t n)
-{
-	struct iovec local[IOV_BATCH], remote[IOV_BATCH];
-	struct code_scratch *sc = c->sc;
-	size_t sz = c->l.code_size, want = 0;
-	ssize_t got;
-
-	if (!n)
-		return;
-	for (uint32_t i = 0; i < n; i++) {
-		local[i] = (struct iovec){ sc->span_buf + sp[i].off, sp[i].hi - sp[i].lo };
-		remote[i] = (struct iovec){ (void *)(uintptr_t)sp[i].lo, sp[i].hi - sp[i].lo };
-	}
-	got = process_vm_readv(c->pid, local, n, remote, n, 0);
-	if (got < 0)
-		got = 0;
-	for (uint32_t i = 0; i < n; i++) {
-		/* The kernel stops at the first bad remote iovec. */
-		bool whole = (size_t)got >= want + (sp[i].hi - sp[i].lo);
-
-		want += sp[i].hi - sp[i].lo;
-		for (uint32_t k = sp[i].first; k <= sp[i].last; k++) {
-			uint32_t f = idx[k];
-			uint8_t *dst = sc->hdrs + (size_t)f * sz;
-
-			if (whole)
-				memcpy(dst, sc->span_buf + sp[i].off + (frames[f].code - sp[i].lo),
-				       sz);
-			sc->hdr_ok[f] = whole || read_one(c, frames[f].code, dst);
-		}
-	}
-}
-
-/*
  * Read the headers of the frames listed in idx[0..n) (indexes into
- * frames; reordered by address); hdr_ok[i] says which arrived.  *t_start
- * is taken before the reads: each code object was at its address at some
- * moment after it.
+ * frames), in as few ranges as procmem's span reader makes of them (code
+ * objects made together sit close together, often several on a page);
+ * hdr_ok[i] says which arrived.  *t_start is taken before the reads: each
+ * code object was at its address at some moment after it.
  */
-static void read_headers(struct code_cache *c, const struct pyspy_frame *frames, uint32_t *idx,
-			 uint32_t n, uint64_t *t_start)
+static void read_headers(struct code_cache *c, const struct pyspy_frame *frames,
+			 const uint32_t *idx, uint32_t n, uint64_t *t_start)
 {
-	struct span sp[IOV_BATCH];
-	uint64_t sz = c->l.code_size;
-	uint32_t n_sp = 0;
-	size_t used = 0;
+	struct code_scratch *sc = c->sc;
+	size_t sz = c->l.code_size;
 
-	qsort_r(idx, n, sizeof(*idx), by_address, (void *)frames);
+	for (uint32_t k = 0; k < n; k++)
+		sc->reqs[k] = (struct procmem_req){ frames[idx[k]].code, sc->hdrs + idx[k] * sz,
+						    (uint32_t)sz, false };
 	*t_start = mono_ns();
-	for (uint32_t k = 0; k < n; k++) {
-		uint64_t a = frames[idx[k]].code;
-		struct span *last = n_sp ? &sp[n_sp - 1] : NULL;
-
-		/* Past the top of the address space: a read of its own (that fails). */
-		if (a > UINT64_MAX - sz) {
-			c->sc->hdr_ok[idx[k]] = read_one(c, a, c->sc->hdrs + (size_t)idx[k] * sz);
-			continue;
-		}
-		if (last && (a <= last->hi || a - last->hi <= SPAN_GAP)) {
-			uint64_t hi = a + sz > last->hi ? a + sz : last->hi;
-
-			if (last->off + (hi - last->lo) <= SPAN_BUF) {
-				last->hi = hi;
-				last->last = k;
-				used = last->off + (hi - last->lo);
-				continue;
-			}
-		}
-		if (n_sp == IOV_BATCH || used + sz > SPAN_BUF) {
-			read_spans(c, frames, idx, sp, n_sp);
-			n_sp = 0;
-			used = 0;
-		}
-		sp[n_sp++] = (struct span){ a, a + sz, k, k, used };
-		used += sz;
-	}
-	if (n_sp)
-		read_spans(c, frames, idx, sp, n_sp);
+	procmem_read_many_in(c->pid, sc->reqs, n, &sc->mem);
+	for (uint32_t k = 0; k < n; k++)
+		sc->hdr_ok[idx[k]] = sc->reqs[k].ok;
 }
 
 static int is_code(const struct code_cache *c, const uint8_t *hdr)

@@ -66,7 +66,8 @@ void code_store__free(struct code_store *s)
 	free(s->scratch.hdrs);
 	free(s->scratch.hdr_ok);
 	free(s->scratch.read_idx);
-	free(s->scratch.span_buf);
+	free(s->scratch.reqs);
+	procmem_scratch__free(&s->scratch.mem);
 	pthread_mutex_destroy(&s->scratch_lock);
 	pthread_mutex_destroy(&s->lock);
 	free(s);
@@ -171,7 +172,9 @@ void code_store__stats(const struct code_store *s, struct code_store_stats *out)
 /* What the room for frames headers of hdr bytes costs. */
 static size_t scratch_cost(uint32_t frames, size_t hdr)
 {
-	return (size_t)frames * (hdr + sizeof(int) + sizeof(uint32_t)) + CODE_SCRATCH_SPAN;
+	return (size_t)frames *
+		       (hdr + sizeof(int) + sizeof(uint32_t) + sizeof(struct procmem_req)) +
+	       procmem_scratch__cost(frames);
 }
 
 /* Grow the room to at least frames headers of hdr bytes (scratch lock held). */
@@ -179,7 +182,7 @@ static int scratch_grow(struct code_store *s, uint32_t frames, size_t hdr)
 {
 	struct code_scratch *sc = &s->scratch;
 	uint32_t want = s->scratch_frames ? s->scratch_frames : 64;
-	void *h, *ok, *idx;
+	void *h, *ok, *idx, *reqs;
 	size_t cost;
 
 	/* Doubling from 64 frames: a few sizes, whatever the depths. */
@@ -187,8 +190,6 @@ static int scratch_grow(struct code_store *s, uint32_t frames, size_t hdr)
 		want *= 2;
 	if (hdr < s->scratch_hdr)
 		hdr = s->scratch_hdr;
-	if (!sc->span_buf && !(sc->span_buf = malloc(CODE_SCRATCH_SPAN)))
-		return -ENOMEM;
 	h = realloc(sc->hdrs, (size_t)want * hdr);
 	if (h)
 		sc->hdrs = h;
@@ -198,7 +199,10 @@ static int scratch_grow(struct code_store *s, uint32_t frames, size_t hdr)
 	idx = realloc(sc->read_idx, want * sizeof(*sc->read_idx));
 	if (idx)
 		sc->read_idx = idx;
-	if (!h || !ok || !idx)
+	reqs = realloc(sc->reqs, want * sizeof(*sc->reqs));
+	if (reqs)
+		sc->reqs = reqs;
+	if (!h || !ok || !idx || !reqs)
 		return -ENOMEM;
 	s->scratch_frames = want;
 	s->scratch_hdr = hdr;

@@ -17,6 +17,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "symbolize/proc/procmem.h"
+
 #define CODE_STORE_DEFAULT_PER_TARGET ((size_t)64 << 20)
 #define CODE_STORE_DEFAULT_TOTAL      ((size_t)192 << 20)
 
@@ -63,12 +65,12 @@ void code_store__stats(const struct code_store *s, struct code_store_stats *out)
  * deep process outside every budget.  Held (the store's scratch lock)
  * until code_store__scratch_done; NULL on ENOMEM (then not held).
  */
-#define CODE_SCRATCH_SPAN (64 * 1024)
 struct code_scratch {
-	uint8_t *hdrs;	    /* frames * hdr_size */
-	int *hdr_ok;	    /* frames */
-	uint32_t *read_idx; /* frames */
-	uint8_t *span_buf;  /* CODE_SCRATCH_SPAN */
+	uint8_t *hdrs;		    /* frames * hdr_size */
+	int *hdr_ok;		    /* frames */
+	uint32_t *read_idx;	    /* frames */
+	struct procmem_req *reqs;   /* frames */
+	struct procmem_scratch mem; /* the span reader's room */
 };
 struct code_scratch *code_store__scratch(struct code_store *s, uint32_t frames, size_t hdr_size);
 void code_store__scratch_done(struct code_store *s);

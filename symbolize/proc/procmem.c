@@ -141,10 +141,13 @@ int procmem_read_u64(pid_t pid, uint64_t addr, uint64_t *out)
 /*
  * Requests closer than this are read as one range: the kernel's cost is
  * per range (a mapping lookup, the pages pinned), not per byte, and the
- * objects a walk reads (tasks, coroutines) sit together in the heap.
+ * objects read together (code objects made together, tasks, coroutines)
+ * sit together in the heap.  A range holds at most SPAN_MAX bytes, and one
+ * call at most SPAN_CALL of them.
  */
-#define SPAN_GAP 512
-#define SPAN_MAX (16u << 10)
+#define SPAN_GAP  1024
+#define SPAN_MAX  (16u << 10)
+#define SPAN_CALL (64u << 10)
 
 /* The requests one by one, as few calls as the kernel allows. */
 static int read_each(pid_t pid, struct procmem_req *r, uint32_t n, const uint32_t *idx)
@@ -196,64 +199,174 @@ static int by_addr(const void *a, const void *b, void *ctx)
 	return (x > y) - (x < y);
 }
 
-int procmem_read_many(pid_t pid, struct procmem_req *r, uint32_t n)
+static bool req_ok(const struct procmem_req *q)
 {
-	uint32_t *idx = malloc((size_t)(n ? n : 1) * 2 * sizeof(*idx)), *left;
-	uint32_t n_left = 0, good = 0;
-	int err = 0;
+	return q->len && q->addr + q->len > q->addr;
+}
+
+/* One range of nearby requests, sorted idx[first..last], at off in the span bytes. */
+struct run {
+	uint64_t lo, hi;
+	uint32_t first, last;
+	size_t off;
+};
+
+/*
+ * Read runs[0..n) in one call, each into its place in sc->span (or, alone,
+ * straight into its request's buffer); hand each request its bytes.  The
+ * requests of a run the kernel stopped at, or after, are listed in left.
+ */
+static int read_runs(pid_t pid, struct procmem_req *r, const uint32_t *idx, const struct run *runs,
+		     uint32_t n, struct procmem_scratch *sc, uint32_t *left, uint32_t *n_left)
+{
+	struct iovec local[MANY_IOV], remote[MANY_IOV];
+	size_t want = 0;
+	ssize_t got;
+	int good = 0;
+
+	if (!n || n > MANY_IOV)
+		return 0;
+	local[0] = remote[0] = (struct iovec){ 0 }; /* n > 0; set below, for the compiler */
+	for (uint32_t i = 0; i < n; i++) {
+		bool alone = runs[i].first == runs[i].last;
+
+		local[i] =
+			(struct iovec){ alone ? r[idx[runs[i].first]].buf : sc->span + runs[i].off,
+					runs[i].hi - runs[i].lo };
+		remote[i] =
+			(struct iovec){ (void *)(uintptr_t)runs[i].lo, runs[i].hi - runs[i].lo };
+	}
+	got = vm_readv(pid, local, remote, (int)n);
+	if (got < 0 && errno != EFAULT)
+		return -errno;
+	if (got < 0)
+		got = 0;
+	for (uint32_t i = 0; i < n; i++) {
+		/* The kernel stops at the first range it cannot read whole. */
+		bool whole = (size_t)got >= want + (runs[i].hi - runs[i].lo);
+
+		want += runs[i].hi - runs[i].lo;
+		for (uint32_t k = runs[i].first; k <= runs[i].last; k++) {
+			struct procmem_req *q = &r[idx[k]];
+
+			if (!whole) {
+				left[(*n_left)++] = idx[k];
+				continue;
+			}
+			if (runs[i].first != runs[i].last)
+				memcpy(q->buf, sc->span + runs[i].off + (q->addr - runs[i].lo),
+				       q->len);
+			q->ok = true;
+			good++;
+		}
+	}
+	return good;
+}
+
+/* At least n bytes of each kind of room. */
+static int scratch_fit(struct procmem_scratch *sc, uint32_t n)
+{
+	if (!sc->span && !(sc->span = malloc(SPAN_CALL)))
+		return -ENOMEM;
+	if (n > sc->cap_idx) {
+		uint32_t cap = sc->cap_idx ? sc->cap_idx : 64;
+		uint32_t *idx;
+
+		while (cap < n)
+			cap *= 2;
+		idx = realloc(sc->idx, (size_t)cap * 2 * sizeof(*idx));
+		if (!idx)
+			return -ENOMEM;
+		sc->idx = idx;
+		sc->cap_idx = cap;
+	}
+	return 0;
+}
+
+void procmem_scratch__free(struct procmem_scratch *sc)
+{
+	free(sc->idx);
+	free(sc->span);
+	*sc = (struct procmem_scratch){ 0 };
+}
+
+size_t procmem_scratch__cost(uint32_t n)
+{
+	uint32_t cap = 64;
+
+	while (cap < n)
+		cap *= 2;
+	return SPAN_CALL + (size_t)cap * 2 * sizeof(uint32_t);
+}
+
+int procmem_read_many_in(pid_t pid, struct procmem_req *r, uint32_t n, struct procmem_scratch *sc)
+{
+	struct run runs[MANY_IOV];
+	uint32_t *idx, *left, n_left = 0, n_runs = 0;
+	size_t used = 0;
+	int good = 0, got, err = 0;
 
 	for (uint32_t k = 0; k < n; k++)
 		r[k].ok = false;
-	if (!idx)
+	if (!n)
+		return 0;
+	if (scratch_fit(sc, n))
 		return -ENOMEM;
-	left = idx + n;
+	idx = sc->idx;
+	left = sc->idx + n;
 	for (uint32_t k = 0; k < n; k++)
 		idx[k] = k;
 	qsort_r(idx, n, sizeof(*idx), by_addr, r);
-	/* Runs of nearby requests, each read as one range into a buffer. */
-	for (uint32_t i = 0; i < n && !err;) {
-		uint64_t lo = r[idx[i]].addr, hi = lo + r[idx[i]].len;
-		uint32_t j = i + 1;
-		uint8_t *buf;
+	for (uint32_t k = 0; k < n && !err; k++) {
+		const struct procmem_req *q = &r[idx[k]];
+		struct run *last = n_runs ? &runs[n_runs - 1] : NULL;
 
-		if (!r[idx[i]].len || hi < lo) {
-			i++;
+		if (!req_ok(q))
+			continue; /* empty or wrapping: not read, not ok */
+		if (last && q->addr <= last->hi + SPAN_GAP) {
+			uint64_t hi = q->addr + q->len > last->hi ? q->addr + q->len : last->hi;
+
+			if (hi - last->lo <= SPAN_MAX && last->off + (hi - last->lo) <= SPAN_CALL) {
+				used = last->off + (hi - last->lo);
+				last->hi = hi;
+				last->last = k;
+				continue;
+			}
+		}
+		if (n_runs == MANY_IOV || used + q->len > SPAN_CALL) {
+			got = read_runs(pid, r, idx, runs, n_runs, sc, left, &n_left);
+			err = got < 0 ? got : 0;
+			good += got > 0 ? got : 0;
+			n_runs = 0;
+			used = 0;
+		}
+		/* A request past a call's room is read on its own, straight into its buffer. */
+		if (q->len > SPAN_CALL) {
+			left[n_left++] = idx[k];
 			continue;
 		}
-		while (j < n && r[idx[j]].len && r[idx[j]].addr + r[idx[j]].len > r[idx[j]].addr &&
-		       r[idx[j]].addr <= hi + SPAN_GAP &&
-		       (r[idx[j]].addr + r[idx[j]].len > hi ? r[idx[j]].addr + r[idx[j]].len : hi) -
-				       lo <=
-			       SPAN_MAX) {
-			if (r[idx[j]].addr + r[idx[j]].len > hi)
-				hi = r[idx[j]].addr + r[idx[j]].len;
-			j++;
-		}
-		buf = j - i > 1 ? malloc(hi - lo) : NULL;
-		if (buf && !procmem_read(pid, lo, buf, hi - lo)) {
-			for (uint32_t k = i; k < j; k++) {
-				struct procmem_req *q = &r[idx[k]];
-
-				memcpy(q->buf, buf + (q->addr - lo), q->len);
-				q->ok = true;
-				good++;
-			}
-		} else {
-			/* Alone, or a run crossing an unmapped page: each on its own. */
-			for (uint32_t k = i; k < j; k++)
-				left[n_left++] = idx[k];
-		}
-		free(buf);
-		i = j;
+		runs[n_runs++] = (struct run){ q->addr, q->addr + q->len, k, k, used };
+		used += q->len;
 	}
-	if (n_left) {
-		int got = read_each(pid, r, n_left, left);
-
-		if (got < 0)
-			err = got;
-		else
-			good += (uint32_t)got;
+	if (!err && n_runs) {
+		got = read_runs(pid, r, idx, runs, n_runs, sc, left, &n_left);
+		err = got < 0 ? got : 0;
+		good += got > 0 ? got : 0;
 	}
-	free(idx);
-	return err && !good ? err : (int)good;
+	/* What a run took down with it: each on its own. */
+	if (!err && n_left) {
+		got = read_each(pid, r, n_left, left);
+		err = got < 0 ? got : 0;
+		good += got > 0 ? got : 0;
+	}
+	return err && !good ? err : good;
+}
+
+int procmem_read_many(pid_t pid, struct procmem_req *r, uint32_t n)
+{
+	struct procmem_scratch sc = { 0 };
+	int got = procmem_read_many_in(pid, r, n, &sc);
+
+	procmem_scratch__free(&sc);
+	return got;
 }

@@ -32,12 +32,28 @@ struct procmem_req {
 };
 
 /*
- * Do n reads in as few process_vm_readv calls as the kernel allows (it
- * stops at the first range it cannot read; the next call starts after
- * it).  Returns how many succeeded, or -errno if the process cannot be
- * read at all (then every ok is false).
+ * The one span reader: do n reads in as few process_vm_readv calls and
+ * remote ranges as it can.  Requests within 1 KiB of each other are read as
+ * one range (the kernel's cost is per range, not per byte), all the ranges
+ * of a batch in one call; a range the kernel stops at is read again one
+ * request at a time.  Returns how many succeeded, or -errno if the
+ * process cannot be read at all (then every ok is false).
  */
 int procmem_read_many(pid_t pid, struct procmem_req *r, uint32_t n);
+
+/*
+ * The same, in room the caller keeps between batches (the hot path's:
+ * nothing allocated per call once it has grown).  Zeroed at first.
+ */
+struct procmem_scratch {
+	uint32_t *idx; /* 2 per request: sorted, and those read again */
+	uint8_t *span; /* the bytes of a call's ranges */
+	uint32_t cap_idx;
+};
+int procmem_read_many_in(pid_t pid, struct procmem_req *r, uint32_t n, struct procmem_scratch *sc);
+void procmem_scratch__free(struct procmem_scratch *sc);
+/* What it holds once it has done batches of up to n requests, at most. */
+size_t procmem_scratch__cost(uint32_t n);
 
 /* Read an 8-byte pointer; 0 or -errno. */
 int procmem_read_u64(pid_t pid, uint64_t addr, uint64_t *out);
