@@ -65,12 +65,7 @@ struct async_proc *async_proc__new(const struct py_target *py, struct profile *p
 
 static void names_clear(struct async_proc *ap)
 {
-	struct name_entry *e, *tmp;
-
-	HASH_ITER (hh, ap->names, e, tmp) {
-		HASH_DEL(ap->names, e);
-		free(e);
-	}
+	HASH_CLEAR_FREE(hh, ap->names, free);
 	ap->n_names = 0;
 }
 

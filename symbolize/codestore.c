@@ -54,15 +54,10 @@ struct code_store *code_store__new(size_t per_target, size_t total)
 
 void code_store__free(struct code_store *s)
 {
-	struct table *t, *tmp;
-
 	if (!s)
 		return;
 	/* Caches put their tables back first; anything left is freed anyway. */
-	HASH_ITER (hh, s->tables, t, tmp) {
-		HASH_DEL(s->tables, t);
-		free(t);
-	}
+	HASH_CLEAR_FREE(hh, s->tables, free);
 	free(s->scratch.hdrs);
 	free(s->scratch.hdr_ok);
 	free(s->scratch.read_idx);

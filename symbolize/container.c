@@ -561,34 +561,19 @@ struct container_cache *container_cache__new(const char *proc_dir, const char *c
 
 static void clear_pids(struct container_cache *c)
 {
-	struct pid_entry *e, *tmp;
-
-	HASH_ITER (hh, c->pids, e, tmp) {
-		HASH_DEL(c->pids, e);
-		free(e);
-	}
+	HASH_CLEAR_FREE(hh, c->pids, free);
 	c->n_pids = 0;
 }
 
 static void clear_cgs(struct container_cache *c)
 {
-	struct cg_entry *e, *tmp;
-
-	HASH_ITER (hh, c->cgs, e, tmp) {
-		HASH_DEL(c->cgs, e);
-		free(e);
-	}
+	HASH_CLEAR_FREE(hh, c->cgs, free);
 	c->n_cgs = 0;
 }
 
 static void clear_pods(struct container_cache *c)
 {
-	struct pod_entry *e, *tmp;
-
-	HASH_ITER (hh, c->pods, e, tmp) {
-		HASH_DEL(c->pods, e);
-		free(e);
-	}
+	HASH_CLEAR_FREE(hh, c->pods, free);
 	c->n_pods = 0;
 }
 

@@ -130,13 +130,8 @@ struct native_ctx *native_ctx__new(struct profile *prof, bool native, bool all, 
 
 static void pcs_clear(struct native_ctx *c)
 {
-	struct pc_entry *e, *tmp;
-
 	c->epoch++;
-	HASH_ITER (hh, c->pcs, e, tmp) {
-		HASH_DEL(c->pcs, e);
-		free(e);
-	}
+	HASH_CLEAR_FREE(hh, c->pcs, free);
 	c->n_pcs = 0;
 }
 

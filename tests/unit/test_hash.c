@@ -4,7 +4,8 @@
  * (the paper's SipHash-2-4 vectors, CPython's SipHash-1-3), whole or a
  * word at a time, keyed (two keys, two hashes; one key, one hash), and
  * the names that all collide under the unkeyed hash of e939864 spread
- * over uthash's buckets as random names do.
+ * over uthash's buckets as random names do; HASH_CLEAR_FREE gives every
+ * item to its free function once, and leaves the table empty.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -229,10 +230,61 @@ static void test_collisions_spread(void)
 	}
 }
 
+/* Items freed by HASH_CLEAR_FREE, by key: each must be once. */
+static int freed[1000];
+
+struct owned {
+	UT_hash_handle hh;
+	int key;
+};
+
+static void owned_free(struct owned *o)
+{
+	if (o->key >= 0 && o->key < 1000)
+		freed[o->key]++;
+	free(o);
+}
+
+static void test_clear_free(void)
+{
+	struct owned *h = NULL, *o;
+	int once = 0;
+
+	HASH_CLEAR_FREE(hh, h, owned_free); /* an empty table: nothing to do */
+	CHECK(h == NULL);
+	for (int i = 0; i < 1000; i++) {
+		o = calloc(1, sizeof(*o));
+		if (!o)
+			break;
+		o->key = i;
+		HASH_ADD_INT(h, key, o);
+	}
+	/* Some deleted first: the table's items, not what was ever in it. */
+	for (int i = 0; i < 1000; i += 7) {
+		HASH_FIND_INT(h, &i, o);
+		HASH_DEL(h, o);
+		free(o);
+		freed[i] = 1;
+	}
+	HASH_CLEAR_FREE(hh, h, owned_free);
+	CHECK(h == NULL, "the table is empty after");
+	for (int i = 0; i < 1000; i++)
+		once += freed[i] == 1;
+	CHECK(once == 1000, "%d of 1000 items freed exactly once", once);
+	/* The table is usable again (ASan sees a leak or a double free). */
+	o = calloc(1, sizeof(*o));
+	if (o) {
+		HASH_ADD_INT(h, key, o);
+		CHECK(HASH_COUNT(h) == 1);
+		HASH_CLEAR_FREE(hh, h, free);
+	}
+}
+
 int main(void)
 {
 	test_vectors();
 	test_keyed();
 	test_collisions_spread();
+	test_clear_free();
 	return unit_done("hash");
 }

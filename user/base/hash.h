@@ -11,7 +11,8 @@
  * lookup walks them all.  SipHash is a PRF: without the key, colliding
  * inputs cannot be found any faster than by trying them (one in 2^32 per
  * uthash bucket value), so chains stay short whatever the target makes.
- * The key is never written anywhere.
+ * The key is never written anywhere.  Also owns the one way a table is
+ * emptied (HASH_CLEAR_FREE).
  *
  * Every file that includes <uthash.h> includes this first (so that its
  * tables use HASH_FUNCTION below); scripts/check-layers.py checks it.
@@ -158,5 +159,21 @@ static inline uint64_t hash_words_end(struct hash_state *h, size_t n)
 
 /* For files that include uthash.h after this. */
 #define HASH_FUNCTION(keyptr, keylen, hashv) ((hashv) = (unsigned)hash_bytes((keyptr), (keylen)))
+
+/*
+ * Empty the uthash table head (hh: its handle's field), giving each item
+ * to free_fn(item) once the table is gone (free_fn must not look in it);
+ * head is NULL after.  One pass over the items, in insertion order,
+ * without unlinking them one by one.
+ */
+#define HASH_CLEAR_FREE(hh, head, free_fn)                        \
+	do {                                                      \
+		__typeof__(head) hash_item_ = (head), hash_next_; \
+		HASH_CLEAR(hh, head);                             \
+		for (; hash_item_; hash_item_ = hash_next_) {     \
+			hash_next_ = hash_item_->hh.next;         \
+			free_fn(hash_item_);                      \
+		}                                                 \
+	} while (0)
 
 #endif /* PYSPY_HASH_H */

@@ -148,14 +148,9 @@ static void pending_free(struct pending *p)
 
 void offcpu_table__free(struct offcpu_table *t)
 {
-	struct pending *p, *tmp;
-
 	if (!t)
 		return;
-	HASH_ITER (hh, t->h, p, tmp) {
-		HASH_DEL(t->h, p);
-		pending_free(p);
-	}
+	HASH_CLEAR_FREE(hh, t->h, pending_free);
 	free(t->out);
 	free(t);
 }

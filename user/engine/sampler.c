@@ -1030,8 +1030,6 @@ int sampler__n_processes(const struct sampler *r)
 
 void sampler__stop(struct sampler *r)
 {
-	struct thread_entry *te, *ttmp;
-
 	if (!r)
 		return;
 	if (r->launched)
@@ -1042,10 +1040,7 @@ void sampler__stop(struct sampler *r)
 	session__close(r->s);
 	watch__free(r->watch);
 	container_cache__free(r->cc);
-	HASH_ITER (hh, r->threads, te, ttmp) {
-		HASH_DEL(r->threads, te);
-		free(te);
-	}
+	HASH_CLEAR_FREE(hh, r->threads, free);
 	pthread_mutex_destroy(&r->lock);
 	offcpu_table__free(r->off);
 	free(r);

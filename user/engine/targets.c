@@ -123,11 +123,9 @@ void targets__free(struct targets *t)
 
 	if (!t)
 		return;
-	HASH_ITER (hh, t->h, e, tmp) {
+	HASH_ITER (hh, t->h, e, tmp)
 		drop(t, e, "the recording is over");
-		HASH_DEL(t->h, e);
-		entry_free(e);
-	}
+	HASH_CLEAR_FREE(hh, t->h, entry_free);
 	if (t->epfd >= 0)
 		close(t->epfd);
 	free(t);

@@ -61,14 +61,9 @@ struct watch *watch__new(struct targets *tg, bool all, double init_wait_s,
 
 void watch__free(struct watch *w)
 {
-	struct pending *p, *tmp;
-
 	if (!w)
 		return;
-	HASH_ITER (hh, w->h, p, tmp) {
-		HASH_DEL(w->h, p);
-		free(p);
-	}
+	HASH_CLEAR_FREE(hh, w->h, free);
 	free(w);
 }
 

@@ -157,7 +157,6 @@ int diff_compute(const struct profile *before, const struct profile *after, cons
 {
 	const struct profile *p[2] = { before, after };
 	struct builder b = { 0 };
-	struct fn_entry *e, *tmp;
 	double k[2];
 	int err = 0;
 
@@ -167,10 +166,7 @@ int diff_compute(const struct profile *before, const struct profile *after, cons
 		k[side] = scale ? scale[side] : total ? 1.0 / (double)total : 0;
 		err = count_side(&b, p[side], side);
 	}
-	HASH_ITER (hh, b.by_key, e, tmp) {
-		HASH_DEL(b.by_key, e);
-		free(e);
-	}
+	HASH_CLEAR_FREE(hh, b.by_key, free);
 	free(b.loc_row);
 	if (err) {
 		diff_rows_free(b.rows, b.n);

@@ -134,46 +134,21 @@ struct profile *profile__new_view(struct profile *base, uint32_t max_stacks)
 
 void profile__clear_stacks(struct profile *p)
 {
-	struct stack_entry *st, *tmp;
-
-	HASH_ITER (hh, p->stacks, st, tmp) {
-		HASH_DEL(p->stacks, st);
-		free(st);
-	}
+	HASH_CLEAR_FREE(hh, p->stacks, free);
 	p->n_stacks = 0;
 	p->total = p->dropped = 0;
 }
 
 void profile__free(struct profile *p)
 {
-	struct str_entry *s, *stmp;
-	struct id_entry *e, *etmp;
-	struct name_entry *n, *ntmp;
-	struct label_entry *l, *ltmp;
-
 	if (!p)
 		return;
-	HASH_ITER (hh, p->strs, s, stmp) {
-		HASH_DEL(p->strs, s);
-		free(s);
-	}
-	HASH_ITER (hh, p->funcs_h, e, etmp) {
-		HASH_DEL(p->funcs_h, e);
-		free(e);
-	}
-	HASH_ITER (hh, p->locs_h, e, etmp) {
-		HASH_DEL(p->locs_h, e);
-		free(e);
-	}
+	HASH_CLEAR_FREE(hh, p->strs, free);
+	HASH_CLEAR_FREE(hh, p->funcs_h, free);
+	HASH_CLEAR_FREE(hh, p->locs_h, free);
 	profile__clear_stacks(p);
-	HASH_ITER (hh, p->names, n, ntmp) {
-		HASH_DEL(p->names, n);
-		free(n);
-	}
-	HASH_ITER (hh, p->labels, l, ltmp) {
-		HASH_DEL(p->labels, l);
-		free(l);
-	}
+	HASH_CLEAR_FREE(hh, p->names, free);
+	HASH_CLEAR_FREE(hh, p->labels, free);
 	free(p->str_by_id);
 	free(p->funcs);
 	free(p->locs);

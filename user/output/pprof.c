@@ -82,12 +82,7 @@ static int64_t strtab_add(struct strtab *t, const char *s)
 
 static void strtab_free(struct strtab *t)
 {
-	struct str_entry *e, *tmp;
-
-	HASH_ITER (hh, t->h, e, tmp) {
-		HASH_DEL(t->h, e);
-		free(e);
-	}
+	HASH_CLEAR_FREE(hh, t->h, free);
 	free(t->v);
 }
 
