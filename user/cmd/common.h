@@ -1,22 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * common.h - what the verbs share above the engine: the verb table's entry
- * type, each verb's entry point, and the memory-budget options.
+ * type, each verb's entry point, signals, and what every parser does alike
+ * (the sampling options are sample_opts.h's).
  */
 #ifndef PYSPY_COMMON_H
 #define PYSPY_COMMON_H
 
 #include <argp.h>
 #include <stdbool.h>
-
-/*
- * --cache-per-target, --cache-total, --symbol-budget (MB) into a struct
- * options: a verb that samples lists it as an argp child, with the
- * options as that child's input (state->child_inputs[0] at ARGP_KEY_INIT).
- */
-extern const struct argp cli_limits_argp;
-/* ... as the children list of a verb's argp. */
-extern const struct argp_child cmd_limits_children[];
+#include <stddef.h>
 
 /*
  * handler for each signal of sigs (0-ended), without SA_RESTART, so that
@@ -25,18 +18,33 @@ extern const struct argp_child cmd_limits_children[];
  */
 void cmd_catch_signals(void (*handler)(int), const int *sigs);
 
-struct options;
+/*
+ * An option that only stores into the verb's input (state->input): true
+ * into a bool field, or its argument into a const char * field.  The
+ * macros check the field's type.
+ */
+struct cmd_store {
+	int key;
+	size_t off;
+	bool arg; /* the argument, else true */
+};
+
+#define CMD_FLAG(key, type, field)                                                       \
+	{                                                                                \
+		(key), _Generic(((type *)0)->field, bool : offsetof(type, field)), false \
+	}
+#define CMD_ARG(key, type, field)                                                               \
+	{                                                                                       \
+		(key), _Generic(((type *)0)->field, const char * : offsetof(type, field)), true \
+	}
 
 /*
- * What every verb's parser does alike, for its default: case: -v (more
- * messages), and no arguments but options.
+ * What every verb's parser does alike, for its default: case: the options
+ * of stores (0-ended, or NULL), -v (more messages), and no arguments but
+ * options.
  */
-error_t cmd_parse_common(int key, char *arg, struct argp_state *state);
-
-/* --pid PID into o (argp_error past max of them: "one --pid only" for 1). */
-void cmd_add_pid(struct argp_state *state, struct options *o, const char *arg, int max);
-/* --mode MODE (memory only where a verb records it); argp_error if unknown. */
-int cmd_parse_mode(struct argp_state *state, const char *arg, bool memory_ok);
+error_t cmd_parse_common(const struct cmd_store *stores, int key, char *arg,
+			 struct argp_state *state);
 
 /* A verb: `pyspy-bpf VERB ARGS...`; argv[0] is the verb's name. */
 struct cli_verb {

@@ -386,14 +386,16 @@ static const struct argp_option opts[] = {
 	{},
 };
 
+static const struct cmd_store stores[] = {
+	CMD_FLAG(OPT_ABSOLUTE, struct diff_opts, absolute),
+	{ 0 },
+};
+
 static error_t parse_opt(int key, char *arg, struct argp_state *state)
 {
 	struct diff_opts *o = state->input;
 
 	switch (key) {
-	case OPT_ABSOLUTE:
-		o->absolute = true;
-		break;
 	case 'n':
 		if (cli_parse_long(arg, 0, INT_MAX, &o->top))
 			argp_error(state, "invalid --top (a count, 0 for all): %s", arg);
@@ -423,7 +425,7 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 			argp_error(state, "give two profiles: BEFORE AFTER");
 		break;
 	default:
-		return ARGP_ERR_UNKNOWN;
+		return cmd_parse_common(stores, key, arg, state);
 	}
 	return 0;
 }

@@ -18,6 +18,7 @@
 
 #include "common.h"
 #include "dump_async.h"
+#include "sample_opts.h"
 #include "symbolize/codecache.h"
 #include "symbolize/nativestack.h"
 #include "symbolize/proc/procfs.h"
@@ -28,19 +29,18 @@
 #include "symbolize/proc/procmem.h"
 #include "symbolize/cpython/pytasks.h"
 #include "symbolize/cpython/unwind.h"
-#include "user/base/cli.h"
 #include "user/base/clock.h"
 #include "user/base/escape.h"
 #include "user/base/log.h"
+#include "user/engine/options.h"
 #include "user/engine/sandbox.h"
 #include "user/model/profile.h"
 
 struct dump_opts {
-	pid_t pid;
+	/* --pid, --native, --native-all, --kernel, --async (tasks, not threads), --init-wait */
+	struct options o;
+	struct sample_opts sampling; /* parses into o */
 	bool json;
-	bool native, native_all, kernel;
-	bool async; /* --async: asyncio tasks instead of threads */
-	double init_wait_s;
 	const char *save_image; /* --save-image: what was read of the target, kept */
 };
 
@@ -122,7 +122,7 @@ static void native_thread(struct dump *d, struct native_proc *np, struct code_ca
 		in.regs = (struct sw_regs){ pc, sp, 0 };
 		in.stack = (struct sw_stack){ ns->stack, sp, got > 0 ? (size_t)got : 0 };
 	}
-	if (d->o->kernel && t->task) {
+	if (d->o->o.kernel && t->task) {
 		k = procfs_kernel_stack(d->py->pid, t->task->tid, ns->knames, DUMP_KSTACK_MAX);
 		for (int i = 0; i < k; i++)
 			ns->kptrs[i] = ns->knames[i];
@@ -135,13 +135,13 @@ static void native_thread(struct dump *d, struct native_proc *np, struct code_ca
 static int symbolize(struct dump *d, pid_t pid, const struct py_tasks *tk)
 {
 	const struct py_threads *th = d->threads;
-	bool native = d->o->native || d->o->kernel;
+	bool native = d->o->o.native || d->o->o.kernel;
 	struct code_store *store = code_store__new(0, 0);
 	struct code_cache *c =
 		store ? code_cache__new(pid, &d->py->layout, d->py->code_type_addr, d->prof, store)
 		      : NULL;
 	struct native_ctx *nc =
-		native ? native_ctx__new(d->prof, d->o->native, d->o->native_all, false) : NULL;
+		native ? native_ctx__new(d->prof, d->o->o.native, d->o->o.native_all, false) : NULL;
 	struct native_proc *np =
 		nc ? native_proc__new(nc, pid, d->py->elf_path, d->py->version_hex) : NULL;
 	struct native_scratch *ns = native ? malloc(sizeof(*ns)) : NULL;
@@ -337,7 +337,7 @@ static int run_dump(const struct dump_opts *o, const struct py_target *py)
 	struct py_tasks tk = {};
 	struct dump d = { .o = o, .py = py, .threads = &th };
 	int err = py_unwind__threads_marked(py->pid, &py->layout, py->runtime_addr,
-					    o->native || o->kernel, &th);
+					    o->o.native || o->o.kernel, &th);
 
 	if (err) {
 		report_walk_error(py, err);
@@ -346,7 +346,7 @@ static int run_dump(const struct dump_opts *o, const struct py_target *py)
 	}
 	/* After the walk: every thread it found has its /proc entry by now. */
 	err = py_tasks__read(py->pid, &tk);
-	if (!err && o->async) {
+	if (!err && o->o.async) {
 		err = dump_async(stdout, o->json, py, &th, &tk);
 		if (!err && (fflush(stdout) || ferror(stdout))) {
 			log_error("cannot write the dump: %m");
@@ -416,9 +416,9 @@ static int cmd_dump(const struct dump_opts *o)
 	 * No BPF here: only read access to the target is needed, so no
 	 * preflight, and least privilege before its files are parsed.
 	 */
-	if (sandbox__enter(SANDBOX_TARGETS | (o->kernel ? SANDBOX_KERNEL_STACKS : 0)))
+	if (sandbox__enter(SANDBOX_TARGETS | (o->o.kernel ? SANDBOX_KERNEL_STACKS : 0)))
 		return 1;
-	if (py_target__discover_wait(o->pid, o->init_wait_s, &py))
+	if (py_target__discover_wait(o->o.pids[0], o->o.init_wait_s, &py))
 		return 1;
 	return o->save_image ? dump_saving(o, &py) : run_dump(o, &py);
 }
@@ -439,28 +439,11 @@ static const char doc[] =
 
 enum {
 	OPT_JSON = 0x100,
-	OPT_INIT_WAIT,
-	OPT_NATIVE,
-	OPT_NATIVE_ALL,
-	OPT_KERNEL,
-	OPT_ASYNC,
 	OPT_SAVE_IMAGE,
 };
 
 static const struct argp_option opts[] = {
-	{ "pid", 'p', "PID", 0, "Process to dump", 0 },
 	{ "json", OPT_JSON, NULL, 0, "One JSON document instead of text", 0 },
-	{ "native", OPT_NATIVE, NULL, 0,
-	  "C/C++/Rust frames between the Python frames (threads that are not running)", 0 },
-	{ "native-all", OPT_NATIVE_ALL, NULL, 0, "--native, and the interpreter's own frames", 0 },
-	{ "kernel", OPT_KERNEL, NULL, 0, "The kernel stack of each thread that is not running", 0 },
-	{ "async", OPT_ASYNC, NULL, 0,
-	  "asyncio tasks instead of threads (CPython 3.14+): each task under the task awaiting "
-	  "it, with its state and the coroutines it is suspended in, like python -m asyncio "
-	  "pstree",
-	  0 },
-	{ "init-wait", OPT_INIT_WAIT, "SECS", 0,
-	  "Wait up to SECS for the interpreter to initialise (default 5)", 0 },
 	{ "save-image", OPT_SAVE_IMAGE, "FILE", 0,
 	  "Also keep every byte of the process's memory the dump read in FILE (gzip, mode "
 	  "0600: it holds the process's data), to replay the walk without the process",
@@ -469,60 +452,46 @@ static const struct argp_option opts[] = {
 	{},
 };
 
+/* No BPF: nothing of the sampler's rate, mode, budgets or end. */
+static const struct sample_spec sampling = {
+	.takes = SOPT(PID) | SOPT(INIT_WAIT) | SOPT(NATIVE) | SOPT(NATIVE_ALL) | SOPT(KERNEL) |
+		 SOPT(ASYNC),
+	.max_pids = 1,
+	.async_alone = "--async cannot be combined with --native or --kernel",
+	.doc = {
+		[SOPT_PID] = "Process to dump",
+		[SOPT_INIT_WAIT] = "Wait up to SECS for the interpreter to initialise (default 5)",
+		[SOPT_NATIVE] = "C/C++/Rust frames between the Python frames (threads that are not "
+				"running)",
+		[SOPT_NATIVE_ALL] = "--native, and the interpreter's own frames",
+		[SOPT_KERNEL] = "The kernel stack of each thread that is not running",
+		[SOPT_ASYNC] = "asyncio tasks instead of threads (CPython 3.14+): each task under "
+			       "the task awaiting it, with its state and the coroutines it is "
+			       "suspended in, like python -m asyncio pstree",
+	},
+};
+
+static const struct cmd_store stores[] = {
+	CMD_FLAG(OPT_JSON, struct dump_opts, json),
+	CMD_ARG(OPT_SAVE_IMAGE, struct dump_opts, save_image),
+	{ 0 },
+};
+
 static error_t parse_opt(int key, char *arg, struct argp_state *state)
 {
-	struct dump_opts *o = state->input;
-	long v;
-
-	switch (key) {
-	case 'p':
-		if (cli_parse_long(arg, 1, INT_MAX, &v))
-			argp_error(state, "invalid PID: %s", arg);
-		if (o->pid)
-			argp_error(state, "one --pid only");
-		o->pid = v;
-		break;
-	case OPT_JSON:
-		o->json = true;
-		break;
-	case OPT_NATIVE_ALL:
-		o->native_all = true;
-		/* fall through */
-	case OPT_NATIVE:
-		o->native = true;
-		break;
-	case OPT_KERNEL:
-		o->kernel = true;
-		break;
-	case OPT_ASYNC:
-		o->async = true;
-		break;
-	case OPT_SAVE_IMAGE:
-		o->save_image = arg;
-		break;
-	case OPT_INIT_WAIT:
-		if (cli_parse_secs(arg, &o->init_wait_s))
-			argp_error(state, "invalid --init-wait (seconds > 0): %s", arg);
-		break;
-	default:
-		return cmd_parse_common(key, arg, state);
-	}
-	return 0;
+	return cmd_parse_common(stores, key, arg, state);
 }
 
 int dump_main(int argc, char **argv)
 {
 	static const struct argp argp = { opts, parse_opt, "--pid PID", doc, NULL, NULL, NULL };
-	struct dump_opts o = { .init_wait_s = 5.0 };
+	struct dump_opts o = { .o = { OPTIONS_DEFAULTS } };
 
-	if (argp_parse(&argp, argc, argv, 0, NULL, &o))
+	sample_opts_init(&o.sampling, &argp, &sampling, &o.o);
+	if (argp_parse(&o.sampling.verb, argc, argv, 0, NULL, &o))
 		return 2;
-	if (!o.pid) {
+	if (!o.o.n_pids) {
 		log_error("nothing to dump: give --pid PID (see --help)");
-		return 2;
-	}
-	if (o.async && (o.native || o.kernel)) {
-		log_error("--async cannot be combined with --native or --kernel");
 		return 2;
 	}
 	return cmd_dump(&o);

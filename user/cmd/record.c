@@ -14,7 +14,7 @@
 #include <time.h>
 
 #include "common.h"
-#include "user/base/cli.h"
+#include "sample_opts.h"
 #include "user/base/clock.h"
 #include "user/base/fileopen.h"
 #include "user/base/log.h"
@@ -205,22 +205,10 @@ enum {
 	OPT_THREADS = 0x100,
 	OPT_PIDS,
 	OPT_NO_PIDS,
-	OPT_INIT_WAIT,
 	OPT_GROUP_BY,
 };
 
 static const struct argp_option opts[] = {
-	{ "pid", 'p', "PID", 0, "Process to profile (repeat for several)", 0 },
-	{ "all", 'a', NULL, 0, "Every Python process on the host, also ones started later", 0 },
-	{ "mode", 'm', "MODE", 0,
-	  "cpu (default): on-CPU samples; offcpu: time off the CPU (ns) with the reason "
-	  "([sleep], [io: read], [lock: futex], [gil], ...); wall: both, in ns; memory: page "
-	  "faults, in bytes",
-	  0 },
-	{ "gil", 'g', NULL, 0, "Only samples whose thread held the GIL", 0 },
-	{ "duration", 'd', "SECS", 0, "Stop after SECS seconds (default: until Ctrl-C or exit)",
-	  0 },
-	{ "rate", 'r', "HZ", 0, "Samples per second per CPU (default 99)", 0 },
 	{ "format", 'f', "FMT", 0,
 	  "folded, pprof, speedscope or svg (default: from the -o suffix: .folded/.txt, "
 	  ".pb.gz/.pprof, .speedscope.json, .svg; else folded)",
@@ -234,47 +222,37 @@ static const struct argp_option opts[] = {
 	  "Start each stack with these frames, outermost first: container, pod, process, "
 	  "thread (comma list, repeatable; --pids and --threads add process and thread)",
 	  0 },
-	{ "init-wait", OPT_INIT_WAIT, "SECS", 0,
-	  "Wait up to SECS for a target's interpreter to initialise (default 5)", 0 },
 	{ "quiet", 'q', NULL, 0, "No progress line or summary", 0 },
 	{ "verbose", 'v', NULL, 0, "More messages (repeat for libbpf debug output)", 0 },
 	{},
 };
 
+static const struct sample_spec sampling = {
+	.takes = SOPT(PID) | SOPT(ALL) | SOPT(DURATION) | SOPT(INIT_WAIT) | SOPT_SAMPLER,
+};
+
+struct record_opts {
+	struct options o;
+	struct sample_opts sampling; /* parses into o */
+};
+
+static const struct cmd_store stores[] = {
+	CMD_ARG('f', struct record_opts, o.format),
+	CMD_ARG('o', struct record_opts, o.output),
+	CMD_FLAG(OPT_THREADS, struct record_opts, o.threads),
+	CMD_FLAG(OPT_PIDS, struct record_opts, o.pids_frames),
+	CMD_FLAG(OPT_NO_PIDS, struct record_opts, o.no_pids_frames),
+	CMD_FLAG('q', struct record_opts, o.quiet),
+	{ 0 },
+};
+
 static error_t parse_opt(int key, char *arg, struct argp_state *state)
 {
-	struct options *o = state->input;
+	struct record_opts *r = state->input;
+	struct options *o = &r->o;
 	char bad[80] = "";
-	long v;
 
 	switch (key) {
-	case 'p':
-		cmd_add_pid(state, o, arg, OPT_MAX_PIDS);
-		break;
-	case 'd':
-		if (cli_parse_secs(arg, &o->duration_s))
-			argp_error(state, "invalid duration (seconds > 0): %s", arg);
-		break;
-	case 'r':
-		if (cli_parse_long(arg, 1, 10000, &v))
-			argp_error(state, "invalid rate (1-10000 Hz): %s", arg);
-		o->rate_hz = v;
-		break;
-	case 'f':
-		o->format = arg;
-		break;
-	case 'o':
-		o->output = arg;
-		break;
-	case OPT_THREADS:
-		o->threads = true;
-		break;
-	case OPT_PIDS:
-		o->pids_frames = true;
-		break;
-	case OPT_NO_PIDS:
-		o->no_pids_frames = true;
-		break;
 	case OPT_GROUP_BY:
 		if (*arg && !output_group__parse(arg, o->group_by, bad, sizeof(bad)))
 			break;
@@ -285,26 +263,6 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 			argp_error(state, "empty kind in --group-by '%s' (known: %s)", arg,
 				   output_group__names());
 		break;
-	case OPT_INIT_WAIT:
-		if (cli_parse_secs(arg, &o->init_wait_s))
-			argp_error(state, "invalid --init-wait (seconds > 0): %s", arg);
-		break;
-	case 'q':
-		o->quiet = true;
-		break;
-	case 'a':
-		o->all = true;
-		break;
-	case 'm':
-		o->mode = cmd_parse_mode(state, arg, true);
-		break;
-	case 'g':
-		o->gil_only = true;
-		break;
-	case ARGP_KEY_INIT:
-		state->child_inputs[0] = o; /* cli_limits_argp */
-		state->child_inputs[1] = o; /* cli_stacks_argp */
-		break;
 	case ARGP_KEY_ARG:
 		if (state->arg_num == 0 && !strcmp(arg, "record"))
 			break;
@@ -312,24 +270,24 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 			   arg);
 		break;
 	default:
-		return cmd_parse_common(key, arg, state);
+		return cmd_parse_common(stores, key, arg, state);
 	}
 	return 0;
 }
 
 int record_main(int argc, char **argv)
 {
-	static const struct argp argp = { opts, parse_opt, args_doc, doc, cmd_limits_children,
-					  NULL, NULL };
-	struct options o = { OPTIONS_DEFAULTS };
+	static const struct argp argp = { opts, parse_opt, args_doc, doc, NULL, NULL, NULL };
+	struct record_opts r = { .o = { OPTIONS_DEFAULTS } };
+	struct options *o = &r.o;
 	int n = argc;
 
 	/* Split at `--` ourselves: argp would otherwise read the command's options. */
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--")) {
 			n = i;
-			o.cmd = i + 1 < argc ? &argv[i + 1] : NULL;
-			if (!o.cmd) {
+			o->cmd = i + 1 < argc ? &argv[i + 1] : NULL;
+			if (!o->cmd) {
 				log_error("nothing to launch after --");
 				return 2;
 			}
@@ -337,32 +295,33 @@ int record_main(int argc, char **argv)
 		}
 	}
 	argv[n] = NULL;
-	if (argp_parse(&argp, n, argv, 0, NULL, &o))
+	sample_opts_init(&r.sampling, &argp, &sampling, o);
+	if (argp_parse(&r.sampling.verb, n, argv, 0, NULL, &r))
 		return 2;
-	if (!o.n_pids && !o.cmd && !o.all) {
+	if (!o->n_pids && !o->cmd && !o->all) {
 		log_error("nothing to profile: give --pid PID, --all or -- COMMAND (see --help)");
 		return 2;
 	}
-	if (o.all && (o.n_pids || o.cmd)) {
+	if (o->all && (o->n_pids || o->cmd)) {
 		log_error("--all profiles every process: it takes no --pid or command");
 		return 2;
 	}
-	if (o.pids_frames && o.no_pids_frames) {
+	if (o->pids_frames && o->no_pids_frames) {
 		log_error("--pids and --no-pids contradict each other");
 		return 2;
 	}
-	if (o.group_by[0]) {
-		if (o.no_pids_frames && output_group__has(o.group_by, OUTPUT_GROUP_PROCESS)) {
+	if (o->group_by[0]) {
+		if (o->no_pids_frames && output_group__has(o->group_by, OUTPUT_GROUP_PROCESS)) {
 			log_error("--group-by process and --no-pids contradict each other");
 			return 2;
 		}
 		/* The older flags are shorthands: they append their frame. */
-		if (o.pids_frames)
-			output_group__add(o.group_by, OUTPUT_GROUP_PROCESS);
-		if (o.threads)
-			output_group__add(o.group_by, OUTPUT_GROUP_THREAD);
+		if (o->pids_frames)
+			output_group__add(o->group_by, OUTPUT_GROUP_PROCESS);
+		if (o->threads)
+			output_group__add(o->group_by, OUTPUT_GROUP_THREAD);
 	}
-	memlimit__budgets(&o, memlimit__own());
-	o.sandbox = true;
-	return cmd_record(&o);
+	memlimit__budgets(o, memlimit__own());
+	o->sandbox = true;
+	return cmd_record(o);
 }

@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "common.h"
+#include "sample_opts.h"
 #include "serve.h"
 #include "user/base/cli.h"
 #include "user/base/clock.h"
@@ -192,13 +193,6 @@ enum {
 
 static const struct argp_option opts[] = {
 	{ "listen", OPT_LISTEN, "ADDR:PORT", 0, "HTTP address (default 127.0.0.1:6060)", 0 },
-	{ "pid", 'p', "PID", 0, "Profile only this process (repeatable; default: all)", 0 },
-	{ "rate", 'r', "HZ", 0, "Samples per second per CPU (default 99)", 0 },
-	{ "mode", 'm', "MODE", 0,
-	  "cpu (default), offcpu, wall or memory, as for record; waits that span an interval "
-	  "or a request are split at its ends",
-	  0 },
-	{ "gil", 'g', NULL, 0, "Only samples whose thread held the GIL", 0 },
 	{ "output-dir", OPT_OUTPUT_DIR, "DIR", 0, "Also write one pprof file per interval", 0 },
 	{ "interval", OPT_INTERVAL, "SECS", 0, "Interval of --output-dir files (default 60)", 0 },
 	{ "keep", OPT_KEEP, "N", 0,
@@ -226,32 +220,23 @@ static const struct argp_option opts[] = {
 	{},
 };
 
+static const struct cmd_store stores[] = {
+	CMD_ARG(OPT_LISTEN, struct serve_opts, listen),
+	CMD_ARG(OPT_OUTPUT_DIR, struct serve_opts, output_dir),
+	CMD_ARG(OPT_LOG_FILE, struct serve_opts, log_file),
+	CMD_ARG(OPT_TLS_CERT, struct serve_opts, auth_opts.tls_cert),
+	CMD_ARG(OPT_TLS_KEY, struct serve_opts, auth_opts.tls_key),
+	CMD_ARG(OPT_TLS_CLIENT_CA, struct serve_opts, auth_opts.tls_client_ca),
+	CMD_ARG(OPT_TOKEN_FILE, struct serve_opts, auth_opts.token_file),
+	{ 0 },
+};
+
 static error_t parse_opt(int key, char *arg, struct argp_state *state)
 {
 	struct serve_opts *so = state->input;
 	long v;
 
 	switch (key) {
-	case OPT_LISTEN:
-		so->listen = arg;
-		break;
-	case 'p':
-		cmd_add_pid(state, &so->o, arg, OPT_MAX_PIDS);
-		break;
-	case 'r':
-		if (cli_parse_long(arg, 1, 10000, &v))
-			argp_error(state, "invalid rate (1-10000 Hz): %s", arg);
-		so->o.rate_hz = v;
-		break;
-	case 'm':
-		so->o.mode = cmd_parse_mode(state, arg, true);
-		break;
-	case 'g':
-		so->o.gil_only = true;
-		break;
-	case OPT_OUTPUT_DIR:
-		so->output_dir = arg;
-		break;
 	case OPT_REBUILD_SYMBOLS:
 		if (cli_parse_secs(arg, &so->rebuild_s))
 			argp_error(state, "invalid --rebuild-symbols (seconds > 0): %s", arg);
@@ -275,35 +260,24 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 			argp_error(state, "invalid --max-stacks: %s", arg);
 		so->max_stacks = v;
 		break;
-	case OPT_LOG_FILE:
-		so->log_file = arg;
-		break;
-	case OPT_TLS_CERT:
-		so->auth_opts.tls_cert = arg;
-		break;
-	case OPT_TLS_KEY:
-		so->auth_opts.tls_key = arg;
-		break;
-	case OPT_TLS_CLIENT_CA:
-		so->auth_opts.tls_client_ca = arg;
-		break;
-	case OPT_TOKEN_FILE:
-		so->auth_opts.token_file = arg;
-		break;
-	case ARGP_KEY_INIT:
-		state->child_inputs[0] = &so->o; /* cli_limits_argp */
-		state->child_inputs[1] = &so->o; /* cli_stacks_argp */
-		break;
 	default:
-		return cmd_parse_common(key, arg, state);
+		return cmd_parse_common(stores, key, arg, state);
 	}
 	return 0;
 }
 
+static const struct sample_spec sampling = {
+	.takes = SOPT(PID) | SOPT_SAMPLER,
+	.doc = {
+		[SOPT_PID] = "Profile only this process (repeatable; default: all)",
+		[SOPT_MODE] = "cpu (default), offcpu, wall or memory, as for record; waits that "
+			      "span an interval or a request are split at its ends",
+	},
+};
+
 int serve_main(int argc, char **argv)
 {
-	static const struct argp argp = { opts, parse_opt, NULL, doc, cmd_limits_children,
-					  NULL, NULL };
+	static const struct argp argp = { opts, parse_opt, NULL, doc, NULL, NULL, NULL };
 	struct serve_opts so = {
 		.o = { OPTIONS_DEFAULTS, .quiet = true },
 		.listen = "127.0.0.1:6060",
@@ -314,7 +288,8 @@ int serve_main(int argc, char **argv)
 	};
 	int err;
 
-	if (argp_parse(&argp, argc, argv, 0, NULL, &so))
+	sample_opts_init(&so.sampling, &argp, &sampling, &so.o);
+	if (argp_parse(&so.sampling.verb, argc, argv, 0, NULL, &so))
 		return 2;
 	if (so.split_by_container && !so.output_dir) {
 		log_error("--split-by container needs --output-dir");

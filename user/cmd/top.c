@@ -26,9 +26,9 @@
 #include <unistd.h>
 
 #include "common.h"
+#include "sample_opts.h"
 #include "symbolize/cpython/discover.h"
 #include "symbolize/cpython/discover_wait.h"
-#include "user/base/cli.h"
 #include "user/base/clock.h"
 #include "user/base/escape.h"
 #include "user/base/log.h"
@@ -61,7 +61,8 @@ static const char *const sort_names[] = { "%Own", "%Total", "OwnTime", "TotalTim
 
 struct top_opts {
 	struct options o;
-	bool functions; /* one row per function rather than per line */
+	struct sample_opts sampling; /* parses into o */
+	bool functions;		     /* one row per function rather than per line */
 };
 
 struct row {
@@ -684,76 +685,46 @@ static const char doc[] =
 	"\nOPTIONS:";
 
 enum {
-	OPT_INIT_WAIT = 0x100,
-	OPT_FUNCTIONS
+	OPT_FUNCTIONS = 0x100,
 };
 
 static const struct argp_option opts[] = {
-	{ "pid", 'p', "PID", 0, "Process to watch", 0 },
-	{ "rate", 'r', "HZ", 0, "Samples per second per CPU (default 99)", 0 },
-	{ "mode", 'm', "MODE", 0,
-	  "cpu (default): time on the CPU; offcpu: time off it, where each thread waits; "
-	  "wall: both (the header shows the reasons of waits)",
-	  0 },
-	{ "gil", 'g', NULL, 0, "Only samples whose thread held the GIL", 0 },
-	{ "duration", 'd', "SECS", 0, "Stop after SECS seconds (default: until q or Ctrl-C)", 0 },
 	{ "functions", OPT_FUNCTIONS, NULL, 0,
 	  "One row per function (at its first line) instead of per line", 0 },
-	{ "init-wait", OPT_INIT_WAIT, "SECS", 0,
-	  "Wait up to SECS for the interpreter to initialise (default 5)", 0 },
 	{ "verbose", 'v', NULL, 0, "More messages", 0 },
 	{},
 };
 
+static const struct sample_spec sampling = {
+	.takes = SOPT(PID) | SOPT(DURATION) | SOPT(INIT_WAIT) | SOPT_SAMPLER,
+	.max_pids = 1,
+	.no_memory = "top shows time: --mode cpu, offcpu or wall (memory is for record)",
+	.doc = {
+		[SOPT_PID] = "Process to watch",
+		[SOPT_MODE] = "cpu (default): time on the CPU; offcpu: time off it, where each "
+			      "thread waits; wall: both (the header shows the reasons of waits)",
+		[SOPT_DURATION] = "Stop after SECS seconds (default: until q or Ctrl-C)",
+		[SOPT_INIT_WAIT] = "Wait up to SECS for the interpreter to initialise (default 5)",
+	},
+};
+
+static const struct cmd_store stores[] = {
+	CMD_FLAG(OPT_FUNCTIONS, struct top_opts, functions),
+	{ 0 },
+};
+
 static error_t parse_opt(int key, char *arg, struct argp_state *state)
 {
-	struct top_opts *t = state->input;
-	struct options *o = &t->o;
-	long v;
-
-	switch (key) {
-	case 'p':
-		cmd_add_pid(state, o, arg, 1);
-		break;
-	case 'r':
-		if (cli_parse_long(arg, 1, 10000, &v))
-			argp_error(state, "invalid rate (1-10000 Hz): %s", arg);
-		o->rate_hz = v;
-		break;
-	case 'm':
-		o->mode = cmd_parse_mode(state, arg, false);
-		break;
-	case 'g':
-		o->gil_only = true;
-		break;
-	case 'd':
-		if (cli_parse_secs(arg, &o->duration_s))
-			argp_error(state, "invalid duration (seconds > 0): %s", arg);
-		break;
-	case OPT_FUNCTIONS:
-		t->functions = true;
-		break;
-	case OPT_INIT_WAIT:
-		if (cli_parse_secs(arg, &o->init_wait_s))
-			argp_error(state, "invalid --init-wait (seconds > 0): %s", arg);
-		break;
-	case ARGP_KEY_INIT:
-		state->child_inputs[0] = &t->o; /* cli_limits_argp */
-		state->child_inputs[1] = &t->o; /* cli_stacks_argp */
-		break;
-	default:
-		return cmd_parse_common(key, arg, state);
-	}
-	return 0;
+	return cmd_parse_common(stores, key, arg, state);
 }
 
 int top_main(int argc, char **argv)
 {
-	static const struct argp argp = { opts, parse_opt, "--pid PID", doc, cmd_limits_children,
-					  NULL, NULL };
+	static const struct argp argp = { opts, parse_opt, "--pid PID", doc, NULL, NULL, NULL };
 	struct top_opts o = { .o = { OPTIONS_DEFAULTS, .quiet = true } };
 
-	if (argp_parse(&argp, argc, argv, 0, NULL, &o))
+	sample_opts_init(&o.sampling, &argp, &sampling, &o.o);
+	if (argp_parse(&o.sampling.verb, argc, argv, 0, NULL, &o))
 		return 2;
 	if (!o.o.n_pids) {
 		log_error("nothing to watch: give --pid PID (see --help)");

@@ -1,0 +1,81 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * sample_opts.h - the sampling options, once for every verb: which
+ * processes (--pid, --all), how (--rate, --mode, --gil, --duration,
+ * --init-wait), which frames (--native, --kernel, --async, ...) and within
+ * what memory (--cache-per-target, ...), parsed into one struct options.
+ *
+ * Owns: those options' names, help, checks and messages.  A verb says
+ * which of them it takes and, where its help words one its own way, how
+ * (struct sample_spec); one it does not take is unknown to its parser and
+ * absent from its help, as if it did not exist.  A feature that adds a
+ * sampling option adds it here, and each verb that takes it says so.
+ */
+#ifndef PYSPY_SAMPLE_OPTS_H
+#define PYSPY_SAMPLE_OPTS_H
+
+#include <argp.h>
+
+struct options;
+
+enum sample_opt {
+	SOPT_PID,
+	SOPT_ALL,
+	SOPT_MODE,
+	SOPT_GIL,
+	SOPT_DURATION,
+	SOPT_RATE,
+	SOPT_INIT_WAIT,
+	SOPT_CACHE_PER_TARGET,
+	SOPT_CACHE_TOTAL,
+	SOPT_SYMBOL_BUDGET,
+	SOPT_MAX_THREADS,
+	SOPT_NATIVE,
+	SOPT_NATIVE_ALL,
+	SOPT_KERNEL,
+	SOPT_NATIVE_STACK,
+	SOPT_ASYNC,
+	SOPT_ASYNC_TASKS,
+	SOPT__COUNT
+};
+
+/* An option's bit in sample_spec.takes: SOPT(RATE) | SOPT(GIL) ... */
+#define SOPT(name) (1u << SOPT_##name)
+/* What a verb that runs the sampler takes besides its targets and its end. */
+#define SOPT_SAMPLER                                                                        \
+	(SOPT(MODE) | SOPT(GIL) | SOPT(RATE) | SOPT(CACHE_PER_TARGET) | SOPT(CACHE_TOTAL) | \
+	 SOPT(SYMBOL_BUDGET) | SOPT(MAX_THREADS) | SOPT(NATIVE) | SOPT(NATIVE_ALL) |        \
+	 SOPT(KERNEL) | SOPT(NATIVE_STACK) | SOPT(ASYNC) | SOPT(ASYNC_TASKS))
+
+/* What a verb takes of the sampling options, and how its help says them. */
+struct sample_spec {
+	unsigned takes;	       /* SOPT() bits */
+	int max_pids;	       /* --pid at most; 1 says "one --pid only"; 0: OPT_MAX_PIDS */
+	const char *no_memory; /* --mode memory is refused with this; NULL: taken */
+	/* --async with --native or --kernel is refused with this; NULL: "... yet". */
+	const char *async_alone;
+	const char *doc[SOPT__COUNT]; /* the verb's own help of an option; NULL: the common */
+};
+
+/*
+ * What one verb parses with: its own argp, with its spec's sampling
+ * options as the child group (which finds itself from verb.children).
+ */
+struct sample_opts {
+	struct argp verb; /* argp_parse this, with the verb's own input */
+	const struct sample_spec *spec;
+	struct options *o;
+	/* Each option once, a header at most before each, and the end. */
+	struct argp_option table[2 * SOPT__COUNT + 1];
+	struct argp argp;
+	struct argp_child children[2];
+};
+
+/*
+ * g for a verb: its argp (without children) and its spec; the sampling
+ * options are parsed into o, which holds the defaults already.
+ */
+void sample_opts_init(struct sample_opts *g, const struct argp *verb,
+		      const struct sample_spec *spec, struct options *o);
+
+#endif /* PYSPY_SAMPLE_OPTS_H */
