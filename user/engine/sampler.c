@@ -546,12 +546,34 @@ void sampler__feed(struct sampler *r, const struct pyspy_sample *rec, size_t len
 	on_sample(rec, len, r);
 }
 
+/*
+ * --async and a Python before 3.14: one line, and -ENOTSUP (a warning
+ * with --all, where no process was asked for by name).
+ */
+static int async_refuses(const struct options *o, const struct py_target *py)
+{
+	char ver[32];
+
+	if (!o->async || (py->version_hex >> 16) >= 0x030e)
+		return 0;
+	py_version_str(py->version_hex, false, ver, sizeof(ver));
+	if (o->all)
+		log_warn("skipping PID %d: --async needs CPython 3.14 or newer; it runs %s",
+			 py->pid, ver);
+	else
+		log_error("--async needs CPython 3.14 or newer; PID %d runs %s", py->pid, ver);
+	return -ENOTSUP;
+}
+
 static int add_target(void *ctx, const struct py_target *py)
 {
 	struct sampler *r = ctx;
-	int err = targets__add(r->tg, py);
+	int err = async_refuses(r->o, py);
 	char ver[32];
 
+	if (err)
+		return err;
+	err = targets__add(r->tg, py);
 	if (err && err != -EEXIST) {
 		log_error("PID %d: cannot start sampling: %s", py->pid, strerror(-err));
 		return err;
@@ -643,6 +665,7 @@ static void refresh_counts(struct sampler *r)
 	session__counters(r->s, r->rc.bpf_err, r->rc.bpf_stat);
 	r->rc.elapsed_s = mono_s() - r->t0;
 	r->rc.processes = targets__count(r->tg);
+	r->rc.refused = watch__refused(r->watch);
 	if (r->o->async) {
 		r->rc.async = true;
 		r->rc.async_samples = r->rc.async_names_lost = r->rc.async_await_cycles = 0;
@@ -696,15 +719,9 @@ static int discover_pids(const struct options *o, struct py_target *pys)
 /* --async on a --pid older than 3.14: one clear line, and no recording. */
 static int async_versions(const struct options *o, const struct py_target *pys)
 {
-	char ver[32];
-
-	for (int i = 0; i < o->n_pids; i++) {
-		if ((pys[i].version_hex >> 16) >= 0x030e)
-			continue;
-		py_version_str(pys[i].version_hex, false, ver, sizeof(ver));
-		log_error("--async needs CPython 3.14 or newer; PID %d runs %s", pys[i].pid, ver);
-		return -ENOTSUP;
-	}
+	for (int i = 0; i < o->n_pids; i++)
+		if (async_refuses(o, &pys[i]))
+			return -ENOTSUP;
 	return 0;
 }
 
