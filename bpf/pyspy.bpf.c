@@ -55,8 +55,18 @@ const volatile bool async_tasks = false;
  */
 __u64 procs_gen = 0;
 
-/* Threads with no PyThreadState are retried after this long. */
-#define NEG_CACHE_NS (50 * 1000 * 1000ULL)
+/*
+ * Threads with no PyThreadState are retried after 1 ms, then twice as long
+ * each time up to 50 ms; and at once when the main interpreter's thread
+ * list has a new head (a new thread state is put first).  A thread met
+ * before its thread state existed or was bound (a process registered as
+ * it starts, a thread just started, a C thread that later calls into
+ * Python) is thus known by the time it first leaves the CPU, and none of
+ * its waits is lost; a thread that never runs Python costs a list walk
+ * per 50 ms and two reads per sample.
+ */
+#define NEG_CACHE_MIN_NS (1000 * 1000ULL)
+#define NEG_CACHE_NS	 (50 * 1000 * 1000ULL)
 /* Extra iterations for skipped shim frames on top of the frame limit. */
 #define SKIP_SLACK 64
 
@@ -73,6 +83,9 @@ struct {
 struct tstate_entry {
 	__u64 tstate;	/* 0: none found */
 	__u64 retry_ns; /* negative entries: when to look again */
+	__u64 head;	/* ... or sooner, once the thread list's head is not this */
+	__u32 misses;	/* negative verdicts in a row */
+	__u32 pad;
 };
 
 struct {
@@ -264,8 +277,20 @@ static long scan_one(__u32 idx, struct scan_ctx *c)
 	return 0;
 }
 
+/* The main interpreter's first thread state (0 if it cannot be read). */
+static __always_inline __u64 threads_head(const struct pyspy_proc *p)
+{
+	__u64 interp = 0, ts = 0;
+
+	if (bpf_probe_read_user(&interp, 8, (void *)(p->runtime_addr + p->runtime_interp_head)) ||
+	    !interp || bpf_probe_read_user(&ts, 8, (void *)(interp + p->interp_threads_head)))
+		return 0;
+	return ts;
+}
+
+/* *head: the main interpreter's first thread state, as the walk read it. */
 static __always_inline __u64 scan_threads(struct scratch *s, const struct pyspy_proc *p,
-					  __u64 fsbase, __u16 *err)
+					  __u64 fsbase, __u64 *head, __u16 *err)
 {
 	struct scan_ctx c = { .s = s, .p = p, .fsbase = fsbase };
 	__u64 interp = 0;
@@ -280,6 +305,8 @@ static __always_inline __u64 scan_threads(struct scratch *s, const struct pyspy_
 			*err = PYSPY_ERR_READ_RUNTIME;
 			return 0;
 		}
+		if (!i)
+			*head = c.ts;
 		bpf_loop(PYSPY_MAX_THREADS, scan_one, &c, 0);
 		if (c.found)
 			return c.found;
@@ -310,18 +337,25 @@ static __always_inline __u64 find_tstate(struct scratch *s, const struct pyspy_p
 		return s->last_tstate;
 	c = bpf_map_lookup_elem(&tstates, &tid);
 	if (c) {
-		if (!c->tstate && now < c->retry_ns) {
+		if (!c->tstate && now < c->retry_ns && threads_head(p) == c->head) {
 			*err = PYSPY_ERR_NO_TSTATE;
 			return 0;
 		}
 		if (c->tstate && !read_tstate(s, p, c->tstate) &&
 		    ts_u64(s, p->tstate_thread_id) == fsbase)
 			return c->tstate;
+		if (!c->tstate)
+			ne.misses = c->misses < 16 ? c->misses + 1 : 16;
 	}
 	count(&stats, PYSPY_STAT_TSTATE_SCAN);
-	ne.tstate = scan_threads(s, p, fsbase, err);
-	if (!ne.tstate)
-		ne.retry_ns = now + NEG_CACHE_NS;
+	ne.tstate = scan_threads(s, p, fsbase, &ne.head, err);
+	if (!ne.tstate) {
+		__u64 wait = NEG_CACHE_MIN_NS << ne.misses;
+
+		ne.retry_ns = now + (wait < NEG_CACHE_NS ? wait : NEG_CACHE_NS);
+	} else {
+		ne.misses = 0;
+	}
 	bpf_map_update_elem(&tstates, &tid, &ne, BPF_ANY);
 	return ne.tstate;
 }

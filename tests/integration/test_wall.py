@@ -11,6 +11,7 @@ import json
 import os
 import re
 import signal
+import subprocess
 import time
 
 import pytest
@@ -107,6 +108,33 @@ def test_waits_add_up(python, workload, pyspy, tmp_path):
         spin, nap, show(threads))
 
 
+@pytest.mark.parametrize("py_id", ["3.8", "3.12", "3.15-sid"])
+def test_thread_that_calls_in_late(py_id, workload, pyspy, tmp_path):
+    """A C thread spins 0.3 s with no Python thread state (met first as a
+    thread that is not Python), then calls into Python (ctypes makes its
+    thread state then) and at once sleeps 0.6 s: that first wait is charged
+    whole, where it sleeps (its thread state is looked for again as soon
+    as one is added, not 50 ms later)."""
+    python = require_python(BY_ID[py_id])
+    so = tmp_path / "late.so"
+    subprocess.run(["gcc", "-shared", "-fPIC", "-O2", "-pthread",
+                    str(WORKLOADS / "native" / "late.c"), "-o", str(so)], check=True)
+    w = workload(python, "latecall.py", so)
+    out = tmp_path / "late.folded"
+    run = Running(pyspy, ["record", "--pid", w.pid, "--mode", "wall", "--threads", "--rate", 499,
+                          "--duration", 2.0, "-v", "--format", "folded", "-o", out],
+                  "off the CPU at registration")
+    try:
+        os.kill(w.pid, signal.SIGUSR1)
+        log = run.finish()
+    finally:
+        run.kill()
+    stacks = parse_folded(out.read_text())
+    nap = weight(stacks, ends_with(fr("napper", "latecall.py", "NAP"), "[sleep]")) / 1e9
+    assert abs(nap - 0.6) <= TOL * 0.6 + 0.005, "napper slept %.3f s of 0.6\n%s\n%s" % (
+        nap, show(by_thread(stacks)), log)
+
+
 def test_launch_sleeps_first(python, pyspy, tmp_path):
     """A launched program that sleeps before anything else: its first sleep
     is charged whole, and its time adds up to what it measured itself."""
@@ -119,7 +147,9 @@ def test_launch_sleeps_first(python, pyspy, tmp_path):
     t = json.loads(truth.read_text())
     s = "sleepfirst.py"
     root = fr("<module>", s, "ROOT")
-    mine = [(f, w) for f, w in stacks if root in f]
+    # Writing the truth comes after the program measured its total.
+    after = "write (%s:" % (WORKLOADS / s)
+    mine = [(f, w) for f, w in stacks if root in f and not any(x.startswith(after) for x in f)]
 
     def part(name, tag, *tail):
         return weight(mine, lambda f: fr(name, s, tag) in f and

@@ -9,7 +9,7 @@ whole.  Stacks, root first:
     <module>; last ("# LAST") -> [sleep]
 
 --truth FILE gets the seconds each took and their total, as the program
-measured them itself (time.monotonic()).
+measured them itself (time.monotonic()), written after (in write()).
 """
 import json
 import sys
@@ -37,12 +37,16 @@ def timed(fn):
     return time.monotonic() - t
 
 
+def write(out, truth):
+    with open(out, "w") as f:  # WRITE
+        json.dump(truth, f)
+
+
 def main():
     out = sys.argv[sys.argv.index("--truth") + 1]
     truth = {"first": timed(first), "spin": timed(spin), "last": timed(last)}
     truth["total"] = time.monotonic() - T0
-    with open(out, "w") as f:
-        json.dump(truth, f)
+    write(out, truth)
 
 
 main()  # ROOT

@@ -346,40 +346,53 @@ void sampler__settle_locked(struct sampler *r)
 struct blocked_ctx {
 	struct sampler *r;
 	const struct target *tg;
-	uint64_t now;
 };
 
-/* A thread found blocked at registration: its wait is open from now. */
+/* Before a thread is seen blocked: its next run ends its wait (and when that began). */
+static void arm_blocked(pid_t tid, uint64_t *since, void *ctx)
+{
+	const struct blocked_ctx *c = ctx;
+
+	session__offcpu_open(c->r->s, tid, since);
+}
+
+/*
+ * A thread found blocked at registration: its wait is open from when it
+ * began, as far as we know.  If it ran and left again since, the record
+ * of that wait (queued behind us) replaces this one, and the end of a
+ * wait that was over before we looked does not close it.
+ */
 static void open_blocked_one(const struct blocked_thread *b, void *ctx)
 {
 	const struct blocked_ctx *c = ctx;
 	struct sampler *r = c->r;
-	uint64_t since = c->now;
 
-	/*
-	 * If it ran and left again since we looked, the record of that wait
-	 * (queued behind us) replaces this one; nothing is counted twice.
-	 */
-	if (session__offcpu_open(r->s, b->hdr->tid, &since))
-		return;
 	if (!profile__thread_name(r->prof, b->hdr->pid, b->hdr->tid)) {
 		targets__name_thread(r->tg, b->hdr->pid, b->hdr->tid);
 		r->rc.threads++;
 	}
-	offcpu_start(r, c->tg, b->hdr, b->flags, b->locs, b->n, since, c->now);
+	offcpu_start(r, c->tg, b->hdr, b->flags, b->locs, b->n, b->since_ns, b->known_ns);
 }
 
-static void open_blocked(struct sampler *r, pid_t pid)
+/* Threads already off the CPU are looked for in these modes (blocked.h). */
+static bool wants_blocked(const struct sampler *r)
+{
+	return r->off && (r->o->mode == MODE_OFFCPU || r->o->mode == MODE_WALL);
+}
+
+/* The second step of blocked.h's scan, once pid is registered. */
+static void open_blocked(struct sampler *r, pid_t pid, struct blocked_scan *bs)
 {
 	struct target *tg = targets__find(r->tg, pid);
-	struct blocked_ctx c = { r, tg, mono_ns() };
+	struct blocked_ctx c = { r, tg };
 	struct timespec t0, t1;
 	int n;
 
-	if (!tg || !r->off || (r->o->mode != MODE_OFFCPU && r->o->mode != MODE_WALL))
+	if (!tg || !bs)
 		return;
 	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t0);
-	n = blocked__scan(tg, c.now, open_blocked_one, &c);
+	n = blocked__finish(bs, tg, mono_ns(),
+			    &(const struct blocked_ops){ arm_blocked, open_blocked_one }, &c);
 	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t1);
 	if (n < 0)
 		log_debug("PID %d: cannot list its blocked threads: %s", pid, strerror(-n));
@@ -569,13 +582,17 @@ static int add_target(void *ctx, const struct py_target *py)
 {
 	struct sampler *r = ctx;
 	int err = async_refuses(r->o, py);
+	struct blocked_scan *bs;
 	char ver[32];
 
 	if (err)
 		return err;
+	/* Its threads already off the CPU, seen before it is sampled (blocked.h). */
+	bs = wants_blocked(r) && !targets__has(r->tg, py->pid) ? blocked__begin(py->pid) : NULL;
 	err = targets__add(r->tg, py);
 	if (err && err != -EEXIST) {
 		log_error("PID %d: cannot start sampling: %s", py->pid, strerror(-err));
+		blocked__free(bs);
 		return err;
 	}
 	py_version_str(py->version_hex, false, ver, sizeof(ver));
@@ -583,8 +600,9 @@ static int add_target(void *ctx, const struct py_target *py)
 		  (unsigned long long)py->runtime_addr);
 	if (!err) {
 		container_cache__add_process(r->cc, r->prof, py->pid, py->nspid);
-		open_blocked(r, py->pid);
+		open_blocked(r, py->pid, bs);
 	}
+	blocked__free(bs);
 	return 0;
 }
 
@@ -754,8 +772,6 @@ static int start(struct sampler *r)
 	err = r->s ? 0 : -errno;
 	if (err)
 		goto out;
-	/* The recording starts as its first target is added: waits count from here. */
-	r->t0 = mono_s();
 	r->tg = targets__new(r->s, r->prof, r->store, o->frames_one_by_one);
 	if (r->tg && (so.native || so.kernel)) {
 		r->native = native_ctx__new(r->prof, so.native, o->native_all, so.kernel);
@@ -769,6 +785,11 @@ static int start(struct sampler *r)
 		targets__set_async(r->tg);
 	r->watch = r->tg ? watch__new(r->tg, o->all, o->init_wait_s, add_target, r) : NULL;
 	err = r->watch ? 0 : -ENOMEM;
+	/*
+	 * The recording starts as its first target is added (kernel symbols
+	 * and the like are loaded): a wait found open is charged from here.
+	 */
+	r->t0 = mono_s();
 	for (int i = 0; !err && i < o->n_pids; i++)
 		err = add_target(r, &pys[i]);
 	if (!err && o->cmd) {
