@@ -191,8 +191,8 @@ def test_launch_sleeps_first(python, pyspy, tmp_path):
     s = "sleepfirst.py"
     root = fr("<module>", s, "ROOT")
     # Writing the truth comes after the program measured its total.
-    after = "write (%s:" % (WORKLOADS / s)
-    mine = [(f, w) for f, w in stacks if root in f and not any(x.startswith(after) for x in f)]
+    after = fr("main", s, "CALL-WRITE")
+    mine = [(f, w) for f, w in stacks if root in f and after not in f]
 
     def part(name, tag, *tail):
         return weight(mine, lambda f: fr(name, s, tag) in f and

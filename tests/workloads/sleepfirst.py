@@ -46,7 +46,7 @@ def main():
     out = sys.argv[sys.argv.index("--truth") + 1]
     truth = {"first": timed(first), "spin": timed(spin), "last": timed(last)}
     truth["total"] = time.monotonic() - t0
-    write(out, truth)
+    write(out, truth)  # CALL-WRITE
 
 
 main()  # ROOT

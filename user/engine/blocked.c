@@ -81,15 +81,17 @@ struct blocked_scan *blocked__begin(pid_t pid)
 	for (uint32_t i = 0; s->c && i < s->tk.n; i++) {
 		struct candidate *c = &s->c[i];
 		pid_t tid = s->tk.v[i].tid;
-		struct procfs_stat ps;
 
 		if (!off_cpu(s->tk.v[i].state))
 			continue;
-		/* First how often it ran, then that it is off the CPU (see above). */
+		/*
+		 * First how often it ran, then that it is off the CPU (see
+		 * above): its syscall file says "running" for a task that is on
+		 * a CPU or about to be.
+		 */
 		c->seen_ns = mono_ns();
 		c->counted = !procfs_runs(pid, tid, &c->runs);
-		c->blocked = !procfs_stat(pid, tid, &ps) && off_cpu(ps.state) &&
-			     !wait_header(pid, tid, &c->hdr);
+		c->blocked = !wait_header(pid, tid, &c->hdr);
 	}
 	return s;
 }
