@@ -1082,6 +1082,44 @@ static __always_inline void blocked_in(struct switch_info *si)
 		si->flags |= PYSPY_SAMPLE_ARGS_NULL;
 }
 
+/* Report that tid's wait, begun at start, ended at end. */
+static __always_inline void wait_ended(__u32 tgid, __u32 tid, __u64 start, __u64 end)
+{
+	struct pyspy_event ev = {};
+
+	ev.pid = tgid;
+	ev.tid = tid;
+	ev.flags = PYSPY_EVENT_OFFCPU_END;
+	ev.ktime_ns = end;
+	ev.arg = end - start;
+	if (bpf_ringbuf_output(&events, &ev, sizeof(ev), wakeup_flags_for(tgid)))
+		count(&errors, PYSPY_ERR_RINGBUF_FULL);
+}
+
+/*
+ * prev leaves the CPU with a wait still open: the switch that put it back
+ * on the CPU was not seen (rare, under load; its end would be lost, and
+ * the wait with it).  It ran since its scheduler entity was last picked
+ * (sum_exec_runtime - prev_sum_exec_runtime): the wait ended that long
+ * ago.  Reported before this switch's own sample, so it closes first.
+ */
+static __always_inline void unseen_run(struct task_struct *prev, __u32 tgid, __u32 tid)
+{
+	__u64 *open = bpf_map_lookup_elem(&offcpu_start, &tid), now, ran, back;
+
+	if (!open)
+		return;
+	now = bpf_ktime_get_ns();
+	ran = BPF_CORE_READ(prev, se.sum_exec_runtime) -
+	      BPF_CORE_READ(prev, se.prev_sum_exec_runtime);
+	back = now - ran;
+	/* An entry made while it ran (a found-blocked thread that woke) ends nothing. */
+	if (ran < now && back > *open) {
+		wait_ended(tgid, tid, *open, back);
+		count(&stats, PYSPY_STAT_UNSEEN_RUN);
+	}
+}
+
 /*
  * sched_switch runs in prev's context, so prev's own Python stack can be
  * walked like a CPU sample; next's wait, if it is one of ours, ends here.
@@ -1112,6 +1150,7 @@ int pyspy_switch(struct bpf_raw_tracepoint_args *ctx)
 			si.flags |= PYSPY_SAMPLE_PREEMPTED;
 		else
 			blocked_in(&si);
+		unseen_run(prev, tgid, tid);
 		sample_python(ctx, s, p, tgid, tid, &si);
 		now = bpf_ktime_get_ns();
 		bpf_map_update_elem(&offcpu_start, &tid, &now, BPF_ANY);
@@ -1122,16 +1161,10 @@ int pyspy_switch(struct bpf_raw_tracepoint_args *ctx)
 		return 0;
 	now = bpf_ktime_get_ns();
 	{
-		struct pyspy_event ev = {};
+		__u64 began = *start;
 
-		ev.pid = BPF_CORE_READ(next, tgid);
-		ev.tid = ntid;
-		ev.flags = PYSPY_EVENT_OFFCPU_END;
-		ev.ktime_ns = now;
-		ev.arg = now - *start;
 		bpf_map_delete_elem(&offcpu_start, &ntid);
-		if (bpf_ringbuf_output(&events, &ev, sizeof(ev), wakeup_flags_for(ev.pid)))
-			count(&errors, PYSPY_ERR_RINGBUF_FULL);
+		wait_ended(BPF_CORE_READ(next, tgid), ntid, began, now);
 	}
 	return 0;
 }

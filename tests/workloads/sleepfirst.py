@@ -42,7 +42,8 @@ def write(out, truth):
 
 
 def main():
-    t0 = time.monotonic()  # all of it under ROOT: the module's own lines are not
+    # Timed from here, all of it under ROOT (the module's own lines are not).
+    t0 = time.monotonic()  # T0
     out = sys.argv[sys.argv.index("--truth") + 1]
     truth = {"first": timed(first), "spin": timed(spin), "last": timed(last)}
     truth["total"] = time.monotonic() - t0
