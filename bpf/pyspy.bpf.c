@@ -90,8 +90,18 @@ static __always_inline void count(void *map, __u32 key)
 #define PW_ON_TSTATE(c)		   0
 #include "pywalk.h"
 
-/* Threads with no PyThreadState are retried after this long. */
-#define NEG_CACHE_NS (50 * 1000 * 1000ULL)
+/*
+ * Threads with no PyThreadState are retried after 1 ms, then twice as long
+ * each time up to 50 ms; and at once when the main interpreter's thread
+ * list has a new head (a new thread state is put first).  A thread met
+ * before its thread state existed or was bound (a process registered as
+ * it starts, a thread just started, a C thread that later calls into
+ * Python) is thus known by the time it first leaves the CPU, and none of
+ * its waits is lost; a thread that never runs Python costs a list walk
+ * per 50 ms and two reads per sample.
+ */
+#define NEG_CACHE_MIN_NS (1000 * 1000ULL)
+#define NEG_CACHE_NS	 (50 * 1000 * 1000ULL)
 
 struct {
 	/* LRU: with --all it also remembers non-Python processes; an evicted
@@ -106,6 +116,9 @@ struct {
 struct tstate_entry {
 	__u64 tstate;	/* 0: none found */
 	__u64 retry_ns; /* negative entries: when to look again */
+	__u64 head;	/* ... or sooner, once the thread list's head is not this */
+	__u32 misses;	/* negative verdicts in a row */
+	__u32 pad;
 };
 
 struct {
@@ -403,6 +416,7 @@ int pyspy_switch(struct bpf_raw_tracepoint_args *ctx)
 			si.flags |= PYSPY_SAMPLE_PREEMPTED;
 		else
 			blocked_in(&si);
+		unseen_run(prev, tgid, tid);
 		sample_python(ctx, s, p, tgid, tid, &si);
 		now = bpf_ktime_get_ns();
 		bpf_map_update_elem(&offcpu_start, &tid, &now, BPF_ANY);
@@ -413,16 +427,10 @@ int pyspy_switch(struct bpf_raw_tracepoint_args *ctx)
 		return 0;
 	now = bpf_ktime_get_ns();
 	{
-		struct pyspy_event ev = {};
+		__u64 began = *start;
 
-		ev.pid = BPF_CORE_READ(next, tgid);
-		ev.tid = ntid;
-		ev.flags = PYSPY_EVENT_OFFCPU_END;
-		ev.ktime_ns = now;
-		ev.arg = now - *start;
 		bpf_map_delete_elem(&offcpu_start, &ntid);
-		if (bpf_ringbuf_output(&events, &ev, sizeof(ev), wakeup_flags_for(ev.pid)))
-			count(&errors, PYSPY_ERR_RINGBUF_FULL);
+		wait_ended(BPF_CORE_READ(next, tgid), ntid, began, now);
 	}
 	return 0;
 }

@@ -19,8 +19,20 @@
  * per TID and re-checked against fsbase on every hit (one read, which also
  * brings the frame pointer).
  */
+/* The main interpreter's first thread state (0 if it cannot be read). */
+static __always_inline __u64 threads_head(struct scratch *s, const struct pyspy_proc *p)
+{
+	__u64 interp = 0, ts = 0;
+
+	if (pw_interp_head(&s->pw, p, &interp) || !interp ||
+	    pw_interp_threads(&s->pw, p, interp, &ts))
+		return 0;
+	return ts;
+}
+
+/* *head: the main interpreter's first thread state, as the walk read it. */
 static __always_inline __u64 scan_threads(struct scratch *s, const struct pyspy_proc *p,
-					  __u64 fsbase, __u16 *err)
+					  __u64 fsbase, __u64 *head, __u16 *err)
 {
 	struct pw_scan c = { .b = &s->pw, .p = p, .want = fsbase };
 	__u64 interp = 0;
@@ -35,6 +47,8 @@ static __always_inline __u64 scan_threads(struct scratch *s, const struct pyspy_
 			*err = PYSPY_ERR_READ_RUNTIME;
 			return 0;
 		}
+		if (!i)
+			*head = c.ts;
 		/*
 		 * A bpf_loop callback, not an unrolled loop: the verifier
 		 * checks it once, where PYSPY_MAX_INTERPS x PYSPY_MAX_THREADS
@@ -70,18 +84,25 @@ static __always_inline __u64 find_tstate(struct scratch *s, const struct pyspy_p
 		return s->last_tstate;
 	c = bpf_map_lookup_elem(&tstates, &tid);
 	if (c) {
-		if (!c->tstate && now < c->retry_ns) {
+		if (!c->tstate && now < c->retry_ns && threads_head(s, p) == c->head) {
 			*err = PYSPY_ERR_NO_TSTATE;
 			return 0;
 		}
 		if (c->tstate && !pw_read_tstate(&s->pw, p, c->tstate) &&
 		    pw_tstate_thread_id(&s->pw, p) == fsbase)
 			return c->tstate;
+		if (!c->tstate)
+			ne.misses = c->misses < 16 ? c->misses + 1 : 16;
 	}
 	count(&stats, PYSPY_STAT_TSTATE_SCAN);
-	ne.tstate = scan_threads(s, p, fsbase, err);
-	if (!ne.tstate)
-		ne.retry_ns = now + NEG_CACHE_NS;
+	ne.tstate = scan_threads(s, p, fsbase, &ne.head, err);
+	if (!ne.tstate) {
+		__u64 wait = NEG_CACHE_MIN_NS << ne.misses;
+
+		ne.retry_ns = now + (wait < NEG_CACHE_NS ? wait : NEG_CACHE_NS);
+	} else {
+		ne.misses = 0;
+	}
 	bpf_map_update_elem(&tstates, &tid, &ne, BPF_ANY);
 	return ne.tstate;
 }

@@ -531,6 +531,36 @@ def test_error_python37(python37, workload, record):
     expect_error(record(w.pid, duration=1, timeout=30), "unsupported Python version 3.7")
 
 
+@pytest.mark.parametrize("case", ["3.7", "async-3.12"])
+def test_error_launched_python_refused(case, python37, pyspy, tmp_path):
+    """A launched command that is a Python record cannot sample (too old, or
+    --async before 3.14): one line naming it, no stacks, and a non-zero exit
+    once it is over (it runs its course: it is not ours to stop)."""
+    python = python37 if case == "3.7" else require_python(BY_ID["3.12"])
+    extra = ["--async"] if case.startswith("async") else []
+    out = tmp_path / "p.folded"
+    r = run_pyspy(pyspy, ["record", "-q", "-o", out] + extra +
+                  ["--", python.path, "-c", "import time; time.sleep(1.5); print('done')"],
+                  timeout=60)
+    want = (r"unsupported Python version 3\.7\.\d+" if case == "3.7" else
+            r"--async needs CPython 3\.14 or newer; PID \d+ runs 3\.12\.\d+")
+    lines = [x for x in r.stderr.splitlines() if x.strip()]
+    assert r.rc != 0 and len(lines) == 1 and re.search(want, lines[0]), str(r)
+    assert "done" in r.stdout, str(r)
+    assert not parse_folded(out.read_text()), out.read_text()[:500]
+
+
+def test_all_async_skips_older_pythons(workload, pyspy, tmp_path):
+    """--all --async: a 3.12 process is skipped with a warning naming it, not
+    an error: nobody asked for it by name."""
+    w = workload(require_python(BY_ID["3.12"]), "simple.py")
+    r = run_pyspy(pyspy, ["record", "--all", "--async", "--duration", 1.5, "-f", "folded",
+                          "-o", tmp_path / "p.folded"])
+    assert r.rc == 0, str(r)
+    assert re.search(r"skipping PID %d: --async needs CPython 3\.14 or newer; it runs 3\.12"
+                     % w.pid, r.stderr), str(r)
+
+
 def test_error_not_root(workload, pyspy, tmp_path):
     w = workload(PY_DEBIAN, "simple.py")
     # /tmp is writable for uid 65534, so only the privilege check can fail.
