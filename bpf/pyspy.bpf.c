@@ -9,6 +9,12 @@
  * faulting pointer ends the walk with a named error.  No strings are read:
  * a frame is a (code object pointer, instruction offset) pair, and
  * userspace turns it into `qualname (file:line)`.
+ *
+ * This file keeps the programs, the maps and the sample path; each topic
+ * has a header of its own, included after the maps: the walk of the
+ * frames, shared with userspace (pywalk.h), the thread state
+ * (tstate.bpf.h), --async's await chain (asyncio.bpf.h), --native's copy
+ * (native.bpf.h), off-CPU's reasons (offcpu.bpf.h).
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -84,8 +90,18 @@ static __always_inline void count(void *map, __u32 key)
 #define PW_ON_TSTATE(c)		   0
 #include "pywalk.h"
 
-/* Threads with no PyThreadState are retried after this long. */
-#define NEG_CACHE_NS (50 * 1000 * 1000ULL)
+/*
+ * Threads with no PyThreadState are retried after 1 ms, then twice as long
+ * each time up to 50 ms; and at once when the main interpreter's thread
+ * list has a new head (a new thread state is put first).  A thread met
+ * before its thread state existed or was bound (a process registered as
+ * it starts, a thread just started, a C thread that later calls into
+ * Python) is thus known by the time it first leaves the CPU, and none of
+ * its waits is lost; a thread that never runs Python costs a list walk
+ * per 50 ms and two reads per sample.
+ */
+#define NEG_CACHE_MIN_NS (1000 * 1000ULL)
+#define NEG_CACHE_NS	 (50 * 1000 * 1000ULL)
 
 struct {
 	/* LRU: with --all it also remembers non-Python processes; an evicted
@@ -100,6 +116,9 @@ struct {
 struct tstate_entry {
 	__u64 tstate;	/* 0: none found */
 	__u64 retry_ns; /* negative entries: when to look again */
+	__u64 head;	/* ... or sooner, once the thread list's head is not this */
+	__u32 misses;	/* negative verdicts in a row */
+	__u32 pad;
 };
 
 struct {
@@ -178,6 +197,14 @@ struct {
 	__uint(max_entries, 4 << 20); /* resized by userspace */
 } events SEC(".maps");
 
+/* When each Python thread that left the CPU left it. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32);   /* tid */
+	__type(value, __u64); /* ktime */
+} offcpu_start SEC(".maps");
+
 static __always_inline struct scratch *get_scratch(void)
 {
 	__u32 zero = 0;
@@ -185,281 +212,13 @@ static __always_inline struct scratch *get_scratch(void)
 	return bpf_map_lookup_elem(&scratch_map, &zero);
 }
 
-/*
- * Why match thread_id against fsbase: thread_id is pthread_self(), which is
- * the thread pointer (fsbase) on x86_64 for glibc and musl alike, in every
- * CPython 3.8+.  Unlike native_thread_id (3.11+ only) it does not depend on
- * the PID namespace the target runs in, and unlike the TSS key it needs no
- * libc internals.  The walk happens once per thread; the result is cached
- * per TID and re-checked against fsbase on every hit (one read, which also
- * brings the frame pointer).
- */
-static __always_inline __u64 scan_threads(struct scratch *s, const struct pyspy_proc *p,
-					  __u64 fsbase, __u16 *err)
-{
-	struct pw_scan c = { .b = &s->pw, .p = p, .want = fsbase };
-	__u64 interp = 0;
-
-	if (pw_interp_head(&s->pw, p, &interp)) {
-		*err = PYSPY_ERR_READ_RUNTIME;
-		return 0;
-	}
-	for (int i = 0; i < PYSPY_MAX_INTERPS && interp; i++) {
-		c.interp = interp;
-		if (pw_interp_threads(&s->pw, p, interp, &c.ts)) {
-			*err = PYSPY_ERR_READ_RUNTIME;
-			return 0;
-		}
-		/*
-		 * A bpf_loop callback, not an unrolled loop: the verifier
-		 * checks it once, where PYSPY_MAX_INTERPS x PYSPY_MAX_THREADS
-		 * bounded iterations made it walk some 300 000 instructions.
-		 */
-		bpf_loop(PYSPY_MAX_THREADS, pw_scan_one, &c, 0);
-		if (c.found)
-			return c.found;
-		if (c.err) {
-			*err = c.err;
-			return 0;
-		}
-		if (pw_interp_next(&s->pw, p, interp, &interp))
-			break;
-	}
-	*err = PYSPY_ERR_NO_TSTATE;
-	return 0;
-}
-
-/*
- * Find this thread's PyThreadState and leave it in s->pw.tsbuf.  Returns 0 if
- * the thread has none (err says why).
- */
-static __always_inline __u64 find_tstate(struct scratch *s, const struct pyspy_proc *p, __u32 tid,
-					 __u64 now, __u16 *err)
-{
-	/* A BTF task pointer: fsbase is a plain load, not a probe read. */
-	__u64 fsbase = bpf_get_current_task_btf()->thread.fsbase;
-	struct tstate_entry *c, ne = {};
-
-	if (s->last_tid == tid && s->last_tstate && !pw_read_tstate(&s->pw, p, s->last_tstate) &&
-	    pw_tstate_thread_id(&s->pw, p) == fsbase)
-		return s->last_tstate;
-	c = bpf_map_lookup_elem(&tstates, &tid);
-	if (c) {
-		if (!c->tstate && now < c->retry_ns) {
-			*err = PYSPY_ERR_NO_TSTATE;
-			return 0;
-		}
-		if (c->tstate && !pw_read_tstate(&s->pw, p, c->tstate) &&
-		    pw_tstate_thread_id(&s->pw, p) == fsbase)
-			return c->tstate;
-	}
-	count(&stats, PYSPY_STAT_TSTATE_SCAN);
-	ne.tstate = scan_threads(s, p, fsbase, err);
-	if (!ne.tstate)
-		ne.retry_ns = now + NEG_CACHE_NS;
-	bpf_map_update_elem(&tstates, &tid, &ne, BPF_ANY);
-	return ne.tstate;
-}
-
-/* --- --async: the await chain of the running task ------------------------ */
-
-/*
- * Why here and not in userspace: the tasks awaiting the running one are
- * suspended, but they change whenever the loop runs, which is between
- * any two samples; reading them with the sample is the only answer that
- * is right for it.  All of it is pointers: task -> awaiter -> its
- * coroutine -> what that awaits, and a name's head for its fingerprint.
- *
- * Why global functions on per-CPU state: the verifier checks a global
- * function once, on its own, where the same code inlined into the frame
- * walk's paths multiplied them (a second of start-up).  A global function
- * takes no pointers to our state, so the state lives in the scratch
- * (struct chain_state) and the entry is the scratch's copy, pc_proc.
- */
-static __always_inline __u64 buf_u64(const __u8 *b, __u32 off, __u32 mask)
-{
-	return *(__u64 *)&b[off & mask];
-}
-
-/*
- * The fields of the task at task into s->ch: its coroutine, its name, and
- * who awaits it: task_awaited_by, or when several tasks do (a set) the
- * first one in the set's table.  0, or -1 if the task cannot be read or is
- * not a Task (a plain Future).
- */
-__noinline int chain_read_task(__u64 task)
-{
-	struct scratch *s = get_scratch();
-	const struct pyspy_proc *p;
-	const __u32 m = PYSPY_TASK_BUF - 1;
-	__u64 ab, table;
-	__u32 mask;
-
-	if (!s)
-		return -1;
-	p = &s->pc_proc;
-	s->ch.reads++;
-	if (bpf_probe_read_user(s->taskbuf, p->task_len & m, (void *)(task + p->task_lo)))
-		return -1;
-	if (!s->taskbuf[p->task_is_task & m])
-		return -1;
-	s->ch.coro = buf_u64(s->taskbuf, p->task_coro, m);
-	s->ch.task_name = buf_u64(s->taskbuf, p->task_name, m);
-	ab = buf_u64(s->taskbuf, p->task_awaited_by, m);
-	s->ch.awaiter = ab;
-	if (!ab || !s->taskbuf[p->task_is_set & m])
-		return 0;
-	s->ch.awaiter = 0;
-	s->ch.reads += 2;
-	if (bpf_probe_read_user(s->setbuf, PYSPY_SET_BUF, (void *)ab))
-		return 0;
-	table = s->setbuf[(p->set_table / 8) & (PYSPY_SET_BUF / 8 - 1)];
-	mask = (__u32)s->setbuf[(p->set_mask / 8) & (PYSPY_SET_BUF / 8 - 1)];
-	/* The first 4 entries (key, hash): a set of a few awaiters has them there. */
-	if (bpf_probe_read_user(s->setbuf, PYSPY_SET_BUF, (void *)table))
-		return 0;
-	for (int i = 0; i < PYSPY_SET_BUF / 16; i++) {
-		/* hash -1: a deleted entry */
-		if (i <= mask && s->setbuf[2 * i] && s->setbuf[2 * i + 1] != (__u64)-1) {
-			s->ch.awaiter = s->setbuf[2 * i];
-			break;
-		}
-	}
-	return 0;
-}
-
-static __always_inline bool put_frame(struct scratch *s, __u64 code, __s32 lasti, __u32 fp)
-{
-	struct pyspy_frame *f;
-	__u32 n = s->ch.n;
-
-	if (n >= PYSPY_MAX_FRAMES) {
-		s->sample.flags |= PYSPY_SAMPLE_TRUNCATED;
-		return false;
-	}
-	f = &s->sample.frames[n & (PYSPY_MAX_FRAMES - 1)];
-	f->code = code;
-	f->lasti = lasti;
-	f->code_fp = fp;
-	s->ch.n = n + 1;
-	return true;
-}
-
-/* One coroutine of the current task: its frame, then what it awaits. */
-static __always_inline long chain_gen(struct scratch *s, const struct pyspy_proc *p)
-{
-	const __u32 m = PYSPY_GEN_BUF - 1;
-	__u64 gen = s->ch.gen, type, code, sp, yf = 0;
-	__u32 fp = 0;
-	__s8 state;
-
-	s->ch.gen = 0;
-	s->ch.reads++;
-	if (bpf_probe_read_user(s->genbuf, p->gen_len & m, (void *)gen))
-		return 0; /* not an object we can read: the chain ends here */
-	/* What a coroutine awaits may be anything: only a coroutine of the
-	 * same type as the task's own goes on (an iterator ends the chain). */
-	type = buf_u64(s->genbuf, p->ob_type, m);
-	if (s->ch.gen_type && type != s->ch.gen_type)
-		return 0;
-	s->ch.gen_type = type;
-	code = buf_u64(s->genbuf, p->gen_iframe + p->frame_code, m) & ~3ULL;
-	sp = buf_u64(s->genbuf, p->gen_iframe + p->frame_instr, m);
-	if (p->mode & PYSPY_MODE_VERIFY)
-		fp = pw_read_code_fp(&s->pw, p, code, &s->ch.fp_code, &s->ch.fp, &s->ch.reads);
-	if (!put_frame(s, code, (__s32)(sp - code - p->code_adaptive), fp))
-		return 1;
-	state = (__s8)s->genbuf[p->gen_state & m];
-	if (state < p->yf_lo || state > p->yf_hi)
-		return 0;
-	/* Suspended in an await: what it awaits is near the top of its value stack. */
-	sp = buf_u64(s->genbuf, p->gen_iframe + p->frame_sp, m);
-	s->ch.reads++;
-	if (sp < p->yf_back || bpf_probe_read_user(&yf, 8, (void *)(sp - p->yf_back)))
-		return 0;
-	s->ch.gen = yf & ~3ULL;
-	return 0;
-}
-
-/* The current task's marker, then on to the task awaiting it. */
-static __always_inline long chain_task(struct scratch *s, const struct pyspy_proc *p)
-{
-	__u64 fp = 0, next = s->ch.next, name = s->ch.name;
-
-	if (!s->ch.task)
-		return 1;
-	if (name) {
-		s->ch.reads++;
-		if (!bpf_probe_read_user(s->namebuf, sizeof(s->namebuf), (void *)(name + 8)))
-			fp = pyspy_name_fp(name, s->namebuf, p->str_type, p->long_type);
-	}
-	if (!put_frame(s, s->ch.task | PYSPY_FRAME_TASK, (__s32)fp, (__u32)(fp >> 32)))
-		return 1;
-	s->ch.task = 0;
-	if (!next || ++s->ch.tasks >= PYSPY_ASYNC_MAX_TASKS)
-		return 1;
-	if (chain_read_task(next)) {
-		s->ch.err = PYSPY_ERR_READ_TASK;
-		return 1;
-	}
-	s->ch.task = next;
-	s->ch.name = s->ch.task_name;
-	s->ch.next = s->ch.awaiter;
-	s->ch.gen = s->ch.coro;
-	s->ch.gen_type = 0;
-	return 0;
-}
-
-/* One step of the chain: a coroutine, or a task.  1: the chain is done. */
-__noinline long chain_step(void)
-{
-	struct scratch *s = get_scratch();
-
-	if (!s)
-		return 1;
-	if (s->ch.gen)
-		return chain_gen(s, &s->pc_proc);
-	return chain_task(s, &s->pc_proc);
-}
-
-static long chain_one(__u32 idx, void *unused)
-{
-	return chain_step() ? 1 : 0;
-}
-
-/*
- * The record's frames once the chain is in: n (the walk's) when the
- * running task's coroutine was not met, else root_at (the walk up to it)
- * plus the chain.  Global, so that the program after it is checked once
- * whichever way the chain went.
- */
-__noinline __u32 chain_walk(__u32 root_at, __u32 n)
-{
-	struct scratch *s = get_scratch();
-
-	if (!s || !root_at || root_at > PYSPY_MAX_FRAMES)
-		return n;
-	s->ch.n = root_at;
-	bpf_loop(PYSPY_ASYNC_STEPS, chain_one, NULL, 0);
-	return s->ch.n <= PYSPY_MAX_FRAMES ? s->ch.n : PYSPY_MAX_FRAMES;
-}
-
+/* The ring buffer's wakeup policy for a sample of p (see wakeup_bytes). */
 static __always_inline __u64 wakeup_flags(const struct pyspy_proc *p)
 {
 	if ((p->mode & PYSPY_MODE_EAGER) ||
 	    bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes)
 		return BPF_RB_FORCE_WAKEUP;
 	return BPF_RB_NO_WAKEUP;
-}
-
-/* Does the thread whose tstate is ts hold the GIL right now? */
-static __always_inline bool holds_gil(const struct pyspy_proc *p, __u64 ts)
-{
-	__u8 g[40];
-
-	if (!p->gil_addr || bpf_probe_read_user(g, sizeof(g), (void *)p->gil_addr))
-		return false;
-	return *(__u64 *)&g[p->gil_holder & 31] == ts && *(__s32 *)&g[p->gil_locked & 31] > 0;
 }
 
 /* Why the thread is leaving the CPU, for OFFCPU samples. */
@@ -480,114 +239,10 @@ static __always_inline __u64 wakeup_flags_for(__u32 tgid)
 									     : BPF_RB_NO_WAKEUP;
 }
 
-/*
- * The user stack from sp up, a page at a time: the first read that faults
- * (the end of the stack mapping, or a page not present) ends the copy.
- */
-static __always_inline __u32 copy_ustack(struct native_scratch *ns, __u64 sp, __u32 want)
-{
-	__u32 max = ustack_max < PYSPY_USTACK_MAX ? ustack_max : PYSPY_USTACK_MAX;
-	__u32 off = 0, chunk;
-
-	if (want && want < max)
-		max = want;
-	for (int i = 0; i < PYSPY_USTACK_MAX / 4096 + 1; i++) {
-		chunk = 4096 - ((sp + off) & 4095);
-		if (chunk > max - off)
-			chunk = max - off;
-		if (!chunk || chunk > 4096)
-			break;
-		/* Bounded again where the compiler cannot see it is, for the verifier. */
-		asm volatile("" : "+r"(chunk));
-		chunk = ((chunk - 1) & 4095) + 1;
-		if (bpf_probe_read_user(&ns->ustack[off & (PYSPY_USTACK_MAX - 1)], chunk,
-					(void *)(sp + off)))
-			break;
-		off += chunk;
-		if (off >= max)
-			break;
-	}
-	return off;
-}
-
-/* The current mm's mapping sequence count, 0 where the kernel has none. */
-static __always_inline __u32 mm_seq(struct task_struct *t)
-{
-	if (!bpf_core_field_exists(t->mm->mm_lock_seq))
-		return 0;
-	return BPF_CORE_READ(t, mm, mm_lock_seq.sequence);
-}
-
-/*
- * Send the sample with its native part: registers, kernel stack, user
- * stack.  One record, so userspace never has to pair two.
- */
-static __always_inline int emit_native(void *ctx, struct scratch *s, const struct pyspy_proc *p,
-				       __u64 size, __u64 wflags)
-{
-	struct native_scratch *ns;
-	struct pt_regs *regs;
-	struct bpf_dynptr rec;
-	__u32 zero = 0, klen = 0, ulen = 0;
-	long r;
-
-	ns = bpf_map_lookup_elem(&native_map, &zero);
-	if (!ns)
-		return 0;
-	regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
-	ns->h.ip = BPF_CORE_READ(regs, ip);
-	ns->h.sp = BPF_CORE_READ(regs, sp);
-	ns->h.bp = BPF_CORE_READ(regs, bp);
-	ns->h.mm_seq = mm_seq(bpf_get_current_task_btf());
-	if (kernel_stacks) {
-		r = bpf_get_stack(ctx, ns->kstack, sizeof(ns->kstack), 0);
-		if (r > 0)
-			klen = (__u32)r & (sizeof(ns->kstack) * 2 - 1);
-		if (klen > sizeof(ns->kstack))
-			klen = sizeof(ns->kstack);
-	}
-	if (native_stacks)
-		ulen = copy_ustack(ns, ns->h.sp, p->ustack_bytes);
-	if (ulen > PYSPY_USTACK_MAX)
-		ulen = PYSPY_USTACK_MAX;
-	ns->h.kstack_n = klen / 8;
-	ns->h.ustack_len = ulen;
-	s->sample.flags |= PYSPY_SAMPLE_NATIVE;
-	if (bpf_ringbuf_reserve_dynptr(&events, size + sizeof(ns->h) + klen + ulen, 0, &rec)) {
-		bpf_ringbuf_discard_dynptr(&rec, 0);
-		count(&errors, PYSPY_ERR_RINGBUF_FULL);
-		return 0;
-	}
-	bpf_dynptr_write(&rec, 0, &s->sample, size, 0);
-	bpf_dynptr_write(&rec, size, &ns->h, sizeof(ns->h), 0);
-	bpf_dynptr_write(&rec, size + sizeof(ns->h), ns->kstack, klen, 0);
-	bpf_dynptr_write(&rec, size + sizeof(ns->h) + klen, ns->ustack, ulen, 0);
-	bpf_ringbuf_submit_dynptr(&rec, wflags);
-	return 0;
-}
-
-/*
- * The thread's running task, if any: where its coroutine's frame is (the
- * walk stops there) and, in c, what the chain starts from.
- */
-static __always_inline void running_task(struct scratch *s, const struct pyspy_proc *p, __u64 ts,
-					 struct pw_walk *w)
-{
-	__u64 task = 0;
-
-	__builtin_memset(&s->ch, 0, sizeof(s->ch));
-	w->reads++;
-	if (bpf_probe_read_user(&task, 8, (void *)(ts + p->ts_running_task)) || !task)
-		return;
-	if (chain_read_task(task) || !s->ch.coro)
-		return;
-	w->reads += s->ch.reads;
-	s->ch.reads = 0;
-	s->ch.task = task;
-	s->ch.name = s->ch.task_name;
-	s->ch.next = s->ch.awaiter;
-	w->task_root = s->ch.coro + p->gen_iframe;
-}
+#include "tstate.bpf.h"
+#include "asyncio.bpf.h"
+#include "native.bpf.h"
+#include "offcpu.bpf.h"
 
 static __always_inline int sample_python(void *ctx, struct scratch *s, const struct pyspy_proc *p,
 					 __u32 tgid, __u32 tid, const struct switch_info *si)
@@ -731,25 +386,6 @@ int pyspy_sample(struct bpf_perf_event_data *ctx)
 
 /* --- off-CPU: where a thread blocks, and for how long --------------------- */
 
-/* When each Python thread that left the CPU left it. */
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 16384);
-	__type(key, __u32);   /* tid */
-	__type(value, __u64); /* ktime */
-} offcpu_start SEC(".maps");
-
-/* The syscall the current task sits in, from its saved user registers. */
-static __always_inline void blocked_in(struct switch_info *si)
-{
-	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
-
-	si->syscall = (__s32)BPF_CORE_READ(regs, orig_ax);
-	si->arg = BPF_CORE_READ(regs, di);
-	if (!BPF_CORE_READ(regs, si) && !BPF_CORE_READ(regs, dx) && !BPF_CORE_READ(regs, r10))
-		si->flags |= PYSPY_SAMPLE_ARGS_NULL;
-}
-
 /*
  * sched_switch runs in prev's context, so prev's own Python stack can be
  * walked like a CPU sample; next's wait, if it is one of ours, ends here.
@@ -780,6 +416,7 @@ int pyspy_switch(struct bpf_raw_tracepoint_args *ctx)
 			si.flags |= PYSPY_SAMPLE_PREEMPTED;
 		else
 			blocked_in(&si);
+		unseen_run(prev, tgid, tid);
 		sample_python(ctx, s, p, tgid, tid, &si);
 		now = bpf_ktime_get_ns();
 		bpf_map_update_elem(&offcpu_start, &tid, &now, BPF_ANY);
@@ -790,16 +427,10 @@ int pyspy_switch(struct bpf_raw_tracepoint_args *ctx)
 		return 0;
 	now = bpf_ktime_get_ns();
 	{
-		struct pyspy_event ev = {};
+		__u64 began = *start;
 
-		ev.pid = BPF_CORE_READ(next, tgid);
-		ev.tid = ntid;
-		ev.flags = PYSPY_EVENT_OFFCPU_END;
-		ev.ktime_ns = now;
-		ev.arg = now - *start;
 		bpf_map_delete_elem(&offcpu_start, &ntid);
-		if (bpf_ringbuf_output(&events, &ev, sizeof(ev), wakeup_flags_for(ev.pid)))
-			count(&errors, PYSPY_ERR_RINGBUF_FULL);
+		wait_ended(BPF_CORE_READ(next, tgid), ntid, began, now);
 	}
 	return 0;
 }

@@ -167,6 +167,7 @@ enum pyspy_error {
 enum pyspy_stat {
 	PYSPY_STAT_TSTATE_SCAN = 0, /* thread list walks (tid cache misses) */
 	PYSPY_STAT_IDLE,	    /* Python thread with no frame */
+	PYSPY_STAT_UNSEEN_RUN,	    /* a wait whose end (switch in) was not seen */
 	PYSPY_STAT__COUNT,
 };
 

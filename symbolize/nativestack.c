@@ -11,12 +11,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include "user/base/hash.h" /* before uthash.h: its HASH_FUNCTION */
 #include <uthash.h>
 
 #include "nativestack.h"
+#include "symbolize/cpython/pytasks.h"
 #include "symbolize/native/kallsyms.h"
 #include "symbolize/native/procmaps.h"
+#include "symbolize/proc/procmem.h"
 #include "user/base/log.h"
 
 /* Cached (object, address) names at most; past it the cache starts over. */
@@ -191,6 +194,11 @@ struct native_proc *native_proc__new(struct native_ctx *c, pid_t pid, const char
 uint32_t native_proc__ustack_hint(const struct native_proc *p)
 {
 	return p->hint;
+}
+
+bool native_proc__kernel(const struct native_proc *p)
+{
+	return p->c->kernel;
 }
 
 /*
@@ -688,4 +696,34 @@ bad:
 	for (uint32_t i = 0; i < py->n && i < cap; i++)
 		out[i] = py->locs[i];
 	return py->n < cap ? py->n : cap;
+}
+
+uint32_t native_stack__from_proc(struct native_proc *p, pid_t pid, pid_t tid, bool kernel,
+				 int tries, const struct native_py *py,
+				 struct native_proc_scratch *s, uint32_t *out, uint32_t cap)
+{
+	struct native_in in = { 0 };
+	uint64_t sp, pc;
+	int err = -EAGAIN, k;
+	ssize_t got;
+
+	for (int i = 0; i < tries && err == -EAGAIN; i++) {
+		if (i)
+			nanosleep(&(struct timespec){ 0, 2000000 }, NULL);
+		err = py_task__user_regs(pid, tid, &sp, &pc);
+	}
+	if (!err) {
+		got = procmem_read_upto(pid, sp, s->stack, sizeof(s->stack));
+		in.have_regs = got > 0;
+		in.regs = (struct sw_regs){ pc, sp, 0 };
+		in.stack = (struct sw_stack){ s->stack, sp, got > 0 ? (size_t)got : 0 };
+	}
+	if (kernel) {
+		k = procfs_kernel_stack(pid, tid, s->knames, NATIVE_PROC_KSTACK_MAX);
+		for (int i = 0; i < k; i++)
+			s->kptrs[i] = s->knames[i];
+		in.kernel_names = s->kptrs;
+		in.n_kernel_names = k > 0 ? (uint32_t)k : 0;
+	}
+	return native_stack__merge(p, &in, py, out, cap);
 }

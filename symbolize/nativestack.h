@@ -23,6 +23,7 @@
 
 #include "bpf/pyspy.h"
 #include "symbolize/native/stackwalk.h"
+#include "symbolize/proc/procfs.h"
 #include "user/model/profile.h"
 
 struct native_ctx;
@@ -63,6 +64,9 @@ void native_ctx__remap(struct native_ctx *c, struct profile_remap *m);
 struct native_proc *native_proc__new(struct native_ctx *c, pid_t pid, const char *interp,
 				     uint32_t version_hex);
 void native_proc__free(struct native_proc *p); /* NULL-safe */
+
+/* Does it name kernel frames (--kernel, and a kernel that shows its addresses)? */
+bool native_proc__kernel(const struct native_proc *p);
 
 /*
  * How much of the user stack the BPF side should copy for this process
@@ -116,5 +120,28 @@ uint32_t native_stack__merge(struct native_proc *p, const struct native_in *in,
  */
 uint32_t native_stack__build(struct native_proc *p, const struct pyspy_sample *smp, size_t len,
 			     const struct native_py *py, uint32_t *out, uint32_t cap);
+
+/* Kernel frames read by name from /proc per thread, at most. */
+#define NATIVE_PROC_KSTACK_MAX 64
+
+/* What native_stack__from_proc reads a thread into. */
+struct native_proc_scratch {
+	uint8_t stack[PYSPY_USTACK_MAX];
+	char knames[NATIVE_PROC_KSTACK_MAX][PROCFS_KSYM_LEN];
+	const char *kptrs[NATIVE_PROC_KSTACK_MAX];
+};
+
+/*
+ * The whole stack of thread tid of pid while it is off the CPU (a dump,
+ * a thread found blocked), from outside: its user registers from /proc
+ * (read up to tries times, 2 ms apart, while it runs: a thread between
+ * two waits is soon in the next), its user stack from its memory, and
+ * with kernel its kernel stack by name (/proc/PID/task/TID/stack); its
+ * Python frames in py.  At most cap locations into out, innermost first;
+ * returns how many.
+ */
+uint32_t native_stack__from_proc(struct native_proc *p, pid_t pid, pid_t tid, bool kernel,
+				 int tries, const struct native_py *py,
+				 struct native_proc_scratch *s, uint32_t *out, uint32_t cap);
 
 #endif /* PYSPY_NATIVESTACK_H */

@@ -8,7 +8,6 @@
 #include "asyncio.h"
 #include "code.h"
 #include "symbolize/proc/procmem.h"
-#include "user/base/hash.h"
 
 /*
  * The section is struct _Py_AsyncioModuleDebugOffsets (Modules/_asynciomodule.c):
@@ -291,56 +290,27 @@ const char *py_async_task__state_name(unsigned state)
 	return state < 4 ? names[state] : "?";
 }
 
-/* --- every task, read from outside ---------------------------------------- */
+/* --- a task, read from outside ----------------------------------------------- */
 
-/* Addresses seen, to tell a loop in a list or a chain (open addressing). */
-struct seen {
-	uint64_t *slot;
-	uint32_t mask;
-};
+/* Slots of an awaiters set read at most, and at once (16 bytes each). */
+#define AWAITER_SLOTS_MAX  1024
+#define AWAITER_SLOTS_READ 64
 
-static int seen_init(struct seen *s, uint32_t max)
+/* Add an awaiter once (a table may be corrupt): at most 64 compares. */
+static void add_awaiter(struct py_async_task *t, uint64_t key)
 {
-	uint32_t n = 64;
-
-	while (n < max * 2)
-		n <<= 1;
-	s->slot = calloc(n, sizeof(*s->slot));
-	s->mask = n - 1;
-	return s->slot ? 0 : -ENOMEM;
+	for (uint32_t i = 0; i < t->n_awaiters; i++)
+		if (t->awaiters[i] == key)
+			return;
+	t->awaiters[t->n_awaiters++] = key;
 }
-
-/* true if addr was there already; the target chose addr: the keyed hash places it */
-static bool seen_add(struct seen *s, uint64_t addr)
-{
-	uint32_t i = (uint32_t)hash_bytes(&addr, sizeof(addr)) & s->mask;
-
-	while (s->slot[i]) {
-		if (s->slot[i] == addr)
-			return true;
-		i = (i + 1) & s->mask;
-	}
-	s->slot[i] = addr;
-	return false;
-}
-
-struct walk {
-	pid_t pid;
-	const struct py_layout *l;
-	const struct py_async_layout *a;
-	struct py_async_tasks *out;
-	uint32_t cap;
-	struct seen seen;
-	uint8_t *buf; /* a task's bytes */
-};
 
 /* Who awaits the task whose bytes are in tb: one task, or a set of them. */
 static void read_awaiters(pid_t pid, const struct py_async_layout *a, const uint8_t *tb,
 			  struct py_async_task *t)
 {
-	uint64_t ab = rd64(tb, a->task_awaited_by), table, mask;
-	uint8_t ent[16 * 16];
-	unsigned n;
+	uint64_t ab = rd64(tb, a->task_awaited_by), table, mask, slots;
+	uint8_t ent[AWAITER_SLOTS_READ * 16];
 
 	if (!ptr_ok(ab))
 		return;
@@ -353,23 +323,32 @@ static void read_awaiters(pid_t pid, const struct py_async_layout *a, const uint
 		t->chain_partial = true;
 		return;
 	}
-	/* The table has mask + 1 entries; a few awaiters fit the first 16. */
-	n = mask + 1 < 16 ? (unsigned)mask + 1 : 16;
-	if (procmem_read(pid, table, ent, n * 16)) {
-		t->chain_partial = true;
-		return;
-	}
-	for (unsigned i = 0; i < n && t->n_awaiters < PY_ASYNC_MAX_AWAITERS; i++) {
-		uint64_t key = rd64(ent, i * 16);
-		int64_t hash = (int64_t)rd64(ent, i * 16 + 8);
+	/* The table has mask + 1 slots (a power of two; a set of 16 has 32 or 64). */
+	slots = mask < AWAITER_SLOTS_MAX ? mask + 1 : AWAITER_SLOTS_MAX;
+	for (uint64_t at = 0; at < slots && t->n_awaiters < PY_ASYNC_MAX_AWAITERS;
+	     at += AWAITER_SLOTS_READ) {
+		unsigned n = slots - at < AWAITER_SLOTS_READ ? (unsigned)(slots - at)
+							     : AWAITER_SLOTS_READ;
 
-		if (ptr_ok(key) && hash != -1)
-			t->awaiters[t->n_awaiters++] = key;
+		if (procmem_read(pid, table + at * 16, ent, n * 16)) {
+			t->chain_partial = true;
+			return;
+		}
+		for (unsigned i = 0; i < n && t->n_awaiters < PY_ASYNC_MAX_AWAITERS; i++) {
+			uint64_t key = rd64(ent, i * 16);
+			int64_t hash = (int64_t)rd64(ent, i * 16 + 8);
+
+			if (ptr_ok(key) && hash != -1)
+				add_awaiter(t, key);
+		}
 	}
 }
 
-/* The coroutines the task is suspended in, from its own (coro) inwards. */
-static void read_chain(pid_t pid, const struct py_async_layout *a, uint64_t coro,
+/*
+ * The coroutines the task is suspended in, from its own (coro) inwards;
+ * at most max of them (a longer chain is partial).
+ */
+static void read_chain(pid_t pid, const struct py_async_layout *a, uint64_t coro, uint32_t max,
 		       struct py_async_task *t)
 {
 	uint8_t g[PYSPY_GEN_BUF];
@@ -381,7 +360,11 @@ static void read_chain(pid_t pid, const struct py_async_layout *a, uint64_t coro
 		glen = a->gen_iframe + a->frame_code + 8;
 	if (glen < (size_t)a->gen_iframe + a->frame_instr + 8)
 		glen = a->gen_iframe + a->frame_instr + 8;
-	while (ptr_ok(coro) && t->n_frames < PY_ASYNC_MAX_DEPTH) {
+	while (ptr_ok(coro)) {
+		if (t->n_frames >= max) {
+			t->chain_partial = true;
+			return;
+		}
 		if (procmem_read(pid, coro, g, glen)) {
 			t->chain_partial = t->n_frames == 0;
 			return;
@@ -422,8 +405,10 @@ static void read_chain(pid_t pid, const struct py_async_layout *a, uint64_t coro
 	}
 }
 
-void py_async__task_from(pid_t pid, const struct py_layout *l, const struct py_async_layout *a,
-			 uint64_t task, const uint8_t *tb, struct py_async_task *t)
+/* py_async__task_from, its chain at most max_frames long. */
+static void task_from(pid_t pid, const struct py_layout *l, const struct py_async_layout *a,
+		      uint64_t task, const uint8_t *tb, uint32_t max_frames,
+		      struct py_async_task *t)
 {
 	memset(t, 0, offsetof(struct py_async_task, frames));
 	t->addr = task;
@@ -431,7 +416,13 @@ void py_async__task_from(pid_t pid, const struct py_layout *l, const struct py_a
 	if (l && py_async__name(pid, l, a, rd64(tb, a->task_name), t->name, sizeof(t->name)))
 		snprintf(t->name, sizeof(t->name), "0x%llx", (unsigned long long)task);
 	read_awaiters(pid, a, tb, t);
-	read_chain(pid, a, rd64(tb, a->task_coro), t);
+	read_chain(pid, a, rd64(tb, a->task_coro), max_frames, t);
+}
+
+void py_async__task_from(pid_t pid, const struct py_layout *l, const struct py_async_layout *a,
+			 uint64_t task, const uint8_t *tb, struct py_async_task *t)
+{
+	task_from(pid, l, a, task, tb, PY_ASYNC_MAX_DEPTH, t);
 }
 
 uint64_t py_async__task_next(const struct py_async_layout *a, const uint8_t *tb, uint64_t *prev)
@@ -440,28 +431,117 @@ uint64_t py_async__task_next(const struct py_async_layout *a, const uint8_t *tb,
 	return rd64(tb, a->task_node);
 }
 
+/* --- every task of a process, read whole --------------------------------------- */
+
+struct py_async_index {
+	uint64_t addr;
+	uint32_t i;
+};
+
+struct walk {
+	pid_t pid;
+	const struct py_layout *l;
+	const struct py_async_layout *a;
+	struct py_async_tasks *out;
+	const uint64_t *running; /* each thread's running task, as read once */
+	uint32_t n_threads;
+	uint8_t *buf, *again;	  /* a task's bytes: the list's, and a second read */
+	struct py_async_task *tk; /* the task being read */
+};
+
+/*
+ * Room in the array whose pointer is at pool_ptr (*cap items of size bytes)
+ * for want items: 0 or -ENOMEM (the array is kept as it was).
+ */
+static int room(void *pool_ptr, uint32_t *cap, uint64_t want, size_t size)
+{
+	uint64_t cap2 = *cap ? *cap : 64;
+	void *pool, *p;
+
+	if (want <= *cap)
+		return 0;
+	while (cap2 < want)
+		cap2 *= 2;
+	if (cap2 > UINT32_MAX)
+		return -ENOMEM;
+	memcpy(&pool, pool_ptr, sizeof(pool));
+	p = realloc(pool, cap2 * size);
+	if (!p)
+		return -ENOMEM;
+	memcpy(pool_ptr, &p, sizeof(p));
+	*cap = (uint32_t)cap2;
+	return 0;
+}
+
+static bool runs_on_a_thread(const struct walk *w, uint64_t task)
+{
+	for (uint32_t i = 0; i < w->n_threads; i++)
+		if (w->running[i] == task)
+			return true;
+	return false;
+}
+
+/*
+ * Read the task at task (its bytes in w->buf) into w->tk.  Its coroutine
+ * seen running while it is no thread's running task means the two reads
+ * were moments apart (it ran, or runs, a step since): it is read again,
+ * twice at most, and then shown as suspended where it was seen, partial.
+ */
+static void read_task(struct walk *w, uint64_t task, uint32_t max_frames)
+{
+	task_from(w->pid, w->l, w->a, task, w->buf, max_frames, w->tk);
+	for (int k = 0; k < 2 && w->tk->state == PY_TASK_RUNNING && !runs_on_a_thread(w, task);
+	     k++) {
+		if (procmem_read(w->pid, task, w->again, w->a->task_size))
+			break;
+		task_from(w->pid, w->l, w->a, task, w->again, max_frames, w->tk);
+	}
+	/* Running or not is the thread's to say (mark_running). */
+	if (w->tk->state == PY_TASK_RUNNING) {
+		w->tk->state = PY_TASK_SUSPENDED;
+		if (!runs_on_a_thread(w, task))
+			w->tk->chain_partial = true;
+	}
+}
+
 static int add_task(struct walk *w, uint64_t task, uint64_t tstate)
 {
-	struct py_async_task *t;
+	struct py_async_tasks *o = w->out;
+	uint32_t budget = o->n_fr < PY_ASYNC_FRAMES_TOTAL ? PY_ASYNC_FRAMES_TOTAL - o->n_fr : 0;
+	const struct py_async_task *t = w->tk;
+	struct py_async_entry *e;
 
-	if (w->out->n == w->cap) {
-		uint32_t cap = w->cap ? w->cap * 2 : 64;
-		struct py_async_task *nt = realloc(w->out->t, (size_t)cap * sizeof(*nt));
-
-		if (!nt)
-			return -ENOMEM;
-		w->out->t = nt;
-		w->cap = cap;
-	}
-	t = &w->out->t[w->out->n++];
-	py_async__task_from(w->pid, w->l, w->a, task, w->buf, t);
-	t->tstate = tstate;
+	read_task(w, task, budget < PY_ASYNC_MAX_DEPTH ? budget : PY_ASYNC_MAX_DEPTH);
+	if (room(&o->t, &o->cap_t, o->n + 1ull, sizeof(*o->t)) ||
+	    room(&o->awaiters, &o->cap_aw, (uint64_t)o->n_aw + t->n_awaiters, sizeof(uint64_t)) ||
+	    room(&o->frames, &o->cap_fr, (uint64_t)o->n_fr + t->n_frames, sizeof(*o->frames)))
+		return -ENOMEM;
+	e = &o->t[o->n++];
+	memset(e, 0, sizeof(*e));
+	e->addr = task;
+	e->tstate = tstate;
+	memcpy(e->name, t->name, sizeof(e->name));
+	e->state = t->state;
+	e->chain_partial = t->chain_partial;
+	e->n_awaiters = t->n_awaiters;
+	e->awaiters_at = o->n_aw;
+	if (t->n_awaiters)
+		memcpy(o->awaiters + o->n_aw, t->awaiters, t->n_awaiters * sizeof(uint64_t));
+	o->n_aw += t->n_awaiters;
+	e->n_frames = t->n_frames;
+	e->frames_at = o->n_fr;
+	if (t->n_frames)
+		memcpy(o->frames + o->n_fr, t->frames, t->n_frames * sizeof(*o->frames));
+	o->n_fr += t->n_frames;
 	return 0;
 }
 
 /*
  * One list: a circular doubly-linked list of the tasks' task_node, its
- * head inside a thread (or interpreter) state at head.
+ * head inside a thread (or interpreter) state at head.  Each node must
+ * say it came from the node before it, so a list that loops back fails
+ * that check; a task met twice (in two lists, or a list changed while
+ * read) is dropped with the index (index_tasks).
  */
 static int walk_list(struct walk *w, uint64_t head, uint64_t tstate)
 {
@@ -478,14 +558,10 @@ static int walk_list(struct walk *w, uint64_t head, uint64_t tstate)
 			w->out->truncated = true;
 			return 0;
 		}
-		if (!ptr_ok(node) || node < a->task_node || seen_add(&w->seen, task) ||
-		    procmem_read(w->pid, task, w->buf, a->task_size)) {
+		if (!ptr_ok(node) || node < a->task_node ||
+		    procmem_read(w->pid, task, w->buf, a->task_size) ||
+		    rd64(w->buf, a->task_node + 8) != prev) {
 			w->out->errors++; /* a loop, or a node that is not there */
-			return 0;
-		}
-		/* prev must be where this node says it came from. */
-		if (rd64(w->buf, a->task_node + 8) != prev) {
-			w->out->errors++;
 			return 0;
 		}
 		err = add_task(w, task, tstate);
@@ -497,35 +573,164 @@ static int walk_list(struct walk *w, uint64_t head, uint64_t tstate)
 	return 0;
 }
 
+static int by_addr(const void *x, const void *y)
+{
+	const struct py_async_index *a = x, *b = y;
+
+	if (a->addr != b->addr)
+		return a->addr < b->addr ? -1 : 1;
+	return (a->i > b->i) - (a->i < b->i);
+}
+
+int64_t py_async_tasks__find(const struct py_async_tasks *t, uint64_t addr)
+{
+	uint32_t lo = 0, hi = t->n;
+
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+
+		if (t->by_addr[mid].addr < addr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < t->n && t->by_addr[lo].addr == addr ? (int64_t)t->by_addr[lo].i : -1;
+}
+
+/* Drop the tasks met a second time (their later copies), keeping list order. */
+static void drop_repeats(struct py_async_tasks *o, uint32_t *keep)
+{
+	uint32_t n = 0, k = 0;
+
+	for (uint32_t i = 0; i < o->n; i++)
+		keep[i] = UINT32_MAX;
+	for (uint32_t i = 0; i < o->n; i++)
+		if (!i || o->by_addr[i].addr != o->by_addr[i - 1].addr)
+			keep[o->by_addr[i].i] = 0;
+		else
+			o->errors++;
+	for (uint32_t i = 0; i < o->n; i++) {
+		if (keep[i])
+			continue;
+		keep[i] = n;
+		o->t[n++] = o->t[i];
+	}
+	for (uint32_t i = 0; i < o->n; i++)
+		if (!i || o->by_addr[i].addr != o->by_addr[i - 1].addr)
+			o->by_addr[k++] = (struct py_async_index){ o->by_addr[i].addr,
+								   keep[o->by_addr[i].i] };
+	o->n = n;
+}
+
+/* Sorted by address (no hash a target could make collide), and who awaits whom both ways. */
+static int index_tasks(struct py_async_tasks *o)
+{
+	uint32_t *keep, *fill;
+	int err = -ENOMEM;
+
+	if (!o->n)
+		return 0;
+	o->by_addr = malloc(o->n * sizeof(*o->by_addr));
+	keep = malloc(o->n * sizeof(*keep));
+	if (!o->by_addr || !keep)
+		goto out;
+	for (uint32_t i = 0; i < o->n; i++)
+		o->by_addr[i] = (struct py_async_index){ o->t[i].addr, i };
+	qsort(o->by_addr, o->n, sizeof(*o->by_addr), by_addr);
+	drop_repeats(o, keep);
+	/* kids of p: the tasks whose awaiters name p (read_awaiters names each once) */
+	for (uint32_t k = 0; k < o->n; k++) {
+		const uint64_t *aw = o->awaiters + o->t[k].awaiters_at;
+
+		for (uint32_t j = 0; j < o->t[k].n_awaiters; j++) {
+			int64_t p = py_async_tasks__find(o, aw[j]);
+
+			if (p >= 0) {
+				o->t[p].n_kids++;
+				o->n_kids++;
+			}
+		}
+	}
+	o->kids = malloc((o->n_kids ? o->n_kids : 1) * sizeof(*o->kids));
+	fill = keep; /* reused: how many kids of each are placed */
+	if (!o->kids)
+		goto out;
+	for (uint32_t p = 0, at = 0; p < o->n; p++) {
+		o->t[p].kids_at = at;
+		at += o->t[p].n_kids;
+		fill[p] = 0;
+	}
+	for (uint32_t k = 0; k < o->n; k++) {
+		const uint64_t *aw = o->awaiters + o->t[k].awaiters_at;
+
+		for (uint32_t j = 0; j < o->t[k].n_awaiters; j++) {
+			int64_t p = py_async_tasks__find(o, aw[j]);
+
+			if (p >= 0)
+				o->kids[o->t[p].kids_at + fill[p]++] = k;
+		}
+	}
+	err = 0;
+out:
+	free(keep);
+	return err;
+}
+
+/* Each thread's running task, read once: the one task shown running on it. */
+static void mark_running(struct py_async_tasks *o, const uint64_t *tstates, const uint64_t *running,
+			 uint32_t n)
+{
+	for (uint32_t i = 0; i < n; i++) {
+		int64_t k = running[i] ? py_async_tasks__find(o, running[i]) : -1;
+
+		if (k < 0)
+			continue;
+		o->t[k].state = PY_TASK_RUNNING;
+		o->t[k].running_on = tstates[i];
+	}
+}
+
 int py_async__tasks(pid_t pid, const struct py_layout *l, const struct py_async_layout *a,
 		    const uint64_t *tstates, uint32_t n, uint64_t interp,
 		    struct py_async_tasks *out)
 {
-	struct walk w = { .pid = pid, .l = l, .a = a, .out = out };
-	int err;
+	struct walk w = { .pid = pid, .l = l, .a = a, .out = out, .n_threads = n };
+	uint64_t *running = calloc(n ? n : 1, sizeof(*running));
+	int err = 0;
 
 	memset(out, 0, sizeof(*out));
 	w.buf = malloc(a->task_size);
-	err = w.buf ? seen_init(&w.seen, PY_ASYNC_MAX_TASKS) : -ENOMEM;
+	w.again = malloc(a->task_size);
+	w.tk = malloc(sizeof(*w.tk));
+	w.running = running;
+	if (!running || !w.buf || !w.again || !w.tk)
+		err = -ENOMEM;
+	/* First, while the lists are still as they are about to be read. */
 	for (uint32_t i = 0; !err && i < n; i++)
-		if (walk_list(&w, tstates[i] + a->ts_tasks_head, tstates[i]))
-			out->errors++;
-	if (!err && interp && walk_list(&w, interp + a->interp_tasks_head, 0))
-		out->errors++;
-	/* Which is running: each thread's running task. */
+		if (procmem_read_u64(pid, tstates[i] + a->ts_running_task, &running[i]))
+			running[i] = 0;
 	for (uint32_t i = 0; !err && i < n; i++) {
-		uint64_t running;
-
-		if (procmem_read_u64(pid, tstates[i] + a->ts_running_task, &running) || !running)
-			continue;
-		for (uint32_t k = 0; k < out->n; k++)
-			if (out->t[k].addr == running) {
-				out->t[k].state = PY_TASK_RUNNING;
-				out->t[k].running_on = tstates[i];
-			}
+		err = walk_list(&w, tstates[i] + a->ts_tasks_head, tstates[i]);
+		if (err == -EFAULT) {
+			out->errors++;
+			err = 0;
+		}
 	}
+	if (!err && interp) {
+		err = walk_list(&w, interp + a->interp_tasks_head, 0);
+		if (err == -EFAULT) {
+			out->errors++;
+			err = 0;
+		}
+	}
+	if (!err)
+		err = index_tasks(out);
+	if (!err)
+		mark_running(out, tstates, running, n);
+	free(w.tk);
+	free(w.again);
 	free(w.buf);
-	free(w.seen.slot);
+	free(running);
 	return err;
 }
 
@@ -534,6 +739,9 @@ void py_async_tasks__free(struct py_async_tasks *t)
 	if (!t)
 		return;
 	free(t->t);
-	t->t = NULL;
-	t->n = 0;
+	free(t->awaiters);
+	free(t->frames);
+	free(t->kids);
+	free(t->by_addr);
+	memset(t, 0, sizeof(*t));
 }

@@ -33,6 +33,8 @@
 #define PY_ASYNC_MAX_AWAITERS 64    /* tasks awaiting one task */
 #define PY_ASYNC_NAME_MAX     128
 
+struct py_async_index;
+
 struct py_async_layout {
 	uint8_t minor;
 	/* TaskObj */
@@ -83,16 +85,15 @@ int py_async__name(pid_t pid, const struct py_layout *l, const struct py_async_l
 		   uint64_t name, char *buf, size_t len);
 
 enum py_task_state {
-	PY_TASK_RUNNING = 0, /* its thread's running task */
+	PY_TASK_RUNNING = 0, /* its thread's running task (read alone: its coroutine runs) */
 	PY_TASK_SUSPENDED,   /* waiting in an await */
 	PY_TASK_PENDING,     /* created, not started */
 	PY_TASK_DONE,	     /* finished (still listed) */
 };
 
+/* One task as read (a reader's scratch). */
 struct py_async_task {
 	uint64_t addr;
-	uint64_t tstate;     /* whose list holds it; 0: the interpreter's */
-	uint64_t running_on; /* PY_TASK_RUNNING: the thread state running it */
 	char name[PY_ASYNC_NAME_MAX];
 	uint8_t state;	    /* enum py_task_state */
 	bool chain_partial; /* its await chain faulted or looped part way */
@@ -103,28 +104,60 @@ struct py_async_task {
 	struct pyspy_frame frames[PY_ASYNC_MAX_DEPTH];
 };
 
+/* One task of a list read whole (dump --async): its awaiters and frames sit in the list's pools. */
+struct py_async_entry {
+	uint64_t addr;
+	uint64_t tstate;     /* whose list holds it; 0: the interpreter's */
+	uint64_t running_on; /* PY_TASK_RUNNING: the thread state running it */
+	char name[PY_ASYNC_NAME_MAX];
+	uint8_t state; /* enum py_task_state */
+	bool chain_partial;
+	uint32_t n_awaiters, awaiters_at; /* in py_async_tasks.awaiters */
+	uint32_t n_frames, frames_at;	  /* in py_async_tasks.frames, outermost first */
+	uint32_t n_kids, kids_at;	  /* the tasks it awaits: in py_async_tasks.kids */
+};
+
+/*
+ * Frames kept for all the tasks of a process together, 8 MiB (the rest
+ * are cut, and say so): 8 a task at the most tasks, read one by one.
+ */
+#define PY_ASYNC_FRAMES_TOTAL (1u << 19)
+
 struct py_async_tasks {
 	uint32_t n;
-	uint32_t errors;	 /* lists that faulted, looped or were corrupt */
-	bool truncated;		 /* more than PY_ASYNC_MAX_TASKS */
-	struct py_async_task *t; /* n of them, malloc'd */
+	uint32_t errors;		/* lists that faulted, looped or were corrupt */
+	bool truncated;			/* more than PY_ASYNC_MAX_TASKS */
+	struct py_async_entry *t;	/* n of them, in list order, each address once */
+	uint64_t *awaiters;		/* every task's awaiters, one run after another */
+	struct pyspy_frame *frames;	/* every task's frames, likewise */
+	uint32_t *kids;			/* every task's awaited tasks (indexes), likewise */
+	uint32_t n_aw, n_fr, n_kids;	/* pool fill */
+	uint32_t cap_t, cap_aw, cap_fr; /* pool sizes */
+	struct py_async_index *by_addr; /* n of them, sorted by address */
 };
 
 /*
  * Every task of every thread in tstates (n of them) and of the
- * interpreter at interp (0: none).  0 or -errno; free with
- * py_async_tasks__free (also after an error).
+ * interpreter at interp (0: none).  Each thread's running task is read
+ * once, before the lists: it is the one task shown running on that
+ * thread (a task whose coroutine was seen running while another was the
+ * thread's is read again).  Who awaits whom is indexed both ways.  Time
+ * and memory are linear in the tasks and bounded (PY_ASYNC_MAX_TASKS,
+ * PY_ASYNC_FRAMES_TOTAL).  0 or -errno; free with py_async_tasks__free
+ * (also after an error).
  */
 int py_async__tasks(pid_t pid, const struct py_layout *l, const struct py_async_layout *a,
 		    const uint64_t *tstates, uint32_t n, uint64_t interp,
 		    struct py_async_tasks *out);
 void py_async_tasks__free(struct py_async_tasks *t);
 
+/* The index of the task at addr in t, or -1. */
+int64_t py_async_tasks__find(const struct py_async_tasks *t, uint64_t addr);
+
 /*
  * One task, from its bytes tb (a->task_size of them, read at task): who
  * awaits it, its state and the coroutines it is suspended in; its name
- * too when l is not NULL (else t->name is "").  tstate and running_on
- * are left 0.
+ * too when l is not NULL (else t->name is "").
  */
 void py_async__task_from(pid_t pid, const struct py_layout *l, const struct py_async_layout *a,
 			 uint64_t task, const uint8_t *tb, struct py_async_task *t);

@@ -99,6 +99,22 @@ int procfs_stat(pid_t pid, pid_t tid, struct procfs_stat *st)
 	return 0;
 }
 
+int procfs_runs(pid_t pid, pid_t tid, uint64_t *runs)
+{
+	char path[64], buf[128];
+	unsigned long long run, wait, n;
+	int err;
+
+	path_of(path, sizeof(path), pid, tid, "schedstat");
+	err = procfs_read(path, buf, sizeof(buf));
+	if (err)
+		return err;
+	if (sscanf(buf, "%llu %llu %llu", &run, &wait, &n) != 3)
+		return -EIO;
+	*runs = n;
+	return 0;
+}
+
 int procfs_ids(pid_t pid, pid_t tid, pid_t *tgid, pid_t *nsid)
 {
 	char path[64], *buf, *p;

@@ -33,6 +33,14 @@ struct procfs_stat {
 int procfs_stat(pid_t pid, pid_t tid, struct procfs_stat *st);
 
 /*
+ * How many times thread tid of pid was put on a CPU (the third field of
+ * /proc/PID/task/TID/schedstat): a thread off the CPU whose count has not
+ * moved has not run since.  0; -ENOENT without schedstat (CONFIG_SCHED_INFO);
+ * -ESRCH, -EIO.
+ */
+int procfs_runs(pid_t pid, pid_t tid, uint64_t *runs);
+
+/*
  * From /proc/PID[/task/TID]/status: the thread group (*tgid, may be NULL)
  * and the id in the innermost PID namespace (the last NSpid entry; the id
  * itself before Linux 4.1).  0, -ESRCH, -errno.

@@ -322,6 +322,16 @@ class Recording:
         return self.stacks
 
 
+def cpu_seconds(pid):
+    """CPU time pid has used (user + system, all its threads), 0 if gone."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def run_pyspy(pyspy, args, out=None, timeout=60, env=None):
     """env: variables set on top of pyspy_env()."""
     cmd = [pyspy] + [str(a) for a in args]
@@ -391,7 +401,12 @@ def record(pyspy, tmp_path):
             args += ["--pid", p]
         args += ["--duration", duration, "--rate", rate, "--format", "folded",
                  "-o", out] + list(extra)
-        return run_pyspy(pyspy, args, out, timeout or duration + 30, env)
+        before = sum(cpu_seconds(p) for p in pids)
+        r = run_pyspy(pyspy, args, out, timeout or duration + 30, env)
+        # What the targets ran while the agent ran (its start-up included):
+        # the samples to expect of a busy target on a loaded machine.
+        r.cpu_share = (sum(cpu_seconds(p) for p in pids) - before) / max(r.elapsed, 1e-3)
+        return r
 
     return rec
 

@@ -8,6 +8,7 @@ event loop's frames left out.
 """
 import json
 import re
+import resource
 import subprocess
 
 import pytest
@@ -182,6 +183,53 @@ def test_dump_async(ident, workload, pyspy):
     top = tasks["waiter"]["frames"][0]
     assert (top["name"], top["line"]) == ("waiter", marker_line(SCRIPT, "WAITER-AWAIT")), doc
     assert all(t["tid"] == w.pid for t in tasks.values()), doc
+
+
+@pytest.mark.parametrize("ident", ["3.14-sid", "3.15-sid"])
+def test_dump_async_one_running_task(ident, workload, pyspy):
+    """20 tasks that each run a moment and yield in turn: the running task
+    changes many times while a dump reads the tasks, yet each dump shows at
+    most one running task on the thread, the one the thread says it runs
+    (read once), and many dumps show that one."""
+    w = workload(new_python(ident), SCRIPT, "--shape", "switch", "--idle", 20)
+    seen = 0
+    for i in range(30):
+        r = run_pyspy(pyspy, ["dump", "--pid", w.pid, "--async", "--json"])
+        assert r.rc == 0, r
+        doc = json.loads(r.stdout)
+        assert len(doc["tasks"]) == 21, doc
+        running = [t["name"] for t in doc["tasks"] if t["state"] == "running"]
+        assert len(running) <= 1, "dump %d: %s all running at once" % (i, running)
+        seen += len(running)
+    assert seen >= 10, "only %d of 30 dumps showed the running task" % seen
+
+
+def test_dump_async_many_tasks(workload, pyspy):
+    """64 000 tasks, each awaited by the 16 after it (a graph with cycles):
+    dump --async lists each task once, awaiting its 16, in CPU time linear in
+    the tasks (16 times the tasks of a 4 000-task dump cost well under 16 x 3
+    times its time; quadratic would be 256)."""
+    cpu = {}
+    for n in (4000, 64000):
+        w = workload(new_python("3.14-sid"), SCRIPT, "--shape", "flood", "--idle", n)
+        best = None
+        for _ in range(2 if n == 4000 else 1):
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
+            r = run_pyspy(pyspy, ["dump", "--pid", w.pid, "--async", "--json"], timeout=300)
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            used = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+            best = used if best is None else min(best, used)
+        assert r.rc == 0, r
+        doc = json.loads(r.stdout)
+        tasks = {t["name"]: t for t in doc["tasks"]}
+        assert len(tasks) == len(doc["tasks"]) == n + 1 and not doc["tasks_truncated"], len(tasks)
+        for i in (0, n // 2, n - 1):
+            t = tasks["flood-%d" % i]
+            after = {tasks["flood-%d" % ((i + k) % n)]["id"] for k in range(1, 17)}
+            assert set(t["awaited_by"]) == after, t
+            assert t["await"] == "[await 16 tasks]", t
+        cpu[n] = best
+    assert cpu[64000] < 48 * cpu[4000], cpu
 
 
 def test_idle_tasks_bounded(workload, record):

@@ -195,6 +195,24 @@ def test_names_cannot_drive_the_terminal(py_id, workload, pyspy, tmp_path):
     assert "\\x1b[2Jcomm" in runs["dump"].stdout, runs["dump"].stdout
 
 
+@pytest.mark.parametrize("py_id", ["3.14-sid", "3.15-sid"])
+def test_task_names_cannot_drive_the_terminal(py_id, workload, pyspy):
+    """top --async --mode wall: a task named with an OSC title, BEL, a
+    clear-screen CSI and C1 CSI, awaited by the main task, is a row (`task
+    NAME`) and a reason of waits (`[await task NAME]`): both escaped, and no
+    line of top's carries a raw control character."""
+    w = workload(require_python(BY_ID[py_id]), "termnames.py", "--async")
+    r = run_pyspy(pyspy, ["top", "--pid", w.pid, "--async", "--mode", "wall",
+                          "--duration", 2.5])
+    assert r.rc == 0, str(r)
+    text = r.stdout + r.stderr
+    bad = [c for c in text if ord(c) < 0x20 and c not in "\n\r\t" or 0x7f <= ord(c) < 0xa0]
+    assert not bad, "top printed control characters %r:\n%r" % (sorted(set(bad)), text[-3000:])
+    evil = "\\x1b]0;OWNED\\x07\\x1b[2Jevil\\u009b"
+    assert "task " + evil in text, text[-3000:]
+    assert "[await task %s]" % evil in text, text[-3000:]
+
+
 def test_profile_files_are_new_and_private(workload, pyspy, tmp_path):
     """-o replaces whatever is at the path (a planted symlink included)
     with a new file, mode 0600, written whole; the symlink's target is

@@ -142,8 +142,8 @@ def test_crafted_executable_all(crafted, workload, pyspy, tmp_path):
     procs = {shape: crafted(shape) for shape in REASONS}
     w = workload(python, "simple.py", "--seconds", 60)
     out = tmp_path / "p.folded"
-    r = run_pyspy("/usr/bin/python3", ["-c", PEAK, pyspy, "record", "--all", "--duration", 3,
-                                       "-o", out], out, env=NO_QUARANTINE, timeout=90)
+    r = run_pyspy("/usr/bin/python3", ["-c", PEAK, pyspy, "record", "--all", "--pids",
+                                       "--duration", 3, "-o", out], out, env=NO_QUARANTINE, timeout=90)
     stacks = r.profile()
     mine = [(f, c) for f, c in stacks if f[0].startswith("process %d " % w.pid)]
     assert total(mine) > 10, str(r)

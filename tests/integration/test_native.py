@@ -180,6 +180,35 @@ def test_kernel_frames_where_a_read_blocks(py_id, workload, record):
     assert good / sum(c for _, c in kern) > 0.8, "\n".join(";".join(f) for f, _ in kern[:5])
 
 
+@pytest.mark.parametrize("py_id,native", [("3.12", False), ("3.11-debian", False),
+                                          ("3.14-sid", False), ("3.14-sid", True)])
+def test_kernel_frames_of_a_read_blocked_at_start(py_id, native, workload, record):
+    """--kernel --mode offcpu: a thread already blocked in read() on a pipe
+    when the recording starts (it never wakes) is charged the whole
+    recording with its kernel stack (from /proc: pipe_read, the read
+    syscall) on top of its Python frames, and with --native libc's read
+    between them, as a thread that blocks later would be."""
+    python = require_python(BY_ID[py_id])
+    w = workload(python, SCRIPT, "-", "pipe-idle")
+    extra = ["--kernel", "--mode", "offcpu", "--threads"] + (["--native"] if native else [])
+    r = record(w.pid, duration=2, extra=extra)
+    stacks = r.profile()
+    rd = py_frame("reader", "read")
+    kern = [(f, c) for f, c in stacks if rd in f]
+    assert kern, stacks[:5]
+    # All of the recording: from its start to its end (the summary's, to 0.1 s).
+    total = sum(c for _, c in kern) / 1e9
+    took = float(re.search(r" in ([\d.]+) s at ", r.stderr).group(1))
+    assert 1.95 < total < took + 0.06, "%.3f s of a %.1f s recording" % (total, took)
+    for f, c in kern:
+        k = [i for i, x in enumerate(f) if x.endswith(" [k]")]
+        assert any(f[i].endswith("pipe_read [k]") for i in k), f
+        assert k and f.index(rd) < min(k) and f[-1] == "[io: read]", f
+        if native:
+            assert any(" (" in x and "read" in x and not x.endswith("[k]")
+                       for x in f[f.index(rd) + 1:min(k)]), f
+
+
 def test_kernel_hides_addresses(workload, record):
     """kptr_restrict=2: one clear line, and the recording goes on without them."""
     python = require_python(BY_ID["3.12"])

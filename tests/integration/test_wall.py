@@ -11,12 +11,13 @@ import json
 import os
 import re
 import signal
+import subprocess
 import time
 
 import pytest
 
-from conftest import (BY_ID, THREAD_RE, WORKLOADS, Running, marker_line, parse_folded,
-                      require_python, run_pyspy)
+from conftest import (BY_ID, INROOT, READY_TIMEOUT, THREAD_RE, WORKLOADS, Running, kill_group,
+                      marker_line, parse_folded, read_line, require_python, run_pyspy)
 from test_dump import dump, parse_text
 from test_serve import Server
 from test_top import rows
@@ -107,6 +108,76 @@ def test_waits_add_up(python, workload, pyspy, tmp_path):
         spin, nap, show(threads))
 
 
+def start_in_pid_namespace(python, script):
+    """python running script in a PID namespace of its own (the sid root's
+    with its mounts, as inroot.sh makes it): (its Popen, its host PID)."""
+    if python.root:
+        argv = [str(INROOT), python.root, "--pidns", str(python.path)]
+    else:
+        argv = ["unshare", "--fork", "--pid", "--mount-proc", "--kill-child", str(python.path)]
+    proc = subprocess.Popen(argv + [str(WORKLOADS / script)], stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, start_new_session=True)
+    line = read_line(proc.stdout, READY_TIMEOUT)
+    kids = "/proc/%d/task/%d/children" % (proc.pid, proc.pid)
+    pid = int(open(kids).read().split()[0]) if line == "ready" else None
+    if not pid:
+        kill_group(proc)
+        pytest.fail("%s %s in a PID namespace: no 'ready' (got %r)" % (python.id, script, line))
+    status = open("/proc/%d/status" % pid).read()
+    assert re.search(r"^NSpid:\s+%d\s+1$" % pid, status, re.M), status
+    return proc, pid
+
+
+def test_waits_add_up_in_a_pid_namespace(python, pyspy, tmp_path):
+    """waiters.py's four threads, all blocked as the recording starts, in a
+    container with a PID namespace of its own (the ids it keeps are not the
+    host's): each is charged the whole recording, where it waits."""
+    proc, pid = start_in_pid_namespace(python, "waiters.py")
+    out = tmp_path / "ns.folded"
+    try:
+        r = run_pyspy(pyspy, ["record", "--pid", pid, "--mode", "wall", "--threads", "--rate", 199,
+                              "--duration", DURATION, "-v", "--format", "folded", "-o", out])
+    finally:
+        kill_group(proc)
+    assert r.rc == 0, str(r)
+    threads = by_thread(parse_folded(out.read_text()))
+    assert pid in threads and len(threads) == 4, show(threads)
+    for tid, (name, st) in threads.items():
+        got = weight(st) / 1e9
+        assert abs(got - DURATION) <= TOL * DURATION, "thread %s: %.3f s of %.1f s\n%s\n%s" % (
+            name, got, DURATION, show(threads), r.stderr[-3000:])
+    main = threads[pid][1]
+    at = weight(main, ends_with(fr("main", "waiters.py", "SLEEP"), "[sleep]"))
+    assert at >= 0.97 * weight(main), show(threads)
+
+
+@pytest.mark.parametrize("py_id", ["3.8", "3.12", "3.15-sid"])
+def test_thread_that_calls_in_late(py_id, workload, pyspy, tmp_path):
+    """A C thread spins 0.3 s with no Python thread state (met first as a
+    thread that is not Python), then calls into Python (ctypes makes its
+    thread state then) and at once sleeps 0.6 s: that first wait is charged
+    whole, where it sleeps (its thread state is looked for again as soon
+    as one is added, not 50 ms later)."""
+    python = require_python(BY_ID[py_id])
+    so = tmp_path / "late.so"
+    subprocess.run(["gcc", "-shared", "-fPIC", "-O2", "-pthread",
+                    str(WORKLOADS / "native" / "late.c"), "-o", str(so)], check=True)
+    w = workload(python, "latecall.py", so)
+    out = tmp_path / "late.folded"
+    run = Running(pyspy, ["record", "--pid", w.pid, "--mode", "wall", "--threads", "--rate", 499,
+                          "--duration", 2.0, "-v", "--format", "folded", "-o", out],
+                  "off the CPU at registration")
+    try:
+        os.kill(w.pid, signal.SIGUSR1)
+        log = run.finish()
+    finally:
+        run.kill()
+    stacks = parse_folded(out.read_text())
+    nap = weight(stacks, ends_with(fr("napper", "latecall.py", "NAP"), "[sleep]")) / 1e9
+    assert abs(nap - 0.6) <= TOL * 0.6 + 0.005, "napper slept %.3f s of 0.6\n%s\n%s" % (
+        nap, show(by_thread(stacks)), log)
+
+
 def test_launch_sleeps_first(python, pyspy, tmp_path):
     """A launched program that sleeps before anything else: its first sleep
     is charged whole, and its time adds up to what it measured itself."""
@@ -119,7 +190,9 @@ def test_launch_sleeps_first(python, pyspy, tmp_path):
     t = json.loads(truth.read_text())
     s = "sleepfirst.py"
     root = fr("<module>", s, "ROOT")
-    mine = [(f, w) for f, w in stacks if root in f]
+    # Before the program's clock starts and after it stops (writing it down).
+    out = (fr("main", s, "T0"), fr("main", s, "CALL-WRITE"))
+    mine = [(f, w) for f, w in stacks if root in f and not any(x in f for x in out)]
 
     def part(name, tag, *tail):
         return weight(mine, lambda f: fr(name, s, tag) in f and

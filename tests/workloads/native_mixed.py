@@ -8,6 +8,8 @@ MODE split [TRUTH]: 2/3 of the time in hx.leaf, 1/3 in py_spin, by the
      written to TRUTH as JSON {"c": ns, "py": ns} about 5 times a second.
 MODE qsort: libc's qsort through ctypes, with a Python comparator.
 MODE pipe: a thread blocks in read() on a pipe, fed a byte every 20 ms.
+MODE pipe-idle: a thread blocks in read() on a pipe never written, and the
+     main thread sleeps: both are blocked before a profiler looks.
 MODE lib LIB: LIB (a shared object built by the tests) exports hx_spin(n),
      called through ctypes; with --reload each round loads a fresh copy and
      unloads it after, so the mapping changes under the profiler.
@@ -102,6 +104,15 @@ if MODE == "pipe":
     while True:
         time.sleep(0.02)
         os.write(w, b"x")
+elif MODE == "pipe-idle":
+    import threading
+
+    r, w = os.pipe()
+    threading.Thread(target=reader, args=(r,), daemon=True).start()
+    time.sleep(0.2)
+    print("ready", flush=True)
+    while True:
+        time.sleep(3600)
 elif MODE == "lib":
     import _ctypes
 

@@ -18,6 +18,11 @@
   which burns CPU in the task itself (no second task).
 --shape waitfor: main awaits asyncio.wait_for() on the task `timed`,
   which burns CPU: main > wait_for > timed.
+--shape switch: --idle N tasks (switch-0 ...) that each burn a moment and
+  yield, in turn: the running task changes many times while a dump reads.
+--shape flood: --idle N idle tasks (flood-0 ...), each said to be awaited
+  by the --awaiters tasks after it (asyncio.future_add_to_awaited_by):
+  a graph of N nodes and N * awaiters edges, with cycles, for dump --async.
 --shape hostile: what a profiler reads of tasks made to lie, with ctypes:
   `spinner` burns CPU and says it is awaited by itself (an await cycle);
   `liar` has a name pointer into nowhere; `loop-b`'s list node says the
@@ -109,6 +114,28 @@ async def idle_main(stop, n):
     await asyncio.gather(*tasks)
 
 
+async def switcher(stop):
+    while not stop.is_set():
+        for _ in range(1000): pass  # SWITCH-BURN
+        await asyncio.sleep(0)  # SWITCH-YIELD
+
+
+async def switch_main(stop, n):
+    tasks = [asyncio.create_task(switcher(stop), name="switch-%d" % i) for i in range(n)]
+    ready(0)
+    await asyncio.gather(*tasks)
+
+
+async def flood_main(stop, n, awaiters):
+    tasks = [asyncio.create_task(idle(stop), name="flood-%d" % i) for i in range(n)]
+    await asyncio.sleep(0)
+    for i, t in enumerate(tasks):
+        for k in range(1, awaiters + 1):
+            asyncio.future_add_to_awaited_by(t, tasks[(i + k) % n])
+    ready(0)
+    await stop.wait()
+
+
 async def inner(stop):
     while not stop.is_set():
         burn(1)  # INNER-BURN
@@ -178,6 +205,10 @@ async def run(args):
               "chain": chain_main, "waitfor": waitfor_main}
     if args.shape == "idle":
         await idle_main(stop, args.idle)  # RUN-IDLE
+    elif args.shape == "switch":
+        await switch_main(stop, args.idle)
+    elif args.shape == "flood":
+        await flood_main(stop, args.idle, args.awaiters)
     elif args.shape == "hostile":
         await hostile_main(stop)  # RUN-HOSTILE
     else:
@@ -189,6 +220,7 @@ def main():
     ap.add_argument("--shape", default="gather")
     ap.add_argument("--seconds", type=float, default=60.0)
     ap.add_argument("--idle", type=int, default=1000)
+    ap.add_argument("--awaiters", type=int, default=16)
     ap.add_argument("--truth")
     args = ap.parse_args()
     try:

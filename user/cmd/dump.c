@@ -14,15 +14,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "common.h"
 #include "dump_async.h"
 #include "sample_opts.h"
 #include "symbolize/codecache.h"
 #include "symbolize/nativestack.h"
-#include "symbolize/proc/procfs.h"
-#include "symbolize/proc/procmem.h"
 #include "symbolize/cpython/discover.h"
 #include "symbolize/cpython/discover_wait.h"
 #include "symbolize/proc/procimage.h"
@@ -44,10 +41,8 @@ struct dump_opts {
 	const char *save_image; /* --save-image: what was read of the target, kept */
 };
 
-/* Kernel frames read per thread with --kernel. */
-#define DUMP_KSTACK_MAX 64
 /* Locations of a thread at most: Python frames, native and kernel ones, a marker. */
-#define DUMP_MAX_LOCS (PYSPY_MAX_FRAMES + SW_MAX_FRAMES + DUMP_KSTACK_MAX + 2)
+#define DUMP_MAX_LOCS (PYSPY_MAX_FRAMES + SW_MAX_FRAMES + NATIVE_PROC_KSTACK_MAX + 2)
 
 /* A thread to print: its stack, who it is, its frames as profile locations. */
 struct dump_thread {
@@ -73,63 +68,33 @@ struct native_scratch {
 	uint8_t entry[PYSPY_MAX_FRAMES];
 	uint64_t shim[PYSPY_MAX_FRAMES];
 	uint32_t py_locs[PYSPY_MAX_FRAMES];
-	uint8_t stack[PYSPY_USTACK_MAX];
-	char knames[DUMP_KSTACK_MAX][PROCFS_KSYM_LEN];
-	const char *kptrs[DUMP_KSTACK_MAX];
+	struct native_proc_scratch proc;
 };
-
-/*
- * A thread's user registers, a few tries while it runs: a thread that
- * mostly waits (a reader of a pipe, a worker on a queue) is caught between
- * two waits now and then, and a moment later it is blocked again and
- * readable, as its kernel stack (read after this) will show.
- */
-static int user_regs(pid_t pid, pid_t tid, uint64_t *sp, uint64_t *pc)
-{
-	int err = -EAGAIN;
-
-	for (int i = 0; i < 5 && err == -EAGAIN; i++) {
-		if (i)
-			nanosleep(&(struct timespec){ 0, 2000000 }, NULL);
-		err = py_task__user_regs(pid, tid, sp, pc);
-	}
-	return err;
-}
 
 /*
  * The thread's whole stack into t->locs: its Python frames (marked, see
  * py_unwind__threads_marked) placed in its native stack, unwound from its
- * registers and its stack as they are now.
+ * registers and its stack as they are now.  A thread that mostly waits (a
+ * reader of a pipe, a worker on a queue) is caught between two waits now
+ * and then: its registers are read a few times while it runs.
  */
 static void native_thread(struct dump *d, struct native_proc *np, struct code_cache *c,
 			  struct native_scratch *ns, struct dump_thread *t)
 {
 	const struct py_thread_stack *st = t->st;
 	struct native_py py = { ns->py_locs, ns->entry, ns->shim, 0 };
-	struct native_in in = { 0 };
-	uint64_t sp, pc;
-	ssize_t got;
-	int k;
 
 	py.n = st->n_frames ? native_stack__split(st->frames, st->n_frames, ns->clean, ns->entry,
 						  ns->shim)
 			    : 0;
 	if (py.n)
 		code_cache__resolve(c, ns->clean, py.n, mono_ns(), true, ns->py_locs);
-	if (t->task && !user_regs(d->py->pid, t->task->tid, &sp, &pc)) {
-		got = procmem_read_upto(d->py->pid, sp, ns->stack, sizeof(ns->stack));
-		in.have_regs = got > 0;
-		in.regs = (struct sw_regs){ pc, sp, 0 };
-		in.stack = (struct sw_stack){ ns->stack, sp, got > 0 ? (size_t)got : 0 };
-	}
-	if (d->o->o.kernel && t->task) {
-		k = procfs_kernel_stack(d->py->pid, t->task->tid, ns->knames, DUMP_KSTACK_MAX);
-		for (int i = 0; i < k; i++)
-			ns->kptrs[i] = ns->knames[i];
-		in.kernel_names = ns->kptrs;
-		in.n_kernel_names = k > 0 ? (uint32_t)k : 0;
-	}
-	t->n_locs = native_stack__merge(np, &in, &py, t->locs, DUMP_MAX_LOCS);
+	if (t->task)
+		t->n_locs = native_stack__from_proc(np, d->py->pid, t->task->tid, d->o->o.kernel, 5,
+						    &py, &ns->proc, t->locs, DUMP_MAX_LOCS);
+	else
+		t->n_locs = native_stack__merge(np, &(struct native_in){ 0 }, &py, t->locs,
+						DUMP_MAX_LOCS);
 }
 
 static int symbolize(struct dump *d, pid_t pid, const struct py_tasks *tk)

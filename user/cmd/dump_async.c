@@ -17,12 +17,20 @@
 /* Levels of the tree printed at most (a deeper chain is cut, and says so). */
 #define TREE_MAX_DEPTH 64
 
+/* A thread state, which thread of th it is, and its /proc TID (-1: not known). */
+struct adump_thread {
+	uint64_t tstate;
+	uint32_t i;
+	pid_t tid;
+};
+
 struct adump {
 	FILE *f;
 	const struct py_target *py;
 	const struct py_threads *th;
 	const struct py_tasks *tk;
 	struct py_async_tasks tasks;
+	struct adump_thread *threads; /* th->n of them, sorted by tstate */
 	struct profile *prof;
 	/* per task: its frames as locations (innermost first), printed yet */
 	uint32_t **locs;
@@ -30,21 +38,47 @@ struct adump {
 	bool *printed;
 };
 
-/* The thread whose state is ts, and its /proc task; NULL if not known. */
-static const struct py_thread_stack *thread_of(const struct adump *d, uint64_t ts)
+static int by_tstate(const void *x, const void *y)
 {
-	for (uint32_t i = 0; i < d->th->n; i++)
-		if (d->th->t[i].tstate == ts)
-			return &d->th->t[i];
-	return NULL;
+	const struct adump_thread *a = x, *b = y;
+
+	return (a->tstate > b->tstate) - (a->tstate < b->tstate);
+}
+
+/* Each thread's TID once, and thread states sorted to be found in log time. */
+static int index_threads(struct adump *d)
+{
+	d->threads = calloc(d->th->n ? d->th->n : 1, sizeof(*d->threads));
+	if (!d->threads)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < d->th->n; i++) {
+		const struct py_task *t = py_tasks__of_thread(d->py->pid, d->tk, &d->th->t[i]);
+
+		d->threads[i] = (struct adump_thread){ d->th->t[i].tstate, i, t ? t->tid : -1 };
+	}
+	qsort(d->threads, d->th->n, sizeof(*d->threads), by_tstate);
+	return 0;
+}
+
+static const struct adump_thread *thread_of(const struct adump *d, uint64_t ts)
+{
+	struct adump_thread key = { .tstate = ts };
+
+	if (!ts || !d->th->n)
+		return NULL;
+	return bsearch(&key, d->threads, d->th->n, sizeof(key), by_tstate);
 }
 
 static pid_t tid_of(const struct adump *d, uint64_t ts)
 {
-	const struct py_thread_stack *st = ts ? thread_of(d, ts) : NULL;
-	const struct py_task *t = st ? py_tasks__of_thread(d->py->pid, d->tk, st) : NULL;
+	const struct adump_thread *t = thread_of(d, ts);
 
 	return t ? t->tid : -1;
+}
+
+static const struct pyspy_frame *frames_of(const struct adump *d, const struct py_async_entry *t)
+{
+	return d->tasks.frames + t->frames_at;
 }
 
 /*
@@ -52,16 +86,18 @@ static pid_t tid_of(const struct adump *d, uint64_t ts)
  * the outermost frame of the thread running that code (the event loop's
  * frames are below it).
  */
-static uint32_t running_frames(const struct adump *d, const struct py_async_task *t,
+static uint32_t running_frames(const struct adump *d, const struct py_async_entry *t,
 			       const struct pyspy_frame **out)
 {
-	const struct py_thread_stack *st = thread_of(d, t->running_on);
+	const struct adump_thread *at =
+		t->state == PY_TASK_RUNNING ? thread_of(d, t->running_on) : NULL;
+	const struct py_thread_stack *st = at ? &d->th->t[at->i] : NULL;
 	uint32_t root = UINT32_MAX;
 
 	if (!st || !t->n_frames)
 		return 0;
 	for (uint32_t i = 0; i < st->n_frames; i++)
-		if ((st->frames[i].code & ~3ull) == t->frames[0].code)
+		if ((st->frames[i].code & ~3ull) == frames_of(d, t)[0].code)
 			root = i;
 	if (root == UINT32_MAX)
 		return 0;
@@ -79,7 +115,7 @@ static int symbolize_tasks(struct adump *d)
 	int err = c ? 0 : -ENOMEM;
 
 	for (uint32_t i = 0; !err && i < d->tasks.n; i++) {
-		const struct py_async_task *t = &d->tasks.t[i];
+		const struct py_async_entry *t = &d->tasks.t[i];
 		const struct pyspy_frame *fr = NULL;
 		uint32_t n = running_frames(d, t, &fr);
 		bool verified = n > 0;
@@ -87,11 +123,11 @@ static int symbolize_tasks(struct adump *d)
 		if (!n) {
 			/* Its coroutines come outermost first: innermost first, as threads print;
 			 * fingerprinted now, as the thread walk does its frames. */
-			n = t->n_frames;
+			n = t->n_frames < PY_ASYNC_MAX_DEPTH ? t->n_frames : PY_ASYNC_MAX_DEPTH;
 			for (uint32_t k = 0; k < n; k++) {
 				struct py_code_fp fp;
 
-				rev[k] = t->frames[n - 1 - k];
+				rev[k] = frames_of(d, t)[n - 1 - k];
 				if (!py_code__fingerprint(d->py->pid, &d->py->layout, rev[k].code,
 							  &fp))
 					rev[k].code_fp = pyspy_code_fp(fp.name, fp.firstlineno);
@@ -113,51 +149,32 @@ static int symbolize_tasks(struct adump *d)
 	return err;
 }
 
-/* Is task i awaited by task w? */
-static bool awaits(const struct py_async_task *t, uint64_t w)
+/* The tasks task i awaits (indexes into d->tasks.t), n_kids of them. */
+static const uint32_t *kids_of(const struct adump *d, uint32_t i)
 {
-	for (uint32_t k = 0; k < t->n_awaiters; k++)
-		if (t->awaiters[k] == w)
-			return true;
-	return false;
-}
-
-/* Index of the task at addr, or -1. */
-static int64_t task_index(const struct adump *d, uint64_t addr)
-{
-	for (uint32_t i = 0; i < d->tasks.n; i++)
-		if (d->tasks.t[i].addr == addr)
-			return i;
-	return -1;
+	return d->tasks.kids + d->tasks.t[i].kids_at;
 }
 
 /* What task i waits on, when it is one task: "[await task NAME]". */
 static void await_line(const struct adump *d, uint32_t i, char *buf, size_t len)
 {
-	const struct py_async_task *t = &d->tasks.t[i];
-	int64_t only = -1;
-	unsigned n = 0;
+	const struct py_async_entry *t = &d->tasks.t[i];
 
 	snprintf(buf, len, "[await]");
 	if (t->state != PY_TASK_SUSPENDED)
 		return;
-	for (uint32_t k = 0; k < d->tasks.n; k++) {
-		if (awaits(&d->tasks.t[k], t->addr)) {
-			only = k;
-			n++;
-		}
-	}
-	if (n == 1)
-		snprintf(buf, len, "[await task %s]", d->tasks.t[only].name);
-	else if (n > 1)
-		snprintf(buf, len, "[await %u tasks]", n);
+	if (t->n_kids == 1)
+		snprintf(buf, len, "[await task %s]", d->tasks.t[kids_of(d, i)[0]].name);
+	else if (t->n_kids > 1)
+		snprintf(buf, len, "[await %u tasks]", t->n_kids);
 }
 
 static void text_task(struct adump *d, uint32_t i, const char *prefix, bool last, int depth)
 {
-	const struct py_async_task *t = &d->tasks.t[i];
-	char pre[TREE_MAX_DEPTH * 4 + 8], why[PY_ASYNC_NAME_MAX + 32];
-	uint32_t kids = 0, seen = 0;
+	const struct py_async_entry *t = &d->tasks.t[i];
+	char pre[TREE_MAX_DEPTH * 6 + 8], why[PY_ASYNC_NAME_MAX + 32];
+	const uint32_t *kids = kids_of(d, i);
+	uint32_t left = 0, seen = 0;
 
 	d->printed[i] = true;
 	snprintf(pre, sizeof(pre), "%s%s", prefix, depth ? (last ? "    " : "│   ") : "");
@@ -184,28 +201,31 @@ static void text_task(struct adump *d, uint32_t i, const char *prefix, bool last
 		fprintf(d->f, "%s      [deeper tasks not shown]\n", pre);
 		return;
 	}
-	for (uint32_t k = 0; k < d->tasks.n; k++)
-		kids += !d->printed[k] && awaits(&d->tasks.t[k], t->addr);
-	for (uint32_t k = 0; k < d->tasks.n; k++) {
-		if (d->printed[k] || !awaits(&d->tasks.t[k], t->addr))
+	/* Each task once: one met again (awaited by two, or a cycle) is not repeated. */
+	for (uint32_t k = 0; k < t->n_kids; k++)
+		left += !d->printed[kids[k]];
+	for (uint32_t k = 0; k < t->n_kids; k++) {
+		if (d->printed[kids[k]])
 			continue;
-		text_task(d, k, pre, ++seen == kids, depth + 1);
+		text_task(d, kids[k], pre, ++seen == left, depth + 1);
 	}
 }
 
 /* A root: awaited by no task we know of. */
 static bool is_root(const struct adump *d, uint32_t i)
 {
-	const struct py_async_task *t = &d->tasks.t[i];
+	const struct py_async_entry *t = &d->tasks.t[i];
+	const uint64_t *aw = d->tasks.awaiters + t->awaiters_at;
 
 	for (uint32_t k = 0; k < t->n_awaiters; k++)
-		if (task_index(d, t->awaiters[k]) >= 0)
+		if (py_async_tasks__find(&d->tasks, aw[k]) >= 0)
 			return false;
 	return true;
 }
 
 static void text_dump(struct adump *d)
 {
+	uint64_t ts = 0;
 	char ver[32];
 
 	py_version_str(d->py->version_hex, true, ver, sizeof(ver));
@@ -219,18 +239,17 @@ static void text_dump(struct adump *d)
 		fprintf(d->f, "[partial] %u task lists were corrupt or changed while read\n",
 			d->tasks.errors);
 	/* Roots thread by thread (the list a task was made in), then what is left (a cycle). */
-	for (int pass = 0; pass < 2; pass++) {
-		uint64_t ts = UINT64_MAX;
-
+	for (int pass = 0, ts_set = 0; pass < 2; pass++) {
 		for (uint32_t i = 0; i < d->tasks.n; i++) {
-			const struct py_async_task *t = &d->tasks.t[i];
+			const struct py_async_entry *t = &d->tasks.t[i];
 
 			if (d->printed[i] || (pass == 0 && !is_root(d, i)))
 				continue;
-			if (t->tstate != ts) {
+			if (!ts_set || t->tstate != ts) {
 				pid_t tid = tid_of(d, t->tstate);
 
 				ts = t->tstate;
+				ts_set = 1;
 				if (tid > 0)
 					fprintf(d->f, "Thread %d:\n", tid);
 				else
@@ -243,7 +262,8 @@ static void text_dump(struct adump *d)
 
 static void json_task(struct adump *d, uint32_t i)
 {
-	const struct py_async_task *t = &d->tasks.t[i];
+	const struct py_async_entry *t = &d->tasks.t[i];
+	const uint64_t *aw = d->tasks.awaiters + t->awaiters_at;
 	pid_t tid = tid_of(d, t->tstate);
 	char why[PY_ASYNC_NAME_MAX + 32];
 
@@ -260,7 +280,7 @@ static void json_task(struct adump *d, uint32_t i)
 	json_put_string(d->f, t->state == PY_TASK_SUSPENDED ? why : "");
 	fputs(", \"awaited_by\": [", d->f);
 	for (uint32_t k = 0; k < t->n_awaiters; k++)
-		fprintf(d->f, "%s\"0x%llx\"", k ? ", " : "", (unsigned long long)t->awaiters[k]);
+		fprintf(d->f, "%s\"0x%llx\"", k ? ", " : "", (unsigned long long)aw[k]);
 	fputs("], \"frames\": [", d->f);
 	for (uint32_t k = 0; k < d->n_locs[i]; k++) {
 		int line;
@@ -348,11 +368,14 @@ int dump_async(FILE *f, bool json, const struct py_target *py, const struct py_t
 	uint32_t n = d.tasks.n ? d.tasks.n : 1;
 
 	if (!err) {
+		err = index_threads(&d);
 		d.prof = profile__new(0);
 		d.locs = calloc(n, sizeof(*d.locs));
 		d.n_locs = calloc(n, sizeof(*d.n_locs));
 		d.printed = calloc(n, sizeof(*d.printed));
-		err = d.prof && d.locs && d.n_locs && d.printed ? symbolize_tasks(&d) : -ENOMEM;
+		if (!err)
+			err = d.prof && d.locs && d.n_locs && d.printed ? symbolize_tasks(&d)
+									: -ENOMEM;
 		if (err)
 			log_error("PID %d: out of memory for its tasks", py->pid);
 	}
@@ -367,6 +390,7 @@ int dump_async(FILE *f, bool json, const struct py_target *py, const struct py_t
 	free(d.locs);
 	free(d.n_locs);
 	free(d.printed);
+	free(d.threads);
 	profile__free(d.prof);
 	py_async_tasks__free(&d.tasks);
 	return err ? 1 : 0;

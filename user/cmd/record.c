@@ -174,7 +174,8 @@ int cmd_record(struct options *o)
 	if (!o->quiet)
 		summary__print(&rc, prof, 10);
 	profile__free(prof);
-	return err ? 1 : 0;
+	/* A launched Python we could not sample was said so; the exit says it too. */
+	return err || rc.refused ? 1 : 0;
 }
 
 /* --- command line ---------------------------------------------------------- */

@@ -456,8 +456,10 @@ static void put_reasons(FILE *f, const struct top *t)
 		if (!r->own_i)
 			break;
 		fn = function_of(t, r->key, &line);
-		fprintf(f, "  %s %.1f%%", fn ? profile__str(t->prof, fn->name) : "?",
-			pct(r->own_i, t->interval_samples));
+		/* A reason can name a task ("[await task NAME]"): the target chose it. */
+		fputs("  ", f);
+		term_put(f, fn ? profile__str(t->prof, fn->name) : "?");
+		fprintf(f, " %.1f%%", pct(r->own_i, t->interval_samples));
 		shown++;
 	}
 	fputs(shown ? "\n" : " -\n", f);

@@ -348,46 +348,69 @@ void sampler__settle_locked(struct sampler *r)
 struct blocked_ctx {
 	struct sampler *r;
 	const struct target *tg;
-	uint64_t now;
 };
 
-/* A thread found blocked at registration: its wait is open from now. */
+/* Before a thread is seen blocked: its next run ends its wait (and when that began). */
+static void arm_blocked(pid_t tid, uint64_t *since, void *ctx)
+{
+	const struct blocked_ctx *c = ctx;
+
+	session__offcpu_open(c->r->s, tid, since);
+}
+
+/*
+ * A thread found blocked at registration: its wait is open from when it
+ * began, as far as we know.  If it ran and left again since, the record
+ * of that wait (queued behind us) replaces this one, and the end of a
+ * wait that was over before we looked does not close it.
+ */
 static void open_blocked_one(const struct blocked_thread *b, void *ctx)
 {
 	const struct blocked_ctx *c = ctx;
 	struct sampler *r = c->r;
-	uint64_t since = c->now;
 
-	/*
-	 * If it ran and left again since we looked, the record of that wait
-	 * (queued behind us) replaces this one; nothing is counted twice.
-	 */
-	if (session__offcpu_open(r->s, b->hdr->tid, &since))
-		return;
 	if (!profile__thread_name(r->prof, b->hdr->pid, b->hdr->tid)) {
 		targets__name_thread(r->tg, b->hdr->pid, b->hdr->tid);
 		r->rc.threads++;
 	}
-	offcpu_start(r, c->tg, b->hdr, b->flags, b->locs, b->n, since, c->now);
+	offcpu_start(r, c->tg, b->hdr, b->flags, b->locs, b->n, b->since_ns, b->known_ns);
 }
 
-static void open_blocked(struct sampler *r, pid_t pid)
+/* Threads already off the CPU are looked for in these modes (blocked.h). */
+static bool wants_blocked(const struct sampler *r)
+{
+	return r->off && (r->o->mode == MODE_OFFCPU || r->o->mode == MODE_WALL);
+}
+
+/* CPU time of this thread, ms. */
+static double thread_cpu_ms(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+	return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
+}
+
+/*
+ * The second step of blocked.h's scan, once pid is registered; begin_ms:
+ * the CPU the first step took (the cost `make bench` reads is the sum).
+ */
+static void open_blocked(struct sampler *r, pid_t pid, struct blocked_scan *bs, double begin_ms)
 {
 	struct target *tg = targets__find(r->tg, pid);
-	struct blocked_ctx c = { r, tg, mono_ns() };
-	struct timespec t0, t1;
+	struct blocked_ctx c = { r, tg };
+	double t0 = thread_cpu_ms();
 	int n;
 
-	if (!tg || !r->off || (r->o->mode != MODE_OFFCPU && r->o->mode != MODE_WALL))
+	if (!tg || !bs)
 		return;
-	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t0);
-	n = blocked__scan(tg, c.now, open_blocked_one, &c);
-	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t1);
+	n = blocked__finish(bs, tg, mono_ns(),
+			    &(const struct blocked_ops){ arm_blocked, open_blocked_one }, &c);
 	if (n < 0)
 		log_debug("PID %d: cannot list its blocked threads: %s", pid, strerror(-n));
 	else
 		log_debug("PID %d: %d threads off the CPU at registration (%.2f ms of CPU)", pid, n,
-			  (t1.tv_sec - t0.tv_sec) * 1e3 + (t1.tv_nsec - t0.tv_nsec) / 1e6);
+			  begin_ms + thread_cpu_ms() - t0);
 }
 
 /* Frames in the record: never more than arrived, whatever the header says. */
@@ -548,14 +571,43 @@ void sampler__feed(struct sampler *r, const struct pyspy_sample *rec, size_t len
 	on_sample(rec, len, r);
 }
 
+/*
+ * --async and a Python before 3.14: one line, and -ENOTSUP (a warning
+ * with --all, where no process was asked for by name).
+ */
+static int async_refuses(const struct options *o, const struct py_target *py)
+{
+	char ver[32];
+
+	if (!o->async || (py->version_hex >> 16) >= 0x030e)
+		return 0;
+	py_version_str(py->version_hex, false, ver, sizeof(ver));
+	if (o->all)
+		log_warn("skipping PID %d: --async needs CPython 3.14 or newer; it runs %s",
+			 py->pid, ver);
+	else
+		log_error("--async needs CPython 3.14 or newer; PID %d runs %s", py->pid, ver);
+	return -ENOTSUP;
+}
+
 static int add_target(void *ctx, const struct py_target *py)
 {
 	struct sampler *r = ctx;
-	int err = targets__add(r->tg, py);
+	int err = async_refuses(r->o, py);
+	struct blocked_scan *bs = NULL;
+	double begin_ms = thread_cpu_ms();
 	char ver[32];
 
+	if (err)
+		return err;
+	/* Its threads already off the CPU, seen before it is sampled (blocked.h). */
+	if (wants_blocked(r) && !targets__has(r->tg, py->pid))
+		bs = blocked__begin(py->pid);
+	begin_ms = thread_cpu_ms() - begin_ms;
+	err = targets__add(r->tg, py);
 	if (err && err != -EEXIST) {
 		log_error("PID %d: cannot start sampling: %s", py->pid, strerror(-err));
+		blocked__free(bs);
 		return err;
 	}
 	py_version_str(py->version_hex, false, ver, sizeof(ver));
@@ -563,8 +615,9 @@ static int add_target(void *ctx, const struct py_target *py)
 		  (unsigned long long)py->runtime_addr);
 	if (!err) {
 		container_cache__add_process(r->cc, r->prof, py->pid, py->nspid);
-		open_blocked(r, py->pid);
+		open_blocked(r, py->pid, bs, begin_ms);
 	}
+	blocked__free(bs);
 	return 0;
 }
 
@@ -645,6 +698,7 @@ static void refresh_counts(struct sampler *r)
 	session__counters(r->s, r->rc.bpf_err, r->rc.bpf_stat);
 	r->rc.elapsed_s = mono_s() - r->t0;
 	r->rc.processes = targets__count(r->tg);
+	r->rc.refused = watch__refused(r->watch);
 	if (r->o->async) {
 		r->rc.async = true;
 		r->rc.async_samples = r->rc.async_names_lost = r->rc.async_await_cycles = 0;
@@ -698,15 +752,9 @@ static int discover_pids(const struct options *o, struct py_target *pys)
 /* --async on a --pid older than 3.14: one clear line, and no recording. */
 static int async_versions(const struct options *o, const struct py_target *pys)
 {
-	char ver[32];
-
-	for (int i = 0; i < o->n_pids; i++) {
-		if ((pys[i].version_hex >> 16) >= 0x030e)
-			continue;
-		py_version_str(pys[i].version_hex, false, ver, sizeof(ver));
-		log_error("--async needs CPython 3.14 or newer; PID %d runs %s", pys[i].pid, ver);
-		return -ENOTSUP;
-	}
+	for (int i = 0; i < o->n_pids; i++)
+		if (async_refuses(o, &pys[i]))
+			return -ENOTSUP;
 	return 0;
 }
 
@@ -782,7 +830,10 @@ static int start(struct sampler *r)
 		err = sandbox__enter(sandbox_needs(o));
 	if (err)
 		goto out;
-	/* The recording starts as its first target is added: waits count from here. */
+	/*
+	 * The recording starts as its first target is added (kernel symbols
+	 * and the like are loaded): a wait found open is charged from here.
+	 */
 	r->t0 = mono_s();
 	for (int i = 0; !err && i < o->n_pids; i++)
 		err = add_target(r, &pys[i]);

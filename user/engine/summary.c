@@ -190,6 +190,11 @@ void summary__print(const struct run_counts *c, const struct profile *p, int top
 	if (profile__symbols_dropped(p))
 		fprintf(stderr, "  names dropped (symbol budget full): %" PRIu64 "\n",
 			profile__symbols_dropped(p));
+	if (log_verbose && c->bpf_stat[PYSPY_STAT_UNSEEN_RUN])
+		fprintf(stderr,
+			"  %" PRIu64
+			" waits whose end was not seen: closed when the next run began\n",
+			c->bpf_stat[PYSPY_STAT_UNSEEN_RUN]);
 	if (!c->samples)
 		fprintf(stderr, "  no samples: the program was idle or not running Python code\n");
 	else if (log_verbose)

@@ -34,6 +34,7 @@ struct run_counts {
 	double elapsed_s;
 	unsigned rate_hz;
 	int processes, threads;
+	unsigned refused; /* processes asked for that could not be sampled (each said once) */
 };
 
 const char *summary__error_name(enum pyspy_error e);

@@ -42,6 +42,7 @@ struct watch {
 	int (*add)(void *ctx, const struct py_target *py);
 	void *ctx;
 	double next_gc;
+	unsigned refused; /* not --all: Pythons given up on that we cannot sample */
 };
 
 struct watch *watch__new(struct targets *tg, bool all, double init_wait_s,
@@ -100,8 +101,14 @@ static void try_pending(struct watch *w, struct pending *p, double now)
 	int err = py_target__discover(p->pid, &py);
 
 	if (!err) {
-		if (!w->add(w->ctx, &py))
+		err = w->add(w->ctx, &py);
+		if (!err)
 			pending_del(w, p);
+		else if (err == -ENOTSUP) {
+			/* add() said why, once (--async and a Python before 3.14) */
+			w->refused += !w->all;
+			give_up(w, p);
+		}
 		return;
 	}
 	if (err == -ESRCH) {
@@ -117,6 +124,7 @@ static void try_pending(struct watch *w, struct pending *p, double now)
 					 : py_target__strerror(err));
 		else
 			py_target__report(p->pid, err, &py, 0);
+		w->refused += !w->all;
 		give_up(w, p);
 		return;
 	}
@@ -176,6 +184,11 @@ void watch__retry(struct watch *w, double now)
 		else if (gc && p->give_up && kill(p->pid, 0) && errno == ESRCH)
 			pending_del(w, p);
 	}
+}
+
+unsigned watch__refused(const struct watch *w)
+{
+	return w ? w->refused : 0;
 }
 
 bool watch__active(const struct watch *w)
