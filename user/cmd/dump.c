@@ -36,7 +36,6 @@
 struct dump_opts {
 	/* --pid, --native, --native-all, --kernel, --async (tasks, not threads), --init-wait */
 	struct options o;
-	struct sample_opts sampling; /* parses into o */
 	bool json;
 	const char *save_image; /* --save-image: what was read of the target, kept */
 };
@@ -422,7 +421,8 @@ static const struct sample_spec sampling = {
 	.takes = SOPT(PID) | SOPT(INIT_WAIT) | SOPT(NATIVE) | SOPT(NATIVE_ALL) | SOPT(KERNEL) |
 		 SOPT(ASYNC),
 	.max_pids = 1,
-	.async_alone = "--async cannot be combined with --native or --kernel",
+	.verb_checks_async = true,
+	.flat = true,
 	.doc = {
 		[SOPT_PID] = "Process to dump",
 		[SOPT_INIT_WAIT] = "Wait up to SECS for the interpreter to initialise (default 5)",
@@ -452,11 +452,14 @@ int dump_main(int argc, char **argv)
 	static const struct argp argp = { opts, parse_opt, "--pid PID", doc, NULL, NULL, NULL };
 	struct dump_opts o = { .o = { OPTIONS_DEFAULTS } };
 
-	sample_opts_init(&o.sampling, &argp, &sampling, &o.o);
-	if (argp_parse(&o.sampling.verb, argc, argv, 0, NULL, &o))
+	if (sample_opts_parse(&argp, &sampling, &o.o, argc, argv, &o))
 		return 2;
 	if (!o.o.n_pids) {
 		log_error("nothing to dump: give --pid PID (see --help)");
+		return 2;
+	}
+	if (o.o.async && (o.o.native || o.o.kernel)) {
+		log_error("--async cannot be combined with --native or --kernel");
 		return 2;
 	}
 	return cmd_dump(&o);

@@ -232,25 +232,19 @@ static const struct sample_spec sampling = {
 	.takes = SOPT(PID) | SOPT(ALL) | SOPT(DURATION) | SOPT(INIT_WAIT) | SOPT_SAMPLER,
 };
 
-struct record_opts {
-	struct options o;
-	struct sample_opts sampling; /* parses into o */
-};
-
 static const struct cmd_store stores[] = {
-	CMD_ARG('f', struct record_opts, o.format),
-	CMD_ARG('o', struct record_opts, o.output),
-	CMD_FLAG(OPT_THREADS, struct record_opts, o.threads),
-	CMD_FLAG(OPT_PIDS, struct record_opts, o.pids_frames),
-	CMD_FLAG(OPT_NO_PIDS, struct record_opts, o.no_pids_frames),
-	CMD_FLAG('q', struct record_opts, o.quiet),
+	CMD_ARG('f', struct options, format),
+	CMD_ARG('o', struct options, output),
+	CMD_FLAG(OPT_THREADS, struct options, threads),
+	CMD_FLAG(OPT_PIDS, struct options, pids_frames),
+	CMD_FLAG(OPT_NO_PIDS, struct options, no_pids_frames),
+	CMD_FLAG('q', struct options, quiet),
 	{ 0 },
 };
 
 static error_t parse_opt(int key, char *arg, struct argp_state *state)
 {
-	struct record_opts *r = state->input;
-	struct options *o = &r->o;
+	struct options *o = state->input;
 	char bad[80] = "";
 
 	switch (key) {
@@ -279,16 +273,15 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 int record_main(int argc, char **argv)
 {
 	static const struct argp argp = { opts, parse_opt, args_doc, doc, NULL, NULL, NULL };
-	struct record_opts r = { .o = { OPTIONS_DEFAULTS } };
-	struct options *o = &r.o;
+	struct options o = { OPTIONS_DEFAULTS };
 	int n = argc;
 
 	/* Split at `--` ourselves: argp would otherwise read the command's options. */
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--")) {
 			n = i;
-			o->cmd = i + 1 < argc ? &argv[i + 1] : NULL;
-			if (!o->cmd) {
+			o.cmd = i + 1 < argc ? &argv[i + 1] : NULL;
+			if (!o.cmd) {
 				log_error("nothing to launch after --");
 				return 2;
 			}
@@ -296,33 +289,32 @@ int record_main(int argc, char **argv)
 		}
 	}
 	argv[n] = NULL;
-	sample_opts_init(&r.sampling, &argp, &sampling, o);
-	if (argp_parse(&r.sampling.verb, n, argv, 0, NULL, &r))
+	if (sample_opts_parse(&argp, &sampling, &o, n, argv, &o))
 		return 2;
-	if (!o->n_pids && !o->cmd && !o->all) {
+	if (!o.n_pids && !o.cmd && !o.all) {
 		log_error("nothing to profile: give --pid PID, --all or -- COMMAND (see --help)");
 		return 2;
 	}
-	if (o->all && (o->n_pids || o->cmd)) {
+	if (o.all && (o.n_pids || o.cmd)) {
 		log_error("--all profiles every process: it takes no --pid or command");
 		return 2;
 	}
-	if (o->pids_frames && o->no_pids_frames) {
+	if (o.pids_frames && o.no_pids_frames) {
 		log_error("--pids and --no-pids contradict each other");
 		return 2;
 	}
-	if (o->group_by[0]) {
-		if (o->no_pids_frames && output_group__has(o->group_by, OUTPUT_GROUP_PROCESS)) {
+	if (o.group_by[0]) {
+		if (o.no_pids_frames && output_group__has(o.group_by, OUTPUT_GROUP_PROCESS)) {
 			log_error("--group-by process and --no-pids contradict each other");
 			return 2;
 		}
 		/* The older flags are shorthands: they append their frame. */
-		if (o->pids_frames)
-			output_group__add(o->group_by, OUTPUT_GROUP_PROCESS);
-		if (o->threads)
-			output_group__add(o->group_by, OUTPUT_GROUP_THREAD);
+		if (o.pids_frames)
+			output_group__add(o.group_by, OUTPUT_GROUP_PROCESS);
+		if (o.threads)
+			output_group__add(o.group_by, OUTPUT_GROUP_THREAD);
 	}
-	memlimit__budgets(o, memlimit__own());
-	o->sandbox = true;
-	return cmd_record(o);
+	memlimit__budgets(&o, memlimit__own());
+	o.sandbox = true;
+	return cmd_record(&o);
 }

@@ -93,6 +93,13 @@ static const struct argp_option defs[SOPT__COUNT] = {
 			       0 },
 };
 
+/* One parse: the group, the verb's argp as its child, the verb's input. */
+struct sample_opts {
+	const struct sample_spec *spec;
+	struct options *o;
+	void *input;
+};
+
 static void add_pid(struct argp_state *state, const struct sample_opts *g, const char *arg)
 {
 	int max = g->spec->max_pids ? g->spec->max_pids : OPT_MAX_PIDS;
@@ -135,21 +142,15 @@ static void parse_budget(struct argp_state *state, int key, const char *arg, str
 	*to = (size_t)v << 20;
 }
 
-/* The group parsing: the one whose children the verb's argp lists. */
-static const struct sample_opts *group_of(const struct argp_state *state)
-{
-	return (const struct sample_opts *)((const char *)state->root_argp->children -
-					    offsetof(struct sample_opts, children));
-}
-
 static error_t parse(int key, char *arg, struct argp_state *state)
 {
-	const struct sample_opts *g = group_of(state);
+	const struct sample_opts *g = state->input;
 	struct options *o = g->o;
 	long v;
 
 	switch (key) {
 	case ARGP_KEY_INIT:
+		state->child_inputs[0] = g->input; /* the verb's parser */
 		/* A knob for tests (and the doubtful): frames one by one, as before 3.11. */
 		o->frames_one_by_one = getenv("PYSPY_NO_WINDOWS") != NULL;
 		return 0;
@@ -211,31 +212,38 @@ static error_t parse(int key, char *arg, struct argp_state *state)
 		o->async_tasks = (unsigned)v;
 		return 0;
 	case ARGP_KEY_END:
-		if (o->async && (o->native || o->kernel))
-			argp_error(
-				state, "%s",
-				g->spec->async_alone
-					? g->spec->async_alone
-					: "--async cannot be combined with --native or --kernel yet");
+		if (!g->spec->verb_checks_async && o->async && (o->native || o->kernel))
+			argp_error(state,
+				   "--async cannot be combined with --native or --kernel yet");
 		return 0;
 	default:
 		return ARGP_ERR_UNKNOWN;
 	}
 }
 
-void sample_opts_init(struct sample_opts *g, const struct argp *verb,
-		      const struct sample_spec *spec, struct options *o)
+int sample_opts_parse(const struct argp *verb, const struct sample_spec *spec, struct options *o,
+		      int argc, char **argv, void *input)
 {
-	struct argp_option *t = g->table;
+	/* Each option once, a header at most before each, and the end. */
+	struct argp_option table[2 * SOPT__COUNT + 1] = { 0 };
+	struct sample_opts g = { .spec = spec, .o = o, .input = input };
+	struct argp_option *t = table;
 	enum section sec = SEC_VERB;
+	/* The verb's own options, as the group's child: the help and usage are the group's. */
+	struct argp own = *verb;
+	struct argp_child children[] = { { .argp = &own }, { 0 } };
+	struct argp argp = { .options = table,
+			     .parser = parse,
+			     .args_doc = verb->args_doc,
+			     .doc = verb->doc,
+			     .children = children };
 
-	*g = (struct sample_opts){ .verb = *verb, .spec = spec, .o = o };
-	g->verb.children = g->children;
+	own.args_doc = own.doc = NULL;
 	for (int i = 0; i < SOPT__COUNT; i++) {
 		if (!(spec->takes & (1u << i)))
 			continue;
 		/* A header starts a group of its own in the help. */
-		if (section_of(i) != sec) {
+		if (!spec->flat && section_of(i) != sec) {
 			sec = section_of(i);
 			*t++ = (struct argp_option){ .doc = headers[sec] };
 		}
@@ -244,6 +252,5 @@ void sample_opts_init(struct sample_opts *g, const struct argp *verb,
 			t->doc = spec->doc[i];
 		t++;
 	}
-	g->argp = (struct argp){ .options = g->table, .parser = parse };
-	g->children[0] = (struct argp_child){ .argp = &g->argp };
+	return argp_parse(&argp, argc, argv, 0, NULL, &g);
 }

@@ -10,11 +10,15 @@
  * (struct sample_spec); one it does not take is unknown to its parser and
  * absent from its help, as if it did not exist.  A feature that adds a
  * sampling option adds it here, and each verb that takes it says so.
+ *
+ * The group is the root of a verb's argp and the verb's own options its
+ * child, so the verb's parser sees only its own input (argp's child_inputs).
  */
 #ifndef PYSPY_SAMPLE_OPTS_H
 #define PYSPY_SAMPLE_OPTS_H
 
 #include <argp.h>
+#include <stdbool.h>
 
 struct options;
 
@@ -52,30 +56,22 @@ struct sample_spec {
 	unsigned takes;	       /* SOPT() bits */
 	int max_pids;	       /* --pid at most; 1 says "one --pid only"; 0: OPT_MAX_PIDS */
 	const char *no_memory; /* --mode memory is refused with this; NULL: taken */
-	/* --async with --native or --kernel is refused with this; NULL: "... yet". */
-	const char *async_alone;
+	/*
+	 * The verb refuses --async with --native or --kernel itself, in its
+	 * own words; else the group does, as not possible "yet".
+	 */
+	bool verb_checks_async;
+	bool flat;		      /* every option with the verb's own, under no header */
 	const char *doc[SOPT__COUNT]; /* the verb's own help of an option; NULL: the common */
 };
 
 /*
- * What one verb parses with: its own argp, with its spec's sampling
- * options as the child group (which finds itself from verb.children).
+ * argp_parse for a verb: its own options (verb, its parser given input as
+ * state->input) and the sampling options spec says it takes, parsed into
+ * o (which holds the defaults already).  The verb's doc and args_doc are
+ * the help's.  Returns argp_parse's result.
  */
-struct sample_opts {
-	struct argp verb; /* argp_parse this, with the verb's own input */
-	const struct sample_spec *spec;
-	struct options *o;
-	/* Each option once, a header at most before each, and the end. */
-	struct argp_option table[2 * SOPT__COUNT + 1];
-	struct argp argp;
-	struct argp_child children[2];
-};
-
-/*
- * g for a verb: its argp (without children) and its spec; the sampling
- * options are parsed into o, which holds the defaults already.
- */
-void sample_opts_init(struct sample_opts *g, const struct argp *verb,
-		      const struct sample_spec *spec, struct options *o);
+int sample_opts_parse(const struct argp *verb, const struct sample_spec *spec, struct options *o,
+		      int argc, char **argv, void *input);
 
 #endif /* PYSPY_SAMPLE_OPTS_H */

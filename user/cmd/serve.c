@@ -288,8 +288,7 @@ int serve_main(int argc, char **argv)
 	};
 	int err;
 
-	sample_opts_init(&so.sampling, &argp, &sampling, &so.o);
-	if (argp_parse(&so.sampling.verb, argc, argv, 0, NULL, &so))
+	if (sample_opts_parse(&argp, &sampling, &so.o, argc, argv, &so))
 		return 2;
 	if (so.split_by_container && !so.output_dir) {
 		log_error("--split-by container needs --output-dir");

@@ -17,7 +17,6 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "sample_opts.h"
 #include "serve_auth.h"
 #include "serve_guard.h"
 #include "user/engine/options.h"
@@ -29,8 +28,7 @@
 #define DEFAULT_MAX_STACKS  100000
 
 struct serve_opts {
-	struct options o;	     /* sampling: --pid filter (else --all), --rate */
-	struct sample_opts sampling; /* parses into o */
+	struct options o; /* sampling: --pid filter (else --all), --rate */
 	const char *listen;
 	const char *output_dir;
 	double interval_s;

@@ -61,8 +61,7 @@ static const char *const sort_names[] = { "%Own", "%Total", "OwnTime", "TotalTim
 
 struct top_opts {
 	struct options o;
-	struct sample_opts sampling; /* parses into o */
-	bool functions;		     /* one row per function rather than per line */
+	bool functions; /* one row per function rather than per line */
 };
 
 struct row {
@@ -725,8 +724,7 @@ int top_main(int argc, char **argv)
 	static const struct argp argp = { opts, parse_opt, "--pid PID", doc, NULL, NULL, NULL };
 	struct top_opts o = { .o = { OPTIONS_DEFAULTS, .quiet = true } };
 
-	sample_opts_init(&o.sampling, &argp, &sampling, &o.o);
-	if (argp_parse(&o.sampling.verb, argc, argv, 0, NULL, &o))
+	if (sample_opts_parse(&argp, &sampling, &o.o, argc, argv, &o))
 		return 2;
 	if (!o.o.n_pids) {
 		log_error("nothing to watch: give --pid PID (see --help)");
