@@ -38,40 +38,19 @@ static void vlog(const char *level, const char *fmt, va_list ap)
 	fprintf(stderr, "%spyspy-bpf: %s%s\n", stamp, level, safe);
 }
 
-void log_error(const char *fmt, ...)
+void log_at(enum log_level level, const char *fmt, ...)
 {
+	static const char *const prefix[] = {
+		[LOGLEVEL_ERROR] = "",
+		[LOGLEVEL_WARN] = "warning: ",
+		[LOGLEVEL_INFO] = "",
+		[LOGLEVEL_DEBUG] = "debug: ",
+	};
 	va_list ap;
 
-	va_start(ap, fmt);
-	vlog("", fmt, ap);
-	va_end(ap);
-}
-
-void log_warn(const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vlog("warning: ", fmt, ap);
-	va_end(ap);
-}
-
-void log_info(const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vlog("", fmt, ap);
-	va_end(ap);
-}
-
-void log_debug(const char *fmt, ...)
-{
-	va_list ap;
-
-	if (log_verbose < 1)
+	if (level == LOGLEVEL_DEBUG && log_verbose < 1)
 		return;
 	va_start(ap, fmt);
-	vlog("debug: ", fmt, ap);
+	vlog(prefix[level], fmt, ap);
 	va_end(ap);
 }

@@ -11,9 +11,19 @@
 extern int log_verbose;	    /* -v count */
 extern bool log_timestamps; /* prefix each line with UTC time (daemons) */
 
-void log_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+enum log_level {
+	LOGLEVEL_ERROR,
+	LOGLEVEL_WARN,
+	LOGLEVEL_INFO,
+	LOGLEVEL_DEBUG
+};
+
+/* One line at level (LOGLEVEL_DEBUG only with -v); the macros below say it shorter. */
+void log_at(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#define log_error(...) log_at(LOGLEVEL_ERROR, __VA_ARGS__)
+#define log_warn(...)  log_at(LOGLEVEL_WARN, __VA_ARGS__)
+#define log_info(...)  log_at(LOGLEVEL_INFO, __VA_ARGS__)
+#define log_debug(...) log_at(LOGLEVEL_DEBUG, __VA_ARGS__)
 
 #endif /* PYSPY_LOG_H */

@@ -1,9 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
  * preflight.c - privilege and kernel checks with one clear message each.
- *
- * Capabilities are read with capget(2) directly rather than through
- * libcap: three bits do not justify a dependency.
+ * Capabilities are read through caps.h (capget(2), no libcap).
  */
 #include <errno.h>
 #include <linux/capability.h>
@@ -12,28 +10,21 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "caps.h"
 #include "preflight.h"
 #include "user/base/log.h"
 
-#ifndef CAP_PERFMON
-#define CAP_PERFMON 38
-#endif
-#ifndef CAP_BPF
-#define CAP_BPF 39
-#endif
-
-static int has_cap(const struct __user_cap_data_struct d[2], int cap)
+static int has_cap(const struct caps *c, int cap)
 {
-	return !!(d[cap / 32].effective & (1u << (cap % 32)));
+	return !!(c->eff & 1ull << cap);
 }
 
 int preflight_privileges(void)
 {
-	struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3 };
-	struct __user_cap_data_struct d[2] = {};
+	struct caps c;
 	int bpf, perfmon, admin, ptrace;
 
-	if (syscall(SYS_capget, &h, d)) {
+	if (caps_get(&c)) {
 		log_error("cannot read this process's capabilities: %m");
 		return -EPERM;
 	}
@@ -41,16 +32,15 @@ int preflight_privileges(void)
 	 * File capabilities without the effective bit (deploy/Dockerfile's
 	 * setcap ...=p) are permitted only: this binary raises them itself.
 	 */
-	if (d[0].effective != d[0].permitted || d[1].effective != d[1].permitted) {
-		d[0].effective = d[0].permitted;
-		d[1].effective = d[1].permitted;
-		if (syscall(SYS_capset, &h, d))
+	if (c.eff != c.prm) {
+		c.eff = c.prm;
+		if (caps_set(&c))
 			log_warn("cannot raise the permitted capabilities: %m");
 	}
-	admin = has_cap(d, CAP_SYS_ADMIN);
-	bpf = has_cap(d, CAP_BPF) || admin;
-	perfmon = has_cap(d, CAP_PERFMON) || admin;
-	ptrace = has_cap(d, CAP_SYS_PTRACE);
+	admin = has_cap(&c, CAP_SYS_ADMIN);
+	bpf = has_cap(&c, CAP_BPF) || admin;
+	perfmon = has_cap(&c, CAP_PERFMON) || admin;
+	ptrace = has_cap(&c, CAP_SYS_PTRACE);
 	if (!bpf || !perfmon) {
 		if (geteuid() != 0)
 			log_error("needs root, or the capabilities CAP_BPF and CAP_PERFMON "

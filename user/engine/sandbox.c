@@ -43,19 +43,11 @@
 
 #include <linux/perf_event.h>
 
+#include "caps.h"
 #include "sandbox.h"
 #include "symbolize/proc/procfs.h"
 #include "user/base/log.h"
 
-#ifndef CAP_PERFMON
-#define CAP_PERFMON 38
-#endif
-#ifndef CAP_BPF
-#define CAP_BPF 39
-#endif
-#ifndef CAP_CHECKPOINT_RESTORE
-#define CAP_CHECKPOINT_RESTORE 40
-#endif
 #ifndef PR_CAP_AMBIENT
 #define PR_CAP_AMBIENT		 47
 #define PR_CAP_AMBIENT_CLEAR_ALL 4
@@ -96,29 +88,6 @@ static uint64_t caps_wanted(unsigned needs)
 	return keep;
 }
 
-static int caps_get(uint64_t *eff, uint64_t *prm)
-{
-	struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3 };
-	struct __user_cap_data_struct d[2] = {};
-
-	if (syscall(SYS_capget, &h, d))
-		return -errno;
-	*eff = d[0].effective | (uint64_t)d[1].effective << 32;
-	*prm = d[0].permitted | (uint64_t)d[1].permitted << 32;
-	return 0;
-}
-
-static int caps_set(uint64_t caps)
-{
-	struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3 };
-	struct __user_cap_data_struct d[2] = {
-		{ .effective = (uint32_t)caps, .permitted = (uint32_t)caps },
-		{ .effective = (uint32_t)(caps >> 32), .permitted = (uint32_t)(caps >> 32) },
-	};
-
-	return syscall(SYS_capset, &h, d) ? -errno : 0;
-}
-
 /* One thread only: capset changes the calling thread's credentials alone. */
 static int threads(void)
 {
@@ -134,20 +103,21 @@ static int threads(void)
 
 static int drop_caps(unsigned needs, uint64_t *kept)
 {
-	uint64_t eff, prm, keep;
+	struct caps c;
+	uint64_t keep;
 	int err, last;
 
-	err = caps_get(&eff, &prm);
+	err = caps_get(&c);
 	if (err)
 		return err;
-	keep = prm & caps_wanted(needs);
+	keep = c.prm & caps_wanted(needs);
 	/*
 	 * The bounding set, while CAP_SETPCAP is still there (root): no
 	 * program this process could ever run gets more back.  Without it
 	 * (the DaemonSet's grant) no_new_privs and the filter's refusal of
 	 * execve do the same.
 	 */
-	if (eff & 1ull << CAP_SETPCAP) {
+	if (c.eff & 1ull << CAP_SETPCAP) {
 		for (last = 0; prctl(PR_CAPBSET_READ, last + 1, 0, 0, 0) >= 0; last++)
 			;
 		for (int cap = 0; cap <= last; cap++)
@@ -157,13 +127,13 @@ static int drop_caps(unsigned needs, uint64_t *kept)
 	/* EINVAL: a kernel before 4.3 has no ambient set to clear. */
 	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) && errno != EINVAL)
 		return -errno;
-	err = caps_set(keep);
+	err = caps_set(&(struct caps){ keep, keep, 0 });
 	if (err)
 		return err;
-	err = caps_get(&eff, &prm);
+	err = caps_get(&c);
 	if (err)
 		return err;
-	if (eff != keep || prm != keep)
+	if (c.eff != keep || c.prm != keep)
 		return -EPERM;
 	*kept = keep;
 	return 0;
