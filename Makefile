@@ -115,7 +115,7 @@ $(OUT)/san/pyspy-bpf: $(OUT)/san/user/cmd/main.o $(SAN_OBJS)
 # agent itself does not link it (symbolize/native/cfi.h, dwline.h).
 $(OUT)/san/tests/test_dwarf: LDLIBS += -ldw
 
-$(OUT)/san/tests/%: tests/unit/%.c tests/unit/unit.h $(SAN_OBJS)
+$(OUT)/san/tests/%: tests/unit/%.c $(wildcard tests/unit/*.h) $(SAN_OBJS)
 	$(call msg,UNIT,$@)
 	$(Q)mkdir -p $(dir $@)
 	$(Q)$(CC) $(CFLAGS_COMMON) $(SANFLAGS) -o $@ $< $(SAN_OBJS) $(LDLIBS)
@@ -130,7 +130,7 @@ $(OUT)/fuzz/proto/profile.pb-c.o: $(PROTO_C) $(PROTO_H)
 	$(Q)mkdir -p $(dir $@)
 	$(Q)$(CLANG) $(CFLAGS_COMMON) $(FUZZFLAGS) -Wno-error -c $< -o $@
 
-$(OUT)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_OBJS)
+$(OUT)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(wildcard tests/unit/*.h) $(FUZZ_OBJS)
 	$(call msg,FUZZ,$@)
 	$(Q)$(CLANG) $(CFLAGS_COMMON) $(FUZZFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_OBJS) $(LDLIBS)
 

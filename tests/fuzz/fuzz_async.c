@@ -11,27 +11,7 @@
 
 #include "symbolize/asyncstack.h"
 #include "symbolize/cpython/asyncio.h"
-
-static struct py_layout layout(unsigned minor)
-{
-	struct py_layout l;
-
-	memset(&l, 0, sizeof(l));
-	l.major = 3;
-	l.minor = minor;
-	l.object_type = 8;
-	l.frame_instr = 56;
-	l.frame_stackpointer = 64;
-	l.code_adaptive = 200;
-	l.gen_iframe = 72;
-	l.gen_frame_state = 67;
-	l.set_table = 40;
-	l.set_mask = 32;
-	l.type_flags = 168;
-	l.long_tag = 16;
-	l.long_digit = 24;
-	return l;
-}
+#include "tests/unit/async_layout.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -44,7 +24,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (size < PY_ASYNC_DEBUG_SIZE + 1)
 		return 0;
-	l = layout(14 + (data[0] & 1));
+	l = test_layout_async(14 + (data[0] & 1));
 	if (!py_async__layout(data + 1, PY_ASYNC_DEBUG_SIZE, &l, l.minor, &a, NULL, 0)) {
 		memset(&p, 0, sizeof(p));
 		py_async__to_bpf(&a, &p);

@@ -12,38 +12,16 @@
 
 #include "symbolize/asyncstack.h"
 #include "symbolize/cpython/asyncio.h"
+#include "async_layout.h"
 #include "unit.h"
 
 /* Debian's 3.14.10 _asyncio module, as readelf shows its section. */
 static const uint64_t sec_314[13] = { 168,    136,   96,  108, 109, 128, 152,
 				      225864, 10880, 936, 864, 872, 880 };
 
-/* The 3.14 fields --async takes from _Py_DebugOffsets. */
-static struct py_layout layout_314(void)
-{
-	struct py_layout l;
-
-	memset(&l, 0, sizeof(l));
-	l.major = 3;
-	l.minor = 14;
-	l.object_type = 8;
-	l.frame_code = 0;
-	l.frame_instr = 56;
-	l.frame_stackpointer = 64;
-	l.code_adaptive = 200;
-	l.gen_iframe = 72;
-	l.gen_frame_state = 67;
-	l.set_table = 40;
-	l.set_mask = 32;
-	l.type_flags = 168;
-	l.long_tag = 16;
-	l.long_digit = 24;
-	return l;
-}
-
 static void test_layout(void)
 {
-	struct py_layout l = layout_314();
+	struct py_layout l = test_layout_async(14);
 	struct py_async_layout a;
 	struct pyspy_proc p;
 	uint64_t bad[13];
@@ -96,10 +74,10 @@ static void test_layout(void)
 	/* a coroutine's frame past what the BPF side reads of it */
 	l.gen_iframe = 400;
 	CHECK(py_async__layout(sec_314, sizeof(sec_314), &l, 14, &a, why, sizeof(why)) == -EINVAL);
-	l = layout_314();
+	l = test_layout_async(14);
 	l.set_table = 36; /* unaligned: the BPF side reads it as a u64 */
 	CHECK(py_async__layout(sec_314, sizeof(sec_314), &l, 14, &a, NULL, 0) == -EINVAL);
-	l = layout_314();
+	l = test_layout_async(14);
 	l.gen_iframe = PY_OFF_NONE;
 	CHECK(py_async__layout(sec_314, sizeof(sec_314), &l, 14, &a, NULL, 0) == -EINVAL);
 }

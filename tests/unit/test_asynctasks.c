@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "symbolize/cpython/asyncio.h"
+#include "async_layout.h"
 #include "unit.h"
 
 /* Debian's 3.14.10 _asyncio module, as readelf shows its section. */
@@ -47,28 +48,6 @@ enum {
 	S_MASK = 32,
 	S_TABLE = 40,
 };
-
-static struct py_layout layout_314(void)
-{
-	struct py_layout l;
-
-	memset(&l, 0, sizeof(l));
-	l.major = 3;
-	l.minor = 14;
-	l.object_type = 8;
-	l.frame_code = 0;
-	l.frame_instr = 56;
-	l.frame_stackpointer = 64;
-	l.code_adaptive = 200;
-	l.gen_iframe = 72;
-	l.gen_frame_state = 67;
-	l.set_table = 40;
-	l.set_mask = 32;
-	l.type_flags = 168;
-	l.long_tag = 16;
-	l.long_digit = 24;
-	return l;
-}
 
 static void put(void *base, unsigned off, uint64_t v)
 {
@@ -201,7 +180,7 @@ static void types(void)
  */
 static void test_running_once(void)
 {
-	struct py_layout l = layout_314();
+	struct py_layout l = test_layout_async(14);
 	struct py_async_layout a = async_layout(&l);
 	struct arena ar = { calloc(1, 1 << 16), 0, 1 << 16 };
 	uint8_t *ts = alloc(&ar, TS_SIZE), *fut = alloc(&ar, 64), *t[3];
@@ -277,7 +256,7 @@ static double cpu_s(void)
  */
 static double flood(uint32_t n, bool check)
 {
-	struct py_layout l = layout_314();
+	struct py_layout l = test_layout_async(14);
 	struct py_async_layout a = async_layout(&l);
 	size_t size = (size_t)n * (TASK_SIZE + 32 + 64 + 16 * 64 + 64) + 4096;
 	struct arena ar = { calloc(1, size), 0, size };
@@ -336,7 +315,7 @@ static void test_flood_linear(void)
 /* More than PY_ASYNC_MAX_TASKS in a list: the first ones, and it says so. */
 static void test_truncated(void)
 {
-	struct py_layout l = layout_314();
+	struct py_layout l = test_layout_async(14);
 	struct py_async_layout a = async_layout(&l);
 	uint32_t n = PY_ASYNC_MAX_TASKS + 10;
 	size_t size = (size_t)n * (TASK_SIZE + 64) + 4096;
@@ -362,7 +341,7 @@ static void test_truncated(void)
  */
 static void test_frames_bounded(void)
 {
-	struct py_layout l = layout_314();
+	struct py_layout l = test_layout_async(14);
 	struct py_async_layout a = async_layout(&l);
 	uint32_t n = PY_ASYNC_FRAMES_TOTAL / 255 + 64, partial = 0;
 	size_t size = (size_t)n * (TASK_SIZE + 64) + 256 * (G_SIZE + 32) + 4096;

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "interpreters.h"
+#include "child.h"
 #include "unit.h"
 #include "symbolize/cpython/discover.h"
 #include "symbolize/proc/elf.h"
@@ -35,12 +36,6 @@ static const char script[] =
 /* Pythons we cannot sample: just enough to start and block. */
 static const char old_script[] = "import sys; sys.stdout.write('0 0 %d\\n' % sys.hexversion); "
 				 "sys.stdout.flush(); sys.stdin.read()";
-
-struct child {
-	pid_t pid;
-	int in;	 /* its stdin, ours to close */
-	int out; /* its stdout */
-};
 
 struct truth {
 	uint64_t runtime, code_type;
@@ -63,33 +58,9 @@ static void missing(const char *what)
 	CHECK(0, "%s not installed (set PYSPY_ALLOW_MISSING_PYTHON=1 to skip)", what);
 }
 
-static int spawn_traced(char *const argv[], struct child *c, bool traced)
-{
-	int in[2], out[2];
-
-	if (pipe2(in, O_CLOEXEC) || pipe2(out, O_CLOEXEC))
-		return -errno;
-	c->pid = fork();
-	if (c->pid < 0)
-		return -errno;
-	if (!c->pid) {
-		dup2(in[0], 0);
-		dup2(out[1], 1);
-		if (traced)
-			ptrace(PTRACE_TRACEME, 0, NULL, NULL);
-		execv(argv[0], argv);
-		_exit(127);
-	}
-	close(in[0]);
-	close(out[1]);
-	c->in = in[1];
-	c->out = out[0];
-	return 0;
-}
-
 static int spawn(char *const argv[], struct child *c)
 {
-	return spawn_traced(argv, c, false);
+	return child_spawn(argv, false, c);
 }
 
 /* Read the child's one line of ground truth, bounded in time and size. */
@@ -335,7 +306,7 @@ static void check_uninitialised(void)
 		missing(argv[0]);
 		return;
 	}
-	if (spawn_traced(argv, &c, true)) {
+	if (child_spawn(argv, true, &c)) {
 		CHECK(0, "cannot spawn %s", argv[0]);
 		return;
 	}

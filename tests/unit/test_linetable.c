@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "interpreters.h"
+#include "hex.h"
 #include "unit.h"
 #include "symbolize/cpython/linetable.h"
 
@@ -22,18 +23,9 @@ struct code_rec {
 	char name[128];
 };
 
-static int hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
-
 static int parse_hex(const char *s, uint8_t **out, size_t *len)
 {
-	size_t n = strlen(s), i;
+	size_t n = strlen(s);
 	uint8_t *b;
 
 	*out = NULL;
@@ -45,14 +37,9 @@ static int parse_hex(const char *s, uint8_t **out, size_t *len)
 	b = malloc(n / 2 + 1);
 	if (!b)
 		return -ENOMEM;
-	for (i = 0; i < n / 2; i++) {
-		int hi = hexval(s[2 * i]), lo = hexval(s[2 * i + 1]);
-
-		if (hi < 0 || lo < 0) {
-			free(b);
-			return -EINVAL;
-		}
-		b[i] = (uint8_t)(hi << 4 | lo);
+	if (hex_decode(s, b, n / 2)) {
+		free(b);
+		return -EINVAL;
 	}
 	*out = b;
 	*len = n / 2;

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "interpreters.h"
+#include "hex.h"
 #include "unit.h"
 #include "symbolize/cpython/pyoffsets.h"
 
@@ -444,29 +445,6 @@ static const char *live_cmd(const struct interp *py, const char *dir, char *cmd,
 	return missing;
 }
 
-static int hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
-
-static int parse_hex(const char *s, uint8_t *out, size_t len)
-{
-	size_t i;
-
-	for (i = 0; i < len; i++) {
-		int hi = hexval(s[2 * i]), lo = hi < 0 ? -1 : hexval(s[2 * i + 1]);
-
-		if (hi < 0 || lo < 0)
-			return -EINVAL;
-		out[i] = (uint8_t)(hi << 4 | lo);
-	}
-	return 0;
-}
-
 /* Run the dumper under py; 0, or -ENOENT if it is not installed. */
 static int dump_live(const struct interp *py, const char *dir, uint8_t *raw, uint32_t *hexversion,
 		     const char **missing)
@@ -486,7 +464,7 @@ static int dump_live(const struct interp *py, const char *dir, uint8_t *raw, uin
 		return -EIO;
 	ok = fgets(line, sizeof(line), f) && sscanf(line, "%lx", &hv) == 1;
 	ok = ok && fgets(line, sizeof(line), f) && strlen(line) >= 2 * RAW_LEN &&
-	     !parse_hex(line, raw, RAW_LEN);
+	     !hex_decode(line, raw, RAW_LEN);
 	CHECK(pclose(f) == 0, "%s failed", cmd);
 	CHECK(ok, "unparsable output from %s", cmd);
 	*hexversion = (uint32_t)hv;

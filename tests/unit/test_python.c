@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "interpreters.h"
+#include "child.h"
 #include "unit.h"
 #include "symbolize/cpython/code.h"
 
@@ -65,9 +66,8 @@ static const char script[] =
 static const char too_long_def[] = "exec('def ' + 'y' * 5000 + '(): pass', ns)\n";
 
 struct target {
-	pid_t pid;
+	struct child c;
 	FILE *out;
-	int in_fd;
 };
 
 static int allow_missing(void)
@@ -96,23 +96,12 @@ static int write_script(char *dir, size_t dlen, char *path, size_t plen)
 
 static int start(const char *py, const char *path, struct target *t)
 {
-	int in[2], out[2];
+	char *argv[] = { (char *)py, "-I", (char *)path, NULL };
+	int err = child_spawn(argv, false, &t->c);
 
-	if (pipe2(in, O_CLOEXEC) || pipe2(out, O_CLOEXEC))
-		return -errno;
-	t->pid = fork();
-	if (t->pid < 0)
-		return -errno;
-	if (!t->pid) {
-		dup2(in[0], 0);
-		dup2(out[1], 1);
-		execl(py, py, "-I", path, (char *)NULL);
-		_exit(127);
-	}
-	close(in[0]);
-	close(out[1]);
-	t->in_fd = in[1];
-	t->out = fdopen(out[0], "r");
+	if (err)
+		return err;
+	t->out = fdopen(t->c.out, "r");
 	return t->out ? 0 : -errno;
 }
 
@@ -120,10 +109,10 @@ static void stop(struct target *t)
 {
 	int status;
 
-	close(t->in_fd);
+	close(t->c.in);
 	if (t->out)
 		fclose(t->out);
-	waitpid(t->pid, &status, 0);
+	waitpid(t->c.pid, &status, 0);
 	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "target exit status %#x", status);
 }
 
@@ -283,35 +272,61 @@ static void check_target(const char *py, pid_t pid, FILE *out, const char *want_
 	printf("python: %s %d.%d: %d code objects read\n", py, major, minor, nfuncs);
 }
 
+/*
+ * src run under py from path: the layout of the version it prints ("V
+ * major minor") into *l and the code object it prints ("F hex") into *a.
+ * -1 if it did not start; 0 if it gave no address (*l NULL), 1 if it did.
+ * Either of those two, stop(t) after.
+ */
+static int start_src(const char *py, const char *path, const char *src, struct target *t,
+		     const struct py_layout **l, unsigned long long *a)
+{
+	char line[256];
+	int major, minor;
+	FILE *f = fopen(path, "w");
+
+	*l = NULL;
+	if (!f)
+		return -1;
+	fputs(src, f);
+	fclose(f);
+	if (start(py, path, t)) {
+		CHECK(0, "%s: cannot start", py);
+		return -1;
+	}
+	if (fgets(line, sizeof(line), t->out) && sscanf(line, "V %d %d", &major, &minor) == 2)
+		*l = py_layout__from_table(major, minor);
+	if (*l && fgets(line, sizeof(line), t->out) && sscanf(line, "F %llx", a) == 1)
+		return 1;
+	*l = NULL;
+	return 0;
+}
+
 /* A name longer than PY_STR_MAX*4 characters is refused, not cut. */
 static void check_too_long(const char *py, const char *dir)
 {
-	char path[512], line[256];
-	struct target t;
+	const struct py_layout *l;
 	unsigned long long a;
-	int major, minor;
-	const struct py_layout *l = NULL;
+	char path[512], *src;
+	struct target t;
 	struct py_code c;
-	FILE *f;
+	int got;
 
 	snprintf(path, sizeof(path), "%s/long.py", dir);
-	f = fopen(path, "w");
-	if (!f)
+	if (asprintf(&src,
+		     "import sys\nns = {}\n%s"
+		     "print('V %%d %%d' %% sys.version_info[:2])\n"
+		     "print('F %%x' %% id(ns['y' * 5000].__code__), flush=True)\n"
+		     "sys.stdin.read()\n",
+		     too_long_def) < 0)
 		return;
-	fprintf(f, "import sys\nns = {}\n%s", too_long_def);
-	fputs("print('V %d %d' % sys.version_info[:2])\n"
-	      "print('F %x' % id(ns['y' * 5000].__code__), flush=True)\n"
-	      "sys.stdin.read()\n",
-	      f);
-	fclose(f);
-	if (start(py, path, &t)) {
-		CHECK(0, "%s: cannot start", py);
+	got = start_src(py, path, src, &t, &l, &a);
+	free(src);
+	if (got < 0)
 		return;
-	}
-	if (fgets(line, sizeof(line), t.out) && sscanf(line, "V %d %d", &major, &minor) == 2)
-		l = py_layout__from_table(major, minor);
-	if (l && fgets(line, sizeof(line), t.out) && sscanf(line, "F %llx", &a) == 1)
-		CHECK(py_code__read(t.pid, l, a, &c) == -EINVAL, "%s: 5000-char name accepted", py);
+	if (got)
+		CHECK(py_code__read(t.c.pid, l, a, &c) == -EINVAL, "%s: 5000-char name accepted",
+		      py);
 	else
 		CHECK(0, "%s: long-name target gave no address", py);
 	stop(&t);
@@ -336,38 +351,29 @@ static const char freed_src[] =
 
 static void check_freed(const char *py, const char *dir)
 {
-	char path[512], line[256];
-	const struct py_layout *l = NULL;
+	const struct py_layout *l;
 	unsigned long long a = 0;
+	char path[512], line[256];
 	struct target t;
 	struct py_code c;
-	int major, minor, err;
-	FILE *f;
+	int got, err;
 
 	snprintf(path, sizeof(path), "%s/freed.py", dir);
-	f = fopen(path, "w");
-	if (!f)
+	got = start_src(py, path, freed_src, &t, &l, &a);
+	if (got < 0)
 		return;
-	fputs(freed_src, f);
-	fclose(f);
-	if (start(py, path, &t)) {
-		CHECK(0, "%s: cannot start", py);
-		return;
-	}
-	if (fgets(line, sizeof(line), t.out) && sscanf(line, "V %d %d", &major, &minor) == 2)
-		l = py_layout__from_table(major, minor);
-	if (!l || !fgets(line, sizeof(line), t.out) || sscanf(line, "F %llx", &a) != 1) {
+	if (!got) {
 		CHECK(0, "%s: freed-code target gave no address", py);
 		stop(&t);
 		return;
 	}
-	err = py_code__read(t.pid, l, a, &c);
+	err = py_code__read(t.c.pid, l, a, &c);
 	CHECK(!err && !strcmp(c.qualname, "doomed_fn"), "%s: live code object: %d", py, err);
 	if (!err)
 		py_code__clear(&c);
-	CHECK(write(t.in_fd, "\n", 1) == 1, "%s: cannot release the target", py);
+	CHECK(write(t.c.in, "\n", 1) == 1, "%s: cannot release the target", py);
 	if (fgets(line, sizeof(line), t.out) && !strcmp(line, "D\n")) {
-		err = py_code__read(t.pid, l, a, &c);
+		err = py_code__read(t.c.pid, l, a, &c);
 		CHECK(err < 0 || strcmp(c.qualname, "doomed_fn"),
 		      "%s: freed code object read as %s", py, c.qualname);
 		if (!err)
@@ -395,7 +401,7 @@ static void check_python(const char *py)
 	if (start(py, path, &t)) {
 		CHECK(0, "%s: cannot start", py);
 	} else {
-		check_target(py, t.pid, t.out, path);
+		check_target(py, t.c.pid, t.out, path);
 		stop(&t);
 	}
 	check_too_long(py, dir);
