@@ -76,6 +76,15 @@ kv_rows() {
 		print row }' "$f"
 }
 
+# The per-sample cost table of agent_cost and native_cost runs: cost_table FILE
+cost_table() {
+	echo "| run | samples | agent us/sample | BPF us/sample | total us/sample |"
+	echo "|---|---|---|---|---|"
+	awk '{ for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
+		printf "| %d | %d | %.2f | %.2f | %.2f |\n", NR, v["samples"], v["agent_us_per_sample"],
+			v["bpf_us_per_sample"], v["total_us_per_sample"] }' "$1"
+}
+
 # --async: 1000 idle tasks and a busy one (bench/async_cost.sh), cpu and
 # wall, with and without --async, twice.
 async_cost() {
@@ -287,11 +296,7 @@ cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
 	echo "run time, over the samples taken in that window.  No new code objects meanwhile: the"
 	echo "steady state."
 	echo
-	echo "| run | samples | agent us/sample | BPF us/sample | total us/sample |"
-	echo "|---|---|---|---|---|"
-	awk '{ for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
-		printf "| %d | %d | %.2f | %.2f | %.2f |\n", NR, v["samples"], v["agent_us_per_sample"],
-			v["bpf_us_per_sample"], v["total_us_per_sample"] }' "$tmp/agent"
+	cost_table "$tmp/agent"
 	echo
 	echo "Goal (issue 13): at most 2 us of agent CPU (goal 1 us) and 6 us in all per sample."
 	echo "Measured the same way before that issue's work (a2bfc42): 16.6-18.8 us of agent CPU"
@@ -311,11 +316,7 @@ cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
 	echo "pointers) in the middle.  Each sample brings the thread's registers and up to 16 KiB of"
 	echo "its user stack; userspace unwinds it with the objects' CFI and merges the Python frames in."
 	echo
-	echo "| run | samples | agent us/sample | BPF us/sample | total us/sample |"
-	echo "|---|---|---|---|---|"
-	awk '{ for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
-		printf "| %d | %d | %.2f | %.2f | %.2f |\n", NR, v["samples"], v["agent_us_per_sample"],
-			v["bpf_us_per_sample"], v["total_us_per_sample"] }' "$tmp/native"
+	cost_table "$tmp/native"
 	echo
 	echo "Budget (issue 14): at most 15 us in all per sample."
 	echo

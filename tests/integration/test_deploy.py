@@ -488,11 +488,11 @@ BROKEN = {
 }
 
 
-@pytest.mark.parametrize("case", sorted(BROKEN))
-def test_manifest_schema_rejects(case, tmp_path):
-    old, new, layer, text = BROKEN[case]
-    src = MANIFEST.read_text()
-    assert src.count(old) == 1, "%s: %r is not in the manifest once" % (case, old)
+def check_rejects(path, what, case, broken, tmp_path):
+    """path with broken[case]'s edit is refused by validate, at its layer with its text."""
+    old, new, layer, text = broken[case]
+    src = path.read_text()
+    assert src.count(old) == 1, "%s: %r is not in the %s once" % (case, old, what)
     bad = tmp_path / "broken.yaml"
     bad.write_text(src.replace(old, new))
     out = validate(bad)
@@ -500,6 +500,11 @@ def test_manifest_schema_rejects(case, tmp_path):
     hits = [e for e in out["errors"] if e["layer"] == layer and text in e["message"]]
     assert hits, "%s: want a %s error with %r, got %s" % (
         case, layer, text, json.dumps(out["errors"], indent=1))
+
+
+@pytest.mark.parametrize("case", sorted(BROKEN))
+def test_manifest_schema_rejects(case, tmp_path):
+    check_rejects(MANIFEST, "manifest", case, BROKEN, tmp_path)
 
 
 # --- the NetworkPolicy -------------------------------------------------------
@@ -596,16 +601,7 @@ BROKEN_POLICY = {
 
 @pytest.mark.parametrize("case", sorted(BROKEN_POLICY))
 def test_network_policy_schema_rejects(case, tmp_path):
-    old, new, layer, text = BROKEN_POLICY[case]
-    src = NETPOL.read_text()
-    assert src.count(old) == 1, "%s: %r is not in the policy once" % (case, old)
-    bad = tmp_path / "broken.yaml"
-    bad.write_text(src.replace(old, new))
-    out = validate(bad)
-    assert not out["ok"], "%s: accepted" % case
-    hits = [e for e in out["errors"] if e["layer"] == layer and text in e["message"]]
-    assert hits, "%s: want a %s error with %r, got %s" % (
-        case, layer, text, json.dumps(out["errors"], indent=1))
+    check_rejects(NETPOL, "policy", case, BROKEN_POLICY, tmp_path)
 
 
 # --- TLS and the token, as the manifest's comments show them -------------------

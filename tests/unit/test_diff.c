@@ -15,23 +15,13 @@
 #include <zlib.h>
 
 #include "unit.h"
+#include "render.h"
 #include "user/model/diff.h"
 #include "user/model/profile.h"
 #include "user/output/folded_read.h"
 #include "user/output/load.h"
 #include "user/output/output.h"
 #include "user/output/svg.h"
-
-static char *render(const struct output_writer *w, const struct profile *p,
-		    const struct output_opts *o, size_t *len)
-{
-	char *buf = NULL;
-	FILE *f = open_memstream(&buf, len);
-
-	CHECK(w->write(p, o, f) == 0, "%s write failed", w->name);
-	fclose(f);
-	return buf;
-}
 
 static int read_str(const char *text, struct profile *p, struct folded_read_error *e)
 {

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "unit.h"
+#include "render.h"
 #include "user/base/escape.h"
 #include "user/model/profile.h"
 #include "user/output/output.h"
@@ -75,17 +76,6 @@ static void test_xml_escape(void)
 	CHECK(utf8_len("\xff\xfe") == 2, "bad bytes count one each");
 	CHECK(utf8_prefix("h\xc3\xa9\xe2\x9c\x93", 2) == 3);
 	CHECK(utf8_prefix("abc", 10) == 3);
-}
-
-static char *render(const struct output_writer *w, const struct profile *p,
-		    const struct output_opts *o, size_t *len)
-{
-	char *buf = NULL;
-	FILE *f = open_memstream(&buf, len);
-
-	CHECK(w->write(p, o, f) == 0, "%s write failed", w->name);
-	fclose(f);
-	return buf;
 }
 
 static void test_speedscope(void)
