@@ -10,6 +10,7 @@
 
 #include "pytasks.h"
 #include "symbolize/proc/procfs.h"
+#include "user/base/grow.h"
 
 static void read_task(pid_t pid, struct py_task *t)
 {
@@ -26,18 +27,6 @@ static int cmp_nstid(const void *a, const void *b)
 	const struct py_task *x = a, *y = b;
 
 	return (x->nstid > y->nstid) - (x->nstid < y->nstid);
-}
-
-static int grow(struct py_tasks *tk)
-{
-	uint32_t cap = tk->cap ? tk->cap * 2 : 64;
-	struct py_task *v = realloc(tk->v, (size_t)cap * sizeof(*v));
-
-	if (!v)
-		return -ENOMEM;
-	tk->v = v;
-	tk->cap = cap;
-	return 0;
 }
 
 /* A /proc/PID/task entry name as a TID; 0 for anything else. */
@@ -68,7 +57,7 @@ int py_tasks__read(pid_t pid, struct py_tasks *tk)
 
 		if (!tid)
 			continue;
-		if (tk->n == tk->cap && grow(tk)) {
+		if (ARRAY_ROOM(tk->v, tk->n + 1, tk->cap, 64)) {
 			closedir(d);
 			return -ENOMEM;
 		}

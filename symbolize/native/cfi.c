@@ -14,6 +14,7 @@
 
 #include "cfi.h"
 #include "dwarf_read.h"
+#include "user/base/grow.h"
 #include "user/base/search.h"
 
 /* DWARF register numbers on x86-64. */
@@ -255,15 +256,8 @@ struct cfi_table *cfi_table__new(uint8_t *bytes, size_t len, uint64_t vaddr, boo
 		if (kind == 1 && dw_left(&f.insns) > CFI_INSNS_MAX)
 			t->refused++;
 		else if (kind == 1 && f.hi - f.lo <= UINT32_MAX) {
-			if (t->n == t->cap) {
-				size_t cap = t->cap ? 2 * t->cap : 256;
-				struct fde_ent *e = realloc(t->fdes, cap * sizeof(*e));
-
-				if (!e)
-					break;
-				t->fdes = e;
-				t->cap = cap;
-			}
+			if (ARRAY_ROOM(t->fdes, t->n + 1, t->cap, 256))
+				break;
 			t->fdes[t->n++] =
 				(struct fde_ent){ f.lo, (uint32_t)(f.hi - f.lo), (uint32_t)off };
 		}

@@ -14,6 +14,7 @@
 
 #include "dwarf_read.h"
 #include "dwline.h"
+#include "user/base/grow.h"
 #include "user/base/search.h"
 
 #define LNCT_PATH 1
@@ -339,16 +340,9 @@ static bool add_cp(struct dwline *d, const struct unit *u, const struct dw_cur *
 		d->truncated = true;
 		return false;
 	}
-	if (d->n == d->cap) {
-		size_t cap = d->cap ? 2 * d->cap : 1024;
-		struct cp *p = realloc(d->cps, cap * sizeof(*p));
-
-		if (!p) {
-			d->truncated = true;
-			return false;
-		}
-		d->cps = p;
-		d->cap = cap;
+	if (ARRAY_ROOM(d->cps, d->n + 1, d->cap, 1024)) {
+		d->truncated = true;
+		return false;
 	}
 	d->cps[d->n++] = (struct cp){
 		.addr = st->addr,

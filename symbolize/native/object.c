@@ -23,6 +23,7 @@
 #include "minidebug.h"
 #include "object.h"
 #include "symbolize/proc/procfs.h"
+#include "user/base/grow.h"
 #include "user/base/log.h"
 #include "user/base/search.h"
 
@@ -78,27 +79,10 @@ static void add_sym(const char *name, uint64_t value, uint64_t size, void *ctx)
 	struct native_object *o = ctx;
 	size_t len = strlen(name) + 1;
 
-	if (o->n_syms == o->cap_syms) {
-		uint32_t cap = o->cap_syms ? 2 * o->cap_syms : 1024;
-		struct sym *s = realloc(o->syms, cap * sizeof(*s));
-
-		if (!s)
-			return;
-		o->syms = s;
-		o->cap_syms = cap;
-	}
-	if (o->names_len + len > o->names_cap) {
-		size_t cap = o->names_cap ? 2 * o->names_cap : 16384;
-		char *n;
-
-		while (cap < o->names_len + len)
-			cap *= 2;
-		n = realloc(o->names, cap);
-		if (!n)
-			return;
-		o->names = n;
-		o->names_cap = cap;
-	}
+	if (ARRAY_ROOM(o->syms, o->n_syms + 1, o->cap_syms, 1024))
+		return;
+	if (ARRAY_ROOM(o->names, o->names_len + len, o->names_cap, 16384))
+		return;
 	memcpy(o->names + o->names_len, name, len);
 	o->syms[o->n_syms++] = (struct sym){ value, size, (uint32_t)o->names_len };
 	o->names_len += len;
@@ -375,15 +359,8 @@ static void rule_insert(struct native_object *o, uint32_t at, const struct rule_
 		o->n_rules = 0;
 		at = 0;
 	}
-	if (o->n_rules == o->cap_rules) {
-		uint32_t cap = o->cap_rules ? 2 * o->cap_rules : 256;
-		struct rule_range *r = realloc(o->rules, cap * sizeof(*r));
-
-		if (!r)
-			return;
-		o->rules = r;
-		o->cap_rules = cap;
-	}
+	if (ARRAY_ROOM(o->rules, o->n_rules + 1, o->cap_rules, 256))
+		return;
 	memmove(&o->rules[at + 1], &o->rules[at], (o->n_rules - at) * sizeof(*o->rules));
 	o->rules[at] = *rr;
 	o->n_rules++;

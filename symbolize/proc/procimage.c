@@ -19,6 +19,7 @@
 #include <zlib.h>
 
 #include "procimage.h"
+#include "user/base/grow.h"
 #include "user/base/search.h"
 
 #define MAGIC	  "pyspy-image 1\n"
@@ -65,15 +66,8 @@ void procimage__free(struct procimage *img)
 
 static int push(struct procimage *img, uint64_t addr, uint8_t *data, size_t len)
 {
-	if (img->n == img->cap) {
-		size_t cap = img->cap ? 2 * img->cap : 256;
-		struct range *r = realloc(img->r, cap * sizeof(*r));
-
-		if (!r)
-			return -ENOMEM;
-		img->r = r;
-		img->cap = cap;
-	}
+	if (ARRAY_ROOM(img->r, img->n + 1, img->cap, 256))
+		return -ENOMEM;
 	img->r[img->n++] = (struct range){ addr, addr + len, img->seq++, data };
 	img->bytes += len;
 	return 0;

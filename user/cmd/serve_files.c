@@ -20,6 +20,7 @@
 #include "serve.h"
 #include "user/base/clock.h"
 #include "user/base/fileopen.h"
+#include "user/base/grow.h"
 #include "user/base/log.h"
 
 /* --- interval files -------------------------------------------------------- */
@@ -48,15 +49,8 @@ static void written_add(struct server *sv, const char *path)
 			written_drop(sv, i);
 			break;
 		}
-	if (sv->n_written == sv->cap_written) {
-		size_t cap = sv->cap_written ? 2 * sv->cap_written : 64;
-		char **g = realloc(sv->written, cap * sizeof(*g));
-
-		if (!g)
-			return; /* unlisted: never pruned, never deleted by mistake */
-		sv->written = g;
-		sv->cap_written = cap;
-	}
+	if (ARRAY_ROOM(sv->written, sv->n_written + 1, sv->cap_written, 64))
+		return; /* unlisted: never pruned, never deleted by mistake */
 	copy = strdup(path);
 	if (copy)
 		sv->written[sv->n_written++] = copy;

@@ -16,6 +16,7 @@
 #include "diff.h"
 #include "profile.h"
 #include "rollup.h"
+#include "user/base/grow.h"
 
 #define NONE UINT32_MAX
 
@@ -51,16 +52,9 @@ static uint32_t find_or_add(struct builder *b, const char *name, const char *fil
 		free(key);
 		return e->row;
 	}
-	if (b->n == b->cap) {
-		size_t cap = b->cap ? b->cap * 2 : 256;
-		struct diff_row *rows = realloc(b->rows, cap * sizeof(*rows));
-
-		if (!rows) {
-			free(key);
-			return NONE;
-		}
-		b->rows = rows;
-		b->cap = cap;
+	if (ARRAY_ROOM(b->rows, b->n + 1, b->cap, 256)) {
+		free(key);
+		return NONE;
 	}
 	e = calloc(1, sizeof(*e));
 	if (!e || b->n >= NONE) {

@@ -11,6 +11,7 @@
 #include <uthash.h>
 
 #include "profile.h"
+#include "user/base/grow.h"
 
 #define DEFAULT_MAX_STACKS (1u << 20)
 /* What a name, function or location past the budget becomes. */
@@ -84,24 +85,6 @@ struct profile {
 	struct name_entry *names;
 	struct label_entry *labels;
 };
-
-static int grow(void **arr, uint32_t *cap, uint32_t need, size_t elem)
-{
-	uint32_t ncap;
-	void *n;
-
-	if (need <= *cap)
-		return 0;
-	ncap = *cap ? *cap * 2 : 64;
-	while (ncap < need)
-		ncap *= 2;
-	n = realloc(*arr, (size_t)ncap * elem);
-	if (!n)
-		return -ENOMEM;
-	*arr = n;
-	*cap = ncap;
-	return 0;
-}
 
 struct profile *profile__new(uint32_t max_stacks)
 {
@@ -185,7 +168,7 @@ static uint32_t intern_new(struct profile *p, const char *s, size_t len)
 {
 	struct str_entry *e;
 
-	if (grow((void **)&p->str_by_id, &p->cap_strs, p->n_strs + 1, sizeof(*p->str_by_id)))
+	if (ARRAY_ROOM(p->str_by_id, p->n_strs + 1, p->cap_strs, 64))
 		return UINT32_MAX;
 	e = malloc(sizeof(*e) + len + 1);
 	if (!e)
@@ -255,7 +238,7 @@ static uint32_t add_function(struct profile *p, const uint32_t key[ID_KEY])
 	uint32_t id;
 	int added;
 
-	if (grow((void **)&p->funcs, &p->cap_funcs, p->n_funcs + 1, sizeof(*p->funcs)))
+	if (ARRAY_ROOM(p->funcs, p->n_funcs + 1, p->cap_funcs, 64))
 		return UINT32_MAX;
 	id = id_lookup(&p->funcs_h, key, p->n_funcs, &added);
 	if (added) {
@@ -300,7 +283,7 @@ static uint32_t add_location(struct profile *p, const uint32_t key[ID_KEY], uint
 	uint32_t id;
 	int added;
 
-	if (grow((void **)&p->locs, &p->cap_locs, p->n_locs + 1, sizeof(*p->locs)))
+	if (ARRAY_ROOM(p->locs, p->n_locs + 1, p->cap_locs, 64))
 		return UINT32_MAX;
 	id = id_lookup(&p->locs_h, key, p->n_locs, &added);
 	if (added) {
@@ -367,7 +350,7 @@ uint32_t profile__mapping(struct profile *view, const char *file, const char *bu
 	for (uint32_t i = 0; i < p->n_maps; i++)
 		if (p->maps[i].file == f && p->maps[i].build_id == b)
 			return i + 1;
-	if (grow((void **)&p->maps, &p->cap_maps, p->n_maps + 1, sizeof(*p->maps)))
+	if (ARRAY_ROOM(p->maps, p->n_maps + 1, p->cap_maps, 64))
 		return 0;
 	p->maps[p->n_maps] = (struct profile_mapping){ f, b, start, limit, offset };
 	return ++p->n_maps;

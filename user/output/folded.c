@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "output.h"
+#include "user/base/grow.h"
 
 struct line {
 	char *text;
@@ -85,15 +86,8 @@ static int collect_one(const struct profile_stack *s, void *ctx)
 	struct collect *c = ctx;
 	char *text = NULL;
 
-	if (c->n == c->cap) {
-		size_t ncap = c->cap ? c->cap * 2 : 256;
-		struct line *nl = realloc(c->lines, ncap * sizeof(*nl));
-
-		if (!nl)
-			return c->err = -ENOMEM;
-		c->lines = nl;
-		c->cap = ncap;
-	}
+	if (ARRAY_ROOM(c->lines, c->n + 1, c->cap, 256))
+		return c->err = -ENOMEM;
 	c->err = render(s, c, &text);
 	if (c->err)
 		return c->err;

@@ -21,6 +21,7 @@
 
 #include "output.h"
 #include "proto/profile.pb-c.h"
+#include "user/base/grow.h"
 
 typedef Perftools__Profiles__Profile pb_profile;
 typedef Perftools__Profiles__ValueType pb_value_type;
@@ -56,20 +57,12 @@ static int64_t strtab_add(struct strtab *t, const char *s)
 {
 	size_t len = strlen(s);
 	struct str_entry *e;
-	char **nv;
 
 	HASH_FIND(hh, t->h, s, len, e);
 	if (e)
 		return e->idx;
-	if (t->n == t->cap) {
-		size_t ncap = t->cap ? t->cap * 2 : 256;
-
-		nv = realloc(t->v, ncap * sizeof(*nv));
-		if (!nv)
-			return -ENOMEM;
-		t->v = nv;
-		t->cap = ncap;
-	}
+	if (ARRAY_ROOM(t->v, t->n + 1, t->cap, 256))
+		return -ENOMEM;
 	e = malloc(sizeof(*e) + len + 1);
 	if (!e)
 		return -ENOMEM;

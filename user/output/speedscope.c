@@ -22,6 +22,7 @@
 
 #include "output.h"
 #include "user/base/escape.h"
+#include "user/base/grow.h"
 
 #define SCHEMA_URL "https://www.speedscope.app/file-format-schema.json"
 #define NO_FRAME   UINT32_MAX
@@ -54,15 +55,8 @@ static int collect(const struct profile_stack *s, void *ctx)
 {
 	struct ss *c = ctx;
 
-	if (c->n == c->cap) {
-		size_t ncap = c->cap ? c->cap * 2 : 256;
-		struct item *ni = realloc(c->items, ncap * sizeof(*ni));
-
-		if (!ni)
-			return -ENOMEM;
-		c->items = ni;
-		c->cap = ncap;
-	}
+	if (ARRAY_ROOM(c->items, c->n + 1, c->cap, 256))
+		return -ENOMEM;
 	c->items[c->n] = (struct item){ *s, c->n };
 	c->n++;
 	return 0;

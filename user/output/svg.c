@@ -23,6 +23,7 @@
 #include "svg.h"
 #include "svg_js.h"
 #include "user/base/escape.h"
+#include "user/base/grow.h"
 #include "user/base/hash.h"
 
 #define XPAD	   10
@@ -124,18 +125,6 @@ static uint32_t colour_hash(const char *s)
 	return mix32(fnv(2166136261u, s, strlen(s) + 1));
 }
 
-static int grow(void **arr, uint32_t *cap, size_t elem)
-{
-	uint32_t ncap = *cap ? *cap * 2 : 256;
-	void *n = realloc(*arr, (size_t)ncap * elem);
-
-	if (!n)
-		return -ENOMEM;
-	*arr = n;
-	*cap = ncap;
-	return 0;
-}
-
 /* Rehash into twice the slots; slot_of() gives an id's home slot. */
 static int table_grow(struct table *t, uint32_t n, void *ctx,
 		      uint32_t (*hash_of)(void *ctx, uint32_t id))
@@ -192,8 +181,7 @@ static uint32_t frame_get(struct svg *g, struct frame key, bool own_name)
 	for (s = key.hash & t->mask; t->slots[s]; s = (s + 1) & t->mask)
 		if (frame_eq(&g->frames[t->slots[s] - 1], &key))
 			return t->slots[s] - 1;
-	if (g->n_frames == g->cap_frames &&
-	    grow((void **)&g->frames, &g->cap_frames, sizeof(*g->frames)))
+	if (ARRAY_ROOM(g->frames, g->n_frames + 1, g->cap_frames, 256))
 		return NONE;
 	key.owned = NULL;
 	if (own_name) {
@@ -261,8 +249,7 @@ static uint32_t node_child(struct svg *g, uint32_t parent, uint32_t frame)
 		if (g->nodes[id].parent == parent && g->nodes[id].frame == frame)
 			return id;
 	}
-	if (g->n_nodes == g->cap_nodes &&
-	    grow((void **)&g->nodes, &g->cap_nodes, sizeof(*g->nodes)))
+	if (ARRAY_ROOM(g->nodes, g->n_nodes + 1, g->cap_nodes, 256))
 		return NONE;
 	g->nodes[g->n_nodes] = (struct node){ .parent = parent, .frame = frame };
 	t->slots[s] = ++g->n_nodes;
@@ -421,15 +408,8 @@ static int order_kids(struct svg *g)
 
 static int push_box(struct svg *g, struct box b)
 {
-	if (g->n_boxes == g->cap_boxes) {
-		size_t ncap = g->cap_boxes ? g->cap_boxes * 2 : 1024;
-		struct box *nb = realloc(g->boxes, ncap * sizeof(*nb));
-
-		if (!nb)
-			return -ENOMEM;
-		g->boxes = nb;
-		g->cap_boxes = ncap;
-	}
+	if (ARRAY_ROOM(g->boxes, g->n_boxes + 1, g->cap_boxes, 1024))
+		return -ENOMEM;
 	g->boxes[g->n_boxes++] = b;
 	if (b.depth > g->max_depth)
 		g->max_depth = b.depth;
@@ -818,7 +798,7 @@ static int build(struct svg *g, const struct profile *before, const struct profi
 	uint32_t root = synthetic_frame(g, FK_ALL, "all");
 	int err;
 
-	if (root == NONE || grow((void **)&g->nodes, &g->cap_nodes, sizeof(*g->nodes)))
+	if (root == NONE || ARRAY_ROOM(g->nodes, g->n_nodes + 1, g->cap_nodes, 256))
 		return -ENOMEM;
 	g->nodes[0] = (struct node){ .parent = NONE, .frame = root };
 	g->n_nodes = 1;
