@@ -10,6 +10,7 @@
 #include "kallsyms.h"
 #include "user/base/search.h"
 #include "user/base/fileopen.h"
+#include "user/base/grow.h"
 
 /* Symbols kept at most (a distribution kernel with modules has ~200k). */
 #define KSYMS_MAX (4u << 20)
@@ -61,24 +62,9 @@ struct kallsyms *kallsyms__load(const char *path)
 		if (type != 't' && type != 'T' && type != 'w' && type != 'W')
 			continue;
 		len = strlen(name) + 1;
-		if (k->n == cap) {
-			struct ksym *s;
-
-			cap = cap ? 2 * cap : 65536;
-			s = realloc(k->syms, cap * sizeof(*s));
-			if (!s)
-				break;
-			k->syms = s;
-		}
-		if (nlen + len > ncap) {
-			char *n;
-
-			ncap = ncap ? 2 * ncap : 1 << 20;
-			n = realloc(k->names, ncap);
-			if (!n)
-				break;
-			k->names = n;
-		}
+		if (ARRAY_ROOM(k->syms, k->n + 1, cap, 65536) ||
+		    ARRAY_ROOM(k->names, nlen + len, ncap, 1 << 20))
+			break;
 		memcpy(k->names + nlen, name, len);
 		k->syms[k->n++] = (struct ksym){ addr, (uint32_t)nlen };
 		nlen += len;

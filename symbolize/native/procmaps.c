@@ -17,6 +17,7 @@
 #include "user/base/search.h"
 #include "user/base/clock.h"
 #include "user/base/fileopen.h"
+#include "user/base/grow.h"
 #include "user/base/log.h"
 
 /* Lines of /proc/PID/maps read, and executable mappings kept, at most. */
@@ -296,15 +297,8 @@ static int maps_read(struct native_maps *m)
 			continue;
 		if (pm.path[0] != '/' && strcmp(pm.path, "[vdso]"))
 			continue; /* anonymous (JIT code): nothing names it */
-		if (n == cap) {
-			struct mapping *g;
-
-			cap = cap ? 2 * cap : 64;
-			g = realloc(nm, cap * sizeof(*g));
-			if (!g)
-				break;
-			nm = g;
-		}
+		if (ARRAY_ROOM(nm, n + 1, cap, 64))
+			break;
 		mp = &nm[n];
 		*mp = (struct mapping){ .map = pm };
 		mp->path = strdup(pm.path);
