@@ -33,6 +33,7 @@
 
 #include "container.h"
 #include "user/base/clock.h"
+#include "user/base/fdread.h"
 #include "user/base/fileopen.h"
 #include "user/base/log.h"
 #include "user/model/profile.h"
@@ -456,20 +457,13 @@ static char *read_file(const char *path, size_t max, size_t *len)
 {
 	int fd = fileopen_regular(path);
 	char *buf;
-	ssize_t r;
 
 	*len = 0;
 	if (fd < 0)
 		return NULL;
 	buf = malloc(max);
-	while (buf && *len < max) {
-		r = read(fd, buf + *len, max - *len);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			break;
-		*len += r;
-	}
+	if (buf)
+		fd_read_upto(fd, buf, max, len); /* what it could read */
 	close(fd);
 	return buf;
 }

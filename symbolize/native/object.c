@@ -291,14 +291,10 @@ const char *native_object__build_id(const struct native_object *o)
 
 int native_object__text(struct native_object *o, uint64_t *start, uint64_t *limit, uint64_t *offset)
 {
-	Elf *e = elf_file__libelf(o->ef);
-	size_t n;
 	GElf_Phdr ph;
 
-	if (elf_getphdrnum(e, &n))
-		return -ENOENT;
-	for (size_t i = 0; i < n; i++) {
-		if (!gelf_getphdr(e, (int)i, &ph) || ph.p_type != PT_LOAD || !(ph.p_flags & PF_X))
+	for (size_t i = 0; elf_file__next_load(o->ef, &i, &ph);) {
+		if (!(ph.p_flags & PF_X))
 			continue;
 		*start = ph.p_vaddr & ~0xfffull;
 		*limit = ph.p_vaddr + ph.p_memsz;

@@ -537,18 +537,25 @@ int elf_file__find_section(struct elf_file *ef, const char *name, uint64_t *addr
  * The PT_LOAD whose file-backed part holds vaddr; *avail is how many bytes
  * from vaddr to the end of that part, *off the file offset of vaddr.
  */
-static int vaddr_to_off(struct elf_file *ef, uint64_t vaddr, uint64_t *off, uint64_t *avail)
+bool elf_file__next_load(struct elf_file *ef, size_t *i, GElf_Phdr *ph)
 {
-	size_t i, phnum;
-	GElf_Phdr ph;
+	size_t phnum;
 
 	if (elf_getphdrnum(ef->elf, &phnum))
-		return -ENOENT;
-	for (i = 0; i < phnum; i++) {
+		return false;
+	while (*i < phnum)
+		if (gelf_getphdr(ef->elf, (int)(*i)++, ph) && ph->p_type == PT_LOAD)
+			return true;
+	return false;
+}
+
+static int vaddr_to_off(struct elf_file *ef, uint64_t vaddr, uint64_t *off, uint64_t *avail)
+{
+	GElf_Phdr ph;
+
+	for (size_t i = 0; elf_file__next_load(ef, &i, &ph);) {
 		uint64_t delta;
 
-		if (!gelf_getphdr(ef->elf, (int)i, &ph) || ph.p_type != PT_LOAD)
-			continue;
 		if (vaddr < ph.p_vaddr)
 			continue;
 		delta = vaddr - ph.p_vaddr;
@@ -602,17 +609,11 @@ static int find_load_bias(struct elf_file *ef, uint64_t map_start, uint64_t map_
 			  uint64_t *bias)
 {
 	uint64_t pgmask = ~((uint64_t)sysconf(_SC_PAGESIZE) - 1);
-	size_t i, phnum;
 	GElf_Phdr ph;
 
-	if (elf_getphdrnum(ef->elf, &phnum))
-		return -ENOENT;
-	for (i = 0; i < phnum; i++) {
-		uint64_t start;
+	for (size_t i = 0; elf_file__next_load(ef, &i, &ph);) {
+		uint64_t start = ph.p_offset & pgmask;
 
-		if (!gelf_getphdr(ef->elf, (int)i, &ph) || ph.p_type != PT_LOAD)
-			continue;
-		start = ph.p_offset & pgmask;
 		if (exact && start != map_off)
 			continue;
 		if (!exact && (map_off < start ||

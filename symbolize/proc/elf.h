@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <gelf.h>
 #include <libelf.h>
 
 struct elf_file;
@@ -74,6 +75,12 @@ int elf_file__type(const struct elf_file *ef);
 
 /* The libelf handle (read with pread, never mapped). */
 Elf *elf_file__libelf(struct elf_file *ef);
+
+/*
+ * ef's loadable segments (PT_LOAD) one by one into *ph: from *i = 0,
+ * each call moves *i on; false after the last.
+ */
+bool elf_file__next_load(struct elf_file *ef, size_t *i, GElf_Phdr *ph);
 
 /*
  * Visit every defined function symbol with a name and an address in the

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "procfs.h"
+#include "user/base/fdread.h"
 #include "user/base/fileopen.h"
 
 /* stat is one line well under this; status is about 1.5 KiB, unless a
@@ -24,24 +25,14 @@
 int procfs_read(const char *path, char *buf, size_t len)
 {
 	size_t got = 0;
-	int fd, err = 0;
+	int fd, err;
 
 	if (!len)
 		return -EINVAL;
 	fd = fileopen_kernel(path);
 	if (fd < 0)
 		return errno == ENOENT ? -ESRCH : -errno;
-	while (got < len - 1) {
-		ssize_t n = read(fd, buf + got, len - 1 - got);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			err = -errno;
-		if (n <= 0)
-			break;
-		got += (size_t)n;
-	}
+	err = fd_read_upto(fd, buf, len - 1, &got);
 	close(fd);
 	buf[got] = '\0';
 	return err;

@@ -27,13 +27,18 @@ def py(request):
     return require_python(request.param)
 
 
-def record(pyspy, pid, out, seconds=3):
+def record_as(pyspy, pid, out, writer, seconds=3):
+    """record --pid pid -o out; the writer must come from out's extension
+    (no --format is given), and the summary names it."""
     rec = run_pyspy(pyspy, ["record", "--pid", pid, "--duration", seconds, "--rate", RATE,
                             "-o", out], out, seconds + 30)
     assert rec.rc == 0, str(rec)
-    # The writer must come from the extension: no --format was given.
-    assert "(speedscope," in rec.stderr, str(rec)
+    assert "(%s," % writer in rec.stderr, "the writer must come from the extension\n%s" % rec
     return rec
+
+
+def record(pyspy, pid, out, seconds=3):
+    return record_as(pyspy, pid, out, "speedscope", seconds)
 
 
 def validate(path):

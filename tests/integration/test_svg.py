@@ -15,7 +15,7 @@ import pytest
 
 from conftest import PYTHONS, WORKLOADS, marker_line, require_python, run_pyspy
 from nodejs import require_chromium, run_node
-from test_speedscope import HOSTILE_FN, hostile_script
+from test_speedscope import HOSTILE_FN, hostile_script, record_as
 
 RATE = 499
 FW = 1180  # frame area width: SVG_WIDTH - 2 * XPAD
@@ -31,10 +31,7 @@ def py(request):
 
 
 def record_svg(pyspy, pid, out, seconds=3):
-    rec = run_pyspy(pyspy, ["record", "--pid", pid, "--duration", seconds, "--rate", RATE,
-                            "-o", out], out, seconds + 30)
-    assert rec.rc == 0, str(rec)
-    assert "(svg," in rec.stderr, "the writer must come from the .svg extension\n%s" % rec
+    rec = record_as(pyspy, pid, out, "svg", seconds)
     ET.parse(str(out))  # well-formed XML, or this raises
     return rec
 

@@ -19,13 +19,7 @@ import json
 import threading
 import time
 
-
-def name_os_thread(name):
-    try:
-        with open("/proc/self/task/%d/comm" % threading.get_native_id(), "w") as f:
-            f.write(name)
-    except OSError:
-        pass
+from osthread import name_os_thread
 
 
 def nap(seconds):

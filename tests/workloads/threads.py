@@ -17,15 +17,7 @@ import argparse
 import threading
 import time
 
-
-def name_os_thread(name):
-    # /proc/self/task/TID/comm is writable by the thread group itself;
-    # this avoids ctypes, which some builds lack.
-    try:
-        with open("/proc/self/task/%d/comm" % threading.get_native_id(), "w") as f:
-            f.write(name)
-    except OSError:
-        pass
+from osthread import name_os_thread
 
 
 def spin_a(end, started):

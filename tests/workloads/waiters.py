@@ -19,17 +19,11 @@ import socket
 import threading
 import time
 
+from osthread import name_os_thread
+
 held = threading.Lock()
 held.acquire()
 go = threading.Event()
-
-
-def name_os_thread(name):
-    try:
-        with open("/proc/self/task/%d/comm" % threading.get_native_id(), "w") as f:
-            f.write(name)
-    except (OSError, AttributeError):
-        pass
 
 
 def lock_wait(started):

@@ -7,6 +7,7 @@
 #include <zlib.h>
 
 #include "bytes.h"
+#include "user/base/fdread.h"
 #include "user/base/fileopen.h"
 
 int bytes_read_file(const char *path, size_t max, uint8_t **out, size_t *len)
@@ -14,7 +15,7 @@ int bytes_read_file(const char *path, size_t max, uint8_t **out, size_t *len)
 	size_t cap = 1 << 16, n = 0;
 	uint8_t *buf = malloc(cap), *nb;
 	int fd = fileopen_regular(path), err = 0;
-	ssize_t r;
+	size_t got;
 
 	if (fd < 0 || !buf) {
 		err = fd < 0 ? -errno : -ENOMEM;
@@ -35,14 +36,10 @@ int bytes_read_file(const char *path, size_t max, uint8_t **out, size_t *len)
 			}
 			buf = nb;
 		}
-		r = read(fd, buf + n, cap - n);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0)
-			err = -errno;
-		if (r <= 0)
-			break;
-		n += r;
+		err = fd_read_upto(fd, buf + n, cap - n, &got);
+		n += got;
+		if (err || n < cap)
+			break; /* the end, or an error */
 	}
 out:
 	if (fd >= 0)
