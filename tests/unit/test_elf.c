@@ -69,83 +69,84 @@ static int ask_python(const struct elf_interp *it, struct truth *t)
 	return n == 2 ? 0 : -EIO;
 }
 
-/* `readelf -Ws --dyn-syms`: "Num: Value Size Type Bind Vis Ndx Name". */
-static int readelf_symbol(const char *file, const char *name, uint64_t *addr, uint64_t *size)
+/* Whether a readelf line is the one looked for (name's), and its two numbers. */
+typedef bool (*readelf_match)(const char *line, const char *name, uint64_t *a, uint64_t *b);
+
+/*
+ * `readelf FLAGS file`, each line through match: the numbers of the first
+ * line it takes (first), else of the last; 0, or -ENOENT if none.
+ */
+static int readelf(const char *flags, const char *file, readelf_match match, const char *name,
+		   bool first, uint64_t *a, uint64_t *b)
 {
 	char cmd[700], line[1024];
 	int found = -ENOENT;
 	FILE *p;
 
-	snprintf(cmd, sizeof(cmd), "readelf -Ws --dyn-syms '%s'", file);
+	snprintf(cmd, sizeof(cmd), "readelf %s '%s'", flags, file);
 	p = popen(cmd, "r");
 	if (!p)
 		return -errno;
-	while (fgets(line, sizeof(line), p)) {
-		char value[32], sz[32], ndx[16], sym[256];
-
-		if (sscanf(line, " %*[0-9]: %31s %31s %*s %*s %*s %15s %255s", value, sz, ndx,
-			   sym) != 4)
-			continue;
-		if (strcmp(sym, name) || !strcmp(ndx, "UND") || found == 0)
-			continue;
-		*addr = strtoull(value, NULL, 16);
-		*size = strtoull(sz, NULL, 0);
-		found = 0;
-	}
+	while (fgets(line, sizeof(line), p))
+		if (!(first && found == 0) && match(line, name, a, b))
+			found = 0;
 	pclose(p);
 	return found;
 }
 
+/* `readelf -Ws --dyn-syms`: "Num: Value Size Type Bind Vis Ndx Name"; defined ones. */
+static bool symbol_line(const char *line, const char *name, uint64_t *addr, uint64_t *size)
+{
+	char value[32], sz[32], ndx[16], sym[256];
+
+	if (sscanf(line, " %*[0-9]: %31s %31s %*s %*s %*s %15s %255s", value, sz, ndx, sym) != 4 ||
+	    strcmp(sym, name) || !strcmp(ndx, "UND"))
+		return false;
+	*addr = strtoull(value, NULL, 16);
+	*size = strtoull(sz, NULL, 0);
+	return true;
+}
+
+static int readelf_symbol(const char *file, const char *name, uint64_t *addr, uint64_t *size)
+{
+	return readelf("-Ws --dyn-syms", file, symbol_line, name, true, addr, size);
+}
+
 /* `readelf -SW`: "[Nr] Name Type Address Off Size ...". */
+static bool section_line(const char *line, const char *name, uint64_t *addr, uint64_t *size)
+{
+	char sec[256], a[32], s[32];
+	const char *q = strchr(line, ']');
+
+	if (!q || sscanf(q + 1, " %255s %*s %31s %*s %31s", sec, a, s) != 3 || strcmp(sec, name))
+		return false;
+	*addr = strtoull(a, NULL, 16);
+	*size = strtoull(s, NULL, 16);
+	return true;
+}
+
 static int readelf_section(const char *file, const char *name, uint64_t *addr, uint64_t *size)
 {
-	char cmd[700], line[1024];
-	int found = -ENOENT;
-	FILE *p;
+	return readelf("-SW", file, section_line, name, false, addr, size);
+}
 
-	snprintf(cmd, sizeof(cmd), "readelf -SW '%s'", file);
-	p = popen(cmd, "r");
-	if (!p)
-		return -errno;
-	while (fgets(line, sizeof(line), p)) {
-		char sec[256], a[32], s[32];
-		const char *q = strchr(line, ']');
+/* `readelf -lW`: "LOAD Offset VirtAddr PhysAddr FileSiz MemSiz Flg Align"; a writable one. */
+static bool rw_load_line(const char *line, const char *name, uint64_t *vaddr, uint64_t *off)
+{
+	char o[32], v[32], fl[8];
 
-		if (!q || sscanf(q + 1, " %255s %*s %31s %*s %31s", sec, a, s) != 3)
-			continue;
-		if (strcmp(sec, name))
-			continue;
-		*addr = strtoull(a, NULL, 16);
-		*size = strtoull(s, NULL, 16);
-		found = 0;
-	}
-	pclose(p);
-	return found;
+	(void)name;
+	if (sscanf(line, " LOAD %31s %31s %*s %*s %*s %7[RWE ]", o, v, fl) != 3 || !strchr(fl, 'W'))
+		return false;
+	*off = strtoull(o, NULL, 16);
+	*vaddr = strtoull(v, NULL, 16);
+	return true;
 }
 
 /* The writable PT_LOAD (the one holding _PyRuntime): vaddr, file offset. */
 static int readelf_rw_load(const char *file, uint64_t *vaddr, uint64_t *off)
 {
-	char cmd[700], line[1024];
-	int found = -ENOENT;
-	FILE *p;
-
-	snprintf(cmd, sizeof(cmd), "readelf -lW '%s'", file);
-	p = popen(cmd, "r");
-	if (!p)
-		return -errno;
-	while (fgets(line, sizeof(line), p)) {
-		char o[32], v[32], fl[8];
-
-		if (sscanf(line, " LOAD %31s %31s %*s %*s %*s %7[RWE ]", o, v, fl) != 3 ||
-		    !strchr(fl, 'W'))
-			continue;
-		*off = strtoull(o, NULL, 16);
-		*vaddr = strtoull(v, NULL, 16);
-		found = 0;
-	}
-	pclose(p);
-	return found;
+	return readelf("-lW", file, rw_load_line, NULL, false, vaddr, off);
 }
 
 static void check_runtime(struct elf_file *ef, const struct elf_interp *it)

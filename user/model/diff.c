@@ -69,18 +69,25 @@ static uint32_t find_or_add(struct builder *b, const char *name, const char *fil
 	return e->row;
 }
 
+/* What the diff knows a location by: its function's name and file. */
+static void fn_key(const struct profile *p, uint32_t loc, const char **name, const char **file)
+{
+	const struct profile_location *l = profile__get_location(p, loc);
+	const struct profile_function *fn = l ? profile__get_function(p, l->function) : NULL;
+
+	*name = fn ? profile__str(p, fn->name) : "[unknown]";
+	*file = fn ? profile__str(p, fn->file) : "";
+}
+
 static uint32_t row_of(struct builder *b, uint32_t loc)
 {
-	const struct profile_location *l;
-	const struct profile_function *fn;
+	const char *name, *file;
 	uint32_t r;
 
 	if (loc < b->n_locs && b->loc_row[loc] != NONE)
 		return b->loc_row[loc];
-	l = profile__get_location(b->p, loc);
-	fn = l ? profile__get_function(b->p, l->function) : NULL;
-	r = fn ? find_or_add(b, profile__str(b->p, fn->name), profile__str(b->p, fn->file))
-	       : find_or_add(b, "[unknown]", "");
+	fn_key(b->p, loc, &name, &file);
+	r = find_or_add(b, name, file);
 	if (r != NONE && loc < b->n_locs)
 		b->loc_row[loc] = r;
 	return r;
@@ -192,19 +199,13 @@ struct by_fn {
 
 static uint32_t fn_location(struct by_fn *c, uint32_t loc)
 {
-	const struct profile_location *l;
-	const struct profile_function *fn;
+	const char *name, *file;
 	uint32_t f;
 
 	if (loc < c->n_map && c->map[loc] != NONE)
 		return c->map[loc];
-	l = profile__get_location(c->p, loc);
-	fn = l ? profile__get_function(c->p, l->function) : NULL;
-	if (fn)
-		f = profile__function(c->q, profile__str(c->p, fn->name),
-				      profile__str(c->p, fn->file), 0);
-	else
-		f = profile__function(c->q, "[unknown]", "", 0);
+	fn_key(c->p, loc, &name, &file);
+	f = profile__function(c->q, name, file, 0);
 	f = f == NONE ? NONE : profile__location(c->q, f, -1);
 	if (loc < c->n_map)
 		c->map[loc] = f;

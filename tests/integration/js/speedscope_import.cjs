@@ -10,23 +10,13 @@
 // speedscope's importer accepts the file; this does.
 'use strict';
 const path = require('path');
-const { chromium } = require('playwright-core');
-
-const FLAGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-	       '--disable-background-networking', '--disable-component-update',
-	       '--disable-sync'];
+const { openPage } = require('./browser.cjs');
 
 async function main(file, shot) {
 	const dir = path.dirname(require.resolve('speedscope/package.json'));
-	const browser = await chromium.launch({
-		executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-		headless: true, args: FLAGS,
-	});
 	const out = { console: [], errors: [], dialogs: [] };
+	const { browser, page } = await openPage(out);
 	try {
-		const page = await browser.newPage({ viewport: { width: 1200, height: 800 } });
-		page.on('console', (m) => out.console.push(m.type() + ': ' + m.text()));
-		page.on('pageerror', (e) => out.errors.push(String(e)));
 		page.on('dialog', (d) => { out.dialogs.push(d.message()); d.dismiss(); });
 		await page.goto('file://' + path.join(dir, 'dist', 'release', 'index.html'));
 		await page.setInputFiles('input[type=file]', path.resolve(file));

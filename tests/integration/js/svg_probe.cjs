@@ -16,11 +16,7 @@
 // Prints {"results": [...], "console": [...], "errors": [...]} as JSON.
 'use strict';
 const path = require('path');
-const { chromium } = require('playwright-core');
-
-const FLAGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-	       '--disable-background-networking', '--disable-component-update',
-	       '--disable-sync'];
+const { openPage } = require('./browser.cjs');
 
 function state(page) {
 	return page.evaluate(() => {
@@ -96,15 +92,9 @@ async function run(page, a) {
 }
 
 async function main(file, actions) {
-	const browser = await chromium.launch({
-		executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-		headless: true, args: FLAGS,
-	});
 	const out = { results: [], console: [], errors: [] };
+	const { browser, page } = await openPage(out);
 	try {
-		const page = await browser.newPage({ viewport: { width: 1200, height: 800 } });
-		page.on('console', (m) => out.console.push(m.type() + ': ' + m.text()));
-		page.on('pageerror', (e) => out.errors.push(String(e)));
 		await page.goto('file://' + path.resolve(file));
 		for (const a of actions)
 			out.results.push(await run(page, a));
