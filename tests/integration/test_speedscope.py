@@ -135,13 +135,21 @@ def hostile_script(tmp_path):
     return path
 
 
-def test_hostile_names(workload, pyspy, tmp_path):
-    """Quotes, a backslash, DEL and non-ASCII in names and file names survive as is."""
+def record_hostile(workload, pyspy, tmp_path, name, writer):
+    """hostile.py under 3.12 recorded for 2 s into tmp_path / name by writer:
+    (the script's path, the profile's)."""
     py = require_python(next(p for p in PYTHONS if p.id == "3.12"))
     script = hostile_script(tmp_path)
     w = workload(py, str(script))
-    out = tmp_path / "hostile.speedscope.json"
-    record(pyspy, w.pid, out, seconds=2)
+    out = tmp_path / name
+    record_as(pyspy, w.pid, out, writer, seconds=2)
+    return script, out
+
+
+def test_hostile_names(workload, pyspy, tmp_path):
+    """Quotes, a backslash, DEL and non-ASCII in names and file names survive as is."""
+    script, out = record_hostile(workload, pyspy, tmp_path, "hostile.speedscope.json",
+                                 "speedscope")
     profiles = check_structure(validate(out))
     frames = [fr for st in profiles.values() for f, _ in st for fr in f]
     hot = [fr for fr in frames if fr["name"] == HOSTILE_FN]

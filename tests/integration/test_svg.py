@@ -15,7 +15,7 @@ import pytest
 
 from conftest import PYTHONS, WORKLOADS, marker_line, require_python, run_pyspy
 from nodejs import require_chromium, run_node
-from test_speedscope import HOSTILE_FN, hostile_script, record_as
+from test_speedscope import HOSTILE_FN, record_as, record_hostile
 
 RATE = 499
 FW = 1180  # frame area width: SVG_WIDTH - 2 * XPAD
@@ -167,11 +167,8 @@ def test_flame_graph(py, workload, pyspy, tmp_path):
 
 def test_hostile_names(workload, pyspy, tmp_path):
     """Markup and non-ASCII in names and paths reach the page exactly."""
-    py = require_python(next(p for p in PYTHONS if p.id == "3.12"))
-    script = hostile_script(tmp_path)
-    w = workload(py, str(script))
-    svg = tmp_path / "hostile.svg"
-    record_svg(pyspy, w.pid, svg, seconds=2)
+    script, svg = record_hostile(workload, pyspy, tmp_path, "hostile.svg", "svg")
+    ET.parse(str(svg))  # well-formed XML, or this raises
     (state,) = probe(svg, [{"op": "state"}])
     f = one(state, "%s (%s:%d) \u2014 " % (HOSTILE_FN, script, marker_line("hostile.py", "HOT")))
     assert f["label"] == HOSTILE_FN
