@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "rollup.h"
+#include "user/base/grow.h"
 
 struct count_ctx {
 	struct rollup *r;
@@ -15,34 +16,23 @@ struct count_ctx {
 
 static int grow(struct rollup *r, uint32_t need)
 {
-	uint32_t cap = r->cap ? r->cap : 64;
-	uint64_t *own, *total;
-	uint32_t *depth, *stamp;
+	/* The four arrays grow in step: each to the size the first gets. */
+	uint32_t was = r->cap, cap[4] = { was, was, was, was };
+	size_t more;
 
-	if (need <= r->cap)
-		goto out;
-	while (cap < need)
-		cap *= 2;
-	own = realloc(r->own, (size_t)cap * sizeof(*own));
-	if (own)
-		r->own = own;
-	total = realloc(r->total, (size_t)cap * sizeof(*total));
-	if (total)
-		r->total = total;
-	depth = realloc(r->depth, (size_t)cap * sizeof(*depth));
-	if (depth)
-		r->depth = depth;
-	stamp = realloc(r->stamp, (size_t)cap * sizeof(*stamp));
-	if (stamp)
-		r->stamp = stamp;
-	if (!own || !total || !depth || !stamp)
-		return -ENOMEM;
-	memset(r->own + r->cap, 0, (size_t)(cap - r->cap) * sizeof(*own));
-	memset(r->total + r->cap, 0, (size_t)(cap - r->cap) * sizeof(*total));
-	memset(r->depth + r->cap, 0xff, (size_t)(cap - r->cap) * sizeof(*depth));
-	memset(r->stamp + r->cap, 0, (size_t)(cap - r->cap) * sizeof(*stamp));
-	r->cap = cap;
-out:
+	if (need > was) {
+		if (ARRAY_ROOM(r->own, need, cap[0], 64) ||
+		    ARRAY_ROOM(r->total, need, cap[1], 64) ||
+		    ARRAY_ROOM(r->depth, need, cap[2], 64) ||
+		    ARRAY_ROOM(r->stamp, need, cap[3], 64))
+			return -ENOMEM;
+		more = cap[0] - was;
+		memset(r->own + was, 0, more * sizeof(*r->own));
+		memset(r->total + was, 0, more * sizeof(*r->total));
+		memset(r->depth + was, 0xff, more * sizeof(*r->depth));
+		memset(r->stamp + was, 0, more * sizeof(*r->stamp));
+		r->cap = cap[0];
+	}
 	if (need > r->n)
 		r->n = need;
 	return 0;
