@@ -107,11 +107,6 @@ static bool symbol_line(const char *line, const char *name, uint64_t *addr, uint
 	return true;
 }
 
-static int readelf_symbol(const char *file, const char *name, uint64_t *addr, uint64_t *size)
-{
-	return readelf("-Ws --dyn-syms", file, symbol_line, name, true, addr, size);
-}
-
 /* `readelf -SW`: "[Nr] Name Type Address Off Size ...". */
 static bool section_line(const char *line, const char *name, uint64_t *addr, uint64_t *size)
 {
@@ -125,12 +120,10 @@ static bool section_line(const char *line, const char *name, uint64_t *addr, uin
 	return true;
 }
 
-static int readelf_section(const char *file, const char *name, uint64_t *addr, uint64_t *size)
-{
-	return readelf("-SW", file, section_line, name, false, addr, size);
-}
-
-/* `readelf -lW`: "LOAD Offset VirtAddr PhysAddr FileSiz MemSiz Flg Align"; a writable one. */
+/*
+ * `readelf -lW`: "LOAD Offset VirtAddr PhysAddr FileSiz MemSiz Flg Align"; a
+ * writable one (the one holding _PyRuntime): vaddr, file offset.
+ */
 static bool rw_load_line(const char *line, const char *name, uint64_t *vaddr, uint64_t *off)
 {
 	char o[32], v[32], fl[8];
@@ -143,18 +136,13 @@ static bool rw_load_line(const char *line, const char *name, uint64_t *vaddr, ui
 	return true;
 }
 
-/* The writable PT_LOAD (the one holding _PyRuntime): vaddr, file offset. */
-static int readelf_rw_load(const char *file, uint64_t *vaddr, uint64_t *off)
-{
-	return readelf("-lW", file, rw_load_line, NULL, false, vaddr, off);
-}
-
 static void check_runtime(struct elf_file *ef, const struct elf_interp *it)
 {
 	uint64_t a = 0, s = 0, ta = 0, ts = 0;
 
 	CHECK(!elf_file__find_symbol(ef, "_PyRuntime", &a, &s), "%s", it->elf);
-	CHECK(!readelf_symbol(it->elf, "_PyRuntime", &ta, &ts), "%s", it->elf);
+	CHECK(!readelf("-Ws --dyn-syms", it->elf, symbol_line, "_PyRuntime", true, &ta, &ts), "%s",
+	      it->elf);
 	CHECK(a == ta && s == ts,
 	      "%s: _PyRuntime %#" PRIx64 "/%#" PRIx64 " readelf %#" PRIx64 "/%#" PRIx64, it->elf, a,
 	      s, ta, ts);
@@ -166,7 +154,7 @@ static void check_runtime(struct elf_file *ef, const struct elf_interp *it)
 	}
 	a = s = ta = ts = 0;
 	CHECK(!elf_file__find_section(ef, ".PyRuntime", &a, &s), "%s", it->elf);
-	CHECK(!readelf_section(it->elf, ".PyRuntime", &ta, &ts), "%s", it->elf);
+	CHECK(!readelf("-SW", it->elf, section_line, ".PyRuntime", false, &ta, &ts), "%s", it->elf);
 	CHECK(a == ta && s == ts && a,
 	      "%s: .PyRuntime %#" PRIx64 "/%#" PRIx64 " readelf %#" PRIx64 "/%#" PRIx64, it->elf, a,
 	      s, ta, ts);
@@ -209,7 +197,7 @@ static void check_bias(struct elf_file *ef, const struct elf_interp *it)
 	CHECK(!elf_file__load_bias(ef, base, 0, &bias) && bias == base, "%s: bias %#" PRIx64,
 	      it->elf, bias);
 	/* The data segment's vaddr - offset differs from the text's in 3.9/3.10. */
-	CHECK(!readelf_rw_load(it->elf, &vaddr, &off), "%s", it->elf);
+	CHECK(!readelf("-lW", it->elf, rw_load_line, NULL, false, &vaddr, &off), "%s", it->elf);
 	bias = 1;
 	CHECK(!elf_file__load_bias(ef, base + (vaddr & ~0xfffull), off & ~0xfffull, &bias) &&
 		      bias == base,
