@@ -265,7 +265,7 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 			   arg);
 		break;
 	default:
-		return cmd_parse_common(stores, key, arg, state);
+		return ARGP_ERR_UNKNOWN;
 	}
 	return 0;
 }
@@ -289,7 +289,7 @@ int record_main(int argc, char **argv)
 		}
 	}
 	argv[n] = NULL;
-	if (sample_opts_parse(&argp, &sampling, &o, n, argv, &o))
+	if (sample_opts_parse(&argp, stores, &sampling, &o, n, argv, &o))
 		return 2;
 	if (!o.n_pids && !o.cmd && !o.all) {
 		log_error("nothing to profile: give --pid PID, --all or -- COMMAND (see --help)");

@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 
+#include "common.h"
 #include "sample_opts.h"
 #include "bpf/pyspy.h"
 #include "user/base/cli.h"
@@ -97,7 +98,9 @@ static const struct argp_option defs[SOPT__COUNT] = {
 struct sample_opts {
 	const struct sample_spec *spec;
 	struct options *o;
-	void *input;
+	const struct argp *verb;
+	const struct cmd_store *stores;
+	void *input; /* the verb's */
 };
 
 static void add_pid(struct argp_state *state, const struct sample_opts *g, const char *arg)
@@ -150,7 +153,7 @@ static error_t parse(int key, char *arg, struct argp_state *state)
 
 	switch (key) {
 	case ARGP_KEY_INIT:
-		state->child_inputs[0] = g->input; /* the verb's parser */
+		state->child_inputs[0] = (void *)g; /* verb_parse */
 		/* A knob for tests (and the doubtful): frames one by one, as before 3.11. */
 		o->frames_one_by_one = getenv("PYSPY_NO_WINDOWS") != NULL;
 		return 0;
@@ -221,12 +224,34 @@ static error_t parse(int key, char *arg, struct argp_state *state)
 	}
 }
 
-int sample_opts_parse(const struct argp *verb, const struct sample_spec *spec, struct options *o,
-		      int argc, char **argv, void *input)
+/*
+ * The verb's own options: its parser (with its own input), then what
+ * every verb does alike (its stores, -v, no arguments).
+ */
+static error_t verb_parse(int key, char *arg, struct argp_state *state)
+{
+	const struct sample_opts *g = state->input;
+	error_t err = ARGP_ERR_UNKNOWN;
+
+	/* argp sets state->input again before each parser's call. */
+	state->input = g->input;
+	if (g->verb->parser)
+		err = g->verb->parser(key, arg, state);
+	if (err == ARGP_ERR_UNKNOWN)
+		err = cmd_parse_common(g->stores, key, arg, state);
+	state->input = (void *)g;
+	return err;
+}
+
+int sample_opts_parse(const struct argp *verb, const struct cmd_store *stores,
+		      const struct sample_spec *spec, struct options *o, int argc, char **argv,
+		      void *input)
 {
 	/* Each option once, a header at most before each, and the end. */
 	struct argp_option table[2 * SOPT__COUNT + 1] = { 0 };
-	struct sample_opts g = { .spec = spec, .o = o, .input = input };
+	struct sample_opts g = {
+		.spec = spec, .o = o, .verb = verb, .stores = stores, .input = input
+	};
 	struct argp_option *t = table;
 	enum section sec = SEC_VERB;
 	/* The verb's own options, as the group's child: the help and usage are the group's. */
@@ -238,6 +263,7 @@ int sample_opts_parse(const struct argp *verb, const struct sample_spec *spec, s
 			     .doc = verb->doc,
 			     .children = children };
 
+	own.parser = verb_parse;
 	own.args_doc = own.doc = NULL;
 	for (int i = 0; i < SOPT__COUNT; i++) {
 		if (!(spec->takes & (1u << i)))

@@ -65,13 +65,18 @@ struct sample_spec {
 	const char *doc[SOPT__COUNT]; /* the verb's own help of an option; NULL: the common */
 };
 
+struct cmd_store;
+
 /*
- * argp_parse for a verb: its own options (verb, its parser given input as
- * state->input) and the sampling options spec says it takes, parsed into
- * o (which holds the defaults already).  The verb's doc and args_doc are
- * the help's.  Returns argp_parse's result.
+ * argp_parse for a verb: its own options (verb's; its parser, if any, is
+ * given input as state->input and returns ARGP_ERR_UNKNOWN for what it
+ * does not parse itself), those that only store into input (stores, 0-ended,
+ * or NULL: common.h), -v, and the sampling options spec says it takes,
+ * parsed into o (which holds the defaults already).  The verb's doc and
+ * args_doc are the help's.  Returns argp_parse's result.
  */
-int sample_opts_parse(const struct argp *verb, const struct sample_spec *spec, struct options *o,
-		      int argc, char **argv, void *input);
+int sample_opts_parse(const struct argp *verb, const struct cmd_store *stores,
+		      const struct sample_spec *spec, struct options *o, int argc, char **argv,
+		      void *input);
 
 #endif /* PYSPY_SAMPLE_OPTS_H */

@@ -261,7 +261,7 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 		so->max_stacks = v;
 		break;
 	default:
-		return cmd_parse_common(stores, key, arg, state);
+		return ARGP_ERR_UNKNOWN;
 	}
 	return 0;
 }
@@ -288,7 +288,7 @@ int serve_main(int argc, char **argv)
 	};
 	int err;
 
-	if (sample_opts_parse(&argp, &sampling, &so.o, argc, argv, &so))
+	if (sample_opts_parse(&argp, stores, &sampling, &so.o, argc, argv, &so))
 		return 2;
 	if (so.split_by_container && !so.output_dir) {
 		log_error("--split-by container needs --output-dir");

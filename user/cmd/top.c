@@ -714,17 +714,12 @@ static const struct cmd_store stores[] = {
 	{ 0 },
 };
 
-static error_t parse_opt(int key, char *arg, struct argp_state *state)
-{
-	return cmd_parse_common(stores, key, arg, state);
-}
-
 int top_main(int argc, char **argv)
 {
-	static const struct argp argp = { opts, parse_opt, "--pid PID", doc, NULL, NULL, NULL };
+	static const struct argp argp = { opts, NULL, "--pid PID", doc, NULL, NULL, NULL };
 	struct top_opts o = { .o = { OPTIONS_DEFAULTS, .quiet = true } };
 
-	if (sample_opts_parse(&argp, &sampling, &o.o, argc, argv, &o))
+	if (sample_opts_parse(&argp, stores, &sampling, &o.o, argc, argv, &o))
 		return 2;
 	if (!o.o.n_pids) {
 		log_error("nothing to watch: give --pid PID (see --help)");
