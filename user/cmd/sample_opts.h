@@ -43,6 +43,8 @@ enum sample_opt {
 	SOPT__COUNT
 };
 
+_Static_assert(SOPT__COUNT <= 32, "sample_spec.takes has a bit per option");
+
 /* An option's bit in sample_spec.takes: SOPT(RATE) | SOPT(GIL) ... */
 #define SOPT(name) (1u << SOPT_##name)
 /* What a verb that runs the sampler takes besides its targets and its end. */
