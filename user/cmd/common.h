@@ -39,9 +39,10 @@ struct cmd_store {
 	}
 
 /*
- * What every verb's parser does alike, for its default: case: the options
- * of stores (0-ended, or NULL), -v (more messages), and no arguments but
- * options.
+ * What every verb's parser does alike: the options of stores (0-ended, or
+ * NULL), -v (more messages), and no arguments but options.  Called after
+ * the verb's own parser by sample_opts_parse, and from the default: case
+ * of diff's, which takes no sampling option.
  */
 error_t cmd_parse_common(const struct cmd_store *stores, int key, char *arg,
 			 struct argp_state *state);
