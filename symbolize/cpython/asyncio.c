@@ -31,6 +31,28 @@ enum {
 	AD__COUNT,
 };
 
+/* The section's fields by name, in order (a saved image keeps them so: dump --save-image). */
+static const char *const ad_names[AD__COUNT] = {
+	"task_size",
+	"task_name",
+	"task_awaited_by",
+	"task_is_task",
+	"task_awaited_by_is_set",
+	"task_coro",
+	"task_node",
+	"interp_size",
+	"interp_tasks_head",
+	"ts_size",
+	"ts_running_loop",
+	"ts_running_task",
+	"ts_tasks_head",
+};
+
+const char *py_async__debug_field(unsigned i)
+{
+	return i < AD__COUNT ? ad_names[i] : NULL;
+}
+
 /* What a thread state and an interpreter state may be, at most (3.14: 936 and 226 KB). */
 #define TS_SIZE_MAX	65535
 #define INTERP_SIZE_MAX (16u << 20)

@@ -68,6 +68,9 @@ struct py_async_layout {
 int py_async__layout(const void *sec, size_t len, const struct py_layout *l, unsigned minor,
 		     struct py_async_layout *a, char *why, size_t why_len);
 
+/* The name of the AsyncioDebug section's i-th u64 ("task_size", ...), NULL past its last. */
+const char *py_async__debug_field(unsigned i);
+
 /* The --async fields of the BPF side's entry (the rest is py_layout__to_bpf's). */
 void py_async__to_bpf(const struct py_async_layout *a, struct pyspy_proc *out);
 
