@@ -83,12 +83,18 @@ static __always_inline void count(void *map, __u32 key)
 		(*v)++;
 }
 
-/* The one walk (bpf/pywalk.h): its reads are probe reads of the current task. */
-#define PW_READ(b, dst, len, addr) bpf_probe_read_user((dst), (len), (void *)(addr))
-#define PW_MARKS(w)		   native_stacks
-#define PW_COUNT(err)		   count(&errors, (err))
-#define PW_ON_TSTATE(c)		   0
-#include "pywalk.h"
+/*
+ * The one walk and coroutine step (bpf/pywalk.h, bpf/pycoro.h): their
+ * reads are probe reads of the current task; a task of the await chain is
+ * read by a global function (asyncio.bpf.h), checked once.
+ */
+int chain_read_task(__u64 task);
+#define PW_READ(b, dst, len, addr)   bpf_probe_read_user((dst), (len), (void *)(addr))
+#define PW_MARKS(w)		     native_stacks
+#define PW_COUNT(err)		     count(&errors, (err))
+#define PW_ON_TSTATE(c)		     0
+#define PC_READ_TASK(cb, c, p, task) chain_read_task(task)
+#include "pycoro.h"
 
 /*
  * Threads with no PyThreadState are retried after 1 ms, then twice as long
@@ -128,32 +134,12 @@ struct {
 	__type(value, struct tstate_entry);
 } tstates SEC(".maps");
 
-/* --async: the walk of the running task's await chain (see chain_step). */
-struct chain_state {
-	__u64 task;	/* whose marker comes next; */
-	__u64 name;	/* ..its name, */
-	__u64 next;	/* ..and the task awaiting it (0: none) */
-	__u64 gen;	/* the coroutine to read next, 0: none */
-	__u64 gen_type; /* the type of the task's own coroutine */
-	/* what chain_read_task found */
-	__u64 coro, task_name, awaiter;
-	__u64 fp_code; /* VERIFY: the last fingerprint read */
-	__u32 fp;
-	__u32 n; /* frames in the sample so far */
-	__u16 reads;
-	__u16 err;
-	__u16 tasks;
-};
-
 struct scratch {
 	struct pyspy_sample sample;
 	struct pw_buf pw; /* the walk's: thread state, frames, fingerprints */
-	/* --async: a task, a coroutine, a set, a name's head */
-	__u8 taskbuf[PYSPY_TASK_BUF + 8] __attribute__((aligned(8)));
-	__u8 genbuf[PYSPY_GEN_BUF + 8] __attribute__((aligned(8)));
-	__u64 setbuf[PYSPY_SET_BUF / 8 + 1];
-	__u64 namebuf[PYSPY_NAME_FP_BUF / 8];
-	struct chain_state ch;
+	/* --async: the await chain's walk (see chain_step), and its buffers */
+	struct pc_buf pc;
+	struct pc_chain ch;
 	/* The thread this CPU sampled last and its PyThreadState: a CPU
 	 * mostly samples the same thread, and this spares the tstates
 	 * lookup.  Checked like any cached tstate (thread_id == fsbase). */

@@ -168,8 +168,11 @@ struct pw_scan {
 	void *ctx;    /* the includer's, for PW_ON_TSTATE */
 };
 
-/* One thread state of the list.  A bpf_loop callback on the BPF side. */
-static long pw_scan_one(__u32 idx, struct pw_scan *c)
+/*
+ * One thread state of the list.  A bpf_loop callback on the BPF side
+ * (unused: an includer that only takes the coroutine step, pycoro.h).
+ */
+static __attribute__((unused)) long pw_scan_one(__u32 idx, struct pw_scan *c)
 {
 	(void)idx;
 	if (!c->ts)
@@ -362,7 +365,7 @@ static __always_inline long pw_truncated(struct pw_walk *w)
  * on, 1 when the walk is over (no frame left, a fault, or the limit).
  * A bpf_loop callback on the BPF side.
  */
-static long pw_walk_one(__u32 idx, struct pw_walk *w)
+static __attribute__((unused)) long pw_walk_one(__u32 idx, struct pw_walk *w)
 {
 	const struct pyspy_proc *p = w->p;
 	const __u8 *fb;

@@ -18,6 +18,7 @@
 #include "asyncwait.h"
 #include "symbolize/cpython/pytasks.h"
 #include "symbolize/cpython/unwind.h"
+#include "symbolize/cpython/walk.h"
 #include "symbolize/proc/procmem.h"
 #include "user/base/log.h"
 
@@ -81,8 +82,9 @@ struct list {
 /* One task being read this tick. */
 struct visit {
 	uint8_t *tb; /* its bytes (a slot of task_buf) */
-	uint64_t task, coro, name, awaiter, gen, type0, next_node;
-	uint64_t sp, yf, name_fp;
+	uint64_t task, coro, name, awaiter, gen, next_node;
+	__u64 type0; /* the type of its own coroutine (pc_gen_decode) */
+	uint64_t yf_at, yf, name_fp;
 	uint8_t gen_buf[512]; /* GEN_READ_MAX */
 	uint32_t gen_len;
 	bool yf_read;
@@ -317,6 +319,7 @@ static bool next_task(struct async_wait *w, struct visit *v, bool *cycle_end)
 static void take_task(struct async_wait *w, struct visit *v)
 {
 	const struct py_async_layout *a = w->a;
+	struct pc_task tf;
 
 	/* Only what the walk fills: the task's name and awaiters stay unread. */
 	v->t.n_frames = 0;
@@ -324,13 +327,11 @@ static void take_task(struct async_wait *w, struct visit *v)
 	v->t.chain_partial = false;
 	v->t.addr = v->task;
 	v->t.state = PY_TASK_SUSPENDED;
-	v->coro = rd64(v->tb, a->task_coro);
-	v->name = rd64(v->tb, a->task_name);
-	v->awaiter = 0;
-	if (!v->tb[a->task_awaited_by_is_set])
-		v->awaiter = rd64(v->tb, a->task_awaited_by);
-	else
-		v->awaiter = 1; /* several: looked up in the set below */
+	pc_task_fields(&w->bpf, v->tb + w->bpf.task_lo, &tf);
+	v->coro = tf.coro;
+	v->name = tf.name;
+	/* several: looked up in the set below */
+	v->awaiter = tf.by_set ? 1 : tf.awaited_by;
 	v->gen = v->coro;
 	v->type0 = 0;
 	v->active = v->gen != 0;
@@ -466,45 +467,28 @@ static void walk_levels(struct async_wait *w, uint32_t n)
 		k = 0;
 		for (uint32_t i = 0; i < n; i++) {
 			struct visit *v = &w->v[i];
-			uint64_t type, code, instr, slot;
-			int8_t state;
+			struct pc_gen g;
 
 			if (!v->active)
 				continue;
 			v->active = false;
 			v->yf_read = false;
-			if (!w->req[k++].ok)
-				continue;
-			type = rd64(v->gen_buf, a->object_type);
-			if (v->type0 && type != v->type0)
-				continue; /* what it awaits is no coroutine */
-			v->type0 = type;
-			state = (int8_t)v->gen_buf[a->gen_frame_state];
-			if (!v->t.n_frames) {
-				if (state == a->st_created)
-					v->t.state = PY_TASK_PENDING;
-				else if (state == a->st_executing)
-					v->t.state = PY_TASK_RUNNING;
-				else if (state < a->st_yf_lo - 1 || state > a->st_yf_hi)
-					v->t.state = PY_TASK_DONE;
-			}
-			code = rd64(v->gen_buf, a->gen_iframe + a->frame_code) & ~3ull;
-			instr = rd64(v->gen_buf, a->gen_iframe + a->frame_instr);
-			v->t.frames[v->t.n_frames].code = code;
-			v->t.frames[v->t.n_frames].lasti =
-				(int32_t)(instr - code - a->code_adaptive);
+			/* The step is the BPF side's (bpf/pycoro.h), over the bytes read. */
+			if (!w->req[k++].ok || pc_gen_decode(&w->bpf, v->gen_buf, &v->type0, &g))
+				continue; /* unreadable, or what it awaits is no coroutine */
+			if (!v->t.n_frames)
+				v->t.state = py_async__task_state(a, g.state);
+			v->t.frames[v->t.n_frames].code = g.code;
+			v->t.frames[v->t.n_frames].lasti = g.lasti;
 			v->t.frames[v->t.n_frames].code_fp = 0;
 			v->t.n_frames++;
-			if (state < a->st_yf_lo || state > a->st_yf_hi || level + 1 == MAX_LEVELS)
-				continue;
-			v->sp = rd64(v->gen_buf, a->gen_iframe + a->frame_stackpointer);
-			if (v->sp < 8u * a->yf_slot)
+			if (!g.yf_at || level + 1 == MAX_LEVELS)
 				continue;
 			v->active = true;
-			slot = v->sp - 8u * a->yf_slot;
+			v->yf_at = g.yf_at;
 			/* In what was read already: no read for it. */
-			if (slot >= v->gen && slot - v->gen + 8 <= v->gen_len) {
-				v->yf = rd64(v->gen_buf, (unsigned)(slot - v->gen));
+			if (g.yf_at >= v->gen && g.yf_at - v->gen + 8 <= v->gen_len) {
+				v->yf = rd64(v->gen_buf, (unsigned)(g.yf_at - v->gen));
 				v->yf_read = true;
 			}
 		}
@@ -512,8 +496,8 @@ static void walk_levels(struct async_wait *w, uint32_t n)
 		k = 0;
 		for (uint32_t i = 0; i < n; i++)
 			if (w->v[i].active && !w->v[i].yf_read)
-				w->req[k++] = (struct procmem_req){ w->v[i].sp - 8u * a->yf_slot,
-								    &w->v[i].yf, 8, false };
+				w->req[k++] = (struct procmem_req){ w->v[i].yf_at, &w->v[i].yf, 8,
+								    false };
 		if (k)
 			procmem_read_many(w->py->pid, w->req, k);
 		k = 0;
@@ -524,8 +508,8 @@ static void walk_levels(struct async_wait *w, uint32_t n)
 			if (!v->active)
 				continue;
 			ok = v->yf_read || w->req[k++].ok;
-			v->active = ok && (v->yf & ~3ull) && (v->yf & ~3ull) != v->gen;
-			v->gen = v->yf & ~3ull;
+			v->active = ok && pc_awaited(v->yf) && pc_awaited(v->yf) != v->gen;
+			v->gen = pc_awaited(v->yf);
 		}
 	}
 }

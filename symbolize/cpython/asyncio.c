@@ -7,7 +7,7 @@
 
 #include "asyncio.h"
 #include "code.h"
-#include "symbolize/proc/procmem.h"
+#include "walk.h"
 
 /*
  * The section is struct _Py_AsyncioModuleDebugOffsets (Modules/_asynciomodule.c):
@@ -30,6 +30,28 @@ enum {
 	AD_TS_TASKS_HEAD,
 	AD__COUNT,
 };
+
+/* The section's fields by name, in order (a saved image keeps them so: dump --save-image). */
+static const char *const ad_names[AD__COUNT] = {
+	"task_size",
+	"task_name",
+	"task_awaited_by",
+	"task_is_task",
+	"task_awaited_by_is_set",
+	"task_coro",
+	"task_node",
+	"interp_size",
+	"interp_tasks_head",
+	"ts_size",
+	"ts_running_loop",
+	"ts_running_task",
+	"ts_tasks_head",
+};
+
+const char *py_async__debug_field(unsigned i)
+{
+	return i < AD__COUNT ? ad_names[i] : NULL;
+}
 
 /* What a thread state and an interpreter state may be, at most (3.14: 936 and 226 KB). */
 #define TS_SIZE_MAX	65535
@@ -170,7 +192,20 @@ int py_async__layout(const void *sec, size_t len, const struct py_layout *l, uns
 		/* 3.15's await keeps one more value above what it awaits */
 		a->yf_slot = 2;
 	}
+	py_async__to_bpf(a, &a->bpf);
 	return 0;
+}
+
+uint8_t py_async__task_state(const struct py_async_layout *a, int8_t state)
+{
+	if (state == a->st_created)
+		return PY_TASK_PENDING;
+	if (state == a->st_executing)
+		return PY_TASK_RUNNING;
+	/* Between the two: suspended (in a yield, or in an await); else done. */
+	if (state > a->st_created && state < a->st_executing)
+		return PY_TASK_SUSPENDED;
+	return PY_TASK_DONE;
 }
 
 void py_async__to_bpf(const struct py_async_layout *a, struct pyspy_proc *out)
@@ -190,6 +225,9 @@ void py_async__to_bpf(const struct py_async_layout *a, struct pyspy_proc *out)
 	out->gen_iframe = a->gen_iframe;
 	out->gen_state = a->gen_frame_state;
 	out->frame_sp = a->frame_stackpointer;
+	out->frame_code = a->frame_code;
+	out->frame_instr = a->frame_instr;
+	out->code_adaptive = a->code_adaptive;
 	out->ob_type = a->object_type;
 	out->gen_len = a->gen_iframe + a->frame_stackpointer + 8;
 	if (a->gen_iframe + a->frame_code + 8 > out->gen_len)
@@ -305,21 +343,22 @@ static void add_awaiter(struct py_async_task *t, uint64_t key)
 	t->awaiters[t->n_awaiters++] = key;
 }
 
-/* Who awaits the task whose bytes are in tb: one task, or a set of them. */
-static void read_awaiters(pid_t pid, const struct py_async_layout *a, const uint8_t *tb,
+/* Who awaits the task whose fields are tf: one task, or a set of them. */
+static void read_awaiters(pid_t pid, const struct py_async_layout *a, const struct pc_task *tf,
 			  struct py_async_task *t)
 {
-	uint64_t ab = rd64(tb, a->task_awaited_by), table, mask, slots;
+	struct pc_buf cb = { .pid = pid };
+	__u64 table, mask;
+	uint64_t slots;
 	uint8_t ent[AWAITER_SLOTS_READ * 16];
 
-	if (!ptr_ok(ab))
+	if (!ptr_ok(tf->awaited_by))
 		return;
-	if (!tb[a->task_awaited_by_is_set]) {
-		t->awaiters[t->n_awaiters++] = ab;
+	if (!tf->by_set) {
+		t->awaiters[t->n_awaiters++] = tf->awaited_by;
 		return;
 	}
-	if (procmem_read_u64(pid, ab + a->set_table, &table) ||
-	    procmem_read_u64(pid, ab + a->set_mask, &mask) || !ptr_ok(table)) {
+	if (pc_set_head(&cb, &a->bpf, tf->awaited_by, &table, &mask) || !ptr_ok(table)) {
 		t->chain_partial = true;
 		return;
 	}
@@ -336,9 +375,8 @@ static void read_awaiters(pid_t pid, const struct py_async_layout *a, const uint
 		}
 		for (unsigned i = 0; i < n && t->n_awaiters < PY_ASYNC_MAX_AWAITERS; i++) {
 			uint64_t key = rd64(ent, i * 16);
-			int64_t hash = (int64_t)rd64(ent, i * 16 + 8);
 
-			if (ptr_ok(key) && hash != -1)
+			if (ptr_ok(key) && pc_set_live(key, rd64(ent, i * 16 + 8)))
 				add_awaiter(t, key);
 		}
 	}
@@ -346,57 +384,40 @@ static void read_awaiters(pid_t pid, const struct py_async_layout *a, const uint
 
 /*
  * The coroutines the task is suspended in, from its own (coro) inwards;
- * at most max of them (a longer chain is partial).
+ * at most max of them (a longer chain is partial).  The step is the BPF
+ * side's (bpf/pycoro.h); a coroutine seen running inside a chain ends it
+ * (the task ran on between two reads), and so does one met twice.
  */
 static void read_chain(pid_t pid, const struct py_async_layout *a, uint64_t coro, uint32_t max,
 		       struct py_async_task *t)
 {
-	uint8_t g[PYSPY_GEN_BUF];
-	uint64_t type0 = 0, code, instr, sp, yf, chain[PY_ASYNC_MAX_DEPTH];
-	size_t glen = a->gen_iframe + a->frame_stackpointer + 8;
-	int8_t state;
+	struct pc_buf cb = { .pid = pid };
+	__u64 type0 = 0;
+	uint64_t chain[PY_ASYNC_MAX_DEPTH];
+	struct pc_gen g;
+	int err;
 
-	if (glen < (size_t)a->gen_iframe + a->frame_code + 8)
-		glen = a->gen_iframe + a->frame_code + 8;
-	if (glen < (size_t)a->gen_iframe + a->frame_instr + 8)
-		glen = a->gen_iframe + a->frame_instr + 8;
 	while (ptr_ok(coro)) {
 		if (t->n_frames >= max) {
 			t->chain_partial = true;
 			return;
 		}
-		if (procmem_read(pid, coro, g, glen)) {
+		err = pc_gen_read(&cb, &a->bpf, coro, &type0, &g);
+		if (err < 0)
 			t->chain_partial = t->n_frames == 0;
+		if (err)
+			return; /* unreadable, or not a coroutine: what the last one awaits */
+		if (t->n_frames == 0)
+			t->state = py_async__task_state(a, g.state);
+		if (g.state == a->st_executing && t->n_frames)
 			return;
-		}
-		if (type0 && rd64(g, a->object_type) != type0)
-			return; /* not a coroutine: what the last one awaits */
-		type0 = rd64(g, a->object_type);
-		state = (int8_t)g[a->gen_frame_state];
-		if (t->n_frames == 0) {
-			if (state == a->st_created)
-				t->state = PY_TASK_PENDING;
-			else if (state == a->st_executing)
-				t->state = PY_TASK_RUNNING;
-			else if (state > a->st_executing || (a->minor >= 15 && state == 5))
-				t->state = PY_TASK_DONE;
-		}
-		if (state == a->st_executing && t->n_frames)
-			return;
-		code = rd64(g, a->gen_iframe + a->frame_code) & ~3ull;
-		instr = rd64(g, a->gen_iframe + a->frame_instr);
-		t->frames[t->n_frames].code = code;
-		t->frames[t->n_frames].lasti = (int32_t)(instr - code - a->code_adaptive);
+		t->frames[t->n_frames].code = g.code;
+		t->frames[t->n_frames].lasti = g.lasti;
 		t->frames[t->n_frames].code_fp = 0;
 		t->n_frames++;
-		if (state < a->st_yf_lo || state > a->st_yf_hi)
-			return;
-		sp = rd64(g, a->gen_iframe + a->frame_stackpointer);
-		if (sp < 8u * a->yf_slot || procmem_read_u64(pid, sp - 8u * a->yf_slot, &yf))
-			return;
 		chain[t->n_frames - 1] = coro;
-		coro = yf & ~3ull;
-		for (uint32_t i = 0; i < t->n_frames; i++) {
+		coro = pc_gen_awaits(&cb, &g);
+		for (uint32_t i = 0; coro && i < t->n_frames; i++) {
 			if (chain[i] == coro) {
 				t->chain_partial = true; /* a coroutine awaiting itself */
 				return;
@@ -410,13 +431,16 @@ static void task_from(pid_t pid, const struct py_layout *l, const struct py_asyn
 		      uint64_t task, const uint8_t *tb, uint32_t max_frames,
 		      struct py_async_task *t)
 {
+	struct pc_task tf;
+
 	memset(t, 0, offsetof(struct py_async_task, frames));
 	t->addr = task;
 	t->state = PY_TASK_SUSPENDED;
-	if (l && py_async__name(pid, l, a, rd64(tb, a->task_name), t->name, sizeof(t->name)))
+	pc_task_fields(&a->bpf, tb + a->bpf.task_lo, &tf);
+	if (l && py_async__name(pid, l, a, tf.name, t->name, sizeof(t->name)))
 		snprintf(t->name, sizeof(t->name), "0x%llx", (unsigned long long)task);
-	read_awaiters(pid, a, tb, t);
-	read_chain(pid, a, rd64(tb, a->task_coro), max_frames, t);
+	read_awaiters(pid, a, &tf, t);
+	read_chain(pid, a, tf.coro, max_frames, t);
 }
 
 void py_async__task_from(pid_t pid, const struct py_layout *l, const struct py_async_layout *a,

@@ -6,9 +6,10 @@
  * the target's own AsyncioDebug section (no table) and checked against the
  * buffers that read it; its conversion for the BPF side (the await chain
  * of the running task, bpf/pyspy.h); the fingerprint that tells whether a
- * task's name is still the one the BPF side saw; and the userspace reader
- * of every task of every thread: name, state, the coroutine stack it is
- * suspended in and who awaits it.  All of it is target memory: lists and
+ * task's name is still the one the BPF side saw; what a coroutine's state
+ * says of its task; and the userspace reader of every task of every
+ * thread: name, state, the coroutine stack it is suspended in (the BPF
+ * side's own step, bpf/pycoro.h) and who awaits it.  All of it is target memory: lists and
  * chains are walked with bounds on length and depth, cycles are detected,
  * and a corrupt list ends the walk with a counted error.
  */
@@ -53,6 +54,9 @@ struct py_async_layout {
 	/* How many value-stack slots below the top the awaited object sits
 	 * when suspended in an await: 1 in 3.14, 2 in 3.15 */
 	uint8_t yf_slot;
+	/* The same, as the BPF side's entry has it (py_async__to_bpf): what
+	 * the one coroutine step (bpf/pycoro.h) reads tasks and coroutines by */
+	struct pyspy_proc bpf;
 };
 
 /*
@@ -63,6 +67,9 @@ struct py_async_layout {
  */
 int py_async__layout(const void *sec, size_t len, const struct py_layout *l, unsigned minor,
 		     struct py_async_layout *a, char *why, size_t why_len);
+
+/* The name of the AsyncioDebug section's i-th u64 ("task_size", ...), NULL past its last. */
+const char *py_async__debug_field(unsigned i);
 
 /* The --async fields of the BPF side's entry (the rest is py_layout__to_bpf's). */
 void py_async__to_bpf(const struct py_async_layout *a, struct pyspy_proc *out);
@@ -163,6 +170,9 @@ void py_async__task_from(pid_t pid, const struct py_layout *l, const struct py_a
 			 uint64_t task, const uint8_t *tb, struct py_async_task *t);
 /* From a task's bytes: the next node of its list, and (*prev) the one before. */
 uint64_t py_async__task_next(const struct py_async_layout *a, const uint8_t *tb, uint64_t *prev);
+
+/* What a task's own coroutine's gi_frame_state says of the task: enum py_task_state. */
+uint8_t py_async__task_state(const struct py_async_layout *a, int8_t state);
 
 /* "running", "suspended", "pending", "done" */
 const char *py_async_task__state_name(unsigned state);

@@ -42,11 +42,8 @@ static int take_tstate(struct pw_scan *c);
  * The one walk (bpf/pywalk.h), the BPF side's own code, reading the target
  * with process_vm_readv; every thread state a scan passes is listed.
  */
-#define PW_READ(b, dst, len, addr) procmem_read((b)->pid, (addr), (dst), (len))
-#define PW_MARKS(w)		   ((w)->marks)
-#define PW_COUNT(err)		   ((void)0)
-#define PW_ON_TSTATE(c)		   take_tstate(c)
-#include "bpf/pywalk.h"
+#define PW_ON_TSTATE(c) take_tstate(c)
+#include "walk.h"
 
 static bool seen(const struct list_walk *w, uint64_t ts)
 {

@@ -4,6 +4,8 @@
 recording began (picked up within a second of their interpreter starting),
 processes that exit mid-recording, and non-Python processes, which are
 never reported."""
+import re
+import signal
 import subprocess
 import threading
 import time
@@ -35,13 +37,24 @@ def read_lines(stream, sink):
         sink.append((time.monotonic(), line))
 
 
+def logged(log, text, timeout):
+    """Wait until a line of the agent's log holds text; its time, or None."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        seen = [t for t, l in list(log) if text in l]
+        if seen:
+            return seen[0]
+        time.sleep(0.05)
+    return None
+
+
 def test_all_versions_late_starters_and_exits(pyspy, tmp_path):
     pys = [require_python(p) for p in PYTHONS]
-    early = [start(p, "--seconds", 30) for p in pys[:4]]
-    quitter = start(pys[4], "--seconds", 3)
+    early = [start(p, "--seconds", 60) for p in pys[:4]]
+    quitter = start(pys[4], "--seconds", 60)
     busy_c = subprocess.Popen(["sh", "-c", "while :; do :; done"])
     out = tmp_path / "all.folded"
-    rec = subprocess.Popen([pyspy, "record", "--all", "-v", "--duration", "7", "--rate", "199",
+    rec = subprocess.Popen([pyspy, "record", "--all", "-v", "--duration", "60", "--rate", "199",
                             "-o", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                            universal_newlines=True, env=pyspy_env())
     log = []
@@ -49,11 +62,25 @@ def test_all_versions_late_starters_and_exits(pyspy, tmp_path):
     reader.start()
     late, ready_at = [], {}
     try:
-        time.sleep(2.5)
-        late = [start(p, "--seconds", 30) for p in pys[5:]]
+        # The recording runs once the processes already there are sampled
+        # (start-up takes longer on a loaded machine): what starts now
+        # starts during it, and the quitter exits during it.
+        for p in early + [quitter]:
+            assert logged(log, "sampling PID %d " % p.pid, 30), "".join(l for _, l in log)
+        late = [start(p, "--seconds", 60, "--say-when") for p in pys[5:]]
         for p in late:
             assert p.stdout.readline().strip() == b"ready"
-            ready_at[p.pid] = time.monotonic()
+            ready_at[p.pid] = float(p.stdout.readline())
+        # Each sampled a while (the time it takes on a loaded machine) ...
+        for p in late:
+            assert logged(log, "sampling PID %d " % p.pid, 30), "".join(l for _, l in log)
+        time.sleep(2)
+        quitter.terminate()
+        quitter.wait()
+        # ... and the recording ended by ^C, which writes the whole profile.
+        assert logged(log, "PID %d (" % quitter.pid, 30), "".join(l for _, l in log)
+        time.sleep(0.5)
+        rec.send_signal(signal.SIGINT)
         rec.wait(timeout=40)
         reader.join(timeout=10)
     finally:
@@ -68,11 +95,12 @@ def test_all_versions_late_starters_and_exits(pyspy, tmp_path):
         assert pid in procs, "PID %d (%s) missing; got %s\n%s" % (pid, py.id, sorted(procs), err)
         assert any(f and f[-1] == hot() for f, _ in procs[pid]), (py.id, procs[pid][:3])
     # Processes started during the recording are picked up within 1 s of
-    # their interpreter running (it prints "ready" after initialising).
+    # their interpreter running: the time each said it was ready and the
+    # time the agent began to sample it, both on CLOCK_MONOTONIC.
     for p in late:
-        seen = [t for t, l in log if "sampling PID %d " % p.pid in l]
+        seen = re.search(r"sampling PID %d .* from ([0-9.]+) s \(CLOCK_MONOTONIC\)" % p.pid, err)
         assert seen, "no pick-up logged for PID %d\n%s" % (p.pid, err)
-        assert seen[0] - ready_at[p.pid] < 1.0, (p.pid, seen[0] - ready_at[p.pid])
+        assert float(seen.group(1)) - ready_at[p.pid] < 1.0, (p.pid, float(seen.group(1)) - ready_at[p.pid])
     # The quitter exited mid-recording: dropped, not an error.
     assert "PID %d (" % quitter.pid in err and "exited" in err, err
     # Non-Python processes, busy or not, are never in the profile (other

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import (BY_ID, PROCESS_RE, PYTHONS, READY_TIMEOUT, WORKLOADS, kill_group,
+from conftest import (BY_ID, PROCESS_RE, PYTHONS, READY_TIMEOUT, WORKLOADS, cpu_seconds, kill_group,
                       marker_line, parse_folded, pyspy_env, read_line, require_python)
 from test_serve import free_port
 
@@ -162,14 +162,18 @@ def pods_dir(tmp_path, *pods):
     return d
 
 
-def record(pyspy, tmp_path, pods, args):
+def record(pyspy, tmp_path, pods, args, of=()):
+    """Record; each Container in `of` gets cpu_s, the CPU it used meanwhile."""
     out = tmp_path / "containers.folded"
+    before = {c: cpu_seconds(c.pid) for c in of}
     env = dict(pyspy_env(), PYSPY_PODS_DIR=str(pods))
     p = subprocess.run([pyspy, "record", "-v", "--duration", str(DURATION), "--rate", "199",
                         "-o", str(out)] + [str(a) for a in args],
                        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                        universal_newlines=True, timeout=DURATION + 60, env=env)
     assert p.returncode == 0, p.stderr
+    for c in of:
+        c.cpu_s = cpu_seconds(c.pid) - before[c]
     return parse_folded(out.read_text()), p.stderr
 
 
@@ -178,7 +182,8 @@ def hot():
 
 
 def check(stacks, log, c, container, pod):
-    """Every sample of c (by host PID) is under container and pod, and there are many."""
+    """Every sample of c (by host PID) is under container and pod, and there
+    are many: most of what the CPU it got while recording gives (c.cpu_s)."""
     mine = []
     for frames, count in stacks:
         m = PROCESS_RE.match(frames[2]) if len(frames) > 2 else None
@@ -190,7 +195,8 @@ def check(stacks, log, c, container, pod):
         else:
             assert frames[0] != container, "PID %s in %s" % (m.group("pid"), container)
     n = sum(count for _, count in mine)
-    assert n >= 0.3 * 199 * DURATION, "only %d samples of PID %d\n%s" % (n, c.pid, log)
+    assert n >= 0.3 * 199 * c.cpu_s, "only %d samples of PID %d for %.2f s of CPU\n%s" % (
+        n, c.pid, c.cpu_s, log)
     on_hot = sum(count for frames, count in mine if frames[-1] == hot())
     assert on_hot >= 0.8 * n, (on_hot, n)
     # The PID inside the container is kept as a label (shown at -v).
@@ -220,7 +226,7 @@ def test_cgroup_v2_containers(pyspy, tmp_path, cgroups, containers):
     t = two_v2_pods(tmp_path, cgroups, containers, "etl-7f9c-x2x4z")
     ca, cb, id_a, id_b, pods = t.ca, t.cb, t.id_a, t.id_b, t.pods
     stacks, log = record(pyspy, tmp_path, pods, ["--all", "--group-by", "container,pod",
-                                                 "--group-by", "process"])
+                                                 "--group-by", "process"], of=(ca, cb))
     check(stacks, log, ca, "container %s (containerd)" % id_a[:12], "pod shop/web-0")
     check(stacks, log, cb, "container %s (cri-o)" % id_b[:12], "pod batch/etl-7f9c-x2x4z")
     # Anything else sampled (the test runner, say) is on the host.
@@ -250,7 +256,8 @@ def test_cgroup_v1_containers(pyspy, tmp_path, cgroups, containers):
     assert not any(l.startswith("0::") and id_a in l for l in lines), \
         "the v2 cgroup must not name the container here: %s" % lines
     stacks, log = record(pyspy, tmp_path, pods, ["--pid", ca.pid, "--pid", cb.pid,
-                                                 "--group-by", "container,pod,process"])
+                                                 "--group-by", "container,pod,process"],
+                         of=(ca, cb))
     check(stacks, log, ca, "container %s (containerd)" % id_a[:12], "pod default/api-5d8b9")
     check(stacks, log, cb, "container %s (docker)" % id_b[:12], "pod -")
 

@@ -8,9 +8,13 @@ spins in parent_spin() ("# HOT-PARENT"); the child spins in hot_loop().  So
 a profile of the command must show two processes: the parent with
 parent_spin and the child with hot_loop.  Both run for --seconds (default
 30); the parent then waits for the child, and kills it if it is killed.
+With --truth FILE it writes the CPU seconds each of them used, by PID: the
+samples a profile should hold of each, on a quiet machine or a loaded one.
 """
 import argparse
+import json
 import os
+import resource
 import signal
 import subprocess
 import sys
@@ -30,6 +34,7 @@ def on_signal(signum, frame):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=float, default=30.0)
+    ap.add_argument("--truth")
     args = ap.parse_args()
     signal.signal(signal.SIGTERM, on_signal)
     child = subprocess.Popen(
@@ -44,6 +49,11 @@ def main():
         print("ready", flush=True)
         parent_spin(time.perf_counter() + args.seconds)
         child.wait(timeout=args.seconds + 30)
+        if args.truth:
+            kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+            with open(args.truth, "w") as f:
+                json.dump({str(os.getpid()): time.process_time(),
+                           str(child.pid): kids.ru_utime + kids.ru_stime}, f)
     finally:
         if child.poll() is None:
             child.kill()

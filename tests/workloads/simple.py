@@ -11,8 +11,9 @@ The main thread spends nearly all its time in this stack, root first:
     hot_loop        (line marked "# HOT")
 
 The whole busy loop of hot_loop() is on the "# HOT" line, so every sample
-taken in it must carry exactly that line.  Prints "ready" once main() runs,
-then spins for --seconds (default 30) or until killed.  Runs on 3.7-3.13.
+taken in it must carry exactly that line.  Prints "ready" once main() runs
+(with --say-when, then the time it did on CLOCK_MONOTONIC, on a line of its
+own), then spins for --seconds (default 30) or until killed.  Runs on 3.7+.
 """
 import argparse
 import sys
@@ -34,8 +35,12 @@ class Worker:
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=float, default=30.0)
+    ap.add_argument("--say-when", action="store_true")
     args = ap.parse_args()
+    when = time.monotonic()
     print("ready", flush=True)
+    if args.say_when:
+        print("%.6f" % when, flush=True)
     return Worker().compute(args.seconds)  # CALL-COMPUTE
 
 

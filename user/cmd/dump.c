@@ -20,6 +20,7 @@
 #include "sample_opts.h"
 #include "symbolize/codecache.h"
 #include "symbolize/nativestack.h"
+#include "symbolize/cpython/asyncio.h"
 #include "symbolize/cpython/discover.h"
 #include "symbolize/cpython/discover_wait.h"
 #include "symbolize/proc/procimage.h"
@@ -337,6 +338,27 @@ static int run_dump(const struct dump_opts *o, const struct py_target *py)
 }
 
 /*
+ * --async: the AsyncioDebug section, which comes from a file and not from
+ * memory, goes in the header (asyncio_FIELD), for a replay to find the
+ * tasks' layout.  0, or -ENOMEM.
+ */
+static int save_asyncio(struct procimage *img, const struct py_target *py)
+{
+	uint64_t sec[PY_ASYNC_DEBUG_SIZE / 8 + 1];
+	char key[64];
+	size_t len = 0;
+
+	if (py_target__asyncio_debug(py, sec, sizeof(sec), &len) || len != PY_ASYNC_DEBUG_SIZE)
+		return 0; /* the dump says why */
+	for (unsigned i = 0; py_async__debug_field(i); i++) {
+		snprintf(key, sizeof(key), "asyncio_%s", py_async__debug_field(i));
+		if (procimage__set(img, key, sec[i]))
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+/*
  * --save-image: every read of the target's memory is kept, with what
  * replaying them needs (procimage.h): a walk and its names can be run
  * again without the process (the unit tests' corpus of real interpreters,
@@ -350,7 +372,7 @@ static int dump_saving(const struct dump_opts *o, const struct py_target *py)
 	if (!img || procimage__set(img, "version_hex", py->version_hex) ||
 	    procimage__set(img, "runtime_addr", py->runtime_addr) ||
 	    procimage__set(img, "code_type_addr", py->code_type_addr) ||
-	    procimage__set(img, "flags", py->flags)) {
+	    procimage__set(img, "flags", py->flags) || (o->async && save_asyncio(img, py))) {
 		procimage__free(img);
 		log_error("out of memory");
 		return 1;

@@ -611,8 +611,9 @@ static int add_target(void *ctx, const struct py_target *py)
 		return err;
 	}
 	py_version_str(py->version_hex, false, ver, sizeof(ver));
-	log_debug("sampling PID %d (%s), Python %s, _PyRuntime at 0x%llx", py->pid, py->comm, ver,
-		  (unsigned long long)py->runtime_addr);
+	/* When, on the clock a target can read too (how soon a late starter is picked up). */
+	log_debug("sampling PID %d (%s), Python %s, _PyRuntime at 0x%llx, from %.3f s (CLOCK_MONOTONIC)",
+		  py->pid, py->comm, ver, (unsigned long long)py->runtime_addr, mono_s());
 	if (!err) {
 		container_cache__add_process(r->cc, r->prof, py->pid, py->nspid);
 		open_blocked(r, py->pid, bs, begin_ms);
