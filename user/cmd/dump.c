@@ -372,7 +372,7 @@ static int dump_saving(const struct dump_opts *o, const struct py_target *py)
 	if (!img || procimage__set(img, "version_hex", py->version_hex) ||
 	    procimage__set(img, "runtime_addr", py->runtime_addr) ||
 	    procimage__set(img, "code_type_addr", py->code_type_addr) ||
-	    procimage__set(img, "flags", py->flags) || (o->async && save_asyncio(img, py))) {
+	    procimage__set(img, "flags", py->flags) || (o->o.async && save_asyncio(img, py))) {
 		procimage__free(img);
 		log_error("out of memory");
 		return 1;
