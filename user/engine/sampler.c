@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
- * sampler.c - the engine behind every verb: targets in, symbolized
- * samples out into a profile.
+ * sampler.c - the engine behind every verb: records in, weighed and
+ * charged stacks out into the sinks' profiles.
  */
 #include <errno.h>
 #include <pthread.h>
