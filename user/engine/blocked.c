@@ -15,17 +15,12 @@
 #include <string.h>
 
 #include "blocked.h"
-#include "symbolize/codecache.h"
 #include "symbolize/cpython/pytasks.h"
 #include "symbolize/cpython/unwind.h"
-#include "symbolize/nativestack.h"
 #include "symbolize/proc/procfs.h"
+#include "symbolize/samplestack.h"
 #include "user/base/clock.h"
 #include "user/base/log.h"
-#include "user/model/profile.h"
-
-/* Locations of one stack at most: Python frames, native and kernel ones, a marker. */
-#define BLOCKED_MAX_LOCS (PYSPY_MAX_FRAMES + SW_MAX_FRAMES + NATIVE_PROC_KSTACK_MAX + 2)
 
 /* Is a task in this /proc state letter off the CPU (not running or runnable)? */
 static bool off_cpu(char state)
@@ -33,23 +28,19 @@ static bool off_cpu(char state)
 	return state == 'S' || state == 'D' || state == 'I' || state == 't' || state == 'T';
 }
 
-/* What it waits in, as the BPF side would have recorded it; -EAGAIN: it runs now. */
-static int wait_header(pid_t pid, pid_t tid, struct pyspy_sample *hdr)
+/* What it waits in, as the BPF side would have seen it; -EAGAIN: it runs now. */
+static int wait_cause(pid_t pid, pid_t tid, struct offcpu_cause *c)
 {
-	uint64_t args[4];
+	uint64_t args[4] = { 0 };
 	int32_t nr = -1;
 
-	memset(hdr, 0, sizeof(*hdr));
-	hdr->pid = pid;
-	hdr->tid = tid;
-	hdr->flags = PYSPY_SAMPLE_OFFCPU;
-	hdr->syscall = -1;
 	if (py_task__syscall(pid, tid, &nr, args) == -EAGAIN)
 		return -EAGAIN;
-	hdr->syscall = nr;
-	hdr->arg = args[0];
-	if (!args[1] && !args[2] && !args[3])
-		hdr->flags |= PYSPY_SAMPLE_ARGS_NULL;
+	*c = (struct offcpu_cause){
+		.syscall = nr,
+		.arg = args[0],
+		.args_null = !args[1] && !args[2] && !args[3],
+	};
 	return 0;
 }
 
@@ -59,13 +50,15 @@ struct candidate {
 	bool blocked;	  /* off the CPU, and what in is known */
 	uint64_t runs;	  /* times it was put on a CPU, before anything else was read */
 	uint64_t seen_ns; /* when runs was read: its wait was on then */
-	struct pyspy_sample hdr;
+	struct offcpu_cause cause;
 };
 
 struct blocked_scan {
 	pid_t pid;
 	struct py_tasks tk;
-	struct candidate *c; /* per task of tk */
+	struct candidate *c;	   /* per task of tk */
+	struct offcpu_open *found; /* at most one per task; each its own locs */
+	uint32_t n_found;
 };
 
 struct blocked_scan *blocked__begin(pid_t pid)
@@ -91,7 +84,7 @@ struct blocked_scan *blocked__begin(pid_t pid)
 		 */
 		c->seen_ns = mono_ns();
 		c->counted = !procfs_runs(pid, tid, &c->runs);
-		c->blocked = !wait_header(pid, tid, &c->hdr);
+		c->blocked = !wait_cause(pid, tid, &c->cause);
 	}
 	return s;
 }
@@ -100,6 +93,9 @@ void blocked__free(struct blocked_scan *s)
 {
 	if (!s)
 		return;
+	for (uint32_t i = 0; i < s->n_found; i++)
+		free((uint32_t *)s->found[i].locs);
+	free(s->found);
 	free(s->c);
 	py_tasks__free(&s->tk);
 	free(s);
@@ -125,40 +121,31 @@ static bool ran(const struct blocked_scan *s, pid_t tid, const struct candidate 
 	return procfs_stat(s->pid, tid, &ps) || !off_cpu(ps.state);
 }
 
-/* Scratch for one stack. */
-struct stack_scratch {
-	uint32_t locs[BLOCKED_MAX_LOCS];
-	struct pyspy_frame clean[PYSPY_MAX_FRAMES];
-	uint8_t entry[PYSPY_MAX_FRAMES];
-	uint64_t shim[PYSPY_MAX_FRAMES];
-	uint32_t py_locs[PYSPY_MAX_FRAMES];
-	struct native_proc_scratch proc;
-};
-
-/* The thread's whole stack into x->locs: Python frames, and native and kernel ones around them. */
-static uint32_t stack_of(struct target *tg, const struct py_thread_stack *st, pid_t tid,
-			 uint64_t now_ns, struct stack_scratch *x)
+/* Keep b, its stack copied: 0 or -ENOMEM. */
+static int keep(struct blocked_scan *s, struct offcpu_open *b, const struct stack_locs *st)
 {
-	struct native_py py = { x->py_locs, x->entry, x->shim, 0 };
-	uint32_t n = st->n_frames < PYSPY_MAX_FRAMES ? st->n_frames : PYSPY_MAX_FRAMES;
+	uint32_t *locs;
 
-	/* The walk read each code object's fingerprint along with its frame. */
-	if (!tg->native) {
-		code_cache__resolve(tg->cache, st->frames, n, now_ns, true, x->locs);
-		return n;
-	}
-	py.n = native_stack__split(st->frames, n, x->clean, x->entry, x->shim);
-	code_cache__resolve(tg->cache, x->clean, py.n, now_ns, true, x->py_locs);
-	return native_stack__from_proc(tg->native, tg->py.pid, tid, native_proc__kernel(tg->native),
-				       1, &py, &x->proc, x->locs, BLOCKED_MAX_LOCS);
+	if (s->n_found >= s->tk.n) /* two thread states of one task */
+		return 0;
+	locs = malloc((st->n ? st->n : 1) * sizeof(*locs));
+	if (!locs)
+		return -ENOMEM;
+	memcpy(locs, st->locs, st->n * sizeof(*locs));
+	b->locs = locs;
+	b->n = st->n;
+	b->flags = st->flags;
+	s->found[s->n_found++] = *b;
+	return 0;
 }
 
-int blocked__finish(struct blocked_scan *s, struct target *tg, uint64_t now_ns,
-		    const struct blocked_ops *ops, void *ctx)
+int blocked__finish(struct blocked_scan *s, struct target *tg, struct session *ses, uint64_t now_ns,
+		    const struct offcpu_open **found)
 {
+	struct stack_sources src = { tg->cache, tg->native, NULL };
 	struct py_threads th = {};
-	struct stack_scratch *x = NULL;
-	int err = s && s->c ? 0 : -ENOMEM, found = 0;
+	struct sample_stack *x = NULL;
+	int err = s && s->c ? 0 : -ENOMEM;
 
 	if (!err && !s->tk.n)
 		err = -ESRCH;
@@ -166,41 +153,46 @@ int blocked__finish(struct blocked_scan *s, struct target *tg, uint64_t now_ns,
 		err = py_unwind__threads_marked(tg->py.pid, &tg->py.layout, tg->py.runtime_addr,
 						tg->native != NULL, &th);
 	if (!err && th.n) {
-		x = malloc(sizeof(*x));
-		err = x ? 0 : -ENOMEM;
+		x = sample_stack__new();
+		s->found = calloc(s->tk.n, sizeof(*s->found));
+		err = x && s->found ? 0 : -ENOMEM;
 	}
 	for (uint32_t i = 0; !err && i < th.n; i++) {
 		const struct py_thread_stack *st = &th.t[i];
 		const struct py_task *task = py_tasks__of_thread(tg->py.pid, &s->tk, st);
 		struct candidate *c = candidate_of(s, task);
-		struct blocked_thread b = { .hdr = c ? &c->hdr : NULL };
+		struct stack_locs locs;
+		struct offcpu_open b;
 
 		if (!c || !c->blocked || !st->n_frames) {
 			log_debug("PID %d: thread state %u not off the CPU (%s, %u frames)",
 				  tg->py.pid, i, !task ? "no task" : "running", st->n_frames);
 			continue;
 		}
-		b.locs = x->locs;
-		b.n = stack_of(tg, st, task->tid, now_ns, x);
-		b.since_ns = b.known_ns = c->seen_ns;
+		sample_stack__of_thread(x, &src, tg->py.pid, task->tid, st, now_ns, &locs);
+		b = (struct offcpu_open){ .pid = (uint32_t)tg->py.pid,
+					  .tid = (uint32_t)task->tid,
+					  .cause = c->cause,
+					  .gil_addr = tg->py.gil_addr,
+					  .gil_size = tg->py.layout.gil_size,
+					  .start_ns = c->seen_ns,
+					  .known_ns = c->seen_ns };
 		/*
 		 * Armed, its next run ends its wait; not having run since
 		 * blocked__begin, it was in that wait all along, the stack just
 		 * read included.
 		 */
-		ops->arm(task->tid, &b.since_ns, ctx);
+		session__offcpu_open(ses, task->tid, &b.start_ns);
 		if (ran(s, task->tid, c)) {
 			log_debug("PID %d TID %d: ran during the scan", tg->py.pid, task->tid);
 			continue;
 		}
-		if (st->flags & PY_STACK_TRUNCATED)
-			b.flags |= PROFILE_STACK_TRUNCATED;
-		else if (st->flags & PY_STACK_PARTIAL)
-			b.flags |= PROFILE_STACK_PARTIAL;
-		ops->found(&b, ctx);
-		found++;
+		err = keep(s, &b, &locs);
 	}
-	free(x);
+	sample_stack__free(x);
 	py_threads__free(&th);
-	return err ? err : found;
+	if (err)
+		return err;
+	*found = s->found;
+	return (int)s->n_found;
 }

@@ -10,6 +10,7 @@
 #include <uthash.h>
 
 #include "offcpu.h"
+#include "user/base/log.h"
 
 /* Threads off the CPU at once that we keep a stack for. */
 #define MAX_PENDING 65536
@@ -48,18 +49,28 @@ enum {
 	SYS_epoll_pwait2 = 441,
 };
 
-const char *offcpu_reason(const struct pyspy_sample *smp, uint64_t gil_addr, uint32_t gil_size)
+struct offcpu_cause offcpu_cause_of(const struct pyspy_sample *smp)
 {
-	if (smp->flags & PYSPY_SAMPLE_PREEMPTED)
+	return (struct offcpu_cause){
+		.syscall = smp->syscall,
+		.arg = smp->arg,
+		.preempted = smp->flags & PYSPY_SAMPLE_PREEMPTED,
+		.args_null = smp->flags & PYSPY_SAMPLE_ARGS_NULL,
+	};
+}
+
+const char *offcpu_reason(const struct offcpu_cause *c, uint64_t gil_addr, uint32_t gil_size)
+{
+	if (c->preempted)
 		return "[preempted]";
-	switch (smp->syscall) {
+	switch (c->syscall) {
 	case SYS_nanosleep:
 	case SYS_clock_nanosleep:
 		return "[sleep]";
 	case SYS_select:
 	case SYS_pselect6:
 		/* Before 3.11, time.sleep() is select(0, NULL, NULL, NULL, &t). */
-		if (smp->arg == 0 && (smp->flags & PYSPY_SAMPLE_ARGS_NULL))
+		if (c->arg == 0 && c->args_null)
 			return "[sleep]";
 		return "[poll/select/epoll]";
 	case SYS_poll:
@@ -92,7 +103,7 @@ const char *offcpu_reason(const struct pyspy_sample *smp, uint64_t gil_addr, uin
 	case SYS_futex:
 	case SYS_futex_waitv:
 		/* Waiting on a word inside the GIL struct: its cond or mutex. */
-		if (gil_addr && smp->arg >= gil_addr && smp->arg < gil_addr + gil_size)
+		if (gil_addr && c->arg >= gil_addr && c->arg < gil_addr + gil_size)
 			return "[gil]";
 		return "[lock: futex]";
 	case SYS_wait4:
@@ -155,9 +166,12 @@ void offcpu_table__free(struct offcpu_table *t)
 	free(t);
 }
 
-void offcpu_table__start(struct offcpu_table *t, uint32_t pid, uint32_t tid, uint32_t flags,
-			 const uint32_t *locs, uint32_t n, uint64_t start_ns, uint64_t known_ns)
+/* Keep tid's wait: its stack, the reason (if any) first. */
+static void put(struct offcpu_table *t, uint32_t pid, uint32_t tid, uint32_t flags,
+		const uint32_t *reason, const uint32_t *locs, uint32_t n, uint64_t start_ns,
+		uint64_t known_ns)
 {
+	uint32_t head = reason ? 1 : 0;
 	struct pending *p;
 	uint32_t *copy;
 
@@ -174,17 +188,35 @@ void offcpu_table__start(struct offcpu_table *t, uint32_t pid, uint32_t tid, uin
 		HASH_ADD(hh, t->h, tid, sizeof(p->tid), p);
 		t->count++;
 	}
-	copy = realloc(p->locs, n * sizeof(*copy));
-	if (!copy && n)
+	copy = realloc(p->locs, (head + n) * sizeof(*copy));
+	if (!copy && head + n)
 		return;
-	memcpy(copy, locs, n * sizeof(*copy));
+	if (head)
+		copy[0] = *reason;
+	memcpy(copy + head, locs, n * sizeof(*copy));
 	p->locs = copy;
-	p->n = n;
+	p->n = head + n;
 	p->pid = pid;
 	p->flags = flags;
 	p->start_ns = start_ns;
 	p->known_ns = known_ns;
 	p->settled = false;
+}
+
+void offcpu_table__start(struct offcpu_table *t, uint32_t pid, uint32_t tid, uint32_t flags,
+			 const uint32_t *locs, uint32_t n, uint64_t start_ns, uint64_t known_ns)
+{
+	put(t, pid, tid, flags, NULL, locs, n, start_ns, known_ns);
+}
+
+void offcpu_table__open(struct offcpu_table *t, struct profile *prof, const struct offcpu_open *w)
+{
+	const char *why = offcpu_reason(&w->cause, w->gil_addr, w->gil_size);
+	uint32_t reason = profile__location(prof, profile__function(prof, why, "", 0), -1);
+
+	if (log_verbose > 1)
+		log_debug("PID %u TID %u: left the CPU (%s), %u frames", w->pid, w->tid, why, w->n);
+	put(t, w->pid, w->tid, w->flags, &reason, w->locs, w->n, w->start_ns, w->known_ns);
 }
 
 static void wait_of(const struct pending *p, uint64_t from_ns, uint64_t now_ns,

@@ -19,8 +19,22 @@
 #include "bpf/pyspy.h"
 #include "user/model/profile.h"
 
+/*
+ * What a thread left the CPU in, as data: from an off-CPU record's header,
+ * or for a thread found blocked, from /proc (blocked.h).
+ */
+struct offcpu_cause {
+	int32_t syscall; /* -1: none (a wait in the kernel) */
+	uint64_t arg;	 /* its first argument */
+	bool preempted;	 /* still runnable (preempted, or it yielded) */
+	bool args_null;	 /* arguments 2-4 were all 0 */
+};
+
+/* The cause an off-CPU record's header gives. */
+struct offcpu_cause offcpu_cause_of(const struct pyspy_sample *smp);
+
 /* The reason a thread left the CPU; gil_* locate its process's GIL. */
-const char *offcpu_reason(const struct pyspy_sample *smp, uint64_t gil_addr, uint32_t gil_size);
+const char *offcpu_reason(const struct offcpu_cause *c, uint64_t gil_addr, uint32_t gil_size);
 
 /*
  * Weight of an on-CPU (or page-fault) sample in this mode, or 0 to drop it
@@ -42,6 +56,23 @@ void offcpu_table__free(struct offcpu_table *t); /* NULL-safe */
  */
 void offcpu_table__start(struct offcpu_table *t, uint32_t pid, uint32_t tid, uint32_t flags,
 			 const uint32_t *locs, uint32_t n, uint64_t start_ns, uint64_t known_ns);
+
+/* A wait that opens: a thread left the CPU, or was found off it. */
+struct offcpu_open {
+	uint32_t pid, tid, flags; /* flags: PROFILE_STACK_* */
+	struct offcpu_cause cause;
+	uint64_t gil_addr; /* its process's GIL, for the reason */
+	uint32_t gil_size;
+	const uint32_t *locs; /* its stack, innermost first */
+	uint32_t n;
+	uint64_t start_ns, known_ns; /* as offcpu_table__start's */
+};
+
+/*
+ * Remember w's stack under its reason frame (a location of prof), as
+ * offcpu_table__start: the one way a wait is opened, whoever found it.
+ */
+void offcpu_table__open(struct offcpu_table *t, struct profile *prof, const struct offcpu_open *w);
 
 /* One off-CPU wait, or the part of it not charged yet. */
 struct offcpu_wait {

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
- * sampler.c - the engine behind every verb: targets in, symbolized
- * samples out into a profile.
+ * sampler.c - the engine behind every verb: records in, weighed and
+ * charged stacks out into the sinks' profiles.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -14,8 +14,8 @@
 #include "user/base/hash.h" /* before uthash.h: its HASH_FUNCTION */
 #include <uthash.h>
 
-#include "blocked.h"
-#include "launch.h"
+#include "counts.h"
+#include "lifecycle.h"
 #include "offcpu.h"
 #include "sandbox.h"
 #include "sampler.h"
@@ -23,16 +23,13 @@
 #include "targets.h"
 #include "watch.h"
 #include "symbolize/container.h"
-#include "symbolize/cpython/discover.h"
-#include "symbolize/cpython/discover_wait.h"
 #include "symbolize/proc/procfs.h"
+#include "symbolize/samplestack.h"
 #include "user/base/clock.h"
 #include "user/base/log.h"
 
 /* How often exits and children are looked at. */
 #define HOUSEKEEP_S 0.2
-/* Launch mode: how many descendants are followed. */
-#define MAX_DESCENDANTS 256
 
 /*
  * How long the ring buffer is left to fill between drains.  Samples mostly
@@ -46,9 +43,6 @@
  * small share of its profile.  A target in eager mode wakes us itself; one
  * not sampled for a second has nothing in the ring to wait for.
  */
-/* A stack's locations at most: Python frames, native ones, kernel ones, markers. */
-#define SAMPLER_MAX_LOCS (PYSPY_MAX_FRAMES + SW_MAX_FRAMES + PYSPY_KSTACK_MAX + 2)
-
 #define DRAIN_MIN_S 0.02
 #define DRAIN_MAX_S 0.1
 
@@ -79,21 +73,11 @@ struct sampler {
 	const struct options *o;
 	struct session *s;
 	struct profile *prof;
-	struct targets *tg;
+	/* The targets, the watch, a launched command: processes coming and going. */
+	struct lifecycle life;
 	struct code_store *store;   /* every target's code cache lives in it */
-	struct container_cache *cc; /* which container each target runs in */
-	struct launch launch;
-	bool launched;
-	struct watch *watch; /* processes that may become targets */
-	uint32_t locs[SAMPLER_MAX_LOCS];
-	uint32_t off_locs[SAMPLER_MAX_LOCS + 1]; /* reason + stack */
-	/* --native / --kernel: the state, and a record's frames without entry bits. */
-	struct native_ctx *native;
-	struct pyspy_frame clean[PYSPY_MAX_FRAMES];
-	uint8_t entry[PYSPY_MAX_FRAMES];
-	uint64_t shim[PYSPY_MAX_FRAMES];
-	uint32_t py_locs[PYSPY_MAX_FRAMES];
-	struct async_split async_split; /* --async: a record's tasks */
+	struct native_ctx *native;  /* --native / --kernel */
+	struct sample_stack *stack; /* a record's frames as locations */
 	struct offcpu_table *off;
 	struct thread_entry *threads;
 	uint32_t n_threads;
@@ -101,8 +85,6 @@ struct sampler {
 	double t0, next_house;
 	double next_async, last_async; /* --async --mode wall: reads of suspended tasks */
 };
-
-static void on_event(struct sampler *r, const struct pyspy_sample *ev);
 
 static void add_to_sinks(struct sampler *r, uint32_t pid, uint32_t tid, uint32_t flags,
 			 const uint32_t *locs, uint32_t n, uint64_t weight)
@@ -259,7 +241,7 @@ static void async_tick(struct sampler *r, unsigned ticks)
 	struct async_tick_ctx c = { r, NULL, mono_ns(), ticks };
 
 	pthread_mutex_lock(&r->lock);
-	targets__for_each(r->tg, async_tick_one, &c);
+	targets__for_each(r->life.tg, async_tick_one, &c);
 	pthread_mutex_unlock(&r->lock);
 }
 
@@ -270,25 +252,6 @@ static void async_settle_one(struct target *tg, void *ctx)
 	c->tg = tg;
 	if (tg->wait && !tg->exited)
 		async_wait__settle(tg->wait, c->now, charge_task_wait, c);
-}
-
-/*
- * A thread left the CPU at start_ns (known to us since known_ns): keep its
- * stack (locs, innermost first), under its reason, until it is back.
- */
-static void offcpu_start(struct sampler *r, const struct target *tg, const struct pyspy_sample *smp,
-			 uint32_t flags, const uint32_t *locs, uint32_t n, uint64_t start_ns,
-			 uint64_t known_ns)
-{
-	const char *why = offcpu_reason(smp, tg->py.gil_addr, tg->py.layout.gil_size);
-
-	if (log_verbose > 1)
-		log_debug("PID %d TID %d: left the CPU (%s), %u frames", smp->pid, smp->tid, why,
-			  n);
-	r->off_locs[0] = profile__location(r->prof, profile__function(r->prof, why, "", 0), -1);
-	memcpy(&r->off_locs[1], locs, n * sizeof(*locs));
-	offcpu_table__start(r->off, smp->pid, smp->tid, flags, r->off_locs, n + 1, start_ns,
-			    known_ns);
 }
 
 static void charge_wait(const struct offcpu_wait *w, void *ctx)
@@ -318,7 +281,7 @@ static int offcpu_end(struct sampler *r, const struct pyspy_sample *ev)
 	}
 	if (!offcpu_table__end(r->off, ev->tid, begin, ev->ktime_ns, &w) || w.pid != ev->pid) {
 		/* A wait of a sampled thread whose start was never seen: say so (-vv). */
-		if (log_verbose > 1 && targets__has(r->tg, ev->pid))
+		if (log_verbose > 1 && targets__has(r->life.tg, ev->pid))
 			log_debug("PID %d TID %d: back after %.1f ms off the CPU, no wait open",
 				  ev->pid, ev->tid, ev->arg / 1e6);
 		return 0;
@@ -341,170 +304,60 @@ void sampler__settle_locked(struct sampler *r)
 
 	if (r->off)
 		offcpu_table__settle(r->off, c.now, charge_wait, r);
-	if (async_waits(r) && r->tg)
-		targets__for_each(r->tg, async_settle_one, &c);
-}
-
-struct blocked_ctx {
-	struct sampler *r;
-	const struct target *tg;
-};
-
-/* Before a thread is seen blocked: its next run ends its wait (and when that began). */
-static void arm_blocked(pid_t tid, uint64_t *since, void *ctx)
-{
-	const struct blocked_ctx *c = ctx;
-
-	session__offcpu_open(c->r->s, tid, since);
+	if (async_waits(r) && r->life.tg)
+		targets__for_each(r->life.tg, async_settle_one, &c);
 }
 
 /*
- * A thread found blocked at registration: its wait is open from when it
- * began, as far as we know.  If it ran and left again since, the record
- * of that wait (queued behind us) replaces this one, and the end of a
- * wait that was over before we looked does not close it.
+ * A record's stack as locations (one step, symbolize/samplestack.h), and
+ * what is known of its process and thread.  false: it holds no frame.
  */
-static void open_blocked_one(const struct blocked_thread *b, void *ctx)
+static bool symbolize(struct sampler *r, struct target *tg, const struct pyspy_sample *smp,
+		      size_t len, struct stack_locs *st)
 {
-	const struct blocked_ctx *c = ctx;
-	struct sampler *r = c->r;
+	const struct stack_sources src = { tg->cache, tg->native, tg->async };
 
-	if (!profile__thread_name(r->prof, b->hdr->pid, b->hdr->tid)) {
-		targets__name_thread(r->tg, b->hdr->pid, b->hdr->tid);
-		r->rc.threads++;
-	}
-	offcpu_start(r, c->tg, b->hdr, b->flags, b->locs, b->n, b->since_ns, b->known_ns);
-}
-
-/* Threads already off the CPU are looked for in these modes (blocked.h). */
-static bool wants_blocked(const struct sampler *r)
-{
-	return r->off && (r->o->mode == MODE_OFFCPU || r->o->mode == MODE_WALL);
-}
-
-/* CPU time of this thread, ms. */
-static double thread_cpu_ms(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
-	return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
-}
-
-/*
- * The second step of blocked.h's scan, once pid is registered; begin_ms:
- * the CPU the first step took (the cost `make bench` reads is the sum).
- */
-static void open_blocked(struct sampler *r, pid_t pid, struct blocked_scan *bs, double begin_ms)
-{
-	struct target *tg = targets__find(r->tg, pid);
-	struct blocked_ctx c = { r, tg };
-	double t0 = thread_cpu_ms();
-	int n;
-
-	if (!tg || !bs)
-		return;
-	n = blocked__finish(bs, tg, mono_ns(),
-			    &(const struct blocked_ops){ arm_blocked, open_blocked_one }, &c);
-	if (n < 0)
-		log_debug("PID %d: cannot list its blocked threads: %s", pid, strerror(-n));
-	else
-		log_debug("PID %d: %d threads off the CPU at registration (%.2f ms of CPU)", pid, n,
-			  begin_ms + thread_cpu_ms() - t0);
-}
-
-/* Frames in the record: never more than arrived, whatever the header says. */
-static uint32_t frames_in(const struct pyspy_sample *smp, size_t len)
-{
-	uint32_t n = smp->n_frames;
-
-	if (n > (len - PYSPY_SAMPLE_HDR_SIZE) / sizeof(struct pyspy_frame))
-		n = (len - PYSPY_SAMPLE_HDR_SIZE) / sizeof(struct pyspy_frame);
-	if (n == 0 && log_verbose > 1 && (smp->flags & PYSPY_SAMPLE_OFFCPU))
-		log_debug("PID %d TID %d: left the CPU with no Python frames (error %d)", smp->pid,
-			  smp->tid, smp->error);
-	return n < PYSPY_MAX_FRAMES ? n : PYSPY_MAX_FRAMES;
-}
-
-/*
- * Python frames, then native and kernel ones around them: the whole stack
- * of a --native / --kernel record in r->locs; *n becomes its length.
- */
-static void symbolize_native(struct sampler *r, struct target *tg, const struct pyspy_sample *smp,
-			     size_t len, uint32_t *n)
-{
-	struct native_py py = { r->py_locs, r->entry, r->shim, 0 };
-
-	py.n = native_stack__split(smp->frames, *n, r->clean, r->entry, r->shim);
-	r->rc.bad_frames += code_cache__resolve(tg->cache, r->clean, py.n, smp->ktime_ns,
-						smp->flags & PYSPY_SAMPLE_VERIFIED, r->py_locs);
-	*n = native_stack__build(tg->native, smp, len, &py, r->locs, SAMPLER_MAX_LOCS);
-}
-
-/*
- * --async: the running task's stack, under the tasks awaiting it, in
- * r->locs; *n becomes its length.
- */
-static void symbolize_async(struct sampler *r, struct target *tg, const struct pyspy_sample *smp,
-			    uint32_t *n)
-{
-	struct async_split *sp = &r->async_split;
-
-	async_stack__split(tg->async, smp->frames, *n, r->clean, sp);
-	r->rc.bad_frames += code_cache__resolve(tg->cache, r->clean, sp->n_py, smp->ktime_ns,
-						smp->flags & PYSPY_SAMPLE_VERIFIED, r->py_locs);
-	*n = async_stack__merge(tg->async, sp, r->py_locs, r->locs, SAMPLER_MAX_LOCS);
-}
-
-/*
- * The n frames as profile locations in r->locs (*n: how many, with native
- * frames), and what is known of the sample's process and thread; returns
- * the stack's PROFILE_STACK_* flags.
- */
-static uint32_t symbolize(struct sampler *r, struct target *tg, const struct pyspy_sample *smp,
-			  size_t len, uint32_t *n)
-{
-	if (tg->native && (smp->flags & PYSPY_SAMPLE_NATIVE))
-		symbolize_native(r, tg, smp, len, n);
-	else if (tg->async && async_stack__has_tasks(smp->frames, *n))
-		symbolize_async(r, tg, smp, n);
-	else
-		r->rc.bad_frames +=
-			code_cache__resolve(tg->cache, smp->frames, *n, smp->ktime_ns,
-					    smp->flags & PYSPY_SAMPLE_VERIFIED, r->locs);
+	if (!sample_stack__of_record(r->stack, &src, smp, len, st))
+		return false;
+	r->rc.bad_frames += st->bad;
 	tg->last_sample_ns = smp->ktime_ns;
-	targets__update_mode(r->tg, tg);
-	if (!profile__thread_name(r->prof, smp->pid, smp->tid)) {
-		targets__name_thread(r->tg, smp->pid, smp->tid);
-		r->rc.threads++;
-	}
+	targets__update_mode(r->life.tg, tg);
+	lifecycle__name_thread(&r->life, smp->pid, smp->tid);
 	/* Before the sinks: their filters may ask for the process's container. */
-	container_cache__sample(r->cc, r->prof, smp->pid, smp->cgroup_id);
-	if (smp->flags & PYSPY_SAMPLE_TRUNCATED)
-		return PROFILE_STACK_TRUNCATED;
-	return smp->error ? PROFILE_STACK_PARTIAL : 0;
+	container_cache__sample(r->life.cc, r->prof, smp->pid, smp->cgroup_id);
+	return true;
 }
 
 /* A thread left the CPU: in wall mode its run up to here is charged; its wait opens. */
-static void left_cpu(struct sampler *r, struct target *tg, const struct pyspy_sample *smp,
-		     uint32_t flags, uint32_t n)
+static void left_cpu(struct sampler *r, const struct target *tg, const struct pyspy_sample *smp,
+		     const struct stack_locs *st)
 {
 	struct thread_entry *e;
 
 	if (wall_exact(r)) {
 		e = thread_of(r, smp->pid, smp->tid);
 		if (e && e->ran_from_ns)
-			add_to_sinks(r, smp->pid, smp->tid, flags, r->locs, n,
+			add_to_sinks(r, smp->pid, smp->tid, st->flags, st->locs, st->n,
 				     wall_run_weight(r, e, smp->ktime_ns));
 		if (e)
 			e->ran_from_ns = 0;
 	}
-	offcpu_start(r, tg, smp, flags, r->locs, n, smp->ktime_ns, smp->ktime_ns);
+	offcpu_table__open(r->off, r->prof,
+			   &(const struct offcpu_open){ .pid = smp->pid,
+							.tid = smp->tid,
+							.flags = st->flags,
+							.cause = offcpu_cause_of(smp),
+							.gil_addr = tg->py.gil_addr,
+							.gil_size = tg->py.layout.gil_size,
+							.locs = st->locs,
+							.n = st->n,
+							.start_ns = smp->ktime_ns,
+							.known_ns = smp->ktime_ns });
 }
 
 /* A tick (or a page fault) on the CPU: its weight in this mode, to every sink. */
 static void on_cpu(struct sampler *r, struct target *tg, const struct pyspy_sample *smp,
-		   uint32_t flags, uint32_t n)
+		   const struct stack_locs *st)
 {
 	struct thread_entry *e = count_thread(r, smp);
 	uint64_t weight = mode_sample_weight(r->o, smp);
@@ -516,42 +369,40 @@ static void on_cpu(struct sampler *r, struct target *tg, const struct pyspy_samp
 		if (e)
 			e->ran_from_ns = smp->ktime_ns;
 	}
-	add_to_sinks(r, smp->pid, smp->tid, flags, r->locs, n, weight);
+	add_to_sinks(r, smp->pid, smp->tid, st->flags, st->locs, st->n, weight);
 	/* Start-up, as make bench measures it: when the first sample was taken. */
 	if (!r->rc.samples)
 		log_debug("first sample taken at %.6f s (CLOCK_MONOTONIC), handled %.1f ms later",
 			  smp->ktime_ns / 1e9, (mono_ns() - smp->ktime_ns) / 1e6);
 	r->rc.samples++;
 	r->rc.reads += smp->reads;
-	r->rc.frames += n;
+	r->rc.frames += st->n;
 	tg->samples++;
 }
 
 /* The sample path: one ring-buffer record into the profile. */
 static int handle_sample(struct sampler *r, const struct pyspy_sample *smp, size_t len)
 {
+	struct stack_locs st;
 	struct target *tg;
-	uint32_t n, flags;
 
 	if (smp->flags & (PYSPY_EVENT_NEW_PROCESS | PYSPY_EVENT_EXEC)) {
-		on_event(r, smp);
+		lifecycle__event(&r->life, smp);
 		return 0;
 	}
 	if (smp->flags & PYSPY_EVENT_OFFCPU_END)
 		return offcpu_end(r, smp);
-	tg = targets__find(r->tg, smp->pid);
+	tg = targets__find(r->life.tg, smp->pid);
 	if (!tg || tg->exited) {
 		r->rc.user_dropped++;
 		return 0;
 	}
-	n = frames_in(smp, len);
-	if (!n)
+	if (!symbolize(r, tg, smp, len, &st))
 		return 0;
-	flags = symbolize(r, tg, smp, len, &n);
 	if (smp->flags & PYSPY_SAMPLE_OFFCPU)
-		left_cpu(r, tg, smp, flags, n);
+		left_cpu(r, tg, smp, &st);
 	else
-		on_cpu(r, tg, smp, flags, n);
+		on_cpu(r, tg, smp, &st);
 	return 0;
 }
 
@@ -571,192 +422,16 @@ void sampler__feed(struct sampler *r, const struct pyspy_sample *rec, size_t len
 	on_sample(rec, len, r);
 }
 
-/*
- * --async and a Python before 3.14: one line, and -ENOTSUP (a warning
- * with --all, where no process was asked for by name).
- */
-static int async_refuses(const struct options *o, const struct py_target *py)
-{
-	char ver[32];
-
-	if (!o->async || (py->version_hex >> 16) >= 0x030e)
-		return 0;
-	py_version_str(py->version_hex, false, ver, sizeof(ver));
-	if (o->all)
-		log_warn("skipping PID %d: --async needs CPython 3.14 or newer; it runs %s",
-			 py->pid, ver);
-	else
-		log_error("--async needs CPython 3.14 or newer; PID %d runs %s", py->pid, ver);
-	return -ENOTSUP;
-}
-
-static int add_target(void *ctx, const struct py_target *py)
-{
-	struct sampler *r = ctx;
-	int err = async_refuses(r->o, py);
-	struct blocked_scan *bs = NULL;
-	double begin_ms = thread_cpu_ms();
-	char ver[32];
-
-	if (err)
-		return err;
-	/* Its threads already off the CPU, seen before it is sampled (blocked.h). */
-	if (wants_blocked(r) && !targets__has(r->tg, py->pid))
-		bs = blocked__begin(py->pid);
-	begin_ms = thread_cpu_ms() - begin_ms;
-	err = targets__add(r->tg, py);
-	if (err && err != -EEXIST) {
-		log_error("PID %d: cannot start sampling: %s", py->pid, strerror(-err));
-		blocked__free(bs);
-		return err;
-	}
-	py_version_str(py->version_hex, false, ver, sizeof(ver));
-	/* When, on the clock a target can read too (how soon a late starter is picked up). */
-	log_debug("sampling PID %d (%s), Python %s, _PyRuntime at 0x%llx, from %.3f s (CLOCK_MONOTONIC)",
-		  py->pid, py->comm, ver, (unsigned long long)py->runtime_addr, mono_s());
-	if (!err) {
-		container_cache__add_process(r->cc, r->prof, py->pid, py->nspid);
-		open_blocked(r, py->pid, bs, begin_ms);
-	}
-	blocked__free(bs);
-	return 0;
-}
-
-/* Events from the BPF side: processes to look at. */
-static void on_event(struct sampler *r, const struct pyspy_sample *ev)
-{
-	double now = mono_s();
-
-	if (ev->flags & PYSPY_EVENT_EXEC) {
-		struct target *tg = targets__find(r->tg, ev->pid);
-
-		/*
-		 * Records wait in the ring while a launched command execs its
-		 * way to Python and is found: an exec from before we looked is
-		 * already in what we found, and dropping it would lose the
-		 * samples and waits (a first sleep) of a re-registration.
-		 */
-		if (tg && ev->ktime_ns < tg->py.looked_ns) {
-			log_debug("PID %u called exec before it was found: nothing to redo",
-				  ev->pid);
-			return;
-		}
-		log_debug("PID %u called exec", ev->pid);
-		targets__drop(r->tg, ev->pid, "it called exec");
-		watch__consider(r->watch, ev->pid, now, true);
-	} else if (targets__has(r->tg, ev->pid)) {
-		/* Its entry was evicted or the leader thread exited: put it back. */
-		targets__refresh(r->tg, ev->pid);
-	} else {
-		watch__consider(r->watch, ev->pid, now, true);
-	}
-}
-
-static void follow_launch(struct sampler *r, double now)
-{
-	pid_t kids[MAX_DESCENDANTS];
-	int n;
-
-	if (launch__poll(&r->launch))
-		return;
-	watch__consider(r->watch, r->launch.pid, now, false);
-	n = launch__descendants(r->launch.pid, kids, MAX_DESCENDANTS);
-	for (int i = 0; i < n; i++)
-		watch__consider(r->watch, kids[i], now, false);
-}
-
-static void add_ambiguous(struct target *tg, void *ctx)
-{
-	*(uint64_t *)ctx += code_cache__stats(tg->cache)->ambiguous;
-}
-
-static void add_async(struct target *tg, void *ctx)
-{
-	struct run_counts *rc = ctx;
-
-	if (tg->async) {
-		const struct async_stats *s = async_proc__stats(tg->async);
-
-		rc->async_samples += s->samples;
-		rc->async_names_lost += s->names_lost;
-		rc->async_await_cycles += s->cycles;
-	}
-	if (tg->wait) {
-		const struct async_wait_stats *w = async_wait__stats(tg->wait);
-
-		rc->async_read += w->read;
-		rc->async_deferred += w->deferred;
-		rc->async_list_errors += w->list_errors;
-		rc->async_cycles += w->cycles;
-		rc->async_tasks += w->tasks;
-	}
-}
-
 static void refresh_counts(struct sampler *r)
 {
-	r->rc.ambiguous = targets__retired_ambiguous(r->tg);
-	targets__for_each(r->tg, add_ambiguous, &r->rc.ambiguous);
-	session__counters(r->s, r->rc.bpf_err, r->rc.bpf_stat);
-	r->rc.elapsed_s = mono_s() - r->t0;
-	r->rc.processes = targets__count(r->tg);
-	r->rc.refused = watch__refused(r->watch);
-	if (r->o->async) {
-		r->rc.async = true;
-		r->rc.async_samples = r->rc.async_names_lost = r->rc.async_await_cycles = 0;
-		r->rc.async_read = r->rc.async_deferred = r->rc.async_list_errors = 0;
-		r->rc.async_cycles = r->rc.async_tasks = 0;
-		targets__for_each(r->tg, add_async, &r->rc);
-	}
-	if (r->native && r->o->native) {
-		r->rc.native = true;
-		r->rc.native_st = *native_ctx__stats(r->native);
-	}
-	if (r->store) {
-		struct code_store_stats cs;
-
-		code_store__stats(r->store, &cs);
-		r->rc.code_bytes = cs.bytes;
-		r->rc.code_evicted = cs.evicted;
-		r->rc.code_refused = cs.refused;
-	}
-}
-
-/* True when there is nothing left to sample. */
-static bool housekeep(struct sampler *r, double now)
-{
-	targets__reap(r->tg);
-	watch__retry(r->watch, now);
-	if (r->o->all)
-		return false;
-	if (r->launched) {
-		follow_launch(r, now);
-		if (launch__poll(&r->launch))
-			return true;
-	} else if (targets__alive(r->tg) == 0 && !watch__active(r->watch)) {
-		log_debug("every target exited");
-		return true;
-	}
-	return false;
-}
-
-static int discover_pids(const struct options *o, struct py_target *pys)
-{
-	for (int i = 0; i < o->n_pids; i++) {
-		int err = py_target__discover_wait(o->pids[i], o->init_wait_s, &pys[i]);
-
-		if (err)
-			return err;
-	}
-	return 0;
-}
-
-/* --async on a --pid older than 3.14: one clear line, and no recording. */
-static int async_versions(const struct options *o, const struct py_target *pys)
-{
-	for (int i = 0; i < o->n_pids; i++)
-		if (async_refuses(o, &pys[i]))
-			return -ENOTSUP;
-	return 0;
+	run_counts__refresh(&r->rc, &(const struct counts_sources){ .o = r->o,
+								    .tg = r->life.tg,
+								    .s = r->s,
+								    .watch = r->life.watch,
+								    .native = r->native,
+								    .store = r->store,
+								    .threads = r->life.threads,
+								    .t0 = r->t0 });
 }
 
 /* What the sampler still needs once started (user/engine/sandbox.h). */
@@ -795,36 +470,36 @@ static int start(struct sampler *r)
 	 * the command ran is caught.  The one thing read from a target with
 	 * start-up privileges, and only from those named on the command line.
 	 */
-	err = discover_pids(o, pys);
-	if (!err && o->async)
-		err = async_versions(o, pys);
+	err = lifecycle__discover(o, pys);
 	if (err)
 		goto out;
-	r->s = session__open(&so, on_sample, r);
+	r->s = r->life.s = session__open(&so, on_sample, r);
 	err = r->s ? 0 : -errno;
 	if (err)
 		goto out;
-	r->tg = targets__new(r->s, r->prof, r->store, o->frames_one_by_one);
-	if (r->tg && (so.native || so.kernel)) {
+	r->life.tg = targets__new(r->s, r->prof, r->store, o->frames_one_by_one);
+	if (r->life.tg && (so.native || so.kernel)) {
 		/* Before the sandbox: /proc/kallsyms shows addresses to CAP_SYSLOG. */
 		r->native = native_ctx__new(r->prof, so.native, o->native_all, so.kernel);
 		if (!r->native) {
 			err = -ENOMEM;
 			goto out;
 		}
-		targets__set_native(r->tg, r->native);
+		targets__set_native(r->life.tg, r->native);
 	}
-	if (r->tg && o->async)
-		targets__set_async(r->tg);
-	r->watch = r->tg ? watch__new(r->tg, o->all, o->init_wait_s, add_target, r) : NULL;
-	err = r->watch ? 0 : -ENOMEM;
+	if (r->life.tg && o->async)
+		targets__set_async(r->life.tg);
+	r->life.watch = r->life.tg ? watch__new(r->life.tg, o->all, o->init_wait_s,
+						lifecycle__register, &r->life)
+				   : NULL;
+	err = r->life.watch ? 0 : -ENOMEM;
 	/* bpf_enable_stats needs CAP_SYS_ADMIN: before the sandbox too. */
 	if (!err && o->measure_bpf && session__measure_run_time(r->s))
 		log_warn("cannot measure the BPF side's run time (/metrics shows 0)");
 	/* Forked now (it waits for its release), so that it is not confined. */
 	if (!err && o->cmd) {
-		err = launch__start(o->cmd, &r->launch);
-		r->launched = !err;
+		err = launch__start(o->cmd, &r->life.launch);
+		r->life.launched = !err;
 	}
 	/* What needed privilege is done: what targets come later is read confined. */
 	if (!err && o->sandbox)
@@ -837,15 +512,15 @@ static int start(struct sampler *r)
 	 */
 	r->t0 = mono_s();
 	for (int i = 0; !err && i < o->n_pids; i++)
-		err = add_target(r, &pys[i]);
-	if (!err && r->launched) {
+		err = lifecycle__register(&r->life, &pys[i]);
+	if (!err && r->life.launched) {
 		/*
 		 * Known before its exec: the waits of its start-up are timed
 		 * from the start, and its exec is reported at once.
 		 */
 		if (so.offcpu)
-			targets__watch(r->tg, r->launch.pid);
-		launch__release(&r->launch);
+			targets__watch(r->life.tg, r->life.launch.pid);
+		launch__release(&r->life.launch);
 	}
 out:
 	free(pys);
@@ -869,11 +544,13 @@ struct sampler *sampler__start(const struct options *o, struct profile *prof)
 	r->o = o;
 	r->prof = prof;
 	r->rc.rate_hz = o->rate_hz;
-	r->cc = container_cache__new(NULL, NULL, NULL);
+	r->life = (struct lifecycle){ .o = o, .prof = prof, .off = r->off };
+	r->life.cc = container_cache__new(NULL, NULL, NULL);
 	r->store = code_store__new(o->cache_per_target, o->cache_total);
+	r->stack = sample_stack__new();
 	if (o->symbol_bytes)
 		profile__set_symbol_budget(prof, o->symbol_bytes);
-	err = r->cc && r->store ? start(r) : -ENOMEM;
+	err = r->life.cc && r->store && r->stack ? start(r) : -ENOMEM;
 	if (err) {
 		sampler__stop(r);
 		errno = -err;
@@ -917,8 +594,8 @@ static int poll_timeout(struct sampler *r, int timeout_ms)
 	double now = d.now_ns / 1e9, due = r->next_house;
 
 	pthread_mutex_lock(&r->lock);
-	targets__for_each(r->tg, drain_for, &d);
-	if (r->launched && (watch__active(r->watch) || targets__alive(r->tg) == 0))
+	targets__for_each(r->life.tg, drain_for, &d);
+	if (r->life.launched && (watch__active(r->life.watch) || targets__alive(r->life.tg) == 0))
 		d.s = DRAIN_MIN_S;
 	pthread_mutex_unlock(&r->lock);
 	if (now + d.s < due)
@@ -951,16 +628,16 @@ bool sampler__poll(struct sampler *r, int timeout_ms)
 	}
 	if (now < r->next_house) {
 		/* A launched command becomes Python soon after its exec: look often. */
-		if (r->launched) {
+		if (r->life.launched) {
 			pthread_mutex_lock(&r->lock);
-			watch__retry(r->watch, now);
+			watch__retry(r->life.watch, now);
 			pthread_mutex_unlock(&r->lock);
 		}
 		return false;
 	}
 	r->next_house = now + HOUSEKEEP_S;
 	pthread_mutex_lock(&r->lock);
-	done = housekeep(r, now);
+	done = lifecycle__housekeep(&r->life, now);
 	pthread_mutex_unlock(&r->lock);
 	return done;
 }
@@ -1016,7 +693,7 @@ static void symbol_holders(struct profile_remap *m, void *ctx)
 	offcpu_table__remap(r->off, m);
 	if (r->native)
 		native_ctx__remap(r->native, m);
-	targets__for_each(r->tg, hold_target, m);
+	targets__for_each(r->life.tg, hold_target, m);
 }
 
 int sampler__compact_symbols(struct sampler *r)
@@ -1077,22 +754,28 @@ uint64_t sampler__bpf_run_time_ns(struct sampler *r)
 
 int sampler__n_processes(const struct sampler *r)
 {
-	return r->tg ? targets__count(r->tg) : 0;
+	return r->life.tg ? targets__count(r->life.tg) : 0;
 }
 
 void sampler__stop(struct sampler *r)
 {
+	struct thread_entry *te, *ttmp;
+
 	if (!r)
 		return;
-	if (r->launched)
-		launch__stop(&r->launch);
-	targets__free(r->tg);
+	if (r->life.launched)
+		launch__stop(&r->life.launch);
+	targets__free(r->life.tg);
 	native_ctx__free(r->native); /* after the targets: they hold its objects */
 	code_store__free(r->store);
 	session__close(r->s);
-	watch__free(r->watch);
-	container_cache__free(r->cc);
-	HASH_CLEAR_FREE(hh, r->threads, free);
+	watch__free(r->life.watch);
+	container_cache__free(r->life.cc);
+	sample_stack__free(r->stack);
+	HASH_ITER (hh, r->threads, te, ttmp) {
+		HASH_DEL(r->threads, te);
+		free(te);
+	}
 	pthread_mutex_destroy(&r->lock);
 	offcpu_table__free(r->off);
 	free(r);

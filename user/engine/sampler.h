@@ -2,10 +2,12 @@
 /*
  * sampler.h - the sampling engine every verb drives (record, top, ...).
  *
- * Owns: turning --pid / -- COMMAND into sampled processes (discovery with a
- * bounded wait for initialisation, one message per failure), the BPF
- * session, following a launched command's children, dropping processes
- * that exit, and feeding every sample, symbolized, into a profile.
+ * Owns: the sample path (a ring-buffer record in, its stack named by
+ * symbolize/samplestack.h, weighed for the mode and added to every sink),
+ * wall and off-CPU charging (a thread's run, its waits), --async's ticks,
+ * the sinks, when the ring is drained, and starting it all (the BPF
+ * session, the sandbox).  Targets coming and going are lifecycle.h's,
+ * the counters counts.h's.
  */
 #ifndef PYSPY_SAMPLER_H
 #define PYSPY_SAMPLER_H
