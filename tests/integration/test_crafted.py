@@ -264,3 +264,32 @@ def test_native_bombs(shape, workload, pyspy, tmp_path):
     else:
         assert not lines, str(r)
     assert peak_kib(r) < PEAK_MAX_KIB, str(r)
+
+
+def test_native_bombs_all(workload, pyspy, tmp_path):
+    """The three bombs at once, each loaded by a Python of its own, under
+    record --all --native: every one of them profiled with its Python
+    frames, what is refused said once per library, and the agent's peak
+    memory within its budget."""
+    python = require_python(BY_ID["3.12"])
+    ws = {}
+    for shape in sorted(REFUSED):
+        d = tmp_path / shape
+        (d / "lib").mkdir(parents=True)
+        lib = str(d / "lib" / "spin.so")
+        shutil.copy(build_lib(d, shape), lib)
+        ws[shape] = workload(python, "native_mixed.py", "-", "lib", lib)
+    out = tmp_path / "p.folded"
+    r = run_pyspy("/usr/bin/python3", ["-c", PEAK, pyspy, "record", "--all", "--pids", "--native",
+                                       "--duration", 3, "--rate", 199, "-o", out], out,
+                  env=NO_QUARANTINE, timeout=120)
+    stacks = r.profile()
+    for shape, w in ws.items():
+        mine = [(f, c) for f, c in stacks if f[0].startswith("process %d " % w.pid)]
+        run_lib = [c for f, c in mine if any(x.startswith("run_lib (") for x in f)]
+        assert total(mine) > 0 and sum(run_lib) > 0.9 * total(mine), (shape, mine[:5], str(r))
+        # Each process loads its copy as lib1.so (native_mixed.py); each
+        # shape's refusal is its own, said once.
+        if REFUSED[shape]:
+            assert len(refusals(r.stderr, REFUSED[shape])) == 1, (shape, str(r))
+    assert peak_kib(r) < PEAK_MAX_KIB, str(r)

@@ -22,6 +22,7 @@
 #include "session.h"
 #include "targets.h"
 #include "watch.h"
+#include "symbolize/codecache.h"
 #include "symbolize/container.h"
 #include "symbolize/proc/procfs.h"
 #include "symbolize/samplestack.h"
@@ -316,9 +317,13 @@ static bool symbolize(struct sampler *r, struct target *tg, const struct pyspy_s
 		      size_t len, struct stack_locs *st)
 {
 	const struct stack_sources src = { tg->cache, tg->native, tg->async };
+	/* Named late, a frame whose code object changed hands meanwhile (LATE_NS). */
+	bool late = mono_ns() - smp->ktime_ns > LATE_NS;
+	uint64_t ambiguous = code_cache__stats(tg->cache)->ambiguous;
 
 	if (!sample_stack__of_record(r->stack, &src, smp, len, st))
 		return false;
+	r->rc.late += late && code_cache__stats(tg->cache)->ambiguous != ambiguous;
 	r->rc.bad_frames += st->bad;
 	tg->last_sample_ns = smp->ktime_ns;
 	targets__update_mode(r->life.tg, tg);

@@ -195,6 +195,11 @@ void summary__print(const struct run_counts *c, const struct profile *p, int top
 			"  %" PRIu64
 			" waits whose end was not seen: closed when the next run began\n",
 			c->bpf_stat[PYSPY_STAT_UNSEEN_RUN]);
+	if (log_verbose && c->late)
+		fprintf(stderr,
+			"  %" PRIu64
+			" samples named over 1 ms late, a code object replaced meanwhile\n",
+			c->late);
 	if (!c->samples)
 		fprintf(stderr, "  no samples: the program was idle or not running Python code\n");
 	else if (log_verbose)

@@ -20,6 +20,7 @@ struct run_counts {
 	uint64_t ambiguous;	/* ... of which: code object replaced around the sample */
 	uint64_t user_dropped;	/* samples of processes no longer tracked */
 	uint64_t reads, frames; /* user-memory reads and frames, summed over samples */
+	uint64_t late;		/* ... ambiguous, and named over LATE_NS after they were taken */
 	uint64_t code_bytes;	/* the code caches' memory now (codestore.h) */
 	uint64_t code_evicted;	/* code objects forgotten to stay within it */
 	uint64_t code_refused;	/* ... and ones too big to keep at all */
@@ -36,6 +37,14 @@ struct run_counts {
 	int processes, threads;
 	unsigned refused; /* processes asked for that could not be sampled (each said once) */
 };
+
+/*
+ * A code object freed within this long of a sample may be gone when the
+ * sample is named: a sample named later than this, one of whose code
+ * objects changed hands meanwhile, is [unknown] for want of time, not of a
+ * rule (-v counts them; on a loaded machine they are many).
+ */
+#define LATE_NS (1000 * 1000ULL)
 
 const char *summary__error_name(enum pyspy_error e);
 
