@@ -153,12 +153,7 @@ struct async_wait *async_wait__new(const struct py_target *py, struct async_proc
 
 static void free_entries(struct async_wait *w)
 {
-	struct wait_entry *e, *tmp;
-
-	HASH_ITER (hh, w->entries, e, tmp) {
-		HASH_DEL(w->entries, e);
-		free(e);
-	}
+	HASH_CLEAR_FREE(hh, w->entries, free);
 	w->n_entries = 0;
 }
 

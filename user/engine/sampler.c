@@ -764,8 +764,6 @@ int sampler__n_processes(const struct sampler *r)
 
 void sampler__stop(struct sampler *r)
 {
-	struct thread_entry *te, *ttmp;
-
 	if (!r)
 		return;
 	if (r->life.launched)
@@ -777,10 +775,7 @@ void sampler__stop(struct sampler *r)
 	watch__free(r->life.watch);
 	container_cache__free(r->life.cc);
 	sample_stack__free(r->stack);
-	HASH_ITER (hh, r->threads, te, ttmp) {
-		HASH_DEL(r->threads, te);
-		free(te);
-	}
+	HASH_CLEAR_FREE(hh, r->threads, free);
 	pthread_mutex_destroy(&r->lock);
 	offcpu_table__free(r->off);
 	free(r);
