@@ -151,6 +151,12 @@ def marker_line(script, tag):
     return hits[0]
 
 
+def registered_at(log, pid):
+    """When the agent began to sample pid, on CLOCK_MONOTONIC (its -v line), or None."""
+    m = re.search(r"sampling PID %d .* from ([0-9.]+) s \(CLOCK_MONOTONIC\)" % pid, log)
+    return float(m.group(1)) if m else None
+
+
 def read_line(stream, timeout):
     """One line from a pipe, or None on timeout/EOF; never blocks past timeout."""
     fd = stream.fileno()

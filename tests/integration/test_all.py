@@ -4,14 +4,13 @@
 recording began (picked up within a second of their interpreter starting),
 processes that exit mid-recording, and non-Python processes, which are
 never reported."""
-import re
 import signal
 import subprocess
 import threading
 import time
 
 from conftest import (PROCESS_RE, PYTHONS, WORKLOADS, marker_line, parse_folded,
-                      pyspy_env, require_python)
+                      pyspy_env, registered_at, require_python)
 
 
 def hot(script="simple.py", tag="HOT"):
@@ -98,9 +97,9 @@ def test_all_versions_late_starters_and_exits(pyspy, tmp_path):
     # their interpreter running: the time each said it was ready and the
     # time the agent began to sample it, both on CLOCK_MONOTONIC.
     for p in late:
-        seen = re.search(r"sampling PID %d .* from ([0-9.]+) s \(CLOCK_MONOTONIC\)" % p.pid, err)
-        assert seen, "no pick-up logged for PID %d\n%s" % (p.pid, err)
-        assert float(seen.group(1)) - ready_at[p.pid] < 1.0, (p.pid, float(seen.group(1)) - ready_at[p.pid])
+        seen = registered_at(err, p.pid)
+        assert seen is not None, "no pick-up logged for PID %d\n%s" % (p.pid, err)
+        assert seen - ready_at[p.pid] < 1.0, (p.pid, seen - ready_at[p.pid])
     # The quitter exited mid-recording: dropped, not an error.
     assert "PID %d (" % quitter.pid in err and "exited" in err, err
     # Non-Python processes, busy or not, are never in the profile (other

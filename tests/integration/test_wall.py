@@ -17,7 +17,8 @@ import time
 import pytest
 
 from conftest import (BY_ID, INROOT, READY_TIMEOUT, THREAD_RE, WORKLOADS, Running, kill_group,
-                      marker_line, parse_folded, read_line, require_python, run_pyspy)
+                      marker_line, parse_folded, read_line, registered_at, require_python,
+                      run_pyspy)
 from test_dump import dump, parse_text
 from test_serve import Server
 from test_top import rows
@@ -332,8 +333,8 @@ def test_waits_open_at_the_end_are_charged(end, workload, pyspy, tmp_path):
     # late, and the agent ended after it was told); from registration, as
     # the agent logged it on CLOCK_MONOTONIC, to the agent's exit a ceiling.
     span = t1 - t0
-    reg = float(re.search(r"sampling PID %d .* from ([0-9.]+) s \(CLOCK_MONOTONIC\)" % w.pid,
-                          log).group(1))
+    reg = registered_at(log, w.pid)
+    assert reg is not None, log
     for tid, got in sums.items():
         assert span - TOL * span - 0.05 <= got <= t2 - reg + 0.05, \
             "thread %d: %.3f s, the recording ran %.3f s (at most %.3f s) after registration\n%s" % (

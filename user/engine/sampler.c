@@ -317,8 +317,8 @@ static bool symbolize(struct sampler *r, struct target *tg, const struct pyspy_s
 		      size_t len, struct stack_locs *st)
 {
 	const struct stack_sources src = { tg->cache, tg->native, tg->async };
-	/* Named late, a frame whose code object changed hands meanwhile (LATE_NS). */
-	bool late = mono_ns() - smp->ktime_ns > LATE_NS;
+	/* Named late, a frame whose code object changed hands meanwhile (LATE_NS; -v says). */
+	bool late = log_verbose && mono_ns() - smp->ktime_ns > LATE_NS;
 	uint64_t ambiguous = code_cache__stats(tg->cache)->ambiguous;
 
 	if (!sample_stack__of_record(r->stack, &src, smp, len, st))
