@@ -47,7 +47,7 @@ const struct py_async_layout *async_proc__layout(const struct async_proc *ap);
 /* Fill the --async fields of the BPF entry (nothing until found). */
 void async_proc__to_bpf(const struct async_proc *ap, struct pyspy_proc *out);
 const struct async_stats *async_proc__stats(const struct async_proc *ap);
-/* The profile's ids were rebuilt (profile__compact): keep the names it kept. */
+/* The profile's ids were rebuilt (profile__compact_begin): keep the names it kept. */
 void async_proc__remap(struct async_proc *ap, struct profile_remap *m);
 
 /* Does the record's stack carry tasks? */

@@ -58,7 +58,7 @@ void async_wait__tick(struct async_wait *w, uint64_t now_ns, unsigned max, async
 		      void *ctx);
 /* The end: every suspended task charged up to now where it was last seen. */
 void async_wait__settle(struct async_wait *w, uint64_t now_ns, async_wait_fn cb, void *ctx);
-/* The profile's ids were rebuilt (profile__compact): drop or remap ours. */
+/* The profile's ids were rebuilt (profile__compact_begin): drop or remap ours. */
 void async_wait__remap(struct async_wait *w, struct profile_remap *m);
 const struct async_wait_stats *async_wait__stats(const struct async_wait *w);
 

@@ -58,7 +58,7 @@ uint32_t code_cache__resolve(struct code_cache *c, const struct pyspy_frame *fra
 
 const struct code_cache_stats *code_cache__stats(const struct code_cache *c);
 
-/* The function ids this cache holds, for profile__compact. */
+/* The function ids this cache holds, for profile__compact_begin. */
 void code_cache__remap(struct code_cache *c, struct profile_remap *m);
 
 #endif /* PYSPY_CODECACHE_H */

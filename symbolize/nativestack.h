@@ -54,7 +54,7 @@ struct native_stats {
 struct native_ctx *native_ctx__new(struct profile *prof, bool native, bool all, bool kernel);
 void native_ctx__free(struct native_ctx *c); /* NULL-safe; after its procs */
 const struct native_stats *native_ctx__stats(const struct native_ctx *c);
-/* The location ids it holds, weakly, for profile__compact. */
+/* The location ids it holds, weakly, for profile__compact_begin. */
 void native_ctx__remap(struct native_ctx *c, struct profile_remap *m);
 
 /*

@@ -35,13 +35,14 @@ struct one_stack {
 	struct profile_stack s;
 };
 
-static int grab(const struct profile_stack *s, void *ctx)
+static void grab(const struct profile *p, struct one_stack *o)
 {
-	struct one_stack *o = ctx;
+	struct profile_stack_iter it = profile__stacks(p);
+	struct profile_stack s;
 
-	if (!o->n_seen++)
-		o->s = *s;
-	return 0;
+	while (profile_stack_iter__next(&it, &s))
+		if (!o->n_seen++)
+			o->s = s;
 }
 
 static const char *loc_name(const struct profile *p, uint32_t loc)
@@ -140,7 +141,7 @@ static void test_frames(void)
 		       "f (/a b (c)/x.py);g (rel:9:x.py:12);[io: recv] 3\r\n",
 		       p, &e) == 0,
 	      "line %lu: %s", e.line, e.why);
-	profile__for_each_stack(p, grab, &o);
+	grab(p, &o);
 	l = o.s.locs;
 	CHECK(o.n_seen == 1 && o.s.n == 4, "%d stacks, %u frames", o.n_seen, o.s.n);
 	CHECK(o.s.pid == 5 && o.s.tid == 6 && o.s.flags == PROFILE_STACK_PARTIAL);
@@ -167,7 +168,7 @@ static void test_frames(void)
 	      "line %lu: %s", e.line, e.why);
 	CHECK(profile__total_weight(p) == 7 && profile__n_stacks(p) == 2);
 	o = (struct one_stack){ 0 };
-	profile__for_each_stack(p, grab, &o);
+	grab(p, &o);
 	CHECK(o.s.n == 1 && !strcmp(loc_name(p, o.s.locs[0]), " a") &&
 	      !strcmp(loc_file(p, o.s.locs[0]), "x.py:99999999999") &&
 	      loc_line(p, o.s.locs[0]) == -1);
@@ -177,7 +178,7 @@ static void test_frames(void)
 	p = profile__new(0);
 	CHECK(read_str("process 1 (a);process 2 (b) 1\n", p, &e) == 0);
 	o = (struct one_stack){ 0 };
-	profile__for_each_stack(p, grab, &o);
+	grab(p, &o);
 	CHECK(o.s.pid == 1 && o.s.n == 1 && !strcmp(loc_name(p, o.s.locs[0]), "process 2"));
 	profile__free(p);
 }
@@ -267,7 +268,7 @@ static void test_deep(void)
 	fputs(" 9\n", f);
 	fclose(f);
 	CHECK(folded_read_mem(buf, len, p, &e) == 0, "line %lu: %s", e.line, e.why);
-	profile__for_each_stack(p, grab, &o);
+	grab(p, &o);
 	CHECK(o.s.n == FOLDED_READ_MAX_FRAMES && o.s.flags == PROFILE_STACK_TRUNCATED &&
 		      o.s.pid == 3,
 	      "n %u flags %u", o.s.n, o.s.flags);
@@ -564,7 +565,7 @@ static void test_by_function(void)
 	CHECK(q && profile__n_stacks(q) == 1 && profile__total_weight(q) == 12);
 	if (!q)
 		return;
-	profile__for_each_stack(q, grab, &one);
+	grab(q, &one);
 	CHECK(one.s.n == 2 && one.s.pid == 0 && one.s.tid == 0);
 	CHECK(!strcmp(loc_name(q, one.s.locs[0]), "a") && loc_line(q, one.s.locs[0]) == -1);
 	CHECK(profile__n_functions(q) == 2 && profile__get_function(q, 0)->start_line == 0);

@@ -400,9 +400,8 @@ static void test_bad_references(const uint8_t *raw, size_t raw_len)
 	perftools__profiles__profile__free_unpacked(m, NULL);
 }
 
-static int check_deep(const struct profile_stack *s, void *ctx)
+static int check_deep(const struct profile_stack *s)
 {
-	(void)ctx;
 	CHECK(s->n == PPROF_READ_MAX_FRAMES && (s->flags & PROFILE_STACK_TRUNCATED),
 	      "a %u-frame stack, flags %u", s->n, s->flags);
 	return 1; /* only the first stack was made deep */
@@ -411,6 +410,8 @@ static int check_deep(const struct profile_stack *s, void *ctx)
 /* A stack deeper than the reader's cap keeps its leaf-most frames, flagged. */
 static void test_deep_cap(const uint8_t *raw, size_t raw_len)
 {
+	struct profile_stack_iter it;
+	struct profile_stack s;
 	pb_profile *m = perftools__profiles__profile__unpack(NULL, raw_len, raw);
 	size_t n = PPROF_READ_MAX_FRAMES + 100, saved_n;
 	uint64_t *ids = calloc(n, sizeof(*ids)), *saved;
@@ -430,7 +431,9 @@ static void test_deep_cap(const uint8_t *raw, size_t raw_len)
 	m->sample[0]->location_id = saved;
 	m->sample[0]->n_location_id = saved_n;
 	CHECK(pprof_read_mem(buf, len, q) == 0);
-	profile__for_each_stack(q, check_deep, NULL);
+	it = profile__stacks(q);
+	if (profile_stack_iter__next(&it, &s))
+		check_deep(&s);
 	free(buf);
 	free(ids);
 	profile__free(q);

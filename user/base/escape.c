@@ -195,3 +195,9 @@ void term_put(FILE *f, const char *s)
 		s += k;
 	}
 }
+
+void folded_put(FILE *f, const char *s)
+{
+	for (; *s; s++)
+		fputc(*s == ';' || *s == '\n' ? '_' : *s, f);
+}

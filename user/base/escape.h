@@ -39,4 +39,7 @@ void xml_put_text(FILE *f, const char *s);
  */
 void term_put(FILE *f, const char *s);
 
+/* s as one name of a folded line: the frame separator ';' and newlines as '_'. */
+void folded_put(FILE *f, const char *s);
+
 #endif /* PYSPY_OUTPUT_ESCAPE_H */

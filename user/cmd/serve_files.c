@@ -131,9 +131,8 @@ static void split_key(const struct profile *base, uint32_t pid, char key[16])
 	snprintf(key, 16, "%.12s", id ? id : "host");
 }
 
-static int split_one(const struct profile_stack *st, void *ctx)
+static int split_one(struct split *sp, const struct profile_stack *st)
 {
-	struct split *sp = ctx;
 	char key[16];
 	int i;
 
@@ -155,6 +154,8 @@ static int split_one(const struct profile_stack *st, void *ctx)
 
 static void write_split(struct server *sv, double secs)
 {
+	struct profile_stack_iter it;
+	struct profile_stack st;
 	struct split *sp = calloc(1, sizeof(*sp));
 	char suffix[24];
 
@@ -163,7 +164,9 @@ static void write_split(struct server *sv, double secs)
 		return;
 	}
 	sp->sv = sv;
-	profile__for_each_stack(sv->interval, split_one, sp);
+	it = profile__stacks(sv->interval);
+	while (profile_stack_iter__next(&it, &st) && !split_one(sp, &st))
+		;
 	for (int i = 0; i < sp->n; i++) {
 		snprintf(suffix, sizeof(suffix), "-%s", sp->keys[i]);
 		write_interval_file(sv, sp->views[i], suffix, secs);
@@ -210,7 +213,7 @@ int serve_files_start(struct server *sv)
 		return -ENOTDIR;
 	}
 	sv->interval = profile__new_view(sv->base, sv->so->max_stacks);
-	if (!sv->interval || sampler__add_sink(sv->s, sv->interval, NULL, NULL))
+	if (!sv->interval || sampler__add_sink(sv->s, sv->interval, NULL))
 		return -ENOMEM;
 	sv->interval_start = mono_s();
 	sv->interval_start_unix_ns = unix_ns();

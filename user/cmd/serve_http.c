@@ -62,47 +62,6 @@ static int take_pprof(struct server *sv, struct profile *view, double secs, uint
 
 /* --- HTTP ------------------------------------------------------------------ */
 
-struct req_filter {
-	const struct profile *base; /* holds each process's container labels */
-	uint32_t pid;		    /* 0: any */
-	char container[72];	    /* a prefix of the container id */
-	char pod[256];		    /* pod name, namespace/name or uid */
-};
-
-static bool match_pod(const struct profile *base, uint32_t pid, const char *want)
-{
-	const char *name = profile__process_label(base, pid, PROFILE_LABEL_POD_NAME);
-	const char *ns = profile__process_label(base, pid, PROFILE_LABEL_POD_NAMESPACE);
-	const char *uid = profile__process_label(base, pid, PROFILE_LABEL_POD_UID);
-	const char *slash = strchr(want, '/');
-
-	if (uid && !strcmp(uid, want))
-		return true;
-	if (!name)
-		return false;
-	if (!slash)
-		return !strcmp(name, want);
-	return ns && !strncmp(ns, want, slash - want) && !ns[slash - want] &&
-	       !strcmp(name, slash + 1);
-}
-
-/* Runs with the sampler's lock held (see sampler__add_sink). */
-static bool filter_match(uint32_t pid, uint32_t tid, void *ctx)
-{
-	const struct req_filter *f = ctx;
-	const char *id;
-
-	(void)tid;
-	if (f->pid && f->pid != pid)
-		return false;
-	if (f->container[0]) {
-		id = profile__process_label(f->base, pid, PROFILE_LABEL_CONTAINER_ID);
-		if (!id || strncmp(id, f->container, strlen(f->container)))
-			return false;
-	}
-	return !f->pod[0] || match_pod(f->base, pid, f->pod);
-}
-
 /* challenge: a WWW-Authenticate header to send along, or NULL. */
 static enum MHD_Result reply_with(struct MHD_Connection *c, unsigned status, const char *type,
 				  void *body, size_t len, enum MHD_ResponseMemoryMode mode,
@@ -182,7 +141,7 @@ static int query_arg(struct MHD_Connection *c, const char *key, const char **v)
 	return *v && len && strlen(*v) == len ? 0 : -EINVAL;
 }
 
-static int parse_filter(struct MHD_Connection *c, struct req_filter *f, long *secs)
+static int parse_filter(struct MHD_Connection *c, struct profile_filter *f, long *secs)
 {
 	const char *v;
 	long pid;
@@ -236,7 +195,7 @@ static bool wait_secs(struct MHD_Connection *c, long secs)
 
 static enum MHD_Result handle_profile(struct server *sv, struct MHD_Connection *c)
 {
-	struct req_filter f;
+	struct profile_filter f;
 	struct profile *view;
 	uint64_t start_ns = unix_ns();
 	char *buf = NULL;
@@ -248,9 +207,8 @@ static enum MHD_Result handle_profile(struct server *sv, struct MHD_Connection *
 		return reply_text(c, MHD_HTTP_BAD_REQUEST,
 				  "bad query: seconds=1..3600, pid=N, container=ID, pod=NAME "
 				  "(none of them empty)\n");
-	f.base = sv->base;
 	view = profile__new_view(sv->base, sv->so->max_stacks);
-	if (!view || sampler__add_sink(sv->s, view, filter_match, &f)) {
+	if (!view || sampler__add_sink(sv->s, view, &f)) {
 		profile__free(view);
 		return reply_text(c, MHD_HTTP_SERVICE_UNAVAILABLE, "too many profiles at once\n");
 	}

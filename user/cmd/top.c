@@ -81,6 +81,8 @@ struct top {
 	bool *marker; /* per key: a reason frame such as [sleep], not Python code */
 	bool *task;   /* per key: --async, a `task NAME` frame (the rows then) */
 	uint32_t n_marker;
+	uint32_t *loc_row; /* per location: its row (top_row), for the rollup */
+	uint32_t n_loc_row;
 	struct row *rows, *reasons;
 	uint32_t n_rows, n_reasons;
 	uint64_t interval_samples, prev_weight;
@@ -221,9 +223,9 @@ static bool is_marker(const struct top *t, uint32_t key)
 	return fn && profile_frame__is_marker(fn, line);
 }
 
-static uint32_t top_row(void *ctx, uint32_t loc)
+/* A location's row: its key, or none (--async ranks tasks and their reasons only). */
+static uint32_t top_row(const struct top *t, uint32_t loc)
 {
-	struct top *t = ctx;
 	uint32_t k = key_of(t, loc);
 
 	if (k >= t->n_marker)
@@ -234,26 +236,18 @@ static uint32_t top_row(void *ctx, uint32_t loc)
 	return k;
 }
 
-/* Own: the innermost Python frame, and a reason frame below it its reason too. */
-static bool top_own_passes(void *ctx, uint32_t row)
-{
-	struct top *t = ctx;
-
-	return t->marker[row];
-}
-
 static int count_all(struct top *t)
 {
-	static const struct rollup_ops ops = { .row_of = top_row, .own_passes = top_own_passes };
-	uint32_t n = n_keys(t);
+	uint32_t n = n_keys(t), n_locs = profile__n_locations(t->prof);
+	struct rollup_map m;
 
 	if (n > t->n_marker) {
-		bool *m = realloc(t->marker, (size_t)n * sizeof(*m));
-		bool *tk = m ? realloc(t->task, (size_t)n * sizeof(*tk)) : NULL;
+		bool *mk = realloc(t->marker, (size_t)n * sizeof(*mk));
+		bool *tk = mk ? realloc(t->task, (size_t)n * sizeof(*tk)) : NULL;
 
-		if (m)
-			t->marker = m;
-		if (!m || !tk)
+		if (mk)
+			t->marker = mk;
+		if (!mk || !tk)
 			return -ENOMEM;
 		t->task = tk;
 		/* Keys only ever grow, and what a key names never changes. */
@@ -261,11 +255,27 @@ static int count_all(struct top *t)
 			int line;
 
 			tk[k] = profile__is_task(t->prof, function_of(t, k, &line));
-			m[k] = !tk[k] && is_marker(t, k);
+			mk[k] = !tk[k] && is_marker(t, k);
 		}
 		t->n_marker = n;
 	}
-	return rollup__count(&t->cur, t->prof, &ops, t);
+	/* Nor does a location's key: only the new ones are mapped. */
+	if (n_locs > t->n_loc_row) {
+		uint32_t *r = realloc(t->loc_row, (size_t)n_locs * sizeof(*r));
+
+		if (!r)
+			return -ENOMEM;
+		t->loc_row = r;
+		for (uint32_t l = t->n_loc_row; l < n_locs; l++)
+			r[l] = top_row(t, l);
+		t->n_loc_row = n_locs;
+	}
+	/* Own: the innermost Python frame, and a reason frame below it its reason too. */
+	m = (struct rollup_map){ .row = t->loc_row,
+				 .n_locs = t->n_loc_row,
+				 .passes = t->marker,
+				 .n_passes = t->n_marker };
+	return rollup__count(&t->cur, t->prof, &m);
 }
 
 static uint64_t prev_of(const uint64_t *a, const struct rollup *c, uint32_t k)
@@ -392,43 +402,20 @@ static double pct(uint64_t v, uint64_t of)
 /* The busiest threads and the share of their samples that held the GIL. */
 #define GIL_THREADS 4
 
-struct gil_line {
-	const struct top *t;
-	struct thread_stat top[GIL_THREADS];
-	int n;
-};
-
-static void pick_thread(const struct thread_stat *st, void *ctx)
-{
-	struct gil_line *g = ctx;
-	int i;
-
-	if (st->pid != (uint32_t)g->t->py->pid)
-		return;
-	for (i = g->n; i > 0 && g->top[i - 1].samples < st->samples; i--)
-		if (i < GIL_THREADS)
-			g->top[i] = g->top[i - 1];
-	if (i < GIL_THREADS) {
-		g->top[i] = *st;
-		if (g->n < GIL_THREADS)
-			g->n++;
-	}
-}
-
 static void put_gil(FILE *f, const struct top *t)
 {
-	struct gil_line g = { .t = t };
+	struct thread_stat top[GIL_THREADS];
+	int n = sampler__busiest_threads(t->s, t->py->pid, top, GIL_THREADS);
 
-	sampler__for_each_thread(t->s, pick_thread, &g);
 	fputs("GIL held:", f);
-	if (!g.n)
+	if (!n)
 		fputs(" -", f);
-	for (int i = 0; i < g.n; i++) {
-		const char *name = profile__thread_name(t->prof, g.top[i].pid, g.top[i].tid);
+	for (int i = 0; i < n; i++) {
+		const char *name = profile__thread_name(t->prof, top[i].pid, top[i].tid);
 
 		fputs("  ", f);
 		term_put(f, name ? name : "thread");
-		fprintf(f, " %u %.0f%%", g.top[i].tid, pct(g.top[i].gil, g.top[i].samples));
+		fprintf(f, " %u %.0f%%", top[i].tid, pct(top[i].gil, top[i].samples));
 	}
 	fputc('\n', f);
 }
@@ -624,6 +611,7 @@ static void loop(struct top *t)
 static void free_top(struct top *t)
 {
 	rollup__free(&t->cur);
+	free(t->loc_row);
 	rollup__free(&t->prev);
 	free(t->rows);
 	free(t->reasons);

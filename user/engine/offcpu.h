@@ -102,7 +102,7 @@ void offcpu_table__settle(struct offcpu_table *t, uint64_t now_ns,
 /* Stacks dropped because the table was full. */
 uint64_t offcpu_table__dropped(const struct offcpu_table *t);
 
-/* The open waits' stacks, for profile__compact. */
+/* The open waits' stacks, for profile__compact_begin. */
 void offcpu_table__remap(struct offcpu_table *t, struct profile_remap *m);
 
 #endif /* PYSPY_OFFCPU_H */

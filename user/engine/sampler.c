@@ -60,8 +60,8 @@ struct thread_entry {
 
 struct sink {
 	struct profile *view;
-	sampler_filter_fn filter;
-	void *ctx;
+	bool filtered;
+	struct profile_filter filter;
 };
 
 struct sampler {
@@ -93,7 +93,8 @@ static void add_to_sinks(struct sampler *r, uint32_t pid, uint32_t tid, uint32_t
 	if (r->base_sink)
 		profile__add(r->prof, pid, tid, flags, locs, n, weight);
 	for (int i = 0; i < r->n_sinks; i++)
-		if (!r->sinks[i].filter || r->sinks[i].filter(pid, tid, r->sinks[i].ctx))
+		if (!r->sinks[i].filtered ||
+		    profile_filter__match(r->sinks[i].view, &r->sinks[i].filter, pid))
 			profile__add(r->sinks[i].view, pid, tid, flags, locs, n, weight);
 }
 
@@ -175,15 +176,26 @@ void sampler__refresh_thread_names(struct sampler *r)
 	pthread_mutex_unlock(&r->lock);
 }
 
-void sampler__for_each_thread(struct sampler *r, void (*cb)(const struct thread_stat *t, void *ctx),
-			      void *ctx)
+int sampler__busiest_threads(struct sampler *r, uint32_t pid, struct thread_stat *top, int max)
 {
 	struct thread_entry *e;
+	int n = 0, i;
 
 	pthread_mutex_lock(&r->lock);
-	for (e = r->threads; e; e = e->hh.next)
-		cb(&e->st, ctx);
+	for (e = r->threads; e; e = e->hh.next) {
+		if (e->st.pid != pid)
+			continue;
+		for (i = n; i > 0 && top[i - 1].samples < e->st.samples; i--)
+			if (i < max)
+				top[i] = top[i - 1];
+		if (i < max) {
+			top[i] = e->st;
+			if (n < max)
+				n++;
+		}
+	}
 	pthread_mutex_unlock(&r->lock);
+	return n;
 }
 
 /* --- --async --mode wall: suspended tasks, read at the sampling rate ----- */
@@ -647,14 +659,15 @@ bool sampler__poll(struct sampler *r, int timeout_ms)
 	return done;
 }
 
-int sampler__add_sink(struct sampler *r, struct profile *view, sampler_filter_fn filter, void *ctx)
+int sampler__add_sink(struct sampler *r, struct profile *view, const struct profile_filter *filter)
 {
 	int err = 0;
 
 	pthread_mutex_lock(&r->lock);
 	sampler__settle_locked(r);
 	if (r->n_sinks < SAMPLER_MAX_SINKS)
-		r->sinks[r->n_sinks++] = (struct sink){ view, filter, ctx };
+		r->sinks[r->n_sinks++] =
+			(struct sink){ view, filter, filter ? *filter : (struct profile_filter){} };
 	else
 		err = -ENOSPC;
 	pthread_mutex_unlock(&r->lock);
@@ -688,11 +701,9 @@ static void hold_target(struct target *tg, void *ctx)
 		async_wait__remap(tg->wait, ctx);
 }
 
-/* Everything that holds ids of the base profile (see profile__compact). */
-static void symbol_holders(struct profile_remap *m, void *ctx)
+/* Everything that holds ids of the base profile (see profile__compact_begin). */
+static void symbol_holders(struct sampler *r, struct profile_remap *m)
 {
-	struct sampler *r = ctx;
-
 	for (int i = 0; i < r->n_sinks; i++)
 		profile_remap__view(m, r->sinks[i].view);
 	offcpu_table__remap(r->off, m);
@@ -703,13 +714,21 @@ static void symbol_holders(struct profile_remap *m, void *ctx)
 
 int sampler__compact_symbols(struct sampler *r)
 {
+	struct profile_remap *m;
 	int err;
 
 	uint32_t before;
 
 	pthread_mutex_lock(&r->lock);
 	before = profile__n_functions(r->prof);
-	err = profile__compact(r->prof, symbol_holders, r);
+	m = profile__compact_begin(r->prof);
+	if (m) {
+		symbol_holders(r, m);
+		profile_remap__rewrite(m);
+		symbol_holders(r, m);
+		profile_remap__end(m);
+	}
+	err = m ? 0 : -ENOMEM;
 	log_debug("symbols rebuilt: %u functions, %u before", profile__n_functions(r->prof),
 		  before);
 	pthread_mutex_unlock(&r->lock);

@@ -18,6 +18,7 @@
 
 #include "options.h"
 #include "summary.h"
+#include "user/model/filter.h"
 #include "user/model/profile.h"
 
 struct sampler;
@@ -57,18 +58,17 @@ void sampler__settle_locked(struct sampler *s);
 
 /*
  * More aggregations of the same samples: each sink is a view of the base
- * profile (profile__new_view), fed from now on with the samples filter
- * accepts (all if NULL).  Thread-safe; filter runs with the lock held.
+ * profile (profile__new_view), fed from now on with the samples of the
+ * processes filter takes (all if NULL; copied).  Thread-safe.
  */
 #define SAMPLER_MAX_SINKS 64
-typedef bool (*sampler_filter_fn)(uint32_t pid, uint32_t tid, void *ctx);
-int sampler__add_sink(struct sampler *s, struct profile *view, sampler_filter_fn filter, void *ctx);
+int sampler__add_sink(struct sampler *s, struct profile *view, const struct profile_filter *filter);
 void sampler__remove_sink(struct sampler *s, struct profile *view);
 /* The same with the lock held: a view taken out and read in one go. */
 void sampler__remove_sink_locked(struct sampler *s, struct profile *view);
 /*
  * Rebuild the base profile's symbols with only those the sinks, open waits
- * and code caches still use (profile__compact).  Views that are not sinks
+ * and code caches still use (profile__compact_begin).  Views that are not sinks
  * must not exist meanwhile: take one out (remove_sink_locked) and read it
  * under the same lock.  0 or -ENOMEM.
  */
@@ -91,9 +91,8 @@ struct thread_stat {
 	uint64_t samples, gil;
 };
 
-/* Visit every thread seen (with the lock held). */
-void sampler__for_each_thread(struct sampler *s, void (*cb)(const struct thread_stat *t, void *ctx),
-			      void *ctx);
+/* Up to max of pid's threads with the most on-CPU samples, most first; how many. */
+int sampler__busiest_threads(struct sampler *s, uint32_t pid, struct thread_stat *top, int max);
 
 /* Read the names of live sampled threads again (before writing). */
 void sampler__refresh_thread_names(struct sampler *s);

@@ -51,13 +51,6 @@ void summary__progress_end(void)
 }
 
 /* Rows of the summary's table: functions. */
-static uint32_t function_row(void *ctx, uint32_t loc)
-{
-	const struct profile_location *l = profile__get_location(ctx, loc);
-
-	return l ? l->function : ROLLUP_SKIP;
-}
-
 static void print_errors(const struct run_counts *c)
 {
 	const char *sep = " (";
@@ -134,10 +127,10 @@ static void print_native(const struct run_counts *c)
 
 static void print_top(const struct profile *p, uint64_t total, int top_n)
 {
-	static const struct rollup_ops ops = { .row_of = function_row };
+	static const struct rollup_map by_function = { 0 };
 	struct rollup r = {};
 
-	if (!total || rollup__count(&r, p, &ops, (void *)p)) {
+	if (!total || rollup__count(&r, p, &by_function)) {
 		rollup__free(&r);
 		return;
 	}

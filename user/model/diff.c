@@ -93,19 +93,14 @@ static uint32_t row_of(struct builder *b, uint32_t loc)
 	return r;
 }
 
-static uint32_t rollup_row(void *ctx, uint32_t loc)
-{
-	uint32_t r = row_of(ctx, loc);
-
-	return r == NONE ? ROLLUP_FAIL : r;
-}
-
 /* Own and total of side's profile p, per row (name, file) across both. */
 static int count_side(struct builder *b, const struct profile *p, int side)
 {
-	static const struct rollup_ops ops = { .row_of = rollup_row };
 	struct rollup r = {};
-	int err;
+	struct rollup_map m;
+	struct profile_stack_iter it;
+	struct profile_stack s;
+	int err = 0;
 
 	b->p = p;
 	b->side = side;
@@ -115,7 +110,15 @@ static int count_side(struct builder *b, const struct profile *p, int side)
 	if (!b->loc_row)
 		return -ENOMEM;
 	memset(b->loc_row, 0xff, ((size_t)b->n_locs + 1) * sizeof(*b->loc_row));
-	err = rollup__count(&r, p, &ops, b);
+	/* Every location a stack holds gets its row first: the map is data. */
+	it = profile__stacks(p);
+	while (!err && profile_stack_iter__next(&it, &s))
+		for (uint32_t i = 0; !err && i < s.n; i++)
+			if (row_of(b, s.locs[i]) == NONE)
+				err = -ENOMEM;
+	m = (struct rollup_map){ .row = b->loc_row, .n_locs = b->n_locs };
+	if (!err)
+		err = rollup__count(&r, p, &m);
 	for (uint32_t i = 0; !err && i < r.n; i++) {
 		b->rows[i].own[side] = (double)r.own[i];
 		b->rows[i].total[side] = (double)r.total[i];
@@ -212,9 +215,8 @@ static uint32_t fn_location(struct by_fn *c, uint32_t loc)
 	return f;
 }
 
-static int by_fn_stack(const struct profile_stack *s, void *ctx)
+static int by_fn_stack(struct by_fn *c, const struct profile_stack *s)
 {
-	struct by_fn *c = ctx;
 	int err;
 
 	if (s->n > c->cap) {
@@ -243,7 +245,11 @@ struct profile *diff_by_function(const struct profile *p)
 	c.map = malloc(((size_t)c.n_map + 1) * sizeof(*c.map));
 	if (c.q && c.map) {
 		memset(c.map, 0xff, ((size_t)c.n_map + 1) * sizeof(*c.map));
-		profile__for_each_stack(p, by_fn_stack, &c);
+		struct profile_stack_iter it = profile__stacks(p);
+		struct profile_stack s;
+
+		while (profile_stack_iter__next(&it, &s) && !by_fn_stack(&c, &s))
+			;
 	}
 	if (!c.map || c.err) {
 		profile__free(c.q);

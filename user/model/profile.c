@@ -727,10 +727,16 @@ static size_t symbol_bytes(const struct profile *p)
 	return b;
 }
 
-int profile__compact(struct profile *base, profile_holders_fn holders, void *ctx)
+struct profile_remap *profile__compact_begin(struct profile *base)
 {
 	struct profile *p = base->sym;
-	struct profile_remap m = {
+	struct profile_remap *m = calloc(1, sizeof(*m));
+	struct name_entry *n;
+	struct label_entry *l;
+
+	if (!m)
+		return NULL;
+	*m = (struct profile_remap){
 		.p = p,
 		.n_str = p->n_strs,
 		.n_fn = p->n_funcs,
@@ -738,110 +744,117 @@ int profile__compact(struct profile *base, profile_holders_fn holders, void *ctx
 		.old_overflow_fn = p->overflow_fn,
 		.old_overflow_loc = p->overflow_loc,
 	};
-	struct name_entry *n;
-	struct label_entry *l;
-	uint32_t n_str, n_fn, n_loc;
-	int err = -ENOMEM;
+	m->str = malloc(((size_t)m->n_str + 1) * sizeof(uint32_t));
+	m->fn = malloc(((size_t)m->n_fn + 1) * sizeof(uint32_t));
+	m->loc = malloc(((size_t)m->n_loc + 1) * sizeof(uint32_t));
+	if (!m->str || !m->fn || !m->loc) {
+		profile_remap__end(m);
+		return NULL;
+	}
+	memset(m->str, 0xff, (size_t)m->n_str * sizeof(uint32_t));
+	memset(m->fn, 0xff, (size_t)m->n_fn * sizeof(uint32_t));
+	memset(m->loc, 0xff, (size_t)m->n_loc * sizeof(uint32_t));
 
-	m.str = malloc(((size_t)m.n_str + 1) * sizeof(uint32_t));
-	m.fn = malloc(((size_t)m.n_fn + 1) * sizeof(uint32_t));
-	m.loc = malloc(((size_t)m.n_loc + 1) * sizeof(uint32_t));
-	if (!m.str || !m.fn || !m.loc)
-		goto out;
-	memset(m.str, 0xff, (size_t)m.n_str * sizeof(uint32_t));
-	memset(m.fn, 0xff, (size_t)m.n_fn * sizeof(uint32_t));
-	memset(m.loc, 0xff, (size_t)m.n_loc * sizeof(uint32_t));
-
-	/* What is in use: "", the overflow entries, the base's own, the holders'. */
-	use_str(&m, 0);
-	use_str(&m, p->overflow_str);
+	/* What is in use: "", the overflow entries, the base's own; then the holders'. */
+	use_str(m, 0);
+	use_str(m, p->overflow_str);
 	if (p->overflow_fn != UINT32_MAX)
-		profile_remap__function(&m, p->overflow_fn);
+		profile_remap__function(m, p->overflow_fn);
 	if (p->overflow_loc != UINT32_MAX)
-		profile_remap__location(&m, p->overflow_loc);
+		profile_remap__location(m, p->overflow_loc);
 	for (n = p->names; n; n = n->hh.next)
-		use_str(&m, n->name);
+		use_str(m, n->name);
 	for (l = p->labels; l; l = l->hh.next) {
-		use_str(&m, l->key[1]);
-		use_str(&m, l->value);
+		use_str(m, l->key[1]);
+		use_str(m, l->value);
 	}
 	for (uint32_t i = 0; i < p->n_maps; i++) {
-		use_str(&m, p->maps[i].file);
-		use_str(&m, p->maps[i].build_id);
+		use_str(m, p->maps[i].file);
+		use_str(m, p->maps[i].build_id);
 	}
-	profile_remap__view(&m, p);
-	holders(&m, ctx);
-
-	n_str = number(m.str, m.n_str);
-	n_fn = number(m.fn, m.n_fn);
-	n_loc = number(m.loc, m.n_loc);
-	compact_strings(p, &m);
-	p->n_strs = n_str;
-	/* Arrays first (new ids only go down), then the hashes from them. */
-	for (uint32_t i = 0; i < m.n_fn; i++) {
-		struct profile_function f = p->funcs[i];
-
-		if (m.fn[i] == UNUSED_ID)
-			continue;
-		f.name = map_id(m.str, m.n_str, f.name);
-		f.file = map_id(m.str, m.n_str, f.file);
-		p->funcs[m.fn[i]] = f;
-	}
-	p->n_funcs = n_fn;
-	for (uint32_t i = 0; i < m.n_loc; i++) {
-		struct profile_location lc = p->locs[i];
-
-		if (m.loc[i] == UNUSED_ID)
-			continue;
-		lc.function = map_id(m.fn, m.n_fn, lc.function);
-		p->locs[m.loc[i]] = lc;
-	}
-	p->n_locs = n_loc;
-	rekey(&p->funcs_h, m.fn, m.n_fn, fn_key, p);
-	rekey(&p->locs_h, m.loc, m.n_loc, loc_key, p);
-	compact_names(p, &m);
-	for (uint32_t i = 0; i < p->n_maps; i++) {
-		p->maps[i].file = map_id(m.str, m.n_str, p->maps[i].file);
-		p->maps[i].build_id = map_id(m.str, m.n_str, p->maps[i].build_id);
-	}
-	/* map_id keeps UINT32_MAX (no overflow entry yet) as it is. */
-	p->overflow_str = map_id(m.str, m.n_str, p->overflow_str);
-	p->overflow_fn = map_id(m.fn, m.n_fn, p->overflow_fn);
-	p->overflow_loc = map_id(m.loc, m.n_loc, p->overflow_loc);
-
-	m.rewrite = true;
-	profile_remap__view(&m, p);
-	holders(&m, ctx);
-	p->sym_bytes = symbol_bytes(p);
-	err = 0;
-out:
-	free(m.str);
-	free(m.fn);
-	free(m.loc);
-	return err;
+	profile_remap__view(m, p);
+	return m;
 }
 
-int profile__for_each_stack(const struct profile *p,
-			    int (*cb)(const struct profile_stack *s, void *ctx), void *ctx)
+void profile_remap__rewrite(struct profile_remap *m)
 {
-	struct stack_entry *e;
-	int ret;
+	struct profile *p = m->p;
+	uint32_t n_str, n_fn, n_loc;
 
-	for (e = p->stacks; e; e = e->hh.next) {
-		struct profile_stack s = {
-			.pid = e->key[0],
-			.tid = e->key[1],
-			.flags = e->key[2],
-			.n = e->key[3],
-			.weight = e->weight,
-			.locs = &e->key[4],
-		};
+	n_str = number(m->str, m->n_str);
+	n_fn = number(m->fn, m->n_fn);
+	n_loc = number(m->loc, m->n_loc);
+	compact_strings(p, m);
+	p->n_strs = n_str;
+	/* Arrays first (new ids only go down), then the hashes from them. */
+	for (uint32_t i = 0; i < m->n_fn; i++) {
+		struct profile_function f = p->funcs[i];
 
-		ret = cb(&s, ctx);
-		if (ret)
-			return ret;
+		if (m->fn[i] == UNUSED_ID)
+			continue;
+		f.name = map_id(m->str, m->n_str, f.name);
+		f.file = map_id(m->str, m->n_str, f.file);
+		p->funcs[m->fn[i]] = f;
 	}
-	return 0;
+	p->n_funcs = n_fn;
+	for (uint32_t i = 0; i < m->n_loc; i++) {
+		struct profile_location lc = p->locs[i];
+
+		if (m->loc[i] == UNUSED_ID)
+			continue;
+		lc.function = map_id(m->fn, m->n_fn, lc.function);
+		p->locs[m->loc[i]] = lc;
+	}
+	p->n_locs = n_loc;
+	rekey(&p->funcs_h, m->fn, m->n_fn, fn_key, p);
+	rekey(&p->locs_h, m->loc, m->n_loc, loc_key, p);
+	compact_names(p, m);
+	for (uint32_t i = 0; i < p->n_maps; i++) {
+		p->maps[i].file = map_id(m->str, m->n_str, p->maps[i].file);
+		p->maps[i].build_id = map_id(m->str, m->n_str, p->maps[i].build_id);
+	}
+	/* map_id keeps UINT32_MAX (no overflow entry yet) as it is. */
+	p->overflow_str = map_id(m->str, m->n_str, p->overflow_str);
+	p->overflow_fn = map_id(m->fn, m->n_fn, p->overflow_fn);
+	p->overflow_loc = map_id(m->loc, m->n_loc, p->overflow_loc);
+
+	m->rewrite = true;
+	profile_remap__view(m, p);
+}
+
+void profile_remap__end(struct profile_remap *m)
+{
+	if (!m)
+		return;
+	if (m->rewrite)
+		m->p->sym_bytes = symbol_bytes(m->p);
+	free(m->str);
+	free(m->fn);
+	free(m->loc);
+	free(m);
+}
+
+struct profile_stack_iter profile__stacks(const struct profile *p)
+{
+	return (struct profile_stack_iter){ .next = p->stacks };
+}
+
+bool profile_stack_iter__next(struct profile_stack_iter *it, struct profile_stack *s)
+{
+	const struct stack_entry *e = it->next;
+
+	if (!e)
+		return false;
+	*s = (struct profile_stack){
+		.pid = e->key[0],
+		.tid = e->key[1],
+		.flags = e->key[2],
+		.n = e->key[3],
+		.weight = e->weight,
+		.locs = &e->key[4],
+	};
+	it->next = e->hh.next;
+	return true;
 }
 
 uint64_t profile__total_weight(const struct profile *p)

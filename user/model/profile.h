@@ -91,18 +91,23 @@ uint64_t profile__symbols_dropped(const struct profile *p);
 /*
  * Rebuild a base's symbols with only those still in use, so that a daemon
  * whose targets made up names for hours gets its budget back once they
- * stop (serve does it periodically).  Ids change: everything that holds
- * one (each view's stacks, caches of function or location ids) is visited
- * by holders twice, and calls profile_remap__* on every id it holds: the
- * first time to say it is in use, the second to learn its new id.  The
- * base's own stacks, names and labels are kept without being visited.
+ * stop (serve does it periodically).  Ids change: the caller visits
+ * everything that holds one (each view's stacks, caches of function or
+ * location ids) twice, calling profile_remap__* on every id it holds:
+ *	m = profile__compact_begin(base);	NULL on ENOMEM: nothing changed
+ *	visit the holders: each id says it is in use
+ *	profile_remap__rewrite(m);		the base is renumbered
+ *	visit the holders again: each id learns its new one
+ *	profile_remap__end(m);
+ * The base's own stacks, names and labels are kept without being visited.
  * A cache may hold ids weakly instead (profile_remap__weak_*): they
  * keep nothing alive, and come back UINT32_MAX when no one else used them
- * (or when it was the budget's overflow entry), for the cache to forget.  0 or -ENOMEM (then nothing changed).
+ * (or when it was the budget's overflow entry), for the cache to forget.
  */
 struct profile_remap;
-typedef void (*profile_holders_fn)(struct profile_remap *m, void *ctx);
-int profile__compact(struct profile *base, profile_holders_fn holders, void *ctx);
+struct profile_remap *profile__compact_begin(struct profile *base);
+void profile_remap__rewrite(struct profile_remap *m);
+void profile_remap__end(struct profile_remap *m); /* NULL-safe */
 uint32_t profile_remap__location(struct profile_remap *m, uint32_t loc);
 uint32_t profile_remap__function(struct profile_remap *m, uint32_t fn);
 uint32_t profile_remap__weak_function(struct profile_remap *m, uint32_t fn);
@@ -153,7 +158,8 @@ static inline bool profile_frame__is_marker(const struct profile_function *fn, i
 /*
  * A frame as every text format shows it: `name (file:line)`, `name (file)`
  * without a line, `name` alone for a marker, `[unknown]` without fn.  put
- * writes each name, escaped as the format needs (term_put, ...).
+ * writes each name, escaped as the format needs: one of user/base/escape.h
+ * (term_put, folded_put), so the model calls nothing above it.
  */
 void profile__put_frame(FILE *f, const struct profile *p, const struct profile_function *fn,
 			int line, void (*put)(FILE *f, const char *s));
@@ -194,9 +200,20 @@ void profile__set_process_label(struct profile *p, uint32_t pid, const char *key
 				const char *value);
 const char *profile__process_label(const struct profile *p, uint32_t pid, const char *key);
 
-/* Visit every stack in insertion order; stop early when cb returns non-0. */
-int profile__for_each_stack(const struct profile *p,
-			    int (*cb)(const struct profile_stack *s, void *ctx), void *ctx);
+/*
+ * The stacks in insertion order, pulled by the caller (the model calls
+ * no one back):
+ *	struct profile_stack_iter it = profile__stacks(p);
+ *	struct profile_stack s;
+ *	while (profile_stack_iter__next(&it, &s))
+ *		...;
+ * Nothing may be added to p meanwhile.
+ */
+struct profile_stack_iter {
+	const void *next;
+};
+struct profile_stack_iter profile__stacks(const struct profile *p);
+bool profile_stack_iter__next(struct profile_stack_iter *it, struct profile_stack *s);
 
 uint64_t profile__total_weight(const struct profile *p);
 uint32_t profile__n_stacks(const struct profile *p);

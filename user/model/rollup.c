@@ -7,13 +7,6 @@
 #include "rollup.h"
 #include "user/base/grow.h"
 
-struct count_ctx {
-	struct rollup *r;
-	const struct rollup_ops *ops;
-	void *ctx;
-	int err;
-};
-
 static int grow(struct rollup *r, uint32_t need)
 {
 	/* The four arrays grow in step: each to the size the first gets. */
@@ -38,23 +31,32 @@ static int grow(struct rollup *r, uint32_t need)
 	return 0;
 }
 
-static int count_stack(const struct profile_stack *s, void *arg)
+static uint32_t row_of(const struct profile *p, const struct rollup_map *m, uint32_t loc)
 {
-	struct count_ctx *c = arg;
-	struct rollup *r = c->r;
+	const struct profile_location *l;
+
+	if (m->row)
+		return loc < m->n_locs ? m->row[loc] : ROLLUP_SKIP;
+	l = profile__get_location(p, loc);
+	return l ? l->function : ROLLUP_SKIP;
+}
+
+static int count_stack(struct rollup *r, const struct profile *p, const struct rollup_map *m,
+		       const struct profile_stack *s)
+{
 	bool own_done = false;
 
 	r->serial++;
 	for (uint32_t i = 0; i < s->n; i++) {
-		uint32_t row = c->ops->row_of(c->ctx, s->locs[i]);
+		uint32_t row = row_of(p, m, s->locs[i]);
 
 		if (row == ROLLUP_SKIP)
 			continue;
-		if (row == ROLLUP_FAIL || grow(r, row + 1))
-			return c->err = -ENOMEM;
+		if (grow(r, row + 1))
+			return -ENOMEM;
 		if (!own_done)
 			r->own[row] += s->weight;
-		own_done = own_done || !c->ops->own_passes || !c->ops->own_passes(c->ctx, row);
+		own_done = own_done || row >= m->n_passes || !m->passes[row];
 		if (r->stamp[row] != r->serial) {
 			r->stamp[row] = r->serial;
 			r->total[row] += s->weight;
@@ -65,10 +67,11 @@ static int count_stack(const struct profile_stack *s, void *arg)
 	return 0;
 }
 
-int rollup__count(struct rollup *r, const struct profile *p, const struct rollup_ops *ops,
-		  void *ctx)
+int rollup__count(struct rollup *r, const struct profile *p, const struct rollup_map *m)
 {
-	struct count_ctx c = { .r = r, .ops = ops, .ctx = ctx };
+	struct profile_stack_iter it;
+	struct profile_stack s;
+	int err = 0;
 
 	if (r->cap) {
 		memset(r->own, 0, (size_t)r->cap * sizeof(*r->own));
@@ -78,8 +81,10 @@ int rollup__count(struct rollup *r, const struct profile *p, const struct rollup
 	}
 	r->n = 0;
 	r->serial = 0;
-	profile__for_each_stack(p, count_stack, &c);
-	return c.err;
+	it = profile__stacks(p);
+	while (!err && profile_stack_iter__next(&it, &s))
+		err = count_stack(r, p, m, &s);
+	return err;
 }
 
 void rollup__free(struct rollup *r)

@@ -4,7 +4,7 @@
  *
  * Owns: the one definition of own and total that `top`, `diff` and the
  * summary share.  A caller maps each frame to a row (a function, a line,
- * a name across files); own is the weight of stacks whose innermost frame
+ * a name across files: struct rollup_map); own is the weight of stacks whose innermost frame
  * is in the row, total the weight of stacks that have the row anywhere,
  * counted once per stack however deep the recursion; depth the row's
  * least distance from a root.  Rows are numbered by the caller and the
@@ -18,17 +18,26 @@
 
 #include "profile.h"
 
-#define ROLLUP_SKIP UINT32_MAX	     /* row_of: this frame is in no row */
-#define ROLLUP_FAIL (UINT32_MAX - 1) /* row_of: out of memory, stop */
+#define ROLLUP_SKIP UINT32_MAX /* a frame in no row */
 
-struct rollup_ops {
-	/* The row of a location id, or ROLLUP_SKIP / ROLLUP_FAIL. */
-	uint32_t (*row_of)(void *ctx, uint32_t loc);
+/*
+ * Which row each frame counts in, as data the caller fills (the model
+ * calls no one back).
+ */
+struct rollup_map {
 	/*
-	 * Optional: own goes on past this row to the next frame out (a wait's
-	 * reason below the Python line it waits at: both are charged).
+	 * By location id: its row, or ROLLUP_SKIP; ids at or past n_locs are
+	 * in no row.  NULL: a location's row is its function's id.
 	 */
-	bool (*own_passes)(void *ctx, uint32_t row);
+	const uint32_t *row;
+	uint32_t n_locs;
+	/*
+	 * By row (NULL: none): own goes on past this row to the next frame
+	 * out (a wait's reason below the Python line it waits at: both are
+	 * charged).  Rows at or past n_passes do not pass.
+	 */
+	const bool *passes;
+	uint32_t n_passes;
 };
 
 struct rollup {
@@ -40,8 +49,7 @@ struct rollup {
 };
 
 /* Count every stack of p (zeroing what was counted before). 0 or -ENOMEM. */
-int rollup__count(struct rollup *r, const struct profile *p, const struct rollup_ops *ops,
-		  void *ctx);
+int rollup__count(struct rollup *r, const struct profile *p, const struct rollup_map *m);
 void rollup__free(struct rollup *r); /* and zero it */
 
 #endif /* PYSPY_ROLLUP_H */

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "output.h"
+#include "user/base/escape.h"
 #include "user/base/grow.h"
 
 struct line {
@@ -30,19 +31,12 @@ struct collect {
 	int err;
 };
 
-/* Frame separators in names would break the format; replace them. */
-static void put_clean(FILE *f, const char *s)
-{
-	for (; *s; s++)
-		fputc(*s == ';' || *s == '\n' ? '_' : *s, f);
-}
-
 static void put_frame(FILE *f, const struct profile *p, uint32_t loc_id)
 {
 	const struct profile_location *loc = profile__get_location(p, loc_id);
 
 	profile__put_frame(f, p, loc ? profile__get_function(p, loc->function) : NULL,
-			   loc ? loc->line : -1, put_clean);
+			   loc ? loc->line : -1, folded_put);
 }
 
 static int render(const struct profile_stack *s, const struct collect *c, char **out)
@@ -61,7 +55,7 @@ static int render(const struct profile_stack *s, const struct collect *c, char *
 		output_group__frame(p, groups[i], s->pid, s->tid, frame, sizeof(frame));
 		if (sep)
 			fputc(';', f);
-		put_clean(f, frame);
+		folded_put(f, frame);
 		sep = 1;
 	}
 	if (s->flags & (PROFILE_STACK_TRUNCATED | PROFILE_STACK_PARTIAL)) {
@@ -81,9 +75,8 @@ static int render(const struct profile_stack *s, const struct collect *c, char *
 	return 0;
 }
 
-static int collect_one(const struct profile_stack *s, void *ctx)
+static int collect_one(struct collect *c, const struct profile_stack *s)
 {
-	struct collect *c = ctx;
 	char *text = NULL;
 
 	if (ARRAY_ROOM(c->lines, c->n + 1, c->cap, 256))
@@ -102,10 +95,14 @@ static int cmp_line(const void *a, const void *b)
 
 static int folded_write(const struct profile *p, const struct output_opts *o, FILE *f)
 {
+	struct profile_stack_iter it;
+	struct profile_stack s;
 	struct collect c = { .p = p, .o = o };
 	size_t i, j;
 
-	profile__for_each_stack(p, collect_one, &c);
+	it = profile__stacks(p);
+	while (profile_stack_iter__next(&it, &s) && !collect_one(&c, &s))
+		;
 	if (!c.err) {
 		if (c.n) /* no stacks: no array at all */
 			qsort(c.lines, c.n, sizeof(*c.lines), cmp_line);

@@ -133,9 +133,8 @@ static int64_t str(struct build *b, const char *s)
 }
 
 /* Pass 1: how many samples and location ids, and which markers are used. */
-static int count_stack(const struct profile_stack *s, void *ctx)
+static int count_stack(struct build *b, const struct profile_stack *s)
 {
-	struct build *b = ctx;
 
 	b->cap_samples++;
 	b->cap_loc_ids += s->n + 1;
@@ -303,9 +302,8 @@ static void add_labels(struct build *b, pb_sample *smp, const struct profile_sta
 }
 
 /* Pass 2: one Sample per stack, in the profile's order. */
-static int add_sample(const struct profile_stack *s, void *ctx)
+static int add_sample(struct build *b, const struct profile_stack *s)
 {
-	struct build *b = ctx;
 	pb_sample *smp;
 	uint64_t *ids;
 
@@ -519,6 +517,8 @@ static int fill_header(struct build *b, pb_profile *msg, pb_value_type vt[3],
 
 static int pprof_write(const struct profile *p, const struct output_opts *o, FILE *f)
 {
+	struct profile_stack_iter it;
+	struct profile_stack s;
 	struct build b = { .p = p, .o = o };
 	pb_profile msg = PERFTOOLS__PROFILES__PROFILE__INIT;
 	pb_value_type vt[3], *vt_ptrs[2];
@@ -531,14 +531,17 @@ static int pprof_write(const struct profile *p, const struct output_opts *o, FIL
 		err = fill_header(&b, &msg, vt, vt_ptrs);
 	if (!err)
 		err = build_mappings(&b);
-	if (!err)
-		profile__for_each_stack(p, count_stack, &b);
+	it = profile__stacks(p);
+	while (!err && profile_stack_iter__next(&it, &s) && !count_stack(&b, &s))
+		;
 	if (!err)
 		err = build_functions(&b);
 	if (!err)
 		err = alloc_samples(&b);
 	if (!err) {
-		profile__for_each_stack(p, add_sample, &b);
+		it = profile__stacks(p);
+		while (profile_stack_iter__next(&it, &s) && !add_sample(&b, &s))
+			;
 		err = b.err;
 	}
 	if (!err) {

@@ -51,9 +51,8 @@ struct ss {
 	const char *unit; /* speedscope's ValueUnit */
 };
 
-static int collect(const struct profile_stack *s, void *ctx)
+static int collect(struct ss *c, const struct profile_stack *s)
 {
-	struct ss *c = ctx;
 
 	if (ARRAY_ROOM(c->items, c->n + 1, c->cap, 256))
 		return -ENOMEM;
@@ -289,11 +288,16 @@ static void put_header(FILE *f, const struct ss *c, const struct output_opts *o)
 
 static int speedscope_write(const struct profile *p, const struct output_opts *o, FILE *f)
 {
+	struct profile_stack_iter it;
+	struct profile_stack s;
 	struct ss c = { .p = p, .unit = unit_of(o) };
 	size_t i, j;
 	int err;
 
-	err = profile__for_each_stack(p, collect, &c);
+	it = profile__stacks(p);
+	err = 0;
+	while (!err && profile_stack_iter__next(&it, &s))
+		err = collect(&c, &s);
 	if (!err && c.n)
 		qsort(c.items, c.n, sizeof(*c.items), cmp_item);
 	if (!err)

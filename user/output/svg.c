@@ -307,9 +307,8 @@ static int add_leading(struct builder *b, const struct profile_stack *s, uint32_
 	return err;
 }
 
-static int add_stack(const struct profile_stack *s, void *ctx)
+static int add_stack(struct builder *b, const struct profile_stack *s)
 {
-	struct builder *b = ctx;
 	uint32_t node = 0, loc;
 	int err;
 
@@ -326,6 +325,8 @@ static int add_stack(const struct profile_stack *s, void *ctx)
 
 static int add_profile(struct svg *g, const struct profile *p, const struct output_opts *o, int k)
 {
+	struct profile_stack_iter it;
+	struct profile_stack s;
 	struct builder b = { .g = g, .p = p, .k = k };
 	int err;
 
@@ -335,7 +336,10 @@ static int add_profile(struct svg *g, const struct profile *p, const struct outp
 	if (!b.locs)
 		return -ENOMEM;
 	memset(b.locs, 0xff, ((size_t)b.n_locs + 1) * sizeof(*b.locs));
-	err = profile__for_each_stack(p, add_stack, &b);
+	it = profile__stacks(p);
+	err = 0;
+	while (!err && profile_stack_iter__next(&it, &s))
+		err = add_stack(&b, &s);
 	free(b.locs);
 	return err;
 }
