@@ -8,6 +8,7 @@
 #include "asyncio.h"
 #include "code.h"
 #include "walk.h"
+#include "user/base/search.h"
 
 /*
  * The section is struct _Py_AsyncioModuleDebugOffsets (Modules/_asynciomodule.c):
@@ -608,17 +609,10 @@ static int by_addr(const void *x, const void *y)
 
 int64_t py_async_tasks__find(const struct py_async_tasks *t, uint64_t addr)
 {
-	uint32_t lo = 0, hi = t->n;
+	/* by_addr holds each address once (drop_repeats): the last at or below is it, or none is. */
+	size_t i = upper_bound(t->by_addr, t->n, addr, addr);
 
-	while (lo < hi) {
-		uint32_t mid = lo + (hi - lo) / 2;
-
-		if (t->by_addr[mid].addr < addr)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo < t->n && t->by_addr[lo].addr == addr ? (int64_t)t->by_addr[lo].i : -1;
+	return i && t->by_addr[i - 1].addr == addr ? (int64_t)t->by_addr[i - 1].i : -1;
 }
 
 /* Drop the tasks met a second time (their later copies), keeping list order. */
