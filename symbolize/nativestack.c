@@ -88,18 +88,26 @@ struct native_proc {
 #define HINT_ROOM   2048
 #define HINT_MIN    4096
 
-static void drop_object(struct native_object *o, void *ctx)
+/*
+ * The objects the table let go of during a walk, freed once nothing names
+ * them: no entry is keyed by an object that is gone, nor by a new one made
+ * at its address.
+ */
+static void free_retired(struct native_ctx *c)
 {
-	struct native_ctx *c = ctx;
+	struct native_object *o;
 	struct pc_entry *e, *tmp;
 
-	c->epoch++;
-	HASH_ITER (hh, c->pcs, e, tmp) {
-		if (e->key.obj != o)
-			continue;
-		HASH_DEL(c->pcs, e);
-		free(e);
-		c->n_pcs--;
+	while ((o = native_objects__take_retired(c->objs))) {
+		c->epoch++;
+		HASH_ITER (hh, c->pcs, e, tmp) {
+			if (e->key.obj != o)
+				continue;
+			HASH_DEL(c->pcs, e);
+			free(e);
+			c->n_pcs--;
+		}
+		native_object__free(o);
 	}
 }
 
@@ -118,7 +126,6 @@ struct native_ctx *native_ctx__new(struct profile *prof, bool native, bool all, 
 			free(c);
 			return NULL;
 		}
-		native_objects__on_free(c->objs, drop_object, c);
 	}
 	if (kernel) {
 		c->ksyms = kallsyms__load(NULL);
@@ -470,9 +477,8 @@ static uint64_t slot_gen(const struct native_proc *p)
  * when nothing changed since (one compare, where a lookup is a search of
  * the mappings, of the object's rules and of the names).
  */
-static enum sw_stop rule_of(void *ctx, uint64_t pc, struct sw_rule *r)
+static enum sw_stop rule_of(struct walk *w, uint64_t pc, struct sw_rule *r)
 {
-	struct walk *w = ctx;
 	struct native_proc *p = w->p;
 	struct frame_info *f = &w->fi[w->n < SW_MAX_FRAMES ? w->n : SW_MAX_FRAMES - 1];
 	struct pc_slot *sl = p->slots ? &p->slots[(pc ^ pc >> 9) & (PC_SLOTS - 1)] : NULL;
@@ -568,6 +574,8 @@ uint32_t native_stack__merge(struct native_proc *p, const struct native_in *in,
 	uint64_t seg_shim[PYSPY_MAX_FRAMES];
 	uint64_t pcs[SW_MAX_FRAMES], sps[SW_MAX_FRAMES + 1];
 	struct walk w = { .p = p };
+	struct sw_walk sw;
+	struct sw_rule rule;
 	enum sw_stop stop = SW_STOP_END;
 	uint32_t need = 0;
 
@@ -590,7 +598,11 @@ uint32_t native_stack__merge(struct native_proc *p, const struct native_in *in,
 	native_maps__sync(p->maps, in->mm_seq);
 	if (!p->slots)
 		p->slots = calloc(PC_SLOTS, sizeof(*p->slots));
-	stop = sw_walk(&in->regs, &in->stack, rule_of, &w, pcs, sps, SW_MAX_FRAMES, &n_pcs);
+	sw_walk__init(&sw, &in->regs, &in->stack, pcs, sps, SW_MAX_FRAMES);
+	while (sw_walk__next(&sw))
+		sw_walk__step(&sw, rule_of(&w, sw.pc, &rule), &rule);
+	stop = sw.stop;
+	n_pcs = sw.n;
 	for (uint32_t i = 0; i < n_pcs && k < cap; i++) {
 		const struct frame_info *f = &w.fi[i];
 		/*
@@ -634,6 +646,8 @@ uint32_t native_stack__merge(struct native_proc *p, const struct native_in *in,
 		}
 		out[k++] = e->loc;
 	}
+	/* The walk's frames are named: the objects let go of during it can go. */
+	free_retired(c);
 	/*
 	 * A copy that ends below every Python frame lost nothing shown by
 	 * default: counted apart from the walks it cut short.

@@ -74,17 +74,16 @@ enum {
 	OBJ_SRC_DEBUG = 8
 };
 
-static void add_sym(const char *name, uint64_t value, uint64_t size, void *ctx)
+static void add_sym(struct native_object *o, const struct elf_function *fn)
 {
-	struct native_object *o = ctx;
-	size_t len = strlen(name) + 1;
+	size_t len = strlen(fn->name) + 1;
 
 	if (ARRAY_ROOM(o->syms, o->n_syms + 1, o->cap_syms, 1024))
 		return;
 	if (ARRAY_ROOM(o->names, o->names_len + len, o->names_cap, 16384))
 		return;
-	memcpy(o->names + o->names_len, name, len);
-	o->syms[o->n_syms++] = (struct sym){ value, size, (uint32_t)o->names_len };
+	memcpy(o->names + o->names_len, fn->name, len);
+	o->syms[o->n_syms++] = (struct sym){ fn->value, fn->size, (uint32_t)o->names_len };
 	o->names_len += len;
 }
 
@@ -114,12 +113,19 @@ static void sort_syms(struct native_object *o)
 		o->n_syms = 0;
 }
 
-static void load_symbols(struct native_object *o, struct elf_file *ef, unsigned src)
+/* The functions of ef's tables of table_type; src is said as their source if there are any. */
+static void load_symbols(struct native_object *o, struct elf_file *ef, uint32_t table_type,
+			 unsigned src)
 {
+	struct elf_function_cursor c = { .table_type = table_type };
+	struct elf_function fn;
+
 	if (!ef)
 		return;
-	if (elf_file__for_each_function(ef, SHT_SYMTAB, add_sym, o) > 0)
+	while (elf_file__next_function(ef, &c, &fn)) {
+		add_sym(o, &fn);
 		o->sym_sources |= src;
+	}
 }
 
 static void hex(const uint8_t *b, int n, char *out)
@@ -239,16 +245,15 @@ struct native_object *native_object__open(int fd, pid_t pid, const char *name)
 		hex(id, n, o->build_id);
 	o->dbg = pid > 0 ? open_debug_file(o, pid) : NULL;
 
-	load_symbols(o, o->ef, OBJ_SRC_SYMTAB);
-	load_symbols(o, o->dbg, OBJ_SRC_DEBUG);
+	load_symbols(o, o->ef, SHT_SYMTAB, OBJ_SRC_SYMTAB);
+	load_symbols(o, o->dbg, SHT_SYMTAB, OBJ_SRC_DEBUG);
 	if (!(o->sym_sources & (OBJ_SRC_SYMTAB | OBJ_SRC_DEBUG))) {
 		mini = minidebug_open(o->ef);
-		load_symbols(o, mini, OBJ_SRC_MINI);
+		load_symbols(o, mini, SHT_SYMTAB, OBJ_SRC_MINI);
 		elf_file__close(mini);
 	}
 	/* .dynsym last: the same addresses from .symtab win (sort keeps the first sized). */
-	if (elf_file__for_each_function(o->ef, SHT_DYNSYM, add_sym, o) > 0)
-		o->sym_sources |= OBJ_SRC_DYNSYM;
+	load_symbols(o, o->ef, SHT_DYNSYM, OBJ_SRC_DYNSYM);
 	sort_syms(o);
 	o->eh = load_cfi(o, o->ef, ".eh_frame", true);
 	/* What the symbol tables could not load. */

@@ -47,9 +47,9 @@ struct obj_entry {
 
 struct native_objects {
 	struct obj_entry *list;
-	size_t budget, bytes;
-	void (*on_free)(struct native_object *o, void *ctx);
-	void *on_free_ctx;
+	struct obj_entry *retired; /* let go of, not taken yet */
+	size_t budget;
+	size_t bytes, retired_bytes; /* the list's, the retired's */
 };
 
 struct mapping {
@@ -81,32 +81,38 @@ struct native_objects *native_objects__new(size_t budget)
 	return t;
 }
 
-static void entry_free(struct native_objects *t, struct obj_entry *e)
+static void entries_free(struct obj_entry *e)
 {
-	if (e->o && t->on_free)
-		t->on_free(e->o, t->on_free_ctx);
-	native_object__free(e->o);
-	free(e);
+	while (e) {
+		struct obj_entry *next = e->next;
+
+		native_object__free(e->o);
+		free(e);
+		e = next;
+	}
 }
 
 void native_objects__free(struct native_objects *t)
 {
 	if (!t)
 		return;
-	while (t->list) {
-		struct obj_entry *e = t->list;
-
-		t->list = e->next;
-		entry_free(t, e);
-	}
+	entries_free(t->list);
+	entries_free(t->retired);
 	free(t);
 }
 
-void native_objects__on_free(struct native_objects *t,
-			     void (*cb)(struct native_object *o, void *ctx), void *ctx)
+struct native_object *native_objects__take_retired(struct native_objects *t)
 {
-	t->on_free = cb;
-	t->on_free_ctx = ctx;
+	struct obj_entry *e = t->retired;
+	struct native_object *o;
+
+	if (!e)
+		return NULL;
+	t->retired = e->next;
+	t->retired_bytes -= e->bytes < t->retired_bytes ? e->bytes : t->retired_bytes;
+	o = e->o;
+	free(e);
+	return o;
 }
 
 static void release(struct native_objects *t, struct obj_entry *e)
@@ -117,8 +123,8 @@ static void release(struct native_objects *t, struct obj_entry *e)
 }
 
 /*
- * Free what no mapping used for OBJ_GRACE_NS, and while over the budget
- * whatever no mapping uses at all.
+ * Let go of what no mapping used for OBJ_GRACE_NS, and while over the
+ * budget of whatever no mapping uses at all: retired, freed when taken.
  */
 static void sweep(struct native_objects *t)
 {
@@ -141,7 +147,9 @@ static void sweep(struct native_objects *t)
 		}
 		*pp = e->next;
 		t->bytes -= e->bytes < t->bytes ? e->bytes : t->bytes;
-		entry_free(t, e);
+		e->next = t->retired;
+		t->retired = e;
+		t->retired_bytes += e->bytes;
 	}
 }
 
@@ -219,10 +227,11 @@ static int acquire(struct native_maps *m, struct mapping *mp)
 		close(fd);
 	if (!e) {
 		sweep(t);
-		if (t->bytes >= t->budget) {
+		if (t->bytes + t->retired_bytes >= t->budget) {
 			if (fd >= 0)
 				close(fd);
-			return -ENOSPC;
+			/* Room the caller will give back when it takes the retired. */
+			return t->bytes < t->budget ? -EAGAIN : -ENOSPC;
 		}
 		if (vdso)
 			fd = vdso_fd();
@@ -383,8 +392,13 @@ int native_maps__find(struct native_maps *m, uint64_t addr, struct native_object
 	}
 	if (!mp)
 		return -ENOENT;
-	if (!mp->obj && !mp->err)
-		mp->err = acquire(m, mp);
+	if (!mp->obj && !mp->err) {
+		int err = acquire(m, mp);
+
+		if (err == -EAGAIN)
+			return err;
+		mp->err = err;
+	}
 	if (mp->err)
 		return mp->err;
 	*o = mp->obj->o;

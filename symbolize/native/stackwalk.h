@@ -73,24 +73,45 @@ struct sw_stack {
 	size_t len;
 };
 
-/*
- * The rule for the instruction at pc (already the call site for callers,
- * i.e. return address - 1).  0, or the stop it means (SW_STOP_NO_MAP,
- * SW_STOP_NO_CFI, SW_STOP_BAD_CFI).
- */
-typedef enum sw_stop (*sw_rule_fn)(void *ctx, uint64_t pc, struct sw_rule *rule);
-
 /* Deepest native stack walked. */
 #define SW_MAX_FRAMES 128
 
 /*
- * Walk from regs: pcs[0] is regs->ip, then each caller's return address;
- * at most max.  sps[i] is the stack pointer in frame i, so frame i's stack
- * is [sps[i], sps[i + 1]), and sps[*n] is its caller's when known (else
- * 0).  *n is how many; returns why the walk ended (SW_STOP_END: the
- * outermost frame was reached).
+ * A walk, one frame at a time: the caller finds each frame's rule (where
+ * rules come from is not the walk's business) and hands it back.
+ *
+ *	sw_walk__init(&w, &regs, &stack, pcs, sps, max);
+ *	while (sw_walk__next(&w))
+ *		sw_walk__step(&w, lookup(w.pc, &rule), &rule);
+ *
+ * pcs[0] is regs->ip, then each caller's return address; at most max.
+ * sps[i] is the stack pointer in frame i, so frame i's stack is [sps[i],
+ * sps[i + 1]), and sps[n] is its caller's when known (else 0); sps holds
+ * max + 1.
  */
-enum sw_stop sw_walk(const struct sw_regs *regs, const struct sw_stack *stack, sw_rule_fn rule,
-		     void *ctx, uint64_t *pcs, uint64_t *sps, uint32_t max, uint32_t *n);
+struct sw_walk {
+	/* Read by the caller. */
+	uint64_t pc;	   /* whose rule the frame just listed needs: the call site for callers */
+	uint32_t n;	   /* frames listed */
+	enum sw_stop stop; /* why it ended, once sw_walk__next said so (END: complete) */
+	/* The walk's. */
+	struct sw_regs r;
+	const struct sw_stack *stack;
+	uint64_t *pcs, *sps;
+	uint32_t max;
+	bool bp_known, done;
+};
+
+void sw_walk__init(struct sw_walk *w, const struct sw_regs *regs, const struct sw_stack *stack,
+		   uint64_t *pcs, uint64_t *sps, uint32_t max);
+
+/* List the next frame: true, and w->pc is where its rule is; false at the end. */
+bool sw_walk__next(struct sw_walk *w);
+
+/*
+ * The lookup of w->pc's rule: found 0 and its rule, or the stop the lookup
+ * met (SW_STOP_NO_MAP, SW_STOP_NO_CFI, SW_STOP_BAD_CFI; rule unread).
+ */
+void sw_walk__step(struct sw_walk *w, enum sw_stop found, const struct sw_rule *rule);
 
 #endif /* PYSPY_STACKWALK_H */

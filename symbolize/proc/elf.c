@@ -310,46 +310,56 @@ Elf *elf_file__libelf(struct elf_file *ef)
 	return ef->elf;
 }
 
-int elf_file__for_each_function(struct elf_file *ef, uint32_t table_type, elf_symbol_fn cb,
-				void *ctx)
+/* The next table of c->table_type with symbols to read, into c; false after the last. */
+static bool next_symbol_table(struct elf_file *ef, struct elf_function_cursor *c)
 {
-	size_t entsz = gelf_fsize(ef->elf, ELF_T_SYM, 1, EV_CURRENT);
-	Elf_Scn *scn = NULL;
-	int count = -ENOENT;
 	GElf_Shdr sh;
 
-	while ((scn = elf_nextscn(ef->elf, scn))) {
-		Elf_Data *data;
-		size_t i, n;
-		GElf_Sym sym;
-
-		if (!gelf_getshdr(scn, &sh) || sh.sh_type != table_type)
+	c->data = NULL;
+	while ((c->scn = elf_nextscn(ef->elf, c->scn))) {
+		if (!gelf_getshdr(c->scn, &sh) || sh.sh_type != c->table_type)
 			continue;
-		if (!section_ok(ef, scn, &sh) || !section_index_ok(ef, sh.sh_link))
+		if (!section_ok(ef, c->scn, &sh) || !section_index_ok(ef, sh.sh_link))
 			continue;
-		data = elf_getdata(scn, NULL);
-		if (!data || !entsz)
+		c->data = elf_getdata(c->scn, NULL);
+		if (!c->data)
 			continue;
-		count = count < 0 ? 0 : count;
-		n = data->d_size / entsz;
-		for (i = 1; i < n; i++) {
-			const char *name;
-			int type;
-
-			if (!gelf_getsym(data, (int)i, &sym))
-				break;
-			type = GELF_ST_TYPE(sym.st_info);
-			if (sym.st_shndx == SHN_UNDEF || !sym.st_name || !sym.st_value ||
-			    (type != STT_FUNC && type != STT_GNU_IFUNC))
-				continue;
-			name = elf_strptr(ef->elf, sh.sh_link, sym.st_name);
-			if (!name || !*name)
-				continue;
-			cb(name, sym.st_value, sym.st_size, ctx);
-			count++;
-		}
+		c->strtab = sh.sh_link;
+		c->i = 1; /* entry 0 is the undefined symbol */
+		c->n = c->data->d_size / gelf_fsize(ef->elf, ELF_T_SYM, 1, EV_CURRENT);
+		return true;
 	}
-	return count;
+	c->done = true;
+	return false;
+}
+
+bool elf_file__next_function(struct elf_file *ef, struct elf_function_cursor *c,
+			     struct elf_function *fn)
+{
+	GElf_Sym sym;
+
+	if (c->done || !gelf_fsize(ef->elf, ELF_T_SYM, 1, EV_CURRENT))
+		return false;
+	for (;;) {
+		const char *name;
+		int type;
+
+		if ((!c->data || c->i >= c->n) && !next_symbol_table(ef, c))
+			return false;
+		if (!gelf_getsym(c->data, (int)c->i++, &sym)) {
+			c->i = c->n; /* the rest of this table is unreadable too */
+			continue;
+		}
+		type = GELF_ST_TYPE(sym.st_info);
+		if (sym.st_shndx == SHN_UNDEF || !sym.st_name || !sym.st_value ||
+		    (type != STT_FUNC && type != STT_GNU_IFUNC))
+			continue;
+		name = elf_strptr(ef->elf, c->strtab, sym.st_name);
+		if (!name || !*name)
+			continue;
+		*fn = (struct elf_function){ name, sym.st_value, sym.st_size };
+		return true;
+	}
 }
 
 /* The section header named name, if the file holds it. */

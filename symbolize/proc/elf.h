@@ -83,14 +83,28 @@ Elf *elf_file__libelf(struct elf_file *ef);
 bool elf_file__next_load(struct elf_file *ef, size_t *i, GElf_Phdr *ph);
 
 /*
- * Visit every defined function symbol with a name and an address in the
- * symbol tables of type SHT_SYMTAB or SHT_DYNSYM: cb(name, st_value,
- * st_size).  Names are libelf's, valid while ef is open.  Returns the
- * count, or -ENOENT without such a table.
+ * The defined function symbols with a name and an address in ef's symbol
+ * tables of one type (SHT_SYMTAB or SHT_DYNSYM), one by one: the caller
+ * zeroes the cursor and sets table_type, and each call gives the next
+ * into *fn; false after the last.  Names are libelf's, valid while ef is
+ * open.
  */
-typedef void (*elf_symbol_fn)(const char *name, uint64_t value, uint64_t size, void *ctx);
-int elf_file__for_each_function(struct elf_file *ef, uint32_t table_type, elf_symbol_fn cb,
-				void *ctx);
+struct elf_function_cursor {
+	uint32_t table_type;
+	/* where the walk is: the table, its symbols, the next one's index */
+	Elf_Scn *scn;
+	Elf_Data *data;
+	size_t strtab, i, n;
+	bool done;
+};
+
+struct elf_function {
+	const char *name;
+	uint64_t value, size; /* st_value (a link-time vaddr), st_size */
+};
+
+bool elf_file__next_function(struct elf_file *ef, struct elf_function_cursor *c,
+			     struct elf_function *fn);
 
 /* The GNU build-id note: its length (at most cap bytes copied), or -ENOENT. */
 int elf_file__build_id(struct elf_file *ef, uint8_t *buf, size_t cap);

@@ -15,10 +15,8 @@ struct table {
 	unsigned n;
 };
 
-static enum sw_stop rule_of(void *ctx, uint64_t pc, struct sw_rule *r)
+static enum sw_stop rule_of(const struct table *t, uint64_t pc, struct sw_rule *r)
 {
-	const struct table *t = ctx;
-
 	for (unsigned i = 0; i < t->n; i++)
 		if (t->pc[i] == pc || t->pc[i] == pc + 1) {
 			*r = t->r[i];
@@ -33,8 +31,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct sw_regs regs;
 	struct table t = { 0 };
 	struct sw_stack st;
+	struct sw_walk w;
+	struct sw_rule r;
 	uint8_t *copy;
-	uint32_t n;
 
 	if (size < sizeof(regs) + 1)
 		return 0;
@@ -59,8 +58,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	memcpy(copy, data, size);
 	st = (struct sw_stack){ copy, regs.sp, size };
-	sw_walk(&regs, &st, rule_of, &t, pcs, sps, 1 + (regs.bp & 127), &n);
-	if (n > SW_MAX_FRAMES)
+	sw_walk__init(&w, &regs, &st, pcs, sps, 1 + (regs.bp & 127));
+	while (sw_walk__next(&w))
+		sw_walk__step(&w, rule_of(&t, w.pc, &r), &r);
+	if (w.n > SW_MAX_FRAMES)
 		abort();
 	free(copy);
 	return 0;

@@ -107,6 +107,24 @@ static bool symbol_line(const char *line, const char *name, uint64_t *addr, uint
 	return true;
 }
 
+/*
+ * `readelf -W --dyn-syms`: counts in *n the lines of defined functions
+ * with an address and a name (what elf_file__next_function lists).
+ */
+static bool function_line(const char *line, const char *name, uint64_t *n, uint64_t *unused)
+{
+	char value[32], type[16], ndx[16], sym[256];
+
+	(void)name;
+	(void)unused;
+	if (sscanf(line, " %*[0-9]: %31s %*s %15s %*s %*s %15s %255s", value, type, ndx, sym) ==
+		    4 &&
+	    strcmp(ndx, "UND") && strtoull(value, NULL, 16) &&
+	    (!strcmp(type, "FUNC") || !strcmp(type, "IFUNC")))
+		(*n)++;
+	return false;
+}
+
 /* `readelf -SW`: "[Nr] Name Type Address Off Size ...". */
 static bool section_line(const char *line, const char *name, uint64_t *addr, uint64_t *size)
 {
@@ -185,6 +203,32 @@ static void check_version(struct elf_file *ef, const struct elf_interp *it, cons
 	CHECK(elf_file__py_version_string(ef, buf, 3) == -ERANGE, "%s", it->elf);
 }
 
+/* The functions of .dynsym, one by one, against readelf's. */
+static void check_functions(struct elf_file *ef, const struct elf_interp *it)
+{
+	struct elf_function_cursor c = { .table_type = SHT_DYNSYM };
+	uint64_t n = 0, want = 0, unused, ta = 0, ts = 0, addr = 0, size = 0;
+	struct elf_function fn;
+
+	while (elf_file__next_function(ef, &c, &fn)) {
+		n++;
+		if (!strcmp(fn.name, "Py_Initialize"))
+			addr = fn.value, size = fn.size;
+	}
+	CHECK(!elf_file__next_function(ef, &c, &fn), "%s: a function after the last", it->elf);
+	readelf("-W --dyn-syms", it->elf, function_line, NULL, false, &want, &unused);
+	CHECK(n == want && n > 1000, "%s: %" PRIu64 " functions, readelf %" PRIu64, it->elf, n,
+	      want);
+	CHECK(!readelf("-Ws --dyn-syms", it->elf, symbol_line, "Py_Initialize", true, &ta, &ts) &&
+		      addr == ta && size == ts && addr,
+	      "%s: Py_Initialize %#" PRIx64 "/%#" PRIx64 " readelf %#" PRIx64 "/%#" PRIx64, it->elf,
+	      addr, size, ta, ts);
+	/* No table of that type: nothing, at once. */
+	c = (struct elf_function_cursor){ .table_type = SHT_LOUSER };
+	CHECK(!elf_file__next_function(ef, &c, &fn), "%s", it->elf);
+	printf("  %s: %" PRIu64 " functions in .dynsym\n", it->elf, n);
+}
+
 static void check_bias(struct elf_file *ef, const struct elf_interp *it)
 {
 	const uint64_t base = 0x7f1234560000ull;
@@ -221,6 +265,7 @@ static void check_interp(const struct elf_interp *it)
 	check_runtime(ef, it);
 	check_version(ef, it, &t);
 	check_bias(ef, it);
+	check_functions(ef, it);
 	CHECK(elf_file__find_symbol(ef, "no_such_symbol_pyspy", &a, &s) == -ENOENT, "%s", it->elf);
 	CHECK(elf_file__find_section(ef, ".no_such_section", &a, &s) == -ENOENT, "%s", it->elf);
 	/* _PyRuntime is zero-initialised (.bss) before 3.10: not file-backed. */

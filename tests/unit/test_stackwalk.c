@@ -5,6 +5,7 @@
  * stack with its own objects' CFI (procmaps, object, cfi, stackwalk).
  */
 #include <errno.h>
+#include <gnu/libc-version.h>
 #include <string.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -25,16 +26,31 @@ struct fake {
 	int n;
 };
 
-static enum sw_stop fake_rule(void *ctx, uint64_t pc, struct sw_rule *r)
+static enum sw_stop fake_rule(const struct fake *f, uint64_t pc, struct sw_rule *r)
 {
-	const struct fake *f = ctx;
-
 	for (int i = 0; i < f->n; i++)
 		if (f->rules[i].pc == pc) {
 			*r = f->rules[i].r;
 			return 0;
 		}
 	return SW_STOP_NO_MAP;
+}
+
+/* A whole walk with f's rules: why it ended, *n frames listed. */
+static enum sw_stop walk(const struct sw_regs *regs, const struct sw_stack *stack,
+			 const struct fake *f, uint64_t *pcs, uint64_t *sps, uint32_t max,
+			 uint32_t *n)
+{
+	struct sw_walk w;
+	struct sw_rule r;
+
+	sw_walk__init(&w, regs, stack, pcs, sps, max);
+	while (sw_walk__next(&w))
+		sw_walk__step(&w, fake_rule(f, w.pc, &r), &r);
+	*n = w.n;
+	/* Ended, it stays so. */
+	CHECK(!sw_walk__next(&w) && w.n == *n);
+	return w.stop;
 }
 
 #define RSP(off)                                                                           \
@@ -65,7 +81,7 @@ static void test_rsp_chain(void)
 
 	put64(st, 8, 0x200);	   /* leaf's RA at CFA-8 = base+8 */
 	put64(st, 16 + 24, 0x300); /* mid: sp base+16, CFA base+48, RA at base+40 */
-	CHECK(sw_walk(&regs, &stack, fake_rule, &f, pcs, sps, 8, &n) == SW_STOP_END);
+	CHECK(walk(&regs, &stack, &f, pcs, sps, 8, &n) == SW_STOP_END);
 	CHECK(n == 3 && pcs[0] == 0x100 && pcs[1] == 0x200 && pcs[2] == 0x300, "n %u", n);
 	CHECK(sps[0] == base && sps[1] == base + 16 && sps[2] == base + 48);
 }
@@ -101,7 +117,7 @@ static void test_rbp_frame(void)
 	put64(st, 40, 0x600);	  /* RA at rbp + 8 */
 	put64(st, 64, 0);	  /* the caller's saved rbp */
 	put64(st, 72, 0x700);
-	CHECK(sw_walk(&regs, &stack, fake_rule, &f, pcs, sps, 8, &n) == SW_STOP_END);
+	CHECK(walk(&regs, &stack, &f, pcs, sps, 8, &n) == SW_STOP_END);
 	CHECK(n == 3 && pcs[1] == 0x600 && pcs[2] == 0x700, "n %u", n);
 }
 
@@ -128,24 +144,23 @@ static void test_stops(void)
 	uint8_t big[SW_MAX_FRAMES * 8 + 64];
 	struct sw_stack bigs = { big, base, sizeof(big) };
 
-	CHECK(sw_walk(&regs, &stack, fake_rule, &f, pcs, sps, 8, &n) == SW_STOP_LOOP && n == 1);
+	CHECK(walk(&regs, &stack, &f, pcs, sps, 8, &n) == SW_STOP_LOOP && n == 1);
 	f = (struct fake){ out, 1 };
-	CHECK(sw_walk(&regs, &stack, fake_rule, &f, pcs, sps, 8, &n) == SW_STOP_STACK && n == 1);
+	CHECK(walk(&regs, &stack, &f, pcs, sps, 8, &n) == SW_STOP_STACK && n == 1);
 	/* An unknown pc: the walk stops there, having listed it. */
 	regs.ip = 0x99;
-	CHECK(sw_walk(&regs, &stack, fake_rule, &f, pcs, sps, 8, &n) == SW_STOP_NO_MAP && n == 1);
+	CHECK(walk(&regs, &stack, &f, pcs, sps, 8, &n) == SW_STOP_NO_MAP && n == 1);
 	/* A function that "returns" to itself forever: bounded by max, and by SW_MAX_FRAMES. */
 	for (size_t i = 0; i < sizeof(big); i += 8)
 		put64(big, i, 0x10);
 	regs.ip = 0x10;
 	f = (struct fake){ self, 2 };
-	CHECK(sw_walk(&regs, &bigs, fake_rule, &f, pcs, sps, 5, &n) == SW_STOP_DEPTH && n == 5);
-	CHECK(sw_walk(&regs, &bigs, fake_rule, &f, pcs, sps, 100000, &n) == SW_STOP_DEPTH &&
-	      n == SW_MAX_FRAMES);
+	CHECK(walk(&regs, &bigs, &f, pcs, sps, 5, &n) == SW_STOP_DEPTH && n == 5);
+	CHECK(walk(&regs, &bigs, &f, pcs, sps, 100000, &n) == SW_STOP_DEPTH && n == SW_MAX_FRAMES);
 	/* rbp's save slot below sp: popped already, so rbp is the caller's. */
 	put64(st, 0, 0x20);
 	f = (struct fake){ popped, 2 };
-	CHECK(sw_walk(&regs, &stack, fake_rule, &f, pcs, sps, 8, &n) == SW_STOP_END && n == 2);
+	CHECK(walk(&regs, &stack, &f, pcs, sps, 8, &n) == SW_STOP_END && n == 2);
 	CHECK(strcmp(sw_stop_name(SW_STOP_LOOP), "stack pointer went backwards") == 0);
 }
 
@@ -158,9 +173,8 @@ struct real {
 	int n;
 };
 
-static enum sw_stop real_rule(void *ctx, uint64_t pc, struct sw_rule *r)
+static enum sw_stop real_rule(struct real *x, uint64_t pc, struct sw_rule *r)
 {
-	struct real *x = ctx;
 	struct native_object *o;
 	uint64_t vaddr;
 	unsigned flags;
@@ -181,6 +195,8 @@ __attribute__((noinline)) static int walk_here(struct real *x, uint64_t *pcs, ui
 	struct sw_regs regs;
 	uint64_t sps[SW_MAX_FRAMES + 1];
 	struct sw_stack st;
+	struct sw_walk w;
+	struct sw_rule r;
 	uint64_t sp;
 
 	__asm__ volatile("lea (%%rip), %0" : "=r"(regs.ip));
@@ -197,7 +213,11 @@ __attribute__((noinline)) static int walk_here(struct real *x, uint64_t *pcs, ui
 
 		st = (struct sw_stack){ copy, sp, got > 0 ? (size_t)got : 0 };
 	}
-	return sw_walk(&regs, &st, real_rule, x, pcs, sps, SW_MAX_FRAMES, n);
+	sw_walk__init(&w, &regs, &st, pcs, sps, SW_MAX_FRAMES);
+	while (sw_walk__next(&w))
+		sw_walk__step(&w, real_rule(x, w.pc, &r), &r);
+	*n = w.n;
+	return w.stop;
 }
 
 __attribute__((noinline)) static int outer_frame(struct real *x, uint64_t *pcs, uint32_t *n)
@@ -241,11 +261,64 @@ out:
 	native_objects__free(t);
 }
 
+/*
+ * The table lets go of an object no mapping uses when it needs the room,
+ * and the caller takes it: until then it is valid and still charged, so
+ * the next object waits for the room (-EAGAIN, tried again, not for good).
+ */
+static void test_retire(void)
+{
+	struct native_objects *t = native_objects__new(1); /* any object is over it */
+	uint64_t in_libc = (uintptr_t)&gnu_get_libc_version, here = (uintptr_t)&test_retire;
+	struct native_maps *m = native_maps__new(t, getpid());
+	struct native_object *libc = NULL, *self = NULL, *o;
+	uint64_t vaddr, libc_vaddr;
+	unsigned flags;
+	int err;
+
+	CHECK(m && t);
+	if (!m || !t)
+		goto out;
+	err = native_maps__find(m, in_libc, &libc, &vaddr, &flags);
+	if (err == -EACCES && geteuid()) {
+		printf("  skip: map_files needs root\n");
+		goto out;
+	}
+	CHECK(!err && libc, "libc: %s", strerror(-err));
+	if (err)
+		goto out;
+	libc_vaddr = vaddr;
+	CHECK(!native_objects__take_retired(t), "nothing let go of yet");
+	/* Its only mapping gone, libc is unused: the next open lets it go. */
+	native_maps__free(m);
+	m = native_maps__new(t, getpid());
+	CHECK(m);
+	if (!m)
+		goto out;
+	err = native_maps__find(m, here, &self, &vaddr, &flags);
+	CHECK(err == -EAGAIN, "%d", err);
+	o = libc;
+	/* __gnu_get_libc_version where libc's debug file is installed. */
+	CHECK(strstr(native_object__symbol(o, libc_vaddr) ?: "", "gnu_get_libc_version"),
+	      "let go of, still valid: %s", native_object__symbol(o, libc_vaddr));
+	o = native_objects__take_retired(t);
+	CHECK(o == libc);
+	CHECK(!native_objects__take_retired(t));
+	native_object__free(o);
+	err = native_maps__find(m, here, &self, &vaddr, &flags);
+	CHECK(!err && self && !strcmp(native_object__symbol(self, vaddr) ?: "", "test_retire"),
+	      "%d", err);
+out:
+	native_maps__free(m);
+	native_objects__free(t);
+}
+
 int main(void)
 {
 	test_rsp_chain();
 	test_rbp_frame();
 	test_stops();
 	test_self();
+	test_retire();
 	return unit_done("stackwalk");
 }
