@@ -42,8 +42,7 @@ struct native_ctx {
 	bool all, kernel;
 	struct native_objects *objs;
 	struct kallsyms *ksyms;
-	struct pc_entry *pcs;
-	uint32_t n_pcs;
+	struct pc_entry *pcs; /* at most PC_CACHE_MAX */
 	/* Bumped whenever a pc_entry is freed: the procs' slots check it. */
 	uint32_t epoch;
 	/* Marker locations by stop, then the unmatched one; UINT32_MAX: none yet. */
@@ -99,7 +98,6 @@ static void drop_object(struct native_object *o, void *ctx)
 			continue;
 		HASH_DEL(c->pcs, e);
 		free(e);
-		c->n_pcs--;
 	}
 }
 
@@ -135,7 +133,6 @@ static void pcs_clear(struct native_ctx *c)
 {
 	c->epoch++;
 	HASH_CLEAR_FREE(hh, c->pcs, free);
-	c->n_pcs = 0;
 }
 
 void native_ctx__free(struct native_ctx *c)
@@ -164,7 +161,6 @@ void native_ctx__remap(struct native_ctx *c, struct profile_remap *m)
 			continue;
 		HASH_DEL(c->pcs, e);
 		free(e);
-		c->n_pcs--;
 	}
 	for (int i = 0; i <= SW_STOP__COUNT; i++)
 		if (c->stop_loc[i] != UINT32_MAX)
@@ -341,7 +337,7 @@ static struct pc_entry *pc_add(struct native_ctx *c, const struct pc_key *k, uin
 
 	if (loc == UINT32_MAX)
 		return NULL;
-	if (c->n_pcs >= PC_CACHE_MAX)
+	if (HASH_COUNT(c->pcs) >= PC_CACHE_MAX)
 		pcs_clear(c);
 	e = calloc(1, sizeof(*e));
 	if (!e)
@@ -350,7 +346,6 @@ static struct pc_entry *pc_add(struct native_ctx *c, const struct pc_key *k, uin
 	e->loc = loc;
 	e->kind = kind;
 	HASH_ADD(hh, c->pcs, key, sizeof(e->key), e);
-	c->n_pcs++;
 	return e;
 }
 

@@ -12,7 +12,9 @@
  * inputs cannot be found any faster than by trying them (one in 2^32 per
  * uthash bucket value), so chains stay short whatever the target makes.
  * The key is never written anywhere.  Also owns the one way a table is
- * emptied (HASH_CLEAR_FREE).
+ * emptied (HASH_CLEAR_FREE).  A table's size is uthash's own HASH_COUNT
+ * (O(1)), never a counter kept beside it that could drift from it: a cache
+ * bounded at MAX items is `if (HASH_COUNT(t) >= MAX) HASH_CLEAR_FREE(...)`.
  *
  * Every file that includes <uthash.h> includes this first (so that its
  * tables use HASH_FUNCTION below); scripts/check-layers.py checks it.
