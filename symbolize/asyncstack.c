@@ -118,17 +118,14 @@ void async_proc__to_bpf(const struct async_proc *ap, struct pyspy_proc *out)
 
 void async_proc__remap(struct async_proc *ap, struct profile_remap *m)
 {
-	struct name_entry *e, *tmp;
+	struct name_entry *e;
 
 	if (ap->lost_loc != UINT32_MAX)
 		ap->lost_loc = profile_remap__weak_location(m, ap->lost_loc);
-	HASH_ITER (hh, ap->names, e, tmp) {
+	/* Names are held weakly: one whose location is gone is forgotten. */
+	for (e = ap->names; e; e = e->hh.next)
 		e->loc = profile_remap__weak_location(m, e->loc);
-		if (e->loc != UINT32_MAX)
-			continue;
-		HASH_DEL(ap->names, e);
-		free(e);
-	}
+	HASH_FREE_IF(hh, ap->names, gone, gone->loc == UINT32_MAX, free);
 }
 
 const struct async_stats *async_proc__stats(const struct async_proc *ap)

@@ -90,15 +90,9 @@ struct native_proc {
 static void drop_object(struct native_object *o, void *ctx)
 {
 	struct native_ctx *c = ctx;
-	struct pc_entry *e, *tmp;
 
 	c->epoch++;
-	HASH_ITER (hh, c->pcs, e, tmp) {
-		if (e->key.obj != o)
-			continue;
-		HASH_DEL(c->pcs, e);
-		free(e);
-	}
+	HASH_FREE_IF(hh, c->pcs, e, e->key.obj == o, free);
 }
 
 struct native_ctx *native_ctx__new(struct profile *prof, bool native, bool all, bool kernel)
@@ -152,16 +146,13 @@ const struct native_stats *native_ctx__stats(const struct native_ctx *c)
 
 void native_ctx__remap(struct native_ctx *c, struct profile_remap *m)
 {
-	struct pc_entry *e, *tmp;
+	struct pc_entry *e;
 
 	c->epoch++;
-	HASH_ITER (hh, c->pcs, e, tmp) {
+	/* Names are held weakly: one whose location is gone is forgotten. */
+	for (e = c->pcs; e; e = e->hh.next)
 		e->loc = profile_remap__weak_location(m, e->loc);
-		if (e->loc != UINT32_MAX)
-			continue;
-		HASH_DEL(c->pcs, e);
-		free(e);
-	}
+	HASH_FREE_IF(hh, c->pcs, gone, gone->loc == UINT32_MAX, free);
 	for (int i = 0; i <= SW_STOP__COUNT; i++)
 		if (c->stop_loc[i] != UINT32_MAX)
 			c->stop_loc[i] = profile_remap__weak_location(m, c->stop_loc[i]);
