@@ -44,9 +44,8 @@ struct async_proc {
 	bool ready, never;
 	uint64_t next_poll_ns, poll_ns;
 	struct py_async_layout a;
-	struct name_entry *names;
-	uint32_t n_names;
-	uint32_t lost_loc; /* `task ?`, UINT32_MAX: not made yet */
+	struct name_entry *names; /* at most NAME_CACHE_MAX */
+	uint32_t lost_loc;	  /* `task ?`, UINT32_MAX: not made yet */
 	struct async_stats st;
 };
 
@@ -63,17 +62,11 @@ struct async_proc *async_proc__new(const struct py_target *py, struct profile *p
 	return ap;
 }
 
-static void names_clear(struct async_proc *ap)
-{
-	HASH_CLEAR_FREE(hh, ap->names, free);
-	ap->n_names = 0;
-}
-
 void async_proc__free(struct async_proc *ap)
 {
 	if (!ap)
 		return;
-	names_clear(ap);
+	HASH_CLEAR_FREE(hh, ap->names, free);
 	free(ap);
 }
 
@@ -125,18 +118,14 @@ void async_proc__to_bpf(const struct async_proc *ap, struct pyspy_proc *out)
 
 void async_proc__remap(struct async_proc *ap, struct profile_remap *m)
 {
-	struct name_entry *e, *tmp;
+	struct name_entry *e;
 
 	if (ap->lost_loc != UINT32_MAX)
 		ap->lost_loc = profile_remap__weak_location(m, ap->lost_loc);
-	HASH_ITER (hh, ap->names, e, tmp) {
+	/* Names are held weakly: one whose location is gone is forgotten. */
+	for (e = ap->names; e; e = e->hh.next)
 		e->loc = profile_remap__weak_location(m, e->loc);
-		if (e->loc != UINT32_MAX)
-			continue;
-		HASH_DEL(ap->names, e);
-		free(e);
-		ap->n_names--;
-	}
+	HASH_FREE_IF(hh, ap->names, gone, gone->loc == UINT32_MAX, free);
 }
 
 const struct async_stats *async_proc__stats(const struct async_proc *ap)
@@ -238,8 +227,8 @@ uint32_t async_proc__task_location(struct async_proc *ap, uint64_t task, uint64_
 		ap->st.names_lost++;
 		return lost_location(ap);
 	}
-	if (ap->n_names >= NAME_CACHE_MAX)
-		names_clear(ap);
+	if (HASH_COUNT(ap->names) >= NAME_CACHE_MAX)
+		HASH_CLEAR_FREE(hh, ap->names, free);
 	e = calloc(1, sizeof(*e));
 	snprintf(label, sizeof(label), "task %s", name);
 	/* Names are the target's bytes: profile__function keeps them as data. */
@@ -251,7 +240,6 @@ uint32_t async_proc__task_location(struct async_proc *ap, uint64_t task, uint64_
 	e->loc = profile__location(
 		ap->prof, profile__function_of(ap->prof, PROFILE_FN_TASK, label, "", 0), -1);
 	HASH_ADD(hh, ap->names, key, sizeof(e->key), e);
-	ap->n_names++;
 	return e->loc;
 }
 

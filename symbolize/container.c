@@ -438,13 +438,10 @@ struct container_cache {
 	char proc_dir[256];
 	char cg2_dir[1024];
 	char pods_dir[1024];
-	struct cg_entry *cgs;
-	unsigned n_cgs;
-	struct pid_entry *pids;
-	unsigned n_pids;
-	struct pod_entry *pods;
-	unsigned n_pods;
-	int n_hier; /* lines in every /proc/PID/cgroup: one per hierarchy; 0 unknown */
+	struct cg_entry *cgs;	/* at most MAX_CGROUPS */
+	struct pid_entry *pids; /* at most MAX_PIDS */
+	struct pod_entry *pods; /* at most MAX_PODS */
+	int n_hier;		/* lines in every /proc/PID/cgroup: one per hierarchy; 0 unknown */
 	double pods_next_scan;
 	struct pid_entry scratch; /* the answer when the table cannot grow */
 };
@@ -553,31 +550,13 @@ struct container_cache *container_cache__new(const char *proc_dir, const char *c
 	return c;
 }
 
-static void clear_pids(struct container_cache *c)
-{
-	HASH_CLEAR_FREE(hh, c->pids, free);
-	c->n_pids = 0;
-}
-
-static void clear_cgs(struct container_cache *c)
-{
-	HASH_CLEAR_FREE(hh, c->cgs, free);
-	c->n_cgs = 0;
-}
-
-static void clear_pods(struct container_cache *c)
-{
-	HASH_CLEAR_FREE(hh, c->pods, free);
-	c->n_pods = 0;
-}
-
 void container_cache__free(struct container_cache *c)
 {
 	if (!c)
 		return;
-	clear_pids(c);
-	clear_cgs(c);
-	clear_pods(c);
+	HASH_CLEAR_FREE(hh, c->pids, free);
+	HASH_CLEAR_FREE(hh, c->cgs, free);
+	HASH_CLEAR_FREE(hh, c->pods, free);
 	free(c);
 }
 
@@ -586,10 +565,10 @@ static void scan_pods(struct container_cache *c)
 	DIR *d = opendir(c->pods_dir);
 	struct dirent *de;
 
-	clear_pods(c);
+	HASH_CLEAR_FREE(hh, c->pods, free);
 	if (!d)
 		return;
-	while ((de = readdir(d)) && c->n_pods < MAX_PODS) {
+	while ((de = readdir(d)) && HASH_COUNT(c->pods) < MAX_PODS) {
 		struct pod_entry *e = calloc(1, sizeof(*e)), *old;
 
 		if (!e)
@@ -604,7 +583,6 @@ static void scan_pods(struct container_cache *c)
 			continue;
 		}
 		HASH_ADD_STR(c->pods, uid, e);
-		c->n_pods++;
 	}
 	closedir(d);
 }
@@ -692,14 +670,13 @@ const struct container_info *container_cache__lookup(struct container_cache *c, 
 		 * cgroup and are told apart per process.
 		 */
 		if (exact && ino && (!cgroup_id || ino == cgroup_id)) {
-			if (c->n_cgs >= MAX_CGROUPS)
-				clear_cgs(c);
+			if (HASH_COUNT(c->cgs) >= MAX_CGROUPS)
+				HASH_CLEAR_FREE(hh, c->cgs, free);
 			ce = calloc(1, sizeof(*ce));
 			if (ce) {
 				ce->id = ino;
 				ce->info = info;
 				HASH_ADD(hh, c->cgs, id, sizeof(ce->id), ce);
-				c->n_cgs++;
 			}
 		}
 	}
@@ -707,8 +684,8 @@ const struct container_info *container_cache__lookup(struct container_cache *c, 
 	if (ce && !ce->info.pod_name[0] && info.pod_name[0])
 		ce->info = info;
 	if (!pe) {
-		if (c->n_pids >= MAX_PIDS)
-			clear_pids(c);
+		if (HASH_COUNT(c->pids) >= MAX_PIDS)
+			HASH_CLEAR_FREE(hh, c->pids, free);
 		pe = calloc(1, sizeof(*pe));
 		if (!pe) {
 			pe = &c->scratch;
@@ -718,7 +695,6 @@ const struct container_info *container_cache__lookup(struct container_cache *c, 
 		}
 		pe->pid = pid;
 		HASH_ADD_INT(c->pids, pid, pe);
-		c->n_pids++;
 		*changed = true;
 	} else {
 		*changed = memcmp(&pe->info, &info, sizeof(info)) != 0;

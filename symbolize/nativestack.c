@@ -42,8 +42,7 @@ struct native_ctx {
 	bool all, kernel;
 	struct native_objects *objs;
 	struct kallsyms *ksyms;
-	struct pc_entry *pcs;
-	uint32_t n_pcs;
+	struct pc_entry *pcs; /* at most PC_CACHE_MAX */
 	/* Bumped whenever a pc_entry is freed: the procs' slots check it. */
 	uint32_t epoch;
 	/* Marker locations by stop, then the unmatched one; UINT32_MAX: none yet. */
@@ -96,17 +95,10 @@ struct native_proc {
 static void free_retired(struct native_ctx *c)
 {
 	struct native_object *o;
-	struct pc_entry *e, *tmp;
 
 	while ((o = native_objects__take_retired(c->objs))) {
 		c->epoch++;
-		HASH_ITER (hh, c->pcs, e, tmp) {
-			if (e->key.obj != o)
-				continue;
-			HASH_DEL(c->pcs, e);
-			free(e);
-			c->n_pcs--;
-		}
+		HASH_FREE_IF(hh, c->pcs, e, e->key.obj == o, free);
 		native_object__free(o);
 	}
 }
@@ -142,7 +134,6 @@ static void pcs_clear(struct native_ctx *c)
 {
 	c->epoch++;
 	HASH_CLEAR_FREE(hh, c->pcs, free);
-	c->n_pcs = 0;
 }
 
 void native_ctx__free(struct native_ctx *c)
@@ -162,17 +153,13 @@ const struct native_stats *native_ctx__stats(const struct native_ctx *c)
 
 void native_ctx__remap(struct native_ctx *c, struct profile_remap *m)
 {
-	struct pc_entry *e, *tmp;
+	struct pc_entry *e;
 
 	c->epoch++;
-	HASH_ITER (hh, c->pcs, e, tmp) {
+	/* Names are held weakly: one whose location is gone is forgotten. */
+	for (e = c->pcs; e; e = e->hh.next)
 		e->loc = profile_remap__weak_location(m, e->loc);
-		if (e->loc != UINT32_MAX)
-			continue;
-		HASH_DEL(c->pcs, e);
-		free(e);
-		c->n_pcs--;
-	}
+	HASH_FREE_IF(hh, c->pcs, gone, gone->loc == UINT32_MAX, free);
 	for (int i = 0; i <= SW_STOP__COUNT; i++)
 		if (c->stop_loc[i] != UINT32_MAX)
 			c->stop_loc[i] = profile_remap__weak_location(m, c->stop_loc[i]);
@@ -348,7 +335,7 @@ static struct pc_entry *pc_add(struct native_ctx *c, const struct pc_key *k, uin
 
 	if (loc == UINT32_MAX)
 		return NULL;
-	if (c->n_pcs >= PC_CACHE_MAX)
+	if (HASH_COUNT(c->pcs) >= PC_CACHE_MAX)
 		pcs_clear(c);
 	e = calloc(1, sizeof(*e));
 	if (!e)
@@ -357,7 +344,6 @@ static struct pc_entry *pc_add(struct native_ctx *c, const struct pc_key *k, uin
 	e->loc = loc;
 	e->kind = kind;
 	HASH_ADD(hh, c->pcs, key, sizeof(e->key), e);
-	c->n_pcs++;
 	return e;
 }
 

@@ -7,6 +7,7 @@
 # since a skip must never hide a missing interpreter or binary.
 set -eu
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+. tests/tally.sh
 
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
@@ -15,16 +16,9 @@ trap 'rm -f "$log"' EXIT
 # No pipefail: the pipeline's status is tee's; PIPESTATUS has the script's.
 tests/run-unit.sh "$@" 2>&1 | tee "$log"
 unit_rc=${PIPESTATUS[0]}
-line=$(grep -E '^unit total: [0-9]+ passed, [0-9]+ failed$' "$log" | tail -n 1 || true)
-if [[ $line =~ ([0-9]+)\ passed,\ ([0-9]+)\ failed ]]; then
-	unit_pass=${BASH_REMATCH[1]}
-	unit_fail=${BASH_REMATCH[2]}
-else
-	unit_pass=0
-	unit_fail=1
-	echo "run-all: run-unit.sh gave no total line"
-fi
-if [ "$unit_rc" -ne 0 ] && [ "$unit_fail" -eq 0 ]; then unit_fail=1; fi
+tally run-unit.sh "$log" "$unit_rc" '^unit total: '
+unit_pass=$pass
+unit_fail=$fail
 
 # Integration: pytest's last line looks like
 #   ===== 60 passed, 2 failed, 1 error in 123.45s (0:02:03) =====

@@ -5,8 +5,10 @@
 # Each binary ends with "NAME: N passed, N failed" (tests/unit/unit.h).  A
 # binary that dies before that line, or exits non-zero while claiming no
 # failure (a sanitizer abort after unit_done), counts as one failure, so
-# the total line is always trustworthy for tests/run-all.sh.
+# the total line is always trustworthy for tests/run-all.sh (the rule is
+# tests/tally.sh's, which run-all.sh applies to that line in turn).
 set -eu
+. "$(dirname "${BASH_SOURCE[0]}")/tally.sh"
 
 # Sanitizer failures must be fatal and visible, not just logged.
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
@@ -26,22 +28,8 @@ for bin in "$@"; do
 	rc=0
 	timeout "$per_test_timeout" "$bin" >"$out" 2>&1 || rc=$?
 	cat "$out"
-	summary=$(grep -E ': [0-9]+ passed, [0-9]+ failed$' "$out" | tail -n 1 || true)
-	if [[ $summary =~ :\ ([0-9]+)\ passed,\ ([0-9]+)\ failed$ ]]; then
-		pass=${BASH_REMATCH[1]}
-		fail=${BASH_REMATCH[2]}
-	else
-		pass=0
-		fail=0
-		echo "$name: no summary line (exit status $rc)"
-	fi
-	if [ "$rc" -ne 0 ] && [ "$fail" -eq 0 ]; then
-		[ "$rc" -eq 124 ] && echo "$name: timed out after ${per_test_timeout}s"
-		echo "$name: exit status $rc, counted as 1 failure"
-		fail=1
-	elif [ "$rc" -eq 0 ] && [ -z "$summary" ]; then
-		fail=1
-	fi
+	[ "$rc" -ne 124 ] || echo "$name: timed out after ${per_test_timeout}s"
+	tally "$name" "$out" "$rc" ': '
 	total_pass=$((total_pass + pass))
 	total_fail=$((total_fail + fail))
 	[ "$fail" -eq 0 ] || failed_bins+=("$name")

@@ -24,181 +24,126 @@ const struct py_layout *py_layout__from_table(unsigned major, unsigned minor)
 
 /*
  * _Py_DebugOffsets is a header (cookie, version, free_threaded) followed by
- * sub-structs made only of u64s, so every field we need is "base of its
- * sub-struct + 8 * index".  The sub-structs grow between minor versions, so
- * each minor gets its own map of where our fields sit.  A 0 means "not in
- * this version's debug offsets".
+ * sub-structs made only of u64s, so every field we need is "where its
+ * sub-struct starts + 8 * its index there".  The sub-structs grow between
+ * minor versions: where each starts is per minor, and so is a field's
+ * index there, for the few that moved (a column per minor below).
  */
-#define DO(base, idx) ((base) + 8 * (idx))
-
-struct dbg_map {
-	unsigned minor;
-	unsigned total; /* sizeof(_Py_DebugOffsets); the caller must give this much */
-	uint16_t interpreters_head;
-	uint16_t interp_next, interp_threads_head;
-	uint16_t ts_next, ts_interp, ts_current_frame, ts_thread_id, ts_native_thread_id;
-	uint16_t ts_datastack_chunk;
-	uint16_t fr_size, fr_previous, fr_executable, fr_instr_ptr, fr_owner;
-	uint16_t co_filename, co_name, co_qualname, co_linetable, co_firstlineno;
-	uint16_t co_code_adaptive;
-	uint16_t ob_type;
-	uint16_t by_ob_size, by_ob_sval;
-	uint16_t un_state, un_length, un_ascii_size, un_compact_size;
-	/* interpreter_state: ceval.gil pointer, and _gil and two of its fields */
-	uint16_t ceval_gil, gil_state, gil_locked, gil_holder;
-	/* 3.14+, for --async: the frame's value stack, generators, sets, the
-	 * type flags and ints (a default task name is an int) */
-	uint16_t fr_stackpointer, gen_iframe, gen_frame_state;
-	uint16_t set_table, set_mask, ty_flags, lo_tag, lo_digit;
+enum dbg_sub {
+	SUB_RUNTIME,
+	SUB_INTERP,
+	SUB_THREAD,
+	SUB_FRAME,
+	SUB_CODE,
+	SUB_OBJECT,
+	SUB_TYPE,
+	SUB_SET,
+	SUB_LONG,
+	SUB_BYTES,
+	SUB_UNICODE,
+	SUB_GEN,
+	SUB__COUNT
 };
 
 /*
- * 3.13: from the real 3.13.0 headers (internal/pycore_runtime.h) and checked
- * against a live 3.13.0 by the unit test.  Sub-structs start at runtime 24,
- * interpreter 48, thread 152, frame 224, code 272, pyobject 352, bytes 512,
- * unicode 536; total 584.
+ * The minors whose debug offsets we know, oldest first: a column each in
+ * the tables below.
+ *   3.13: from the real 3.13.0 headers (internal/pycore_runtime.h) and
+ *   checked against a live 3.13.0 by the unit test.
+ *   3.14: checked by the unit test against live Debian 3.14.10 and its
+ *   Py_DEBUG build (python3.14-dbg), whose values equal the table measured
+ *   from the 3.14 headers.  interpreter_state gains threads_main after
+ *   threads_head (and two fields at its end), the frame gains stackpointer
+ *   and tlbc_index, code gains co_tlbc, set_object is new.
+ *   3.15: checked by the unit test against live Debian 3.15.2 and the table
+ *   measured from its headers.  thread_state inserts base_frame,
+ *   last_profiled_frame and last_profiled_frame_seq after current_frame,
+ *   moving thread_id to index 8; err_stackitem and heap_type_object are new;
+ *   unicode_object finally describes PyCompactUnicodeObject.
  */
-static const struct dbg_map dbg_313 = {
-	.minor = 13,
-	.total = 584,
-	.interpreters_head = DO(24, 2),
-	.interp_next = DO(48, 2),
-	.interp_threads_head = DO(48, 3),
-	.ts_next = DO(152, 2),
-	.ts_interp = DO(152, 3),
-	.ts_current_frame = DO(152, 4),
-	.ts_thread_id = DO(152, 5),
-	.ts_native_thread_id = DO(152, 6),
-	.ts_datastack_chunk = DO(152, 7),
-	.fr_size = DO(224, 0),
-	.fr_previous = DO(224, 1),
-	.fr_executable = DO(224, 2),
-	.fr_instr_ptr = DO(224, 3),
-	.fr_owner = DO(224, 5),
-	.co_filename = DO(272, 1),
-	.co_name = DO(272, 2),
-	.co_qualname = DO(272, 3),
-	.co_linetable = DO(272, 4),
-	.co_firstlineno = DO(272, 5),
-	.co_code_adaptive = DO(272, 9),
-	.ob_type = DO(352, 1),
-	.by_ob_size = DO(512, 1),
-	.by_ob_sval = DO(512, 2),
-	.un_state = DO(536, 1),
-	.un_length = DO(536, 2),
-	.un_ascii_size = DO(536, 3),
-	.ceval_gil = DO(48, 8),
-	.gil_state = DO(48, 9),
-	.gil_locked = DO(48, 11),
-	.gil_holder = DO(48, 12),
+#define DBG_MINORS 3
+static const uint8_t dbg_minor[DBG_MINORS] = { 13, 14, 15 };
+/* sizeof(_Py_DebugOffsets): the caller must give this much. */
+static const uint16_t dbg_total[DBG_MINORS] = { 584, 760, 888 };
+
+/* Where each sub-struct starts (0: not in that minor). */
+static const uint16_t dbg_sub_start[SUB__COUNT][DBG_MINORS] = {
+	[SUB_RUNTIME] = { 24, 24, 24 },	   /* runtime_state */
+	[SUB_INTERP] = { 48, 48, 48 },	   /* interpreter_state */
+	[SUB_THREAD] = { 152, 176, 176 },  /* thread_state */
+	[SUB_FRAME] = { 224, 248, 312 },   /* interpreter_frame */
+	[SUB_CODE] = { 272, 312, 376 },	   /* code_object */
+	[SUB_OBJECT] = { 352, 400, 464 },  /* pyobject */
+	[SUB_TYPE] = { 0, 416, 480 },	   /* type_object */
+	[SUB_SET] = { 0, 496, 592 },	   /* set_object */
+	[SUB_LONG] = { 0, 568, 664 },	   /* long_object */
+	[SUB_BYTES] = { 512, 592, 688 },   /* bytes_object */
+	[SUB_UNICODE] = { 536, 616, 712 }, /* unicode_object */
+	[SUB_GEN] = { 0, 664, 792 },	   /* gen_object */
 };
 
 /*
- * 3.14: checked by the unit test against live Debian 3.14.10 and its
- * Py_DEBUG build (python3.14-dbg), whose values equal the table measured
- * from the 3.14 headers.  interpreter_state gains threads_main after
- * threads_head (and two fields at its end), the frame gains stackpointer
- * and tlbc_index, code gains co_tlbc, set_object is new.  Sub-structs:
- * thread 176, frame 248, code 312, pyobject 400, bytes 592, unicode 616;
- * total 760.
+ * Each field of struct py_layout the debug offsets give: its sub-struct,
+ * and its index there in each minor (-1: not in that one).
+ * The frame's value stack, generators, sets, the type flags and ints are
+ * what --async reads (a default task name is an int): 3.14 on.
  */
-static const struct dbg_map dbg_314 = {
-	.minor = 14,
-	.total = 760,
-	.interpreters_head = DO(24, 2),
-	.interp_next = DO(48, 2),
-	.interp_threads_head = DO(48, 3),
-	.ts_next = DO(176, 2),
-	.ts_interp = DO(176, 3),
-	.ts_current_frame = DO(176, 4),
-	.ts_thread_id = DO(176, 5),
-	.ts_native_thread_id = DO(176, 6),
-	.ts_datastack_chunk = DO(176, 7),
-	.fr_size = DO(248, 0),
-	.fr_previous = DO(248, 1),
-	.fr_executable = DO(248, 2),
-	.fr_instr_ptr = DO(248, 3),
-	.fr_owner = DO(248, 5),
-	.co_filename = DO(312, 1),
-	.co_name = DO(312, 2),
-	.co_qualname = DO(312, 3),
-	.co_linetable = DO(312, 4),
-	.co_firstlineno = DO(312, 5),
-	.co_code_adaptive = DO(312, 9),
-	.ob_type = DO(400, 1),
-	.by_ob_size = DO(592, 1),
-	.by_ob_sval = DO(592, 2),
-	.un_state = DO(616, 1),
-	.un_length = DO(616, 2),
-	.un_ascii_size = DO(616, 3),
-	.ceval_gil = DO(48, 9),
-	.gil_state = DO(48, 10),
-	.gil_locked = DO(48, 12),
-	.gil_holder = DO(48, 13),
-	/* type 416, set 496, long 568, gen 664 */
-	.fr_stackpointer = DO(248, 6),
-	.ty_flags = DO(416, 3),
-	.set_table = DO(496, 2),
-	.set_mask = DO(496, 3),
-	.lo_tag = DO(568, 1),
-	.lo_digit = DO(568, 2),
-	.gen_iframe = DO(664, 2),
-	.gen_frame_state = DO(664, 3),
+static const struct dbg_field {
+	uint16_t at; /* offsetof(struct py_layout, the field) */
+	uint8_t sub; /* enum dbg_sub */
+	int8_t idx[DBG_MINORS];
+} dbg_fields[] = {
+#define FIELD(f, s, ...)                                                              \
+	{                                                                             \
+		.at = offsetof(struct py_layout, f), .sub = s, .idx = { __VA_ARGS__ } \
+	}
+	/* field, in its sub-struct at: 3.13, 3.14, 3.15 */
+	FIELD(runtime_interp_head, SUB_RUNTIME, 2, 2, 2),
+	FIELD(interp_next, SUB_INTERP, 2, 2, 2),
+	FIELD(interp_threads_head, SUB_INTERP, 3, 3, 3),
+	FIELD(gil_interp_ptr, SUB_INTERP, 8, 9, 9), /* ceval.gil */
+	FIELD(tstate_next, SUB_THREAD, 2, 2, 2),
+	FIELD(tstate_interp, SUB_THREAD, 3, 3, 3),
+	FIELD(tstate_frame, SUB_THREAD, 4, 4, 4),
+	FIELD(tstate_thread_id, SUB_THREAD, 5, 5, 8),
+	FIELD(tstate_native_thread_id, SUB_THREAD, 6, 6, 9),
+	FIELD(tstate_datastack_chunk, SUB_THREAD, 7, 7, 10),
+	FIELD(frame_size, SUB_FRAME, 0, 0, 0),
+	FIELD(frame_back, SUB_FRAME, 1, 1, 1),
+	FIELD(frame_code, SUB_FRAME, 2, 2, 2),
+	FIELD(frame_instr, SUB_FRAME, 3, 3, 3),
+	FIELD(frame_owner, SUB_FRAME, 5, 5, 5),
+	FIELD(frame_stackpointer, SUB_FRAME, -1, 6, 6),
+	FIELD(code_filename, SUB_CODE, 1, 1, 1),
+	FIELD(code_name, SUB_CODE, 2, 2, 2),
+	FIELD(code_qualname, SUB_CODE, 3, 3, 3),
+	FIELD(code_linetable, SUB_CODE, 4, 4, 4),
+	FIELD(code_firstlineno, SUB_CODE, 5, 5, 5),
+	FIELD(code_adaptive, SUB_CODE, 9, 9, 9),
+	FIELD(object_type, SUB_OBJECT, 1, 1, 1),
+	FIELD(type_flags, SUB_TYPE, -1, 3, 3),
+	FIELD(set_table, SUB_SET, -1, 2, 2),
+	FIELD(set_mask, SUB_SET, -1, 3, 3),
+	FIELD(long_tag, SUB_LONG, -1, 1, 1),
+	FIELD(long_digit, SUB_LONG, -1, 2, 2),
+	FIELD(bytes_size, SUB_BYTES, 1, 1, 1),
+	FIELD(bytes_sval, SUB_BYTES, 2, 2, 2),
+	FIELD(unicode_state, SUB_UNICODE, 1, 1, 1),
+	FIELD(unicode_length, SUB_UNICODE, 2, 2, 2),
+	FIELD(unicode_ascii_data, SUB_UNICODE, 3, 3, 3),
+	FIELD(unicode_compact_data, SUB_UNICODE, -1, -1, 4),
+	FIELD(gen_iframe, SUB_GEN, -1, 2, 2),
+	FIELD(gen_frame_state, SUB_GEN, -1, 3, 3),
+#undef FIELD
 };
 
 /*
- * 3.15: checked by the unit test against live Debian 3.15.2 and the table
- * measured from its headers.  thread_state inserts base_frame,
- * last_profiled_frame and last_profiled_frame_seq after current_frame,
- * moving thread_id to index 8; err_stackitem and heap_type_object are new;
- * unicode_object finally describes PyCompactUnicodeObject.  Sub-structs:
- * thread 176, frame 312, code 376, pyobject 464, bytes 688, unicode 712;
- * total 888.
+ * The GIL's struct and two of its fields, by their index in
+ * interpreter_state (they are given relative to PyInterpreterState).
  */
-static const struct dbg_map dbg_315 = {
-	.minor = 15,
-	.total = 888,
-	.interpreters_head = DO(24, 2),
-	.interp_next = DO(48, 2),
-	.interp_threads_head = DO(48, 3),
-	.ts_next = DO(176, 2),
-	.ts_interp = DO(176, 3),
-	.ts_current_frame = DO(176, 4),
-	.ts_thread_id = DO(176, 8),
-	.ts_native_thread_id = DO(176, 9),
-	.ts_datastack_chunk = DO(176, 10),
-	.fr_size = DO(312, 0),
-	.fr_previous = DO(312, 1),
-	.fr_executable = DO(312, 2),
-	.fr_instr_ptr = DO(312, 3),
-	.fr_owner = DO(312, 5),
-	.co_filename = DO(376, 1),
-	.co_name = DO(376, 2),
-	.co_qualname = DO(376, 3),
-	.co_linetable = DO(376, 4),
-	.co_firstlineno = DO(376, 5),
-	.co_code_adaptive = DO(376, 9),
-	.ob_type = DO(464, 1),
-	.by_ob_size = DO(688, 1),
-	.by_ob_sval = DO(688, 2),
-	.un_state = DO(712, 1),
-	.un_length = DO(712, 2),
-	.un_ascii_size = DO(712, 3),
-	.un_compact_size = DO(712, 4),
-	.ceval_gil = DO(48, 9),
-	.gil_state = DO(48, 10),
-	.gil_locked = DO(48, 12),
-	.gil_holder = DO(48, 13),
-	/* type 480, set 592, long 664, gen 792 */
-	.fr_stackpointer = DO(312, 6),
-	.ty_flags = DO(480, 3),
-	.set_table = DO(592, 2),
-	.set_mask = DO(592, 3),
-	.lo_tag = DO(664, 1),
-	.lo_digit = DO(664, 2),
-	.gen_iframe = DO(792, 2),
-	.gen_frame_state = DO(792, 3),
-};
+static const int8_t dbg_gil_state[DBG_MINORS] = { 9, 10, 10 };
+static const int8_t dbg_gil_locked[DBG_MINORS] = { 11, 12, 12 };
+static const int8_t dbg_gil_holder[DBG_MINORS] = { 12, 13, 13 };
 
 #define DBG_COOKIE "xdebugpy"
 #define DBG_HDR	   24 /* cookie[8], version, free_threaded */
@@ -230,17 +175,19 @@ static int rd_off(const void *raw, uint16_t pos, uint16_t *out)
 	return 0;
 }
 
-static const struct dbg_map *dbg_map_for(unsigned minor)
+/* The column of 3.minor, or -1: a layout we have not seen. */
+static int dbg_column(unsigned minor)
 {
-	switch (minor) {
-	case 13:
-		return &dbg_313;
-	case 14:
-		return &dbg_314;
-	case 15:
-		return &dbg_315;
-	}
-	return NULL;
+	for (int c = 0; c < DBG_MINORS; c++)
+		if (dbg_minor[c] == minor)
+			return c;
+	return -1;
+}
+
+/* Where the field at index idx of sub-struct sub is, in column c's shape. */
+static uint16_t dbg_pos(int c, enum dbg_sub sub, int idx)
+{
+	return dbg_sub_start[sub][c] + 8 * idx;
 }
 
 /* What a field indexes, and so what bounds it. */
@@ -383,12 +330,13 @@ static unsigned umax(unsigned a, unsigned b)
  * the offsets of its own _gil and of two of its fields, all relative to
  * PyInterpreterState; we keep the fields relative to the GIL struct.
  */
-static int read_gil(const void *raw, const struct dbg_map *m, struct py_layout *l)
+static int read_gil(const void *raw, int c, struct py_layout *l)
 {
 	uint16_t state, locked, holder;
 
-	if (rd_off(raw, m->ceval_gil, &l->gil_interp_ptr) || rd_off(raw, m->gil_state, &state) ||
-	    rd_off(raw, m->gil_locked, &locked) || rd_off(raw, m->gil_holder, &holder))
+	if (rd_off(raw, dbg_pos(c, SUB_INTERP, dbg_gil_state[c]), &state) ||
+	    rd_off(raw, dbg_pos(c, SUB_INTERP, dbg_gil_locked[c]), &locked) ||
+	    rd_off(raw, dbg_pos(c, SUB_INTERP, dbg_gil_holder[c]), &holder))
 		return -EINVAL;
 	if (locked < state || holder < state || locked - state >= PY_GIL_SIZE ||
 	    holder - state + 8 > PY_GIL_SIZE)
@@ -400,81 +348,22 @@ static int read_gil(const void *raw, const struct dbg_map *m, struct py_layout *
 	return 0;
 }
 
-/* What --async needs besides the AsyncioDebug section; PY_OFF_NONE before 3.14. */
-static int read_async_fields(const void *raw, const struct dbg_map *m, struct py_layout *l)
+/* Read the fields of column c into *l (nothing derived yet). */
+static int read_mapped(const void *raw, int c, struct py_layout *l)
 {
-	const struct {
-		uint16_t pos;
-		uint16_t *dst;
-	} f[] = {
-		{ m->fr_stackpointer, &l->frame_stackpointer },
-		{ m->gen_iframe, &l->gen_iframe },
-		{ m->gen_frame_state, &l->gen_frame_state },
-		{ m->set_table, &l->set_table },
-		{ m->set_mask, &l->set_mask },
-		{ m->ty_flags, &l->type_flags },
-		{ m->lo_tag, &l->long_tag },
-		{ m->lo_digit, &l->long_digit },
-	};
+	for (size_t i = 0; i < sizeof(dbg_fields) / sizeof(dbg_fields[0]); i++) {
+		const struct dbg_field *f = &dbg_fields[i];
+		uint16_t *dst = (uint16_t *)((char *)l + f->at);
 
-	for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++) {
-		*f[i].dst = PY_OFF_NONE;
-		if (f[i].pos && rd_off(raw, f[i].pos, f[i].dst))
+		*dst = PY_OFF_NONE;
+		if (f->idx[c] >= 0 && rd_off(raw, dbg_pos(c, f->sub, f->idx[c]), dst))
 			return -EINVAL;
 	}
-	return 0;
-}
-
-/* Read the fields of one version's map into *l (nothing derived yet). */
-static int read_mapped(const void *raw, const struct dbg_map *m, struct py_layout *l)
-{
-	const struct {
-		uint16_t pos;
-		uint16_t *dst;
-	} f[] = {
-		{ m->interpreters_head, &l->runtime_interp_head },
-		{ m->interp_next, &l->interp_next },
-		{ m->interp_threads_head, &l->interp_threads_head },
-		{ m->ts_next, &l->tstate_next },
-		{ m->ts_interp, &l->tstate_interp },
-		{ m->ts_current_frame, &l->tstate_frame },
-		{ m->ts_thread_id, &l->tstate_thread_id },
-		{ m->ts_native_thread_id, &l->tstate_native_thread_id },
-		{ m->ts_datastack_chunk, &l->tstate_datastack_chunk },
-		{ m->fr_size, &l->frame_size },
-		{ m->fr_previous, &l->frame_back },
-		{ m->fr_executable, &l->frame_code },
-		{ m->fr_instr_ptr, &l->frame_instr },
-		{ m->fr_owner, &l->frame_owner },
-		{ m->co_filename, &l->code_filename },
-		{ m->co_name, &l->code_name },
-		{ m->co_qualname, &l->code_qualname },
-		{ m->co_linetable, &l->code_linetable },
-		{ m->co_firstlineno, &l->code_firstlineno },
-		{ m->co_code_adaptive, &l->code_adaptive },
-		{ m->ob_type, &l->object_type },
-		{ m->by_ob_size, &l->bytes_size },
-		{ m->by_ob_sval, &l->bytes_sval },
-		{ m->un_state, &l->unicode_state },
-		{ m->un_length, &l->unicode_length },
-		{ m->un_ascii_size, &l->unicode_ascii_data },
-	};
-	size_t i;
-	int err;
-
-	for (i = 0; i < sizeof(f) / sizeof(f[0]); i++) {
-		err = rd_off(raw, f[i].pos, f[i].dst);
-		if (err)
-			return err;
-	}
-	err = read_gil(raw, m, l);
-	if (err)
-		return err;
-	err = read_async_fields(raw, m, l);
-	if (err)
-		return err;
-	if (m->un_compact_size)
-		return rd_off(raw, m->un_compact_size, &l->unicode_compact_data);
+	if (read_gil(raw, c, l))
+		return -EINVAL;
+	/* Not in the debug offsets before 3.15: PyASCIIObject's, and a bit more. */
+	if (l->unicode_compact_data != PY_OFF_NONE)
+		return 0;
 	if (l->unicode_ascii_data > PY_OFF_NONE - 1 - PY_COMPACT_EXTRA)
 		return -EINVAL;
 	l->unicode_compact_data = l->unicode_ascii_data + PY_COMPACT_EXTRA;
@@ -512,11 +401,10 @@ static void finish_layout(unsigned minor, struct py_layout *l)
 int py_layout__from_debug_offsets(const void *raw, size_t len, struct py_layout *out,
 				  uint32_t *version_hex, char *why, size_t why_len)
 {
-	const struct dbg_map *m;
 	struct py_layout l;
 	uint64_t version;
 	unsigned major, minor;
-	int err;
+	int c, err;
 
 	if (!raw || !out || len < DBG_HDR || memcmp(raw, DBG_COOKIE, 8))
 		return -EINVAL;
@@ -529,8 +417,8 @@ int py_layout__from_debug_offsets(const void *raw, size_t len, struct py_layout 
 	if (major < 3 || (major == 3 && minor < 13))
 		return -EINVAL;
 	/* Each minor reshapes the struct; a layout we have not seen is unreadable. */
-	m = major == 3 ? dbg_map_for(minor) : NULL;
-	if (!m)
+	c = major == 3 ? dbg_column(minor) : -1;
+	if (c < 0)
 		return -ENOTSUP;
 	/*
 	 * Free-threaded builds have a 32-byte object header (ob_type at 24), so
@@ -540,11 +428,11 @@ int py_layout__from_debug_offsets(const void *raw, size_t len, struct py_layout 
 	 */
 	if (rd64(raw, 16))
 		return -ENOTSUP;
-	if (len < m->total)
+	if (len < dbg_total[c])
 		return -EINVAL;
 
 	memset(&l, 0, sizeof(l));
-	err = read_mapped(raw, m, &l);
+	err = read_mapped(raw, c, &l);
 	if (err)
 		return err;
 	finish_layout(minor, &l);

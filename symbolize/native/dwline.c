@@ -52,6 +52,19 @@ struct unit {
 	struct dw_cur prog;
 };
 
+/* The size of each fixed-size DW_FORM a v5 entry format may use; 0: another kind. */
+static const uint8_t form_size[] = {
+	[0x0b] = 1,  /* data1 */
+	[0x25] = 1,  /* strx1 */
+	[0x05] = 2,  /* data2 */
+	[0x26] = 2,  /* strx2 */
+	[0x27] = 3,  /* strx3 */
+	[0x06] = 4,  /* data4 */
+	[0x28] = 4,  /* strx4 */
+	[0x07] = 8,  /* data8 */
+	[0x1e] = 16, /* data16: an MD5 */
+};
+
 /* Skip (or read, for a string) one v5 attribute of form `form`. */
 static bool form_value(const struct dwline *d, const struct unit *u, struct dw_cur *c,
 		       uint64_t form, const char **str)
@@ -59,6 +72,10 @@ static bool form_value(const struct dwline *d, const struct unit *u, struct dw_c
 	uint64_t off, n;
 
 	*str = NULL;
+	if (form < sizeof(form_size) && form_size[form]) {
+		dw_take(c, form_size[form]);
+		return !c->bad;
+	}
 	switch (form) {
 	case 0x08: /* DW_FORM_string */
 		*str = dw_str(c);
@@ -72,32 +89,11 @@ static bool form_value(const struct dwline *d, const struct unit *u, struct dw_c
 	case 0x0e: /* DW_FORM_strp: .debug_str, not kept; the name is unknown */
 		dw_un(c, u->osz);
 		break;
-	case 0x0b:
-	case 0x25: /* strx1 */
-		dw_take(c, 1);
-		break;
-	case 0x05:
-	case 0x26:
-		dw_take(c, 2);
-		break;
-	case 0x27:
-		dw_take(c, 3);
-		break;
-	case 0x06:
-	case 0x28:
-		dw_take(c, 4);
-		break;
-	case 0x07:
-		dw_take(c, 8);
-		break;
-	case 0x1e: /* data16: an MD5 */
-		dw_take(c, 16);
-		break;
 	case 0x0f: /* udata */
 	case 0x1a: /* strx */
 		dw_uleb(c);
 		break;
-	case 0x0d:
+	case 0x0d: /* sdata */
 		dw_sleb(c);
 		break;
 	case 0x09: /* block */

@@ -619,6 +619,30 @@ def test_async_over_http(server, workload, go_pprof):
     assert srv.stop() == 0
 
 
+@pytest.mark.parametrize("kind", ["native", "async"])
+def test_rebuilt_symbols_keep_native_and_task_names(kind, server, workload, go_pprof, tmp_path):
+    """serve --native (or --async) --rebuild-symbols 1: each rebuild remaps the names
+    the C-frame (or task) cache holds, and forgets those no profile used since; a
+    profile fetched after a few rebuilds (the first one's names forgotten in between)
+    still has its C frames (or its tasks)."""
+    if kind == "native":
+        from test_native import SCRIPT, build_hx
+        python = require_python(PY)
+        d = str(tmp_path / "hx")
+        build_hx(python, d)
+        w = workload(python, SCRIPT, d, "mixed")
+        want = r"\bhx_leaf$"
+    else:
+        w = workload(require_python(BY_ID["3.14-sid"]), "tasks.py", "--shape", "gather")
+        want = r"\btask worker-a$"
+    srv = server("--pid", w.pid, "--" + kind, "--rebuild-symbols", 1)
+    for _ in range(2):
+        top = go_pprof("-top", srv.url + "/debug/pprof/profile?seconds=2")
+        assert re.search(want, top, re.M), top
+        time.sleep(2.5)  # two rebuilds with no profile open: the cache's names go
+    assert srv.stop() == 0
+
+
 # --- slow clients: probes and scrapes are answered whatever others do -------
 
 SLOW_FROM = ["127.0.0.%d" % i for i in (1, 2, 3, 4)]

@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "corpus.h"
 #include "interpreters.h"
 #include "symbolize/codecache.h"
 #include "symbolize/codestore.h"
@@ -35,9 +36,6 @@
 #include "symbolize/proc/procimage.h"
 #include "unit.h"
 #include "user/model/profile.h"
-
-/* No such process: every read must come from the image. */
-#define NO_PID 0x3ffffff0
 
 #define MAX_TASKS  16
 #define MAX_FRAMES 64
@@ -307,11 +305,11 @@ static int section(struct procimage *img, uint64_t *sec)
 static void replay(const struct interp *it)
 {
 	static struct want w;
-	struct replay r = { .id = it->id, .t = { .pid = NO_PID } };
+	struct replay r = { .id = it->id };
 	struct py_threads th = { 0 };
 	struct procimage *img = NULL;
 	struct code_store *store = NULL;
-	uint64_t v = 0, sec[PY_ASYNC_DEBUG_SIZE / 8 + 1];
+	uint64_t sec[PY_ASYNC_DEBUG_SIZE / 8 + 1];
 	const struct py_thread_stack *loop = NULL;
 	char path[256], why[128] = "";
 	int err;
@@ -319,21 +317,10 @@ static void replay(const struct interp *it)
 	snprintf(path, sizeof(path), "tests/corpus/%s-async.expected", it->id);
 	CHECK(!load_expected(path, &w) && w.loop && w.n_tasks >= 8 && w.n_loop > 6,
 	      "%s: %u tasks expected", path, w.n_tasks);
-	snprintf(path, sizeof(path), "tests/corpus/%s-async.img", it->id);
-	err = procimage__load(path, &img);
-	CHECK(!err, "%s: %s", path, strerror(-err));
+	err = corpus_open(it, "-async", &r.t, &img);
 	if (err)
 		goto out;
-	CHECK(!procimage__get(img, "version_hex", &v) && (v >> 16) == (it->major << 8 | it->minor),
-	      "%s: version %#" PRIx64, it->id, v);
-	r.t.version_hex = (uint32_t)v;
-	procimage__get(img, "runtime_addr", &r.t.runtime_addr);
-	procimage__get(img, "code_type_addr", &r.t.code_type_addr);
-	procmem_tap(NO_PID, img, true);
-	err = py_target__layout(&r.t);
-	CHECK(!err, "%s: layout: %d", it->id, err);
-	if (!err)
-		err = section(img, sec);
+	err = section(img, sec);
 	CHECK(!err, "%s: the image has no AsyncioDebug section", it->id);
 	if (!err)
 		err = py_async__layout(sec, PY_ASYNC_DEBUG_SIZE, &r.t.layout, it->minor, &r.a, why,
@@ -357,12 +344,11 @@ static void replay(const struct interp *it)
 	check_chain(&r, &w, loop->tstate);
 	check_tasks(&r, &w, &th);
 out:
-	procmem_tap(0, NULL, false);
 	code_cache__free(r.cache);
 	code_store__free(store);
 	profile__free(r.prof);
 	py_threads__free(&th);
-	procimage__free(img);
+	corpus_close(img);
 }
 
 /*

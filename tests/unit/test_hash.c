@@ -7,6 +7,7 @@
  * over uthash's buckets as random names do; HASH_CLEAR_FREE gives every
  * item to its free function once, and leaves the table empty.
  */
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -245,13 +246,12 @@ static void owned_free(struct owned *o)
 	free(o);
 }
 
-static void test_clear_free(void)
+/* A table of items keyed 0..999, none freed yet. */
+static struct owned *owned_table(void)
 {
 	struct owned *h = NULL, *o;
-	int once = 0;
 
-	HASH_CLEAR_FREE(hh, h, owned_free); /* an empty table: nothing to do */
-	CHECK(h == NULL);
+	memset(freed, 0, sizeof(freed));
 	for (int i = 0; i < 1000; i++) {
 		o = calloc(1, sizeof(*o));
 		if (!o)
@@ -259,6 +259,17 @@ static void test_clear_free(void)
 		o->key = i;
 		HASH_ADD_INT(h, key, o);
 	}
+	return h;
+}
+
+static void test_clear_free(void)
+{
+	struct owned *h = NULL, *o;
+	int once = 0;
+
+	HASH_CLEAR_FREE(hh, h, owned_free); /* an empty table: nothing to do */
+	CHECK(h == NULL);
+	h = owned_table();
 	/* Some deleted first: the table's items, not what was ever in it. */
 	for (int i = 0; i < 1000; i += 7) {
 		HASH_FIND_INT(h, &i, o);
@@ -280,11 +291,41 @@ static void test_clear_free(void)
 	}
 }
 
+/* HASH_FREE_IF frees exactly the items it is told to, once; the rest stay in order. */
+static void test_free_if(void)
+{
+	struct owned *h = NULL, *o;
+	int once = 0, kept = 0, order = 1, last = -1;
+
+	HASH_FREE_IF(hh, h, x, true, owned_free); /* an empty table: nothing to do */
+	CHECK(h == NULL);
+	h = owned_table();
+	/* The head among them: the table's head moves. */
+	HASH_FREE_IF(hh, h, x, x->key % 3 == 0, owned_free);
+	for (int i = 0; i < 1000; i++)
+		once += freed[i] == (i % 3 == 0);
+	CHECK(once == 1000, "%d of 1000 items freed as asked", once);
+	for (o = h; o; o = o->hh.next) {
+		struct owned *found;
+
+		kept++;
+		order &= o->key > last;
+		last = o->key;
+		HASH_FIND_INT(h, &o->key, found);
+		CHECK(found == o, "item %d still found by key", o->key);
+	}
+	CHECK(kept == 666 && HASH_COUNT(h) == 666, "%d kept, count %u", kept, HASH_COUNT(h));
+	CHECK(order, "the kept items are in insertion order");
+	HASH_FREE_IF(hh, h, x, true, owned_free);
+	CHECK(h == NULL, "all freed: the table is empty");
+}
+
 int main(void)
 {
 	test_vectors();
 	test_keyed();
 	test_collisions_spread();
 	test_clear_free();
+	test_free_if();
 	return unit_done("hash");
 }

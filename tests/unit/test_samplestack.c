@@ -20,20 +20,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "corpus.h"
 #include "interpreters.h"
 #include "symbolize/codecache.h"
 #include "symbolize/codestore.h"
-#include "symbolize/cpython/discover.h"
 #include "symbolize/cpython/unwind.h"
-#include "symbolize/proc/procimage.h"
-#include "symbolize/proc/procmem.h"
 #include "symbolize/samplestack.h"
 #include "unit.h"
 #include "user/engine/counts.h"
 #include "user/model/profile.h"
-
-/* No such process: every read must come from the image. */
-#define NO_PID 0x3ffffff0
 
 /* The record the BPF side sends for n frames (the caller frees it); *len its size. */
 static struct pyspy_sample *record_of(const struct pyspy_frame *frames, uint32_t n, size_t *len)
@@ -214,7 +209,7 @@ static void check_counts(const char *id, struct code_cache *c, struct async_proc
 static void replay(const struct interp *it)
 {
 	static uint32_t ref[PYSPY_MAX_FRAMES];
-	struct py_target t = { .pid = NO_PID };
+	struct py_target t;
 	struct py_threads th = { 0 };
 	struct procimage *img = NULL;
 	struct code_store *store = NULL;
@@ -223,24 +218,13 @@ static void replay(const struct interp *it)
 	struct sample_stack *x = NULL;
 	const struct py_thread_stack *deep = NULL;
 	struct profile *p = NULL;
-	uint64_t v = 0;
-	char path[256];
 	uint32_t frames;
 	int err;
 
-	snprintf(path, sizeof(path), "tests/corpus/%s.img", it->id);
-	err = procimage__load(path, &img);
-	CHECK(!err, "%s: %s", path, strerror(-err));
+	err = corpus_open(it, "", &t, &img);
 	if (err)
-		return;
-	procimage__get(img, "version_hex", &v);
-	t.version_hex = (uint32_t)v;
-	procimage__get(img, "runtime_addr", &t.runtime_addr);
-	procimage__get(img, "code_type_addr", &t.code_type_addr);
-	procmem_tap(NO_PID, img, true);
-	err = py_target__layout(&t);
-	if (!err)
-		err = py_unwind__threads(NO_PID, &t.layout, t.runtime_addr, &th);
+		goto out;
+	err = py_unwind__threads(NO_PID, &t.layout, t.runtime_addr, &th);
 	CHECK(!err && th.n >= 7, "%s: threads: %d", it->id, err);
 	p = profile__new(0);
 	store = code_store__new(0, 0);
@@ -265,7 +249,6 @@ static void replay(const struct interp *it)
 	}
 	printf("  %s: %u threads, %u frames, each record as its frames\n", it->id, th.n, frames);
 out:
-	procmem_tap(0, NULL, false);
 	async_proc__free(ap);
 	code_cache__free(c);
 	code_cache__free(ref_cache);
@@ -273,7 +256,7 @@ out:
 	sample_stack__free(x);
 	profile__free(p);
 	py_threads__free(&th);
-	procimage__free(img);
+	corpus_close(img);
 }
 
 int main(void)

@@ -59,6 +59,14 @@ static enum sw_stop walk(const struct sw_regs *regs, const struct sw_stack *stac
 		.kind = SW_RULE_CFA, .cfa_reg = SW_CFA_RSP, .cfa_off = (off), .ra_off = -8 \
 	}
 
+/* A frame-pointer frame: CFA = rbp + 16, RA at CFA-8, rbp saved at CFA-16. */
+#define RBP_FRAME                                                                        \
+	(struct sw_rule)                                                                 \
+	{                                                                                \
+		.kind = SW_RULE_CFA, .cfa_reg = SW_CFA_RBP, .cfa_off = 16, .ra_off = -8, \
+		.rbp = SW_SAVED_AT, .rbp_off = -16                                       \
+	}
+
 static void put64(uint8_t *st, size_t at, uint64_t v)
 {
 	memcpy(st + at, &v, 8);
@@ -91,22 +99,10 @@ static void test_rbp_frame(void)
 	uint8_t st[128] = { 0 };
 	uint64_t base = 0x9000, pcs[8], sps[9];
 	uint32_t n;
-	/* CFA = rbp + 16, rbp saved at CFA-16; the caller's CFA = rsp + 8 */
+	/* Two frame-pointer frames; the caller's CFA = rsp + 8 */
 	struct fake_rule rules[] = {
-		{ 0x500,
-		  { .kind = SW_RULE_CFA,
-		    .cfa_reg = SW_CFA_RBP,
-		    .cfa_off = 16,
-		    .ra_off = -8,
-		    .rbp = SW_SAVED_AT,
-		    .rbp_off = -16 } },
-		{ 0x5ff,
-		  { .kind = SW_RULE_CFA,
-		    .cfa_reg = SW_CFA_RBP,
-		    .cfa_off = 16,
-		    .ra_off = -8,
-		    .rbp = SW_SAVED_AT,
-		    .rbp_off = -16 } },
+		{ 0x500, RBP_FRAME },
+		{ 0x5ff, RBP_FRAME },
 		{ 0x6ff, { .kind = SW_RULE_END } },
 	};
 	struct fake f = { rules, 3 };

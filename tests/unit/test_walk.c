@@ -22,18 +22,13 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "corpus.h"
 #include "interpreters.h"
 #include "symbolize/codecache.h"
 #include "symbolize/codestore.h"
-#include "symbolize/cpython/discover.h"
 #include "symbolize/cpython/unwind.h"
-#include "symbolize/proc/procimage.h"
-#include "symbolize/proc/procmem.h"
 #include "unit.h"
 #include "user/model/profile.h"
-
-/* No such process: every read must come from the image. */
-#define NO_PID 0x3ffffff0
 
 #define MAX_THREADS 16
 #define MAX_FRAMES  1024
@@ -119,34 +114,21 @@ static void check_thread(const char *id, struct code_cache *c, const struct prof
 static void replay(const struct interp *it)
 {
 	struct want_thread want[MAX_THREADS];
-	struct py_target t = { .pid = NO_PID };
+	struct py_target t;
 	struct py_threads th = { 0 };
 	struct procimage *img = NULL;
 	struct code_store *store = NULL;
 	struct code_cache *c = NULL;
 	struct profile *p = NULL;
-	uint64_t v = 0;
 	char path[256];
 	int n, err, deepest = 0;
 
 	snprintf(path, sizeof(path), "tests/corpus/%s.expected", it->id);
 	n = load_expected(path, want, MAX_THREADS);
 	CHECK(n >= 7, "%s: %d threads expected", path, n);
-	snprintf(path, sizeof(path), "tests/corpus/%s.img", it->id);
-	err = procimage__load(path, &img);
-	CHECK(!err, "%s: %s", path, strerror(-err));
-	if (err || n < 7)
+	if (n < 7 || corpus_open(it, "", &t, &img))
 		goto out;
-	CHECK(!procimage__get(img, "version_hex", &v) && (v >> 16) == (it->major << 8 | it->minor),
-	      "%s: version %#" PRIx64, it->id, v);
-	t.version_hex = (uint32_t)v;
-	procimage__get(img, "runtime_addr", &t.runtime_addr);
-	procimage__get(img, "code_type_addr", &t.code_type_addr);
-	procmem_tap(NO_PID, img, true);
-	err = py_target__layout(&t);
-	CHECK(!err, "%s: layout: %d", it->id, err);
-	if (!err)
-		err = py_unwind__threads(NO_PID, &t.layout, t.runtime_addr, &th);
+	err = py_unwind__threads(NO_PID, &t.layout, t.runtime_addr, &th);
 	CHECK(!err && !th.list_partial && !th.list_truncated, "%s: threads: %d", it->id, err);
 	p = profile__new(0);
 	store = code_store__new(0, 0);
@@ -169,12 +151,11 @@ static void replay(const struct interp *it)
 	printf("  %s: %u threads, %d frames at most, all as the interpreter says\n", it->id, th.n,
 	       deepest);
 out:
-	procmem_tap(0, NULL, false);
 	code_cache__free(c);
 	code_store__free(store);
 	profile__free(p);
 	py_threads__free(&th);
-	procimage__free(img);
+	corpus_close(img);
 	for (int i = 0; i < n; i++)
 		free(want[i].f);
 }

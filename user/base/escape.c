@@ -86,26 +86,19 @@ size_t utf8_prefix(const char *s, size_t n)
 	return off;
 }
 
-/* The short escape JSON has for cp, or NULL. */
-static const char *json_escape(uint32_t cp)
+/* The escapes of ASCII characters that have one: JSON's short ones, XML's entities. */
+static const char *const json_escapes[128] = {
+	['"'] = "\\\"", ['\\'] = "\\\\", ['\b'] = "\\b", ['\f'] = "\\f",
+	['\n'] = "\\n", ['\r'] = "\\r",	 ['\t'] = "\\t",
+};
+static const char *const xml_entities[128] = {
+	['&'] = "&amp;", ['<'] = "&lt;", ['>'] = "&gt;", ['"'] = "&quot;", ['\''] = "&apos;",
+};
+
+/* cp's escape in one of those tables, or NULL. */
+static const char *escape_of(const char *const table[128], uint32_t cp)
 {
-	switch (cp) {
-	case '"':
-		return "\\\"";
-	case '\\':
-		return "\\\\";
-	case '\b':
-		return "\\b";
-	case '\f':
-		return "\\f";
-	case '\n':
-		return "\\n";
-	case '\r':
-		return "\\r";
-	case '\t':
-		return "\\t";
-	}
-	return NULL;
+	return cp < 128 ? table[cp] : NULL;
 }
 
 void json_put_string(FILE *f, const char *s)
@@ -116,7 +109,7 @@ void json_put_string(FILE *f, const char *s)
 
 	fputc('"', f);
 	for (; (k = utf8_next(s, &cp)); s += k) {
-		e = json_escape(cp);
+		e = escape_of(json_escapes, cp);
 		if (e)
 			fputs(e, f);
 		else if (cp < 0x20 || cp == REPLACEMENT)
@@ -134,24 +127,6 @@ static int xml_char_ok(uint32_t cp)
 	       (cp >= 0x20 && cp != 0xfffe && cp != 0xffff);
 }
 
-/* The entity for an XML-special character, or NULL. */
-static const char *xml_escape(uint32_t cp)
-{
-	switch (cp) {
-	case '&':
-		return "&amp;";
-	case '<':
-		return "&lt;";
-	case '>':
-		return "&gt;";
-	case '"':
-		return "&quot;";
-	case '\'':
-		return "&apos;";
-	}
-	return NULL;
-}
-
 void xml_put_text_n(FILE *f, const char *s, size_t len)
 {
 	const char *end = s + len, *e;
@@ -161,7 +136,7 @@ void xml_put_text_n(FILE *f, const char *s, size_t len)
 	for (; s < end && (k = utf8_next(s, &cp)); s += k) {
 		if (s + k > end)
 			break; /* never emit half a character */
-		e = xml_escape(cp);
+		e = escape_of(xml_entities, cp);
 		if (e)
 			fputs(e, f);
 		else if (!xml_char_ok(cp))

@@ -12,7 +12,9 @@
  * inputs cannot be found any faster than by trying them (one in 2^32 per
  * uthash bucket value), so chains stay short whatever the target makes.
  * The key is never written anywhere.  Also owns the one way a table is
- * emptied (HASH_CLEAR_FREE).
+ * emptied (HASH_CLEAR_FREE), or thinned (HASH_FREE_IF).  A table's size is uthash's own HASH_COUNT
+ * (O(1)), never a counter kept beside it that could drift from it: a cache
+ * bounded at MAX items is `if (HASH_COUNT(t) >= MAX) HASH_CLEAR_FREE(...)`.
  *
  * Every file that includes <uthash.h> includes this first (so that its
  * tables use HASH_FUNCTION below); scripts/check-layers.py checks it.
@@ -174,6 +176,23 @@ static inline uint64_t hash_words_end(struct hash_state *h, size_t n)
 			hash_next_ = hash_item_->hh.next;         \
 			free_fn(hash_item_);                      \
 		}                                                 \
+	} while (0)
+
+/*
+ * Free (free_fn) each item of the uthash table head for which cond is
+ * true, item naming the item in cond; the others stay, in their order.
+ * One pass: e.g. the entries of a cache whose object went away.
+ */
+#define HASH_FREE_IF(hh, head, item, cond, free_fn)            \
+	do {                                                   \
+		__typeof__(head) item, hash_next_;             \
+		for (item = (head); item; item = hash_next_) { \
+			hash_next_ = item->hh.next;            \
+			if (cond) {                            \
+				HASH_DELETE(hh, head, item);   \
+				free_fn(item);                 \
+			}                                      \
+		}                                              \
 	} while (0)
 
 #endif /* PYSPY_HASH_H */

@@ -25,19 +25,30 @@ struct fn_entry {
 	uint32_t row;
 };
 
+/*
+ * One value per location of a profile, made from the location's function
+ * (name, file) the first time it is asked for, and kept: a diff row, or a
+ * location of the profile by function.
+ */
+struct fn_memo {
+	const struct profile *p;
+	uint32_t *of_loc; /* NONE until made */
+	uint32_t n;
+	uint32_t (*make)(void *ctx, const char *name, const char *file); /* NONE: no memory */
+	void *ctx;
+};
+
 struct builder {
 	struct diff_row *rows;
 	size_t n, cap;
 	struct fn_entry *by_key; /* "name\0file" -> row */
-	const struct profile *p;
-	int side;
-	uint32_t *loc_row; /* location id of p -> row, NONE until seen */
-	uint32_t n_locs;
+	struct fn_memo row_of;	 /* location of the side's profile -> row */
 };
 
-/* The row of function (name, file), made if new; NONE on ENOMEM. */
-static uint32_t find_or_add(struct builder *b, const char *name, const char *file)
+/* The row of function (name, file) in builder ctx, made if new; NONE on ENOMEM. */
+static uint32_t find_or_add(void *ctx, const char *name, const char *file)
 {
+	struct builder *b = ctx;
 	size_t ln = strlen(name), lf = strlen(file), keylen = ln + 1 + lf;
 	struct fn_entry *e;
 	char *key;
@@ -69,28 +80,33 @@ static uint32_t find_or_add(struct builder *b, const char *name, const char *fil
 	return e->row;
 }
 
-/* What the diff knows a location by: its function's name and file. */
-static void fn_key(const struct profile *p, uint32_t loc, const char **name, const char **file)
+static int fn_memo_init(struct fn_memo *m, const struct profile *p,
+			uint32_t (*make)(void *ctx, const char *name, const char *file), void *ctx)
 {
-	const struct profile_location *l = profile__get_location(p, loc);
-	const struct profile_function *fn = l ? profile__get_function(p, l->function) : NULL;
-
-	*name = fn ? profile__str(p, fn->name) : "[unknown]";
-	*file = fn ? profile__str(p, fn->file) : "";
+	*m = (struct fn_memo){ .p = p, .n = profile__n_locations(p), .make = make, .ctx = ctx };
+	m->of_loc = malloc(((size_t)m->n + 1) * sizeof(*m->of_loc));
+	if (!m->of_loc)
+		return -ENOMEM;
+	memset(m->of_loc, 0xff, ((size_t)m->n + 1) * sizeof(*m->of_loc));
+	return 0;
 }
 
-static uint32_t row_of(struct builder *b, uint32_t loc)
+/* m's value for loc: a location is known by its function's name and file. */
+static uint32_t fn_memo_get(struct fn_memo *m, uint32_t loc)
 {
-	const char *name, *file;
-	uint32_t r;
+	const struct profile_location *l;
+	const struct profile_function *fn;
+	uint32_t v;
 
-	if (loc < b->n_locs && b->loc_row[loc] != NONE)
-		return b->loc_row[loc];
-	fn_key(b->p, loc, &name, &file);
-	r = find_or_add(b, name, file);
-	if (r != NONE && loc < b->n_locs)
-		b->loc_row[loc] = r;
-	return r;
+	if (loc < m->n && m->of_loc[loc] != NONE)
+		return m->of_loc[loc];
+	l = profile__get_location(m->p, loc);
+	fn = l ? profile__get_function(m->p, l->function) : NULL;
+	v = m->make(m->ctx, fn ? profile__str(m->p, fn->name) : "[unknown]",
+		    fn ? profile__str(m->p, fn->file) : "");
+	if (v != NONE && loc < m->n)
+		m->of_loc[loc] = v;
+	return v;
 }
 
 /* Own and total of side's profile p, per row (name, file) across both. */
@@ -102,21 +118,16 @@ static int count_side(struct builder *b, const struct profile *p, int side)
 	struct profile_stack s;
 	int err = 0;
 
-	b->p = p;
-	b->side = side;
-	b->n_locs = profile__n_locations(p);
-	free(b->loc_row);
-	b->loc_row = malloc(((size_t)b->n_locs + 1) * sizeof(*b->loc_row));
-	if (!b->loc_row)
+	free(b->row_of.of_loc);
+	if (fn_memo_init(&b->row_of, p, find_or_add, b))
 		return -ENOMEM;
-	memset(b->loc_row, 0xff, ((size_t)b->n_locs + 1) * sizeof(*b->loc_row));
 	/* Every location a stack holds gets its row first: the map is data. */
 	it = profile__stacks(p);
 	while (!err && profile_stack_iter__next(&it, &s))
 		for (uint32_t i = 0; !err && i < s.n; i++)
-			if (row_of(b, s.locs[i]) == NONE)
+			if (fn_memo_get(&b->row_of, s.locs[i]) == NONE)
 				err = -ENOMEM;
-	m = (struct rollup_map){ .row = b->loc_row, .n_locs = b->n_locs };
+	m = (struct rollup_map){ .row = b->row_of.of_loc, .n_locs = b->row_of.n };
 	if (!err)
 		err = rollup__count(&r, p, &m);
 	for (uint32_t i = 0; !err && i < r.n; i++) {
@@ -171,7 +182,7 @@ int diff_compute(const struct profile *before, const struct profile *after, cons
 		err = count_side(&b, p[side], side);
 	}
 	HASH_CLEAR_FREE(hh, b.by_key, free);
-	free(b.loc_row);
+	free(b.row_of.of_loc);
 	if (err) {
 		diff_rows_free(b.rows, b.n);
 		return err;
@@ -191,44 +202,29 @@ int diff_compute(const struct profile *before, const struct profile *after, cons
 /* --- the profile by function, for the flame graph ----------------------------- */
 
 struct by_fn {
-	const struct profile *p;
 	struct profile *q;
-	uint32_t *map; /* location of p -> location of q, NONE until seen */
-	uint32_t n_map;
+	struct fn_memo loc_of; /* location of p -> location of q */
 	uint32_t *buf;
 	size_t cap;
 	int err;
 };
 
-static uint32_t fn_location(struct by_fn *c, uint32_t loc)
+static uint32_t make_location(void *ctx, const char *name, const char *file)
 {
-	const char *name, *file;
-	uint32_t f;
+	struct profile *q = ctx;
+	uint32_t f = profile__function(q, name, file, 0);
 
-	if (loc < c->n_map && c->map[loc] != NONE)
-		return c->map[loc];
-	fn_key(c->p, loc, &name, &file);
-	f = profile__function(c->q, name, file, 0);
-	f = f == NONE ? NONE : profile__location(c->q, f, -1);
-	if (loc < c->n_map)
-		c->map[loc] = f;
-	return f;
+	return f == NONE ? NONE : profile__location(q, f, -1);
 }
 
 static int by_fn_stack(struct by_fn *c, const struct profile_stack *s)
 {
 	int err;
 
-	if (s->n > c->cap) {
-		uint32_t *nb = realloc(c->buf, s->n * sizeof(*nb));
-
-		if (!nb)
-			return c->err = -ENOMEM;
-		c->buf = nb;
-		c->cap = s->n;
-	}
+	if (ARRAY_ROOM(c->buf, s->n, c->cap, 64))
+		return c->err = -ENOMEM;
 	for (uint32_t i = 0; i < s->n; i++) {
-		c->buf[i] = fn_location(c, s->locs[i]);
+		c->buf[i] = fn_memo_get(&c->loc_of, s->locs[i]);
 		if (c->buf[i] == NONE)
 			return c->err = -ENOMEM;
 	}
@@ -240,22 +236,22 @@ static int by_fn_stack(struct by_fn *c, const struct profile_stack *s)
 
 struct profile *diff_by_function(const struct profile *p)
 {
-	struct by_fn c = { .p = p, .q = profile__new(0), .n_map = profile__n_locations(p) };
+	struct by_fn c = { .q = profile__new(0) };
 
-	c.map = malloc(((size_t)c.n_map + 1) * sizeof(*c.map));
-	if (c.q && c.map) {
-		memset(c.map, 0xff, ((size_t)c.n_map + 1) * sizeof(*c.map));
+	if (!c.q || fn_memo_init(&c.loc_of, p, make_location, c.q)) {
+		c.err = -ENOMEM;
+	} else {
 		struct profile_stack_iter it = profile__stacks(p);
 		struct profile_stack s;
 
 		while (profile_stack_iter__next(&it, &s) && !by_fn_stack(&c, &s))
 			;
 	}
-	if (!c.map || c.err) {
+	if (c.err) {
 		profile__free(c.q);
 		c.q = NULL;
 	}
-	free(c.map);
+	free(c.loc_of.of_loc);
 	free(c.buf);
 	return c.q;
 }

@@ -649,6 +649,15 @@ static uint32_t number(uint32_t *map, uint32_t n)
 	return next;
 }
 
+/* Each kept element i of arr (map[i], from number()) to its new place map[i] <= i. */
+static void move_kept(void *arr, size_t size, const uint32_t *map, uint32_t n)
+{
+	for (uint32_t i = 0; i < n; i++)
+		if (map[i] != UNUSED_ID && map[i] != i)
+			memcpy((char *)arr + (size_t)map[i] * size, (char *)arr + (size_t)i * size,
+			       size);
+}
+
 static void compact_strings(struct profile *p, const struct profile_remap *m)
 {
 	for (uint32_t i = 0; i < m->n_str; i++) {
@@ -786,26 +795,17 @@ void profile_remap__rewrite(struct profile_remap *m)
 	n_loc = number(m->loc, m->n_loc);
 	compact_strings(p, m);
 	p->n_strs = n_str;
-	/* Arrays first (new ids only go down), then the hashes from them. */
-	for (uint32_t i = 0; i < m->n_fn; i++) {
-		struct profile_function f = p->funcs[i];
-
-		if (m->fn[i] == UNUSED_ID)
-			continue;
-		f.name = map_id(m->str, m->n_str, f.name);
-		f.file = map_id(m->str, m->n_str, f.file);
-		p->funcs[m->fn[i]] = f;
-	}
+	/* Arrays first, then the hashes from them. */
+	move_kept(p->funcs, sizeof(*p->funcs), m->fn, m->n_fn);
 	p->n_funcs = n_fn;
-	for (uint32_t i = 0; i < m->n_loc; i++) {
-		struct profile_location lc = p->locs[i];
-
-		if (m->loc[i] == UNUSED_ID)
-			continue;
-		lc.function = map_id(m->fn, m->n_fn, lc.function);
-		p->locs[m->loc[i]] = lc;
+	for (uint32_t i = 0; i < n_fn; i++) {
+		p->funcs[i].name = map_id(m->str, m->n_str, p->funcs[i].name);
+		p->funcs[i].file = map_id(m->str, m->n_str, p->funcs[i].file);
 	}
+	move_kept(p->locs, sizeof(*p->locs), m->loc, m->n_loc);
 	p->n_locs = n_loc;
+	for (uint32_t i = 0; i < n_loc; i++)
+		p->locs[i].function = map_id(m->fn, m->n_fn, p->locs[i].function);
 	rekey(&p->funcs_h, m->fn, m->n_fn, fn_key, p);
 	rekey(&p->locs_h, m->loc, m->n_loc, loc_key, p);
 	compact_names(p, m);
