@@ -64,7 +64,7 @@ static bool fits(uint64_t off, uint64_t width, uint64_t size)
 	return off <= size && size - off >= width;
 }
 
-static bool set(uint16_t v)
+static bool offset_known(uint16_t v)
 {
 	return v != PY_OFF_NONE;
 }
@@ -145,9 +145,10 @@ int py_async__layout(const void *sec, size_t len, const struct py_layout *l, uns
 	a->ts_tasks_head = (uint16_t)v[AD_TS_TASKS_HEAD];
 	a->interp_tasks_head = (uint32_t)v[AD_INTERP_TASKS_HEAD];
 
-	if (!set(l->gen_iframe) || !set(l->gen_frame_state) || !set(l->frame_stackpointer) ||
-	    !set(l->set_table) || !set(l->set_mask) || !set(l->type_flags) || !set(l->long_tag) ||
-	    !set(l->long_digit) || !l->gen_iframe)
+	if (!offset_known(l->gen_iframe) || !offset_known(l->gen_frame_state) ||
+	    !offset_known(l->frame_stackpointer) || !offset_known(l->set_table) ||
+	    !offset_known(l->set_mask) || !offset_known(l->type_flags) ||
+	    !offset_known(l->long_tag) || !offset_known(l->long_digit) || !l->gen_iframe)
 		return py_layout__refuse(why, why_len,
 					 "the debug offsets lack generator or set fields");
 	a->object_type = l->object_type;

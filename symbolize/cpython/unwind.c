@@ -45,7 +45,7 @@ static int take_tstate(struct pw_scan *c);
 #define PW_ON_TSTATE(c) take_tstate(c)
 #include "walk.h"
 
-static bool seen(const struct list_walk *w, uint64_t ts)
+static bool ts_seen(const struct list_walk *w, uint64_t ts)
 {
 	for (uint32_t i = 0; i < w->n; i++)
 		if (w->refs[i].addr == ts)
@@ -64,7 +64,7 @@ static int take_tstate(struct pw_scan *c)
 		return 1;
 	}
 	/* A cycle: the list changed. */
-	if (seen(w, c->ts)) {
+	if (ts_seen(w, c->ts)) {
 		w->torn = true;
 		return 1;
 	}
