@@ -188,16 +188,26 @@ static void free_entries(struct async_wait *w)
 	w->n_entries = 0;
 }
 
-void async_wait__free(struct async_wait *w)
+static void free_scratch(struct async_wait *w)
 {
-	if (!w)
-		return;
-	free_entries(w);
 	free(w->task_buf);
 	free(w->ahead);
 	free(w->changed);
 	free(w->v);
 	free(w->req);
+	w->task_buf = NULL;
+	w->ahead = NULL;
+	w->changed = NULL;
+	w->v = NULL;
+	w->req = NULL;
+}
+
+void async_wait__free(struct async_wait *w)
+{
+	if (!w)
+		return;
+	free_entries(w);
+	free_scratch(w);
 	free(w);
 }
 
@@ -723,6 +733,7 @@ static void cycle_next(struct async_wait *w, uint64_t now_ns)
 	w->last_e = NULL;
 }
 
+/* All of the tick's scratch or none of it (a tick after ENOMEM tries again). */
 static int ensure_scratch(struct async_wait *w, unsigned max)
 {
 	if (w->v)
@@ -730,14 +741,16 @@ static int ensure_scratch(struct async_wait *w, unsigned max)
 	w->task_buf = calloc(max, w->a->task_size);
 	w->ahead = calloc(max, sizeof(*w->ahead));
 	w->changed = calloc(max, sizeof(*w->changed));
-	if (!w->task_buf || !w->ahead || !w->changed)
-		return -ENOMEM;
-	w->v = calloc(max, sizeof(*w->v));
-	for (unsigned i = 0; w->v && i < max; i++)
-		w->v[i].tb = w->task_buf + (size_t)i * w->a->task_size;
 	w->req = calloc((size_t)max * MAX_LEVELS > 1024 ? (size_t)max * MAX_LEVELS : 1024,
 			sizeof(*w->req));
-	return w->v && w->req ? 0 : -ENOMEM;
+	w->v = calloc(max, sizeof(*w->v));
+	if (!w->task_buf || !w->ahead || !w->changed || !w->req || !w->v) {
+		free_scratch(w);
+		return -ENOMEM;
+	}
+	for (unsigned i = 0; i < max; i++)
+		w->v[i].tb = w->task_buf + (size_t)i * w->a->task_size;
+	return 0;
 }
 
 /*
