@@ -84,7 +84,7 @@ struct snapshot {
 	uint32_t n_threads;
 	struct snapshot_thread *threads;
 	bool threads_partial;	/* the thread list changed while read, or faulted part way */
-	bool threads_truncated; /* more than SNAPSHOT_MAX_THREADS, or interpreters than read */
+	bool threads_truncated; /* more than SNAPSHOT_MAX_THREADS, or too many interpreters */
 	/* Its asyncio tasks (snapshot__take with async) */
 	uint32_t n_async;
 	struct snapshot_async_task *async;
