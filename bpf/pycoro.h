@@ -3,7 +3,7 @@
  * pycoro.h - the one coroutine step of CPython 3.14+'s asyncio, compiled
  * into the BPF sampler (--async's await chain, bpf/asyncio.bpf.h) and into
  * userspace: dump --async's task reader (symbolize/cpython/asyncio.c),
- * --async --mode wall's batched reader (symbolize/asyncwait.c) and the
+ * --async --mode wall's batched reader (user/engine/asyncwait.c) and the
  * unit test that replays saved images of real targets
  * (tests/unit/test_coro.c).
  *

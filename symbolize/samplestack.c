@@ -119,8 +119,8 @@ bool sample_stack__of_record(struct sample_stack *x, const struct stack_sources 
 }
 
 void sample_stack__of_thread(struct sample_stack *x, const struct stack_sources *src, pid_t pid,
-			     pid_t tid, const struct py_thread_stack *st, uint64_t now_ns,
-			     struct stack_locs *out)
+			     pid_t tid, const struct py_thread_stack *st, bool kernel, int tries,
+			     uint64_t now_ns, struct stack_locs *out)
 {
 	uint32_t n = st->n_frames < PYSPY_MAX_FRAMES ? st->n_frames : PYSPY_MAX_FRAMES, n_py;
 	enum route route = src->native ? ROUTE_NATIVE : ROUTE_PYTHON;
@@ -129,12 +129,17 @@ void sample_stack__of_thread(struct sample_stack *x, const struct stack_sources 
 
 	named = split(x, src, route, st->frames, n, &py, &n_py);
 	/* The walk read each code object's fingerprint along with its frame. */
-	out->bad = code_cache__resolve(src->cache, py, n_py, now_ns, true, named);
-	if (route == ROUTE_NATIVE)
-		n = native_stack__from_proc(
-			src->native, pid, tid, native_proc__kernel(src->native), 1,
-			&(const struct native_py){ x->py_locs, x->entry, x->shim, n_py }, &x->proc,
-			x->locs, SAMPLE_STACK_MAX_LOCS);
+	out->bad = n_py ? code_cache__resolve(src->cache, py, n_py, now_ns, true, named) : 0;
+	if (route == ROUTE_NATIVE) {
+		const struct native_py in_py = { x->py_locs, x->entry, x->shim, n_py };
+
+		kernel = kernel || native_proc__kernel(src->native);
+		/* No task, no /proc entry to read registers or kernel frames from. */
+		n = tid > 0 ? native_stack__from_proc(src->native, pid, tid, kernel, tries, &in_py,
+						      &x->proc, x->locs, SAMPLE_STACK_MAX_LOCS)
+			    : native_stack__merge(src->native, &(const struct native_in){ 0 },
+						  &in_py, x->locs, SAMPLE_STACK_MAX_LOCS);
+	}
 	out->locs = x->locs;
 	out->n = n;
 	out->flags = stack_flags(st->flags & PY_STACK_TRUNCATED, st->flags & PY_STACK_PARTIAL);

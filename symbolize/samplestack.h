@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * samplestack.h - a sampled stack as profile locations: the frames of a
- * BPF sample record, or of a thread read from userspace (a thread found
- * blocked at registration).
+ * BPF sample record, or of a thread read from userspace (a snapshot's,
+ * user/engine/snapshot.h: `dump`, a thread found blocked at registration).
  *
  * Owns: how many frames a record really holds (never more than arrived,
  * whatever its header says); the one route from frames to locations:
@@ -62,13 +62,16 @@ bool sample_stack__of_record(struct sample_stack *x, const struct stack_sources 
 			     const struct pyspy_sample *smp, size_t len, struct stack_locs *out);
 
 /*
- * A thread's stack read from userspace while it is off the CPU (st: its
- * Python frames, with fingerprints), named as of now_ns; with src->native,
- * its native frames and (when src->native names them) kernel ones from
- * /proc around them.
+ * A thread's stack read from userspace (st: its Python frames, with
+ * fingerprints), named as of now_ns; with src->native, its native frames
+ * from /proc around them (its registers read up to tries times while it
+ * runs, native_stack__from_proc), and its kernel ones by name when
+ * src->native names kernel frames or kernel says so (dump --kernel, which
+ * needs no kernel symbols).  tid <= 0 (its task not known): the Python
+ * frames alone, placed as --native places them.
  */
 void sample_stack__of_thread(struct sample_stack *x, const struct stack_sources *src, pid_t pid,
-			     pid_t tid, const struct py_thread_stack *st, uint64_t now_ns,
-			     struct stack_locs *out);
+			     pid_t tid, const struct py_thread_stack *st, bool kernel, int tries,
+			     uint64_t now_ns, struct stack_locs *out);
 
 #endif /* PYSPY_SAMPLESTACK_H */

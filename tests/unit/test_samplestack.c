@@ -82,7 +82,7 @@ static uint32_t check_threads(const char *id, struct sample_stack *x, struct cod
 			      !memcmp(out.locs, ref, out.n * sizeof(*ref)),
 		      "%s: thread %u: %u locations of %u frames, flags %#x, %u bad", id, k, out.n,
 		      st->n_frames, out.flags, out.bad);
-		sample_stack__of_thread(x, &src, NO_PID, NO_PID, st, 0, &out2);
+		sample_stack__of_thread(x, &src, NO_PID, NO_PID, st, false, 1, 0, &out2);
 		CHECK(out2.n == st->n_frames && !out2.flags &&
 			      !memcmp(out2.locs, ref, out2.n * sizeof(*ref)),
 		      "%s: thread %u read from userspace: %u locations", id, k, out2.n);

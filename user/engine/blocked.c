@@ -15,10 +15,9 @@
 #include <string.h>
 
 #include "blocked.h"
+#include "snapshot.h"
 #include "symbolize/cpython/pytasks.h"
-#include "symbolize/cpython/unwind.h"
 #include "symbolize/proc/procfs.h"
-#include "symbolize/samplestack.h"
 #include "user/base/clock.h"
 #include "user/base/log.h"
 
@@ -55,27 +54,38 @@ struct candidate {
 
 struct blocked_scan {
 	pid_t pid;
-	struct py_tasks tk;
-	struct candidate *c;	   /* per task of tk */
-	struct offcpu_open *found; /* at most one per task; each its own locs */
+	/* Its threads, listed at blocked__begin, walked and named at _finish:
+	 * the stacks found point into it. */
+	struct snapshot *snap;
+	int list_err;
+	struct candidate *c;	   /* per /proc task of snap */
+	struct offcpu_open *found; /* at most one per task */
 	uint32_t n_found;
 };
 
 struct blocked_scan *blocked__begin(pid_t pid)
 {
 	struct blocked_scan *s = calloc(1, sizeof(*s));
+	const struct snapshot *snap;
 
 	if (!s)
 		return NULL;
 	s->pid = pid;
-	if (py_tasks__read(pid, &s->tk))
+	s->snap = snapshot__new(pid);
+	if (!s->snap) {
+		free(s);
+		return NULL;
+	}
+	snap = s->snap;
+	s->list_err = snapshot__list(s->snap);
+	if (s->list_err)
 		return s; /* blocked__finish says so */
-	s->c = calloc(s->tk.n ? s->tk.n : 1, sizeof(*s->c));
-	for (uint32_t i = 0; s->c && i < s->tk.n; i++) {
+	s->c = calloc(snap->n_tasks ? snap->n_tasks : 1, sizeof(*s->c));
+	for (uint32_t i = 0; s->c && i < snap->n_tasks; i++) {
 		struct candidate *c = &s->c[i];
-		pid_t tid = s->tk.v[i].tid;
+		pid_t tid = snap->tasks[i].tid;
 
-		if (!off_cpu(s->tk.v[i].state))
+		if (!off_cpu(snap->tasks[i].state))
 			continue;
 		/*
 		 * First how often it ran, then that it is off the CPU (see
@@ -93,17 +103,10 @@ void blocked__free(struct blocked_scan *s)
 {
 	if (!s)
 		return;
-	for (uint32_t i = 0; i < s->n_found; i++)
-		free((uint32_t *)s->found[i].locs);
 	free(s->found);
 	free(s->c);
-	py_tasks__free(&s->tk);
+	snapshot__free(s->snap);
 	free(s);
-}
-
-static struct candidate *candidate_of(struct blocked_scan *s, const struct py_task *task)
-{
-	return task ? &s->c[task - s->tk.v] : NULL;
 }
 
 /*
@@ -121,60 +124,48 @@ static bool ran(const struct blocked_scan *s, pid_t tid, const struct candidate 
 	return procfs_stat(s->pid, tid, &ps) || !off_cpu(ps.state);
 }
 
-/* Keep b, its stack copied: 0 or -ENOMEM. */
-static int keep(struct blocked_scan *s, struct offcpu_open *b, const struct stack_locs *st)
-{
-	uint32_t *locs;
-
-	if (s->n_found >= s->tk.n) /* two thread states of one task */
-		return 0;
-	locs = malloc((st->n ? st->n : 1) * sizeof(*locs));
-	if (!locs)
-		return -ENOMEM;
-	memcpy(locs, st->locs, st->n * sizeof(*locs));
-	b->locs = locs;
-	b->n = st->n;
-	b->flags = st->flags;
-	s->found[s->n_found++] = *b;
-	return 0;
-}
-
 int blocked__finish(struct blocked_scan *s, struct target *tg, struct session *ses, uint64_t now_ns,
 		    const struct offcpu_open **found)
 {
-	struct stack_sources src = { tg->cache, tg->native, NULL };
-	struct py_threads th = {};
-	struct sample_stack *x = NULL;
-	int err = s && s->c ? 0 : -ENOMEM;
+	/* Named as a sampled stack of the process is, kernel frames included if those are. */
+	const struct snapshot_names nm = {
+		.cache = tg->cache,
+		.native = tg->native,
+		.tries = 1,
+	};
+	struct snapshot *snap = s ? s->snap : NULL;
+	int err = !s ? -ENOMEM : s->list_err ? s->list_err : s->c ? 0 : -ENOMEM;
 
-	if (!err && !s->tk.n)
+	if (!err && !snap->n_tasks)
 		err = -ESRCH;
 	if (!err)
-		err = py_unwind__threads_marked(tg->py.pid, &tg->py.layout, tg->py.runtime_addr,
-						tg->native != NULL, &th);
-	if (!err && th.n) {
-		x = sample_stack__new();
-		s->found = calloc(s->tk.n, sizeof(*s->found));
-		err = x && s->found ? 0 : -ENOMEM;
+		err = snapshot__walk(snap, &tg->py, tg->native != NULL);
+	if (!err && snap->n_threads) {
+		s->found = calloc(snap->n_tasks, sizeof(*s->found));
+		err = s->found ? 0 : -ENOMEM;
 	}
-	for (uint32_t i = 0; !err && i < th.n; i++) {
-		const struct py_thread_stack *st = &th.t[i];
-		const struct py_task *task = py_tasks__of_thread(tg->py.pid, &s->tk, st);
-		struct candidate *c = candidate_of(s, task);
-		struct stack_locs locs;
+	for (uint32_t i = 0; !err && i < snap->n_threads; i++) {
+		const struct snapshot_thread *t = &snap->threads[i];
+		const struct snapshot_task *task = snapshot__task_of(snap, t);
+		const struct candidate *c = task ? &s->c[t->task] : NULL;
 		struct offcpu_open b;
 
-		if (!c || !c->blocked || !st->n_frames) {
+		if (!c || !c->blocked || !t->n_frames) {
 			log_debug("PID %d: thread state %u not off the CPU (%s, %u frames)",
-				  tg->py.pid, i, !task ? "no task" : "running", st->n_frames);
+				  tg->py.pid, i, !task ? "no task" : "running", t->n_frames);
 			continue;
 		}
-		sample_stack__of_thread(x, &src, tg->py.pid, task->tid, st, now_ns, &locs);
+		err = snapshot__name(snap, i, &nm, now_ns);
+		if (err)
+			break;
 		b = (struct offcpu_open){ .pid = (uint32_t)tg->py.pid,
 					  .tid = (uint32_t)task->tid,
 					  .cause = c->cause,
 					  .gil_addr = tg->py.gil_addr,
 					  .gil_size = tg->py.layout.gil_size,
+					  .locs = t->locs,
+					  .n = t->n_locs,
+					  .flags = t->flags,
 					  .start_ns = c->seen_ns,
 					  .known_ns = c->seen_ns };
 		/*
@@ -187,10 +178,10 @@ int blocked__finish(struct blocked_scan *s, struct target *tg, struct session *s
 			log_debug("PID %d TID %d: ran during the scan", tg->py.pid, task->tid);
 			continue;
 		}
-		err = keep(s, &b, &locs);
+		/* Two thread states of one task: its first. */
+		if (s->n_found < snap->n_tasks)
+			s->found[s->n_found++] = b;
 	}
-	sample_stack__free(x);
-	py_threads__free(&th);
 	if (err)
 		return err;
 	*found = s->found;

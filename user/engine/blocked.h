@@ -3,15 +3,16 @@
  * blocked.h - threads that are already off the CPU when a process is
  * registered in offcpu or wall mode.
  *
- * Owns: finding them (every Python thread state, read from userspace as
- * `dump` does, matched to its /proc task whose state is not running), in
- * an order that loses no wait that ends during the scan and never takes a
- * stack read after the thread ran; arming each (the BPF side reports its
- * next run); and handing each back as data: its stack as profile
- * locations (symbolize/samplestack.h: Python, and with --native/--kernel
- * native and kernel frames, from /proc), what it waits in (syscall and
- * arguments from /proc/PID/task/TID/syscall, for offcpu_reason() to name
- * as it would a wait the BPF side saw start), and since when.  The caller
+ * Owns: finding them (every Python thread state, read from userspace
+ * through the snapshot `dump` reads too, snapshot.h, matched to its /proc
+ * task whose state is not running), in an order that loses no wait that
+ * ends during the scan and never takes a stack read after the thread
+ * ran; arming each (the BPF side reports its next run); and handing each
+ * back as data: its stack as profile locations (named by the snapshot as
+ * a sample of the process is: Python, and with --native/--kernel native
+ * and kernel frames, from /proc), what it waits in (syscall and arguments
+ * from /proc/PID/task/TID/syscall, for offcpu_reason() to name as it
+ * would a wait the BPF side saw start), and since when.  The caller
  * opens their waits (offcpu_table__open) as it does a sampled thread's.
  * Without this, a thread blocked for the whole recording is never seen:
  * the BPF side only learns of a wait at its sched_switch out.

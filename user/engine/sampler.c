@@ -213,17 +213,18 @@ int sampler__busiest_threads(struct sampler *r, uint32_t pid, struct thread_stat
 
 struct async_tick_ctx {
 	struct sampler *r;
-	const struct target *tg;
 	uint64_t now;
 	unsigned ticks; /* ticks since the last read, taken together */
 };
 
-static void charge_task_wait(const struct async_wait_sample *s, void *ctx)
+/* The waits the target's last tick or settle left, to the sinks. */
+static void charge_task_waits(struct sampler *r, const struct target *tg)
 {
-	const struct async_tick_ctx *c = ctx;
-	pid_t pid = c->tg->py.pid;
+	struct async_wait_sample s;
+	uint32_t pid = (uint32_t)tg->py.pid;
 
-	add_to_sinks(c->r, pid, s->tid ? s->tid : (uint32_t)pid, 0, s->locs, s->n, s->ns);
+	while (async_wait__next(tg->wait, &s))
+		add_to_sinks(r, pid, s.tid ? s.tid : pid, 0, s.locs, s.n, s.ns);
 }
 
 static bool async_waits(const struct sampler *r)
@@ -237,7 +238,6 @@ static void async_tick_one(struct target *tg, void *ctx)
 	const struct options *o = c->r->o;
 	unsigned k = o->async_tasks ? o->async_tasks : ASYNC_TASKS_DEFAULT;
 
-	c->tg = tg;
 	if (tg->exited || !async_proc__layout(tg->async))
 		return;
 	if (!tg->wait) {
@@ -246,12 +246,13 @@ static void async_tick_one(struct target *tg, void *ctx)
 		if (!tg->wait)
 			return;
 	}
-	async_wait__tick(tg->wait, c->now, k * c->ticks, charge_task_wait, c);
+	async_wait__tick(tg->wait, c->now, k * c->ticks);
+	charge_task_waits(c->r, tg);
 }
 
 static void async_tick(struct sampler *r, unsigned ticks)
 {
-	struct async_tick_ctx c = { r, NULL, mono_ns(), ticks };
+	struct async_tick_ctx c = { r, mono_ns(), ticks };
 
 	pthread_mutex_lock(&r->lock);
 	targets__for_each(r->life.tg, async_tick_one, &c);
@@ -262,9 +263,10 @@ static void async_settle_one(struct target *tg, void *ctx)
 {
 	struct async_tick_ctx *c = ctx;
 
-	c->tg = tg;
-	if (tg->wait && !tg->exited)
-		async_wait__settle(tg->wait, c->now, charge_task_wait, c);
+	if (!tg->wait || tg->exited)
+		return;
+	async_wait__settle(tg->wait, c->now);
+	charge_task_waits(c->r, tg);
 }
 
 static void charge_wait(const struct offcpu_wait *w, void *ctx)
@@ -313,7 +315,7 @@ static int offcpu_end(struct sampler *r, const struct pyspy_sample *ev)
  */
 void sampler__settle_locked(struct sampler *r)
 {
-	struct async_tick_ctx c = { r, NULL, mono_ns(), 1 };
+	struct async_tick_ctx c = { r, mono_ns(), 1 };
 
 	if (r->off)
 		offcpu_table__settle(r->off, c.now, charge_wait, r);

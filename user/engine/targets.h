@@ -15,10 +15,10 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "asyncwait.h"
 #include "session.h"
 #include "symbolize/codecache.h"
 #include "symbolize/asyncstack.h"
-#include "symbolize/asyncwait.h"
 #include "symbolize/nativestack.h"
 #include "symbolize/cpython/discover.h"
 #include "user/model/profile.h"

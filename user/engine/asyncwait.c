@@ -2,6 +2,10 @@
 /*
  * asyncwait.c - suspended tasks charged the time they wait (--async --mode wall).
  *
+ * A sampler of its own, beside the BPF one, so it lives in the engine;
+ * what it finds flows down to the sampler as data (async_wait__next), as
+ * a record does: nothing here calls back into whoever charges the waits.
+ *
  * Cost: per tick, one read per task the walk passes (a task's bytes give
  * the next one), then its coroutines level by level in one batch of reads
  * per level for all the tick's tasks, their names' fingerprints in one
@@ -93,6 +97,31 @@ struct visit {
 	uint32_t tid;
 	bool active;
 	struct wait_entry *e; /* its entry, once found */
+	/* What its entry is to take (visit_begin): its state, its name's location */
+	uint8_t state;
+	uint32_t name_loc;
+};
+
+/*
+ * Where a tick's (or a settle's) work stands: what is left of it is done
+ * as async_wait__next reads the waits it makes, one at a time.
+ */
+enum pass_step {
+	STEP_DONE,   /* nothing left */
+	STEP_VISIT,  /* entries take the tasks read (visit_begin, visit_end) */
+	STEP_CHARGE, /* each task read charged the time since it was last */
+	STEP_CYCLE,  /* the cycle ended: the entries it did not meet go */
+	STEP_SETTLE, /* every entry charged up to now, its wait out */
+};
+
+struct pass {
+	enum pass_step step;
+	uint64_t now_ns;
+	uint32_t i, n;		   /* visit i of the tick's n */
+	bool flushed;		   /* visit i's old wait went out (or had none) */
+	bool cycle_end;		   /* the tick reached the end of the lists */
+	uint32_t n_changed;	   /* entries whose frames changed (their locations to make) */
+	struct wait_entry *next_e; /* STEP_CYCLE, STEP_SETTLE: the entry to do next */
 };
 
 struct async_wait {
@@ -119,6 +148,8 @@ struct async_wait {
 	uint32_t await_loc, pending_loc; /* "[await]", "[not started]"; UINT32_MAX: to make */
 	unsigned cap;			 /* tasks read per tick at most, what the scratch holds */
 	uint32_t locs[MAX_LEVELS * (PYSPY_ASYNC_MAX_TASKS + 1) + 1];
+	struct wait_entry **changed; /* max of them: the pass's */
+	struct pass pass;
 	struct async_wait_stats st;
 };
 
@@ -157,15 +188,26 @@ static void free_entries(struct async_wait *w)
 	w->n_entries = 0;
 }
 
+static void free_scratch(struct async_wait *w)
+{
+	free(w->task_buf);
+	free(w->ahead);
+	free(w->changed);
+	free(w->v);
+	free(w->req);
+	w->task_buf = NULL;
+	w->ahead = NULL;
+	w->changed = NULL;
+	w->v = NULL;
+	w->req = NULL;
+}
+
 void async_wait__free(struct async_wait *w)
 {
 	if (!w)
 		return;
 	free_entries(w);
-	free(w->task_buf);
-	free(w->ahead);
-	free(w->v);
-	free(w->req);
+	free_scratch(w);
 	free(w);
 }
 
@@ -622,30 +664,27 @@ static uint32_t stack_of(struct async_wait *w, struct wait_entry *e)
 	return n;
 }
 
-/* The wait gathered so far, to the profile, at the stack e has now. */
-static void flush(struct async_wait *w, struct wait_entry *e, async_wait_fn cb, void *ctx)
+/* The wait gathered so far, as a wait to charge (*s), at the stack e has now: false if none. */
+static bool flush(struct async_wait *w, struct wait_entry *e, struct async_wait_sample *s)
 {
-	struct async_wait_sample s = { e->tid, w->locs, 0, e->pending_ns };
-
 	if (!e->pending_ns)
-		return;
+		return false;
+	*s = (struct async_wait_sample){ e->tid, w->locs, stack_of(w, e), e->pending_ns };
 	e->pending_ns = 0;
-	s.n = stack_of(w, e);
-	cb(&s, ctx);
+	return true;
 }
 
-static void charge(struct async_wait *w, struct wait_entry *e, uint64_t now_ns, async_wait_fn cb,
-		   void *ctx)
+/* e charged the time up to now_ns; true when what it gathered is to go out (FLUSH_NS). */
+static bool charge(struct async_wait *w, struct wait_entry *e, uint64_t now_ns)
 {
 	uint64_t from = e->last_ns ? e->last_ns : w->cycle_start_ns;
 
 	e->last_ns = now_ns;
 	if (now_ns <= from || (e->state != PY_TASK_SUSPENDED && e->state != PY_TASK_PENDING))
-		return;
+		return false;
 	e->pending_ns += now_ns - from < MAX_WAIT_NS ? now_ns - from : MAX_WAIT_NS;
 	e->pending_state = e->state;
-	if (e->pending_ns >= FLUSH_NS)
-		flush(w, e, cb, ctx);
+	return e->pending_ns >= FLUSH_NS;
 }
 
 static struct wait_entry *entry_of(struct async_wait *w, uint64_t task)
@@ -665,8 +704,12 @@ static struct wait_entry *entry_of(struct async_wait *w, uint64_t task)
 	return e;
 }
 
-/* A cycle through every list is over: forget the tasks it did not meet. */
-static void end_cycle(struct async_wait *w, uint64_t now_ns, async_wait_fn cb, void *ctx)
+/*
+ * A cycle through every list is over: the tasks it did not meet are to
+ * go (their waits out first, in the pass), and no entry may keep a link
+ * to one of them.
+ */
+static void cycle_over(struct async_wait *w)
 {
 	struct wait_entry *e, *tmp;
 
@@ -676,19 +719,12 @@ static void end_cycle(struct async_wait *w, uint64_t now_ns, async_wait_fn cb, v
 	HASH_ITER (hh, w->entries, e, tmp)
 		if (e->next_e && e->next_e->dead)
 			e->next_e = NULL;
-	HASH_ITER (hh, w->entries, e, tmp) {
-		if (e->dead) {
-			flush(w, e, cb, ctx); /* gone: what it waited before it went */
-			HASH_DEL(w->entries, e);
-			free(e);
-			w->n_entries--;
-			continue;
-		}
-		e->awaits = e->next_awaits;
-		e->n_awaits = e->next_n_awaits;
-		e->next_awaits = 0;
-		e->next_n_awaits = 0;
-	}
+	w->pass.next_e = w->entries;
+}
+
+/* ... and the next cycle starts. */
+static void cycle_next(struct async_wait *w, uint64_t now_ns)
+{
 	w->st.cycles++;
 	w->cycle++;
 	w->cycle_start_ns = now_ns;
@@ -697,29 +733,96 @@ static void end_cycle(struct async_wait *w, uint64_t now_ns, async_wait_fn cb, v
 	w->last_e = NULL;
 }
 
+/* All of the tick's scratch or none of it (a tick after ENOMEM tries again). */
 static int ensure_scratch(struct async_wait *w, unsigned max)
 {
 	if (w->v)
 		return 0;
 	w->task_buf = calloc(max, w->a->task_size);
 	w->ahead = calloc(max, sizeof(*w->ahead));
-	if (!w->task_buf || !w->ahead)
-		return -ENOMEM;
-	w->v = calloc(max, sizeof(*w->v));
-	for (unsigned i = 0; w->v && i < max; i++)
-		w->v[i].tb = w->task_buf + (size_t)i * w->a->task_size;
+	w->changed = calloc(max, sizeof(*w->changed));
 	w->req = calloc((size_t)max * MAX_LEVELS > 1024 ? (size_t)max * MAX_LEVELS : 1024,
 			sizeof(*w->req));
-	return w->v && w->req ? 0 : -ENOMEM;
+	w->v = calloc(max, sizeof(*w->v));
+	if (!w->task_buf || !w->ahead || !w->changed || !w->req || !w->v) {
+		free_scratch(w);
+		return -ENOMEM;
+	}
+	for (unsigned i = 0; i < max; i++)
+		w->v[i].tb = w->task_buf + (size_t)i * w->a->task_size;
+	return 0;
 }
 
-void async_wait__tick(struct async_wait *w, uint64_t now_ns, unsigned max, async_wait_fn cb,
-		      void *ctx)
+/*
+ * A visit taken in, first half: its entry (made for a task met first),
+ * linked after the one before it, and what its stack is now.  true when
+ * the wait it gathered must go out before the entry changes (under the
+ * stack it had).
+ */
+static bool visit_begin(struct async_wait *w, struct visit *v)
 {
-	struct wait_entry **changed;
-	uint32_t n = 0, n_changed = 0;
+	struct wait_entry *e = entry_of(w, v->task);
+
+	v->e = e;
+	if (!e)
+		return false;
+	/* In walk order: the entry before it is followed by it. */
+	if (w->last_e && w->last_e->next_node == v->task + w->a->task_node)
+		w->last_e->next_e = e;
+	w->last_e = e;
+	v->state = is_running(w, v->task) ? PY_TASK_RUNNING : v->t.state;
+	/* The same name as last time: its location, without a lookup. */
+	v->name_loc = e->name_fp == v->name_fp && e->name_loc != UINT32_MAX && v->name_fp
+			      ? e->name_loc
+			      : async_proc__task_location(w->ap, v->task, v->name_fp, false);
+	return e->pending_ns &&
+	       (!same_frames(e, &v->t) || e->awaiter != v->awaiter || e->name_loc != v->name_loc ||
+		e->pending_state != v->state || e->tid != v->tid);
+}
+
+/* ... second half: the entry takes what the visit read. */
+static void visit_end(struct async_wait *w, struct visit *v)
+{
+	struct wait_entry *e = v->e, *aw;
+
+	if (!e)
+		return;
+	e->state = v->state;
+	e->name_loc = v->name_loc;
+	e->name_fp = v->name_fp;
+	e->cycle = w->cycle;
+	e->tid = v->tid;
+	e->awaiter = v->awaiter;
+	e->next_node = v->next_node;
+	if (!same_frames(e, &v->t)) {
+		e->n_frames = v->t.n_frames < MAX_LEVELS ? v->t.n_frames : MAX_LEVELS;
+		memcpy(e->frames, v->t.frames, e->n_frames * sizeof(e->frames[0]));
+		w->changed[w->pass.n_changed++] = e;
+	}
+	if (v->awaiter) {
+		HASH_FIND(hh, w->entries, &v->awaiter, sizeof(v->awaiter), aw);
+		if (aw) {
+			aw->next_awaits = v->task;
+			aw->next_n_awaits++;
+		}
+	}
+}
+
+/* A pass left unread: run to its end, its waits dropped (see asyncwait.h). */
+static void pass_finish(struct async_wait *w)
+{
+	struct async_wait_sample s;
+
+	while (async_wait__next(w, &s))
+		;
+}
+
+void async_wait__tick(struct async_wait *w, uint64_t now_ns, unsigned max)
+{
+	uint32_t n = 0;
 	bool cycle_end = false;
 
+	pass_finish(w);
 	if (!w->a || ensure_scratch(w, w->cap))
 		return;
 	if (max > w->cap)
@@ -734,73 +837,103 @@ void async_wait__tick(struct async_wait *w, uint64_t now_ns, unsigned max, async
 	if (!cycle_end)
 		w->st.deferred += w->n_entries > n ? w->n_entries - n : 0;
 	walk_levels(w, n);
-	changed = calloc(n ? n : 1, sizeof(*changed));
-	for (uint32_t i = 0; changed && i < n; i++) {
-		struct visit *v = &w->v[i];
-		struct wait_entry *e = entry_of(w, v->task), *aw;
-
-		v->e = e;
-		if (!e)
-			continue;
-		/* In walk order: the entry before it is followed by it. */
-		if (w->last_e && w->last_e->next_node == v->task + w->a->task_node)
-			w->last_e->next_e = e;
-		w->last_e = e;
-		{
-			uint8_t state = is_running(w, v->task) ? PY_TASK_RUNNING : v->t.state;
-			/* The same name as last time: its location, without a lookup. */
-			uint32_t name_loc =
-				e->name_fp == v->name_fp && e->name_loc != UINT32_MAX && v->name_fp
-					? e->name_loc
-					: async_proc__task_location(w->ap, v->task, v->name_fp,
-								    false);
-
-			/* Its stack changes: what it waited so far goes out under the old one. */
-			if (e->pending_ns && (!same_frames(e, &v->t) || e->awaiter != v->awaiter ||
-					      e->name_loc != name_loc ||
-					      e->pending_state != state || e->tid != v->tid))
-				flush(w, e, cb, ctx);
-			e->state = state;
-			e->name_loc = name_loc;
-			e->name_fp = v->name_fp;
-		}
-		e->cycle = w->cycle;
-		e->tid = v->tid;
-		e->awaiter = v->awaiter;
-		e->next_node = v->next_node;
-		if (!same_frames(e, &v->t)) {
-			e->n_frames = v->t.n_frames < MAX_LEVELS ? v->t.n_frames : MAX_LEVELS;
-			memcpy(e->frames, v->t.frames, e->n_frames * sizeof(e->frames[0]));
-			changed[n_changed++] = e;
-		}
-		if (v->awaiter) {
-			HASH_FIND(hh, w->entries, &v->awaiter, sizeof(v->awaiter), aw);
-			if (aw) {
-				aw->next_awaits = v->task;
-				aw->next_n_awaits++;
-			}
-		}
-	}
-	if (n_changed)
-		resolve_changed(w, changed, n_changed, now_ns);
-	for (uint32_t i = 0; changed && i < n; i++)
-		if (w->v[i].e)
-			charge(w, w->v[i].e, now_ns, cb, ctx);
-	free(changed);
-	w->st.read += n;
-	w->st.tasks = w->n_entries;
-	if (cycle_end)
-		end_cycle(w, now_ns, cb, ctx);
+	/* What is left (entries taking the visits, waits going out) is the pass's. */
+	w->pass = (struct pass){
+		.step = STEP_VISIT,
+		.now_ns = now_ns,
+		.n = n,
+		.cycle_end = cycle_end,
+	};
 }
 
-void async_wait__settle(struct async_wait *w, uint64_t now_ns, async_wait_fn cb, void *ctx)
+void async_wait__settle(struct async_wait *w, uint64_t now_ns)
 {
+	pass_finish(w);
+	w->pass = (struct pass){ .step = STEP_SETTLE, .now_ns = now_ns, .next_e = w->entries };
+}
+
+/*
+ * The pass goes on to its next wait.  Each step is the tick's (or the
+ * settle's) own work, done in the order a tick did it whole: a wait is
+ * made (stack_of) at the moment it must go out, before the entries it
+ * names change or go.
+ */
+bool async_wait__next(struct async_wait *w, struct async_wait_sample *s)
+{
+	struct pass *p = &w->pass;
 	struct wait_entry *e;
 
-	for (e = w->entries; e; e = e->hh.next) {
-		if (e->last_ns)
-			charge(w, e, now_ns, cb, ctx);
-		flush(w, e, cb, ctx);
+	for (;;) {
+		switch (p->step) {
+		case STEP_VISIT:
+			if (p->i == p->n) {
+				if (p->n_changed)
+					resolve_changed(w, w->changed, p->n_changed, p->now_ns);
+				p->step = STEP_CHARGE;
+				p->i = 0;
+				continue;
+			}
+			if (!p->flushed) {
+				p->flushed = true;
+				if (visit_begin(w, &w->v[p->i]) && flush(w, w->v[p->i].e, s))
+					return true;
+			}
+			visit_end(w, &w->v[p->i]);
+			p->i++;
+			p->flushed = false;
+			continue;
+		case STEP_CHARGE:
+			if (p->i == p->n) {
+				w->st.read += p->n;
+				w->st.tasks = w->n_entries;
+				p->step = p->cycle_end ? STEP_CYCLE : STEP_DONE;
+				if (p->cycle_end)
+					cycle_over(w);
+				continue;
+			}
+			e = w->v[p->i++].e;
+			if (e && charge(w, e, p->now_ns) && flush(w, e, s))
+				return true;
+			continue;
+		case STEP_CYCLE:
+			e = p->next_e;
+			if (!e) {
+				cycle_next(w, p->now_ns);
+				p->step = STEP_DONE;
+				continue;
+			}
+			p->next_e = e->hh.next;
+			if (e->dead) {
+				/* Gone: what it waited before it went, made before it goes. */
+				bool out = flush(w, e, s);
+
+				HASH_DEL(w->entries, e);
+				free(e);
+				w->n_entries--;
+				if (out)
+					return true;
+				continue;
+			}
+			e->awaits = e->next_awaits;
+			e->n_awaits = e->next_n_awaits;
+			e->next_awaits = 0;
+			e->next_n_awaits = 0;
+			continue;
+		case STEP_SETTLE:
+			e = p->next_e;
+			if (!e) {
+				p->step = STEP_DONE;
+				continue;
+			}
+			p->next_e = e->hh.next;
+			if (e->last_ns)
+				charge(w, e, p->now_ns);
+			if (flush(w, e, s))
+				return true;
+			continue;
+		default:
+			return false;
+		}
 	}
 }
 
