@@ -177,9 +177,10 @@ def test_json(python, workload, pyspy):
     assert (text["comm"], text["version"]) == (d["comm"], d["version"])
 
 
+@pytest.mark.layout
 def test_deep_truncated(python, workload, pyspy):
-    """Behaviour: the walk's frame budget, the same on every layout (test_threads
-    reads each), tried on each frame model."""
+    """1100 frames, read from userspace on every layout: the innermost 1024,
+    then [truncated].  (A tenth of a second each: no reason to choose.)"""
     w = workload(python, "deep.py", "--depth", 1100)
     hot = fr("leaf", "deep.py", "HOT")
     d, text = dump_until(pyspy, w.pid, lambda d: innermost(d, w.pid) == [hot])
@@ -193,10 +194,10 @@ def test_deep_truncated(python, workload, pyspy):
     assert set(frames[2:]) == {fr("recurse", "deep.py", "RECURSE")}
 
 
+@pytest.mark.layout
 def test_races_with_churn(python, workload, pyspy):
-    """Thread states and frames freed while they are read: never a crash.
-    Behaviour: the reader's bounds, whatever the offsets (test_threads reads
-    each layout)."""
+    """Thread states and frames freed while they are read, on every layout
+    of them: never a crash."""
     w = workload(python, "churn.py")
     for _ in range(8):
         r = run_pyspy(pyspy, ["dump", "--pid", w.pid, "--json"], timeout=30)
