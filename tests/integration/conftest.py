@@ -5,7 +5,7 @@
 - Tests taking a `python` argument run once per interpreter (ids like
   "3.8", "3.11-debian"), on one of two lists (issue 23):
   * `@pytest.mark.layout`: on all of PYTHONS (the eleven of
-    tests/interpreters.txt).  Mark a test so when what it asserts depends on
+    tests/interpreters.txt).  Mark a test layout when what it asserts depends on
     how each interpreter lays out its memory or builds its binary: the frame
     walk and line numbers, the thread scan and thread states, generator and
     coroutine frames, code-object identity, the GIL, asyncio tasks, offsets
