@@ -56,9 +56,12 @@ FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(OUT)/fuzz/%,$(FUZZ_SRCS))
 FUZZ_OBJS := $(patsubst %.c,$(OUT)/fuzz/%.o,$(LIB_SRCS)) $(OUT)/fuzz/proto/profile.pb-c.o
 FUZZFLAGS := -O1 -g -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer \
 	-fno-sanitize-recover=undefined
-# Seconds per harness: `make fuzz` runs long, `make test` briefly.
+# Seconds per harness: `make fuzz` runs long, `make test` briefly (both
+# run the harnesses FUZZ_JOBS at a time, default one per CPU).
 FUZZ_SECS ?= 300
 FUZZ_TEST_SECS ?= 15
+# Parallel jobs of the build that `make test` runs itself.
+JOBS ?= $(shell nproc)
 
 ifeq ($(V),1)
 Q =
@@ -172,7 +175,7 @@ integration: $(OUT)/san/pyspy-bpf $(OUT)/san/tests/test_pprof
 	$(Q)PYSPY_BIN=$(OUT)/san/pyspy-bpf tests/run-integration.sh
 
 test: deps sid
-	$(Q)$(MAKE) --no-print-directory $(OUT)/pyspy-bpf $(OUT)/san/pyspy-bpf $(UNIT_BINS) $(FUZZ_BINS)
+	$(Q)$(MAKE) --no-print-directory -j$(JOBS) $(OUT)/pyspy-bpf $(OUT)/san/pyspy-bpf $(UNIT_BINS) $(FUZZ_BINS)
 	$(Q)scripts/check-layers.py
 	$(Q)scripts/check-format.sh
 	$(Q)tests/fuzz/run.sh $(FUZZ_TEST_SECS) $(FUZZ_BINS)

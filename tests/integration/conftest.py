@@ -2,9 +2,26 @@
 # Fixtures for the integration tests: interpreters, the binary, workloads, profiles.
 """Shared machinery for tests/integration.
 
-- Tests taking a `python` argument run once per interpreter in PYTHONS
-  (ids like "3.8", "3.11-debian").  A missing interpreter fails its tests
-  unless PYSPY_ALLOW_MISSING_PYTHON=1, when it is skipped.
+- Tests taking a `python` argument run once per interpreter (ids like
+  "3.8", "3.11-debian"), on one of two lists (issue 23):
+  * `@pytest.mark.layout`: on all of PYTHONS (the eleven of
+    tests/interpreters.txt).  Mark a test layout when what it asserts depends on
+    how each interpreter lays out its memory or builds its binary: the frame
+    walk and line numbers, the thread scan and thread states, generator and
+    coroutine frames, code-object identity, the GIL, asyncio tasks, offsets
+    and discovery, native/Python merging (static or shared libpython, the
+    eval-frame symbols).  Together the layout tests read every one of these
+    on every interpreter; a new layout concern needs a layout test.
+  * otherwise (behaviour: signals, writers and formats, process lifecycle,
+    serve, namespaces, modes, proportions...): on BEHAVIOUR, the three
+    tagged `behaviour` (3.8: the old frame model; 3.12: a shared
+    libpython; 3.15-sid: the newest static build, in a root).
+  A test that picks its own interpreters takes BEHAVIOUR, or those of
+  BEHAVIOUR that have what it needs (behaviour_ids()), unless it asserts
+  something per version: then its list says why in a comment.
+  PYSPY_EVERY_PYTHON=1 runs every `python` test on all of PYTHONS.
+  A missing interpreter fails its tests unless
+  PYSPY_ALLOW_MISSING_PYTHON=1, when it is skipped.
 - `pyspy`: the binary under test, from PYSPY_BIN (default
   build/san/pyspy-bpf); missing means failure, never a skip.
 - `workload`: start tests/workloads/NAME under an interpreter, wait for its
@@ -63,6 +80,9 @@ def _python(it):
 
 
 PYTHONS = [_python(it) for it in interpreters.load()]
+# What tests of behaviour run on (the module docstring says which tests).
+BEHAVIOUR = [p for p in PYTHONS if "behaviour" in p.tags]
+EVERY_PYTHON = os.environ.get("PYSPY_EVERY_PYTHON") == "1"
 UNSUPPORTED = {it.id: _python(it) for it in interpreters.load(unsupported=True)
                if "unsupported" in it.tags}
 PYTHON_37 = UNSUPPORTED["3.7"]
@@ -80,10 +100,24 @@ SAN_ENV = {
 }
 
 
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "layout: reads a per-version layout; runs on every interpreter of "
+        "tests/interpreters.txt, not only the behaviour ones (conftest.py says which)")
+
+
+def behaviour_ids(pred=lambda p: True):
+    """Ids of the behaviour interpreters for which pred(Python) holds (all of
+    PYTHONS with PYSPY_EVERY_PYTHON=1): for tests that pick their own, such
+    as those that need a sid root or CPython 3.14+."""
+    return [p.id for p in (PYTHONS if EVERY_PYTHON else BEHAVIOUR) if pred(p)]
+
+
 def pytest_generate_tests(metafunc):
     if "python" in metafunc.fixturenames:
-        metafunc.parametrize("python", PYTHONS, ids=[p.id for p in PYTHONS],
-                             indirect=True)
+        every = EVERY_PYTHON or metafunc.definition.get_closest_marker("layout")
+        pys = PYTHONS if every else BEHAVIOUR
+        metafunc.parametrize("python", pys, ids=[p.id for p in pys], indirect=True)
 
 
 def require_python(py):

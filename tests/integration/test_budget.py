@@ -38,6 +38,8 @@ def frame_lines(stacks):
     return seen
 
 
+# Per version: each line-table format (3.9's lnotab, 3.10's linetable, the
+# location tables of 3.11+), and one read through a sid root.
 @pytest.mark.parametrize("py_id", ["3.9", "3.10", "3.12", "3.14-sid"])
 def test_shared_line_table_is_held_once(py_id, workload, pyspy, tmp_path):
     """1000 functions, all on every stack, share one 1 MiB line table: the

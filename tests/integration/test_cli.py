@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import (BY_ID, PY_DEBIAN, PYTHONS, REPO, WORKLOADS, parse_folded, pyspy_env,
+from conftest import (BY_ID, PY_DEBIAN, REPO, WORKLOADS, behaviour_ids, parse_folded, pyspy_env,
                       require_python, run_pyspy)
 
 PY = BY_ID["3.12"]  # any supported interpreter with a shared libpython will do here
@@ -173,12 +173,11 @@ def test_launch_runs_as_sudo_user(pyspy, tmp_path):
     assert any(f[-1].startswith("hot_loop (") for f, _ in stacks), stacks
 
 
-@pytest.mark.parametrize("py_id", ["3.8", "3.12", "3.15-sid"])
-def test_names_cannot_drive_the_terminal(py_id, workload, pyspy, tmp_path):
+def test_names_cannot_drive_the_terminal(python, workload, pyspy, tmp_path):
     """A function named with an OSC title, BEL, a clear-screen CSI and C1 CSI,
     in a thread whose comm starts with ESC: dump, top and the record summary
     print them escaped (\\x1b, \\u009b), never raw."""
-    w = workload(require_python(BY_ID[py_id]), "termnames.py")
+    w = workload(python, "termnames.py")
     raw = ("\x1b", "\x07", "\x9b")
     out = tmp_path / "p.folded"
     runs = {
@@ -195,7 +194,7 @@ def test_names_cannot_drive_the_terminal(py_id, workload, pyspy, tmp_path):
     assert "\\x1b[2Jcomm" in runs["dump"].stdout, runs["dump"].stdout
 
 
-@pytest.mark.parametrize("py_id", ["3.14-sid", "3.15-sid"])
+@pytest.mark.parametrize("py_id", behaviour_ids(lambda p: p.version >= (3, 14)))
 def test_task_names_cannot_drive_the_terminal(py_id, workload, pyspy):
     """top --async --mode wall: a task named with an OSC title, BEL, a
     clear-screen CSI and C1 CSI, awaited by the main task, is a row (`task

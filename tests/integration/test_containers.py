@@ -316,7 +316,12 @@ def test_serve_container_filters_and_split(pyspy, tmp_path, cgroups, containers,
                 time.sleep(0.1)
         only_a = go_pprof("-raw", url + "/debug/pprof/profile?seconds=3&container=" + id_a[:12])
         only_b = go_pprof("-raw", url + "/debug/pprof/profile?seconds=3&pod=batch/etl-1")
-        time.sleep(2.5)
+        # Until an interval (2 s) was written for each container.
+        deadline = time.monotonic() + 20
+        while not all(any(f.name.endswith("-%s.pb.gz" % i[:12]) for f in outdir.iterdir())
+                      for i in (id_a, id_b)):
+            assert time.monotonic() < deadline, sorted(f.name for f in outdir.iterdir())
+            time.sleep(0.1)
     finally:
         srv.send_signal(signal.SIGTERM)
         srv.wait(timeout=20)

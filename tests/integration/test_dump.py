@@ -94,6 +94,7 @@ def check_header(d, python, pid):
 
 # --- stacks ---------------------------------------------------------------------
 
+@pytest.mark.layout
 def test_threads(python, workload, pyspy):
     w = workload(python, "threads.py")
     hot_main = fr("main_spin", "threads.py", "HOT-MAIN")
@@ -144,6 +145,7 @@ def check_sleepers(d, python, ids, text):
                                  fr("<module>", "sleepers.py", "ROOT")], text
 
 
+@pytest.mark.layout
 def test_sleeping_threads(python, workload, pyspy):
     """Off-CPU threads, with TIDs equal to threading.get_native_id()."""
     w, ids = start_sleepers(workload, pyspy, python)
@@ -155,6 +157,7 @@ def test_sleeping_threads(python, workload, pyspy):
 
 
 def test_json(python, workload, pyspy):
+    """Behaviour: the JSON form of what test_sleeping_threads reads on every layout."""
     w, ids = start_sleepers(workload, pyspy, python)
     raw = dump(pyspy, w.pid, "--json")
     doc = json.loads(raw)
@@ -174,7 +177,10 @@ def test_json(python, workload, pyspy):
     assert (text["comm"], text["version"]) == (d["comm"], d["version"])
 
 
+@pytest.mark.layout
 def test_deep_truncated(python, workload, pyspy):
+    """1100 frames, read from userspace on every layout: the innermost 1024,
+    then [truncated].  (A tenth of a second each: no reason to choose.)"""
     w = workload(python, "deep.py", "--depth", 1100)
     hot = fr("leaf", "deep.py", "HOT")
     d, text = dump_until(pyspy, w.pid, lambda d: innermost(d, w.pid) == [hot])
@@ -188,8 +194,10 @@ def test_deep_truncated(python, workload, pyspy):
     assert set(frames[2:]) == {fr("recurse", "deep.py", "RECURSE")}
 
 
+@pytest.mark.layout
 def test_races_with_churn(python, workload, pyspy):
-    """Thread states and frames freed while they are read: never a crash."""
+    """Thread states and frames freed while they are read, on every layout
+    of them: never a crash."""
     w = workload(python, "churn.py")
     for _ in range(8):
         r = run_pyspy(pyspy, ["dump", "--pid", w.pid, "--json"], timeout=30)

@@ -1,22 +1,13 @@
 # SPDX-License-Identifier: MIT
-# --mode offcpu|wall|memory and --gil on real workloads, 3.8, 3.11, 3.13 and Debian sid's.
+# --mode offcpu|wall|memory and --gil on real workloads, on the behaviour interpreters.
 """Off-CPU stacks end in a reason frame derived by the kernel side; wall
 profiles add up on-CPU and off-CPU time per thread; --gil keeps only samples
 whose thread held the GIL; memory profiles are charged in bytes of newly
-touched pages."""
+touched pages.  Behaviour: the layouts they read (threads, the GIL) are
+read on every interpreter by test_record.py, test_wall.py and test_top.py."""
 import re
 
-import pytest
-
-from conftest import PYTHONS, SID, WORKLOADS, marker_line, parse_folded, require_python
-
-# One of each frame model on pyenv's builds, and every Debian sid build.
-THREE = [p for p in PYTHONS if p.id in ("3.8", "3.11", "3.13")] + SID
-
-
-@pytest.fixture(params=THREE, ids=[p.id for p in THREE])
-def py3(request):
-    return require_python(request.param)
+from conftest import BEHAVIOUR, require_python
 
 
 def leaf_name(frames):
@@ -35,8 +26,8 @@ def frame_names(frames):
     return [f.split(" (")[0] for f in frames]
 
 
-def test_wall_70_30_with_sleep_reason(py3, workload, record):
-    w = workload(py3, "wall.py")
+def test_wall_70_30_with_sleep_reason(python, workload, record):
+    w = workload(python, "wall.py")
     r = record(w.pid, duration=5, rate=199, extra=["--mode", "wall"])
     stacks = r.profile()
     total = sum(c for _, c in stacks)
@@ -51,8 +42,8 @@ def test_wall_70_30_with_sleep_reason(py3, workload, record):
     assert re.search(r"^\S.* \d+$", r.text, re.M), "folded weights are integers"
 
 
-def test_offcpu_reasons(py3, workload, record):
-    w = workload(py3, "blocking.py")
+def test_offcpu_reasons(python, workload, record):
+    w = workload(python, "blocking.py")
     r = record(w.pid, duration=4, extra=["--mode", "offcpu"])
     stacks = r.profile()
 
@@ -71,8 +62,8 @@ def test_offcpu_reasons(py3, workload, record):
     assert all(f[-1].startswith("[") for f, _ in stacks), [f[-1] for f, _ in stacks][:10]
 
 
-def test_gil_flag(py3, workload, record):
-    w = workload(py3, "gilsplit.py")
+def test_gil_flag(python, workload, record):
+    w = workload(python, "gilsplit.py")
     both = weights_by(record(w.pid, duration=3).profile(), leaf_name)
     assert both.get("py_loop", 0) > 50 and both.get("hash_loop", 0) > 50, both
     held = weights_by(record(w.pid, duration=3, extra=["--gil"]).profile(), leaf_name)
@@ -81,8 +72,8 @@ def test_gil_flag(py3, workload, record):
     assert held.get("hash_loop", 0) <= 0.1 * held["py_loop"], held
 
 
-def test_memory_growth(py3, workload, record):
-    w = workload(py3, "leak.py")
+def test_memory_growth(python, workload, record):
+    w = workload(python, "leak.py")
     r = record(w.pid, duration=3, extra=["--mode", "memory"])
     stacks = r.profile()
     by = weights_by(stacks, leaf_name)
@@ -98,7 +89,7 @@ def test_offcpu_pprof_units(workload, pyspy, tmp_path):
     import os
     import subprocess
     from conftest import run_pyspy
-    w = workload(require_python(THREE[-1]), "wall.py")
+    w = workload(require_python(BEHAVIOUR[-1]), "wall.py")
     out = tmp_path / "off.pb.gz"
     r = run_pyspy(pyspy, ["record", "--pid", w.pid, "--mode", "offcpu", "--duration", 2, "-o", out])
     assert r.rc == 0, r

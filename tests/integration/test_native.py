@@ -13,13 +13,15 @@ import subprocess
 
 import pytest
 
-from conftest import (BY_ID, WORKLOADS, marker_line, require_python, run_pyspy, total)
+from conftest import (BY_ID, WORKLOADS, behaviour_ids, marker_line, require_python, run_pyspy,
+                      total)
 
 SCRIPT = "native_mixed.py"
 HX_C = WORKLOADS / "native" / "hx.c"
 SPIN_S = WORKLOADS / "native" / "spin.S"
-# A few interpreters for what does not depend on the interpreter's layout.
-SOME = ["3.12", "3.11-debian", "3.14-sid"]
+# The behaviour interpreters, for what does not depend on the interpreter's
+# layout: objects of our own, kernel stacks, the writers.
+SOME = behaviour_ids()
 
 
 def py_frame(name, tag):
@@ -63,6 +65,7 @@ def native_record(record, w, extra=(), duration=3):
     return record(w.pid, duration=duration, extra=["--native"] + list(extra))
 
 
+@pytest.mark.layout
 def test_mixed_stack(python, workload, record, tmp_path):
     """caller -> hx_outer -> py_cb -> hx_leaf, exact lines, nothing between."""
     d = str(tmp_path / "hx")
@@ -80,8 +83,8 @@ def test_mixed_stack(python, workload, record, tmp_path):
 
 
 def test_mixed_stack_native_all(python, workload, record, tmp_path):
-    """--native-all: the interpreter's frames appear between C and Python."""
-    python = require_python(python)
+    """--native-all: the interpreter's frames appear between C and Python.
+    Behaviour: which frames are kept (test_mixed_stack merges each build's)."""
     d = str(tmp_path / "hx")
     build_hx(python, d)
     w = workload(python, SCRIPT, d, "mixed")
@@ -98,7 +101,9 @@ def test_mixed_stack_native_all(python, workload, record, tmp_path):
 
 
 def test_ctypes_qsort(python, workload, record):
-    """libc's qsort between the Python caller and its Python comparator."""
+    """libc's qsort between the Python caller and its Python comparator.
+    Behaviour: unwinding libffi and libc, the host's and sid's (test_mixed_stack
+    merges Python into each build's native frames)."""
     w = workload(python, SCRIPT, "-", "qsort")
     stacks = native_record(record, w).profile()
     sorter, cmp = py_frame("sorter", "sorter"), "cmp (%s:" % (WORKLOADS / SCRIPT)
@@ -180,8 +185,8 @@ def test_kernel_frames_where_a_read_blocks(py_id, workload, record):
     assert good / sum(c for _, c in kern) > 0.8, "\n".join(";".join(f) for f, _ in kern[:5])
 
 
-@pytest.mark.parametrize("py_id,native", [("3.12", False), ("3.11-debian", False),
-                                          ("3.14-sid", False), ("3.14-sid", True)])
+@pytest.mark.parametrize("py_id,native", [(i, False) for i in SOME] +
+                         [(i, True) for i in behaviour_ids(lambda p: p.root)])
 def test_kernel_frames_of_a_read_blocked_at_start(py_id, native, workload, record):
     """--kernel --mode offcpu: a thread already blocked in read() on a pipe
     when the recording starts (it never wakes) is charged the whole

@@ -27,8 +27,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import (PYTHONS, WORKLOADS, marker_line, parse_folded, require_python,
-                      run_pyspy, total)
+from conftest import (PYTHONS, WORKLOADS, behaviour_ids, marker_line, parse_folded,
+                      require_python, run_pyspy, total)
 
 RATE = 499
 PERIOD = 1000000000 // RATE
@@ -205,7 +205,7 @@ def test_threads_labels(workload, pyspy, go_pprof, reader, tmp_path):
             "-tags lacks %s:\n%s" % (value, tags)
 
 
-@pytest.mark.parametrize("ident", ["3.8", "3.13", "3.15-sid"])
+@pytest.mark.parametrize("ident", behaviour_ids())
 def test_truncated_marker(ident, workload, pyspy, go_pprof, reader, tmp_path):
     w = workload(by_id(ident), "deep.py", "--depth", 1100)
     pb = tmp_path / "deep.pb.gz"

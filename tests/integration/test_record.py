@@ -19,9 +19,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import (BY_ID, PROCESS_RE, PY_DEBIAN, PYTHONS, SAN_ENV, SID, THREAD_RE, WORKLOADS,
-                      Running, genfree_verdict, kill_group, marker_line, parse_folded, parse_frame, pyspy_env,
-                      read_line, require_python, run_pyspy, total)
+from conftest import (BY_ID, PROCESS_RE, PY_DEBIAN, SAN_ENV, THREAD_RE, WORKLOADS, Running,
+                      behaviour_ids, genfree_verdict, kill_group, marker_line, parse_folded,
+                      parse_frame, pyspy_env, read_line, require_python, run_pyspy, total)
 
 RATE = 499
 
@@ -61,6 +61,7 @@ def qual(python, cls, name):
 
 # --- stacks and lines --------------------------------------------------------
 
+@pytest.mark.layout
 def test_simple(python, workload, record):
     w = workload(python, "simple.py")
     r = record(w.pid, duration=3)
@@ -111,7 +112,7 @@ def test_symlinks_in_a_root_never_reach_host_files(workload, pyspy, tmp_path):
         "\n".join(opened[:5])
 
 
-@pytest.mark.parametrize("py_id", [p.id for p in SID])
+@pytest.mark.parametrize("py_id", behaviour_ids(lambda p: p.root))
 def test_in_pid_and_mount_namespace(py_id, record):
     """A sid interpreter in its own PID and mount namespace and root, like
     a container: the profiler is given the host PID, reads every binary
@@ -139,6 +140,7 @@ def test_in_pid_and_mount_namespace(py_id, record):
     assert exact > 0.9 * total(stacks), top(stacks)
 
 
+@pytest.mark.layout
 def test_threads(python, workload, record):
     w = workload(python, "threads.py")
     r = record(w.pid, duration=3, extra=["--threads"])
@@ -188,6 +190,7 @@ def deep_stack(depth):
 WALKER_RE = re.compile(r"BPF walker: ([0-9.]+) user-memory reads per sample for ([0-9.]+) frames")
 
 
+@pytest.mark.layout
 def test_deep_500(python, workload, record):
     w = workload(python, "deep.py", "--depth", 500)
     r = record(w.pid, duration=2, extra=("-v",))
@@ -210,11 +213,12 @@ def test_deep_500(python, workload, record):
         assert reads >= frames, "%.1f reads for %.1f frames" % (reads, frames)
 
 
-@pytest.mark.parametrize("py_id", ["3.11", "3.12", "3.13"])
+# Only 3.11+ have data-stack windows: 3.12 (_PyCFrame) and 3.15-sid (without).
+@pytest.mark.parametrize("py_id", behaviour_ids(lambda p: p.version >= (3, 11)))
 def test_deep_500_without_windows(py_id, workload, record):
     """With data-stack windows off (PYSPY_NO_WINDOWS), 3.11+ frames are read
     one by one: the same exact stack, at least one read per frame."""
-    python = require_python(next(p for p in PYTHONS if p.id == py_id))
+    python = require_python(BY_ID[py_id])
     w = workload(python, "deep.py", "--depth", 500)
     r = record(w.pid, duration=2, extra=("-v",), env={"PYSPY_NO_WINDOWS": "1"})
     stacks = r.profile()
@@ -227,6 +231,7 @@ def test_deep_500_without_windows(py_id, workload, record):
     assert m and float(m.group(1)) >= float(m.group(2)) > 490, str(r)
 
 
+@pytest.mark.layout
 def test_generator_frames(python, workload, record):
     """A generator's frame lives in the generator object, its callee's in
     the data stack again: the walk leaves and re-enters the stack."""
@@ -243,6 +248,7 @@ def test_generator_frames(python, workload, record):
         exact, n, top(stacks))
 
 
+@pytest.mark.layout
 def test_coroutine_frames(python, workload, record):
     """Coroutines driven by an asyncio Task (a C step function between the
     event loop's frames and the coroutines')."""
@@ -261,6 +267,8 @@ def test_coroutine_frames(python, workload, record):
 
 
 def test_deep_1100_truncated(python, workload, record):
+    """Behaviour: where the walk stops is its frame budget, the same on every
+    layout (test_deep_500 walks deep stacks on each), tried on each frame model."""
     w = workload(python, "deep.py", "--depth", 1100)
     r = record(w.pid, duration=2)
     stacks = r.profile()
@@ -300,6 +308,7 @@ def test_split_3_to_1(python, workload, record, tmp_path):
             share, heavy, heavy + light, truth_share, truth)
 
 
+@pytest.mark.layout
 def test_exec_into_other_version(python, workload, pyspy, tmp_path):
     """The profiled PID execs another CPython (other layout, other frame
     model): both halves come out exact, nothing in between is garbage."""
@@ -342,6 +351,7 @@ def assert_no_mislabel(bad):
         sum(c for c, _ in bad), "\n".join("%6d %s" % b for b in bad[:10]))
 
 
+@pytest.mark.layout
 def test_genfree_no_mislabel(python, workload, record):
     w = workload(python, "genfree.py")
     r = record(w.pid, duration=4)
@@ -355,7 +365,8 @@ def test_genfree_no_mislabel(python, workload, record):
 
 
 def test_genfree_fast_churn_no_mislabel(python, workload, record):
-    """Ten times genfree's churn (a code object freed and its memory reused
+    """Behaviour: when the code cache trusts and re-reads (test_genfree_no_mislabel
+    reads each layout's code objects).  Ten times genfree's churn (a code object freed and its memory reused
     every 2 ms), sampled at 1000 Hz, starting after 3 s in which the
     process made no code at all, so the churn begins while the profiler
     trusts its code objects and reads them least: still nothing
@@ -500,6 +511,7 @@ def test_error_not_python(record):
         kill_group(sleeper)
 
 
+# Per version: each _Py_DebugOffsets layout (3.13, 3.14, 3.15) has the flag in its place.
 @pytest.mark.parametrize("py_id", ["3.13", "3.14-sid", "3.15-sid"])
 def test_error_free_threaded(py_id, workload, record, pyspy):
     """A free-threaded build is refused by name, by record and by dump (none
@@ -515,6 +527,7 @@ def test_error_free_threaded(py_id, workload, record, pyspy):
     assert w.alive()
 
 
+# Per version: every interpreter that has _Py_DebugOffsets, each its own layout of them.
 @pytest.mark.parametrize("py_id", ["3.13", "3.13-sid", "3.14-sid", "3.14d-sid", "3.15-sid"])
 def test_error_lying_debug_offsets(py_id, workload, record, pyspy, tmp_path):
     """A live target rewrites its own _Py_DebugOffsets so that pyobject.ob_type

@@ -132,7 +132,11 @@ def test_interval_files_keep_and_sigterm_flush(server, workload, go_pprof, tmp_p
     out = tmp_path / "profiles"
     out.mkdir()
     srv = server("--output-dir", out, "--interval", "1", "--keep", "2")
-    time.sleep(4.5)
+    # Until a third file made it prune the first.
+    deadline = time.monotonic() + 20
+    while "pruned " not in srv.logtext():
+        assert time.monotonic() < deadline, "nothing pruned in 20 s\n" + srv.logtext()
+        time.sleep(0.1)
     files = sorted(out.glob("pyspy-bpf-*.pb.gz"))
     assert 1 <= len(files) <= 2, files
     top = go_pprof("-top", str(files[-1]))

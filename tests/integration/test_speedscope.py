@@ -11,20 +11,11 @@ import re
 import shutil
 from collections import defaultdict
 
-import pytest
-
 from conftest import PYTHONS, REPO, WORKLOADS, marker_line, require_python, run_pyspy
 from nodejs import require_chromium, run_node
 
 RATE = 499
 PROFILE_NAME_RE = re.compile(r"^process (\d+) \((.*)\) / thread (\d+) \((.*)\)$")
-# Oldest supported (no co_qualname), Debian's static build, newest (debug offsets).
-SOME_PYTHONS = [p for p in PYTHONS if p.id in ("3.8", "3.11-debian", "3.13") or p.root]
-
-
-@pytest.fixture(params=SOME_PYTHONS, ids=[p.id for p in SOME_PYTHONS])
-def py(request):
-    return require_python(request.param)
 
 
 def record_as(pyspy, pid, out, writer, seconds=3):
@@ -86,8 +77,8 @@ def at(frame, name, script, tag):
             and frame.get("line") == marker_line(script, tag))
 
 
-def test_threads(py, workload, pyspy, tmp_path):
-    w = workload(py, "threads.py")
+def test_threads(python, workload, pyspy, tmp_path):
+    w = workload(python, "threads.py")
     out = tmp_path / "threads.speedscope.json"
     record(pyspy, w.pid, out)
     profiles = check_structure(validate(out))

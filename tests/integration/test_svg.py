@@ -11,9 +11,7 @@ import re
 import shutil
 import xml.etree.ElementTree as ET
 
-import pytest
-
-from conftest import PYTHONS, WORKLOADS, marker_line, require_python, run_pyspy
+from conftest import WORKLOADS, marker_line
 from nodejs import require_chromium, run_node
 from test_speedscope import HOSTILE_FN, record_as, record_hostile
 
@@ -21,13 +19,7 @@ RATE = 499
 FW = 1180  # frame area width: SVG_WIDTH - 2 * XPAD
 X0 = 10
 MATCH = "rgb(230,0,230)"
-SOME_PYTHONS = [p for p in PYTHONS if p.id in ("3.9", "3.13", "3.15-sid")]
 TITLE_RE = re.compile(r"^(?P<what>.*) \u2014 (?P<n>\d+) samples? \((?P<pct>[\d.]+)%\)$")
-
-
-@pytest.fixture(params=SOME_PYTHONS, ids=[p.id for p in SOME_PYTHONS])
-def py(request):
-    return require_python(request.param)
 
 
 def record_svg(pyspy, pid, out, seconds=3):
@@ -81,9 +73,9 @@ def under(state, f):
     return below[0]
 
 
-def test_flame_graph(py, workload, pyspy, tmp_path):
+def test_flame_graph(python, workload, pyspy, tmp_path):
     """split.py: <module>;main;heavy (~75%) and <module>;main;light (~25%)."""
-    w = workload(py, "split.py", "--truth", tmp_path / "truth.json")
+    w = workload(python, "split.py", "--truth", tmp_path / "truth.json")
     svg = tmp_path / "split.svg"
     record_svg(pyspy, w.pid, svg)
     script = str(WORKLOADS / "split.py")

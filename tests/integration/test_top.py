@@ -12,8 +12,8 @@ import time
 
 import pytest
 
-from conftest import (BY_ID, PYTHONS, WORKLOADS, kill_group, marker_line, pyspy_env,
-                      require_python, run_pyspy)
+from conftest import (BY_ID, WORKLOADS, kill_group, marker_line, pyspy_env, require_python,
+                      run_pyspy)
 
 PY = BY_ID["3.12"]  # the table does not depend on the version
 ROW_RE = re.compile(r"^\s*(?P<own>[\d.]+)%\s+(?P<total>[\d.]+)%\s+(?P<own_t>[\d.]+)s\s+"
@@ -137,12 +137,13 @@ def test_errors_like_record(pyspy):
     assert r.rc != 0 and "unknown mode 'nope'" in r.stderr, str(r)
 
 
-@pytest.mark.parametrize("py", [p for p in PYTHONS if p.id in ("3.8", "3.11", "3.13") or p.root],
-                         ids=lambda p: p.id)
-def test_gil_share_per_thread(workload, pyspy, py):
+@pytest.mark.layout
+def test_gil_share_per_thread(workload, pyspy, python):
     """A pure-Python thread holds the GIL in ~all its samples; a hashlib
-    thread on big buffers (GIL released) in almost none."""
-    w = workload(require_python(py), "gilsplit.py")
+    thread on big buffers (GIL released) in almost none.  The suite's read
+    of the GIL (where it is, its holder and locked fields) on every
+    interpreter; --gil and the [gil] reason (test_modes.py) use the same."""
+    w = workload(python, "gilsplit.py")
     r = run_pyspy(pyspy, ["top", "--pid", w.pid, "--duration", 3.5, "--rate", 199])
     assert r.rc == 0, str(r)
     last = r.stdout.strip().split("pyspy-bpf top:")[-1]

@@ -1,11 +1,13 @@
 # SPDX-License-Identifier: MIT
-# Wall time that adds up: waits that began before the recording, or outlast it, on every interpreter.
+# Wall time that adds up: waits that began before the recording, or outlast it.
 """In `--mode wall` (and `offcpu`) a thread that is already blocked when its
 process is registered is charged from that moment, with the stack it waits
 at and the reason; a wait still open at the end is charged up to the end;
 a launched command is watched from before its exec, so a sleep at the very
 start of the program counts whole.  So each thread's weights add up to the
-time it existed during the recording (within 3%)."""
+time it existed during the recording (within 3%).  test_waits_add_up
+reads the waiting threads of every interpreter (a layout test); the rest
+is behaviour."""
 import calendar
 import json
 import os
@@ -16,9 +18,9 @@ import time
 
 import pytest
 
-from conftest import (BY_ID, INROOT, READY_TIMEOUT, THREAD_RE, WORKLOADS, Running, kill_group,
-                      marker_line, parse_folded, read_line, registered_at, require_python,
-                      run_pyspy)
+from conftest import (BY_ID, INROOT, READY_TIMEOUT, THREAD_RE, WORKLOADS, Running, behaviour_ids,
+                      kill_group, marker_line, parse_folded, read_line, registered_at,
+                      require_python, run_pyspy)
 from test_dump import dump, parse_text
 from test_serve import Server
 from test_top import rows
@@ -68,6 +70,7 @@ def waits(w, tid, name):
             "late": (None, "[lock: futex]")}["main" if tid == w.pid else name]
 
 
+@pytest.mark.layout
 def test_waits_add_up(python, workload, pyspy, tmp_path):
     """Four threads, all blocked when recording starts: asleep, on a Lock,
     in recv, and one that is woken once sampling runs, spins, and sleeps
@@ -152,7 +155,7 @@ def test_waits_add_up_in_a_pid_namespace(python, pyspy, tmp_path):
     assert at >= 0.97 * weight(main), show(threads)
 
 
-@pytest.mark.parametrize("py_id", ["3.8", "3.12", "3.15-sid"])
+@pytest.mark.parametrize("py_id", behaviour_ids())
 def test_thread_that_calls_in_late(py_id, workload, pyspy, tmp_path):
     """A C thread spins 0.3 s with no Python thread state (met first as a
     thread that is not Python), then calls into Python (ctypes makes its

@@ -79,7 +79,8 @@ static PyMethodDef methods[] = {
 static struct PyModuleDef module = { PyModuleDef_HEAD_INIT, "hx", NULL, -1, methods,
 				     NULL, NULL, NULL, NULL };
 
-PyMODINIT_FUNC PyInit_hx(void)
+/* Exported under -fvisibility=hidden too: 3.8's PyMODINIT_FUNC does not say so itself. */
+__attribute__((visibility("default"))) PyMODINIT_FUNC PyInit_hx(void)
 {
 	return PyModule_Create(&module);
 }
