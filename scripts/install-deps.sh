@@ -21,6 +21,7 @@ pkg-config
 make
 gcc
 python3-pytest
+python3-pytest-xdist
 procps
 util-linux
 tmux

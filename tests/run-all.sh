@@ -20,14 +20,16 @@ tally run-unit.sh "$log" "$unit_rc" '^unit total: '
 unit_pass=$pass
 unit_fail=$fail
 
-# Integration: pytest's last line looks like
+# Integration: two pytest runs (serial, then side by side), each ending
 #   ===== 60 passed, 2 failed, 1 error in 123.45s (0:02:03) =====
 tests/run-integration.sh 2>&1 | tee "$log"
 int_rc=${PIPESTATUS[0]}
-summary=$(grep -E '^=+ .* in [0-9.]+s' "$log" | tail -n 1 || true)
-count() { # count REGEX: the number before that word in the summary, or 0
+summary=$(grep -E '^=+ .* in [0-9.]+s' "$log" || true)
+n_summaries=$(printf '%s' "$summary" | grep -c . || true)
+count() { # count REGEX: the numbers before that word in the summaries, added up
 	local n
-	n=$(printf '%s\n' "$summary" | grep -oE "\b[0-9]+ ($1)\b" | grep -oE '^[0-9]+' || true)
+	n=$(printf '%s\n' "$summary" | grep -oE "\b[0-9]+ ($1)\b" | grep -oE '^[0-9]+' |
+		awk '{ s += $1 } END { print s + 0 }')
 	echo "${n:-0}"
 }
 # "N passed" does not match "N xpassed" (nor "failed" "xfailed"): \b.
@@ -42,8 +44,8 @@ if [ "$int_skip" -gt 0 ]; then
 		int_fail=$((int_fail + int_skip))
 	fi
 fi
-if [ -z "$summary" ]; then
-	echo "run-all: no pytest summary line found"
+if [ "$n_summaries" -ne 2 ]; then
+	echo "run-all: $n_summaries pytest summary lines, not 2 (serial, side by side)"
 	int_fail=$((int_fail + 1))
 elif [ "$int_rc" -ne 0 ] && [ "$int_fail" -eq 0 ]; then
 	echo "run-all: pytest exited $int_rc"

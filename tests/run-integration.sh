@@ -18,4 +18,21 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 # No cache provider and no bytecode: keep .pytest_cache and __pycache__
 # out of the source tree.
 export PYTHONDONTWRITEBYTECODE=1
-exec /usr/bin/python3 -m pytest -v -rfEs -p no:cacheprovider tests/integration "$@"
+# Two runs: the tests that own something of the whole machine (marked
+# serial: conftest.py says which) alone, then the rest side by side, one
+# per CPU unless PYSPY_TEST_JOBS says otherwise.  Each ends with pytest's
+# summary line; tests/run-all.sh adds them up.  Arguments go to both.
+jobs=${PYSPY_TEST_JOBS:-$(nproc)}
+pytest=(/usr/bin/python3 -m pytest -v -rfEs -p no:cacheprovider tests/integration)
+rc=0
+"${pytest[@]}" -m serial "$@" || rc=$?
+[ "$rc" -eq 5 ] && rc=0 # no test selected: the arguments named none of them
+if [ "$jobs" -gt 1 ]; then
+	"${pytest[@]}" -m "not serial" -n "$jobs" "$@" || rc2=$?
+else
+	"${pytest[@]}" -m "not serial" "$@" || rc2=$?
+fi
+rc2=${rc2:-0}
+[ "$rc2" -eq 5 ] && rc2=0
+[ "$rc" -ne 0 ] && exit "$rc"
+exit "$rc2"

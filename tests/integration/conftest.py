@@ -22,6 +22,14 @@
   PYSPY_EVERY_PYTHON=1 runs every `python` test on all of PYTHONS.
   A missing interpreter fails its tests unless
   PYSPY_ALLOW_MISSING_PYTHON=1, when it is skipped.
+- Side by side: tests/run-integration.sh runs the tests marked `serial`
+  alone first, then the others PYSPY_TEST_JOBS at a time (pytest-xdist;
+  default: one per CPU).  A test that owns something of the whole machine
+  (record --all, a sysctl, cgroups, the agent's peak memory or pace,
+  latency under load) is marked serial, the whole file with
+  `pytestmark = pytest.mark.serial`.  The others keep to their own
+  processes, ports (free_port) and tmp_path, and judge proportions by the
+  target's own CPU time, so a neighbour's load does not change their answer.
 - `pyspy`: the binary under test, from PYSPY_BIN (default
   build/san/pyspy-bpf); missing means failure, never a skip.
 - `workload`: start tests/workloads/NAME under an interpreter, wait for its
@@ -101,6 +109,10 @@ SAN_ENV = {
 
 
 def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "serial: owns something of the whole machine (record --all, a sysctl, "
+        "cgroups, peak memory, latency under load); runs alone, before the tests that "
+        "tests/run-integration.sh runs side by side")
     config.addinivalue_line(
         "markers", "layout: reads a per-version layout; runs on every interpreter of "
         "tests/interpreters.txt, not only the behaviour ones (conftest.py says which)")

@@ -9,8 +9,13 @@ import subprocess
 import threading
 import time
 
+import pytest
+
 from conftest import (PROCESS_RE, PYTHONS, WORKLOADS, marker_line, parse_folded,
                       pyspy_env, registered_at, require_python)
+
+# Runs alone (conftest.py, serial): record --all sees every process on the machine.
+pytestmark = pytest.mark.serial
 
 
 def hot(script="simple.py", tag="HOT"):

@@ -30,6 +30,9 @@ from conftest import (BY_ID, PROCESS_RE, PYTHONS, READY_TIMEOUT, WORKLOADS, cpu_
                       marker_line, parse_folded, pyspy_env, read_line, require_python)
 from test_serve import free_port
 
+# Runs alone (conftest.py, serial): cgroups of the machine, record --all.
+pytestmark = pytest.mark.serial
+
 PY_A = BY_ID["3.12"]   # pyenv (shared libpython)
 PY_B = BY_ID["3.11-debian"]   # static, stripped
 DURATION = 4

@@ -27,6 +27,9 @@ import pytest
 from conftest import (BY_ID, NO_QUARANTINE, PEAK, WORKLOADS, peak_kib, require_python,
                       run_pyspy, total)
 
+# Runs alone (conftest.py, serial): peak memory beside crafted files, under --all too.
+pytestmark = pytest.mark.serial
+
 SPIN_S = WORKLOADS / "native" / "spin.S"
 MIB = 1 << 20
 # The agent (ASan build, no quarantine) profiling one target peaks well

@@ -28,6 +28,9 @@ import pytest
 
 from conftest import BY_ID, WORKLOADS, parse_folded, pyspy_env, read_line, run_pyspy
 
+# Runs alone (conftest.py, serial): the agent kept busy on purpose: its pace is the point.
+pytestmark = pytest.mark.serial
+
 NAMES = 40000
 WIDTH = 32
 DEPTH = 100

@@ -214,6 +214,7 @@ def test_kernel_frames_of_a_read_blocked_at_start(py_id, native, workload, recor
                        for x in f[f.index(rd) + 1:min(k)]), f
 
 
+@pytest.mark.serial  # it sets kernel.kptr_restrict for the machine
 def test_kernel_hides_addresses(workload, record):
     """kptr_restrict=2: one clear line, and the recording goes on without them."""
     python = require_python(BY_ID["3.12"])

@@ -528,6 +528,7 @@ def test_error_free_threaded(py_id, workload, record, pyspy):
 
 
 # Per version: every interpreter that has _Py_DebugOffsets, each its own layout of them.
+@pytest.mark.serial  # record --all sees every process
 @pytest.mark.parametrize("py_id", ["3.13", "3.13-sid", "3.14-sid", "3.14d-sid", "3.15-sid"])
 def test_error_lying_debug_offsets(py_id, workload, record, pyspy, tmp_path):
     """A live target rewrites its own _Py_DebugOffsets so that pyobject.ob_type
@@ -574,6 +575,7 @@ def test_error_launched_python_refused(case, python37, pyspy, tmp_path):
     assert not parse_folded(out.read_text()), out.read_text()[:500]
 
 
+@pytest.mark.serial  # record --all sees every process
 def test_all_async_skips_older_pythons(workload, pyspy, tmp_path):
     """--all --async: a 3.12 process is skipped with a warning naming it, not
     an error: nobody asked for it by name."""

@@ -22,6 +22,9 @@ import pytest
 
 from conftest import (PY_DEBIAN, WORKLOADS, check_probes, read_line, require_python, run_pyspy)
 
+# Runs alone (conftest.py, serial): capabilities and the machine's ports.
+pytestmark = pytest.mark.serial
+
 
 @pytest.fixture
 def secret():
