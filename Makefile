@@ -36,9 +36,9 @@ SKELS     := $(patsubst bpf/%.bpf.c,$(OUT)/%.skel.h,$(BPF_SRCS))
 # Every user/ and symbolize/ source except main.c goes into a library that
 # the binary and the unit tests link.  The layers, lowest first (a file
 # includes only from its own floor or those below; docs/architecture.md):
-#   user/base  user/model  symbolize/proc  symbolize/native  symbolize/cpython  symbolize
+#   symbolize/base  symbolize/model  symbolize/proc  symbolize/native  symbolize/cpython  symbolize
 #   user/output  user/engine  user/cmd
-LAYERS    := user/base user/model symbolize/proc symbolize/native symbolize/cpython symbolize \
+LAYERS    := symbolize/base symbolize/model symbolize/proc symbolize/native symbolize/cpython symbolize \
 	     user/output user/engine user/cmd
 LIB_SRCS  := $(filter-out user/cmd/main.c,$(foreach d,$(LAYERS),$(wildcard $(d)/*.c)))
 REL_OBJS  := $(patsubst %.c,$(OUT)/rel/%.o,$(LIB_SRCS))

@@ -30,8 +30,8 @@
 #include "calib.skel.h"
 #include "pyspy.skel.h"
 #include "symbolize/cpython/discover.h"
-#include "user/base/clock.h"
-#include "user/base/log.h"
+#include "symbolize/base/clock.h"
+#include "symbolize/base/log.h"
 #include "user/engine/session.h"
 
 struct run_stats {

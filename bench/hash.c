@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * hash.c - nanoseconds per hash (user/base/hash.h) of the keys the agent
+ * hash.c - nanoseconds per hash (symbolize/base/hash.h) of the keys the agent
  * hashes most: a 32-frame stack as the code cache hashes it on every
  * sample (a word per frame), a code address (8 bytes), a name (32), a
  * profile stack of 32 locations (4 + 32 words: 144 bytes), and 32 raw
@@ -15,7 +15,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "user/base/hash.h"
+#include "symbolize/base/hash.h"
 
 static double cpu_s(void)
 {

@@ -25,8 +25,8 @@
 #include <unistd.h>
 
 #include "symbolize/cpython/discover.h"
-#include "user/base/hash.h"
-#include "user/base/log.h"
+#include "symbolize/base/hash.h"
+#include "symbolize/base/log.h"
 #include "user/engine/sampler.h"
 #include "user/engine/session.h"
 #include "user/output/output.h"

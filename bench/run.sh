@@ -398,7 +398,7 @@ cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
 	echo "## The keyed hash"
 	echo
 	echo "\`pyspy-bench-hash\` (\`bench/hash.c\`): CPU time per hash of every table's hash,"
-	echo "SipHash-1-3 under the run's random key (\`user/base/hash.h\`), each hash waiting for the"
+	echo "SipHash-1-3 under the run's random key (\`symbolize/base/hash.h\`), each hash waiting for the"
 	echo "one before it."
 	echo
 	echo "| key | ns per hash |"

@@ -16,7 +16,7 @@
 #     defined in the file (or its .c, for a header) and named without a
 #     call, inside the argument list of a call or on the right of
 #     `.field =` / `->field =`.
-#  4. A file that includes <uthash.h> includes user/base/hash.h before it,
+#  4. A file that includes <uthash.h> includes symbolize/base/hash.h before it,
 #     so that its tables hash with the run's key, not uthash's unkeyed one.
 # Prints each break of a rule and exits 1 if there is any.
 import os

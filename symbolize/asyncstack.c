@@ -11,12 +11,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "user/base/hash.h" /* before uthash.h: its HASH_FUNCTION */
+#include "symbolize/base/hash.h" /* before uthash.h: its HASH_FUNCTION */
 #include <uthash.h>
 
 #include "asyncstack.h"
-#include "user/base/clock.h"
-#include "user/base/log.h"
+#include "symbolize/base/clock.h"
+#include "symbolize/base/log.h"
 
 /* Task names cached per process at most; past it the cache starts over. */
 #define NAME_CACHE_MAX 8192

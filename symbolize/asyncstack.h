@@ -18,7 +18,7 @@
 
 #include "symbolize/cpython/asyncio.h"
 #include "symbolize/cpython/discover.h"
-#include "user/model/profile.h"
+#include "symbolize/model/profile.h"
 
 struct async_proc;
 

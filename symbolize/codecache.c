@@ -23,13 +23,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include "user/base/hash.h" /* before uthash.h: its HASH_FUNCTION */
+#include "symbolize/base/hash.h" /* before uthash.h: its HASH_FUNCTION */
 #include <uthash.h>
 #include <utlist.h>
 
 #include "codecache.h"
 #include "symbolize/cpython/code.h"
-#include "user/base/clock.h"
+#include "symbolize/base/clock.h"
 
 /*
  * At most this many code objects per process, and at most the store's

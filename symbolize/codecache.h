@@ -24,7 +24,7 @@
 #include "codestore.h"
 #include "bpf/pyspy.h"
 #include "symbolize/cpython/pyoffsets.h"
-#include "user/model/profile.h"
+#include "symbolize/model/profile.h"
 
 struct code_cache;
 

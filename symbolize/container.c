@@ -28,15 +28,15 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
-#include "user/base/hash.h" /* before uthash.h: its HASH_FUNCTION */
+#include "symbolize/base/hash.h" /* before uthash.h: its HASH_FUNCTION */
 #include <uthash.h>
 
 #include "container.h"
-#include "user/base/clock.h"
-#include "user/base/fdread.h"
-#include "user/base/fileopen.h"
-#include "user/base/log.h"
-#include "user/model/profile.h"
+#include "symbolize/base/clock.h"
+#include "symbolize/base/fdread.h"
+#include "symbolize/base/fileopen.h"
+#include "symbolize/base/log.h"
+#include "symbolize/model/profile.h"
 
 /* Longer than any runtime makes; a longer path is not trusted. */
 #define MAX_PATH_LEN 4096

@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include "user/base/hash.h" /* before uthash.h: its HASH_FUNCTION */
+#include "symbolize/base/hash.h" /* before uthash.h: its HASH_FUNCTION */
 #include <uthash.h>
 
 #include "nativestack.h"
@@ -20,7 +20,7 @@
 #include "symbolize/native/kallsyms.h"
 #include "symbolize/native/procmaps.h"
 #include "symbolize/proc/procmem.h"
-#include "user/base/log.h"
+#include "symbolize/base/log.h"
 
 /* Cached (object, address) names at most; past it the cache starts over. */
 #define PC_CACHE_MAX (1u << 20)

@@ -24,7 +24,7 @@
 #include "bpf/pyspy.h"
 #include "symbolize/native/stackwalk.h"
 #include "symbolize/proc/procfs.h"
-#include "user/model/profile.h"
+#include "symbolize/model/profile.h"
 
 struct native_ctx;
 struct native_proc;

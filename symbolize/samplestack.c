@@ -6,8 +6,8 @@
 #include <stdlib.h>
 
 #include "samplestack.h"
-#include "user/base/log.h"
-#include "user/model/profile.h"
+#include "symbolize/base/log.h"
+#include "symbolize/model/profile.h"
 
 /* A thread read from /proc names at most as many kernel frames as a record carries. */
 _Static_assert(NATIVE_PROC_KSTACK_MAX <= PYSPY_KSTACK_MAX, "kernel frames from /proc");

@@ -8,7 +8,7 @@
 #include "asyncio.h"
 #include "code.h"
 #include "walk.h"
-#include "user/base/search.h"
+#include "symbolize/base/search.h"
 
 /*
  * The section is struct _Py_AsyncioModuleDebugOffsets (Modules/_asynciomodule.c):

@@ -14,8 +14,8 @@
 #include "symbolize/proc/elf.h"
 #include "symbolize/proc/procfs.h"
 #include "symbolize/proc/procmem.h"
-#include "user/base/clock.h"
-#include "user/base/fileopen.h"
+#include "symbolize/base/clock.h"
+#include "symbolize/base/fileopen.h"
 
 /* Above vm.max_map_count's default (65530), so only a runaway file stops us. */
 #define MAPS_LINES_MAX (1u << 20)

@@ -10,8 +10,8 @@
 #include "discover.h"
 #include "discover_wait.h"
 #include "symbolize/proc/procfs.h"
-#include "user/base/clock.h"
-#include "user/base/log.h"
+#include "symbolize/base/clock.h"
+#include "symbolize/base/log.h"
 
 static void sleep_s(double s)
 {

@@ -12,7 +12,8 @@
 #include "pyoffsets.h"
 
 const struct py_layout py_layouts_table[] = {
-	{ /* measured on CPython 3.8.18 */
+	{
+		/* measured on CPython 3.8.18 */
 		.major = 3,
 		.minor = 8,
 		.frame_model = PYSPY_FM_FRAMEOBJECT,
@@ -54,7 +55,8 @@ const struct py_layout py_layouts_table[] = {
 		.gil_locked = 16,
 		.gil_size = 208,
 	},
-	{ /* measured on CPython 3.9.18 */
+	{
+		/* measured on CPython 3.9.18 */
 		.major = 3,
 		.minor = 9,
 		.frame_model = PYSPY_FM_FRAMEOBJECT,
@@ -96,7 +98,8 @@ const struct py_layout py_layouts_table[] = {
 		.gil_locked = 16,
 		.gil_size = 208,
 	},
-	{ /* measured on CPython 3.10.13 */
+	{
+		/* measured on CPython 3.10.13 */
 		.major = 3,
 		.minor = 10,
 		.frame_model = PYSPY_FM_FRAMEOBJECT,
@@ -138,7 +141,8 @@ const struct py_layout py_layouts_table[] = {
 		.gil_locked = 16,
 		.gil_size = 208,
 	},
-	{ /* measured on CPython 3.11.7 */
+	{
+		/* measured on CPython 3.11.7 */
 		.major = 3,
 		.minor = 11,
 		.frame_model = PYSPY_FM_CFRAME,
@@ -180,7 +184,8 @@ const struct py_layout py_layouts_table[] = {
 		.gil_locked = 16,
 		.gil_size = 208,
 	},
-	{ /* measured on CPython 3.12.1 */
+	{
+		/* measured on CPython 3.12.1 */
 		.major = 3,
 		.minor = 12,
 		.frame_model = PYSPY_FM_CFRAME,
@@ -222,7 +227,8 @@ const struct py_layout py_layouts_table[] = {
 		.gil_locked = 16,
 		.gil_size = 208,
 	},
-	{ /* measured on CPython 3.13.0 */
+	{
+		/* measured on CPython 3.13.0 */
 		.major = 3,
 		.minor = 13,
 		.frame_model = PYSPY_FM_CURRENT,
@@ -264,7 +270,8 @@ const struct py_layout py_layouts_table[] = {
 		.gil_locked = 16,
 		.gil_size = 208,
 	},
-	{ /* measured on CPython 3.14.10 */
+	{
+		/* measured on CPython 3.14.10 */
 		.major = 3,
 		.minor = 14,
 		.frame_model = PYSPY_FM_CURRENT,
@@ -306,7 +313,8 @@ const struct py_layout py_layouts_table[] = {
 		.gil_locked = 16,
 		.gil_size = 208,
 	},
-	{ /* measured on CPython 3.15.2 */
+	{
+		/* measured on CPython 3.15.2 */
 		.major = 3,
 		.minor = 15,
 		.frame_model = PYSPY_FM_CURRENT,
@@ -350,5 +358,4 @@ const struct py_layout py_layouts_table[] = {
 	},
 };
 
-const unsigned py_layouts_table_len =
-	sizeof(py_layouts_table) / sizeof(py_layouts_table[0]);
+const unsigned py_layouts_table_len = sizeof(py_layouts_table) / sizeof(py_layouts_table[0]);

@@ -10,7 +10,7 @@
 
 #include "pytasks.h"
 #include "symbolize/proc/procfs.h"
-#include "user/base/grow.h"
+#include "symbolize/base/grow.h"
 
 static void read_task(pid_t pid, struct py_task *t)
 {

@@ -14,8 +14,8 @@
 
 #include "cfi.h"
 #include "dwarf_read.h"
-#include "user/base/grow.h"
-#include "user/base/search.h"
+#include "symbolize/base/grow.h"
+#include "symbolize/base/search.h"
 
 /* DWARF register numbers on x86-64. */
 #define REG_RBP 6

@@ -14,8 +14,8 @@
 
 #include "dwarf_read.h"
 #include "dwline.h"
-#include "user/base/grow.h"
-#include "user/base/search.h"
+#include "symbolize/base/grow.h"
+#include "symbolize/base/search.h"
 
 #define LNCT_PATH 1
 

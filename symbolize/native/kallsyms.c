@@ -8,9 +8,9 @@
 #include <string.h>
 
 #include "kallsyms.h"
-#include "user/base/search.h"
-#include "user/base/fileopen.h"
-#include "user/base/grow.h"
+#include "symbolize/base/search.h"
+#include "symbolize/base/fileopen.h"
+#include "symbolize/base/grow.h"
 
 /* Symbols kept at most (a distribution kernel with modules has ~200k). */
 #define KSYMS_MAX (4u << 20)

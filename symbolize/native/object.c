@@ -23,9 +23,9 @@
 #include "minidebug.h"
 #include "object.h"
 #include "symbolize/proc/procfs.h"
-#include "user/base/grow.h"
-#include "user/base/log.h"
-#include "user/base/search.h"
+#include "symbolize/base/grow.h"
+#include "symbolize/base/log.h"
+#include "symbolize/base/search.h"
 
 /* A CFI or line section read, at most (inflated); elf.c's caps bound all of them. */
 #define OBJ_SECTION_MAX ELF_SECTION_MAX

@@ -14,11 +14,11 @@
 
 #include "procmaps.h"
 #include "symbolize/proc/procfs.h"
-#include "user/base/search.h"
-#include "user/base/clock.h"
-#include "user/base/fileopen.h"
-#include "user/base/grow.h"
-#include "user/base/log.h"
+#include "symbolize/base/search.h"
+#include "symbolize/base/clock.h"
+#include "symbolize/base/fileopen.h"
+#include "symbolize/base/grow.h"
+#include "symbolize/base/log.h"
 
 /* Lines of /proc/PID/maps read, and executable mappings kept, at most. */
 #define MAPS_LINES_MAX 65536

@@ -13,7 +13,7 @@
 #include <zlib.h>
 
 #include "elf.h"
-#include "user/base/fileopen.h"
+#include "symbolize/base/fileopen.h"
 
 /* Machine this tool runs on: a foreign ELF could not be one of our targets. */
 #if defined(__x86_64__)

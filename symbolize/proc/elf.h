@@ -49,7 +49,7 @@ struct elf_budget {
  * NULL with errno set on failure (ENOENT, ENOEXEC for a non-ELF file,
  * EFBIG past ELF_FILE_MAX, E2BIG past ELF_SECTIONS_MAX or
  * ELF_SEGMENTS_MAX).  _open opens only a regular file (anything else is
- * FILEOPEN_NOT_REGULAR, never opened: user/base/fileopen.h); _from_fd
+ * FILEOPEN_NOT_REGULAR, never opened: symbolize/base/fileopen.h); _from_fd
  * takes fd over, closing it on failure.
  */
 struct elf_file *elf_file__open(const char *path);

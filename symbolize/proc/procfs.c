@@ -14,8 +14,8 @@
 #include <unistd.h>
 
 #include "procfs.h"
-#include "user/base/fdread.h"
-#include "user/base/fileopen.h"
+#include "symbolize/base/fdread.h"
+#include "symbolize/base/fileopen.h"
 
 /* stat is one line well under this; status is about 1.5 KiB, unless a
  * process is in very many groups (Groups: comes before NSpid:). */

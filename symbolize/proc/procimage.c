@@ -19,8 +19,8 @@
 #include <zlib.h>
 
 #include "procimage.h"
-#include "user/base/grow.h"
-#include "user/base/search.h"
+#include "symbolize/base/grow.h"
+#include "symbolize/base/search.h"
 
 #define MAGIC	  "pyspy-image 1\n"
 #define HDR_MAX	  32

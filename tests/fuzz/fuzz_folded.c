@@ -2,7 +2,7 @@
 /* fuzz_folded.c - the folded-text reader (`diff` input) on any bytes. */
 #include <stdint.h>
 
-#include "user/model/profile.h"
+#include "symbolize/model/profile.h"
 #include "user/output/folded_read.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

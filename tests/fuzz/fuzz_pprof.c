@@ -2,7 +2,7 @@
 /* fuzz_pprof.c - the pprof reader (`diff` input) on any bytes, gzipped or not. */
 #include <stdint.h>
 
-#include "user/model/profile.h"
+#include "symbolize/model/profile.h"
 #include "user/output/pprof_read.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -11,7 +11,8 @@
 int main(int argc, char **argv)
 {
 	if (argc != 2 || !dlopen(argv[1], RTLD_NOW | RTLD_GLOBAL)) {
-		fprintf(stderr, "uninit: cannot load %s: %s\n", argc > 1 ? argv[1] : "?", dlerror());
+		fprintf(stderr, "uninit: cannot load %s: %s\n", argc > 1 ? argv[1] : "?",
+			dlerror());
 		return 1;
 	}
 	printf("ready\n");

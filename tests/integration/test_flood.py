@@ -42,7 +42,7 @@ SPIN_MS = 4
 CATCH_UP_S = 60
 PY = "3.12"
 
-# --- the old hash (user/base/hash.h at e939864), and names that collide under it
+# --- the old hash (symbolize/base/hash.h at e939864), and names that collide under it
 
 M64 = (1 << 64) - 1
 K1, K2, K3 = 0xff51afd7ed558ccd, 0xc4ceb9fe1a85ec53, 0x94d049bb133111eb

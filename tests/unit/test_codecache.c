@@ -18,7 +18,7 @@
 #include "unit.h"
 #include "symbolize/codecache.h"
 #include "symbolize/cpython/pyoffsets.h"
-#include "user/base/clock.h"
+#include "symbolize/base/clock.h"
 
 #define ARENA (64 * 1024)
 

@@ -16,7 +16,7 @@
 
 #include "unit.h"
 #include "symbolize/container.h"
-#include "user/model/profile.h"
+#include "symbolize/model/profile.h"
 #include "user/output/output.h"
 
 #define ID1	   "3f2a1b4c5d6e7f8091a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f708"

@@ -35,7 +35,7 @@
 #include "symbolize/cpython/walk.h"
 #include "symbolize/proc/procimage.h"
 #include "unit.h"
-#include "user/model/profile.h"
+#include "symbolize/model/profile.h"
 
 #define MAX_TASKS  16
 #define MAX_FRAMES 64

@@ -16,8 +16,8 @@
 
 #include "unit.h"
 #include "render.h"
-#include "user/model/diff.h"
-#include "user/model/profile.h"
+#include "symbolize/model/diff.h"
+#include "symbolize/model/profile.h"
 #include "user/output/folded_read.h"
 #include "user/output/load.h"
 #include "user/output/output.h"

@@ -28,7 +28,7 @@
 #include "symbolize/native/dwline.h"
 #include "symbolize/native/object.h"
 #include "symbolize/proc/elf.h"
-#include "user/base/search.h"
+#include "symbolize/base/search.h"
 #include "interpreters.h"
 #include "unit.h"
 

@@ -16,7 +16,7 @@
 #include "interpreters.h"
 #include "unit.h"
 #include "symbolize/proc/elf.h"
-#include "user/base/fileopen.h"
+#include "symbolize/base/fileopen.h"
 
 struct elf_interp {
 	char python[PATH_MAX]; /* interpreter to ask for sys.hexversion */
@@ -313,7 +313,7 @@ static void check_errors(void)
 		unlink(path);
 	}
 	errno = 0;
-	ef = elf_file__open("/proc"); /* never opened: user/base/fileopen.h */
+	ef = elf_file__open("/proc"); /* never opened: symbolize/base/fileopen.h */
 	CHECK(!ef && errno == FILEOPEN_NOT_REGULAR, "directory: errno %d", errno);
 	elf_file__close(NULL);
 }

@@ -25,7 +25,7 @@
 #include <unistd.h>
 
 #include "unit.h"
-#include "user/base/fileopen.h"
+#include "symbolize/base/fileopen.h"
 
 static char dir[] = "/tmp/pyspy-fileopen-XXXXXX";
 

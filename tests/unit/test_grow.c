@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * test_grow.c - ARRAY_ROOM (user/base/grow.h): room from the first size,
+ * test_grow.c - ARRAY_ROOM (symbolize/base/grow.h): room from the first size,
  * doubled until it fits, and a size the counter or size_t cannot hold
  * refused with the array as it was.
  */
@@ -9,7 +9,7 @@
 #include <stdlib.h>
 
 #include "unit.h"
-#include "user/base/grow.h"
+#include "symbolize/base/grow.h"
 
 static void test_doubling(void)
 {

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * test_hash.c - the keyed hash (user/base/hash.h): SipHash as published
+ * test_hash.c - the keyed hash (symbolize/base/hash.h): SipHash as published
  * (the paper's SipHash-2-4 vectors, CPython's SipHash-1-3), whole or a
  * word at a time, keyed (two keys, two hashes; one key, one hash), and
  * the names that all collide under the unkeyed hash of e939864 spread
@@ -14,7 +14,7 @@
 #include <string.h>
 
 #include "unit.h"
-#include "user/base/hash.h" /* before uthash.h: its HASH_FUNCTION */
+#include "symbolize/base/hash.h" /* before uthash.h: its HASH_FUNCTION */
 #include <uthash.h>
 
 /* SipHash-2-4, key 00..0f, message 00..(n-1): the reference vectors. */

@@ -11,7 +11,7 @@
 
 #include "user/engine/offcpu.h"
 #include "unit.h"
-#include "user/model/profile.h"
+#include "symbolize/model/profile.h"
 
 static void test_stale_end(void)
 {

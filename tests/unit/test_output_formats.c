@@ -11,8 +11,8 @@
 
 #include "unit.h"
 #include "render.h"
-#include "user/base/escape.h"
-#include "user/model/profile.h"
+#include "symbolize/base/escape.h"
+#include "symbolize/model/profile.h"
 #include "user/output/output.h"
 #include "user/output/svg.h"
 

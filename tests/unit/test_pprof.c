@@ -19,7 +19,7 @@
 
 #include "unit.h"
 #include "proto/profile.pb-c.h"
-#include "user/model/profile.h"
+#include "symbolize/model/profile.h"
 #include "user/output/output.h"
 #include "user/output/pprof_read.h"
 

@@ -12,8 +12,8 @@
 #include <unistd.h>
 
 #include "unit.h"
-#include "user/base/fileopen.h"
-#include "user/model/profile.h"
+#include "symbolize/base/fileopen.h"
+#include "symbolize/model/profile.h"
 #include "user/output/output.h"
 
 static char *render(const struct profile *p, const struct output_opts *o)

@@ -28,7 +28,7 @@
 #include "symbolize/samplestack.h"
 #include "unit.h"
 #include "user/engine/counts.h"
-#include "user/model/profile.h"
+#include "symbolize/model/profile.h"
 
 /* The record the BPF side sends for n frames (the caller frees it); *len its size. */
 static struct pyspy_sample *record_of(const struct pyspy_frame *frames, uint32_t n, size_t *len)

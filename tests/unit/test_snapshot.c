@@ -27,7 +27,7 @@
 #include "symbolize/proc/procmem.h"
 #include "unit.h"
 #include "user/engine/snapshot.h"
-#include "user/model/profile.h"
+#include "symbolize/model/profile.h"
 
 /* No such process: every read must come from the image. */
 #define NO_PID 0x3ffffff0

@@ -28,7 +28,7 @@
 #include "symbolize/codestore.h"
 #include "symbolize/cpython/unwind.h"
 #include "unit.h"
-#include "user/model/profile.h"
+#include "symbolize/model/profile.h"
 
 #define MAX_THREADS 16
 #define MAX_FRAMES  1024

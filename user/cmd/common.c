@@ -5,7 +5,7 @@
 #include <stdbool.h>
 
 #include "common.h"
-#include "user/base/log.h"
+#include "symbolize/base/log.h"
 
 void cmd_catch_signals(void (*handler)(int), const int *sigs)
 {

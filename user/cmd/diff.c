@@ -20,12 +20,12 @@
 #include <string.h>
 
 #include "common.h"
-#include "user/base/cli.h"
-#include "user/base/fileopen.h"
-#include "user/base/log.h"
+#include "symbolize/base/cli.h"
+#include "symbolize/base/fileopen.h"
+#include "symbolize/base/log.h"
 #include "user/engine/sandbox.h"
-#include "user/model/diff.h"
-#include "user/model/profile.h"
+#include "symbolize/model/diff.h"
+#include "symbolize/model/profile.h"
 #include "user/output/load.h"
 #include "user/output/output.h"
 #include "user/output/pprof_read.h"

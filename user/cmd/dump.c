@@ -14,12 +14,12 @@
 #include "common.h"
 #include "dump_async.h"
 #include "sample_opts.h"
-#include "user/base/escape.h"
-#include "user/base/log.h"
+#include "symbolize/base/escape.h"
+#include "symbolize/base/log.h"
 #include "user/engine/options.h"
 #include "user/engine/sandbox.h"
 #include "user/engine/snapshot.h"
-#include "user/model/profile.h"
+#include "symbolize/model/profile.h"
 
 struct dump_opts {
 	/* --pid, --native, --native-all, --kernel, --async (tasks, not threads), --init-wait */

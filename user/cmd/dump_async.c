@@ -4,9 +4,9 @@
 #include <stdlib.h>
 
 #include "dump_async.h"
-#include "user/base/escape.h"
-#include "user/base/log.h"
-#include "user/model/profile.h"
+#include "symbolize/base/escape.h"
+#include "symbolize/base/log.h"
+#include "symbolize/model/profile.h"
 
 /* Levels of the tree printed at most (a deeper chain is cut, and says so). */
 #define TREE_MAX_DEPTH 64

@@ -9,9 +9,9 @@
 #include <string.h>
 
 #include "common.h"
-#include "user/base/cli.h"
-#include "user/base/hash.h"
-#include "user/base/log.h"
+#include "symbolize/base/cli.h"
+#include "symbolize/base/hash.h"
+#include "symbolize/base/log.h"
 
 const char *argp_program_version = "pyspy-bpf " PYSPY_VERSION;
 const char *argp_program_bug_address = "<https://github.com/pyspy-bpf/pyspy-bpf/issues>";

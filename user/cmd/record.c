@@ -15,15 +15,15 @@
 
 #include "common.h"
 #include "sample_opts.h"
-#include "user/base/clock.h"
-#include "user/base/fileopen.h"
-#include "user/base/log.h"
+#include "symbolize/base/clock.h"
+#include "symbolize/base/fileopen.h"
+#include "symbolize/base/log.h"
 #include "user/engine/memlimit.h"
 #include "user/engine/options.h"
 #include "user/engine/preflight.h"
 #include "user/engine/sampler.h"
 #include "user/engine/summary.h"
-#include "user/model/profile.h"
+#include "symbolize/model/profile.h"
 #include "user/output/output.h"
 
 /* The longest wait for samples: the end of --duration is not overshot by more. */

@@ -8,7 +8,7 @@
 #include "common.h"
 #include "sample_opts.h"
 #include "bpf/pyspy.h"
-#include "user/base/cli.h"
+#include "symbolize/base/cli.h"
 #include "user/engine/options.h"
 
 /* Keys of the long-only options: apart from every verb's own (0x100...). */

@@ -21,7 +21,7 @@
 #include "serve_guard.h"
 #include "user/engine/options.h"
 #include "user/engine/sampler.h"
-#include "user/model/profile.h"
+#include "symbolize/model/profile.h"
 #include "user/output/output.h"
 
 #define MAX_REQUEST_SECONDS 3600

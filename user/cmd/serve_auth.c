@@ -13,8 +13,8 @@
 #include <strings.h>
 
 #include "serve_auth.h"
-#include "user/base/fileopen.h"
-#include "user/base/log.h"
+#include "symbolize/base/fileopen.h"
+#include "symbolize/base/log.h"
 #include "user/output/bytes.h"
 
 /* A certificate chain or a CA bundle is kilobytes; anything bigger is a mistake. */

@@ -18,10 +18,10 @@
 #include <unistd.h>
 
 #include "serve.h"
-#include "user/base/clock.h"
-#include "user/base/fileopen.h"
-#include "user/base/grow.h"
-#include "user/base/log.h"
+#include "symbolize/base/clock.h"
+#include "symbolize/base/fileopen.h"
+#include "symbolize/base/grow.h"
+#include "symbolize/base/log.h"
 
 /* --- interval files -------------------------------------------------------- */
 

@@ -30,8 +30,8 @@
 #include <time.h>
 
 #include "serve_guard.h"
-#include "user/base/clock.h"
-#include "user/base/log.h"
+#include "symbolize/base/clock.h"
+#include "symbolize/base/log.h"
 
 /* At most one line a minute says that clients are being shed. */
 #define WARN_EVERY_S 60

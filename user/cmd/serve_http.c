@@ -17,9 +17,9 @@
 #include <unistd.h>
 
 #include "serve.h"
-#include "user/base/cli.h"
-#include "user/base/clock.h"
-#include "user/base/log.h"
+#include "symbolize/base/cli.h"
+#include "symbolize/base/clock.h"
+#include "symbolize/base/log.h"
 #include "user/engine/summary.h"
 
 /* --- pprof of a view ------------------------------------------------------- */

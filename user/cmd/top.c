@@ -29,16 +29,16 @@
 #include "sample_opts.h"
 #include "symbolize/cpython/discover.h"
 #include "symbolize/cpython/discover_wait.h"
-#include "user/base/clock.h"
-#include "user/base/escape.h"
-#include "user/base/log.h"
+#include "symbolize/base/clock.h"
+#include "symbolize/base/escape.h"
+#include "symbolize/base/log.h"
 #include "user/engine/options.h"
 #include "user/engine/memlimit.h"
 #include "user/engine/preflight.h"
 #include "user/engine/sampler.h"
 #include "user/engine/summary.h"
-#include "user/model/profile.h"
-#include "user/model/rollup.h"
+#include "symbolize/model/profile.h"
+#include "symbolize/model/rollup.h"
 
 /* How stale a sample may get before it is symbolized; also the key latency. */
 #define POLL_MS	  20

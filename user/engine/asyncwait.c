@@ -16,7 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "user/base/hash.h" /* before uthash.h: its HASH_FUNCTION */
+#include "symbolize/base/hash.h" /* before uthash.h: its HASH_FUNCTION */
 #include <uthash.h>
 
 #include "asyncwait.h"
@@ -24,7 +24,7 @@
 #include "symbolize/cpython/unwind.h"
 #include "symbolize/cpython/walk.h"
 #include "symbolize/proc/procmem.h"
-#include "user/base/log.h"
+#include "symbolize/base/log.h"
 
 /* Thread lists followed (a thread state's, and the interpreter's). */
 #define MAX_LISTS 64

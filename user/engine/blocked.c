@@ -18,8 +18,8 @@
 #include "snapshot.h"
 #include "symbolize/cpython/pytasks.h"
 #include "symbolize/proc/procfs.h"
-#include "user/base/clock.h"
-#include "user/base/log.h"
+#include "symbolize/base/clock.h"
+#include "symbolize/base/log.h"
 
 /* Is a task in this /proc state letter off the CPU (not running or runnable)? */
 static bool off_cpu(char state)

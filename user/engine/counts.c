@@ -4,7 +4,7 @@
  * session, the unwinder and the code store.
  */
 #include "counts.h"
-#include "user/base/clock.h"
+#include "symbolize/base/clock.h"
 
 void run_counts__add_target(struct run_counts *rc, const struct target *tg)
 {

@@ -21,8 +21,8 @@
 #include <unistd.h>
 
 #include "launch.h"
-#include "user/base/fileopen.h"
-#include "user/base/log.h"
+#include "symbolize/base/fileopen.h"
+#include "symbolize/base/log.h"
 
 /* Under sudo, run the command as the user who ran sudo, not as root. */
 static int drop_to_sudo_user(void)

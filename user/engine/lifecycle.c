@@ -10,8 +10,8 @@
 #include "blocked.h"
 #include "lifecycle.h"
 #include "symbolize/cpython/discover_wait.h"
-#include "user/base/clock.h"
-#include "user/base/log.h"
+#include "symbolize/base/clock.h"
+#include "symbolize/base/log.h"
 
 /* Launch mode: how many descendants are followed. */
 #define MAX_DESCENDANTS 256

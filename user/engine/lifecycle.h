@@ -27,7 +27,7 @@
 #include "watch.h"
 #include "symbolize/container.h"
 #include "symbolize/cpython/discover.h"
-#include "user/model/profile.h"
+#include "symbolize/model/profile.h"
 
 struct lifecycle {
 	const struct options *o;

@@ -18,8 +18,8 @@
 #include "symbolize/codestore.h"
 #include "symbolize/native/procmaps.h"
 #include "symbolize/proc/procfs.h"
-#include "user/base/log.h"
-#include "user/model/profile.h"
+#include "symbolize/base/log.h"
+#include "symbolize/model/profile.h"
 
 /* v1 says "no limit" with a number near 2^63; anything past this is none. */
 #define NO_LIMIT ((uint64_t)1 << 60)

@@ -6,11 +6,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "user/base/hash.h" /* before uthash.h: its HASH_FUNCTION */
+#include "symbolize/base/hash.h" /* before uthash.h: its HASH_FUNCTION */
 #include <uthash.h>
 
 #include "offcpu.h"
-#include "user/base/log.h"
+#include "symbolize/base/log.h"
 
 /* Threads off the CPU at once that we keep a stack for. */
 #define MAX_PENDING 65536

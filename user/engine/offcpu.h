@@ -17,7 +17,7 @@
 
 #include "options.h"
 #include "bpf/pyspy.h"
-#include "user/model/profile.h"
+#include "symbolize/model/profile.h"
 
 /*
  * What a thread left the CPU in, as data: from an off-CPU record's header,

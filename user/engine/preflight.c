@@ -12,7 +12,7 @@
 
 #include "caps.h"
 #include "preflight.h"
-#include "user/base/log.h"
+#include "symbolize/base/log.h"
 
 static int has_cap(const struct caps *c, int cap)
 {

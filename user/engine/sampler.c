@@ -11,7 +11,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-#include "user/base/hash.h" /* before uthash.h: its HASH_FUNCTION */
+#include "symbolize/base/hash.h" /* before uthash.h: its HASH_FUNCTION */
 #include <uthash.h>
 
 #include "counts.h"
@@ -26,8 +26,8 @@
 #include "symbolize/container.h"
 #include "symbolize/proc/procfs.h"
 #include "symbolize/samplestack.h"
-#include "user/base/clock.h"
-#include "user/base/log.h"
+#include "symbolize/base/clock.h"
+#include "symbolize/base/log.h"
 
 /* How often exits and children are looked at. */
 #define HOUSEKEEP_S 0.2

@@ -18,8 +18,8 @@
 
 #include "options.h"
 #include "summary.h"
-#include "user/model/filter.h"
-#include "user/model/profile.h"
+#include "symbolize/model/filter.h"
+#include "symbolize/model/profile.h"
 
 struct sampler;
 struct py_target;

@@ -46,7 +46,7 @@
 #include "caps.h"
 #include "sandbox.h"
 #include "symbolize/proc/procfs.h"
-#include "user/base/log.h"
+#include "symbolize/base/log.h"
 
 #ifndef PR_CAP_AMBIENT
 #define PR_CAP_AMBIENT		 47

@@ -17,8 +17,8 @@
 
 #include "pyspy.skel.h"
 #include "session.h"
-#include "user/base/clock.h"
-#include "user/base/log.h"
+#include "symbolize/base/clock.h"
+#include "symbolize/base/log.h"
 
 #define DEFAULT_RINGBUF (8u << 20)
 

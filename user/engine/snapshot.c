@@ -23,8 +23,8 @@
 #include "symbolize/cpython/discover_wait.h"
 #include "symbolize/cpython/pytasks.h"
 #include "symbolize/cpython/unwind.h"
-#include "user/base/clock.h"
-#include "user/base/log.h"
+#include "symbolize/base/clock.h"
+#include "symbolize/base/log.h"
 
 _Static_assert(SNAPSHOT_MAX_THREADS == PY_UNWIND_MAX_THREADS, "the bound dump states");
 _Static_assert(sizeof(((struct snapshot_task *)0)->comm) == sizeof(((struct py_task *)0)->comm),

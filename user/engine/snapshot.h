@@ -22,7 +22,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "user/model/profile.h"
+#include "symbolize/model/profile.h"
 
 /* Thread states read at most (all interpreters together), and asyncio tasks. */
 #define SNAPSHOT_MAX_THREADS 4096

@@ -8,8 +8,8 @@
 #include "symbolize/cpython/asyncio.h"
 #include "symbolize/cpython/code.h"
 #include "symbolize/proc/procmem.h"
-#include "user/base/clock.h"
-#include "user/base/log.h"
+#include "symbolize/base/clock.h"
+#include "symbolize/base/log.h"
 
 _Static_assert(SNAPSHOT_MAX_TASKS == PY_ASYNC_MAX_TASKS, "the bound dump states");
 _Static_assert(SNAPSHOT_TASK_NAME_MAX == PY_ASYNC_NAME_MAX, "a task's name, whole");

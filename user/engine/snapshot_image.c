@@ -7,7 +7,7 @@
 #include "snapshot_image.h"
 #include "symbolize/cpython/asyncio.h"
 #include "symbolize/proc/procmem.h"
-#include "user/base/log.h"
+#include "symbolize/base/log.h"
 
 /*
  * The AsyncioDebug section goes in the header (asyncio_FIELD), for a

@@ -7,9 +7,9 @@
 #include <unistd.h>
 
 #include "summary.h"
-#include "user/base/escape.h"
-#include "user/base/log.h"
-#include "user/model/rollup.h"
+#include "symbolize/base/escape.h"
+#include "symbolize/base/log.h"
+#include "symbolize/model/rollup.h"
 
 static bool progress_shown;
 

@@ -12,7 +12,7 @@
 
 #include "bpf/pyspy.h"
 #include "symbolize/nativestack.h"
-#include "user/model/profile.h"
+#include "symbolize/model/profile.h"
 
 struct run_counts {
 	uint64_t samples;	/* added to the profile */

@@ -8,13 +8,13 @@
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
-#include "user/base/hash.h" /* before uthash.h: its HASH_FUNCTION */
+#include "symbolize/base/hash.h" /* before uthash.h: its HASH_FUNCTION */
 #include <uthash.h>
 
 #include "targets.h"
 #include "symbolize/proc/procfs.h"
-#include "user/base/clock.h"
-#include "user/base/log.h"
+#include "symbolize/base/clock.h"
+#include "symbolize/base/log.h"
 
 struct target_entry {
 	UT_hash_handle hh;

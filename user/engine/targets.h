@@ -21,7 +21,7 @@
 #include "symbolize/asyncstack.h"
 #include "symbolize/nativestack.h"
 #include "symbolize/cpython/discover.h"
-#include "user/model/profile.h"
+#include "symbolize/model/profile.h"
 
 struct target {
 	struct py_target py;

@@ -7,13 +7,13 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include "user/base/hash.h" /* before uthash.h: its HASH_FUNCTION */
+#include "symbolize/base/hash.h" /* before uthash.h: its HASH_FUNCTION */
 #include <uthash.h>
 
 #include "watch.h"
 #include "symbolize/cpython/discover_wait.h"
 #include "symbolize/proc/procfs.h"
-#include "user/base/log.h"
+#include "symbolize/base/log.h"
 
 /*
  * A process that may become a target: a launched command or one of its

@@ -7,8 +7,8 @@
 #include <zlib.h>
 
 #include "bytes.h"
-#include "user/base/fdread.h"
-#include "user/base/fileopen.h"
+#include "symbolize/base/fdread.h"
+#include "symbolize/base/fileopen.h"
 
 int bytes_read_file(const char *path, size_t max, uint8_t **out, size_t *len)
 {

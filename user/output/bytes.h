@@ -3,7 +3,7 @@
  * bytes.h - whole files and gzip streams into memory, bounded.
  *
  * Owns: reading a profile file to EOF (a regular file only, never a FIFO or
- * a device: user/base/fileopen.h) and
+ * a device: symbolize/base/fileopen.h) and
  * inflating a gzip or zlib stream, both capped at a caller's limit.  The
  * readers of pprof and folded files share these, and serve reads its key
  * and token files with the first.

@@ -15,8 +15,8 @@
 #include <string.h>
 
 #include "output.h"
-#include "user/base/escape.h"
-#include "user/base/grow.h"
+#include "symbolize/base/escape.h"
+#include "symbolize/base/grow.h"
 
 struct line {
 	char *text;

@@ -26,7 +26,7 @@
 
 #include <stddef.h>
 
-#include "user/model/profile.h"
+#include "symbolize/model/profile.h"
 
 /* Longest line: 64k frames of long paths is far past any real stack. */
 #define FOLDED_READ_MAX_LINE (16u << 20)

@@ -16,7 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "user/model/profile.h"
+#include "symbolize/model/profile.h"
 
 enum output_group {
 	OUTPUT_GROUP_NONE = 0, /* ends a list shorter than OUTPUT_MAX_GROUPS */

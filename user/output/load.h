@@ -16,7 +16,7 @@
 #include <stdint.h>
 
 #include "folded_read.h"
-#include "user/model/profile.h"
+#include "symbolize/model/profile.h"
 
 /* Largest file, and largest content once decompressed. */
 #define PROFILE_LOAD_MAX_BYTES (256u << 20)

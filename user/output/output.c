@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 #include "output.h"
-#include "user/base/fileopen.h"
+#include "symbolize/base/fileopen.h"
 
 static const struct output_writer *const writers[] = {
 	&output_folded,

@@ -13,7 +13,7 @@
 #include <stdio.h>
 
 #include "group.h"
-#include "user/model/profile.h"
+#include "symbolize/model/profile.h"
 
 struct output_opts {
 	bool show_pids;	   /* leading `process PID (COMM)` frame */

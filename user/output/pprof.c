@@ -15,13 +15,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "user/base/hash.h" /* before uthash.h: its HASH_FUNCTION */
+#include "symbolize/base/hash.h" /* before uthash.h: its HASH_FUNCTION */
 #include <uthash.h>
 #include <zlib.h>
 
 #include "output.h"
 #include "proto/profile.pb-c.h"
-#include "user/base/grow.h"
+#include "symbolize/base/grow.h"
 
 typedef Perftools__Profiles__Profile pb_profile;
 typedef Perftools__Profiles__ValueType pb_value_type;

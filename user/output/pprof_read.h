@@ -16,7 +16,7 @@
 
 #include <stddef.h>
 
-#include "user/model/profile.h"
+#include "symbolize/model/profile.h"
 
 /* Largest file, and largest profile once decompressed. */
 #define PPROF_READ_MAX_BYTES (256u << 20)

@@ -21,8 +21,8 @@
 #include <string.h>
 
 #include "output.h"
-#include "user/base/escape.h"
-#include "user/base/grow.h"
+#include "symbolize/base/escape.h"
+#include "symbolize/base/grow.h"
 
 #define SCHEMA_URL "https://www.speedscope.app/file-format-schema.json"
 #define NO_FRAME   UINT32_MAX

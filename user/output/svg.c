@@ -22,9 +22,9 @@
 #include "group.h"
 #include "svg.h"
 #include "svg_js.h"
-#include "user/base/escape.h"
-#include "user/base/grow.h"
-#include "user/base/hash.h"
+#include "symbolize/base/escape.h"
+#include "symbolize/base/grow.h"
+#include "symbolize/base/hash.h"
 
 #define XPAD	   10
 #define FRAMES_W   (SVG_WIDTH - 2 * XPAD)

@@ -36,8 +36,8 @@ __attribute__((noinline)) PyObject *hx_leaf(PyObject *self, PyObject *arg)
 }
 
 /* outer(callable): call it, from C.  Not a tail call: this frame stays. */
-__attribute__((noinline, optimize("no-optimize-sibling-calls"))) PyObject *
-hx_outer(PyObject *self, PyObject *cb)
+__attribute__((noinline, optimize("no-optimize-sibling-calls"))) PyObject *hx_outer(PyObject *self,
+										    PyObject *cb)
 {
 	PyObject *r;
 
@@ -48,8 +48,8 @@ hx_outer(PyObject *self, PyObject *cb)
 }
 
 /* n native frames deep, then cb(): make bench's 20 native frames. */
-__attribute__((noinline, optimize("no-optimize-sibling-calls"))) static PyObject *
-deep(long n, PyObject *cb)
+__attribute__((noinline, optimize("no-optimize-sibling-calls"))) static PyObject *deep(long n,
+										       PyObject *cb)
 {
 	PyObject *r = n > 0 ? deep(n - 1, cb) : PyObject_CallObject(cb, NULL);
 
@@ -76,8 +76,9 @@ static PyMethodDef methods[] = {
 	{ NULL, NULL, 0, NULL },
 };
 
-static struct PyModuleDef module = { PyModuleDef_HEAD_INIT, "hx", NULL, -1, methods,
-				     NULL, NULL, NULL, NULL };
+static struct PyModuleDef module = {
+	PyModuleDef_HEAD_INIT, "hx", NULL, -1, methods, NULL, NULL, NULL, NULL
+};
 
 /* Exported under -fvisibility=hidden too: 3.8's PyMODINIT_FUNC does not say so itself. */
 __attribute__((visibility("default"))) PyMODINIT_FUNC PyInit_hx(void)

@@ -7,11 +7,11 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
-#include "user/base/hash.h" /* before uthash.h: its HASH_FUNCTION */
+#include "symbolize/base/hash.h" /* before uthash.h: its HASH_FUNCTION */
 #include <uthash.h>
 
 #include "profile.h"
-#include "user/base/grow.h"
+#include "symbolize/base/grow.h"
 
 #define DEFAULT_MAX_STACKS (1u << 20)
 /* What a name, function or location past the budget becomes. */

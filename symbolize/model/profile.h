@@ -158,7 +158,7 @@ static inline bool profile_frame__is_marker(const struct profile_function *fn, i
 /*
  * A frame as every text format shows it: `name (file:line)`, `name (file)`
  * without a line, `name` alone for a marker, `[unknown]` without fn.  put
- * writes each name, escaped as the format needs: one of user/base/escape.h
+ * writes each name, escaped as the format needs: one of symbolize/base/escape.h
  * (term_put, folded_put), so the model calls nothing above it.
  */
 void profile__put_frame(FILE *f, const struct profile *p, const struct profile_function *fn,

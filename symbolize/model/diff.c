@@ -10,13 +10,13 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include "user/base/hash.h" /* before uthash.h: its HASH_FUNCTION */
+#include "symbolize/base/hash.h" /* before uthash.h: its HASH_FUNCTION */
 #include <uthash.h>
 
 #include "diff.h"
 #include "profile.h"
 #include "rollup.h"
-#include "user/base/grow.h"
+#include "symbolize/base/grow.h"
 
 #define NONE UINT32_MAX
 

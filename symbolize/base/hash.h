@@ -23,7 +23,7 @@
 #define PYSPY_HASH_H
 
 #ifdef UTHASH_H
-#error "user/base/hash.h must come before <uthash.h>: its tables use the keyed hash"
+#error "symbolize/base/hash.h must come before <uthash.h>: its tables use the keyed hash"
 #endif
 
 #include <stddef.h>

@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "rollup.h"
-#include "user/base/grow.h"
+#include "symbolize/base/grow.h"
 
 static int grow(struct rollup *r, uint32_t need)
 {
