@@ -25,127 +25,21 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <bpf/bpf.h>
 
+#include "livetarget.h"
 #include "logcap.h"
-#include "pychild.h"
+#include "records.h"
 #include "unit.h"
-#include "symbolize/codecache.h"
 #include "symbolize/codestore.h"
-#include "symbolize/cpython/discover.h"
-#include "symbolize/proc/procfs.h"
-#include "user/base/clock.h"
 #include "user/engine/session.h"
 
-#define WORKLOAD "tests/workloads/engine_target.py"
 #define MAX_KIDS 4
-#define MAX_RECS 8192
-/* A wait for something the kernel will do: only a hang trips it. */
-#define EVENTUALLY_MS 20000
 
-struct rec {
-	struct pyspy_event h;
-	size_t len;
-	struct pyspy_frame f[PYCHILD_FRAMES];
-};
-
-/* Records of the processes a test watches, in ring order; the rest counted. */
-struct collect {
-	pid_t want[MAX_KIDS + 1];
-	int n_want;
-	struct rec *r;
-	unsigned n;
-	uint64_t handled, others;
-};
-
-static int collect(const struct pyspy_sample *smp, size_t len, void *ctx)
-{
-	struct collect *c = ctx;
-	struct rec *r;
-	bool want = false;
-
-	c->handled++;
-	for (int i = 0; i < c->n_want; i++)
-		want |= (pid_t)smp->pid == c->want[i];
-	if (!want || c->n == MAX_RECS) {
-		c->others++;
-		return 0;
-	}
-	r = &c->r[c->n++];
-	memcpy(&r->h, smp, sizeof(r->h));
-	r->len = len;
-	for (uint32_t i = 0; i < smp->n_frames && i < PYCHILD_FRAMES &&
-			     PYSPY_SAMPLE_HDR_SIZE + (i + 1) * sizeof(struct pyspy_frame) <= len;
-	     i++)
-		r->f[i] = smp->frames[i];
-	return 0;
-}
-
-struct kid {
-	const struct interp *it;
-	struct pychild p;
-	struct py_target py;
-	struct code_cache *cache;
-};
-
-static bool is_sample(const struct rec *r)
-{
-	return !(r->h.flags &
-		 (PYSPY_EVENT_NEW_PROCESS | PYSPY_EVENT_EXEC | PYSPY_EVENT_OFFCPU_END));
-}
-
-/* Records of pid from index from on with all of flags and none of not. */
-static unsigned count(const struct collect *c, unsigned from, pid_t pid, uint16_t flags,
-		      uint16_t not )
-{
-	unsigned n = 0;
-
-	for (unsigned i = from; i < c->n; i++)
-		n += (pid_t)c->r[i].h.pid == pid && (c->r[i].h.flags & flags) == flags &&
-		     !(c->r[i].h.flags & not );
-	return n;
-}
-
-static unsigned samples(const struct collect *c, unsigned from, pid_t pid)
-{
-	unsigned n = 0;
-
-	for (unsigned i = from; i < c->n; i++)
-		n += (pid_t)c->r[i].h.pid == pid && is_sample(&c->r[i]) &&
-		     !(c->r[i].h.flags & PYSPY_SAMPLE_OFFCPU);
-	return n;
-}
-
-/* Poll until done(ctx) or EVENTUALLY_MS; every poll's count must be what it handed over. */
-static bool poll_until(struct session *s, struct collect *c, bool (*done)(void *ctx), void *ctx)
-{
-	uint64_t end = mono_ns() + EVENTUALLY_MS * 1000000ull;
-	uint64_t before = c->handled, counted = 0;
-	bool ok;
-
-	while (!(ok = done(ctx)) && mono_ns() < end) {
-		int n = session__poll(s, 50);
-
-		CHECK(n >= 0, "poll: %d", n);
-		if (n < 0)
-			break;
-		counted += (uint64_t)n;
-	}
-	CHECK(counted == c->handled - before, "polls said %" PRIu64 " records, %" PRIu64 " came",
-	      counted, c->handled - before);
-	return ok;
-}
-
-/* Poll for ms whatever comes (records already on their way are taken). */
-static void poll_for(struct session *s, int ms)
-{
-	uint64_t end = mono_ns() + (uint64_t)ms * 1000000;
-
-	while (mono_ns() < end)
-		session__poll(s, 20);
-}
+static struct profile *prof;
+static struct code_store *store;
+static struct rec *recs;
 
 /* What targets.c writes, reduced to the layout and a mode. */
 static void proc_of(const struct py_target *py, uint8_t mode, struct pyspy_proc *p)
@@ -155,65 +49,10 @@ static void proc_of(const struct py_target *py, uint8_t mode, struct pyspy_proc 
 	p->state = PYSPY_PROC_PYTHON;
 }
 
-static struct profile *prof;
-static struct code_store *store;
-
 static void check_record_frames(struct kid *k, const struct rec *r, const char *what)
 {
-	uint32_t locs[PYCHILD_FRAMES];
-	char why[512] = "";
-	uint32_t n = r->h.n_frames < PYCHILD_FRAMES ? r->h.n_frames : PYCHILD_FRAMES;
-
-	code_cache__resolve(k->cache, r->f, n, r->h.ktime_ns, r->h.flags & PYSPY_SAMPLE_VERIFIED,
-			    locs);
-	CHECK(pystack_is(prof, locs, r->h.n_frames, k->p.f, k->p.n, why, sizeof(why)), "%s: %s: %s",
-	      k->it->id, what, why);
-}
-
-/* The first record of pid from index from on with all of flags and none of not; -1 if none. */
-static int find(const struct collect *c, unsigned from, pid_t pid, uint16_t flags, uint16_t not )
-{
-	for (unsigned i = from; i < c->n; i++)
-		if ((pid_t)c->r[i].h.pid == pid && (c->r[i].h.flags & flags) == flags &&
-		    !(c->r[i].h.flags & not ))
-			return (int)i;
-	return -1;
-}
-
-struct want_rec {
-	const struct collect *c;
-	unsigned from;
-	pid_t pid;
-	uint16_t flags, not ;
-	unsigned n;    /* at least this many */
-	pid_t blocked; /* and, if not 0, this process sits off the CPU */
-};
-
-static bool got(void *ctx)
-{
-	const struct want_rec *w = ctx;
-	struct procfs_stat st;
-
-	if (count(w->c, w->from, w->pid, w->flags, w->not ) < w->n)
-		return false;
-	return !w->blocked || (!procfs_stat(w->blocked, 0, &st) && st.state == 'S');
-}
-
-/* Until pid sits off the CPU (a settle after, for a switch under way to be sent). */
-static void until_blocked(struct session *s, pid_t pid)
-{
-	struct procfs_stat st;
-	uint64_t end = mono_ns() + EVENTUALLY_MS * 1000000ull;
-
-	while (mono_ns() < end && (procfs_stat(pid, 0, &st) || st.state != 'S'))
-		session__poll(s, 10);
-	poll_for(s, 100);
-}
-
-/* Wake k: it runs, prints its stack, parks again. */
-static void wake(struct kid *k)
-{
-	CHECK(!pychild_say(&k->p, "wake") && !pychild_until(&k->p, "ready"), "%s: wake", k->it->id);
+	kid_frames_are(k, k->cache, prof, r->f, r->h.n_frames, r->h.ktime_ns,
+		       r->h.flags & PYSPY_SAMPLE_VERIFIED, what);
 }
 
 /*
@@ -225,17 +64,13 @@ static void check_blocks(struct session *s, struct collect *c, struct kid *k)
 {
 	struct want_rec w = { c, c->n,	   k->py.pid, PYSPY_SAMPLE_OFFCPU, PYSPY_SAMPLE_PREEMPTED,
 			      1, k->py.pid };
-	const struct rec *r = NULL, *end;
+	const struct rec *r, *end;
 	int i;
 
-	wake(k);
-	CHECK(poll_until(s, c, got, &w), "%s: no switch out", k->it->id);
+	kid_say(k, "wake");
+	CHECK(poll_until(s, c, got_records, &w), "%s: no switch out", k->it->id);
 	/* The latest is the one it sits in now. */
-	for (unsigned j = w.from; j < c->n; j++)
-		if ((pid_t)c->r[j].h.pid == k->py.pid &&
-		    (c->r[j].h.flags & (PYSPY_SAMPLE_OFFCPU | PYSPY_SAMPLE_PREEMPTED)) ==
-			    PYSPY_SAMPLE_OFFCPU)
-			r = &c->r[j];
+	r = rec_last(c, w.from, k->py.pid, PYSPY_SAMPLE_OFFCPU, PYSPY_SAMPLE_PREEMPTED);
 	if (!r)
 		return;
 	CHECK((pid_t)r->h.tid == k->p.tid && r->h.syscall == 0 && r->h.arg == 0 && !r->h.error &&
@@ -246,9 +81,9 @@ static void check_blocks(struct session *s, struct collect *c, struct kid *k)
 	check_record_frames(k, r, "blocked in read");
 
 	w = (struct want_rec){ c, c->n, k->py.pid, PYSPY_EVENT_OFFCPU_END, 0, 1, 0 };
-	wake(k);
-	CHECK(poll_until(s, c, got, &w), "%s: no end of its wait", k->it->id);
-	i = find(c, w.from, k->py.pid, PYSPY_EVENT_OFFCPU_END, 0);
+	kid_say(k, "wake");
+	CHECK(poll_until(s, c, got_records, &w), "%s: no end of its wait", k->it->id);
+	i = rec_find(c, w.from, k->py.pid, PYSPY_EVENT_OFFCPU_END, 0);
 	if (i < 0)
 		return;
 	end = &c->r[i];
@@ -290,27 +125,13 @@ static void check_offcpu_open(struct session *s, struct collect *c)
 	waitpid(sl.pid, &status, 0);
 	close(sl.in);
 	close(sl.out);
-	CHECK(poll_until(s, c, got, &w), "no end of the wait opened");
-	i = find(c, w.from, sl.pid, PYSPY_EVENT_OFFCPU_END, 0);
+	CHECK(poll_until(s, c, got_records, &w), "no end of the wait opened");
+	i = rec_find(c, w.from, sl.pid, PYSPY_EVENT_OFFCPU_END, 0);
 	CHECK(i >= 0 && (pid_t)c->r[i].h.tid == sl.pid &&
 		      c->r[i].h.ktime_ns - c->r[i].h.arg == 12345,
 	      "the wait ended %" PRIu64 " ns after %" PRIu64, i >= 0 ? (uint64_t)c->r[i].h.arg : 0,
 	      i >= 0 ? (uint64_t)(c->r[i].h.ktime_ns - c->r[i].h.arg) : 0);
 	c->n_want--;
-}
-
-/* Discover k (again, after an exec): its layout and a code cache for its frames. */
-static int find_kid(struct kid *k)
-{
-	int err = py_target__discover(k->p.c.pid, &k->py);
-
-	CHECK(!err && k->py.pid == k->p.pid, "%s: discover: %s", k->it->id,
-	      py_target__strerror(err));
-	code_cache__free(k->cache);
-	k->cache =
-		err ? NULL
-		    : code_cache__new(k->py.pid, &k->py.layout, k->py.code_type_addr, prof, store);
-	return k->cache ? 0 : -1;
 }
 
 /* An exec is reported, and the process forgotten: it blocks unsampled. */
@@ -321,20 +142,18 @@ static void check_exec(struct session *s, struct collect *c, struct kid *k)
 	int i;
 
 	CHECK(!pychild_say(&k->p, "exec") && !pychild_until(&k->p, "ready"), "%s: exec", k->it->id);
-	CHECK(poll_until(s, c, got, &w), "%s: no exec reported", k->it->id);
-	i = find(c, w.from, k->py.pid, PYSPY_EVENT_EXEC, 0);
+	CHECK(poll_until(s, c, got_records, &w), "%s: no exec reported", k->it->id);
+	i = rec_find(c, w.from, k->py.pid, PYSPY_EVENT_EXEC, 0);
 	CHECK(i >= 0 && (pid_t)c->r[i].h.tid == k->py.pid && !c->r[i].h.n_frames &&
 		      c->r[i].len == sizeof(c->r[i].h),
 	      "%s: exec record", k->it->id);
-	find_kid(k);
+	kid_find(k, prof, store);
 	from = c->n;
-	wake(k);
+	kid_say(k, "wake");
 	until_blocked(s, k->py.pid);
-	CHECK(count(c, from, k->py.pid, PYSPY_SAMPLE_OFFCPU, 0) == 0, "%s: sampled after its exec",
-	      k->it->id);
+	CHECK(rec_count(c, from, k->py.pid, PYSPY_SAMPLE_OFFCPU, 0) == 0,
+	      "%s: sampled after its exec", k->it->id);
 }
-
-static struct rec *recs;
 
 static void test_offcpu(struct kid *kids, int n)
 {
@@ -375,7 +194,7 @@ static bool each_sampled(void *ctx)
 	const struct want_samples *w = ctx;
 
 	for (int i = 0; i < w->n; i++)
-		if (samples(w->c, w->from, w->kids[i].py.pid) < w->each)
+		if (rec_cpu_samples(w->c, w->from, w->kids[i].py.pid) < w->each)
 			return false;
 	return true;
 }
@@ -388,7 +207,7 @@ static void check_samples(const struct collect *c, unsigned from, struct kid *k)
 	for (unsigned i = from; i < c->n; i++) {
 		const struct rec *r = &c->r[i];
 
-		if ((pid_t)r->h.pid != k->py.pid || !is_sample(r))
+		if ((pid_t)r->h.pid != k->py.pid || rec_is_event(r))
 			continue;
 		n++;
 		bad += (pid_t)r->h.tid != k->p.tid || r->h.error ||
@@ -454,7 +273,7 @@ static void test_cpu(struct kid *kids, int n)
 	CHECK(poll_until(s, &c, each_sampled, &ws), "not every target sampled");
 	for (int i = 0; i < n; i++) {
 		check_samples(&c, 0, &kids[i]);
-		CHECK(!count(&c, 0, kids[i].py.pid, PYSPY_EVENT_NEW_PROCESS, 0),
+		CHECK(!rec_count(&c, 0, kids[i].py.pid, PYSPY_EVENT_NEW_PROCESS, 0),
 		      "%s: a target reported as new", kids[i].it->id);
 	}
 	session__counters(s, err, st);
@@ -473,14 +292,16 @@ static void test_cpu(struct kid *kids, int n)
 		ws = (struct want_samples){ &c, m, kids + 2, 1, 3 };
 		CHECK(poll_until(s, &c, each_sampled, &ws), "%s: no longer sampled",
 		      kids[2].it->id);
-		CHECK(!samples(&c, m, kids[0].py.pid) && !samples(&c, m, kids[1].py.pid),
-		      "sampled out of procs: %u, ignored: %u", samples(&c, m, kids[0].py.pid),
-		      samples(&c, m, kids[1].py.pid));
-		CHECK(count(&c, m0, kids[0].py.pid, PYSPY_EVENT_NEW_PROCESS, 0) == 1 &&
-			      !count(&c, m0, kids[1].py.pid, PYSPY_EVENT_NEW_PROCESS, 0),
+		CHECK(!rec_cpu_samples(&c, m, kids[0].py.pid) &&
+			      !rec_cpu_samples(&c, m, kids[1].py.pid),
+		      "sampled out of procs: %u, ignored: %u",
+		      rec_cpu_samples(&c, m, kids[0].py.pid),
+		      rec_cpu_samples(&c, m, kids[1].py.pid));
+		CHECK(rec_count(&c, m0, kids[0].py.pid, PYSPY_EVENT_NEW_PROCESS, 0) == 1 &&
+			      !rec_count(&c, m0, kids[1].py.pid, PYSPY_EVENT_NEW_PROCESS, 0),
 		      "reported as new: %u once out of procs, %u ignored",
-		      count(&c, m0, kids[0].py.pid, PYSPY_EVENT_NEW_PROCESS, 0),
-		      count(&c, m0, kids[1].py.pid, PYSPY_EVENT_NEW_PROCESS, 0));
+		      rec_count(&c, m0, kids[0].py.pid, PYSPY_EVENT_NEW_PROCESS, 0),
+		      rec_count(&c, m0, kids[1].py.pid, PYSPY_EVENT_NEW_PROCESS, 0));
 		/* Put back: sampled again. */
 		proc_of(&kids[1].py, PYSPY_MODE_VERIFY, &p);
 		CHECK(session__add_proc(s, kids[1].py.pid, &p) == 0);
@@ -542,29 +363,13 @@ int main(void)
 	recs = calloc(MAX_RECS, sizeof(*recs));
 	if (!prof || !store || !recs)
 		return unit_done("session");
-	for (int i = 0; i < n && k < MAX_KIDS; i++) {
-		struct kid *kid = &kids[k];
-		int err;
-
-		kid->it = &all[i];
-		err = pychild_start(&kid->p, kid->it, WORKLOAD, NULL);
-		if (!err)
-			err = pychild_until(&kid->p, "ready");
-		CHECK(!err && kid->p.pid == kid->p.c.pid, "%s: %s", kid->it->id, strerror(-err));
-		if (err) {
-			pychild_end(&kid->p, true);
-			continue;
-		}
-		if (!find_kid(kid))
-			k++;
-	}
+	for (int i = 0; i < n && k < MAX_KIDS; i++)
+		k += !kid_start(&kids[k], &all[i], prof, store);
 	test_errors();
 	test_offcpu(kids, k);
 	test_cpu(kids, k);
-	for (int i = 0; i < k; i++) {
-		pychild_end(&kids[i].p, true);
-		code_cache__free(kids[i].cache);
-	}
+	for (int i = 0; i < k; i++)
+		kid_end(&kids[i]);
 	code_store__free(store);
 	profile__free(prof);
 	free(recs);
