@@ -58,9 +58,12 @@ static inline const char *repo_path(const char *rel, char *buf, size_t len)
 	return buf;
 }
 
-/* Start it running workload (a path under the repository) with args (NULL-ended): 0 or -errno. */
-static inline int pychild_start(struct pychild *p, const struct interp *it, const char *workload,
-				char *const args[])
+/*
+ * Start it running workload (a path under the repository) with args
+ * (NULL-ended), stopped at its exec if traced (child.h): 0 or -errno.
+ */
+static inline int pychild_start_traced(struct pychild *p, const struct interp *it,
+				       const char *workload, char *const args[], bool traced)
 {
 	char inroot[PATH_MAX], script[PATH_MAX];
 	char *argv[32];
@@ -80,7 +83,13 @@ static inline int pychild_start(struct pychild *p, const struct interp *it, cons
 	for (int i = 0; args && args[i] && n < 31; i++)
 		argv[n++] = args[i];
 	argv[n] = NULL;
-	return child_spawn(argv, false, &p->c);
+	return child_spawn(argv, traced, &p->c);
+}
+
+static inline int pychild_start(struct pychild *p, const struct interp *it, const char *workload,
+				char *const args[])
+{
+	return pychild_start_traced(p, it, workload, args, false);
 }
 
 /* Its next line, without the newline: 0, -ETIMEDOUT, or -EIO (it closed stdout). */
