@@ -676,9 +676,13 @@ static void end_cycle(struct async_wait *w, uint64_t now_ns, async_wait_fn cb, v
 	HASH_ITER (hh, w->entries, e, tmp)
 		if (e->next_e && e->next_e->dead)
 			e->next_e = NULL;
+	/* Gone: what each waited before it went, at its stack, while the
+	 * tasks it names (awaiting it, or awaited) are all still known. */
+	HASH_ITER (hh, w->entries, e, tmp)
+		if (e->dead)
+			flush(w, e, cb, ctx);
 	HASH_ITER (hh, w->entries, e, tmp) {
 		if (e->dead) {
-			flush(w, e, cb, ctx); /* gone: what it waited before it went */
 			HASH_DEL(w->entries, e);
 			free(e);
 			w->n_entries--;
@@ -737,7 +741,7 @@ void async_wait__tick(struct async_wait *w, uint64_t now_ns, unsigned max, async
 	changed = calloc(n ? n : 1, sizeof(*changed));
 	for (uint32_t i = 0; changed && i < n; i++) {
 		struct visit *v = &w->v[i];
-		struct wait_entry *e = entry_of(w, v->task), *aw;
+		struct wait_entry *e = entry_of(w, v->task);
 
 		v->e = e;
 		if (!e)
@@ -773,12 +777,17 @@ void async_wait__tick(struct async_wait *w, uint64_t now_ns, unsigned max, async
 			memcpy(e->frames, v->t.frames, e->n_frames * sizeof(e->frames[0]));
 			changed[n_changed++] = e;
 		}
-		if (v->awaiter) {
+	}
+	/* Who awaits whom, once each task of the tick has its entry (its awaiter may come after it). */
+	for (uint32_t i = 0; changed && i < n; i++) {
+		struct visit *v = &w->v[i];
+		struct wait_entry *aw = NULL;
+
+		if (v->e && v->awaiter)
 			HASH_FIND(hh, w->entries, &v->awaiter, sizeof(v->awaiter), aw);
-			if (aw) {
-				aw->next_awaits = v->task;
-				aw->next_n_awaits++;
-			}
+		if (aw) {
+			aw->next_awaits = v->task;
+			aw->next_n_awaits++;
 		}
 	}
 	if (n_changed)
@@ -788,9 +797,10 @@ void async_wait__tick(struct async_wait *w, uint64_t now_ns, unsigned max, async
 			charge(w, w->v[i].e, now_ns, cb, ctx);
 	free(changed);
 	w->st.read += n;
-	w->st.tasks = w->n_entries;
 	if (cycle_end)
 		end_cycle(w, now_ns, cb, ctx);
+	/* After the cycle's end: the tasks it did not meet are forgotten. */
+	w->st.tasks = w->n_entries;
 }
 
 void async_wait__settle(struct async_wait *w, uint64_t now_ns, async_wait_fn cb, void *ctx)
