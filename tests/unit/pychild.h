@@ -167,6 +167,7 @@ static inline int pychild_say(struct pychild *p, const char *cmd)
 /* Gone and reaped: killed at once (kill) or asked to exit (its stdin closed), 10 s at most. */
 static inline void pychild_end(struct pychild *p, bool kill_it)
 {
+	pid_t got = 0;
 	int st;
 
 	if (p->c.pid <= 0)
@@ -175,9 +176,10 @@ static inline void pychild_end(struct pychild *p, bool kill_it)
 		kill(p->c.pid, SIGKILL);
 	close(p->c.in);
 	close(p->c.out);
-	for (int i = 0; i < 1000 && waitpid(p->c.pid, &st, WNOHANG) == 0; i++)
+	for (int i = 0; i < 1000 && !(got = waitpid(p->c.pid, &st, WNOHANG)); i++)
 		usleep(10000);
-	if (!kill(p->c.pid, 0)) {
+	/* Still ours (not reaped, so its PID is not anyone else's): killed. */
+	if (!got) {
 		kill(p->c.pid, SIGKILL);
 		waitpid(p->c.pid, &st, 0);
 	}
