@@ -283,63 +283,56 @@ static void test_exited(struct sampler *s, struct kid *k)
 
 struct spun {
 	struct sampler *s;
-	struct kid *kids;
-	int n;
-	struct stat_of before[MAX_KIDS];
+	struct kid *k;
+	struct stat_of before;
 };
 
 static bool spun_enough(void *ctx)
 {
 	struct spun *sp = ctx;
 
-	for (int i = 0; i < sp->n; i++)
-		if (thread_stat(sp->s, &sp->kids[i]).st.samples < sp->before[i].st.samples + 3)
-			return false;
-	return true;
+	return thread_stat(sp->s, sp->k).st.samples >= sp->before.st.samples + 3;
 }
 
-/* The ring's own samples of spinning targets: their spinning stacks, each holding the GIL. */
-static void test_spin(struct sampler *s, struct profile *prof, struct kid *kids, int n)
+/*
+ * The ring's own samples of a spinning target, from a sink made once it
+ * spins (what was taken on its way there drained first): its spinning
+ * stack, each sample holding the GIL.
+ */
+static void test_spin(struct sampler *s, struct profile *prof, struct kid *k)
 {
-	struct spun sp = { .s = s, .kids = kids, .n = n };
-	static struct pyframe park[MAX_KIDS][PYCHILD_FRAMES], spin[PYCHILD_FRAMES];
-	unsigned n_park[MAX_KIDS];
-	uint64_t end;
+	struct profile *view = profile__new_view(prof, 0);
+	uint32_t tid = (uint32_t)k->p.tid;
+	struct spun sp = { .s = s, .k = k };
+	struct stat_of ts;
+	struct found f;
+	uint64_t end, got;
 
-	for (int i = 0; i < n; i++) {
-		sp.before[i] = thread_stat(s, &kids[i]);
-		memcpy(park[i], kids[i].p.f, sizeof(park[i]));
-		n_park[i] = kids[i].p.n;
-		CHECK(!pychild_say(&kids[i].p, "spin") && !pychild_until(&kids[i].p, "spinning"),
-		      "%s: spin", kids[i].it->id);
-	}
+	CHECK(!pychild_say(&k->p, "spin") && !pychild_until(&k->p, "spinning"), "%s: spin",
+	      k->it->id);
+	usleep(20000);
+	sampler__drain(s);
+	sp.before = thread_stat(s, k);
+	CHECK(view && !sampler__add_sink(s, view, only_tid, &tid), "sink");
 	end = mono_ns() + 20000 * MS;
 	while (!spun_enough(&sp) && mono_ns() < end)
 		if (sampler__poll(s, 50)) {
 			CHECK(0, "over with targets left");
 			break;
 		}
-	for (int i = 0; i < n; i++) {
-		struct stat_of ts = thread_stat(s, &kids[i]);
-		uint64_t got = ts.st.samples - sp.before[i].st.samples;
-		struct found f = { .pid = (uint32_t)kids[i].py.pid,
-				   .tid = (uint32_t)kids[i].p.tid,
-				   .prof = prof,
-				   .spin = spin,
-				   .n_spin = kids[i].p.n };
-
-		/* Its parked stack (the records fed) or its spinning one: nothing else. */
-		memcpy(spin, kids[i].p.f, sizeof(spin));
-		memcpy(kids[i].p.f, park[i], sizeof(park[i]));
-		kids[i].p.n = n_park[i];
-		f.k = &kids[i];
-		profile__for_each_stack(prof, find_stack, &f);
-		CHECK(got >= 3 && ts.st.gil - sp.before[i].st.gil == got,
-		      "%s: %" PRIu64 " samples spinning, %" PRIu64 " holding the GIL",
-		      kids[i].it->id, got, ts.st.gil - sp.before[i].st.gil);
-		CHECK(f.stacks == f.as_said, "%s: %u stacks, %u as it says", kids[i].it->id,
-		      f.stacks, f.as_said);
-	}
+	/* Records are handled only in our polls: the sink and the counts see the same ones. */
+	sampler__remove_sink(s, view);
+	ts = thread_stat(s, k);
+	got = ts.st.samples - sp.before.st.samples;
+	f = view ? stacks_of(view, (uint32_t)k->py.pid, tid, k) : (struct found){ 0 };
+	CHECK(got >= 3 && ts.st.gil - sp.before.st.gil == got,
+	      "%s: %" PRIu64 " samples spinning, %" PRIu64 " holding the GIL", k->it->id, got,
+	      ts.st.gil - sp.before.st.gil);
+	CHECK(f.stacks == 1 && f.as_said == 1 && f.weight == got,
+	      "%s: %u stacks (%u as it says), "
+	      "weight %" PRIu64 " of %" PRIu64 " samples",
+	      k->it->id, f.stacks, f.as_said, f.weight, got);
+	profile__free(view);
 }
 
 /* A thread's stacks in wall mode: its own (on the CPU), under [io: read] (off it), others. */
@@ -460,7 +453,8 @@ int main(void)
 	test_records(s, prof, kids, k);
 	test_late(s, prof, &kids[2]);
 	test_exited(s, &kids[2]);
-	test_spin(s, prof, kids, 2);
+	test_spin(s, prof, &kids[0]);
+	test_spin(s, prof, &kids[1]);
 out:
 	sampler__stop(s);
 	for (int i = 0; i < k; i++)
