@@ -110,7 +110,8 @@ enum pass_step {
 	STEP_DONE,   /* nothing left */
 	STEP_VISIT,  /* entries take the tasks read (visit_begin, visit_end) */
 	STEP_CHARGE, /* each task read charged the time since it was last */
-	STEP_CYCLE,  /* the cycle ended: the entries it did not meet go */
+	STEP_CYCLE,  /* the cycle ended: the entries it did not meet, their waits out */
+	STEP_FORGET, /* ... then they go, and the others take their new awaiters */
 	STEP_SETTLE, /* every entry charged up to now, its wait out */
 };
 
@@ -121,7 +122,7 @@ struct pass {
 	bool flushed;		   /* visit i's old wait went out (or had none) */
 	bool cycle_end;		   /* the tick reached the end of the lists */
 	uint32_t n_changed;	   /* entries whose frames changed (their locations to make) */
-	struct wait_entry *next_e; /* STEP_CYCLE, STEP_SETTLE: the entry to do next */
+	struct wait_entry *next_e; /* STEP_CYCLE, _FORGET, _SETTLE: the entry to do next */
 };
 
 struct async_wait {
@@ -783,7 +784,7 @@ static bool visit_begin(struct async_wait *w, struct visit *v)
 /* ... second half: the entry takes what the visit read. */
 static void visit_end(struct async_wait *w, struct visit *v)
 {
-	struct wait_entry *e = v->e, *aw;
+	struct wait_entry *e = v->e;
 
 	if (!e)
 		return;
@@ -799,8 +800,20 @@ static void visit_end(struct async_wait *w, struct visit *v)
 		memcpy(e->frames, v->t.frames, e->n_frames * sizeof(e->frames[0]));
 		w->changed[w->pass.n_changed++] = e;
 	}
-	if (v->awaiter) {
-		HASH_FIND(hh, w->entries, &v->awaiter, sizeof(v->awaiter), aw);
+}
+
+/*
+ * Who awaits whom, once every task of the tick has its entry (a task's
+ * awaiter may be visited after it).
+ */
+static void count_awaiters(struct async_wait *w, uint32_t n)
+{
+	for (uint32_t i = 0; i < n; i++) {
+		struct visit *v = &w->v[i];
+		struct wait_entry *aw = NULL;
+
+		if (v->e && v->awaiter)
+			HASH_FIND(hh, w->entries, &v->awaiter, sizeof(v->awaiter), aw);
 		if (aw) {
 			aw->next_awaits = v->task;
 			aw->next_n_awaits++;
@@ -867,6 +880,7 @@ bool async_wait__next(struct async_wait *w, struct async_wait_sample *s)
 		switch (p->step) {
 		case STEP_VISIT:
 			if (p->i == p->n) {
+				count_awaiters(w, p->n);
 				if (p->n_changed)
 					resolve_changed(w, w->changed, p->n_changed, p->now_ns);
 				p->step = STEP_CHARGE;
@@ -885,10 +899,11 @@ bool async_wait__next(struct async_wait *w, struct async_wait_sample *s)
 		case STEP_CHARGE:
 			if (p->i == p->n) {
 				w->st.read += p->n;
-				w->st.tasks = w->n_entries;
 				p->step = p->cycle_end ? STEP_CYCLE : STEP_DONE;
 				if (p->cycle_end)
 					cycle_over(w);
+				else
+					w->st.tasks = w->n_entries;
 				continue;
 			}
 			e = w->v[p->i++].e;
@@ -896,22 +911,35 @@ bool async_wait__next(struct async_wait *w, struct async_wait_sample *s)
 				return true;
 			continue;
 		case STEP_CYCLE:
+			/*
+			 * Gone: what each waited before it went, at its stack,
+			 * while the tasks it names (awaiting it, or awaited) are
+			 * all still known; none goes before all are out.
+			 */
+			e = p->next_e;
+			if (!e) {
+				p->next_e = w->entries;
+				p->step = STEP_FORGET;
+				continue;
+			}
+			p->next_e = e->hh.next;
+			if (e->dead && flush(w, e, s))
+				return true;
+			continue;
+		case STEP_FORGET:
 			e = p->next_e;
 			if (!e) {
 				cycle_next(w, p->now_ns);
+				/* After the cycle's end: the tasks it did not meet are forgotten. */
+				w->st.tasks = w->n_entries;
 				p->step = STEP_DONE;
 				continue;
 			}
 			p->next_e = e->hh.next;
 			if (e->dead) {
-				/* Gone: what it waited before it went, made before it goes. */
-				bool out = flush(w, e, s);
-
 				HASH_DEL(w->entries, e);
 				free(e);
 				w->n_entries--;
-				if (out)
-					return true;
 				continue;
 			}
 			e->awaits = e->next_awaits;
