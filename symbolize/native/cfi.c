@@ -27,6 +27,8 @@
 #define PE_APP	    0x70
 #define PE_INDIRECT 0x80
 #define PE_PCREL    0x10
+#define PE_SIGNED   0x08 /* of PE_FMT */
+#define PE_LEB	    0xff /* a format's width: (S)LEB128 */
 
 struct fde_ent {
 	uint64_t lo;
@@ -67,36 +69,21 @@ struct fde {
 static bool read_ptr(const struct cfi_table *t, struct dw_cur *c, uint8_t enc, bool raw,
 		     uint64_t *out)
 {
+	/* Each format's bytes: absptr and udata8/sdata8 8, data2 2, data4 4. */
+	static const uint8_t widths[PE_FMT + 1] = {
+		[0x00] = 8,	 [0x01] = PE_LEB, [0x02] = 2, [0x03] = 4, [0x04] = 8,
+		[0x09] = PE_LEB, [0x0a] = 2,	  [0x0b] = 4, [0x0c] = 8,
+	};
 	uint64_t field = t->vaddr + (uint64_t)(c->p - t->sec);
+	unsigned fmt = enc & PE_FMT, width = widths[fmt];
 	uint64_t v;
 
-	switch (enc & PE_FMT) {
-	case 0x00: /* absptr */
-	case 0x04: /* udata8 */
-	case 0x0c: /* sdata8 */
-		v = dw_u64(c);
-		break;
-	case 0x01:
-		v = dw_uleb(c);
-		break;
-	case 0x02:
-		v = dw_u16(c);
-		break;
-	case 0x03:
-		v = dw_u32(c);
-		break;
-	case 0x09:
-		v = (uint64_t)dw_sleb(c);
-		break;
-	case 0x0a:
-		v = (uint64_t)dw_sn(c, 2);
-		break;
-	case 0x0b:
-		v = (uint64_t)dw_sn(c, 4);
-		break;
-	default:
+	if (!width) /* not one we read */
 		return false;
-	}
+	if (width == PE_LEB)
+		v = fmt & PE_SIGNED ? (uint64_t)dw_sleb(c) : dw_uleb(c);
+	else
+		v = fmt & PE_SIGNED ? (uint64_t)dw_sn(c, width) : dw_un(c, width);
 	if (c->bad || enc == PE_OMIT)
 		return false;
 	if (!raw) {
