@@ -61,19 +61,24 @@ const volatile bool async_tasks = false;
  */
 __u64 procs_gen = 0;
 
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, PYSPY_ERR__COUNT);
-	__type(key, __u32);
-	__type(value, __u64);
-} errors SEC(".maps");
+/* A map keyed by a __u32: an index, or a process's or thread's id. */
+#define U32_MAP(name, kind, entries, value_type) \
+	struct {                                 \
+		__uint(type, kind);              \
+		__uint(max_entries, (entries));  \
+		__type(key, __u32);              \
+		__type(value, value_type);       \
+	} name SEC(".maps")
 
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, PYSPY_STAT__COUNT);
-	__type(key, __u32);
-	__type(value, __u64);
-} stats SEC(".maps");
+/*
+ * What we remember of a process or thread, by its id: LRU, so that with
+ * --all (non-Python ones remembered too) an evicted entry is only looked
+ * at again.
+ */
+#define TASK_ENTRIES 16384
+
+U32_MAP(errors, BPF_MAP_TYPE_PERCPU_ARRAY, PYSPY_ERR__COUNT, __u64);
+U32_MAP(stats, BPF_MAP_TYPE_PERCPU_ARRAY, PYSPY_STAT__COUNT, __u64);
 
 static __always_inline void count(void *map, __u32 key)
 {
@@ -109,14 +114,7 @@ int chain_read_task(__u64 task);
 #define NEG_CACHE_MIN_NS (1000 * 1000ULL)
 #define NEG_CACHE_NS	 (50 * 1000 * 1000ULL)
 
-struct {
-	/* LRU: with --all it also remembers non-Python processes; an evicted
-	 * entry is only looked at again. */
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 16384);
-	__type(key, __u32); /* tgid */
-	__type(value, struct pyspy_proc);
-} procs SEC(".maps");
+U32_MAP(procs, BPF_MAP_TYPE_LRU_HASH, TASK_ENTRIES, struct pyspy_proc); /* by tgid */
 
 /* What a thread's PyThreadState is, found once by a list walk. */
 struct tstate_entry {
@@ -127,12 +125,7 @@ struct tstate_entry {
 	__u32 pad;
 };
 
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 16384);
-	__type(key, __u32); /* tid */
-	__type(value, struct tstate_entry);
-} tstates SEC(".maps");
+U32_MAP(tstates, BPF_MAP_TYPE_LRU_HASH, TASK_ENTRIES, struct tstate_entry); /* by tid */
 
 struct scratch {
 	struct pyspy_sample sample;
@@ -153,12 +146,7 @@ struct scratch {
 	struct pyspy_proc pc_proc;
 };
 
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct scratch);
-} scratch_map SEC(".maps");
+U32_MAP(scratch_map, BPF_MAP_TYPE_PERCPU_ARRAY, 1, struct scratch);
 
 /*
  * The native part of a sample, in a map of its own: with the Python frames
@@ -171,25 +159,15 @@ struct native_scratch {
 	__u8 ustack[PYSPY_USTACK_MAX + 4096];
 };
 
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct native_scratch);
-} native_map SEC(".maps");
+U32_MAP(native_map, BPF_MAP_TYPE_PERCPU_ARRAY, 1, struct native_scratch);
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 4 << 20); /* resized by userspace */
 } events SEC(".maps");
 
-/* When each Python thread that left the CPU left it. */
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 16384);
-	__type(key, __u32);   /* tid */
-	__type(value, __u64); /* ktime */
-} offcpu_start SEC(".maps");
+/* When each Python thread that left the CPU left it (ktime, by tid). */
+U32_MAP(offcpu_start, BPF_MAP_TYPE_LRU_HASH, TASK_ENTRIES, __u64);
 
 static __always_inline struct scratch *get_scratch(void)
 {

@@ -53,12 +53,11 @@ struct async_proc *async_proc__new(const struct py_target *py, struct profile *p
 {
 	struct async_proc *ap = calloc(1, sizeof(*ap));
 
-	if (!ap)
-		return NULL;
-	ap->py = py;
-	ap->prof = prof;
-	ap->lost_loc = UINT32_MAX;
-	ap->never = (py->version_hex >> 16) < 0x030e;
+	if (ap)
+		*ap = (struct async_proc){ .py = py,
+					   .prof = prof,
+					   .lost_loc = UINT32_MAX,
+					   .never = (py->version_hex >> 16) < 0x030e };
 	return ap;
 }
 

@@ -225,6 +225,24 @@ static uint32_t id_lookup(struct id_entry **h, const uint32_t key[ID_KEY], uint3
 	return e->id;
 }
 
+/*
+ * The id of key in the table h over arr (n entries, cap allocated): found,
+ * or arr's next entry, set to value (built only then); UINT32_MAX without
+ * memory.  A macro, so that arr's element type is the caller's.
+ */
+#define ID_FIND_OR_ADD(h, key, arr, n, cap, value)                  \
+	({                                                          \
+		uint32_t id_ = UINT32_MAX;                          \
+		int added_ = 0;                                     \
+		if (!ARRAY_ROOM(arr, (n) + 1, cap, 64))             \
+			id_ = id_lookup(&(h), (key), (n), &added_); \
+		if (added_) {                                       \
+			(arr)[id_] = (value);                       \
+			(n)++;                                      \
+		}                                                   \
+		id_;                                                \
+	})
+
 static bool id_known(struct id_entry *h, const uint32_t key[ID_KEY])
 {
 	struct id_entry *e;
@@ -235,18 +253,9 @@ static bool id_known(struct id_entry *h, const uint32_t key[ID_KEY])
 
 static uint32_t add_function(struct profile *p, const uint32_t key[ID_KEY])
 {
-	uint32_t id;
-	int added;
-
-	if (ARRAY_ROOM(p->funcs, p->n_funcs + 1, p->cap_funcs, 64))
-		return UINT32_MAX;
-	id = id_lookup(&p->funcs_h, key, p->n_funcs, &added);
-	if (added) {
-		p->funcs[id] =
-			(struct profile_function){ key[0], key[1], (int)key[2], (uint8_t)key[3] };
-		p->n_funcs++;
-	}
-	return id;
+	return ID_FIND_OR_ADD(
+		p->funcs_h, key, p->funcs, p->n_funcs, p->cap_funcs,
+		((struct profile_function){ key[0], key[1], (int)key[2], (uint8_t)key[3] }));
 }
 
 uint32_t profile__function(struct profile *view, const char *name, const char *file, int start_line)
@@ -280,17 +289,8 @@ uint32_t profile__function_of(struct profile *view, enum profile_fn_kind kind, c
 static uint32_t add_location(struct profile *p, const uint32_t key[ID_KEY], uint32_t mapping,
 			     uint64_t address)
 {
-	uint32_t id;
-	int added;
-
-	if (ARRAY_ROOM(p->locs, p->n_locs + 1, p->cap_locs, 64))
-		return UINT32_MAX;
-	id = id_lookup(&p->locs_h, key, p->n_locs, &added);
-	if (added) {
-		p->locs[id] = (struct profile_location){ key[0], (int)key[1], mapping, address };
-		p->n_locs++;
-	}
-	return id;
+	return ID_FIND_OR_ADD(p->locs_h, key, p->locs, p->n_locs, p->cap_locs,
+			      ((struct profile_location){ key[0], (int)key[1], mapping, address }));
 }
 
 const struct profile_function *profile__location_function(const struct profile *p, uint32_t loc_id,
@@ -558,10 +558,18 @@ struct profile_remap {
 	uint32_t old_overflow_fn, old_overflow_loc;
 };
 
+/* Marking: id, one of the n of map, is used (false: it is past them). */
+static bool mark_used(uint32_t *map, uint32_t n, uint32_t id)
+{
+	if (id >= n)
+		return false;
+	map[id] = 0;
+	return true;
+}
+
 static void use_str(struct profile_remap *m, uint32_t id)
 {
-	if (id < m->n_str)
-		m->str[id] = 0;
+	mark_used(m->str, m->n_str, id);
 }
 
 static uint32_t map_id(const uint32_t *map, uint32_t n, uint32_t id)
@@ -574,8 +582,7 @@ uint32_t profile_remap__function(struct profile_remap *m, uint32_t fn)
 {
 	if (m->rewrite)
 		return map_id(m->fn, m->n_fn, fn);
-	if (fn < m->n_fn) {
-		m->fn[fn] = 0;
+	if (mark_used(m->fn, m->n_fn, fn)) {
 		use_str(m, m->p->funcs[fn].name);
 		use_str(m, m->p->funcs[fn].file);
 	}
@@ -611,10 +618,8 @@ uint32_t profile_remap__location(struct profile_remap *m, uint32_t loc)
 {
 	if (m->rewrite)
 		return map_id(m->loc, m->n_loc, loc);
-	if (loc < m->n_loc) {
-		m->loc[loc] = 0;
+	if (mark_used(m->loc, m->n_loc, loc))
 		profile_remap__function(m, m->p->locs[loc].function);
-	}
 	return loc;
 }
 

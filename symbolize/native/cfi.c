@@ -14,8 +14,7 @@
 
 #include "cfi.h"
 #include "dwarf_read.h"
-#include "symbolize/base/grow.h"
-#include "symbolize/base/search.h"
+#include "addrtab.h"
 
 /* DWARF register numbers on x86-64. */
 #define REG_RBP 6
@@ -28,6 +27,8 @@
 #define PE_APP	    0x70
 #define PE_INDIRECT 0x80
 #define PE_PCREL    0x10
+#define PE_SIGNED   0x08 /* of PE_FMT */
+#define PE_LEB	    0xff /* a format's width: (S)LEB128 */
 
 struct fde_ent {
 	uint64_t lo;
@@ -40,9 +41,8 @@ struct cfi_table {
 	size_t len;
 	uint64_t vaddr;
 	bool eh;
-	struct fde_ent *fdes;
-	size_t n, cap;
-	size_t refused; /* FDEs past CFI_INSNS_MAX */
+	ADDR_TABLE(struct fde_ent) fdes; /* by lo */
+	size_t refused;			 /* FDEs past CFI_INSNS_MAX */
 };
 
 struct cie {
@@ -69,36 +69,21 @@ struct fde {
 static bool read_ptr(const struct cfi_table *t, struct dw_cur *c, uint8_t enc, bool raw,
 		     uint64_t *out)
 {
+	/* Each format's bytes: absptr and udata8/sdata8 8, data2 2, data4 4. */
+	static const uint8_t widths[PE_FMT + 1] = {
+		[0x00] = 8,	 [0x01] = PE_LEB, [0x02] = 2, [0x03] = 4, [0x04] = 8,
+		[0x09] = PE_LEB, [0x0a] = 2,	  [0x0b] = 4, [0x0c] = 8,
+	};
 	uint64_t field = t->vaddr + (uint64_t)(c->p - t->sec);
+	unsigned fmt = enc & PE_FMT, width = widths[fmt];
 	uint64_t v;
 
-	switch (enc & PE_FMT) {
-	case 0x00: /* absptr */
-	case 0x04: /* udata8 */
-	case 0x0c: /* sdata8 */
-		v = dw_u64(c);
-		break;
-	case 0x01:
-		v = dw_uleb(c);
-		break;
-	case 0x02:
-		v = dw_u16(c);
-		break;
-	case 0x03:
-		v = dw_u32(c);
-		break;
-	case 0x09:
-		v = (uint64_t)dw_sleb(c);
-		break;
-	case 0x0a:
-		v = (uint64_t)dw_sn(c, 2);
-		break;
-	case 0x0b:
-		v = (uint64_t)dw_sn(c, 4);
-		break;
-	default:
+	if (!width) /* not one we read */
 		return false;
-	}
+	if (width == PE_LEB)
+		v = fmt & PE_SIGNED ? (uint64_t)dw_sleb(c) : dw_uleb(c);
+	else
+		v = fmt & PE_SIGNED ? (uint64_t)dw_sn(c, width) : dw_un(c, width);
 	if (c->bad || enc == PE_OMIT)
 		return false;
 	if (!raw) {
@@ -256,20 +241,20 @@ struct cfi_table *cfi_table__new(uint8_t *bytes, size_t len, uint64_t vaddr, boo
 		if (kind == 1 && dw_left(&f.insns) > CFI_INSNS_MAX)
 			t->refused++;
 		else if (kind == 1 && f.hi - f.lo <= UINT32_MAX) {
-			if (ARRAY_ROOM(t->fdes, t->n + 1, t->cap, 256))
+			struct fde_ent *e = ADDR_TABLE_PUSH(t->fdes, 256);
+
+			if (!e)
 				break;
-			t->fdes[t->n++] =
-				(struct fde_ent){ f.lo, (uint32_t)(f.hi - f.lo), (uint32_t)off };
+			*e = (struct fde_ent){ f.lo, (uint32_t)(f.hi - f.lo), (uint32_t)off };
 		}
 		off = next;
 	}
-	if (!t->n && !t->refused) {
+	if (!t->fdes.n && !t->refused) {
 		cfi_table__free(t);
 		errno = ENOENT;
 		return NULL;
 	}
-	if (t->n)
-		qsort(t->fdes, t->n, sizeof(*t->fdes), by_lo);
+	ADDR_TABLE_SORT(t->fdes, by_lo);
 	return t;
 }
 
@@ -278,18 +263,18 @@ void cfi_table__free(struct cfi_table *t)
 	if (!t)
 		return;
 	free(t->sec);
-	free(t->fdes);
+	free(t->fdes.at);
 	free(t);
 }
 
 size_t cfi_table__index_bytes(const struct cfi_table *t)
 {
-	return t ? sizeof(*t) + t->cap * sizeof(*t->fdes) : 0;
+	return t ? sizeof(*t) + ADDR_TABLE_BYTES(t->fdes) : 0;
 }
 
 size_t cfi_table__count(const struct cfi_table *t)
 {
-	return t ? t->n : 0;
+	return t ? t->fdes.n : 0;
 }
 
 size_t cfi_table__refused(const struct cfi_table *t)
@@ -636,15 +621,15 @@ enum sw_stop cfi_rule(const struct cfi_table *t, uint64_t vaddr, struct sw_rule 
 		      uint64_t *hi)
 {
 	/* The last FDE starting at or below vaddr. */
-	size_t a = t ? upper_bound(t->fdes, t->n, lo, vaddr) : 0;
+	const struct fde_ent *e = t ? ADDR_TABLE_FLOOR(t->fdes, lo, vaddr) : NULL;
 	struct run run;
 	struct fde f;
 	uint64_t next;
 
 	*r = (struct sw_rule){ 0 };
-	if (!a || vaddr - t->fdes[a - 1].lo >= t->fdes[a - 1].len)
+	if (!e || vaddr - e->lo >= e->len)
 		return SW_STOP_NO_CFI;
-	if (parse_record(t, t->fdes[a - 1].off, &f, &next) != 1)
+	if (parse_record(t, e->off, &f, &next) != 1)
 		return SW_STOP_BAD_CFI;
 	run = (struct run){
 		.t = t,

@@ -12,10 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "addrtab.h"
 #include "dwarf_read.h"
 #include "dwline.h"
-#include "symbolize/base/grow.h"
-#include "symbolize/base/search.h"
 
 #define LNCT_PATH 1
 
@@ -33,8 +32,7 @@ struct cp {
 struct dwline {
 	uint8_t *sec, *line_str;
 	size_t len, line_str_len;
-	struct cp *cps;
-	size_t n, cap;
+	ADDR_TABLE(struct cp) cps; /* by addr */
 	bool truncated;
 };
 
@@ -332,15 +330,13 @@ static int32_t clamp_line(int64_t l)
 static bool add_cp(struct dwline *d, const struct unit *u, const struct dw_cur *c,
 		   const struct state *st, bool end)
 {
-	if (d->n == DWLINE_CPS_MAX) {
+	struct cp *cp = d->cps.n < DWLINE_CPS_MAX ? ADDR_TABLE_PUSH(d->cps, 1024) : NULL;
+
+	if (!cp) {
 		d->truncated = true;
 		return false;
 	}
-	if (ARRAY_ROOM(d->cps, d->n + 1, d->cap, 1024)) {
-		d->truncated = true;
-		return false;
-	}
-	d->cps[d->n++] = (struct cp){
+	*cp = (struct cp){
 		.addr = st->addr,
 		.unit = u->off,
 		.pos = (uint32_t)(c->p - d->sec),
@@ -440,12 +436,12 @@ struct dwline *dwline__new(uint8_t *line, size_t len, uint8_t *line_str, size_t 
 			break;
 		off = next;
 	}
-	if (!d->n) {
+	if (!d->cps.n) {
 		dwline__free(d);
 		errno = ENOENT;
 		return NULL;
 	}
-	qsort(d->cps, d->n, sizeof(*d->cps), by_addr);
+	ADDR_TABLE_SORT(d->cps, by_addr);
 	return d;
 }
 
@@ -455,18 +451,18 @@ void dwline__free(struct dwline *d)
 		return;
 	free(d->sec);
 	free(d->line_str);
-	free(d->cps);
+	free(d->cps.at);
 	free(d);
 }
 
 size_t dwline__index_bytes(const struct dwline *d)
 {
-	return d ? sizeof(*d) + d->cap * sizeof(*d->cps) : 0;
+	return d ? sizeof(*d) + ADDR_TABLE_BYTES(d->cps) : 0;
 }
 
 size_t dwline__count(const struct dwline *d)
 {
-	return d ? d->n : 0;
+	return d ? d->cps.n : 0;
 }
 
 bool dwline__truncated(const struct dwline *d)
@@ -476,17 +472,15 @@ bool dwline__truncated(const struct dwline *d)
 
 bool dwline__find(const struct dwline *d, uint64_t vaddr, const char **file, int *line)
 {
-	size_t a = d ? upper_bound(d->cps, d->n, addr, vaddr) : 0;
-	const struct cp *cp;
+	const struct cp *cp = d ? ADDR_TABLE_FLOOR(d->cps, addr, vaddr) : NULL;
 	struct state st, best;
 	struct unit u;
 	struct dw_cur c;
 	uint64_t next;
 	bool capped;
 
-	if (!a || d->cps[a - 1].line == LINE_END)
+	if (!cp || cp->line == LINE_END)
 		return false;
-	cp = &d->cps[a - 1];
 	if (!parse_unit(d, cp->unit, &u, &next) || cp->pos < (size_t)(u.prog.p - d->sec) ||
 	    cp->pos > (size_t)(u.prog.end - d->sec))
 		return false;

@@ -7,10 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "addrtab.h"
 #include "kallsyms.h"
-#include "symbolize/base/search.h"
 #include "symbolize/base/fileopen.h"
-#include "symbolize/base/grow.h"
 
 /* Symbols kept at most (a distribution kernel with modules has ~200k). */
 #define KSYMS_MAX (4u << 20)
@@ -23,8 +22,7 @@ struct ksym {
 };
 
 struct kallsyms {
-	struct ksym *syms;
-	uint32_t n;
+	ADDR_TABLE(struct ksym) syms; /* by addr */
 	char *names;
 };
 
@@ -38,7 +36,7 @@ static int by_addr(const void *a, const void *b)
 struct kallsyms *kallsyms__load(const char *path)
 {
 	struct kallsyms *k = calloc(1, sizeof(*k));
-	size_t cap = 0, ncap = 0, nlen = 0;
+	size_t ncap = 0, nlen = 0;
 	char line[512], name[256];
 	bool any_addr = false;
 	FILE *f;
@@ -50,9 +48,10 @@ struct kallsyms *kallsyms__load(const char *path)
 		free(k);
 		return NULL;
 	}
-	while (fgets(line, sizeof(line), f) && k->n < KSYMS_MAX) {
+	while (fgets(line, sizeof(line), f) && k->syms.n < KSYMS_MAX) {
 		uint64_t addr;
 		char type;
+		struct ksym *s;
 		size_t len;
 
 		if (sscanf(line, "%" SCNx64 " %c %255s", &addr, &type, name) != 3)
@@ -62,20 +61,22 @@ struct kallsyms *kallsyms__load(const char *path)
 		if (type != 't' && type != 'T' && type != 'w' && type != 'W')
 			continue;
 		len = strlen(name) + 1;
-		if (ARRAY_ROOM(k->syms, k->n + 1, cap, 65536) ||
-		    ARRAY_ROOM(k->names, nlen + len, ncap, 1 << 20))
+		s = ARRAY_ROOM(k->names, nlen + len, ncap, 1 << 20)
+			    ? NULL
+			    : ADDR_TABLE_PUSH(k->syms, 65536);
+		if (!s)
 			break;
 		memcpy(k->names + nlen, name, len);
-		k->syms[k->n++] = (struct ksym){ addr, (uint32_t)nlen };
+		*s = (struct ksym){ addr, (uint32_t)nlen };
 		nlen += len;
 	}
 	fclose(f);
-	if (!any_addr || !k->n) {
+	if (!any_addr || !k->syms.n) {
 		kallsyms__free(k);
 		errno = EACCES;
 		return NULL;
 	}
-	qsort(k->syms, k->n, sizeof(*k->syms), by_addr);
+	ADDR_TABLE_SORT(k->syms, by_addr);
 	return k;
 }
 
@@ -83,16 +84,16 @@ void kallsyms__free(struct kallsyms *k)
 {
 	if (!k)
 		return;
-	free(k->syms);
+	free(k->syms.at);
 	free(k->names);
 	free(k);
 }
 
 const char *kallsyms__name(const struct kallsyms *k, uint64_t addr)
 {
-	size_t lo = upper_bound(k->syms, k->n, addr, addr);
+	const struct ksym *s = ADDR_TABLE_FLOOR(k->syms, addr, addr);
 
-	if (!lo || addr - k->syms[lo - 1].addr >= KSYM_SPAN)
+	if (!s || addr - s->addr >= KSYM_SPAN)
 		return NULL;
-	return k->names + k->syms[lo - 1].name;
+	return k->names + s->name;
 }

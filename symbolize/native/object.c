@@ -18,6 +18,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "addrtab.h"
 #include "cfi.h"
 #include "dwline.h"
 #include "minidebug.h"
@@ -52,8 +53,7 @@ struct native_object {
 	struct dwline *lines;	   /* .debug_line, of dbg or ef */
 	bool dw_tried;
 
-	struct sym *syms;
-	uint32_t n_syms, cap_syms;
+	ADDR_TABLE(struct sym) syms; /* by addr, one per address */
 	char *names;
 	size_t names_len, names_cap;
 	unsigned sym_sources; /* OBJ_SRC_* */
@@ -78,12 +78,15 @@ static void add_sym(struct native_object *o, const struct elf_function *fn)
 {
 	size_t len = strlen(fn->name) + 1;
 
-	if (ARRAY_ROOM(o->syms, o->n_syms + 1, o->cap_syms, 1024))
-		return;
+	struct sym *s;
+
 	if (ARRAY_ROOM(o->names, o->names_len + len, o->names_cap, 16384))
 		return;
+	s = ADDR_TABLE_PUSH(o->syms, 1024);
+	if (!s)
+		return;
 	memcpy(o->names + o->names_len, fn->name, len);
-	o->syms[o->n_syms++] = (struct sym){ fn->value, fn->size, (uint32_t)o->names_len };
+	*s = (struct sym){ fn->value, fn->size, (uint32_t)o->names_len };
 	o->names_len += len;
 }
 
@@ -100,17 +103,16 @@ static int by_addr(const void *a, const void *b)
 /* Sort, and keep one symbol per address. */
 static void sort_syms(struct native_object *o)
 {
-	uint32_t out = 0;
+	struct sym *at = o->syms.at;
+	size_t out = 0;
 
-	if (!o->n_syms)
-		return;
-	qsort(o->syms, o->n_syms, sizeof(*o->syms), by_addr);
-	for (uint32_t i = 0; i < o->n_syms; i++)
-		if (!out || o->syms[out - 1].addr != o->syms[i].addr)
-			o->syms[out++] = o->syms[i];
-	o->n_syms = out;
+	ADDR_TABLE_SORT(o->syms, by_addr);
+	for (size_t i = 0; i < o->syms.n; i++)
+		if (!out || at[out - 1].addr != at[i].addr)
+			at[out++] = at[i];
+	o->syms.n = out;
 	if (o->names_len > UINT32_MAX)
-		o->n_syms = 0;
+		o->syms.n = 0;
 }
 
 /* The functions of ef's tables of table_type; src is said as their source if there are any. */
@@ -273,7 +275,7 @@ void native_object__free(struct native_object *o)
 	dwline__free(o->lines);
 	elf_file__close(o->dbg);
 	elf_file__close(o->ef);
-	free(o->syms);
+	free(o->syms.at);
 	free(o->names);
 	free(o->rules);
 	free(o);
@@ -322,7 +324,7 @@ void native_object__set_tag(struct native_object *o, uint32_t tag)
 size_t native_object__bytes(const struct native_object *o)
 {
 	/* The sections loaded (the tables' included) are the files' ledgers. */
-	return sizeof(*o) + o->cap_syms * sizeof(*o->syms) + o->names_cap +
+	return sizeof(*o) + ADDR_TABLE_BYTES(o->syms) + o->names_cap +
 	       o->cap_rules * sizeof(*o->rules) + elf_file__loaded(o->ef) +
 	       (o->dbg ? elf_file__loaded(o->dbg) : 0) + cfi_table__index_bytes(o->eh) +
 	       cfi_table__index_bytes(o->dbg_cfi) + dwline__index_bytes(o->lines);
@@ -336,14 +338,12 @@ const char *native_object__refused(const struct native_object *o)
 const char *native_object__symbol(const struct native_object *o, uint64_t vaddr)
 {
 	/* The last symbol at or below vaddr. */
-	size_t lo = upper_bound(o->syms, o->n_syms, addr, vaddr);
+	const struct sym *s = ADDR_TABLE_FLOOR(o->syms, addr, vaddr);
 
-	if (!lo)
-		return NULL;
 	/* A symbol without a size names no address but its own. */
-	if (vaddr - o->syms[lo - 1].addr >= (o->syms[lo - 1].size ? o->syms[lo - 1].size : 1))
+	if (!s || vaddr - s->addr >= (s->size ? s->size : 1))
 		return NULL;
-	return o->names + o->syms[lo - 1].name;
+	return o->names + s->name;
 }
 
 /* --- unwind rules --------------------------------------------------------- */
@@ -435,7 +435,7 @@ void native_object__describe(const struct native_object *o, char *buf, size_t le
 {
 	const char *why = native_object__refused(o);
 
-	snprintf(buf, len, "%u symbols from%s%s%s%s; %s; build-id %s%s%s", o->n_syms,
+	snprintf(buf, len, "%zu symbols from%s%s%s%s; %s; build-id %s%s%s", o->syms.n,
 		 o->sym_sources & OBJ_SRC_SYMTAB ? " .symtab" : "",
 		 o->sym_sources & OBJ_SRC_DEBUG ? " the debug file" : "",
 		 o->sym_sources & OBJ_SRC_MINI ? " MiniDebugInfo" : "",

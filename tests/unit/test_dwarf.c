@@ -732,6 +732,19 @@ static void end_sequence(struct buf *b)
 	put(b, (uint8_t[]){ 0, 1, 1 }, 3);
 }
 
+/* A unit whose one sequence, at 0x1000, is op and its end (body the scratch for it). */
+static struct buf one_op_unit(struct buf *body, uint8_t op)
+{
+	struct buf b = { 0 };
+
+	body->n = 0;
+	set_address(body, 0x1000);
+	put8(body, op);
+	end_sequence(body);
+	line_unit(&b, body);
+	return b;
+}
+
 static struct dwline *crafted_lines(const struct buf *body)
 {
 	struct buf b = { 0 };
@@ -750,14 +763,8 @@ static void crafted_dwline(void)
 
 	/* Rows at 0x1000 (line 1), 0x1004 (line 3), ends at 0x1010. */
 	set_address(&body, 0x1000);
-	put8(&body, 1); /* copy */
-	put8(&body, 2); /* advance_pc 4 */
-	put8(&body, 4);
-	put8(&body, 3); /* advance_line 2 */
-	put8(&body, 2);
-	put8(&body, 1);
-	put8(&body, 2);
-	put8(&body, 12);
+	/* copy, advance_pc 4, advance_line 2, copy, advance_pc 12 */
+	put(&body, (uint8_t[]){ 1, 2, 4, 3, 2, 1, 2, 12 }, 8);
 	end_sequence(&body);
 	d = crafted_lines(&body);
 	CHECK(d && dwline__find(d, 0x1000, &f, &line) && line == 1 && !strcmp(f, "a.c"));
@@ -811,11 +818,8 @@ static void crafted_dwline(void)
 	set_address(&body, 0x2000);
 	put8(&body, 1);
 	set_address(&body, 0x1000);
-	put8(&body, 3);
-	put8(&body, 5);
-	put8(&body, 1);
-	put8(&body, 2);
-	put8(&body, 0x20);
+	/* advance_line 5, copy, advance_pc 0x20 */
+	put(&body, (uint8_t[]){ 3, 5, 1, 2, 0x20 }, 5);
 	end_sequence(&body);
 	d = crafted_lines(&body);
 	CHECK(d && dwline__find(d, 0x2000, &f, &line) && line == 1);
@@ -824,26 +828,16 @@ static void crafted_dwline(void)
 
 	/* A zero line_range (a division by zero): the unit is skipped. */
 	{
-		struct buf b = { 0 };
+		struct buf b = one_op_unit(&body, 20);
 
-		body.n = 0;
-		set_address(&body, 0x1000);
-		put8(&body, 20);
-		end_sequence(&body);
-		line_unit(&b, &body);
 		b.p[4 + 2 + 4 + 4] = 0; /* line_range */
 		d = dwline__new(b.p, b.n, NULL, 0);
 		CHECK(!d && errno == ENOENT);
 	}
 	/* Truncated anywhere: no crash. */
 	for (size_t cut = 1; cut < 60; cut++) {
-		struct buf b = { 0 };
+		struct buf b = one_op_unit(&body, 1);
 
-		body.n = 0;
-		set_address(&body, 0x1000);
-		put8(&body, 1);
-		end_sequence(&body);
-		line_unit(&b, &body);
 		b.n -= cut < b.n ? cut : b.n - 1;
 		d = dwline__new(b.p, b.n, NULL, 0);
 		if (d)

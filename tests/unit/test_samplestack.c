@@ -209,54 +209,39 @@ static void check_counts(const char *id, struct code_cache *c, struct async_proc
 static void replay(const struct interp *it)
 {
 	static uint32_t ref[PYSPY_MAX_FRAMES];
-	struct py_target t;
-	struct py_threads th = { 0 };
-	struct procimage *img = NULL;
-	struct code_store *store = NULL;
-	struct code_cache *c = NULL, *ref_cache = NULL;
+	struct corpus_replay r;
+	struct code_cache *ref_cache = NULL;
 	struct async_proc *ap = NULL;
 	struct sample_stack *x = NULL;
 	const struct py_thread_stack *deep = NULL;
-	struct profile *p = NULL;
 	uint32_t frames;
-	int err;
 
-	err = corpus_open(it, "", &t, &img);
-	if (err)
+	if (corpus_replay_open(it, &r))
 		goto out;
-	err = py_unwind__threads(NO_PID, &t.layout, t.runtime_addr, &th);
-	CHECK(!err && th.n >= 7, "%s: threads: %d", it->id, err);
-	p = profile__new(0);
-	store = code_store__new(0, 0);
+	CHECK(r.th.n >= 7, "%s: %u threads", it->id, r.th.n);
 	x = sample_stack__new();
-	c = p && store ? code_cache__new(NO_PID, &t.layout, t.code_type_addr, p, store) : NULL;
-	ref_cache =
-		p && store ? code_cache__new(NO_PID, &t.layout, t.code_type_addr, p, store) : NULL;
-	ap = p ? async_proc__new(&t, p) : NULL;
-	CHECK(c && ref_cache && x && ap, "%s: set-up", it->id);
-	if (err || !c || !ref_cache || !x || !ap)
+	ref_cache = code_cache__new(NO_PID, &r.t.layout, r.t.code_type_addr, r.p, r.store);
+	ap = async_proc__new(&r.t, r.p);
+	CHECK(ref_cache && x && ap, "%s: set-up", it->id);
+	if (!ref_cache || !x || !ap)
 		goto out;
-	frames = check_threads(it->id, x, c, ref_cache, &th);
-	for (uint32_t k = 0; k < th.n; k++)
-		if (!deep || th.t[k].n_frames > deep->n_frames)
-			deep = &th.t[k];
+	frames = check_threads(it->id, x, r.c, ref_cache, &r.th);
+	for (uint32_t k = 0; k < r.th.n; k++)
+		if (!deep || r.th.t[k].n_frames > deep->n_frames)
+			deep = &r.th.t[k];
 	CHECK(deep && deep->n_frames > 400, "%s: deepest %u", it->id, deep ? deep->n_frames : 0);
 	if (deep && deep->n_frames > 400) {
 		code_cache__resolve(ref_cache, deep->frames, deep->n_frames, 0, true, ref);
-		check_bounds(it->id, x, c, deep, ref);
-		check_async(it->id, x, c, ap, deep, ref);
-		check_counts(it->id, c, ap, store);
+		check_bounds(it->id, x, r.c, deep, ref);
+		check_async(it->id, x, r.c, ap, deep, ref);
+		check_counts(it->id, r.c, ap, r.store);
 	}
-	printf("  %s: %u threads, %u frames, each record as its frames\n", it->id, th.n, frames);
+	printf("  %s: %u threads, %u frames, each record as its frames\n", it->id, r.th.n, frames);
 out:
 	async_proc__free(ap);
-	code_cache__free(c);
 	code_cache__free(ref_cache);
-	code_store__free(store);
 	sample_stack__free(x);
-	profile__free(p);
-	py_threads__free(&th);
-	corpus_close(img);
+	corpus_replay_close(&r);
 }
 
 int main(void)

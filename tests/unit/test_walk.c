@@ -114,48 +114,34 @@ static void check_thread(const char *id, struct code_cache *c, const struct prof
 static void replay(const struct interp *it)
 {
 	struct want_thread want[MAX_THREADS];
-	struct py_target t;
-	struct py_threads th = { 0 };
-	struct procimage *img = NULL;
-	struct code_store *store = NULL;
-	struct code_cache *c = NULL;
-	struct profile *p = NULL;
+	struct corpus_replay r = { 0 };
 	char path[256];
-	int n, err, deepest = 0;
+	int n, deepest = 0;
 
 	snprintf(path, sizeof(path), "tests/corpus/%s.expected", it->id);
 	n = load_expected(path, want, MAX_THREADS);
 	CHECK(n >= 7, "%s: %d threads expected", path, n);
-	if (n < 7 || corpus_open(it, "", &t, &img))
+	if (n < 7 || corpus_replay_open(it, &r))
 		goto out;
-	err = py_unwind__threads(NO_PID, &t.layout, t.runtime_addr, &th);
-	CHECK(!err && !th.list_partial && !th.list_truncated, "%s: threads: %d", it->id, err);
-	p = profile__new(0);
-	store = code_store__new(0, 0);
-	c = p && store ? code_cache__new(NO_PID, &t.layout, t.code_type_addr, p, store) : NULL;
-	CHECK(c, "%s: code cache", it->id);
-	for (int i = 0; c && i < n; i++) {
+	CHECK(!r.th.list_partial && !r.th.list_truncated, "%s: thread list cut", it->id);
+	for (int i = 0; i < n; i++) {
 		const struct py_thread_stack *st = NULL;
 
-		for (uint32_t k = 0; k < th.n; k++)
-			if (th.t[k].pthread_id == want[i].ident)
-				st = &th.t[k];
+		for (uint32_t k = 0; k < r.th.n; k++)
+			if (r.th.t[k].pthread_id == want[i].ident)
+				st = &r.th.t[k];
 		CHECK(st, "%s: thread %" PRIu64 " not found", it->id, want[i].ident);
 		if (st)
-			check_thread(it->id, c, p, st, &want[i]);
+			check_thread(it->id, r.c, r.p, st, &want[i]);
 		if (want[i].n > (unsigned)deepest)
 			deepest = (int)want[i].n;
 	}
 	/* The deep thread crossed the 3.11+ data stack's chunks (16 KiB each). */
 	CHECK(deepest > 400, "%s: deepest %d", it->id, deepest);
-	printf("  %s: %u threads, %d frames at most, all as the interpreter says\n", it->id, th.n,
+	printf("  %s: %u threads, %d frames at most, all as the interpreter says\n", it->id, r.th.n,
 	       deepest);
 out:
-	code_cache__free(c);
-	code_store__free(store);
-	profile__free(p);
-	py_threads__free(&th);
-	corpus_close(img);
+	corpus_replay_close(&r);
 	for (int i = 0; i < n; i++)
 		free(want[i].f);
 }

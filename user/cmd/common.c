@@ -5,6 +5,7 @@
 #include <stdbool.h>
 
 #include "common.h"
+#include "symbolize/base/cli.h"
 #include "symbolize/base/log.h"
 
 void cmd_catch_signals(void (*handler)(int), const int *sigs)
@@ -15,6 +16,24 @@ void cmd_catch_signals(void (*handler)(int), const int *sigs)
 	for (; *sigs; sigs++)
 		sigaction(*sigs, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
+}
+
+long cmd_long(struct argp_state *state, const char *what, const char *arg, long min, long max)
+{
+	long v = 0;
+
+	if (cli_parse_long(arg, min, max, &v))
+		argp_error(state, "invalid %s: %s", what, arg);
+	return v;
+}
+
+double cmd_secs(struct argp_state *state, const char *what, const char *arg)
+{
+	double s = 0;
+
+	if (cli_parse_secs(arg, &s))
+		argp_error(state, "invalid %s (seconds > 0): %s", what, arg);
+	return s;
 }
 
 error_t cmd_parse_common(const struct cmd_store *stores, int key, char *arg,

@@ -47,6 +47,14 @@ struct cmd_store {
 error_t cmd_parse_common(const struct cmd_store *stores, int key, char *arg,
 			 struct argp_state *state);
 
+/*
+ * An option's number, or argp_error (which exits) in one line naming what
+ * it is for: "invalid WHAT: ARG" (a whole number from min to max), or
+ * "invalid WHAT (seconds > 0): ARG".
+ */
+long cmd_long(struct argp_state *state, const char *what, const char *arg, long min, long max);
+double cmd_secs(struct argp_state *state, const char *what, const char *arg);
+
 /* A verb: `pyspy-bpf VERB ARGS...`; argv[0] is the verb's name. */
 struct cli_verb {
 	const char *name;

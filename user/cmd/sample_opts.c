@@ -170,8 +170,7 @@ static error_t parse(int key, char *arg, struct argp_state *state)
 		o->gil_only = true;
 		return 0;
 	case 'd':
-		if (cli_parse_secs(arg, &o->duration_s))
-			argp_error(state, "invalid duration (seconds > 0): %s", arg);
+		o->duration_s = cmd_secs(state, "duration", arg);
 		return 0;
 	case 'r':
 		if (cli_parse_long(arg, 1, 10000, &v))
@@ -179,8 +178,7 @@ static error_t parse(int key, char *arg, struct argp_state *state)
 		o->rate_hz = v;
 		return 0;
 	case KEY(INIT_WAIT):
-		if (cli_parse_secs(arg, &o->init_wait_s))
-			argp_error(state, "invalid --init-wait (seconds > 0): %s", arg);
+		o->init_wait_s = cmd_secs(state, "--init-wait", arg);
 		return 0;
 	case KEY(CACHE_PER_TARGET):
 	case KEY(CACHE_TOTAL):

@@ -32,7 +32,6 @@
 #include "common.h"
 #include "sample_opts.h"
 #include "serve.h"
-#include "symbolize/base/cli.h"
 #include "symbolize/base/clock.h"
 #include "symbolize/base/fileopen.h"
 #include "symbolize/base/log.h"
@@ -234,21 +233,16 @@ static const struct cmd_store stores[] = {
 static error_t parse_opt(int key, char *arg, struct argp_state *state)
 {
 	struct serve_opts *so = state->input;
-	long v;
 
 	switch (key) {
 	case OPT_REBUILD_SYMBOLS:
-		if (cli_parse_secs(arg, &so->rebuild_s))
-			argp_error(state, "invalid --rebuild-symbols (seconds > 0): %s", arg);
+		so->rebuild_s = cmd_secs(state, "--rebuild-symbols", arg);
 		break;
 	case OPT_INTERVAL:
-		if (cli_parse_secs(arg, &so->interval_s))
-			argp_error(state, "invalid --interval (seconds > 0): %s", arg);
+		so->interval_s = cmd_secs(state, "--interval", arg);
 		break;
 	case OPT_KEEP:
-		if (cli_parse_long(arg, 1, 100000, &v))
-			argp_error(state, "invalid --keep: %s", arg);
-		so->keep = v;
+		so->keep = cmd_long(state, "--keep", arg, 1, 100000);
 		break;
 	case OPT_SPLIT_BY:
 		if (strcmp(arg, "container"))
@@ -256,9 +250,7 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 		so->split_by_container = true;
 		break;
 	case OPT_MAX_STACKS:
-		if (cli_parse_long(arg, 1, 100000000, &v))
-			argp_error(state, "invalid --max-stacks: %s", arg);
-		so->max_stacks = v;
+		so->max_stacks = cmd_long(state, "--max-stacks", arg, 1, 100000000);
 		break;
 	default:
 		return ARGP_ERR_UNKNOWN;

@@ -61,13 +61,12 @@ struct targets *targets__new(struct session *s, struct profile *prof, struct cod
 {
 	struct targets *t = calloc(1, sizeof(*t));
 
-	if (!t)
-		return NULL;
-	t->s = s;
-	t->prof = prof;
-	t->store = store;
-	t->frames_one_by_one = frames_one_by_one;
-	t->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (t)
+		*t = (struct targets){ .s = s,
+				       .prof = prof,
+				       .store = store,
+				       .frames_one_by_one = frames_one_by_one,
+				       .epfd = epoll_create1(EPOLL_CLOEXEC) };
 	return t;
 }
 

@@ -50,13 +50,10 @@ struct watch *watch__new(struct targets *tg, bool all, double init_wait_s,
 {
 	struct watch *w = calloc(1, sizeof(*w));
 
-	if (!w)
-		return NULL;
-	w->tg = tg;
-	w->all = all;
-	w->init_wait_s = init_wait_s;
-	w->add = add;
-	w->ctx = ctx;
+	if (w)
+		*w = (struct watch){
+			.tg = tg, .all = all, .init_wait_s = init_wait_s, .add = add, .ctx = ctx
+		};
 	return w;
 }
 
