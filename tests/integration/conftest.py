@@ -25,9 +25,9 @@
 - Side by side: tests/run-integration.sh runs the tests marked `serial`
   alone first, then the others PYSPY_TEST_JOBS at a time (pytest-xdist;
   default: one per CPU).  A test that owns something of the whole machine
-  (record --all, a sysctl, cgroups, the agent's peak memory or pace,
-  latency under load) is marked serial, the whole file with
-  `pytestmark = pytest.mark.serial`.  The others keep to their own
+  (record --all, which sees every process; a sysctl; cgroups it fakes;
+  a cost it measures against a twin) is marked serial, the whole file
+  with `pytestmark = pytest.mark.serial`.  The others keep to their own
   processes, ports (free_port) and tmp_path, and judge proportions by the
   target's own CPU time, so a neighbour's load does not change their answer.
 - `pyspy`: the binary under test, from PYSPY_BIN (default
@@ -111,8 +111,8 @@ SAN_ENV = {
 def pytest_configure(config):
     config.addinivalue_line(
         "markers", "serial: owns something of the whole machine (record --all, a sysctl, "
-        "cgroups, peak memory, latency under load); runs alone, before the tests that "
-        "tests/run-integration.sh runs side by side")
+        "cgroups it fakes, a cost measured against a twin); runs alone, before the tests "
+        "that tests/run-integration.sh runs side by side")
     config.addinivalue_line(
         "markers", "layout: reads a per-version layout; runs on every interpreter of "
         "tests/interpreters.txt, not only the behaviour ones (conftest.py says which)")

@@ -17,8 +17,6 @@ from conftest import (BY_ID, NO_QUARANTINE, PEAK, marker_line, parse_folded, par
                       peak_kib, require_python, run_pyspy)
 from test_serve import server  # noqa: F401 (the fixture)
 
-# Runs alone (conftest.py, serial): the agent's memory against its budgets, serve timing.
-pytestmark = pytest.mark.serial
 
 def wrong_lines(lines, n):
     """Functions f0..f{n-2} not seen at their call of the next one (a

@@ -48,8 +48,6 @@ import pytest
 from conftest import (BY_ID, PROCESS_RE, PY_DEBIAN, READY_TIMEOUT, WORKLOADS, check_probes,
                       kill_group, parse_folded, read_line, require_python, total)
 
-# Runs alone (conftest.py, serial): cgroups and memory limits of the machine.
-pytestmark = pytest.mark.serial
 
 REPO = Path(__file__).resolve().parents[2]
 DOCKERFILE = REPO / "deploy" / "Dockerfile"

@@ -23,8 +23,6 @@ import pytest
 from conftest import (BY_ID, SAN_ENV, WORKLOADS, marker_line, parse_folded, pyspy_env,
                       require_python, run_pyspy, total)
 
-# Runs alone (conftest.py, serial): terminals and device files of the machine.
-pytestmark = pytest.mark.serial
 
 PY = BY_ID["3.12"]
 

@@ -26,8 +26,6 @@ import pytest
 
 from conftest import BY_ID, PYTHONS, WORKLOADS, marker_line, pyspy_env, require_python, run_pyspy
 
-# Runs alone (conftest.py, serial): probes' answers under slow clients, within deadlines.
-pytestmark = pytest.mark.serial
 
 PY = BY_ID["3.12"]
 
