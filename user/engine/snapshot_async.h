@@ -14,7 +14,7 @@
 #ifndef PYSPY_SNAPSHOT_ASYNC_H
 #define PYSPY_SNAPSHOT_ASYNC_H
 
-#include "snapshot.h"
+#include "snapshot_data.h"
 #include "symbolize/codecache.h"
 #include "symbolize/cpython/discover.h"
 #include "symbolize/cpython/unwind.h"
