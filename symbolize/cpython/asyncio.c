@@ -8,6 +8,7 @@
 #include "asyncio.h"
 #include "code.h"
 #include "walk.h"
+#include "symbolize/base/freeall.h"
 #include "symbolize/base/search.h"
 
 /*
@@ -757,10 +758,6 @@ void py_async_tasks__free(struct py_async_tasks *t)
 {
 	if (!t)
 		return;
-	free(t->t);
-	free(t->awaiters);
-	free(t->frames);
-	free(t->kids);
-	free(t->by_addr);
+	FREE_ALL(t->t, t->awaiters, t->frames, t->kids, t->by_addr);
 	memset(t, 0, sizeof(*t));
 }

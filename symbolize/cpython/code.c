@@ -8,6 +8,7 @@
 
 #include "code.h"
 #include "linetable.h"
+#include "symbolize/base/freeall.h"
 #include "symbolize/proc/procmem.h"
 
 /* Bits of PyASCIIObject.state in 3.8-3.13 GIL builds. */
@@ -369,9 +370,7 @@ void py_code__clear(struct py_code *c)
 {
 	if (!c)
 		return;
-	free(c->qualname);
-	free(c->filename);
-	free(c->linetable);
+	FREE_ALL(c->qualname, c->filename, c->linetable);
 	memset(c, 0, sizeof(*c));
 }
 

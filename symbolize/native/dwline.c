@@ -15,6 +15,7 @@
 #include "addrtab.h"
 #include "dwarf_read.h"
 #include "dwline.h"
+#include "symbolize/base/freeall.h"
 
 #define LNCT_PATH 1
 
@@ -449,10 +450,7 @@ void dwline__free(struct dwline *d)
 {
 	if (!d)
 		return;
-	free(d->sec);
-	free(d->line_str);
-	free(d->cps.at);
-	free(d);
+	FREE_ALL(d->sec, d->line_str, d->cps.at, d);
 }
 
 size_t dwline__index_bytes(const struct dwline *d)

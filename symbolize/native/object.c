@@ -24,6 +24,7 @@
 #include "minidebug.h"
 #include "object.h"
 #include "symbolize/proc/procfs.h"
+#include "symbolize/base/freeall.h"
 #include "symbolize/base/grow.h"
 #include "symbolize/base/log.h"
 #include "symbolize/base/search.h"
@@ -275,10 +276,7 @@ void native_object__free(struct native_object *o)
 	dwline__free(o->lines);
 	elf_file__close(o->dbg);
 	elf_file__close(o->ef);
-	free(o->syms.at);
-	free(o->names);
-	free(o->rules);
-	free(o);
+	FREE_ALL(o->syms.at, o->names, o->rules, o);
 }
 
 struct elf_file *native_object__elf(struct native_object *o)

@@ -55,6 +55,15 @@ def enough_samples(r, stacks, seconds, share=0.6):
             n, seconds, RATE, 100 * r.cpu_share, top(stacks))
 
 
+def recorded(record, w, seconds, **kw):
+    """Workload w recorded for seconds (record's other keywords as given):
+    the recording and its stacks, checked to hold enough samples."""
+    r = record(w.pid, duration=seconds, **kw)
+    stacks = r.profile()
+    enough_samples(r, stacks, seconds)
+    return r, stacks
+
+
 def qual(python, cls, name):
     return "%s.%s" % (cls, name) if python.version >= (3, 11) else name
 
@@ -64,9 +73,7 @@ def qual(python, cls, name):
 @pytest.mark.layout
 def test_simple(python, workload, record):
     w = workload(python, "simple.py")
-    r = record(w.pid, duration=3)
-    stacks = r.profile()
-    enough_samples(r, stacks, 3)
+    r, stacks = recorded(record, w, 3)
     want = [fr("<module>", "simple.py", "ROOT"),
             fr("main", "simple.py", "CALL-COMPUTE"),
             fr(qual(python, "Worker", "compute"), "simple.py", "CALL-HOT"),
@@ -143,9 +150,7 @@ def test_in_pid_and_mount_namespace(py_id, record):
 @pytest.mark.layout
 def test_threads(python, workload, record):
     w = workload(python, "threads.py")
-    r = record(w.pid, duration=3, extra=["--threads"])
-    stacks = r.profile()
-    enough_samples(r, stacks, 3)
+    r, stacks = recorded(record, w, 3, extra=["--threads"])
     by_tid = defaultdict(list)
     tname = {}
     for frames, count in stacks:
@@ -193,9 +198,7 @@ WALKER_RE = re.compile(r"BPF walker: ([0-9.]+) user-memory reads per sample for 
 @pytest.mark.layout
 def test_deep_500(python, workload, record):
     w = workload(python, "deep.py", "--depth", 500)
-    r = record(w.pid, duration=2, extra=("-v",))
-    stacks = r.profile()
-    enough_samples(r, stacks, 2)
+    r, stacks = recorded(record, w, 2, extra=("-v",))
     want = deep_stack(500)
     exact = sum(c for f, c in stacks if f == want)
     n = total(stacks)
@@ -220,9 +223,7 @@ def test_deep_500_without_windows(py_id, workload, record):
     one by one: the same exact stack, at least one read per frame."""
     python = require_python(BY_ID[py_id])
     w = workload(python, "deep.py", "--depth", 500)
-    r = record(w.pid, duration=2, extra=("-v",), env={"PYSPY_NO_WINDOWS": "1"})
-    stacks = r.profile()
-    enough_samples(r, stacks, 2)
+    r, stacks = recorded(record, w, 2, extra=("-v",), env={"PYSPY_NO_WINDOWS": "1"})
     want = deep_stack(500)
     exact = sum(c for f, c in stacks if f == want)
     n = total(stacks)
@@ -236,9 +237,7 @@ def test_generator_frames(python, workload, record):
     """A generator's frame lives in the generator object, its callee's in
     the data stack again: the walk leaves and re-enters the stack."""
     w = workload(python, "gens.py", "--kind", "gen")
-    r = record(w.pid, duration=2)
-    stacks = r.profile()
-    enough_samples(r, stacks, 2)
+    r, stacks = recorded(record, w, 2)
     want = [fr("<module>", "gens.py", "ROOT"), fr("main", "gens.py", "CALL-CONSUME"),
             fr("consume", "gens.py", "CONSUME"), fr("producer", "gens.py", "GEN-CALL"),
             fr("spin", "gens.py", "HOT")]
@@ -253,9 +252,7 @@ def test_coroutine_frames(python, workload, record):
     """Coroutines driven by an asyncio Task (a C step function between the
     event loop's frames and the coroutines')."""
     w = workload(python, "gens.py", "--kind", "async")
-    r = record(w.pid, duration=2)
-    stacks = r.profile()
-    enough_samples(r, stacks, 2)
+    r, stacks = recorded(record, w, 2)
     root = [fr("<module>", "gens.py", "ROOT"), fr("main", "gens.py", "CALL-ASYNC")]
     leaf = [fr("outer", "gens.py", "OUTER-AWAIT"), fr("inner", "gens.py", "INNER-CALL"),
             fr("spin", "gens.py", "HOT")]
@@ -270,9 +267,7 @@ def test_deep_1100_truncated(python, workload, record):
     """Behaviour: where the walk stops is its frame budget, the same on every
     layout (test_deep_500 walks deep stacks on each), tried on each frame model."""
     w = workload(python, "deep.py", "--depth", 1100)
-    r = record(w.pid, duration=2)
-    stacks = r.profile()
-    enough_samples(r, stacks, 2)
+    r, stacks = recorded(record, w, 2)
     whole = deep_stack(1100)
     good = 0
     for f, c in stacks:
@@ -354,9 +349,7 @@ def assert_no_mislabel(bad):
 @pytest.mark.layout
 def test_genfree_no_mislabel(python, workload, record):
     w = workload(python, "genfree.py")
-    r = record(w.pid, duration=4)
-    stacks = r.profile()
-    enough_samples(r, stacks, 4)
+    r, stacks = recorded(record, w, 4)
     good, bad = genfree_verdict(stacks)
     assert_no_mislabel(bad)
     n = total(stacks)
@@ -372,9 +365,7 @@ def test_genfree_fast_churn_no_mislabel(python, workload, record):
     trusts its code objects and reads them least: still nothing
     mislabelled.  A frame it cannot vouch for is [unknown], and stays rare."""
     w = workload(python, "genfree.py", "--slice", "0.002", "--steady", "3")
-    r = record(w.pid, duration=7, rate=1000, extra=["-v"])
-    stacks = r.profile()
-    enough_samples(r, stacks, 7)
+    r, stacks = recorded(record, w, 7, rate=1000, extra=["-v"])
     good, bad = genfree_verdict(stacks)
     assert_no_mislabel(bad)
     # Of the churn's samples (compiling, collecting, running gens), some

@@ -104,4 +104,18 @@ static inline void corpus_replay_close(struct corpus_replay *r)
 	corpus_close(r->img);
 }
 
+/*
+ * replay(it) for every interpreter of tests/interpreters.py, each of
+ * which has its image in tests/corpus/ (at least the 11 of 3.8-3.15).
+ */
+static inline void corpus_replay_each(void (*replay)(const struct interp *it))
+{
+	static struct interp all[INTERPS_MAX];
+	int n = interps_load("", all, INTERPS_MAX);
+
+	CHECK(n >= 11, "tests/interpreters.py: %d", n);
+	for (int i = 0; i < n; i++)
+		replay(&all[i]);
+}
+
 #endif /* PYSPY_UNIT_CORPUS_H */

@@ -57,11 +57,19 @@ static inline int kid_start(struct kid *k, const struct interp *it, struct profi
 	return kid_find(k, prof, store);
 }
 
-static inline void kid_end(struct kid *k)
+/*
+ * End the n kids, then free the profile and store they were started with
+ * (kid_start's): every test's teardown, whichever of them it got to make.
+ */
+static inline void kids_end(struct kid *kids, int n, struct profile *prof, struct code_store *store)
 {
-	pychild_end(&k->p, true);
-	code_cache__free(k->cache);
-	k->cache = NULL;
+	for (int i = 0; i < n; i++) {
+		pychild_end(&kids[i].p, true);
+		code_cache__free(kids[i].cache);
+		kids[i].cache = NULL;
+	}
+	code_store__free(store);
+	profile__free(prof);
 }
 
 /* Tell it cmd (wake, name N): it runs, prints its stack, parks again. */

@@ -457,10 +457,7 @@ int main(void)
 	test_spin(s, prof, &kids[1]);
 out:
 	sampler__stop(s);
-	for (int i = 0; i < k; i++)
-		kid_end(&kids[i]);
+	kids_end(kids, k, scratch_prof, scratch_store);
 	profile__free(prof);
-	profile__free(scratch_prof);
-	code_store__free(scratch_store);
 	return unit_done("sampler");
 }

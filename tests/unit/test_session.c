@@ -379,10 +379,7 @@ int main(void)
 	test_errors();
 	test_offcpu(kids, k);
 	test_cpu(kids, k);
-	for (int i = 0; i < k; i++)
-		kid_end(&kids[i]);
-	code_store__free(store);
-	profile__free(prof);
+	kids_end(kids, k, prof, store);
 	free(recs);
 	return unit_done("session");
 }

@@ -18,6 +18,7 @@
 #include <sys/types.h>
 #include <unistd.h>
 
+#include "corpus.h"
 #include "interpreters.h"
 #include "symbolize/codecache.h"
 #include "symbolize/codestore.h"
@@ -28,9 +29,6 @@
 #include "unit.h"
 #include "user/engine/snapshot.h"
 #include "symbolize/model/profile.h"
-
-/* No such process: every read must come from the image. */
-#define NO_PID 0x3ffffff0
 
 /* The snapshot's threads against the walk's own (th), and their names against ref's. */
 static void check_threads(const char *id, struct snapshot *s, const struct py_threads *th,
@@ -201,12 +199,7 @@ static void check_list(void)
 
 int main(void)
 {
-	static struct interp all[INTERPS_MAX];
-	int n = interps_load("", all, INTERPS_MAX);
-
-	CHECK(n >= 11, "tests/interpreters.py: %d", n);
-	for (int i = 0; i < n; i++)
-		replay(&all[i]);
+	corpus_replay_each(replay);
 	check_list();
 	return unit_done("snapshot");
 }

@@ -401,11 +401,8 @@ int main(void)
 out:
 	targets__free(tg);
 	session__close(s);
-	for (int i = 0; i < k; i++)
-		kid_end(&kids[i]);
+	kids_end(kids, k, prof, own);
 	code_store__free(store);
-	code_store__free(own);
-	profile__free(prof);
 	free(recs);
 	return unit_done("targets");
 }

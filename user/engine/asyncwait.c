@@ -24,6 +24,7 @@
 #include "symbolize/cpython/unwind.h"
 #include "symbolize/cpython/walk.h"
 #include "symbolize/proc/procmem.h"
+#include "symbolize/base/freeall.h"
 #include "symbolize/base/log.h"
 
 /* Thread lists followed (a thread state's, and the interpreter's). */
@@ -191,11 +192,7 @@ static void free_entries(struct async_wait *w)
 
 static void free_scratch(struct async_wait *w)
 {
-	free(w->task_buf);
-	free(w->ahead);
-	free(w->changed);
-	free(w->v);
-	free(w->req);
+	FREE_ALL(w->task_buf, w->ahead, w->changed, w->v, w->req);
 	w->task_buf = NULL;
 	w->ahead = NULL;
 	w->changed = NULL;

@@ -22,6 +22,7 @@
 #include "output.h"
 #include "proto/profile.pb-c.h"
 #include "symbolize/base/grow.h"
+#include "symbolize/base/freeall.h"
 
 typedef Perftools__Profiles__Profile pb_profile;
 typedef Perftools__Profiles__ValueType pb_value_type;
@@ -341,20 +342,9 @@ static int add_sample(struct build *b, const struct profile_stack *s)
 
 static void build_free(struct build *b)
 {
-	free(b->funcs);
-	free(b->func_ptrs);
-	free(b->locs);
-	free(b->loc_ptrs);
-	free(b->lines);
-	free(b->line_ptrs);
-	free(b->samples);
-	free(b->sample_ptrs);
-	free(b->loc_ids);
-	free(b->values);
-	free(b->labels);
-	free(b->label_ptrs);
-	free(b->maps);
-	free(b->map_ptrs);
+	FREE_ALL(b->funcs, b->func_ptrs, b->locs, b->loc_ptrs, b->lines, b->line_ptrs, b->samples,
+		 b->sample_ptrs, b->loc_ids, b->values, b->labels, b->label_ptrs, b->maps,
+		 b->map_ptrs);
 	strtab_free(&b->st);
 }
 

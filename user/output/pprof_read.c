@@ -10,6 +10,7 @@
 #include "bytes.h"
 #include "pprof_read.h"
 #include "proto/profile.pb-c.h"
+#include "symbolize/base/freeall.h"
 
 typedef Perftools__Profiles__Profile pb_profile;
 typedef Perftools__Profiles__Sample pb_sample;
@@ -329,15 +330,8 @@ static int read_sample(struct reader *r, const pb_sample *s)
 
 static void reader_free(struct reader *r)
 {
-	free(r->fn_ids);
-	free(r->loc_ids);
-	free(r->fn_map);
-	free(r->fn_marker);
-	free(r->loc_first);
-	free(r->loc_count);
-	free(r->loc_marker);
-	free(r->frames);
-	free(r->stack);
+	FREE_ALL(r->fn_ids, r->loc_ids, r->fn_map, r->fn_marker, r->loc_first, r->loc_count,
+		 r->loc_marker, r->frames, r->stack);
 }
 
 static int convert(const pb_profile *m, struct profile *into)
