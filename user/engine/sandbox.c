@@ -291,6 +291,7 @@ static const unsigned long ioctls[] = {
 	FIONBIO,
 	PERF_EVENT_IOC_ENABLE,
 	PERF_EVENT_IOC_DISABLE,
+	PERF_EVENT_IOC_PERIOD,
 };
 
 #define MAX_INSNS 512

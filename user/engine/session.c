@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <sys/random.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -48,6 +50,8 @@ struct session {
 	uint64_t poll_until; /* this poll's budget ends (mono_ns) */
 	int polled;	     /* records this poll handled */
 	bool behind;	     /* the last poll stopped with records left */
+	/* cpu-clock's period (ns; 0: page faults) and its dither (see dither) */
+	uint64_t period_ns, next_dither_ns, rnd;
 };
 
 static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
@@ -105,9 +109,50 @@ static int open_perf_event(int cpu, const struct session_opts *o)
 	return syscall(__NR_perf_event_open, &attr, -1, cpu, -1, PERF_FLAG_FD_CLOEXEC);
 }
 
+/*
+ * A clock tick in step with the scheduler's (250 Hz here: 499 Hz is 2.004
+ * ms, half its 4 ms) meets a thread that shares its CPU at the same point
+ * of every time slice, and a task or function that runs at that point is
+ * over-counted by as much as a tenth.  Every DITHER_NS each CPU's period
+ * is drawn again within 1/8 of the rate's (the timer restarts from then),
+ * so the phase wanders and no part of a slice is favoured; the mean rate
+ * stays the one asked for.
+ */
+#define DITHER_NS (50 * 1000 * 1000ULL)
+
+static void dither(struct session *s, uint64_t now_ns)
+{
+	if (!s->period_ns || now_ns < s->next_dither_ns)
+		return;
+	s->next_dither_ns = now_ns + DITHER_NS;
+	for (int cpu = 0; cpu < s->ncpus; cpu++) {
+		uint64_t period;
+
+		if (s->pfds[cpu] < 0)
+			continue;
+		/* xorshift64: spread, not secrecy */
+		s->rnd ^= s->rnd << 13;
+		s->rnd ^= s->rnd >> 7;
+		s->rnd ^= s->rnd << 17;
+		period = s->period_ns - s->period_ns / 8 + s->rnd % (s->period_ns / 4 + 1);
+		if (ioctl(s->pfds[cpu], PERF_EVENT_IOC_PERIOD, &period)) {
+			log_debug("the sampling period stays fixed: %s", strerror(errno));
+			s->period_ns = 0;
+			return;
+		}
+	}
+}
+
 static int attach_cpus(struct session *s, const struct session_opts *o)
 {
 	int attached = 0;
+
+	if (!o->page_fault_period && o->rate_hz) {
+		s->period_ns = 1000000000ULL / o->rate_hz;
+		if (getrandom(&s->rnd, sizeof(s->rnd), GRND_NONBLOCK) != sizeof(s->rnd))
+			s->rnd = mono_ns();
+		s->rnd |= 1;
+	}
 
 	for (int cpu = 0; cpu < s->ncpus; cpu++) {
 		int fd = open_perf_event(cpu, o);
@@ -311,6 +356,7 @@ int session__poll(struct session *s, int timeout_ms)
 
 	s->polled = 0;
 	s->poll_until = 0;
+	dither(s, mono_ns());
 	err = ring_buffer__poll(s->rb, s->behind ? 0 : timeout_ms);
 	/* Most records come without a wakeup (see the BPF side): take them too. */
 	if (err >= 0 || err == -EINTR)
