@@ -18,7 +18,8 @@
 #include "rollup.h"
 #include "symbolize/base/grow.h"
 
-#define NONE UINT32_MAX
+/* No row (nor memory for one): the memo's array is the rollup's map as it is. */
+#define NONE ROLLUP_SKIP
 
 struct fn_entry {
 	UT_hash_handle hh;

@@ -115,21 +115,15 @@ static struct found stacks_of(const struct profile *p, uint32_t pid, uint32_t ti
 	return f;
 }
 
-struct stat_of {
-	uint32_t pid, tid;
-	struct thread_stat st;
-	int threads; /* of pid's, the sampler's busiest */
-};
-
-static struct stat_of thread_stat(struct sampler *s, struct kid *k)
+/* k's thread as the sampler counts it (zero if not among pid's busiest). */
+static struct thread_stat thread_stat(struct sampler *s, struct kid *k)
 {
-	struct stat_of st = { .pid = (uint32_t)k->py.pid, .tid = (uint32_t)k->p.tid };
-	struct thread_stat top[8];
+	struct thread_stat top[8], st = { 0 };
+	int n = sampler__busiest_threads(s, (uint32_t)k->py.pid, top, 8);
 
-	st.threads = sampler__busiest_threads(s, st.pid, top, 8);
-	for (int i = 0; i < st.threads; i++)
-		if (top[i].tid == st.tid)
-			st.st = top[i];
+	for (int i = 0; i < n; i++)
+		if (top[i].tid == (uint32_t)k->p.tid)
+			st = top[i];
 	return st;
 }
 
@@ -158,7 +152,7 @@ static void test_records(struct sampler *s, struct profile *prof, struct kid *ki
 	for (int i = 0; i < n; i++) {
 		struct kid *k = &kids[i];
 		struct found f;
-		struct stat_of ts;
+		struct thread_stat ts;
 		const char *name;
 
 		feed(s, k, 0, mono_ns());
@@ -168,9 +162,8 @@ static void test_records(struct sampler *s, struct profile *prof, struct kid *ki
 		      "%s: %u stacks (%u as it says), weight %" PRIu64, k->it->id, f.stacks,
 		      f.as_said, f.weight);
 		ts = thread_stat(s, k);
-		CHECK(ts.st.samples == 2 && ts.st.gil == 1,
-		      "%s: %" PRIu64 " samples, %" PRIu64 " GIL", k->it->id, ts.st.samples,
-		      ts.st.gil);
+		CHECK(ts.samples == 2 && ts.gil == 1, "%s: %" PRIu64 " samples, %" PRIu64 " GIL",
+		      k->it->id, ts.samples, ts.gil);
 		name = profile__thread_name(prof, (uint32_t)k->py.pid, (uint32_t)k->p.tid);
 		CHECK(name && !strcmp(name, k->p.comm), "%s: thread named %s", k->it->id,
 		      name ? name : "(none)");
@@ -277,14 +270,14 @@ static void test_exited(struct sampler *s, struct kid *k)
 struct spun {
 	struct sampler *s;
 	struct kid *k;
-	struct stat_of before;
+	struct thread_stat before;
 };
 
 static bool spun_enough(void *ctx)
 {
 	struct spun *sp = ctx;
 
-	return thread_stat(sp->s, sp->k).st.samples >= sp->before.st.samples + 3;
+	return thread_stat(sp->s, sp->k).samples >= sp->before.samples + 3;
 }
 
 /*
@@ -298,7 +291,7 @@ static void test_spin(struct sampler *s, struct profile *prof, struct kid *k)
 	uint32_t tid = (uint32_t)k->p.tid;
 	struct profile_filter only;
 	struct spun sp = { .s = s, .k = k };
-	struct stat_of ts;
+	struct thread_stat ts;
 	struct found f;
 	uint64_t end, got;
 
@@ -318,11 +311,11 @@ static void test_spin(struct sampler *s, struct profile *prof, struct kid *k)
 	/* Records are handled only in our polls: the sink and the counts see the same ones. */
 	sampler__remove_sink(s, view);
 	ts = thread_stat(s, k);
-	got = ts.st.samples - sp.before.st.samples;
+	got = ts.samples - sp.before.samples;
 	f = view ? stacks_of(view, (uint32_t)k->py.pid, tid, k) : (struct found){ 0 };
-	CHECK(got >= 3 && ts.st.gil - sp.before.st.gil == got,
+	CHECK(got >= 3 && ts.gil - sp.before.gil == got,
 	      "%s: %" PRIu64 " samples spinning, %" PRIu64 " holding the GIL", k->it->id, got,
-	      ts.st.gil - sp.before.st.gil);
+	      ts.gil - sp.before.gil);
 	CHECK(f.stacks == 1 && f.as_said == 1 && f.weight == got,
 	      "%s: %u stacks (%u as it says), "
 	      "weight %" PRIu64 " of %" PRIu64 " samples",
